@@ -1,0 +1,324 @@
+//! The common wrapper around one automerge document: actor, genesis, commits,
+//! incremental saves, and small typed readers for map records.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+use serde::{Deserialize, Serialize};
+
+use crate::LoadError;
+
+/// The four shared documents of an alliance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocKind {
+    /// The charter: one collaborative text.
+    Charter,
+    /// The shared values and which organisations endorse them.
+    Values,
+    /// The library of procedures, job profiles, statutes...
+    Library,
+    /// Shared resources and their bookings.
+    Calendar,
+}
+
+impl DocKind {
+    /// Every document, in a fixed order.
+    pub const ALL: [DocKind; 4] = [Self::Charter, Self::Values, Self::Library, Self::Calendar];
+
+    /// The name used in the store, on the wire and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Charter => "charter",
+            Self::Values => "values",
+            Self::Library => "library",
+            Self::Calendar => "calendar",
+        }
+    }
+
+    /// The inverse of [`DocKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The root objects every node creates identically (see [`GENESIS_ACTOR`]).
+    fn root_objects(self) -> &'static [(&'static str, ObjType)] {
+        match self {
+            Self::Charter => &[("text", ObjType::Text)],
+            Self::Values => &[("values", ObjType::Map)],
+            Self::Library => &[("entries", ObjType::Map)],
+            Self::Calendar => &[("resources", ObjType::Map), ("bookings", ObjType::Map)],
+        }
+    }
+}
+
+impl std::fmt::Display for DocKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The actor of the genesis change of every document.
+///
+/// Every node creates the root objects of each document in one change made by
+/// this actor at time 0. The change is byte-identical everywhere, so it has the
+/// same hash everywhere and automerge merges it as one: two nodes that start
+/// apart never end up with two competing `text` objects.
+pub const GENESIS_ACTOR: &[u8; 16] = b"entraide-genesis";
+
+/// Who makes an edit: the device (its ed25519 public key, also the automerge
+/// actor) and the organisation it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Author {
+    /// The device's public key.
+    pub device: [u8; 32],
+    /// The organisation's id.
+    pub org: String,
+}
+
+/// One automerge document with its kind and this device's actor.
+#[derive(Debug)]
+pub struct SharedDoc {
+    kind: DocKind,
+    doc: AutoCommit,
+}
+
+impl SharedDoc {
+    /// A document holding only its genesis change, edited as `device`.
+    pub fn new(kind: DocKind, device: [u8; 32]) -> Self {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
+        for (key, obj_type) in kind.root_objects() {
+            // Cannot fail: ROOT is a map and the key is a plain string.
+            let _ = doc.put_object(ROOT, *key, *obj_type);
+        }
+        doc.commit_with(CommitOptions::default().with_time(0));
+        doc.set_actor(ActorId::from(device));
+        Self { kind, doc }
+    }
+
+    /// Loads a document from the chunks the store holds (a full save followed
+    /// by incremental saves, in order).
+    pub fn load<'a>(
+        kind: DocKind,
+        device: [u8; 32],
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, LoadError> {
+        let mut this = Self::new(kind, device);
+        for chunk in chunks {
+            this.doc.load_incremental(chunk).map_err(|e| LoadError {
+                doc: kind,
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(this)
+    }
+
+    /// The hash of the genesis change of a document of this kind.
+    pub fn genesis_hash(kind: DocKind) -> ChangeHash {
+        let mut doc = Self::new(kind, [0; 32]).doc;
+        doc.get_heads()[0]
+    }
+
+    /// Which document this is.
+    pub fn kind(&self) -> DocKind {
+        self.kind
+    }
+
+    /// The current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The current heads as lowercase hex strings.
+    pub fn heads_hex(&mut self) -> Vec<String> {
+        self.heads().iter().map(|h| h.to_string()).collect()
+    }
+
+    /// The changes made or received since the last call, as one incremental
+    /// chunk, or `None` when there are none.
+    pub fn take_unsaved(&mut self) -> Option<Vec<u8>> {
+        let bytes = self.doc.save_incremental();
+        (!bytes.is_empty()).then_some(bytes)
+    }
+
+    /// The whole document in automerge's standard binary format.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes not in the causal past of `heads`, compressed.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Whether this document holds the change `hash`.
+    pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_meta_by_hash(hash).is_some()
+    }
+
+    /// Metadata of every change not in the causal past of `heads`.
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<ChangeSummary> {
+        self.doc
+            .get_changes_meta(heads)
+            .into_iter()
+            .map(|m| ChangeSummary {
+                hash: m.hash,
+                actor: m.actor.to_bytes().to_vec(),
+                seq: m.seq,
+                time_ms: m.timestamp,
+                ops: m.max_op.saturating_sub(m.start_op) + 1,
+                deps: m.deps,
+            })
+            .collect()
+    }
+
+    /// A copy of this document to try incoming changes on before accepting them.
+    pub fn fork(&mut self) -> Self {
+        Self {
+            kind: self.kind,
+            doc: self.doc.fork(),
+        }
+    }
+
+    /// Applies a chunk of changes (a save, or `save_after` output).
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), LoadError> {
+        self.doc
+            .load_incremental(bytes)
+            .map(|_| ())
+            .map_err(|e| LoadError {
+                doc: self.kind,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Merges another copy of this document into this one.
+    pub fn merge(&mut self, other: &mut SharedDoc) -> Result<(), LoadError> {
+        self.doc.merge(&mut other.doc).map(|_| ()).map_err(|e| LoadError {
+            doc: self.kind,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Hashes of changes that `heads` depend on and this document lacks.
+    pub fn missing_deps(&mut self, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+        self.doc.get_missing_deps(heads)
+    }
+
+    pub(crate) fn read(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    pub(crate) fn write(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Commits the pending operations as one change stamped with `now_ms`.
+    pub(crate) fn commit(&mut self, now_ms: i64, message: &str) {
+        self.doc
+            .commit_with(CommitOptions::default().with_time(now_ms).with_message(message));
+    }
+
+    /// The object at `key` of the root map.
+    pub(crate) fn root_obj(&self, key: &str) -> ObjId {
+        match self.doc.get(ROOT, key) {
+            Ok(Some((_, id))) => id,
+            // The genesis change always creates it.
+            _ => ROOT,
+        }
+    }
+}
+
+/// What one change did, for history views and authorship checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeSummary {
+    /// The change's hash.
+    pub hash: ChangeHash,
+    /// Its actor: the authoring device's public key (or the genesis actor).
+    pub actor: Vec<u8>,
+    /// Its sequence number within the actor's changes.
+    pub seq: u64,
+    /// The author's clock when it was made, in ms since the epoch.
+    pub time_ms: i64,
+    /// How many operations it holds (about one per character for text).
+    pub ops: u64,
+    /// The changes it builds on.
+    pub deps: Vec<ChangeHash>,
+}
+
+/// Reads scalar fields of one map record.
+pub(crate) struct Record<'a> {
+    doc: &'a AutoCommit,
+    obj: ObjId,
+}
+
+impl<'a> Record<'a> {
+    pub(crate) fn new(doc: &'a AutoCommit, obj: ObjId) -> Self {
+        Self { doc, obj }
+    }
+
+    pub(crate) fn obj(&self) -> &ObjId {
+        &self.obj
+    }
+
+    fn scalar(&self, key: &str) -> Option<ScalarValue> {
+        match self.doc.get(&self.obj, key) {
+            Ok(Some((value, _))) => value.into_scalar().ok(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn str(&self, key: &str) -> Option<String> {
+        match self.scalar(key)? {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn string(&self, key: &str) -> String {
+        self.str(key).unwrap_or_default()
+    }
+
+    pub(crate) fn int(&self, key: &str) -> Option<i64> {
+        match self.scalar(key)? {
+            ScalarValue::Int(i) => Some(i),
+            ScalarValue::Uint(u) => i64::try_from(u).ok(),
+            ScalarValue::Timestamp(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn bool(&self, key: &str) -> bool {
+        matches!(self.scalar(key), Some(ScalarValue::Boolean(true)))
+    }
+
+    /// A child map, if present.
+    pub(crate) fn child(&self, key: &str) -> Option<Record<'a>> {
+        match self.doc.get(&self.obj, key) {
+            Ok(Some((value, id))) if value.is_object() => Some(Record::new(self.doc, id)),
+            _ => None,
+        }
+    }
+
+    /// The keys of this map, sorted.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.doc.keys(&self.obj).collect()
+    }
+
+    /// Every child map of this map with its key, sorted by key.
+    pub(crate) fn children(&self) -> Vec<(String, Record<'a>)> {
+        self.keys()
+            .into_iter()
+            .filter_map(|k| self.child(&k).map(|r| (k, r)))
+            .collect()
+    }
+
+    /// The strings of a list field.
+    pub(crate) fn str_list(&self, key: &str) -> Vec<String> {
+        let Some(list) = self.child(key) else {
+            return Vec::new();
+        };
+        self.doc
+            .list_range(&list.obj, ..)
+            .filter_map(|item| item.value.into_value().as_str().map(str::to_owned))
+            .collect()
+    }
+}

@@ -1,0 +1,57 @@
+//! The shared documents of a solidarity alliance, as automerge CRDTs.
+//!
+//! An alliance shares four documents, each one automerge document (see
+//! [`DocKind`]): the **charter** (one collaborative text), the **values**
+//! (names, descriptions and which organisations endorse them), the
+//! **library** (entries describing files: procedures, job profiles, statutes;
+//! the bytes themselves live beside, content-addressed by BLAKE3) and the
+//! **calendar** (shared resources such as rooms, vehicles and equipment, and
+//! their bookings). [`SharedDoc`] wraps one automerge document; [`Charter`],
+//! [`Values`], [`Library`] and [`Calendar`] give each its typed API, so that no
+//! caller ever touches a raw automerge handle.
+//!
+//! Every document starts with the same *genesis change* on every node (see
+//! [`doc::GENESIS_ACTOR`]), so that nodes that start apart never create
+//! competing root objects. Every later change is made by a device: its actor id
+//! is the device's ed25519 public key, which lets the sync layer check who
+//! wrote what.
+//!
+//! Booking rules live here too, because they must give the same answer on
+//! every node from the same data: [`calendar::Calendar::bookings`] computes
+//! each booking's status (confirmed, pending, conflict, cancelled, declined)
+//! from the synced data alone, never from arrival order or a local clock.
+//!
+//! This crate is pure: no IO, no threads, no clock and no randomness. Time
+//! (`now_ms`), new ids and the author are passed in by the caller. It must
+//! never read a file, open a socket, or look at the system clock.
+
+pub mod calendar;
+pub mod charter;
+mod doc;
+pub mod library;
+pub mod lookup;
+pub mod time;
+pub mod values;
+
+pub use automerge::ChangeHash;
+pub use calendar::Calendar;
+pub use charter::Charter;
+pub use doc::{Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc};
+pub use library::Library;
+pub use values::Values;
+
+/// A document's stored or received bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the {doc} document could not be read ({reason}); the data may be damaged")]
+pub struct LoadError {
+    /// Which document.
+    pub doc: DocKind,
+    /// What automerge said.
+    pub reason: String,
+}
+
+/// An id for a new value, library entry, resource or booking: 16 random bytes
+/// from the caller, as 32 lowercase hex digits.
+pub fn new_id(random: [u8; 16]) -> String {
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}

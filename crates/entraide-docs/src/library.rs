@@ -1,0 +1,272 @@
+//! The shared library: procedures, job profiles, regulations, statutes,
+//! budgets and templates that members lend each other.
+//!
+//! Schema (automerge): `{ entries: { <id>: { title, kind, tags: [str], size,
+//! hash, file_name, added_by, added_by_device, added_at } } }`. The document
+//! holds only the description; the file's bytes live in the node's store under
+//! their BLAKE3 `hash` and travel beside the document.
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ScalarValue};
+
+use crate::doc::Record;
+use crate::lookup::{LookupError, resolve};
+use crate::{Author, DocKind, SharedDoc};
+
+/// Longest title accepted, in characters.
+pub const MAX_TITLE: usize = 300;
+/// Most tags on one entry.
+pub const MAX_TAGS: usize = 32;
+
+/// What kind of document a library entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    /// A procedure.
+    Procedure,
+    /// A job profile.
+    JobProfile,
+    /// Internal rules.
+    Regulation,
+    /// Statutes.
+    Statute,
+    /// A budget.
+    Budget,
+    /// A template.
+    Template,
+    /// Anything else.
+    Other,
+}
+
+impl EntryKind {
+    /// Every kind.
+    pub const ALL: [EntryKind; 7] = [
+        Self::Procedure,
+        Self::JobProfile,
+        Self::Regulation,
+        Self::Statute,
+        Self::Budget,
+        Self::Template,
+        Self::Other,
+    ];
+
+    /// Its name on the command line and in the document.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Procedure => "procedure",
+            Self::JobProfile => "job-profile",
+            Self::Regulation => "regulation",
+            Self::Statute => "statute",
+            Self::Budget => "budget",
+            Self::Template => "template",
+            Self::Other => "other",
+        }
+    }
+
+    /// Parses a kind name.
+    pub fn parse(name: &str) -> Result<Self, LibraryError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name.trim())
+            .ok_or_else(|| LibraryError::Kind(name.to_owned()))
+    }
+}
+
+/// One library entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibraryEntry {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its kind.
+    pub kind: EntryKind,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The file's BLAKE3 hash, hex.
+    pub hash: String,
+    /// The file's name when it was added (no directories).
+    pub file_name: String,
+    /// The organisation that added it.
+    pub added_by: String,
+    /// The device that added it, hex.
+    pub added_by_device: String,
+    /// When, ms since the epoch.
+    pub added_at: i64,
+}
+
+/// What a new entry says; the caller has already stored the bytes.
+#[derive(Clone, Debug)]
+pub struct NewEntry<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its title.
+    pub title: &'a str,
+    /// Its kind.
+    pub kind: EntryKind,
+    /// Its tags.
+    pub tags: &'a [String],
+    /// The file's size.
+    pub size: u64,
+    /// The file's BLAKE3 hash, hex.
+    pub hash: &'a str,
+    /// The file's base name.
+    pub file_name: &'a str,
+}
+
+/// A library entry could not be added or found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LibraryError {
+    /// Unknown kind.
+    #[error(
+        "unknown kind '{0}'; use one of procedure, job-profile, regulation, statute, budget, template, other"
+    )]
+    Kind(String),
+    /// Bad title.
+    #[error("a library entry needs a title of 1 to {MAX_TITLE} characters without control characters")]
+    Title,
+    /// Bad tags.
+    #[error("tags must be 1 to 50 characters each, at most {MAX_TAGS} of them")]
+    Tags,
+    /// Unknown entry.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
+/// The library document.
+#[derive(Debug)]
+pub struct Library {
+    doc: SharedDoc,
+}
+
+impl Library {
+    /// Wraps a library document.
+    pub fn new(doc: SharedDoc) -> Self {
+        debug_assert_eq!(doc.kind(), DocKind::Library);
+        Self { doc }
+    }
+
+    /// The underlying document, for storage and sync.
+    pub fn doc_mut(&mut self) -> &mut SharedDoc {
+        &mut self.doc
+    }
+
+    fn root(&self) -> Record<'_> {
+        Record::new(self.doc.read(), self.doc.root_obj("entries"))
+    }
+
+    /// Every entry, oldest first.
+    pub fn list(&self) -> Vec<LibraryEntry> {
+        let mut list: Vec<LibraryEntry> = self
+            .root()
+            .children()
+            .into_iter()
+            .map(|(id, r)| LibraryEntry {
+                id,
+                title: r.string("title"),
+                kind: EntryKind::parse(&r.string("kind")).unwrap_or(EntryKind::Other),
+                tags: r.str_list("tags"),
+                size: r.int("size").and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                hash: r.string("hash"),
+                file_name: r.string("file_name"),
+                added_by: r.string("added_by"),
+                added_by_device: r.string("added_by_device"),
+                added_at: r.int("added_at").unwrap_or_default(),
+            })
+            .collect();
+        list.sort_by(|a, b| (a.added_at, &a.id).cmp(&(b.added_at, &b.id)));
+        list
+    }
+
+    /// Finds an entry by id, id prefix or exact title.
+    pub fn resolve(&self, query: &str) -> Result<String, LookupError> {
+        let list = self.list();
+        resolve(
+            query,
+            list.iter().map(|e| (e.id.as_str(), e.title.as_str())),
+            "library entry",
+            "library list",
+        )
+    }
+
+    /// One entry by id, id prefix or title.
+    pub fn get(&self, query: &str) -> Result<LibraryEntry, LibraryError> {
+        let id = self.resolve(query)?;
+        self.list()
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or(LibraryError::Title)
+    }
+
+    /// Describes a new file in the library.
+    pub fn add(&mut self, author: &Author, now_ms: i64, entry: NewEntry<'_>) -> Result<(), LibraryError> {
+        let title = entry.title.trim();
+        if title.is_empty() || title.chars().count() > MAX_TITLE || title.chars().any(char::is_control) {
+            return Err(LibraryError::Title);
+        }
+        if entry.tags.len() > MAX_TAGS
+            || entry
+                .tags
+                .iter()
+                .any(|t| t.trim().is_empty() || t.chars().count() > 50 || t.chars().any(char::is_control))
+        {
+            return Err(LibraryError::Tags);
+        }
+        let device_hex: String = author.device.iter().map(|b| format!("{b:02x}")).collect();
+        let root = self.doc.root_obj("entries");
+        let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
+            let obj = tx.put_object(&root, entry.id, ObjType::Map)?;
+            tx.put(&obj, "title", title)?;
+            tx.put(&obj, "kind", entry.kind.name())?;
+            let tags = tx.put_object(&obj, "tags", ObjType::List)?;
+            for (i, tag) in entry.tags.iter().enumerate() {
+                tx.insert(&tags, i, tag.trim())?;
+            }
+            tx.put(&obj, "size", ScalarValue::Int(i64::try_from(entry.size).unwrap_or(i64::MAX)))?;
+            tx.put(&obj, "hash", entry.hash)?;
+            tx.put(&obj, "file_name", entry.file_name)?;
+            tx.put(&obj, "added_by", author.org.as_str())?;
+            tx.put(&obj, "added_by_device", device_hex.as_str())?;
+            tx.put(&obj, "added_at", ScalarValue::Int(now_ms))?;
+            Ok(())
+        };
+        let _ = put(self.doc.write());
+        self.doc.commit(now_ms, "library add");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_list_resolve() {
+        let mut lib = Library::new(SharedDoc::new(DocKind::Library, [1; 32]));
+        let author = Author {
+            device: [1; 32],
+            org: "org-a".into(),
+        };
+        let tags = vec!["rh".to_owned(), "2026".to_owned()];
+        lib.add(
+            &author,
+            5,
+            NewEntry {
+                id: "e1",
+                title: "Profil de poste: coordinateur",
+                kind: EntryKind::JobProfile,
+                tags: &tags,
+                size: 12,
+                hash: "ab",
+                file_name: "profil.pdf",
+            },
+        )
+        .unwrap();
+        let e = lib.get("profil de poste: coordinateur").unwrap();
+        assert_eq!(e.kind, EntryKind::JobProfile);
+        assert_eq!(e.tags, tags);
+        assert_eq!(e.size, 12);
+        assert!(matches!(EntryKind::parse("poem"), Err(LibraryError::Kind(_))));
+    }
+}
