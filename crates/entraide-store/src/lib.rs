@@ -1,0 +1,427 @@
+//! A node's durable store, on redb.
+//!
+//! One redb file per node home holds everything the node must not lose:
+//! the shared documents (as a sequence of automerge chunks per document: a
+//! full save followed by incremental saves, so an edit appends a few hundred
+//! bytes instead of rewriting the document), the membership operations, the
+//! library files' bytes (content-addressed by their BLAKE3 hash) and the
+//! node's settings.
+//!
+//! Every write goes through [`Store::commit`] with a [`WriteBatch`]: one redb
+//! transaction, committed with `Durability::Immediate` (fsync) before it
+//! returns, so a write the node acknowledged survives a crash or `kill -9`.
+//!
+//! Layout, format version 1 (the version is stored under `format` in `meta_v1`,
+//! and a store of another version is refused, never guessed at):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta_v1` | setting name (`format`, `org_id`...) | bytes |
+//! | `doc_chunks_v1` | (document name, sequence number) | automerge chunk |
+//! | `membership_ops_v1` | operation hash (32 bytes) | signed operation |
+//! | `blobs_v1` | BLAKE3 hash (32 bytes) | file bytes |
+//! | `doc_extras_v1` | (document name, key) | sync metadata (signed heads) |
+//!
+//! This crate knows nothing of automerge, signatures or the network: it
+//! stores bytes under keys. It must never interpret document content.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// The store format this code reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");
+const DOC_CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("doc_chunks_v1");
+const OPS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("membership_ops_v1");
+const BLOBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blobs_v1");
+const DOC_EXTRAS: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("doc_extras_v1");
+
+/// The store could not be opened or created.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The file is not a redb database, or is damaged.
+    #[error("{path} is not an entraide store or is damaged ({reason}); restore it from a backup or initialise a new home")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What redb said.
+        reason: String,
+    },
+    /// A redb database, but not ours.
+    #[error("{path} is a database of another program; point --home at an entraide home")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by another version of entraide.
+    #[error("{path} has store format {found}, this entraide reads format {FORMAT_VERSION}; use a matching version of entraide")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
+    },
+    /// Another process holds it.
+    #[error("{path} is in use by another entraide process; stop it or talk to it through `entraide serve`")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file system refused.
+    #[error("cannot open {path}: {reason}; check that the home exists and is writable")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A read or write failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the store could not be {action} ({reason}); check free disk space and permissions, nothing was changed")]
+pub struct StoreError {
+    action: &'static str,
+    reason: String,
+}
+
+impl StoreError {
+    fn read(e: impl std::fmt::Display) -> Self {
+        Self {
+            action: "read",
+            reason: e.to_string(),
+        }
+    }
+
+    fn write(e: impl std::fmt::Display) -> Self {
+        Self {
+            action: "written",
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Writes to commit together, atomically and durably.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    doc_chunks: Vec<(String, Vec<u8>)>,
+    doc_replacements: Vec<(String, Vec<u8>)>,
+    doc_extras: Vec<(String, Vec<u8>, Vec<u8>)>,
+    ops: Vec<([u8; 32], Vec<u8>)>,
+    blobs: Vec<([u8; 32], Vec<u8>)>,
+    meta: Vec<(String, Vec<u8>)>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether it writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.doc_chunks.is_empty()
+            && self.doc_replacements.is_empty()
+            && self.doc_extras.is_empty()
+            && self.ops.is_empty()
+            && self.blobs.is_empty()
+            && self.meta.is_empty()
+    }
+
+    /// Appends a chunk to a document.
+    pub fn doc_chunk(&mut self, doc: &str, bytes: Vec<u8>) -> &mut Self {
+        self.doc_chunks.push((doc.to_owned(), bytes));
+        self
+    }
+
+    /// Replaces every chunk of a document by one full save.
+    pub fn replace_doc(&mut self, doc: &str, bytes: Vec<u8>) -> &mut Self {
+        self.doc_replacements.push((doc.to_owned(), bytes));
+        self
+    }
+
+    /// Sets a piece of sync metadata of a document.
+    pub fn doc_extra(&mut self, doc: &str, key: &[u8], value: Vec<u8>) -> &mut Self {
+        self.doc_extras.push((doc.to_owned(), key.to_vec(), value));
+        self
+    }
+
+    /// Stores a membership operation.
+    pub fn op(&mut self, hash: [u8; 32], bytes: Vec<u8>) -> &mut Self {
+        self.ops.push((hash, bytes));
+        self
+    }
+
+    /// Stores a file's bytes under their hash.
+    pub fn blob(&mut self, hash: [u8; 32], bytes: Vec<u8>) -> &mut Self {
+        self.blobs.push((hash, bytes));
+        self
+    }
+
+    /// Sets a setting.
+    pub fn meta(&mut self, key: &str, value: Vec<u8>) -> &mut Self {
+        self.meta.push((key.to_owned(), value));
+        self
+    }
+}
+
+/// A node's store.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
+    let path = path.to_owned();
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::Locked { path },
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::PermissionDenied || io.kind() == std::io::ErrorKind::NotFound =>
+        {
+            OpenError::Io {
+                path,
+                reason: io.to_string(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            OpenError::Locked { path }
+        }
+        other => OpenError::NotAStore {
+            path,
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl Store {
+    /// Creates a new store at `path`, which must not exist.
+    pub fn create(path: &Path) -> Result<Self, OpenError> {
+        if path.exists() {
+            return Err(OpenError::Io {
+                path: path.to_owned(),
+                reason: "the file already exists".into(),
+            });
+        }
+        let db = Database::create(path).map_err(|e| open_error(path, e))?;
+        let store = Self { db };
+        let mut batch = WriteBatch::new();
+        batch.meta("format", FORMAT_VERSION.to_le_bytes().to_vec());
+        store.commit(batch).map_err(|e| OpenError::Io {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(store)
+    }
+
+    /// Opens an existing store, checking that it is one and of our format.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        if !path.is_file() {
+            return Err(OpenError::Io {
+                path: path.to_owned(),
+                reason: "no such file".into(),
+            });
+        }
+        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        let store = Self { db };
+        let format = store.meta("format").map_err(|_| OpenError::Foreign { path: path.to_owned() })?;
+        match format.as_deref().map(<[u8; 4]>::try_from) {
+            Some(Ok(bytes)) if u32::from_le_bytes(bytes) == FORMAT_VERSION => Ok(store),
+            Some(Ok(bytes)) => Err(OpenError::UnknownFormat {
+                path: path.to_owned(),
+                found: u32::from_le_bytes(bytes),
+            }),
+            _ => Err(OpenError::Foreign { path: path.to_owned() }),
+        }
+    }
+
+    /// A setting.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        let value = table.get(key).map_err(StoreError::read)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// The chunks of a document, in order.
+    pub fn doc_chunks(&self, doc: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(DOC_CHUNKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        let range = table.range((doc, 0)..=(doc, u64::MAX)).map_err(StoreError::read)?;
+        range
+            .map(|entry| entry.map(|(_, v)| v.value().to_vec()).map_err(StoreError::read))
+            .collect()
+    }
+
+    /// Every sync metadata entry of a document.
+    pub fn doc_extras(&self, doc: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(DOC_EXTRAS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(StoreError::read)? {
+            let (k, v) = entry.map_err(StoreError::read)?;
+            let (d, key) = k.value();
+            if d == doc {
+                out.push((key.to_vec(), v.value().to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every membership operation.
+    pub fn ops(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(OPS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        table
+            .iter()
+            .map_err(StoreError::read)?
+            .map(|entry| entry.map(|(_, v)| v.value().to_vec()).map_err(StoreError::read))
+            .collect()
+    }
+
+    /// A file's bytes.
+    pub fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(BLOBS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        let value = table.get(hash).map_err(StoreError::read)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// Whether the store holds a file's bytes.
+    pub fn has_blob(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(BLOBS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        Ok(table.get(hash).map_err(StoreError::read)?.is_some())
+    }
+
+    /// Commits a batch in one durable transaction: all of it or nothing.
+    pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(StoreError::write)?;
+        {
+            let mut chunks = tx.open_table(DOC_CHUNKS).map_err(StoreError::write)?;
+            for (doc, bytes) in &batch.doc_replacements {
+                let keys: Vec<u64> = chunks
+                    .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
+                    .map_err(StoreError::write)?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
+                    .collect();
+                let next = keys.last().map_or(0, |k| k + 1);
+                for k in keys {
+                    chunks.remove((doc.as_str(), k)).map_err(StoreError::write)?;
+                }
+                chunks.insert((doc.as_str(), next), bytes.as_slice()).map_err(StoreError::write)?;
+            }
+            for (doc, bytes) in &batch.doc_chunks {
+                let next = chunks
+                    .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
+                    .map_err(StoreError::write)?
+                    .next_back()
+                    .and_then(|e| e.ok())
+                    .map_or(0, |(k, _)| k.value().1 + 1);
+                chunks.insert((doc.as_str(), next), bytes.as_slice()).map_err(StoreError::write)?;
+            }
+            let mut extras = tx.open_table(DOC_EXTRAS).map_err(StoreError::write)?;
+            for (doc, key, value) in &batch.doc_extras {
+                extras
+                    .insert((doc.as_str(), key.as_slice()), value.as_slice())
+                    .map_err(StoreError::write)?;
+            }
+            let mut ops = tx.open_table(OPS).map_err(StoreError::write)?;
+            for (hash, bytes) in &batch.ops {
+                ops.insert(hash, bytes.as_slice()).map_err(StoreError::write)?;
+            }
+            let mut blobs = tx.open_table(BLOBS).map_err(StoreError::write)?;
+            for (hash, bytes) in &batch.blobs {
+                blobs.insert(hash, bytes.as_slice()).map_err(StoreError::write)?;
+            }
+            let mut meta = tx.open_table(META).map_err(StoreError::write)?;
+            for (key, value) in &batch.meta {
+                meta.insert(key.as_str(), value.as_slice()).map_err(StoreError::write)?;
+            }
+        }
+        tx.commit().map_err(StoreError::write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_append_and_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::create(&path).unwrap();
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![1]).doc_chunk("charter", vec![2]).doc_chunk("values", vec![9]);
+        store.commit(b).unwrap();
+        assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![1], vec![2]]);
+        let mut b = WriteBatch::new();
+        b.replace_doc("charter", vec![3]);
+        store.commit(b).unwrap();
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![4]);
+        store.commit(b).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![3], vec![4]]);
+        assert_eq!(store.doc_chunks("values").unwrap(), vec![vec![9]]);
+    }
+
+    #[test]
+    fn refuses_foreign_and_garbage_and_other_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("g.redb");
+        std::fs::write(&garbage, b"this is not a database at all, just text").unwrap();
+        assert!(matches!(Store::open(&garbage), Err(OpenError::NotAStore { .. })));
+
+        let foreign = dir.path().join("f.redb");
+        drop(Database::create(&foreign).unwrap());
+        assert!(matches!(Store::open(&foreign), Err(OpenError::Foreign { .. })));
+
+        let future = dir.path().join("v2.redb");
+        let store = Store::create(&future).unwrap();
+        let mut b = WriteBatch::new();
+        b.meta("format", 2u32.to_le_bytes().to_vec());
+        store.commit(b).unwrap();
+        drop(store);
+        let err = Store::open(&future).unwrap_err();
+        assert!(matches!(err, OpenError::UnknownFormat { found: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn second_open_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let _store = Store::create(&path).unwrap();
+        assert!(matches!(Store::open(&path), Err(OpenError::Locked { .. })));
+    }
+}
