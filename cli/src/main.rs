@@ -1,1 +1,568 @@
-fn main() {}
+//! `entraide`: the command line of an entraide node.
+//!
+//! This binary only parses arguments into an [`entraide_node::Request`],
+//! hands it to the node, and prints the reply (the contract's JSON with
+//! `--json`, a short text otherwise). Errors go to stderr as one line; the
+//! exit code is 2 for bad input or usage and 1 for anything else.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use entraide_node::{Home, Node, NodeError, Reply, Request, resolve_zone};
+
+/// A peer-to-peer, offline-first node for solidarity alliances of non-profits.
+#[derive(Parser, Debug)]
+#[command(name = "entraide", version, about, long_about = None)]
+struct Cli {
+    /// The node's home directory (default: ~/.local/share/entraide).
+    #[arg(long, global = true, env = "ENTRAIDE_HOME")]
+    home: Option<PathBuf>,
+    /// Print exactly one JSON document on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Time zone for reading and printing times (default: the system's).
+    #[arg(long, global = true, env = "ENTRAIDE_TZ")]
+    tz: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create this node's home: a device key and a store.
+    Init {
+        /// The organisation this node belongs to.
+        #[arg(long)]
+        org: String,
+    },
+    /// Found an alliance.
+    Alliance {
+        #[command(subcommand)]
+        command: AllianceCommand,
+    },
+    /// This node, its alliance, documents and peers.
+    Status,
+    /// Member organisations.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// The charter the alliance writes together.
+    Charter {
+        #[command(subcommand)]
+        command: CharterCommand,
+    },
+    /// The values the alliance shares.
+    Values {
+        #[command(subcommand)]
+        command: ValuesCommand,
+    },
+    /// The shared library of documents.
+    Library {
+        #[command(subcommand)]
+        command: LibraryCommand,
+    },
+    /// Shared rooms, vehicles and equipment.
+    Resource {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// Book a resource.
+    ///
+    /// Refused (nothing stored) when the slot overlaps a booking this node
+    /// knows, or would exceed the resource's quota. Two members who book the
+    /// same slot while apart are told once they sync: the booking created
+    /// first keeps the slot (an approved one before a pending one), on every
+    /// node alike, and the other shows as `conflict` with the booking it lost
+    /// to.
+    Book(BookArgs),
+    /// List bookings with their status.
+    Bookings {
+        /// Only this resource (id, id prefix or name).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only this organisation (name or id).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Approve or decline bookings of resources your organisation owns.
+    Booking {
+        #[command(subcommand)]
+        command: BookingCommand,
+    },
+    /// Cancel a booking (your organisation's, or any as coordinator).
+    Cancel {
+        /// The booking's id or id prefix.
+        booking: String,
+    },
+    /// Export the calendar.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
+    /// Export a shared document as a standard automerge file.
+    Export {
+        /// charter, values, library or calendar.
+        doc: String,
+        /// The format: automerge.
+        #[arg(long, default_value = "automerge")]
+        format: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AllianceCommand {
+    /// Found an alliance; this organisation is its first member, a coordinator.
+    Create {
+        /// Its name.
+        name: String,
+        /// How organisations are admitted: coordinator, majority or consensus.
+        #[arg(long, default_value = "consensus")]
+        admission: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MemberCommand {
+    /// Member organisations, their roles, status and devices.
+    List,
+    /// Every membership operation and whether it took effect.
+    Log,
+}
+
+#[derive(Subcommand, Debug)]
+enum CharterCommand {
+    /// The charter as this node has it now.
+    Show,
+    /// Replace the text by the smallest edit (`--file -` reads stdin).
+    Set {
+        /// The file holding the new text (UTF-8).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Edit the charter in $EDITOR.
+    Edit,
+    /// Who changed the charter, when, how much.
+    History,
+}
+
+#[derive(Subcommand, Debug)]
+enum ValuesCommand {
+    /// Propose a value (your organisation endorses it); prints its id.
+    Add {
+        /// Its name.
+        name: String,
+        /// What it means.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Your organisation endorses a value.
+    Endorse {
+        /// Its id, id prefix or name.
+        id: String,
+    },
+    /// Every value and who endorses it.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum LibraryCommand {
+    /// Share a file with every member; prints the entry's id.
+    Add {
+        /// The file.
+        file: PathBuf,
+        /// Its title.
+        #[arg(long)]
+        title: String,
+        /// procedure, job-profile, regulation, statute, budget, template or other.
+        #[arg(long, default_value = "other")]
+        kind: String,
+        /// A tag (repeat for several).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Library entries.
+    List {
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only entries with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only entries matching all these words.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Write an entry's file, byte for byte.
+    Get {
+        /// Its id, id prefix or title.
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ResourceCommand {
+    /// Share a resource owned by your organisation; prints its id.
+    Add {
+        /// Its name.
+        name: String,
+        /// room, vehicle, equipment or other.
+        #[arg(long)]
+        kind: String,
+        /// How many people it takes.
+        #[arg(long)]
+        capacity: Option<u32>,
+        /// Where it is.
+        #[arg(long)]
+        location: Option<String>,
+        /// Hours each organisation may book per period: 20h/week, 6h/month.
+        #[arg(long)]
+        quota: Option<String>,
+        /// Bookings wait for your organisation's approval.
+        #[arg(long)]
+        approval: bool,
+    },
+    /// Shared resources.
+    List,
+}
+
+#[derive(Args, Debug)]
+struct BookArgs {
+    /// The resource (id, id prefix or name).
+    resource: String,
+    /// Start: YYYY-MM-DDTHH:MM in the node's time zone, or RFC 3339.
+    #[arg(long)]
+    from: String,
+    /// End: YYYY-MM-DDTHH:MM in the node's time zone, or RFC 3339.
+    #[arg(long)]
+    to: String,
+    /// What it is for.
+    #[arg(long, default_value = "")]
+    purpose: String,
+    /// Repeat the booking: daily or weekly.
+    #[arg(long)]
+    repeat: Option<String>,
+    /// How many occurrences, with --repeat.
+    #[arg(long)]
+    count: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BookingCommand {
+    /// Approve a pending booking.
+    Approve {
+        /// The booking's id or id prefix.
+        booking: String,
+    },
+    /// Decline a pending booking.
+    Decline {
+        /// The booking's id or id prefix.
+        booking: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CalendarCommand {
+    /// Write bookings as an RFC 5545 iCalendar file.
+    Export {
+        /// Only this resource.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Where to write the .ics file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// A failure with its exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Self {
+            message: e.to_string(),
+            code: u8::try_from(e.exit_code()).unwrap_or(1),
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        code: 2,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| usage(format!("cannot read standard input: {e}")))?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "cannot read {}: {e}; check the path",
+            path.display()
+        ))
+    })
+}
+
+fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String, Failure> {
+    String::from_utf8(bytes).map_err(|_| {
+        usage(format!(
+            "{} is not UTF-8 text; save it as UTF-8 and try again",
+            path.display()
+        ))
+    })
+}
+
+fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes).map_err(|e| Failure {
+        message: format!(
+            "cannot write {}: {e}; check the path and permissions",
+            path.display()
+        ),
+        code: 1,
+    })
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let home = Home::new(cli.home.clone().unwrap_or_else(Home::default_root));
+    let zone = resolve_zone(cli.tz.as_deref())?;
+    let json = cli.json;
+    let print = |reply: &Reply| {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&reply.json).unwrap_or_default()
+            );
+        } else if !reply.text.is_empty() {
+            println!("{}", reply.text.trim_end());
+        }
+    };
+
+    let (request, out) = match cli.command {
+        Command::Init { org } => {
+            let node = Node::init(&home, &org, zone)?;
+            let device = node.device().to_hex();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"device": device, "org": org.trim(), "home": home.root()})
+                );
+            } else {
+                println!("{device}");
+            }
+            return Ok(());
+        }
+        Command::Charter {
+            command: CharterCommand::Edit,
+        } => return charter_edit(&home, zone, json),
+        other => to_request(other)?,
+    };
+    let mut node = Node::open(&home, zone)?;
+    let reply = node.execute(request)?;
+    if let Some(path) = out {
+        write_output(&path, reply.file.as_deref().unwrap_or_default())?;
+    }
+    print(&reply);
+    Ok(())
+}
+
+/// The request for a command, and where to write the file it produces.
+fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
+    Ok(match command {
+        Command::Init { .. } => return Err(usage("init is handled before")),
+        Command::Alliance {
+            command: AllianceCommand::Create { name, admission },
+        } => (Request::AllianceCreate { name, admission }, None),
+        Command::Status => (Request::Status, None),
+        Command::Member { command } => (
+            match command {
+                MemberCommand::List => Request::MemberList,
+                MemberCommand::Log => Request::MemberLog,
+            },
+            None,
+        ),
+        Command::Charter { command } => (
+            match command {
+                CharterCommand::Show => Request::CharterShow,
+                CharterCommand::Set { file } => Request::CharterSet {
+                    text: utf8(read_input(&file)?, &file)?,
+                },
+                CharterCommand::History => Request::CharterHistory,
+                CharterCommand::Edit => return Err(usage("charter edit is handled before")),
+            },
+            None,
+        ),
+        Command::Values { command } => (
+            match command {
+                ValuesCommand::Add { name, description } => {
+                    Request::ValuesAdd { name, description }
+                }
+                ValuesCommand::Endorse { id } => Request::ValuesEndorse { value: id },
+                ValuesCommand::List => Request::ValuesList,
+            },
+            None,
+        ),
+        Command::Library { command } => match command {
+            LibraryCommand::Add {
+                file,
+                title,
+                kind,
+                tags,
+            } => {
+                if file.is_dir() {
+                    return Err(usage(format!(
+                        "{} is a directory; give a file",
+                        file.display()
+                    )));
+                }
+                let bytes = read_input(&file)?;
+                let file_name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (
+                    Request::LibraryAdd {
+                        file_name,
+                        bytes,
+                        title,
+                        kind,
+                        tags,
+                    },
+                    None,
+                )
+            }
+            LibraryCommand::List { kind, tag, search } => {
+                (Request::LibraryList { kind, tag, search }, None)
+            }
+            LibraryCommand::Get { id, out } => (Request::LibraryGet { entry: id }, Some(out)),
+        },
+        Command::Resource { command } => (
+            match command {
+                ResourceCommand::Add {
+                    name,
+                    kind,
+                    capacity,
+                    location,
+                    quota,
+                    approval,
+                } => Request::ResourceAdd {
+                    name,
+                    kind,
+                    capacity,
+                    location,
+                    quota,
+                    approval,
+                },
+                ResourceCommand::List => Request::ResourceList,
+            },
+            None,
+        ),
+        Command::Book(a) => (
+            Request::Book {
+                resource: a.resource,
+                from: a.from,
+                to: a.to,
+                purpose: a.purpose,
+                repeat: a.repeat,
+                count: a.count,
+            },
+            None,
+        ),
+        Command::Bookings { resource, org } => (Request::Bookings { resource, org }, None),
+        Command::Booking { command } => (
+            match command {
+                BookingCommand::Approve { booking } => Request::BookingDecide {
+                    booking,
+                    approve: true,
+                    reason: None,
+                },
+                BookingCommand::Decline { booking, reason } => Request::BookingDecide {
+                    booking,
+                    approve: false,
+                    reason,
+                },
+            },
+            None,
+        ),
+        Command::Cancel { booking } => (Request::Cancel { booking }, None),
+        Command::Calendar {
+            command: CalendarCommand::Export { resource, out },
+        } => (Request::CalendarExport { resource }, Some(out)),
+        Command::Export { doc, format, out } => {
+            if format != "automerge" {
+                return Err(usage(format!(
+                    "unknown format '{format}'; use --format automerge"
+                )));
+            }
+            (Request::Export { doc }, Some(out))
+        }
+    })
+}
+
+/// `charter edit`: the charter in $EDITOR, then `charter set` with the result.
+fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Failure> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .map_err(|_| {
+            usage("set $EDITOR (e.g. EDITOR=nano) or use `entraide charter set --file <PATH>`")
+        })?;
+    let mut node = Node::open(home, zone)?;
+    let current = node.execute(Request::CharterShow)?;
+    let text = current.json["text"].as_str().unwrap_or_default().to_owned();
+    drop(node);
+    let dir =
+        tempfile::tempdir().map_err(|e| usage(format!("cannot create a temporary file: {e}")))?;
+    let path = dir.path().join("charter.md");
+    write_output(&path, text.as_bytes())?;
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&path)
+        .status()
+        .map_err(|e| usage(format!("cannot start the editor '{editor}': {e}")))?;
+    if !status.success() {
+        return Err(usage(format!(
+            "the editor '{editor}' failed; the charter is unchanged"
+        )));
+    }
+    let new_text = utf8(read_input(&path)?, &path)?;
+    let mut node = Node::open(home, zone)?;
+    let reply = node.execute(Request::CharterSet { text: new_text })?;
+    if json {
+        println!("{}", reply.json);
+    } else if std::io::stdout().is_terminal() || !reply.text.is_empty() {
+        println!("{}", reply.text);
+    }
+    Ok(())
+}

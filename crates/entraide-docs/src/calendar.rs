@@ -108,7 +108,13 @@ impl Quota {
     pub fn parse(text: &str) -> Result<Self, CalendarError> {
         let bad = || CalendarError::QuotaFormat(text.to_owned());
         let (hours, period) = text.trim().split_once('/').ok_or_else(bad)?;
-        let hours: u32 = hours.trim().strip_suffix('h').ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
+        let hours: u32 = hours
+            .trim()
+            .strip_suffix('h')
+            .ok_or_else(bad)?
+            .trim()
+            .parse()
+            .map_err(|_| bad())?;
         if hours == 0 || hours > 744 {
             return Err(bad());
         }
@@ -289,7 +295,9 @@ pub enum CalendarError {
     #[error("capacity must be at least 1")]
     Capacity,
     /// End not after start.
-    #[error("the booking ends ({to}) before or when it starts ({from}); give an end after the start")]
+    #[error(
+        "the booking ends ({to}) before or when it starts ({from}); give an end after the start"
+    )]
     EndBeforeStart {
         /// Start, formatted.
         from: String,
@@ -416,7 +424,11 @@ impl Calendar {
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             return Err(CalendarError::Name);
         }
-        if self.resources().iter().any(|r| r.name.eq_ignore_ascii_case(name)) {
+        if self
+            .resources()
+            .iter()
+            .any(|r| r.name.eq_ignore_ascii_case(name))
+        {
             return Err(CalendarError::DuplicateName(name.to_owned()));
         }
         if new.capacity == Some(0) {
@@ -476,7 +488,11 @@ impl Calendar {
     /// computes the same way (see the module docs), sorted by start.
     pub fn bookings(&self, resource: Option<&str>) -> Vec<Booking> {
         let resources: Vec<Resource> = match resource {
-            Some(id) => self.resources().into_iter().filter(|r| r.id == id).collect(),
+            Some(id) => self
+                .resources()
+                .into_iter()
+                .filter(|r| r.id == id)
+                .collect(),
             None => self.resources(),
         };
         let mut out = Vec::new();
@@ -490,7 +506,12 @@ impl Calendar {
     /// One booking by id or id prefix.
     pub fn booking(&self, query: &str) -> Result<Booking, CalendarError> {
         let all = self.bookings(None);
-        let id = resolve(query, all.iter().map(|b| (b.id.as_str(), "")), "booking", "bookings")?;
+        let id = resolve(
+            query,
+            all.iter().map(|b| (b.id.as_str(), "")),
+            "booking",
+            "bookings",
+        )?;
         all.into_iter()
             .find(|b| b.id == id)
             .ok_or_else(|| CalendarError::Name)
@@ -523,7 +544,11 @@ impl Calendar {
             let clash = holding
                 .iter()
                 .map(|b| (b.id.as_str(), b.org.as_str(), b.from, b.to))
-                .chain(slots[..i].iter().map(|s| (s.id.as_str(), author.org.as_str(), s.from, s.to)))
+                .chain(
+                    slots[..i]
+                        .iter()
+                        .map(|s| (s.id.as_str(), author.org.as_str(), s.from, s.to)),
+                )
                 .find(|(_, _, from, to)| slot.from < *to && *from < slot.to);
             if let Some((id, org, from, to)) = clash {
                 return Err(CalendarError::Overlap {
@@ -539,14 +564,22 @@ impl Calendar {
             check_quota(&resource, quota, &author.org, &holding, slots, zone)?;
         }
         // Hybrid logical clock: never behind a booking this node knows.
-        let latest = existing.iter().map(|b| b.created_at).max().unwrap_or(i64::MIN);
+        let latest = existing
+            .iter()
+            .map(|b| b.created_at)
+            .max()
+            .unwrap_or(i64::MIN);
         let created_at = now_ms.max(latest.saturating_add(1));
         let device_hex: String = author.device.iter().map(|b| format!("{b:02x}")).collect();
         let bookings_root = self.doc.root_obj("bookings");
         let parent = match self.bookings_root().child(&resource.id) {
             Some(r) => r.obj().clone(),
             None => {
-                let Ok(obj) = self.doc.write().put_object(&bookings_root, resource.id.as_str(), ObjType::Map) else {
+                let Ok(obj) =
+                    self.doc
+                        .write()
+                        .put_object(&bookings_root, resource.id.as_str(), ObjType::Map)
+                else {
                     return Err(CalendarError::Name);
                 };
                 obj
@@ -595,7 +628,10 @@ impl Calendar {
                 booking.id
             )));
         }
-        if matches!(booking.status, BookingStatus::Cancelled | BookingStatus::Declined) {
+        if matches!(
+            booking.status,
+            BookingStatus::Cancelled | BookingStatus::Declined
+        ) {
             return Err(CalendarError::Closed(booking.id, booking.status.name()));
         }
         let Some(obj) = self.booking_obj(&booking) else {
@@ -627,7 +663,9 @@ impl Calendar {
             )));
         }
         let raw = self.raw_bookings(&resource.id);
-        let decided = raw.iter().any(|b| b.id == booking.id && b.decision.is_some());
+        let decided = raw
+            .iter()
+            .any(|b| b.id == booking.id && b.decision.is_some());
         if !resource.approval || decided || matches!(booking.status, BookingStatus::Cancelled) {
             return Err(CalendarError::NotPending(booking.id));
         }
@@ -635,12 +673,17 @@ impl Calendar {
             return Err(CalendarError::Name);
         };
         let tx = self.doc.write();
-        let _ = tx.put(&obj, "decision", if approve { "approved" } else { "declined" });
+        let _ = tx.put(
+            &obj,
+            "decision",
+            if approve { "approved" } else { "declined" },
+        );
         let _ = tx.put(&obj, "decided_by", author.org.as_str());
         if let Some(r) = reason.map(str::trim).filter(|r| !r.is_empty()) {
             let _ = tx.put(&obj, "decision_reason", r);
         }
-        self.doc.commit(now_ms, if approve { "approve" } else { "decline" });
+        self.doc
+            .commit(now_ms, if approve { "approve" } else { "decline" });
         Ok(booking)
     }
 }
@@ -766,7 +809,10 @@ fn rank(resource: &Resource, raw: Vec<RawBooking>) -> Vec<Booking> {
     }
     raw.iter()
         .map(|b| {
-            let (status, conflict_with) = status.get(b.id.as_str()).cloned().unwrap_or((BookingStatus::Conflict, None));
+            let (status, conflict_with) = status
+                .get(b.id.as_str())
+                .cloned()
+                .unwrap_or((BookingStatus::Conflict, None));
             Booking {
                 id: b.id.clone(),
                 resource: b.resource.clone(),
@@ -796,7 +842,8 @@ fn check_quota(
     // A booking counts in the period in which it starts.
     let mut per_period: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     for b in holding.iter().filter(|b| b.org == org) {
-        *per_period.entry(quota.period_of(b.from, zone)).or_default() += (b.to - b.from) / MINUTE_MS;
+        *per_period.entry(quota.period_of(b.from, zone)).or_default() +=
+            (b.to - b.from) / MINUTE_MS;
     }
     for s in slots {
         let period = quota.period_of(s.from, zone);
@@ -868,14 +915,41 @@ mod tests {
     fn overlap_is_refused_and_adjacent_is_fine() {
         let mut cal = calendar_with_room(None, false);
         let a = author("org-a", 1);
-        cal.book(&a, 10, "Salle Horta", &slot("b1", "2026-06-01T10:00", "2026-06-01T12:00"), "AG", None, BXL)
-            .unwrap();
+        cal.book(
+            &a,
+            10,
+            "Salle Horta",
+            &slot("b1", "2026-06-01T10:00", "2026-06-01T12:00"),
+            "AG",
+            None,
+            BXL,
+        )
+        .unwrap();
         let err = cal
-            .book(&a, 11, "room1", &slot("b2", "2026-06-01T11:00", "2026-06-01T13:00"), "", None, BXL)
+            .book(
+                &a,
+                11,
+                "room1",
+                &slot("b2", "2026-06-01T11:00", "2026-06-01T13:00"),
+                "",
+                None,
+                BXL,
+            )
             .unwrap_err();
-        assert!(matches!(err, CalendarError::Overlap { ref id, .. } if id == "b1"), "{err}");
-        cal.book(&a, 12, "room1", &slot("b3", "2026-06-01T12:00", "2026-06-01T13:00"), "", None, BXL)
-            .unwrap();
+        assert!(
+            matches!(err, CalendarError::Overlap { ref id, .. } if id == "b1"),
+            "{err}"
+        );
+        cal.book(
+            &a,
+            12,
+            "room1",
+            &slot("b3", "2026-06-01T12:00", "2026-06-01T13:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
         assert_eq!(cal.bookings(Some("room1")).len(), 2);
     }
 
@@ -888,7 +962,10 @@ mod tests {
             ("2026-06-01T10:00", "2026-06-01T10:00"),
             ("2026-06-01T10:00", "2036-06-01T10:00"),
         ] {
-            assert!(cal.book(&a, 1, "room1", &slot("x", from, to), "", None, BXL).is_err());
+            assert!(
+                cal.book(&a, 1, "room1", &slot("x", from, to), "", None, BXL)
+                    .is_err()
+            );
         }
         assert!(cal.bookings(None).is_empty());
     }
@@ -898,28 +975,86 @@ mod tests {
         let mut cal = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
         let a = author("org-a", 1);
         let b = author("org-b", 2);
-        cal.book(&a, 1, "room1", &slot("b1", "2026-06-01T08:00", "2026-06-01T10:00"), "", None, BXL)
-            .unwrap();
+        cal.book(
+            &a,
+            1,
+            "room1",
+            &slot("b1", "2026-06-01T08:00", "2026-06-01T10:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
         let err = cal
-            .book(&a, 2, "room1", &slot("b2", "2026-06-03T08:00", "2026-06-03T10:00"), "", None, BXL)
+            .book(
+                &a,
+                2,
+                "room1",
+                &slot("b2", "2026-06-03T08:00", "2026-06-03T10:00"),
+                "",
+                None,
+                BXL,
+            )
             .unwrap_err();
-        assert!(matches!(err, CalendarError::Quota { booked_minutes: 240, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                CalendarError::Quota {
+                    booked_minutes: 240,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         // Another organisation, and next week, are fine.
-        cal.book(&b, 3, "room1", &slot("b3", "2026-06-03T08:00", "2026-06-03T10:00"), "", None, BXL)
-            .unwrap();
-        cal.book(&a, 4, "room1", &slot("b4", "2026-06-08T08:00", "2026-06-08T10:00"), "", None, BXL)
-            .unwrap();
+        cal.book(
+            &b,
+            3,
+            "room1",
+            &slot("b3", "2026-06-03T08:00", "2026-06-03T10:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
+        cal.book(
+            &a,
+            4,
+            "room1",
+            &slot("b4", "2026-06-08T08:00", "2026-06-08T10:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
     }
 
     #[test]
     fn concurrent_overlaps_resolve_the_same_everywhere() {
         let mut a = calendar_with_room(None, false);
         let base = a.doc_mut().save();
-        let mut b = Calendar::new(SharedDoc::load(DocKind::Calendar, [2; 32], [&base[..]]).unwrap());
-        a.book(&author("org-a", 1), 100, "room1", &slot("ba", "2026-06-01T10:00", "2026-06-01T12:00"), "", None, BXL)
-            .unwrap();
-        b.book(&author("org-b", 2), 90, "room1", &slot("bb", "2026-06-01T11:00", "2026-06-01T13:00"), "", None, BXL)
-            .unwrap();
+        let mut b =
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [2; 32], [&base[..]]).unwrap());
+        a.book(
+            &author("org-a", 1),
+            100,
+            "room1",
+            &slot("ba", "2026-06-01T10:00", "2026-06-01T12:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
+        b.book(
+            &author("org-b", 2),
+            90,
+            "room1",
+            &slot("bb", "2026-06-01T11:00", "2026-06-01T13:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
         let mut fa = a.doc_mut().fork();
         let mut fb = b.doc_mut().fork();
         a.doc_mut().merge(&mut fb).unwrap();
@@ -934,11 +1069,23 @@ mod tests {
     #[test]
     fn approval_flow() {
         let mut cal = calendar_with_room(None, true);
-        cal.book(&author("org-b", 2), 5, "room1", &slot("b1", "2026-06-01T10:00", "2026-06-01T12:00"), "", None, BXL)
-            .unwrap();
+        cal.book(
+            &author("org-b", 2),
+            5,
+            "room1",
+            &slot("b1", "2026-06-01T10:00", "2026-06-01T12:00"),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
         assert_eq!(cal.booking("b1").unwrap().status, BookingStatus::Pending);
-        assert!(cal.decide(&author("org-b", 2), 6, "b1", true, None).is_err());
-        cal.decide(&author("org-a", 1), 7, "b1", true, None).unwrap();
+        assert!(
+            cal.decide(&author("org-b", 2), 6, "b1", true, None)
+                .is_err()
+        );
+        cal.decide(&author("org-a", 1), 7, "b1", true, None)
+            .unwrap();
         assert_eq!(cal.booking("b1").unwrap().status, BookingStatus::Confirmed);
         assert!(cal.cancel(&author("org-c", 3), false, 8, "b1").is_err());
         cal.cancel(&author("org-b", 2), false, 9, "b1").unwrap();
@@ -947,8 +1094,24 @@ mod tests {
 
     #[test]
     fn weekly_repeat_keeps_local_time_across_dst() {
-        let slots = repeat_slots(t("2026-03-22T10:00"), t("2026-03-22T11:00"), Repeat::Weekly, 2, BXL).unwrap();
+        let slots = repeat_slots(
+            t("2026-03-22T10:00"),
+            t("2026-03-22T11:00"),
+            Repeat::Weekly,
+            2,
+            BXL,
+        )
+        .unwrap();
         assert_eq!(format_time(slots[1].0, BXL), "2026-03-29T10:00:00+02:00");
-        assert!(repeat_slots(t("2026-03-28T02:30"), t("2026-03-28T03:30"), Repeat::Daily, 2, BXL).is_err());
+        assert!(
+            repeat_slots(
+                t("2026-03-28T02:30"),
+                t("2026-03-28T03:30"),
+                Repeat::Daily,
+                2,
+                BXL
+            )
+            .is_err()
+        );
     }
 }

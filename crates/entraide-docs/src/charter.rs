@@ -81,7 +81,10 @@ mod tests {
         let base = a.doc_mut().save();
         let mut b = Charter::new(SharedDoc::load(DocKind::Charter, [2; 32], [&base[..]]).unwrap());
         a.set_text(2, "Article 1. Solidarity first.\nArticle 2. Autonomy.\n");
-        b.set_text(3, "Article 1. Solidarity.\nArticle 2. Autonomy of each member.\n");
+        b.set_text(
+            3,
+            "Article 1. Solidarity.\nArticle 2. Autonomy of each member.\n",
+        );
         let mut b_fork = b.doc_mut().fork();
         a.doc_mut().merge(&mut b_fork).unwrap();
         assert_eq!(

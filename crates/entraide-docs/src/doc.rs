@@ -80,6 +80,8 @@ pub struct Author {
 pub struct SharedDoc {
     kind: DocKind,
     doc: AutoCommit,
+    /// The heads the store holds (everything in their past is saved).
+    saved: Vec<ChangeHash>,
 }
 
 impl SharedDoc {
@@ -92,7 +94,9 @@ impl SharedDoc {
         }
         doc.commit_with(CommitOptions::default().with_time(0));
         doc.set_actor(ActorId::from(device));
-        Self { kind, doc }
+        // The genesis is recreated on every load: it never needs saving.
+        let saved = doc.get_heads();
+        Self { kind, doc, saved }
     }
 
     /// Loads a document from the chunks the store holds (a full save followed
@@ -109,6 +113,7 @@ impl SharedDoc {
                 reason: e.to_string(),
             })?;
         }
+        this.saved = this.doc.get_heads();
         Ok(this)
     }
 
@@ -136,8 +141,18 @@ impl SharedDoc {
     /// The changes made or received since the last call, as one incremental
     /// chunk, or `None` when there are none.
     pub fn take_unsaved(&mut self) -> Option<Vec<u8>> {
-        let bytes = self.doc.save_incremental();
+        let heads = self.doc.get_heads();
+        if heads == self.saved {
+            return None;
+        }
+        let bytes = self.doc.save_after(&self.saved);
+        self.saved = heads;
         (!bytes.is_empty()).then_some(bytes)
+    }
+
+    /// Marks everything as saved (after the caller stored a full save).
+    pub fn mark_saved(&mut self) {
+        self.saved = self.doc.get_heads();
     }
 
     /// The whole document in automerge's standard binary format.
@@ -176,6 +191,7 @@ impl SharedDoc {
         Self {
             kind: self.kind,
             doc: self.doc.fork(),
+            saved: self.saved.clone(),
         }
     }
 
@@ -192,10 +208,13 @@ impl SharedDoc {
 
     /// Merges another copy of this document into this one.
     pub fn merge(&mut self, other: &mut SharedDoc) -> Result<(), LoadError> {
-        self.doc.merge(&mut other.doc).map(|_| ()).map_err(|e| LoadError {
-            doc: self.kind,
-            reason: e.to_string(),
-        })
+        self.doc
+            .merge(&mut other.doc)
+            .map(|_| ())
+            .map_err(|e| LoadError {
+                doc: self.kind,
+                reason: e.to_string(),
+            })
     }
 
     /// Hashes of changes that `heads` depend on and this document lacks.
@@ -213,8 +232,11 @@ impl SharedDoc {
 
     /// Commits the pending operations as one change stamped with `now_ms`.
     pub(crate) fn commit(&mut self, now_ms: i64, message: &str) {
-        self.doc
-            .commit_with(CommitOptions::default().with_time(now_ms).with_message(message));
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_time(now_ms)
+                .with_message(message),
+        );
     }
 
     /// The object at `key` of the root map.

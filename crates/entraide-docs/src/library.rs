@@ -124,7 +124,9 @@ pub enum LibraryError {
     )]
     Kind(String),
     /// Bad title.
-    #[error("a library entry needs a title of 1 to {MAX_TITLE} characters without control characters")]
+    #[error(
+        "a library entry needs a title of 1 to {MAX_TITLE} characters without control characters"
+    )]
     Title,
     /// Bad tags.
     #[error("tags must be 1 to 50 characters each, at most {MAX_TAGS} of them")]
@@ -167,7 +169,10 @@ impl Library {
                 title: r.string("title"),
                 kind: EntryKind::parse(&r.string("kind")).unwrap_or(EntryKind::Other),
                 tags: r.str_list("tags"),
-                size: r.int("size").and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                size: r
+                    .int("size")
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
                 hash: r.string("hash"),
                 file_name: r.string("file_name"),
                 added_by: r.string("added_by"),
@@ -200,16 +205,23 @@ impl Library {
     }
 
     /// Describes a new file in the library.
-    pub fn add(&mut self, author: &Author, now_ms: i64, entry: NewEntry<'_>) -> Result<(), LibraryError> {
+    pub fn add(
+        &mut self,
+        author: &Author,
+        now_ms: i64,
+        entry: NewEntry<'_>,
+    ) -> Result<(), LibraryError> {
         let title = entry.title.trim();
-        if title.is_empty() || title.chars().count() > MAX_TITLE || title.chars().any(char::is_control) {
+        if title.is_empty()
+            || title.chars().count() > MAX_TITLE
+            || title.chars().any(char::is_control)
+        {
             return Err(LibraryError::Title);
         }
         if entry.tags.len() > MAX_TAGS
-            || entry
-                .tags
-                .iter()
-                .any(|t| t.trim().is_empty() || t.chars().count() > 50 || t.chars().any(char::is_control))
+            || entry.tags.iter().any(|t| {
+                t.trim().is_empty() || t.chars().count() > 50 || t.chars().any(char::is_control)
+            })
         {
             return Err(LibraryError::Tags);
         }
@@ -223,7 +235,11 @@ impl Library {
             for (i, tag) in entry.tags.iter().enumerate() {
                 tx.insert(&tags, i, tag.trim())?;
             }
-            tx.put(&obj, "size", ScalarValue::Int(i64::try_from(entry.size).unwrap_or(i64::MAX)))?;
+            tx.put(
+                &obj,
+                "size",
+                ScalarValue::Int(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+            )?;
             tx.put(&obj, "hash", entry.hash)?;
             tx.put(&obj, "file_name", entry.file_name)?;
             tx.put(&obj, "added_by", author.org.as_str())?;
@@ -267,6 +283,9 @@ mod tests {
         assert_eq!(e.kind, EntryKind::JobProfile);
         assert_eq!(e.tags, tags);
         assert_eq!(e.size, 12);
-        assert!(matches!(EntryKind::parse("poem"), Err(LibraryError::Kind(_))));
+        assert!(matches!(
+            EntryKind::parse("poem"),
+            Err(LibraryError::Kind(_))
+        ));
     }
 }

@@ -42,7 +42,11 @@ pub fn resolve<'a>(
             list,
         });
     }
-    if let Some((id, _)) = candidates.clone().into_iter().find(|(id, _)| *id == query_trimmed) {
+    if let Some((id, _)) = candidates
+        .clone()
+        .into_iter()
+        .find(|(id, _)| *id == query_trimmed)
+    {
         return Ok(id.to_owned());
     }
     let by_name: Vec<&str> = candidates
@@ -56,7 +60,11 @@ pub fn resolve<'a>(
         .filter(|(id, _)| id.starts_with(&query_trimmed.to_ascii_lowercase()))
         .map(|(id, _)| id)
         .collect();
-    let matches = if by_name.is_empty() { by_prefix } else { by_name };
+    let matches = if by_name.is_empty() {
+        by_prefix
+    } else {
+        by_name
+    };
     match matches.as_slice() {
         [one] => Ok((*one).to_owned()),
         [] => Err(LookupError::NotFound {
@@ -80,9 +88,18 @@ mod tests {
 
     #[test]
     fn id_name_and_prefix() {
-        assert_eq!(resolve("cd56", C, "resource", "resource list").unwrap(), "cd56");
-        assert_eq!(resolve("salle b", C, "resource", "resource list").unwrap(), "ab34");
-        assert_eq!(resolve("ab1", C, "resource", "resource list").unwrap(), "ab12");
+        assert_eq!(
+            resolve("cd56", C, "resource", "resource list").unwrap(),
+            "cd56"
+        );
+        assert_eq!(
+            resolve("salle b", C, "resource", "resource list").unwrap(),
+            "ab34"
+        );
+        assert_eq!(
+            resolve("ab1", C, "resource", "resource list").unwrap(),
+            "ab12"
+        );
         assert!(matches!(
             resolve("ab", C, "resource", "resource list"),
             Err(LookupError::Ambiguous { count: 2, .. })

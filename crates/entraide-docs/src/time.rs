@@ -35,7 +35,8 @@ pub enum TimeError {
 
 /// Parses an IANA zone name.
 pub fn parse_zone(name: &str) -> Result<Tz, TimeError> {
-    name.parse::<Tz>().map_err(|_| TimeError::Zone(name.to_owned()))
+    name.parse::<Tz>()
+        .map_err(|_| TimeError::Zone(name.to_owned()))
 }
 
 /// Parses a time typed by a user, in `zone` unless it carries an offset.
@@ -115,8 +116,14 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        assert!(matches!(parse_time("tomorrow", BXL), Err(TimeError::Format(_))));
-        assert!(matches!(parse_time("2026-13-01T10:00", BXL), Err(TimeError::Format(_))));
+        assert!(matches!(
+            parse_time("tomorrow", BXL),
+            Err(TimeError::Format(_))
+        ));
+        assert!(matches!(
+            parse_time("2026-13-01T10:00", BXL),
+            Err(TimeError::Format(_))
+        ));
         assert!(parse_zone("Mars/Olympus").is_err());
     }
 }

@@ -84,7 +84,10 @@ impl Values {
                 description: r.string("description"),
                 created_by: r.string("created_by"),
                 created_at: r.int("created_at").unwrap_or_default(),
-                endorsed_by: r.child("endorsements").map(|e| e.keys()).unwrap_or_default(),
+                endorsed_by: r
+                    .child("endorsements")
+                    .map(|e| e.keys())
+                    .unwrap_or_default(),
             })
             .collect();
         list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -118,7 +121,11 @@ impl Values {
         if description.chars().count() > MAX_DESCRIPTION {
             return Err(ValueError::Description);
         }
-        if self.list().iter().any(|v| v.name.eq_ignore_ascii_case(name)) {
+        if self
+            .list()
+            .iter()
+            .any(|v| v.name.eq_ignore_ascii_case(name))
+        {
             return Err(ValueError::Duplicate(name.to_owned()));
         }
         let root = self.doc.root_obj("values");
@@ -174,7 +181,8 @@ mod tests {
     #[test]
     fn add_endorse_and_merge() {
         let mut a = Values::new(SharedDoc::new(DocKind::Values, [1; 32]));
-        a.add(&author("org-a", 1), 10, "v1", "Solidarity", "we help").unwrap();
+        a.add(&author("org-a", 1), 10, "v1", "Solidarity", "we help")
+            .unwrap();
         assert_eq!(
             a.add(&author("org-a", 1), 11, "v2", "solidarity", ""),
             Err(ValueError::Duplicate("solidarity".into()))

@@ -77,9 +77,17 @@ impl MembershipLog {
             if op.op().parents.is_empty() {
                 return Err(InsertError::NoParents(hash));
             }
-            let missing = op.op().parents.iter().filter(|p| !self.ops.contains_key(p)).count();
+            let missing = op
+                .op()
+                .parents
+                .iter()
+                .filter(|p| !self.ops.contains_key(p))
+                .count();
             if missing > 0 {
-                return Err(InsertError::MissingParents { op: hash, count: missing });
+                return Err(InsertError::MissingParents {
+                    op: hash,
+                    count: missing,
+                });
             }
         }
         if is_found {
@@ -125,7 +133,11 @@ impl MembershipLog {
         for op in self.ops.values() {
             with_children.extend(op.op().parents.iter().copied());
         }
-        self.ops.keys().filter(|h| !with_children.contains(h)).copied().collect()
+        self.ops
+            .keys()
+            .filter(|h| !with_children.contains(h))
+            .copied()
+            .collect()
     }
 
     /// Every operation in the one deterministic topological order: parents
@@ -139,7 +151,11 @@ impl MembershipLog {
                 children.entry(*p).or_default().push(*hash);
             }
         }
-        let mut ready: BTreeSet<OpHash> = waiting.iter().filter(|(_, n)| **n == 0).map(|(h, _)| *h).collect();
+        let mut ready: BTreeSet<OpHash> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(h, _)| *h)
+            .collect();
         let mut out = Vec::with_capacity(self.ops.len());
         while let Some(hash) = ready.pop_first() {
             out.push(&self.ops[&hash]);
@@ -159,7 +175,11 @@ impl MembershipLog {
     /// said it holds; unknown ones are ignored), parents first.
     pub fn missing_for(&self, known: &[OpHash]) -> Vec<&SignedOp> {
         let mut past: BTreeSet<OpHash> = BTreeSet::new();
-        let mut stack: Vec<OpHash> = known.iter().filter(|h| self.ops.contains_key(h)).copied().collect();
+        let mut stack: Vec<OpHash> = known
+            .iter()
+            .filter(|h| self.ops.contains_key(h))
+            .copied()
+            .collect();
         while let Some(h) = stack.pop() {
             if past.insert(h) {
                 if let Some(op) = self.ops.get(&h) {
@@ -167,7 +187,10 @@ impl MembershipLog {
                 }
             }
         }
-        self.ordered().into_iter().filter(|op| !past.contains(&op.hash())).collect()
+        self.ordered()
+            .into_iter()
+            .filter(|op| !past.contains(&op.hash()))
+            .collect()
     }
 
     /// The membership this log implies.

@@ -205,7 +205,9 @@ pub enum DecodeError {
     #[error("membership operation is truncated or too large ({0} bytes)")]
     Length(usize),
     /// Unknown format version.
-    #[error("membership operation has format {0}, this version of entraide reads format 1; upgrade entraide")]
+    #[error(
+        "membership operation has format {0}, this version of entraide reads format 1; upgrade entraide"
+    )]
     Format(u8),
     /// Not decodable.
     #[error("membership operation is malformed")]
@@ -249,7 +251,9 @@ impl SignedOp {
         if postcard::to_allocvec(&op).ok().as_deref() != Some(body) {
             return Err(DecodeError::Malformed);
         }
-        let sig_bytes: [u8; 64] = bytes[5 + len..].try_into().map_err(|_| DecodeError::Malformed)?;
+        let sig_bytes: [u8; 64] = bytes[5 + len..]
+            .try_into()
+            .map_err(|_| DecodeError::Malformed)?;
         let signature = Signature::from_bytes(&sig_bytes);
         let key = VerifyingKey::from_bytes(&op.author.0).map_err(|_| DecodeError::Signature)?;
         let mut message = CONTEXT.to_vec();

@@ -87,7 +87,10 @@ impl MembershipState {
         let mut state = Self::default();
         for op in ops {
             let verdict = match state.apply(op) {
-                Ok(()) => Verdict { valid: true, reason: None },
+                Ok(()) => Verdict {
+                    valid: true,
+                    reason: None,
+                },
                 Err(reason) => Verdict {
                     valid: false,
                     reason: Some(reason),
@@ -119,7 +122,9 @@ impl MembershipState {
 
     /// Devices of active organisations.
     pub fn active_devices(&self) -> BTreeSet<DeviceId> {
-        self.active_orgs().flat_map(|o| o.devices.iter().copied()).collect()
+        self.active_orgs()
+            .flat_map(|o| o.devices.iter().copied())
+            .collect()
     }
 
     /// Whether this invitation secret hash already admitted someone.
@@ -165,7 +170,9 @@ impl MembershipState {
             Some(org) => org.clone(),
             None => {
                 return Err(match self.any_org_of_device(&op.author) {
-                    Some(org) => format!("signed by a device of {} that may no longer act", org.name),
+                    Some(org) => {
+                        format!("signed by a device of {} that may no longer act", org.name)
+                    }
                     None => "signed by a device that is not a member".into(),
                 });
             }
@@ -182,7 +189,11 @@ impl MembershipState {
                 if self.orgs.contains_key(org_id) {
                     return Err(format!("organisation {org_name} is already known"));
                 }
-                if self.orgs.values().any(|o| o.name.eq_ignore_ascii_case(org_name)) {
+                if self
+                    .orgs
+                    .values()
+                    .any(|o| o.name.eq_ignore_ascii_case(org_name))
+                {
                     return Err(format!("another organisation is already named {org_name}"));
                 }
                 if self.any_org_of_device(device).is_some() {
@@ -199,7 +210,10 @@ impl MembershipState {
                 if !allowed {
                     return Err(match alliance.admission {
                         AdmissionRule::Coordinator => {
-                            format!("needs a coordinator's signature; {} is a member", author_org.name)
+                            format!(
+                                "needs a coordinator's signature; {} is a member",
+                                author_org.name
+                            )
                         }
                         rule => format!("needs {}: 1 of {active} approvals", rule.name()),
                     });
@@ -314,7 +328,13 @@ mod tests {
         let state = log.state();
         assert_eq!(state.active_orgs().count(), 2);
         assert!(!state.verdicts[&a3.hash()].valid);
-        assert!(state.verdicts[&a3.hash()].reason.as_deref().unwrap().contains("coordinator"));
+        assert!(
+            state.verdicts[&a3.hash()]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("coordinator")
+        );
     }
 
     #[test]
@@ -339,7 +359,10 @@ mod tests {
         let mut log = MembershipLog::new();
         let f = found(AdmissionRule::Coordinator);
         let a2 = admit(1, vec![f.hash()], 2, 2);
-        assert!(matches!(log.insert(a2.clone()), Err(InsertError::MissingParents { .. })));
+        assert!(matches!(
+            log.insert(a2.clone()),
+            Err(InsertError::MissingParents { .. })
+        ));
         log.insert(f.clone()).unwrap();
         assert!(log.insert(a2).unwrap());
         assert!(matches!(

@@ -42,7 +42,9 @@ const DOC_EXTRAS: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The file is not a redb database, or is damaged.
-    #[error("{path} is not an entraide store or is damaged ({reason}); restore it from a backup or initialise a new home")]
+    #[error(
+        "{path} is not an entraide store or is damaged ({reason}); restore it from a backup or initialise a new home"
+    )]
     NotAStore {
         /// The file.
         path: PathBuf,
@@ -56,7 +58,9 @@ pub enum OpenError {
         path: PathBuf,
     },
     /// Written by another version of entraide.
-    #[error("{path} has store format {found}, this entraide reads format {FORMAT_VERSION}; use a matching version of entraide")]
+    #[error(
+        "{path} has store format {found}, this entraide reads format {FORMAT_VERSION}; use a matching version of entraide"
+    )]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -64,7 +68,9 @@ pub enum OpenError {
         found: u32,
     },
     /// Another process holds it.
-    #[error("{path} is in use by another entraide process; stop it or talk to it through `entraide serve`")]
+    #[error(
+        "{path} is in use by another entraide process; stop it or talk to it through `entraide serve`"
+    )]
     Locked {
         /// The file.
         path: PathBuf,
@@ -81,7 +87,9 @@ pub enum OpenError {
 
 /// A read or write failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the store could not be {action} ({reason}); check free disk space and permissions, nothing was changed")]
+#[error(
+    "the store could not be {action} ({reason}); check free disk space and permissions, nothing was changed"
+)]
 pub struct StoreError {
     action: &'static str,
     reason: String,
@@ -178,14 +186,17 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => OpenError::Locked { path },
         redb::DatabaseError::Storage(redb::StorageError::Io(io))
-            if io.kind() == std::io::ErrorKind::PermissionDenied || io.kind() == std::io::ErrorKind::NotFound =>
+            if io.kind() == std::io::ErrorKind::PermissionDenied
+                || io.kind() == std::io::ErrorKind::NotFound =>
         {
             OpenError::Io {
                 path,
                 reason: io.to_string(),
             }
         }
-        redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == std::io::ErrorKind::WouldBlock => {
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::WouldBlock =>
+        {
             OpenError::Locked { path }
         }
         other => OpenError::NotAStore {
@@ -225,14 +236,18 @@ impl Store {
         }
         let db = Database::open(path).map_err(|e| open_error(path, e))?;
         let store = Self { db };
-        let format = store.meta("format").map_err(|_| OpenError::Foreign { path: path.to_owned() })?;
+        let format = store.meta("format").map_err(|_| OpenError::Foreign {
+            path: path.to_owned(),
+        })?;
         match format.as_deref().map(<[u8; 4]>::try_from) {
             Some(Ok(bytes)) if u32::from_le_bytes(bytes) == FORMAT_VERSION => Ok(store),
             Some(Ok(bytes)) => Err(OpenError::UnknownFormat {
                 path: path.to_owned(),
                 found: u32::from_le_bytes(bytes),
             }),
-            _ => Err(OpenError::Foreign { path: path.to_owned() }),
+            _ => Err(OpenError::Foreign {
+                path: path.to_owned(),
+            }),
         }
     }
 
@@ -256,9 +271,15 @@ impl Store {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(StoreError::read(e)),
         };
-        let range = table.range((doc, 0)..=(doc, u64::MAX)).map_err(StoreError::read)?;
+        let range = table
+            .range((doc, 0)..=(doc, u64::MAX))
+            .map_err(StoreError::read)?;
         range
-            .map(|entry| entry.map(|(_, v)| v.value().to_vec()).map_err(StoreError::read))
+            .map(|entry| {
+                entry
+                    .map(|(_, v)| v.value().to_vec())
+                    .map_err(StoreError::read)
+            })
             .collect()
     }
 
@@ -292,7 +313,11 @@ impl Store {
         table
             .iter()
             .map_err(StoreError::read)?
-            .map(|entry| entry.map(|(_, v)| v.value().to_vec()).map_err(StoreError::read))
+            .map(|entry| {
+                entry
+                    .map(|(_, v)| v.value().to_vec())
+                    .map_err(StoreError::read)
+            })
             .collect()
     }
 
@@ -335,9 +360,13 @@ impl Store {
                     .collect();
                 let next = keys.last().map_or(0, |k| k + 1);
                 for k in keys {
-                    chunks.remove((doc.as_str(), k)).map_err(StoreError::write)?;
+                    chunks
+                        .remove((doc.as_str(), k))
+                        .map_err(StoreError::write)?;
                 }
-                chunks.insert((doc.as_str(), next), bytes.as_slice()).map_err(StoreError::write)?;
+                chunks
+                    .insert((doc.as_str(), next), bytes.as_slice())
+                    .map_err(StoreError::write)?;
             }
             for (doc, bytes) in &batch.doc_chunks {
                 let next = chunks
@@ -346,7 +375,9 @@ impl Store {
                     .next_back()
                     .and_then(|e| e.ok())
                     .map_or(0, |(k, _)| k.value().1 + 1);
-                chunks.insert((doc.as_str(), next), bytes.as_slice()).map_err(StoreError::write)?;
+                chunks
+                    .insert((doc.as_str(), next), bytes.as_slice())
+                    .map_err(StoreError::write)?;
             }
             let mut extras = tx.open_table(DOC_EXTRAS).map_err(StoreError::write)?;
             for (doc, key, value) in &batch.doc_extras {
@@ -356,15 +387,19 @@ impl Store {
             }
             let mut ops = tx.open_table(OPS).map_err(StoreError::write)?;
             for (hash, bytes) in &batch.ops {
-                ops.insert(hash, bytes.as_slice()).map_err(StoreError::write)?;
+                ops.insert(hash, bytes.as_slice())
+                    .map_err(StoreError::write)?;
             }
             let mut blobs = tx.open_table(BLOBS).map_err(StoreError::write)?;
             for (hash, bytes) in &batch.blobs {
-                blobs.insert(hash, bytes.as_slice()).map_err(StoreError::write)?;
+                blobs
+                    .insert(hash, bytes.as_slice())
+                    .map_err(StoreError::write)?;
             }
             let mut meta = tx.open_table(META).map_err(StoreError::write)?;
             for (key, value) in &batch.meta {
-                meta.insert(key.as_str(), value.as_slice()).map_err(StoreError::write)?;
+                meta.insert(key.as_str(), value.as_slice())
+                    .map_err(StoreError::write)?;
             }
         }
         tx.commit().map_err(StoreError::write)
@@ -381,7 +416,9 @@ mod tests {
         let path = dir.path().join("s.redb");
         let store = Store::create(&path).unwrap();
         let mut b = WriteBatch::new();
-        b.doc_chunk("charter", vec![1]).doc_chunk("charter", vec![2]).doc_chunk("values", vec![9]);
+        b.doc_chunk("charter", vec![1])
+            .doc_chunk("charter", vec![2])
+            .doc_chunk("values", vec![9]);
         store.commit(b).unwrap();
         assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![1], vec![2]]);
         let mut b = WriteBatch::new();
@@ -401,11 +438,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let garbage = dir.path().join("g.redb");
         std::fs::write(&garbage, b"this is not a database at all, just text").unwrap();
-        assert!(matches!(Store::open(&garbage), Err(OpenError::NotAStore { .. })));
+        assert!(matches!(
+            Store::open(&garbage),
+            Err(OpenError::NotAStore { .. })
+        ));
 
         let foreign = dir.path().join("f.redb");
         drop(Database::create(&foreign).unwrap());
-        assert!(matches!(Store::open(&foreign), Err(OpenError::Foreign { .. })));
+        assert!(matches!(
+            Store::open(&foreign),
+            Err(OpenError::Foreign { .. })
+        ));
 
         let future = dir.path().join("v2.redb");
         let store = Store::create(&future).unwrap();
@@ -414,7 +457,10 @@ mod tests {
         store.commit(b).unwrap();
         drop(store);
         let err = Store::open(&future).unwrap_err();
-        assert!(matches!(err, OpenError::UnknownFormat { found: 2, .. }), "{err}");
+        assert!(
+            matches!(err, OpenError::UnknownFormat { found: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,26 @@
+//! One member organisation's node.
+//!
+//! A node lives in a *home* directory ([`Home`]): its device key, its store
+//! (see `entraide-store`) and, while `entraide serve` runs, a local socket.
+//! [`Node`] opens a home, loads the shared documents (see `entraide-docs`) and
+//! the membership log (see `entraide-membership`), and answers every
+//! command of the command-line contract as a [`Request`] with a [`Reply`]: the
+//! contract's JSON and a short human text. The command line only parses
+//! arguments into a request and prints the reply; a running daemon answers
+//! the same requests over its socket.
+//!
+//! This crate is the IO layer around the pure crates: it reads the clock,
+//! draws randomness and writes the store. Every write goes through one
+//! durable store transaction before a command reports success, and a refused
+//! command changes nothing. It must never print, exit the process, or hand
+//! out an automerge handle.
+
+mod error;
+mod home;
+mod node;
+mod request;
+
+pub use error::NodeError;
+pub use home::Home;
+pub use node::{MAX_LIBRARY_FILE, Node, resolve_zone};
+pub use request::{ErrorReply, Reply, Request};

@@ -1,0 +1,1018 @@
+//! The node: one organisation's device, its store and documents, and the
+//! answer to every [`Request`].
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono_tz::Tz;
+use ed25519_dalek::SigningKey;
+use entraide_docs::calendar::{
+    Booking, NewBooking, NewResource, Quota, Repeat, ResourceKind, repeat_slots,
+};
+use entraide_docs::library::{EntryKind, NewEntry};
+use entraide_docs::time::{format_time, parse_time, parse_zone};
+use entraide_docs::{Author, Calendar, Charter, DocKind, Library, SharedDoc, Values, new_id};
+use entraide_membership::{
+    AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
+};
+use entraide_store::{Store, WriteBatch};
+use serde_json::{Value, json};
+
+use crate::{Home, NodeError, Reply, Request};
+
+/// Largest library file accepted.
+pub const MAX_LIBRARY_FILE: usize = 64 * 1024 * 1024;
+/// Documents with more stored chunks than this are compacted into one on open.
+const COMPACT_AFTER_CHUNKS: usize = 256;
+
+/// One organisation's node, opened on its home.
+#[derive(Debug)]
+pub struct Node {
+    home: Home,
+    store: Store,
+    key: SigningKey,
+    device: DeviceId,
+    org_id: String,
+    org_name: String,
+    zone: Tz,
+    charter: Charter,
+    values: Values,
+    library: Library,
+    calendar: Calendar,
+    log: MembershipLog,
+    membership: MembershipState,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn random<const N: usize>() -> Result<[u8; N], NodeError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| NodeError::io("cannot draw randomness for", "the system", e))?;
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The zone to use: `--tz`, else the system's, else UTC.
+pub fn resolve_zone(explicit: Option<&str>) -> Result<Tz, NodeError> {
+    if let Some(name) = explicit {
+        return Ok(parse_zone(name)?);
+    }
+    Ok(iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| parse_zone(&name).ok())
+        .unwrap_or(Tz::UTC))
+}
+
+fn validate_name(what: &str, name: &str) -> Result<String, NodeError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(NodeError::Invalid(format!(
+            "the {what} name must be 1 to 100 characters without control characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+impl Node {
+    /// Creates a node in `home`: a new device key, a store, the
+    /// organisation's name. Refuses a home that already has a node.
+    pub fn init(home: &Home, org_name: &str, zone: Tz) -> Result<Node, NodeError> {
+        let org_name = validate_name("organisation", org_name)?;
+        if home.is_initialised() {
+            return Err(NodeError::AlreadyInitialised(home.root().to_owned()));
+        }
+        let org_id = new_id(random()?);
+        let key = home.create(random()?)?;
+        let store = Store::create(&home.store_path())?;
+        home.protect_store()?;
+        let mut batch = WriteBatch::new();
+        batch
+            .meta("org_id", org_id.into_bytes())
+            .meta("org_name", org_name.into_bytes());
+        store.commit(batch)?;
+        drop(store);
+        drop(key);
+        Self::open(home, zone)
+    }
+
+    /// Opens the node of `home`.
+    pub fn open(home: &Home, zone: Tz) -> Result<Node, NodeError> {
+        if !home.store_path().exists() {
+            return Err(NodeError::NotInitialised(home.root().to_owned()));
+        }
+        let key = home.load_key()?;
+        let store = Store::open(&home.store_path())?;
+        let device = DeviceId(key.verifying_key().to_bytes());
+        let text = |k: &str| -> Result<String, NodeError> {
+            let bytes = store.meta(k)?.unwrap_or_default();
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let org_id = text("org_id")?;
+        let org_name = text("org_name")?;
+        let mut compacted = WriteBatch::new();
+        let mut load = |kind: DocKind| -> Result<SharedDoc, NodeError> {
+            let chunks = store.doc_chunks(kind.name())?;
+            let mut doc = SharedDoc::load(kind, device.0, chunks.iter().map(Vec::as_slice))?;
+            if chunks.len() > COMPACT_AFTER_CHUNKS {
+                compacted.replace_doc(kind.name(), doc.save());
+            }
+            Ok(doc)
+        };
+        let charter = Charter::new(load(DocKind::Charter)?);
+        let values = Values::new(load(DocKind::Values)?);
+        let library = Library::new(load(DocKind::Library)?);
+        let calendar = Calendar::new(load(DocKind::Calendar)?);
+        store.commit(compacted)?;
+        let mut log = MembershipLog::new();
+        let ops = store
+            .ops()?
+            .iter()
+            .filter_map(|bytes| SignedOp::decode(bytes).ok())
+            .collect();
+        log.insert_all(ops);
+        let membership = log.state();
+        Ok(Node {
+            home: home.clone(),
+            store,
+            key,
+            device,
+            org_id,
+            org_name,
+            zone,
+            charter,
+            values,
+            library,
+            calendar,
+            log,
+            membership,
+        })
+    }
+
+    /// This device's id.
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// The home it runs on.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    fn author(&self) -> Author {
+        Author {
+            device: self.device.0,
+            org: self.org_id.clone(),
+        }
+    }
+
+    fn require_alliance(&self) -> Result<(), NodeError> {
+        match self.membership.alliance {
+            Some(_) => Ok(()),
+            None => Err(NodeError::NoAlliance),
+        }
+    }
+
+    fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
+        match kind {
+            DocKind::Charter => self.charter.doc_mut(),
+            DocKind::Values => self.values.doc_mut(),
+            DocKind::Library => self.library.doc_mut(),
+            DocKind::Calendar => self.calendar.doc_mut(),
+        }
+    }
+
+    /// Stores what changed in `kind` (and whatever `batch` holds) in one
+    /// durable transaction. On failure, drops the change from memory too.
+    fn persist(&mut self, kind: DocKind, mut batch: WriteBatch) -> Result<(), NodeError> {
+        if let Some(bytes) = self.doc_mut(kind).take_unsaved() {
+            batch.doc_chunk(kind.name(), bytes);
+        }
+        if let Err(e) = self.store.commit(batch) {
+            let chunks = self.store.doc_chunks(kind.name())?;
+            let doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
+            *self.doc_mut(kind) = doc;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// An organisation's name from its id (the id itself if unknown).
+    fn org_name(&self, org_id: &str) -> String {
+        if org_id == self.org_id {
+            return self.org_name.clone();
+        }
+        self.membership
+            .orgs
+            .get(org_id)
+            .map_or_else(|| org_id.to_owned(), |o| o.name.clone())
+    }
+
+    /// Answers one request.
+    pub fn execute(&mut self, request: Request) -> Result<Reply, NodeError> {
+        match request {
+            Request::AllianceCreate { name, admission } => self.alliance_create(&name, &admission),
+            Request::Status => Ok(self.status()),
+            Request::MemberList => Ok(self.member_list()),
+            Request::MemberLog => Ok(self.member_log()),
+            Request::CharterShow => self.charter_show(),
+            Request::CharterSet { text } => self.charter_set(&text),
+            Request::CharterHistory => self.charter_history(),
+            Request::ValuesAdd { name, description } => self.values_add(&name, &description),
+            Request::ValuesEndorse { value } => self.values_endorse(&value),
+            Request::ValuesList => self.values_list(),
+            Request::LibraryAdd {
+                file_name,
+                bytes,
+                title,
+                kind,
+                tags,
+            } => self.library_add(&file_name, bytes, &title, &kind, &tags),
+            Request::LibraryList { kind, tag, search } => {
+                self.library_list(kind.as_deref(), tag.as_deref(), search.as_deref())
+            }
+            Request::LibraryGet { entry } => self.library_get(&entry),
+            Request::ResourceAdd {
+                name,
+                kind,
+                capacity,
+                location,
+                quota,
+                approval,
+            } => self.resource_add(
+                &name,
+                &kind,
+                capacity,
+                location.as_deref(),
+                quota.as_deref(),
+                approval,
+            ),
+            Request::ResourceList => self.resource_list(),
+            Request::Book {
+                resource,
+                from,
+                to,
+                purpose,
+                repeat,
+                count,
+            } => self.book(&resource, &from, &to, &purpose, repeat.as_deref(), count),
+            Request::Bookings { resource, org } => {
+                self.bookings(resource.as_deref(), org.as_deref())
+            }
+            Request::BookingDecide {
+                booking,
+                approve,
+                reason,
+            } => self.booking_decide(&booking, approve, reason.as_deref()),
+            Request::Cancel { booking } => self.cancel(&booking),
+            Request::CalendarExport { resource } => self.calendar_export(resource.as_deref()),
+            Request::Export { doc } => self.export(&doc),
+        }
+    }
+
+    fn alliance_create(&mut self, name: &str, admission: &str) -> Result<Reply, NodeError> {
+        if let Some(a) = &self.membership.alliance {
+            return Err(NodeError::AlreadyInAlliance(a.name.clone()));
+        }
+        let name = validate_name("alliance", name)?;
+        let admission = AdmissionRule::parse(admission).ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "unknown admission rule '{admission}'; use coordinator, majority or consensus"
+            ))
+        })?;
+        let op = SignedOp::sign(
+            Op {
+                parents: vec![],
+                author: self.device,
+                time_ms: now_ms(),
+                body: OpBody::Found {
+                    alliance_name: name.clone(),
+                    org_id: self.org_id.clone(),
+                    org_name: self.org_name.clone(),
+                    admission,
+                },
+            },
+            &self.key,
+        );
+        let mut batch = WriteBatch::new();
+        batch.op(op.hash().0, op.bytes().to_vec());
+        self.store.commit(batch)?;
+        let id = op.hash().to_hex();
+        let _ = self.log.insert(op);
+        self.membership = self.log.state();
+        Ok(Reply::new(
+            json!({"id": id, "name": name, "admission": admission.name()}),
+            format!(
+                "founded the alliance '{name}' ({id}); admission rule: {}",
+                admission.name()
+            ),
+        ))
+    }
+
+    fn docs_heads(&mut self) -> Vec<Value> {
+        DocKind::ALL
+            .into_iter()
+            .map(|k| json!({"name": k.name(), "heads": self.doc_mut(k).heads_hex()}))
+            .collect()
+    }
+
+    fn status(&mut self) -> Reply {
+        let alliance =
+            self.membership.alliance.as_ref().map(
+                |a| json!({"id": a.id.to_hex(), "name": a.name, "admission": a.admission.name()}),
+            );
+        let members = self.membership.active_orgs().count();
+        let docs = self.docs_heads();
+        let conflicts: Vec<Value> = self
+            .calendar
+            .bookings(None)
+            .into_iter()
+            .filter(|b| {
+                b.org == self.org_id && b.status == entraide_docs::calendar::BookingStatus::Conflict
+            })
+            .map(|b| self.booking_json(&b))
+            .collect();
+        let json = json!({
+            "device": self.device.to_hex(),
+            "org": self.org_name,
+            "org_id": self.org_id,
+            "alliance": alliance,
+            "members": members,
+            "docs": docs,
+            "peers": [],
+            "conflicts": conflicts,
+            "time_zone": self.zone.name(),
+        });
+        let mut text = format!("organisation: {}\ndevice: {}\n", self.org_name, self.device);
+        match &self.membership.alliance {
+            Some(a) => text += &format!("alliance: {} ({members} member organisations)\n", a.name),
+            None => {
+                text += "alliance: none yet (`entraide alliance create <NAME>` or `entraide join <TICKET>`)\n"
+            }
+        }
+        if !conflicts.is_empty() {
+            text += &format!(
+                "{} of your bookings lost a conflict: see `entraide bookings --org {}`\n",
+                conflicts.len(),
+                self.org_name
+            );
+        }
+        Reply::new(json, text)
+    }
+
+    fn member_list(&self) -> Reply {
+        let list: Vec<Value> = self
+            .membership
+            .orgs
+            .values()
+            .map(|o| {
+                json!({
+                    "org": o.name,
+                    "org_id": o.id,
+                    "role": o.role.name(),
+                    "status": o.status.name(),
+                    "devices": o.devices.iter().map(DeviceId::to_hex).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let text = self
+            .membership
+            .orgs
+            .values()
+            .map(|o| {
+                format!(
+                    "{}\t{}\t{}\t{} device(s)\n",
+                    o.name,
+                    o.role.name(),
+                    o.status.name(),
+                    o.devices.len()
+                )
+            })
+            .collect::<String>();
+        Reply::new(Value::Array(list), text)
+    }
+
+    fn member_log(&self) -> Reply {
+        let mut list = Vec::new();
+        let mut text = String::new();
+        for op in self.log.ordered() {
+            let verdict = self.membership.verdicts.get(&op.hash());
+            let author_org = self
+                .membership
+                .any_org_of_device(&op.op().author)
+                .map(|o| o.name.clone());
+            let valid = verdict.is_some_and(|v| v.valid);
+            let reason = verdict.and_then(|v| v.reason.clone());
+            text += &format!(
+                "{}  {:<13} by {}  {}\n",
+                &op.hash().to_hex()[..12],
+                op.op().body.kind(),
+                author_org.as_deref().unwrap_or("?"),
+                reason.as_deref().unwrap_or("valid")
+            );
+            list.push(json!({
+                "id": op.hash().to_hex(),
+                "kind": op.op().body.kind(),
+                "author_org": author_org,
+                "author_device": op.op().author.to_hex(),
+                "time": format_time(op.op().time_ms, self.zone),
+                "parents": op.op().parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+                "valid": valid,
+                "reason": reason,
+            }));
+        }
+        Reply::new(Value::Array(list), text)
+    }
+
+    fn charter_show(&mut self) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let text = self.charter.text();
+        let heads = self.charter.doc_mut().heads_hex();
+        Ok(Reply::new(json!({"text": text, "heads": heads}), text))
+    }
+
+    fn charter_set(&mut self, text: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let changed = self.charter.set_text(now_ms(), text);
+        self.persist(DocKind::Charter, WriteBatch::new())?;
+        let heads = self.charter.doc_mut().heads_hex();
+        let message = if changed {
+            "charter updated"
+        } else {
+            "the charter already has that text; nothing changed"
+        };
+        Ok(Reply::new(
+            json!({"changed": changed, "heads": heads}),
+            message,
+        ))
+    }
+
+    fn charter_history(&mut self) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let history = self.charter.history();
+        let mut list = Vec::new();
+        let mut text = String::new();
+        for change in history {
+            let device = hex(&change.actor);
+            let org = <[u8; 32]>::try_from(change.actor.as_slice())
+                .ok()
+                .and_then(|d| {
+                    self.membership
+                        .any_org_of_device(&DeviceId(d))
+                        .map(|o| o.name.clone())
+                })
+                .unwrap_or_else(|| {
+                    if change.actor == self.device.0 {
+                        self.org_name.clone()
+                    } else {
+                        "unknown".into()
+                    }
+                });
+            let time = format_time(change.time_ms, self.zone);
+            text += &format!("{time}  {org}  {} edit(s)\n", change.ops);
+            list.push(json!({
+                "hash": change.hash.to_string(),
+                "org": org,
+                "device": device,
+                "time": time,
+                "ops": change.ops,
+            }));
+        }
+        Ok(Reply::new(Value::Array(list), text))
+    }
+
+    fn values_add(&mut self, name: &str, description: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let id = new_id(random()?);
+        self.values
+            .add(&self.author(), now_ms(), &id, name, description)?;
+        self.persist(DocKind::Values, WriteBatch::new())?;
+        Ok(Reply::new(json!({"id": id}), id))
+    }
+
+    fn values_endorse(&mut self, value: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let id = self.values.resolve(value)?;
+        let new = self.values.endorse(&self.author(), now_ms(), &id)?;
+        self.persist(DocKind::Values, WriteBatch::new())?;
+        let text = if new {
+            format!("{} endorses value {id}", self.org_name)
+        } else {
+            format!(
+                "{} already endorses value {id}; nothing changed",
+                self.org_name
+            )
+        };
+        Ok(Reply::new(
+            json!({"id": id, "endorsed": true, "changed": new}),
+            text,
+        ))
+    }
+
+    fn values_list(&mut self) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let active: Vec<String> = self
+            .membership
+            .active_orgs()
+            .map(|o| o.id.clone())
+            .collect();
+        let mut text = String::new();
+        let list: Vec<Value> = self
+            .values
+            .list()
+            .into_iter()
+            .map(|v| {
+                let names: Vec<String> = v.endorsed_by.iter().map(|o| self.org_name(o)).collect();
+                let shared_by_all =
+                    !active.is_empty() && active.iter().all(|o| v.endorsed_by.contains(o));
+                text += &format!("{}  {}  ({})\n", &v.id[..8], v.name, names.join(", "));
+                json!({
+                    "id": v.id,
+                    "name": v.name,
+                    "description": v.description,
+                    "endorsed_by": names,
+                    "endorsed_by_all": shared_by_all,
+                    "created_by": self.org_name(&v.created_by),
+                })
+            })
+            .collect();
+        Ok(Reply::new(Value::Array(list), text))
+    }
+
+    fn library_add(
+        &mut self,
+        file_name: &str,
+        bytes: Vec<u8>,
+        title: &str,
+        kind: &str,
+        tags: &[String],
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let kind = EntryKind::parse(kind)?;
+        if bytes.len() > MAX_LIBRARY_FILE {
+            return Err(NodeError::Invalid(format!(
+                "the file is {} MiB; the library takes files up to {} MiB",
+                bytes.len() / (1024 * 1024),
+                MAX_LIBRARY_FILE / (1024 * 1024)
+            )));
+        }
+        // Keep only a base name: the title and file name are metadata, never paths.
+        let file_name = file_name
+            .rsplit(['/', '\\'])
+            .next()
+            .filter(|n| !n.is_empty() && *n != ".." && *n != ".")
+            .unwrap_or("file")
+            .to_owned();
+        let hash = blake3::hash(&bytes);
+        let hash_hex = hash.to_hex().to_string();
+        let id = new_id(random()?);
+        self.library.add(
+            &self.author(),
+            now_ms(),
+            NewEntry {
+                id: &id,
+                title,
+                kind,
+                tags,
+                size: bytes.len() as u64,
+                hash: &hash_hex,
+                file_name: &file_name,
+            },
+        )?;
+        let size = bytes.len();
+        let mut batch = WriteBatch::new();
+        batch.blob(*hash.as_bytes(), bytes);
+        self.persist(DocKind::Library, batch)?;
+        Ok(Reply::new(
+            json!({"id": id, "hash": hash_hex, "size": size}),
+            id,
+        ))
+    }
+
+    fn blob_key(hash_hex: &str) -> Option<[u8; 32]> {
+        blake3::Hash::from_hex(hash_hex).ok().map(|h| *h.as_bytes())
+    }
+
+    fn library_list(
+        &mut self,
+        kind: Option<&str>,
+        tag: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let kind = kind.map(EntryKind::parse).transpose()?;
+        let words: Vec<String> = search
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let mut list = Vec::new();
+        let mut text = String::new();
+        for e in self.library.list() {
+            if kind.is_some_and(|k| k != e.kind) {
+                continue;
+            }
+            if let Some(tag) = tag {
+                if !e.tags.iter().any(|t| t.eq_ignore_ascii_case(tag.trim())) {
+                    continue;
+                }
+            }
+            let haystack = format!(
+                "{} {} {} {}",
+                e.title,
+                e.tags.join(" "),
+                e.kind.name(),
+                e.file_name
+            )
+            .to_lowercase();
+            if !words.iter().all(|w| haystack.contains(w.as_str())) {
+                continue;
+            }
+            let available = match Self::blob_key(&e.hash) {
+                Some(k) => self.store.has_blob(&k)?,
+                None => false,
+            };
+            text += &format!(
+                "{}  {:<11} {}  [{}]{}\n",
+                &e.id[..8],
+                e.kind.name(),
+                e.title,
+                e.tags.join(", "),
+                if available { "" } else { "  (not here yet)" }
+            );
+            list.push(json!({
+                "id": e.id,
+                "title": e.title,
+                "kind": e.kind.name(),
+                "tags": e.tags,
+                "size": e.size,
+                "hash": e.hash,
+                "file_name": e.file_name,
+                "added_by": self.org_name(&e.added_by),
+                "added_at": format_time(e.added_at, self.zone),
+                "available": available,
+            }));
+        }
+        Ok(Reply::new(Value::Array(list), text))
+    }
+
+    fn library_get(&mut self, entry: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let e = self.library.get(entry)?;
+        let bytes = match Self::blob_key(&e.hash) {
+            Some(k) => self.store.blob(&k)?,
+            None => None,
+        }
+        .ok_or_else(|| NodeError::Unavailable(e.title.clone()))?;
+        let mut reply = Reply::new(
+            json!({"id": e.id, "title": e.title, "size": bytes.len(), "hash": e.hash}),
+            format!("{} ({} bytes)", e.title, bytes.len()),
+        );
+        reply.file = Some(bytes);
+        Ok(reply)
+    }
+
+    fn resource_json(&self, r: &entraide_docs::calendar::Resource) -> Value {
+        json!({
+            "id": r.id,
+            "name": r.name,
+            "kind": r.kind.name(),
+            "capacity": r.capacity,
+            "location": r.location,
+            "quota": r.quota.map(Quota::to_text),
+            "approval": r.approval,
+            "owner": self.org_name(&r.owner),
+        })
+    }
+
+    fn resource_add(
+        &mut self,
+        name: &str,
+        kind: &str,
+        capacity: Option<u32>,
+        location: Option<&str>,
+        quota: Option<&str>,
+        approval: bool,
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let kind = ResourceKind::parse(kind)?;
+        let quota = quota.map(Quota::parse).transpose()?;
+        let id = new_id(random()?);
+        self.calendar.add_resource(
+            &self.author(),
+            now_ms(),
+            NewResource {
+                id: &id,
+                name,
+                kind,
+                capacity,
+                location,
+                quota,
+                approval,
+            },
+        )?;
+        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        Ok(Reply::new(json!({"id": id}), id))
+    }
+
+    fn resource_list(&mut self) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let resources = self.calendar.resources();
+        let text = resources
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}  {:<9} {}{}{}\n",
+                    &r.id[..8],
+                    r.kind.name(),
+                    r.name,
+                    r.capacity
+                        .map(|c| format!(", {c} people"))
+                        .unwrap_or_default(),
+                    r.quota
+                        .map(|q| format!(", quota {}", q.to_text()))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<String>();
+        let list: Vec<Value> = resources.iter().map(|r| self.resource_json(r)).collect();
+        Ok(Reply::new(Value::Array(list), text))
+    }
+
+    fn book(
+        &mut self,
+        resource: &str,
+        from: &str,
+        to: &str,
+        purpose: &str,
+        repeat: Option<&str>,
+        count: Option<u32>,
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let resource = self.calendar.resource(resource)?;
+        let from = parse_time(from, self.zone)?;
+        let to = parse_time(to, self.zone)?;
+        entraide_docs::calendar::check_length(from, to, self.zone)?;
+        if purpose.chars().count() > 500 {
+            return Err(NodeError::Invalid(
+                "the purpose must be at most 500 characters".into(),
+            ));
+        }
+        let slots = match (repeat, count) {
+            (None, None) => vec![(from, to)],
+            (None, Some(_)) => {
+                return Err(NodeError::Invalid(
+                    "--count goes with --repeat daily|weekly".into(),
+                ));
+            }
+            (Some(r), count) => {
+                let repeat = match r {
+                    "daily" => Repeat::Daily,
+                    "weekly" => Repeat::Weekly,
+                    other => {
+                        return Err(NodeError::Invalid(format!(
+                            "unknown repeat '{other}'; use daily or weekly"
+                        )));
+                    }
+                };
+                repeat_slots(from, to, repeat, count.unwrap_or(1), self.zone)?
+            }
+        };
+        let series = (slots.len() > 1)
+            .then(|| random::<16>().map(new_id))
+            .transpose()?;
+        let slots: Vec<NewBooking> = slots
+            .into_iter()
+            .map(|(from, to)| {
+                Ok(NewBooking {
+                    id: new_id(random()?),
+                    from,
+                    to,
+                })
+            })
+            .collect::<Result<_, NodeError>>()?;
+        let booked = self.calendar.book(
+            &self.author(),
+            now_ms(),
+            &resource.id,
+            &slots,
+            purpose,
+            series.as_deref(),
+            self.zone,
+        );
+        if let Err(entraide_docs::calendar::CalendarError::Overlap {
+            resource,
+            id,
+            org,
+            from,
+            to,
+        }) = booked
+        {
+            let org = self.org_name(&org);
+            return Err(entraide_docs::calendar::CalendarError::Overlap {
+                resource,
+                id,
+                org,
+                from,
+                to,
+            }
+            .into());
+        }
+        booked?;
+        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        let ids: Vec<&str> = slots.iter().map(|s| s.id.as_str()).collect();
+        Ok(Reply::new(
+            json!({"ids": ids, "resource": resource.id}),
+            ids.join("\n"),
+        ))
+    }
+
+    fn booking_json(&self, b: &Booking) -> Value {
+        let resource_name = self
+            .calendar
+            .resources()
+            .into_iter()
+            .find(|r| r.id == b.resource)
+            .map(|r| r.name)
+            .unwrap_or_default();
+        json!({
+            "id": b.id,
+            "resource": b.resource,
+            "resource_name": resource_name,
+            "org": self.org_name(&b.org),
+            "from": format_time(b.from, self.zone),
+            "to": format_time(b.to, self.zone),
+            "purpose": b.purpose,
+            "status": b.status.name(),
+            "conflict_with": b.conflict_with,
+            "series": b.series,
+            "reason": b.reason,
+        })
+    }
+
+    fn bookings(&mut self, resource: Option<&str>, org: Option<&str>) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let resource_id = resource
+            .map(|r| self.calendar.resource(r).map(|r| r.id))
+            .transpose()?;
+        let org_id = match org {
+            None => None,
+            Some(q) => {
+                let orgs: Vec<(String, String)> = self
+                    .membership
+                    .orgs
+                    .values()
+                    .map(|o| (o.id.clone(), o.name.clone()))
+                    .collect();
+                Some(entraide_docs::lookup::resolve(
+                    q,
+                    orgs.iter().map(|(i, n)| (i.as_str(), n.as_str())),
+                    "organisation",
+                    "member list",
+                )?)
+            }
+        };
+        let names: BTreeMap<String, String> = self
+            .calendar
+            .resources()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        let mut list = Vec::new();
+        let mut text = String::new();
+        for b in self.calendar.bookings(resource_id.as_deref()) {
+            if org_id.as_ref().is_some_and(|o| *o != b.org) {
+                continue;
+            }
+            text += &format!(
+                "{}  {}  {} -> {}  {}  {}{}\n",
+                &b.id[..8],
+                names.get(&b.resource).map_or("?", String::as_str),
+                format_time(b.from, self.zone),
+                format_time(b.to, self.zone),
+                self.org_name(&b.org),
+                b.status.name(),
+                b.conflict_with
+                    .as_ref()
+                    .map(|w| format!(" (loses to {})", &w[..8.min(w.len())]))
+                    .unwrap_or_default()
+            );
+            list.push(self.booking_json(&b));
+        }
+        Ok(Reply::new(Value::Array(list), text))
+    }
+
+    fn booking_decide(
+        &mut self,
+        booking: &str,
+        approve: bool,
+        reason: Option<&str>,
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let b = self
+            .calendar
+            .decide(&self.author(), now_ms(), booking, approve, reason)?;
+        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        let b = self.calendar.booking(&b.id)?;
+        Ok(Reply::new(
+            json!({"id": b.id, "status": b.status.name()}),
+            format!("booking {} is now {}", b.id, b.status.name()),
+        ))
+    }
+
+    fn cancel(&mut self, booking: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let is_coordinator = self
+            .membership
+            .orgs
+            .get(&self.org_id)
+            .is_some_and(|o| o.role == Role::Coordinator);
+        let b = self
+            .calendar
+            .cancel(&self.author(), is_coordinator, now_ms(), booking)?;
+        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        Ok(Reply::new(
+            json!({"id": b.id, "status": "cancelled"}),
+            format!("booking {} cancelled", b.id),
+        ))
+    }
+
+    fn calendar_export(&mut self, resource: Option<&str>) -> Result<Reply, NodeError> {
+        use icalendar::{Component, EventLike, EventStatus};
+        self.require_alliance()?;
+        let resource_id = resource
+            .map(|r| self.calendar.resource(r).map(|r| r.id))
+            .transpose()?;
+        let resources: BTreeMap<String, String> = self
+            .calendar
+            .resources()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        let mut cal = icalendar::Calendar::new();
+        cal.name("entraide");
+        let mut count = 0;
+        for b in self.calendar.bookings(resource_id.as_deref()) {
+            use entraide_docs::calendar::BookingStatus as S;
+            let status = match b.status {
+                S::Confirmed => EventStatus::Confirmed,
+                S::Pending => EventStatus::Tentative,
+                S::Conflict | S::Cancelled | S::Declined => continue,
+            };
+            let (Some(start), Some(end)) = (
+                chrono::DateTime::from_timestamp_millis(b.from),
+                chrono::DateTime::from_timestamp_millis(b.to),
+            ) else {
+                continue;
+            };
+            let resource_name = resources.get(&b.resource).cloned().unwrap_or_default();
+            let summary = if b.purpose.is_empty() {
+                format!("{resource_name}: {}", self.org_name(&b.org))
+            } else {
+                format!("{resource_name}: {} ({})", self.org_name(&b.org), b.purpose)
+            };
+            cal.push(
+                icalendar::Event::new()
+                    .uid(&format!("{}@entraide", b.id))
+                    .summary(&summary)
+                    .location(&resource_name)
+                    .starts(start)
+                    .ends(end)
+                    .status(status)
+                    .done(),
+            );
+            count += 1;
+        }
+        let ics = cal.done().to_string();
+        let mut reply = Reply::new(
+            json!({"events": count}),
+            format!("{count} booking(s) exported"),
+        );
+        reply.file = Some(ics.into_bytes());
+        Ok(reply)
+    }
+
+    fn export(&mut self, doc: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let kind = DocKind::from_name(doc).ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "unknown document '{doc}'; use charter, values, library or calendar"
+            ))
+        })?;
+        let bytes = self.doc_mut(kind).save();
+        let mut reply = Reply::new(
+            json!({"doc": kind.name(), "size": bytes.len()}),
+            format!("{} ({} bytes)", kind.name(), bytes.len()),
+        );
+        reply.file = Some(bytes);
+        Ok(reply)
+    }
+}

@@ -1,0 +1,210 @@
+//! What a node is asked to do, and what it answers.
+//!
+//! The command line turns its arguments into a [`Request`]; a node answers
+//! with a [`Reply`] (the contract's JSON, a short human text, and file bytes
+//! when the command produces a file) or an [`ErrorReply`]. The same values
+//! travel over the local socket of a running `entraide serve`, so a command
+//! behaves the same whether it opens the home itself or asks the daemon.
+
+use serde::{Deserialize, Serialize};
+
+/// One command for a node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum Request {
+    /// `alliance create`.
+    AllianceCreate {
+        /// The alliance's name.
+        name: String,
+        /// coordinator, majority or consensus.
+        admission: String,
+    },
+    /// `status`.
+    Status,
+    /// `member list`.
+    MemberList,
+    /// `member log`.
+    MemberLog,
+    /// `charter show`.
+    CharterShow,
+    /// `charter set`.
+    CharterSet {
+        /// The new text.
+        text: String,
+    },
+    /// `charter history`.
+    CharterHistory,
+    /// `values add`.
+    ValuesAdd {
+        /// Name.
+        name: String,
+        /// Description.
+        description: String,
+    },
+    /// `values endorse`.
+    ValuesEndorse {
+        /// Id, prefix or name.
+        value: String,
+    },
+    /// `values list`.
+    ValuesList,
+    /// `library add`.
+    LibraryAdd {
+        /// The file's base name.
+        file_name: String,
+        /// Its bytes.
+        #[serde(with = "base64")]
+        bytes: Vec<u8>,
+        /// Title.
+        title: String,
+        /// Kind.
+        kind: String,
+        /// Tags.
+        tags: Vec<String>,
+    },
+    /// `library list`.
+    LibraryList {
+        /// Only this kind.
+        kind: Option<String>,
+        /// Only entries with this tag.
+        tag: Option<String>,
+        /// Only entries matching every word.
+        search: Option<String>,
+    },
+    /// `library get`.
+    LibraryGet {
+        /// Id, prefix or title.
+        entry: String,
+    },
+    /// `resource add`.
+    ResourceAdd {
+        /// Name.
+        name: String,
+        /// Kind.
+        kind: String,
+        /// Capacity.
+        capacity: Option<u32>,
+        /// Location.
+        location: Option<String>,
+        /// Quota, `20h/week`.
+        quota: Option<String>,
+        /// Bookings need approval.
+        approval: bool,
+    },
+    /// `resource list`.
+    ResourceList,
+    /// `book`.
+    Book {
+        /// Resource id, prefix or name.
+        resource: String,
+        /// Start as typed.
+        from: String,
+        /// End as typed.
+        to: String,
+        /// Purpose.
+        purpose: String,
+        /// daily or weekly.
+        repeat: Option<String>,
+        /// Occurrences.
+        count: Option<u32>,
+    },
+    /// `bookings`.
+    Bookings {
+        /// Only this resource.
+        resource: Option<String>,
+        /// Only this organisation.
+        org: Option<String>,
+    },
+    /// `booking approve` / `booking decline`.
+    BookingDecide {
+        /// Booking id or prefix.
+        booking: String,
+        /// Approve, or decline.
+        approve: bool,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// `cancel`.
+    Cancel {
+        /// Booking id or prefix.
+        booking: String,
+    },
+    /// `calendar export`.
+    CalendarExport {
+        /// Only this resource.
+        resource: Option<String>,
+    },
+    /// `export <doc> --format automerge`.
+    Export {
+        /// charter, values, library or calendar.
+        doc: String,
+    },
+}
+
+/// A node's answer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Reply {
+    /// The contract's JSON document.
+    pub json: serde_json::Value,
+    /// The same, in a few human lines.
+    pub text: String,
+    /// A file to write, for commands that produce one.
+    #[serde(with = "base64_opt", default)]
+    pub file: Option<Vec<u8>>,
+}
+
+impl Reply {
+    /// A reply with JSON and text.
+    pub fn new(json: serde_json::Value, text: impl Into<String>) -> Self {
+        Self {
+            json,
+            text: text.into(),
+            file: None,
+        }
+    }
+}
+
+/// A refusal, as it travels over the local socket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The one-line message.
+    pub message: String,
+    /// The exit code: 2 for bad input or usage, 1 otherwise.
+    pub exit_code: i32,
+}
+
+mod base64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::BASE64.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        data_encoding::BASE64
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod base64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&data_encoding::BASE64.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| {
+            data_encoding::BASE64
+                .decode(t.as_bytes())
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}
