@@ -1,0 +1,1 @@
+//! Runnable examples: see `alliance.rs` (`cargo run --release --example alliance`).
