@@ -79,9 +79,15 @@ pub struct Author {
 #[derive(Debug)]
 pub struct SharedDoc {
     kind: DocKind,
+    device: [u8; 32],
     doc: AutoCommit,
+    /// The version vector as of `vv_heads`, updated lazily.
+    vv: VersionVector,
+    vv_heads: Vec<ChangeHash>,
     /// The heads the store holds (everything in their past is saved).
     saved: Vec<ChangeHash>,
+    /// This device's latest change, until the caller takes it.
+    last_local: Option<ChangeHash>,
 }
 
 impl SharedDoc {
@@ -96,7 +102,15 @@ impl SharedDoc {
         doc.set_actor(ActorId::from(device));
         // The genesis is recreated on every load: it never needs saving.
         let saved = doc.get_heads();
-        Self { kind, doc, saved }
+        Self {
+            kind,
+            device,
+            doc,
+            vv: VersionVector::new(),
+            vv_heads: Vec::new(),
+            saved,
+            last_local: None,
+        }
     }
 
     /// Loads a document from the chunks the store holds (a full save followed
@@ -190,8 +204,12 @@ impl SharedDoc {
     pub fn fork(&mut self) -> Self {
         Self {
             kind: self.kind,
-            doc: self.doc.fork(),
+            device: self.device,
+            doc: self.doc.fork().with_actor(ActorId::from(self.device)),
+            vv: self.vv.clone(),
+            vv_heads: self.vv_heads.clone(),
             saved: self.saved.clone(),
+            last_local: None,
         }
     }
 
@@ -217,6 +235,81 @@ impl SharedDoc {
             })
     }
 
+    /// For each actor, the highest sequence number this document holds.
+    ///
+    /// An actor's changes always arrive in sequence (each depends on the
+    /// previous one), so this vector describes exactly which changes a
+    /// document holds: the compact summary peers exchange.
+    pub fn version_vector(&mut self) -> VersionVector {
+        let heads = self.doc.get_heads();
+        if heads != self.vv_heads {
+            for change in self.doc.get_changes_meta(&self.vv_heads) {
+                let seq = self.vv.entry(change.actor.to_bytes().to_vec()).or_default();
+                *seq = (*seq).max(change.seq);
+            }
+            self.vv_heads = heads;
+        }
+        self.vv.clone()
+    }
+
+    /// The changes a peer whose version vector is `theirs` lacks, as one
+    /// compressed chunk (a whole save when it holds nothing but the genesis),
+    /// or `None` when it lacks nothing.
+    pub fn bundle_for(&mut self, theirs: &VersionVector) -> Option<Vec<u8>> {
+        let mine = self.version_vector();
+        let lacks = mine.iter().any(|(actor, seq)| theirs.get(actor).copied().unwrap_or(0) < *seq);
+        if !lacks {
+            return None;
+        }
+        let holds_nothing = theirs.iter().all(|(actor, _)| actor.as_slice() == GENESIS_ACTOR.as_slice());
+        if holds_nothing {
+            return Some(self.doc.save());
+        }
+        // The heads of the part of our history they hold.
+        let metas = self.doc.get_changes_meta(&[]);
+        let held = |actor: &[u8], seq: u64| theirs.get(actor).is_some_and(|s| seq <= *s);
+        let mut in_set: std::collections::HashSet<ChangeHash> = std::collections::HashSet::new();
+        for m in &metas {
+            if held(m.actor.to_bytes(), m.seq) {
+                in_set.insert(m.hash);
+            }
+        }
+        let mut heads = in_set.clone();
+        for m in &metas {
+            if in_set.contains(&m.hash) {
+                for d in &m.deps {
+                    heads.remove(d);
+                }
+            }
+        }
+        let heads: Vec<ChangeHash> = heads.into_iter().collect();
+        let bytes = self.doc.save_after(&heads);
+        (!bytes.is_empty()).then_some(bytes)
+    }
+
+    /// Applies a chunk received from a peer only if `verify` accepts every
+    /// change it adds; returns the added changes. On refusal, nothing changes.
+    pub fn apply_verified<E>(
+        &mut self,
+        bytes: &[u8],
+        verify: impl FnOnce(&[ChangeSummary], &mut SharedDoc) -> Result<(), E>,
+    ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
+        let before = self.heads();
+        let mut trial = self.fork();
+        trial.load_incremental(bytes).map_err(ApplyError::Load)?;
+        if !trial.missing_deps(&[]).is_empty() {
+            return Err(ApplyError::MissingDeps);
+        }
+        let added = trial.changes_since(&before);
+        if added.is_empty() {
+            return Ok(added);
+        }
+        verify(&added, &mut trial).map_err(ApplyError::Refused)?;
+        trial.saved = self.saved.clone();
+        *self = trial;
+        Ok(added)
+    }
+
     /// Hashes of changes that `heads` depend on and this document lacks.
     pub fn missing_deps(&mut self, heads: &[ChangeHash]) -> Vec<ChangeHash> {
         self.doc.get_missing_deps(heads)
@@ -232,11 +325,22 @@ impl SharedDoc {
 
     /// Commits the pending operations as one change stamped with `now_ms`.
     pub(crate) fn commit(&mut self, now_ms: i64, message: &str) {
-        self.doc.commit_with(
-            CommitOptions::default()
-                .with_time(now_ms)
-                .with_message(message),
-        );
+        let options = CommitOptions::default().with_time(now_ms).with_message(message);
+        if let Some(hash) = self.doc.commit_with(options) {
+            self.last_local = Some(hash);
+        }
+    }
+
+    /// This device's latest change since the last call, if it made one.
+    pub fn take_last_local(&mut self) -> Option<ChangeHash> {
+        self.last_local.take()
+    }
+
+    /// The actor of a change this document holds.
+    pub fn change_actor(&mut self, hash: &ChangeHash) -> Option<Vec<u8>> {
+        self.doc
+            .get_change_meta_by_hash(hash)
+            .map(|m| m.actor.to_bytes().to_vec())
     }
 
     /// The object at `key` of the root map.
@@ -247,6 +351,23 @@ impl SharedDoc {
             _ => ROOT,
         }
     }
+}
+
+/// For each actor (its bytes), the highest sequence number held.
+pub type VersionVector = std::collections::BTreeMap<Vec<u8>, u64>;
+
+/// Changes received from a peer were not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError<E> {
+    /// The bytes are not automerge data.
+    #[error(transparent)]
+    Load(LoadError),
+    /// They build on changes this document lacks.
+    #[error("the changes build on changes this node does not hold yet")]
+    MissingDeps,
+    /// The check refused them.
+    #[error(transparent)]
+    Refused(E),
 }
 
 /// What one change did, for history views and authorship checks.

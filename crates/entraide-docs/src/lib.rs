@@ -36,7 +36,7 @@ pub mod values;
 pub use automerge::ChangeHash;
 pub use calendar::Calendar;
 pub use charter::Charter;
-pub use doc::{Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc};
+pub use doc::{ApplyError, Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector};
 pub use library::Library;
 pub use values::Values;
 

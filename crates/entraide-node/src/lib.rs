@@ -17,10 +17,14 @@
 
 mod error;
 mod home;
+mod invite;
 mod node;
 mod request;
+mod sync;
 
 pub use error::NodeError;
 pub use home::Home;
-pub use node::{MAX_LIBRARY_FILE, Node, resolve_zone};
+pub use invite::{JoinRequest, Ticket, TicketError, parse_duration_ms};
+pub use node::{MAX_LIBRARY_FILE, Node, PeerRecord, resolve_zone};
+pub use sync::{Attestation, Bundle, Received, Summary, SyncError};
 pub use request::{ErrorReply, Reply, Request};

@@ -1,8 +1,11 @@
 //! The node: one organisation's device, its store and documents, and the
 //! answer to every [`Request`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 use chrono_tz::Tz;
 use ed25519_dalek::SigningKey;
@@ -18,6 +21,7 @@ use entraide_membership::{
 use entraide_store::{Store, WriteBatch};
 use serde_json::{Value, json};
 
+use crate::sync::Attestation;
 use crate::{Home, NodeError, Reply, Request};
 
 /// Largest library file accepted.
@@ -28,29 +32,48 @@ const COMPACT_AFTER_CHUNKS: usize = 256;
 /// One organisation's node, opened on its home.
 #[derive(Debug)]
 pub struct Node {
-    home: Home,
-    store: Store,
-    key: SigningKey,
-    device: DeviceId,
-    org_id: String,
-    org_name: String,
-    zone: Tz,
-    charter: Charter,
-    values: Values,
-    library: Library,
-    calendar: Calendar,
-    log: MembershipLog,
-    membership: MembershipState,
+    pub(crate) home: Home,
+    pub(crate) store: Store,
+    pub(crate) key: SigningKey,
+    pub(crate) device: DeviceId,
+    pub(crate) org_id: String,
+    pub(crate) org_name: String,
+    pub(crate) zone: Tz,
+    pub(crate) charter: Charter,
+    pub(crate) values: Values,
+    pub(crate) library: Library,
+    pub(crate) calendar: Calendar,
+    pub(crate) log: MembershipLog,
+    pub(crate) membership: MembershipState,
+    /// The latest attestation of each device, per document.
+    pub(crate) attestations: BTreeMap<(DocKind, [u8; 32]), Attestation>,
+    /// Where peers were last reached, and when they last synced.
+    pub(crate) peers: BTreeMap<DeviceId, PeerRecord>,
+    /// Peers connected right now (kept by the network layer).
+    pub(crate) connected: BTreeSet<DeviceId>,
+    /// Where this node listens while it serves.
+    pub(crate) listen_addrs: Vec<SocketAddr>,
+    /// The alliance's own relay, if this node uses one.
+    pub(crate) relay_url: Option<String>,
 }
 
-fn now_ms() -> i64 {
+/// What a node remembers of a peer device.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// Addresses it was reached at or announced.
+    pub addrs: Vec<SocketAddr>,
+    /// When a sync with it last completed, ms since the epoch.
+    pub last_sync_ms: Option<i64>,
+}
+
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-fn random<const N: usize>() -> Result<[u8; N], NodeError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], NodeError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes)
         .map_err(|e| NodeError::io("cannot draw randomness for", "the system", e))?;
@@ -140,6 +163,25 @@ impl Node {
             .collect();
         log.insert_all(ops);
         let membership = log.state();
+        let mut attestations = BTreeMap::new();
+        for kind in DocKind::ALL {
+            for (device, bytes) in store.doc_extras(kind.name())? {
+                if let (Ok(device), Ok(a)) = (
+                    <[u8; 32]>::try_from(device.as_slice()),
+                    postcard::from_bytes::<Attestation>(&bytes),
+                ) {
+                    attestations.insert((kind, device), a);
+                }
+            }
+        }
+        let peers = store
+            .meta("peers")?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let listen_addrs = store
+            .meta("listen_addrs")?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         Ok(Node {
             home: home.clone(),
             store,
@@ -154,6 +196,11 @@ impl Node {
             calendar,
             log,
             membership,
+            attestations,
+            peers,
+            connected: BTreeSet::new(),
+            listen_addrs,
+            relay_url: None,
         })
     }
 
@@ -181,7 +228,7 @@ impl Node {
         }
     }
 
-    fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
+    pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
         match kind {
             DocKind::Charter => self.charter.doc_mut(),
             DocKind::Values => self.values.doc_mut(),
@@ -192,7 +239,8 @@ impl Node {
 
     /// Stores what changed in `kind` (and whatever `batch` holds) in one
     /// durable transaction. On failure, drops the change from memory too.
-    fn persist(&mut self, kind: DocKind, mut batch: WriteBatch) -> Result<(), NodeError> {
+    pub(crate) fn persist(&mut self, kind: DocKind, mut batch: WriteBatch) -> Result<(), NodeError> {
+        self.attest_local(kind, &mut batch);
         if let Some(bytes) = self.doc_mut(kind).take_unsaved() {
             batch.doc_chunk(kind.name(), bytes);
         }
@@ -275,6 +323,29 @@ impl Node {
             Request::Cancel { booking } => self.cancel(&booking),
             Request::CalendarExport { resource } => self.calendar_export(resource.as_deref()),
             Request::Export { doc } => self.export(&doc),
+            Request::Invite { role, expires } => {
+                let relay = self.relay_url.clone();
+                self.invite(&role, &expires, relay)
+            }
+            Request::Peers => {
+                let list = self.peers_json();
+                let text = list
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}  {}  {}  last sync {}\n",
+                            &p["device"].as_str().unwrap_or_default()[..12],
+                            p["org"].as_str().unwrap_or("?"),
+                            if p["connected"].as_bool().unwrap_or(false) { "connected" } else { "offline" },
+                            p["last_sync"].as_str().unwrap_or("never")
+                        )
+                    })
+                    .collect::<String>();
+                Ok(Reply::new(serde_json::Value::Array(list), text))
+            }
+            Request::SyncNow { .. } => Err(NodeError::Invalid(
+                "sync needs the network layer; run it through `entraide sync`".into(),
+            )),
         }
     }
 
@@ -347,7 +418,7 @@ impl Node {
             "alliance": alliance,
             "members": members,
             "docs": docs,
-            "peers": [],
+            "peers": self.peers_json(),
             "conflicts": conflicts,
             "time_zone": self.zone.name(),
         });

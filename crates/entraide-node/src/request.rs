@@ -134,6 +134,20 @@ pub enum Request {
         /// Only this resource.
         resource: Option<String>,
     },
+    /// `invite`.
+    Invite {
+        /// member or coordinator.
+        role: String,
+        /// How long it stays valid: 7d, 12h.
+        expires: String,
+    },
+    /// `peers`.
+    Peers,
+    /// `sync` while `serve` runs: sync with every reachable member now.
+    SyncNow {
+        /// Seconds to wait at most.
+        timeout_secs: u64,
+    },
     /// `export <doc> --format automerge`.
     Export {
         /// charter, values, library or calendar.

@@ -1,0 +1,467 @@
+//! What a node sends to and accepts from a peer, with no networking:
+//! summaries, bundles of changes with their authors' signatures, membership
+//! operations and library files. The network layer (`entraide-net`) only
+//! moves these values between nodes.
+//!
+//! # Authorship
+//!
+//! Changes are not signed one by one. Instead each device signs its *latest*
+//! change in each document (an [`Attestation`]); because a change's hash
+//! commits to its dependencies, that one signature covers every earlier change
+//! of the same device. A received change is accepted only if its actor is a
+//! device the membership log knows and it lies in the causal past of a change
+//! that device attested (or is the well-known genesis). Otherwise the whole
+//! bundle is refused and nothing is stored.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use entraide_docs::{ApplyError, ChangeHash, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector};
+use entraide_membership::{DeviceId, OpHash, SignedOp};
+use entraide_store::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::{Node, NodeError};
+
+const ATTEST_CONTEXT: &[u8] = b"entraide-attest-v1";
+
+/// A device's signature over its latest change in one document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// The signing device (also the change's actor).
+    pub device: [u8; 32],
+    /// The change's hash.
+    pub hash: [u8; 32],
+    /// The change's sequence number in the device's changes.
+    pub seq: u64,
+    /// ed25519 over `entraide-attest-v1 ++ alliance ++ doc name ++ 0 ++ hash`.
+    #[serde(with = "serde_sig")]
+    pub signature: [u8; 64],
+}
+
+mod serde_sig {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(sig: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(sig)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let bytes: Vec<u8> = Vec::deserialize(d)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a signature is 64 bytes"))
+    }
+}
+
+fn attest_message(alliance: &[u8; 32], doc: DocKind, hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = ATTEST_CONTEXT.to_vec();
+    m.extend_from_slice(alliance);
+    m.extend_from_slice(doc.name().as_bytes());
+    m.push(0);
+    m.extend_from_slice(hash);
+    m
+}
+
+/// What a node holds, as it tells a peer when they meet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The alliance.
+    pub alliance: [u8; 32],
+    /// Heads of the membership log.
+    pub op_heads: Vec<[u8; 32]>,
+    /// Each document's version vector.
+    pub docs: Vec<(DocKind, Vec<(Vec<u8>, u64)>)>,
+}
+
+/// Changes of one document for a peer, with the signatures that cover them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Which document.
+    pub doc: DocKind,
+    /// A save or `save_after` chunk.
+    pub bytes: Vec<u8>,
+    /// The authors' attestations.
+    pub attestations: Vec<Attestation>,
+}
+
+/// Data from a peer was refused; nothing of it was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Not the same alliance.
+    #[error("the peer belongs to another alliance")]
+    OtherAlliance,
+    /// This node has no alliance.
+    #[error("this node is not in an alliance yet")]
+    NoAlliance,
+    /// A change or operation failed a check.
+    #[error("refused data from a peer: {0}")]
+    Refused(String),
+    /// Storing failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// What applying a peer's data added.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// For each actor, the highest sequence number received.
+    pub changes: Vec<(Vec<u8>, u64)>,
+    /// How many changes were new here.
+    pub new_changes: usize,
+}
+
+impl Node {
+    /// The alliance's id, once founded or joined.
+    pub fn alliance_id(&self) -> Option<[u8; 32]> {
+        self.membership.alliance.as_ref().map(|a| a.id.0)
+    }
+
+    /// Whether `device` is a device of an active member organisation.
+    pub fn is_member_device(&self, device: &DeviceId) -> bool {
+        self.membership.org_of_device(device).is_some()
+    }
+
+    /// Devices of active member organisations, other than this one.
+    pub fn peer_devices(&self) -> Vec<DeviceId> {
+        self.membership
+            .active_devices()
+            .into_iter()
+            .filter(|d| *d != self.device)
+            .collect()
+    }
+
+    /// The organisation name of a device, if known.
+    pub fn org_name_of_device(&self, device: &DeviceId) -> Option<String> {
+        self.membership.any_org_of_device(device).map(|o| o.name.clone())
+    }
+
+    /// What this node holds, for a peer.
+    pub fn summary(&mut self) -> Summary {
+        let alliance = self.alliance_id().unwrap_or_default();
+        let op_heads = self.log.heads().into_iter().map(|h| h.0).collect();
+        let docs = DocKind::ALL
+            .into_iter()
+            .map(|k| (k, self.doc_mut(k).version_vector().into_iter().collect()))
+            .collect();
+        Summary {
+            alliance,
+            op_heads,
+            docs,
+        }
+    }
+
+    /// Membership operations a peer whose heads are `their_heads` lacks.
+    pub fn ops_for(&self, their_heads: &[[u8; 32]]) -> Vec<Vec<u8>> {
+        let known: Vec<OpHash> = their_heads.iter().map(|h| OpHash(*h)).collect();
+        self.log
+            .missing_for(&known)
+            .into_iter()
+            .map(|op| op.bytes().to_vec())
+            .collect()
+    }
+
+    /// Membership operation heads.
+    pub fn op_heads(&self) -> Vec<[u8; 32]> {
+        self.log.heads().into_iter().map(|h| h.0).collect()
+    }
+
+    /// Verifies and stores membership operations from a peer; returns how
+    /// many were new. Operations of another alliance are refused.
+    pub fn receive_ops(&mut self, ops: &[Vec<u8>]) -> Result<usize, SyncError> {
+        let mut decoded = Vec::with_capacity(ops.len());
+        for bytes in ops {
+            let op = SignedOp::decode(bytes).map_err(|e| SyncError::Refused(e.to_string()))?;
+            decoded.push(op);
+        }
+        let mut trial = self.log.clone();
+        let (added, errors) = trial.insert_all(decoded);
+        if let Some(e) = errors.first() {
+            return Err(SyncError::Refused(e.to_string()));
+        }
+        if added.is_empty() {
+            return Ok(0);
+        }
+        if self.log.alliance_id().is_some() && trial.alliance_id() != self.log.alliance_id() {
+            return Err(SyncError::OtherAlliance);
+        }
+        let mut batch = WriteBatch::new();
+        for hash in &added {
+            if let Some(op) = trial.get(hash) {
+                batch.op(hash.0, op.bytes().to_vec());
+            }
+        }
+        self.store.commit(batch).map_err(NodeError::from)?;
+        self.log = trial;
+        self.membership = self.log.state();
+        Ok(added.len())
+    }
+
+    /// The changes of `doc` a peer with version vector `theirs` lacks.
+    pub fn bundle_for(&mut self, doc: DocKind, theirs: &VersionVector) -> Option<Bundle> {
+        let bytes = self.doc_mut(doc).bundle_for(theirs)?;
+        let attestations = self
+            .attestations
+            .iter()
+            .filter(|((d, _), _)| *d == doc)
+            .map(|(_, a)| a.clone())
+            .collect();
+        Some(Bundle {
+            doc,
+            bytes,
+            attestations,
+        })
+    }
+
+    /// Signs this device's latest change of `doc`, if it made one, into `batch`.
+    pub(crate) fn attest_local(&mut self, doc: DocKind, batch: &mut WriteBatch) {
+        let Some(alliance) = self.alliance_id() else {
+            return;
+        };
+        let Some(hash) = self.doc_mut(doc).take_last_local() else {
+            return;
+        };
+        let seq = self
+            .doc_mut(doc)
+            .version_vector()
+            .get(self.device.0.as_slice())
+            .copied()
+            .unwrap_or(0);
+        let signature = self.key.sign(&attest_message(&alliance, doc, &hash.0)).to_bytes();
+        let attestation = Attestation {
+            device: self.device.0,
+            hash: hash.0,
+            seq,
+            signature,
+        };
+        batch.doc_extra(doc.name(), &self.device.0, postcard::to_allocvec(&attestation).unwrap_or_default());
+        self.attestations.insert((doc, self.device.0), attestation);
+    }
+
+    /// Verifies and applies a bundle from a peer. Every new change must be
+    /// by a member device and covered by that device's attestation.
+    pub fn receive_bundle(&mut self, bundle: &Bundle) -> Result<Received, SyncError> {
+        let alliance = self.alliance_id().ok_or(SyncError::NoAlliance)?;
+        let doc = bundle.doc;
+        let genesis = SharedDoc::genesis_hash(doc);
+        // Attestations with a valid signature from a known device.
+        let mut offered: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
+        for a in bundle.attestations.iter().chain(
+            self.attestations
+                .iter()
+                .filter(|((d, _), _)| *d == doc)
+                .map(|(_, a)| a),
+        ) {
+            let Ok(key) = VerifyingKey::from_bytes(&a.device) else {
+                continue;
+            };
+            let message = attest_message(&alliance, doc, &a.hash);
+            if key.verify_strict(&message, &Signature::from_bytes(&a.signature)).is_ok() {
+                offered.entry(a.device).or_default().push(a.clone());
+            }
+        }
+        let membership = self.membership.clone();
+        let check = |added: &[ChangeSummary], trial: &mut SharedDoc| -> Result<(), String> {
+            let by_hash: HashMap<ChangeHash, &ChangeSummary> = added.iter().map(|c| (c.hash, c)).collect();
+            let mut covered: HashSet<ChangeHash> = HashSet::new();
+            for (device, attestations) in &offered {
+                for a in attestations {
+                    let hash = ChangeHash(a.hash);
+                    if trial.change_actor(&hash).as_deref() != Some(device.as_slice()) {
+                        continue;
+                    }
+                    let mut stack = vec![hash];
+                    let mut seen = HashSet::new();
+                    while let Some(h) = stack.pop() {
+                        let Some(c) = by_hash.get(&h) else { continue };
+                        if !seen.insert(h) {
+                            continue;
+                        }
+                        if c.actor.as_slice() == device.as_slice() {
+                            covered.insert(h);
+                        }
+                        stack.extend(c.deps.iter().copied());
+                    }
+                }
+            }
+            for c in added {
+                if c.actor.as_slice() == GENESIS_ACTOR.as_slice() {
+                    if c.hash != genesis {
+                        return Err(format!("change {} claims the genesis actor", c.hash));
+                    }
+                    continue;
+                }
+                let Ok(device) = <[u8; 32]>::try_from(c.actor.as_slice()) else {
+                    return Err(format!("change {} is not by a device", c.hash));
+                };
+                if membership.any_org_of_device(&DeviceId(device)).is_none() {
+                    return Err(format!(
+                        "change {} is by {}, which is not a member device",
+                        c.hash,
+                        DeviceId(device)
+                    ));
+                }
+                if !covered.contains(&c.hash) {
+                    return Err(format!("change {} is not signed by its author", c.hash));
+                }
+            }
+            Ok(())
+        };
+        let added = match self.doc_mut(doc).apply_verified(&bundle.bytes, check) {
+            Ok(added) => added,
+            Err(ApplyError::Refused(reason)) => return Err(SyncError::Refused(reason)),
+            Err(e) => return Err(SyncError::Refused(e.to_string())),
+        };
+        let mut received: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for c in &added {
+            let seq = received.entry(c.actor.clone()).or_default();
+            *seq = (*seq).max(c.seq);
+        }
+        let mut batch = WriteBatch::new();
+        for a in offered.into_values().flatten() {
+            let newer = self
+                .attestations
+                .get(&(doc, a.device))
+                .is_none_or(|old| old.seq < a.seq);
+            if newer && self.doc_mut(doc).change_actor(&ChangeHash(a.hash)).is_some() {
+                batch.doc_extra(doc.name(), &a.device, postcard::to_allocvec(&a).unwrap_or_default());
+                self.attestations.insert((doc, a.device), a);
+            }
+        }
+        self.persist(doc, batch)?;
+        Ok(Received {
+            new_changes: added.len(),
+            changes: received.into_iter().collect(),
+        })
+    }
+
+    /// Hashes of library files this node describes but does not hold.
+    pub fn missing_blobs(&self) -> Result<Vec<[u8; 32]>, NodeError> {
+        let mut out = Vec::new();
+        for e in self.library.list() {
+            if let Ok(h) = blake3::Hash::from_hex(&e.hash) {
+                if !self.store.has_blob(h.as_bytes())? && !out.contains(h.as_bytes()) {
+                    out.push(*h.as_bytes());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A library file's bytes, if held.
+    pub fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.store.blob(hash)?)
+    }
+
+    /// Stores a library file's bytes after checking them against their hash.
+    pub fn receive_blob(&mut self, hash: &[u8; 32], bytes: Vec<u8>) -> Result<(), SyncError> {
+        if blake3::hash(&bytes).as_bytes() != hash {
+            return Err(SyncError::Refused("a library file does not match its hash".into()));
+        }
+        let mut batch = WriteBatch::new();
+        batch.blob(*hash, bytes);
+        self.store.commit(batch).map_err(NodeError::from)?;
+        Ok(())
+    }
+}
+
+/// Peer bookkeeping, kept by the network layer.
+impl Node {
+    /// Records where a peer device can be reached.
+    pub fn remember_peer(&mut self, device: DeviceId, addrs: &[std::net::SocketAddr]) -> Result<(), NodeError> {
+        if device == self.device {
+            return Ok(());
+        }
+        let record = self.peers.entry(device).or_default();
+        let mut changed = false;
+        for a in addrs {
+            if !record.addrs.contains(a) {
+                record.addrs.push(*a);
+                changed = true;
+            }
+        }
+        // Keep the most recent few.
+        if record.addrs.len() > 8 {
+            let excess = record.addrs.len() - 8;
+            record.addrs.drain(..excess);
+        }
+        if changed {
+            self.save_peers()?;
+        }
+        Ok(())
+    }
+
+    /// Records a completed sync with a peer.
+    pub fn record_sync(&mut self, device: DeviceId) -> Result<(), NodeError> {
+        self.peers.entry(device).or_default().last_sync_ms = Some(crate::node::now_ms());
+        self.save_peers()
+    }
+
+    /// Marks a peer connected or not.
+    pub fn set_connected(&mut self, device: DeviceId, connected: bool) {
+        if connected {
+            self.connected.insert(device);
+        } else {
+            self.connected.remove(&device);
+        }
+    }
+
+    /// Records where this node listens (for tickets), and its relay.
+    pub fn set_listen_addrs(&mut self, addrs: Vec<std::net::SocketAddr>, relay: Option<String>) -> Result<(), NodeError> {
+        self.listen_addrs = addrs;
+        self.relay_url = relay;
+        let mut batch = WriteBatch::new();
+        batch.meta("listen_addrs", serde_json::to_vec(&self.listen_addrs).unwrap_or_default());
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
+    /// The port this node listened on last time, if any.
+    pub fn last_listen_port(&self) -> Option<u16> {
+        self.listen_addrs.first().map(std::net::SocketAddr::port)
+    }
+
+    /// Every peer device of the alliance with the addresses known for it.
+    pub fn known_peers(&self) -> Vec<(DeviceId, Vec<std::net::SocketAddr>)> {
+        self.peer_devices()
+            .into_iter()
+            .map(|d| (d, self.peers.get(&d).map(|p| p.addrs.clone()).unwrap_or_default()))
+            .collect()
+    }
+
+    /// This node's own addresses and every peer's, to tell a peer.
+    pub fn address_book(&self) -> Vec<([u8; 32], Vec<std::net::SocketAddr>)> {
+        let mut out = vec![(self.device.0, self.listen_addrs.clone())];
+        out.extend(
+            self.known_peers()
+                .into_iter()
+                .filter(|(_, a)| !a.is_empty())
+                .map(|(d, a)| (d.0, a)),
+        );
+        out
+    }
+
+    fn save_peers(&mut self) -> Result<(), NodeError> {
+        let mut batch = WriteBatch::new();
+        batch.meta("peers", serde_json::to_vec(&self.peers).unwrap_or_default());
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
+    /// The peers, as `status` and `peers` show them.
+    pub(crate) fn peers_json(&self) -> Vec<serde_json::Value> {
+        self.peer_devices()
+            .into_iter()
+            .map(|d| {
+                let record = self.peers.get(&d).cloned().unwrap_or_default();
+                serde_json::json!({
+                    "device": d.to_hex(),
+                    "org": self.org_name_of_device(&d),
+                    "connected": self.connected.contains(&d),
+                    "last_sync": record.last_sync_ms.map(|t| entraide_docs::time::format_time(t, self.zone)),
+                    "addrs": record.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,420 @@
+//! Durability: what a command acknowledged is still there in the next
+//! process, after a `kill -9` in the middle of other commands, and the
+//! node's files are private to its user.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use entraide_tests::{TestHome, binary};
+use serde_json::Value;
+
+const ORG: &str = "Asbl Un";
+
+fn one_id(stdout: &str) -> String {
+    let lines: Vec<&str> = stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one id, got {stdout:?}");
+    lines[0].to_owned()
+}
+
+fn array(v: &Value) -> &Vec<Value> {
+    v.as_array().unwrap_or_else(|| panic!("expected a JSON array, got {v}"))
+}
+
+fn by_id<'a>(list: &'a Value, id: &str) -> &'a Value {
+    array(list)
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no entry with id {id} in {list:#}"))
+}
+
+/// Everything a user sees of the node's data.
+fn everything(home: &TestHome) -> Vec<Value> {
+    [
+        &["status"][..],
+        &["member", "list"],
+        &["charter", "show"],
+        &["values", "list"],
+        &["library", "list"],
+        &["resource", "list"],
+        &["bookings"],
+    ]
+    .iter()
+    .map(|args| home.json(args))
+    .collect()
+}
+
+#[test]
+fn data_survives_from_one_process_to_the_next() {
+    let home = TestHome::new();
+    let device = one_id(&home.ok(&["init", "--org", ORG]).stdout);
+    home.ok(&["alliance", "create", "Alliance Durable", "--admission", "coordinator"]);
+    let s = home.scratch();
+    let charter = "Charte durable.\nDeuxième ligne.\n";
+    std::fs::write(s.join("charte.md"), charter).unwrap();
+    home.ok(&["charter", "set", "--file", s.join("charte.md").to_str().unwrap()]);
+    let value = one_id(&home.ok(&["values", "add", "Solidarité", "--description", "Aide"]).stdout);
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    std::fs::write(s.join("gros.bin"), &bytes).unwrap();
+    let entry = one_id(
+        &home
+            .ok(&["library", "add", s.join("gros.bin").to_str().unwrap(), "--title", "Gros fichier", "--kind", "template", "--tag", "archive"])
+            .stdout,
+    );
+    let room = one_id(&home.ok(&["resource", "add", "Salle Verte", "--kind", "room", "--capacity", "12", "--approval"]).stdout);
+    let kept = one_id(&home.ok(&["book", "Salle Verte", "--from", "2027-06-07T10:00", "--to", "2027-06-07T12:00", "--purpose", "Réunion"]).stdout);
+    home.ok(&["booking", "approve", &kept]);
+    let dropped = one_id(&home.ok(&["book", "Salle Verte", "--from", "2027-06-08T10:00", "--to", "2027-06-08T12:00"]).stdout);
+    home.ok(&["cancel", &dropped]);
+
+    // Each check below runs in a new process.
+    let status = home.json(&["status"]);
+    assert_eq!(status["device"], device.as_str());
+    assert_eq!(status["org"], ORG);
+    assert_eq!(status["alliance"]["name"], "Alliance Durable");
+    assert_eq!(status["members"], 1);
+    assert_eq!(home.json(&["charter", "show"])["text"], charter);
+    let values = home.json(&["values", "list"]);
+    assert_eq!(by_id(&values, &value)["name"], "Solidarité");
+    let library = home.json(&["library", "list"]);
+    let e = by_id(&library, &entry);
+    assert_eq!(e["title"], "Gros fichier");
+    assert_eq!(e["size"], bytes.len());
+    assert_eq!(e["available"], true);
+    let out = s.join("sorti.bin");
+    home.ok(&["library", "get", &entry, "--out", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let resources = home.json(&["resource", "list"]);
+    assert_eq!(by_id(&resources, &room)["capacity"], 12);
+    let bookings = home.json(&["bookings"]);
+    assert_eq!(by_id(&bookings, &kept)["status"], "confirmed");
+    assert_eq!(by_id(&bookings, &kept)["purpose"], "Réunion");
+    assert_eq!(by_id(&bookings, &dropped)["status"], "cancelled");
+
+    // Reading changes nothing.
+    let first = everything(&home);
+    assert_eq!(everything(&home), first);
+
+    // Everything lives under the home: a copy of it is the same node.
+    let copy = s.join("copie");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(home.path())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = Command::new(binary())
+        .args(["--home", copy.to_str().unwrap(), "status", "--json"])
+        .env("ENTRAIDE_TZ", "Europe/Brussels")
+        .env_remove("ENTRAIDE_HOME")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let copied: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(copied, first[0], "a copy of the home shows the same node");
+}
+
+// ------------------------------------------------------------- kill -9
+
+/// A small seeded generator (xorshift64*), so that a failure can be replayed
+/// with ENTRAIDE_KILL_SEED.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// The `i`th one-hour slot: 12 a day from 08:00, 28 days a month, from 2028.
+fn slot(i: usize) -> (String, String) {
+    let day = i / 12;
+    let hour = 8 + i % 12;
+    let year = 2028 + day / (28 * 12);
+    let month = 1 + (day / 28) % 12;
+    let d = 1 + day % 28;
+    (
+        format!("{year}-{month:02}-{d:02}T{hour:02}:00"),
+        format!("{year}-{month:02}-{d:02}T{:02}:00", hour + 1),
+    )
+}
+
+/// A line the loop printed for an acknowledged booking.
+fn is_id(line: &str) -> bool {
+    !line.is_empty() && line.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Books slot after slot from a shell loop, reading each id as soon as the
+/// command returned; kills the whole loop with SIGKILL after `acks`
+/// acknowledged bookings and `delay` more. Returns the acknowledged ids with
+/// their slot.
+fn book_until_killed(
+    home: &TestHome,
+    first_slot: usize,
+    acks: usize,
+    delay: Duration,
+    log: &Path,
+) -> Vec<(String, (String, String))> {
+    let slots: Vec<(String, String)> = (first_slot..first_slot + acks + 30).map(slot).collect();
+    let script = r#"
+        bin="$1"; home="$2"; shift 2
+        while [ $# -ge 2 ]; do
+            if id=$("$bin" --home "$home" book "Salle Verte" --from "$1" --to "$2"); then
+                echo "$id"
+            else
+                echo "FAILED $? $1"
+                exit 1
+            fi
+            shift 2
+        done
+        echo "DONE"
+    "#;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(binary())
+        .arg(home.path());
+    for (from, to) in &slots {
+        cmd.arg(from).arg(to);
+    }
+    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    cmd.env("ENTRAIDE_TZ", "Europe/Brussels")
+        .env_remove("ENTRAIDE_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr))
+        .process_group(0);
+    let mut child = cmd.spawn().expect("spawn sh");
+    let pgid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let kill = || {
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{pgid}")])
+            .status();
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut acked = Vec::new();
+    let mut problem = None;
+    while acked.len() < acks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if is_id(&line) => {
+                let i = acked.len();
+                acked.push((line, slots[i].clone()));
+            }
+            Ok(line) => {
+                problem = Some(format!("the booking loop said {line:?}"));
+                break;
+            }
+            Err(e) => {
+                problem = Some(format!("no booking acknowledged in time: {e}"));
+                break;
+            }
+        }
+    }
+    std::thread::sleep(delay);
+    kill();
+    let _ = child.wait();
+    // Ids printed between the last read and the kill were acknowledged too.
+    for line in rx.iter() {
+        if is_id(&line) {
+            let i = acked.len();
+            acked.push((line, slots[i].clone()));
+        }
+    }
+    let _ = reader.join();
+    if let Some(problem) = problem {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        panic!("{problem}; stderr of the loop:\n{log}");
+    }
+    acked
+}
+
+#[test]
+fn acknowledged_bookings_survive_kill_9() {
+    let seed = std::env::var("ENTRAIDE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_2027_u64);
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let home = TestHome::founded(ORG);
+    home.ok(&["resource", "add", "Salle Verte", "--kind", "room"]);
+    let log = home.scratch().join("loop.stderr");
+
+    let rounds = 5;
+    let mut all: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let started = Instant::now();
+    for round in 0..rounds {
+        let acks = 5 + rng.below(12) as usize; // 5..=16
+        let delay = Duration::from_millis(rng.below(120));
+        let acked = book_until_killed(&home, round * 200, acks, delay, &log);
+        assert!(
+            acked.len() >= acks,
+            "round {round} (seed {seed}): {} acknowledged, wanted {acks}",
+            acked.len()
+        );
+        for (id, when) in acked {
+            assert!(all.insert(id.clone(), when).is_none(), "id {id} printed twice");
+        }
+
+        // The store opens, and holds every acknowledged booking, as acknowledged.
+        let status = home.run(&["status"]);
+        assert_eq!(
+            status.code, 0,
+            "round {round} (seed {seed}, kill {delay:?} after {acks}): status after kill -9: {status:?}"
+        );
+        let bookings = home.json(&["bookings"]);
+        let stored: BTreeSet<&str> = array(&bookings)
+            .iter()
+            .map(|b| b["id"].as_str().expect("id"))
+            .collect();
+        let missing: Vec<&String> = all.keys().filter(|id| !stored.contains(id.as_str())).collect();
+        assert!(
+            missing.is_empty(),
+            "round {round} (seed {seed}, kill {delay:?} after {acks}): acknowledged bookings lost: {missing:?}"
+        );
+        for (id, (from, to)) in &all {
+            let b = by_id(&bookings, id);
+            assert_eq!(b["status"], "confirmed", "{b:#}");
+            assert_eq!(b["from"].as_str().unwrap(), format!("{from}:00{}", offset(from)), "{b:#}");
+            assert_eq!(b["to"].as_str().unwrap(), format!("{to}:00{}", offset(to)), "{b:#}");
+        }
+        eprintln!(
+            "round {round}: killed {delay:?} after {acks} acknowledged; {} acknowledged in all, {} stored",
+            all.len(),
+            stored.len()
+        );
+        // At most the one booking in flight at each kill beyond those acknowledged.
+        assert!(
+            stored.len() <= all.len() + round + 1,
+            "round {round}: {} stored for {} acknowledged",
+            stored.len(),
+            all.len()
+        );
+        assert!(started.elapsed() < Duration::from_secs(300), "the test is too slow");
+    }
+
+    // Still writable, and the in-flight slots were either stored or free.
+    let after = one_id(&home.ok(&["book", "Salle Verte", "--from", "2029-12-03T10:00", "--to", "2029-12-03T11:00"]).stdout);
+    assert_eq!(by_id(&home.json(&["bookings"]), &after)["status"], "confirmed");
+}
+
+/// Europe/Brussels offset of a local `YYYY-MM-DDTHH:MM` between 08:00 and
+/// 20:00 (the changes happen at night, on the last Sunday of March and October).
+fn offset(local: &str) -> String {
+    let year: i32 = local[0..4].parse().unwrap();
+    let month: u32 = local[5..7].parse().unwrap();
+    let day: u32 = local[8..10].parse().unwrap();
+    let last_sunday = |m: u32| -> u32 {
+        // Day of the week of the 31st (Sakamoto), 0 = Sunday.
+        let t = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+        let y = if m < 3 { year - 1 } else { year };
+        let dow = (y + y / 4 - y / 100 + y / 400 + t[(m - 1) as usize] + 31) % 7;
+        31 - dow as u32
+    };
+    let summer = match month {
+        4..=9 => true,
+        3 => day >= last_sunday(3),
+        10 => day < last_sunday(10),
+        _ => false,
+    };
+    if summer { "+02:00" } else { "+01:00" }.to_owned()
+}
+
+// ------------------------------------------------------------- permissions
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Every file under `dir`, with its mode.
+fn modes(dir: &Path, out: &mut Vec<(String, u32)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push((path.display().to_string(), mode(&path)));
+        if path.is_dir() {
+            modes(&path, out);
+        }
+    }
+}
+
+fn check_private(home: &TestHome) {
+    let root = home.path();
+    assert_eq!(mode(&root), 0o700, "the home directory");
+    assert_eq!(mode(&root.join("device.key")), 0o600, "device.key");
+    assert_eq!(mode(&root.join("entraide.redb")), 0o600, "entraide.redb");
+    let mut all = Vec::new();
+    modes(&root, &mut all);
+    let open: Vec<_> = all.iter().filter(|(_, m)| m & 0o077 != 0).collect();
+    assert!(open.is_empty(), "readable by others: {open:?}");
+}
+
+fn exercise(home: &TestHome) {
+    home.ok(&["alliance", "create", "Alliance Privée"]);
+    let f = home.scratch().join("f.txt");
+    std::fs::write(&f, "contenu").unwrap();
+    home.ok(&["library", "add", f.to_str().unwrap(), "--title", "F"]);
+    home.ok(&["charter", "set", "--file", f.to_str().unwrap()]);
+    home.ok(&["resource", "add", "Salle", "--kind", "room"]);
+    home.ok(&["book", "Salle", "--from", "2027-06-07T10:00", "--to", "2027-06-07T11:00"]);
+}
+
+#[test]
+fn the_home_is_private_to_its_user() {
+    let home = TestHome::new();
+    home.ok(&["init", "--org", ORG]);
+    check_private(&home);
+    exercise(&home);
+    check_private(&home);
+}
+
+#[test]
+fn the_home_is_private_even_with_a_permissive_umask() {
+    let home = TestHome::new();
+    let run = |args: &[&str]| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#"umask 000; exec "$@""#)
+            .arg("sh")
+            .arg(binary())
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .env("ENTRAIDE_TZ", "Europe/Brussels")
+            .env_remove("ENTRAIDE_HOME")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["init", "--org", ORG]);
+    check_private(&home);
+    run(&["alliance", "create", "Alliance Privée"]);
+    let f = home.scratch().join("f.txt");
+    std::fs::write(&f, "contenu").unwrap();
+    run(&["library", "add", f.to_str().unwrap(), "--title", "F"]);
+    check_private(&home);
+}
