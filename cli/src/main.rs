@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use entraide_node::{Home, Node, NodeError, Reply, Request, resolve_zone};
+use entraide_net::client;
+use entraide_net::daemon::{Daemon, ServeConfig};
+use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_node::{Home, Node, NodeError, Reply, Request, Ticket, resolve_zone};
 
 /// A peer-to-peer, offline-first node for solidarity alliances of non-profits.
 #[derive(Parser, Debug)]
@@ -102,6 +105,50 @@ enum Command {
         #[command(subcommand)]
         command: CalendarCommand,
     },
+    /// Run the node: sync with every member it can reach, answer other
+    /// commands on this home, until Ctrl-C or SIGTERM.
+    Serve {
+        /// Where to listen (default: every interface, the port used last time).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The alliance's own iroh relay, e.g. https://relay.example.org.
+        #[arg(long, conflicts_with = "no_relay")]
+        relay: Option<String>,
+        /// LAN and direct addresses only: no relay at all.
+        #[arg(long)]
+        no_relay: bool,
+        /// Do not look for members on the LAN with mDNS.
+        #[arg(long)]
+        no_mdns: bool,
+    },
+    /// Print a one-line ticket that lets another organisation join.
+    Invite {
+        /// The role the newcomer gets: member or coordinator.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// How long the ticket stays valid: 7d, 12h, 30m.
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
+    /// Join an alliance with a ticket (on a freshly initialised home).
+    Join {
+        /// The ticket `entraide invite` printed.
+        ticket: String,
+        /// Wait until admitted (admission rules that need approvals).
+        #[arg(long)]
+        wait: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Sync both ways with every member this node can reach, then exit.
+    Sync {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Known member devices, their addresses, connected or not, last sync.
+    Peers,
     /// Export a shared document as a standard automerge file.
     Export {
         /// charter, values, library or calendar.
@@ -291,6 +338,15 @@ struct Failure {
     code: u8,
 }
 
+impl From<client::Failure> for Failure {
+    fn from(e: client::Failure) -> Self {
+        Self {
+            message: e.message,
+            code: u8::try_from(e.exit_code).unwrap_or(1),
+        }
+    }
+}
+
 impl From<NodeError> for Failure {
     fn from(e: NodeError) -> Self {
         Self {
@@ -385,10 +441,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Charter {
             command: CharterCommand::Edit,
         } => return charter_edit(&home, zone, json),
+        Command::Serve {
+            listen,
+            relay,
+            no_relay,
+            no_mdns,
+        } => {
+            let relay = match (relay, no_relay) {
+                (_, true) => RelayChoice::Disabled,
+                (Some(url), false) => RelayChoice::Custom(url),
+                (None, false) => RelayChoice::Public,
+            };
+            let config = EndpointConfig {
+                listen,
+                relay,
+                mdns: !no_mdns,
+            };
+            return serve(&home, zone, config);
+        }
+        Command::Join {
+            ticket, timeout, ..
+        } => return join(&home, zone, &ticket, timeout, json),
+        Command::Sync { timeout } => return sync(&home, zone, timeout, json),
         other => to_request(other)?,
     };
-    let mut node = Node::open(&home, zone)?;
-    let reply = node.execute(request)?;
+    let reply = client::execute(&home, zone, request)?;
     if let Some(path) = out {
         write_output(&path, reply.file.as_deref().unwrap_or_default())?;
     }
@@ -399,7 +476,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
 /// The request for a command, and where to write the file it produces.
 fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
     Ok(match command {
-        Command::Init { .. } => return Err(usage("init is handled before")),
+        Command::Init { .. }
+        | Command::Serve { .. }
+        | Command::Join { .. }
+        | Command::Sync { .. } => {
+            return Err(usage("this command is handled before"));
+        }
+        Command::Invite { role, expires } => (Request::Invite { role, expires }, None),
+        Command::Peers => (Request::Peers, None),
         Command::Alliance {
             command: AllianceCommand::Create { name, admission },
         } => (Request::AllianceCreate { name, admission }, None),
@@ -536,10 +620,8 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
         .map_err(|_| {
             usage("set $EDITOR (e.g. EDITOR=nano) or use `entraide charter set --file <PATH>`")
         })?;
-    let mut node = Node::open(home, zone)?;
-    let current = node.execute(Request::CharterShow)?;
+    let current = client::execute(home, zone, Request::CharterShow)?;
     let text = current.json["text"].as_str().unwrap_or_default().to_owned();
-    drop(node);
     let dir =
         tempfile::tempdir().map_err(|e| usage(format!("cannot create a temporary file: {e}")))?;
     let path = dir.path().join("charter.md");
@@ -557,12 +639,165 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
         )));
     }
     let new_text = utf8(read_input(&path)?, &path)?;
-    let mut node = Node::open(home, zone)?;
-    let reply = node.execute(Request::CharterSet { text: new_text })?;
+    let reply = client::execute(home, zone, Request::CharterSet { text: new_text })?;
     if json {
         println!("{}", reply.json);
     } else if std::io::stdout().is_terminal() || !reply.text.is_empty() {
         println!("{}", reply.text);
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            message: format!("cannot start the async runtime: {e}"),
+            code: 1,
+        })
+}
+
+fn net_failure(e: entraide_net::NetError) -> Failure {
+    let code = match &e {
+        entraide_net::NetError::Config(_) => 2,
+        entraide_net::NetError::Node(n) => n.exit_code(),
+        _ => 1,
+    };
+    Failure {
+        message: e.to_string(),
+        code: u8::try_from(code).unwrap_or(1),
+    }
+}
+
+/// `entraide serve`: runs until SIGINT or SIGTERM.
+fn serve(home: &Home, zone: chrono_tz::Tz, config: EndpointConfig) -> Result<(), Failure> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,iroh=warn,noq=warn,iroh_relay=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    if client::ask_daemon(home, &Request::Status).is_some() {
+        return Err(usage("`entraide serve` already runs on this home"));
+    }
+    let node = client::open_node(home, zone)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let daemon = Daemon::start(home, node, ServeConfig { endpoint: config })
+            .await
+            .map_err(net_failure)?;
+        let addrs: Vec<String> = daemon.addrs().iter().map(ToString::to_string).collect();
+        eprintln!("serving device {} on {}", daemon.device(), addrs.join(", "));
+        daemon
+            .run_until(shutdown_signal())
+            .await
+            .map_err(net_failure)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `entraide join`.
+fn join(
+    home: &Home,
+    zone: chrono_tz::Tz,
+    ticket: &str,
+    timeout: u64,
+    json: bool,
+) -> Result<(), Failure> {
+    let ticket = Ticket::decode(ticket).map_err(|e| usage(e.to_string()))?;
+    if client::ask_daemon(home, &Request::Status).is_some() {
+        return Err(usage(
+            "stop `entraide serve` on this home, join, then start it again",
+        ));
+    }
+    let node = client::open_node(home, zone)?;
+    let rt = runtime()?;
+    let name = rt
+        .block_on(entraide_net::oneshot::join(
+            node,
+            &ticket,
+            std::time::Duration::from_secs(timeout.max(1)),
+        ))
+        .map_err(net_failure)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"alliance": name, "status": "active"})
+        );
+    } else {
+        println!("joined the alliance '{name}'");
+    }
+    Ok(())
+}
+
+/// `entraide sync`: through the daemon if one runs, else on its own.
+fn sync(home: &Home, zone: chrono_tz::Tz, timeout: u64, json: bool) -> Result<(), Failure> {
+    let request = Request::SyncNow {
+        timeout_secs: timeout,
+    };
+    if let Some(answer) = client::ask_daemon(home, &request) {
+        let reply = answer?;
+        if json {
+            println!("{}", reply.json);
+        } else {
+            println!("{}", reply.text);
+        }
+        return Ok(());
+    }
+    let node = client::open_node(home, zone)?;
+    let rt = runtime()?;
+    let report = rt
+        .block_on(entraide_net::oneshot::sync_once(
+            node,
+            std::time::Duration::from_secs(timeout.max(1)),
+        ))
+        .map_err(net_failure)?;
+    if report.synced.is_empty() {
+        let why = report
+            .failed
+            .first()
+            .map(|(_, e)| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(Failure {
+            message: format!(
+                "no member was reachable{why}; check the network or start `entraide serve` on a peer"
+            ),
+            code: 1,
+        });
+    }
+    if json {
+        let synced: Vec<String> = report.synced.iter().map(ToString::to_string).collect();
+        println!(
+            "{}",
+            serde_json::json!({"synced_with": synced, "failed": report.failed.len()})
+        );
+    } else {
+        println!("synced with {} member device(s)", report.synced.len());
     }
     Ok(())
 }

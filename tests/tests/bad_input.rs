@@ -32,13 +32,43 @@ fn fixture() -> TestHome {
     let home = TestHome::founded(ORG);
     let s = home.scratch();
     std::fs::write(s.join("charte.md"), "Charte initiale.\n").unwrap();
-    home.ok(&["charter", "set", "--file", s.join("charte.md").to_str().unwrap()]);
+    home.ok(&[
+        "charter",
+        "set",
+        "--file",
+        s.join("charte.md").to_str().unwrap(),
+    ]);
     home.ok(&["values", "add", "Solidarité", "--description", "On s'aide"]);
     std::fs::write(s.join("doc.txt"), "Un document.\n").unwrap();
-    home.ok(&["library", "add", s.join("doc.txt").to_str().unwrap(), "--title", "Doc"]);
-    home.ok(&["resource", "add", "Salle Verte", "--kind", "room", "--quota", "20h/week"]);
-    home.ok(&["book", "Salle Verte", "--from", "2027-06-07T10:00", "--to", "2027-06-07T12:00"]);
-    std::fs::write(s.join("latin1.txt"), b"Charte en latin-1 : \xe9t\xe9 \xff\xfe\n").unwrap();
+    home.ok(&[
+        "library",
+        "add",
+        s.join("doc.txt").to_str().unwrap(),
+        "--title",
+        "Doc",
+    ]);
+    home.ok(&[
+        "resource",
+        "add",
+        "Salle Verte",
+        "--kind",
+        "room",
+        "--quota",
+        "20h/week",
+    ]);
+    home.ok(&[
+        "book",
+        "Salle Verte",
+        "--from",
+        "2027-06-07T10:00",
+        "--to",
+        "2027-06-07T12:00",
+    ]);
+    std::fs::write(
+        s.join("latin1.txt"),
+        b"Charte en latin-1 : \xe9t\xe9 \xff\xfe\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(s.join("a-directory")).unwrap();
     home
 }
@@ -88,7 +118,11 @@ fn run_table(home: &TestHome, cases: Vec<Case>) {
         let before = snapshot(home);
         let run = home.run(&args);
         if let Some(problem) = check_refusal(&run, c.codes) {
-            failures.push(format!("{}: `entraide {}`: {problem}: {run:?}", c.what, args.join(" ")));
+            failures.push(format!(
+                "{}: `entraide {}`: {problem}: {run:?}",
+                c.what,
+                args.join(" ")
+            ));
         }
         let after = snapshot(home);
         for ((cmd, b), (_, a)) in before.iter().zip(&after) {
@@ -103,7 +137,11 @@ fn run_table(home: &TestHome, cases: Vec<Case>) {
         if let Some(f) = c.no_file
             && home.scratch().join(f).exists()
         {
-            failures.push(format!("{}: `entraide {}` wrote {f}", c.what, args.join(" ")));
+            failures.push(format!(
+                "{}: `entraide {}` wrote {f}",
+                c.what,
+                args.join(" ")
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
@@ -118,68 +156,201 @@ fn bad_input_is_refused_with_one_line_and_stores_nothing() {
     let cases = vec![
         case(
             "unknown resource",
-            &["book", "Salle Introuvable", "--from", "2027-06-08T10:00", "--to", "2027-06-08T11:00"],
+            &[
+                "book",
+                "Salle Introuvable",
+                "--from",
+                "2027-06-08T10:00",
+                "--to",
+                "2027-06-08T11:00",
+            ],
         ),
         book("end before start", "2027-06-08T11:00", "2027-06-08T10:00"),
         book("0-minute booking", "2027-06-08T10:00", "2027-06-08T10:00"),
         book("10-year booking", "2027-06-08T10:00", "2037-06-08T10:00"),
-        book("time that does not exist in Europe/Brussels (2026)", "2026-03-29T02:30", "2026-03-29T04:00"),
-        book("time that does not exist in Europe/Brussels (2027)", "2027-03-28T02:30", "2027-03-28T04:00"),
+        book(
+            "time that does not exist in Europe/Brussels (2026)",
+            "2026-03-29T02:30",
+            "2026-03-29T04:00",
+        ),
+        book(
+            "time that does not exist in Europe/Brussels (2027)",
+            "2027-03-28T02:30",
+            "2027-03-28T04:00",
+        ),
         book("garbage start time", "demain matin", "2027-06-08T10:00"),
         book("garbage end time", "2027-06-08T10:00", "2027-13-45T99:00"),
-        book("overlapping booking", "2027-06-07T11:00", "2027-06-07T13:00"),
-        book("booking inside a known booking", "2027-06-07T10:30", "2027-06-07T11:00"),
-        book("booking around a known booking", "2027-06-07T09:00", "2027-06-07T13:00"),
-        book("booking over the quota (20h/week)", "2027-06-08T00:00", "2027-06-08T20:00"),
+        book(
+            "overlapping booking",
+            "2027-06-07T11:00",
+            "2027-06-07T13:00",
+        ),
+        book(
+            "booking inside a known booking",
+            "2027-06-07T10:30",
+            "2027-06-07T11:00",
+        ),
+        book(
+            "booking around a known booking",
+            "2027-06-07T09:00",
+            "2027-06-07T13:00",
+        ),
+        book(
+            "booking over the quota (20h/week)",
+            "2027-06-08T00:00",
+            "2027-06-08T20:00",
+        ),
         case(
             "repeat with count 0",
-            &["book", "Salle Verte", "--from", "2027-06-09T10:00", "--to", "2027-06-09T11:00", "--repeat", "weekly", "--count", "0"],
+            &[
+                "book",
+                "Salle Verte",
+                "--from",
+                "2027-06-09T10:00",
+                "--to",
+                "2027-06-09T11:00",
+                "--repeat",
+                "weekly",
+                "--count",
+                "0",
+            ],
         ),
         case(
             "unknown repeat",
-            &["book", "Salle Verte", "--from", "2027-06-09T10:00", "--to", "2027-06-09T11:00", "--repeat", "hourly", "--count", "2"],
+            &[
+                "book",
+                "Salle Verte",
+                "--from",
+                "2027-06-09T10:00",
+                "--to",
+                "2027-06-09T11:00",
+                "--repeat",
+                "hourly",
+                "--count",
+                "2",
+            ],
         ),
         case(
             "repeat whose third occurrence overlaps",
-            &["book", "Salle Verte", "--from", "2027-05-24T10:00", "--to", "2027-05-24T11:00", "--repeat", "weekly", "--count", "3"],
+            &[
+                "book",
+                "Salle Verte",
+                "--from",
+                "2027-05-24T10:00",
+                "--to",
+                "2027-05-24T11:00",
+                "--repeat",
+                "weekly",
+                "--count",
+                "3",
+            ],
         ),
-        case("unknown resource kind", &["resource", "add", "Fusée", "--kind", "spaceship"]),
-        case("bad quota", &["resource", "add", "Salle Rouge", "--kind", "room", "--quota", "lots"]),
-        case("duplicate resource name", &["resource", "add", "Salle Verte", "--kind", "room"]),
-        case("empty resource name", &["resource", "add", "", "--kind", "room"]),
+        case(
+            "unknown resource kind",
+            &["resource", "add", "Fusée", "--kind", "spaceship"],
+        ),
+        case(
+            "bad quota",
+            &[
+                "resource",
+                "add",
+                "Salle Rouge",
+                "--kind",
+                "room",
+                "--quota",
+                "lots",
+            ],
+        ),
+        case(
+            "duplicate resource name",
+            &["resource", "add", "Salle Verte", "--kind", "room"],
+        ),
+        case(
+            "empty resource name",
+            &["resource", "add", "", "--kind", "room"],
+        ),
         case(
             "unknown library kind",
-            &["library", "add", "{S}/doc.txt", "--title", "Roman", "--kind", "novel"],
+            &[
+                "library",
+                "add",
+                "{S}/doc.txt",
+                "--title",
+                "Roman",
+                "--kind",
+                "novel",
+            ],
         ),
-        case("missing library file", &["library", "add", "{S}/absent.pdf", "--title", "Absent"]),
-        case("library add of a directory", &["library", "add", "{S}/a-directory", "--title", "Dossier"]),
-        case("library list of an unknown kind", &["library", "list", "--kind", "novel"]),
-        case("non-UTF-8 charter file", &["charter", "set", "--file", "{S}/latin1.txt"]),
-        case("missing charter file", &["charter", "set", "--file", "{S}/absent.md"]),
+        case(
+            "missing library file",
+            &["library", "add", "{S}/absent.pdf", "--title", "Absent"],
+        ),
+        case(
+            "library add of a directory",
+            &["library", "add", "{S}/a-directory", "--title", "Dossier"],
+        ),
+        case(
+            "library list of an unknown kind",
+            &["library", "list", "--kind", "novel"],
+        ),
+        case(
+            "non-UTF-8 charter file",
+            &["charter", "set", "--file", "{S}/latin1.txt"],
+        ),
+        case(
+            "missing charter file",
+            &["charter", "set", "--file", "{S}/absent.md"],
+        ),
         case("empty value name", &["values", "add", ""]),
         case("blank value name", &["values", "add", "   "]),
-        case("endorse an unknown value", &["values", "endorse", "ffffffffffff"]),
+        case(
+            "endorse an unknown value",
+            &["values", "endorse", "ffffffffffff"],
+        ),
         case("cancel an unknown booking", &["cancel", "ffffffffffff"]),
-        case("approve an unknown booking", &["booking", "approve", "ffffffffffff"]),
+        case(
+            "approve an unknown booking",
+            &["booking", "approve", "ffffffffffff"],
+        ),
         case("a second alliance", &["alliance", "create", "Une autre"]),
-        case("unknown time zone", &["bookings", "--tz", "Mars/Olympus_Mons"]),
+        case(
+            "unknown time zone",
+            &["bookings", "--tz", "Mars/Olympus_Mons"],
+        ),
         Case {
             no_file: Some("nope.automerge"),
             ..case(
                 "unknown export doc",
-                &["export", "budget", "--format", "automerge", "--out", "{S}/nope.automerge"],
+                &[
+                    "export",
+                    "budget",
+                    "--format",
+                    "automerge",
+                    "--out",
+                    "{S}/nope.automerge",
+                ],
             )
         },
         Case {
             no_file: Some("charter.json"),
             ..case(
                 "unknown export format",
-                &["export", "charter", "--format", "json", "--out", "{S}/charter.json"],
+                &[
+                    "export",
+                    "charter",
+                    "--format",
+                    "json",
+                    "--out",
+                    "{S}/charter.json",
+                ],
             )
         },
         Case {
             no_file: Some("absent.out"),
-            ..case("get an unknown library entry", &["library", "get", "ffffffffffff", "--out", "{S}/absent.out"])
+            ..case(
+                "get an unknown library entry",
+                &["library", "get", "ffffffffffff", "--out", "{S}/absent.out"],
+            )
         },
         Case {
             // Not the user's data: the place to write is missing. 1 or 2.
@@ -198,10 +369,23 @@ fn an_ambiguous_id_prefix_is_refused() {
     let home = fixture();
     // 17 ids: at least two share their first hex digit.
     let run = home.ok(&[
-        "book", "Salle Verte", "--from", "2027-09-06T08:00", "--to", "2027-09-06T08:30", "--repeat",
-        "daily", "--count", "17",
+        "book",
+        "Salle Verte",
+        "--from",
+        "2027-09-06T08:00",
+        "--to",
+        "2027-09-06T08:30",
+        "--repeat",
+        "daily",
+        "--count",
+        "17",
     ]);
-    let ids: Vec<&str> = run.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let ids: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(ids.len(), 17, "{run:?}");
     let shared = (0..16)
         .map(|d| format!("{d:x}"))
@@ -212,7 +396,11 @@ fn an_ambiguous_id_prefix_is_refused() {
     if let Some(problem) = check_refusal(&run, &[2]) {
         panic!("`entraide cancel {shared}` (prefix of several bookings): {problem}: {run:?}");
     }
-    assert_eq!(snapshot(&home), before, "an ambiguous prefix cancelled something");
+    assert_eq!(
+        snapshot(&home),
+        before,
+        "an ambiguous prefix cancelled something"
+    );
 }
 
 #[test]
@@ -232,7 +420,14 @@ fn a_home_that_is_not_initialised_is_refused_and_left_alone() {
         &["values", "add", "Solidarité"],
         &["library", "list"],
         &["resource", "add", "Salle", "--kind", "room"],
-        &["book", "Salle", "--from", "2027-06-08T10:00", "--to", "2027-06-08T11:00"],
+        &[
+            "book",
+            "Salle",
+            "--from",
+            "2027-06-08T10:00",
+            "--to",
+            "2027-06-08T11:00",
+        ],
         &["alliance", "create", "Alliance"],
     ] {
         let run = home.run(args);
@@ -248,7 +443,9 @@ fn a_home_that_is_not_initialised_is_refused_and_left_alone() {
     std::fs::create_dir_all(home.path()).unwrap();
     let run = home.run(&["status"]);
     if let Some(problem) = check_refusal(&run, &[2]) {
-        failures.push(format!("`entraide status` on an empty directory: {problem}: {run:?}"));
+        failures.push(format!(
+            "`entraide status` on an empty directory: {problem}: {run:?}"
+        ));
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
     // And it can still be initialised afterwards.
@@ -275,7 +472,14 @@ fn damaged_store_is_refused(offset: usize, fill: impl Fn(usize) -> u8) {
         &["bookings", "--json"],
         &["library", "list", "--json"],
         &["charter", "show", "--json"],
-        &["book", "Salle Verte", "--from", "2027-06-08T10:00", "--to", "2027-06-08T11:00"],
+        &[
+            "book",
+            "Salle Verte",
+            "--from",
+            "2027-06-08T10:00",
+            "--to",
+            "2027-06-08T11:00",
+        ],
     ] {
         let run = home.run(args);
         if let Some(problem) = check_refusal(&run, &[1, 2]) {
@@ -332,7 +536,15 @@ fn usage_errors_are_one_line_with_exit_2() {
         &["book", "Salle Verte", "--from", "2027-06-08T10:00"][..],
         &["teleport"],
         &["bookings", "--colour", "red"],
-        &["resource", "add", "Salle Rouge", "--kind", "room", "--capacity", "beaucoup"],
+        &[
+            "resource",
+            "add",
+            "Salle Rouge",
+            "--kind",
+            "room",
+            "--capacity",
+            "beaucoup",
+        ],
         &["init"],
     ] {
         let before = snapshot(&home);
@@ -352,6 +564,9 @@ fn the_charter_is_unchanged_after_a_refused_set() {
     let file = home.scratch().join("latin1.txt");
     home.fails(&["charter", "set", "--file", file.to_str().unwrap()], 2);
     assert_eq!(home.json(&["charter", "show"]), before);
-    assert_eq!(home.json(&["charter", "show"])["text"], "Charte initiale.\n");
+    assert_eq!(
+        home.json(&["charter", "show"])["text"],
+        "Charte initiale.\n"
+    );
     assert!(Path::new(&home.path()).join("entraide.redb").exists());
 }

@@ -17,13 +17,18 @@ use serde_json::Value;
 const ORG: &str = "Asbl Un";
 
 fn one_id(stdout: &str) -> String {
-    let lines: Vec<&str> = stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     assert_eq!(lines.len(), 1, "expected one id, got {stdout:?}");
     lines[0].to_owned()
 }
 
 fn array(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("expected a JSON array, got {v}"))
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected a JSON array, got {v}"))
 }
 
 fn by_id<'a>(list: &'a Value, id: &str) -> &'a Value {
@@ -53,23 +58,85 @@ fn everything(home: &TestHome) -> Vec<Value> {
 fn data_survives_from_one_process_to_the_next() {
     let home = TestHome::new();
     let device = one_id(&home.ok(&["init", "--org", ORG]).stdout);
-    home.ok(&["alliance", "create", "Alliance Durable", "--admission", "coordinator"]);
+    home.ok(&[
+        "alliance",
+        "create",
+        "Alliance Durable",
+        "--admission",
+        "coordinator",
+    ]);
     let s = home.scratch();
     let charter = "Charte durable.\nDeuxième ligne.\n";
     std::fs::write(s.join("charte.md"), charter).unwrap();
-    home.ok(&["charter", "set", "--file", s.join("charte.md").to_str().unwrap()]);
-    let value = one_id(&home.ok(&["values", "add", "Solidarité", "--description", "Aide"]).stdout);
+    home.ok(&[
+        "charter",
+        "set",
+        "--file",
+        s.join("charte.md").to_str().unwrap(),
+    ]);
+    let value = one_id(
+        &home
+            .ok(&["values", "add", "Solidarité", "--description", "Aide"])
+            .stdout,
+    );
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     std::fs::write(s.join("gros.bin"), &bytes).unwrap();
     let entry = one_id(
         &home
-            .ok(&["library", "add", s.join("gros.bin").to_str().unwrap(), "--title", "Gros fichier", "--kind", "template", "--tag", "archive"])
+            .ok(&[
+                "library",
+                "add",
+                s.join("gros.bin").to_str().unwrap(),
+                "--title",
+                "Gros fichier",
+                "--kind",
+                "template",
+                "--tag",
+                "archive",
+            ])
             .stdout,
     );
-    let room = one_id(&home.ok(&["resource", "add", "Salle Verte", "--kind", "room", "--capacity", "12", "--approval"]).stdout);
-    let kept = one_id(&home.ok(&["book", "Salle Verte", "--from", "2027-06-07T10:00", "--to", "2027-06-07T12:00", "--purpose", "Réunion"]).stdout);
+    let room = one_id(
+        &home
+            .ok(&[
+                "resource",
+                "add",
+                "Salle Verte",
+                "--kind",
+                "room",
+                "--capacity",
+                "12",
+                "--approval",
+            ])
+            .stdout,
+    );
+    let kept = one_id(
+        &home
+            .ok(&[
+                "book",
+                "Salle Verte",
+                "--from",
+                "2027-06-07T10:00",
+                "--to",
+                "2027-06-07T12:00",
+                "--purpose",
+                "Réunion",
+            ])
+            .stdout,
+    );
     home.ok(&["booking", "approve", &kept]);
-    let dropped = one_id(&home.ok(&["book", "Salle Verte", "--from", "2027-06-08T10:00", "--to", "2027-06-08T12:00"]).stdout);
+    let dropped = one_id(
+        &home
+            .ok(&[
+                "book",
+                "Salle Verte",
+                "--from",
+                "2027-06-08T10:00",
+                "--to",
+                "2027-06-08T12:00",
+            ])
+            .stdout,
+    );
     home.ok(&["cancel", &dropped]);
 
     // Each check below runs in a new process.
@@ -115,7 +182,11 @@ fn data_survives_from_one_process_to_the_next() {
         .env_remove("ENTRAIDE_HOME")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let copied: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(copied, first[0], "a copy of the home shows the same node");
 }
@@ -146,6 +217,24 @@ fn slot(i: usize) -> (String, String) {
         format!("{year}-{month:02}-{d:02}T{hour:02}:00"),
         format!("{year}-{month:02}-{d:02}T{:02}:00", hour + 1),
     )
+}
+
+/// Whether a process of group `pgid` still runs (zombies do not count).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(Result::ok).any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp ...
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+    })
 }
 
 /// A line the loop printed for an acknowledged booking.
@@ -187,7 +276,11 @@ fn book_until_killed(
     for (from, to) in &slots {
         cmd.arg(from).arg(to);
     }
-    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     cmd.env("ENTRAIDE_TZ", "Europe/Brussels")
         .env_remove("ENTRAIDE_HOME")
         .stdin(Stdio::null())
@@ -235,6 +328,13 @@ fn book_until_killed(
     std::thread::sleep(delay);
     kill();
     let _ = child.wait();
+    // SIGKILL is delivered asynchronously: wait until no process of the
+    // group is left running (the killed command may still hold the store
+    // open for a moment otherwise).
+    let gone = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < gone && group_alive(pgid) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Ids printed between the last read and the kill were acknowledged too.
     for line in rx.iter() {
         if is_id(&line) {
@@ -274,7 +374,10 @@ fn acknowledged_bookings_survive_kill_9() {
             acked.len()
         );
         for (id, when) in acked {
-            assert!(all.insert(id.clone(), when).is_none(), "id {id} printed twice");
+            assert!(
+                all.insert(id.clone(), when).is_none(),
+                "id {id} printed twice"
+            );
         }
 
         // The store opens, and holds every acknowledged booking, as acknowledged.
@@ -288,7 +391,10 @@ fn acknowledged_bookings_survive_kill_9() {
             .iter()
             .map(|b| b["id"].as_str().expect("id"))
             .collect();
-        let missing: Vec<&String> = all.keys().filter(|id| !stored.contains(id.as_str())).collect();
+        let missing: Vec<&String> = all
+            .keys()
+            .filter(|id| !stored.contains(id.as_str()))
+            .collect();
         assert!(
             missing.is_empty(),
             "round {round} (seed {seed}, kill {delay:?} after {acks}): acknowledged bookings lost: {missing:?}"
@@ -296,8 +402,16 @@ fn acknowledged_bookings_survive_kill_9() {
         for (id, (from, to)) in &all {
             let b = by_id(&bookings, id);
             assert_eq!(b["status"], "confirmed", "{b:#}");
-            assert_eq!(b["from"].as_str().unwrap(), format!("{from}:00{}", offset(from)), "{b:#}");
-            assert_eq!(b["to"].as_str().unwrap(), format!("{to}:00{}", offset(to)), "{b:#}");
+            assert_eq!(
+                b["from"].as_str().unwrap(),
+                format!("{from}:00{}", offset(from)),
+                "{b:#}"
+            );
+            assert_eq!(
+                b["to"].as_str().unwrap(),
+                format!("{to}:00{}", offset(to)),
+                "{b:#}"
+            );
         }
         eprintln!(
             "round {round}: killed {delay:?} after {acks} acknowledged; {} acknowledged in all, {} stored",
@@ -311,12 +425,29 @@ fn acknowledged_bookings_survive_kill_9() {
             stored.len(),
             all.len()
         );
-        assert!(started.elapsed() < Duration::from_secs(300), "the test is too slow");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the test is too slow"
+        );
     }
 
     // Still writable, and the in-flight slots were either stored or free.
-    let after = one_id(&home.ok(&["book", "Salle Verte", "--from", "2029-12-03T10:00", "--to", "2029-12-03T11:00"]).stdout);
-    assert_eq!(by_id(&home.json(&["bookings"]), &after)["status"], "confirmed");
+    let after = one_id(
+        &home
+            .ok(&[
+                "book",
+                "Salle Verte",
+                "--from",
+                "2029-12-03T10:00",
+                "--to",
+                "2029-12-03T11:00",
+            ])
+            .stdout,
+    );
+    assert_eq!(
+        by_id(&home.json(&["bookings"]), &after)["status"],
+        "confirmed"
+    );
 }
 
 /// Europe/Brussels offset of a local `YYYY-MM-DDTHH:MM` between 08:00 and
@@ -380,7 +511,14 @@ fn exercise(home: &TestHome) {
     home.ok(&["library", "add", f.to_str().unwrap(), "--title", "F"]);
     home.ok(&["charter", "set", "--file", f.to_str().unwrap()]);
     home.ok(&["resource", "add", "Salle", "--kind", "room"]);
-    home.ok(&["book", "Salle", "--from", "2027-06-07T10:00", "--to", "2027-06-07T11:00"]);
+    home.ok(&[
+        "book",
+        "Salle",
+        "--from",
+        "2027-06-07T10:00",
+        "--to",
+        "2027-06-07T11:00",
+    ]);
 }
 
 #[test]
@@ -408,7 +546,11 @@ fn the_home_is_private_even_with_a_permissive_umask() {
             .env_remove("ENTRAIDE_HOME")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run(&["init", "--org", ORG]);
     check_private(&home);

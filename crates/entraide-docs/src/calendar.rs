@@ -27,12 +27,25 @@
 //!    booking it overlaps first in rank.
 //!
 //! So the first to book keeps the room, whoever syncs first.
+//!
+//! # Finding free slots
+//!
+//! To rebook a booking that lost its slot, [`Calendar::free_slots`] proposes
+//! the free slots of one resource with a given length, nearest to a given time
+//! by start, before or after it (nearest first; of two equally near, the
+//! earlier first). A slot is free when it overlaps no confirmed or pending
+//! booking; quotas are not checked there ([`Calendar::book`] checks them).
+//! Slots start on a quarter hour of local time (:00, :15, :30, :45) and last
+//! exactly the given length. They are instants, so none starts in the hour the
+//! clocks skip in spring, and both occurrences of the hour repeated in autumn
+//! are offered. The search looks back at most [`FREE_SLOTS_DAYS_BEFORE`] days
+//! and ahead at most [`FREE_SLOTS_DAYS_AFTER`] days.
 
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ScalarValue};
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 use crate::doc::Record;
@@ -47,7 +60,17 @@ pub const MAX_BOOKING_DAYS: i64 = 92;
 /// Most occurrences of one repeated booking.
 pub const MAX_REPEAT: u32 = 366;
 
+/// Free slots start on multiples of this many minutes of local time.
+pub const FREE_SLOT_STEP_MINUTES: i64 = 15;
+/// [`Calendar::free_slots`] never proposes a slot starting more than this
+/// many days before the time it searches around...
+pub const FREE_SLOTS_DAYS_BEFORE: i64 = 7;
+/// ...nor more than this many days after it.
+pub const FREE_SLOTS_DAYS_AFTER: i64 = 366;
+
 const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+const STEP_MS: i64 = FREE_SLOT_STEP_MINUTES * MINUTE_MS;
 
 /// What a resource is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -410,7 +433,7 @@ impl Calendar {
         )?;
         list.into_iter()
             .find(|r| r.id == id)
-            .ok_or_else(|| CalendarError::Name)
+            .ok_or(CalendarError::Name)
     }
 
     /// Adds a resource owned by `author`'s organisation.
@@ -514,12 +537,135 @@ impl Calendar {
         )?;
         all.into_iter()
             .find(|b| b.id == id)
-            .ok_or_else(|| CalendarError::Name)
+            .ok_or(CalendarError::Name)
+    }
+
+    /// The `count` free slots of a resource (id, id prefix or name) lasting
+    /// exactly `length_ms`, nearest to `around_ms` by start, nearest first (of
+    /// two equally near, the earlier first), as `(from, to)`; see "Finding free
+    /// slots" in the module docs. Empty when the resource is unknown, when
+    /// `count` is 0, or when no booking may last `length_ms`.
+    pub fn free_slots(
+        &self,
+        resource_id: &str,
+        length_ms: i64,
+        around_ms: i64,
+        zone: Tz,
+        count: usize,
+    ) -> Vec<(i64, i64)> {
+        let Ok(resource) = self.resource(resource_id) else {
+            return Vec::new();
+        };
+        if count == 0 || check_length(0, length_ms, zone).is_err() {
+            return Vec::new();
+        }
+        let mut held: Vec<(i64, i64)> = rank(&resource, self.raw_bookings(&resource.id))
+            .iter()
+            .filter(|b| matches!(b.status, BookingStatus::Confirmed | BookingStatus::Pending))
+            .map(|b| (b.from, b.to))
+            .collect();
+        held.sort_unstable();
+        // Disjoint busy intervals, in order.
+        let mut busy: Vec<(i64, i64)> = Vec::with_capacity(held.len());
+        for (from, to) in held {
+            match busy.last_mut() {
+                Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                _ => busy.push((from, to)),
+            }
+        }
+        // The first busy interval that a slot starting at `s` overlaps.
+        let clash = |s: i64| {
+            let i = busy.partition_point(|b| b.1 <= s);
+            busy.get(i)
+                .copied()
+                .filter(|b| b.0 < s.saturating_add(length_ms))
+        };
+        let on_step = |s: i64| {
+            zone.timestamp_millis_opt(s).single().is_some_and(|t| {
+                let local = t.naive_local();
+                i64::from(local.minute()) % FREE_SLOT_STEP_MINUTES == 0
+                    && local.second() == 0
+                    && local.nanosecond() == 0
+            })
+        };
+        // Instants are taken on multiples of the step since the epoch: in
+        // every zone whose offset is a multiple of the step (all of them
+        // today), these are exactly the quarter hours of local time.
+        let floor = |ms: i64| ms.div_euclid(STEP_MS).saturating_mul(STEP_MS);
+
+        // Starting at or after `around_ms`, nearest first.
+        let latest = around_ms.saturating_add(FREE_SLOTS_DAYS_AFTER * DAY_MS);
+        let mut after = Vec::new();
+        let mut s = floor(around_ms);
+        if s < around_ms {
+            s = s.saturating_add(STEP_MS);
+        }
+        while after.len() < count && s >= around_ms && s <= latest {
+            let next = match clash(s) {
+                // Every start before the busy interval's end overlaps it.
+                Some((_, to)) => floor(to.saturating_sub(1)).saturating_add(STEP_MS),
+                None => {
+                    if on_step(s) {
+                        after.push(s);
+                    }
+                    s.saturating_add(STEP_MS)
+                }
+            };
+            if next <= s {
+                break;
+            }
+            s = next;
+        }
+
+        // Starting before `around_ms`, nearest first.
+        let earliest = around_ms.saturating_sub(FREE_SLOTS_DAYS_BEFORE * DAY_MS);
+        let mut before = Vec::new();
+        let mut s = floor(around_ms.saturating_sub(1));
+        while before.len() < count && s < around_ms && s >= earliest {
+            let next = match clash(s) {
+                // Every start after the busy interval's start minus the
+                // length overlaps it.
+                Some((from, _)) => floor(from.saturating_sub(length_ms)),
+                None => {
+                    if on_step(s) {
+                        before.push(s);
+                    }
+                    s.saturating_sub(STEP_MS)
+                }
+            };
+            if next >= s {
+                break;
+            }
+            s = next;
+        }
+
+        let (mut after, mut before) = (after.into_iter().peekable(), before.into_iter().peekable());
+        let mut out = Vec::new();
+        while out.len() < count {
+            let take_after = match (after.peek(), before.peek()) {
+                (Some(&a), Some(&b)) => a - around_ms < around_ms - b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let start = if take_after {
+                after.next()
+            } else {
+                before.next()
+            };
+            if let Some(start) = start {
+                out.push((start, start.saturating_add(length_ms)));
+            }
+        }
+        out
     }
 
     /// Books `slots` of a resource for `author`'s organisation, all or none:
     /// refused when one overlaps a booking this node knows that holds its
     /// slot, or would bring the organisation over the resource's quota.
+    // Every argument is a distinct input the caller passes in (this crate has
+    // no clock or context of its own); the signature is used by other crates.
+    #[allow(clippy::too_many_arguments)]
     pub fn book(
         &mut self,
         author: &Author,
@@ -1113,5 +1259,251 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn starts(slots: &[(i64, i64)], zone: Tz) -> Vec<String> {
+        slots.iter().map(|&(s, _)| format_time(s, zone)).collect()
+    }
+
+    fn book_slot(cal: &mut Calendar, id: &str, from: &str, to: &str) {
+        cal.book(
+            &author("org-b", 2),
+            1,
+            "room1",
+            &slot(id, from, to),
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn free_slots_nearest_first() {
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T12:00");
+        let hour = 60 * MINUTE_MS;
+        let slots = cal.free_slots("room1", hour, t("2026-06-01T10:00"), BXL, 6);
+        assert!(slots.iter().all(|&(s, e)| e - s == hour));
+        // 08:00 and 12:00 are equally near: the earlier comes first.
+        assert_eq!(
+            starts(&slots, BXL),
+            [
+                "2026-06-01T09:00:00+02:00",
+                "2026-06-01T08:45:00+02:00",
+                "2026-06-01T08:30:00+02:00",
+                "2026-06-01T08:15:00+02:00",
+                "2026-06-01T08:00:00+02:00",
+                "2026-06-01T12:00:00+02:00",
+            ]
+        );
+        // By name too; off the quarter hour, the nearest quarter hours.
+        let slots = cal.free_slots("Salle Horta", hour, t("2026-06-01T13:07"), BXL, 2);
+        assert_eq!(
+            starts(&slots, BXL),
+            ["2026-06-01T13:00:00+02:00", "2026-06-01T13:15:00+02:00"]
+        );
+    }
+
+    #[test]
+    fn free_slots_ignore_what_holds_no_slot() {
+        let mut cal = calendar_with_room(None, true);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        book_slot(&mut cal, "b3", "2026-06-01T12:00", "2026-06-01T13:00");
+        cal.cancel(&author("org-b", 2), false, 2, "b1").unwrap();
+        cal.decide(&author("org-a", 1), 3, "b3", false, None)
+            .unwrap();
+        // b2 is pending: it holds its slot; b1 is cancelled, b3 declined.
+        let half = 30 * MINUTE_MS;
+        let slots = cal.free_slots("room1", half, t("2026-06-01T11:00"), BXL, 4);
+        assert_eq!(
+            starts(&slots, BXL),
+            [
+                "2026-06-01T10:30:00+02:00",
+                "2026-06-01T10:15:00+02:00",
+                "2026-06-01T10:00:00+02:00",
+                "2026-06-01T12:00:00+02:00",
+            ]
+        );
+    }
+
+    #[test]
+    fn free_slots_bounds_and_nonsense() {
+        let hour = 60 * MINUTE_MS;
+        let around = t("2026-06-08T10:00");
+        // Busy from just after a week before until July: the slot starting
+        // exactly a week before is the nearest.
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T11:00", "2026-07-01T10:00");
+        assert_eq!(
+            starts(&cal.free_slots("room1", hour, around, BXL, 1), BXL),
+            ["2026-06-01T10:00:00+02:00"]
+        );
+        // One minute more and it would start before the week: July it is.
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:59", "2026-07-01T10:00");
+        assert_eq!(
+            starts(&cal.free_slots("room1", hour, around, BXL, 2), BXL),
+            ["2026-07-01T10:00:00+02:00", "2026-07-01T10:15:00+02:00"]
+        );
+        assert!(cal.free_slots("nowhere", hour, around, BXL, 3).is_empty());
+        assert!(cal.free_slots("room1", hour, around, BXL, 0).is_empty());
+        assert!(
+            cal.free_slots("room1", MINUTE_MS, around, BXL, 3)
+                .is_empty()
+        );
+        assert!(cal.free_slots("room1", -hour, around, BXL, 3).is_empty());
+        assert!(
+            cal.free_slots("room1", 93 * DAY_MS, around, BXL, 3)
+                .is_empty()
+        );
+        // Huge counts and extreme times end, and stay within the bounds.
+        let all = cal.free_slots("room1", hour, around, BXL, usize::MAX);
+        assert!(all.len() > 300 * 96);
+        assert!(all.iter().all(
+            |&(s, _)| s >= around - 7 * DAY_MS && s <= around + FREE_SLOTS_DAYS_AFTER * DAY_MS
+        ));
+        for extreme in [i64::MIN, i64::MAX, i64::MAX - 1, i64::MIN + 1] {
+            let _ = cal.free_slots("room1", hour, extreme, BXL, 1000);
+        }
+    }
+
+    #[test]
+    fn free_slots_skip_the_spring_gap() {
+        // 2026-03-29: clocks go from 02:00 to 03:00 in Brussels.
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-03-29T00:00", "2026-03-29T01:45");
+        book_slot(&mut cal, "b2", "2026-03-29T03:30", "2026-03-29T06:00");
+        let half = 30 * MINUTE_MS;
+        let slots = cal.free_slots("room1", half, t("2026-03-29T01:45"), BXL, 3);
+        // 01:45 to 03:30 is 45 minutes: room for two half hours, not three.
+        assert_eq!(
+            starts(&slots, BXL),
+            [
+                "2026-03-29T01:45:00+01:00",
+                "2026-03-29T03:00:00+02:00",
+                "2026-03-28T23:30:00+01:00",
+            ]
+        );
+        assert!(slots.iter().all(|&(s, e)| e - s == half));
+        // Over the whole day, nothing starts in the skipped hour, and the
+        // starts are every quarter hour of the 23-hour day.
+        let mut cal = calendar_with_room(None, false);
+        let day = cal.free_slots("room1", half, t("2026-03-29T00:00"), BXL, 200);
+        let on_the_day: Vec<String> = starts(&day, BXL)
+            .into_iter()
+            .filter(|s| s.starts_with("2026-03-29"))
+            .collect();
+        assert_eq!(on_the_day.len(), 23 * 4);
+        assert!(!on_the_day.iter().any(|s| s.starts_with("2026-03-29T02:")));
+        // The slots rebook fine.
+        let first = day[0];
+        cal.book(
+            &author("org-b", 2),
+            1,
+            "room1",
+            &[NewBooking {
+                id: "x".into(),
+                from: first.0,
+                to: first.1,
+            }],
+            "",
+            None,
+            BXL,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn free_slots_offer_both_autumn_hours() {
+        // 2026-10-25: 02:00-03:00 happens twice in Brussels.
+        let cal = calendar_with_room(None, false);
+        let around = parse_time("2026-10-25T02:50:00+02:00", BXL).unwrap();
+        let slots = cal.free_slots("room1", 15 * MINUTE_MS, around, BXL, 4);
+        assert_eq!(
+            starts(&slots, BXL),
+            [
+                "2026-10-25T02:45:00+02:00",
+                "2026-10-25T02:00:00+01:00",
+                "2026-10-25T02:30:00+02:00",
+                "2026-10-25T02:15:00+01:00",
+            ]
+        );
+    }
+
+    #[test]
+    fn free_slots_are_local_quarter_hours() {
+        let cal = calendar_with_room(None, false);
+        for zone in [
+            chrono_tz::Asia::Kathmandu,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::America::St_Johns,
+        ] {
+            // Lord Howe moves its clocks by half an hour on 2026-04-05.
+            let around = t("2026-04-04T15:07");
+            let slots = cal.free_slots("room1", 45 * MINUTE_MS, around, zone, 300);
+            assert_eq!(slots.len(), 300);
+            for (s, _) in slots {
+                let local = ms_to_local(s, zone);
+                assert_eq!((local.minute() % 15, local.second()), (0, 0), "{zone}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Against brute force: every quarter hour from a week before on,
+        /// free or not, nearest first.
+        #[test]
+        fn free_slots_match_brute_force(
+            bookings in proptest::collection::vec((0..200i64, 1..24i64, proptest::bool::weighted(0.2)), 0..20),
+            around in 0..200i64,
+            around_offset in 0..15i64,
+            length in 1..12i64,
+            count in 1..12usize,
+        ) {
+            // Around the spring change, in quarter hours from 2026-03-28T00:00.
+            let origin = t("2026-03-28T00:00");
+            let quarter = 15 * MINUTE_MS;
+            let mut cal = calendar_with_room(None, false);
+            for (i, &(start, len, cancel)) in bookings.iter().enumerate() {
+                let from = origin + start * quarter;
+                let slots = [NewBooking { id: format!("b{i:02}"), from, to: from + len * quarter }];
+                if cal.book(&author("org-b", 2), 1, "room1", &slots, "", None, BXL).is_ok() && cancel {
+                    cal.cancel(&author("org-b", 2), false, 2, &slots[0].id).unwrap();
+                }
+            }
+            let around = origin + around * quarter + around_offset * MINUTE_MS;
+            let length = length * quarter;
+            let held: Vec<(i64, i64)> = cal
+                .bookings(Some("room1"))
+                .iter()
+                .filter(|b| b.status == BookingStatus::Confirmed)
+                .map(|b| (b.from, b.to))
+                .collect();
+            let first = (around - 7 * DAY_MS).div_euclid(quarter) * quarter + quarter;
+            let mut expected: Vec<i64> = (0..)
+                .map(|k| first + k * quarter)
+                .take_while(|&s| s < around + 14 * DAY_MS)
+                .filter(|&s| s >= around - 7 * DAY_MS)
+                .filter(|&s| !held.iter().any(|&(f, e)| s < e && f < s + length))
+                .collect();
+            expected.sort_by_key(|&s| ((s - around).abs(), s));
+            expected.truncate(count);
+            let got = cal.free_slots("room1", length, around, BXL, count);
+            proptest::prop_assert_eq!(
+                got.iter().map(|&(s, _)| s).collect::<Vec<_>>(),
+                expected
+            );
+            proptest::prop_assert!(got.iter().all(|&(s, e)| e - s == length));
+            if let Some(&(from, to)) = got.first() {
+                let slot = [NewBooking { id: "new".into(), from, to }];
+                proptest::prop_assert!(
+                    cal.book(&author("org-c", 3), 3, "room1", &slot, "", None, BXL).is_ok()
+                );
+            }
+        }
     }
 }

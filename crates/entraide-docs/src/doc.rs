@@ -257,11 +257,15 @@ impl SharedDoc {
     /// or `None` when it lacks nothing.
     pub fn bundle_for(&mut self, theirs: &VersionVector) -> Option<Vec<u8>> {
         let mine = self.version_vector();
-        let lacks = mine.iter().any(|(actor, seq)| theirs.get(actor).copied().unwrap_or(0) < *seq);
+        let lacks = mine
+            .iter()
+            .any(|(actor, seq)| theirs.get(actor).copied().unwrap_or(0) < *seq);
         if !lacks {
             return None;
         }
-        let holds_nothing = theirs.iter().all(|(actor, _)| actor.as_slice() == GENESIS_ACTOR.as_slice());
+        let holds_nothing = theirs
+            .iter()
+            .all(|(actor, _)| actor.as_slice() == GENESIS_ACTOR.as_slice());
         if holds_nothing {
             return Some(self.doc.save());
         }
@@ -325,7 +329,9 @@ impl SharedDoc {
 
     /// Commits the pending operations as one change stamped with `now_ms`.
     pub(crate) fn commit(&mut self, now_ms: i64, message: &str) {
-        let options = CommitOptions::default().with_time(now_ms).with_message(message);
+        let options = CommitOptions::default()
+            .with_time(now_ms)
+            .with_message(message);
         if let Some(hash) = self.doc.commit_with(options) {
             self.last_local = Some(hash);
         }

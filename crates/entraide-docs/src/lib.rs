@@ -36,7 +36,9 @@ pub mod values;
 pub use automerge::ChangeHash;
 pub use calendar::Calendar;
 pub use charter::Charter;
-pub use doc::{ApplyError, Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector};
+pub use doc::{
+    ApplyError, Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector,
+};
 pub use library::Library;
 pub use values::Values;
 

@@ -50,7 +50,11 @@ enum Op {
     /// Cancels one of the bookings this node made.
     Cancel { pick: Index, now: i64 },
     /// As the owner, approves or declines one booking of `room-b` this node knows.
-    Decide { pick: Index, approve: bool, now: i64 },
+    Decide {
+        pick: Index,
+        approve: bool,
+        now: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -86,8 +90,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
     (3usize..=5, 1usize..=2, any::<bool>()).prop_flat_map(|(nodes, resources, approval)| {
         let order = Just((0..nodes).collect::<Vec<_>>()).prop_shuffle();
         (
-            vec(vec(op(), 1..12), nodes),
-            vec((0..nodes, 0..nodes), 0..12),
+            vec(vec(op(), 1..10), nodes),
+            vec((0..nodes, 0..nodes), 0..8),
             vec(vec(op(), 0..4), nodes),
             vec(order, 3),
         )
@@ -159,11 +163,7 @@ impl Node {
                         let from = day_start() + start * HALF_HOUR_MS;
                         NewBooking {
                             // Random order between nodes, unique per node.
-                            id: format!(
-                                "{salt:08x}{:x}{:03x}",
-                                self.index,
-                                self.made.len() + k
-                            ),
+                            id: format!("{salt:08x}{:x}{:03x}", self.index, self.made.len() + k),
                             from,
                             to: from + len * HALF_HOUR_MS,
                         }
@@ -222,15 +222,19 @@ impl Node {
     }
 }
 
-/// `into` merges a copy of `from`; merging it again changes nothing.
+/// `into` merges a copy of `from`; merging it again changes nothing (same
+/// heads, so the same document; the final checks compare bookings too).
 fn pull(nodes: &mut [Node], into: usize, from: usize) {
     let mut copy = nodes[from].cal.doc_mut().fork();
     let target = &mut nodes[into].cal;
     target.doc_mut().merge(&mut copy).expect("merge");
-    let (heads, list) = (target.doc_mut().heads(), target.bookings(None));
+    let heads = target.doc_mut().heads();
     target.doc_mut().merge(&mut copy).expect("merge again");
-    assert_eq!(target.doc_mut().heads(), heads, "merging twice changed heads");
-    assert_eq!(target.bookings(None), list, "merging twice changed bookings");
+    assert_eq!(
+        target.doc_mut().heads(),
+        heads,
+        "merging twice changed heads"
+    );
 }
 
 fn holds(b: &Booking) -> bool {
@@ -275,8 +279,16 @@ fn check_rule(list: &[Booking], approval_room: Option<&str>) {
             .iter()
             .find(|w| w.resource == a.resource && w.id == winner_id)
             .expect("the winner is listed");
-        assert!(holds(winner), "{} loses to {winner_id}, which holds nothing", a.id);
-        assert!(overlap(a, winner), "{} loses to {winner_id} without overlap", a.id);
+        assert!(
+            holds(winner),
+            "{} loses to {winner_id}, which holds nothing",
+            a.id
+        );
+        assert!(
+            overlap(a, winner),
+            "{} loses to {winner_id} without overlap",
+            a.id
+        );
         // The winner ranks first: the earliest kept booking it overlaps.
         if !needs_approval {
             assert!(
@@ -289,14 +301,16 @@ fn check_rule(list: &[Booking], approval_room: Option<&str>) {
                 .filter(|w| holds(w) && overlap(a, w))
                 .min_by(|x, y| (x.created_at, &x.id).cmp(&(y.created_at, &y.id)))
                 .expect("a winner");
-            assert_eq!(first.id, winner_id, "conflict_with is not the first in rank");
+            assert_eq!(
+                first.id, winner_id,
+                "conflict_with is not the first in rank"
+            );
         }
     }
 }
 
 /// Runs a scenario, checks it, and returns the bookings everyone ends with.
 fn run(s: &Scenario) -> Vec<Booking> {
-    let t0 = std::time::Instant::now();
     let base = base_doc(s.resources, s.approval);
     let approval_room = (s.resources == 2 && s.approval).then_some(ROOMS[1]);
     let mut nodes: Vec<Node> = (0..s.apart.len())
@@ -325,7 +339,6 @@ fn run(s: &Scenario) -> Vec<Booking> {
         check_rule(&own, approval_room);
     }
 
-    eprintln!("apart {:?}", t0.elapsed());
     // Gossip, then act again on what each has seen.
     for &(into, from) in &s.gossip {
         if into != from {
@@ -339,7 +352,6 @@ fn run(s: &Scenario) -> Vec<Booking> {
         }
     }
 
-    eprintln!("gossip {:?}", t0.elapsed());
     // The documents as they stand before the final sync.
     let mut finals: Vec<SharedDoc> = nodes.iter_mut().map(|n| n.cal.doc_mut().fork()).collect();
 
@@ -352,12 +364,16 @@ fn run(s: &Scenario) -> Vec<Booking> {
         pull(&mut nodes, i, n - 1);
     }
 
-    eprintln!("sync {:?}", t0.elapsed());
     // (a) Everyone agrees.
     let expected = nodes[0].cal.bookings(None);
     let heads = nodes[0].cal.doc_mut().heads();
     for node in &mut nodes[1..] {
-        assert_eq!(node.cal.doc_mut().heads(), heads, "node {} lags", node.index);
+        assert_eq!(
+            node.cal.doc_mut().heads(),
+            heads,
+            "node {} lags",
+            node.index
+        );
         assert_eq!(
             node.cal.bookings(None),
             expected,
@@ -381,24 +397,30 @@ fn run(s: &Scenario) -> Vec<Booking> {
     // (b), (c)
     check_rule(&expected, approval_room);
 
-    eprintln!("check {:?}", t0.elapsed());
     // (d) Any merge order gives the same; merging again changes nothing.
     for order in &s.orders {
         let mut acc = Calendar::new(finals[order[0]].fork());
         for &k in &order[1..] {
             acc.doc_mut().merge(&mut finals[k].fork()).expect("merge");
         }
-        assert_eq!(acc.bookings(None), expected, "merge order {order:?} differs");
+        assert_eq!(
+            acc.bookings(None),
+            expected,
+            "merge order {order:?} differs"
+        );
         assert_eq!(acc.doc_mut().heads(), heads);
         for doc in &mut finals {
             acc.doc_mut().merge(&mut doc.fork()).expect("merge again");
         }
         let mut itself = acc.doc_mut().fork();
         acc.doc_mut().merge(&mut itself).expect("merge itself");
-        assert_eq!(acc.bookings(None), expected, "merging again changed bookings");
+        assert_eq!(
+            acc.bookings(None),
+            expected,
+            "merging again changed bookings"
+        );
         assert_eq!(acc.doc_mut().heads(), heads, "merging again changed heads");
     }
-    eprintln!("orders {:?}", t0.elapsed());
     expected
 }
 

@@ -108,7 +108,11 @@ pub struct JoinRequest {
 
 /// Parses `7d`, `12h`, `30m`.
 pub fn parse_duration_ms(text: &str) -> Result<i64, NodeError> {
-    let bad = || NodeError::Invalid(format!("'{text}' is not a duration; write e.g. 7d, 12h or 30m"));
+    let bad = || {
+        NodeError::Invalid(format!(
+            "'{text}' is not a duration; write e.g. 7d, 12h or 30m"
+        ))
+    };
     let text = text.trim();
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
     let n: i64 = number.parse().map_err(|_| bad())?;
@@ -127,8 +131,17 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, NodeError> {
 impl Node {
     /// Creates a single-use invitation and its ticket. Needs the addresses
     /// this node listens on (a running or past `entraide serve`).
-    pub fn invite(&mut self, role: &str, expires: &str, relay: Option<String>) -> Result<Reply, NodeError> {
-        let alliance = self.membership.alliance.clone().ok_or(NodeError::NoAlliance)?;
+    pub fn invite(
+        &mut self,
+        role: &str,
+        expires: &str,
+        relay: Option<String>,
+    ) -> Result<Reply, NodeError> {
+        let alliance = self
+            .membership
+            .alliance
+            .clone()
+            .ok_or(NodeError::NoAlliance)?;
         let role = match role {
             "member" => Role::Member,
             "coordinator" => Role::Coordinator,
@@ -151,7 +164,8 @@ impl Node {
         }
         if self.listen_addrs.is_empty() {
             return Err(NodeError::Invalid(
-                "this node does not know where it can be reached yet; start `entraide serve` first".into(),
+                "this node does not know where it can be reached yet; start `entraide serve` first"
+                    .into(),
             ));
         }
         let secret: [u8; 16] = random()?;
@@ -168,7 +182,10 @@ impl Node {
         };
         let mut batch = WriteBatch::new();
         let key = format!("invite:{}", blake3::hash(&secret).to_hex());
-        batch.meta(&key, postcard::to_allocvec(&Invitation { expires_ms, role }).unwrap_or_default());
+        batch.meta(
+            &key,
+            postcard::to_allocvec(&Invitation { expires_ms, role }).unwrap_or_default(),
+        );
         self.store.commit(batch)?;
         let text = ticket.encode(&self.key);
         Ok(Reply::new(
@@ -179,19 +196,29 @@ impl Node {
 
     /// Admits the organisation presenting `request` on an invitation of this
     /// node; returns the whole membership log for the newcomer.
-    pub fn admit(&mut self, device: DeviceId, request: &JoinRequest) -> Result<Vec<Vec<u8>>, NodeError> {
+    pub fn admit(
+        &mut self,
+        device: DeviceId,
+        request: &JoinRequest,
+    ) -> Result<Vec<Vec<u8>>, NodeError> {
         let secret_hash = *blake3::hash(&request.secret).as_bytes();
         let key = format!("invite:{}", blake3::Hash::from(secret_hash).to_hex());
         let invitation: Invitation = self
             .store
             .meta(&key)?
             .and_then(|b| postcard::from_bytes(&b).ok())
-            .ok_or_else(|| NodeError::Invalid("this ticket is unknown to the inviting node".into()))?;
+            .ok_or_else(|| {
+                NodeError::Invalid("this ticket is unknown to the inviting node".into())
+            })?;
         if invitation.expires_ms < now_ms() {
-            return Err(NodeError::Invalid("this ticket has expired; ask for a new one".into()));
+            return Err(NodeError::Invalid(
+                "this ticket has expired; ask for a new one".into(),
+            ));
         }
         if self.membership.invitation_used(&secret_hash) {
-            return Err(NodeError::Invalid("this ticket was already used; ask for a new one".into()));
+            return Err(NodeError::Invalid(
+                "this ticket was already used; ask for a new one".into(),
+            ));
         }
         let org_name = request.org_name.trim().to_owned();
         let op = SignedOp::sign(
@@ -214,7 +241,11 @@ impl Node {
             .insert(op.clone())
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let state = trial.state();
-        if let Some(reason) = state.verdicts.get(&op.hash()).and_then(|v| v.reason.clone()) {
+        if let Some(reason) = state
+            .verdicts
+            .get(&op.hash())
+            .and_then(|v| v.reason.clone())
+        {
             return Err(NodeError::Invalid(format!("cannot admit: {reason}")));
         }
         let mut batch = WriteBatch::new();
@@ -222,7 +253,12 @@ impl Node {
         self.store.commit(batch)?;
         self.log = trial;
         self.membership = state;
-        Ok(self.log.ordered().into_iter().map(|o| o.bytes().to_vec()).collect())
+        Ok(self
+            .log
+            .ordered()
+            .into_iter()
+            .map(|o| o.bytes().to_vec())
+            .collect())
     }
 
     /// The request this node sends to join with `ticket`. Refuses a node
@@ -232,7 +268,9 @@ impl Node {
             return Err(NodeError::AlreadyInAlliance(a.name.clone()));
         }
         if ticket.expires_ms < now_ms() {
-            return Err(NodeError::Invalid("this ticket has expired; ask for a new one".into()));
+            return Err(NodeError::Invalid(
+                "this ticket has expired; ask for a new one".into(),
+            ));
         }
         Ok(JoinRequest {
             secret: ticket.secret,

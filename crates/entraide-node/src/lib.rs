@@ -26,5 +26,5 @@ pub use error::NodeError;
 pub use home::Home;
 pub use invite::{JoinRequest, Ticket, TicketError, parse_duration_ms};
 pub use node::{MAX_LIBRARY_FILE, Node, PeerRecord, resolve_zone};
-pub use sync::{Attestation, Bundle, Received, Summary, SyncError};
 pub use request::{ErrorReply, Reply, Request};
+pub use sync::{Attestation, Bundle, Received, Summary, SyncError};

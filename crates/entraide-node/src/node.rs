@@ -176,7 +176,7 @@ impl Node {
         }
         let peers = store
             .meta("peers")?
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| postcard::from_bytes(&b).ok())
             .unwrap_or_default();
         let listen_addrs = store
             .meta("listen_addrs")?
@@ -239,7 +239,11 @@ impl Node {
 
     /// Stores what changed in `kind` (and whatever `batch` holds) in one
     /// durable transaction. On failure, drops the change from memory too.
-    pub(crate) fn persist(&mut self, kind: DocKind, mut batch: WriteBatch) -> Result<(), NodeError> {
+    pub(crate) fn persist(
+        &mut self,
+        kind: DocKind,
+        mut batch: WriteBatch,
+    ) -> Result<(), NodeError> {
         self.attest_local(kind, &mut batch);
         if let Some(bytes) = self.doc_mut(kind).take_unsaved() {
             batch.doc_chunk(kind.name(), bytes);
@@ -336,7 +340,11 @@ impl Node {
                             "{}  {}  {}  last sync {}\n",
                             &p["device"].as_str().unwrap_or_default()[..12],
                             p["org"].as_str().unwrap_or("?"),
-                            if p["connected"].as_bool().unwrap_or(false) { "connected" } else { "offline" },
+                            if p["connected"].as_bool().unwrap_or(false) {
+                                "connected"
+                            } else {
+                                "offline"
+                            },
                             p["last_sync"].as_str().unwrap_or("never")
                         )
                     })

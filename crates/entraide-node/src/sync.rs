@@ -16,7 +16,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
-use entraide_docs::{ApplyError, ChangeHash, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector};
+use entraide_docs::{
+    ApplyError, ChangeHash, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector,
+};
 use entraide_membership::{DeviceId, OpHash, SignedOp};
 use entraide_store::WriteBatch;
 use serde::{Deserialize, Serialize};
@@ -133,7 +135,9 @@ impl Node {
 
     /// The organisation name of a device, if known.
     pub fn org_name_of_device(&self, device: &DeviceId) -> Option<String> {
-        self.membership.any_org_of_device(device).map(|o| o.name.clone())
+        self.membership
+            .any_org_of_device(device)
+            .map(|o| o.name.clone())
     }
 
     /// What this node holds, for a peer.
@@ -227,14 +231,21 @@ impl Node {
             .get(self.device.0.as_slice())
             .copied()
             .unwrap_or(0);
-        let signature = self.key.sign(&attest_message(&alliance, doc, &hash.0)).to_bytes();
+        let signature = self
+            .key
+            .sign(&attest_message(&alliance, doc, &hash.0))
+            .to_bytes();
         let attestation = Attestation {
             device: self.device.0,
             hash: hash.0,
             seq,
             signature,
         };
-        batch.doc_extra(doc.name(), &self.device.0, postcard::to_allocvec(&attestation).unwrap_or_default());
+        batch.doc_extra(
+            doc.name(),
+            &self.device.0,
+            postcard::to_allocvec(&attestation).unwrap_or_default(),
+        );
         self.attestations.insert((doc, self.device.0), attestation);
     }
 
@@ -256,13 +267,17 @@ impl Node {
                 continue;
             };
             let message = attest_message(&alliance, doc, &a.hash);
-            if key.verify_strict(&message, &Signature::from_bytes(&a.signature)).is_ok() {
+            if key
+                .verify_strict(&message, &Signature::from_bytes(&a.signature))
+                .is_ok()
+            {
                 offered.entry(a.device).or_default().push(a.clone());
             }
         }
         let membership = self.membership.clone();
         let check = |added: &[ChangeSummary], trial: &mut SharedDoc| -> Result<(), String> {
-            let by_hash: HashMap<ChangeHash, &ChangeSummary> = added.iter().map(|c| (c.hash, c)).collect();
+            let by_hash: HashMap<ChangeHash, &ChangeSummary> =
+                added.iter().map(|c| (c.hash, c)).collect();
             let mut covered: HashSet<ChangeHash> = HashSet::new();
             for (device, attestations) in &offered {
                 for a in attestations {
@@ -323,8 +338,17 @@ impl Node {
                 .attestations
                 .get(&(doc, a.device))
                 .is_none_or(|old| old.seq < a.seq);
-            if newer && self.doc_mut(doc).change_actor(&ChangeHash(a.hash)).is_some() {
-                batch.doc_extra(doc.name(), &a.device, postcard::to_allocvec(&a).unwrap_or_default());
+            if newer
+                && self
+                    .doc_mut(doc)
+                    .change_actor(&ChangeHash(a.hash))
+                    .is_some()
+            {
+                batch.doc_extra(
+                    doc.name(),
+                    &a.device,
+                    postcard::to_allocvec(&a).unwrap_or_default(),
+                );
                 self.attestations.insert((doc, a.device), a);
             }
         }
@@ -356,7 +380,9 @@ impl Node {
     /// Stores a library file's bytes after checking them against their hash.
     pub fn receive_blob(&mut self, hash: &[u8; 32], bytes: Vec<u8>) -> Result<(), SyncError> {
         if blake3::hash(&bytes).as_bytes() != hash {
-            return Err(SyncError::Refused("a library file does not match its hash".into()));
+            return Err(SyncError::Refused(
+                "a library file does not match its hash".into(),
+            ));
         }
         let mut batch = WriteBatch::new();
         batch.blob(*hash, bytes);
@@ -368,7 +394,11 @@ impl Node {
 /// Peer bookkeeping, kept by the network layer.
 impl Node {
     /// Records where a peer device can be reached.
-    pub fn remember_peer(&mut self, device: DeviceId, addrs: &[std::net::SocketAddr]) -> Result<(), NodeError> {
+    pub fn remember_peer(
+        &mut self,
+        device: DeviceId,
+        addrs: &[std::net::SocketAddr],
+    ) -> Result<(), NodeError> {
         if device == self.device {
             return Ok(());
         }
@@ -407,11 +437,18 @@ impl Node {
     }
 
     /// Records where this node listens (for tickets), and its relay.
-    pub fn set_listen_addrs(&mut self, addrs: Vec<std::net::SocketAddr>, relay: Option<String>) -> Result<(), NodeError> {
+    pub fn set_listen_addrs(
+        &mut self,
+        addrs: Vec<std::net::SocketAddr>,
+        relay: Option<String>,
+    ) -> Result<(), NodeError> {
         self.listen_addrs = addrs;
         self.relay_url = relay;
         let mut batch = WriteBatch::new();
-        batch.meta("listen_addrs", serde_json::to_vec(&self.listen_addrs).unwrap_or_default());
+        batch.meta(
+            "listen_addrs",
+            serde_json::to_vec(&self.listen_addrs).unwrap_or_default(),
+        );
         self.store.commit(batch)?;
         Ok(())
     }
@@ -425,7 +462,15 @@ impl Node {
     pub fn known_peers(&self) -> Vec<(DeviceId, Vec<std::net::SocketAddr>)> {
         self.peer_devices()
             .into_iter()
-            .map(|d| (d, self.peers.get(&d).map(|p| p.addrs.clone()).unwrap_or_default()))
+            .map(|d| {
+                (
+                    d,
+                    self.peers
+                        .get(&d)
+                        .map(|p| p.addrs.clone())
+                        .unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -443,7 +488,10 @@ impl Node {
 
     fn save_peers(&mut self) -> Result<(), NodeError> {
         let mut batch = WriteBatch::new();
-        batch.meta("peers", serde_json::to_vec(&self.peers).unwrap_or_default());
+        batch.meta(
+            "peers",
+            postcard::to_allocvec(&self.peers).unwrap_or_default(),
+        );
         self.store.commit(batch)?;
         Ok(())
     }
@@ -463,5 +511,18 @@ impl Node {
                 })
             })
             .collect()
+    }
+}
+
+impl Node {
+    /// A document's version vector.
+    pub fn doc_version_vector(&mut self, doc: DocKind) -> VersionVector {
+        self.doc_mut(doc).version_vector()
+    }
+
+    /// The device's secret key bytes, for the network endpoint (the same key
+    /// is the iroh endpoint id and the signing key).
+    pub fn secret_key_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 }

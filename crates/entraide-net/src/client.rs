@@ -1,0 +1,64 @@
+//! How a command reaches the node of a home: through the running daemon's
+//! socket when `entraide serve` runs there, else by opening the home itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+
+use chrono_tz::Tz;
+use entraide_node::{ErrorReply, Home, Node, NodeError, Reply, Request};
+use entraide_store::OpenError;
+
+/// A command's failure, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// One line.
+    pub message: String,
+    /// 2 for bad input or usage, 1 otherwise.
+    pub exit_code: i32,
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Self {
+            message: e.to_string(),
+            exit_code: e.exit_code(),
+        }
+    }
+}
+
+/// Sends `request` to the daemon of `home`; `None` if none answers.
+pub fn ask_daemon(home: &Home, request: &Request) -> Option<Result<Reply, Failure>> {
+    let mut stream = UnixStream::connect(home.socket_path()).ok()?;
+    let mut line = serde_json::to_vec(request).ok()?;
+    line.push(b'\n');
+    stream.write_all(&line).ok()?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).ok()?;
+    let parsed: Result<Reply, ErrorReply> = serde_json::from_str(&answer).ok()?;
+    Some(parsed.map_err(|e| Failure {
+        message: e.message,
+        exit_code: e.exit_code,
+    }))
+}
+
+/// Runs `request` on the node of `home`: through the daemon if one runs,
+/// else directly.
+pub fn execute(home: &Home, zone: Tz, request: Request) -> Result<Reply, Failure> {
+    if let Some(answer) = ask_daemon(home, &request) {
+        return answer;
+    }
+    let mut node = open_node(home, zone)?;
+    Ok(node.execute(request)?)
+}
+
+/// Opens the node of `home`, explaining a held lock.
+pub fn open_node(home: &Home, zone: Tz) -> Result<Node, Failure> {
+    match Node::open(home, zone) {
+        Ok(node) => Ok(node),
+        Err(NodeError::Open(OpenError::Locked { .. })) => Err(Failure {
+            message: "another entraide process is using this home and does not answer on its socket; wait for it to finish or stop it".into(),
+            exit_code: 1,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}

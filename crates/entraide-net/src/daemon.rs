@@ -1,0 +1,376 @@
+//! `entraide serve`: the node running on the network until it is told to stop.
+//!
+//! One task owns nothing but spawns children in a `JoinSet`: the iroh router
+//! (sync and join protocols), the peer dialer (keeps a session with every
+//! member device it can reach, with back-off), and the local control socket
+//! through which other `entraide` commands on the same home reach the node.
+//! Cancelling the token stops them all; the router closes connections and the
+//! endpoint; the socket file is removed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use entraide_membership::DeviceId;
+use entraide_node::{ErrorReply, Home, JoinRequest, Node, Request};
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, EndpointId, TransportAddr};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::NetError;
+use crate::session::{self, Mode};
+use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint, reachable_addrs};
+use crate::wire::{JOIN_ALPN, JoinMsg, SYNC_ALPN, read_frame, write_frame};
+
+/// A running node: its endpoint and shared state.
+pub struct Daemon {
+    shared: Shared,
+    endpoint: Endpoint,
+    router: Router,
+    socket: PathBuf,
+    socket_inode: Option<u64>,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+#[derive(Debug, Clone)]
+struct SyncProtocol {
+    shared: Shared,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shared({})", self.device)
+    }
+}
+
+impl ProtocolHandler for SyncProtocol {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = conn.remote_id();
+        if let Err(e) = session::run(
+            self.shared.clone(),
+            conn,
+            false,
+            Mode::Live,
+            self.cancel.clone(),
+        )
+        .await
+        {
+            tracing::info!(peer = %peer.fmt_short(), error = %e, "session ended");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct JoinProtocol {
+    shared: Shared,
+}
+
+impl ProtocolHandler for JoinProtocol {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let device = DeviceId(*conn.remote_id().as_bytes());
+        let (mut send, mut recv) = conn.accept_bi().await?;
+        let reply = match read_frame::<_, JoinMsg>(&mut recv).await {
+            Ok(Some(JoinMsg::Request(request))) => self.admit(device, request).await,
+            _ => JoinMsg::Refused("malformed join request".into()),
+        };
+        if let JoinMsg::Refused(reason) = &reply {
+            tracing::info!(device = %device, %reason, "join refused");
+        } else {
+            tracing::info!(device = %device, "organisation admitted");
+        }
+        write_frame(&mut send, &reply)
+            .await
+            .map_err(AcceptError::from_err)?;
+        send.finish()?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+        Ok(())
+    }
+}
+
+impl JoinProtocol {
+    async fn admit(&self, device: DeviceId, request: JoinRequest) -> JoinMsg {
+        let result = self.shared.with(move |n| n.admit(device, &request)).await;
+        match result {
+            Ok(Ok(ops)) => {
+                self.shared.refresh_members().await;
+                self.shared.bump();
+                JoinMsg::Admitted(ops)
+            }
+            Ok(Err(e)) => JoinMsg::Refused(e.to_string()),
+            Err(e) => JoinMsg::Refused(e.to_string()),
+        }
+    }
+}
+
+/// What `serve` was told.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The endpoint.
+    pub endpoint: EndpointConfig,
+}
+
+impl Daemon {
+    /// Opens the node of `home` and starts serving it.
+    pub async fn start(home: &Home, node: Node, config: ServeConfig) -> Result<Daemon, NetError> {
+        let secret = node.secret_key_bytes();
+        let last_port = node.last_listen_port();
+        let shared = Shared::new(node);
+        let endpoint = bind_endpoint(secret, &config.endpoint, last_port, Some(&shared)).await?;
+        let cancel = CancellationToken::new();
+        let router = Router::builder(endpoint.clone())
+            .accept(
+                SYNC_ALPN,
+                SyncProtocol {
+                    shared: shared.clone(),
+                    cancel: cancel.clone(),
+                },
+            )
+            .accept(
+                JOIN_ALPN,
+                JoinProtocol {
+                    shared: shared.clone(),
+                },
+            )
+            .spawn();
+        let addrs = reachable_addrs(&endpoint);
+        let relay = match &config.endpoint.relay {
+            RelayChoice::Custom(url) => Some(url.clone()),
+            _ => None,
+        };
+        shared
+            .with(move |n| n.set_listen_addrs(addrs, relay))
+            .await??;
+
+        let socket = home.socket_path();
+        let listener = bind_socket(&socket).await?;
+        let socket_inode = inode(&socket);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(control_loop(listener, shared.clone(), cancel.clone()));
+        tasks.spawn(dial_loop(shared.clone(), endpoint.clone(), cancel.clone()));
+        Ok(Daemon {
+            shared,
+            endpoint,
+            router,
+            socket,
+            socket_inode,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// This device's id.
+    pub fn device(&self) -> DeviceId {
+        self.shared.device
+    }
+
+    /// Where it can be reached.
+    pub fn addrs(&self) -> Vec<std::net::SocketAddr> {
+        reachable_addrs(&self.endpoint)
+    }
+
+    /// Runs until `shutdown` completes, then stops cleanly.
+    pub async fn run_until(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NetError> {
+        tokio::select! {
+            biased;
+            () = shutdown => {}
+            () = self.cancel.cancelled() => {}
+        }
+        tracing::info!("shutting down");
+        self.cancel.cancel();
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_secs(5), self.tasks.join_next()).await
+        {}
+        self.tasks.abort_all();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.router.shutdown()).await;
+        remove_own_socket(&self.socket, self.socket_inode);
+        Ok(())
+    }
+}
+
+fn inode(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| m.ino())
+}
+
+/// Removes the socket file unless another daemon has replaced it since.
+fn remove_own_socket(path: &std::path::Path, ours: Option<u64>) {
+    if ours.is_some() && inode(path) == ours {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn bind_socket(path: &PathBuf) -> Result<UnixListener, NetError> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(NetError::Config(
+                "another `entraide serve` already runs on this home".into(),
+            ));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    UnixListener::bind(path)
+        .map_err(|e| NetError::Config(format!("cannot listen on {}: {e}", path.display())))
+}
+
+/// Answers other `entraide` commands on the same home.
+async fn control_loop(listener: UnixListener, shared: Shared, cancel: CancellationToken) {
+    let mut clients = JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                clients.spawn(control_client(stream, shared.clone()));
+            }
+            Some(_) = clients.join_next(), if !clients.is_empty() => {}
+        }
+    }
+    clients.abort_all();
+}
+
+async fn control_client(stream: UnixStream, shared: Shared) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut line = String::new();
+    if lines.read_line(&mut line).await.is_err() {
+        return;
+    }
+    let answer = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Err(ErrorReply {
+            message: format!(
+                "the daemon did not understand the request ({e}); use the same version of entraide"
+            ),
+            exit_code: 2,
+        }),
+        Ok(Request::SyncNow { timeout_secs }) => sync_now(&shared, timeout_secs).await,
+        Ok(request) => match shared.with(move |n| n.execute(request)).await {
+            Ok(Ok(reply)) => {
+                shared.bump();
+                Ok(reply)
+            }
+            Ok(Err(e)) => Err(ErrorReply {
+                message: e.to_string(),
+                exit_code: e.exit_code(),
+            }),
+            Err(e) => Err(ErrorReply {
+                message: e.to_string(),
+                exit_code: 1,
+            }),
+        },
+    };
+    let mut out = serde_json::to_vec(&answer).unwrap_or_default();
+    out.push(b'\n');
+    let _ = write.write_all(&out).await;
+    let _ = write.shutdown().await;
+}
+
+/// `entraide sync` while serving: wait until every reachable peer synced.
+async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::Reply, ErrorReply> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(timeout_secs.clamp(1, 3600));
+    loop {
+        let peers = shared.with(|n| n.execute(Request::Peers)).await;
+        let Ok(Ok(reply)) = peers else {
+            return Err(ErrorReply {
+                message: "the node could not list its peers".into(),
+                exit_code: 1,
+            });
+        };
+        let list = reply.json.as_array().cloned().unwrap_or_default();
+        let connected = list
+            .iter()
+            .filter(|p| p["connected"].as_bool() == Some(true))
+            .count();
+        if connected > 0 || Instant::now() >= deadline {
+            if connected == 0 {
+                return Err(ErrorReply {
+                    message: "no member was reachable; check the network or the peers' addresses (`entraide peers`)".into(),
+                    exit_code: 1,
+                });
+            }
+            let text = format!("in sync with {connected} connected member device(s)");
+            return Ok(entraide_node::Reply::new(
+                serde_json::json!({"synced_with": connected}),
+                text,
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Keeps a session with every member device this node can reach.
+async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken) {
+    let mut backoff: HashMap<DeviceId, (Instant, Duration)> = HashMap::new();
+    let mut dials = JoinSet::new();
+    let mut changes = shared.subscribe();
+    loop {
+        let peers = shared.with(|n| n.known_peers()).await.unwrap_or_default();
+        let now = Instant::now();
+        for (device, addrs) in peers {
+            let busy = shared
+                .sessions
+                .lock()
+                .map(|s| s.contains(&device))
+                .unwrap_or(true);
+            let due = backoff.get(&device).is_none_or(|(at, _)| *at <= now);
+            if busy || !due {
+                continue;
+            }
+            let Ok(id) = EndpointId::from_bytes(&device.0) else {
+                continue;
+            };
+            let delay = backoff
+                .get(&device)
+                .map_or(Duration::from_millis(500), |(_, d)| {
+                    (*d * 2).min(Duration::from_secs(30))
+                });
+            backoff.insert(device, (now + delay, delay));
+            let addr = EndpointAddr::from_parts(id, addrs.into_iter().map(TransportAddr::Ip));
+            let (shared, endpoint, cancel) = (shared.clone(), endpoint.clone(), cancel.clone());
+            dials.spawn(async move {
+                let connecting = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    endpoint.connect(addr, SYNC_ALPN),
+                )
+                .await;
+                match connecting {
+                    Ok(Ok(conn)) => {
+                        let result = session::run(shared, conn, true, Mode::Live, cancel).await;
+                        (device, true, result.err())
+                    }
+                    Ok(Err(e)) => (device, false, Some(NetError::Config(e.to_string()))),
+                    Err(_) => (device, false, Some(NetError::Closed)),
+                }
+            });
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            Some(done) = dials.join_next(), if !dials.is_empty() => {
+                if let Ok((device, connected, error)) = done {
+                    if connected {
+                        // It was reachable: try again soon after it drops.
+                        backoff.insert(device, (Instant::now() + Duration::from_millis(500), Duration::from_millis(250)));
+                    }
+                    if let Some(e) = error {
+                        tracing::debug!(device = %device, error = %e, "dial ended");
+                    }
+                }
+            }
+            _ = changes.changed() => {}
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+    dials.abort_all();
+}

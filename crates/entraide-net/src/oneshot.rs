@@ -1,0 +1,165 @@
+//! Commands that use the network without a running daemon: `join` and
+//! `sync`. Each binds a short-lived endpoint with the device key, does its
+//! work, and closes the endpoint before returning.
+
+use std::time::Duration;
+
+use entraide_membership::DeviceId;
+use entraide_node::{Node, Ticket};
+use iroh::{Endpoint, EndpointAddr, EndpointId, TransportAddr};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::NetError;
+use crate::session::{self, Mode};
+use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint};
+use crate::wire::{JOIN_ALPN, JoinMsg, SYNC_ALPN, read_frame, write_frame};
+
+/// What a one-shot sync did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Peers synced with.
+    pub synced: Vec<DeviceId>,
+    /// Peers that could not be reached or failed.
+    pub failed: Vec<(DeviceId, String)>,
+}
+
+fn config_for(relay: Option<String>) -> EndpointConfig {
+    EndpointConfig {
+        listen: Some(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+        relay: relay.map_or(RelayChoice::Disabled, RelayChoice::Custom),
+        mdns: false,
+    }
+}
+
+async fn open(node: Node, relay: Option<String>) -> Result<(Shared, Endpoint), NetError> {
+    let secret = node.secret_key_bytes();
+    let shared = Shared::new(node);
+    let endpoint = bind_endpoint(secret, &config_for(relay), None, Some(&shared)).await?;
+    Ok((shared, endpoint))
+}
+
+/// Syncs both ways with every member device reachable within `timeout`.
+pub async fn sync_once(node: Node, timeout: Duration) -> Result<SyncReport, NetError> {
+    let (shared, endpoint) = open(node, None).await?;
+    let peers = shared.with(|n| n.known_peers()).await?;
+    let report = sync_with(&shared, &endpoint, peers, timeout).await;
+    endpoint.close().await;
+    Ok(report)
+}
+
+async fn sync_with(
+    shared: &Shared,
+    endpoint: &Endpoint,
+    peers: Vec<(DeviceId, Vec<std::net::SocketAddr>)>,
+    timeout: Duration,
+) -> SyncReport {
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    for (device, addrs) in peers {
+        if addrs.is_empty() {
+            continue;
+        }
+        let Ok(id) = EndpointId::from_bytes(&device.0) else {
+            continue;
+        };
+        let addr = EndpointAddr::from_parts(id, addrs.into_iter().map(TransportAddr::Ip));
+        let (shared, endpoint, cancel) = (shared.clone(), endpoint.clone(), cancel.clone());
+        tasks.spawn(async move {
+            let result = async {
+                let conn = endpoint
+                    .connect(addr, SYNC_ALPN)
+                    .await
+                    .map_err(|e| NetError::Config(e.to_string()))?;
+                session::run(shared, conn, true, Mode::OneShot, cancel).await
+            }
+            .await;
+            (device, result)
+        });
+    }
+    let mut report = SyncReport::default();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut deadline => {
+                cancel.cancel();
+                break;
+            }
+            next = tasks.join_next() => match next {
+                None => break,
+                Some(Ok((device, Ok(())))) => report.synced.push(device),
+                Some(Ok((device, Err(e)))) => report.failed.push((device, e.to_string())),
+                Some(Err(_)) => {}
+            }
+        }
+    }
+    tasks.abort_all();
+    report
+}
+
+/// Joins the alliance of `ticket`: asks the inviter for admission, then pulls
+/// every document. Returns the alliance's name.
+pub async fn join(node: Node, ticket: &Ticket, timeout: Duration) -> Result<String, NetError> {
+    let request = node.join_request(ticket)?;
+    let (shared, endpoint) = open(node, ticket.relay.clone()).await?;
+    let inviter = EndpointId::from_bytes(&ticket.inviter)
+        .map_err(|_| NetError::Refused("the ticket names no valid device".into()))?;
+    let mut addr =
+        EndpointAddr::from_parts(inviter, ticket.addrs.iter().copied().map(TransportAddr::Ip));
+    if let Some(relay) = &ticket.relay {
+        if let Ok(url) = relay.parse() {
+            addr = addr.with_relay_url(url);
+        }
+    }
+    let admitted = tokio::time::timeout(timeout, async {
+        let conn = endpoint
+            .connect(addr.clone(), JOIN_ALPN)
+            .await
+            .map_err(|e| NetError::Unreachable(format!("cannot reach the inviter: {e}")))?;
+        let (mut send, mut recv) = conn.open_bi().await?;
+        write_frame(&mut send, &JoinMsg::Request(request)).await?;
+        send.finish()
+            .map_err(|e| NetError::Unreachable(e.to_string()))?;
+        let reply = read_frame::<_, JoinMsg>(&mut recv).await?;
+        conn.close(0u32.into(), b"joined");
+        Ok::<_, NetError>(reply)
+    })
+    .await
+    .map_err(|_| {
+        NetError::Unreachable(
+            "the inviter did not answer in time; is its `entraide serve` running?".into(),
+        )
+    })??;
+    let ops = match admitted {
+        Some(JoinMsg::Admitted(ops)) => ops,
+        Some(JoinMsg::Refused(reason)) => return Err(NetError::Refused(reason)),
+        _ => return Err(NetError::Refused("the inviter sent no answer".into())),
+    };
+    let ticket_copy = ticket.clone();
+    shared
+        .with(move |n| n.accept_admission(&ticket_copy, &ops))
+        .await??;
+    shared.refresh_members().await;
+    let inviter_device = DeviceId(ticket.inviter);
+    let report = sync_with(
+        &shared,
+        &endpoint,
+        vec![(inviter_device, ticket.addrs.clone())],
+        timeout,
+    )
+    .await;
+    endpoint.close().await;
+    if report.synced.is_empty() {
+        let reason = report
+            .failed
+            .first()
+            .map(|(_, e)| e.clone())
+            .unwrap_or_default();
+        return Err(NetError::Unreachable(format!(
+            "admitted, but the documents could not be fetched yet ({reason}); run `entraide sync`"
+        )));
+    }
+    Ok(ticket.alliance_name.clone())
+}

@@ -1,0 +1,355 @@
+//! One sync session with one peer over one connection.
+//!
+//! Both sides run the same code. Each sends `Hello` (its summary); on the
+//! other's `Hello` each sends what the other lacks (membership operations
+//! first, then each document's missing changes as one bundle), asks for the
+//! library files it lacks, and sends `Synced`. A live session then keeps
+//! going: whenever the node changes (a local command, or changes received from
+//! any peer) it sends the peer what it now lacks, so an edit reaches every
+//! connected member in one hop and spreads from there. A one-shot session
+//! ends once both sides said `Synced`, acknowledged each other, and every
+//! wanted file arrived.
+//!
+//! The reader and the writer are tasks of their own so that two peers sending
+//! large bundles at once never wait on each other; the session loop only
+//! handles whole messages, which keeps it cancel-safe.
+
+use std::collections::{BTreeMap, HashSet};
+
+use entraide_docs::{DocKind, VersionVector};
+use entraide_membership::DeviceId;
+use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::NetError;
+use crate::shared::{CLOSE_REFUSED, Shared};
+use crate::wire::{Msg, read_frame, write_frame};
+
+/// How long a session lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Until the connection or the node ends.
+    Live,
+    /// Until both sides hold what the other held when they met.
+    OneShot,
+}
+
+/// What the session knows of the peer.
+#[derive(Default)]
+struct PeerView {
+    hello: bool,
+    docs: BTreeMap<DocKind, VersionVector>,
+    op_heads: Vec<[u8; 32]>,
+    wanted: HashSet<[u8; 32]>,
+    peer_synced: bool,
+    acked: bool,
+}
+
+/// Runs a session on an established connection until it ends.
+pub async fn run(
+    shared: Shared,
+    conn: Connection,
+    dialer: bool,
+    mode: Mode,
+    cancel: CancellationToken,
+) -> Result<(), NetError> {
+    let peer = DeviceId(*conn.remote_id().as_bytes());
+    let (send, recv) = if dialer {
+        conn.open_bi().await?
+    } else {
+        conn.accept_bi().await?
+    };
+    let (out_tx, out_rx) = mpsc::channel::<Msg>(64);
+    let (in_tx, mut in_rx) = mpsc::channel::<Msg>(64);
+    let writer = tokio::spawn(write_loop(send, out_rx));
+    let reader = tokio::spawn(read_loop(recv, in_tx));
+    shared
+        .sessions
+        .lock()
+        .map_err(|_| NetError::Poisoned)?
+        .insert(peer);
+    shared.with(move |n| n.set_connected(peer, true)).await?;
+
+    let mut view = PeerView::default();
+    let result = drive(
+        &shared, peer, &conn, &out_tx, &mut in_rx, &mut view, mode, cancel,
+    )
+    .await;
+
+    drop(out_tx);
+    if mode == Mode::OneShot || result.is_err() {
+        // Let the writer flush what is queued before closing.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+    } else {
+        writer.abort();
+    }
+    reader.abort();
+    if let Ok(mut s) = shared.sessions.lock() {
+        s.remove(&peer);
+    }
+    if let Ok(mut in_flight) = shared.blobs_in_flight.lock() {
+        for hash in &view.wanted {
+            in_flight.remove(hash);
+        }
+    }
+    let _ = shared.with(move |n| n.set_connected(peer, false)).await;
+    match &result {
+        Err(NetError::Refused(reason)) => {
+            conn.close(VarInt::from_u32(CLOSE_REFUSED), reason.as_bytes())
+        }
+        _ => conn.close(VarInt::from_u32(0), b"done"),
+    }
+    result
+}
+
+async fn write_loop(mut send: SendStream, mut out: mpsc::Receiver<Msg>) -> Result<(), NetError> {
+    while let Some(msg) = out.recv().await {
+        write_frame(&mut send, &msg).await?;
+    }
+    let _ = send.finish();
+    let _ = send.stopped().await;
+    Ok(())
+}
+
+async fn read_loop(mut recv: RecvStream, inbox: mpsc::Sender<Msg>) -> Result<(), NetError> {
+    while let Some(msg) = read_frame::<_, Msg>(&mut recv).await? {
+        if inbox.send(msg).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn send(out: &mpsc::Sender<Msg>, msg: Msg) -> Result<(), NetError> {
+    out.send(msg).await.map_err(|_| NetError::Closed)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    shared: &Shared,
+    peer: DeviceId,
+    conn: &Connection,
+    out: &mpsc::Sender<Msg>,
+    inbox: &mut mpsc::Receiver<Msg>,
+    view: &mut PeerView,
+    mode: Mode,
+    cancel: CancellationToken,
+) -> Result<(), NetError> {
+    let mut changes = shared.subscribe();
+    let (summary, addrs) = shared.with(|n| (n.summary(), n.address_book())).await?;
+    let my_alliance = summary.alliance;
+    send(out, Msg::Hello { summary, addrs }).await?;
+    loop {
+        if mode == Mode::OneShot
+            && view.hello
+            && view.peer_synced
+            && view.acked
+            && view.wanted.is_empty()
+        {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(()),
+            reason = conn.closed() => {
+                tracing::debug!(peer = %peer, ?reason, "connection closed");
+                return if mode == Mode::OneShot { Err(NetError::Closed) } else { Ok(()) };
+            }
+            msg = inbox.recv() => {
+                let Some(msg) = msg else {
+                    return if mode == Mode::OneShot { Err(NetError::Closed) } else { Ok(()) };
+                };
+                handle(shared, peer, out, view, my_alliance, msg).await?;
+            }
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                if view.hello {
+                    push_updates(shared, out, view).await?;
+                    let wanted = shared.with(|n| n.missing_blobs()).await??;
+                    want(shared, out, view, wanted).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn handle(
+    shared: &Shared,
+    peer: DeviceId,
+    out: &mpsc::Sender<Msg>,
+    view: &mut PeerView,
+    my_alliance: [u8; 32],
+    msg: Msg,
+) -> Result<(), NetError> {
+    match msg {
+        Msg::Hello { summary, addrs } => {
+            if summary.alliance != my_alliance {
+                return Err(NetError::Refused(
+                    "the peer belongs to another alliance".into(),
+                ));
+            }
+            view.hello = true;
+            view.op_heads = summary.op_heads.clone();
+            view.docs = summary
+                .docs
+                .into_iter()
+                .map(|(k, vv)| (k, vv.into_iter().collect()))
+                .collect();
+            let known: Vec<(DeviceId, Vec<std::net::SocketAddr>)> =
+                addrs.into_iter().map(|(d, a)| (DeviceId(d), a)).collect();
+            for (device, a) in &known {
+                shared.add_addrs(device, a);
+            }
+            shared
+                .with(move |n| {
+                    for (device, a) in &known {
+                        let _ = n.remember_peer(*device, a);
+                    }
+                })
+                .await?;
+            push_updates(shared, out, view).await?;
+            let wanted = shared.with(|n| n.missing_blobs()).await??;
+            want(shared, out, view, wanted).await?;
+            send(out, Msg::Synced).await?;
+        }
+        Msg::Ops(ops) => {
+            let added = shared
+                .with(move |n| n.receive_ops(&ops))
+                .await?
+                .map_err(|e| NetError::Refused(e.to_string()))?;
+            if added > 0 {
+                tracing::info!(peer = %peer, added, "membership operations received");
+                view.op_heads = shared.with(|n| n.op_heads()).await?;
+                shared.refresh_members().await;
+                shared.bump();
+            }
+        }
+        Msg::Docs(bundle) => {
+            let doc = bundle.doc;
+            let received = shared
+                .with(move |n| n.receive_bundle(&bundle))
+                .await?
+                .map_err(|e| NetError::Refused(e.to_string()))?;
+            let vv = view.docs.entry(doc).or_default();
+            for (actor, seq) in received.changes {
+                let known = vv.entry(actor).or_default();
+                *known = (*known).max(seq);
+            }
+            if received.new_changes > 0 {
+                tracing::info!(peer = %peer, doc = doc.name(), changes = received.new_changes, "changes received");
+                shared.bump();
+            }
+            if doc == DocKind::Library {
+                let wanted = shared.with(|n| n.missing_blobs()).await??;
+                want(shared, out, view, wanted).await?;
+            }
+        }
+        Msg::WantBlobs(hashes) => {
+            for hash in hashes.into_iter().take(10_000) {
+                let bytes = shared.with(move |n| n.blob(&hash)).await??;
+                let reply = match bytes {
+                    Some(bytes) => Msg::Blob { hash, bytes },
+                    None => Msg::NoBlob(hash),
+                };
+                send(out, reply).await?;
+            }
+        }
+        Msg::Blob { hash, bytes } => {
+            if view.wanted.remove(&hash) {
+                release(shared, &hash);
+                shared
+                    .with(move |n| n.receive_blob(&hash, bytes))
+                    .await?
+                    .map_err(|e| NetError::Refused(e.to_string()))?;
+                shared.bump();
+            }
+        }
+        Msg::NoBlob(hash) => {
+            if view.wanted.remove(&hash) {
+                release(shared, &hash);
+            }
+        }
+        Msg::Synced => {
+            view.peer_synced = true;
+            send(out, Msg::Ack).await?;
+            shared.with(move |n| n.record_sync(peer)).await??;
+        }
+        Msg::Ack => view.acked = true,
+    }
+    Ok(())
+}
+
+fn release(shared: &Shared, hash: &[u8; 32]) {
+    if let Ok(mut in_flight) = shared.blobs_in_flight.lock() {
+        in_flight.remove(hash);
+    }
+}
+
+/// Asks the peer for the files this node lacks that no other session is
+/// already fetching.
+async fn want(
+    shared: &Shared,
+    out: &mpsc::Sender<Msg>,
+    view: &mut PeerView,
+    hashes: Vec<[u8; 32]>,
+) -> Result<(), NetError> {
+    let new: Vec<[u8; 32]> = {
+        let mut in_flight = shared
+            .blobs_in_flight
+            .lock()
+            .map_err(|_| NetError::Poisoned)?;
+        hashes
+            .into_iter()
+            .filter(|h| !view.wanted.contains(h) && in_flight.insert(*h))
+            .collect()
+    };
+    view.wanted.extend(new.iter().copied());
+    if !new.is_empty() {
+        send(out, Msg::WantBlobs(new)).await?;
+    }
+    Ok(())
+}
+
+/// Sends the peer whatever it lacks now, and assumes it will hold it.
+async fn push_updates(
+    shared: &Shared,
+    out: &mpsc::Sender<Msg>,
+    view: &mut PeerView,
+) -> Result<(), NetError> {
+    let their_heads = view.op_heads.clone();
+    let their_docs = view.docs.clone();
+    let (ops, heads, bundles, vvs) = shared
+        .with(move |n| {
+            let ops = n.ops_for(&their_heads);
+            let heads = n.op_heads();
+            let mut bundles = Vec::new();
+            let mut vvs = BTreeMap::new();
+            for doc in DocKind::ALL {
+                let theirs = their_docs.get(&doc).cloned().unwrap_or_default();
+                if let Some(b) = n.bundle_for(doc, &theirs) {
+                    bundles.push(b);
+                    vvs.insert(doc, n.doc_version_vector(doc));
+                }
+            }
+            (ops, heads, bundles, vvs)
+        })
+        .await?;
+    if !ops.is_empty() {
+        send(out, Msg::Ops(ops)).await?;
+    }
+    view.op_heads = heads;
+    for bundle in bundles {
+        send(out, Msg::Docs(bundle)).await?;
+    }
+    for (doc, mine) in vvs {
+        let theirs = view.docs.entry(doc).or_default();
+        for (actor, seq) in mine {
+            let known = theirs.entry(actor).or_default();
+            *known = (*known).max(seq);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The node as the network tasks share it, and the endpoint they use.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex, RwLock};
+
+use entraide_membership::DeviceId;
+use entraide_node::{Node, NodeError};
+use iroh::address_lookup::MemoryLookup;
+use iroh::endpoint::{
+    AfterHandshakeOutcome, Connection, EndpointHooks, PortmapperConfig, VarInt, presets,
+};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, RelayUrl, SecretKey, TransportAddr};
+use tokio::sync::watch;
+
+use crate::NetError;
+use crate::wire::JOIN_ALPN;
+
+/// Close code: the peer is not a member of this node's alliance.
+pub const CLOSE_NOT_MEMBER: u32 = 403;
+/// Close code: the peer sent data this node refused.
+pub const CLOSE_REFUSED: u32 = 400;
+/// Close code: this node is shutting down.
+pub const CLOSE_SHUTDOWN: u32 = 0;
+
+/// How a node reaches peers beyond direct addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayChoice {
+    /// iroh's public relays and address lookup, when the internet is reachable.
+    Public,
+    /// The alliance's own relay.
+    Custom(String),
+    /// LAN and direct addresses only.
+    Disabled,
+}
+
+/// How to build the endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Where to listen; `None`: all interfaces, the port used last time.
+    pub listen: Option<SocketAddr>,
+    /// Relays.
+    pub relay: RelayChoice,
+    /// mDNS on the LAN.
+    pub mdns: bool,
+}
+
+/// Lets only member devices through, for every protocol but joining.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemberGate(pub(crate) Arc<RwLock<BTreeSet<EndpointId>>>);
+
+impl EndpointHooks for MemberGate {
+    async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
+        let member = self
+            .0
+            .read()
+            .map(|m| m.contains(&conn.remote_id()))
+            .unwrap_or(false);
+        if member || conn.alpn() == JOIN_ALPN {
+            AfterHandshakeOutcome::Accept
+        } else {
+            tracing::info!(peer = %conn.remote_id().fmt_short(), "refused a device that is not a member");
+            AfterHandshakeOutcome::Reject {
+                error_code: VarInt::from_u32(CLOSE_NOT_MEMBER),
+                reason: b"not a member of this alliance".to_vec(),
+            }
+        }
+    }
+}
+
+/// The node and what the network tasks share about it.
+#[derive(Clone)]
+pub struct Shared {
+    node: Arc<Mutex<Node>>,
+    changed: watch::Sender<u64>,
+    pub(crate) gate: MemberGate,
+    pub(crate) lookup: MemoryLookup,
+    pub(crate) sessions: Arc<Mutex<HashSet<DeviceId>>>,
+    /// Library files asked of some peer and not yet answered.
+    pub(crate) blobs_in_flight: Arc<Mutex<HashSet<[u8; 32]>>>,
+    pub(crate) device: DeviceId,
+}
+
+impl Shared {
+    /// Shares `node`.
+    pub fn new(node: Node) -> Self {
+        let device = node.device();
+        let (changed, _) = watch::channel(0);
+        let shared = Self {
+            node: Arc::new(Mutex::new(node)),
+            changed,
+            gate: MemberGate::default(),
+            lookup: MemoryLookup::new(),
+            sessions: Arc::default(),
+            blobs_in_flight: Arc::default(),
+            device,
+        };
+        shared.refresh_members_blocking();
+        shared
+    }
+
+    /// Runs `f` on the node in a blocking task.
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node) -> R + Send + 'static,
+    ) -> Result<R, NetError> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = node.lock().map_err(|_| NetError::Poisoned)?;
+            Ok(f(&mut guard))
+        })
+        .await
+        .map_err(|_| NetError::Poisoned)?
+    }
+
+    /// Tells every session that the node changed.
+    pub fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver of change notifications.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Re-reads the member devices and their addresses.
+    pub(crate) fn refresh_members_blocking(&self) {
+        let Ok(node) = self.node.lock() else { return };
+        let members: BTreeSet<EndpointId> = node
+            .peer_devices()
+            .into_iter()
+            .filter_map(|d| EndpointId::from_bytes(&d.0).ok())
+            .collect();
+        for (device, addrs) in node.known_peers() {
+            self.add_addrs(&device, &addrs);
+        }
+        if let Ok(mut gate) = self.gate.0.write() {
+            *gate = members;
+        }
+    }
+
+    /// Re-reads the member devices, off the async threads.
+    pub async fn refresh_members(&self) {
+        let this = self.clone();
+        let _ = tokio::task::spawn_blocking(move || this.refresh_members_blocking()).await;
+    }
+
+    pub(crate) fn add_addrs(&self, device: &DeviceId, addrs: &[SocketAddr]) {
+        if addrs.is_empty() {
+            return;
+        }
+        if let Ok(id) = EndpointId::from_bytes(&device.0) {
+            let addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
+            self.lookup.add_endpoint_info(addr);
+        }
+    }
+}
+
+/// Builds this device's endpoint. Never waits for the internet.
+pub async fn bind_endpoint(
+    secret: [u8; 32],
+    config: &EndpointConfig,
+    last_port: Option<u16>,
+    shared: Option<&Shared>,
+) -> Result<Endpoint, NetError> {
+    let relay_mode = match &config.relay {
+        RelayChoice::Public => RelayMode::Default,
+        RelayChoice::Custom(url) => {
+            let url: RelayUrl = url.parse().map_err(|_| {
+                NetError::Config(format!(
+                    "'{url}' is not a relay URL; write e.g. https://relay.example.org"
+                ))
+            })?;
+            RelayMode::custom([url])
+        }
+        RelayChoice::Disabled => RelayMode::Disabled,
+    };
+    let listen = match config.listen {
+        Some(addr) => addr,
+        None => SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::UNSPECIFIED,
+            last_port.unwrap_or(0),
+        )),
+    };
+    let build = |listen: SocketAddr| -> Result<iroh::endpoint::Builder, NetError> {
+        let preset_builder = match config.relay {
+            RelayChoice::Public => Endpoint::builder(presets::N0),
+            _ => Endpoint::builder(presets::Minimal),
+        };
+        let mut builder = preset_builder
+            .secret_key(SecretKey::from_bytes(&secret))
+            .relay_mode(relay_mode.clone())
+            .portmapper_config(PortmapperConfig::Disabled)
+            .clear_ip_transports()
+            .bind_addr(listen)
+            .map_err(|e| NetError::Config(format!("cannot listen on {listen}: {e}")))?;
+        if let Some(shared) = shared {
+            builder = builder
+                .address_lookup(shared.lookup.clone())
+                .hooks(shared.gate.clone());
+        }
+        if config.mdns {
+            builder =
+                builder.address_lookup(iroh_mdns_address_lookup::MdnsAddressLookup::builder());
+        }
+        Ok(builder)
+    };
+    match build(listen)?.bind().await {
+        Ok(ep) => Ok(ep),
+        // The port used last time may be taken now: any port will do.
+        Err(_) if config.listen.is_none() && listen.port() != 0 => {
+            let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+            build(any)?
+                .bind()
+                .await
+                .map_err(|e| NetError::Config(format!("cannot listen on {any}: {e}")))
+        }
+        Err(e) => Err(NetError::Config(format!("cannot listen on {listen}: {e}"))),
+    }
+}
+
+/// The addresses to put in tickets and tell peers.
+pub fn reachable_addrs(ep: &Endpoint) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for sock in ep.bound_sockets() {
+        if sock.ip().is_unspecified() {
+            out.extend(
+                ep.addr()
+                    .ip_addrs()
+                    .copied()
+                    .filter(|a| a.port() == sock.port()),
+            );
+            if sock.is_ipv4() {
+                out.push(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::LOCALHOST,
+                    sock.port(),
+                )));
+            }
+        } else {
+            out.push(sock);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl From<NodeError> for NetError {
+    fn from(e: NodeError) -> Self {
+        NetError::Node(e)
+    }
+}

@@ -1,0 +1,156 @@
+//! The sync protocol's messages and their framing.
+//!
+//! ALPN `entraide/sync/1`: after the QUIC handshake (which authenticates the
+//! peer's device key), the dialing side opens one bidirectional stream and
+//! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
+//! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
+//! one that does not decode, ends the connection.
+//!
+//! ALPN `entraide/join/1`: the newcomer opens one stream, sends one
+//! [`JoinMsg::Request`] frame; the inviter answers one [`JoinMsg::Admitted`]
+//! or [`JoinMsg::Refused`] frame.
+
+use std::net::SocketAddr;
+
+use entraide_node::{Bundle, JoinRequest, Summary};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The sync protocol, version 1.
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/1";
+/// Joining an alliance with a ticket, version 1.
+pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
+/// The largest frame accepted: a 64 MiB library file plus headroom.
+pub const MAX_FRAME: usize = 80 * 1024 * 1024;
+
+/// One message of the sync protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// What the sender holds, and where it and its peers can be reached.
+    Hello {
+        /// Membership heads and version vectors.
+        summary: Summary,
+        /// Device keys and their addresses.
+        addrs: Vec<([u8; 32], Vec<SocketAddr>)>,
+    },
+    /// Membership operations the receiver lacks.
+    Ops(Vec<Vec<u8>>),
+    /// Changes of one document the receiver lacks.
+    Docs(Bundle),
+    /// Library files the sender lacks.
+    WantBlobs(Vec<[u8; 32]>),
+    /// One library file.
+    Blob {
+        /// Its BLAKE3 hash.
+        hash: [u8; 32],
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// The sender does not hold that file either.
+    NoBlob([u8; 32]),
+    /// Everything the receiver lacked as of its `Hello` has been sent.
+    Synced,
+    /// The receiver got the sender's `Synced`, and so everything before it.
+    Ack,
+}
+
+/// The join protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinMsg {
+    /// The newcomer's request.
+    Request(JoinRequest),
+    /// Admitted: the whole membership log.
+    Admitted(Vec<Vec<u8>>),
+    /// Refused, with the reason.
+    Refused(String),
+}
+
+/// A frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The stream failed or closed.
+    #[error("the connection failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// Too large.
+    #[error("a peer sent a {0}-byte message, over the limit")]
+    TooLarge(usize),
+    /// Not a message.
+    #[error("a peer sent a malformed message")]
+    Malformed,
+}
+
+/// Decodes one message from a frame's payload.
+pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
+    postcard::from_bytes(payload).map_err(|_| FrameError::Malformed)
+}
+
+/// Encodes one message as a whole frame.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let body = postcard::to_allocvec(msg).unwrap_or_default();
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    recv: &mut R,
+) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    match recv.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut payload = vec![0u8; len];
+    recv.read_exact(&mut payload).await?;
+    decode(&payload).map(Some)
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    send: &mut W,
+    msg: &T,
+) -> Result<(), FrameError> {
+    send.write_all(&encode(msg)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_roundtrip_and_refuse_garbage() {
+        let msgs = vec![
+            Msg::Synced,
+            Msg::NoBlob([7; 32]),
+            Msg::Ops(vec![vec![1, 2, 3]]),
+        ];
+        let mut bytes = Vec::new();
+        for m in &msgs {
+            bytes.extend(encode(m));
+        }
+        let mut reader = bytes.as_slice();
+        for m in &msgs {
+            let got: Msg = read_frame(&mut reader).await.unwrap().unwrap();
+            assert_eq!(&got, m);
+        }
+        assert!(read_frame::<_, Msg>(&mut reader).await.unwrap().is_none());
+        let mut huge: &[u8] = &u32::MAX.to_le_bytes();
+        assert!(matches!(
+            read_frame::<_, Msg>(&mut huge).await,
+            Err(FrameError::TooLarge(_))
+        ));
+        let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame::<_, Msg>(&mut &garbage[..]).await,
+            Err(FrameError::Malformed)
+        ));
+    }
+}
