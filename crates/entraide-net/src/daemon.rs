@@ -175,6 +175,18 @@ impl Daemon {
         reachable_addrs(&self.endpoint)
     }
 
+    /// Answers a request as if it came from the command line.
+    pub async fn execute(&self, request: Request) -> Result<entraide_node::Reply, NetError> {
+        let reply = self.shared.with(move |n| n.execute(request)).await??;
+        self.shared.bump();
+        Ok(reply)
+    }
+
+    /// Stops the daemon now.
+    pub async fn stop(self) -> Result<(), NetError> {
+        self.run_until(std::future::ready(())).await
+    }
+
     /// Runs until `shutdown` completes, then stops cleanly.
     pub async fn run_until(
         mut self,

@@ -1,0 +1,109 @@
+//! The daemon in-process, on loopback, relays off.
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use entraide_net::daemon::{Daemon, ServeConfig};
+use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_net::wire::SYNC_ALPN;
+use entraide_node::{Home, Node, Request, Ticket};
+use iroh::endpoint::{ConnectionError, PortmapperConfig, presets};
+use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+
+fn loopback() -> ServeConfig {
+    ServeConfig {
+        endpoint: EndpointConfig {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            relay: RelayChoice::Disabled,
+            mdns: false,
+        },
+    }
+}
+
+async fn founder(dir: &tempfile::TempDir) -> Daemon {
+    let home = Home::new(dir.path().join("a"));
+    let mut node = Node::init(&home, "A", Tz::UTC).expect("init");
+    node.execute(Request::AllianceCreate {
+        name: "Alliance".into(),
+        admission: "coordinator".into(),
+    })
+    .expect("found");
+    Daemon::start(&home, node, loopback()).await.expect("start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_member_gets_no_document_byte() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = founder(&dir).await;
+    a.execute(Request::CharterSet {
+        text: "secret plans of the alliance".into(),
+    })
+    .await
+    .expect("set");
+    let outsider = Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&[42; 32]))
+        .relay_mode(RelayMode::Disabled)
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .expect("bind addr")
+        .bind()
+        .await
+        .expect("bind");
+    let id = iroh::EndpointId::from_bytes(&a.device().0).expect("id");
+    let addr = EndpointAddr::from_parts(id, a.addrs().into_iter().map(iroh::TransportAddr::Ip));
+    let conn = outsider.connect(addr, SYNC_ALPN).await.expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    let _ = send.write_all(b"hello?").await;
+    let read = tokio::time::timeout(Duration::from_secs(5), recv.read_to_end(1 << 20))
+        .await
+        .expect("answer in time");
+    assert!(read.is_err(), "an outsider read {:?}", read);
+    match tokio::time::timeout(Duration::from_secs(5), conn.closed()).await.expect("closed") {
+        ConnectionError::ApplicationClosed(close) => assert_eq!(close.error_code.into_inner(), 403),
+        other => panic!("unexpected close: {other:?}"),
+    }
+    outsider.close().await;
+    a.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_member_receives_live_edits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = founder(&dir).await;
+    let ticket = a
+        .execute(Request::Invite {
+            role: "member".into(),
+            expires: "1h".into(),
+        })
+        .await
+        .expect("invite")
+        .json["ticket"]
+        .as_str()
+        .expect("ticket")
+        .to_owned();
+    let ticket = Ticket::decode(&ticket).expect("decode");
+    let home_b = Home::new(dir.path().join("b"));
+    let node_b = Node::init(&home_b, "B", Tz::UTC).expect("init b");
+    entraide_net::oneshot::join(node_b, &ticket, Duration::from_secs(10))
+        .await
+        .expect("join");
+    let b = Daemon::start(&home_b, Node::open(&home_b, Tz::UTC).expect("open b"), loopback())
+        .await
+        .expect("start b");
+    a.execute(Request::CharterSet { text: "live".into() }).await.expect("set");
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = b.execute(Request::CharterShow).await.expect("show").json["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if text == "live" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(text, "live");
+    b.stop().await.expect("stop b");
+    a.stop().await.expect("stop a");
+}
