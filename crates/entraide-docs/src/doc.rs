@@ -120,21 +120,64 @@ impl SharedDoc {
         device: [u8; 32],
         chunks: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Self, LoadError> {
+        let mut chunks = chunks.into_iter();
         let mut this = Self::new(kind, device);
+        let genesis = this.doc.get_heads();
+        if let Some(first) = chunks.next() {
+            // A full save loads column by column, far faster than replaying
+            // its changes; it must hold the genesis like every document.
+            match Self::from_full_save(kind, device, first, &genesis) {
+                Some(full) => this = full,
+                None => this.load_incremental(first)?,
+            }
+        }
         for chunk in chunks {
-            this.doc.load_incremental(chunk).map_err(|e| LoadError {
-                doc: kind,
-                reason: e.to_string(),
-            })?;
+            this.load_incremental(chunk)?;
         }
         this.saved = this.doc.get_heads();
         Ok(this)
     }
 
+    fn from_full_save(
+        kind: DocKind,
+        device: [u8; 32],
+        bytes: &[u8],
+        genesis: &[ChangeHash],
+    ) -> Option<Self> {
+        let mut doc = AutoCommit::load(bytes).ok()?;
+        if doc.get_change_meta_by_hash(&genesis[0]).is_none() {
+            return None;
+        }
+        doc.set_actor(ActorId::from(device));
+        let saved = doc.get_heads();
+        Some(Self {
+            kind,
+            device,
+            doc,
+            vv: VersionVector::new(),
+            vv_heads: Vec::new(),
+            saved,
+            last_local: None,
+        })
+    }
+
+    /// Whether this document holds nothing but its genesis.
+    pub fn is_genesis_only(&mut self) -> bool {
+        let heads = self.doc.get_heads();
+        heads.len() == 1 && heads[0] == Self::genesis_hash(self.kind)
+    }
+
     /// The hash of the genesis change of a document of this kind.
     pub fn genesis_hash(kind: DocKind) -> ChangeHash {
-        let mut doc = Self::new(kind, [0; 32]).doc;
-        doc.get_heads()[0]
+        static HASHES: std::sync::OnceLock<Vec<ChangeHash>> = std::sync::OnceLock::new();
+        let hashes = HASHES.get_or_init(|| {
+            DocKind::ALL
+                .into_iter()
+                .map(|k| Self::new(k, [0; 32]).doc.get_heads()[0])
+                .collect()
+        });
+        let index = DocKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        hashes[index]
     }
 
     /// Which document this is.
@@ -159,7 +202,15 @@ impl SharedDoc {
         if heads == self.saved {
             return None;
         }
-        let bytes = self.doc.save_after(&self.saved);
+        // Nothing stored yet (the genesis never is): store a full save, so
+        // that the document's first chunk loads fast.
+        let nothing_stored =
+            self.saved.len() == 1 && self.saved[0] == Self::genesis_hash(self.kind);
+        let bytes = if nothing_stored {
+            self.doc.save()
+        } else {
+            self.doc.save_after(&self.saved)
+        };
         self.saved = heads;
         (!bytes.is_empty()).then_some(bytes)
     }
@@ -299,8 +350,18 @@ impl SharedDoc {
         verify: impl FnOnce(&[ChangeSummary], &mut SharedDoc) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
         let before = self.heads();
-        let mut trial = self.fork();
-        trial.load_incremental(bytes).map_err(ApplyError::Load)?;
+        let genesis_only = self.is_genesis_only();
+        let mut trial = match genesis_only
+            .then(|| Self::from_full_save(self.kind, self.device, bytes, &before))
+            .flatten()
+        {
+            Some(full) => full,
+            None => {
+                let mut trial = self.fork();
+                trial.load_incremental(bytes).map_err(ApplyError::Load)?;
+                trial
+            }
+        };
         if !trial.missing_deps(&[]).is_empty() {
             return Err(ApplyError::MissingDeps);
         }

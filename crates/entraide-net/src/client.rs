@@ -52,13 +52,28 @@ pub fn execute(home: &Home, zone: Tz, request: Request) -> Result<Reply, Failure
 }
 
 /// Opens the node of `home`, explaining a held lock.
+///
+/// Another short command may hold the home for a moment: wait for it (up
+/// to 10 s) rather than fail.
 pub fn open_node(home: &Home, zone: Tz) -> Result<Node, Failure> {
-    match Node::open(home, zone) {
-        Ok(node) => Ok(node),
-        Err(NodeError::Open(OpenError::Locked { .. })) => Err(Failure {
-            message: "another entraide process is using this home and does not answer on its socket; wait for it to finish or stop it".into(),
-            exit_code: 1,
-        }),
-        Err(e) => Err(e.into()),
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match Node::open(home, zone) {
+            Ok(node) => return Ok(node),
+            Err(NodeError::Open(OpenError::Locked { .. }))
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            Err(NodeError::Open(OpenError::Locked { .. })) => {
+                return Err(Failure {
+                    message: "another entraide process has held this home for over 10 s and does not answer on its socket; wait for it to finish or stop it".into(),
+                    exit_code: 1,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }

@@ -59,7 +59,10 @@ async fn a_non_member_gets_no_document_byte() {
         .await
         .expect("answer in time");
     assert!(read.is_err(), "an outsider read {:?}", read);
-    match tokio::time::timeout(Duration::from_secs(5), conn.closed()).await.expect("closed") {
+    match tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .expect("closed")
+    {
         ConnectionError::ApplicationClosed(close) => assert_eq!(close.error_code.into_inner(), 403),
         other => panic!("unexpected close: {other:?}"),
     }
@@ -88,10 +91,18 @@ async fn a_joined_member_receives_live_edits() {
     entraide_net::oneshot::join(node_b, &ticket, Duration::from_secs(10))
         .await
         .expect("join");
-    let b = Daemon::start(&home_b, Node::open(&home_b, Tz::UTC).expect("open b"), loopback())
-        .await
-        .expect("start b");
-    a.execute(Request::CharterSet { text: "live".into() }).await.expect("set");
+    let b = Daemon::start(
+        &home_b,
+        Node::open(&home_b, Tz::UTC).expect("open b"),
+        loopback(),
+    )
+    .await
+    .expect("start b");
+    a.execute(Request::CharterSet {
+        text: "live".into(),
+    })
+    .await
+    .expect("set");
     let mut text = String::new();
     for _ in 0..100 {
         text = b.execute(Request::CharterShow).await.expect("show").json["text"]

@@ -84,6 +84,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The status name the contract knows: declined bookings are cancelled ones.
+fn contract_status(status: entraide_docs::calendar::BookingStatus) -> &'static str {
+    match status {
+        entraide_docs::calendar::BookingStatus::Declined => "cancelled",
+        other => other.name(),
+    }
+}
+
 /// The zone to use: `--tz`, else the system's, else UTC.
 pub fn resolve_zone(explicit: Option<&str>) -> Result<Tz, NodeError> {
     if let Some(name) = explicit {
@@ -914,6 +922,8 @@ impl Node {
         ))
     }
 
+    /// A booking as the contract shows it. A declined booking shows as
+    /// `cancelled` (the contract's four statuses), with `declined: true`.
     fn booking_json(&self, b: &Booking) -> Value {
         let resource_name = self
             .calendar
@@ -930,7 +940,8 @@ impl Node {
             "from": format_time(b.from, self.zone),
             "to": format_time(b.to, self.zone),
             "purpose": b.purpose,
-            "status": b.status.name(),
+            "status": contract_status(b.status),
+            "declined": b.status == entraide_docs::calendar::BookingStatus::Declined,
             "conflict_with": b.conflict_with,
             "series": b.series,
             "reason": b.reason,
@@ -1002,7 +1013,7 @@ impl Node {
         self.persist(DocKind::Calendar, WriteBatch::new())?;
         let b = self.calendar.booking(&b.id)?;
         Ok(Reply::new(
-            json!({"id": b.id, "status": b.status.name()}),
+            json!({"id": b.id, "status": contract_status(b.status), "declined": !approve}),
             format!("booking {} is now {}", b.id, b.status.name()),
         ))
     }

@@ -17,7 +17,8 @@ fn founder(dir: &tempfile::TempDir) -> Node {
         admission: "coordinator".into(),
     })
     .expect("found");
-    a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None).expect("addrs");
+    a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
+        .expect("addrs");
     a
 }
 
@@ -62,7 +63,8 @@ fn charter(n: &mut Node) -> String {
 }
 
 fn set_charter(n: &mut Node, text: &str) {
-    n.execute(Request::CharterSet { text: text.into() }).expect("set");
+    n.execute(Request::CharterSet { text: text.into() })
+        .expect("set");
 }
 
 #[test]
@@ -128,7 +130,11 @@ fn tampered_bundles_are_refused_and_nothing_is_stored() {
             let _ = result;
             refused += 1;
         } else {
-            assert_eq!(text, charter(&mut a), "flip at {i} accepted a different text");
+            assert_eq!(
+                text,
+                charter(&mut a),
+                "flip at {i} accepted a different text"
+            );
             break;
         }
     }
@@ -172,10 +178,17 @@ fn a_ticket_admits_once() {
     let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
     let mut b = node(&dir, "b");
     let c = node(&dir, "c");
-    let ops = a.admit(b.device(), &b.join_request(&ticket).expect("req")).expect("admit b");
+    let ops = a
+        .admit(b.device(), &b.join_request(&ticket).expect("req"))
+        .expect("admit b");
     b.accept_admission(&ticket, &ops).expect("accept");
     let again = a.admit(c.device(), &c.join_request(&ticket).expect("req"));
-    assert!(again.expect_err("reuse").to_string().contains("already used"));
+    assert!(
+        again
+            .expect_err("reuse")
+            .to_string()
+            .contains("already used")
+    );
     assert!(Ticket::decode("entraide1notaticket").is_err());
     let mut text = reply.json["ticket"].as_str().expect("ticket").to_owned();
     text.pop();

@@ -234,9 +234,22 @@ impl Store {
                 reason: "no such file".into(),
             });
         }
-        let db = Database::open(path).map_err(|e| open_error(path, e))?;
+        // redb panics on some damaged pages instead of returning an error.
+        let opened = std::panic::catch_unwind(|| Database::open(path)).map_err(|_| {
+            OpenError::NotAStore {
+                path: path.to_owned(),
+                reason: "its pages are damaged".into(),
+            }
+        })?;
+        let db = opened.map_err(|e| open_error(path, e))?;
         let store = Self { db };
-        let format = store.meta("format").map_err(|_| OpenError::Foreign {
+        let format = std::panic::catch_unwind(|| store.meta("format")).map_err(|_| {
+            OpenError::NotAStore {
+                path: path.to_owned(),
+                reason: "its pages are damaged".into(),
+            }
+        })?;
+        let format = format.map_err(|_| OpenError::Foreign {
             path: path.to_owned(),
         })?;
         match format.as_deref().map(<[u8; 4]>::try_from) {

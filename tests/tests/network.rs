@@ -1,0 +1,412 @@
+//! Members' nodes as separate `entraide serve` processes on loopback, relays
+//! and mDNS off (except the offline test, which runs default flags inside a
+//! network namespace it creates).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use entraide_tests::{TestHome, binary};
+
+/// A running `entraide serve`, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Serve {
+    child: Child,
+}
+
+impl Serve {
+    fn start(home: &TestHome) -> Self {
+        let mut cmd = home.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-relay",
+            "--no-mdns",
+        ]);
+        Self::spawn(&mut cmd)
+    }
+
+    fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("serving device") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("entraide serve did not start within 20 s");
+                }
+            }
+        }
+        // Keep draining stderr so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Self { child }
+    }
+
+    /// Stops it the way a user does (SIGTERM) and waits for a clean exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "serve exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve did not stop within 15 s of SIGTERM");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `home` joins `inviter`'s alliance (whose daemon runs).
+fn join(inviter: &TestHome, org: &str) -> TestHome {
+    let ticket = inviter.ok(&["invite"]).stdout.trim().to_owned();
+    let home = TestHome::new();
+    home.ok(&["init", "--org", org]);
+    home.ok(&["join", &ticket, "--timeout", "20"]);
+    home
+}
+
+fn charter(home: &TestHome) -> String {
+    home.json(&["charter", "show"])["text"]
+        .as_str()
+        .expect("text")
+        .to_owned()
+}
+
+fn heads(home: &TestHome, doc: &str) -> Vec<String> {
+    let status = home.json(&["status"]);
+    let docs = status["docs"].as_array().expect("docs");
+    let doc = docs.iter().find(|d| d["name"] == doc).expect("doc");
+    let mut heads: Vec<String> = doc["heads"]
+        .as_array()
+        .expect("heads")
+        .iter()
+        .map(|h| h.as_str().expect("hash").to_owned())
+        .collect();
+    heads.sort();
+    heads
+}
+
+fn set_charter(home: &TestHome, text: &str) {
+    let path = home.scratch().join("charter.txt");
+    std::fs::write(&path, text).expect("write");
+    home.ok(&["charter", "set", "--file", path.to_str().expect("path")]);
+}
+
+/// Waits until `check` holds, for at most `secs` seconds.
+fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within {secs} s");
+}
+
+fn founder() -> (TestHome, Serve) {
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Asbl A"]);
+    a.ok(&[
+        "alliance",
+        "create",
+        "Alliance",
+        "--admission",
+        "coordinator",
+    ]);
+    let serve = Serve::start(&a);
+    (a, serve)
+}
+
+fn three_members() -> ([TestHome; 3], [Serve; 3]) {
+    let (a, sa) = founder();
+    let b = join(&a, "Asbl B");
+    let sb = Serve::start(&b);
+    let c = join(&a, "Asbl C");
+    let sc = Serve::start(&c);
+    ([a, b, c], [sa, sb, sc])
+}
+
+#[test]
+fn three_members_merge_concurrent_edits_and_share_files() {
+    let ([a, b, c], _serves) = three_members();
+    for home in [&a, &b, &c] {
+        eventually(10, "every member sees three organisations", || {
+            home.json(&["member", "list"]).as_array().map(Vec::len) == Some(3)
+        });
+    }
+    set_charter(&a, "Charter\n\nArticle 1.\n\nArticle 2.\n");
+    eventually(10, "the first text reaches everyone", || {
+        charter(&b) == charter(&a) && charter(&c) == charter(&a)
+    });
+    // Three coordinators edit different articles at the same time.
+    std::thread::scope(|s| {
+        s.spawn(|| set_charter(&a, "Charter of the alliance\n\nArticle 1.\n\nArticle 2.\n"));
+        s.spawn(|| set_charter(&b, "Charter\n\nArticle 1. Solidarity.\n\nArticle 2.\n"));
+        s.spawn(|| set_charter(&c, "Charter\n\nArticle 1.\n\nArticle 2. Autonomy.\n"));
+    });
+    let merged = "Charter of the alliance\n\nArticle 1. Solidarity.\n\nArticle 2. Autonomy.\n";
+    for home in [&a, &b, &c] {
+        eventually(10, "the merged charter everywhere", || {
+            charter(home) == merged
+        });
+    }
+    assert_eq!(heads(&a, "charter"), heads(&b, "charter"));
+    assert_eq!(heads(&a, "charter"), heads(&c, "charter"));
+
+    // A library file added on B arrives byte for byte on C.
+    let bytes: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let file = b.scratch().join("statuts.pdf");
+    std::fs::write(&file, &bytes).expect("write");
+    let id = b
+        .ok(&[
+            "library",
+            "add",
+            file.to_str().expect("path"),
+            "--title",
+            "Statuts",
+            "--kind",
+            "statute",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    eventually(10, "the file is available on C", || {
+        c.json(&["library", "list"]).as_array().is_some_and(|l| {
+            l.iter()
+                .any(|e| e["id"] == id.as_str() && e["available"] == true)
+        })
+    });
+    let out = c.scratch().join("copy.pdf");
+    c.ok(&["library", "get", &id, "--out", out.to_str().expect("path")]);
+    assert_eq!(std::fs::read(&out).expect("read"), bytes);
+}
+
+#[test]
+fn a_member_offline_for_a_while_catches_up() {
+    let ([a, b, c], [sa, sb, sc]) = three_members();
+    set_charter(&a, "one\n");
+    eventually(10, "C has the first text", || charter(&c) == "one\n");
+    sc.stop();
+    set_charter(&a, "zero\none\n");
+    set_charter(&b, "zero\none\ntwo\n");
+    // C edits while its daemon is down: the command opens the home itself.
+    set_charter(&c, "one\nthree\n");
+    a.ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    let _sc = Serve::start(&c);
+    let expected = "zero\none\ntwo\nthree\n";
+    for home in [&a, &b, &c] {
+        eventually(15, "all three converge after C is back", || {
+            charter(home) == expected
+        });
+    }
+    eventually(10, "C has A's resource", || {
+        c.json(&["resource", "list"]).as_array().map(Vec::len) == Some(1)
+    });
+    assert_eq!(heads(&a, "charter"), heads(&c, "charter"));
+    drop((sa, sb));
+}
+
+#[test]
+fn members_sync_without_the_founder() {
+    let ([a, b, c], [sa, _sb, _sc]) = three_members();
+    eventually(10, "B and C know each other", || {
+        b.json(&["peers"]).as_array().is_some_and(|p| {
+            p.iter()
+                .any(|p| p["org"] == "Asbl C" && p["connected"] == true)
+        })
+    });
+    sa.stop();
+    drop(a);
+    set_charter(&b, "written while the founder is gone\n");
+    eventually(10, "C gets B's edit directly", || {
+        charter(&c) == "written while the founder is gone\n"
+    });
+}
+
+#[test]
+fn sync_without_a_daemon_and_status_peers() {
+    let (a, _sa) = founder();
+    let b = join(&a, "Asbl B");
+    set_charter(&a, "from A\n");
+    let run = b.json(&["sync", "--timeout", "10"]);
+    assert_eq!(run["synced_with"].as_array().map(Vec::len), Some(1));
+    assert_eq!(charter(&b), "from A\n");
+    let status = b.json(&["status"]);
+    let peers = status["peers"].as_array().expect("peers");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["org"], "Asbl A");
+    assert!(peers[0]["last_sync"].is_string(), "{status}");
+    assert!(peers[0].get("connected").is_some());
+    // With A's daemon gone, nobody is reachable: exit 1, one line.
+    drop(_sa);
+    b.fails(&["sync", "--timeout", "3"], 1);
+}
+
+#[test]
+fn a_ticket_cannot_be_used_twice_and_garbage_is_refused() {
+    let (a, _sa) = founder();
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let b = TestHome::new();
+    b.ok(&["init", "--org", "Asbl B"]);
+    b.ok(&["join", &ticket]);
+    let c = TestHome::new();
+    c.ok(&["init", "--org", "Asbl C"]);
+    let run = c.fails(&["join", &ticket, "--timeout", "10"], 1);
+    assert!(run.stderr.contains("already used"), "{run:?}");
+    c.fails(&["join", "entraide1garbage"], 2);
+    c.fails(&["join", "not a ticket"], 2);
+    assert_eq!(c.json(&["status"])["alliance"], serde_json::Value::Null);
+}
+
+#[test]
+fn an_interrupted_large_sync_leaves_nothing_partial_and_resumes() {
+    let (a, _sa) = founder();
+    let b = join(&a, "Asbl B");
+    // About 300 KB of text in a few large edits.
+    let mut text = String::new();
+    for round in 0..3 {
+        for i in 0..6_000 {
+            text.push_str(&format!(
+                "line {round}-{i} of the shared procedures library\n"
+            ));
+        }
+        set_charter(&a, &text);
+    }
+    let target = heads(&a, "charter");
+    let old = charter(&b);
+    for delay_ms in [60u64, 150, 250] {
+        let mut child = b
+            .command(&["sync", "--timeout", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The store opens, and the charter is all or nothing.
+        let now = charter(&b);
+        assert!(
+            now == old || now == text,
+            "a partial charter of {} bytes",
+            now.len()
+        );
+    }
+    b.ok(&["sync", "--timeout", "60"]);
+    assert_eq!(heads(&b, "charter"), target);
+    assert_eq!(charter(&b), text);
+}
+
+/// A network namespace of the test's own, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Self {
+        let name = format!("entraide-test-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "`ip netns add` failed: this test needs root and iproute2 (CI runs as root)"
+        );
+        let up = Command::new("ip")
+            .args(["-n", &name, "link", "set", "lo", "up"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(up, "cannot bring up loopback in the namespace");
+        Self(name)
+    }
+
+    fn command(&self, home: &TestHome, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0])
+            .arg(binary())
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .env("ENTRAIDE_TZ", "Europe/Brussels");
+        cmd
+    }
+
+    fn ok(&self, home: &TestHome, args: &[&str]) -> String {
+        let out = self.command(home, args).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn default_flags_work_without_internet() {
+    // Inside a namespace with only loopback: no internet, and mDNS stays inside.
+    let ns = Netns::new();
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Asbl A"]);
+    a.ok(&[
+        "alliance",
+        "create",
+        "Alliance",
+        "--admission",
+        "coordinator",
+    ]);
+    let started = Instant::now();
+    let serve = Serve::spawn(&mut ns.command(&a, &["serve"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "serve took {:?} to start",
+        started.elapsed()
+    );
+    let ticket = ns.ok(&a, &["invite"]).trim().to_owned();
+    let b = TestHome::new();
+    b.ok(&["init", "--org", "Asbl B"]);
+    ns.ok(&b, &["join", &ticket, "--timeout", "20"]);
+    set_charter(&a, "offline and fine\n");
+    let begun = Instant::now();
+    ns.ok(&b, &["sync", "--timeout", "20"]);
+    assert!(
+        begun.elapsed() < Duration::from_secs(10),
+        "sync took {:?}",
+        begun.elapsed()
+    );
+    assert_eq!(charter(&b), "offline and fine\n");
+    serve.stop();
+}
