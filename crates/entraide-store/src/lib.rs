@@ -243,12 +243,12 @@ impl Store {
         })?;
         let db = opened.map_err(|e| open_error(path, e))?;
         let store = Self { db };
-        let format = std::panic::catch_unwind(|| store.meta("format")).map_err(|_| {
-            OpenError::NotAStore {
-                path: path.to_owned(),
-                reason: "its pages are damaged".into(),
-            }
-        })?;
+        let format =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.meta("format")))
+                .map_err(|_| OpenError::NotAStore {
+                    path: path.to_owned(),
+                    reason: "its pages are damaged".into(),
+                })?;
         let format = format.map_err(|_| OpenError::Foreign {
             path: path.to_owned(),
         })?;
