@@ -1,115 +1,272 @@
-//! The main job of entraide, on a fresh machine: one member organisation's
-//! node founds an alliance, writes the charter, shares its values, fills the
-//! library and books a room, then shows what it holds, including what it
-//! refused.
+//! The main job of entraide: three member organisations of an alliance, each
+//! with its own node, syncing directly with each other (no server).
 //!
-//! Run: `cargo run --release --example alliance`. Everything happens in a
-//! temporary home that is removed at the end; nothing touches the network.
+//! The founder invites the two others; the three coordinators edit the
+//! charter at the same moment; two of them book the same room at the same
+//! hour; one shares a file. Then the example prints what each node holds,
+//! side by side: the same charter, the same verdict on the double booking,
+//! the same library.
+//!
+//! Run: `cargo run --release --example alliance`. Everything happens in
+//! temporary homes, over loopback, relays and mDNS off; nothing leaves this
+//! machine.
 
-use anyhow::Result;
-use entraide_node::{Home, Node, Request};
+use std::time::{Duration, Instant};
 
-fn main() -> Result<()> {
+use anyhow::{Context, Result, bail};
+use entraide_net::daemon::{Daemon, ServeConfig};
+use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_node::{Home, Node, Request, Ticket};
+use serde_json::Value;
+
+const ZONE: chrono_tz::Tz = chrono_tz::Europe::Brussels;
+
+fn loopback() -> ServeConfig {
+    ServeConfig {
+        endpoint: EndpointConfig {
+            listen: Some(([127, 0, 0, 1], 0).into()),
+            relay: RelayChoice::Disabled,
+            mdns: false,
+        },
+    }
+}
+
+async fn json(node: &Daemon, request: Request) -> Result<Value> {
+    Ok(node.execute(request).await?.json)
+}
+
+async fn join(founder: &Daemon, home: &Home, org: &str) -> Result<Daemon> {
+    let ticket = json(
+        founder,
+        Request::Invite {
+            role: "member".into(),
+            expires: "1h".into(),
+        },
+    )
+    .await?;
+    let ticket = Ticket::decode(ticket["ticket"].as_str().context("no ticket")?)?;
+    let node = Node::init(home, org, ZONE)?;
+    entraide_net::oneshot::join(node, &ticket, Duration::from_secs(20)).await?;
+    Ok(Daemon::start(home, Node::open(home, ZONE)?, loopback()).await?)
+}
+
+/// Waits until every node answers `request` with the same JSON `pick`ed.
+async fn converge(
+    nodes: &[&Daemon],
+    request: Request,
+    pick: impl Fn(&Value) -> Value,
+) -> Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut answers = Vec::new();
+        for n in nodes {
+            answers.push(pick(&json(n, request.clone()).await?));
+        }
+        if answers.windows(2).all(|w| w[0] == w[1]) {
+            return Ok(answers.remove(0));
+        }
+        if Instant::now() > deadline {
+            bail!("the nodes did not converge: {answers:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let zone = chrono_tz::Europe::Brussels;
-    let home = Home::new(dir.path().join("maison-medicale"));
-    let mut node = Node::init(&home, "Maison médicale du Midi", zone)?;
-    println!("device {} for 'Maison médicale du Midi'", node.device());
+    let homes =
+        ["maison-medicale", "groupe-terre", "collectif-5c"].map(|h| Home::new(dir.path().join(h)));
 
-    let mut run = |request: Request| -> Result<serde_json::Value> {
-        let reply = node.execute(request)?;
-        Ok(reply.json)
-    };
-
-    run(Request::AllianceCreate {
+    let mut founder_node = Node::init(&homes[0], "Maison médicale du Midi", ZONE)?;
+    founder_node.execute(Request::AllianceCreate {
         name: "Alliance solidaire de Saint-Gilles".into(),
-        admission: "consensus".into(),
+        admission: "coordinator".into(),
     })?;
-    run(Request::CharterSet {
-        text: "Charte de l'alliance\n\n1. Chaque membre garde son identité et son autonomie.\n\
-               2. Les décisions stratégiques se prennent au consensus.\n"
-            .into(),
-    })?;
-    run(Request::CharterSet {
-        text: "Charte de l'alliance\n\n1. Chaque membre garde son identité et son autonomie.\n\
-               2. Les décisions stratégiques se prennent au consensus.\n\
-               3. Les ressources partagées sont réservées équitablement.\n"
-            .into(),
-    })?;
-    let value = run(Request::ValuesAdd {
-        name: "Solidarité".into(),
-        description: "Nous partageons ce que nous avons.".into(),
-    })?;
-    run(Request::ValuesEndorse {
-        value: value["id"].as_str().unwrap_or_default().into(),
-    })?;
-    run(Request::LibraryAdd {
-        file_name: "profil-coordinateur.md".into(),
-        bytes: b"# Profil de fonction: coordinateur\n\nMissions: ...\n".to_vec(),
-        title: "Profil de fonction: coordinateur".into(),
-        kind: "job-profile".into(),
-        tags: vec!["rh".into()],
-    })?;
-    run(Request::ResourceAdd {
-        name: "Salle Victor Horta".into(),
-        kind: "room".into(),
-        capacity: Some(20),
-        location: Some("Rue Haute 12, Bruxelles".into()),
-        quota: Some("10h/week".into()),
-        approval: false,
-    })?;
-    run(Request::Book {
+    let a = Daemon::start(&homes[0], founder_node, loopback()).await?;
+    let b = join(&a, &homes[1], "Groupe Terre").await?;
+    let c = join(&a, &homes[2], "Collectif 5C").await?;
+    let nodes = [&a, &b, &c];
+    println!(
+        "three member nodes: {}, {}, {}",
+        a.device(),
+        b.device(),
+        c.device()
+    );
+
+    // The charter as the founder drafts it, then three edits at once.
+    let draft = "Charte\n\n1. Chaque membre garde son autonomie.\n\n2. Nous décidons ensemble.\n";
+    json(&a, Request::CharterSet { text: draft.into() }).await?;
+    converge(&nodes, Request::CharterShow, |v| v["text"].clone()).await?;
+    let (ra, rb, rc) = tokio::join!(
+        a.execute(Request::CharterSet {
+            text: draft.replace("Charte\n", "Charte de l'alliance\n"),
+        }),
+        b.execute(Request::CharterSet {
+            text: draft.replace("son autonomie.", "son identité et son autonomie."),
+        }),
+        c.execute(Request::CharterSet {
+            text: draft.replace("ensemble.", "ensemble, au consensus."),
+        }),
+    );
+    (ra?, rb?, rc?);
+
+    // A room, and two members booking the same hour at the same moment.
+    json(
+        &a,
+        Request::ResourceAdd {
+            name: "Salle Victor Horta".into(),
+            kind: "room".into(),
+            capacity: Some(20),
+            location: Some("Rue Haute 12".into()),
+            quota: None,
+            approval: false,
+        },
+    )
+    .await?;
+    converge(&nodes, Request::ResourceList, |v| {
+        v.as_array().map_or(0, Vec::len).into()
+    })
+    .await?;
+    let slot = |purpose: &str| Request::Book {
         resource: "Salle Victor Horta".into(),
         from: "2026-06-02T09:00".into(),
         to: "2026-06-02T12:00".into(),
-        purpose: "Assemblée générale".into(),
+        purpose: purpose.into(),
         repeat: None,
         count: None,
-    })?;
-    run(Request::Book {
-        resource: "Salle Victor Horta".into(),
-        from: "2026-06-09T14:00".into(),
-        to: "2026-06-09T16:00".into(),
-        purpose: "Formation premiers secours".into(),
-        repeat: Some("weekly".into()),
-        count: Some(3),
-    })?;
-    let refused = node
-        .execute(Request::Book {
-            resource: "Salle Victor Horta".into(),
-            from: "2026-06-02T11:00".into(),
-            to: "2026-06-02T13:00".into(),
-            purpose: String::new(),
-            repeat: None,
-            count: None,
-        })
-        .err();
-
-    println!(
-        "\n== charter ==\n{}",
-        node.execute(Request::CharterShow)?.text
+    };
+    let (rb, rc) = tokio::join!(
+        b.execute(slot("Assemblée générale")),
+        c.execute(slot("Formation"))
     );
-    println!("== values ==\n{}", node.execute(Request::ValuesList)?.text);
-    println!(
-        "== library ==\n{}",
-        node.execute(Request::LibraryList {
+    for r in [rb, rc] {
+        if let Err(e) = r {
+            println!("(a booking was refused at once: {e})");
+        }
+    }
+
+    // A file shared by one member, for every member.
+    json(
+        &b,
+        Request::LibraryAdd {
+            file_name: "profil-coordinateur.md".into(),
+            bytes: b"# Profil de fonction: coordinateur\n".to_vec(),
+            title: "Profil de fonction: coordinateur".into(),
+            kind: "job-profile".into(),
+            tags: vec!["rh".into()],
+        },
+    )
+    .await?;
+
+    let charter = converge(&nodes, Request::CharterShow, |v| v["text"].clone()).await?;
+    let bookings = converge(
+        &nodes,
+        Request::Bookings {
+            resource: None,
+            org: None,
+        },
+        |v| {
+            Value::Array(
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| serde_json::json!([b["org"], b["purpose"], b["status"]]))
+                    .collect(),
+            )
+        },
+    )
+    .await?;
+    converge(
+        &nodes,
+        Request::LibraryList {
             kind: None,
             tag: None,
-            search: None
-        })?
-        .text
-    );
+            search: None,
+        },
+        |v| {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["available"].clone())
+                .collect()
+        },
+    )
+    .await?;
+
     println!(
-        "== bookings ==\n{}",
-        node.execute(Request::Bookings {
-            resource: None,
-            org: None
-        })?
-        .text
+        "\n== the charter, identical on all three nodes ==\n{}",
+        charter.as_str().unwrap_or_default()
     );
-    if let Some(e) = refused {
-        println!("== refused, as it should be ==\n{e}\n");
+    println!("== side by side ==");
+    println!(
+        "{:<26} {:<17} {:<48} {}",
+        "node", "members", "double booking", "library"
+    );
+    for (name, node) in ["Maison médicale du Midi", "Groupe Terre", "Collectif 5C"]
+        .iter()
+        .zip(nodes)
+    {
+        let members = json(node, Request::MemberList)
+            .await?
+            .as_array()
+            .map_or(0, Vec::len);
+        let list = json(
+            node,
+            Request::Bookings {
+                resource: None,
+                org: None,
+            },
+        )
+        .await?;
+        let verdict: Vec<String> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                format!(
+                    "{} {}",
+                    b["org"].as_str().unwrap_or("?"),
+                    b["status"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        let library = json(
+            node,
+            Request::LibraryList {
+                kind: None,
+                tag: None,
+                search: None,
+            },
+        )
+        .await?;
+        let files: Vec<String> = library
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e["title"].as_str().unwrap_or("?"),
+                    if e["available"] == true {
+                        "here"
+                    } else {
+                        "missing"
+                    }
+                )
+            })
+            .collect();
+        println!(
+            "{name:<26} {:<17} {:<48} {}",
+            format!("{members} organisations"),
+            verdict.join(", "),
+            files.join(", ")
+        );
     }
-    println!("== status ==\n{}", node.execute(Request::Status)?.text);
+    println!("\nbookings as every node sees them: {bookings}");
+
+    for node in [c, b, a] {
+        node.stop().await?;
+    }
     Ok(())
 }
