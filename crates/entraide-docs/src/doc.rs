@@ -145,9 +145,7 @@ impl SharedDoc {
         genesis: &[ChangeHash],
     ) -> Option<Self> {
         let mut doc = AutoCommit::load(bytes).ok()?;
-        if doc.get_change_meta_by_hash(&genesis[0]).is_none() {
-            return None;
-        }
+        doc.get_change_meta_by_hash(&genesis[0])?;
         doc.set_actor(ActorId::from(device));
         let saved = doc.get_heads();
         Some(Self {

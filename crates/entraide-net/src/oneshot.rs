@@ -41,36 +41,50 @@ async fn open(node: Node, relay: Option<String>) -> Result<(Shared, Endpoint), N
 
 /// Syncs both ways with every member device reachable within `timeout`.
 pub async fn sync_once(node: Node, timeout: Duration) -> Result<SyncReport, NetError> {
-    let (shared, endpoint) = open(node, None).await?;
+    let relay = node.relay_url();
+    let (shared, endpoint) = open(node, relay.clone()).await?;
     let peers = shared.with(|n| n.known_peers()).await?;
-    let report = sync_with(&shared, &endpoint, peers, timeout).await;
+    let addrs = peers
+        .into_iter()
+        .filter_map(|(device, addrs)| peer_addr(&device, &addrs, relay.as_deref()))
+        .collect();
+    let report = sync_with(&shared, &endpoint, addrs, timeout).await;
     endpoint.close().await;
     Ok(report)
+}
+
+/// How to dial a peer: its known addresses and the alliance relay; `None`
+/// when there is neither.
+fn peer_addr(
+    device: &DeviceId,
+    addrs: &[std::net::SocketAddr],
+    relay: Option<&str>,
+) -> Option<EndpointAddr> {
+    let id = EndpointId::from_bytes(&device.0).ok()?;
+    let mut addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
+    if let Some(url) = relay.and_then(|r| r.parse().ok()) {
+        addr = addr.with_relay_url(url);
+    }
+    (!addr.addrs.is_empty()).then_some(addr)
 }
 
 async fn sync_with(
     shared: &Shared,
     endpoint: &Endpoint,
-    peers: Vec<(DeviceId, Vec<std::net::SocketAddr>)>,
+    peers: Vec<EndpointAddr>,
     timeout: Duration,
 ) -> SyncReport {
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    for (device, addrs) in peers {
-        if addrs.is_empty() {
-            continue;
-        }
-        let Ok(id) = EndpointId::from_bytes(&device.0) else {
-            continue;
-        };
-        let addr = EndpointAddr::from_parts(id, addrs.into_iter().map(TransportAddr::Ip));
+    for addr in peers {
+        let device = DeviceId(*addr.id.as_bytes());
         let (shared, endpoint, cancel) = (shared.clone(), endpoint.clone(), cancel.clone());
         tasks.spawn(async move {
             let result = async {
                 let conn = endpoint
                     .connect(addr, SYNC_ALPN)
                     .await
-                    .map_err(|e| NetError::Config(e.to_string()))?;
+                    .map_err(|e| NetError::Unreachable(e.to_string()))?;
                 session::run(shared, conn, true, Mode::OneShot, cancel).await
             }
             .await;
@@ -104,15 +118,12 @@ async fn sync_with(
 pub async fn join(node: Node, ticket: &Ticket, timeout: Duration) -> Result<String, NetError> {
     let request = node.join_request(ticket)?;
     let (shared, endpoint) = open(node, ticket.relay.clone()).await?;
-    let inviter = EndpointId::from_bytes(&ticket.inviter)
-        .map_err(|_| NetError::Refused("the ticket names no valid device".into()))?;
-    let mut addr =
-        EndpointAddr::from_parts(inviter, ticket.addrs.iter().copied().map(TransportAddr::Ip));
-    if let Some(relay) = &ticket.relay {
-        if let Ok(url) = relay.parse() {
-            addr = addr.with_relay_url(url);
-        }
-    }
+    let addr = peer_addr(
+        &DeviceId(ticket.inviter),
+        &ticket.addrs,
+        ticket.relay.as_deref(),
+    )
+    .ok_or_else(|| NetError::Refused("the ticket names no address and no relay".into()))?;
     let admitted = tokio::time::timeout(timeout, async {
         let conn = endpoint
             .connect(addr.clone(), JOIN_ALPN)
@@ -142,21 +153,13 @@ pub async fn join(node: Node, ticket: &Ticket, timeout: Duration) -> Result<Stri
         .with(move |n| n.accept_admission(&ticket_copy, &ops))
         .await??;
     shared.refresh_members().await;
-    let inviter_device = DeviceId(ticket.inviter);
-    let report = sync_with(
-        &shared,
-        &endpoint,
-        vec![(inviter_device, ticket.addrs.clone())],
-        timeout,
-    )
-    .await;
+    let report = sync_with(&shared, &endpoint, vec![addr], timeout).await;
     endpoint.close().await;
     if report.synced.is_empty() {
-        let reason = report
-            .failed
-            .first()
-            .map(|(_, e)| e.clone())
-            .unwrap_or_default();
+        let reason = report.failed.first().map_or_else(
+            || "it did not answer in time".to_owned(),
+            |(_, e)| e.clone(),
+        );
         return Err(NetError::Unreachable(format!(
             "admitted, but the documents could not be fetched yet ({reason}); run `entraide sync`"
         )));

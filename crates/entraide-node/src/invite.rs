@@ -290,6 +290,7 @@ impl Node {
             ));
         }
         self.remember_peer(DeviceId(ticket.inviter), &ticket.addrs)?;
+        self.remember_relay(ticket.relay.clone())?;
         Ok(())
     }
 }

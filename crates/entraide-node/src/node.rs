@@ -186,6 +186,10 @@ impl Node {
             .meta("peers")?
             .and_then(|b| postcard::from_bytes(&b).ok())
             .unwrap_or_default();
+        let relay_url = store
+            .meta("relay")?
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|r| !r.is_empty());
         let listen_addrs = store
             .meta("listen_addrs")?
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -208,7 +212,7 @@ impl Node {
             peers,
             connected: BTreeSet::new(),
             listen_addrs,
-            relay_url: None,
+            relay_url,
         })
     }
 

@@ -449,6 +449,30 @@ impl Node {
             "listen_addrs",
             serde_json::to_vec(&self.listen_addrs).unwrap_or_default(),
         );
+        batch.meta(
+            "relay",
+            self.relay_url.clone().unwrap_or_default().into_bytes(),
+        );
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
+    /// The alliance relay this node uses or was invited through, if any.
+    pub fn relay_url(&self) -> Option<String> {
+        self.relay_url.clone()
+    }
+
+    /// Remembers the alliance's relay (from a ticket).
+    pub fn remember_relay(&mut self, relay: Option<String>) -> Result<(), NodeError> {
+        if relay.is_none() || relay == self.relay_url {
+            return Ok(());
+        }
+        self.relay_url = relay;
+        let mut batch = WriteBatch::new();
+        batch.meta(
+            "relay",
+            self.relay_url.clone().unwrap_or_default().into_bytes(),
+        );
         self.store.commit(batch)?;
         Ok(())
     }

@@ -111,6 +111,9 @@ impl StoreError {
     }
 }
 
+/// A key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Writes to commit together, atomically and durably.
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
@@ -297,7 +300,7 @@ impl Store {
     }
 
     /// Every sync metadata entry of a document.
-    pub fn doc_extras(&self, doc: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn doc_extras(&self, doc: &str) -> Result<Vec<KeyValue>, StoreError> {
         let tx = self.db.begin_read().map_err(StoreError::read)?;
         let table = match tx.open_table(DOC_EXTRAS) {
             Ok(t) => t,
