@@ -109,7 +109,9 @@ async fn main() -> Result<()> {
             text: draft.replace("ensemble.", "ensemble, au consensus."),
         }),
     );
-    (ra?, rb?, rc?);
+    ra?;
+    rb?;
+    rc?;
 
     // A room, and two members booking the same hour at the same moment.
     json(
@@ -200,8 +202,8 @@ async fn main() -> Result<()> {
     );
     println!("== side by side ==");
     println!(
-        "{:<26} {:<17} {:<48} {}",
-        "node", "members", "double booking", "library"
+        "{:<26} {:<17} {:<48} library",
+        "node", "members", "double booking"
     );
     for (name, node) in ["Maison médicale du Midi", "Groupe Terre", "Collectif 5C"]
         .iter()

@@ -181,10 +181,10 @@ impl MembershipLog {
             .copied()
             .collect();
         while let Some(h) = stack.pop() {
-            if past.insert(h) {
-                if let Some(op) = self.ops.get(&h) {
-                    stack.extend(op.op().parents.iter().copied());
-                }
+            if past.insert(h)
+                && let Some(op) = self.ops.get(&h)
+            {
+                stack.extend(op.op().parents.iter().copied());
             }
         }
         self.ordered()

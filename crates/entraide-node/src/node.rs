@@ -711,10 +711,10 @@ impl Node {
             if kind.is_some_and(|k| k != e.kind) {
                 continue;
             }
-            if let Some(tag) = tag {
-                if !e.tags.iter().any(|t| t.eq_ignore_ascii_case(tag.trim())) {
-                    continue;
-                }
+            if let Some(tag) = tag
+                && !e.tags.iter().any(|t| t.eq_ignore_ascii_case(tag.trim()))
+            {
+                continue;
             }
             let haystack = format!(
                 "{} {} {} {}",

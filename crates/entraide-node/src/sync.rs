@@ -65,6 +65,9 @@ fn attest_message(alliance: &[u8; 32], doc: DocKind, hash: &[u8; 32]) -> Vec<u8>
     m
 }
 
+/// A version vector as a list: (actor, highest sequence number).
+pub type VectorEntries = Vec<(Vec<u8>, u64)>;
+
 /// What a node holds, as it tells a peer when they meet.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -73,7 +76,7 @@ pub struct Summary {
     /// Heads of the membership log.
     pub op_heads: Vec<[u8; 32]>,
     /// Each document's version vector.
-    pub docs: Vec<(DocKind, Vec<(Vec<u8>, u64)>)>,
+    pub docs: Vec<(DocKind, VectorEntries)>,
 }
 
 /// Changes of one document for a peer, with the signatures that cover them.
@@ -363,10 +366,11 @@ impl Node {
     pub fn missing_blobs(&self) -> Result<Vec<[u8; 32]>, NodeError> {
         let mut out = Vec::new();
         for e in self.library.list() {
-            if let Ok(h) = blake3::Hash::from_hex(&e.hash) {
-                if !self.store.has_blob(h.as_bytes())? && !out.contains(h.as_bytes()) {
-                    out.push(*h.as_bytes());
-                }
+            if let Ok(h) = blake3::Hash::from_hex(&e.hash)
+                && !self.store.has_blob(h.as_bytes())?
+                && !out.contains(h.as_bytes())
+            {
+                out.push(*h.as_bytes());
             }
         }
         Ok(out)
