@@ -21,5 +21,7 @@ mod op;
 mod state;
 
 pub use log::{InsertError, MembershipLog};
-pub use op::{AdmissionRule, DecodeError, DeviceId, Op, OpBody, OpHash, Role, SignedOp};
-pub use state::{AllianceInfo, MembershipState, OrgState, OrgStatus, Verdict};
+pub use op::{AdmissionRule, Cutoff, DecodeError, DeviceId, Op, OpBody, OpHash, Role, SignedOp};
+pub use state::{
+    AllianceInfo, MembershipState, Motion, MotionStatus, OrgState, OrgStatus, Removal, Verdict,
+};

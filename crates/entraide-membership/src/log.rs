@@ -195,6 +195,25 @@ impl MembershipLog {
 
     /// The membership this log implies.
     pub fn state(&self) -> MembershipState {
-        MembershipState::from_ordered(self.ordered())
+        MembershipState::compute(self)
+    }
+
+    /// Every operation, by hash.
+    pub fn iter(&self) -> impl Iterator<Item = &SignedOp> {
+        self.ops.values()
+    }
+
+    /// `hash` and every operation in its causal past.
+    pub fn ancestors(&self, hash: &OpHash) -> BTreeSet<OpHash> {
+        let mut past = BTreeSet::new();
+        let mut stack = vec![*hash];
+        while let Some(h) = stack.pop() {
+            if past.insert(h)
+                && let Some(op) = self.ops.get(&h)
+            {
+                stack.extend(op.op().parents.iter().copied());
+            }
+        }
+        past
     }
 }

@@ -124,6 +124,19 @@ impl AdmissionRule {
     }
 }
 
+/// The last change of a removed device that stays valid, per document: what
+/// the remover knew of it. Changes by that device in the causal past of the
+/// cutoff are kept everywhere; later ones are refused.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Cutoff {
+    /// The document's name.
+    pub doc: String,
+    /// The removed device.
+    pub device: DeviceId,
+    /// Its last change the remover held in that document.
+    pub hash: [u8; 32],
+}
+
 /// What an operation does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpBody {
@@ -138,7 +151,8 @@ pub enum OpBody {
         /// How organisations are admitted and removed.
         admission: AdmissionRule,
     },
-    /// Admits an organisation with its first device, on an invitation.
+    /// Proposes to admit an organisation with its first device, on an
+    /// invitation; the author's organisation approves it. A motion.
     Admit {
         /// The new organisation's id.
         org_id: String,
@@ -151,6 +165,39 @@ pub enum OpBody {
         /// BLAKE3 of the invitation's one-time secret: each admits once.
         invitation: [u8; 32],
     },
+    /// The author's organisation approves a motion.
+    Approve {
+        /// The motion.
+        motion: OpHash,
+    },
+    /// The author's organisation blocks a motion (under `consensus`).
+    Block {
+        /// The motion.
+        motion: OpHash,
+        /// Why, in plain words.
+        reason: String,
+    },
+    /// Proposes to remove an organisation; the author's organisation approves it. A motion.
+    RemoveOrg {
+        /// The organisation.
+        org_id: String,
+        /// Why.
+        reason: String,
+        /// Its devices' last valid changes, as the author knows them.
+        cutoffs: Vec<Cutoff>,
+    },
+    /// Proposes a new admission and removal rule. A motion, decided by the current rule.
+    SetAdmission {
+        /// The new rule.
+        rule: AdmissionRule,
+    },
+    /// A coordinator sets an organisation's role.
+    SetRole {
+        /// The organisation.
+        org_id: String,
+        /// Its new role.
+        role: Role,
+    },
     /// Adds a device to the author's organisation, on an invitation.
     AddDevice {
         /// The new device.
@@ -162,6 +209,8 @@ pub enum OpBody {
     RemoveDevice {
         /// The revoked device.
         device: DeviceId,
+        /// Its last valid changes, as the author knows them.
+        cutoffs: Vec<Cutoff>,
     },
 }
 
@@ -171,9 +220,22 @@ impl OpBody {
         match self {
             Self::Found { .. } => "found",
             Self::Admit { .. } => "admit",
+            Self::Approve { .. } => "approve",
+            Self::Block { .. } => "block",
+            Self::RemoveOrg { .. } => "remove",
+            Self::SetAdmission { .. } => "set-admission",
+            Self::SetRole { .. } => "set-role",
             Self::AddDevice { .. } => "add-device",
             Self::RemoveDevice { .. } => "remove-device",
         }
+    }
+
+    /// Whether it is a motion that others approve.
+    pub fn is_motion(&self) -> bool {
+        matches!(
+            self,
+            Self::Admit { .. } | Self::RemoveOrg { .. } | Self::SetAdmission { .. }
+        )
     }
 }
 

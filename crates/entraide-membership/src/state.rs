@@ -1,13 +1,45 @@
 //! The membership a log implies: a pure function of its set of operations.
 //!
-//! Operations are applied in [`MembershipLog::ordered`](crate::MembershipLog::ordered)
-//! order. Each is checked against the state built so far; an operation that
-//! breaks a rule is kept in the log (it is signed history) but marked invalid
-//! with the reason, and changes nothing.
+//! # The rules
+//!
+//! 1. **Order.** Operations are applied parents first. Among operations whose
+//!    parents are all applied (concurrent ones), the one whose author's
+//!    organisation is the most *senior* (admitted earliest; the founder is
+//!    the most senior) goes first, then the smaller hash. This is Keyhive's
+//!    "seniority, then hash" tie-break; it decides, for instance, that when
+//!    two coordinators remove each other at the same moment, the senior one's
+//!    removal stands.
+//! 2. **Authority.** An operation counts only if its author device belongs to
+//!    an active organisation at that point, and that organisation may do it
+//!    (a coordinator, where the rule says so). Otherwise it stays in the log,
+//!    marked invalid with the reason, and changes nothing.
+//! 3. **Motions.** Admitting an organisation (`Admit`), removing one
+//!    (`RemoveOrg`) and changing the rule (`SetAdmission`) are motions. The
+//!    author's organisation approves its own motion; others add `Approve`.
+//!    After every operation, each pending motion is checked against the
+//!    alliance's rule, counting one vote per organisation (never per device),
+//!    among the active organisations (for a removal, all but the one
+//!    removed): `coordinator` passes with one coordinator's approval;
+//!    `majority` with more than half; `consensus` with all, and any one
+//!    `Block` (with a reason) stops it for good. A motion passes at the first
+//!    point in the order where it is satisfied, and takes effect there.
+//! 4. **Strong removal.** When an organisation or a device is removed, every
+//!    operation its devices signed that is not in the causal past of the
+//!    operation that made the removal effective is invalid, even if it came
+//!    first in the order (p2panda-auth's "strong remove"): a member cannot
+//!    race its own removal by admitting a friend or approving a motion
+//!    concurrently. The state is recomputed until this is stable.
+//! 5. **Documents.** A removal records, per document, the last change of each
+//!    removed device that the remover held (`Cutoff`). Nodes keep what a
+//!    removed device wrote up to its cutoff and refuse anything later.
+//!
+//! Re-admission: a removed organisation may be admitted again by a new motion,
+//! with a new device; its removed devices stay removed. An invitation admits
+//! once, whether its motion passes or not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{AdmissionRule, DeviceId, OpBody, OpHash, Role, SignedOp};
+use crate::{AdmissionRule, Cutoff, DeviceId, MembershipLog, OpBody, OpHash, Role, SignedOp};
 
 /// The alliance itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,21 +85,63 @@ pub struct OrgState {
     pub role: Role,
     /// Where it stands.
     pub status: OrgStatus,
-    /// Its devices that may act for it.
+    /// Its devices that may act for it (for a pending one: the device to admit).
     pub devices: BTreeSet<DeviceId>,
     /// Its revoked devices.
     pub removed_devices: BTreeSet<DeviceId>,
-    /// The operation that admitted it (or founded the alliance).
+    /// The motion that admitted it (or the founding), or that proposes it.
     pub admitted_by: OpHash,
+    /// Admission order: 0 for the founder.
+    pub seniority: usize,
+}
+
+/// Where a motion stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MotionStatus {
+    /// Waiting for approvals.
+    Pending,
+    /// Took effect.
+    Passed,
+    /// Blocked under consensus.
+    Blocked,
+}
+
+/// A motion and its votes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Motion {
+    /// The motion's operation.
+    pub hash: OpHash,
+    /// "admit", "remove" or "set-admission".
+    pub kind: &'static str,
+    /// The organisation it is about.
+    pub org: Option<String>,
+    /// Organisations that approve it.
+    pub approvals: BTreeSet<String>,
+    /// Organisations that block it, with their reasons.
+    pub blocks: BTreeMap<String, String>,
+    /// Where it stands.
+    pub status: MotionStatus,
+    /// The rule it is decided by.
+    pub rule: AdmissionRule,
+    body: OpBody,
 }
 
 /// Whether one operation took effect, and why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// It took effect.
+    /// It is valid (a pending motion is valid).
     pub valid: bool,
-    /// Why not, in plain words.
+    /// Why it is invalid, or what a motion still waits for, in plain words.
     pub reason: Option<String>,
+}
+
+/// How a device was removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// The operation at which the removal took effect.
+    pub effective: OpHash,
+    /// The device's last valid changes.
+    pub cutoffs: Vec<Cutoff>,
 }
 
 /// The membership of an alliance as one node knows it.
@@ -79,25 +153,107 @@ pub struct MembershipState {
     pub orgs: BTreeMap<String, OrgState>,
     /// The verdict on every operation.
     pub verdicts: BTreeMap<OpHash, Verdict>,
+    /// Every motion.
+    pub motions: BTreeMap<OpHash, Motion>,
+    /// Removed devices.
+    pub removals: BTreeMap<DeviceId, Removal>,
     used_invitations: BTreeSet<[u8; 32]>,
+    next_seniority: usize,
 }
 
 impl MembershipState {
-    pub(crate) fn from_ordered<'a>(ops: impl IntoIterator<Item = &'a SignedOp>) -> Self {
-        let mut state = Self::default();
-        for op in ops {
-            let verdict = match state.apply(op) {
-                Ok(()) => Verdict {
-                    valid: true,
-                    reason: None,
-                },
-                Err(reason) => Verdict {
-                    valid: false,
-                    reason: Some(reason),
-                },
-            };
-            state.verdicts.insert(op.hash(), verdict);
+    /// The state `log` implies.
+    pub(crate) fn compute(log: &MembershipLog) -> Self {
+        let mut excluded: BTreeSet<OpHash> = BTreeSet::new();
+        let mut state = Self::run(log, &excluded);
+        for _ in 0..=log.len() {
+            let next = state.strong_exclusions(log);
+            if next == excluded {
+                break;
+            }
+            excluded = next;
+            state = Self::run(log, &excluded);
         }
+        state
+    }
+
+    /// Ops signed by removed devices outside the causal past of their removal.
+    fn strong_exclusions(&self, log: &MembershipLog) -> BTreeSet<OpHash> {
+        let mut out = BTreeSet::new();
+        let mut pasts: BTreeMap<OpHash, BTreeSet<OpHash>> = BTreeMap::new();
+        for (device, removal) in &self.removals {
+            let past = pasts
+                .entry(removal.effective)
+                .or_insert_with(|| log.ancestors(&removal.effective));
+            for op in log.iter() {
+                if op.op().author == *device && !past.contains(&op.hash()) {
+                    out.insert(op.hash());
+                }
+            }
+        }
+        out
+    }
+
+    fn seniority_of(&self, device: &DeviceId) -> usize {
+        self.any_org_of_device(device)
+            .map_or(usize::MAX, |o| o.seniority)
+    }
+
+    fn run(log: &MembershipLog, excluded: &BTreeSet<OpHash>) -> Self {
+        let mut state = Self::default();
+        let mut waiting: BTreeMap<OpHash, usize> = BTreeMap::new();
+        let mut children: BTreeMap<OpHash, Vec<OpHash>> = BTreeMap::new();
+        for op in log.iter() {
+            waiting.insert(op.hash(), op.op().parents.len());
+            for p in &op.op().parents {
+                children.entry(*p).or_default().push(op.hash());
+            }
+        }
+        let mut ready: BTreeSet<OpHash> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(h, _)| *h)
+            .collect();
+        while !ready.is_empty() {
+            let next = ready
+                .iter()
+                .copied()
+                .filter_map(|h| log.get(&h))
+                .min_by_key(|op| (state.seniority_of(&op.op().author), op.hash()));
+            let Some(op) = next else { break };
+            let hash = op.hash();
+            ready.remove(&hash);
+            let verdict = if excluded.contains(&hash) {
+                Verdict {
+                    valid: false,
+                    reason: Some(
+                        "signed by a device concurrently with, or after, its removal; strong removal voids it".into(),
+                    ),
+                }
+            } else {
+                match state.apply(op) {
+                    Ok(()) => Verdict {
+                        valid: true,
+                        reason: None,
+                    },
+                    Err(reason) => Verdict {
+                        valid: false,
+                        reason: Some(reason),
+                    },
+                }
+            };
+            state.verdicts.insert(hash, verdict);
+            state.decide_motions(hash);
+            for child in children.get(&hash).into_iter().flatten() {
+                if let Some(n) = waiting.get_mut(child) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.insert(*child);
+                    }
+                }
+            }
+        }
+        state.describe_motions();
         state
     }
 
@@ -108,7 +264,7 @@ impl MembershipState {
             .find(|o| o.status == OrgStatus::Active && o.devices.contains(device))
     }
 
-    /// The organisation a device belongs or belonged to, whatever its status.
+    /// The organisation a device belongs, belonged or asks to belong to.
     pub fn any_org_of_device(&self, device: &DeviceId) -> Option<&OrgState> {
         self.orgs
             .values()
@@ -127,9 +283,48 @@ impl MembershipState {
             .collect()
     }
 
-    /// Whether this invitation secret hash already admitted someone.
+    /// Whether this invitation secret hash was already used.
     pub fn invitation_used(&self, invitation: &[u8; 32]) -> bool {
         self.used_invitations.contains(invitation)
+    }
+
+    /// The pending admission motion of `device`, if any.
+    pub fn pending_admission_of(&self, device: &DeviceId) -> Option<&Motion> {
+        self.motions.values().find(|m| {
+            m.status == MotionStatus::Pending
+                && matches!(&m.body, OpBody::Admit { device: d, .. } if d == device)
+        })
+    }
+
+    /// The pending motions about `org` (its admission or removal).
+    pub fn pending_motions_about(&self, org_id: &str) -> Vec<&Motion> {
+        self.motions
+            .values()
+            .filter(|m| m.status == MotionStatus::Pending && m.org.as_deref() == Some(org_id))
+            .collect()
+    }
+
+    fn author_org(&self, signed: &SignedOp) -> Result<OrgState, String> {
+        let author = signed.op().author;
+        if let Some(org) = self.org_of_device(&author) {
+            return Ok(org.clone());
+        }
+        Err(match self.any_org_of_device(&author) {
+            Some(org) if org.removed_devices.contains(&author) => {
+                format!("signed by a device of {} that was removed", org.name)
+            }
+            Some(org) if org.status == OrgStatus::Removed => {
+                format!(
+                    "signed by a device of {}, which was removed from the alliance",
+                    org.name
+                )
+            }
+            Some(org) => format!(
+                "signed by a device of {}, which is not admitted yet",
+                org.name
+            ),
+            None => "signed by a device that is not a member".into(),
+        })
     }
 
     fn apply(&mut self, signed: &SignedOp) -> Result<(), String> {
@@ -159,22 +354,25 @@ impl MembershipState {
                     devices: BTreeSet::from([op.author]),
                     removed_devices: BTreeSet::new(),
                     admitted_by: signed.hash(),
+                    seniority: 0,
                 },
             );
+            self.next_seniority = 1;
             return Ok(());
         }
         let Some(alliance) = self.alliance.clone() else {
             return Err("no founding operation precedes it".into());
         };
-        let author_org = match self.org_of_device(&op.author) {
-            Some(org) => org.clone(),
-            None => {
-                return Err(match self.any_org_of_device(&op.author) {
-                    Some(org) => {
-                        format!("signed by a device of {} that may no longer act", org.name)
-                    }
-                    None => "signed by a device that is not a member".into(),
-                });
+        let author = self.author_org(signed)?;
+        let coordinator_only = |what: &str| -> Result<(), String> {
+            if alliance.admission == AdmissionRule::Coordinator && author.role != Role::Coordinator
+            {
+                Err(format!(
+                    "{what} needs a coordinator under this alliance's rule; {} is a member",
+                    author.name
+                ))
+            } else {
+                Ok(())
             }
         };
         match &op.body {
@@ -182,224 +380,369 @@ impl MembershipState {
             OpBody::Admit {
                 org_id,
                 org_name,
-                role,
                 device,
                 invitation,
+                ..
             } => {
-                if self.orgs.contains_key(org_id) {
-                    return Err(format!("organisation {org_name} is already known"));
+                coordinator_only("admitting an organisation")?;
+                if let Some(existing) = self.orgs.get(org_id) {
+                    if existing.status != OrgStatus::Removed {
+                        return Err(format!(
+                            "organisation {} is already {}",
+                            existing.name,
+                            existing.status.name()
+                        ));
+                    }
                 }
-                if self
-                    .orgs
-                    .values()
-                    .any(|o| o.name.eq_ignore_ascii_case(org_name))
-                {
+                if self.orgs.values().any(|o| {
+                    o.id != *org_id
+                        && o.status != OrgStatus::Removed
+                        && o.name.eq_ignore_ascii_case(org_name)
+                }) {
                     return Err(format!("another organisation is already named {org_name}"));
                 }
                 if self.any_org_of_device(device).is_some() {
-                    return Err("that device already belongs to an organisation".into());
+                    return Err(
+                        "that device already belongs, or belonged, to an organisation".into(),
+                    );
                 }
                 if self.used_invitations.contains(invitation) {
                     return Err("that invitation was already used".into());
                 }
-                let active = self.active_orgs().count();
-                let allowed = match alliance.admission {
-                    AdmissionRule::Coordinator => author_org.role == Role::Coordinator,
-                    AdmissionRule::Majority | AdmissionRule::Consensus => active == 1,
-                };
-                if !allowed {
-                    return Err(match alliance.admission {
-                        AdmissionRule::Coordinator => {
-                            format!(
-                                "needs a coordinator's signature; {} is a member",
-                                author_org.name
-                            )
-                        }
-                        rule => format!("needs {}: 1 of {active} approvals", rule.name()),
-                    });
-                }
                 self.used_invitations.insert(*invitation);
+                let seniority = self.orgs.get(org_id).map_or(usize::MAX, |o| o.seniority);
+                let removed_devices = self
+                    .orgs
+                    .get(org_id)
+                    .map(|o| o.removed_devices.clone())
+                    .unwrap_or_default();
                 self.orgs.insert(
                     org_id.clone(),
                     OrgState {
                         id: org_id.clone(),
                         name: org_name.clone(),
-                        role: *role,
-                        status: OrgStatus::Active,
+                        role: Role::Member,
+                        status: OrgStatus::Pending,
                         devices: BTreeSet::from([*device]),
-                        removed_devices: BTreeSet::new(),
+                        removed_devices,
                         admitted_by: signed.hash(),
+                        seniority,
                     },
                 );
+                self.open_motion(
+                    signed,
+                    "admit",
+                    Some(org_id.clone()),
+                    &author.id,
+                    alliance.admission,
+                );
+                Ok(())
+            }
+            OpBody::RemoveOrg { org_id, .. } => {
+                coordinator_only("removing an organisation")?;
+                if self.active_orgs().count() <= 1 {
+                    return Err("the alliance cannot remove its last member".into());
+                }
+                match self.orgs.get(org_id) {
+                    Some(o) if o.status == OrgStatus::Active => {}
+                    Some(o) => {
+                        return Err(format!(
+                            "organisation {} is {}, not active",
+                            o.name,
+                            o.status.name()
+                        ));
+                    }
+                    None => return Err("no such organisation".into()),
+                }
+                self.open_motion(
+                    signed,
+                    "remove",
+                    Some(org_id.clone()),
+                    &author.id,
+                    alliance.admission,
+                );
+                Ok(())
+            }
+            OpBody::SetAdmission { .. } => {
+                coordinator_only("changing the admission rule")?;
+                self.open_motion(
+                    signed,
+                    "set-admission",
+                    None,
+                    &author.id,
+                    alliance.admission,
+                );
+                Ok(())
+            }
+            OpBody::Approve { motion } => {
+                let Some(m) = self.motions.get_mut(motion) else {
+                    return Err("it approves something that is not a motion".into());
+                };
+                if m.status != MotionStatus::Pending {
+                    return Ok(());
+                }
+                if m.rule == AdmissionRule::Coordinator && author.role != Role::Coordinator {
+                    return Err(format!(
+                        "under the coordinator rule only a coordinator's approval counts; {} is a member",
+                        author.name
+                    ));
+                }
+                m.approvals.insert(author.id.clone());
+                Ok(())
+            }
+            OpBody::Block { motion, reason } => {
+                let Some(m) = self.motions.get_mut(motion) else {
+                    return Err("it blocks something that is not a motion".into());
+                };
+                if m.rule != AdmissionRule::Consensus {
+                    return Err(
+                        "only a consensus decision can be blocked; vote against it instead".into(),
+                    );
+                }
+                if reason.trim().is_empty() {
+                    return Err("a block needs a reason".into());
+                }
+                if m.status == MotionStatus::Pending {
+                    m.blocks.insert(author.id.clone(), reason.clone());
+                }
+                Ok(())
+            }
+            OpBody::SetRole { org_id, role } => {
+                if author.role != Role::Coordinator {
+                    return Err(format!(
+                        "only a coordinator may change roles; {} is a member",
+                        author.name
+                    ));
+                }
+                let coordinators = self
+                    .active_orgs()
+                    .filter(|o| o.role == Role::Coordinator)
+                    .count();
+                let Some(target) = self
+                    .orgs
+                    .get_mut(org_id)
+                    .filter(|o| o.status == OrgStatus::Active)
+                else {
+                    return Err("no such active organisation".into());
+                };
+                if *role == Role::Member && target.role == Role::Coordinator && coordinators == 1 {
+                    return Err("the alliance would be left without a coordinator".into());
+                }
+                target.role = *role;
                 Ok(())
             }
             OpBody::AddDevice { device, invitation } => {
                 if self.any_org_of_device(device).is_some() {
-                    return Err("that device already belongs to an organisation".into());
+                    return Err(
+                        "that device already belongs, or belonged, to an organisation".into(),
+                    );
                 }
                 if self.used_invitations.contains(invitation) {
                     return Err("that invitation was already used".into());
                 }
                 self.used_invitations.insert(*invitation);
-                if let Some(org) = self.orgs.get_mut(&author_org.id) {
+                if let Some(org) = self.orgs.get_mut(&author.id) {
                     org.devices.insert(*device);
                 }
                 Ok(())
             }
-            OpBody::RemoveDevice { device } => {
-                if !author_org.devices.contains(device) {
+            OpBody::RemoveDevice { device, cutoffs } => {
+                if !author.devices.contains(device) {
                     return Err("a device can only be removed by its own organisation".into());
                 }
-                if let Some(org) = self.orgs.get_mut(&author_org.id) {
+                if let Some(org) = self.orgs.get_mut(&author.id) {
                     org.devices.remove(device);
                     org.removed_devices.insert(*device);
                 }
+                self.removals.insert(
+                    *device,
+                    Removal {
+                        effective: signed.hash(),
+                        cutoffs: cutoffs
+                            .iter()
+                            .filter(|c| c.device == *device)
+                            .cloned()
+                            .collect(),
+                    },
+                );
                 Ok(())
             }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use ed25519_dalek::SigningKey;
-    use proptest::prelude::*;
-
-    use crate::{MembershipLog, Op};
-
-    use super::*;
-
-    fn key(n: u8) -> SigningKey {
-        SigningKey::from_bytes(&[n; 32])
-    }
-
-    fn dev(n: u8) -> DeviceId {
-        DeviceId(key(n).verifying_key().to_bytes())
-    }
-
-    fn sign(author: u8, parents: Vec<OpHash>, body: OpBody) -> SignedOp {
-        SignedOp::sign(
-            Op {
-                parents,
-                author: dev(author),
-                time_ms: 0,
-                body,
+    fn open_motion(
+        &mut self,
+        signed: &SignedOp,
+        kind: &'static str,
+        org: Option<String>,
+        author_org: &str,
+        rule: AdmissionRule,
+    ) {
+        self.motions.insert(
+            signed.hash(),
+            Motion {
+                hash: signed.hash(),
+                kind,
+                org,
+                approvals: BTreeSet::from([author_org.to_owned()]),
+                blocks: BTreeMap::new(),
+                status: MotionStatus::Pending,
+                rule,
+                body: signed.op().body.clone(),
             },
-            &key(author),
-        )
-    }
-
-    fn found(rule: AdmissionRule) -> SignedOp {
-        sign(
-            1,
-            vec![],
-            OpBody::Found {
-                alliance_name: "A".into(),
-                org_id: "o1".into(),
-                org_name: "One".into(),
-                admission: rule,
-            },
-        )
-    }
-
-    fn admit(author: u8, parents: Vec<OpHash>, n: u8, secret: u8) -> SignedOp {
-        sign(
-            author,
-            parents,
-            OpBody::Admit {
-                org_id: format!("o{n}"),
-                org_name: format!("Org {n}"),
-                role: Role::Member,
-                device: dev(n),
-                invitation: [secret; 32],
-            },
-        )
-    }
-
-    #[test]
-    fn coordinator_admits_members_cannot() {
-        let mut log = MembershipLog::new();
-        let f = found(AdmissionRule::Coordinator);
-        log.insert(f.clone()).unwrap();
-        let a2 = admit(1, vec![f.hash()], 2, 2);
-        log.insert(a2.clone()).unwrap();
-        let a3 = admit(2, vec![a2.hash()], 3, 3);
-        log.insert(a3.clone()).unwrap();
-        let state = log.state();
-        assert_eq!(state.active_orgs().count(), 2);
-        assert!(!state.verdicts[&a3.hash()].valid);
-        assert!(
-            state.verdicts[&a3.hash()]
-                .reason
-                .as_deref()
-                .unwrap()
-                .contains("coordinator")
         );
     }
 
-    #[test]
-    fn invitation_admits_once_and_outsiders_cannot_sign() {
-        let mut log = MembershipLog::new();
-        let f = found(AdmissionRule::Coordinator);
-        log.insert(f.clone()).unwrap();
-        let a2 = admit(1, vec![f.hash()], 2, 9);
-        let a3 = admit(1, vec![a2.hash()], 3, 9);
-        let outsider = admit(7, vec![f.hash()], 4, 4);
-        let (_, errors) = log.insert_all(vec![a3.clone(), outsider.clone(), a2.clone()]);
-        assert!(errors.is_empty(), "{errors:?}");
-        let state = log.state();
-        assert!(state.verdicts[&a2.hash()].valid);
-        assert!(!state.verdicts[&a3.hash()].valid);
-        assert!(!state.verdicts[&outsider.hash()].valid);
-        assert_eq!(state.active_orgs().count(), 2);
+    /// Who may vote on a motion, and whether it passes now.
+    fn tally(&self, m: &Motion) -> (usize, usize, bool) {
+        let eligible: Vec<&OrgState> = self
+            .active_orgs()
+            .filter(|o| !(m.kind == "remove" && m.org.as_deref() == Some(o.id.as_str())))
+            .collect();
+        let approving: Vec<&&OrgState> = eligible
+            .iter()
+            .filter(|o| m.approvals.contains(&o.id))
+            .collect();
+        // Nobody left to decide (the last member removing itself): never.
+        let passes = !eligible.is_empty()
+            && match m.rule {
+                AdmissionRule::Coordinator => approving.iter().any(|o| o.role == Role::Coordinator),
+                AdmissionRule::Majority => approving.len() * 2 > eligible.len(),
+                AdmissionRule::Consensus => approving.len() == eligible.len(),
+            };
+        (approving.len(), eligible.len(), passes)
     }
 
-    #[test]
-    fn missing_parents_refused_then_accepted() {
-        let mut log = MembershipLog::new();
-        let f = found(AdmissionRule::Coordinator);
-        let a2 = admit(1, vec![f.hash()], 2, 2);
-        assert!(matches!(
-            log.insert(a2.clone()),
-            Err(InsertError::MissingParents { .. })
-        ));
-        log.insert(f.clone()).unwrap();
-        assert!(log.insert(a2).unwrap());
-        assert!(matches!(
-            log.insert(found(AdmissionRule::Majority)),
-            Err(InsertError::OtherAlliance(_))
-        ));
-    }
-
-    use crate::InsertError;
-
-    proptest! {
-        /// The same set of operations gives the same state in any arrival order.
-        #[test]
-        fn order_independent(seed in any::<u64>(), shuffles in proptest::collection::vec(any::<u64>(), 1..6)) {
-            let f = found(AdmissionRule::Coordinator);
-            let mut ops = vec![f.clone()];
-            let mut rng = seed;
-            let mut next = || { rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); rng >> 33 };
-            for n in 2..10u8 {
-                let author = 1 + (next() % u64::from(n - 1)) as u8;
-                let parent = ops[(next() as usize) % ops.len()].hash();
-                let secret = (next() % 6) as u8;
-                ops.push(admit(author, vec![parent], n, secret));
-            }
-            let mut reference = MembershipLog::new();
-            reference.insert_all(ops.clone());
-            let expected = reference.state();
-            for s in shuffles {
-                let mut shuffled = ops.clone();
-                let mut r = s;
-                for i in (1..shuffled.len()).rev() {
-                    r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    shuffled.swap(i, (r >> 33) as usize % (i + 1));
+    /// Decides every pending motion that can be decided after `at`.
+    fn decide_motions(&mut self, at: OpHash) {
+        loop {
+            let mut changed = false;
+            let pending: Vec<OpHash> = self
+                .motions
+                .values()
+                .filter(|m| m.status == MotionStatus::Pending)
+                .map(|m| m.hash)
+                .collect();
+            for hash in pending {
+                let Some(m) = self.motions.get(&hash).cloned() else {
+                    continue;
+                };
+                if !m.blocks.is_empty() {
+                    self.close_blocked(&m);
+                    changed = true;
+                    continue;
                 }
-                let mut log = MembershipLog::new();
-                log.insert_all(shuffled);
-                prop_assert_eq!(log.state(), expected.clone());
+                if self.tally(&m).2 {
+                    self.pass(&m, at);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    fn close_blocked(&mut self, m: &Motion) {
+        if let Some(motion) = self.motions.get_mut(&m.hash) {
+            motion.status = MotionStatus::Blocked;
+        }
+        if let (OpBody::Admit { org_id, .. }, Some(org)) =
+            (&m.body, m.org.as_ref().and_then(|o| self.orgs.get(o)))
+        {
+            if org.status == OrgStatus::Pending && org.admitted_by == m.hash {
+                if org.removed_devices.is_empty() && org.seniority == usize::MAX {
+                    self.orgs.remove(org_id);
+                } else if let Some(org) = self.orgs.get_mut(org_id) {
+                    org.status = OrgStatus::Removed;
+                    org.devices.clear();
+                }
+            }
+        }
+    }
+
+    fn pass(&mut self, m: &Motion, at: OpHash) {
+        if let Some(motion) = self.motions.get_mut(&m.hash) {
+            motion.status = MotionStatus::Passed;
+        }
+        match &m.body {
+            OpBody::Admit { org_id, role, .. } => {
+                let seniority = self.next_seniority;
+                if let Some(org) = self.orgs.get_mut(org_id) {
+                    org.status = OrgStatus::Active;
+                    org.role = *role;
+                    if org.seniority == usize::MAX {
+                        org.seniority = seniority;
+                        self.next_seniority += 1;
+                    }
+                }
+            }
+            OpBody::RemoveOrg {
+                org_id, cutoffs, ..
+            } => {
+                if let Some(org) = self.orgs.get_mut(org_id) {
+                    org.status = OrgStatus::Removed;
+                    let devices: Vec<DeviceId> = org.devices.iter().copied().collect();
+                    org.removed_devices.extend(devices.iter().copied());
+                    org.devices.clear();
+                    for device in devices {
+                        self.removals.insert(
+                            device,
+                            Removal {
+                                effective: at,
+                                cutoffs: cutoffs
+                                    .iter()
+                                    .filter(|c| c.device == device)
+                                    .cloned()
+                                    .collect(),
+                            },
+                        );
+                    }
+                }
+            }
+            OpBody::SetAdmission { rule } => {
+                if let Some(a) = self.alliance.as_mut() {
+                    a.admission = *rule;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes, on each motion's verdict, where it stands.
+    fn describe_motions(&mut self) {
+        let texts: Vec<(OpHash, String)> = self
+            .motions
+            .values()
+            .filter_map(|m| match m.status {
+                MotionStatus::Passed => None,
+                MotionStatus::Blocked => {
+                    let who: Vec<String> = m
+                        .blocks
+                        .iter()
+                        .map(|(org, reason)| {
+                            format!(
+                                "{}: {reason}",
+                                self.orgs.get(org).map_or(org.as_str(), |o| o.name.as_str())
+                            )
+                        })
+                        .collect();
+                    Some((m.hash, format!("blocked ({})", who.join("; "))))
+                }
+                MotionStatus::Pending => {
+                    let (yes, of, _) = self.tally(m);
+                    Some((
+                        m.hash,
+                        format!("pending: needs {}: {yes} of {of} approvals", m.rule.name()),
+                    ))
+                }
+            })
+            .collect();
+        for (hash, text) in texts {
+            if let Some(v) = self.verdicts.get_mut(&hash) {
+                if v.valid {
+                    v.reason = Some(text);
+                }
             }
         }
     }
