@@ -137,6 +137,7 @@ async fn main() -> Result<()> {
         purpose: purpose.into(),
         repeat: None,
         count: None,
+        until: None,
     };
     let (rb, rc) = tokio::join!(
         b.execute(slot("Assemblée générale")),

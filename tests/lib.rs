@@ -1,8 +1,11 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: a fresh node home in a
 //! temporary directory and a way to run the real `entraide` binary on it.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// The `entraide` binary built by cargo for this workspace.
 pub fn binary() -> PathBuf {
@@ -134,4 +137,126 @@ impl Default for TestHome {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A running `entraide serve`, stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Serve {
+    child: Child,
+}
+
+impl Serve {
+    /// `entraide serve` on loopback, relays and mDNS off.
+    pub fn start(home: &TestHome) -> Self {
+        let mut cmd = home.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-relay",
+            "--no-mdns",
+        ]);
+        Self::spawn(&mut cmd)
+    }
+
+    /// Spawns a prepared `serve` command and waits until it serves.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("serving device") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("entraide serve did not start within 20 s");
+                }
+            }
+        }
+        // Keep draining stderr so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Self { child }
+    }
+
+    /// Stops it the way a user does (SIGTERM) and waits for a clean exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "serve exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve did not stop within 15 s of SIGTERM");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `home` joins `inviter`'s alliance (whose daemon runs).
+pub fn join(inviter: &TestHome, org: &str) -> TestHome {
+    let ticket = inviter.ok(&["invite"]).stdout.trim().to_owned();
+    let home = TestHome::new();
+    home.ok(&["init", "--org", org]);
+    home.ok(&["join", &ticket, "--timeout", "20"]);
+    home
+}
+
+pub fn charter(home: &TestHome) -> String {
+    home.json(&["charter", "show"])["text"]
+        .as_str()
+        .expect("text")
+        .to_owned()
+}
+
+pub fn heads(home: &TestHome, doc: &str) -> Vec<String> {
+    let status = home.json(&["status"]);
+    let docs = status["docs"].as_array().expect("docs");
+    let doc = docs.iter().find(|d| d["name"] == doc).expect("doc");
+    let mut heads: Vec<String> = doc["heads"]
+        .as_array()
+        .expect("heads")
+        .iter()
+        .map(|h| h.as_str().expect("hash").to_owned())
+        .collect();
+    heads.sort();
+    heads
+}
+
+pub fn set_charter(home: &TestHome, text: &str) {
+    let path = home.scratch().join("charter.txt");
+    std::fs::write(&path, text).expect("write");
+    home.ok(&["charter", "set", "--file", path.to_str().expect("path")]);
+}
+
+/// Waits until `check` holds, for at most `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within {secs} s");
 }

@@ -74,12 +74,34 @@ enum Command {
     },
     /// Book a resource.
     ///
-    /// Refused (nothing stored) when the slot overlaps a booking this node
-    /// knows, or would exceed the resource's quota. Two members who book the
-    /// same slot while apart are told once they sync: the booking created
-    /// first keeps the slot (an approved one before a pending one), on every
-    /// node alike, and the other shows as `conflict` with the booking it lost
-    /// to.
+    /// Refused (exit 2, nothing stored) when the slot overlaps a booking this
+    /// node knows, or would take your organisation over the resource's quota.
+    ///
+    /// With --repeat, each occurrence is its own booking of one series; an
+    /// occurrence that overlaps or breaks the quota is skipped and listed
+    /// ("skipped ...", and `skipped` in --json) while the others are booked.
+    /// If every occurrence clashes, nothing is booked (exit 2).
+    ///
+    /// The booking rule. Members who book while apart learn of clashes when
+    /// they sync, and every node decides alike, from the synced data only:
+    ///   1. cancelled and declined bookings hold no slot;
+    ///   2. the others are ranked: on a resource that needs approval, approved
+    ///      before pending; then the booking made first (by the clock of the
+    ///      node that made it, never behind a booking that node knew); then
+    ///      the smaller id;
+    ///   3. in that order, a booking keeps its slot unless it overlaps one
+    ///      already kept (it becomes `conflict`, reason `overlap`, and
+    ///      `conflict_with` names the booking that keeps the slot), or its
+    ///      hours, added to what its organisation already keeps in that week
+    ///      or month (in the zone the resource was added in), exceed the quota
+    ///      (it becomes `conflict`, reason `quota`).
+    /// The first to book keeps the room, whoever syncs first. A losing
+    /// organisation sees its conflicts first in `entraide status`, and
+    /// `entraide bookings` suggests the nearest free slots of the same length.
+    /// Only the booking's organisation or a coordinator may cancel, and only
+    /// the owner may approve or decline: every node ignores a cancellation or
+    /// decision made from another organisation's device.
+    #[command(verbatim_doc_comment)]
     Book(BookArgs),
     /// List bookings with their status.
     Bookings {
@@ -99,6 +121,10 @@ enum Command {
     Cancel {
         /// The booking's id or id prefix.
         booking: String,
+        /// Cancel every occurrence of its series that is not cancelled yet
+        /// (those your organisation may cancel).
+        #[arg(long)]
+        series: bool,
     },
     /// Export the calendar.
     Calendar {
@@ -149,6 +175,11 @@ enum Command {
     },
     /// Known member devices, their addresses, connected or not, last sync.
     Peers,
+    /// Devices of your organisation.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Export a shared document as a standard automerge file.
     Export {
         /// charter, values, library or calendar.
@@ -176,10 +207,47 @@ enum AllianceCommand {
 
 #[derive(Subcommand, Debug)]
 enum MemberCommand {
-    /// Member organisations, their roles, status and devices.
+    /// Member organisations, their roles, status, devices and what waits.
     List,
     /// Every membership operation and whether it took effect.
     Log,
+    /// Your organisation approves the pending admission (or removal) of ORG.
+    Approve {
+        /// The organisation's name or id.
+        org: String,
+    },
+    /// Proposes to remove ORG, or adds your organisation's vote to the
+    /// removal already proposed (the alliance's rule decides when it holds).
+    Remove {
+        /// The organisation's name or id.
+        org: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Under consensus: your organisation blocks the pending motion about ORG.
+    Block {
+        /// The organisation's name or id.
+        org: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCommand {
+    /// A ticket for a second device of your organisation (joins with `entraide join`).
+    Invite {
+        /// How long the ticket stays valid: 7d, 12h, 30m.
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
+    /// Revokes a device of your organisation (a lost laptop).
+    Remove {
+        /// The device's id or a unique prefix (`entraide member list`).
+        device: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -277,7 +345,9 @@ enum ResourceCommand {
         #[arg(long)]
         approval: bool,
     },
-    /// Shared resources.
+    /// Shared resources; with --json, each with `usage`: every
+    /// organisation's booked minutes against the quota in the current and the
+    /// next period.
     List,
 }
 
@@ -298,8 +368,12 @@ struct BookArgs {
     #[arg(long)]
     repeat: Option<String>,
     /// How many occurrences, with --repeat.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "until")]
     count: Option<u32>,
+    /// The last day of the repeat, with --repeat: YYYY-MM-DD in the node's
+    /// time zone, inclusive.
+    #[arg(long)]
+    until: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -506,8 +580,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             return serve(&home, zone, config);
         }
         Command::Join {
-            ticket, timeout, ..
-        } => return join(&home, zone, &ticket, timeout, json),
+            ticket,
+            timeout,
+            wait,
+        } => return join(&home, zone, &ticket, timeout, wait, json),
         Command::Sync { timeout } => return sync(&home, zone, timeout, json),
         other => to_request(other)?,
     };
@@ -530,6 +606,13 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         }
         Command::Invite { role, expires } => (Request::Invite { role, expires }, None),
         Command::Peers => (Request::Peers, None),
+        Command::Device { command } => (
+            match command {
+                DeviceCommand::Invite { expires } => Request::DeviceInvite { expires },
+                DeviceCommand::Remove { device } => Request::DeviceRemove { device },
+            },
+            None,
+        ),
         Command::Alliance {
             command: AllianceCommand::Create { name, admission },
         } => (Request::AllianceCreate { name, admission }, None),
@@ -538,6 +621,9 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             match command {
                 MemberCommand::List => Request::MemberList,
                 MemberCommand::Log => Request::MemberLog,
+                MemberCommand::Approve { org } => Request::MemberApprove { org },
+                MemberCommand::Remove { org, reason } => Request::MemberRemove { org, reason },
+                MemberCommand::Block { org, reason } => Request::MemberBlock { org, reason },
             },
             None,
         ),
@@ -625,6 +711,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 purpose: a.purpose,
                 repeat: a.repeat,
                 count: a.count,
+                until: a.until,
             },
             None,
         ),
@@ -644,7 +731,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             },
             None,
         ),
-        Command::Cancel { booking } => (Request::Cancel { booking }, None),
+        Command::Cancel { booking, series } => (Request::Cancel { booking, series }, None),
         Command::Calendar {
             command: CalendarCommand::Export { resource, out },
         } => (Request::CalendarExport { resource }, Some(out)),
@@ -773,6 +860,7 @@ fn join(
     zone: chrono_tz::Tz,
     ticket: &str,
     timeout: u64,
+    wait: bool,
     json: bool,
 ) -> Result<(), Failure> {
     let ticket = Ticket::decode(ticket).map_err(|e| usage(e.to_string()))?;
@@ -783,20 +871,38 @@ fn join(
     }
     let node = client::open_node(home, zone)?;
     let rt = runtime()?;
-    let name = rt
-        .block_on(entraide_net::oneshot::join(
+    let outcome = rt
+        .block_on(entraide_net::oneshot::join_waiting(
             node,
             &ticket,
             std::time::Duration::from_secs(timeout.max(1)),
+            wait,
         ))
         .map_err(net_failure)?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"alliance": name, "status": "active"})
-        );
-    } else {
-        println!("joined the alliance '{name}'");
+    match outcome {
+        entraide_net::oneshot::JoinOutcome::Joined(name) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"alliance": name, "status": "active"})
+                );
+            } else {
+                println!("joined the alliance '{name}'");
+            }
+        }
+        entraide_net::oneshot::JoinOutcome::Pending(waiting) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"alliance": ticket.alliance_name, "status": "pending", "waiting": waiting})
+                );
+            } else {
+                println!(
+                    "admission to '{}' is pending ({waiting}); run `entraide join <TICKET> --wait` to wait for it",
+                    ticket.alliance_name
+                );
+            }
+        }
     }
     Ok(())
 }

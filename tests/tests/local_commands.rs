@@ -612,34 +612,43 @@ fn a_quota_breach_is_refused_and_nothing_is_stored() {
         "a refused booking stored something"
     );
 
-    // A series whose last occurrence breaks the quota is refused as a whole.
+    // A series whose last occurrence breaks the quota: that occurrence is
+    // skipped and reported, the others are booked.
     book(&home, "Salle Verte", "2027-03-15T09:00", "2027-03-15T18:00"); // 9h in week 3
-    let before = home.json(&["bookings"]);
+    let reply = home.json(&[
+        "book",
+        "Salle Verte",
+        "--from",
+        "2027-03-03T14:00",
+        "--to",
+        "2027-03-03T16:00",
+        "--repeat",
+        "weekly",
+        "--count",
+        "3",
+    ]); // weeks 1 and 2 fit, week 3 would reach 11h
+    assert_eq!(strings(&reply["ids"]).len(), 2, "{reply:#}");
+    let skipped = array(&reply["skipped"]);
+    assert_eq!(skipped.len(), 1, "{reply:#}");
+    assert_eq!(skipped[0]["from"], "2027-03-17T14:00:00+01:00");
+    assert_eq!(skipped[0]["reason"], "quota");
+    assert_eq!(array(&home.json(&["bookings"])).len(), 4);
+
+    // Exactly up to the quota is fine (8h + 2h in week 2), and the next
+    // week starts afresh.
     home.fails(
         &[
             "book",
             "Salle Verte",
             "--from",
-            "2027-03-03T14:00",
+            "2027-03-12T09:00",
             "--to",
-            "2027-03-03T16:00",
-            "--repeat",
-            "weekly",
-            "--count",
-            "3",
+            "2027-03-12T09:30",
         ],
         2,
-    ); // weeks 1 and 2 fit, week 3 would reach 11h
-    assert_eq!(
-        home.json(&["bookings"]),
-        before,
-        "part of a refused series was stored"
-    );
-
-    // Exactly up to the quota is fine, and the next week starts afresh.
-    book(&home, "Salle Verte", "2027-03-12T09:00", "2027-03-12T11:00"); // 10h in week 2
+    ); // week 2 already holds 8h + 2h
     book(&home, "Salle Verte", "2027-03-22T09:00", "2027-03-22T19:00"); // week 4, 10h
-    assert_eq!(array(&home.json(&["bookings"])).len(), 4);
+    assert_eq!(array(&home.json(&["bookings"])).len(), 5);
 }
 
 #[test]
@@ -886,4 +895,446 @@ fn every_document_exports_as_loadable_automerge() {
             "{doc}: empty document"
         );
     }
+}
+
+// ------------------------------------------------ series, quotas, export
+
+/// `book ... --json` for a series.
+fn book_series(home: &TestHome, args: &[&str]) -> Value {
+    let mut all = vec!["book", "Salle Verte"];
+    all.extend_from_slice(args);
+    home.json(&all)
+}
+
+#[test]
+fn a_series_skips_and_reports_what_clashes_and_books_the_rest() {
+    let home = TestHome::founded(ORG);
+    home.ok(&[
+        "resource",
+        "add",
+        "Salle Verte",
+        "--kind",
+        "room",
+        "--quota",
+        "10h/week",
+    ]);
+    // Week of 2027-03-15: 9h already; 2027-03-24 (next week): taken at 15:00.
+    book(&home, "Salle Verte", "2027-03-15T09:00", "2027-03-15T18:00");
+    let taken = book(&home, "Salle Verte", "2027-03-24T15:00", "2027-03-24T16:00");
+    let reply = book_series(
+        &home,
+        &[
+            "--from",
+            "2027-03-10T14:00",
+            "--to",
+            "2027-03-10T16:00",
+            "--repeat",
+            "weekly",
+            "--count",
+            "4",
+        ],
+    );
+    let booked = strings(&reply["ids"]);
+    assert_eq!(booked.len(), 2, "{reply:#}");
+    let skipped = array(&reply["skipped"]);
+    let summary: Vec<(&str, &str, &Value)> = skipped
+        .iter()
+        .map(|s| {
+            (
+                s["from"].as_str().unwrap(),
+                s["reason"].as_str().unwrap(),
+                &s["conflict_with"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("2027-03-17T14:00:00+01:00", "quota", &Value::Null),
+            (
+                "2027-03-24T14:00:00+01:00",
+                "overlap",
+                &Value::String(taken.clone())
+            ),
+        ],
+        "{reply:#}"
+    );
+    assert!(skipped.iter().all(|s| s["to"].is_string()));
+    let list = home.json(&["bookings"]);
+    assert_eq!(array(&list).len(), 4);
+    let series = by_id(&list, booked[0])["series"].clone();
+    assert!(series.is_string(), "{list:#}");
+    for id in &booked {
+        assert_eq!(by_id(&list, id)["series"], series);
+        assert_eq!(by_id(&list, id)["status"], "confirmed");
+    }
+    assert_eq!(reply["series"], series);
+
+    // The human text lists the skipped occurrences with their reason.
+    let run = home.ok(&[
+        "book",
+        "Salle Verte",
+        "--from",
+        "2027-04-07T14:00",
+        "--to",
+        "2027-04-07T16:00",
+        "--repeat",
+        "daily",
+        "--count",
+        "2",
+        "--purpose",
+        "x",
+    ]);
+    assert!(!run.stdout.contains("skipped"), "{run:?}");
+    let run = home.ok(&[
+        "book",
+        "Salle Verte",
+        "--from",
+        "2027-04-08T15:00",
+        "--to",
+        "2027-04-08T16:00",
+        "--repeat",
+        "daily",
+        "--count",
+        "2",
+    ]);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert!(is_hex(lines[0], 32), "{run:?}");
+    assert!(
+        lines[1].starts_with("skipped 2027-04-08T15:00:00+02:00") && lines[1].contains("overlap"),
+        "{run:?}"
+    );
+
+    // Every occurrence clashes: refused, nothing stored.
+    let before = home.json(&["bookings"]);
+    let run = home.fails(
+        &[
+            "book",
+            "Salle Verte",
+            "--from",
+            "2027-04-07T15:00",
+            "--to",
+            "2027-04-07T17:00",
+            "--repeat",
+            "daily",
+            "--count",
+            "2",
+        ],
+        2,
+    );
+    assert!(run.stderr.contains("all 2 occurrences"), "{run:?}");
+    assert_eq!(home.json(&["bookings"]), before);
+}
+
+#[test]
+fn repeat_until_a_date_keeps_the_local_hour_across_dst() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    // Clocks spring forward in Brussels on Sunday 2027-03-28.
+    let reply = book_series(
+        &home,
+        &[
+            "--from",
+            "2027-03-26T19:00",
+            "--to",
+            "2027-03-26T21:00",
+            "--repeat",
+            "daily",
+            "--until",
+            "2027-03-29",
+        ],
+    );
+    let ids = strings(&reply["ids"]);
+    assert_eq!(ids.len(), 4, "{reply:#}");
+    assert!(array(&reply["skipped"]).is_empty());
+    let list = home.json(&["bookings"]);
+    let mut froms: Vec<&str> = ids
+        .iter()
+        .map(|i| by_id(&list, i)["from"].as_str().unwrap())
+        .collect();
+    froms.sort_unstable();
+    assert_eq!(
+        froms,
+        [
+            "2027-03-26T19:00:00+01:00",
+            "2027-03-27T19:00:00+01:00",
+            "2027-03-28T19:00:00+02:00",
+            "2027-03-29T19:00:00+02:00",
+        ]
+    );
+    for bad in [
+        &["--until", "2027-03-25"][..],
+        &["--until", "29/03/2027"],
+        &["--until", "2027-03-29", "--count", "2"],
+        &["--until", "2028-06-01"],
+    ] {
+        let mut args = vec![
+            "book",
+            "Salle Verte",
+            "--from",
+            "2027-05-03T19:00",
+            "--to",
+            "2027-05-03T20:00",
+            "--repeat",
+            "daily",
+        ];
+        args.extend_from_slice(bad);
+        home.fails(&args, 2);
+    }
+    home.fails(
+        &[
+            "book",
+            "Salle Verte",
+            "--from",
+            "2027-05-03T19:00",
+            "--to",
+            "2027-05-03T20:00",
+            "--until",
+            "2027-05-10",
+        ],
+        2,
+    );
+    assert_eq!(array(&home.json(&["bookings"])).len(), 4);
+}
+
+#[test]
+fn cancel_one_occurrence_or_the_whole_series() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    let reply = book_series(
+        &home,
+        &[
+            "--from",
+            "2027-09-06T18:00",
+            "--to",
+            "2027-09-06T19:00",
+            "--repeat",
+            "weekly",
+            "--count",
+            "4",
+        ],
+    );
+    let ids: Vec<String> = strings(&reply["ids"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let other = book(&home, "Salle Verte", "2027-09-07T18:00", "2027-09-07T19:00");
+    // One occurrence.
+    let one = home.json(&["cancel", &ids[1]]);
+    assert_eq!(one["id"], ids[1].as_str());
+    assert_eq!(strings(&one["ids"]), [ids[1].as_str()]);
+    let list = home.json(&["bookings"]);
+    assert_eq!(by_id(&list, &ids[1])["status"], "cancelled");
+    assert_eq!(by_id(&list, &ids[0])["status"], "confirmed");
+    // The rest of the series, named by any occurrence (even a cancelled one).
+    let rest = home.json(&["cancel", &ids[1][..10], "--series"]);
+    let mut got = strings(&rest["ids"]);
+    got.sort_unstable();
+    let mut want = vec![ids[0].as_str(), ids[2].as_str(), ids[3].as_str()];
+    want.sort_unstable();
+    assert_eq!(got, want, "{rest:#}");
+    let list = home.json(&["bookings"]);
+    for id in &ids {
+        assert_eq!(by_id(&list, id)["status"], "cancelled");
+    }
+    assert_eq!(by_id(&list, &other)["status"], "confirmed");
+    // Nothing left to cancel: refused, nothing changed.
+    home.fails(&["cancel", &ids[0], "--series"], 2);
+    // A booking of no series: --series cancels just it.
+    home.ok(&["cancel", &other, "--series"]);
+    assert_eq!(
+        by_id(&home.json(&["bookings"]), &other)["status"],
+        "cancelled"
+    );
+}
+
+#[test]
+fn resource_list_shows_quota_usage_this_period_and_the_next() {
+    let home = TestHome::founded(ORG);
+    home.ok(&[
+        "resource",
+        "add",
+        "Salle Verte",
+        "--kind",
+        "room",
+        "--quota",
+        "10h/week",
+    ]);
+    room(&home, "Salle Bleue");
+    let list = home.json(&["resource", "list"]);
+    let verte = array(&list)
+        .iter()
+        .find(|r| r["name"] == "Salle Verte")
+        .unwrap();
+    assert_eq!(verte["zone"], "Europe/Brussels");
+    let usage = array(&verte["usage"]);
+    assert_eq!(usage.len(), 2, "{list:#}");
+    for u in usage {
+        assert_eq!(u["org"], ORG);
+        assert_eq!(u["minutes"], 0);
+        assert_eq!(u["quota_minutes"], 600);
+    }
+    let next = usage[1]["period_start"].as_str().unwrap().to_owned();
+    assert_eq!(usage[0]["period_end"], next.as_str());
+    assert!(next.contains("T00:00:00+0"), "{next}");
+    let bleue = array(&list)
+        .iter()
+        .find(|r| r["name"] == "Salle Bleue")
+        .unwrap();
+    assert!(array(&bleue["usage"]).is_empty());
+
+    // Two hours on Monday of the next week.
+    let from = next.replace("T00:00:00", "T10:00:00");
+    let to = next.replace("T00:00:00", "T12:00:00");
+    book(&home, "Salle Verte", &from, &to);
+    let list = home.json(&["resource", "list"]);
+    let verte = array(&list)
+        .iter()
+        .find(|r| r["name"] == "Salle Verte")
+        .unwrap();
+    let minutes: Vec<(&str, &Value)> = array(&verte["usage"])
+        .iter()
+        .map(|u| (u["period_start"].as_str().unwrap(), &u["minutes"]))
+        .collect();
+    assert_eq!(minutes[1], (next.as_str(), &Value::from(120)), "{list:#}");
+    assert_eq!(minutes[0].1, &Value::from(0));
+    let text = home.ok(&["resource", "list"]).stdout;
+    assert!(text.contains("Salle Verte"), "{text}");
+}
+
+#[test]
+fn bookings_json_has_reason_and_suggestions_fields() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    let id = book(&home, "Salle Verte", "2027-06-07T10:00", "2027-06-07T12:00");
+    let list = home.json(&["bookings"]);
+    let b = by_id(&list, &id);
+    assert_eq!(b["reason"], Value::Null);
+    assert_eq!(b["suggestions"], serde_json::json!([]));
+    assert_eq!(b["conflict_with"], Value::Null);
+    // Nothing lost: status lists no conflicts.
+    assert_eq!(home.json(&["status"])["conflicts"], serde_json::json!([]));
+}
+
+#[test]
+fn book_help_explains_the_booking_rule() {
+    let home = TestHome::new();
+    let help = home.ok(&["book", "--help"]).stdout;
+    for words in [
+        "The booking rule",
+        "approved",
+        "made first",
+        "conflict_with",
+        "reason `quota`",
+        "skipped",
+        "coordinator",
+    ] {
+        assert!(
+            help.contains(words),
+            "`book --help` lacks {words:?}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn calendar_export_round_trips_uids_statuses_and_times_across_dst() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    home.ok(&[
+        "resource",
+        "add",
+        "Salle Jaune",
+        "--kind",
+        "room",
+        "--approval",
+    ]);
+    // Across the spring change (01:00 CET .. 04:00 CEST: 2 hours) and the
+    // autumn one (01:00 CEST .. 04:00 CET: 4 hours).
+    let spring = book(&home, "Salle Verte", "2027-03-28T01:00", "2027-03-28T04:00");
+    let autumn = book(&home, "Salle Verte", "2027-10-31T01:00", "2027-10-31T04:00");
+    let cancelled = book(&home, "Salle Verte", "2027-05-03T10:00", "2027-05-03T11:00");
+    home.ok(&["cancel", &cancelled]);
+    let pending = book(&home, "Salle Jaune", "2027-05-03T10:00", "2027-05-03T11:00");
+    let declined = book(&home, "Salle Jaune", "2027-05-04T10:00", "2027-05-04T11:00");
+    home.ok(&["booking", "decline", &declined, "--reason", "travaux"]);
+
+    let out = home.scratch().join("all.ics");
+    let run = home.json(&["calendar", "export", "--out", out.to_str().unwrap()]);
+    assert_eq!(run["events"], 5);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let calendar: icalendar::Calendar = text
+        .parse()
+        .unwrap_or_else(|e| panic!("not RFC 5545 ({e}):\n{text}"));
+    let events: Vec<&icalendar::Event> = calendar
+        .components
+        .iter()
+        .filter_map(CalendarComponent::as_event)
+        .collect();
+    assert_eq!(events.len(), 5, "{text}");
+    let event = |id: &str| {
+        let uid = format!("{id}@entraide");
+        events
+            .iter()
+            .find(|e| e.get_uid() == Some(uid.as_str()))
+            .copied()
+            .unwrap_or_else(|| panic!("no VEVENT with UID {uid}:\n{text}"))
+    };
+    use icalendar::EventStatus::{Cancelled, Confirmed, Tentative};
+    for (id, status, start, end) in [
+        (
+            &spring,
+            Confirmed,
+            "2027-03-28T00:00:00Z",
+            "2027-03-28T02:00:00Z",
+        ),
+        (
+            &autumn,
+            Confirmed,
+            "2027-10-30T23:00:00Z",
+            "2027-10-31T03:00:00Z",
+        ),
+        (
+            &cancelled,
+            Cancelled,
+            "2027-05-03T08:00:00Z",
+            "2027-05-03T09:00:00Z",
+        ),
+        (
+            &pending,
+            Tentative,
+            "2027-05-03T08:00:00Z",
+            "2027-05-03T09:00:00Z",
+        ),
+        (
+            &declined,
+            Cancelled,
+            "2027-05-04T08:00:00Z",
+            "2027-05-04T09:00:00Z",
+        ),
+    ] {
+        let e = event(id);
+        assert_eq!(e.get_status(), Some(status), "STATUS of {id}:\n{text}");
+        assert_eq!(utc(e.get_start()), start, "DTSTART of {id}");
+        assert_eq!(utc(e.get_end()), end, "DTEND of {id}");
+    }
+    assert!(
+        event(&declined)
+            .get_description()
+            .is_some_and(|d| d.contains("travaux")),
+        "{text}"
+    );
+    // Stable: a second export has the same UIDs, statuses and times.
+    let again = home.scratch().join("again.ics");
+    home.ok(&["calendar", "export", "--out", again.to_str().unwrap()]);
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("DTSTAMP"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        strip(&text),
+        strip(&std::fs::read_to_string(&again).unwrap())
+    );
 }

@@ -2,20 +2,26 @@
 //!
 //! Schema (automerge):
 //! ```text
-//! { resources: { <id>: { name, kind, capacity?, location?, quota_minutes?, quota_period?,
+//! { resources: { <id>: { name, kind, capacity?, location?, quota? ("20h/week"), zone?,
 //!                        approval, owner, created_at } },
 //!   bookings:  { <resource id>: { <booking id>: { org, device, from, to, purpose, created_at,
 //!                                                 series?, decision?, decision_reason?,
-//!                                                 decided_by?, cancelled_by?, cancelled_at? } } } }
+//!                                                 decided_by?, decided_by_device?,
+//!                                                 cancelled_by?, cancelled_by_device?,
+//!                                                 cancelled_at? } } } }
 //! ```
 //! Bookings are grouped by resource, so that reading one resource's calendar
-//! never walks the others'.
+//! never walks the others'. `zone` is the IANA zone of the node that added the
+//! resource: quota weeks and months are counted in it, so that every node
+//! counts them alike whatever its own zone (a resource without one counts in
+//! UTC).
 //!
 //! # The booking rule
 //!
-//! A node refuses a booking that overlaps one it knows. Two members who book
-//! the same slot while apart can still overlap once they sync; then every node
-//! decides the same way, from the synced data alone:
+//! A node refuses a booking that overlaps one it knows, or that would take
+//! its organisation over the resource's quota. Members who book while apart
+//! can still overlap, or together exceed a quota, once they sync; then every
+//! node decides the same way, from the synced data alone:
 //!
 //! 1. cancelled and declined bookings take no slot;
 //! 2. the others are ranked: on a resource that needs approval, an approved
@@ -23,10 +29,30 @@
 //!    (`created_at`, a hybrid logical clock: never behind any booking the
 //!    creating node knew), then the smaller id;
 //! 3. in that order, a booking keeps its slot unless it overlaps one already
-//!    kept; then it is a `conflict`, and `conflict_with` names the kept
-//!    booking it overlaps first in rank.
+//!    kept (then it is a `conflict` for reason [`ConflictReason::Overlap`], and
+//!    `conflict_with` names the kept booking it overlaps first in rank), or
+//!    its minutes, added to those its organisation already keeps in the
+//!    quota period (week or month, in the resource's zone) in which it
+//!    starts, exceed the quota (then it is a `conflict` for reason
+//!    [`ConflictReason::Quota`], with no `conflict_with`).
 //!
-//! So the first to book keeps the room, whoever syncs first.
+//! So the first to book keeps the room, whoever syncs first, and quotas hold
+//! after sync: what an organisation booked beyond its quota, latest first,
+//! loses its slot.
+//!
+//! # Who may cancel or decide
+//!
+//! A cancellation counts only when the device that wrote it belongs to the
+//! booking's organisation or to a coordinator organisation; an approval or a
+//! refusal counts only when its device belongs to the organisation that owns
+//! the resource. The device of an edit is the automerge actor of the change
+//! that made it, which the sync layer has checked against the device's
+//! signature; `cancelled_by_device` and `decided_by_device` record it for
+//! readers, and the organisation fields (`cancelled_by`, `decided_by`) are
+//! only what the writer claimed. Which organisation a device belongs to, and
+//! whether it is a coordinator, comes from the membership log through a
+//! [`Directory`] that the caller passes in: this crate stays pure. An edit
+//! that does not count is ignored by every node alike.
 //!
 //! # Finding free slots
 //!
@@ -34,7 +60,8 @@
 //! the free slots of one resource with a given length, nearest to a given time
 //! by start, before or after it (nearest first; of two equally near, the
 //! earlier first). A slot is free when it overlaps no confirmed or pending
-//! booking; quotas are not checked there ([`Calendar::book`] checks them).
+//! booking; quotas are not checked there ([`Calendar::book`] checks them, and
+//! [`Calendar::suggestions`] keeps only slots within the organisation's quota).
 //! Slots start on a quarter hour of local time (:00, :15, :30, :45) and last
 //! exactly the given length. They are instants, so none starts in the hour the
 //! clocks skip in spring, and both occurrences of the hour repeated in autumn
@@ -44,7 +71,7 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{ObjType, ScalarValue};
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue};
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
@@ -161,6 +188,14 @@ impl Quota {
         format!("{}h/{period}", self.minutes / 60)
     }
 
+    /// "week" or "month".
+    pub fn period_name(self) -> &'static str {
+        match self.period {
+            QuotaPeriod::Week => "week",
+            QuotaPeriod::Month => "month",
+        }
+    }
+
     /// The period containing `ms`, as `[start, end)` in ms, in `zone`.
     pub fn period_of(self, ms: i64, zone: Tz) -> (i64, i64) {
         let day = ms_to_local(ms, zone).date();
@@ -210,6 +245,9 @@ pub struct Resource {
     pub owner: String,
     /// When it was added.
     pub created_at: i64,
+    /// The zone its quota periods are counted in: the zone of the node that
+    /// added it (UTC for a resource stored without one).
+    pub zone: Tz,
 }
 
 /// A new resource.
@@ -229,6 +267,59 @@ pub struct NewResource<'a> {
     pub quota: Option<Quota>,
     /// Approval needed.
     pub approval: bool,
+    /// The zone its quota periods are counted in (the adding node's zone).
+    pub zone: Tz,
+}
+
+/// What the booking rule knows of a device: the organisation it belongs to
+/// (or belonged to) and whether that organisation is a coordinator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceOrg {
+    /// The organisation's id.
+    pub org: String,
+    /// Whether the organisation is a coordinator of the alliance.
+    pub coordinator: bool,
+}
+
+/// Which organisation a device belongs to, from the membership log. The
+/// booking rule asks it who made a cancellation or a decision (see "Who may
+/// cancel or decide" in the module docs); the node answers from the synced
+/// membership, so every node gets the same answer from the same data.
+pub trait Directory {
+    /// The organisation of a device (its ed25519 public key, 64 lowercase
+    /// hex digits), or `None` for a device no member organisation ever had.
+    fn device_org(&self, device_hex: &str) -> Option<DeviceOrg>;
+}
+
+impl<F: Fn(&str) -> Option<DeviceOrg>> Directory for F {
+    fn device_org(&self, device_hex: &str) -> Option<DeviceOrg> {
+        self(device_hex)
+    }
+}
+
+impl Directory for BTreeMap<String, DeviceOrg> {
+    fn device_org(&self, device_hex: &str) -> Option<DeviceOrg> {
+        self.get(device_hex).cloned()
+    }
+}
+
+/// Why a booking lost its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConflictReason {
+    /// It overlaps a booking that ranks before it.
+    Overlap,
+    /// It would take its organisation over the resource's quota.
+    Quota,
+}
+
+impl ConflictReason {
+    /// Its name: `overlap` or `quota`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Overlap => "overlap",
+            Self::Quota => "quota",
+        }
+    }
 }
 
 /// Where a booking stands.
@@ -238,7 +329,8 @@ pub enum BookingStatus {
     Confirmed,
     /// It holds its slot and waits for the owner's approval.
     Pending,
-    /// It overlaps a booking that ranks before it (see the module docs).
+    /// It overlaps a booking that ranks before it, or would take its
+    /// organisation over the quota (see the module docs).
     Conflict,
     /// Cancelled by its organisation or a coordinator.
     Cancelled,
@@ -282,10 +374,16 @@ pub struct Booking {
     pub series: Option<String>,
     /// Its status.
     pub status: BookingStatus,
-    /// For a conflict: the booking that keeps the slot.
+    /// For a conflict: the booking that keeps the slot (none for a quota
+    /// conflict).
     pub conflict_with: Option<String>,
-    /// Why it was declined or cancelled, if said.
+    /// For a conflict: why it lost its slot.
+    pub conflict: Option<ConflictReason>,
+    /// Why it was declined, if said.
     pub reason: Option<String>,
+    /// Whether the owner's approval or refusal of it counts (see the module
+    /// docs).
+    pub decided: bool,
 }
 
 /// A slot to book.
@@ -297,6 +395,49 @@ pub struct NewBooking {
     pub from: i64,
     /// End.
     pub to: i64,
+}
+
+/// An occurrence [`Calendar::book`] left out because it clashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The id it would have had.
+    pub id: String,
+    /// Start.
+    pub from: i64,
+    /// End.
+    pub to: i64,
+    /// Overlap or quota.
+    pub reason: ConflictReason,
+    /// For an overlap: the booking it overlaps.
+    pub conflict_with: Option<String>,
+    /// The refusal, as a user reads it.
+    pub error: CalendarError,
+}
+
+/// What [`Calendar::book`] stored and what it left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Booked {
+    /// The ids of the bookings stored, in time order.
+    pub ids: Vec<String>,
+    /// The occurrences left out, in time order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// How much of its quota an organisation has booked on a resource in one
+/// period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// The organisation.
+    pub org: String,
+    /// The period's start, ms.
+    pub period_start: i64,
+    /// The period's end (exclusive), ms.
+    pub period_end: i64,
+    /// Minutes booked by bookings that hold their slot (confirmed or
+    /// pending) and start in the period.
+    pub minutes: i64,
+    /// The quota, in minutes per period.
+    pub quota_minutes: i64,
 }
 
 /// A resource or booking could not be added or changed.
@@ -336,6 +477,29 @@ pub enum CalendarError {
     /// Bad repeat count.
     #[error("--count must be between 1 and {MAX_REPEAT}")]
     RepeatCount,
+    /// `--until` before the first occurrence.
+    #[error("--until {until} is before the first occurrence ({first}); give a later date")]
+    UntilBeforeStart {
+        /// The date given.
+        until: String,
+        /// The first occurrence's start, formatted.
+        first: String,
+    },
+    /// `--until` too far.
+    #[error(
+        "--until {0} gives more than {MAX_REPEAT} occurrences; give an earlier date or book in several series"
+    )]
+    UntilTooFar(String),
+    /// Every occurrence of a series clashes.
+    #[error(
+        "all {count} occurrences clash with bookings this node knows or with the quota, so nothing was booked (the first: {first}); pick another time"
+    )]
+    SeriesClash {
+        /// How many occurrences.
+        count: usize,
+        /// Why the first clashes.
+        first: Box<CalendarError>,
+    },
     /// Overlap with a known booking.
     #[error(
         "{resource} is already booked by {org} from {from} to {to} (booking {id}); pick another slot (`entraide bookings --resource {resource}`)"
@@ -379,6 +543,11 @@ pub enum CalendarError {
     /// Already cancelled or declined.
     #[error("booking {0} is already {1}; nothing changed")]
     Closed(String, &'static str),
+    /// Every occurrence of a series is already cancelled or declined.
+    #[error(
+        "every occurrence of series {0} that your organisation may cancel is already cancelled or declined; nothing changed"
+    )]
+    SeriesClosed(String),
     /// Approve/decline on something not pending.
     #[error("booking {0} is not waiting for approval; nothing changed")]
     NotPending(String),
@@ -473,6 +642,7 @@ impl Calendar {
                 tx.put(&obj, "quota", q.to_text())?;
             }
             tx.put(&obj, "approval", new.approval)?;
+            tx.put(&obj, "zone", new.zone.name())?;
             tx.put(&obj, "owner", author.org.as_str())?;
             tx.put(&obj, "created_at", ScalarValue::Int(now_ms))?;
             tx.put_object(&bookings, new.id, ObjType::Map)?;
@@ -488,6 +658,7 @@ impl Calendar {
         let Some(map) = self.bookings_root().child(resource) else {
             return Vec::new();
         };
+        let doc = self.doc.read();
         map.children()
             .into_iter()
             .map(|(id, r)| RawBooking {
@@ -500,35 +671,51 @@ impl Calendar {
                 purpose: r.string("purpose"),
                 created_at: r.int("created_at").unwrap_or_default(),
                 series: r.str("series"),
-                decision: r.str("decision"),
-                reason: r.str("decision_reason").or_else(|| r.str("cancel_reason")),
-                cancelled: r.str("cancelled_by").is_some(),
+                decisions: if r.str("decision").is_some() {
+                    written_by(doc, r.obj(), "decision")
+                } else {
+                    Vec::new()
+                },
+                decision_reason: r.str("decision_reason"),
+                cancels: if r.str("cancelled_by").is_some() {
+                    written_by(doc, r.obj(), "cancelled_by")
+                        .into_iter()
+                        .map(|(_, device)| device)
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect()
     }
 
-    /// The bookings of one resource (or of all), with the status every node
-    /// computes the same way (see the module docs), sorted by start.
-    pub fn bookings(&self, resource: Option<&str>) -> Vec<Booking> {
-        let resources: Vec<Resource> = match resource {
+    /// The resources `resource` (an id) names, or all.
+    fn resources_of(&self, resource: Option<&str>) -> Vec<Resource> {
+        match resource {
             Some(id) => self
                 .resources()
                 .into_iter()
                 .filter(|r| r.id == id)
                 .collect(),
             None => self.resources(),
-        };
+        }
+    }
+
+    /// The bookings of one resource (or of all), with the status every node
+    /// computes the same way (see the module docs), sorted by start. `dir`
+    /// tells which organisation each device belongs to.
+    pub fn bookings(&self, resource: Option<&str>, dir: &dyn Directory) -> Vec<Booking> {
         let mut out = Vec::new();
-        for r in &resources {
-            out.extend(rank(r, self.raw_bookings(&r.id)));
+        for r in &self.resources_of(resource) {
+            out.extend(rank(r, self.raw_bookings(&r.id), dir));
         }
         out.sort_by(|a, b| (a.from, &a.resource, &a.id).cmp(&(b.from, &b.resource, &b.id)));
         out
     }
 
     /// One booking by id or id prefix.
-    pub fn booking(&self, query: &str) -> Result<Booking, CalendarError> {
-        let all = self.bookings(None);
+    pub fn booking(&self, query: &str, dir: &dyn Directory) -> Result<Booking, CalendarError> {
+        let all = self.bookings(None, dir);
         let id = resolve(
             query,
             all.iter().map(|b| (b.id.as_str(), "")),
@@ -552,117 +739,114 @@ impl Calendar {
         around_ms: i64,
         zone: Tz,
         count: usize,
+        dir: &dyn Directory,
     ) -> Vec<(i64, i64)> {
         let Ok(resource) = self.resource(resource_id) else {
             return Vec::new();
         };
-        if count == 0 || check_length(0, length_ms, zone).is_err() {
-            return Vec::new();
-        }
-        let mut held: Vec<(i64, i64)> = rank(&resource, self.raw_bookings(&resource.id))
-            .iter()
-            .filter(|b| matches!(b.status, BookingStatus::Confirmed | BookingStatus::Pending))
-            .map(|b| (b.from, b.to))
-            .collect();
-        held.sort_unstable();
-        // Disjoint busy intervals, in order.
-        let mut busy: Vec<(i64, i64)> = Vec::with_capacity(held.len());
-        for (from, to) in held {
-            match busy.last_mut() {
-                Some(last) if from <= last.1 => last.1 = last.1.max(to),
-                _ => busy.push((from, to)),
-            }
-        }
-        // The first busy interval that a slot starting at `s` overlaps.
-        let clash = |s: i64| {
-            let i = busy.partition_point(|b| b.1 <= s);
-            busy.get(i)
-                .copied()
-                .filter(|b| b.0 < s.saturating_add(length_ms))
-        };
-        let on_step = |s: i64| {
-            zone.timestamp_millis_opt(s).single().is_some_and(|t| {
-                let local = t.naive_local();
-                i64::from(local.minute()) % FREE_SLOT_STEP_MINUTES == 0
-                    && local.second() == 0
-                    && local.nanosecond() == 0
-            })
-        };
-        // Instants are taken on multiples of the step since the epoch: in
-        // every zone whose offset is a multiple of the step (all of them
-        // today), these are exactly the quarter hours of local time.
-        let floor = |ms: i64| ms.div_euclid(STEP_MS).saturating_mul(STEP_MS);
+        let ranked = rank(&resource, self.raw_bookings(&resource.id), dir);
+        free_slots_in(&ranked, length_ms, around_ms, zone, count, &|_| true)
+    }
 
-        // Starting at or after `around_ms`, nearest first.
-        let latest = around_ms.saturating_add(FREE_SLOTS_DAYS_AFTER * DAY_MS);
-        let mut after = Vec::new();
-        let mut s = floor(around_ms);
-        if s < around_ms {
-            s = s.saturating_add(STEP_MS);
-        }
-        while after.len() < count && s >= around_ms && s <= latest {
-            let next = match clash(s) {
-                // Every start before the busy interval's end overlaps it.
-                Some((_, to)) => floor(to.saturating_sub(1)).saturating_add(STEP_MS),
-                None => {
-                    if on_step(s) {
-                        after.push(s);
+    /// For every `conflict` booking of one resource (or of all): the `count`
+    /// free slots of the same length on its resource nearest to its start
+    /// (see [`Calendar::free_slots`]), keeping only those that fit its
+    /// organisation's quota. Keyed by booking id.
+    pub fn suggestions(
+        &self,
+        resource: Option<&str>,
+        zone: Tz,
+        count: usize,
+        dir: &dyn Directory,
+    ) -> BTreeMap<String, Vec<(i64, i64)>> {
+        let mut out = BTreeMap::new();
+        for r in &self.resources_of(resource) {
+            let ranked = rank(r, self.raw_bookings(&r.id), dir);
+            for b in ranked
+                .iter()
+                .filter(|b| b.status == BookingStatus::Conflict)
+            {
+                let length = b.to.saturating_sub(b.from);
+                // The organisation's kept minutes per quota period start.
+                let used: BTreeMap<i64, i64> = match r.quota {
+                    None => BTreeMap::new(),
+                    Some(quota) => {
+                        let mut used = BTreeMap::new();
+                        for k in ranked.iter().filter(|k| holds(k) && k.org == b.org) {
+                            let total: &mut i64 =
+                                used.entry(quota.period_of(k.from, r.zone).0).or_default();
+                            *total = total.saturating_add(minutes(k.from, k.to));
+                        }
+                        used
                     }
-                    s.saturating_add(STEP_MS)
-                }
-            };
-            if next <= s {
-                break;
-            }
-            s = next;
-        }
-
-        // Starting before `around_ms`, nearest first.
-        let earliest = around_ms.saturating_sub(FREE_SLOTS_DAYS_BEFORE * DAY_MS);
-        let mut before = Vec::new();
-        let mut s = floor(around_ms.saturating_sub(1));
-        while before.len() < count && s < around_ms && s >= earliest {
-            let next = match clash(s) {
-                // Every start after the busy interval's start minus the
-                // length overlaps it.
-                Some((from, _)) => floor(from.saturating_sub(length_ms)),
-                None => {
-                    if on_step(s) {
-                        before.push(s);
+                };
+                let fits = |from: i64| match r.quota {
+                    None => true,
+                    Some(quota) => {
+                        let start = quota.period_of(from, r.zone).0;
+                        used.get(&start)
+                            .copied()
+                            .unwrap_or(0)
+                            .saturating_add(minutes(from, from.saturating_add(length)))
+                            <= quota.minutes
                     }
-                    s.saturating_sub(STEP_MS)
-                }
-            };
-            if next >= s {
-                break;
-            }
-            s = next;
-        }
-
-        let (mut after, mut before) = (after.into_iter().peekable(), before.into_iter().peekable());
-        let mut out = Vec::new();
-        while out.len() < count {
-            let take_after = match (after.peek(), before.peek()) {
-                (Some(&a), Some(&b)) => a - around_ms < around_ms - b,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let start = if take_after {
-                after.next()
-            } else {
-                before.next()
-            };
-            if let Some(start) = start {
-                out.push((start, start.saturating_add(length_ms)));
+                };
+                out.insert(
+                    b.id.clone(),
+                    free_slots_in(&ranked, length, b.from, zone, count, &fits),
+                );
             }
         }
         out
     }
 
-    /// Books `slots` of a resource for `author`'s organisation, all or none:
-    /// refused when one overlaps a booking this node knows that holds its
-    /// slot, or would bring the organisation over the resource's quota.
+    /// How much of a resource's quota each organisation has booked in the
+    /// period (week or month, in the resource's zone) containing `at_ms` and
+    /// in the next one: every organisation with booked minutes there, and
+    /// those of `include` even at 0; sorted by period, then organisation.
+    /// Empty for a resource without a quota.
+    pub fn usage(
+        &self,
+        resource_id: &str,
+        at_ms: i64,
+        include: &[&str],
+        dir: &dyn Directory,
+    ) -> Vec<Usage> {
+        let Ok(resource) = self.resource(resource_id) else {
+            return Vec::new();
+        };
+        let Some(quota) = resource.quota else {
+            return Vec::new();
+        };
+        let ranked = rank(&resource, self.raw_bookings(&resource.id), dir);
+        let current = quota.period_of(at_ms, resource.zone);
+        let next = quota.period_of(current.1, resource.zone);
+        let mut out = Vec::new();
+        for period in [current, next] {
+            let mut per_org: BTreeMap<&str, i64> = include.iter().map(|o| (*o, 0)).collect();
+            for b in ranked.iter().filter(|b| holds(b)) {
+                if quota.period_of(b.from, resource.zone) == period {
+                    *per_org.entry(b.org.as_str()).or_default() += minutes(b.from, b.to);
+                }
+            }
+            out.extend(per_org.into_iter().map(|(org, minutes)| Usage {
+                org: org.to_owned(),
+                period_start: period.0,
+                period_end: period.1,
+                minutes,
+                quota_minutes: quota.minutes,
+            }));
+        }
+        out
+    }
+
+    /// Books `slots` of a resource for `author`'s organisation. A slot that
+    /// overlaps a booking this node knows that holds its slot (or an earlier
+    /// slot of the same call), or that would bring the organisation over the
+    /// resource's quota, is skipped and reported; the others are stored. When
+    /// every slot clashes, nothing is stored and the call is refused (with
+    /// the clash itself for one slot, [`CalendarError::SeriesClash`] for
+    /// several). A slot of a bad length refuses the whole call.
     // Every argument is a distinct input the caller passes in (this crate has
     // no clock or context of its own); the signature is used by other crates.
     #[allow(clippy::too_many_arguments)]
@@ -675,39 +859,55 @@ impl Calendar {
         purpose: &str,
         series: Option<&str>,
         zone: Tz,
-    ) -> Result<(), CalendarError> {
+        dir: &dyn Directory,
+    ) -> Result<Booked, CalendarError> {
         let resource = self.resource(resource_id)?;
         if slots.is_empty() || slots.len() > MAX_REPEAT as usize {
             return Err(CalendarError::RepeatCount);
         }
-        let existing = rank(&resource, self.raw_bookings(&resource.id));
-        let holding: Vec<&Booking> = existing
-            .iter()
-            .filter(|b| matches!(b.status, BookingStatus::Confirmed | BookingStatus::Pending))
-            .collect();
-        for (i, slot) in slots.iter().enumerate() {
+        for slot in slots {
             check_length(slot.from, slot.to, zone)?;
-            let clash = holding
-                .iter()
-                .map(|b| (b.id.as_str(), b.org.as_str(), b.from, b.to))
-                .chain(
-                    slots[..i]
-                        .iter()
-                        .map(|s| (s.id.as_str(), author.org.as_str(), s.from, s.to)),
-                )
-                .find(|(_, _, from, to)| slot.from < *to && *from < slot.to);
-            if let Some((id, org, from, to)) = clash {
-                return Err(CalendarError::Overlap {
-                    resource: resource.name.clone(),
-                    id: id.to_owned(),
-                    org: org.to_owned(),
-                    from: format_time(from, zone),
-                    to: format_time(to, zone),
-                });
+        }
+        let existing = rank(&resource, self.raw_bookings(&resource.id), dir);
+        let mut holding: Vec<Held> = existing
+            .iter()
+            .filter(|b| holds(b))
+            .map(|b| Held {
+                id: b.id.clone(),
+                org: b.org.clone(),
+                from: b.from,
+                to: b.to,
+            })
+            .collect();
+        let mut accepted: Vec<&NewBooking> = Vec::new();
+        let mut skipped: Vec<Skipped> = Vec::new();
+        for slot in slots {
+            match clash(&resource, &author.org, &holding, slot, zone) {
+                Some(skip) => skipped.push(skip),
+                None => {
+                    holding.push(Held {
+                        id: slot.id.clone(),
+                        org: author.org.clone(),
+                        from: slot.from,
+                        to: slot.to,
+                    });
+                    accepted.push(slot);
+                }
             }
         }
-        if let Some(quota) = resource.quota {
-            check_quota(&resource, quota, &author.org, &holding, slots, zone)?;
+        if accepted.is_empty() {
+            let first = skipped
+                .into_iter()
+                .next()
+                .map_or(CalendarError::RepeatCount, |s| s.error);
+            return Err(if slots.len() == 1 {
+                first
+            } else {
+                CalendarError::SeriesClash {
+                    count: slots.len(),
+                    first: Box::new(first),
+                }
+            });
         }
         // Hybrid logical clock: never behind a booking this node knows.
         let latest = existing
@@ -716,7 +916,7 @@ impl Calendar {
             .max()
             .unwrap_or(i64::MIN);
         let created_at = now_ms.max(latest.saturating_add(1));
-        let device_hex: String = author.device.iter().map(|b| format!("{b:02x}")).collect();
+        let device_hex = hex(&author.device);
         let bookings_root = self.doc.root_obj("bookings");
         let parent = match self.bookings_root().child(&resource.id) {
             Some(r) => r.obj().clone(),
@@ -732,7 +932,7 @@ impl Calendar {
             }
         };
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
-            for slot in slots {
+            for slot in &accepted {
                 let obj = tx.put_object(&parent, slot.id.as_str(), ObjType::Map)?;
                 tx.put(&obj, "org", author.org.as_str())?;
                 tx.put(&obj, "device", device_hex.as_str())?;
@@ -748,10 +948,13 @@ impl Calendar {
         };
         let _ = put(self.doc.write());
         self.doc.commit(now_ms, "book");
-        Ok(())
+        Ok(Booked {
+            ids: accepted.iter().map(|s| s.id.clone()).collect(),
+            skipped,
+        })
     }
 
-    fn booking_obj(&self, booking: &Booking) -> Option<automerge::ObjId> {
+    fn booking_obj(&self, booking: &Booking) -> Option<ObjId> {
         self.bookings_root()
             .child(&booking.resource)?
             .child(&booking.id)
@@ -759,35 +962,80 @@ impl Calendar {
     }
 
     /// Cancels a booking. Only its organisation, or a coordinator
-    /// (`is_coordinator`), may.
+    /// (`is_coordinator`), may; other nodes check it too (see the module
+    /// docs).
     pub fn cancel(
         &mut self,
         author: &Author,
         is_coordinator: bool,
         now_ms: i64,
         query: &str,
+        dir: &dyn Directory,
     ) -> Result<Booking, CalendarError> {
-        let booking = self.booking(query)?;
-        if booking.org != author.org && !is_coordinator {
-            return Err(CalendarError::NotAllowed(format!(
-                "booking {} belongs to another organisation; only it or a coordinator may cancel it",
-                booking.id
-            )));
-        }
-        if matches!(
-            booking.status,
-            BookingStatus::Cancelled | BookingStatus::Declined
-        ) {
+        let booking = self.booking(query, dir)?;
+        may_cancel(author, is_coordinator, &booking)?;
+        if is_closed(&booking) {
             return Err(CalendarError::Closed(booking.id, booking.status.name()));
         }
-        let Some(obj) = self.booking_obj(&booking) else {
-            return Err(CalendarError::Name);
-        };
-        let tx = self.doc.write();
-        let _ = tx.put(&obj, "cancelled_by", author.org.as_str());
-        let _ = tx.put(&obj, "cancelled_at", ScalarValue::Int(now_ms));
-        self.doc.commit(now_ms, "cancel");
+        self.write_cancel(author, now_ms, std::slice::from_ref(&booking))?;
         Ok(booking)
+    }
+
+    /// Cancels every occurrence of the series `query` (a booking id or id
+    /// prefix) belongs to that is not cancelled or declined yet and that
+    /// `author`'s organisation may cancel (its own, or any for a
+    /// coordinator), in one change; just that booking when it belongs to no
+    /// series. Returns the bookings cancelled, in time order.
+    pub fn cancel_series(
+        &mut self,
+        author: &Author,
+        is_coordinator: bool,
+        now_ms: i64,
+        query: &str,
+        dir: &dyn Directory,
+    ) -> Result<Vec<Booking>, CalendarError> {
+        let booking = self.booking(query, dir)?;
+        let Some(series) = booking.series.clone() else {
+            return self
+                .cancel(author, is_coordinator, now_ms, &booking.id, dir)
+                .map(|b| vec![b]);
+        };
+        may_cancel(author, is_coordinator, &booking)?;
+        let targets: Vec<Booking> = self
+            .bookings(Some(&booking.resource), dir)
+            .into_iter()
+            .filter(|b| {
+                b.series.as_deref() == Some(series.as_str())
+                    && !is_closed(b)
+                    && (b.org == author.org || is_coordinator)
+            })
+            .collect();
+        if targets.is_empty() {
+            return Err(CalendarError::SeriesClosed(series));
+        }
+        self.write_cancel(author, now_ms, &targets)?;
+        Ok(targets)
+    }
+
+    fn write_cancel(
+        &mut self,
+        author: &Author,
+        now_ms: i64,
+        bookings: &[Booking],
+    ) -> Result<(), CalendarError> {
+        let objs: Vec<ObjId> = bookings
+            .iter()
+            .map(|b| self.booking_obj(b).ok_or(CalendarError::Name))
+            .collect::<Result<_, _>>()?;
+        let device_hex = hex(&author.device);
+        let tx = self.doc.write();
+        for obj in &objs {
+            let _ = tx.put(obj, "cancelled_by", author.org.as_str());
+            let _ = tx.put(obj, "cancelled_by_device", device_hex.as_str());
+            let _ = tx.put(obj, "cancelled_at", ScalarValue::Int(now_ms));
+        }
+        self.doc.commit(now_ms, "cancel");
+        Ok(())
     }
 
     /// Approves (`approve = true`) or declines a pending booking of a
@@ -799,8 +1047,9 @@ impl Calendar {
         query: &str,
         approve: bool,
         reason: Option<&str>,
+        dir: &dyn Directory,
     ) -> Result<Booking, CalendarError> {
-        let booking = self.booking(query)?;
+        let booking = self.booking(query, dir)?;
         let resource = self.resource(&booking.resource)?;
         if resource.owner != author.org {
             return Err(CalendarError::NotAllowed(format!(
@@ -808,11 +1057,7 @@ impl Calendar {
                 resource.name
             )));
         }
-        let raw = self.raw_bookings(&resource.id);
-        let decided = raw
-            .iter()
-            .any(|b| b.id == booking.id && b.decision.is_some());
-        if !resource.approval || decided || matches!(booking.status, BookingStatus::Cancelled) {
+        if !resource.approval || booking.decided || booking.status == BookingStatus::Cancelled {
             return Err(CalendarError::NotPending(booking.id));
         }
         let Some(obj) = self.booking_obj(&booking) else {
@@ -825,6 +1070,7 @@ impl Calendar {
             if approve { "approved" } else { "declined" },
         );
         let _ = tx.put(&obj, "decided_by", author.org.as_str());
+        let _ = tx.put(&obj, "decided_by_device", hex(&author.device).as_str());
         if let Some(r) = reason.map(str::trim).filter(|r| !r.is_empty()) {
             let _ = tx.put(&obj, "decision_reason", r);
         }
@@ -832,6 +1078,227 @@ impl Calendar {
             .commit(now_ms, if approve { "approve" } else { "decline" });
         Ok(booking)
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every value a map key holds (several after concurrent writes) as text,
+/// with the device (the automerge actor, hex) whose change wrote it.
+fn written_by(doc: &automerge::AutoCommit, obj: &ObjId, key: &str) -> Vec<(String, String)> {
+    doc.get_all(obj, key)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(value, id)| match id {
+            automerge::ObjId::Id(_, actor, _) => {
+                Some((value.as_str()?.to_owned(), actor.to_hex_string()))
+            }
+            automerge::ObjId::Root => None,
+        })
+        .collect()
+}
+
+fn holds(b: &Booking) -> bool {
+    matches!(b.status, BookingStatus::Confirmed | BookingStatus::Pending)
+}
+
+fn is_closed(b: &Booking) -> bool {
+    matches!(b.status, BookingStatus::Cancelled | BookingStatus::Declined)
+}
+
+fn may_cancel(
+    author: &Author,
+    is_coordinator: bool,
+    booking: &Booking,
+) -> Result<(), CalendarError> {
+    if booking.org != author.org && !is_coordinator {
+        return Err(CalendarError::NotAllowed(format!(
+            "booking {} belongs to another organisation; only it or a coordinator may cancel it",
+            booking.id
+        )));
+    }
+    Ok(())
+}
+
+/// Whole minutes from `from` to `to` (0 when `to` is not after `from`).
+fn minutes(from: i64, to: i64) -> i64 {
+    to.saturating_sub(from).max(0) / MINUTE_MS
+}
+
+/// A booking that holds its slot, as [`Calendar::book`] checks against it.
+struct Held {
+    id: String,
+    org: String,
+    from: i64,
+    to: i64,
+}
+
+/// Why `slot` may not be booked for `org`, if it may not.
+fn clash(
+    resource: &Resource,
+    org: &str,
+    holding: &[Held],
+    slot: &NewBooking,
+    zone: Tz,
+) -> Option<Skipped> {
+    if let Some(h) = holding
+        .iter()
+        .find(|h| slot.from < h.to && h.from < slot.to)
+    {
+        return Some(Skipped {
+            id: slot.id.clone(),
+            from: slot.from,
+            to: slot.to,
+            reason: ConflictReason::Overlap,
+            conflict_with: Some(h.id.clone()),
+            error: CalendarError::Overlap {
+                resource: resource.name.clone(),
+                id: h.id.clone(),
+                org: h.org.clone(),
+                from: format_time(h.from, zone),
+                to: format_time(h.to, zone),
+            },
+        });
+    }
+    let quota = resource.quota?;
+    // A booking counts in the period in which it starts.
+    let period = quota.period_of(slot.from, resource.zone);
+    let total = holding
+        .iter()
+        .filter(|h| h.org == org && quota.period_of(h.from, resource.zone) == period)
+        .map(|h| minutes(h.from, h.to))
+        .fold(minutes(slot.from, slot.to), i64::saturating_add);
+    (total > quota.minutes).then(|| Skipped {
+        id: slot.id.clone(),
+        from: slot.from,
+        to: slot.to,
+        reason: ConflictReason::Quota,
+        conflict_with: None,
+        error: CalendarError::Quota {
+            resource: resource.name.clone(),
+            org: org.to_owned(),
+            booked_minutes: total,
+            quota: quota.to_text(),
+            period: quota.period_name(),
+            period_start: format_time(period.0, zone),
+        },
+    })
+}
+
+/// The free slots among `ranked` (one resource's bookings with their
+/// statuses) that `accept` (given a slot's start) keeps; see
+/// [`Calendar::free_slots`].
+fn free_slots_in(
+    ranked: &[Booking],
+    length_ms: i64,
+    around_ms: i64,
+    zone: Tz,
+    count: usize,
+    accept: &dyn Fn(i64) -> bool,
+) -> Vec<(i64, i64)> {
+    if count == 0 || check_length(0, length_ms, zone).is_err() {
+        return Vec::new();
+    }
+    let mut held: Vec<(i64, i64)> = ranked
+        .iter()
+        .filter(|b| holds(b))
+        .map(|b| (b.from, b.to))
+        .collect();
+    held.sort_unstable();
+    // Disjoint busy intervals, in order.
+    let mut busy: Vec<(i64, i64)> = Vec::with_capacity(held.len());
+    for (from, to) in held {
+        match busy.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => busy.push((from, to)),
+        }
+    }
+    // The first busy interval that a slot starting at `s` overlaps.
+    let clash = |s: i64| {
+        let i = busy.partition_point(|b| b.1 <= s);
+        busy.get(i)
+            .copied()
+            .filter(|b| b.0 < s.saturating_add(length_ms))
+    };
+    let on_step = |s: i64| {
+        zone.timestamp_millis_opt(s).single().is_some_and(|t| {
+            let local = t.naive_local();
+            i64::from(local.minute()) % FREE_SLOT_STEP_MINUTES == 0
+                && local.second() == 0
+                && local.nanosecond() == 0
+        })
+    };
+    // Instants are taken on multiples of the step since the epoch: in
+    // every zone whose offset is a multiple of the step (all of them
+    // today), these are exactly the quarter hours of local time.
+    let floor = |ms: i64| ms.div_euclid(STEP_MS).saturating_mul(STEP_MS);
+
+    // Starting at or after `around_ms`, nearest first.
+    let latest = around_ms.saturating_add(FREE_SLOTS_DAYS_AFTER * DAY_MS);
+    let mut after = Vec::new();
+    let mut s = floor(around_ms);
+    if s < around_ms {
+        s = s.saturating_add(STEP_MS);
+    }
+    while after.len() < count && s >= around_ms && s <= latest {
+        let next = match clash(s) {
+            // Every start before the busy interval's end overlaps it.
+            Some((_, to)) => floor(to.saturating_sub(1)).saturating_add(STEP_MS),
+            None => {
+                if on_step(s) && accept(s) {
+                    after.push(s);
+                }
+                s.saturating_add(STEP_MS)
+            }
+        };
+        if next <= s {
+            break;
+        }
+        s = next;
+    }
+
+    // Starting before `around_ms`, nearest first.
+    let earliest = around_ms.saturating_sub(FREE_SLOTS_DAYS_BEFORE * DAY_MS);
+    let mut before = Vec::new();
+    let mut s = floor(around_ms.saturating_sub(1));
+    while before.len() < count && s < around_ms && s >= earliest {
+        let next = match clash(s) {
+            // Every start after the busy interval's start minus the
+            // length overlaps it.
+            Some((from, _)) => floor(from.saturating_sub(length_ms)),
+            None => {
+                if on_step(s) && accept(s) {
+                    before.push(s);
+                }
+                s.saturating_sub(STEP_MS)
+            }
+        };
+        if next >= s {
+            break;
+        }
+        s = next;
+    }
+
+    let (mut after, mut before) = (after.into_iter().peekable(), before.into_iter().peekable());
+    let mut out = Vec::new();
+    while out.len() < count {
+        let take_after = match (after.peek(), before.peek()) {
+            (Some(&a), Some(&b)) => a - around_ms < around_ms - b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let start = if take_after {
+            after.next()
+        } else {
+            before.next()
+        };
+        if let Some(start) = start {
+            out.push((start, start.saturating_add(length_ms)));
+        }
+    }
+    out
 }
 
 /// Checks a booking's length.
@@ -842,10 +1309,10 @@ pub fn check_length(from: i64, to: i64, zone: Tz) -> Result<(), CalendarError> {
             to: format_time(to, zone),
         });
     }
-    if to - from < MIN_BOOKING_MINUTES * MINUTE_MS {
+    if to.saturating_sub(from) < MIN_BOOKING_MINUTES * MINUTE_MS {
         return Err(CalendarError::TooShort);
     }
-    if to - from > MAX_BOOKING_DAYS * 24 * 60 * MINUTE_MS {
+    if to.saturating_sub(from) > MAX_BOOKING_DAYS * 24 * 60 * MINUTE_MS {
         return Err(CalendarError::TooLong);
     }
     Ok(())
@@ -860,6 +1327,15 @@ pub enum Repeat {
     Weekly,
 }
 
+/// When a repeated booking stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepeatEnd {
+    /// After this many occurrences.
+    Count(u32),
+    /// With the last occurrence that starts on or before this local date.
+    Until(NaiveDate),
+}
+
 /// The `count` occurrences of a slot repeated daily or weekly, keeping the
 /// local wall-clock times across daylight-saving changes. An occurrence whose
 /// local start or end does not exist is refused.
@@ -870,18 +1346,50 @@ pub fn repeat_slots(
     count: u32,
     zone: Tz,
 ) -> Result<Vec<(i64, i64)>, CalendarError> {
-    if count == 0 || count > MAX_REPEAT {
-        return Err(CalendarError::RepeatCount);
-    }
-    let step = match repeat {
-        Repeat::Daily => Duration::days(1),
-        Repeat::Weekly => Duration::days(7),
+    repeat_series(from, to, repeat, RepeatEnd::Count(count), zone)
+}
+
+/// The occurrences of a slot repeated daily or weekly until `end` (a count,
+/// or a last local date, inclusive), keeping the local wall-clock times
+/// across daylight-saving changes. An occurrence whose local start or end
+/// does not exist is refused, as are more than [`MAX_REPEAT`] occurrences.
+pub fn repeat_series(
+    from: i64,
+    to: i64,
+    repeat: Repeat,
+    end: RepeatEnd,
+    zone: Tz,
+) -> Result<Vec<(i64, i64)>, CalendarError> {
+    let step_days = match repeat {
+        Repeat::Daily => 1,
+        Repeat::Weekly => 7,
     };
-    let (start, end) = (ms_to_local(from, zone), ms_to_local(to, zone));
+    let (start, finish) = (ms_to_local(from, zone), ms_to_local(to, zone));
+    let count = match end {
+        RepeatEnd::Count(count) => {
+            if count == 0 || count > MAX_REPEAT {
+                return Err(CalendarError::RepeatCount);
+            }
+            count
+        }
+        RepeatEnd::Until(date) => {
+            if date < start.date() {
+                return Err(CalendarError::UntilBeforeStart {
+                    until: date.to_string(),
+                    first: format_time(from, zone),
+                });
+            }
+            let count = (date - start.date()).num_days() / step_days + 1;
+            match u32::try_from(count) {
+                Ok(c) if c <= MAX_REPEAT => c,
+                _ => return Err(CalendarError::UntilTooFar(date.to_string())),
+            }
+        }
+    };
     let mut out = Vec::with_capacity(count as usize);
     for i in 0..i64::from(count) {
-        let shift = step * i32::try_from(i).unwrap_or(i32::MAX);
-        let (s, e) = (start + shift, end + shift);
+        let shift = Duration::days(step_days * i);
+        let (s, e) = (start + shift, finish + shift);
         match (local_to_ms(s, zone), local_to_ms(e, zone)) {
             (Some(s), Some(e)) => out.push((s, e)),
             _ => {
@@ -907,9 +1415,11 @@ struct RawBooking {
     purpose: String,
     created_at: i64,
     series: Option<String>,
-    decision: Option<String>,
-    reason: Option<String>,
-    cancelled: bool,
+    /// Every `decision` value with the device that wrote it.
+    decisions: Vec<(String, String)>,
+    decision_reason: Option<String>,
+    /// The devices that wrote the current `cancelled_by` value(s).
+    cancels: Vec<String>,
 }
 
 fn read_resource(id: String, r: &Record<'_>) -> Resource {
@@ -923,43 +1433,99 @@ fn read_resource(id: String, r: &Record<'_>) -> Resource {
         approval: r.bool("approval"),
         owner: r.string("owner"),
         created_at: r.int("created_at").unwrap_or_default(),
+        zone: r
+            .str("zone")
+            .and_then(|z| z.parse::<Tz>().ok())
+            .unwrap_or(Tz::UTC),
     }
 }
 
 /// Applies the booking rule to one resource's bookings.
-fn rank(resource: &Resource, raw: Vec<RawBooking>) -> Vec<Booking> {
-    let mut order: Vec<&RawBooking> = raw.iter().collect();
-    let approved = |b: &RawBooking| b.decision.as_deref() == Some("approved");
-    order.sort_by(|a, b| {
-        let class = |x: &RawBooking| u8::from(resource.approval && !approved(x));
-        (class(a), a.created_at, &a.id).cmp(&(class(b), b.created_at, &b.id))
+fn rank(resource: &Resource, raw: Vec<RawBooking>, dir: &dyn Directory) -> Vec<Booking> {
+    // Which cancellations and decisions count (see the module docs).
+    let cancelled: Vec<bool> = raw
+        .iter()
+        .map(|b| {
+            b.cancels.iter().any(|device| {
+                dir.device_org(device)
+                    .is_some_and(|d| d.org == b.org || d.coordinator)
+            })
+        })
+        .collect();
+    // Of concurrent decisions that count, a refusal wins.
+    let decision: Vec<Option<&str>> = raw
+        .iter()
+        .map(|b| {
+            b.decisions
+                .iter()
+                .filter(|(value, device)| {
+                    matches!(value.as_str(), "approved" | "declined")
+                        && dir
+                            .device_org(device)
+                            .is_some_and(|d| d.org == resource.owner)
+                })
+                .map(|(value, _)| value.as_str())
+                .max()
+        })
+        .collect();
+    let approved = |i: usize| decision[i] == Some("approved");
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by(|&a, &b| {
+        let class = |x: usize| u8::from(resource.approval && !approved(x));
+        (class(a), raw[a].created_at, &raw[a].id).cmp(&(class(b), raw[b].created_at, &raw[b].id))
     });
-    let mut kept: Vec<&RawBooking> = Vec::new();
-    let mut status: BTreeMap<&str, (BookingStatus, Option<String>)> = BTreeMap::new();
-    for b in order {
-        let s = if b.cancelled {
-            (BookingStatus::Cancelled, None)
-        } else if b.decision.as_deref() == Some("declined") {
-            (BookingStatus::Declined, None)
-        } else if let Some(winner) = kept.iter().find(|k| b.from < k.to && k.from < b.to) {
-            (BookingStatus::Conflict, Some(winner.id.clone()))
+    let mut kept: Vec<usize> = Vec::new();
+    // Minutes kept per (organisation, quota period start).
+    let mut used: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    let mut verdicts: Vec<(BookingStatus, Option<String>, Option<ConflictReason>)> =
+        vec![(BookingStatus::Conflict, None, None); raw.len()];
+    for i in order {
+        let b = &raw[i];
+        verdicts[i] = if cancelled[i] {
+            (BookingStatus::Cancelled, None, None)
+        } else if decision[i] == Some("declined") {
+            (BookingStatus::Declined, None, None)
+        } else if let Some(&w) = kept
+            .iter()
+            .find(|&&k| b.from < raw[k].to && raw[k].from < b.to)
+        {
+            (
+                BookingStatus::Conflict,
+                Some(raw[w].id.clone()),
+                Some(ConflictReason::Overlap),
+            )
         } else {
-            kept.push(b);
-            if resource.approval && !approved(b) {
-                (BookingStatus::Pending, None)
+            let period = resource
+                .quota
+                .map(|q| (q, q.period_of(b.from, resource.zone).0));
+            let over = period.is_some_and(|(q, start)| {
+                used.get(&(b.org.as_str(), start))
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_add(minutes(b.from, b.to))
+                    > q.minutes
+            });
+            if over {
+                (BookingStatus::Conflict, None, Some(ConflictReason::Quota))
             } else {
-                (BookingStatus::Confirmed, None)
+                if let Some((_, start)) = period {
+                    let total = used.entry((b.org.as_str(), start)).or_default();
+                    *total = total.saturating_add(minutes(b.from, b.to));
+                }
+                kept.push(i);
+                if resource.approval && !approved(i) {
+                    (BookingStatus::Pending, None, None)
+                } else {
+                    (BookingStatus::Confirmed, None, None)
+                }
             }
         };
-        status.insert(b.id.as_str(), s);
     }
     raw.iter()
-        .map(|b| {
-            let (status, conflict_with) = status
-                .get(b.id.as_str())
-                .cloned()
-                .unwrap_or((BookingStatus::Conflict, None));
-            Booking {
+        .zip(verdicts)
+        .zip(&decision)
+        .map(
+            |((b, (status, conflict_with, conflict)), decision)| Booking {
                 id: b.id.clone(),
                 resource: b.resource.clone(),
                 org: b.org.clone(),
@@ -971,45 +1537,12 @@ fn rank(resource: &Resource, raw: Vec<RawBooking>) -> Vec<Booking> {
                 series: b.series.clone(),
                 status,
                 conflict_with,
-                reason: b.reason.clone(),
-            }
-        })
+                conflict,
+                reason: decision.and(b.decision_reason.clone()),
+                decided: decision.is_some(),
+            },
+        )
         .collect()
-}
-
-fn check_quota(
-    resource: &Resource,
-    quota: Quota,
-    org: &str,
-    holding: &[&Booking],
-    slots: &[NewBooking],
-    zone: Tz,
-) -> Result<(), CalendarError> {
-    // A booking counts in the period in which it starts.
-    let mut per_period: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-    for b in holding.iter().filter(|b| b.org == org) {
-        *per_period.entry(quota.period_of(b.from, zone)).or_default() +=
-            (b.to - b.from) / MINUTE_MS;
-    }
-    for s in slots {
-        let period = quota.period_of(s.from, zone);
-        let total = per_period.entry(period).or_default();
-        *total += (s.to - s.from) / MINUTE_MS;
-        if *total > quota.minutes {
-            return Err(CalendarError::Quota {
-                resource: resource.name.clone(),
-                org: org.to_owned(),
-                booked_minutes: *total,
-                quota: quota.to_text(),
-                period: match quota.period {
-                    QuotaPeriod::Week => "week",
-                    QuotaPeriod::Month => "month",
-                },
-                period_start: format_time(period.0, zone),
-            });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1024,6 +1557,29 @@ mod tests {
             device: [device; 32],
             org: org.into(),
         }
+    }
+
+    /// Devices `[n; 32]`: 1 and 4 are org-a's (a coordinator, and the owner
+    /// of the test rooms), 2 and 5 org-b's, 3 org-c's.
+    fn dir() -> BTreeMap<String, DeviceOrg> {
+        [
+            (1, "org-a"),
+            (2, "org-b"),
+            (3, "org-c"),
+            (4, "org-a"),
+            (5, "org-b"),
+        ]
+        .into_iter()
+        .map(|(d, org)| {
+            (
+                hex(&[d; 32]),
+                DeviceOrg {
+                    org: org.into(),
+                    coordinator: org == "org-a",
+                },
+            )
+        })
+        .collect()
     }
 
     fn t(s: &str) -> i64 {
@@ -1051,6 +1607,7 @@ mod tests {
                 location: Some("Rue Haute 1"),
                 quota,
                 approval,
+                zone: BXL,
             },
         )
         .unwrap();
@@ -1069,6 +1626,7 @@ mod tests {
             "AG",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
         let err = cal
@@ -1080,6 +1638,7 @@ mod tests {
                 "",
                 None,
                 BXL,
+                &dir(),
             )
             .unwrap_err();
         assert!(
@@ -1094,9 +1653,10 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
-        assert_eq!(cal.bookings(Some("room1")).len(), 2);
+        assert_eq!(cal.bookings(Some("room1"), &dir()).len(), 2);
     }
 
     #[test]
@@ -1109,11 +1669,11 @@ mod tests {
             ("2026-06-01T10:00", "2036-06-01T10:00"),
         ] {
             assert!(
-                cal.book(&a, 1, "room1", &slot("x", from, to), "", None, BXL)
+                cal.book(&a, 1, "room1", &slot("x", from, to), "", None, BXL, &dir())
                     .is_err()
             );
         }
-        assert!(cal.bookings(None).is_empty());
+        assert!(cal.bookings(None, &dir()).is_empty());
     }
 
     #[test]
@@ -1129,6 +1689,7 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
         let err = cal
@@ -1140,6 +1701,7 @@ mod tests {
                 "",
                 None,
                 BXL,
+                &dir(),
             )
             .unwrap_err();
         assert!(
@@ -1161,6 +1723,7 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
         cal.book(
@@ -1171,6 +1734,7 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
     }
@@ -1189,6 +1753,7 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
         b.book(
@@ -1199,13 +1764,14 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
         let mut fa = a.doc_mut().fork();
         let mut fb = b.doc_mut().fork();
         a.doc_mut().merge(&mut fb).unwrap();
         b.doc_mut().merge(&mut fa).unwrap();
-        let (la, lb) = (a.bookings(None), b.bookings(None));
+        let (la, lb) = (a.bookings(None, &dir()), b.bookings(None, &dir()));
         assert_eq!(la, lb);
         let loser = la.iter().find(|x| x.id == "ba").unwrap();
         assert_eq!(loser.status, BookingStatus::Conflict);
@@ -1223,19 +1789,552 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
-        assert_eq!(cal.booking("b1").unwrap().status, BookingStatus::Pending);
+        assert_eq!(
+            cal.booking("b1", &dir()).unwrap().status,
+            BookingStatus::Pending
+        );
         assert!(
-            cal.decide(&author("org-b", 2), 6, "b1", true, None)
+            cal.decide(&author("org-b", 2), 6, "b1", true, None, &dir())
                 .is_err()
         );
-        cal.decide(&author("org-a", 1), 7, "b1", true, None)
+        cal.decide(&author("org-a", 1), 7, "b1", true, None, &dir())
             .unwrap();
-        assert_eq!(cal.booking("b1").unwrap().status, BookingStatus::Confirmed);
-        assert!(cal.cancel(&author("org-c", 3), false, 8, "b1").is_err());
-        cal.cancel(&author("org-b", 2), false, 9, "b1").unwrap();
-        assert_eq!(cal.booking("b1").unwrap().status, BookingStatus::Cancelled);
+        assert_eq!(
+            cal.booking("b1", &dir()).unwrap().status,
+            BookingStatus::Confirmed
+        );
+        assert!(
+            cal.cancel(&author("org-c", 3), false, 8, "b1", &dir())
+                .is_err()
+        );
+        cal.cancel(&author("org-b", 2), false, 9, "b1", &dir())
+            .unwrap();
+        assert_eq!(
+            cal.booking("b1", &dir()).unwrap().status,
+            BookingStatus::Cancelled
+        );
+    }
+
+    /// Acts on a copy of `cal` as device `[device; 32]`, then merges the
+    /// copy back: what another device does, synced.
+    fn on_device(cal: &mut Calendar, device: u8, act: impl FnOnce(&mut Calendar)) {
+        let bytes = cal.doc_mut().save();
+        let mut other =
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [device; 32], [&bytes[..]]).unwrap());
+        act(&mut other);
+        cal.doc_mut().merge(other.doc_mut()).unwrap();
+    }
+
+    fn status_of(cal: &Calendar, id: &str) -> (BookingStatus, Option<ConflictReason>) {
+        let b = cal.booking(id, &dir()).unwrap();
+        (b.status, b.conflict)
+    }
+
+    #[test]
+    fn quota_holds_after_two_devices_book_apart() {
+        // org-b's two devices, offline, each book 2h of a 3h/week room.
+        let mut a = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
+        let base = a.doc_mut().save();
+        let load = |d: u8| {
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [d; 32], [&base[..]]).unwrap())
+        };
+        let (mut one, mut two) = (load(2), load(5));
+        one.book(
+            &author("org-b", 2),
+            100,
+            "room1",
+            &slot("first", "2026-06-02T10:00", "2026-06-02T12:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        two.book(
+            &author("org-b", 5),
+            200,
+            "room1",
+            &slot("second", "2026-06-04T10:00", "2026-06-04T12:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        // org-c books the same week, within its own quota.
+        a.book(
+            &author("org-c", 3),
+            300,
+            "room1",
+            &slot("other", "2026-06-05T10:00", "2026-06-05T13:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        let (mut f1, mut f2) = (one.doc_mut().fork(), two.doc_mut().fork());
+        a.doc_mut().merge(&mut f2).unwrap();
+        a.doc_mut().merge(&mut f1).unwrap();
+        two.doc_mut().merge(&mut f1).unwrap();
+        two.doc_mut().merge(&mut a.doc_mut().fork()).unwrap();
+        assert_eq!(a.bookings(None, &dir()), two.bookings(None, &dir()));
+        assert_eq!(status_of(&a, "first"), (BookingStatus::Confirmed, None));
+        let second = a.booking("second", &dir()).unwrap();
+        assert_eq!(second.status, BookingStatus::Conflict);
+        assert_eq!(second.conflict, Some(ConflictReason::Quota));
+        assert_eq!(second.conflict_with, None);
+        assert_eq!(status_of(&a, "other"), (BookingStatus::Confirmed, None));
+        // Cancelling the first frees the quota: the second holds again.
+        a.cancel(&author("org-b", 2), false, 400, "first", &dir())
+            .unwrap();
+        assert_eq!(status_of(&a, "second"), (BookingStatus::Confirmed, None));
+    }
+
+    #[test]
+    fn quota_periods_count_in_the_resource_zone() {
+        // Sunday 20:00 and Monday 00:30 in Brussels are two weeks there, one
+        // week in Tokyo: a node in Tokyo counts them in Brussels weeks.
+        let tokyo = chrono_tz::Asia::Tokyo;
+        let mut cal = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
+        assert_eq!(cal.resource("room1").unwrap().zone, BXL);
+        for (id, from, to) in [
+            ("sun", "2026-06-07T20:00", "2026-06-07T22:00"),
+            ("mon", "2026-06-08T00:30", "2026-06-08T02:30"),
+        ] {
+            cal.book(
+                &author("org-b", 2),
+                1,
+                "room1",
+                &slot(id, from, to),
+                "",
+                None,
+                tokyo,
+                &dir(),
+            )
+            .unwrap();
+        }
+        let usage = cal.usage("room1", t("2026-06-07T12:00"), &["org-c"], &dir());
+        let summary: Vec<(String, String, i64)> = usage
+            .iter()
+            .map(|u| (u.org.clone(), format_time(u.period_start, BXL), u.minutes))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("org-b".into(), "2026-06-01T00:00:00+02:00".into(), 120),
+                ("org-c".into(), "2026-06-01T00:00:00+02:00".into(), 0),
+                ("org-b".into(), "2026-06-08T00:00:00+02:00".into(), 120),
+                ("org-c".into(), "2026-06-08T00:00:00+02:00".into(), 0),
+            ]
+        );
+        assert!(usage.iter().all(|u| u.quota_minutes == 180));
+        assert!(
+            calendar_with_room(None, false)
+                .usage("room1", 0, &["org-b"], &dir())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_series_skips_what_clashes_and_books_the_rest() {
+        let mut cal = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
+        book_slot(&mut cal, "taken", "2026-06-09T10:00", "2026-06-09T12:00");
+        book_slot(&mut cal, "busy", "2026-06-15T08:00", "2026-06-15T09:00");
+        let occurrences = repeat_slots(
+            t("2026-06-01T10:00"),
+            t("2026-06-01T12:00"),
+            Repeat::Weekly,
+            3,
+            BXL,
+        )
+        .unwrap();
+        let mut slots: Vec<NewBooking> = occurrences
+            .iter()
+            .enumerate()
+            .map(|(i, &(from, to))| NewBooking {
+                id: format!("w{i}"),
+                from,
+                to,
+            })
+            .collect();
+        // A fourth slot that overlaps the first of the series.
+        slots.push(NewBooking {
+            id: "w3".into(),
+            from: t("2026-06-01T11:00"),
+            to: t("2026-06-01T11:30"),
+        });
+        let booked = cal
+            .book(
+                &author("org-b", 2),
+                5,
+                "room1",
+                &slots,
+                "",
+                Some("s"),
+                BXL,
+                &dir(),
+            )
+            .unwrap();
+        assert_eq!(booked.ids, ["w0", "w2"]);
+        let skipped: Vec<(&str, ConflictReason, Option<&str>)> = booked
+            .skipped
+            .iter()
+            .map(|s| (s.id.as_str(), s.reason, s.conflict_with.as_deref()))
+            .collect();
+        // w1: org-b already has 2h in that week (quota 3h); w3 overlaps w0;
+        // w2 fits beside the hour org-b has in its week.
+        assert_eq!(
+            skipped,
+            [
+                ("w1", ConflictReason::Quota, None),
+                ("w3", ConflictReason::Overlap, Some("w0")),
+            ]
+        );
+        assert!(
+            matches!(
+                booked.skipped[0].error,
+                CalendarError::Quota {
+                    booked_minutes: 240,
+                    ..
+                }
+            ),
+            "{}",
+            booked.skipped[0].error
+        );
+        assert_eq!(status_of(&cal, "w2"), (BookingStatus::Confirmed, None));
+
+        // When every occurrence clashes, nothing is stored.
+        let heads = cal.doc_mut().heads();
+        let err = cal
+            .book(
+                &author("org-c", 3),
+                6,
+                "room1",
+                &[
+                    NewBooking {
+                        id: "x1".into(),
+                        from: t("2026-06-01T10:30"),
+                        to: t("2026-06-01T11:30"),
+                    },
+                    NewBooking {
+                        id: "x2".into(),
+                        from: t("2026-06-22T08:00"),
+                        to: t("2026-06-22T12:00"),
+                    },
+                ],
+                "",
+                Some("s2"),
+                BXL,
+                &dir(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, CalendarError::SeriesClash { count: 2, first }
+                if matches!(**first, CalendarError::Overlap { .. })),
+            "{err}"
+        );
+        assert_eq!(cal.doc_mut().heads(), heads, "a refused series wrote");
+    }
+
+    #[test]
+    fn cancel_a_whole_series_or_one_occurrence() {
+        let mut cal = calendar_with_room(None, false);
+        let slots: Vec<NewBooking> = (0..4)
+            .map(|i| NewBooking {
+                id: format!("s{i}"),
+                from: t("2026-06-01T10:00") + i * DAY_MS,
+                to: t("2026-06-01T11:00") + i * DAY_MS,
+            })
+            .collect();
+        cal.book(
+            &author("org-b", 2),
+            1,
+            "room1",
+            &slots,
+            "",
+            Some("series"),
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        book_slot(&mut cal, "alone", "2026-06-10T10:00", "2026-06-10T11:00");
+        cal.cancel(&author("org-b", 2), false, 2, "s1", &dir())
+            .unwrap();
+        // Another organisation may not; a coordinator may.
+        assert!(matches!(
+            cal.cancel_series(&author("org-c", 3), false, 3, "s0", &dir()),
+            Err(CalendarError::NotAllowed(_))
+        ));
+        let done = cal
+            .cancel_series(&author("org-b", 2), false, 4, "s1", &dir())
+            .unwrap();
+        let ids: Vec<&str> = done.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, ["s0", "s2", "s3"]);
+        for id in ["s0", "s1", "s2", "s3"] {
+            assert_eq!(status_of(&cal, id).0, BookingStatus::Cancelled);
+        }
+        assert_eq!(status_of(&cal, "alone").0, BookingStatus::Confirmed);
+        assert!(matches!(
+            cal.cancel_series(&author("org-b", 2), false, 5, "s2", &dir()),
+            Err(CalendarError::SeriesClosed(_))
+        ));
+        // A booking of no series: just itself.
+        let done = cal
+            .cancel_series(&author("org-a", 1), true, 6, "alone", &dir())
+            .unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(status_of(&cal, "alone").0, BookingStatus::Cancelled);
+    }
+
+    #[test]
+    fn only_the_booking_org_or_a_coordinator_cancels_on_every_node() {
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        book_slot(&mut cal, "b3", "2026-06-01T12:00", "2026-06-01T13:00");
+        book_slot(&mut cal, "b4", "2026-06-01T13:00", "2026-06-01T14:00");
+        // org-c's device claims to be a coordinator, or to be org-b: ignored.
+        on_device(&mut cal, 3, |c| {
+            c.cancel(&author("org-c", 3), true, 2, "b1", &dir())
+                .unwrap();
+            c.cancel(&author("org-b", 3), false, 2, "b2", &dir())
+                .unwrap();
+            // It sees its own forgery ignored too.
+            assert_eq!(status_of(c, "b1").0, BookingStatus::Confirmed);
+        });
+        // A device no member has: ignored.
+        on_device(&mut cal, 9, |c| {
+            c.cancel(&author("org-b", 9), false, 2, "b3", &dir())
+                .unwrap();
+        });
+        for id in ["b1", "b2", "b3"] {
+            assert_eq!(status_of(&cal, id).0, BookingStatus::Confirmed, "{id}");
+        }
+        // org-b's second device, and a coordinator's device, count.
+        on_device(&mut cal, 5, |c| {
+            c.cancel(&author("org-b", 5), false, 3, "b1", &dir())
+                .unwrap();
+        });
+        on_device(&mut cal, 4, |c| {
+            c.cancel(&author("org-a", 4), true, 3, "b2", &dir())
+                .unwrap();
+        });
+        assert_eq!(status_of(&cal, "b1").0, BookingStatus::Cancelled);
+        assert_eq!(status_of(&cal, "b2").0, BookingStatus::Cancelled);
+        // The device each cancellation was made with is stored beside it.
+        let obj = cal
+            .booking_obj(&cal.booking("b1", &dir()).unwrap())
+            .unwrap();
+        let record = Record::new(cal.doc.read(), obj);
+        assert_eq!(record.str("cancelled_by_device"), Some(hex(&[5; 32])));
+        // A forged cancellation and a real one, concurrently: it is cancelled.
+        let bytes = cal.doc_mut().save();
+        let mut forger =
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [3; 32], [&bytes[..]]).unwrap());
+        forger
+            .cancel(&author("org-b", 3), false, 4, "b4", &dir())
+            .unwrap();
+        on_device(&mut cal, 2, |c| {
+            c.cancel(&author("org-b", 2), false, 4, "b4", &dir())
+                .unwrap();
+        });
+        cal.doc_mut().merge(forger.doc_mut()).unwrap();
+        assert_eq!(status_of(&cal, "b4").0, BookingStatus::Cancelled);
+    }
+
+    #[test]
+    fn only_the_owner_decides_on_every_node() {
+        let mut cal = calendar_with_room(None, true);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        // org-b's device writes a decision as if it were the owner: ignored,
+        // and the owner may still decide.
+        on_device(&mut cal, 2, |c| {
+            c.decide(&author("org-a", 2), 2, "b1", true, None, &dir())
+                .unwrap();
+        });
+        let b1 = cal.booking("b1", &dir()).unwrap();
+        assert_eq!((b1.status, b1.decided), (BookingStatus::Pending, false));
+        // The owner's second device decides: it counts.
+        on_device(&mut cal, 4, |c| {
+            c.decide(&author("org-a", 4), 3, "b1", false, Some("travaux"), &dir())
+                .unwrap();
+        });
+        let b1 = cal.booking("b1", &dir()).unwrap();
+        assert_eq!(b1.status, BookingStatus::Declined);
+        assert_eq!(b1.reason.as_deref(), Some("travaux"));
+        // Concurrent approval and refusal by the owner: the refusal wins.
+        let bytes = cal.doc_mut().save();
+        let mut other =
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [4; 32], [&bytes[..]]).unwrap());
+        other
+            .decide(&author("org-a", 4), 4, "b2", true, None, &dir())
+            .unwrap();
+        cal.decide(&author("org-a", 1), 4, "b2", false, None, &dir())
+            .unwrap();
+        cal.doc_mut().merge(other.doc_mut()).unwrap();
+        other.doc_mut().merge(&mut cal.doc_mut().fork()).unwrap();
+        assert_eq!(status_of(&cal, "b2").0, BookingStatus::Declined);
+        assert_eq!(status_of(&other, "b2").0, BookingStatus::Declined);
+    }
+
+    #[test]
+    fn suggestions_are_free_and_within_the_quota() {
+        let mut a = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
+        let base = a.doc_mut().save();
+        let mut b =
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [2; 32], [&base[..]]).unwrap());
+        // org-a keeps Sunday 2026-06-07 10:00-12:00; org-b, apart and later,
+        // booked 11:00-13:00 and already has 2h on Monday of that week.
+        a.book(
+            &author("org-a", 1),
+            10,
+            "room1",
+            &slot("win", "2026-06-07T10:00", "2026-06-07T12:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        b.book(
+            &author("org-b", 2),
+            20,
+            "room1",
+            &[
+                NewBooking {
+                    id: "mon".into(),
+                    from: t("2026-06-01T08:00"),
+                    to: t("2026-06-01T09:00"),
+                },
+                NewBooking {
+                    id: "lose".into(),
+                    from: t("2026-06-07T11:00"),
+                    to: t("2026-06-07T13:00"),
+                },
+            ],
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        a.doc_mut().merge(b.doc_mut()).unwrap();
+        let lose = a.booking("lose", &dir()).unwrap();
+        assert_eq!(lose.status, BookingStatus::Conflict);
+        assert_eq!(lose.conflict, Some(ConflictReason::Overlap));
+        assert_eq!(lose.conflict_with.as_deref(), Some("win"));
+        let all = a.suggestions(None, BXL, 3, &dir());
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["lose"]);
+        // Only 2h fit in org-b's week until Sunday 24:00 (1h used, 2h slot
+        // fits: 3h): 12:00 is nearest after; before, 08:00 is 3h away.
+        assert_eq!(
+            starts(&all["lose"], BXL),
+            [
+                "2026-06-07T12:00:00+02:00",
+                "2026-06-07T12:15:00+02:00",
+                "2026-06-07T12:30:00+02:00",
+            ]
+        );
+        // With 3h already used that week (by org-b's other device), the
+        // week is out: Monday of the next is nearest.
+        let mut x = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
+        let base = x.doc_mut().save();
+        let load = |d: u8| {
+            Calendar::new(SharedDoc::load(DocKind::Calendar, [d; 32], [&base[..]]).unwrap())
+        };
+        let (mut y, mut z) = (load(5), load(2));
+        x.book(
+            &author("org-a", 1),
+            0,
+            "room1",
+            &slot("win", "2026-06-07T20:00", "2026-06-07T23:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        y.book(
+            &author("org-b", 5),
+            1,
+            "room1",
+            &slot("used", "2026-06-01T08:00", "2026-06-01T11:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        z.book(
+            &author("org-b", 2),
+            5,
+            "room1",
+            &slot("lose", "2026-06-07T21:00", "2026-06-07T22:00"),
+            "",
+            None,
+            BXL,
+            &dir(),
+        )
+        .unwrap();
+        x.doc_mut().merge(y.doc_mut()).unwrap();
+        x.doc_mut().merge(z.doc_mut()).unwrap();
+        assert_eq!(
+            status_of(&x, "lose"),
+            (BookingStatus::Conflict, Some(ConflictReason::Overlap))
+        );
+        let hour = 60 * MINUTE_MS;
+        assert_eq!(
+            starts(
+                &x.free_slots("room1", hour, t("2026-06-07T21:00"), BXL, 2, &dir()),
+                BXL
+            ),
+            ["2026-06-07T19:00:00+02:00", "2026-06-07T23:00:00+02:00"]
+        );
+        let got = x.suggestions(Some("room1"), BXL, 2, &dir());
+        assert_eq!(
+            starts(&got["lose"], BXL),
+            ["2026-06-08T00:00:00+02:00", "2026-06-08T00:15:00+02:00"]
+        );
+        assert!(got["lose"].iter().all(|&(s, e)| e - s == hour));
+    }
+
+    #[test]
+    fn repeat_until_a_date_inclusive() {
+        let until = |d: &str| RepeatEnd::Until(NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap());
+        let from = t("2026-03-22T10:00");
+        let to = t("2026-03-22T11:00");
+        let weekly = repeat_series(from, to, Repeat::Weekly, until("2026-04-05"), BXL).unwrap();
+        assert_eq!(
+            starts(&weekly, BXL),
+            [
+                "2026-03-22T10:00:00+01:00",
+                "2026-03-29T10:00:00+02:00",
+                "2026-04-05T10:00:00+02:00",
+            ]
+        );
+        let weekly = repeat_series(from, to, Repeat::Weekly, until("2026-04-04"), BXL).unwrap();
+        assert_eq!(weekly.len(), 2);
+        let daily = repeat_series(from, to, Repeat::Daily, until("2026-03-22"), BXL).unwrap();
+        assert_eq!(daily, [(from, to)]);
+        assert!(matches!(
+            repeat_series(from, to, Repeat::Daily, until("2026-03-21"), BXL),
+            Err(CalendarError::UntilBeforeStart { .. })
+        ));
+        assert!(matches!(
+            repeat_series(from, to, Repeat::Daily, until("2027-03-23"), BXL),
+            Err(CalendarError::UntilTooFar(_))
+        ));
+        assert_eq!(
+            repeat_series(from, to, Repeat::Daily, until("2027-03-22"), BXL)
+                .unwrap()
+                .len(),
+            366
+        );
     }
 
     #[test]
@@ -1274,6 +2373,7 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
     }
@@ -1283,7 +2383,7 @@ mod tests {
         let mut cal = calendar_with_room(None, false);
         book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T12:00");
         let hour = 60 * MINUTE_MS;
-        let slots = cal.free_slots("room1", hour, t("2026-06-01T10:00"), BXL, 6);
+        let slots = cal.free_slots("room1", hour, t("2026-06-01T10:00"), BXL, 6, &dir());
         assert!(slots.iter().all(|&(s, e)| e - s == hour));
         // 08:00 and 12:00 are equally near: the earlier comes first.
         assert_eq!(
@@ -1298,7 +2398,7 @@ mod tests {
             ]
         );
         // By name too; off the quarter hour, the nearest quarter hours.
-        let slots = cal.free_slots("Salle Horta", hour, t("2026-06-01T13:07"), BXL, 2);
+        let slots = cal.free_slots("Salle Horta", hour, t("2026-06-01T13:07"), BXL, 2, &dir());
         assert_eq!(
             starts(&slots, BXL),
             ["2026-06-01T13:00:00+02:00", "2026-06-01T13:15:00+02:00"]
@@ -1311,12 +2411,13 @@ mod tests {
         book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
         book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
         book_slot(&mut cal, "b3", "2026-06-01T12:00", "2026-06-01T13:00");
-        cal.cancel(&author("org-b", 2), false, 2, "b1").unwrap();
-        cal.decide(&author("org-a", 1), 3, "b3", false, None)
+        cal.cancel(&author("org-b", 2), false, 2, "b1", &dir())
+            .unwrap();
+        cal.decide(&author("org-a", 1), 3, "b3", false, None, &dir())
             .unwrap();
         // b2 is pending: it holds its slot; b1 is cancelled, b3 declined.
         let half = 30 * MINUTE_MS;
-        let slots = cal.free_slots("room1", half, t("2026-06-01T11:00"), BXL, 4);
+        let slots = cal.free_slots("room1", half, t("2026-06-01T11:00"), BXL, 4, &dir());
         assert_eq!(
             starts(&slots, BXL),
             [
@@ -1337,35 +2438,44 @@ mod tests {
         let mut cal = calendar_with_room(None, false);
         book_slot(&mut cal, "b1", "2026-06-01T11:00", "2026-07-01T10:00");
         assert_eq!(
-            starts(&cal.free_slots("room1", hour, around, BXL, 1), BXL),
+            starts(&cal.free_slots("room1", hour, around, BXL, 1, &dir()), BXL),
             ["2026-06-01T10:00:00+02:00"]
         );
         // One minute more and it would start before the week: July it is.
         let mut cal = calendar_with_room(None, false);
         book_slot(&mut cal, "b1", "2026-06-01T10:59", "2026-07-01T10:00");
         assert_eq!(
-            starts(&cal.free_slots("room1", hour, around, BXL, 2), BXL),
+            starts(&cal.free_slots("room1", hour, around, BXL, 2, &dir()), BXL),
             ["2026-07-01T10:00:00+02:00", "2026-07-01T10:15:00+02:00"]
         );
-        assert!(cal.free_slots("nowhere", hour, around, BXL, 3).is_empty());
-        assert!(cal.free_slots("room1", hour, around, BXL, 0).is_empty());
         assert!(
-            cal.free_slots("room1", MINUTE_MS, around, BXL, 3)
+            cal.free_slots("nowhere", hour, around, BXL, 3, &dir())
                 .is_empty()
         );
-        assert!(cal.free_slots("room1", -hour, around, BXL, 3).is_empty());
         assert!(
-            cal.free_slots("room1", 93 * DAY_MS, around, BXL, 3)
+            cal.free_slots("room1", hour, around, BXL, 0, &dir())
+                .is_empty()
+        );
+        assert!(
+            cal.free_slots("room1", MINUTE_MS, around, BXL, 3, &dir())
+                .is_empty()
+        );
+        assert!(
+            cal.free_slots("room1", -hour, around, BXL, 3, &dir())
+                .is_empty()
+        );
+        assert!(
+            cal.free_slots("room1", 93 * DAY_MS, around, BXL, 3, &dir())
                 .is_empty()
         );
         // Huge counts and extreme times end, and stay within the bounds.
-        let all = cal.free_slots("room1", hour, around, BXL, usize::MAX);
+        let all = cal.free_slots("room1", hour, around, BXL, usize::MAX, &dir());
         assert!(all.len() > 300 * 96);
         assert!(all.iter().all(
             |&(s, _)| s >= around - 7 * DAY_MS && s <= around + FREE_SLOTS_DAYS_AFTER * DAY_MS
         ));
         for extreme in [i64::MIN, i64::MAX, i64::MAX - 1, i64::MIN + 1] {
-            let _ = cal.free_slots("room1", hour, extreme, BXL, 1000);
+            let _ = cal.free_slots("room1", hour, extreme, BXL, 1000, &dir());
         }
     }
 
@@ -1376,7 +2486,7 @@ mod tests {
         book_slot(&mut cal, "b1", "2026-03-29T00:00", "2026-03-29T01:45");
         book_slot(&mut cal, "b2", "2026-03-29T03:30", "2026-03-29T06:00");
         let half = 30 * MINUTE_MS;
-        let slots = cal.free_slots("room1", half, t("2026-03-29T01:45"), BXL, 3);
+        let slots = cal.free_slots("room1", half, t("2026-03-29T01:45"), BXL, 3, &dir());
         // 01:45 to 03:30 is 45 minutes: room for two half hours, not three.
         assert_eq!(
             starts(&slots, BXL),
@@ -1390,7 +2500,7 @@ mod tests {
         // Over the whole day, nothing starts in the skipped hour, and the
         // starts are every quarter hour of the 23-hour day.
         let mut cal = calendar_with_room(None, false);
-        let day = cal.free_slots("room1", half, t("2026-03-29T00:00"), BXL, 200);
+        let day = cal.free_slots("room1", half, t("2026-03-29T00:00"), BXL, 200, &dir());
         let on_the_day: Vec<String> = starts(&day, BXL)
             .into_iter()
             .filter(|s| s.starts_with("2026-03-29"))
@@ -1411,6 +2521,7 @@ mod tests {
             "",
             None,
             BXL,
+            &dir(),
         )
         .unwrap();
     }
@@ -1420,7 +2531,7 @@ mod tests {
         // 2026-10-25: 02:00-03:00 happens twice in Brussels.
         let cal = calendar_with_room(None, false);
         let around = parse_time("2026-10-25T02:50:00+02:00", BXL).unwrap();
-        let slots = cal.free_slots("room1", 15 * MINUTE_MS, around, BXL, 4);
+        let slots = cal.free_slots("room1", 15 * MINUTE_MS, around, BXL, 4, &dir());
         assert_eq!(
             starts(&slots, BXL),
             [
@@ -1442,7 +2553,7 @@ mod tests {
         ] {
             // Lord Howe moves its clocks by half an hour on 2026-04-05.
             let around = t("2026-04-04T15:07");
-            let slots = cal.free_slots("room1", 45 * MINUTE_MS, around, zone, 300);
+            let slots = cal.free_slots("room1", 45 * MINUTE_MS, around, zone, 300, &dir());
             assert_eq!(slots.len(), 300);
             for (s, _) in slots {
                 let local = ms_to_local(s, zone);
@@ -1471,14 +2582,14 @@ mod tests {
             for (i, &(start, len, cancel)) in bookings.iter().enumerate() {
                 let from = origin + start * quarter;
                 let slots = [NewBooking { id: format!("b{i:02}"), from, to: from + len * quarter }];
-                if cal.book(&author("org-b", 2), 1, "room1", &slots, "", None, BXL).is_ok() && cancel {
-                    cal.cancel(&author("org-b", 2), false, 2, &slots[0].id).unwrap();
+                if cal.book(&author("org-b", 2), 1, "room1", &slots, "", None, BXL, &dir()).is_ok() && cancel {
+                    cal.cancel(&author("org-b", 2), false, 2, &slots[0].id, &dir()).unwrap();
                 }
             }
             let around = origin + around * quarter + around_offset * MINUTE_MS;
             let length = length * quarter;
             let held: Vec<(i64, i64)> = cal
-                .bookings(Some("room1"))
+                .bookings(Some("room1"), &dir())
                 .iter()
                 .filter(|b| b.status == BookingStatus::Confirmed)
                 .map(|b| (b.from, b.to))
@@ -1492,7 +2603,7 @@ mod tests {
                 .collect();
             expected.sort_by_key(|&s| ((s - around).abs(), s));
             expected.truncate(count);
-            let got = cal.free_slots("room1", length, around, BXL, count);
+            let got = cal.free_slots("room1", length, around, BXL, count, &dir());
             proptest::prop_assert_eq!(
                 got.iter().map(|&(s, _)| s).collect::<Vec<_>>(),
                 expected
@@ -1501,7 +2612,7 @@ mod tests {
             if let Some(&(from, to)) = got.first() {
                 let slot = [NewBooking { id: "new".into(), from, to }];
                 proptest::prop_assert!(
-                    cal.book(&author("org-c", 3), 3, "room1", &slot, "", None, BXL).is_ok()
+                    cal.book(&author("org-c", 3), 3, "room1", &slot, "", None, BXL, &dir()).is_ok()
                 );
             }
         }

@@ -296,6 +296,14 @@ impl MembershipState {
         })
     }
 
+    /// The latest admission motion for `device`, whatever its status.
+    pub fn admission_motion_of(&self, device: &DeviceId) -> Option<&Motion> {
+        self.motions
+            .values()
+            .filter(|m| matches!(&m.body, OpBody::Admit { device: d, .. } if d == device))
+            .last()
+    }
+
     /// The pending motions about `org` (its admission or removal).
     pub fn pending_motions_about(&self, org_id: &str) -> Vec<&Motion> {
         self.motions

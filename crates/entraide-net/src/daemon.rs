@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use entraide_membership::DeviceId;
-use entraide_node::{ErrorReply, Home, JoinRequest, Node, Request};
+use entraide_node::{Admission, ErrorReply, Home, JoinRequest, Node, Request};
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, EndpointId, TransportAddr};
@@ -80,10 +80,12 @@ impl ProtocolHandler for JoinProtocol {
             Ok(Some(JoinMsg::Request(request))) => self.admit(device, request).await,
             _ => JoinMsg::Refused("malformed join request".into()),
         };
-        if let JoinMsg::Refused(reason) = &reply {
-            tracing::info!(device = %device, %reason, "join refused");
-        } else {
-            tracing::info!(device = %device, "organisation admitted");
+        match &reply {
+            JoinMsg::Refused(reason) => tracing::info!(device = %device, %reason, "join refused"),
+            JoinMsg::Pending(_, waiting) => {
+                tracing::info!(device = %device, %waiting, "admission pending")
+            }
+            _ => tracing::info!(device = %device, "admitted"),
         }
         write_frame(&mut send, &reply)
             .await
@@ -98,10 +100,13 @@ impl JoinProtocol {
     async fn admit(&self, device: DeviceId, request: JoinRequest) -> JoinMsg {
         let result = self.shared.with(move |n| n.admit(device, &request)).await;
         match result {
-            Ok(Ok(ops)) => {
+            Ok(Ok(admission)) => {
                 self.shared.refresh_members().await;
                 self.shared.bump();
-                JoinMsg::Admitted(ops)
+                match admission {
+                    Admission::Admitted(ops) => JoinMsg::Admitted(ops),
+                    Admission::Pending(ops, waiting) => JoinMsg::Pending(ops, waiting),
+                }
             }
             Ok(Err(e)) => JoinMsg::Refused(e.to_string()),
             Err(e) => JoinMsg::Refused(e.to_string()),
@@ -173,6 +178,11 @@ impl Daemon {
     /// Where it can be reached.
     pub fn addrs(&self) -> Vec<std::net::SocketAddr> {
         reachable_addrs(&self.endpoint)
+    }
+
+    /// Notified whenever the node changes (a request, or data from a peer).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.subscribe()
     }
 
     /// Answers a request as if it came from the command line.

@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod oneshot;
 pub mod session;
 pub mod shared;
+pub mod traffic;
 pub mod wire;
 
 use entraide_node::NodeError;
@@ -37,6 +38,9 @@ pub enum NetError {
     /// The peer sent something this node refused, or refused us.
     #[error("{0}")]
     Refused(String),
+    /// The peer is not (or no longer) a member.
+    #[error("the peer is not a member of this alliance")]
+    NotMember,
     /// The connection closed early.
     #[error("the connection closed before the sync finished")]
     Closed,

@@ -113,9 +113,34 @@ async fn sync_with(
     report
 }
 
+/// Where a join ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// A member, with every document.
+    Joined(String),
+    /// Waiting for the alliance's approvals: what it waits for.
+    Pending(String),
+}
+
 /// Joins the alliance of `ticket`: asks the inviter for admission, then pulls
-/// every document. Returns the alliance's name.
+/// every document. With `wait`, asks again every two seconds while the
+/// admission waits for approvals, until `timeout`.
 pub async fn join(node: Node, ticket: &Ticket, timeout: Duration) -> Result<String, NetError> {
+    match join_waiting(node, ticket, timeout, false).await? {
+        JoinOutcome::Joined(name) => Ok(name),
+        JoinOutcome::Pending(waiting) => Err(NetError::Unreachable(format!(
+            "admission pending: {waiting}"
+        ))),
+    }
+}
+
+/// [`join`], reporting a pending admission instead of failing on it.
+pub async fn join_waiting(
+    node: Node,
+    ticket: &Ticket,
+    timeout: Duration,
+    wait: bool,
+) -> Result<JoinOutcome, NetError> {
     let request = node.join_request(ticket)?;
     let (shared, endpoint) = open(node, ticket.relay.clone()).await?;
     let addr = peer_addr(
@@ -124,36 +149,61 @@ pub async fn join(node: Node, ticket: &Ticket, timeout: Duration) -> Result<Stri
         ticket.relay.as_deref(),
     )
     .ok_or_else(|| NetError::Refused("the ticket names no address and no relay".into()))?;
-    let admitted = tokio::time::timeout(timeout, async {
-        let conn = endpoint
-            .connect(addr.clone(), JOIN_ALPN)
-            .await
-            .map_err(|e| NetError::Unreachable(format!("cannot reach the inviter: {e}")))?;
-        let (mut send, mut recv) = conn.open_bi().await?;
-        write_frame(&mut send, &JoinMsg::Request(request)).await?;
-        send.finish()
-            .map_err(|e| NetError::Unreachable(e.to_string()))?;
-        let reply = read_frame::<_, JoinMsg>(&mut recv).await?;
-        conn.close(0u32.into(), b"joined");
-        Ok::<_, NetError>(reply)
-    })
-    .await
-    .map_err(|_| {
-        NetError::Unreachable(
-            "the inviter did not answer in time; is its `entraide serve` running?".into(),
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let answer = tokio::time::timeout(
+            left,
+            ask_inviter(&endpoint, addr.clone(), JoinMsg::Request(request.clone())),
         )
-    })??;
-    let ops = match admitted {
-        Some(JoinMsg::Admitted(ops)) => ops,
-        Some(JoinMsg::Refused(reason)) => return Err(NetError::Refused(reason)),
-        _ => return Err(NetError::Refused("the inviter sent no answer".into())),
-    };
-    let ticket_copy = ticket.clone();
-    shared
-        .with(move |n| n.accept_admission(&ticket_copy, &ops))
-        .await??;
+        .await
+        .map_err(|_| {
+            NetError::Unreachable(
+                "the inviter did not answer in time; is its `entraide serve` running?".into(),
+            )
+        })??;
+        let (ops, waiting) = match answer {
+            Some(JoinMsg::Admitted(ops)) => (ops, None),
+            Some(JoinMsg::Pending(ops, waiting)) => (ops, Some(waiting)),
+            Some(JoinMsg::Refused(reason)) => {
+                endpoint.close().await;
+                return Err(NetError::Refused(reason));
+            }
+            _ => {
+                endpoint.close().await;
+                return Err(NetError::Refused("the inviter sent no answer".into()));
+            }
+        };
+        let ticket_copy = ticket.clone();
+        let admitted = shared
+            .with(move |n| n.accept_admission(&ticket_copy, &ops))
+            .await??;
+        if admitted {
+            break;
+        }
+        let waiting = waiting.unwrap_or_else(|| "approvals".into());
+        if !wait {
+            endpoint.close().await;
+            return Ok(JoinOutcome::Pending(waiting));
+        }
+        if tokio::time::Instant::now() + Duration::from_secs(2) > deadline {
+            endpoint.close().await;
+            return Err(NetError::Unreachable(format!(
+                "still pending when the time ran out: {waiting}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     shared.refresh_members().await;
-    let report = sync_with(&shared, &endpoint, vec![addr], timeout).await;
+    let report = sync_with(
+        &shared,
+        &endpoint,
+        vec![addr],
+        deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(5)),
+    )
+    .await;
     endpoint.close().await;
     if report.synced.is_empty() {
         let reason = report.failed.first().map_or_else(
@@ -164,5 +214,23 @@ pub async fn join(node: Node, ticket: &Ticket, timeout: Duration) -> Result<Stri
             "admitted, but the documents could not be fetched yet ({reason}); run `entraide sync`"
         )));
     }
-    Ok(ticket.alliance_name.clone())
+    Ok(JoinOutcome::Joined(ticket.alliance_name.clone()))
+}
+
+async fn ask_inviter(
+    endpoint: &Endpoint,
+    addr: EndpointAddr,
+    request: JoinMsg,
+) -> Result<Option<JoinMsg>, NetError> {
+    let conn = endpoint
+        .connect(addr, JOIN_ALPN)
+        .await
+        .map_err(|e| NetError::Unreachable(format!("cannot reach the inviter: {e}")))?;
+    let (mut send, mut recv) = conn.open_bi().await?;
+    write_frame(&mut send, &request).await?;
+    send.finish()
+        .map_err(|e| NetError::Unreachable(e.to_string()))?;
+    let reply = read_frame::<_, JoinMsg>(&mut recv).await?;
+    conn.close(0u32.into(), b"joined");
+    Ok(reply)
 }

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::NetError;
-use crate::shared::{CLOSE_REFUSED, Shared};
+use crate::shared::{CLOSE_NOT_MEMBER, CLOSE_REFUSED, Shared};
 use crate::wire::{Msg, read_frame, write_frame};
 
 /// How long a session lasts.
@@ -62,8 +62,8 @@ pub async fn run(
     };
     let (out_tx, out_rx) = mpsc::channel::<Msg>(64);
     let (in_tx, mut in_rx) = mpsc::channel::<Msg>(64);
-    let writer = tokio::spawn(write_loop(send, out_rx));
-    let reader = tokio::spawn(read_loop(recv, in_tx));
+    let writer = tokio::spawn(write_loop(send, out_rx, shared.device.0, peer.0));
+    let reader = tokio::spawn(read_loop(recv, in_tx, shared.device.0, peer.0));
     shared
         .sessions
         .lock()
@@ -98,13 +98,23 @@ pub async fn run(
         Err(NetError::Refused(reason)) => {
             conn.close(VarInt::from_u32(CLOSE_REFUSED), reason.as_bytes())
         }
+        Err(NetError::NotMember) => conn.close(
+            VarInt::from_u32(CLOSE_NOT_MEMBER),
+            b"not a member of this alliance",
+        ),
         _ => conn.close(VarInt::from_u32(0), b"done"),
     }
     result
 }
 
-async fn write_loop(mut send: SendStream, mut out: mpsc::Receiver<Msg>) -> Result<(), NetError> {
+async fn write_loop(
+    mut send: SendStream,
+    mut out: mpsc::Receiver<Msg>,
+    local: [u8; 32],
+    peer: [u8; 32],
+) -> Result<(), NetError> {
     while let Some(msg) = out.recv().await {
+        crate::traffic::record(local, peer, true, &msg);
         write_frame(&mut send, &msg).await?;
     }
     let _ = send.finish();
@@ -112,8 +122,14 @@ async fn write_loop(mut send: SendStream, mut out: mpsc::Receiver<Msg>) -> Resul
     Ok(())
 }
 
-async fn read_loop(mut recv: RecvStream, inbox: mpsc::Sender<Msg>) -> Result<(), NetError> {
+async fn read_loop(
+    mut recv: RecvStream,
+    inbox: mpsc::Sender<Msg>,
+    local: [u8; 32],
+    peer: [u8; 32],
+) -> Result<(), NetError> {
     while let Some(msg) = read_frame::<_, Msg>(&mut recv).await? {
+        crate::traffic::record(local, peer, false, &msg);
         if inbox.send(msg).await.is_err() {
             break;
         }
@@ -165,6 +181,10 @@ async fn drive(
             changed = changes.changed() => {
                 if changed.is_err() {
                     return Ok(());
+                }
+                // A peer removed from the alliance is cut off at once.
+                if !shared.with(move |n| n.is_member_device(&peer)).await? {
+                    return Err(NetError::NotMember);
                 }
                 if view.hello {
                     push_updates(shared, out, view).await?;

@@ -61,6 +61,8 @@ pub enum JoinMsg {
     Request(JoinRequest),
     /// Admitted: the whole membership log.
     Admitted(Vec<Vec<u8>>),
+    /// Waiting for approvals: the log so far and what it waits for.
+    Pending(Vec<Vec<u8>>, String),
     /// Refused, with the reason.
     Refused(String),
 }

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
-use entraide_membership::{AdmissionRule, DeviceId, Op, OpBody, Role, SignedOp};
+use entraide_membership::{AdmissionRule, Cutoff, DeviceId, Op, OpBody, Role, SignedOp};
 use entraide_store::WriteBatch;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -42,6 +42,8 @@ pub struct Ticket {
     pub expires_ms: i64,
     /// The role the newcomer gets.
     pub role: Role,
+    /// For a second device: the organisation (id, name) it joins.
+    pub for_org: Option<(String, String)>,
 }
 
 /// A ticket could not be read.
@@ -93,6 +95,16 @@ impl Ticket {
 struct Invitation {
     expires_ms: i64,
     role: Role,
+    for_org: Option<String>,
+}
+
+/// What the inviter answers a newcomer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Admission {
+    /// Admitted: the whole membership log.
+    Admitted(Vec<Vec<u8>>),
+    /// Waiting for approvals: the log so far, and what it waits for.
+    Pending(Vec<Vec<u8>>, String),
 }
 
 /// A newcomer's request to join, sent to the inviter.
@@ -129,13 +141,25 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, NodeError> {
 }
 
 impl Node {
-    /// Creates a single-use invitation and its ticket. Needs the addresses
-    /// this node listens on (a running or past `entraide serve`).
+    /// Creates a single-use invitation for a new organisation and its ticket.
+    /// Needs the addresses this node listens on (a running or past `serve`).
     pub fn invite(
         &mut self,
         role: &str,
         expires: &str,
         relay: Option<String>,
+    ) -> Result<Reply, NodeError> {
+        self.invite_for(role, expires, relay, false)
+    }
+
+    /// Creates an invitation for a new organisation, or (`device`) for a
+    /// second device of this node's organisation.
+    pub fn invite_for(
+        &mut self,
+        role: &str,
+        expires: &str,
+        relay: Option<String>,
+        device: bool,
     ) -> Result<Reply, NodeError> {
         let alliance = self
             .membership
@@ -153,14 +177,19 @@ impl Node {
         };
         let ttl = parse_duration_ms(expires)?;
         let me = self.membership.org_of_device(&self.device).cloned();
-        let may_invite = match alliance.admission {
-            AdmissionRule::Coordinator => me.as_ref().is_some_and(|o| o.role == Role::Coordinator),
-            AdmissionRule::Majority | AdmissionRule::Consensus => me.is_some(),
+        let may_invite = match (device, alliance.admission) {
+            (true, _) => me.is_some(),
+            (false, AdmissionRule::Coordinator) => {
+                me.as_ref().is_some_and(|o| o.role == Role::Coordinator)
+            }
+            (false, AdmissionRule::Majority | AdmissionRule::Consensus) => me.is_some(),
         };
         if !may_invite {
-            return Err(NodeError::Invalid(
-                "only a coordinator may invite under this alliance's admission rule".into(),
-            ));
+            return Err(NodeError::Invalid(if me.is_none() {
+                "this device is not an active member of the alliance".into()
+            } else {
+                "only a coordinator may invite under this alliance's admission rule".into()
+            }));
         }
         if self.listen_addrs.is_empty() {
             return Err(NodeError::Invalid(
@@ -170,6 +199,7 @@ impl Node {
         }
         let secret: [u8; 16] = random()?;
         let expires_ms = now_ms() + ttl;
+        let for_org = device.then(|| (self.org_id.clone(), self.org_name.clone()));
         let ticket = Ticket {
             alliance: alliance.id.0,
             alliance_name: alliance.name.clone(),
@@ -179,28 +209,94 @@ impl Node {
             secret,
             expires_ms,
             role,
+            for_org: for_org.clone(),
         };
         let mut batch = WriteBatch::new();
         let key = format!("invite:{}", blake3::hash(&secret).to_hex());
-        batch.meta(
-            &key,
-            postcard::to_allocvec(&Invitation { expires_ms, role }).unwrap_or_default(),
-        );
+        let invitation = Invitation {
+            expires_ms,
+            role,
+            for_org: for_org.map(|(id, _)| id),
+        };
+        batch.meta(&key, postcard::to_allocvec(&invitation).unwrap_or_default());
         self.store.commit(batch)?;
         let text = ticket.encode(&self.key);
         Ok(Reply::new(
-            json!({"ticket": text, "expires": entraide_docs::time::format_time(expires_ms, self.zone), "role": role.name()}),
+            json!({"ticket": text, "expires": entraide_docs::time::format_time(expires_ms, self.zone), "role": role.name(), "device": device}),
             text,
         ))
     }
 
-    /// Admits the organisation presenting `request` on an invitation of this
-    /// node; returns the whole membership log for the newcomer.
+    /// Signs `body` as this device, on top of every operation held, and
+    /// stores it only if it takes effect (a motion may stay pending).
+    pub(crate) fn append_op(&mut self, body: OpBody) -> Result<SignedOp, NodeError> {
+        let op = SignedOp::sign(
+            Op {
+                parents: self.log.heads(),
+                author: self.device,
+                time_ms: now_ms(),
+                body,
+            },
+            &self.key,
+        );
+        let mut trial = self.log.clone();
+        trial
+            .insert(op.clone())
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let state = trial.state();
+        match state.verdicts.get(&op.hash()) {
+            Some(v) if v.valid => {}
+            Some(v) => {
+                return Err(NodeError::Invalid(format!(
+                    "refused: {}",
+                    v.reason.clone().unwrap_or_default()
+                )));
+            }
+            None => {
+                return Err(NodeError::Invalid(
+                    "the operation could not be applied".into(),
+                ));
+            }
+        }
+        let mut batch = WriteBatch::new();
+        batch.op(op.hash().0, op.bytes().to_vec());
+        self.store.commit(batch)?;
+        self.log = trial;
+        self.membership = state;
+        Ok(op)
+    }
+
+    fn all_ops(&self) -> Vec<Vec<u8>> {
+        self.log
+            .ordered()
+            .into_iter()
+            .map(|o| o.bytes().to_vec())
+            .collect()
+    }
+
+    fn admission_of(&self, device: &DeviceId) -> Option<Admission> {
+        if self.membership.org_of_device(device).is_some() {
+            return Some(Admission::Admitted(self.all_ops()));
+        }
+        let motion = self.membership.pending_admission_of(device)?;
+        let waiting = self
+            .membership
+            .verdicts
+            .get(&motion.hash)
+            .and_then(|v| v.reason.clone())
+            .unwrap_or_else(|| "pending".into());
+        Some(Admission::Pending(self.all_ops(), waiting))
+    }
+
+    /// Answers a newcomer presenting an invitation of this node: admits it
+    /// (or its device) at once where the rule allows, else proposes its
+    /// admission and answers `Pending`. Asking again with the same ticket
+    /// from the same device answers where it stands.
     pub fn admit(
         &mut self,
         device: DeviceId,
         request: &JoinRequest,
-    ) -> Result<Vec<Vec<u8>>, NodeError> {
+    ) -> Result<Admission, NodeError> {
         let secret_hash = *blake3::hash(&request.secret).as_bytes();
         let key = format!("invite:{}", blake3::Hash::from(secret_hash).to_hex());
         let invitation: Invitation = self
@@ -210,62 +306,55 @@ impl Node {
             .ok_or_else(|| {
                 NodeError::Invalid("this ticket is unknown to the inviting node".into())
             })?;
+        if self.membership.invitation_used(&secret_hash) {
+            if let Some(m) = self.membership.admission_motion_of(&device) {
+                if m.status == entraide_membership::MotionStatus::Blocked {
+                    let reasons: Vec<String> = m.blocks.values().cloned().collect();
+                    return Err(NodeError::Invalid(format!(
+                        "the alliance blocked this admission: {}",
+                        reasons.join("; ")
+                    )));
+                }
+            }
+            return self.admission_of(&device).ok_or_else(|| {
+                NodeError::Invalid("this ticket was already used; ask for a new one".into())
+            });
+        }
         if invitation.expires_ms < now_ms() {
             return Err(NodeError::Invalid(
                 "this ticket has expired; ask for a new one".into(),
             ));
         }
-        if self.membership.invitation_used(&secret_hash) {
-            return Err(NodeError::Invalid(
-                "this ticket was already used; ask for a new one".into(),
-            ));
-        }
-        let org_name = request.org_name.trim().to_owned();
-        let op = SignedOp::sign(
-            Op {
-                parents: self.log.heads(),
-                author: self.device,
-                time_ms: now_ms(),
-                body: OpBody::Admit {
-                    org_id: request.org_id.clone(),
-                    org_name,
-                    role: invitation.role,
-                    device,
-                    invitation: secret_hash,
-                },
+        let body = match &invitation.for_org {
+            Some(org) if *org == self.org_id => OpBody::AddDevice {
+                device,
+                invitation: secret_hash,
             },
-            &self.key,
-        );
-        let mut trial = self.log.clone();
-        trial
-            .insert(op.clone())
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        let state = trial.state();
-        if let Some(reason) = state
-            .verdicts
-            .get(&op.hash())
-            .and_then(|v| v.reason.clone())
-        {
-            return Err(NodeError::Invalid(format!("cannot admit: {reason}")));
-        }
-        let mut batch = WriteBatch::new();
-        batch.op(op.hash().0, op.bytes().to_vec());
-        self.store.commit(batch)?;
-        self.log = trial;
-        self.membership = state;
-        Ok(self
-            .log
-            .ordered()
-            .into_iter()
-            .map(|o| o.bytes().to_vec())
-            .collect())
+            Some(_) => {
+                return Err(NodeError::Invalid(
+                    "this device ticket belongs to another organisation".into(),
+                ));
+            }
+            None => OpBody::Admit {
+                org_id: request.org_id.clone(),
+                org_name: request.org_name.trim().to_owned(),
+                role: invitation.role,
+                device,
+                invitation: secret_hash,
+            },
+        };
+        self.append_op(body)?;
+        self.admission_of(&device)
+            .ok_or_else(|| NodeError::Invalid("the admission did not take effect".into()))
     }
 
     /// The request this node sends to join with `ticket`. Refuses a node
     /// already in an alliance, or an expired ticket.
     pub fn join_request(&self, ticket: &Ticket) -> Result<JoinRequest, NodeError> {
         if let Some(a) = &self.membership.alliance {
-            return Err(NodeError::AlreadyInAlliance(a.name.clone()));
+            if self.is_member_device(&self.device) || a.id.0 != ticket.alliance {
+                return Err(NodeError::AlreadyInAlliance(a.name.clone()));
+            }
         }
         if ticket.expires_ms < now_ms() {
             return Err(NodeError::Invalid(
@@ -279,18 +368,210 @@ impl Node {
         })
     }
 
-    /// Stores the membership log the inviter sent; succeeds only if it
-    /// admits this device into the ticket's alliance.
-    pub fn accept_admission(&mut self, ticket: &Ticket, ops: &[Vec<u8>]) -> Result<(), NodeError> {
+    /// Stores the membership log the inviter sent. Returns whether this
+    /// device is now a member (`false`: its admission waits for approvals).
+    pub fn accept_admission(
+        &mut self,
+        ticket: &Ticket,
+        ops: &[Vec<u8>],
+    ) -> Result<bool, NodeError> {
         self.receive_ops(ops)
             .map_err(|e| NodeError::Invalid(format!("the inviter's answer was refused: {e}")))?;
-        if self.alliance_id() != Some(ticket.alliance) || !self.is_member_device(&self.device) {
+        if self.alliance_id() != Some(ticket.alliance) {
             return Err(NodeError::Invalid(
-                "the inviter's answer does not admit this node; ask for a new ticket".into(),
+                "the inviter's answer is about another alliance; ask for a new ticket".into(),
             ));
+        }
+        if let Some((org_id, org_name)) = &ticket.for_org {
+            // A second device takes on its organisation's identity.
+            if self.membership.org_of_device(&self.device).map(|o| &o.id) == Some(org_id)
+                && *org_id != self.org_id
+            {
+                let mut batch = WriteBatch::new();
+                batch
+                    .meta("org_id", org_id.clone().into_bytes())
+                    .meta("org_name", org_name.clone().into_bytes());
+                self.store.commit(batch)?;
+                self.org_id = org_id.clone();
+                self.org_name = org_name.clone();
+            }
         }
         self.remember_peer(DeviceId(ticket.inviter), &ticket.addrs)?;
         self.remember_relay(ticket.relay.clone())?;
-        Ok(())
+        if self.is_member_device(&self.device) {
+            return Ok(true);
+        }
+        if self.membership.pending_admission_of(&self.device).is_some() {
+            return Ok(false);
+        }
+        Err(NodeError::Invalid(
+            "the inviter's answer does not admit this node; ask for a new ticket".into(),
+        ))
+    }
+
+    /// Cutoffs for `devices`: their latest changes this node holds.
+    fn cutoffs_for(&self, devices: &[DeviceId]) -> Vec<Cutoff> {
+        self.attestations
+            .iter()
+            .filter(|((_, d), _)| devices.iter().any(|x| x.0 == *d))
+            .map(|((doc, d), a)| Cutoff {
+                doc: doc.name().to_owned(),
+                device: DeviceId(*d),
+                hash: a.hash,
+            })
+            .collect()
+    }
+
+    fn resolve_org(&self, query: &str) -> Result<String, NodeError> {
+        let orgs: Vec<(String, String)> = self
+            .membership
+            .orgs
+            .values()
+            .map(|o| (o.id.clone(), o.name.clone()))
+            .collect();
+        Ok(entraide_docs::lookup::resolve(
+            query,
+            orgs.iter().map(|(i, n)| (i.as_str(), n.as_str())),
+            "organisation",
+            "member list",
+        )?)
+    }
+
+    fn org_display(&self, org_id: &str) -> String {
+        self.membership
+            .orgs
+            .get(org_id)
+            .map_or_else(|| org_id.to_owned(), |o| o.name.clone())
+    }
+
+    fn membership_reply(&self, op: &SignedOp, done: &str) -> Reply {
+        let verdict = self.membership.verdicts.get(&op.hash());
+        let waiting = verdict.and_then(|v| v.reason.clone());
+        let text = match &waiting {
+            Some(w) => format!("{done}; {w}"),
+            None => done.to_owned(),
+        };
+        Reply::new(
+            json!({"id": op.hash().to_hex(), "kind": op.op().body.kind(), "status": if waiting.is_some() { "pending" } else { "done" }, "reason": waiting}),
+            text,
+        )
+    }
+
+    /// `member approve`: this organisation approves what waits about `org`.
+    pub fn member_approve(&mut self, org: &str) -> Result<Reply, NodeError> {
+        let org_id = self.resolve_org(org)?;
+        let motions: Vec<_> = self
+            .membership
+            .pending_motions_about(&org_id)
+            .into_iter()
+            .map(|m| m.hash)
+            .collect();
+        let Some(motion) = motions.first().copied() else {
+            return Err(NodeError::Invalid(format!(
+                "nothing about {} waits for approval (`entraide member list`)",
+                self.org_display(&org_id)
+            )));
+        };
+        let op = self.append_op(OpBody::Approve { motion })?;
+        let name = self.org_display(&org_id);
+        let mut reply = self.membership_reply(
+            &op,
+            &format!("{} approves the motion about {name}", self.org_name),
+        );
+        let motion_state = self
+            .membership
+            .motions
+            .get(&motion)
+            .map(|m| (m.kind, m.status));
+        reply.json["motion"] = json!(motion.to_hex());
+        reply.json["decided"] = json!(matches!(
+            motion_state,
+            Some((_, entraide_membership::MotionStatus::Passed))
+        ));
+        Ok(reply)
+    }
+
+    /// `member block`: this organisation blocks what waits about `org`.
+    pub fn member_block(&mut self, org: &str, reason: &str) -> Result<Reply, NodeError> {
+        let org_id = self.resolve_org(org)?;
+        let Some(motion) = self
+            .membership
+            .pending_motions_about(&org_id)
+            .first()
+            .map(|m| m.hash)
+        else {
+            return Err(NodeError::Invalid(format!(
+                "nothing about {} waits for a decision",
+                self.org_display(&org_id)
+            )));
+        };
+        let op = self.append_op(OpBody::Block {
+            motion,
+            reason: reason.trim().to_owned(),
+        })?;
+        Ok(self.membership_reply(&op, &format!("{} blocks the motion", self.org_name)))
+    }
+
+    /// `member remove`: proposes the removal of `org`, or votes for the one
+    /// already proposed.
+    pub fn member_remove(&mut self, org: &str, reason: &str) -> Result<Reply, NodeError> {
+        let org_id = self.resolve_org(org)?;
+        let existing = self
+            .membership
+            .pending_motions_about(&org_id)
+            .into_iter()
+            .find(|m| m.kind == "remove")
+            .map(|m| m.hash);
+        let name = self.org_display(&org_id);
+        let op = match existing {
+            Some(motion) => self.append_op(OpBody::Approve { motion })?,
+            None => {
+                let devices: Vec<DeviceId> = self
+                    .membership
+                    .orgs
+                    .get(&org_id)
+                    .map(|o| o.devices.iter().copied().collect())
+                    .unwrap_or_default();
+                let cutoffs = self.cutoffs_for(&devices);
+                self.append_op(OpBody::RemoveOrg {
+                    org_id: org_id.clone(),
+                    reason: reason.trim().to_owned(),
+                    cutoffs,
+                })?
+            }
+        };
+        let removed = self
+            .membership
+            .orgs
+            .get(&org_id)
+            .is_some_and(|o| o.status == entraide_membership::OrgStatus::Removed);
+        let done = if removed {
+            format!("{name} is removed from the alliance")
+        } else {
+            format!("{} votes to remove {name}", self.org_name)
+        };
+        Ok(self.membership_reply(&op, &done))
+    }
+
+    /// `device remove`: revokes a device of this organisation.
+    pub fn device_remove(&mut self, query: &str) -> Result<Reply, NodeError> {
+        let mine: Vec<DeviceId> = self
+            .membership
+            .orgs
+            .get(&self.org_id)
+            .map(|o| o.devices.iter().copied().collect())
+            .unwrap_or_default();
+        let hexes: Vec<String> = mine.iter().map(DeviceId::to_hex).collect();
+        let id = entraide_docs::lookup::resolve(
+            query,
+            hexes.iter().map(|h| (h.as_str(), "")),
+            "device of your organisation",
+            "member list",
+        )?;
+        let device =
+            DeviceId::from_hex(&id).ok_or_else(|| NodeError::Invalid("not a device id".into()))?;
+        let cutoffs = self.cutoffs_for(&[device]);
+        let op = self.append_op(OpBody::RemoveDevice { device, cutoffs })?;
+        Ok(self.membership_reply(&op, &format!("device {} removed", &id[..12])))
     }
 }

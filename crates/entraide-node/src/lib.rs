@@ -24,7 +24,7 @@ mod sync;
 
 pub use error::NodeError;
 pub use home::Home;
-pub use invite::{JoinRequest, Ticket, TicketError, parse_duration_ms};
+pub use invite::{Admission, JoinRequest, Ticket, TicketError, parse_duration_ms};
 pub use node::{MAX_LIBRARY_FILE, Node, PeerRecord, resolve_zone};
 pub use request::{ErrorReply, Reply, Request};
 pub use sync::{Attestation, Bundle, Received, Summary, SyncError};

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use chrono_tz::Tz;
 use ed25519_dalek::SigningKey;
 use entraide_docs::calendar::{
-    Booking, NewBooking, NewResource, Quota, Repeat, ResourceKind, repeat_slots,
+    Booking, BookingStatus, CalendarError, ConflictReason, DeviceOrg, NewBooking, NewResource,
+    Quota, Repeat, RepeatEnd, ResourceKind, repeat_series,
 };
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
@@ -85,11 +86,37 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The status name the contract knows: declined bookings are cancelled ones.
-fn contract_status(status: entraide_docs::calendar::BookingStatus) -> &'static str {
+fn contract_status(status: BookingStatus) -> &'static str {
     match status {
-        entraide_docs::calendar::BookingStatus::Declined => "cancelled",
+        BookingStatus::Declined => "cancelled",
         other => other.name(),
     }
+}
+
+/// How many free slots `bookings` and `status` suggest for each conflict.
+const SUGGESTIONS: usize = 3;
+
+/// [`Node::device_org`], from the membership alone: the organisation that
+/// has (or had) the device, and whether it is a coordinator.
+fn device_org_of(membership: &MembershipState, device_hex: &str) -> Option<(String, bool)> {
+    let device = DeviceId::from_hex(device_hex)?;
+    membership
+        .any_org_of_device(&device)
+        .map(|o| (o.id.clone(), o.role == Role::Coordinator))
+}
+
+/// The booking rule's lookup of devices (see [`Node::device_org`]). It
+/// borrows only the membership, so that the calendar can change meanwhile.
+struct Members<'a>(&'a MembershipState);
+
+impl entraide_docs::calendar::Directory for Members<'_> {
+    fn device_org(&self, device_hex: &str) -> Option<DeviceOrg> {
+        device_org_of(self.0, device_hex).map(|(org, coordinator)| DeviceOrg { org, coordinator })
+    }
+}
+
+fn directory(membership: &MembershipState) -> Members<'_> {
+    Members(membership)
 }
 
 /// The zone to use: `--tz`, else the system's, else UTC.
@@ -327,7 +354,16 @@ impl Node {
                 purpose,
                 repeat,
                 count,
-            } => self.book(&resource, &from, &to, &purpose, repeat.as_deref(), count),
+                until,
+            } => self.book(
+                &resource,
+                &from,
+                &to,
+                &purpose,
+                repeat.as_deref(),
+                count,
+                until.as_deref(),
+            ),
             Request::Bookings { resource, org } => {
                 self.bookings(resource.as_deref(), org.as_deref())
             }
@@ -336,13 +372,28 @@ impl Node {
                 approve,
                 reason,
             } => self.booking_decide(&booking, approve, reason.as_deref()),
-            Request::Cancel { booking } => self.cancel(&booking),
+            Request::Cancel { booking, series } => self.cancel(&booking, series),
             Request::CalendarExport { resource } => self.calendar_export(resource.as_deref()),
             Request::Export { doc } => self.export(&doc),
             Request::Invite { role, expires } => {
                 let relay = self.relay_url.clone();
                 self.invite(&role, &expires, relay)
             }
+            Request::MemberApprove { org } => self.member_approve(&org),
+            Request::MemberRemove { org, reason } => self.member_remove(&org, &reason),
+            Request::MemberBlock { org, reason } => {
+                if reason.trim().is_empty() {
+                    return Err(NodeError::Invalid(
+                        "a block needs a reason: --reason <TEXT>".into(),
+                    ));
+                }
+                self.member_block(&org, &reason)
+            }
+            Request::DeviceInvite { expires } => {
+                let relay = self.relay_url.clone();
+                self.invite_for("member", &expires, relay, true)
+            }
+            Request::DeviceRemove { device } => self.device_remove(&device),
             Request::Peers => {
                 let list = self.peers_json();
                 let text = list
@@ -422,15 +473,7 @@ impl Node {
             );
         let members = self.membership.active_orgs().count();
         let docs = self.docs_heads();
-        let conflicts: Vec<Value> = self
-            .calendar
-            .bookings(None)
-            .into_iter()
-            .filter(|b| {
-                b.org == self.org_id && b.status == entraide_docs::calendar::BookingStatus::Conflict
-            })
-            .map(|b| self.booking_json(&b))
-            .collect();
+        let conflicts: Vec<Value> = self.own_conflicts_json();
         let json = json!({
             "device": self.device.to_hex(),
             "org": self.org_name,
@@ -460,34 +503,45 @@ impl Node {
     }
 
     fn member_list(&self) -> Reply {
-        let list: Vec<Value> = self
-            .membership
-            .orgs
-            .values()
-            .map(|o| {
-                json!({
-                    "org": o.name,
-                    "org_id": o.id,
-                    "role": o.role.name(),
-                    "status": o.status.name(),
-                    "devices": o.devices.iter().map(DeviceId::to_hex).collect::<Vec<_>>(),
+        let mut list = Vec::new();
+        let mut text = String::new();
+        for o in self.membership.orgs.values() {
+            let waiting: Vec<Value> = self
+                .membership
+                .pending_motions_about(&o.id)
+                .into_iter()
+                .map(|m| {
+                    json!({
+                        "motion": m.hash.to_hex(),
+                        "kind": m.kind,
+                        "approved_by": m.approvals.iter().map(|a| self.org_name(a)).collect::<Vec<_>>(),
+                        "needs": self.membership.verdicts.get(&m.hash).and_then(|v| v.reason.clone()),
+                    })
                 })
-            })
-            .collect();
-        let text = self
-            .membership
-            .orgs
-            .values()
-            .map(|o| {
-                format!(
-                    "{}\t{}\t{}\t{} device(s)\n",
-                    o.name,
-                    o.role.name(),
-                    o.status.name(),
-                    o.devices.len()
-                )
-            })
-            .collect::<String>();
+                .collect();
+            text += &format!(
+                "{}\t{}\t{}\t{} device(s){}\n",
+                o.name,
+                o.role.name(),
+                o.status.name(),
+                o.devices.len(),
+                waiting
+                    .iter()
+                    .filter_map(|w| w["needs"]
+                        .as_str()
+                        .map(|n| format!("\t{} {n}", w["kind"].as_str().unwrap_or(""))))
+                    .collect::<String>()
+            );
+            list.push(json!({
+                "org": o.name,
+                "org_id": o.id,
+                "role": o.role.name(),
+                "status": o.status.name(),
+                "devices": o.devices.iter().map(DeviceId::to_hex).collect::<Vec<_>>(),
+                "removed_devices": o.removed_devices.iter().map(DeviceId::to_hex).collect::<Vec<_>>(),
+                "waiting": waiting,
+            }));
+        }
         Reply::new(Value::Array(list), text)
     }
 
@@ -771,7 +825,32 @@ impl Node {
         Ok(reply)
     }
 
-    fn resource_json(&self, r: &entraide_docs::calendar::Resource) -> Value {
+    /// The organisation a device belongs to (or belonged to) and whether
+    /// that organisation is a coordinator, from the membership log: the hook
+    /// the booking rule uses to decide which cancellations and decisions
+    /// count (see "Who may cancel or decide" in `entraide_docs::calendar`).
+    pub(crate) fn device_org(&self, device_hex: &str) -> Option<(String, bool)> {
+        device_org_of(&self.membership, device_hex)
+    }
+
+    /// A resource as `resource list` shows it, with its quota usage now.
+    fn resource_json(&self, r: &entraide_docs::calendar::Resource, now: i64) -> Value {
+        let dir = directory(&self.membership);
+        let usage: Vec<Value> = self
+            .calendar
+            .usage(&r.id, now, &[self.org_id.as_str()], &dir)
+            .into_iter()
+            .map(|u| {
+                json!({
+                    "org": self.org_name(&u.org),
+                    "org_id": u.org,
+                    "period_start": format_time(u.period_start, self.zone),
+                    "period_end": format_time(u.period_end, self.zone),
+                    "minutes": u.minutes,
+                    "quota_minutes": u.quota_minutes,
+                })
+            })
+            .collect();
         json!({
             "id": r.id,
             "name": r.name,
@@ -781,6 +860,8 @@ impl Node {
             "quota": r.quota.map(Quota::to_text),
             "approval": r.approval,
             "owner": self.org_name(&r.owner),
+            "zone": r.zone.name(),
+            "usage": usage,
         })
     }
 
@@ -808,6 +889,7 @@ impl Node {
                 location,
                 quota,
                 approval,
+                zone: self.zone,
             },
         )?;
         self.persist(DocKind::Calendar, WriteBatch::new())?;
@@ -816,13 +898,31 @@ impl Node {
 
     fn resource_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let now = now_ms();
         let resources = self.calendar.resources();
+        let list: Vec<Value> = resources
+            .iter()
+            .map(|r| self.resource_json(r, now))
+            .collect();
         let text = resources
             .iter()
-            .map(|r| {
+            .zip(&list)
+            .map(|(r, json)| {
+                // This organisation's use of the quota in the current period.
+                let mine = json["usage"]
+                    .as_array()
+                    .and_then(|u| u.iter().find(|u| u["org_id"] == self.org_id.as_str()))
+                    .map(|u| {
+                        format!(
+                            " (this {}: {} min booked by you)",
+                            r.quota.map_or("period", Quota::period_name),
+                            u["minutes"]
+                        )
+                    })
+                    .unwrap_or_default();
                 format!(
-                    "{}  {:<9} {}{}{}\n",
-                    &r.id[..8],
+                    "{}  {:<9} {}{}{}{}\n",
+                    &r.id[..8.min(r.id.len())],
                     r.kind.name(),
                     r.name,
                     r.capacity
@@ -830,14 +930,55 @@ impl Node {
                         .unwrap_or_default(),
                     r.quota
                         .map(|q| format!(", quota {}", q.to_text()))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    mine
                 )
             })
             .collect::<String>();
-        let list: Vec<Value> = resources.iter().map(|r| self.resource_json(r)).collect();
         Ok(Reply::new(Value::Array(list), text))
     }
 
+    /// A calendar refusal with organisation names instead of ids.
+    fn humanize(&self, e: CalendarError) -> CalendarError {
+        match e {
+            CalendarError::Overlap {
+                resource,
+                id,
+                org,
+                from,
+                to,
+            } => CalendarError::Overlap {
+                resource,
+                id,
+                org: self.org_name(&org),
+                from,
+                to,
+            },
+            CalendarError::Quota {
+                resource,
+                org,
+                booked_minutes,
+                quota,
+                period,
+                period_start,
+            } => CalendarError::Quota {
+                resource,
+                org: self.org_name(&org),
+                booked_minutes,
+                quota,
+                period,
+                period_start,
+            },
+            CalendarError::SeriesClash { count, first } => CalendarError::SeriesClash {
+                count,
+                first: Box::new(self.humanize(*first)),
+            },
+            other => other,
+        }
+    }
+
+    // One argument per flag of `entraide book`.
+    #[allow(clippy::too_many_arguments)]
     fn book(
         &mut self,
         resource: &str,
@@ -846,6 +987,7 @@ impl Node {
         purpose: &str,
         repeat: Option<&str>,
         count: Option<u32>,
+        until: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let resource = self.calendar.resource(resource)?;
@@ -857,14 +999,19 @@ impl Node {
                 "the purpose must be at most 500 characters".into(),
             ));
         }
-        let slots = match (repeat, count) {
-            (None, None) => vec![(from, to)],
-            (None, Some(_)) => {
+        let slots = match (repeat, count, until) {
+            (None, None, None) => vec![(from, to)],
+            (None, _, _) => {
                 return Err(NodeError::Invalid(
-                    "--count goes with --repeat daily|weekly".into(),
+                    "--count and --until go with --repeat daily|weekly".into(),
                 ));
             }
-            (Some(r), count) => {
+            (Some(_), Some(_), Some(_)) => {
+                return Err(NodeError::Invalid(
+                    "give --count or --until, not both".into(),
+                ));
+            }
+            (Some(r), count, until) => {
                 let repeat = match r {
                     "daily" => Repeat::Daily,
                     "weekly" => Repeat::Weekly,
@@ -874,7 +1021,19 @@ impl Node {
                         )));
                     }
                 };
-                repeat_slots(from, to, repeat, count.unwrap_or(1), self.zone)?
+                let end = match until {
+                    Some(date) => RepeatEnd::Until(
+                        chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(
+                            |_| {
+                                NodeError::Invalid(format!(
+                                    "'{date}' is not a date; write --until as YYYY-MM-DD (e.g. 2026-06-30)"
+                                ))
+                            },
+                        )?,
+                    ),
+                    None => RepeatEnd::Count(count.unwrap_or(1)),
+                };
+                repeat_series(from, to, repeat, end, self.zone)?
             }
         };
         let series = (slots.len() > 1)
@@ -890,45 +1049,53 @@ impl Node {
                 })
             })
             .collect::<Result<_, NodeError>>()?;
+        let author = self.author();
+        let dir = directory(&self.membership);
         let booked = self.calendar.book(
-            &self.author(),
+            &author,
             now_ms(),
             &resource.id,
             &slots,
             purpose,
             series.as_deref(),
             self.zone,
+            &dir,
         );
-        if let Err(entraide_docs::calendar::CalendarError::Overlap {
-            resource,
-            id,
-            org,
-            from,
-            to,
-        }) = booked
-        {
-            let org = self.org_name(&org);
-            return Err(entraide_docs::calendar::CalendarError::Overlap {
-                resource,
-                id,
-                org,
-                from,
-                to,
-            }
-            .into());
-        }
-        booked?;
+        let booked = match booked {
+            Ok(booked) => booked,
+            Err(e) => return Err(self.humanize(e).into()),
+        };
         self.persist(DocKind::Calendar, WriteBatch::new())?;
-        let ids: Vec<&str> = slots.iter().map(|s| s.id.as_str()).collect();
+        let mut text = booked.ids.join("\n");
+        let mut skipped = Vec::new();
+        for s in booked.skipped {
+            let (from, to) = (format_time(s.from, self.zone), format_time(s.to, self.zone));
+            let error = self.humanize(s.error);
+            text += &format!("\nskipped {from} -> {to} ({}): {error}", s.reason.name());
+            skipped.push(json!({
+                "from": from,
+                "to": to,
+                "reason": s.reason.name(),
+                "conflict_with": s.conflict_with,
+                "message": error.to_string(),
+            }));
+        }
         Ok(Reply::new(
-            json!({"ids": ids, "resource": resource.id}),
-            ids.join("\n"),
+            json!({
+                "ids": booked.ids,
+                "resource": resource.id,
+                "series": series,
+                "skipped": skipped,
+            }),
+            text,
         ))
     }
 
     /// A booking as the contract shows it. A declined booking shows as
-    /// `cancelled` (the contract's four statuses), with `declined: true`.
-    fn booking_json(&self, b: &Booking) -> Value {
+    /// `cancelled` (the contract's four statuses), with `declined: true`. A
+    /// conflict's `reason` is `overlap` or `quota`, and `suggestions` the
+    /// free slots nearest to it (empty for the others).
+    fn booking_json(&self, b: &Booking, suggestions: &[(i64, i64)]) -> Value {
         let resource_name = self
             .calendar
             .resources()
@@ -936,6 +1103,12 @@ impl Node {
             .find(|r| r.id == b.resource)
             .map(|r| r.name)
             .unwrap_or_default();
+        let suggestions: Vec<Value> = suggestions
+            .iter()
+            .map(|&(from, to)| {
+                json!({"from": format_time(from, self.zone), "to": format_time(to, self.zone)})
+            })
+            .collect();
         json!({
             "id": b.id,
             "resource": b.resource,
@@ -945,11 +1118,33 @@ impl Node {
             "to": format_time(b.to, self.zone),
             "purpose": b.purpose,
             "status": contract_status(b.status),
-            "declined": b.status == entraide_docs::calendar::BookingStatus::Declined,
+            "declined": b.status == BookingStatus::Declined,
             "conflict_with": b.conflict_with,
             "series": b.series,
-            "reason": b.reason,
+            "reason": match b.conflict {
+                Some(c) => Some(c.name().to_owned()),
+                None => b.reason.clone(),
+            },
+            "suggestions": suggestions,
         })
+    }
+
+    /// This organisation's bookings that lost their slot, with the free
+    /// slots nearest to each, for `status`.
+    fn own_conflicts_json(&self) -> Vec<Value> {
+        let dir = directory(&self.membership);
+        let suggestions = self
+            .calendar
+            .suggestions(None, self.zone, SUGGESTIONS, &dir);
+        self.calendar
+            .bookings(None, &dir)
+            .into_iter()
+            .filter(|b| b.org == self.org_id && b.status == BookingStatus::Conflict)
+            .map(|b| {
+                let s = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
+                self.booking_json(&b, s)
+            })
+            .collect()
     }
 
     fn bookings(&mut self, resource: Option<&str>, org: Option<&str>) -> Result<Reply, NodeError> {
@@ -980,26 +1175,41 @@ impl Node {
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
+        let dir = directory(&self.membership);
+        let suggestions =
+            self.calendar
+                .suggestions(resource_id.as_deref(), self.zone, SUGGESTIONS, &dir);
         let mut list = Vec::new();
         let mut text = String::new();
-        for b in self.calendar.bookings(resource_id.as_deref()) {
+        for b in self.calendar.bookings(resource_id.as_deref(), &dir) {
             if org_id.as_ref().is_some_and(|o| *o != b.org) {
                 continue;
             }
+            let mine = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
+            let lost = match (b.conflict, &b.conflict_with) {
+                (Some(_), Some(w)) => format!(" (loses to {})", &w[..8.min(w.len())]),
+                (Some(ConflictReason::Quota), None) => " (over the quota)".to_owned(),
+                _ => String::new(),
+            };
+            let free = if mine.is_empty() {
+                String::new()
+            } else {
+                let slots: Vec<String> = mine
+                    .iter()
+                    .map(|&(from, _)| format_time(from, self.zone))
+                    .collect();
+                format!("; free from {}", slots.join(", "))
+            };
             text += &format!(
-                "{}  {}  {} -> {}  {}  {}{}\n",
-                &b.id[..8],
+                "{}  {}  {} -> {}  {}  {}{lost}{free}\n",
+                &b.id[..8.min(b.id.len())],
                 names.get(&b.resource).map_or("?", String::as_str),
                 format_time(b.from, self.zone),
                 format_time(b.to, self.zone),
                 self.org_name(&b.org),
                 b.status.name(),
-                b.conflict_with
-                    .as_ref()
-                    .map(|w| format!(" (loses to {})", &w[..8.min(w.len())]))
-                    .unwrap_or_default()
             );
-            list.push(self.booking_json(&b));
+            list.push(self.booking_json(&b, mine));
         }
         Ok(Reply::new(Value::Array(list), text))
     }
@@ -1011,34 +1221,63 @@ impl Node {
         reason: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let author = self.author();
+        let dir = directory(&self.membership);
         let b = self
             .calendar
-            .decide(&self.author(), now_ms(), booking, approve, reason)?;
+            .decide(&author, now_ms(), booking, approve, reason, &dir)?;
         self.persist(DocKind::Calendar, WriteBatch::new())?;
-        let b = self.calendar.booking(&b.id)?;
+        let b = self.calendar.booking(&b.id, &directory(&self.membership))?;
         Ok(Reply::new(
             json!({"id": b.id, "status": contract_status(b.status), "declined": !approve}),
             format!("booking {} is now {}", b.id, b.status.name()),
         ))
     }
 
-    fn cancel(&mut self, booking: &str) -> Result<Reply, NodeError> {
+    fn cancel(&mut self, booking: &str, series: bool) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let is_coordinator = self
             .membership
             .orgs
             .get(&self.org_id)
             .is_some_and(|o| o.role == Role::Coordinator);
-        let b = self
-            .calendar
-            .cancel(&self.author(), is_coordinator, now_ms(), booking)?;
+        let author = self.author();
+        let dir = directory(&self.membership);
+        let named = self.calendar.booking(booking, &dir)?;
+        let cancelled = if series {
+            self.calendar
+                .cancel_series(&author, is_coordinator, now_ms(), &named.id, &dir)?
+        } else {
+            vec![
+                self.calendar
+                    .cancel(&author, is_coordinator, now_ms(), &named.id, &dir)?,
+            ]
+        };
         self.persist(DocKind::Calendar, WriteBatch::new())?;
+        let ids: Vec<&str> = cancelled.iter().map(|b| b.id.as_str()).collect();
+        let text = match (&named.series, series) {
+            (Some(s), true) => format!(
+                "{} occurrence(s) of series {s} cancelled:\n{}",
+                ids.len(),
+                ids.join("\n")
+            ),
+            _ => format!("booking {} cancelled", named.id),
+        };
         Ok(Reply::new(
-            json!({"id": b.id, "status": "cancelled"}),
-            format!("booking {} cancelled", b.id),
+            json!({
+                "id": named.id,
+                "status": "cancelled",
+                "series": named.series,
+                "ids": ids,
+            }),
+            text,
         ))
     }
 
+    /// Every booking as an RFC 5545 event, `UID:<booking id>@entraide`,
+    /// times in UTC. Statuses: confirmed → CONFIRMED, pending → TENTATIVE;
+    /// cancelled, declined and conflict (which hold no slot) → CANCELLED,
+    /// with a DESCRIPTION saying why.
     fn calendar_export(&mut self, resource: Option<&str>) -> Result<Reply, NodeError> {
         use icalendar::{Component, EventLike, EventStatus};
         self.require_alliance()?;
@@ -1051,15 +1290,37 @@ impl Node {
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
+        let dir = directory(&self.membership);
         let mut cal = icalendar::Calendar::new();
         cal.name("entraide");
         let mut count = 0;
-        for b in self.calendar.bookings(resource_id.as_deref()) {
-            use entraide_docs::calendar::BookingStatus as S;
-            let status = match b.status {
-                S::Confirmed => EventStatus::Confirmed,
-                S::Pending => EventStatus::Tentative,
-                S::Conflict | S::Cancelled | S::Declined => continue,
+        for b in self.calendar.bookings(resource_id.as_deref(), &dir) {
+            let (status, why) = match b.status {
+                BookingStatus::Confirmed => (EventStatus::Confirmed, None),
+                BookingStatus::Pending => (
+                    EventStatus::Tentative,
+                    Some("waiting for the owner's approval".to_owned()),
+                ),
+                BookingStatus::Cancelled => (EventStatus::Cancelled, Some("cancelled".to_owned())),
+                BookingStatus::Declined => (
+                    EventStatus::Cancelled,
+                    Some(match &b.reason {
+                        Some(r) => format!("declined by the owner: {r}"),
+                        None => "declined by the owner".to_owned(),
+                    }),
+                ),
+                BookingStatus::Conflict => (
+                    EventStatus::Cancelled,
+                    Some(match (&b.conflict_with, b.conflict) {
+                        (Some(w), _) => format!(
+                            "conflict: lost its slot to booking {w}, booked earlier; rebook with `entraide bookings`"
+                        ),
+                        (None, _) => format!(
+                            "conflict: over the quota of {} on this resource; rebook with `entraide bookings`",
+                            self.org_name(&b.org)
+                        ),
+                    }),
+                ),
             };
             let (Some(start), Some(end)) = (
                 chrono::DateTime::from_timestamp_millis(b.from),
@@ -1073,16 +1334,18 @@ impl Node {
             } else {
                 format!("{resource_name}: {} ({})", self.org_name(&b.org), b.purpose)
             };
-            cal.push(
-                icalendar::Event::new()
-                    .uid(&format!("{}@entraide", b.id))
-                    .summary(&summary)
-                    .location(&resource_name)
-                    .starts(start)
-                    .ends(end)
-                    .status(status)
-                    .done(),
-            );
+            let mut event = icalendar::Event::new();
+            event
+                .uid(&format!("{}@entraide", b.id))
+                .summary(&summary)
+                .location(&resource_name)
+                .starts(start)
+                .ends(end)
+                .status(status);
+            if let Some(why) = why {
+                event.description(&why);
+            }
+            cal.push(event.done());
             count += 1;
         }
         let ics = cal.done().to_string();

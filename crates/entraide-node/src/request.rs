@@ -107,6 +107,9 @@ pub enum Request {
         repeat: Option<String>,
         /// Occurrences.
         count: Option<u32>,
+        /// The last day of the repeat (YYYY-MM-DD, inclusive, local).
+        #[serde(default)]
+        until: Option<String>,
     },
     /// `bookings`.
     Bookings {
@@ -128,6 +131,9 @@ pub enum Request {
     Cancel {
         /// Booking id or prefix.
         booking: String,
+        /// Every occurrence of its series.
+        #[serde(default)]
+        series: bool,
     },
     /// `calendar export`.
     CalendarExport {
@@ -143,6 +149,35 @@ pub enum Request {
     },
     /// `peers`.
     Peers,
+    /// `member approve`.
+    MemberApprove {
+        /// Name or id of the organisation whose admission or removal waits.
+        org: String,
+    },
+    /// `member remove`.
+    MemberRemove {
+        /// Name or id.
+        org: String,
+        /// Why.
+        reason: String,
+    },
+    /// `member block`.
+    MemberBlock {
+        /// Name or id.
+        org: String,
+        /// Why (required).
+        reason: String,
+    },
+    /// `device invite`.
+    DeviceInvite {
+        /// How long the ticket stays valid.
+        expires: String,
+    },
+    /// `device remove`.
+    DeviceRemove {
+        /// The device's id or a unique prefix.
+        device: String,
+    },
     /// `sync` while `serve` runs: sync with every reachable member now.
     SyncNow {
         /// Seconds to wait at most.

@@ -277,6 +277,21 @@ impl Node {
                 offered.entry(a.device).or_default().push(a.clone());
             }
         }
+        // A removed device's changes count only up to its removal's cutoffs.
+        for (device, removal) in &self.membership.removals {
+            let anchors: Vec<Attestation> = removal
+                .cutoffs
+                .iter()
+                .filter(|c| c.doc == doc.name())
+                .map(|c| Attestation {
+                    device: device.0,
+                    hash: c.hash,
+                    seq: 0,
+                    signature: [0; 64],
+                })
+                .collect();
+            offered.insert(device.0, anchors);
+        }
         let membership = self.membership.clone();
         let check = |added: &[ChangeSummary], trial: &mut SharedDoc| -> Result<(), String> {
             let by_hash: HashMap<ChangeHash, &ChangeSummary> =
@@ -336,7 +351,12 @@ impl Node {
             *seq = (*seq).max(c.seq);
         }
         let mut batch = WriteBatch::new();
-        for a in offered.into_values().flatten() {
+        let removed: HashSet<[u8; 32]> = self.membership.removals.keys().map(|d| d.0).collect();
+        for a in offered
+            .into_values()
+            .flatten()
+            .filter(|a| !removed.contains(&a.device))
+        {
             let newer = self
                 .attestations
                 .get(&(doc, a.device))

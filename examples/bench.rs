@@ -1,0 +1,2897 @@
+//! Benchmarks of entraide beside automerge's own sync protocol and the
+//! hardware's limits (issue 8).
+//!
+//! Run: `cargo run --release --example bench -- [--quick] [--json PATH]`.
+//! Prints one table (each figure beside its baseline measured in the same
+//! run, the ratio and the target) and writes the same figures as JSON.
+//! `--quick` uses smaller data, finishes in about a minute and asserts no
+//! timing; it fails only when something does not work (a sync that does not
+//! converge, a refused bundle).
+//!
+//! Data: `../shared/data/` beside the workspace (or `$ENTRAIDE_DATA`), read at
+//! run time: the automerge-perf editing trace (`edits.json`) replayed as
+//! charter edits by three member devices taking turns in bursts, and the real
+//! documents (essay, Moby Dick, meeting notes), which are authored by
+//! non-members and so serve only as load/save and native-sync baselines.
+//! Without that directory the trace is synthetic. The alliance itself (50
+//! organisations, 200 resources, 50,000 bookings, 2,000 library entries with
+//! their files, values and endorsements) is generated here from a seed,
+//! following the document schemas of ARCHITECTURE.md, and every document
+//! reaches a node through `Node::receive_bundle` (authorship checked).
+//!
+//! Code paths measured: `entraide_node::Node` (`execute`, the sync core),
+//! `entraide_net::daemon::Daemon`, `entraide_net::oneshot::{join, sync_once}`
+//! over loopback iroh, the `entraide` binary (`target/release/entraide` when
+//! built, else this program re-run as a child doing the same library calls),
+//! and `entraide_net::traffic`, which records every frame a sync session sends
+//! or receives. Scenario 4 drives the sync core with an in-memory scheduler
+//! (see `convergence`), because the daemon dials every member it can reach,
+//! so a topology of at most 6 neighbours cannot be imposed on daemons.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use automerge::sync::SyncDoc;
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+use chrono_tz::Tz;
+use ed25519_dalek::{Signer, SigningKey};
+use entraide_docs::{DocKind, SharedDoc, VersionVector};
+use entraide_membership::DeviceId;
+use entraide_net::daemon::{Daemon, ServeConfig};
+use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_net::traffic::{self, FrameEvent};
+use entraide_net::wire::{self, JoinMsg, Msg};
+use entraide_node::{Admission, Attestation, Bundle, Home, JoinRequest, Node, Request, Ticket};
+use serde_json::{Value, json};
+
+const ZONE: Tz = Tz::UTC;
+/// 2025-01-01T00:00Z: when the synthetic history starts.
+const T0: i64 = 1_735_689_600_000;
+const HOUR: i64 = 3_600_000;
+const MIB: f64 = 1024.0 * 1024.0;
+
+// ---------------------------------------------------------------- settings
+
+struct Config {
+    quick: bool,
+    /// Trace edits used (`None`: all of them).
+    trace_edits: Option<usize>,
+    /// Consecutive edits per automerge change.
+    edits_per_change: usize,
+    /// Changes a device makes before the next one takes over.
+    burst_changes: usize,
+    orgs: usize,
+    resources: usize,
+    bookings: usize,
+    library: usize,
+    values: usize,
+    endorsements_per_value: usize,
+    latency_bookings: usize,
+    convergence_nodes: Vec<usize>,
+    convergence_bookings: usize,
+    convergence_resources: usize,
+    local_writes: usize,
+    process_runs: usize,
+    repeats: usize,
+    real_docs: Vec<&'static str>,
+    per_edit_trace: bool,
+}
+
+impl Config {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                trace_edits: Some(30_000),
+                edits_per_change: 10,
+                burst_changes: 100,
+                orgs: 10,
+                resources: 20,
+                bookings: 2_000,
+                library: 100,
+                values: 10,
+                endorsements_per_value: 4,
+                latency_bookings: 50,
+                convergence_nodes: vec![8],
+                convergence_bookings: 20,
+                convergence_resources: 4,
+                local_writes: 50,
+                process_runs: 3,
+                repeats: 1,
+                real_docs: vec!["monday-meeting-notes.automerge"],
+                per_edit_trace: false,
+            }
+        } else {
+            Self {
+                quick,
+                trace_edits: None,
+                edits_per_change: 10,
+                burst_changes: 100,
+                orgs: 50,
+                resources: 200,
+                bookings: 50_000,
+                library: 2_000,
+                values: 30,
+                endorsements_per_value: 20,
+                latency_bookings: 1_000,
+                convergence_nodes: vec![8, 32, 64],
+                convergence_bookings: 100,
+                convergence_resources: 16,
+                local_writes: 500,
+                process_runs: 10,
+                repeats: 3,
+                real_docs: vec![
+                    "monday-meeting-notes.automerge",
+                    "essay.amrg",
+                    "moby-dick.automerge",
+                ],
+                per_edit_trace: true,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- results
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Bytes,
+    Ms,
+    Count,
+    MiB,
+}
+
+struct Row {
+    id: String,
+    measure: String,
+    value: f64,
+    unit: Unit,
+    baseline: Option<(String, f64)>,
+    ratio_max: Option<f64>,
+    value_max: Option<f64>,
+}
+
+impl Row {
+    fn new(id: &str, measure: impl Into<String>, value: f64, unit: Unit) -> Self {
+        Self {
+            id: id.into(),
+            measure: measure.into(),
+            value,
+            unit,
+            baseline: None,
+            ratio_max: None,
+            value_max: None,
+        }
+    }
+
+    fn vs(mut self, name: impl Into<String>, baseline: f64) -> Self {
+        self.baseline = Some((name.into(), baseline));
+        self
+    }
+
+    fn ratio_at_most(mut self, r: f64) -> Self {
+        self.ratio_max = Some(r);
+        self
+    }
+
+    fn at_most(mut self, v: f64) -> Self {
+        self.value_max = Some(v);
+        self
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        self.baseline
+            .as_ref()
+            .and_then(|(_, b)| (*b > 0.0).then(|| self.value / b))
+    }
+
+    fn met(&self) -> Option<bool> {
+        if self.ratio_max.is_none() && self.value_max.is_none() {
+            return None;
+        }
+        let ratio_ok = match (self.ratio_max, self.ratio()) {
+            (Some(max), Some(r)) => r <= max,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let value_ok = self.value_max.is_none_or(|max| self.value <= max);
+        Some(ratio_ok && value_ok)
+    }
+
+    fn target(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = self.ratio_max {
+            parts.push(format!("≤ {r:.2}×"));
+        }
+        if let Some(v) = self.value_max {
+            parts.push(format!("≤ {}", fmt_value(v, self.unit)));
+        }
+        parts.join(", ")
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "measure": self.measure,
+            "value": self.value,
+            "unit": match self.unit {
+                Unit::Bytes => "bytes",
+                Unit::Ms => "ms",
+                Unit::Count => "count",
+                Unit::MiB => "MiB",
+            },
+            "baseline_name": self.baseline.as_ref().map(|b| b.0.clone()),
+            "baseline": self.baseline.as_ref().map(|b| b.1),
+            "ratio": self.ratio(),
+            "target_ratio_max": self.ratio_max,
+            "target_value_max": self.value_max,
+            "met": self.met(),
+        })
+    }
+}
+
+fn fmt_value(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Bytes => format!("{} B", group(v.round() as u64)),
+        Unit::Ms if v >= 10_000.0 => format!("{:.1} s", v / 1000.0),
+        Unit::Ms if v >= 100.0 => format!("{v:.0} ms"),
+        Unit::Ms if v >= 10.0 => format!("{v:.1} ms"),
+        Unit::Ms => format!("{v:.2} ms"),
+        Unit::Count => {
+            if v.fract() == 0.0 {
+                group(v as u64)
+            } else {
+                format!("{v:.1}")
+            }
+        }
+        Unit::MiB => format!("{v:.1} MiB"),
+    }
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+struct Report {
+    rows: Vec<Row>,
+    details: serde_json::Map<String, Value>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn push(&mut self, row: Row) {
+        eprintln!(
+            "   {} {}: {}{}",
+            row.id,
+            row.measure,
+            fmt_value(row.value, row.unit),
+            row.baseline
+                .as_ref()
+                .map(|(n, b)| format!(" (baseline {n}: {})", fmt_value(*b, row.unit)))
+                .unwrap_or_default()
+        );
+        self.rows.push(row);
+    }
+
+    fn detail(&mut self, key: &str, value: Value) {
+        self.details.insert(key.into(), value);
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        eprintln!("   note: {text}");
+        self.notes.push(text);
+    }
+
+    fn table(&self, header: &str) -> String {
+        let mut out = String::new();
+        out += header;
+        let cells: Vec<[String; 7]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.id.clone(),
+                    r.measure.clone(),
+                    fmt_value(r.value, r.unit),
+                    r.baseline
+                        .as_ref()
+                        .map(|(n, b)| format!("{n} {}", fmt_value(*b, r.unit)))
+                        .unwrap_or_default(),
+                    r.ratio().map(|x| format!("{x:.2}×")).unwrap_or_default(),
+                    r.target(),
+                    match r.met() {
+                        Some(true) => "met".into(),
+                        Some(false) => "MISSED".into(),
+                        None => String::new(),
+                    },
+                ]
+            })
+            .collect();
+        let titles = [
+            "#", "measure", "entraide", "baseline", "ratio", "target", "verdict",
+        ];
+        let mut widths = titles.map(|t| t.chars().count());
+        for c in &cells {
+            for (w, cell) in widths.iter_mut().zip(c) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |c: &[String]| -> String {
+            let mut l = String::from("|");
+            for (i, (cell, w)) in c.iter().zip(widths).enumerate() {
+                let pad = w - cell.chars().count();
+                if i == 2 || i == 4 {
+                    l += &format!(" {}{} |", " ".repeat(pad), cell);
+                } else {
+                    l += &format!(" {}{} |", cell, " ".repeat(pad));
+                }
+            }
+            l + "\n"
+        };
+        out += &line(&titles.map(String::from));
+        out += &format!(
+            "|{}\n",
+            widths
+                .iter()
+                .map(|w| format!("{}|", "-".repeat(w + 2)))
+                .collect::<String>()
+        );
+        for c in &cells {
+            out += &line(c);
+        }
+        for n in &self.notes {
+            out += &format!("\n- {n}");
+        }
+        out + "\n"
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
+    let t = Instant::now();
+    let out = f()?;
+    Ok((out, t.elapsed()))
+}
+
+// ---------------------------------------------------------------- seeded randomness
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for chunk in out.chunks_mut(8) {
+            let r = self.next().to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+        out
+    }
+
+    fn id(&mut self) -> String {
+        hex(&self.bytes::<16>())
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len())]
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------- identities and admission
+
+/// A member organisation's device that is not a node of this process: its
+/// changes are made here and signed with its key.
+struct Member {
+    key: SigningKey,
+    org_id: String,
+    org_name: String,
+}
+
+impl Member {
+    fn device(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+}
+
+fn members(rng: &mut Rng, n: usize) -> Vec<Member> {
+    (0..n)
+        .map(|i| Member {
+            key: SigningKey::from_bytes(&rng.bytes::<32>()),
+            org_id: rng.id(),
+            org_name: format!("Association {}", i + 1),
+        })
+        .collect()
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn loopback(port: u16) -> ServeConfig {
+    ServeConfig {
+        endpoint: EndpointConfig {
+            listen: Some(([127, 0, 0, 1], port).into()),
+            relay: RelayChoice::Disabled,
+            mdns: false,
+        },
+    }
+}
+
+/// A new node that founds an alliance; `port` is where it will serve.
+fn found(root: &Path, org: &str, port: u16) -> Result<Node> {
+    let mut node = Node::init(&Home::new(root), org, ZONE)?;
+    node.execute(Request::AllianceCreate {
+        name: "Alliance solidaire".into(),
+        admission: "coordinator".into(),
+    })?;
+    node.set_listen_addrs(vec![([127, 0, 0, 1], port).into()], None)?;
+    Ok(node)
+}
+
+fn ticket(a: &mut Node) -> Result<Ticket> {
+    let reply = a.execute(Request::Invite {
+        role: "member".into(),
+        expires: "1d".into(),
+    })?;
+    Ok(Ticket::decode(
+        reply.json["ticket"].as_str().context("no ticket")?,
+    )?)
+}
+
+fn admit_member(a: &mut Node, m: &Member) -> Result<()> {
+    let t = ticket(a)?;
+    admitted(a.admit(
+        DeviceId(m.device()),
+        &JoinRequest {
+            secret: t.secret,
+            org_id: m.org_id.clone(),
+            org_name: m.org_name.clone(),
+        },
+    )?)?;
+    Ok(())
+}
+
+fn admitted(answer: Admission) -> Result<Vec<Vec<u8>>> {
+    match answer {
+        Admission::Admitted(ops) => Ok(ops),
+        Admission::Pending(_, why) => bail!("admission pending: {why}"),
+    }
+}
+
+/// Admits node `b` in-process (invite, admit, accept), as the tests do.
+fn admit_node(a: &mut Node, b: &mut Node) -> Result<(usize, usize)> {
+    let t = ticket(a)?;
+    let request = b.join_request(&t)?;
+    let ops = admitted(a.admit(b.device(), &request)?)?;
+    ensure!(b.accept_admission(&t, &ops)?, "not admitted");
+    Ok((
+        wire::encode(&JoinMsg::Request(request)).len(),
+        wire::encode(&JoinMsg::Admitted(ops)).len(),
+    ))
+}
+
+fn vvs(n: &mut Node) -> BTreeMap<DocKind, VersionVector> {
+    n.summary()
+        .docs
+        .into_iter()
+        .map(|(k, vv)| (k, vv.into_iter().collect()))
+        .collect()
+}
+
+/// Sends `to` everything `from` holds that it lacks, through the sync core.
+fn push(from: &mut Node, to: &mut Node) -> Result<()> {
+    let ops = from.ops_for(&to.op_heads());
+    to.receive_ops(&ops)?;
+    let theirs = vvs(to);
+    for doc in DocKind::ALL {
+        if let Some(b) = from.bundle_for(doc, &theirs.get(&doc).cloned().unwrap_or_default()) {
+            to.receive_bundle(&b)?;
+        }
+    }
+    Ok(())
+}
+
+fn export(n: &mut Node, kind: DocKind) -> Result<Vec<u8>> {
+    n.execute(Request::Export {
+        doc: kind.name().into(),
+    })?
+    .file
+    .context("export gave no bytes")
+}
+
+fn sorted_heads(doc: &mut AutoCommit) -> Vec<ChangeHash> {
+    let mut h = doc.get_heads();
+    h.sort();
+    h
+}
+
+// ---------------------------------------------------------------- documents and signatures
+
+/// A document holding exactly the genesis change every node makes.
+fn genesis(kind: DocKind) -> Result<AutoCommit> {
+    let bytes = SharedDoc::new(kind, [0; 32]).save();
+    let mut doc = AutoCommit::load(&bytes)?;
+    ensure!(
+        doc.get_heads() == vec![SharedDoc::genesis_hash(kind)],
+        "the genesis of {kind} does not match the node's"
+    );
+    Ok(doc)
+}
+
+fn attest_message(alliance: &[u8; 32], kind: DocKind, hash: &[u8; 32]) -> Vec<u8> {
+    // ARCHITECTURE.md, "Attestations".
+    let mut m = b"entraide-attest-v1".to_vec();
+    m.extend_from_slice(alliance);
+    m.extend_from_slice(kind.name().as_bytes());
+    m.push(0);
+    m.extend_from_slice(hash);
+    m
+}
+
+/// Each signer's attestation of its latest change in `doc`.
+fn attestations(
+    doc: &mut AutoCommit,
+    alliance: [u8; 32],
+    kind: DocKind,
+    keys: &[&SigningKey],
+) -> Vec<Attestation> {
+    let mut latest: HashMap<Vec<u8>, (u64, ChangeHash)> = HashMap::new();
+    for m in doc.get_changes_meta(&[]) {
+        let e = latest
+            .entry(m.actor.to_bytes().to_vec())
+            .or_insert((0, m.hash));
+        if m.seq >= e.0 {
+            *e = (m.seq, m.hash);
+        }
+    }
+    keys.iter()
+        .filter_map(|k| {
+            let device = k.verifying_key().to_bytes();
+            let (seq, hash) = latest.get(device.as_slice())?;
+            Some(Attestation {
+                device,
+                hash: hash.0,
+                seq: *seq,
+                signature: k.sign(&attest_message(&alliance, kind, &hash.0)).to_bytes(),
+            })
+        })
+        .collect()
+}
+
+fn bundle(
+    node: &Node,
+    kind: DocKind,
+    doc: &mut AutoCommit,
+    keys: &[&SigningKey],
+) -> Result<Bundle> {
+    let alliance = node.alliance_id().context("no alliance")?;
+    Ok(Bundle {
+        doc: kind,
+        bytes: doc.save(),
+        attestations: attestations(doc, alliance, kind, keys),
+    })
+}
+
+/// Hands `doc` to `node` the way a peer would: `receive_bundle` checks every
+/// change's author against the membership and the attestations.
+fn inject(
+    node: &mut Node,
+    kind: DocKind,
+    doc: &mut AutoCommit,
+    keys: &[&SigningKey],
+) -> Result<()> {
+    let b = bundle(node, kind, doc, keys)?;
+    node.receive_bundle(&b)
+        .with_context(|| format!("the node refused the {kind} bundle"))?;
+    Ok(())
+}
+
+fn child(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<ObjId> {
+    match doc.get(obj, key)? {
+        Some((_, id)) => Ok(id),
+        None => bail!("no object at {key}"),
+    }
+}
+
+fn commit(doc: &mut AutoCommit, time: i64, message: &str) {
+    doc.commit_with(
+        CommitOptions::default()
+            .with_time(time)
+            .with_message(message.to_owned()),
+    );
+}
+
+// ---------------------------------------------------------------- the editing trace
+
+struct Edit {
+    pos: usize,
+    del: usize,
+    ins: String,
+}
+
+fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ENTRAIDE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    dir.join("edits.json").is_file().then_some(dir)
+}
+
+fn load_trace(dir: Option<&Path>, limit: Option<usize>, rng: &mut Rng) -> Result<Vec<Edit>> {
+    let mut edits = Vec::new();
+    if let Some(dir) = dir {
+        let raw: Vec<Value> = serde_json::from_slice(&std::fs::read(dir.join("edits.json"))?)?;
+        for e in raw.iter().take(limit.unwrap_or(usize::MAX)) {
+            edits.push(Edit {
+                pos: e[0].as_u64().context("bad edit")? as usize,
+                del: e[1].as_u64().context("bad edit")? as usize,
+                ins: e.get(2).and_then(Value::as_str).unwrap_or("").to_owned(),
+            });
+        }
+    } else {
+        // Typing at a moving cursor, with some deletions: the trace's shape.
+        let (mut len, mut cursor) = (0usize, 0usize);
+        for _ in 0..limit.unwrap_or(259_778) {
+            if rng.below(20) == 0 {
+                cursor = rng.below(len + 1);
+            }
+            if len > 0 && cursor > 0 && rng.below(8) == 0 {
+                edits.push(Edit {
+                    pos: cursor - 1,
+                    del: 1,
+                    ins: String::new(),
+                });
+                cursor -= 1;
+                len -= 1;
+            } else {
+                let c = b"abcdefghijklmnopqrstuvwxyz  \n"[rng.below(29)] as char;
+                edits.push(Edit {
+                    pos: cursor,
+                    del: 0,
+                    ins: c.to_string(),
+                });
+                cursor += 1;
+                len += 1;
+            }
+        }
+    }
+    Ok(edits)
+}
+
+/// Replays `edits` on the charter text, `per_change` edits per change, the
+/// `authors` taking turns every `burst` changes. Returns the changes made.
+fn replay(
+    doc: &mut AutoCommit,
+    edits: &[Edit],
+    per_change: usize,
+    burst: usize,
+    authors: &[[u8; 32]],
+    t0: i64,
+) -> Result<usize> {
+    let text = child(doc, &ROOT, "text")?;
+    let mut changes = 0;
+    for (i, chunk) in edits.chunks(per_change).enumerate() {
+        let actor = authors[(i / burst) % authors.len()];
+        if doc.get_actor().to_bytes() != actor.as_slice() {
+            doc.set_actor(ActorId::from(&actor[..]));
+        }
+        for e in chunk {
+            let len = doc.length(&text);
+            let pos = e.pos.min(len);
+            let del = e.del.min(len - pos);
+            doc.splice_text(&text, pos, del as isize, &e.ins)?;
+        }
+        commit(doc, t0 + i as i64 * 1000, "charter");
+        changes += 1;
+    }
+    Ok(changes)
+}
+
+// ---------------------------------------------------------------- the synthetic alliance
+
+struct Synth {
+    docs: Vec<(DocKind, AutoCommit)>,
+    blobs: Vec<([u8; 32], Vec<u8>)>,
+    resources: Vec<String>,
+    /// Bookings of `resources[0]`.
+    first_resource_bookings: usize,
+}
+
+const PURPOSES: &[&str] = &[
+    "Assemblée générale",
+    "Réunion d'équipe",
+    "Formation premiers secours",
+    "Permanence sociale",
+    "Atelier cuisine",
+    "Conseil d'administration",
+    "Distribution alimentaire",
+    "Cours de français",
+    "Supervision",
+    "Déménagement",
+];
+const TAGS: &[&str] = &[
+    "rh",
+    "finances",
+    "ag",
+    "sécurité",
+    "bénévoles",
+    "2025",
+    "subsides",
+    "juridique",
+    "logement",
+    "santé",
+];
+const ENTRY_KINDS: &[&str] = &[
+    "procedure",
+    "job-profile",
+    "regulation",
+    "statute",
+    "budget",
+    "template",
+    "other",
+];
+const WORDS: &[&str] = &[
+    "l'association",
+    "assure",
+    "la",
+    "coordination",
+    "des",
+    "bénévoles",
+    "et",
+    "le",
+    "suivi",
+    "budgétaire",
+    "chaque",
+    "membre",
+    "conserve",
+    "son",
+    "autonomie",
+    "dans",
+    "le",
+    "respect",
+    "de",
+    "la",
+    "charte",
+    "commune",
+];
+
+fn prose(rng: &mut Rng, bytes: usize) -> String {
+    let mut s = String::new();
+    while s.len() < bytes {
+        s += rng.pick(WORDS);
+        s.push(if rng.below(12) == 0 { '\n' } else { ' ' });
+    }
+    s
+}
+
+/// Runs `f` once per member, each on a copy of `base` with that member's
+/// device as actor, and merges every copy back.
+fn by_members(
+    base: &mut AutoCommit,
+    members: &[Member],
+    mut f: impl FnMut(usize, &mut AutoCommit) -> Result<()>,
+) -> Result<()> {
+    let start = base.save();
+    for (i, m) in members.iter().enumerate() {
+        let mut copy = AutoCommit::load(&start)?;
+        copy.set_actor(ActorId::from(&m.device()[..]));
+        f(i, &mut copy)?;
+        base.merge(&mut copy)?;
+    }
+    Ok(())
+}
+
+fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Synth> {
+    let n = members.len();
+    let mut clock = T0;
+    let mut tick = move || {
+        clock += 60_000;
+        clock
+    };
+
+    // Values, each endorsed by several organisations.
+    let mut values = genesis(DocKind::Values)?;
+    let value_ids: Vec<String> = (0..cfg.values).map(|_| rng.id()).collect();
+    let endorsers: Vec<HashSet<usize>> = (0..cfg.values)
+        .map(|v| {
+            let mut s = HashSet::new();
+            while s.len() < cfg.endorsements_per_value.min(n - 1) {
+                let m = rng.below(n);
+                if m != v % n {
+                    s.insert(m);
+                }
+            }
+            s
+        })
+        .collect();
+    let descriptions: Vec<String> = (0..cfg.values).map(|_| prose(rng, 160)).collect();
+    by_members(&mut values, members, |i, d| {
+        let root = child(d, &ROOT, "values")?;
+        for v in (0..cfg.values).filter(|v| v % n == i) {
+            let t = tick();
+            let obj = d.put_object(&root, value_ids[v].as_str(), ObjType::Map)?;
+            d.put(&obj, "name", format!("Valeur {}", v + 1))?;
+            d.put(&obj, "description", descriptions[v].as_str())?;
+            d.put(&obj, "created_by", members[i].org_id.as_str())?;
+            d.put(&obj, "created_at", ScalarValue::Int(t))?;
+            let e = d.put_object(&obj, "endorsements", ObjType::Map)?;
+            d.put(&e, members[i].org_id.as_str(), ScalarValue::Int(t))?;
+            commit(d, t, "value add");
+        }
+        Ok(())
+    })?;
+    by_members(&mut values, members, |i, d| {
+        let root = child(d, &ROOT, "values")?;
+        for v in (0..cfg.values).filter(|v| endorsers[*v].contains(&i)) {
+            let t = tick();
+            let e = child(d, &child(d, &root, &value_ids[v])?, "endorsements")?;
+            d.put(&e, members[i].org_id.as_str(), ScalarValue::Int(t))?;
+            commit(d, t, "value endorse");
+        }
+        Ok(())
+    })?;
+
+    // The library, with a file behind each entry.
+    let mut library = genesis(DocKind::Library)?;
+    let mut blobs = Vec::new();
+    let mut entries: Vec<Vec<(String, String, Vec<String>, String, usize)>> =
+        (0..n).map(|_| Vec::new()).collect();
+    for e in 0..cfg.library {
+        let owner = rng.below(n);
+        let kind = rng.pick(ENTRY_KINDS);
+        let content = prose(rng, 300 + rng.below(2_700));
+        let hash = blake3::hash(content.as_bytes());
+        let tags = (0..1 + rng.below(3))
+            .map(|_| rng.pick(TAGS).to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        entries[owner].push((
+            rng.id(),
+            format!("{} {}", kind, e + 1),
+            tags,
+            hash.to_hex().to_string(),
+            content.len(),
+        ));
+        blobs.push((*hash.as_bytes(), content.into_bytes()));
+    }
+    by_members(&mut library, members, |i, d| {
+        let root = child(d, &ROOT, "entries")?;
+        let device = hex(&members[i].device());
+        for (id, title, tags, hash, size) in &entries[i] {
+            let t = tick();
+            let obj = d.put_object(&root, id.as_str(), ObjType::Map)?;
+            d.put(&obj, "title", title.as_str())?;
+            let kind = title.split(' ').next().unwrap_or("other");
+            d.put(&obj, "kind", kind)?;
+            let list = d.put_object(&obj, "tags", ObjType::List)?;
+            for (k, tag) in tags.iter().enumerate() {
+                d.insert(&list, k, tag.as_str())?;
+            }
+            d.put(&obj, "size", ScalarValue::Int(*size as i64))?;
+            d.put(&obj, "hash", hash.as_str())?;
+            d.put(&obj, "file_name", format!("{}.md", &id[..8]))?;
+            d.put(&obj, "added_by", members[i].org_id.as_str())?;
+            d.put(&obj, "added_by_device", device.as_str())?;
+            d.put(&obj, "added_at", ScalarValue::Int(t))?;
+            commit(d, t, "library add");
+        }
+        Ok(())
+    })?;
+
+    // Resources, then bookings made by every organisation concurrently.
+    let mut calendar = genesis(DocKind::Calendar)?;
+    let resources: Vec<String> = (0..cfg.resources).map(|_| rng.id()).collect();
+    let owners: Vec<usize> = (0..cfg.resources).map(|_| rng.below(n)).collect();
+    let mut serial = 0;
+    by_members(&mut calendar, members, |i, d| {
+        let rroot = child(d, &ROOT, "resources")?;
+        let broot = child(d, &ROOT, "bookings")?;
+        for r in (0..cfg.resources).filter(|r| owners[*r] == i) {
+            let t = tick();
+            serial += 1;
+            let (kind, name) = match r % 10 {
+                8 => ("vehicle", format!("Camionnette {}", r + 1)),
+                9 => ("equipment", format!("Projecteur {}", r + 1)),
+                _ => ("room", format!("Salle {}", r + 1)),
+            };
+            let obj = d.put_object(&rroot, resources[r].as_str(), ObjType::Map)?;
+            d.put(&obj, "name", name)?;
+            d.put(&obj, "kind", kind)?;
+            if kind == "room" {
+                d.put(&obj, "capacity", ScalarValue::Int(8 + (r % 5) as i64 * 10))?;
+            }
+            d.put(&obj, "location", format!("Rue de l'Entraide {serial}"))?;
+            d.put(&obj, "approval", r % 20 == 19)?;
+            d.put(&obj, "zone", "UTC")?;
+            d.put(&obj, "owner", members[i].org_id.as_str())?;
+            d.put(&obj, "created_at", ScalarValue::Int(t))?;
+            d.put_object(&broot, resources[r].as_str(), ObjType::Map)?;
+            commit(d, t, "resource add");
+        }
+        Ok(())
+    })?;
+    // Booking k: resource k % R, its (k / R)-th slot (one hour every three),
+    // by an organisation drawn at random: no two overlap.
+    let mut mine: Vec<Vec<usize>> = (0..n).map(|_| Vec::new()).collect();
+    for k in 0..cfg.bookings {
+        mine[rng.below(n)].push(k);
+    }
+    let purposes: Vec<&str> = (0..cfg.bookings).map(|_| rng.pick(PURPOSES)).collect();
+    let ids: Vec<String> = (0..cfg.bookings).map(|_| rng.id()).collect();
+    let booking_t0 = T0 + 400 * 24 * HOUR;
+    by_members(&mut calendar, members, |i, d| {
+        let broot = child(d, &ROOT, "bookings")?;
+        let device = hex(&members[i].device());
+        let maps: Vec<ObjId> = resources
+            .iter()
+            .map(|r| child(d, &broot, r))
+            .collect::<Result<_>>()?;
+        for &k in &mine[i] {
+            let r = k % cfg.resources;
+            let from = booking_t0 + (k / cfg.resources) as i64 * 3 * HOUR;
+            let created = T0 + 30 * 24 * HOUR + k as i64 * 60_000;
+            let obj = d.put_object(&maps[r], ids[k].as_str(), ObjType::Map)?;
+            d.put(&obj, "org", members[i].org_id.as_str())?;
+            d.put(&obj, "device", device.as_str())?;
+            d.put(&obj, "from", ScalarValue::Int(from))?;
+            d.put(&obj, "to", ScalarValue::Int(from + HOUR))?;
+            d.put(&obj, "purpose", purposes[k])?;
+            d.put(&obj, "created_at", ScalarValue::Int(created))?;
+            commit(d, created, "book");
+        }
+        Ok(())
+    })?;
+    Ok(Synth {
+        docs: vec![
+            (DocKind::Values, values),
+            (DocKind::Library, library),
+            (DocKind::Calendar, calendar),
+        ],
+        blobs,
+        first_resource_bookings: cfg.bookings.div_ceil(cfg.resources),
+        resources,
+    })
+}
+
+// ---------------------------------------------------------------- frames, bytes and round trips
+
+/// One frame as the newcomer (or returning member) saw it.
+struct Ev {
+    at: Instant,
+    sent: bool,
+    bytes: usize,
+    data: bool,
+    kind: &'static str,
+}
+
+impl From<&FrameEvent> for Ev {
+    fn from(e: &FrameEvent) -> Self {
+        Self {
+            at: e.at,
+            sent: e.sent,
+            bytes: e.bytes,
+            data: matches!(e.kind, "Ops" | "Docs" | "Blob"),
+            kind: e.kind,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Flow {
+    sent: usize,
+    received: usize,
+    frames: usize,
+    by_kind: BTreeMap<&'static str, usize>,
+    /// Round trips until every data frame arrived.
+    rt_data: u32,
+    /// Round trips until the last frame of the session.
+    rt_done: u32,
+    span: Duration,
+}
+
+/// Bytes and round trips, from one side's frames only. Each frame gets a
+/// depth (a Lamport clock counted in half round trips): a frame sent is one
+/// deeper than the deepest received before it; a frame received is one
+/// deeper than the deepest sent before it arrived (it can depend on no later
+/// frame). This is an upper bound of the true causal depth.
+fn flow(events: &[Ev]) -> Flow {
+    let mut evs: Vec<&Ev> = events.iter().collect();
+    evs.sort_by_key(|e| e.at);
+    let mut f = Flow::default();
+    let (mut max_sent, mut max_recv, mut data_depth, mut max_depth) = (0u32, 0u32, 0u32, 0u32);
+    for e in &evs {
+        let depth = if e.sent {
+            f.sent += e.bytes;
+            max_sent = max_sent.max(max_recv + 1);
+            max_recv + 1
+        } else {
+            f.received += e.bytes;
+            max_recv = max_recv.max(max_sent + 1);
+            max_sent + 1
+        };
+        f.frames += 1;
+        *f.by_kind.entry(e.kind).or_default() += e.bytes;
+        if e.data {
+            data_depth = data_depth.max(depth);
+        }
+        max_depth = max_depth.max(depth);
+    }
+    f.rt_data = data_depth.div_ceil(2);
+    f.rt_done = max_depth.div_ceil(2);
+    if let (Some(a), Some(b)) = (evs.first(), evs.last()) {
+        f.span = b.at - a.at;
+    }
+    f
+}
+
+fn flow_json(f: &Flow) -> Value {
+    json!({
+        "bytes_sent": f.sent,
+        "bytes_received": f.received,
+        "frames": f.frames,
+        "bytes_by_message": f.by_kind,
+        "round_trips_data": f.rt_data,
+        "round_trips_done": f.rt_done,
+        "session_ms": ms(f.span),
+    })
+}
+
+fn frames_of(device: [u8; 32]) -> Vec<Ev> {
+    traffic::take()
+        .iter()
+        .filter(|e| e.local == device)
+        .map(Ev::from)
+        .collect()
+}
+
+// ---------------------------------------------------------------- automerge's own sync over iroh
+
+const NATIVE_ALPN: &[u8] = b"entraide-bench/automerge-sync/1";
+
+async fn bench_endpoint(rng_seed: u64, accept: bool) -> Result<iroh::Endpoint> {
+    let mut rng = Rng(rng_seed);
+    let mut b = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .secret_key(iroh::SecretKey::from_bytes(&rng.bytes::<32>()))
+        .relay_mode(iroh::RelayMode::Disabled)
+        .portmapper_config(iroh::endpoint::PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")?;
+    if accept {
+        b = b.alpns(vec![NATIVE_ALPN.to_vec()]);
+    }
+    Ok(b.bind().await?)
+}
+
+type NativeFrame = (u8, Vec<u8>);
+
+async fn native_server(ep: iroh::Endpoint, mut docs: Vec<AutoCommit>) -> Result<()> {
+    let incoming = ep.accept().await.context("endpoint closed")?;
+    let conn = incoming.await?;
+    let (mut send, mut recv) = conn.accept_bi().await?;
+    let mut states: Vec<automerge::sync::State> =
+        docs.iter().map(|_| automerge::sync::State::new()).collect();
+    while let Some((d, bytes)) = wire::read_frame::<_, NativeFrame>(&mut recv).await? {
+        let d = d as usize;
+        let msg = automerge::sync::Message::decode(&bytes)?;
+        docs[d].sync().receive_sync_message(&mut states[d], msg)?;
+        if let Some(m) = docs[d].sync().generate_sync_message(&mut states[d]) {
+            wire::write_frame(&mut send, &(d as u8, m.encode())).await?;
+        }
+    }
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+    Ok(())
+}
+
+struct Native {
+    flow: Flow,
+    time: Duration,
+    heads: Vec<Vec<ChangeHash>>,
+}
+
+/// automerge's sync protocol (`generate_sync_message`/`receive_sync_message`,
+/// one state per document) between a fresh client and a server holding
+/// `server`, over one iroh bi-stream of length-prefixed frames, the client
+/// opening: as automerge-repo syncs. Time: from binding the client's endpoint
+/// until it holds everything and the server closed.
+async fn native_sync(server: &[Vec<u8>], client: &[Vec<u8>]) -> Result<Native> {
+    let server_docs = server
+        .iter()
+        .map(|b| Ok(AutoCommit::load(b)?))
+        .collect::<Result<Vec<_>>>()?;
+    let mut docs = client
+        .iter()
+        .map(|b| {
+            Ok(if b.is_empty() {
+                AutoCommit::new()
+            } else {
+                AutoCommit::load(b)?
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let server_ep = bench_endpoint(1, true).await?;
+    let addr = iroh::EndpointAddr::from_parts(
+        server_ep.id(),
+        entraide_net::shared::reachable_addrs(&server_ep)
+            .into_iter()
+            .map(iroh::TransportAddr::Ip),
+    );
+    let server_task = tokio::spawn(native_server(server_ep.clone(), server_docs));
+    let start = Instant::now();
+    let ep = bench_endpoint(2, false).await?;
+    let conn = ep.connect(addr, NATIVE_ALPN).await?;
+    let (mut send, mut recv) = conn.open_bi().await?;
+    let n = docs.len();
+    let mut states: Vec<automerge::sync::State> =
+        (0..n).map(|_| automerge::sync::State::new()).collect();
+    let mut done = vec![false; n];
+    let mut evs = Vec::new();
+    let mut record = |sent: bool, frame: &NativeFrame, data: bool| {
+        evs.push(Ev {
+            at: Instant::now(),
+            sent,
+            bytes: wire::encode(frame).len(),
+            data,
+            kind: "sync",
+        });
+    };
+    for (d, doc) in docs.iter_mut().enumerate() {
+        if let Some(m) = doc.sync().generate_sync_message(&mut states[d]) {
+            let data = !m.changes.is_empty();
+            let frame = (d as u8, m.encode());
+            record(true, &frame, data);
+            wire::write_frame(&mut send, &frame).await?;
+        }
+    }
+    let deadline = Duration::from_secs(120);
+    while !done.iter().all(|d| *d) {
+        let frame = tokio::time::timeout(deadline, wire::read_frame::<_, NativeFrame>(&mut recv))
+            .await
+            .context("native sync stalled")??
+            .context("the server closed early")?;
+        let d = frame.0 as usize;
+        let msg = automerge::sync::Message::decode(&frame.1)?;
+        record(false, &frame, !msg.changes.is_empty());
+        docs[d].sync().receive_sync_message(&mut states[d], msg)?;
+        let mine = sorted_heads(&mut docs[d]);
+        let theirs = states[d].their_heads.clone().map(|mut h| {
+            h.sort();
+            h
+        });
+        done[d] = theirs.as_ref() == Some(&mine);
+        if let Some(m) = docs[d].sync().generate_sync_message(&mut states[d]) {
+            let data = !m.changes.is_empty();
+            let frame = (d as u8, m.encode());
+            record(true, &frame, data);
+            wire::write_frame(&mut send, &frame).await?;
+        }
+    }
+    let _ = send.finish();
+    while let Some(frame) =
+        tokio::time::timeout(deadline, wire::read_frame::<_, NativeFrame>(&mut recv))
+            .await
+            .context("native sync did not close")??
+    {
+        record(false, &frame, false);
+    }
+    let time = start.elapsed();
+    conn.close(0u32.into(), b"done");
+    server_task.await??;
+    ep.close().await;
+    server_ep.close().await;
+    Ok(Native {
+        flow: flow(&evs),
+        time,
+        heads: docs.iter_mut().map(sorted_heads).collect(),
+    })
+}
+
+// ---------------------------------------------------------------- child processes
+
+/// How a command runs as its own process: the `entraide` binary when built,
+/// else this program re-run doing the same library calls.
+enum Cli {
+    Binary(PathBuf),
+    SelfExec(PathBuf),
+}
+
+impl Cli {
+    fn find() -> Result<Self> {
+        let built = std::env::var_os("ENTRAIDE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/entraide")
+            });
+        Ok(if built.is_file() {
+            Cli::Binary(built)
+        } else {
+            Cli::SelfExec(std::env::current_exe()?)
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Cli::Binary(p) => format!("the entraide binary ({})", p.display()),
+            Cli::SelfExec(_) => {
+                "this program as a child process doing the CLI's library calls (target/release/entraide is not built: `cargo build --release -p entraide-cli`)".into()
+            }
+        }
+    }
+
+    /// Runs one command to completion; `args` are the CLI's words.
+    fn run(&self, home: &Home, request: &Request, args: &[&str]) -> Result<Value> {
+        let mut cmd = match self {
+            Cli::Binary(p) => {
+                let mut c = Command::new(p);
+                c.arg("--home")
+                    .arg(home.root())
+                    .args(["--tz", "UTC", "--json"])
+                    .args(args);
+                c
+            }
+            Cli::SelfExec(p) => {
+                let mut c = Command::new(p);
+                c.arg("--child-exec")
+                    .arg(home.root())
+                    .arg(serde_json::to_string(request)?);
+                c
+            }
+        };
+        let out = cmd.stderr(Stdio::piped()).output()?;
+        ensure!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    fn serve(&self, home: &Home) -> Result<Child> {
+        let mut cmd = match self {
+            Cli::Binary(p) => {
+                let mut c = Command::new(p);
+                c.arg("--home").arg(home.root()).args([
+                    "--tz",
+                    "UTC",
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--no-relay",
+                    "--no-mdns",
+                ]);
+                c
+            }
+            Cli::SelfExec(p) => {
+                let mut c = Command::new(p);
+                c.arg("--child-serve").arg(home.root());
+                c
+            }
+        };
+        Ok(cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?)
+    }
+}
+
+fn ask(home: &Home, request: &Request) -> Option<Result<Value>> {
+    entraide_net::client::ask_daemon(home, request).map(|r| {
+        r.map(|reply| reply.json)
+            .map_err(|f| anyhow!("{}", f.message))
+    })
+}
+
+fn wait_for_daemon(home: &Home, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            bail!("`serve` exited early ({status})");
+        }
+        if let Some(Ok(_)) = ask(home, &Request::Status) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("`serve` did not answer within 120 s")
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn stop(mut child: Child) -> Result<()> {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+fn child_serve(home: &str) -> Result<()> {
+    let home = Home::new(home);
+    let node = Node::open(&home, ZONE)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let daemon = Daemon::start(&home, node, loopback(0)).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        daemon
+            .run_until(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            })
+            .await?;
+        Ok(())
+    })
+}
+
+fn child_exec(home: &str, request: &str) -> Result<()> {
+    let home = Home::new(home);
+    let mut node =
+        entraide_net::client::open_node(&home, ZONE).map_err(|f| anyhow!("{}", f.message))?;
+    let reply = node.execute(serde_json::from_str(request)?)?;
+    println!("{}", reply.json);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 1 (and 8): a new member's first sync
+
+struct FirstSync {
+    flow: Flow,
+    admission: usize,
+    wall: Duration,
+    saves: Vec<(DocKind, Vec<u8>)>,
+    file_bytes: usize,
+    files: usize,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Serves `home_a` as its own process, invites a new organisation and runs
+/// `oneshot::join` for it (admission on `entraide/join/1`, then the sync
+/// session on `entraide/sync/1`, whose frames `traffic` records). Checks that
+/// the newcomer then holds exactly `expected` heads and every library file.
+fn first_sync(
+    rt: &tokio::runtime::Runtime,
+    cli: &Cli,
+    home_a: &Home,
+    newcomer: &Home,
+    expected: &BTreeMap<DocKind, Vec<ChangeHash>>,
+    query: Option<&str>,
+) -> Result<FirstSync> {
+    let mut serve = cli.serve(home_a)?;
+    let result = (|| {
+        wait_for_daemon(home_a, &mut serve)?;
+        let invite = ask(
+            home_a,
+            &Request::Invite {
+                role: "member".into(),
+                expires: "1h".into(),
+            },
+        )
+        .context("the daemon did not answer")??;
+        let ticket = Ticket::decode(invite["ticket"].as_str().context("no ticket")?)?;
+        let node = Node::init(newcomer, "Nouvelle association", ZONE)?;
+        let device = node.device().0;
+        let request = node.join_request(&ticket)?;
+        traffic::take();
+        traffic::enable(true);
+        let start = Instant::now();
+        let joined = rt.block_on(entraide_net::oneshot::join(
+            node,
+            &ticket,
+            Duration::from_secs(600),
+        ));
+        let wall = start.elapsed();
+        traffic::enable(false);
+        joined?;
+        let flow = flow(&frames_of(device));
+        if let Some(resource) = query {
+            let answer = ask(
+                home_a,
+                &Request::Bookings {
+                    resource: Some(resource.into()),
+                    org: None,
+                },
+            )
+            .context("the daemon did not answer")??;
+            ensure!(answer.as_array().is_some_and(|a| !a.is_empty()));
+        }
+        let peak_rss_kib = peak_rss_kib(serve.id());
+        // What the newcomer holds.
+        let mut n = Node::open(newcomer, ZONE)?;
+        let admission = wire::encode(&JoinMsg::Request(request)).len()
+            + wire::encode(&JoinMsg::Admitted(n.ops_for(&[]))).len();
+        let mut saves = Vec::new();
+        for (kind, heads) in expected {
+            let bytes = export(&mut n, *kind)?;
+            ensure!(
+                &sorted_heads(&mut AutoCommit::load(&bytes)?) == heads,
+                "the newcomer's {kind} differs from the inviter's"
+            );
+            saves.push((*kind, bytes));
+        }
+        ensure!(
+            n.missing_blobs()?.is_empty(),
+            "the newcomer lacks library files"
+        );
+        let files: Vec<Value> = n
+            .execute(Request::LibraryList {
+                kind: None,
+                tag: None,
+                search: None,
+            })?
+            .json
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let file_bytes = files.iter().filter_map(|f| f["size"].as_u64()).sum::<u64>() as usize;
+        Ok(FirstSync {
+            flow,
+            admission,
+            wall,
+            saves,
+            file_bytes,
+            files: files.len(),
+            peak_rss_kib,
+        })
+    })();
+    stop(serve)?;
+    result
+}
+
+fn load_time(saves: &[(DocKind, Vec<u8>)], repeats: usize) -> Result<Duration> {
+    let mut runs = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        for (_, b) in saves {
+            std::hint::black_box(AutoCommit::load(b)?);
+        }
+        runs.push(t.elapsed());
+    }
+    Ok(median(runs))
+}
+
+fn report_first_sync(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    cfg: &Config,
+    id: &str,
+    what: &str,
+    fs: &FirstSync,
+) -> Result<()> {
+    let save: usize = fs.saves.iter().map(|(_, b)| b.len()).sum();
+    let load = load_time(&fs.saves, cfg.repeats)?;
+    let file_kinds = ["WantBlobs", "Blob", "NoBlob"];
+    let file_traffic: usize = file_kinds
+        .iter()
+        .filter_map(|k| fs.flow.by_kind.get(k))
+        .sum();
+    let doc_traffic = fs.flow.sent + fs.flow.received - file_traffic + fs.admission;
+    let docs: Vec<Vec<u8>> = fs.saves.iter().map(|(_, b)| b.clone()).collect();
+    let empty: Vec<Vec<u8>> = docs.iter().map(|_| Vec::new()).collect();
+    let native = rt.block_on(native_sync(&docs, &empty))?;
+    for (i, (_, b)) in fs.saves.iter().enumerate() {
+        ensure!(
+            native.heads[i] == sorted_heads(&mut AutoCommit::load(b)?),
+            "native sync did not converge"
+        );
+    }
+    let native_bytes = (native.flow.sent + native.flow.received) as f64;
+    report.push(
+        Row::new(
+            id,
+            format!("{what}: bytes both ways, signatures and admission included"),
+            doc_traffic as f64,
+            Unit::Bytes,
+        )
+        .vs("save()", save as f64)
+        .ratio_at_most(1.10),
+    );
+    report.push(
+        Row::new(
+            id,
+            format!("{what}: automerge sync protocol, bytes both ways"),
+            native_bytes,
+            Unit::Bytes,
+        )
+        .vs("save()", save as f64),
+    );
+    if fs.files > 0 {
+        report.push(
+            Row::new(
+                id,
+                format!(
+                    "{what}: library files, bytes both ways ({} files)",
+                    fs.files
+                ),
+                file_traffic as f64,
+                Unit::Bytes,
+            )
+            .vs("file sizes", fs.file_bytes as f64),
+        );
+    }
+    report.push(
+        Row::new(
+            id,
+            format!("{what}: round trips after connect, until the session ends"),
+            f64::from(fs.flow.rt_done),
+            Unit::Count,
+        )
+        .vs("automerge", f64::from(native.flow.rt_done))
+        .at_most(2.0),
+    );
+    report.push(
+        Row::new(
+            id,
+            format!("{what}: round trips until the last document byte"),
+            f64::from(fs.flow.rt_data),
+            Unit::Count,
+        )
+        .vs("automerge", f64::from(native.flow.rt_data)),
+    );
+    report.push(
+        Row::new(
+            id,
+            format!("{what}: wall time of `join` (admission + sync + stored)"),
+            ms(fs.wall),
+            Unit::Ms,
+        )
+        .vs("load()", ms(load))
+        .ratio_at_most(1.5),
+    );
+    report.push(
+        Row::new(
+            id,
+            format!("{what}: automerge sync protocol, wall time (not stored)"),
+            ms(native.time),
+            Unit::Ms,
+        )
+        .vs("load()", ms(load)),
+    );
+    report.detail(
+        &format!("scenario_{id}"),
+        json!({
+            "save_bytes": fs.saves.iter().map(|(k, b)| (k.name(), b.len())).collect::<BTreeMap<_, _>>(),
+            "admission_bytes": fs.admission,
+            "session": flow_json(&fs.flow),
+            "files": fs.files,
+            "file_bytes": fs.file_bytes,
+            "wall_ms": ms(fs.wall),
+            "load_ms": ms(load),
+            "native": flow_json(&native.flow),
+            "native_ms": ms(native.time),
+        }),
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 2: back after a month offline
+
+fn month_offline(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    cfg: &Config,
+    edits: &[Edit],
+    trace_members: &[Member],
+    dir: &Path,
+) -> Result<()> {
+    let n = edits.len();
+    let (common, a_new, b_new) = (
+        &edits[..n * 8 / 10],
+        &edits[n * 8 / 10..n * 9 / 10],
+        &edits[n * 9 / 10..],
+    );
+    let port = free_port()?;
+    let mut a = found(&dir.join("s2-a"), "Maison médicale", port)?;
+    for m in trace_members {
+        admit_member(&mut a, m)?;
+    }
+    let mut b = Node::init(&Home::new(dir.join("s2-b")), "Groupe Terre", ZONE)?;
+    admit_node(&mut a, &mut b)?;
+    let b_key = SigningKey::from_bytes(&b.secret_key_bytes());
+    let devs: Vec<[u8; 32]> = trace_members.iter().map(Member::device).collect();
+    let mut base = genesis(DocKind::Charter)?;
+    replay(
+        &mut base,
+        common,
+        cfg.edits_per_change,
+        cfg.burst_changes,
+        &devs,
+        T0,
+    )?;
+    let common_heads = base.get_heads();
+    let mut a_doc = base.fork();
+    replay(
+        &mut a_doc,
+        a_new,
+        cfg.edits_per_change,
+        cfg.burst_changes,
+        &[devs[0], devs[2]],
+        T0 + 1_000_000_000,
+    )?;
+    let mut b_doc = base.fork();
+    replay(
+        &mut b_doc,
+        b_new,
+        cfg.edits_per_change,
+        cfg.burst_changes,
+        &[b.device().0],
+        T0 + 2_000_000_000,
+    )?;
+    let missing_compressed =
+        a_doc.save_after(&common_heads).len() + b_doc.save_after(&common_heads).len();
+    let missing_raw: usize = a_doc
+        .get_changes(&common_heads)
+        .iter()
+        .chain(b_doc.get_changes(&common_heads).iter())
+        .map(|c| c.raw_bytes().len())
+        .sum();
+    let new_changes =
+        a_doc.get_changes(&common_heads).len() + b_doc.get_changes(&common_heads).len();
+    let keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
+    inject(&mut a, DocKind::Charter, &mut a_doc, &keys)?;
+    let mut b_keys = keys.clone();
+    b_keys.push(&b_key);
+    inject(&mut b, DocKind::Charter, &mut b_doc, &b_keys)?;
+    let mut union = a_doc.fork();
+    union.merge(&mut b_doc.fork())?;
+    let union_heads = sorted_heads(&mut union);
+    let b_device = b.device().0;
+    let home_a = a.home().clone();
+    let home_b = b.home().clone();
+
+    let (flow, wall) = rt.block_on(async {
+        let daemon = Daemon::start(&home_a, a, loopback(port)).await?;
+        traffic::take();
+        traffic::enable(true);
+        let start = Instant::now();
+        let report = entraide_net::oneshot::sync_once(b, Duration::from_secs(300)).await?;
+        let wall = start.elapsed();
+        traffic::enable(false);
+        ensure!(
+            !report.synced.is_empty(),
+            "the returning member could not sync: {:?}",
+            report.failed
+        );
+        let flow = flow(&frames_of(b_device));
+        let exported = daemon
+            .execute(Request::Export {
+                doc: "charter".into(),
+            })
+            .await?
+            .file
+            .context("no export")?;
+        ensure!(
+            sorted_heads(&mut AutoCommit::load(&exported)?) == union_heads,
+            "A does not hold B's changes"
+        );
+        daemon.stop().await?;
+        Ok::<_, anyhow::Error>((flow, wall))
+    })?;
+    let mut b = Node::open(&home_b, ZONE)?;
+    ensure!(
+        sorted_heads(&mut AutoCommit::load(&export(&mut b, DocKind::Charter)?)?) == union_heads,
+        "B does not hold A's changes"
+    );
+    let native = rt.block_on(native_sync(&[a_doc.save()], &[b_doc.save()]))?;
+    ensure!(
+        native.heads[0] == union_heads,
+        "native sync did not converge"
+    );
+
+    report.push(
+        Row::new(
+            "2",
+            format!("month offline ({new_changes} new changes): bytes both ways"),
+            (flow.sent + flow.received) as f64,
+            Unit::Bytes,
+        )
+        .vs("missing changes", missing_compressed as f64)
+        .ratio_at_most(1.2),
+    );
+    report.push(
+        Row::new(
+            "2",
+            "month offline: automerge sync protocol, bytes both ways",
+            (native.flow.sent + native.flow.received) as f64,
+            Unit::Bytes,
+        )
+        .vs("missing changes", missing_compressed as f64),
+    );
+    report.push(
+        Row::new(
+            "2",
+            "month offline: round trips after connect, until the session ends",
+            f64::from(flow.rt_done),
+            Unit::Count,
+        )
+        .vs("automerge", f64::from(native.flow.rt_done))
+        .at_most(3.0),
+    );
+    report.push(
+        Row::new(
+            "2",
+            "month offline: wall time of `sync` (both sides stored)",
+            ms(wall),
+            Unit::Ms,
+        )
+        .vs("automerge", ms(native.time)),
+    );
+    report.detail(
+        "scenario_2",
+        json!({
+            "edits": {"common": common.len(), "a_new": a_new.len(), "b_new": b_new.len()},
+            "new_changes": new_changes,
+            "missing_changes_compressed_bytes": missing_compressed,
+            "missing_changes_raw_bytes": missing_raw,
+            "session": flow_json(&flow),
+            "wall_ms": ms(wall),
+            "native": flow_json(&native.flow),
+            "native_ms": ms(native.time),
+        }),
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 3: one booking reaching a connected member
+
+fn slot(i: usize, base: i64) -> (String, String) {
+    let from = base + i as i64 * 2 * HOUR;
+    let f = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default()
+    };
+    (f(from), f(from + HOUR))
+}
+
+fn book(resource: &str, i: usize, base: i64) -> Request {
+    let (from, to) = slot(i, base);
+    Request::Book {
+        resource: resource.into(),
+        from,
+        to,
+        purpose: "Réunion de coordination".into(),
+        repeat: None,
+        count: None,
+        until: None,
+    }
+}
+
+/// Raw sizes of the last `n` changes `device` made to the calendar.
+fn own_change_sizes(calendar: &[u8], device: [u8; 32], n: usize) -> Result<Vec<usize>> {
+    let mut doc = AutoCommit::load(calendar)?;
+    let mut sizes: Vec<(u64, usize)> = doc
+        .get_changes(&[])
+        .iter()
+        .filter(|c| c.actor_id().to_bytes() == device.as_slice())
+        .map(|c| (c.seq(), c.raw_bytes().len()))
+        .collect();
+    sizes.sort();
+    Ok(sizes.iter().rev().take(n).map(|(_, s)| *s).collect())
+}
+
+async fn connected(daemon: &Daemon, peer: [u8; 32]) -> Result<bool> {
+    let peers = daemon.execute(Request::Peers).await?.json;
+    Ok(peers.as_array().into_iter().flatten().any(|p| {
+        p["device"].as_str() == Some(hex(&peer).as_str()) && p["connected"].as_bool() == Some(true)
+    }))
+}
+
+fn live_booking(
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    cfg: &Config,
+    home_a: &Home,
+    home_b: &Home,
+    resource: &str,
+) -> Result<()> {
+    let n = cfg.latency_bookings;
+    let base = T0 + 5 * 365 * 24 * HOUR;
+    let (commits, beyond, totals, flow_ab, flow_ba, sizes) = rt.block_on(async {
+        let node_b = Node::open(home_b, ZONE)?;
+        let b_dev = node_b.device().0;
+        let b = Daemon::start(home_b, node_b, loopback(0)).await?;
+        let mut node_a = Node::open(home_a, ZONE)?;
+        let a_dev = node_a.device().0;
+        node_a.remember_peer(DeviceId(b_dev), &b.addrs())?;
+        let a = Daemon::start(home_a, node_a, loopback(0)).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !(connected(&a, b_dev).await? && connected(&b, a_dev).await?) {
+            ensure!(Instant::now() < deadline, "A and B did not connect");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Let the first session's exchange settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        traffic::take();
+        traffic::enable(true);
+        let mut rx = b.subscribe();
+        let (mut commits, mut beyond, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            rx.borrow_and_update();
+            let t0 = Instant::now();
+            a.execute(book(resource, i, base)).await?;
+            let t1 = Instant::now();
+            tokio::time::timeout(Duration::from_secs(30), rx.changed())
+                .await
+                .context("B did not receive a booking within 30 s")??;
+            let t2 = Instant::now();
+            commits.push(ms(t1 - t0));
+            beyond.push(ms(t2 - t1));
+            totals.push(ms(t2 - t0));
+        }
+        traffic::enable(false);
+        let events = traffic::take();
+        let pick = |local: [u8; 32]| -> Flow {
+            flow(
+                &events
+                    .iter()
+                    .filter(|e| e.local == local)
+                    .map(Ev::from)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let (flow_ab, flow_ba) = (pick(a_dev), pick(b_dev));
+        let held = b
+            .execute(Request::Bookings {
+                resource: Some(resource.into()),
+                org: None,
+            })
+            .await?
+            .json
+            .as_array()
+            .map_or(0, Vec::len);
+        ensure!(
+            held >= n,
+            "B holds {held} bookings of the resource, fewer than {n}"
+        );
+        let calendar = a
+            .execute(Request::Export {
+                doc: "calendar".into(),
+            })
+            .await?
+            .file
+            .context("no export")?;
+        let sizes = own_change_sizes(&calendar, a_dev, n)?;
+        a.stop().await?;
+        b.stop().await?;
+        Ok::<_, anyhow::Error>((commits, beyond, totals, flow_ab, flow_ba, sizes))
+    })?;
+    let sort = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (commits, beyond, totals) = (sort(commits), sort(beyond), sort(totals));
+    let change = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+    let per_booking = (flow_ab.sent + flow_ba.sent) as f64 / n as f64;
+    report.push(
+        Row::new(
+            "3",
+            format!("one booking A→B, p50 latency beyond A's commit ({n} bookings)"),
+            percentile(&beyond, 50.0),
+            Unit::Ms,
+        )
+        .vs("A's commit p50", percentile(&commits, 50.0))
+        .at_most(5.0),
+    );
+    report.push(
+        Row::new(
+            "3",
+            "one booking A→B, p99 latency beyond A's commit",
+            percentile(&beyond, 99.0),
+            Unit::Ms,
+        )
+        .vs("A's commit p99", percentile(&commits, 99.0)),
+    );
+    report.push(
+        Row::new(
+            "3",
+            "one booking A→B, bytes on the wire per booking (both ways)",
+            per_booking,
+            Unit::Bytes,
+        )
+        .vs("the change", change)
+        .at_most(change + 200.0),
+    );
+    report.detail(
+        "scenario_3",
+        json!({
+            "bookings": n,
+            "beyond_commit_ms": {"p50": percentile(&beyond, 50.0), "p99": percentile(&beyond, 99.0), "max": beyond.last()},
+            "a_commit_ms": {"p50": percentile(&commits, 50.0), "p99": percentile(&commits, 99.0)},
+            "total_ms": {"p50": percentile(&totals, 50.0), "p99": percentile(&totals, 99.0)},
+            "a_to_b": flow_json(&flow_ab),
+            "b_to_a": flow_json(&flow_ba),
+            "change_bytes_mean": change,
+        }),
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 4: convergence at scale
+
+struct SimNode {
+    node: Node,
+    /// What each neighbour holds, as this node knows it (a session's view).
+    views: BTreeMap<usize, BTreeMap<DocKind, VersionVector>>,
+    inbox: Vec<(usize, Msg)>,
+    outbox: Vec<(usize, Msg)>,
+    dirty: bool,
+    receives: usize,
+    error: Option<String>,
+}
+
+fn par_each(items: &mut [SimNode], f: impl Fn(usize, &mut SimNode) -> Result<()> + Sync) {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .min(items.len())
+        .max(1);
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (c, part) in items.chunks_mut(chunk).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (k, item) in part.iter_mut().enumerate() {
+                    if let Err(e) = f(c * chunk + k, item) {
+                        item.error = Some(format!("{e:#}"));
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A connected graph where every node has at most `degree` neighbours: a
+/// ring, then random chords.
+fn topology(n: usize, degree: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut adj: Vec<HashSet<usize>> = vec![HashSet::new(); n];
+    for i in 0..n {
+        let j = (i + 1) % n;
+        if i != j {
+            adj[i].insert(j);
+            adj[j].insert(i);
+        }
+    }
+    for _ in 0..n * degree * 4 {
+        let (i, j) = (rng.below(n), rng.below(n));
+        if i != j && adj[i].len() < degree && adj[j].len() < degree {
+            adj[i].insert(j);
+            adj[j].insert(i);
+        }
+    }
+    adj.into_iter()
+        .map(|s| {
+            let mut v: Vec<usize> = s.into_iter().collect();
+            v.sort();
+            v
+        })
+        .collect()
+}
+
+fn merge_vv(into: &mut VersionVector, from: &VersionVector) {
+    for (actor, seq) in from {
+        let e = into.entry(actor.clone()).or_default();
+        *e = (*e).max(*seq);
+    }
+}
+
+struct Convergence {
+    time: Duration,
+    bytes: usize,
+    lower_bound: usize,
+    frames: usize,
+    rounds: usize,
+    receives: usize,
+    max_degree: usize,
+}
+
+/// `n` nodes, each connected to at most 6 others, each making
+/// `per_node` bookings at once. Each round every node makes its next booking
+/// (a durable `book` through `Node::execute`) and, like a live session, sends
+/// each neighbour what it lacks (`bundle_for` against that neighbour's
+/// version vectors); then every message is delivered (`receive_bundle`,
+/// durable), and a node that learned something sends it on in the next
+/// round. Nodes work on as many threads as the machine has cores. Bytes are
+/// whole frames (`wire::encode(Msg::Docs(..))`).
+fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Convergence> {
+    let dir = dir.join(format!("s4-{n}"));
+    let mut founder = found(&dir.join("n0"), "Organisation 0", 9)?;
+    for r in 0..cfg.convergence_resources {
+        founder.execute(Request::ResourceAdd {
+            name: format!("Salle {r}"),
+            kind: "room".into(),
+            capacity: Some(10),
+            location: None,
+            quota: None,
+            approval: false,
+        })?;
+    }
+    let resources: Vec<String> = founder
+        .execute(Request::ResourceList)?
+        .json
+        .as_array()
+        .context("no resources")?
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    let mut nodes = vec![founder];
+    for i in 1..n {
+        let mut b = Node::init(
+            &Home::new(dir.join(format!("n{i}"))),
+            &format!("Organisation {i}"),
+            ZONE,
+        )?;
+        admit_node(&mut nodes[0], &mut b)?;
+        nodes.push(b);
+    }
+    let (first, rest) = nodes.split_at_mut(1);
+    for b in rest {
+        push(&mut first[0], b)?;
+    }
+    let adj = topology(n, 6, rng);
+    let start_vv: Vec<BTreeMap<DocKind, VersionVector>> = nodes.iter_mut().map(vvs).collect();
+    let start_heads = sorted_heads(&mut AutoCommit::load(&export(
+        &mut nodes[0],
+        DocKind::Calendar,
+    )?)?);
+    let mut sim: Vec<SimNode> = nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| SimNode {
+            node,
+            views: adj[i].iter().map(|&j| (j, start_vv[j].clone())).collect(),
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            dirty: false,
+            receives: 0,
+            error: None,
+        })
+        .collect();
+    let base = T0 + 6 * 365 * 24 * HOUR;
+    let per_node = cfg.convergence_bookings;
+    let mut bytes = 0usize;
+    let mut frames = 0usize;
+    let mut rounds = 0usize;
+    let start = Instant::now();
+    loop {
+        let booking = rounds < per_node;
+        let r = rounds;
+        par_each(&mut sim, |i, s| {
+            if booking {
+                let k = i * per_node + r;
+                s.node
+                    .execute(book(&resources[(i + r) % resources.len()], k, base))?;
+                s.dirty = true;
+            }
+            if s.dirty {
+                s.dirty = false;
+                let neighbours: Vec<usize> = s.views.keys().copied().collect();
+                for j in neighbours {
+                    for doc in DocKind::ALL {
+                        let theirs = s.views[&j].get(&doc).cloned().unwrap_or_default();
+                        if let Some(b) = s.node.bundle_for(doc, &theirs) {
+                            s.outbox.push((j, Msg::Docs(b)));
+                            let mine = s.node.doc_version_vector(doc);
+                            let view = s.views.entry(j).or_default().entry(doc).or_default();
+                            merge_vv(view, &mine);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        let mut moved = 0;
+        for i in 0..sim.len() {
+            let out = std::mem::take(&mut sim[i].outbox);
+            for (j, msg) in out {
+                bytes += wire::encode(&msg).len();
+                frames += 1;
+                moved += 1;
+                sim[j].inbox.push((i, msg));
+            }
+        }
+        par_each(&mut sim, |_, s| {
+            for (from, msg) in std::mem::take(&mut s.inbox) {
+                let Msg::Docs(b) = msg else { continue };
+                let received = s.node.receive_bundle(&b)?;
+                s.receives += 1;
+                let view = s.views.entry(from).or_default().entry(b.doc).or_default();
+                for (actor, seq) in received.changes {
+                    let e = view.entry(actor).or_default();
+                    *e = (*e).max(seq);
+                }
+                if received.new_changes > 0 {
+                    s.dirty = true;
+                }
+            }
+            Ok(())
+        });
+        if let Some(e) = sim.iter().find_map(|s| s.error.clone()) {
+            bail!("convergence at {n} nodes failed: {e}");
+        }
+        rounds += 1;
+        if !booking && moved == 0 && sim.iter().all(|s| !s.dirty) {
+            break;
+        }
+        ensure!(
+            rounds < per_node + 10 * n,
+            "no convergence after {rounds} rounds"
+        );
+    }
+    let time = start.elapsed();
+    let target = sim[0].node.doc_version_vector(DocKind::Calendar);
+    for s in &mut sim {
+        ensure!(
+            s.node.doc_version_vector(DocKind::Calendar) == target,
+            "a node did not converge"
+        );
+    }
+    let mut calendar = AutoCommit::load(&export(&mut sim[0].node, DocKind::Calendar)?)?;
+    let changes = calendar.get_changes(&start_heads);
+    ensure!(changes.len() == n * per_node, "bookings are missing");
+    let lower_bound = changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>() * (n - 1);
+    Ok(Convergence {
+        time,
+        bytes,
+        lower_bound,
+        frames,
+        rounds,
+        receives: sim.iter().map(|s| s.receives).sum(),
+        max_degree: adj.iter().map(Vec::len).max().unwrap_or(0),
+    })
+}
+
+// ---------------------------------------------------------------- scenario 5: durable local writes
+
+fn local_writes(home: &Home, resource: &str, n: usize, base: i64) -> Result<(Vec<f64>, f64)> {
+    let mut node = Node::open(home, ZONE)?;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        node.execute(book(resource, i, base))?;
+        times.push(ms(t.elapsed()));
+    }
+    let sizes = own_change_sizes(&export(&mut node, DocKind::Calendar)?, node.device().0, n)?;
+    times.sort_by(f64::total_cmp);
+    Ok((
+        times,
+        sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64,
+    ))
+}
+
+/// A redb `Durability::Immediate` commit of `bytes` (a chunk) plus an
+/// attestation-sized value, as the node's store writes them, `n` times.
+fn raw_commits(path: &Path, bytes: usize, n: usize) -> Result<Vec<f64>> {
+    const CHUNKS: redb::TableDefinition<(&str, u64), &[u8]> = redb::TableDefinition::new("chunks");
+    const EXTRAS: redb::TableDefinition<(&str, &[u8]), &[u8]> =
+        redb::TableDefinition::new("extras");
+    let db = redb::Database::create(path)?;
+    let chunk = vec![0x5au8; bytes];
+    let extra = vec![0xa5u8; 140];
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let mut tx = db.begin_write()?;
+        tx.set_durability(redb::Durability::Immediate)?;
+        {
+            let mut c = tx.open_table(CHUNKS)?;
+            c.insert(("calendar", i as u64), chunk.as_slice())?;
+            let mut e = tx.open_table(EXTRAS)?;
+            e.insert(("calendar", &[7u8; 32][..]), extra.as_slice())?;
+        }
+        tx.commit()?;
+        times.push(ms(t.elapsed()));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+fn process_runs(
+    cli: &Cli,
+    home: &Home,
+    runs: usize,
+    request: impl Fn(usize) -> (Request, Vec<String>),
+) -> Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for i in 0..runs {
+        let (req, args) = request(i);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let t = Instant::now();
+        cli.run(home, &req, &args)?;
+        times.push(ms(t.elapsed()));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+fn book_args(resource: &str, i: usize, base: i64) -> (Request, Vec<String>) {
+    let (from, to) = slot(i, base);
+    (
+        book(resource, i, base),
+        vec![
+            "book".into(),
+            resource.into(),
+            "--from".into(),
+            from,
+            "--to".into(),
+            to,
+            "--purpose".into(),
+            "Réunion de coordination".into(),
+        ],
+    )
+}
+
+fn durable_writes(
+    report: &mut Report,
+    cfg: &Config,
+    cli: &Cli,
+    dir: &Path,
+    big: (&Home, &str),
+) -> Result<()> {
+    let n = cfg.local_writes;
+    let mut small = found(&dir.join("s5-small"), "Petite association", 9)?;
+    small.execute(Request::ResourceAdd {
+        name: "Salle du fond".into(),
+        kind: "room".into(),
+        capacity: Some(12),
+        location: None,
+        quota: None,
+        approval: false,
+    })?;
+    let small_home = small.home().clone();
+    drop(small);
+    let base = T0 + 7 * 365 * 24 * HOUR;
+    for (k, (label, home, resource)) in [
+        ("fresh home", &small_home, "Salle du fond"),
+        ("the big home", big.0, big.1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (times, change) = local_writes(home, resource, n, base)?;
+        let raw = raw_commits(
+            &dir.join(format!("raw-{k}.redb")),
+            change.round() as usize,
+            n,
+        )?;
+        report.push(
+            Row::new(
+                "5",
+                format!("`book` through Node::execute on {label}, p50 ({n} writes)"),
+                percentile(&times, 50.0),
+                Unit::Ms,
+            )
+            .vs("redb commit p50", percentile(&raw, 50.0))
+            .ratio_at_most(1.5),
+        );
+        report.push(
+            Row::new(
+                "5",
+                format!("`book` through Node::execute on {label}, p99"),
+                percentile(&times, 99.0),
+                Unit::Ms,
+            )
+            .vs("redb commit p99", percentile(&raw, 99.0))
+            .ratio_at_most(1.5),
+        );
+        let runs = process_runs(cli, home, cfg.process_runs, |i| {
+            book_args(resource, n + i, base)
+        })?;
+        report.push(
+            Row::new(
+                "5",
+                format!(
+                    "`entraide book` as a process on {label}, p50 ({} runs)",
+                    cfg.process_runs
+                ),
+                percentile(&runs, 50.0),
+                Unit::Ms,
+            )
+            .vs("redb commit p50", percentile(&raw, 50.0)),
+        );
+        report.detail(
+            &format!("scenario_5_{}", label.replace(' ', "_")),
+            json!({
+                "book_ms": {"p50": percentile(&times, 50.0), "p99": percentile(&times, 99.0), "max": times.last()},
+                "redb_ms": {"p50": percentile(&raw, 50.0), "p99": percentile(&raw, 99.0)},
+                "change_bytes_mean": change,
+                "process_ms": {"p50": percentile(&runs, 50.0), "max": runs.last()},
+            }),
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- scenario 6: cold start
+
+fn cold_start(
+    report: &mut Report,
+    cfg: &Config,
+    cli: &Cli,
+    home: &Home,
+    resource: &str,
+    expected: usize,
+) -> Result<Vec<(DocKind, Vec<u8>)>> {
+    let mut saves = Vec::new();
+    {
+        let mut node = Node::open(home, ZONE)?;
+        for kind in DocKind::ALL {
+            saves.push((kind, export(&mut node, kind)?));
+        }
+    }
+    let mut in_process = Vec::new();
+    for _ in 0..cfg.repeats.max(2) {
+        let ((), t) = timed(|| {
+            let mut node = Node::open(home, ZONE)?;
+            let answer = node.execute(Request::Bookings {
+                resource: Some(resource.into()),
+                org: None,
+            })?;
+            let count = answer.json.as_array().map_or(0, Vec::len);
+            ensure!(count == expected, "{count} bookings, expected {expected}");
+            Ok(())
+        })?;
+        in_process.push(t);
+    }
+    let runs = process_runs(cli, home, cfg.repeats.max(2), |_| {
+        (
+            Request::Bookings {
+                resource: Some(resource.into()),
+                org: None,
+            },
+            vec!["bookings".into(), "--resource".into(), resource.into()],
+        )
+    })?;
+    let load = load_time(&saves, cfg.repeats.max(2))?;
+    let process = percentile(&runs, 50.0);
+    report.push(
+        Row::new(
+            "6",
+            "cold start to the first answer of `bookings --resource X`, process",
+            process,
+            Unit::Ms,
+        )
+        .vs("load()", ms(load))
+        .ratio_at_most(1.5)
+        .at_most(300.0),
+    );
+    report.push(
+        Row::new(
+            "6",
+            "cold start: Node::open + execute(Bookings), in-process",
+            ms(median(in_process.clone())),
+            Unit::Ms,
+        )
+        .vs("load()", ms(load))
+        .ratio_at_most(1.5)
+        .at_most(300.0),
+    );
+    report.detail(
+        "scenario_6",
+        json!({
+            "save_bytes": saves.iter().map(|(k, b)| (k.name(), b.len())).collect::<BTreeMap<_, _>>(),
+            "load_ms": ms(load),
+            "process_ms": runs,
+            "in_process_ms": in_process.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+            "answer_bookings": expected,
+        }),
+    );
+    Ok(saves)
+}
+
+// ---------------------------------------------------------------- scenario 7: authorship verification
+
+/// `receive_bundle` of the whole trace on fresh member nodes, against the
+/// same receipt without the authorship check (`SharedDoc::apply_verified`
+/// with a check that accepts everything, the full save the node stores, and
+/// a redb commit of it): the difference is the check.
+fn verification(
+    report: &mut Report,
+    cfg: &Config,
+    dir: &Path,
+    label: &str,
+    trace: &mut AutoCommit,
+    trace_members: &[Member],
+) -> Result<()> {
+    let tag = label.replace(' ', "-");
+    let mut f = found(&dir.join(format!("s7-{tag}")), "Fondatrice", 9)?;
+    for m in trace_members {
+        admit_member(&mut f, m)?;
+    }
+    let keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
+    let b = bundle(&f, DocKind::Charter, trace, &keys)?;
+    let changes = trace.get_changes_meta(&[]).len();
+    let (mut with_check, mut without, mut loads) = (Vec::new(), Vec::new(), Vec::new());
+    for r in 0..cfg.repeats.max(1) {
+        let mut v = Node::init(
+            &Home::new(dir.join(format!("s7-{tag}-v{r}"))),
+            "Vérificatrice",
+            ZONE,
+        )?;
+        admit_node(&mut f, &mut v)?;
+        let (_, t) = timed(|| Ok(v.receive_bundle(&b)?))?;
+        with_check.push(t);
+        let db_path = dir.join(format!("s7-{tag}-raw{r}.redb"));
+        let (_, t) = timed(|| {
+            let mut doc = SharedDoc::new(DocKind::Charter, v.device().0);
+            doc.apply_verified(&b.bytes, |_, _| Ok::<(), String>(()))
+                .map_err(|e| anyhow!("{e}"))?;
+            let saved = doc.save();
+            const T: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("t");
+            let db = redb::Database::create(&db_path)?;
+            let tx = db.begin_write()?;
+            tx.open_table(T)?.insert(0, saved.as_slice())?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        without.push(t);
+        let (_, t) = timed(|| Ok(AutoCommit::load(&b.bytes)?))?;
+        loads.push(t);
+    }
+    let (with_check, without, load) = (median(with_check), median(without), median(loads));
+    let check = with_check.saturating_sub(without);
+    report.push(
+        Row::new(
+            "7",
+            format!("authorship check on receipt, {label} ({changes} changes)"),
+            ms(check),
+            Unit::Ms,
+        )
+        .vs("load()", ms(load))
+        .at_most(500.0),
+    );
+    report.push(
+        Row::new(
+            "7",
+            format!("receive_bundle of {label}: check, load, store"),
+            ms(with_check),
+            Unit::Ms,
+        )
+        .vs("without check", ms(without)),
+    );
+    report.detail(
+        &format!("scenario_7_{tag}"),
+        json!({
+            "changes": changes,
+            "bytes": b.bytes.len(),
+            "receive_bundle_ms": ms(with_check),
+            "without_check_ms": ms(without),
+            "check_ms": ms(check),
+            "load_ms": ms(load),
+        }),
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the run
+
+fn machine(dir: &Path) -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let disk = Command::new("df")
+        .args(["-hT"])
+        .arg(dir)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| {
+            s.lines()
+                .nth(1)
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_default();
+    json!({
+        "nproc": std::thread::available_parallelism().map_or(0, usize::from),
+        "cpu": cpu,
+        "memory": mem,
+        "disk_of_temp_dir": disk,
+    })
+}
+
+fn step(name: &str) {
+    eprintln!("== {name}");
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--child-serve") => return child_serve(args.get(1).context("home")?),
+        Some("--child-exec") => {
+            return child_exec(
+                args.get(1).context("home")?,
+                args.get(2).context("request")?,
+            );
+        }
+        _ => {}
+    }
+    let mut quick = false;
+    let mut json_path = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--json" => json_path = Some(PathBuf::from(it.next().context("--json PATH")?)),
+            "-h" | "--help" => {
+                println!("usage: cargo run --release --example bench -- [--quick] [--json PATH]");
+                return Ok(());
+            }
+            other => bail!("unknown argument {other}; usage: [--quick] [--json PATH]"),
+        }
+    }
+    let cfg = Config::new(quick);
+    let started = Instant::now();
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let cli = Cli::find()?;
+    let mut rng = Rng(0x656e_7472_6169_6465);
+    let mut report = Report {
+        rows: Vec::new(),
+        details: serde_json::Map::new(),
+        notes: Vec::new(),
+    };
+    let machine = machine(dir);
+    let data = data_dir();
+
+    step("data");
+    let edits = load_trace(data.as_deref(), cfg.trace_edits, &mut rng)?;
+    match &data {
+        Some(d) => report.note(format!(
+            "data: {} edits of {}/edits.json, {} edits per change, devices taking turns every {} changes",
+            edits.len(),
+            d.display(),
+            cfg.edits_per_change,
+            cfg.burst_changes
+        )),
+        None => report.note(
+            "data: ../shared/data not found (set ENTRAIDE_DATA): synthetic trace, no real documents",
+        ),
+    }
+    report.note(format!("processes: {}", cli.describe()));
+    let trace_members = members(&mut rng, 3);
+    let devs: Vec<[u8; 32]> = trace_members.iter().map(Member::device).collect();
+    let mut trace = genesis(DocKind::Charter)?;
+    let changes = replay(
+        &mut trace,
+        &edits,
+        cfg.edits_per_change,
+        cfg.burst_changes,
+        &devs,
+        T0,
+    )?;
+    eprintln!("   trace: {changes} changes");
+
+    step("7 authorship verification");
+    verification(
+        &mut report,
+        &cfg,
+        dir,
+        "the trace",
+        &mut trace,
+        &trace_members,
+    )?;
+    if cfg.per_edit_trace {
+        let mut per_edit = genesis(DocKind::Charter)?;
+        replay(
+            &mut per_edit,
+            &edits,
+            1,
+            cfg.burst_changes * cfg.edits_per_change,
+            &devs,
+            T0,
+        )?;
+        verification(
+            &mut report,
+            &cfg,
+            dir,
+            "the trace, one change per edit",
+            &mut per_edit,
+            &trace_members,
+        )?;
+    }
+
+    step("1a first sync of the trace charter");
+    let trace_home = {
+        let mut t = found(&dir.join("s1a"), "Maison médicale", 9)?;
+        for m in &trace_members {
+            admit_member(&mut t, m)?;
+        }
+        let keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
+        inject(&mut t, DocKind::Charter, &mut trace, &keys)?;
+        t.home().clone()
+    };
+    let expected: BTreeMap<DocKind, Vec<ChangeHash>> =
+        [(DocKind::Charter, sorted_heads(&mut trace))].into();
+    let fs = first_sync(
+        &rt,
+        &cli,
+        &trace_home,
+        &Home::new(dir.join("s1a-newcomer")),
+        &expected,
+        None,
+    )?;
+    report_first_sync(&mut report, &rt, &cfg, "1a", "trace charter", &fs)?;
+
+    step("building the alliance");
+    let orgs = members(&mut rng, cfg.orgs - 1 - trace_members.len());
+    let all: Vec<&Member> = trace_members.iter().chain(orgs.iter()).collect();
+    let owned: Vec<Member> = all
+        .iter()
+        .map(|m| Member {
+            key: m.key.clone(),
+            org_id: m.org_id.clone(),
+            org_name: m.org_name.clone(),
+        })
+        .collect();
+    let (mut synth, t) = timed(|| synth_alliance(&cfg, &owned, &mut rng))?;
+    eprintln!("   generated in {:.1} s", t.as_secs_f64());
+    let big_home = {
+        let mut a = found(&dir.join("big"), "Maison médicale du Midi", 9)?;
+        for m in &owned {
+            admit_member(&mut a, m)?;
+        }
+        let trace_keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
+        let all_keys: Vec<&SigningKey> = owned.iter().map(|m| &m.key).collect();
+        inject(&mut a, DocKind::Charter, &mut trace, &trace_keys)?;
+        for (kind, doc) in &mut synth.docs {
+            inject(&mut a, *kind, doc, &all_keys)?;
+        }
+        for (hash, bytes) in &synth.blobs {
+            a.receive_blob(hash, bytes.clone())?;
+        }
+        let count =
+            |r: Request| -> Result<usize> { Ok(a.execute(r)?.json.as_array().map_or(0, Vec::len)) };
+        ensure!(count(Request::ResourceList)? == cfg.resources);
+        ensure!(
+            count(Request::LibraryList {
+                kind: None,
+                tag: None,
+                search: None
+            })? == cfg.library
+        );
+        ensure!(count(Request::ValuesList)? == cfg.values);
+        a.home().clone()
+    };
+    report.note(format!(
+        "alliance: {} organisations, {} resources, {} bookings, {} library entries with their files, {} values with {} endorsements each; there are no proposals in entraide yet",
+        cfg.orgs, cfg.resources, cfg.bookings, cfg.library, cfg.values, cfg.endorsements_per_value
+    ));
+    let resource = synth.resources[0].clone();
+    let mut expected: BTreeMap<DocKind, Vec<ChangeHash>> =
+        [(DocKind::Charter, sorted_heads(&mut trace))].into();
+    for (kind, doc) in &mut synth.docs {
+        expected.insert(*kind, sorted_heads(doc));
+    }
+
+    step("6 cold start");
+    let saves = cold_start(
+        &mut report,
+        &cfg,
+        &cli,
+        &big_home,
+        &resource,
+        synth.first_resource_bookings,
+    )?;
+
+    step("1b first sync of the whole alliance, 8 peak memory of serve");
+    let newcomer = Home::new(dir.join("big-newcomer"));
+    let fs = first_sync(&rt, &cli, &big_home, &newcomer, &expected, Some(&resource))?;
+    report_first_sync(&mut report, &rt, &cfg, "1b", "whole alliance", &fs)?;
+    let save_total: usize = saves.iter().map(|(_, b)| b.len()).sum();
+    if let Some(kib) = fs.peak_rss_kib {
+        report.push(
+            Row::new(
+                "8",
+                "peak RSS of `serve` on the big home (start, a first sync, a query)",
+                kib as f64 / 1024.0,
+                Unit::MiB,
+            )
+            .vs(
+                "3×save()+50 MB",
+                (3 * save_total) as f64 / MIB + 50_000_000.0 / MIB,
+            )
+            .ratio_at_most(1.0),
+        );
+    }
+
+    step("3 one booking reaching a connected member");
+    live_booking(&mut report, &rt, &cfg, &big_home, &newcomer, &resource)?;
+
+    step("5 durable local writes");
+    durable_writes(&mut report, &cfg, &cli, dir, (&big_home, &resource))?;
+
+    step("2 back after a month offline");
+    month_offline(&mut report, &rt, &cfg, &edits, &trace_members, dir)?;
+
+    for &n in &cfg.convergence_nodes {
+        step(&format!("4 convergence at {n} nodes"));
+        let c = convergence(&cfg, n, dir, &mut rng)?;
+        let mut time = Row::new(
+            "4",
+            format!(
+                "{n} nodes ≤{} neighbours, {} bookings each: time to converge",
+                c.max_degree, cfg.convergence_bookings
+            ),
+            ms(c.time),
+            Unit::Ms,
+        );
+        let mut bytes = Row::new(
+            "4",
+            format!("{n} nodes: total bytes"),
+            c.bytes as f64,
+            Unit::Bytes,
+        )
+        .vs("each change once to each node", c.lower_bound as f64);
+        if n == 64 {
+            time = time.at_most(10_000.0);
+            bytes = bytes.ratio_at_most(3.0);
+        }
+        report.push(time);
+        report.push(bytes);
+        report.detail(
+            &format!("scenario_4_{n}"),
+            json!({
+                "time_ms": ms(c.time),
+                "bytes": c.bytes,
+                "lower_bound": c.lower_bound,
+                "frames": c.frames,
+                "rounds": c.rounds,
+                "receive_bundle_calls": c.receives,
+                "max_degree": c.max_degree,
+            }),
+        );
+    }
+    report.note(
+        "scenario 4 drives the sync core (bundle_for / receive_bundle, durable) with an in-memory scheduler, not daemons: a daemon dials every member it learns of, so at most 6 neighbours cannot be imposed on it",
+    );
+
+    if let Some(d) = &data {
+        for name in &cfg.real_docs {
+            step(&format!("real document {name}"));
+            let bytes = std::fs::read(d.join(name))?;
+            let mut doc = AutoCommit::load(&bytes)?;
+            let save = doc.save();
+            let changes = doc.get_changes_meta(&[]).len();
+            let load = load_time(&[(DocKind::Charter, save.clone())], cfg.repeats)?;
+            let native = rt.block_on(native_sync(&[save.clone()], &[Vec::new()]))?;
+            ensure!(
+                native.heads[0] == sorted_heads(&mut doc),
+                "native sync failed"
+            );
+            report.push(
+                Row::new(
+                    "1",
+                    format!("{name} ({changes} changes, non-members): automerge sync bytes"),
+                    (native.flow.sent + native.flow.received) as f64,
+                    Unit::Bytes,
+                )
+                .vs("save()", save.len() as f64),
+            );
+            report.push(Row::new(
+                "1",
+                format!("{name}: automerge sync round trips"),
+                f64::from(native.flow.rt_done),
+                Unit::Count,
+            ));
+            report.push(
+                Row::new(
+                    "1",
+                    format!("{name}: automerge sync time"),
+                    ms(native.time),
+                    Unit::Ms,
+                )
+                .vs("load()", ms(load)),
+            );
+        }
+    }
+
+    let header = format!(
+        "entraide bench ({} run, {:.0} s) on {} cores, {}; disk: {}\n\n",
+        if cfg.quick { "quick" } else { "full" },
+        started.elapsed().as_secs_f64(),
+        machine["nproc"],
+        machine["cpu"].as_str().unwrap_or("?"),
+        machine["disk_of_temp_dir"].as_str().unwrap_or("?"),
+    );
+    println!("{}", report.table(&header));
+    if cfg.quick {
+        println!("(quick run: smaller data; verdicts are indicative and nothing fails on timing)");
+    }
+    if let Some(path) = json_path {
+        let out = json!({
+            "mode": if cfg.quick { "quick" } else { "full" },
+            "seconds": started.elapsed().as_secs_f64(),
+            "machine": machine,
+            "rows": report.rows.iter().map(Row::json).collect::<Vec<_>>(),
+            "details": report.details,
+            "notes": report.notes,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
