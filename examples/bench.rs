@@ -256,7 +256,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -884,7 +884,8 @@ fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Syn
     for e in 0..cfg.library {
         let owner = rng.below(n);
         let kind = rng.pick(ENTRY_KINDS);
-        let content = prose(rng, 300 + rng.below(2_700));
+        let size = 300 + rng.below(2_700);
+        let content = prose(rng, size);
         let hash = blake3::hash(content.as_bytes());
         let tags = (0..1 + rng.below(3))
             .map(|_| rng.pick(TAGS).to_owned())
@@ -2722,7 +2723,7 @@ fn main() -> Result<()> {
         for (hash, bytes) in &synth.blobs {
             a.receive_blob(hash, bytes.clone())?;
         }
-        let count =
+        let mut count =
             |r: Request| -> Result<usize> { Ok(a.execute(r)?.json.as_array().map_or(0, Vec::len)) };
         ensure!(count(Request::ResourceList)? == cfg.resources);
         ensure!(

@@ -73,35 +73,7 @@ enum Command {
         command: ResourceCommand,
     },
     /// Book a resource.
-    ///
-    /// Refused (exit 2, nothing stored) when the slot overlaps a booking this
-    /// node knows, or would take your organisation over the resource's quota.
-    ///
-    /// With --repeat, each occurrence is its own booking of one series; an
-    /// occurrence that overlaps or breaks the quota is skipped and listed
-    /// ("skipped ...", and `skipped` in --json) while the others are booked.
-    /// If every occurrence clashes, nothing is booked (exit 2).
-    ///
-    /// The booking rule. Members who book while apart learn of clashes when
-    /// they sync, and every node decides alike, from the synced data only:
-    ///   1. cancelled and declined bookings hold no slot;
-    ///   2. the others are ranked: on a resource that needs approval, approved
-    ///      before pending; then the booking made first (by the clock of the
-    ///      node that made it, never behind a booking that node knew); then
-    ///      the smaller id;
-    ///   3. in that order, a booking keeps its slot unless it overlaps one
-    ///      already kept (it becomes `conflict`, reason `overlap`, and
-    ///      `conflict_with` names the booking that keeps the slot), or its
-    ///      hours, added to what its organisation already keeps in that week
-    ///      or month (in the zone the resource was added in), exceed the quota
-    ///      (it becomes `conflict`, reason `quota`).
-    /// The first to book keeps the room, whoever syncs first. A losing
-    /// organisation sees its conflicts first in `entraide status`, and
-    /// `entraide bookings` suggests the nearest free slots of the same length.
-    /// Only the booking's organisation or a coordinator may cancel, and only
-    /// the owner may approve or decline: every node ignores a cancellation or
-    /// decision made from another organisation's device.
-    #[command(verbatim_doc_comment)]
+    #[command(long_about = BOOK_HELP)]
     Book(BookArgs),
     /// List bookings with their status.
     Bookings {
@@ -350,6 +322,40 @@ enum ResourceCommand {
     /// next period.
     List,
 }
+
+/// The long help of `entraide book`: what it refuses, series, and the
+/// booking rule every node applies.
+const BOOK_HELP: &str = "\
+Book a resource.
+
+Refused (exit 2, nothing stored) when the slot overlaps a booking this
+node knows, or would take your organisation over the resource's quota.
+
+With --repeat, each occurrence is its own booking of one series; an
+occurrence that overlaps or breaks the quota is skipped and listed
+(\"skipped ...\", and `skipped` in --json) while the others are booked.
+If every occurrence clashes, nothing is booked (exit 2).
+
+The booking rule. Members who book while apart learn of clashes when
+they sync, and every node decides alike, from the synced data only:
+  1. cancelled and declined bookings hold no slot;
+  2. the others are ranked: on a resource that needs approval, approved
+     before pending; then the booking made first (by the clock of the
+     node that made it, never behind a booking that node knew); then
+     the smaller id;
+  3. in that order, a booking keeps its slot unless it overlaps one
+     already kept (it becomes `conflict`, reason `overlap`, and
+     `conflict_with` names the booking that keeps the slot), or its
+     hours, added to what its organisation already keeps in that week
+     or month (in the zone the resource was added in), exceed the quota
+     (it becomes `conflict`, reason `quota`).
+
+The first to book keeps the room, whoever syncs first. A losing
+organisation sees its conflicts first in `entraide status`, and
+`entraide bookings` suggests the nearest free slots of the same length.
+Only the booking's organisation or a coordinator may cancel, and only
+the owner may approve or decline: every node ignores a cancellation or
+decision made from another organisation's device.";
 
 #[derive(Args, Debug)]
 struct BookArgs {

@@ -748,13 +748,15 @@ impl Calendar {
         free_slots_in(&ranked, length_ms, around_ms, zone, count, &|_| true)
     }
 
-    /// For every `conflict` booking of one resource (or of all): the `count`
-    /// free slots of the same length on its resource nearest to its start
-    /// (see [`Calendar::free_slots`]), keeping only those that fit its
-    /// organisation's quota. Keyed by booking id.
+    /// For every `conflict` booking of one resource (or of all), of one
+    /// organisation (or of all): the `count` free slots of the same length
+    /// on its resource nearest to its start (see [`Calendar::free_slots`]),
+    /// keeping only those that fit its organisation's quota. Keyed by
+    /// booking id.
     pub fn suggestions(
         &self,
         resource: Option<&str>,
+        org: Option<&str>,
         zone: Tz,
         count: usize,
         dir: &dyn Directory,
@@ -764,7 +766,7 @@ impl Calendar {
             let ranked = rank(r, self.raw_bookings(&r.id), dir);
             for b in ranked
                 .iter()
-                .filter(|b| b.status == BookingStatus::Conflict)
+                .filter(|b| b.status == BookingStatus::Conflict && org.is_none_or(|o| o == b.org))
             {
                 let length = b.to.saturating_sub(b.from);
                 // The organisation's kept minutes per quota period start.
@@ -2228,7 +2230,7 @@ mod tests {
         assert_eq!(lose.status, BookingStatus::Conflict);
         assert_eq!(lose.conflict, Some(ConflictReason::Overlap));
         assert_eq!(lose.conflict_with.as_deref(), Some("win"));
-        let all = a.suggestions(None, BXL, 3, &dir());
+        let all = a.suggestions(None, None, BXL, 3, &dir());
         assert_eq!(all.keys().collect::<Vec<_>>(), ["lose"]);
         // Only 2h fit in org-b's week until Sunday 24:00 (1h used, 2h slot
         // fits: 3h): 12:00 is nearest after; before, 08:00 is 3h away.
@@ -2295,12 +2297,16 @@ mod tests {
             ),
             ["2026-06-07T19:00:00+02:00", "2026-06-07T23:00:00+02:00"]
         );
-        let got = x.suggestions(Some("room1"), BXL, 2, &dir());
+        let got = x.suggestions(Some("room1"), Some("org-b"), BXL, 2, &dir());
         assert_eq!(
             starts(&got["lose"], BXL),
             ["2026-06-08T00:00:00+02:00", "2026-06-08T00:15:00+02:00"]
         );
         assert!(got["lose"].iter().all(|&(s, e)| e - s == hour));
+        assert!(
+            x.suggestions(None, Some("org-c"), BXL, 2, &dir())
+                .is_empty()
+        );
     }
 
     #[test]

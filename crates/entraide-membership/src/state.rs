@@ -300,8 +300,7 @@ impl MembershipState {
     pub fn admission_motion_of(&self, device: &DeviceId) -> Option<&Motion> {
         self.motions
             .values()
-            .filter(|m| matches!(&m.body, OpBody::Admit { device: d, .. } if d == device))
-            .last()
+            .rfind(|m| matches!(&m.body, OpBody::Admit { device: d, .. } if d == device))
     }
 
     /// The pending motions about `org` (its admission or removal).
@@ -393,14 +392,14 @@ impl MembershipState {
                 ..
             } => {
                 coordinator_only("admitting an organisation")?;
-                if let Some(existing) = self.orgs.get(org_id) {
-                    if existing.status != OrgStatus::Removed {
-                        return Err(format!(
-                            "organisation {} is already {}",
-                            existing.name,
-                            existing.status.name()
-                        ));
-                    }
+                if let Some(existing) = self.orgs.get(org_id)
+                    && existing.status != OrgStatus::Removed
+                {
+                    return Err(format!(
+                        "organisation {} is already {}",
+                        existing.name,
+                        existing.status.name()
+                    ));
                 }
                 if self.orgs.values().any(|o| {
                     o.id != *org_id
@@ -657,14 +656,14 @@ impl MembershipState {
         }
         if let (OpBody::Admit { org_id, .. }, Some(org)) =
             (&m.body, m.org.as_ref().and_then(|o| self.orgs.get(o)))
+            && org.status == OrgStatus::Pending
+            && org.admitted_by == m.hash
         {
-            if org.status == OrgStatus::Pending && org.admitted_by == m.hash {
-                if org.removed_devices.is_empty() && org.seniority == usize::MAX {
-                    self.orgs.remove(org_id);
-                } else if let Some(org) = self.orgs.get_mut(org_id) {
-                    org.status = OrgStatus::Removed;
-                    org.devices.clear();
-                }
+            if org.removed_devices.is_empty() && org.seniority == usize::MAX {
+                self.orgs.remove(org_id);
+            } else if let Some(org) = self.orgs.get_mut(org_id) {
+                org.status = OrgStatus::Removed;
+                org.devices.clear();
             }
         }
     }
@@ -747,10 +746,10 @@ impl MembershipState {
             })
             .collect();
         for (hash, text) in texts {
-            if let Some(v) = self.verdicts.get_mut(&hash) {
-                if v.valid {
-                    v.reason = Some(text);
-                }
+            if let Some(v) = self.verdicts.get_mut(&hash)
+                && v.valid
+            {
+                v.reason = Some(text);
             }
         }
     }

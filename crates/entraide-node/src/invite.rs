@@ -118,6 +118,15 @@ pub struct JoinRequest {
     pub org_name: String,
 }
 
+impl Admission {
+    /// The membership log sent with the answer.
+    pub fn ops(&self) -> &[Vec<u8>] {
+        match self {
+            Self::Admitted(ops) | Self::Pending(ops, _) => ops,
+        }
+    }
+}
+
 /// Parses `7d`, `12h`, `30m`.
 pub fn parse_duration_ms(text: &str) -> Result<i64, NodeError> {
     let bad = || {
@@ -307,14 +316,14 @@ impl Node {
                 NodeError::Invalid("this ticket is unknown to the inviting node".into())
             })?;
         if self.membership.invitation_used(&secret_hash) {
-            if let Some(m) = self.membership.admission_motion_of(&device) {
-                if m.status == entraide_membership::MotionStatus::Blocked {
-                    let reasons: Vec<String> = m.blocks.values().cloned().collect();
-                    return Err(NodeError::Invalid(format!(
-                        "the alliance blocked this admission: {}",
-                        reasons.join("; ")
-                    )));
-                }
+            if let Some(m) = self.membership.admission_motion_of(&device)
+                && m.status == entraide_membership::MotionStatus::Blocked
+            {
+                let reasons: Vec<String> = m.blocks.values().cloned().collect();
+                return Err(NodeError::Invalid(format!(
+                    "the alliance blocked this admission: {}",
+                    reasons.join("; ")
+                )));
             }
             return self.admission_of(&device).ok_or_else(|| {
                 NodeError::Invalid("this ticket was already used; ask for a new one".into())
@@ -351,10 +360,10 @@ impl Node {
     /// The request this node sends to join with `ticket`. Refuses a node
     /// already in an alliance, or an expired ticket.
     pub fn join_request(&self, ticket: &Ticket) -> Result<JoinRequest, NodeError> {
-        if let Some(a) = &self.membership.alliance {
-            if self.is_member_device(&self.device) || a.id.0 != ticket.alliance {
-                return Err(NodeError::AlreadyInAlliance(a.name.clone()));
-            }
+        if let Some(a) = &self.membership.alliance
+            && (self.is_member_device(&self.device) || a.id.0 != ticket.alliance)
+        {
+            return Err(NodeError::AlreadyInAlliance(a.name.clone()));
         }
         if ticket.expires_ms < now_ms() {
             return Err(NodeError::Invalid(

@@ -97,7 +97,9 @@ fn contract_status(status: BookingStatus) -> &'static str {
 const SUGGESTIONS: usize = 3;
 
 /// [`Node::device_org`], from the membership alone: the organisation that
-/// has (or had) the device, and whether it is a coordinator.
+/// has (or had, so that what a since-removed device did still counts) the
+/// device, and whether it is a coordinator. The membership must give every
+/// node the same answer from the same log: no local state here.
 fn device_org_of(membership: &MembershipState, device_hex: &str) -> Option<(String, bool)> {
     let device = DeviceId::from_hex(device_hex)?;
     membership
@@ -105,9 +107,9 @@ fn device_org_of(membership: &MembershipState, device_hex: &str) -> Option<(Stri
         .map(|o| (o.id.clone(), o.role == Role::Coordinator))
 }
 
-/// The booking rule's lookup of devices (see [`Node::device_org`]). It
-/// borrows only the membership, so that the calendar can change meanwhile.
-struct Members<'a>(&'a MembershipState);
+/// The booking rule's lookup of devices ([`Node::device_org`]). It borrows
+/// only the membership, so that the calendar can change meanwhile.
+pub(crate) struct Members<'a>(&'a MembershipState);
 
 impl entraide_docs::calendar::Directory for Members<'_> {
     fn device_org(&self, device_hex: &str) -> Option<DeviceOrg> {
@@ -825,11 +827,13 @@ impl Node {
         Ok(reply)
     }
 
-    /// The organisation a device belongs to (or belonged to) and whether
-    /// that organisation is a coordinator, from the membership log: the hook
-    /// the booking rule uses to decide which cancellations and decisions
-    /// count (see "Who may cancel or decide" in `entraide_docs::calendar`).
-    pub(crate) fn device_org(&self, device_hex: &str) -> Option<(String, bool)> {
+    /// The organisation a device (64 hex digits) belongs to or belonged to,
+    /// and whether that organisation is a coordinator, from the membership
+    /// log: the hook the booking rule uses to decide which cancellations and
+    /// decisions count (see "Who may cancel or decide" in
+    /// `entraide_docs::calendar`). Every booking status this node shows goes
+    /// through it (as [`Members`], which borrows only the membership).
+    pub fn device_org(&self, device_hex: &str) -> Option<(String, bool)> {
         device_org_of(&self.membership, device_hex)
     }
 
@@ -913,10 +917,15 @@ impl Node {
                     .as_array()
                     .and_then(|u| u.iter().find(|u| u["org_id"] == self.org_id.as_str()))
                     .map(|u| {
+                        let m = u["minutes"].as_i64().unwrap_or(0);
+                        let booked = if m % 60 == 0 {
+                            format!("{}h", m / 60)
+                        } else {
+                            format!("{}h{:02}", m / 60, m % 60)
+                        };
                         format!(
-                            " (this {}: {} min booked by you)",
-                            r.quota.map_or("period", Quota::period_name),
-                            u["minutes"]
+                            "; you have {booked} this {}",
+                            r.quota.map_or("period", Quota::period_name)
                         )
                     })
                     .unwrap_or_default();
@@ -1133,9 +1142,9 @@ impl Node {
     /// slots nearest to each, for `status`.
     fn own_conflicts_json(&self) -> Vec<Value> {
         let dir = directory(&self.membership);
-        let suggestions = self
-            .calendar
-            .suggestions(None, self.zone, SUGGESTIONS, &dir);
+        let suggestions =
+            self.calendar
+                .suggestions(None, Some(&self.org_id), self.zone, SUGGESTIONS, &dir);
         self.calendar
             .bookings(None, &dir)
             .into_iter()
@@ -1176,9 +1185,13 @@ impl Node {
             .map(|r| (r.id, r.name))
             .collect();
         let dir = directory(&self.membership);
-        let suggestions =
-            self.calendar
-                .suggestions(resource_id.as_deref(), self.zone, SUGGESTIONS, &dir);
+        let suggestions = self.calendar.suggestions(
+            resource_id.as_deref(),
+            org_id.as_deref(),
+            self.zone,
+            SUGGESTIONS,
+            &dir,
+        );
         let mut list = Vec::new();
         let mut text = String::new();
         for b in self.calendar.bookings(resource_id.as_deref(), &dir) {

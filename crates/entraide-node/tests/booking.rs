@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 use entraide_docs::{DocKind, VersionVector};
-use entraide_node::{Home, Node, Request, Ticket};
+use entraide_node::{Admission, Home, Node, Request, Ticket};
 use serde_json::Value;
 
 fn node(dir: &tempfile::TempDir, org: &str) -> Node {
@@ -31,7 +31,10 @@ fn two_members(dir: &tempfile::TempDir) -> (Node, Node) {
         .expect("invite");
     let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
     let request = b.join_request(&ticket).expect("request");
-    let ops = a.admit(b.device(), &request).expect("admit");
+    let ops = match a.admit(b.device(), &request).expect("admit") {
+        Admission::Admitted(ops) => ops,
+        Admission::Pending(_, why) => panic!("not admitted: {why}"),
+    };
     b.accept_admission(&ticket, &ops).expect("accept");
     (a, b)
 }

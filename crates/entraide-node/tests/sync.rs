@@ -32,7 +32,7 @@ fn admit(a: &mut Node, b: &mut Node) {
     let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
     let request = b.join_request(&ticket).expect("request");
     let ops = a.admit(b.device(), &request).expect("admit");
-    b.accept_admission(&ticket, &ops).expect("accept");
+    b.accept_admission(&ticket, ops.ops()).expect("accept");
 }
 
 fn vvs(n: &mut Node) -> BTreeMap<DocKind, VersionVector> {
@@ -181,7 +181,7 @@ fn a_ticket_admits_once() {
     let ops = a
         .admit(b.device(), &b.join_request(&ticket).expect("req"))
         .expect("admit b");
-    b.accept_admission(&ticket, &ops).expect("accept");
+    b.accept_admission(&ticket, ops.ops()).expect("accept");
     let again = a.admit(c.device(), &c.join_request(&ticket).expect("req"));
     assert!(
         again
