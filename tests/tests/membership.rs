@@ -195,3 +195,67 @@ fn a_second_device_joins_its_organisation_and_can_be_revoked() {
     again.ok(&["init", "--org", "X"]);
     again.fails(&["join", &ticket, "--timeout", "5"], 1);
 }
+
+#[test]
+fn majority_admits_with_more_than_half_of_the_organisations() {
+    let (a, _sa) = founded("majority");
+    let b = join(&a, "Asbl B"); // A alone: 1 of 1
+    let _sb = Serve::start(&b);
+    // C: A's proposal is 1 of 2, not more than half; B's approval makes 2 of 2.
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let c = TestHome::new();
+    c.ok(&["init", "--org", "Asbl C"]);
+    assert_eq!(c.json(&["join", &ticket])["status"], "pending");
+    eventually(10, "B sees C pending", || {
+        org_status(&b, "Asbl C").as_deref() == Some("pending")
+    });
+    b.ok(&["member", "approve", "Asbl C"]);
+    assert_eq!(
+        c.json(&["join", &ticket, "--wait", "--timeout", "20"])["status"],
+        "active"
+    );
+    // D: 1 of 3 is not enough, 2 of 3 is, without waiting for C.
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let d = TestHome::new();
+    d.ok(&["init", "--org", "Asbl D"]);
+    assert_eq!(d.json(&["join", &ticket])["status"], "pending");
+    eventually(10, "B sees D pending", || {
+        org_status(&b, "Asbl D").as_deref() == Some("pending")
+    });
+    b.ok(&["member", "approve", "Asbl D"]);
+    eventually(10, "A admits D with 2 of 3", || {
+        org_status(&a, "Asbl D").as_deref() == Some("active")
+    });
+    // Removal by majority: A alone (1 of 3 others) is not enough.
+    a.ok(&["member", "remove", "Asbl D", "--reason", "test"]);
+    assert_eq!(org_status(&a, "Asbl D").as_deref(), Some("active"));
+    eventually(10, "B sees the removal motion", || {
+        b.json(&["member", "list"])
+            .to_string()
+            .contains("\"remove\"")
+    });
+    b.ok(&["member", "remove", "Asbl D"]);
+    eventually(10, "A removes D with 2 of 3", || {
+        org_status(&a, "Asbl D").as_deref() == Some("removed")
+    });
+}
+
+#[test]
+fn an_expired_or_foreign_ticket_is_refused() {
+    let (a, _sa) = founded("coordinator");
+    let ticket = a
+        .ok(&["invite", "--expires", "1m"])
+        .stdout
+        .trim()
+        .to_owned();
+    let b = TestHome::new();
+    b.ok(&["init", "--org", "Asbl B"]);
+    // A ticket altered in one character fails its signature check.
+    let mut altered = ticket.clone();
+    let last = altered.pop().expect("char");
+    altered.push(if last == 'a' { 'b' } else { 'a' });
+    b.fails(&["join", &altered], 2);
+    a.fails(&["invite", "--expires", "0d"], 2);
+    a.fails(&["invite", "--role", "king"], 2);
+    assert_eq!(b.json(&["status"])["alliance"], Value::Null);
+}

@@ -288,3 +288,52 @@ fn default_flags_work_without_internet() {
     assert_eq!(charter(&b), "offline and fine\n");
     serve.stop();
 }
+
+#[test]
+fn a_large_library_file_survives_an_interrupted_sync() {
+    let (a, _sa) = founder();
+    let b = join(&a, "Asbl B");
+    let bytes: Vec<u8> = (0..40_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let file = a.scratch().join("archive.bin");
+    std::fs::write(&file, &bytes).expect("write");
+    let id = a
+        .ok(&[
+            "library",
+            "add",
+            file.to_str().expect("path"),
+            "--title",
+            "Archives 2025",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    let received = |home: &TestHome| -> u64 {
+        home.json(&["library", "list"])
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["id"] == id.as_str()))
+            .and_then(|e| e["received"].as_u64())
+            .unwrap_or(0)
+    };
+    let mut last = 0;
+    for delay_ms in [300u64, 700, 1200] {
+        let mut child = b
+            .command(&["sync", "--timeout", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // What arrived stays: the next sync goes on from there.
+        let now = received(&b);
+        assert!(now >= last, "received went back from {last} to {now}");
+        last = now;
+    }
+    b.ok(&["sync", "--timeout", "60"]);
+    let out = b.scratch().join("copy.bin");
+    b.ok(&["library", "get", &id, "--out", out.to_str().expect("path")]);
+    assert_eq!(std::fs::read(&out).expect("read"), bytes);
+}

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::NetError;
 use crate::shared::{CLOSE_NOT_MEMBER, CLOSE_REFUSED, Shared};
-use crate::wire::{Msg, read_frame, write_frame};
+use crate::wire::{BLOB_PART, Msg, read_frame, write_frame};
 
 /// How long a session lasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,24 +267,66 @@ async fn handle(
                 want(shared, out, view, wanted).await?;
             }
         }
-        Msg::WantBlobs(hashes) => {
-            for hash in hashes.into_iter().take(10_000) {
+        Msg::WantBlobs(wanted) => {
+            for (hash, offset) in wanted.into_iter().take(10_000) {
                 let bytes = shared.with(move |n| n.blob(&hash)).await??;
-                let reply = match bytes {
-                    Some(bytes) => Msg::Blob { hash, bytes },
-                    None => Msg::NoBlob(hash),
+                let Some(bytes) = bytes else {
+                    send(out, Msg::NoBlob(hash)).await?;
+                    continue;
                 };
-                send(out, reply).await?;
+                let total = bytes.len() as u64;
+                let mut at = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                loop {
+                    let end = (at + BLOB_PART).min(bytes.len());
+                    send(
+                        out,
+                        Msg::BlobPart {
+                            hash,
+                            offset: at as u64,
+                            total,
+                            bytes: bytes[at..end].to_vec(),
+                        },
+                    )
+                    .await?;
+                    at = end;
+                    if at >= bytes.len() {
+                        break;
+                    }
+                }
             }
         }
-        Msg::Blob { hash, bytes } => {
-            if view.wanted.remove(&hash) {
-                release(shared, &hash);
-                shared
-                    .with(move |n| n.receive_blob(&hash, bytes))
-                    .await?
-                    .map_err(|e| NetError::Refused(e.to_string()))?;
-                shared.bump();
+        Msg::BlobPart {
+            hash,
+            offset,
+            total,
+            bytes,
+        } => {
+            if !view.wanted.contains(&hash) {
+                return Ok(());
+            }
+            let last = offset + bytes.len() as u64 >= total;
+            let complete = shared
+                .with(move |n| n.receive_blob_part(&hash, offset, total, bytes))
+                .await?;
+            match complete {
+                Ok(true) => {
+                    view.wanted.remove(&hash);
+                    release(shared, &hash);
+                    shared.bump();
+                }
+                Ok(false) if last => {
+                    // Parts arrived out of step: ask again later.
+                    view.wanted.remove(&hash);
+                    release(shared, &hash);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    view.wanted.remove(&hash);
+                    release(shared, &hash);
+                    return Err(NetError::Refused(e.to_string()));
+                }
             }
         }
         Msg::NoBlob(hash) => {
@@ -314,19 +356,19 @@ async fn want(
     shared: &Shared,
     out: &mpsc::Sender<Msg>,
     view: &mut PeerView,
-    hashes: Vec<[u8; 32]>,
+    hashes: Vec<([u8; 32], u64)>,
 ) -> Result<(), NetError> {
-    let new: Vec<[u8; 32]> = {
+    let new: Vec<([u8; 32], u64)> = {
         let mut in_flight = shared
             .blobs_in_flight
             .lock()
             .map_err(|_| NetError::Poisoned)?;
         hashes
             .into_iter()
-            .filter(|h| !view.wanted.contains(h) && in_flight.insert(*h))
+            .filter(|(h, _)| !view.wanted.contains(h) && in_flight.insert(*h))
             .collect()
     };
-    view.wanted.extend(new.iter().copied());
+    view.wanted.extend(new.iter().map(|(h, _)| *h));
     if !new.is_empty() {
         send(out, Msg::WantBlobs(new)).await?;
     }

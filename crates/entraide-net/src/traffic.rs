@@ -55,7 +55,7 @@ pub(crate) fn record(local: [u8; 32], peer: [u8; 32], sent: bool, msg: &Msg) {
         Msg::Ops(_) => "Ops",
         Msg::Docs(_) => "Docs",
         Msg::WantBlobs(_) => "WantBlobs",
-        Msg::Blob { .. } => "Blob",
+        Msg::BlobPart { .. } => "BlobPart",
         Msg::NoBlob(_) => "NoBlob",
         Msg::Synced => "Synced",
         Msg::Ack => "Ack",

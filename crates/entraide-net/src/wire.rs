@@ -20,8 +20,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const SYNC_ALPN: &[u8] = b"entraide/sync/1";
 /// Joining an alliance with a ticket, version 1.
 pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
-/// The largest frame accepted: a 64 MiB library file plus headroom.
+/// The largest frame accepted (a document bundle can be large).
 pub const MAX_FRAME: usize = 80 * 1024 * 1024;
+/// Library files travel in parts of this size, so a cut transfer resumes.
+pub const BLOB_PART: usize = 1024 * 1024;
 
 /// One message of the sync protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,13 +39,17 @@ pub enum Msg {
     Ops(Vec<Vec<u8>>),
     /// Changes of one document the receiver lacks.
     Docs(Bundle),
-    /// Library files the sender lacks.
-    WantBlobs(Vec<[u8; 32]>),
-    /// One library file.
-    Blob {
+    /// Library files the sender lacks, each from the offset it already holds.
+    WantBlobs(Vec<([u8; 32], u64)>),
+    /// One part of a library file (at most [`BLOB_PART`] bytes).
+    BlobPart {
         /// Its BLAKE3 hash.
         hash: [u8; 32],
-        /// Its bytes.
+        /// Where this part starts.
+        offset: u64,
+        /// The file's whole size.
+        total: u64,
+        /// The part's bytes.
         bytes: Vec<u8>,
     },
     /// The sender does not hold that file either.

@@ -806,6 +806,7 @@ impl Node {
                 "added_by": self.org_name(&e.added_by),
                 "added_at": format_time(e.added_at, self.zone),
                 "available": available,
+                "received": if available { e.size } else { Self::blob_key(&e.hash).map_or(0, |k| self.store.blob_parts_len(&k).unwrap_or(0)) },
             }));
         }
         Ok(Reply::new(Value::Array(list), text))

@@ -382,15 +382,16 @@ impl Node {
         })
     }
 
-    /// Hashes of library files this node describes but does not hold.
-    pub fn missing_blobs(&self) -> Result<Vec<[u8; 32]>, NodeError> {
-        let mut out = Vec::new();
+    /// Library files this node describes but does not hold, each with how
+    /// many of its bytes already arrived (a transfer resumes there).
+    pub fn missing_blobs(&self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
+        let mut out: Vec<([u8; 32], u64)> = Vec::new();
         for e in self.library.list() {
-            if let Ok(h) = blake3::Hash::from_hex(&e.hash)
-                && !self.store.has_blob(h.as_bytes())?
-                && !out.contains(h.as_bytes())
-            {
-                out.push(*h.as_bytes());
+            if let Ok(h) = blake3::Hash::from_hex(&e.hash) {
+                let hash = *h.as_bytes();
+                if !self.store.has_blob(&hash)? && !out.iter().any(|(x, _)| *x == hash) {
+                    out.push((hash, self.store.blob_parts_len(&hash)?));
+                }
             }
         }
         Ok(out)
@@ -401,17 +402,52 @@ impl Node {
         Ok(self.store.blob(hash)?)
     }
 
-    /// Stores a library file's bytes after checking them against their hash.
-    pub fn receive_blob(&mut self, hash: &[u8; 32], bytes: Vec<u8>) -> Result<(), SyncError> {
-        if blake3::hash(&bytes).as_bytes() != hash {
+    /// How many bytes of a library file still arriving are held.
+    pub fn blob_received(&self, hash: &[u8; 32]) -> Result<u64, NodeError> {
+        Ok(self.store.blob_parts_len(hash)?)
+    }
+
+    /// Stores one part of a library file (`offset` must be where the held
+    /// part ends). Returns whether the file is now complete: then its bytes
+    /// are checked against the hash and kept, or dropped if they do not match.
+    pub fn receive_blob_part(
+        &mut self,
+        hash: &[u8; 32],
+        offset: u64,
+        total: u64,
+        bytes: Vec<u8>,
+    ) -> Result<bool, SyncError> {
+        if total > crate::MAX_LIBRARY_FILE as u64 || offset + bytes.len() as u64 > total {
             return Err(SyncError::Refused(
-                "a library file does not match its hash".into(),
+                "a library file is larger than announced or allowed".into(),
             ));
         }
+        if self.store.has_blob(hash).map_err(NodeError::from)? {
+            return Ok(true);
+        }
+        let held = self.store.blob_parts_len(hash).map_err(NodeError::from)?;
+        if offset != held {
+            // Out of order (another peer's part raced it): ignore, ask again later.
+            return Ok(false);
+        }
         let mut batch = WriteBatch::new();
-        batch.blob(*hash, bytes);
+        if offset + bytes.len() as u64 == total {
+            let mut whole = self.store.blob_parts(hash).map_err(NodeError::from)?;
+            whole.extend_from_slice(&bytes);
+            batch.drop_blob_parts(*hash);
+            if blake3::hash(&whole).as_bytes() != hash {
+                self.store.commit(batch).map_err(NodeError::from)?;
+                return Err(SyncError::Refused(
+                    "a library file does not match its hash".into(),
+                ));
+            }
+            batch.blob(*hash, whole);
+            self.store.commit(batch).map_err(NodeError::from)?;
+            return Ok(true);
+        }
+        batch.blob_part(*hash, offset, bytes);
         self.store.commit(batch).map_err(NodeError::from)?;
-        Ok(())
+        Ok(false)
     }
 }
 

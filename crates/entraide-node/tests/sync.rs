@@ -195,3 +195,98 @@ fn a_ticket_admits_once() {
     text.push('a');
     assert!(Ticket::decode(&text).is_err());
 }
+
+#[test]
+fn an_expired_ticket_is_refused_before_asking() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let reply = a
+        .execute(Request::Invite {
+            role: "member".into(),
+            expires: "1d".into(),
+        })
+        .expect("invite");
+    let mut ticket =
+        Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
+    ticket.expires_ms = 0;
+    let b = node(&dir, "b");
+    let err = b.join_request(&ticket).expect_err("expired");
+    assert!(err.to_string().contains("expired"), "{err}");
+}
+
+#[test]
+fn a_library_file_transfer_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    a.execute(Request::LibraryAdd {
+        file_name: "big.bin".into(),
+        bytes: bytes.clone(),
+        title: "Big".into(),
+        kind: "other".into(),
+        tags: vec![],
+    })
+    .expect("add");
+    push(&mut a, &mut b);
+    let missing = b.missing_blobs().expect("missing");
+    assert_eq!(missing.len(), 1);
+    let (hash, offset) = missing[0];
+    assert_eq!(offset, 0);
+    let total = bytes.len() as u64;
+    // The first megabyte arrives, then the connection drops and B restarts.
+    assert!(
+        !b.receive_blob_part(&hash, 0, total, bytes[..1_000_000].to_vec())
+            .expect("part")
+    );
+    drop(b);
+    let mut b = Node::open(&Home::new(dir.path().join("b")), Tz::UTC).expect("reopen");
+    assert_eq!(b.missing_blobs().expect("missing"), vec![(hash, 1_000_000)]);
+    // A part that does not start where the held bytes end is ignored.
+    assert!(
+        !b.receive_blob_part(&hash, 2_000_000, total, bytes[2_000_000..].to_vec())
+            .expect("skip")
+    );
+    assert_eq!(b.blob_received(&hash).expect("held"), 1_000_000);
+    assert!(
+        !b.receive_blob_part(
+            &hash,
+            1_000_000,
+            total,
+            bytes[1_000_000..2_000_000].to_vec()
+        )
+        .expect("part")
+    );
+    assert!(
+        b.receive_blob_part(&hash, 2_000_000, total, bytes[2_000_000..].to_vec())
+            .expect("last")
+    );
+    assert_eq!(b.blob(&hash).expect("read"), Some(bytes));
+    assert!(b.missing_blobs().expect("missing").is_empty());
+}
+
+#[test]
+fn a_library_file_that_does_not_match_its_hash_is_dropped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    a.execute(Request::LibraryAdd {
+        file_name: "f.txt".into(),
+        bytes: b"the real procedure".to_vec(),
+        title: "Procedure".into(),
+        kind: "procedure".into(),
+        tags: vec![],
+    })
+    .expect("add");
+    push(&mut a, &mut b);
+    let (hash, _) = b.missing_blobs().expect("missing")[0];
+    let fake = b"a fake procedure!!".to_vec();
+    assert!(
+        b.receive_blob_part(&hash, 0, fake.len() as u64, fake)
+            .is_err()
+    );
+    assert_eq!(b.blob(&hash).expect("read"), None);
+    assert_eq!(b.missing_blobs().expect("missing"), vec![(hash, 0)]);
+}

@@ -21,6 +21,7 @@
 //! | `membership_ops_v1` | operation hash (32 bytes) | signed operation |
 //! | `blobs_v1` | BLAKE3 hash (32 bytes) | file bytes |
 //! | `doc_extras_v1` | (document name, key) | sync metadata (signed heads) |
+//! | `blob_parts_v1` | (BLAKE3 hash, offset) | the received part of a file still arriving |
 //!
 //! This crate knows nothing of automerge, signatures or the network: it
 //! stores bytes under keys. It must never interpret document content.
@@ -37,6 +38,7 @@ const DOC_CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("do
 const OPS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("membership_ops_v1");
 const BLOBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blobs_v1");
 const DOC_EXTRAS: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("doc_extras_v1");
+const BLOB_PARTS: TableDefinition<(&[u8; 32], u64), &[u8]> = TableDefinition::new("blob_parts_v1");
 
 /// The store could not be opened or created.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,8 @@ pub struct WriteBatch {
     doc_extras: Vec<(String, Vec<u8>, Vec<u8>)>,
     ops: Vec<([u8; 32], Vec<u8>)>,
     blobs: Vec<([u8; 32], Vec<u8>)>,
+    blob_parts: Vec<([u8; 32], u64, Vec<u8>)>,
+    drop_parts: Vec<[u8; 32]>,
     meta: Vec<(String, Vec<u8>)>,
 }
 
@@ -138,6 +142,8 @@ impl WriteBatch {
             && self.doc_extras.is_empty()
             && self.ops.is_empty()
             && self.blobs.is_empty()
+            && self.blob_parts.is_empty()
+            && self.drop_parts.is_empty()
             && self.meta.is_empty()
     }
 
@@ -168,6 +174,18 @@ impl WriteBatch {
     /// Stores a file's bytes under their hash.
     pub fn blob(&mut self, hash: [u8; 32], bytes: Vec<u8>) -> &mut Self {
         self.blobs.push((hash, bytes));
+        self
+    }
+
+    /// Stores a received part of a file that is still arriving.
+    pub fn blob_part(&mut self, hash: [u8; 32], offset: u64, bytes: Vec<u8>) -> &mut Self {
+        self.blob_parts.push((hash, offset, bytes));
+        self
+    }
+
+    /// Forgets the received parts of a file (complete, or bad).
+    pub fn drop_blob_parts(&mut self, hash: [u8; 32]) -> &mut Self {
+        self.drop_parts.push(hash);
         self
     }
 
@@ -360,6 +378,51 @@ impl Store {
         Ok(table.get(hash).map_err(StoreError::read)?.is_some())
     }
 
+    /// The received parts of a file still arriving, in order from offset 0,
+    /// as far as they are contiguous.
+    pub fn blob_parts(&self, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(BLOB_PARTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range((hash, 0)..=(hash, u64::MAX))
+            .map_err(StoreError::read)?
+        {
+            let (k, v) = entry.map_err(StoreError::read)?;
+            if k.value().1 != out.len() as u64 {
+                break;
+            }
+            out.extend_from_slice(v.value());
+        }
+        Ok(out)
+    }
+
+    /// How many bytes of a file still arriving are held, from offset 0.
+    pub fn blob_parts_len(&self, hash: &[u8; 32]) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(StoreError::read)?;
+        let table = match tx.open_table(BLOB_PARTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(StoreError::read(e)),
+        };
+        let mut len = 0u64;
+        for entry in table
+            .range((hash, 0)..=(hash, u64::MAX))
+            .map_err(StoreError::read)?
+        {
+            let (k, v) = entry.map_err(StoreError::read)?;
+            if k.value().1 != len {
+                break;
+            }
+            len += v.value().len() as u64;
+        }
+        Ok(len)
+    }
+
     /// Commits a batch in one durable transaction: all of it or nothing.
     pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
@@ -410,6 +473,22 @@ impl Store {
             for (hash, bytes) in &batch.blobs {
                 blobs
                     .insert(hash, bytes.as_slice())
+                    .map_err(StoreError::write)?;
+            }
+            let mut parts = tx.open_table(BLOB_PARTS).map_err(StoreError::write)?;
+            for hash in &batch.drop_parts {
+                let offsets: Vec<u64> = parts
+                    .range((hash, 0)..=(hash, u64::MAX))
+                    .map_err(StoreError::write)?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
+                    .collect();
+                for offset in offsets {
+                    parts.remove((hash, offset)).map_err(StoreError::write)?;
+                }
+            }
+            for (hash, offset, bytes) in &batch.blob_parts {
+                parts
+                    .insert((hash, *offset), bytes.as_slice())
                     .map_err(StoreError::write)?;
             }
             let mut meta = tx.open_table(META).map_err(StoreError::write)?;
