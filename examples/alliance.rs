@@ -123,6 +123,7 @@ async fn main() -> Result<()> {
             location: Some("Rue Haute 12".into()),
             quota: None,
             approval: false,
+            hours: None,
         },
     )
     .await?;

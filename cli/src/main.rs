@@ -316,6 +316,9 @@ enum ResourceCommand {
         /// Bookings wait for your organisation's approval.
         #[arg(long)]
         approval: bool,
+        /// When it may be booked, e.g. "Mo-Fr 08:00-18:00; Sa 09:00-12:00".
+        #[arg(long)]
+        hours: Option<String>,
     },
     /// Shared resources; with --json, each with `usage`: every
     /// organisation's booked minutes against the quota in the current and the
@@ -697,6 +700,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     location,
                     quota,
                     approval,
+                    hours,
                 } => Request::ResourceAdd {
                     name,
                     kind,
@@ -704,6 +708,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     location,
                     quota,
                     approval,
+                    hours,
                 },
                 ResourceCommand::List => Request::ResourceList,
             },

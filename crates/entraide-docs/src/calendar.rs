@@ -248,6 +248,8 @@ pub struct Resource {
     /// The zone its quota periods are counted in: the zone of the node that
     /// added it (UTC for a resource stored without one).
     pub zone: Tz,
+    /// When it may be booked, in its zone (`None`: always).
+    pub hours: Option<OpeningHours>,
 }
 
 /// A new resource.
@@ -269,6 +271,8 @@ pub struct NewResource<'a> {
     pub approval: bool,
     /// The zone its quota periods are counted in (the adding node's zone).
     pub zone: Tz,
+    /// When it may be booked, in the resource's zone.
+    pub hours: Option<OpeningHours>,
 }
 
 /// What the booking rule knows of a device: the organisation it belongs to
@@ -310,15 +314,110 @@ pub enum ConflictReason {
     Overlap,
     /// It would take its organisation over the resource's quota.
     Quota,
+    /// It falls outside the resource's opening hours (a refusal only: the
+    /// hours never change after the resource is added).
+    Closed,
 }
 
 impl ConflictReason {
-    /// Its name: `overlap` or `quota`.
+    /// Its name: `overlap`, `quota` or `closed`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Overlap => "overlap",
             Self::Quota => "quota",
+            Self::Closed => "closed",
         }
+    }
+}
+
+/// When a resource may be booked: windows of local time on some weekdays,
+/// written `Mo-Fr 08:00-18:00; Sa 09:00-12:30` (a window without days means
+/// every day; `24:00` ends at midnight). A booking must lie within one window.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OpeningHours {
+    windows: Vec<([bool; 7], u32, u32)>,
+    text: String,
+}
+
+const WEEKDAYS: [&str; 7] = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"];
+
+impl OpeningHours {
+    /// Parses `Mo-Fr 08:00-18:00; Sa 09:00-12:30`.
+    pub fn parse(text: &str) -> Result<Self, CalendarError> {
+        let bad = || CalendarError::HoursFormat(text.to_owned());
+        let minutes = |t: &str| -> Option<u32> {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+        };
+        let day = |d: &str| {
+            WEEKDAYS
+                .iter()
+                .position(|w| w.eq_ignore_ascii_case(d.trim()))
+        };
+        let mut windows = Vec::new();
+        for segment in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let (days_text, times) = match segment.rsplit_once(' ') {
+                Some((d, t)) => (Some(d), t),
+                None => (None, segment),
+            };
+            let mut days = [days_text.is_none(); 7];
+            for part in days_text
+                .unwrap_or_default()
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+            {
+                match part.split_once('-') {
+                    Some((a, b)) => {
+                        let (a, b) = (day(a).ok_or_else(bad)?, day(b).ok_or_else(bad)?);
+                        let mut i = a;
+                        loop {
+                            days[i] = true;
+                            if i == b {
+                                break;
+                            }
+                            i = (i + 1) % 7;
+                        }
+                    }
+                    None => days[day(part).ok_or_else(bad)?] = true,
+                }
+            }
+            let (start, end) = times.split_once('-').ok_or_else(bad)?;
+            let (start, end) = (
+                minutes(start).ok_or_else(bad)?,
+                minutes(end).ok_or_else(bad)?,
+            );
+            if start >= end {
+                return Err(bad());
+            }
+            windows.push((days, start, end));
+        }
+        if windows.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            windows,
+            text: text.trim().to_owned(),
+        })
+    }
+
+    /// As written.
+    pub fn to_text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `[from, to)` lies within one window, in `zone`'s local time.
+    pub fn allows(&self, from: i64, to: i64, zone: Tz) -> bool {
+        let (start, end) = (ms_to_local(from, zone), ms_to_local(to - 1, zone));
+        if start.date() != end.date() {
+            return false;
+        }
+        let weekday = start.date().weekday().num_days_from_monday() as usize;
+        let minute = |t: chrono::NaiveDateTime| t.time().num_seconds_from_midnight() / 60;
+        let (a, b) = (minute(start), minute(end) + 1);
+        self.windows
+            .iter()
+            .any(|(days, open, close)| days[weekday] && *open <= a && b <= *close)
     }
 }
 
@@ -449,6 +548,17 @@ pub enum CalendarError {
     /// Bad quota text.
     #[error("'{0}' is not a quota; write hours per week or month, e.g. 20h/week or 6h/month")]
     QuotaFormat(String),
+    /// Bad opening hours.
+    #[error("'{0}' are not opening hours; write e.g. \"Mo-Fr 08:00-18:00; Sa 09:00-12:00\"")]
+    HoursFormat(String),
+    /// Outside the opening hours.
+    #[error("{resource} is open {hours}; book within those hours")]
+    OutsideHours {
+        /// The resource's name.
+        resource: String,
+        /// Its hours.
+        hours: String,
+    },
     /// Bad name.
     #[error("a resource needs a name of 1 to 200 characters")]
     Name,
@@ -643,6 +753,9 @@ impl Calendar {
             }
             tx.put(&obj, "approval", new.approval)?;
             tx.put(&obj, "zone", new.zone.name())?;
+            if let Some(h) = &new.hours {
+                tx.put(&obj, "hours", h.to_text())?;
+            }
             tx.put(&obj, "owner", author.org.as_str())?;
             tx.put(&obj, "created_at", ScalarValue::Int(now_ms))?;
             tx.put_object(&bookings, new.id, ObjType::Map)?;
@@ -1144,6 +1257,23 @@ fn clash(
     slot: &NewBooking,
     zone: Tz,
 ) -> Option<Skipped> {
+    if let Some(hours) = resource
+        .hours
+        .as_ref()
+        .filter(|h| !h.allows(slot.from, slot.to, resource.zone))
+    {
+        return Some(Skipped {
+            id: slot.id.clone(),
+            from: slot.from,
+            to: slot.to,
+            reason: ConflictReason::Closed,
+            conflict_with: None,
+            error: CalendarError::OutsideHours {
+                resource: resource.name.clone(),
+                hours: hours.to_text().to_owned(),
+            },
+        });
+    }
     if let Some(h) = holding
         .iter()
         .find(|h| slot.from < h.to && h.from < slot.to)
@@ -1439,6 +1569,7 @@ fn read_resource(id: String, r: &Record<'_>) -> Resource {
             .str("zone")
             .and_then(|z| z.parse::<Tz>().ok())
             .unwrap_or(Tz::UTC),
+        hours: r.str("hours").and_then(|h| OpeningHours::parse(&h).ok()),
     }
 }
 
@@ -1610,6 +1741,7 @@ mod tests {
                 quota,
                 approval,
                 zone: BXL,
+                hours: None,
             },
         )
         .unwrap();

@@ -199,6 +199,7 @@ fn base_doc(resources: usize, approval: bool, quota: Option<u32>) -> Vec<u8> {
                     .map(|h| Quota::parse(&format!("{h}h/week")).expect("quota")),
                 approval: i == 1 && approval,
                 zone: BXL,
+                hours: None,
             },
         )
         .expect("add resource");

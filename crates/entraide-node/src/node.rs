@@ -340,6 +340,7 @@ impl Node {
                 location,
                 quota,
                 approval,
+                hours,
             } => self.resource_add(
                 &name,
                 &kind,
@@ -347,6 +348,7 @@ impl Node {
                 location.as_deref(),
                 quota.as_deref(),
                 approval,
+                hours.as_deref(),
             ),
             Request::ResourceList => self.resource_list(),
             Request::Book {
@@ -864,6 +866,7 @@ impl Node {
             "location": r.location,
             "quota": r.quota.map(Quota::to_text),
             "approval": r.approval,
+            "hours": r.hours.as_ref().map(|h| h.to_text().to_owned()),
             "owner": self.org_name(&r.owner),
             "zone": r.zone.name(),
             "usage": usage,
@@ -878,10 +881,14 @@ impl Node {
         location: Option<&str>,
         quota: Option<&str>,
         approval: bool,
+        hours: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let kind = ResourceKind::parse(kind)?;
         let quota = quota.map(Quota::parse).transpose()?;
+        let hours = hours
+            .map(entraide_docs::calendar::OpeningHours::parse)
+            .transpose()?;
         let id = new_id(random()?);
         self.calendar.add_resource(
             &self.author(),
@@ -895,6 +902,7 @@ impl Node {
                 quota,
                 approval,
                 zone: self.zone,
+                hours,
             },
         )?;
         self.persist(DocKind::Calendar, WriteBatch::new())?;

@@ -90,6 +90,9 @@ pub enum Request {
         quota: Option<String>,
         /// Bookings need approval.
         approval: bool,
+        /// Opening hours, `Mo-Fr 08:00-18:00`.
+        #[serde(default)]
+        hours: Option<String>,
     },
     /// `resource list`.
     ResourceList,

@@ -102,6 +102,7 @@ fn a_lost_booking_shows_why_and_where_to_rebook_on_both_nodes() {
         location: None,
         quota: Some("10h/week".into()),
         approval: false,
+        hours: None,
     })
     .expect("resource");
     push(&mut a, &mut b);
