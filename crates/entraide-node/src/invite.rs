@@ -431,7 +431,7 @@ impl Node {
             .collect()
     }
 
-    fn resolve_org(&self, query: &str) -> Result<String, NodeError> {
+    pub(crate) fn resolve_org(&self, query: &str) -> Result<String, NodeError> {
         let orgs: Vec<(String, String)> = self
             .membership
             .orgs

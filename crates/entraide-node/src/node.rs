@@ -1170,23 +1170,7 @@ impl Node {
         let resource_id = resource
             .map(|r| self.calendar.resource(r).map(|r| r.id))
             .transpose()?;
-        let org_id = match org {
-            None => None,
-            Some(q) => {
-                let orgs: Vec<(String, String)> = self
-                    .membership
-                    .orgs
-                    .values()
-                    .map(|o| (o.id.clone(), o.name.clone()))
-                    .collect();
-                Some(entraide_docs::lookup::resolve(
-                    q,
-                    orgs.iter().map(|(i, n)| (i.as_str(), n.as_str())),
-                    "organisation",
-                    "member list",
-                )?)
-            }
-        };
+        let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
         let names: BTreeMap<String, String> = self
             .calendar
             .resources()

@@ -1,62 +1,18 @@
 //! Bookings between two members' nodes, synced without a network: a
 //! conflict and its suggestions, cancellation rights.
 
-use std::collections::BTreeMap;
-
-use chrono_tz::Tz;
-use entraide_docs::{DocKind, VersionVector};
-use entraide_node::{Admission, Home, Node, Request, Ticket};
+use entraide_node::{Node, Request};
 use serde_json::Value;
 
-fn node(dir: &tempfile::TempDir, org: &str) -> Node {
-    Node::init(&Home::new(dir.path().join(org)), org, Tz::UTC).expect("init")
-}
+mod common;
+use common::{admit, founder, node, push};
 
 /// Founder `a` (coordinator) and member `b`.
 fn two_members(dir: &tempfile::TempDir) -> (Node, Node) {
-    let mut a = node(dir, "a");
-    a.execute(Request::AllianceCreate {
-        name: "Alliance".into(),
-        admission: "coordinator".into(),
-    })
-    .expect("found");
-    a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
-        .expect("addrs");
+    let mut a = founder(dir);
     let mut b = node(dir, "b");
-    let reply = a
-        .execute(Request::Invite {
-            role: "member".into(),
-            expires: "1d".into(),
-        })
-        .expect("invite");
-    let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
-    let request = b.join_request(&ticket).expect("request");
-    let ops = match a.admit(b.device(), &request).expect("admit") {
-        Admission::Admitted(ops) => ops,
-        Admission::Pending(_, why) => panic!("not admitted: {why}"),
-    };
-    b.accept_admission(&ticket, &ops).expect("accept");
+    admit(&mut a, &mut b);
     (a, b)
-}
-
-fn vvs(n: &mut Node) -> BTreeMap<DocKind, VersionVector> {
-    n.summary()
-        .docs
-        .into_iter()
-        .map(|(k, vv)| (k, vv.into_iter().collect()))
-        .collect()
-}
-
-/// Sends `to` everything `from` has that it lacks.
-fn push(from: &mut Node, to: &mut Node) {
-    let ops = from.ops_for(&to.op_heads());
-    to.receive_ops(&ops).expect("ops");
-    let theirs = vvs(to);
-    for doc in DocKind::ALL {
-        if let Some(bundle) = from.bundle_for(doc, &theirs.get(&doc).cloned().unwrap_or_default()) {
-            to.receive_bundle(&bundle).expect("bundle");
-        }
-    }
 }
 
 fn book(n: &mut Node, from: &str, to: &str) -> String {

@@ -1,59 +1,11 @@
 //! The sync core without a network: what one node accepts from another.
 
-use std::collections::BTreeMap;
-
 use chrono_tz::Tz;
-use entraide_docs::{DocKind, VersionVector};
+use entraide_docs::DocKind;
 use entraide_node::{Home, Node, Request, Ticket};
 
-fn node(dir: &tempfile::TempDir, org: &str) -> Node {
-    Node::init(&Home::new(dir.path().join(org)), org, Tz::UTC).expect("init")
-}
-
-fn founder(dir: &tempfile::TempDir) -> Node {
-    let mut a = node(dir, "a");
-    a.execute(Request::AllianceCreate {
-        name: "Alliance".into(),
-        admission: "coordinator".into(),
-    })
-    .expect("found");
-    a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
-        .expect("addrs");
-    a
-}
-
-fn admit(a: &mut Node, b: &mut Node) {
-    let reply = a
-        .execute(Request::Invite {
-            role: "member".into(),
-            expires: "1d".into(),
-        })
-        .expect("invite");
-    let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
-    let request = b.join_request(&ticket).expect("request");
-    let ops = a.admit(b.device(), &request).expect("admit");
-    b.accept_admission(&ticket, ops.ops()).expect("accept");
-}
-
-fn vvs(n: &mut Node) -> BTreeMap<DocKind, VersionVector> {
-    n.summary()
-        .docs
-        .into_iter()
-        .map(|(k, vv)| (k, vv.into_iter().collect()))
-        .collect()
-}
-
-/// Sends `to` everything `from` has that it lacks.
-fn push(from: &mut Node, to: &mut Node) {
-    let ops = from.ops_for(&to.op_heads());
-    to.receive_ops(&ops).expect("ops");
-    let theirs = vvs(to);
-    for doc in DocKind::ALL {
-        if let Some(bundle) = from.bundle_for(doc, &theirs.get(&doc).cloned().unwrap_or_default()) {
-            to.receive_bundle(&bundle).expect("bundle");
-        }
-    }
-}
+mod common;
+use common::{admit, founder, node, push, vvs};
 
 fn charter(n: &mut Node) -> String {
     n.execute(Request::CharterShow).expect("show").json["text"]
