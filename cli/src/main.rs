@@ -147,6 +147,51 @@ enum Command {
     },
     /// Known member devices, their addresses, connected or not, last sync.
     Peers,
+    /// Open a proposal for the alliance to decide; prints its id.
+    Propose {
+        /// charter-amendment, admission, removal or general.
+        kind: String,
+        /// Its title.
+        #[arg(long)]
+        title: String,
+        /// A file holding its text (for an amendment: the proposed charter).
+        #[arg(long, conflicts_with = "text")]
+        file: Option<PathBuf>,
+        /// Its text.
+        #[arg(long)]
+        text: Option<String>,
+        /// consent (passes unless someone objects), consensus (all agree) or
+        /// majority (with a quorum); default consensus.
+        #[arg(long)]
+        process: Option<String>,
+        /// For majority: how many organisations must vote.
+        #[arg(long)]
+        quorum: Option<u32>,
+        /// When voting closes (default: in 7 days).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+    /// Proposals, those awaiting your organisation's vote first.
+    Proposals {
+        /// Only open ones.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Your organisation's position on a proposal (its latest vote counts).
+    Vote {
+        /// The proposal's id, id prefix or title.
+        proposal: String,
+        /// agree, abstain, disagree or block.
+        position: String,
+        /// Why (needed to block, and to disagree under consent).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// The decision log: every closed proposal.
+    Decisions {
+        #[command(subcommand)]
+        command: Option<DecisionsCommand>,
+    },
     /// Devices of your organisation.
     Device {
         #[command(subcommand)]
@@ -208,6 +253,19 @@ enum MemberCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum DecisionsCommand {
+    /// Write the decision log as a document.
+    Export {
+        /// The format: markdown.
+        #[arg(long, default_value = "markdown")]
+        format: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum DeviceCommand {
     /// A ticket for a second device of your organisation (joins with `entraide join`).
     Invite {
@@ -224,8 +282,20 @@ enum DeviceCommand {
 
 #[derive(Subcommand, Debug)]
 enum CharterCommand {
-    /// The charter as this node has it now.
-    Show,
+    /// The charter as this node has it now (`--adopted`: the version the
+    /// alliance adopted by its last passed amendment).
+    Show {
+        /// The adopted version instead of the working draft.
+        #[arg(long)]
+        adopted: bool,
+    },
+    /// The difference between two versions: `draft`, `adopted` or a proposal id.
+    Diff {
+        /// The older version.
+        from: String,
+        /// The newer version.
+        to: String,
+    },
     /// Replace the text by the smallest edit (`--file -` reads stdin).
     Set {
         /// The file holding the new text (UTF-8).
@@ -615,6 +685,56 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         }
         Command::Invite { role, expires } => (Request::Invite { role, expires }, None),
         Command::Peers => (Request::Peers, None),
+        Command::Propose {
+            kind,
+            title,
+            file,
+            text,
+            process,
+            quorum,
+            deadline,
+        } => {
+            let text = match (file, text) {
+                (Some(path), _) => utf8(read_input(&path)?, &path)?,
+                (None, Some(t)) => t,
+                (None, None) => String::new(),
+            };
+            (
+                Request::Propose {
+                    kind,
+                    title,
+                    text,
+                    process,
+                    quorum,
+                    deadline,
+                },
+                None,
+            )
+        }
+        Command::Proposals { open } => (Request::Proposals { open }, None),
+        Command::Vote {
+            proposal,
+            position,
+            reason,
+        } => (
+            Request::Vote {
+                proposal,
+                position,
+                reason,
+            },
+            None,
+        ),
+        Command::Decisions { command: None } => (Request::Decisions, None),
+        Command::Decisions {
+            command: Some(DecisionsCommand::Export { format, out }),
+        } => {
+            if format != "markdown" {
+                return Err(usage(format!(
+                    "unknown format '{format}'; use --format markdown"
+                )));
+            }
+            (Request::DecisionsExport, Some(out))
+        }
         Command::Device { command } => (
             match command {
                 DeviceCommand::Invite { expires } => Request::DeviceInvite { expires },
@@ -638,7 +758,9 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         ),
         Command::Charter { command } => (
             match command {
-                CharterCommand::Show => Request::CharterShow,
+                CharterCommand::Show { adopted: false } => Request::CharterShow,
+                CharterCommand::Show { adopted: true } => Request::CharterAdopted,
+                CharterCommand::Diff { from, to } => Request::CharterDiff { from, to },
                 CharterCommand::Set { file } => Request::CharterSet {
                     text: utf8(read_input(&file)?, &file)?,
                 },

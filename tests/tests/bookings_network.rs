@@ -7,13 +7,23 @@ use serde_json::Value;
 fn founded() -> (TestHome, Serve) {
     let a = TestHome::new();
     a.ok(&["init", "--org", "Asbl A"]);
-    a.ok(&["alliance", "create", "Alliance", "--admission", "coordinator"]);
+    a.ok(&[
+        "alliance",
+        "create",
+        "Alliance",
+        "--admission",
+        "coordinator",
+    ]);
     let serve = Serve::start(&a);
     (a, serve)
 }
 
 fn bookings(home: &TestHome) -> Vec<Value> {
-    let mut list = home.json(&["bookings"]).as_array().cloned().unwrap_or_default();
+    let mut list = home
+        .json(&["bookings"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     list.sort_by_key(|b| b["id"].as_str().unwrap_or_default().to_owned());
     list
 }
@@ -38,7 +48,15 @@ fn three_members_booking_the_same_room_while_partitioned_agree_afterwards() {
     let sb = Serve::start(&b);
     let c = join(&a, "Asbl C");
     let sc = Serve::start(&c);
-    a.ok(&["resource", "add", "Salle Horta", "--kind", "room", "--hours", "Mo-Sa 08:00-20:00"]);
+    a.ok(&[
+        "resource",
+        "add",
+        "Salle Horta",
+        "--kind",
+        "room",
+        "--hours",
+        "Mo-Sa 08:00-20:00",
+    ]);
     for home in [&b, &c] {
         eventually(10, "the room reaches everyone", || {
             home.json(&["resource", "list"]).as_array().map(Vec::len) == Some(1)
@@ -59,12 +77,24 @@ fn three_members_booking_the_same_room_while_partitioned_agree_afterwards() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     book(&b, "B third");
     // Outside the opening hours is refused everywhere, partition or not.
-    b.fails(&["book", "Salle Horta", "--from", "2026-06-07T10:00", "--to", "2026-06-07T11:00"], 2);
+    b.fails(
+        &[
+            "book",
+            "Salle Horta",
+            "--from",
+            "2026-06-07T10:00",
+            "--to",
+            "2026-06-07T11:00",
+        ],
+        2,
+    );
     // The network heals.
     let _sb = Serve::start(&b);
     let _sc = Serve::start(&c);
     for home in [&a, &b, &c] {
-        eventually(15, "all three bookings everywhere", || bookings(home).len() == 3);
+        eventually(15, "all three bookings everywhere", || {
+            bookings(home).len() == 3
+        });
     }
     eventually(10, "the same verdict everywhere", || {
         verdicts(&a) == verdicts(&b) && verdicts(&a) == verdicts(&c)
@@ -72,15 +102,28 @@ fn three_members_booking_the_same_room_while_partitioned_agree_afterwards() {
     let list = bookings(&a);
     let confirmed: Vec<&Value> = list.iter().filter(|b| b["status"] == "confirmed").collect();
     assert_eq!(confirmed.len(), 1, "{list:?}");
-    assert_eq!(confirmed[0]["id"], first.as_str(), "the first to book keeps the room");
+    assert_eq!(
+        confirmed[0]["id"],
+        first.as_str(),
+        "the first to book keeps the room"
+    );
     for loser in list.iter().filter(|b| b["status"] == "conflict") {
         assert_eq!(loser["conflict_with"], first.as_str());
         assert_eq!(loser["reason"], "overlap");
-        assert!(!loser["suggestions"].as_array().expect("suggestions").is_empty());
+        assert!(
+            !loser["suggestions"]
+                .as_array()
+                .expect("suggestions")
+                .is_empty()
+        );
     }
     // A loser sees its conflict first in `status`.
     let status = a.json(&["status"]);
-    assert_eq!(status["conflicts"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        status["conflicts"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
 }
 
 #[test]
@@ -88,10 +131,28 @@ fn the_owner_approves_a_booking_made_on_another_node() {
     let (a, _sa) = founded();
     let b = join(&a, "Asbl B");
     let _sb = Serve::start(&b);
-    a.ok(&["resource", "add", "Camionnette", "--kind", "vehicle", "--approval"]);
-    eventually(10, "B has the van", || b.json(&["resource", "list"]).as_array().map(Vec::len) == Some(1));
+    a.ok(&[
+        "resource",
+        "add",
+        "Camionnette",
+        "--kind",
+        "vehicle",
+        "--approval",
+    ]);
+    eventually(10, "B has the van", || {
+        b.json(&["resource", "list"]).as_array().map(Vec::len) == Some(1)
+    });
     let id = b
-        .ok(&["book", "Camionnette", "--from", "2026-06-03T08:00", "--to", "2026-06-03T18:00", "--purpose", "déménagement"])
+        .ok(&[
+            "book",
+            "Camionnette",
+            "--from",
+            "2026-06-03T08:00",
+            "--to",
+            "2026-06-03T18:00",
+            "--purpose",
+            "déménagement",
+        ])
         .stdout
         .trim()
         .to_owned();
@@ -99,22 +160,39 @@ fn the_owner_approves_a_booking_made_on_another_node() {
     // B does not own the van: it cannot approve its own booking.
     b.fails(&["booking", "approve", &id], 2);
     eventually(10, "A sees the pending booking", || {
-        bookings(&a).first().is_some_and(|x| x["status"] == "pending")
+        bookings(&a)
+            .first()
+            .is_some_and(|x| x["status"] == "pending")
     });
     a.ok(&["booking", "approve", &id]);
     eventually(10, "B sees it confirmed", || {
-        bookings(&b).first().is_some_and(|x| x["status"] == "confirmed")
+        bookings(&b)
+            .first()
+            .is_some_and(|x| x["status"] == "confirmed")
     });
     let other = b
-        .ok(&["book", "Camionnette", "--from", "2026-06-04T08:00", "--to", "2026-06-04T18:00"])
+        .ok(&[
+            "book",
+            "Camionnette",
+            "--from",
+            "2026-06-04T08:00",
+            "--to",
+            "2026-06-04T18:00",
+        ])
         .stdout
         .trim()
         .to_owned();
     eventually(10, "A sees the second booking", || bookings(&a).len() == 2);
-    a.ok(&["booking", "decline", &other, "--reason", "révision du véhicule"]);
+    a.ok(&[
+        "booking",
+        "decline",
+        &other,
+        "--reason",
+        "révision du véhicule",
+    ]);
     eventually(10, "B sees it declined", || {
-        bookings(&b)
-            .iter()
-            .any(|x| x["id"] == other.as_str() && x["status"] == "cancelled" && x["declined"] == true)
+        bookings(&b).iter().any(|x| {
+            x["id"] == other.as_str() && x["status"] == "cancelled" && x["declined"] == true
+        })
     });
 }

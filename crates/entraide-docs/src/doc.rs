@@ -19,11 +19,19 @@ pub enum DocKind {
     Library,
     /// Shared resources and their bookings.
     Calendar,
+    /// Proposals and votes.
+    Proposals,
 }
 
 impl DocKind {
     /// Every document, in a fixed order.
-    pub const ALL: [DocKind; 4] = [Self::Charter, Self::Values, Self::Library, Self::Calendar];
+    pub const ALL: [DocKind; 5] = [
+        Self::Charter,
+        Self::Values,
+        Self::Library,
+        Self::Calendar,
+        Self::Proposals,
+    ];
 
     /// The name used in the store, on the wire and on the command line.
     pub fn name(self) -> &'static str {
@@ -32,6 +40,7 @@ impl DocKind {
             Self::Values => "values",
             Self::Library => "library",
             Self::Calendar => "calendar",
+            Self::Proposals => "proposals",
         }
     }
 
@@ -47,6 +56,7 @@ impl DocKind {
             Self::Values => &[("values", ObjType::Map)],
             Self::Library => &[("entries", ObjType::Map)],
             Self::Calendar => &[("resources", ObjType::Map), ("bookings", ObjType::Map)],
+            Self::Proposals => &[("proposals", ObjType::Map)],
         }
     }
 }

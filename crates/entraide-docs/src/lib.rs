@@ -30,6 +30,7 @@ pub mod charter;
 mod doc;
 pub mod library;
 pub mod lookup;
+pub mod proposals;
 pub mod time;
 pub mod values;
 
@@ -40,6 +41,7 @@ pub use doc::{
     ApplyError, Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector,
 };
 pub use library::Library;
+pub use proposals::Proposals;
 pub use values::Values;
 
 /// A document's stored or received bytes could not be read.

@@ -16,6 +16,7 @@
 //! out an automerge handle.
 
 mod error;
+mod governance;
 mod home;
 mod invite;
 mod node;

@@ -44,6 +44,7 @@ pub struct Node {
     pub(crate) values: Values,
     pub(crate) library: Library,
     pub(crate) calendar: Calendar,
+    pub(crate) proposals: entraide_docs::Proposals,
     pub(crate) log: MembershipLog,
     pub(crate) membership: MembershipState,
     /// The latest attestation of each device, per document.
@@ -117,7 +118,7 @@ impl entraide_docs::calendar::Directory for Members<'_> {
     }
 }
 
-fn directory(membership: &MembershipState) -> Members<'_> {
+pub(crate) fn directory(membership: &MembershipState) -> Members<'_> {
     Members(membership)
 }
 
@@ -191,6 +192,7 @@ impl Node {
         let values = Values::new(load(DocKind::Values)?);
         let library = Library::new(load(DocKind::Library)?);
         let calendar = Calendar::new(load(DocKind::Calendar)?);
+        let proposals = entraide_docs::Proposals::new(load(DocKind::Proposals)?);
         store.commit(compacted)?;
         let mut log = MembershipLog::new();
         let ops = store
@@ -235,6 +237,7 @@ impl Node {
             values,
             library,
             calendar,
+            proposals,
             log,
             membership,
             attestations,
@@ -253,6 +256,10 @@ impl Node {
     /// The home it runs on.
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    pub(crate) fn author_for_docs(&self) -> Author {
+        self.author()
     }
 
     fn author(&self) -> Author {
@@ -275,6 +282,7 @@ impl Node {
             DocKind::Values => self.values.doc_mut(),
             DocKind::Library => self.library.doc_mut(),
             DocKind::Calendar => self.calendar.doc_mut(),
+            DocKind::Proposals => self.proposals.doc_mut(),
         }
     }
 
@@ -382,6 +390,52 @@ impl Node {
             Request::Invite { role, expires } => {
                 let relay = self.relay_url.clone();
                 self.invite(&role, &expires, relay)
+            }
+            Request::Propose {
+                kind,
+                title,
+                text,
+                process,
+                quorum,
+                deadline,
+            } => {
+                self.require_alliance()?;
+                self.propose(
+                    &kind,
+                    &title,
+                    &text,
+                    process.as_deref(),
+                    quorum,
+                    deadline.as_deref(),
+                )
+            }
+            Request::Proposals { open } => {
+                self.require_alliance()?;
+                self.proposals_list(open)
+            }
+            Request::Vote {
+                proposal,
+                position,
+                reason,
+            } => {
+                self.require_alliance()?;
+                self.vote(&proposal, &position, &reason)
+            }
+            Request::CharterAdopted => {
+                self.require_alliance()?;
+                self.charter_adopted()
+            }
+            Request::CharterDiff { from, to } => {
+                self.require_alliance()?;
+                self.charter_diff(&from, &to)
+            }
+            Request::Decisions => {
+                self.require_alliance()?;
+                Ok(self.decisions())
+            }
+            Request::DecisionsExport => {
+                self.require_alliance()?;
+                Ok(self.decisions_markdown())
             }
             Request::MemberApprove { org } => self.member_approve(&org),
             Request::MemberRemove { org, reason } => self.member_remove(&org, &reason),

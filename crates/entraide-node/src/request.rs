@@ -152,6 +152,48 @@ pub enum Request {
     },
     /// `peers`.
     Peers,
+    /// `propose`.
+    Propose {
+        /// charter-amendment, admission, removal or general.
+        kind: String,
+        /// Title.
+        title: String,
+        /// Text (an amendment: the proposed charter).
+        text: String,
+        /// consent, consensus or majority.
+        process: Option<String>,
+        /// Majority: organisations that must vote.
+        quorum: Option<u32>,
+        /// Deadline as typed.
+        deadline: Option<String>,
+    },
+    /// `proposals`.
+    Proposals {
+        /// Only open ones.
+        open: bool,
+    },
+    /// `vote`.
+    Vote {
+        /// Id, prefix or title.
+        proposal: String,
+        /// agree, abstain, disagree or block.
+        position: String,
+        /// Why.
+        reason: String,
+    },
+    /// `charter show --adopted`.
+    CharterAdopted,
+    /// `charter diff`.
+    CharterDiff {
+        /// draft, adopted or a proposal.
+        from: String,
+        /// draft, adopted or a proposal.
+        to: String,
+    },
+    /// `decisions`.
+    Decisions,
+    /// `decisions export --format markdown`.
+    DecisionsExport,
     /// `member approve`.
     MemberApprove {
         /// Name or id of the organisation whose admission or removal waits.
