@@ -163,6 +163,25 @@ impl Node {
             .max_by_key(|p| (p.decided_at, p.created_at, p.id.clone()))
     }
 
+    /// Every passed charter amendment: (proposal, when, proposing organisation).
+    pub(crate) fn adopted_versions(&self) -> Vec<(String, Option<i64>, String)> {
+        let mut list: Vec<Proposal> = self
+            .proposal_list()
+            .into_iter()
+            .filter(|p| p.kind == "charter-amendment" && p.outcome == Outcome::Passed)
+            .collect();
+        list.sort_by_key(|p| (p.decided_at, p.created_at));
+        list.into_iter()
+            .map(|p| {
+                (
+                    p.id.clone(),
+                    p.decided_at,
+                    self.org_display_name(&p.created_by),
+                )
+            })
+            .collect()
+    }
+
     /// `charter show --adopted`.
     pub(crate) fn charter_adopted(&self) -> Result<Reply, NodeError> {
         match self.adopted_charter() {

@@ -682,11 +682,28 @@ impl Node {
             let time = format_time(change.time_ms, self.zone);
             text += &format!("{time}  {org}  {} edit(s)\n", change.ops);
             list.push(json!({
+                "kind": "edit",
                 "hash": change.hash.to_string(),
                 "org": org,
                 "device": device,
                 "time": time,
                 "ops": change.ops,
+            }));
+        }
+        // Adopted versions, with the decision that adopted each.
+        for (proposal, decided_at, proposer) in self.adopted_versions() {
+            let time = decided_at
+                .map(|t| format_time(t, self.zone))
+                .unwrap_or_default();
+            text += &format!(
+                "{time}  adopted by decision {}\n",
+                &proposal[..8.min(proposal.len())]
+            );
+            list.push(json!({
+                "kind": "adopted",
+                "proposal": proposal,
+                "org": proposer,
+                "time": time,
             }));
         }
         Ok(Reply::new(Value::Array(list), text))
