@@ -50,8 +50,12 @@ fn three_members_merge_concurrent_edits_and_share_files() {
     });
     let merged = "Charter of the alliance\n\nArticle 1. Solidarity.\n\nArticle 2. Autonomy.\n";
     for home in [&a, &b, &c] {
-        eventually(10, "the merged charter everywhere", || {
-            charter(home) == merged
+        eventually(20, "the merged charter everywhere", || {
+            let now = charter(home);
+            if now != merged {
+                eprintln!("not yet: {now:?}");
+            }
+            now == merged
         });
     }
     assert_eq!(heads(&a, "charter"), heads(&b, "charter"));

@@ -62,8 +62,8 @@ pub async fn run(
     };
     let (out_tx, out_rx) = mpsc::channel::<Msg>(64);
     let (in_tx, mut in_rx) = mpsc::channel::<Msg>(64);
-    let writer = tokio::spawn(write_loop(send, out_rx, shared.device.0, peer.0));
-    let reader = tokio::spawn(read_loop(recv, in_tx, shared.device.0, peer.0));
+    let writer = tokio::spawn(write_loop(send, out_rx));
+    let reader = tokio::spawn(read_loop(recv, in_tx));
     shared
         .sessions
         .lock()
@@ -72,8 +72,12 @@ pub async fn run(
     shared.with(move |n| n.set_connected(peer, true)).await?;
 
     let mut view = PeerView::default();
-    let result = drive(
-        &shared, peer, &conn, &out_tx, &mut in_rx, &mut view, mode, cancel,
+    let result = crate::traffic::scope(
+        shared.device.0,
+        peer.0,
+        drive(
+            &shared, peer, &conn, &out_tx, &mut in_rx, &mut view, mode, cancel,
+        ),
     )
     .await;
 
@@ -107,14 +111,8 @@ pub async fn run(
     result
 }
 
-async fn write_loop(
-    mut send: SendStream,
-    mut out: mpsc::Receiver<Msg>,
-    local: [u8; 32],
-    peer: [u8; 32],
-) -> Result<(), NetError> {
+async fn write_loop(mut send: SendStream, mut out: mpsc::Receiver<Msg>) -> Result<(), NetError> {
     while let Some(msg) = out.recv().await {
-        crate::traffic::record(local, peer, true, &msg);
         write_frame(&mut send, &msg).await?;
     }
     let _ = send.finish();
@@ -122,14 +120,8 @@ async fn write_loop(
     Ok(())
 }
 
-async fn read_loop(
-    mut recv: RecvStream,
-    inbox: mpsc::Sender<Msg>,
-    local: [u8; 32],
-    peer: [u8; 32],
-) -> Result<(), NetError> {
+async fn read_loop(mut recv: RecvStream, inbox: mpsc::Sender<Msg>) -> Result<(), NetError> {
     while let Some(msg) = read_frame::<_, Msg>(&mut recv).await? {
-        crate::traffic::record(local, peer, false, &msg);
         if inbox.send(msg).await.is_err() {
             break;
         }
@@ -138,6 +130,7 @@ async fn read_loop(
 }
 
 async fn send(out: &mpsc::Sender<Msg>, msg: Msg) -> Result<(), NetError> {
+    crate::traffic::queued(&msg);
     out.send(msg).await.map_err(|_| NetError::Closed)
 }
 
@@ -176,6 +169,7 @@ async fn drive(
                 let Some(msg) = msg else {
                     return if mode == Mode::OneShot { Err(NetError::Closed) } else { Ok(()) };
                 };
+                crate::traffic::handled(&msg);
                 handle(shared, peer, out, view, my_alliance, msg).await?;
             }
             changed = changes.changed() => {
