@@ -142,18 +142,19 @@ impl Default for TestHome {
 /// A running `entraide serve`, stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Serve {
     child: Child,
+    /// Where it listens, as it printed.
+    pub addr: String,
 }
 
 impl Serve {
     /// `entraide serve` on loopback, relays and mDNS off.
     pub fn start(home: &TestHome) -> Self {
-        let mut cmd = home.command(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-relay",
-            "--no-mdns",
-        ]);
+        Self::start_at(home, "127.0.0.1:0")
+    }
+
+    /// The same, on a given address (to restart a node where peers know it).
+    pub fn start_at(home: &TestHome, listen: &str) -> Self {
+        let mut cmd = home.command(&["serve", "--listen", listen, "--no-relay", "--no-mdns"]);
         Self::spawn(&mut cmd)
     }
 
@@ -172,20 +173,30 @@ impl Serve {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(line) if line.starts_with("serving device") => break,
+                Ok(line) if line.starts_with("serving device") => {
+                    break line
+                        .rsplit(" on ")
+                        .next()
+                        .unwrap_or_default()
+                        .split(',')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned();
+                }
                 Ok(_) => {}
                 Err(_) => {
                     let _ = child.kill();
                     panic!("entraide serve did not start within 20 s");
                 }
             }
-        }
+        };
         // Keep draining stderr so the daemon never blocks on a full pipe.
         std::thread::spawn(move || while rx.recv().is_ok() {});
-        Self { child }
+        Self { child, addr }
     }
 
     /// Stops it the way a user does (SIGTERM) and waits for a clean exit.

@@ -196,3 +196,67 @@ fn the_owner_approves_a_booking_made_on_another_node() {
         })
     });
 }
+
+#[test]
+fn two_devices_of_one_organisation_over_its_quota_while_apart() {
+    let (a, sa) = founded();
+    a.ok(&[
+        "resource",
+        "add",
+        "Salle Horta",
+        "--kind",
+        "room",
+        "--quota",
+        "3h/week",
+    ]);
+    // A second device of Asbl A.
+    let ticket = a.ok(&["device", "invite"]).stdout.trim().to_owned();
+    let laptop = TestHome::new();
+    laptop.ok(&["init", "--org", "Asbl A (laptop)"]);
+    assert_eq!(laptop.json(&["join", &ticket])["status"], "active");
+    // Apart, each device books 2 hours the same week: each alone is within
+    // the quota, together they are 4 hours for a quota of 3.
+    let addr = sa.addr.clone();
+    sa.stop();
+    let office = a
+        .ok(&[
+            "book",
+            "Salle Horta",
+            "--from",
+            "2026-06-01T09:00",
+            "--to",
+            "2026-06-01T11:00",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let travel = laptop
+        .ok(&[
+            "book",
+            "Salle Horta",
+            "--from",
+            "2026-06-03T09:00",
+            "--to",
+            "2026-06-03T11:00",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    // The office node comes back where the laptop knows it.
+    let _sa = Serve::start_at(&a, &addr);
+    laptop.ok(&["sync", "--timeout", "10"]);
+    for home in [&a, &laptop] {
+        let list = bookings(home);
+        assert_eq!(list.len(), 2, "{list:?}");
+        let by_id = |id: &str| {
+            list.iter()
+                .find(|b| b["id"] == id)
+                .cloned()
+                .expect("booking")
+        };
+        assert_eq!(by_id(&office)["status"], "confirmed");
+        assert_eq!(by_id(&travel)["status"], "conflict");
+        assert_eq!(by_id(&travel)["reason"], "quota");
+    }
+}
