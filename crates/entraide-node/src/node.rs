@@ -944,6 +944,7 @@ impl Node {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn resource_add(
         &mut self,
         name: &str,
