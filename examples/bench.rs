@@ -1550,6 +1550,8 @@ fn child_exec(home: &str, request: &str) -> Result<()> {
 
 struct FirstSync {
     flow: Flow,
+    /// When the newcomer started handling its last frames of each kind.
+    timeline: Value,
     admission: usize,
     wall: Duration,
     saves: Vec<(DocKind, Vec<u8>)>,
@@ -1569,7 +1571,7 @@ fn first_sync(
     newcomer: &Home,
     expected: &BTreeMap<DocKind, Vec<ChangeHash>>,
 ) -> Result<FirstSync> {
-    let (flow, wall, request) = rt.block_on(async {
+    let (flow, timeline, wall, request) = rt.block_on(async {
         let node_a = Node::open(home_a, ZONE)?;
         let a_dev = node_a.device().0;
         let a = Daemon::start(home_a, node_a, loopback(port)).await?;
@@ -1592,12 +1594,22 @@ fn first_sync(
         traffic::enable(false);
         joined?;
         let events = traffic::take();
-        let flow = flow(
-            &frames(&events, n_dev, a_dev),
-            &frames(&events, a_dev, n_dev),
-        );
+        let mine = frames(&events, n_dev, a_dev);
+        let flow = flow(&mine, &frames(&events, a_dev, n_dev));
+        let t0 = mine.iter().map(|e| e.at).min().unwrap_or_else(Instant::now);
+        let last = |kinds: &[&str]| {
+            mine.iter()
+                .filter(|e| !e.sent && kinds.contains(&e.kind))
+                .map(|e| ms(e.at - t0))
+                .fold(0.0, f64::max)
+        };
+        let timeline = json!({
+            "last_docs_handled_ms": last(&["Docs", "Ops"]),
+            "last_file_part_handled_ms": last(&["BlobPart", "Blob"]),
+            "session_end_ms": ms(flow.span),
+        });
         a.stop().await?;
-        Ok::<_, anyhow::Error>((flow, wall, request))
+        Ok::<_, anyhow::Error>((flow, timeline, wall, request))
     })?;
     let mut n = Node::open(newcomer, ZONE)?;
     let admission = wire::encode(&JoinMsg::Request(request)).len()
@@ -1628,6 +1640,7 @@ fn first_sync(
     let file_bytes = files.iter().filter_map(|f| f["size"].as_u64()).sum::<u64>() as usize;
     Ok(FirstSync {
         flow,
+        timeline,
         admission,
         wall,
         saves,
@@ -1810,6 +1823,7 @@ fn report_first_sync(
             "save_bytes": fs.saves.iter().map(|(k, b)| (k.name(), b.len())).collect::<BTreeMap<_, _>>(),
             "admission_bytes": fs.admission,
             "session": flow_json(&fs.flow),
+            "timeline": fs.timeline,
             "files": fs.files,
             "file_bytes": fs.file_bytes,
             "wall_ms": ms(fs.wall),
@@ -2104,7 +2118,11 @@ fn live_booking(
             .file
             .context("no export")?;
         let sizes = own_change_sizes(&calendar, a_dev, n)?;
-        ensure!(sizes.len() == n, "B holds {} of A's {n} bookings", sizes.len());
+        ensure!(
+            sizes.len() == n,
+            "B holds {} of A's {n} bookings",
+            sizes.len()
+        );
         a.stop().await?;
         b.stop().await?;
         Ok::<_, anyhow::Error>((
@@ -2410,12 +2428,7 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
 
 // ---------------------------------------------------------------- scenario 5: durable local writes
 
-fn local_writes(
-    home: &Home,
-    resources: &[String],
-    n: usize,
-    base: i64,
-) -> Result<(Vec<f64>, f64)> {
+fn local_writes(home: &Home, resources: &[String], n: usize, base: i64) -> Result<(Vec<f64>, f64)> {
     let mut node = Node::open(home, ZONE)?;
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
@@ -2913,77 +2926,78 @@ fn main() -> Result<()> {
     }
 
     if want("1a") {
-    step("1a first sync of the trace charter");
-    let trace_home = {
-        let mut t = found(&dir.join("s1a"), "Maison médicale", 9)?;
-        for m in &trace_members {
-            admit_member(&mut t, m)?;
-        }
-        let keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
-        inject(&mut t, DocKind::Charter, &mut trace, &keys)?;
-        t.home().clone()
-    };
-    let expected: BTreeMap<DocKind, Vec<ChangeHash>> =
-        [(DocKind::Charter, sorted_heads(&mut trace))].into();
-    let fs = first_sync(
-        &rt,
-        &trace_home,
-        free_port()?,
-        &Home::new(dir.join("s1a-newcomer")),
-        &expected,
-    )?;
-    report_first_sync(&mut report, &rt, &cfg, "1a", "trace charter", &fs)?;
+        step("1a first sync of the trace charter");
+        let trace_home = {
+            let mut t = found(&dir.join("s1a"), "Maison médicale", 9)?;
+            for m in &trace_members {
+                admit_member(&mut t, m)?;
+            }
+            let keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
+            inject(&mut t, DocKind::Charter, &mut trace, &keys)?;
+            t.home().clone()
+        };
+        let expected: BTreeMap<DocKind, Vec<ChangeHash>> =
+            [(DocKind::Charter, sorted_heads(&mut trace))].into();
+        let fs = first_sync(
+            &rt,
+            &trace_home,
+            free_port()?,
+            &Home::new(dir.join("s1a-newcomer")),
+            &expected,
+        )?;
+        report_first_sync(&mut report, &rt, &cfg, "1a", "trace charter", &fs)?;
     }
 
     let big = ["1b", "3", "5", "6", "8"].iter().any(|id| want(id));
     if big {
-    step("building the alliance");
-    let orgs = members(
-        &mut rng,
-        cfg.orgs - 1 - trace_members.len(),
-        trace_members.len(),
-    );
-    let all: Vec<&Member> = trace_members.iter().chain(orgs.iter()).collect();
-    let owned: Vec<Member> = all
-        .iter()
-        .map(|m| Member {
-            key: m.key.clone(),
-            org_id: m.org_id.clone(),
-            org_name: m.org_name.clone(),
-        })
-        .collect();
-    let (mut synth, t) = timed(|| synth_alliance(&cfg, &owned, &mut rng))?;
-    eprintln!("   generated in {:.1} s", t.as_secs_f64());
-    let big_home = {
-        let mut a = found(&dir.join("big"), "Maison médicale du Midi", 9)?;
-        for m in &owned {
-            admit_member(&mut a, m)?;
-        }
-        let trace_keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
-        let all_keys: Vec<&SigningKey> = owned.iter().map(|m| &m.key).collect();
-        inject(&mut a, DocKind::Charter, &mut trace, &trace_keys)?;
-        for (kind, doc) in &mut synth.docs {
-            inject(&mut a, *kind, doc, &all_keys)?;
-        }
-        for (hash, bytes) in &synth.blobs {
-            let whole = a.receive_blob_part(hash, 0, bytes.len() as u64, bytes.clone())?;
-            ensure!(whole, "a library file was not stored whole");
-        }
-        let mut count =
-            |r: Request| -> Result<usize> { Ok(a.execute(r)?.json.as_array().map_or(0, Vec::len)) };
-        ensure!(count(Request::ResourceList)? == cfg.resources);
-        ensure!(
-            count(Request::LibraryList {
-                kind: None,
-                tag: None,
-                search: None
-            })? == cfg.library
+        step("building the alliance");
+        let orgs = members(
+            &mut rng,
+            cfg.orgs - 1 - trace_members.len(),
+            trace_members.len(),
         );
-        ensure!(count(Request::ValuesList)? == cfg.values);
-        ensure!(count(Request::Proposals { open: false })? == cfg.proposals);
-        a.home().clone()
-    };
-    report.note(format!(
+        let all: Vec<&Member> = trace_members.iter().chain(orgs.iter()).collect();
+        let owned: Vec<Member> = all
+            .iter()
+            .map(|m| Member {
+                key: m.key.clone(),
+                org_id: m.org_id.clone(),
+                org_name: m.org_name.clone(),
+            })
+            .collect();
+        let (mut synth, t) = timed(|| synth_alliance(&cfg, &owned, &mut rng))?;
+        eprintln!("   generated in {:.1} s", t.as_secs_f64());
+        let big_home = {
+            let mut a = found(&dir.join("big"), "Maison médicale du Midi", 9)?;
+            for m in &owned {
+                admit_member(&mut a, m)?;
+            }
+            let trace_keys: Vec<&SigningKey> = trace_members.iter().map(|m| &m.key).collect();
+            let all_keys: Vec<&SigningKey> = owned.iter().map(|m| &m.key).collect();
+            inject(&mut a, DocKind::Charter, &mut trace, &trace_keys)?;
+            for (kind, doc) in &mut synth.docs {
+                inject(&mut a, *kind, doc, &all_keys)?;
+            }
+            for (hash, bytes) in &synth.blobs {
+                let whole = a.receive_blob_part(hash, 0, bytes.len() as u64, bytes.clone())?;
+                ensure!(whole, "a library file was not stored whole");
+            }
+            let mut count = |r: Request| -> Result<usize> {
+                Ok(a.execute(r)?.json.as_array().map_or(0, Vec::len))
+            };
+            ensure!(count(Request::ResourceList)? == cfg.resources);
+            ensure!(
+                count(Request::LibraryList {
+                    kind: None,
+                    tag: None,
+                    search: None
+                })? == cfg.library
+            );
+            ensure!(count(Request::ValuesList)? == cfg.values);
+            ensure!(count(Request::Proposals { open: false })? == cfg.proposals);
+            a.home().clone()
+        };
+        report.note(format!(
         "alliance: {} organisations, {} resources, {} bookings, {} library entries with their files, {} values with {} endorsements each, {} proposals with {} votes each",
         cfg.orgs,
         cfg.resources,
@@ -2994,105 +3008,105 @@ fn main() -> Result<()> {
         cfg.proposals,
         cfg.votes_per_proposal
     ));
-    let resource = synth.resources[0].clone();
-    let mut expected: BTreeMap<DocKind, Vec<ChangeHash>> =
-        [(DocKind::Charter, sorted_heads(&mut trace))].into();
-    for (kind, doc) in &mut synth.docs {
-        expected.insert(*kind, sorted_heads(doc));
-    }
-
-    let mut saves = Vec::new();
-    {
-        let mut node = Node::open(&big_home, ZONE)?;
-        for kind in DocKind::ALL {
-            saves.push((kind, export(&mut node, kind)?));
+        let resource = synth.resources[0].clone();
+        let mut expected: BTreeMap<DocKind, Vec<ChangeHash>> =
+            [(DocKind::Charter, sorted_heads(&mut trace))].into();
+        for (kind, doc) in &mut synth.docs {
+            expected.insert(*kind, sorted_heads(doc));
         }
-    }
-    if want("6") {
-        step("6 cold start");
-        cold_start(
-            &mut report,
-            &cfg,
-            &cli,
-            &big_home,
-            &saves,
-            &resource,
-            synth.first_resource_bookings,
-        )?;
-    }
 
-    let newcomer = Home::new(dir.join("big-newcomer"));
-    let big_port = free_port()?;
-    if want("1b") || want("3") {
-        step("1b first sync of the whole alliance");
-        let fs = first_sync(&rt, &big_home, big_port, &newcomer, &expected)?;
-        report_first_sync(&mut report, &rt, &cfg, "1b", "whole alliance", &fs)?;
-    }
+        let mut saves = Vec::new();
+        {
+            let mut node = Node::open(&big_home, ZONE)?;
+            for kind in DocKind::ALL {
+                saves.push((kind, export(&mut node, kind)?));
+            }
+        }
+        if want("6") {
+            step("6 cold start");
+            cold_start(
+                &mut report,
+                &cfg,
+                &cli,
+                &big_home,
+                &saves,
+                &resource,
+                synth.first_resource_bookings,
+            )?;
+        }
 
-    if want("8") {
-        step("8 peak memory of serve");
-        let save_total: usize = saves.iter().map(|(_, b)| b.len()).sum();
-        let mem = serve_memory(
-            &rt,
-            &cli,
-            &big_home,
-            &Home::new(dir.join("big-newcomer-2")),
-            &resource,
-        )?;
-        report.push(
-            Row::new(
-                "8",
-                "peak RSS of `serve` on the big home (start, a new member's join, a query)",
-                mem.peak_kib as f64 / 1024.0,
-                Unit::MiB,
-            )
-            .vs(
-                "3×save()+50 MB",
-                (3 * save_total) as f64 / MIB + 50_000_000.0 / MIB,
-            )
-            .ratio_at_most(1.0),
-        );
-        report.push(
-            Row::new(
-                "8",
-                "peak RSS of `serve` once started, before any peer",
-                mem.started_kib as f64 / 1024.0,
-                Unit::MiB,
-            )
-            .vs(
-                "3×save()+50 MB",
-                (3 * save_total) as f64 / MIB + 50_000_000.0 / MIB,
-            ),
-        );
-        report.detail(
-            "scenario_8",
-            json!({
-                "vm_hwm_kib_started": mem.started_kib,
-                "vm_hwm_kib_after_join": mem.joined_kib,
-                "vm_hwm_kib_after_query": mem.peak_kib,
-                "save_bytes_total": save_total,
-                "join_against_serve_process_ms": ms(mem.join),
-            }),
-        );
-    }
+        let newcomer = Home::new(dir.join("big-newcomer"));
+        let big_port = free_port()?;
+        if want("1b") || want("3") {
+            step("1b first sync of the whole alliance");
+            let fs = first_sync(&rt, &big_home, big_port, &newcomer, &expected)?;
+            report_first_sync(&mut report, &rt, &cfg, "1b", "whole alliance", &fs)?;
+        }
 
-    if want("3") {
-        step("3 one booking reaching a connected member");
-        live_booking(
-            &mut report,
-            &rt,
-            &cfg,
-            &big_home,
-            big_port,
-            &newcomer,
-            &synth.resources,
-        )?;
-    }
+        if want("8") {
+            step("8 peak memory of serve");
+            let save_total: usize = saves.iter().map(|(_, b)| b.len()).sum();
+            let mem = serve_memory(
+                &rt,
+                &cli,
+                &big_home,
+                &Home::new(dir.join("big-newcomer-2")),
+                &resource,
+            )?;
+            report.push(
+                Row::new(
+                    "8",
+                    "peak RSS of `serve` on the big home (start, a new member's join, a query)",
+                    mem.peak_kib as f64 / 1024.0,
+                    Unit::MiB,
+                )
+                .vs(
+                    "3×save()+50 MB",
+                    (3 * save_total) as f64 / MIB + 50_000_000.0 / MIB,
+                )
+                .ratio_at_most(1.0),
+            );
+            report.push(
+                Row::new(
+                    "8",
+                    "peak RSS of `serve` once started, before any peer",
+                    mem.started_kib as f64 / 1024.0,
+                    Unit::MiB,
+                )
+                .vs(
+                    "3×save()+50 MB",
+                    (3 * save_total) as f64 / MIB + 50_000_000.0 / MIB,
+                ),
+            );
+            report.detail(
+                "scenario_8",
+                json!({
+                    "vm_hwm_kib_started": mem.started_kib,
+                    "vm_hwm_kib_after_join": mem.joined_kib,
+                    "vm_hwm_kib_after_query": mem.peak_kib,
+                    "save_bytes_total": save_total,
+                    "join_against_serve_process_ms": ms(mem.join),
+                }),
+            );
+        }
 
-    if want("5") {
-        step("5 durable local writes");
-        durable_writes(&mut report, &cfg, &cli, dir, (&big_home, &synth.resources))?;
-    }
+        if want("3") {
+            step("3 one booking reaching a connected member");
+            live_booking(
+                &mut report,
+                &rt,
+                &cfg,
+                &big_home,
+                big_port,
+                &newcomer,
+                &synth.resources,
+            )?;
+        }
+
+        if want("5") {
+            step("5 durable local writes");
+            durable_writes(&mut report, &cfg, &cli, dir, (&big_home, &synth.resources))?;
+        }
     }
 
     if want("2") {
