@@ -111,7 +111,7 @@ impl Node {
         for p in &list {
             text += &format!(
                 "{}  {:<8} {:<17} {}{}\n",
-                &p.id[..8],
+                crate::node::short(&p.id, 8),
                 p.outcome.name(),
                 p.kind,
                 p.title,

@@ -581,6 +581,9 @@ impl Node {
             DeviceId::from_hex(&id).ok_or_else(|| NodeError::Invalid("not a device id".into()))?;
         let cutoffs = self.cutoffs_for(&[device]);
         let op = self.append_op(OpBody::RemoveDevice { device, cutoffs })?;
-        Ok(self.membership_reply(&op, &format!("device {} removed", &id[..12])))
+        Ok(self.membership_reply(
+            &op,
+            &format!("device {} removed", crate::node::short(&id, 12)),
+        ))
     }
 }

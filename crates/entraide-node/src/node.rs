@@ -68,6 +68,12 @@ pub struct PeerRecord {
     pub last_sync_ms: Option<i64>,
 }
 
+/// The first `n` characters of an id for human text; ids written by other
+/// members can be any length, so never slice them blindly.
+pub(crate) fn short(id: &str, n: usize) -> &str {
+    id.char_indices().nth(n).map_or(id, |(i, _)| &id[..i])
+}
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -459,7 +465,7 @@ impl Node {
                     .map(|p| {
                         format!(
                             "{}  {}  {}  last sync {}\n",
-                            &p["device"].as_str().unwrap_or_default()[..12],
+                            crate::node::short(p["device"].as_str().unwrap_or_default(), 12),
                             p["org"].as_str().unwrap_or("?"),
                             if p["connected"].as_bool().unwrap_or(false) {
                                 "connected"
@@ -616,7 +622,7 @@ impl Node {
             let reason = verdict.and_then(|v| v.reason.clone());
             text += &format!(
                 "{}  {:<13} by {}  {}\n",
-                &op.hash().to_hex()[..12],
+                crate::node::short(&op.hash().to_hex(), 12),
                 op.op().body.kind(),
                 author_org.as_deref().unwrap_or("?"),
                 reason.as_deref().unwrap_or("valid")
@@ -695,10 +701,7 @@ impl Node {
             let time = decided_at
                 .map(|t| format_time(t, self.zone))
                 .unwrap_or_default();
-            text += &format!(
-                "{time}  adopted by decision {}\n",
-                &proposal[..8.min(proposal.len())]
-            );
+            text += &format!("{time}  adopted by decision {}\n", short(&proposal, 8));
             list.push(json!({
                 "kind": "adopted",
                 "proposal": proposal,
@@ -753,7 +756,12 @@ impl Node {
                 let names: Vec<String> = v.endorsed_by.iter().map(|o| self.org_name(o)).collect();
                 let shared_by_all =
                     !active.is_empty() && active.iter().all(|o| v.endorsed_by.contains(o));
-                text += &format!("{}  {}  ({})\n", &v.id[..8], v.name, names.join(", "));
+                text += &format!(
+                    "{}  {}  ({})\n",
+                    crate::node::short(&v.id, 8),
+                    v.name,
+                    names.join(", ")
+                );
                 json!({
                     "id": v.id,
                     "name": v.name,
@@ -862,7 +870,7 @@ impl Node {
             };
             text += &format!(
                 "{}  {:<11} {}  [{}]{}\n",
-                &e.id[..8],
+                crate::node::short(&e.id, 8),
                 e.kind.name(),
                 e.title,
                 e.tags.join(", "),
@@ -1012,7 +1020,7 @@ impl Node {
                     .unwrap_or_default();
                 format!(
                     "{}  {:<9} {}{}{}{}\n",
-                    &r.id[..8.min(r.id.len())],
+                    short(&r.id, 8),
                     r.kind.name(),
                     r.name,
                     r.capacity
@@ -1265,7 +1273,7 @@ impl Node {
             }
             let mine = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
             let lost = match (b.conflict, &b.conflict_with) {
-                (Some(_), Some(w)) => format!(" (loses to {})", &w[..8.min(w.len())]),
+                (Some(_), Some(w)) => format!(" (loses to {})", short(w, 8)),
                 (Some(ConflictReason::Quota), None) => " (over the quota)".to_owned(),
                 _ => String::new(),
             };
@@ -1280,7 +1288,7 @@ impl Node {
             };
             text += &format!(
                 "{}  {}  {} -> {}  {}  {}{lost}{free}\n",
-                &b.id[..8.min(b.id.len())],
+                short(&b.id, 8),
                 names.get(&b.resource).map_or("?", String::as_str),
                 format_time(b.from, self.zone),
                 format_time(b.to, self.zone),
