@@ -703,6 +703,11 @@ impl Calendar {
 
     /// One resource by id, id prefix or name.
     pub fn resource(&self, query: &str) -> Result<Resource, CalendarError> {
+        // An exact id wins over everything else: read that one resource only.
+        let id = query.trim();
+        if let Some(r) = self.resources_root().child(id) {
+            return Ok(read_resource(id.to_owned(), &r));
+        }
         let list = self.resources();
         let id = resolve(
             query,
@@ -806,9 +811,10 @@ impl Calendar {
     fn resources_of(&self, resource: Option<&str>) -> Vec<Resource> {
         match resource {
             Some(id) => self
-                .resources()
+                .resources_root()
+                .child(id)
+                .map(|r| read_resource(id.to_owned(), &r))
                 .into_iter()
-                .filter(|r| r.id == id)
                 .collect(),
             None => self.resources(),
         }

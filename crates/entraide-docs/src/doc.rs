@@ -328,37 +328,49 @@ impl SharedDoc {
         if holds_nothing {
             return Some(self.doc.save());
         }
-        // The heads of the part of our history they hold.
-        let metas = self.doc.get_changes_meta(&[]);
+        // The changes they hold that border on those they lack: walk back
+        // from our heads through the changes they lack only, so that the
+        // cost follows what is sent, not the length of the history.
         let held = |actor: &[u8], seq: u64| theirs.get(actor).is_some_and(|s| seq <= *s);
-        let mut in_set: std::collections::HashSet<ChangeHash> = std::collections::HashSet::new();
-        for m in &metas {
-            if held(m.actor.to_bytes(), m.seq) {
-                in_set.insert(m.hash);
+        let mut border: std::collections::BTreeSet<ChangeHash> = std::collections::BTreeSet::new();
+        let mut seen: std::collections::HashSet<ChangeHash> = std::collections::HashSet::new();
+        let mut stack = self.doc.get_heads();
+        while let Some(hash) = stack.pop() {
+            if !seen.insert(hash) {
+                continue;
+            }
+            let Some(meta) = self.doc.get_change_meta_by_hash(&hash) else {
+                continue;
+            };
+            if held(meta.actor.to_bytes(), meta.seq) {
+                border.insert(hash);
+            } else {
+                stack.extend(meta.deps.iter().copied());
             }
         }
-        let mut heads = in_set.clone();
-        for m in &metas {
-            if in_set.contains(&m.hash) {
-                for d in &m.deps {
-                    heads.remove(d);
-                }
-            }
-        }
-        let heads: Vec<ChangeHash> = heads.into_iter().collect();
+        // Everything not in the causal past of the border is what they lack.
+        let heads: Vec<ChangeHash> = border.into_iter().collect();
         let bytes = self.doc.save_after(&heads);
         (!bytes.is_empty()).then_some(bytes)
     }
 
     /// Applies a chunk received from a peer only if `verify` accepts every
     /// change it adds; returns the added changes. On refusal, nothing changes.
+    ///
+    /// A chunk of separate changes (what `save_after` makes, the usual
+    /// bundle between members that already share a history) is checked
+    /// before it touches the document, so the cost follows the size of the
+    /// bundle; anything else (a whole save) is tried on a copy first.
     pub fn apply_verified<E>(
         &mut self,
         bytes: &[u8],
-        verify: impl FnOnce(&[ChangeSummary], &mut SharedDoc) -> Result<(), E>,
+        verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
         let before = self.heads();
         let genesis_only = self.is_genesis_only();
+        if !genesis_only && let Some(changes) = split_changes(bytes) {
+            return self.apply_changes_verified(changes, verify);
+        }
         let mut trial = match genesis_only
             .then(|| Self::from_full_save(self.kind, self.device, bytes, &before))
             .flatten()
@@ -377,9 +389,53 @@ impl SharedDoc {
         if added.is_empty() {
             return Ok(added);
         }
-        verify(&added, &mut trial).map_err(ApplyError::Refused)?;
+        verify(&added).map_err(ApplyError::Refused)?;
         trial.saved = self.saved.clone();
         *self = trial;
+        Ok(added)
+    }
+
+    fn apply_changes_verified<E>(
+        &mut self,
+        changes: Vec<automerge::Change>,
+        verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
+    ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
+        let mut seen = std::collections::HashSet::new();
+        let new: Vec<automerge::Change> = changes
+            .into_iter()
+            .filter(|c| seen.insert(c.hash()) && !self.has_change(&c.hash()))
+            .collect();
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        for c in &new {
+            if c.deps()
+                .iter()
+                .any(|d| !seen.contains(d) && !self.has_change(d))
+            {
+                return Err(ApplyError::MissingDeps);
+            }
+        }
+        let added: Vec<ChangeSummary> = new
+            .iter()
+            .map(|c| ChangeSummary {
+                hash: c.hash(),
+                actor: c.actor_id().to_bytes().to_vec(),
+                seq: c.seq(),
+                time_ms: c.timestamp(),
+                ops: (c.max_op() + 1).saturating_sub(c.start_op().get()),
+                deps: c.deps().to_vec(),
+            })
+            .collect();
+        verify(&added).map_err(ApplyError::Refused)?;
+        self.doc.apply_changes(new).map_err(|e| {
+            // automerge may have applied part of the changes: the caller
+            // must reload the document from what it stored.
+            ApplyError::Damaged(LoadError {
+                doc: self.kind,
+                reason: e.to_string(),
+            })
+        })?;
         Ok(added)
     }
 
@@ -428,6 +484,39 @@ impl SharedDoc {
     }
 }
 
+/// The changes in `bytes` when it is a sequence of change chunks (what
+/// `save_after` makes); `None` when it holds anything else, such as a whole
+/// document, or is not automerge data.
+fn split_changes(bytes: &[u8]) -> Option<Vec<automerge::Change>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    const CHANGE: u8 = 1;
+    const COMPRESSED_CHANGE: u8 = 2;
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        // magic (4), checksum (4), chunk type (1), length (unsigned LEB128)
+        let rest = bytes.get(at..)?;
+        if rest.get(..4)? != MAGIC || !matches!(*rest.get(8)?, CHANGE | COMPRESSED_CHANGE) {
+            return None;
+        }
+        let mut len: u64 = 0;
+        let mut header = 9usize;
+        for shift in (0..64).step_by(7) {
+            let byte = *rest.get(header)?;
+            header += 1;
+            len |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = header.checked_add(usize::try_from(len).ok()?)?;
+        let chunk = rest.get(..end)?;
+        out.push(automerge::Change::try_from(chunk).ok()?);
+        at += end;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// For each actor (its bytes), the highest sequence number held.
 pub type VersionVector = std::collections::BTreeMap<Vec<u8>, u64>;
 
@@ -440,6 +529,10 @@ pub enum ApplyError<E> {
     /// They build on changes this document lacks.
     #[error("the changes build on changes this node does not hold yet")]
     MissingDeps,
+    /// automerge refused them after they passed the checks, possibly half
+    /// way: the document in memory must be reloaded from the store.
+    #[error(transparent)]
+    Damaged(LoadError),
     /// The check refused them.
     #[error(transparent)]
     Refused(E),

@@ -57,6 +57,11 @@ pub struct Node {
     pub(crate) listen_addrs: Vec<SocketAddr>,
     /// The alliance's own relay, if this node uses one.
     pub(crate) relay_url: Option<String>,
+    /// The library files the library document names, and the library heads
+    /// they were read at: sessions ask for missing files after every change
+    /// of any document, and reading 2,000 entries each time cost more than
+    /// the change itself.
+    pub(crate) blob_hashes: Option<(Vec<entraide_docs::ChangeHash>, Vec<[u8; 32]>)>,
 }
 
 /// What a node remembers of a peer device.
@@ -251,6 +256,7 @@ impl Node {
             connected: BTreeSet::new(),
             listen_addrs,
             relay_url,
+            blob_hashes: None,
         })
     }
 
@@ -1193,14 +1199,15 @@ impl Node {
     /// `cancelled` (the contract's four statuses), with `declined: true`. A
     /// conflict's `reason` is `overlap` or `quota`, and `suggestions` the
     /// free slots nearest to it (empty for the others).
-    fn booking_json(&self, b: &Booking, suggestions: &[(i64, i64)]) -> Value {
-        let resource_name = self
-            .calendar
-            .resources()
-            .into_iter()
-            .find(|r| r.id == b.resource)
-            .map(|r| r.name)
-            .unwrap_or_default();
+    /// `names` maps resource ids to names (read once per answer: reading
+    /// every resource for every booking made a 250-booking answer slow).
+    fn booking_json(
+        &self,
+        b: &Booking,
+        suggestions: &[(i64, i64)],
+        names: &BTreeMap<String, String>,
+    ) -> Value {
+        let resource_name = names.get(&b.resource).cloned().unwrap_or_default();
         let suggestions: Vec<Value> = suggestions
             .iter()
             .map(|&(from, to)| {
@@ -1234,14 +1241,23 @@ impl Node {
         let suggestions =
             self.calendar
                 .suggestions(None, Some(&self.org_id), self.zone, SUGGESTIONS, &dir);
+        let names = self.resource_names();
         self.calendar
             .bookings(None, &dir)
             .into_iter()
             .filter(|b| b.org == self.org_id && b.status == BookingStatus::Conflict)
             .map(|b| {
                 let s = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
-                self.booking_json(&b, s)
+                self.booking_json(&b, s, &names)
             })
+            .collect()
+    }
+
+    fn resource_names(&self) -> BTreeMap<String, String> {
+        self.calendar
+            .resources()
+            .into_iter()
+            .map(|r| (r.id, r.name))
             .collect()
     }
 
@@ -1251,12 +1267,7 @@ impl Node {
             .map(|r| self.calendar.resource(r).map(|r| r.id))
             .transpose()?;
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
-        let names: BTreeMap<String, String> = self
-            .calendar
-            .resources()
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect();
+        let names = self.resource_names();
         let dir = directory(&self.membership);
         let suggestions = self.calendar.suggestions(
             resource_id.as_deref(),
@@ -1295,7 +1306,7 @@ impl Node {
                 self.org_name(&b.org),
                 b.status.name(),
             );
-            list.push(self.booking_json(&b, mine));
+            list.push(self.booking_json(&b, mine, &names));
         }
         Ok(Reply::new(Value::Array(list), text))
     }

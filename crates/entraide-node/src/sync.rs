@@ -207,10 +207,18 @@ impl Node {
     /// The changes of `doc` a peer with version vector `theirs` lacks.
     pub fn bundle_for(&mut self, doc: DocKind, theirs: &VersionVector) -> Option<Bundle> {
         let bytes = self.doc_mut(doc).bundle_for(theirs)?;
+        // An attestation covers only its own device's changes: send those of
+        // the devices whose changes the peer lacks, not one per member (which
+        // would cost ~140 bytes per member on every live edit).
+        let mine = self.doc_mut(doc).version_vector();
         let attestations = self
             .attestations
             .iter()
-            .filter(|((d, _), _)| *d == doc)
+            .filter(|((d, device), _)| {
+                *d == doc
+                    && theirs.get(device.as_slice()).copied().unwrap_or(0)
+                        < mine.get(device.as_slice()).copied().unwrap_or(0)
+            })
             .map(|(_, a)| a.clone())
             .collect();
         Some(Bundle {
@@ -258,14 +266,16 @@ impl Node {
         let alliance = self.alliance_id().ok_or(SyncError::NoAlliance)?;
         let doc = bundle.doc;
         let genesis = SharedDoc::genesis_hash(doc);
-        // Attestations with a valid signature from a known device.
+        // Attestations with a valid signature from a known device. Those this
+        // node holds were checked when they arrived (or signed here).
         let mut offered: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
-        for a in bundle.attestations.iter().chain(
-            self.attestations
-                .iter()
-                .filter(|((d, _), _)| *d == doc)
-                .map(|(_, a)| a),
-        ) {
+        for ((_, device), a) in self.attestations.iter().filter(|((d, _), _)| *d == doc) {
+            offered.entry(*device).or_default().push(a.clone());
+        }
+        for a in &bundle.attestations {
+            if self.attestations.get(&(doc, a.device)) == Some(a) {
+                continue;
+            }
             let Ok(key) = VerifyingKey::from_bytes(&a.device) else {
                 continue;
             };
@@ -293,30 +303,8 @@ impl Node {
             offered.insert(device.0, anchors);
         }
         let membership = self.membership.clone();
-        let check = |added: &[ChangeSummary], trial: &mut SharedDoc| -> Result<(), String> {
-            let by_hash: HashMap<ChangeHash, &ChangeSummary> =
-                added.iter().map(|c| (c.hash, c)).collect();
-            let mut covered: HashSet<ChangeHash> = HashSet::new();
-            for (device, attestations) in &offered {
-                for a in attestations {
-                    let hash = ChangeHash(a.hash);
-                    if trial.change_actor(&hash).as_deref() != Some(device.as_slice()) {
-                        continue;
-                    }
-                    let mut stack = vec![hash];
-                    let mut seen = HashSet::new();
-                    while let Some(h) = stack.pop() {
-                        let Some(c) = by_hash.get(&h) else { continue };
-                        if !seen.insert(h) {
-                            continue;
-                        }
-                        if c.actor.as_slice() == device.as_slice() {
-                            covered.insert(h);
-                        }
-                        stack.extend(c.deps.iter().copied());
-                    }
-                }
-            }
+        let check = |added: &[ChangeSummary]| -> Result<(), String> {
+            let covered = covered_by_attestations(added, &offered);
             for c in added {
                 if c.actor.as_slice() == GENESIS_ACTOR.as_slice() {
                     if c.hash != genesis {
@@ -343,6 +331,14 @@ impl Node {
         let added = match self.doc_mut(doc).apply_verified(&bundle.bytes, check) {
             Ok(added) => added,
             Err(ApplyError::Refused(reason)) => return Err(SyncError::Refused(reason)),
+            Err(ApplyError::Damaged(e)) => {
+                // Part of the bundle may be in memory: go back to what is stored.
+                let chunks = self.store.doc_chunks(doc.name()).map_err(NodeError::from)?;
+                let stored = SharedDoc::load(doc, self.device.0, chunks.iter().map(Vec::as_slice))
+                    .map_err(NodeError::from)?;
+                *self.doc_mut(doc) = stored;
+                return Err(SyncError::Refused(e.to_string()));
+            }
             Err(e) => return Err(SyncError::Refused(e.to_string())),
         };
         let mut received: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
@@ -384,16 +380,33 @@ impl Node {
 
     /// Library files this node describes but does not hold, each with how
     /// many of its bytes already arrived (a transfer resumes there).
-    pub fn missing_blobs(&self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
+    pub fn missing_blobs(&mut self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
+        let heads = self.library.doc_mut().heads();
+        let hashes = match self.blob_hashes.take() {
+            Some((at, hashes)) if at == heads => hashes,
+            _ => {
+                let mut hashes: Vec<[u8; 32]> = self
+                    .library
+                    .list()
+                    .iter()
+                    .filter_map(|e| blake3::Hash::from_hex(&e.hash).ok())
+                    .map(|h| *h.as_bytes())
+                    .collect();
+                let mut seen = HashSet::new();
+                hashes.retain(|h| seen.insert(*h));
+                hashes
+            }
+        };
         let mut out: Vec<([u8; 32], u64)> = Vec::new();
-        for e in self.library.list() {
-            if let Ok(h) = blake3::Hash::from_hex(&e.hash) {
-                let hash = *h.as_bytes();
-                if !self.store.has_blob(&hash)? && !out.iter().any(|(x, _)| *x == hash) {
-                    out.push((hash, self.store.blob_parts_len(&hash)?));
-                }
+        let mut still_missing = Vec::new();
+        for hash in hashes {
+            if !self.store.has_blob(&hash)? {
+                out.push((hash, self.store.blob_parts_len(&hash)?));
+                still_missing.push(hash);
             }
         }
+        // Files once held stay held: remember only the missing ones.
+        self.blob_hashes = Some((heads, still_missing));
         Ok(out)
     }
 
@@ -449,6 +462,85 @@ impl Node {
         self.store.commit(batch).map_err(NodeError::from)?;
         Ok(false)
     }
+}
+
+/// The changes among `added` that lie in the causal past, within `added`, of
+/// a change of the same device attested by it (`offered`: valid attestations
+/// per device). One sweep over the changes, children before parents, carrying
+/// for each change the set of devices attesting a change that builds on it:
+/// the cost is the number of changes times the number of devices / 64, not
+/// one walk of the whole history per device.
+fn covered_by_attestations(
+    added: &[ChangeSummary],
+    offered: &HashMap<[u8; 32], Vec<Attestation>>,
+) -> HashSet<ChangeHash> {
+    let index: HashMap<ChangeHash, usize> =
+        added.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
+    let devices: HashMap<&[u8], usize> = offered
+        .keys()
+        .enumerate()
+        .map(|(i, d)| (d.as_slice(), i))
+        .collect();
+    let words = offered.len().div_ceil(64).max(1);
+    let mut marks = vec![0u64; added.len() * words];
+    for (device, attestations) in offered {
+        let bit = devices[device.as_slice()];
+        for a in attestations {
+            if let Some(&i) = index.get(&ChangeHash(a.hash))
+                && added[i].actor.as_slice() == device.as_slice()
+            {
+                marks[i * words + bit / 64] |= 1 << (bit % 64);
+            }
+        }
+    }
+    // Parents first (Kahn's algorithm over the dependencies within `added`).
+    let deps: Vec<Vec<usize>> = added
+        .iter()
+        .map(|c| {
+            c.deps
+                .iter()
+                .filter_map(|d| index.get(d).copied())
+                .collect()
+        })
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); added.len()];
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            children[d].push(i);
+        }
+    }
+    let mut order: Vec<usize> = (0..added.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut next = 0;
+    while next < order.len() {
+        let i = order[next];
+        next += 1;
+        for &child in &children[i] {
+            waiting[child] -= 1;
+            if waiting[child] == 0 {
+                order.push(child);
+            }
+        }
+    }
+    // Children first: pass each change's marks on to its dependencies.
+    for &i in order.iter().rev() {
+        for &d in &deps[i] {
+            for w in 0..words {
+                let m = marks[i * words + w];
+                marks[d * words + w] |= m;
+            }
+        }
+    }
+    added
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            devices
+                .get(c.actor.as_slice())
+                .is_some_and(|&bit| marks[i * words + bit / 64] & (1 << (bit % 64)) != 0)
+        })
+        .map(|(_, c)| c.hash)
+        .collect()
 }
 
 /// Peer bookkeeping, kept by the network layer.

@@ -242,3 +242,27 @@ fn a_library_file_that_does_not_match_its_hash_is_dropped() {
     assert_eq!(b.blob(&hash).expect("read"), None);
     assert_eq!(b.missing_blobs().expect("missing"), vec![(hash, 0)]);
 }
+
+#[test]
+fn a_live_edit_carries_only_its_authors_attestation() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    let mut c = node(&dir, "c");
+    admit(&mut a, &mut b);
+    admit(&mut a, &mut c);
+    // C's edit reaches A, so A holds attestations of two devices.
+    push(&mut a, &mut c);
+    set_charter(&mut c, "Article 1.\n");
+    push(&mut c, &mut a);
+    push(&mut a, &mut b);
+    set_charter(&mut a, "Article 1. Solidarity.\n");
+    let theirs = vvs(&mut b);
+    let bundle = a
+        .bundle_for(DocKind::Charter, &theirs[&DocKind::Charter])
+        .expect("bundle");
+    let signers: Vec<[u8; 32]> = bundle.attestations.iter().map(|x| x.device).collect();
+    assert_eq!(signers, vec![a.device().0]);
+    b.receive_bundle(&bundle).expect("accepted");
+    assert_eq!(charter(&mut b), "Article 1. Solidarity.\n");
+}
