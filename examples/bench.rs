@@ -2846,11 +2846,12 @@ fn main() -> Result<()> {
         Some("--child-load") => return child_load(&args[1..]),
         _ => {}
     }
-    const USAGE: &str = "usage: cargo run --release --example bench -- [--quick] [--json PATH] [--only 1a,3,...]\n\
+    const USAGE: &str = "usage: cargo run --release --example bench -- [--quick] [--json PATH] [--only 1a,3,...] [--nodes 8,32,64]\n\
         (BENCH_KEEP=1 keeps the homes; BENCH_FRAMES=1 prints every frame; ENTRAIDE_DATA, ENTRAIDE_BIN)";
     let mut quick = false;
     let mut json_path = None;
     let mut only: Option<Vec<String>> = None;
+    let mut nodes: Option<Vec<usize>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -2865,6 +2866,17 @@ fn main() -> Result<()> {
                         .collect(),
                 );
             }
+            "--nodes" => {
+                let list = it.next().context("--nodes 8,32,64")?;
+                nodes = Some(
+                    list.split(',')
+                        .map(|n| n.trim().parse::<usize>())
+                        .collect::<Result<_, _>>()
+                        .with_context(|| {
+                            format!("--nodes takes numbers like 8,32,64, not {list}")
+                        })?,
+                );
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -2877,7 +2889,10 @@ fn main() -> Result<()> {
         only.as_ref()
             .is_none_or(|o| o.iter().any(|w| id.starts_with(w.as_str())))
     };
-    let cfg = Config::new(quick);
+    let mut cfg = Config::new(quick);
+    if let Some(nodes) = nodes {
+        cfg.convergence_nodes = nodes;
+    }
     let started = Instant::now();
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
