@@ -180,6 +180,7 @@ fn build_template(dir: &Path, rule: &str) {
         .execute(Request::AllianceCreate {
             name: "Alliance".into(),
             admission: rule.into(),
+            process: None,
         })
         .expect("found");
     for i in 0..NAMES.len() {
