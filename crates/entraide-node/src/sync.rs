@@ -200,8 +200,48 @@ impl Node {
         }
         self.store.commit(batch).map_err(NodeError::from)?;
         self.log = trial;
+        let removals_before = std::mem::take(&mut self.membership.removals);
         self.membership = self.log.state();
+        if self.membership.removals != removals_before {
+            self.vouch_past_cutoffs()?;
+        }
         Ok(added.len())
+    }
+
+    /// Where this node holds changes a device made past its removal's
+    /// cutoff (accepted before the removal was known here), makes an empty
+    /// change on top of them and signs it, so that every member accepts
+    /// them from this node and the alliance's documents do not split.
+    pub(crate) fn vouch_past_cutoffs(&mut self) -> Result<(), NodeError> {
+        if !self.is_member_device(&self.device) {
+            return Ok(());
+        }
+        let removals: Vec<(DeviceId, Vec<entraide_membership::Cutoff>)> = self
+            .membership
+            .removals
+            .iter()
+            .map(|(d, r)| (*d, r.cutoffs.clone()))
+            .collect();
+        for doc in DocKind::ALL {
+            let vv = self.doc_mut(doc).version_vector();
+            let past_cutoff = removals.iter().any(|(device, cutoffs)| {
+                let held = vv.get(device.0.as_slice()).copied().unwrap_or(0);
+                let cutoff = cutoffs
+                    .iter()
+                    .find(|c| c.doc == doc.name() && c.device == *device)
+                    .map_or(Some(0), |c| {
+                        self.doc_mut(doc).change_seq(&ChangeHash(c.hash))
+                    });
+                // An actor's changes form one chain: not holding the cutoff
+                // change means holding nothing past it.
+                cutoff.is_some_and(|seq| held > seq)
+            });
+            if past_cutoff {
+                self.doc_mut(doc).vouch(crate::node::now_ms());
+                self.persist(doc, WriteBatch::new())?;
+            }
+        }
+        Ok(())
     }
 
     /// The changes of `doc` a peer with version vector `theirs` lacks.
@@ -277,8 +317,14 @@ impl Node {
                 offered.entry(a.device).or_default().push(a.clone());
             }
         }
-        // A removed device's changes count only up to its removal's cutoffs.
+        // A removed device's changes count only up to its removal's cutoffs,
+        // or where a member built on them (below); its own signatures are
+        // kept aside to tell its genuine changes from forged ones.
+        let mut removed_signed: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
         for (device, removal) in &self.membership.removals {
+            if let Some(signed) = offered.remove(&device.0) {
+                removed_signed.insert(device.0, signed);
+            }
             let anchors: Vec<Attestation> = removal
                 .cutoffs
                 .iter()
@@ -296,8 +342,18 @@ impl Node {
         let check = |added: &[ChangeSummary], trial: &mut SharedDoc| -> Result<(), String> {
             let by_hash: HashMap<ChangeHash, &ChangeSummary> =
                 added.iter().map(|c| (c.hash, c)).collect();
+            // Changes covered by their own device's signature (or within a
+            // removed device's cutoffs); changes a member's signed change
+            // builds on; a removed device's changes it signed itself.
             let mut covered: HashSet<ChangeHash> = HashSet::new();
-            for (device, attestations) in &offered {
+            let mut built_on: HashSet<ChangeHash> = HashSet::new();
+            let mut removed_own: HashSet<ChangeHash> = HashSet::new();
+            let walks = offered
+                .iter()
+                .map(|(d, a)| (d, a, !membership.removals.contains_key(&DeviceId(*d))))
+                .map(|(d, a, member)| (d, a, if member { 1 } else { 0 }))
+                .chain(removed_signed.iter().map(|(d, a)| (d, a, 2)));
+            for (device, attestations, role) in walks {
                 for a in attestations {
                     let hash = ChangeHash(a.hash);
                     if trial.change_actor(&hash).as_deref() != Some(device.as_slice()) {
@@ -310,13 +366,31 @@ impl Node {
                         if !seen.insert(h) {
                             continue;
                         }
-                        if c.actor.as_slice() == device.as_slice() {
-                            covered.insert(h);
+                        let own = c.actor.as_slice() == device.as_slice();
+                        match role {
+                            1 if own => {
+                                covered.insert(h);
+                                built_on.insert(h);
+                            }
+                            1 => {
+                                built_on.insert(h);
+                            }
+                            0 if own => {
+                                covered.insert(h);
+                            }
+                            2 if own => {
+                                removed_own.insert(h);
+                            }
+                            _ => {}
                         }
                         stack.extend(c.deps.iter().copied());
                     }
                 }
             }
+            // A removed device's genuine change past its cutoff counts when a
+            // member built on it: that member accepted it before it knew of
+            // the removal, and refusing it would split the alliance for good.
+            covered.extend(removed_own.intersection(&built_on).copied());
             for c in added {
                 if c.actor.as_slice() == GENESIS_ACTOR.as_slice() {
                     if c.hash != genesis {
@@ -356,6 +430,7 @@ impl Node {
             .into_values()
             .flatten()
             .filter(|a| !removed.contains(&a.device))
+            .chain(removed_signed.into_values().flatten())
         {
             let newer = self
                 .attestations
