@@ -78,12 +78,14 @@ fn a_full_disk_refuses_the_write_and_loses_nothing() {
         head -c 3000000 /dev/urandom > "$D/big.bin"
         # Fill the disk, leaving (almost) nothing.
         cat /dev/zero > "$D/filler" 2>/dev/null
-        "$BIN" --home "$H" library add "$D/big.bin" --title "Gros fichier" 2>"$D/err1"
+        # (Error messages go to files off the full disk.)
+        E1=$(mktemp); E2=$(mktemp)
+        "$BIN" --home "$H" library add "$D/big.bin" --title "Gros fichier" 2>"$E1"
         echo "ADD_EXIT=$?"
-        echo "BEGIN err1"; cat "$D/err1"; echo "END err1"
-        "$BIN" --home "$H" book "Salle Verte" --from 2027-06-09T10:00 --to 2027-06-09T11:00 >/dev/null 2>"$D/err2"
+        echo "BEGIN err1"; cat "$E1"; echo "END err1"
+        "$BIN" --home "$H" book "Salle Verte" --from 2027-06-09T10:00 --to 2027-06-09T11:00 >/dev/null 2>"$E2"
         echo "BOOK_EXIT=$?"
-        echo "BEGIN err2"; cat "$D/err2"; echo "END err2"
+        echo "BEGIN err2"; cat "$E2"; echo "END err2"; rm -f "$E1" "$E2"
         # Space comes back.
         rm "$D/filler"
         "$BIN" --home "$H" status --json >/dev/null; echo "STATUS_EXIT=$?"

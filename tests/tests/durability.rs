@@ -481,12 +481,10 @@ fn absorb_in_flight(home: &TestHome, ack: &mut Acknowledged, in_flight: Option<&
                     .insert(e["id"].as_str().unwrap().to_owned(), bytes.clone());
             }
         }
-        Some(Write::Charter(_, text)) => {
-            if entraide_tests::charter(home) == *text {
-                ack.charter = Some(text.clone());
-            }
+        Some(Write::Charter(_, text)) if entraide_tests::charter(home) == *text => {
+            ack.charter = Some(text.clone());
         }
-        None => {}
+        Some(Write::Charter(..)) | None => {}
     }
 }
 
