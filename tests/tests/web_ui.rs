@@ -679,3 +679,160 @@ fn a_second_node_on_the_same_default_address_keeps_serving_without_its_interface
     assert!(a.json(&["status"])["org"] == "Maison médicale du Midi");
     serve.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_approves_on_its_page_and_a_lost_booking_is_rebooked_from_a_suggestion() {
+    let Alliance {
+        a,
+        b,
+        serve_a,
+        serve_b,
+    } = alliance();
+    let day = next_week_day();
+    let van = a.ok(&[
+        "resource",
+        "add",
+        "Camionnette",
+        "--kind",
+        "vehicle",
+        "--approval",
+    ]);
+    let van = van.stdout.trim().to_owned();
+    let room = a.ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    let room = room.stdout.trim().to_owned();
+    eventually(30, "the resources reach B", || {
+        b.json(&["resource", "list"])
+            .as_array()
+            .is_some_and(|l| l.len() == 2)
+    });
+    let from = format!("{day}T09:00");
+    let to = format!("{day}T12:00");
+    b.ok(&[
+        "book",
+        "Camionnette",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--purpose",
+        "Déménagement",
+    ]);
+
+    // A, the owner, sees what waits for it and approves on its calendar.
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &serve_a, "#home").await;
+    until(30, "the pending booking on A's home page", || async {
+        shows(
+            &page_a,
+            "#attention",
+            "Réservation à approuver : Camionnette",
+        )
+        .await
+    })
+    .await;
+    page_a
+        .goto(&format!(
+            "{}/#calendar/{day}/{van}",
+            serve_a.ui.as_deref().unwrap()
+        ))
+        .await
+        .unwrap();
+    click(&page_a, ".booking.pending button.approve").await;
+    eventually(30, "B sees its booking approved", || {
+        b.json(&["bookings", "--resource", "Camionnette"])[0]["status"] == "confirmed"
+    });
+
+    // Apart, both organisations book the same hours of the room; A first.
+    serve_b.stop();
+    let slot = [
+        "--from".to_owned(),
+        format!("{day}T14:00"),
+        "--to".to_owned(),
+        format!("{day}T16:00"),
+    ];
+    let slot: Vec<&str> = slot.iter().map(String::as_str).collect();
+    let mut args = vec!["book", "Salle Horta", "--purpose", "Formation"];
+    args.extend(&slot);
+    a.ok(&args);
+    let mut args = vec!["book", "Salle Horta", "--purpose", "Atelier"];
+    args.extend(&slot);
+    b.ok(&args);
+    let serve_b = Serve::start_with_ui(&b);
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &serve_b, "#home").await;
+    until(60, "B's home page shows the booking it lost", || async {
+        shows(&page_b, "#attention", "Réservation perdue : Salle Horta").await
+    })
+    .await;
+    page_b
+        .goto(&format!(
+            "{}/#calendar/{day}/{room}",
+            serve_b.ui.as_deref().unwrap()
+        ))
+        .await
+        .unwrap();
+    until(20, "the conflict with suggested free slots", || async {
+        shows(&page_b, "#conflicts", "Atelier").await
+            && page_b
+                .find(Locator::Css("#conflicts button.suggestion"))
+                .await
+                .is_ok()
+    })
+    .await;
+    screenshot(&page_b, "conflict").await;
+    let suggestion = text_of(&page_b, "#conflicts button.suggestion")
+        .await
+        .unwrap();
+    click(&page_b, "#conflicts button.suggestion").await;
+    eventually(
+        30,
+        "B's lost booking is replaced by one at the suggested time",
+        || {
+            let mine: Vec<serde_json::Value> = b
+                .json(&[
+                    "bookings",
+                    "--resource",
+                    "Salle Horta",
+                    "--org",
+                    "Groupe Terre",
+                ])
+                .as_array()
+                .unwrap()
+                .clone();
+            let kept = mine
+                .iter()
+                .filter(|b| b["status"] == "confirmed" && b["purpose"] == "Atelier")
+                .count();
+            let lost = mine.iter().filter(|b| b["status"] == "conflict").count();
+            kept == 1 && lost == 0
+        },
+    );
+    let rebooked = b.json(&[
+        "bookings",
+        "--resource",
+        "Salle Horta",
+        "--org",
+        "Groupe Terre",
+    ]);
+    let rebooked = rebooked
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["status"] == "confirmed")
+        .unwrap()
+        .clone();
+    let shown_start = rebooked["from"].as_str().unwrap()[..16].replace('T', " ");
+    assert!(
+        suggestion.starts_with(&shown_start),
+        "booked at the suggestion clicked: {suggestion} vs {rebooked}"
+    );
+    until(20, "the conflict list is gone from B's page", || async {
+        page_b.find(Locator::Css("#conflicts")).await.is_err()
+    })
+    .await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    serve_b.stop();
+    serve_a.stop();
+}

@@ -25,10 +25,12 @@ const T = {
     "cal.suggest": "Créneaux libres proposés :", "cal.owner": "Propriétaire : {org}",
     "cal.days": ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
     "cal.cancelbooking": "Annuler cette réservation", "cal.approval": "Réservations soumises à approbation",
+    "reason.overlap": "chevauche une réservation faite avant", "reason.quota": "dépasse le quota",
     "status.pending": "en attente", "status.conflict": "conflit", "status.confirmed": "confirmée", "status.cancelled": "annulée",
     "ch.title": "Charte", "ch.saved": "Enregistré, partagé avec les membres", "ch.saving": "Envoi…",
     "ch.merged": "Modifications d'un membre reçues", "ch.history": "Historique", "ch.adopted": "Version adoptée",
     "ch.noadopted": "Aucune version adoptée pour l'instant.",
+    "ch.edits": "{n} modification(s)", "ch.adoptedby": "adoptée par la décision {p}",
     "lib.title": "Bibliothèque", "lib.drop": "Déposez un fichier ici, ou choisissez-le :", "lib.titlef": "Titre",
     "lib.kind": "Type", "lib.tags": "Étiquettes (séparées par des virgules)", "lib.upload": "Ajouter à la bibliothèque",
     "lib.search": "Rechercher", "lib.here": "sur ce poste", "lib.notyet": "pas encore reçu ({p} %)",
@@ -64,10 +66,12 @@ const T = {
     "cal.suggest": "Suggested free slots:", "cal.owner": "Owner: {org}",
     "cal.days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
     "cal.cancelbooking": "Cancel this booking", "cal.approval": "Bookings need approval",
+    "reason.overlap": "overlaps a booking made earlier", "reason.quota": "over the quota",
     "status.pending": "pending", "status.conflict": "conflict", "status.confirmed": "confirmed", "status.cancelled": "cancelled",
     "ch.title": "Charter", "ch.saved": "Saved, shared with the members", "ch.saving": "Sending…",
     "ch.merged": "A member's edits arrived", "ch.history": "History", "ch.adopted": "Adopted version",
     "ch.noadopted": "No adopted version yet.",
+    "ch.edits": "{n} edit(s)", "ch.adoptedby": "adopted by decision {p}",
     "lib.title": "Library", "lib.drop": "Drop a file here, or choose it:", "lib.titlef": "Title",
     "lib.kind": "Kind", "lib.tags": "Tags (comma-separated)", "lib.upload": "Add to the library",
     "lib.search": "Search", "lib.here": "on this computer", "lib.notyet": "not here yet ({p} %)",
@@ -265,7 +269,7 @@ pages.calendar = {
         const here = live.filter((b) => b.from.slice(0, 16) < to && b.to.slice(0, 16) > from);
         const starts = here.filter((b) => b.from.slice(0, 16) >= from || hr === HOURS[0]);
         const cell = h("td", { class: "slot" + (here.length ? " taken" : ""), "data-slot": from },
-          starts.map(bookingEl), here.length && !starts.length ? h("div", { class: "booking cont " + (here.some(mine) ? "own" : "") }, "⋮") : null);
+          starts.map(bookingEl), here.length && !starts.length ? h("div", { class: "booking cont " + here[0].status + (mine(here[0]) ? " own" : "") }, "⋮") : null);
         if (!here.length) cell.addEventListener("click", () => openBooking(res, from, to));
         return cell;
       })));
@@ -285,18 +289,17 @@ pages.calendar = {
         h("button", { id: "next-week", onclick: () => go(addDays(week, 7), res.id) }, t("cal.next"))),
       h("p", { class: "muted" }, t("cal.owner", { org: res.owner }), res.approval ? " · " + t("cal.approval") : "", res.hours ? " · " + res.hours : ""),
       usage,
-      h("table", { class: "week", id: "week", "data-week": week },
-        h("tr", {}, h("th", {}, ""), days.map((d, i) => h("th", {}, t("cal.days")[i] + " " + d.slice(8, 10) + "/" + d.slice(5, 7)))),
-        rows),
-      conflicts.length ? [h("h2", {}, t("cal.conflicts")), h("ul", { id: "conflicts" }, conflicts.map((b) => h("li", {},
-        (b.purpose || "") + " " + short(b.from) + " → " + short(b.to) + " (" + (b.reason || "") + ") ",
+      conflicts.length ? h("div", { class: "card conflicts" }, h("h2", {}, t("cal.conflicts")), h("ul", { id: "conflicts" }, conflicts.map((b) => h("li", {},
+        (b.purpose || "") + " " + short(b.from) + " → " + short(b.to) + " (" + t("reason." + b.reason) + ") ",
         h("div", {}, t("cal.suggest"), " ", (b.suggestions || []).map((s) => h("button", {
           class: "suggestion", onclick: () => act(async () => {
             await api("POST", "/bookings", { resource: res.id, from: s.from, to: s.to, purpose: b.purpose });
             await api("POST", "/bookings/" + b.id + "/cancel");
           }, t("cal.booked")),
-        }, short(s.from) + " → " + short(s.to).slice(11)))))))] : null,
-      h("h2", {}, ""),
+        }, short(s.from) + " → " + short(s.to).slice(11)))))))) : null,
+      h("table", { class: "week", id: "week", "data-week": week },
+        h("tr", {}, h("th", {}, ""), days.map((d, i) => h("th", {}, t("cal.days")[i] + " " + d.slice(8, 10) + "/" + d.slice(5, 7)))),
+        rows),
       h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && b.status !== "cancelled" && !b.declined && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) =>
         h("li", {}, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
           h("button", { class: "danger", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel")) }, t("cal.cancelbooking"))))),
@@ -380,8 +383,8 @@ pages.charter = {
       h("h2", {}, t("ch.adopted")),
       adopted && adopted.text ? h("pre", { id: "adopted" }, adopted.text) : h("p", { class: "muted" }, t("ch.noadopted")),
       h("h2", {}, t("ch.history")),
-      h("ul", {}, (Array.isArray(history) ? history : []).slice(-15).reverse().map((c) =>
-        h("li", {}, short(c.time || c.at || "") + " · " + (c.org || c.author || "") + (c.size !== undefined ? " · " + c.size : "")))));
+      h("ul", { id: "history" }, (Array.isArray(history) ? history : []).slice().sort((x, y) => String(y.time).localeCompare(String(x.time))).slice(0, 20).map((c) =>
+        h("li", { class: c.kind }, short(c.time) + " · " + c.org + " · " + (c.kind === "adopted" ? t("ch.adoptedby", { p: String(c.proposal).slice(0, 8) }) : t("ch.edits", { n: c.ops }))))));
   },
   leave() { const st = current && current.state; if (st && st.ta) { clearTimeout(st.timer); charterSend(st); } },
 };
