@@ -836,3 +836,59 @@ async fn the_owner_approves_on_its_page_and_a_lost_booking_is_rebooked_from_a_su
     serve_b.stop();
     serve_a.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_admission_is_approved_from_the_members_page() {
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Maison médicale du Midi"]);
+    a.ok(&[
+        "alliance",
+        "create",
+        "Alliance Test",
+        "--admission",
+        "consensus",
+    ]);
+    let serve_a = Serve::start_with_ui(&a);
+    let b = join(&a, "Groupe Terre");
+    let serve_b = Serve::start_with_ui(&b);
+    // C asks; A (the inviter) approves by inviting; B's approval is missing.
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let c = TestHome::new();
+    c.ok(&["init", "--org", "Atelier vélo"]);
+    assert_eq!(c.json(&["join", &ticket])["status"], "pending");
+
+    let driver = Driver::start();
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_b, &serve_b, "#home").await;
+    until(30, "the waiting admission on B's home page", || async {
+        shows(&page_b, "#attention", "Admission waiting: Atelier vélo").await
+    })
+    .await;
+    page_b
+        .goto(&format!("{}/#members", serve_b.ui.as_deref().unwrap()))
+        .await
+        .unwrap();
+    click(&page_b, "tr[data-org='Atelier vélo'] button.approve").await;
+    let status_on = |home: &TestHome| {
+        home.json(&["member", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["org"] == "Atelier vélo")
+            .map(|m| m["status"].clone())
+    };
+    eventually(30, "A admits C once B approved", || {
+        status_on(&a) == Some(serde_json::json!("active"))
+    });
+    until(20, "B's page shows C active", || async {
+        shows(&page_b, "tr[data-org='Atelier vélo']", "active").await
+            && page_b
+                .find(Locator::Css("tr[data-org='Atelier vélo'] button.approve"))
+                .await
+                .is_err()
+    })
+    .await;
+    page_b.close().await.unwrap();
+    serve_a.stop();
+    serve_b.stop();
+}

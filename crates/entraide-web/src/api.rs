@@ -19,9 +19,9 @@ use axum::{Json, Router};
 use entraide_net::NetError;
 use entraide_net::daemon::DaemonHandle;
 use entraide_node::Request;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -127,7 +127,11 @@ fn bad_input(message: &str) -> ApiError {
     ),
     components(schemas(CharterEdit, ValueAdd, Reason, InviteBody, ResourceAdd, BookBody))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+pub(crate) fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
 
 pub(crate) fn router(state: State) -> Router {
     let api = Router::new()
@@ -328,16 +332,15 @@ async fn invite(AxState(s): AxState<State>, Json(body): Json<InviteBody>) -> Api
         .await?
         .json;
     if let Some(ticket) = json["ticket"].as_str() {
-        let svg = qrcode::QrCode::with_error_correction_level(
-            ticket.to_ascii_uppercase().as_bytes(),
-            qrcode::EcLevel::L,
-        )
-        .ok()
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color>()
-                .min_dimensions(240, 240)
-                .build()
-        });
+        // The exact ticket text, so a scanned code pastes into `entraide join`.
+        let svg =
+            qrcode::QrCode::with_error_correction_level(ticket.as_bytes(), qrcode::EcLevel::L)
+                .ok()
+                .map(|code| {
+                    code.render::<qrcode::render::svg::Color>()
+                        .min_dimensions(240, 240)
+                        .build()
+                });
         json["qr_svg"] = svg.map_or(Value::Null, Value::String);
     }
     Ok(Json(json))
@@ -675,12 +678,17 @@ async fn proposals(AxState(s): AxState<State>) -> ApiResult {
 /// here, or data from a member); the page then reloads what it shows.
 #[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = String)))]
 async fn events(AxState(s): AxState<State>) -> impl IntoResponse {
-    let changes = WatchStream::new(s.daemon.subscribe()).map(|n| {
-        Ok::<_, std::convert::Infallible>(Event::default().event("change").data(n.to_string()))
-    });
+    let daemon = s.daemon.clone();
+    // The stream ends when the daemon stops, so open pages never hold up
+    // the shutdown.
+    let changes = WatchStream::new(s.daemon.subscribe())
+        .map(|n| {
+            Ok::<_, std::convert::Infallible>(Event::default().event("change").data(n.to_string()))
+        })
+        .take_until(Box::pin(async move { daemon.stopped().await }));
     Sse::new(changes).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
 }

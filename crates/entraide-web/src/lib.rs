@@ -20,8 +20,13 @@ use entraide_net::daemon::DaemonHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use api::ApiDoc;
 pub use auth::{login_url, running_address};
+
+/// The API's OpenAPI 3 description (as served at `/api/openapi.json`),
+/// generated from the handlers, for tools that want it without a node.
+pub fn openapi_json() -> String {
+    api::openapi_json()
+}
 
 /// The address the interface listens on unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
