@@ -34,8 +34,8 @@ impl Driver {
         let driver = path_of("ENTRAIDE_CHROMEDRIVER", CHROMEDRIVER);
         assert!(
             chromium.exists() && driver.exists(),
-            "the web interface tests need Chromium and its WebDriver ({} and {}): \\
-             install them with `apt-get install -y chromium chromium-driver` \\
+            "the web interface tests need Chromium and its WebDriver ({} and {}): \
+             install them with `apt-get install -y chromium chromium-driver` \
              (bash .ci/run does), or point ENTRAIDE_CHROMIUM and ENTRAIDE_CHROMEDRIVER at them",
             chromium.display(),
             driver.display()

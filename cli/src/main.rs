@@ -649,6 +649,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             command: CharterCommand::Edit,
         } => return charter_edit(&home, zone, json),
         Command::UiUrl => {
+            // An address file left by a node that was killed names nothing.
+            if client::ask_daemon(&home, &Request::Status).is_none() {
+                return Err(Failure {
+                    message: entraide_web::WebError::NotRunning.to_string(),
+                    code: 1,
+                });
+            }
             let url = entraide_web::login_url(home.root()).map_err(|e| Failure {
                 message: e.to_string(),
                 code: 1,
