@@ -82,6 +82,7 @@ async fn main() -> Result<()> {
     founder_node.execute(Request::AllianceCreate {
         name: "Alliance solidaire de Saint-Gilles".into(),
         admission: "coordinator".into(),
+        process: None,
     })?;
     let a = Daemon::start(&homes[0], founder_node, loopback()).await?;
     let b = join(&a, &homes[1], "Groupe Terre").await?;

@@ -475,6 +475,7 @@ fn found(root: &Path, org: &str, port: u16) -> Result<Node> {
     node.execute(Request::AllianceCreate {
         name: "Alliance solidaire".into(),
         admission: "coordinator".into(),
+        process: None,
     })?;
     node.set_listen_addrs(vec![([127, 0, 0, 1], port).into()], None)?;
     Ok(node)

@@ -169,7 +169,7 @@ enum Command {
         #[arg(long)]
         text: Option<String>,
         /// consent (passes unless someone objects), consensus (all agree) or
-        /// majority (with a quorum); default consensus.
+        /// majority (with a quorum); default: the alliance's process.
         #[arg(long)]
         process: Option<String>,
         /// For majority: how many organisations must vote.
@@ -178,6 +178,10 @@ enum Command {
         /// When voting closes (default: in 7 days).
         #[arg(long)]
         deadline: Option<String>,
+        /// admission and removal: the organisation concerned (its pending
+        /// admission, or its removal, is what the proposal decides).
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Proposals, those awaiting your organisation's vote first.
     Proposals {
@@ -227,6 +231,10 @@ enum AllianceCommand {
         /// How organisations are admitted: coordinator, majority or consensus.
         #[arg(long, default_value = "consensus")]
         admission: String,
+        /// How proposals are decided unless one says otherwise: consent,
+        /// consensus or majority.
+        #[arg(long, default_value = "consensus")]
+        process: String,
     },
 }
 
@@ -723,6 +731,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             process,
             quorum,
             deadline,
+            org,
         } => {
             let text = match (file, text) {
                 (Some(path), _) => utf8(read_input(&path)?, &path)?,
@@ -737,6 +746,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     process,
                     quorum,
                     deadline,
+                    org,
                 },
                 None,
             )
@@ -773,8 +783,20 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             None,
         ),
         Command::Alliance {
-            command: AllianceCommand::Create { name, admission },
-        } => (Request::AllianceCreate { name, admission }, None),
+            command:
+                AllianceCommand::Create {
+                    name,
+                    admission,
+                    process,
+                },
+        } => (
+            Request::AllianceCreate {
+                name,
+                admission,
+                process: Some(process),
+            },
+            None,
+        ),
         Command::Status => (Request::Status, None),
         Command::Member { command } => (
             match command {

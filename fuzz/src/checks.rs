@@ -256,7 +256,10 @@ fn remap(mut op: Op, earlier: &[SignedOp]) -> (Op, u8) {
         }
         OpBody::RemoveOrg { cutoffs, .. } => cut(cutoffs),
         OpBody::Approve { motion } | OpBody::Block { motion, .. } => *motion = pick(*motion),
-        OpBody::Found { .. } | OpBody::SetAdmission { .. } | OpBody::SetRole { .. } => {}
+        OpBody::Found { .. }
+        | OpBody::SetAdmission { .. }
+        | OpBody::SetRole { .. }
+        | OpBody::SetProcess { .. } => {}
     }
     (op, signer)
 }

@@ -1,8 +1,10 @@
 //! Proposals and votes: how the alliance decides together.
 //!
 //! Schema (automerge): `{ proposals: { <id>: { title, kind, text, process,
-//! quorum?, deadline, created_by, created_at, votes: { <device hex>: { position,
-//! reason, at } } } } }`. A vote is written by the voting device under its own
+//! quorum?, deadline, created_by, created_at, motion?, votes: { <device hex>:
+//! { position, reason, org, at } } } } }` (`motion`: for `admission` and
+//! `removal`, the hex hash of the membership motion the proposal decides).
+//! A vote is written by the voting device under its own
 //! key; a vote object whose author (automerge actor) is not that device is
 //! ignored, so nobody can vote for another organisation.
 //!
@@ -11,6 +13,12 @@
 //! - Each organisation has one position: the latest (`at`, then device) vote of
 //!   its devices cast at or before the deadline. Votes after the deadline do
 //!   not count; `at` is the time of the voting change, signed with it.
+//! - Causal order: a vote is never earlier than anything its organisation had
+//!   already written in this document (the changes in the vote's causal past
+//!   made by that organisation's devices). An organisation that wrote
+//!   something after the deadline and then set its clock back cannot vote
+//!   "before" the deadline. Only the voter's own organisation's stamps are
+//!   used: another organisation's wrong clock never makes an honest vote late.
 //! - Only organisations active in the membership count.
 //! - `consent` passes unless an organisation objects (`disagree` or `block`,
 //!   both with a reason): then it is `blocked`.
@@ -176,6 +184,9 @@ pub struct Proposal {
     pub outcome: Outcome,
     /// When it was decided (the deadline, or the last agreeing vote).
     pub decided_at: Option<i64>,
+    /// For `admission` and `removal`: the membership motion it decides
+    /// (hex of the operation's hash).
+    pub motion: Option<String>,
 }
 
 /// A new proposal.
@@ -195,6 +206,8 @@ pub struct NewProposal<'a> {
     pub quorum: Option<u32>,
     /// Deadline, ms.
     pub deadline: i64,
+    /// For `admission` and `removal`: the membership motion it decides.
+    pub motion: Option<&'a str>,
 }
 
 /// A proposal or vote was refused.
@@ -263,6 +276,12 @@ impl Proposals {
                 "the deadline must be in the future".into(),
             ));
         }
+        if matches!(new.kind, "admission" | "removal") != new.motion.is_some() {
+            return Err(ProposalError::Invalid(format!(
+                "an admission or removal proposal, and only one, names the organisation concerned (--org <ORG>); this one is '{}'",
+                new.kind
+            )));
+        }
         if new.quorum == Some(0) {
             return Err(ProposalError::Invalid(
                 "a quorum is at least 1 organisation".into(),
@@ -281,6 +300,9 @@ impl Proposals {
             tx.put(&obj, "deadline", ScalarValue::Int(new.deadline))?;
             tx.put(&obj, "created_by", author.org.as_str())?;
             tx.put(&obj, "created_at", ScalarValue::Int(now_ms))?;
+            if let Some(motion) = new.motion {
+                tx.put(&obj, "motion", motion)?;
+            }
             tx.put_object(&obj, "votes", ObjType::Map)?;
             Ok(())
         };
@@ -373,8 +395,13 @@ impl Proposals {
     }
 
     /// Every proposal with its counted votes and outcome at `now_ms`.
-    pub fn list(&self, active_orgs: &[String], dir: &dyn Directory, now_ms: i64) -> Vec<Proposal> {
-        let doc = self.doc.read();
+    pub fn list(
+        &mut self,
+        active_orgs: &[String],
+        dir: &dyn Directory,
+        now_ms: i64,
+    ) -> Vec<Proposal> {
+        let clocks = OrgClocks::new(self.doc.write(), dir);
         let mut out: Vec<Proposal> = self
             .root()
             .children()
@@ -394,7 +421,16 @@ impl Proposals {
                         let Some(org) = dir.device_org(&device).map(|d| d.org) else {
                             continue;
                         };
+                        // The vote's time as its organisation's own causal
+                        // past tells it: never earlier than anything that
+                        // organisation wrote before it.
                         let at = v.int("at").unwrap_or(i64::MAX);
+                        let at = match v.obj() {
+                            automerge::ObjId::Id(counter, actor, _) => {
+                                at.max(clocks.latest_before(&actor.to_hex_string(), *counter, &org))
+                            }
+                            automerge::ObjId::Root => at,
+                        };
                         let Ok(position) = Position::parse(&v.string("position")) else {
                             continue;
                         };
@@ -431,12 +467,101 @@ impl Proposals {
                     votes,
                     outcome,
                     decided_at,
+                    motion: Some(r.string("motion")).filter(|m| !m.is_empty()),
                 }
             })
             .collect();
-        let _ = doc;
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out
+    }
+}
+
+/// For each change of a document, the latest time each organisation had
+/// stamped on a change in its causal past (itself included): what an
+/// organisation had already written when it made a change.
+struct OrgClocks {
+    /// Per actor (hex): its changes in op order.
+    by_actor: BTreeMap<String, Vec<ChangeClock>>,
+}
+
+/// One change: its first and last op counters, and per organisation the
+/// latest time it stamped on a change in this one's causal past.
+struct ChangeClock {
+    start_op: u64,
+    max_op: u64,
+    latest: BTreeMap<String, i64>,
+}
+
+impl OrgClocks {
+    fn new(doc: &mut automerge::AutoCommit, dir: &dyn Directory) -> Self {
+        let metas = doc.get_changes_meta(&[]);
+        let index: BTreeMap<automerge::ChangeHash, usize> =
+            metas.iter().enumerate().map(|(i, m)| (m.hash, i)).collect();
+        let mut clocks: Vec<Option<BTreeMap<String, i64>>> = vec![None; metas.len()];
+        // Iterative depth-first walk: deps before dependants, whatever the
+        // order the changes come in.
+        for start in 0..metas.len() {
+            let mut stack = vec![(start, false)];
+            while let Some((i, deps_done)) = stack.pop() {
+                if clocks[i].is_some() {
+                    continue;
+                }
+                let deps: Vec<usize> = metas[i]
+                    .deps
+                    .iter()
+                    .filter_map(|d| index.get(d).copied())
+                    .collect();
+                if !deps_done {
+                    stack.push((i, true));
+                    stack.extend(
+                        deps.iter()
+                            .filter(|d| clocks[**d].is_none())
+                            .map(|d| (*d, false)),
+                    );
+                    continue;
+                }
+                let mut clock: BTreeMap<String, i64> = BTreeMap::new();
+                for d in deps {
+                    for (org, t) in clocks[d].iter().flatten() {
+                        let e = clock.entry(org.clone()).or_insert(i64::MIN);
+                        *e = (*e).max(*t);
+                    }
+                }
+                if let Some(org) = dir.device_org(&metas[i].actor.to_hex_string()) {
+                    let e = clock.entry(org.org).or_insert(i64::MIN);
+                    *e = (*e).max(metas[i].timestamp);
+                }
+                clocks[i] = Some(clock);
+            }
+        }
+        let mut by_actor: BTreeMap<String, Vec<ChangeClock>> = BTreeMap::new();
+        for (m, clock) in metas.iter().zip(clocks) {
+            by_actor
+                .entry(m.actor.to_hex_string())
+                .or_default()
+                .push(ChangeClock {
+                    start_op: m.start_op,
+                    max_op: m.max_op,
+                    latest: clock.unwrap_or_default(),
+                });
+        }
+        for changes in by_actor.values_mut() {
+            changes.sort_by_key(|c| c.start_op);
+        }
+        Self { by_actor }
+    }
+
+    /// The latest time `org` stamped on a change in the causal past of the
+    /// change holding op `counter` of `actor`.
+    fn latest_before(&self, actor: &str, counter: u64, org: &str) -> i64 {
+        self.by_actor
+            .get(actor)
+            .and_then(|changes| {
+                let i = changes.partition_point(|c| c.start_op <= counter);
+                changes[..i].last().filter(|c| counter <= c.max_op)
+            })
+            .and_then(|c| c.latest.get(org).copied())
+            .unwrap_or(i64::MIN)
     }
 }
 
@@ -536,6 +661,7 @@ mod tests {
                 process,
                 quorum,
                 deadline: 100,
+                motion: None,
             },
         )
         .unwrap();
@@ -629,6 +755,53 @@ mod tests {
         let list = p.list(&active(), &d, 200);
         assert_eq!(list[0].votes.len(), 1);
         assert_eq!(list[0].outcome, Outcome::Expired);
+    }
+
+    #[test]
+    fn a_clock_set_back_does_not_bring_a_vote_before_the_deadline() {
+        let d = dir();
+        let mut p = open(Process::Majority, None);
+        p.vote(&author(1), 10, "p1", Position::Agree, "", &active(), &d)
+            .unwrap();
+        // o2 writes something at 150, past p1's deadline (100)...
+        let mut two = copy(&mut p, 2);
+        two.propose(
+            &author(2),
+            150,
+            NewProposal {
+                id: "p2",
+                title: "Next",
+                kind: "general",
+                text: "",
+                process: Process::Consent,
+                quorum: None,
+                deadline: 300,
+                motion: None,
+            },
+        )
+        .unwrap();
+        // ...then sets its clock back to 90 and votes on p1.
+        two.vote(&author(2), 90, "p1", Position::Agree, "", &active(), &d)
+            .unwrap();
+        // o3, whose clock is right, votes at 95 after receiving all of that:
+        // another organisation's clock does not make o3's vote late.
+        let mut three = copy(&mut two, 3);
+        three
+            .vote(&author(3), 95, "p1", Position::Agree, "", &active(), &d)
+            .unwrap();
+        merged(&mut p, &mut three);
+        merged(&mut two, &mut p);
+        for q in [&mut p, &mut two] {
+            let list = q.list(&active(), &d, 200);
+            let p1 = list.iter().find(|x| x.id == "p1").unwrap();
+            let orgs: Vec<&str> = p1.votes.iter().map(|v| v.org.as_str()).collect();
+            assert_eq!(
+                orgs,
+                ["o1", "o3"],
+                "o2's vote follows its own change at 150"
+            );
+            assert_eq!(p1.outcome, Outcome::Passed);
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ proptest! {
         let process = [Process::Consent, Process::Consensus, Process::Majority][process as usize];
         let mut base = Proposals::new(SharedDoc::new(DocKind::Proposals, [1; 32]));
         base.propose(&Author { device: [1; 32], org: "o1".into() }, 0, NewProposal {
-            id: "p", title: "t", kind: "general", text: "", process, quorum: None, deadline: 150,
+            id: "p", title: "t", kind: "general", text: "", process, quorum: None, deadline: 150, motion: None,
         }).unwrap();
         let bytes = base.doc_mut().save();
         let mut copies: Vec<Proposals> = (1..=6u8)

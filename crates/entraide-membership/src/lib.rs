@@ -23,5 +23,6 @@ mod state;
 pub use log::{InsertError, MembershipLog};
 pub use op::{AdmissionRule, Cutoff, DecodeError, DeviceId, Op, OpBody, OpHash, Role, SignedOp};
 pub use state::{
-    AllianceInfo, MembershipState, Motion, MotionStatus, OrgState, OrgStatus, Removal, Verdict,
+    AllianceInfo, MembershipState, Motion, MotionStatus, OrgState, OrgStatus, PROCESSES, Removal,
+    Verdict,
 };

@@ -212,6 +212,13 @@ pub enum OpBody {
         /// Its last valid changes, as the author knows them.
         cutoffs: Vec<Cutoff>,
     },
+    /// Proposes the alliance's default way of deciding proposals
+    /// (`consent`, `consensus` or `majority`). A motion, decided by the
+    /// admission rule; signed with `Found` when the alliance is created.
+    SetProcess {
+        /// The process's name.
+        process: String,
+    },
 }
 
 impl OpBody {
@@ -227,6 +234,7 @@ impl OpBody {
             Self::SetRole { .. } => "set-role",
             Self::AddDevice { .. } => "add-device",
             Self::RemoveDevice { .. } => "remove-device",
+            Self::SetProcess { .. } => "set-process",
         }
     }
 
@@ -234,7 +242,10 @@ impl OpBody {
     pub fn is_motion(&self) -> bool {
         matches!(
             self,
-            Self::Admit { .. } | Self::RemoveOrg { .. } | Self::SetAdmission { .. }
+            Self::Admit { .. }
+                | Self::RemoveOrg { .. }
+                | Self::SetAdmission { .. }
+                | Self::SetProcess { .. }
         )
     }
 }

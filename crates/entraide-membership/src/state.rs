@@ -50,7 +50,14 @@ pub struct AllianceInfo {
     pub name: String,
     /// How it admits and removes organisations.
     pub admission: AdmissionRule,
+    /// How its proposals are decided unless a proposal says otherwise
+    /// (`consent`, `consensus` or `majority`); `None` until a `SetProcess`
+    /// motion passes, which reads as `consensus`.
+    pub default_process: Option<String>,
 }
+
+/// The processes a `SetProcess` motion may name.
+pub const PROCESSES: [&str; 3] = ["consent", "consensus", "majority"];
 
 /// Where an organisation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +118,7 @@ pub enum MotionStatus {
 pub struct Motion {
     /// The motion's operation.
     pub hash: OpHash,
-    /// "admit", "remove" or "set-admission".
+    /// "admit", "remove", "set-admission" or "set-process".
     pub kind: &'static str,
     /// The organisation it is about.
     pub org: Option<String>,
@@ -350,6 +357,7 @@ impl MembershipState {
                 id: signed.hash(),
                 name: alliance_name.clone(),
                 admission: *admission,
+                default_process: None,
             });
             self.orgs.insert(
                 org_id.clone(),
@@ -479,6 +487,16 @@ impl MembershipState {
                     &author.id,
                     alliance.admission,
                 );
+                Ok(())
+            }
+            OpBody::SetProcess { process } => {
+                coordinator_only("changing the alliance's decision process")?;
+                if !PROCESSES.contains(&process.as_str()) {
+                    return Err(format!(
+                        "unknown decision process '{process}'; use consent, consensus or majority"
+                    ));
+                }
+                self.open_motion(signed, "set-process", None, &author.id, alliance.admission);
                 Ok(())
             }
             OpBody::Approve { motion } => {
@@ -710,6 +728,11 @@ impl MembershipState {
             OpBody::SetAdmission { rule } => {
                 if let Some(a) = self.alliance.as_mut() {
                     a.admission = *rule;
+                }
+            }
+            OpBody::SetProcess { process } => {
+                if let Some(a) = self.alliance.as_mut() {
+                    a.default_process = Some(process.clone());
                 }
             }
             _ => {}

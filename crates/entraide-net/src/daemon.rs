@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 use crate::NetError;
 use crate::session::{self, Mode};
 use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint, reachable_addrs};
-use crate::wire::{JOIN_ALPN, JoinMsg, SYNC_ALPN, read_frame, write_frame};
+use crate::wire::{
+    FrameError, JOIN_ALPN, JOIN_REQUEST_TIMEOUT, JoinMsg, MAX_JOIN_REQUEST, SYNC_ALPN,
+    read_frame_at_most, write_frame,
+};
 
 /// A running node: its endpoint and shared state.
 pub struct Daemon {
@@ -75,9 +78,23 @@ struct JoinProtocol {
 impl ProtocolHandler for JoinProtocol {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let device = DeviceId(*conn.remote_id().as_bytes());
-        let (mut send, mut recv) = conn.accept_bi().await?;
-        let reply = match read_frame::<_, JoinMsg>(&mut recv).await {
+        // Anyone may dial this protocol: bound what they can make us read
+        // and for how long.
+        let request = tokio::time::timeout(JOIN_REQUEST_TIMEOUT, async {
+            let (send, mut recv) = conn.accept_bi().await?;
+            let request = read_frame_at_most::<_, JoinMsg>(&mut recv, MAX_JOIN_REQUEST).await;
+            Ok::<_, AcceptError>((send, request))
+        })
+        .await;
+        let Ok(request) = request else {
+            tracing::info!(device = %device, "join request timed out");
+            conn.close(0u32.into(), b"join request timed out");
+            return Ok(());
+        };
+        let (mut send, request) = request?;
+        let reply = match request {
             Ok(Some(JoinMsg::Request(request))) => self.admit(device, request).await,
+            Err(FrameError::TooLarge(_)) => JoinMsg::Refused("join request too large".into()),
             _ => JoinMsg::Refused("malformed join request".into()),
         };
         match &reply {

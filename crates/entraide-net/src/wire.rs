@@ -22,6 +22,12 @@ pub const SYNC_ALPN: &[u8] = b"entraide/sync/1";
 pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
 /// The largest frame accepted (a document bundle can be large).
 pub const MAX_FRAME: usize = 80 * 1024 * 1024;
+/// The largest join request accepted: the join protocol is open to anyone
+/// holding the node's address, so it never reads more than a ticket, a name
+/// and a signature need.
+pub const MAX_JOIN_REQUEST: usize = 64 * 1024;
+/// How long a newcomer has to send its join request once connected.
+pub const JOIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Library files travel in parts of this size, so a cut transfer resumes.
 pub const BLOB_PART: usize = 1024 * 1024;
 
@@ -101,9 +107,20 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     frame
 }
 
-/// Reads one frame; `Ok(None)` at a clean end of stream.
+/// Reads one frame of at most [`MAX_FRAME`] bytes; `Ok(None)` at a clean
+/// end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     recv: &mut R,
+) -> Result<Option<T>, FrameError> {
+    read_frame_at_most(recv, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes; `Ok(None)` at a clean end of
+/// stream. Memory grows with the bytes that actually arrive, never with the
+/// length a peer announces.
+pub async fn read_frame_at_most<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    recv: &mut R,
+    max: usize,
 ) -> Result<Option<T>, FrameError> {
     let mut len = [0u8; 4];
     match recv.read_exact(&mut len).await {
@@ -112,11 +129,17 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(FrameError::TooLarge(len));
     }
-    let mut payload = vec![0u8; len];
-    recv.read_exact(&mut payload).await?;
+    let mut payload = Vec::with_capacity(len.min(64 * 1024));
+    (&mut *recv)
+        .take(len as u64)
+        .read_to_end(&mut payload)
+        .await?;
+    if payload.len() != len {
+        return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     decode(&payload).map(Some)
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use entraide_net::daemon::{Daemon, ServeConfig};
 use entraide_net::shared::{EndpointConfig, RelayChoice};
-use entraide_net::wire::SYNC_ALPN;
+use entraide_net::wire::{JOIN_ALPN, JoinMsg, MAX_JOIN_REQUEST, SYNC_ALPN, decode};
 use entraide_node::{Home, Node, Request, Ticket};
 use iroh::endpoint::{ConnectionError, PortmapperConfig, presets};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
@@ -26,9 +26,66 @@ async fn founder(dir: &tempfile::TempDir) -> Daemon {
     node.execute(Request::AllianceCreate {
         name: "Alliance".into(),
         admission: "coordinator".into(),
+        process: None,
     })
     .expect("found");
     Daemon::start(&home, node, loopback()).await.expect("start")
+}
+
+async fn outsider() -> Endpoint {
+    Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&[42; 32]))
+        .relay_mode(RelayMode::Disabled)
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .expect("bind addr")
+        .bind()
+        .await
+        .expect("bind")
+}
+
+fn addr_of(daemon: &Daemon) -> EndpointAddr {
+    let id = iroh::EndpointId::from_bytes(&daemon.device().0).expect("id");
+    EndpointAddr::from_parts(id, daemon.addrs().into_iter().map(iroh::TransportAddr::Ip))
+}
+
+/// The join protocol is open to anyone who knows the address: an announced
+/// huge request is refused before any of it is read, and a dialler that
+/// never sends its request is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_protocol_bounds_what_outsiders_make_it_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = founder(&dir).await;
+    let outsider = outsider().await;
+
+    let conn = outsider
+        .connect(addr_of(&a), JOIN_ALPN)
+        .await
+        .expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    let announced = u32::try_from(MAX_JOIN_REQUEST + 1).expect("small");
+    send.write_all(&announced.to_le_bytes())
+        .await
+        .expect("write");
+    send.write_all(&[0; 1024]).await.expect("write");
+    let answer = tokio::time::timeout(Duration::from_secs(5), recv.read_to_end(1 << 16))
+        .await
+        .expect("answered at once")
+        .expect("read");
+    let reply: JoinMsg = decode(&answer[4..]).expect("a join reply");
+    assert_eq!(reply, JoinMsg::Refused("join request too large".into()));
+
+    let silent = outsider
+        .connect(addr_of(&a), JOIN_ALPN)
+        .await
+        .expect("handshake");
+    let (_send, _recv) = silent.open_bi().await.expect("stream");
+    tokio::time::timeout(Duration::from_secs(30), silent.closed())
+        .await
+        .expect("a silent dialler is let go");
+    outsider.close().await;
+    a.stop().await.expect("stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,19 +97,11 @@ async fn a_non_member_gets_no_document_byte() {
     })
     .await
     .expect("set");
-    let outsider = Endpoint::builder(presets::Minimal)
-        .secret_key(SecretKey::from_bytes(&[42; 32]))
-        .relay_mode(RelayMode::Disabled)
-        .portmapper_config(PortmapperConfig::Disabled)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .expect("bind addr")
-        .bind()
+    let outsider = outsider().await;
+    let conn = outsider
+        .connect(addr_of(&a), SYNC_ALPN)
         .await
-        .expect("bind");
-    let id = iroh::EndpointId::from_bytes(&a.device().0).expect("id");
-    let addr = EndpointAddr::from_parts(id, a.addrs().into_iter().map(iroh::TransportAddr::Ip));
-    let conn = outsider.connect(addr, SYNC_ALPN).await.expect("handshake");
+        .expect("handshake");
     // The member closes the connection right after the handshake: opening a
     // stream, writing or reading all fail, and nothing is ever read.
     if let Ok((mut send, mut recv)) = conn.open_bi().await {

@@ -24,6 +24,7 @@ async fn a_newcomer_joins_and_syncs_through_the_relay() {
     node.execute(Request::AllianceCreate {
         name: "Alliance".into(),
         admission: "coordinator".into(),
+        process: None,
     })
     .expect("found");
     let serve = |relay: &str| ServeConfig {

@@ -4,6 +4,7 @@
 use entraide_docs::proposals::{NewProposal, Outcome, Position, Process, Proposal};
 use entraide_docs::time::{format_time, parse_time};
 use entraide_docs::{DocKind, new_id};
+use entraide_membership::{AdmissionRule, MotionStatus, OpBody, OpHash};
 use entraide_store::WriteBatch;
 use serde_json::{Value, json};
 
@@ -21,10 +22,13 @@ impl Node {
             .collect()
     }
 
-    fn proposal_list(&self) -> Vec<Proposal> {
+    fn proposal_list(&mut self) -> Vec<Proposal> {
         let active = self.active_org_ids();
         self.proposals
             .list(&active, &directory(&self.membership), now_ms())
+            .into_iter()
+            .map(|p| self.with_motion_outcome(p))
+            .collect()
     }
 
     fn proposal_json(&self, p: &Proposal) -> Value {
@@ -46,6 +50,7 @@ impl Node {
                 "at": format_time(v.at, self.zone),
             })).collect::<Vec<_>>(),
             "awaiting_my_vote": p.outcome == Outcome::Open && !p.votes.iter().any(|v| v.org == self.org_id),
+            "motion": p.motion,
         })
     }
 
@@ -57,6 +62,7 @@ impl Node {
     }
 
     /// `propose`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn propose(
         &mut self,
         kind: &str,
@@ -65,19 +71,36 @@ impl Node {
         process: Option<&str>,
         quorum: Option<u32>,
         deadline: Option<&str>,
+        org: Option<&str>,
     ) -> Result<Reply, NodeError> {
         if self.membership.org_of_device(&self.device).is_none() {
             return Err(NodeError::Invalid(
                 "only an active member may propose".into(),
             ));
         }
-        let process = Process::parse(process.unwrap_or("consensus"))
+        let process = Process::parse(process.unwrap_or(self.default_process()))
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let now = now_ms();
         let deadline = match deadline {
             Some(d) => parse_time(d, self.zone)?,
             None => now + DEFAULT_OPEN_MS,
         };
+        let motion = match (kind, org) {
+            ("admission", Some(org)) => Some(self.admission_motion(org)?),
+            ("removal", Some(org)) => Some(self.removal_motion(org, title)?),
+            ("admission" | "removal", None) => {
+                return Err(NodeError::Invalid(format!(
+                    "a {kind} proposal names the organisation concerned: --org <ORG>"
+                )));
+            }
+            (_, Some(_)) => {
+                return Err(NodeError::Invalid(format!(
+                    "--org is for admission and removal proposals, not {kind}"
+                )));
+            }
+            (_, None) => None,
+        };
+        let motion = motion.map(|m| m.to_hex());
         let id = new_id(random()?);
         let author = self.author_for_docs();
         self.proposals
@@ -92,11 +115,113 @@ impl Node {
                     process,
                     quorum,
                     deadline,
+                    motion: motion.as_deref(),
                 },
             )
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.persist(DocKind::Proposals, WriteBatch::new())?;
-        Ok(Reply::new(json!({"id": id}), id))
+        Ok(Reply::new(json!({"id": id, "motion": motion}), id))
+    }
+
+    /// The pending admission motion of `org` (a newcomer waiting with
+    /// `join --wait`).
+    fn admission_motion(&self, org: &str) -> Result<OpHash, NodeError> {
+        let org_id = self.resolve_org(org)?;
+        self.membership
+            .pending_motions_about(&org_id)
+            .into_iter()
+            .find(|m| m.kind == "admit")
+            .map(|m| m.hash)
+            .ok_or_else(|| {
+                NodeError::Invalid(format!(
+                    "no admission of {} is waiting: the newcomer first runs `entraide join <TICKET> --wait`",
+                    self.org_display_name(&org_id)
+                ))
+            })
+    }
+
+    /// The pending removal motion of `org`, opened now (signed by this
+    /// organisation, which thereby approves it) if there is none.
+    fn removal_motion(&mut self, org: &str, reason: &str) -> Result<OpHash, NodeError> {
+        let org_id = self.resolve_org(org)?;
+        let pending = |n: &Node| {
+            n.membership
+                .pending_motions_about(&org_id)
+                .into_iter()
+                .find(|m| m.kind == "remove")
+                .map(|m| m.hash)
+        };
+        if let Some(motion) = pending(self) {
+            return Ok(motion);
+        }
+        let op = self.open_removal(&org_id, reason)?;
+        Ok(op.hash())
+    }
+
+    /// For a proposal deciding a membership motion: the motion's own
+    /// verdict wins once it is decided (the membership log is what admits
+    /// and removes); until then the proposal is open, or expired past its
+    /// deadline.
+    fn with_motion_outcome(&self, mut p: Proposal) -> Proposal {
+        let Some(motion) = p.motion.as_deref().and_then(OpHash::from_hex) else {
+            return p;
+        };
+        let status = self.membership.motions.get(&motion).map(|m| m.status);
+        p.outcome = match status {
+            Some(MotionStatus::Passed) => Outcome::Passed,
+            Some(MotionStatus::Blocked) => Outcome::Blocked,
+            _ if now_ms() >= p.deadline => Outcome::Expired,
+            _ => Outcome::Open,
+        };
+        if p.outcome == Outcome::Open {
+            p.decided_at = None;
+        } else if p.decided_at.is_none() {
+            p.decided_at = p.votes.iter().map(|v| v.at).max().or(Some(p.deadline));
+        }
+        p
+    }
+
+    /// This organisation's vote on a proposal deciding a membership motion
+    /// is also its signed approval (`agree`) or block (`block`) of the
+    /// motion. Returns what happened, for the reply.
+    fn vote_on_motion(
+        &mut self,
+        motion: &str,
+        position: Position,
+        reason: &str,
+    ) -> Result<Option<String>, NodeError> {
+        let Some(motion) = OpHash::from_hex(motion) else {
+            return Ok(None);
+        };
+        let Some(m) = self.membership.motions.get(&motion) else {
+            return Ok(Some("the membership motion is not known here yet".into()));
+        };
+        if m.status != MotionStatus::Pending {
+            return Ok(None);
+        }
+        let body = match position {
+            Position::Agree if !m.approvals.contains(&self.org_id) => OpBody::Approve { motion },
+            Position::Block
+                if m.rule == AdmissionRule::Consensus && !m.blocks.contains_key(&self.org_id) =>
+            {
+                OpBody::Block {
+                    motion,
+                    reason: reason.trim().to_owned(),
+                }
+            }
+            _ => return Ok(None),
+        };
+        // The vote is already stored: a refusal here (say, a block where
+        // the admission rule has no blocks) is reported, not an error.
+        let op = match self.append_op(body) {
+            Ok(op) => op,
+            Err(e) => return Ok(Some(format!("membership: not signed ({e})"))),
+        };
+        let verdict = self.membership.verdicts.get(&op.hash());
+        Ok(Some(match verdict.and_then(|v| v.reason.clone()) {
+            Some(waiting) => format!("membership: signed; {waiting}"),
+            None => "membership: signed, and the motion is decided".into(),
+        }))
     }
 
     /// `proposals`: those awaiting this organisation's vote first.
@@ -139,24 +264,48 @@ impl Node {
         let position = Position::parse(position).map_err(|e| NodeError::Invalid(e.to_string()))?;
         let active = self.active_org_ids();
         let author = self.author_for_docs();
+        // A proposal deciding a membership motion is closed once the motion
+        // is, whatever the votes say.
+        let id = self
+            .proposals
+            .resolve(proposal)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let linked = self.proposal_list().into_iter().find(|p| p.id == id);
+        if let Some(p) = linked.as_ref().filter(|p| p.motion.is_some())
+            && p.outcome != Outcome::Open
+        {
+            return Err(NodeError::Invalid(format!(
+                "proposal '{}' is closed ({}); votes no longer change it",
+                p.title,
+                p.outcome.name()
+            )));
+        }
         let dir = directory(&self.membership);
         let result = self
             .proposals
-            .vote(&author, now_ms(), proposal, position, reason, &active, &dir)
+            .vote(&author, now_ms(), &id, position, reason, &active, &dir)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.persist(DocKind::Proposals, WriteBatch::new())?;
-        let text = format!(
+        let membership = match result.motion.clone() {
+            Some(motion) => self.vote_on_motion(&motion, position, reason)?,
+            None => None,
+        };
+        let result = self.with_motion_outcome(result);
+        let mut text = format!(
             "{} votes {} on '{}'; it is {}",
             self.org_name.clone(),
             position.name(),
             result.title,
             result.outcome.name()
         );
+        if let Some(m) = &membership {
+            text += &format!("\n{m}");
+        }
         Ok(Reply::new(self.proposal_json(&result), text))
     }
 
     /// The adopted charter: the text of the last passed amendment.
-    pub(crate) fn adopted_charter(&self) -> Option<Proposal> {
+    pub(crate) fn adopted_charter(&mut self) -> Option<Proposal> {
         self.proposal_list()
             .into_iter()
             .filter(|p| p.kind == "charter-amendment" && p.outcome == Outcome::Passed)
@@ -164,7 +313,7 @@ impl Node {
     }
 
     /// Every passed charter amendment: (proposal, when, proposing organisation).
-    pub(crate) fn adopted_versions(&self) -> Vec<(String, Option<i64>, String)> {
+    pub(crate) fn adopted_versions(&mut self) -> Vec<(String, Option<i64>, String)> {
         let mut list: Vec<Proposal> = self
             .proposal_list()
             .into_iter()
@@ -183,7 +332,7 @@ impl Node {
     }
 
     /// `charter show --adopted`.
-    pub(crate) fn charter_adopted(&self) -> Result<Reply, NodeError> {
+    pub(crate) fn charter_adopted(&mut self) -> Result<Reply, NodeError> {
         match self.adopted_charter() {
             Some(p) => Ok(Reply::new(
                 json!({"text": p.text, "proposal": p.id, "adopted_at": p.decided_at.map(|t| format_time(t, self.zone))}),
@@ -226,7 +375,7 @@ impl Node {
         ))
     }
 
-    fn decided(&self) -> Vec<Proposal> {
+    fn decided(&mut self) -> Vec<Proposal> {
         let mut list: Vec<Proposal> = self
             .proposal_list()
             .into_iter()
@@ -237,7 +386,7 @@ impl Node {
     }
 
     /// `decisions`.
-    pub(crate) fn decisions(&self) -> Reply {
+    pub(crate) fn decisions(&mut self) -> Reply {
         let list = self.decided();
         let text = list
             .iter()
@@ -259,7 +408,7 @@ impl Node {
     }
 
     /// `decisions export --format markdown`.
-    pub(crate) fn decisions_markdown(&self) -> Reply {
+    pub(crate) fn decisions_markdown(&mut self) -> Reply {
         let alliance = self
             .membership
             .alliance

@@ -534,20 +534,7 @@ impl Node {
         let name = self.org_display(&org_id);
         let op = match existing {
             Some(motion) => self.append_op(OpBody::Approve { motion })?,
-            None => {
-                let devices: Vec<DeviceId> = self
-                    .membership
-                    .orgs
-                    .get(&org_id)
-                    .map(|o| o.devices.iter().copied().collect())
-                    .unwrap_or_default();
-                let cutoffs = self.cutoffs_for(&devices);
-                self.append_op(OpBody::RemoveOrg {
-                    org_id: org_id.clone(),
-                    reason: reason.trim().to_owned(),
-                    cutoffs,
-                })?
-            }
+            None => self.open_removal(&org_id, reason)?,
         };
         let removed = self
             .membership
@@ -560,6 +547,27 @@ impl Node {
             format!("{} votes to remove {name}", self.org_name)
         };
         Ok(self.membership_reply(&op, &done))
+    }
+
+    /// Signs a motion to remove `org_id`, with its devices' cutoffs as this
+    /// node knows them.
+    pub(crate) fn open_removal(
+        &mut self,
+        org_id: &str,
+        reason: &str,
+    ) -> Result<SignedOp, NodeError> {
+        let devices: Vec<DeviceId> = self
+            .membership
+            .orgs
+            .get(org_id)
+            .map(|o| o.devices.iter().copied().collect())
+            .unwrap_or_default();
+        let cutoffs = self.cutoffs_for(&devices);
+        self.append_op(OpBody::RemoveOrg {
+            org_id: org_id.to_owned(),
+            reason: reason.trim().to_owned(),
+            cutoffs,
+        })
     }
 
     /// `device remove`: revokes a device of this organisation.

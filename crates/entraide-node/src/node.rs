@@ -326,7 +326,11 @@ impl Node {
     /// Answers one request.
     pub fn execute(&mut self, request: Request) -> Result<Reply, NodeError> {
         match request {
-            Request::AllianceCreate { name, admission } => self.alliance_create(&name, &admission),
+            Request::AllianceCreate {
+                name,
+                admission,
+                process,
+            } => self.alliance_create(&name, &admission, process.as_deref()),
             Request::Status => Ok(self.status()),
             Request::MemberList => Ok(self.member_list()),
             Request::MemberLog => Ok(self.member_log()),
@@ -405,6 +409,7 @@ impl Node {
                 process,
                 quorum,
                 deadline,
+                org,
             } => {
                 self.require_alliance()?;
                 self.propose(
@@ -414,6 +419,7 @@ impl Node {
                     process.as_deref(),
                     quorum,
                     deadline.as_deref(),
+                    org.as_deref(),
                 )
             }
             Request::Proposals { open } => {
@@ -485,7 +491,12 @@ impl Node {
         }
     }
 
-    fn alliance_create(&mut self, name: &str, admission: &str) -> Result<Reply, NodeError> {
+    fn alliance_create(
+        &mut self,
+        name: &str,
+        admission: &str,
+        process: Option<&str>,
+    ) -> Result<Reply, NodeError> {
         if let Some(a) = &self.membership.alliance {
             return Err(NodeError::AlreadyInAlliance(a.name.clone()));
         }
@@ -495,11 +506,18 @@ impl Node {
                 "unknown admission rule '{admission}'; use coordinator, majority or consensus"
             ))
         })?;
-        let op = SignedOp::sign(
+        let process = process.unwrap_or("consensus");
+        if !entraide_membership::PROCESSES.contains(&process) {
+            return Err(NodeError::Invalid(format!(
+                "unknown decision process '{process}'; use consent, consensus or majority"
+            )));
+        }
+        let now = now_ms();
+        let found = SignedOp::sign(
             Op {
                 parents: vec![],
                 author: self.device,
-                time_ms: now_ms(),
+                time_ms: now,
                 body: OpBody::Found {
                     alliance_name: name.clone(),
                     org_id: self.org_id.clone(),
@@ -509,19 +527,44 @@ impl Node {
             },
             &self.key,
         );
+        // The default process is a motion like any later change of it; the
+        // founder, alone in the alliance, decides it at once.
+        let set_process = SignedOp::sign(
+            Op {
+                parents: vec![found.hash()],
+                author: self.device,
+                time_ms: now,
+                body: OpBody::SetProcess {
+                    process: process.to_owned(),
+                },
+            },
+            &self.key,
+        );
         let mut batch = WriteBatch::new();
-        batch.op(op.hash().0, op.bytes().to_vec());
+        for op in [&found, &set_process] {
+            batch.op(op.hash().0, op.bytes().to_vec());
+        }
         self.store.commit(batch)?;
-        let id = op.hash().to_hex();
-        let _ = self.log.insert(op);
+        let id = found.hash().to_hex();
+        let _ = self.log.insert(found);
+        let _ = self.log.insert(set_process);
         self.membership = self.log.state();
         Ok(Reply::new(
-            json!({"id": id, "name": name, "admission": admission.name()}),
+            json!({"id": id, "name": name, "admission": admission.name(), "process": process}),
             format!(
-                "founded the alliance '{name}' ({id}); admission rule: {}",
+                "founded the alliance '{name}' ({id}); admission rule: {}; proposals decided by {process} unless they say otherwise",
                 admission.name()
             ),
         ))
+    }
+
+    /// How this alliance decides proposals by default.
+    pub(crate) fn default_process(&self) -> &str {
+        self.membership
+            .alliance
+            .as_ref()
+            .and_then(|a| a.default_process.as_deref())
+            .unwrap_or("consensus")
     }
 
     fn docs_heads(&mut self) -> Vec<Value> {
@@ -532,10 +575,10 @@ impl Node {
     }
 
     fn status(&mut self) -> Reply {
-        let alliance =
-            self.membership.alliance.as_ref().map(
-                |a| json!({"id": a.id.to_hex(), "name": a.name, "admission": a.admission.name()}),
-            );
+        let process = self.default_process().to_owned();
+        let alliance = self.membership.alliance.as_ref().map(|a| {
+            json!({"id": a.id.to_hex(), "name": a.name, "admission": a.admission.name(), "process": process})
+        });
         let members = self.membership.active_orgs().count();
         let docs = self.docs_heads();
         let conflicts: Vec<Value> = self.own_conflicts_json();

@@ -18,6 +18,10 @@ pub enum Request {
         name: String,
         /// coordinator, majority or consensus.
         admission: String,
+        /// How proposals are decided by default: consent, consensus or
+        /// majority (`None`: consensus).
+        #[serde(default)]
+        process: Option<String>,
     },
     /// `status`.
     Status,
@@ -175,6 +179,9 @@ pub enum Request {
         quorum: Option<u32>,
         /// Deadline as typed.
         deadline: Option<String>,
+        /// For admission and removal: the organisation concerned.
+        #[serde(default)]
+        org: Option<String>,
     },
     /// `proposals`.
     Proposals {

@@ -27,6 +27,7 @@
 //! stores bytes under keys. It must never interpret document content.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -199,8 +200,25 @@ impl WriteBatch {
 /// A node's store.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    /// Always `Some` until the store is dropped.
+    db: Option<Database>,
+    /// Set once redb panicked on a damaged page: from then on every call is
+    /// refused without touching the file, and the database is not dropped
+    /// (redb's own drop would panic again).
+    damaged: AtomicBool,
 }
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take()
+            && (self.damaged.load(Ordering::SeqCst) || std::thread::panicking())
+        {
+            std::mem::forget(db);
+        }
+    }
+}
+
+const DAMAGED: &str = "its pages are damaged: restore the home from a backup, or start a new home and join the alliance again";
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     let path = path.to_owned();
@@ -228,6 +246,38 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
 }
 
 impl Store {
+    fn from_db(db: Database) -> Self {
+        Self {
+            db: Some(db),
+            damaged: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs one store operation, turning a panic inside redb (which it raises
+    /// on some damaged pages instead of returning an error) into a
+    /// [`StoreError`]: a damaged file must give the user a message, never a
+    /// crash.
+    fn guarded<T>(
+        &self,
+        action: &'static str,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let damaged = || StoreError {
+            action,
+            reason: DAMAGED.into(),
+        };
+        let Some(db) = self.db.as_ref() else {
+            return Err(damaged());
+        };
+        if self.damaged.load(Ordering::SeqCst) {
+            return Err(damaged());
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(db))).unwrap_or_else(|_| {
+            self.damaged.store(true, Ordering::SeqCst);
+            Err(damaged())
+        })
+    }
+
     /// Creates a new store at `path`, which must not exist.
     pub fn create(path: &Path) -> Result<Self, OpenError> {
         if path.exists() {
@@ -237,7 +287,7 @@ impl Store {
             });
         }
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
-        let store = Self { db };
+        let store = Self::from_db(db);
         let mut batch = WriteBatch::new();
         batch.meta("format", FORMAT_VERSION.to_le_bytes().to_vec());
         store.commit(batch).map_err(|e| OpenError::Io {
@@ -263,16 +313,20 @@ impl Store {
             }
         })?;
         let db = opened.map_err(|e| open_error(path, e))?;
-        let store = Self { db };
-        let format =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.meta("format")))
-                .map_err(|_| OpenError::NotAStore {
-                    path: path.to_owned(),
-                    reason: "its pages are damaged".into(),
-                })?;
-        let format = format.map_err(|_| OpenError::Foreign {
+        let store = Self::from_db(db);
+        let damaged = || OpenError::NotAStore {
             path: path.to_owned(),
-        })?;
+            reason: "its pages are damaged".into(),
+        };
+        let format = match store.meta("format") {
+            Ok(format) => format,
+            Err(_) if store.damaged.load(Ordering::SeqCst) => return Err(damaged()),
+            Err(_) => {
+                return Err(OpenError::Foreign {
+                    path: path.to_owned(),
+                });
+            }
+        };
         match format.as_deref().map(<[u8; 4]>::try_from) {
             Some(Ok(bytes)) if u32::from_le_bytes(bytes) == FORMAT_VERSION => Ok(store),
             Some(Ok(bytes)) => Err(OpenError::UnknownFormat {
@@ -287,217 +341,235 @@ impl Store {
 
     /// A setting.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(META) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        let value = table.get(key).map_err(StoreError::read)?;
-        Ok(value.map(|v| v.value().to_vec()))
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(META) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            let value = table.get(key).map_err(StoreError::read)?;
+            Ok(value.map(|v| v.value().to_vec()))
+        })
     }
 
     /// The chunks of a document, in order.
     pub fn doc_chunks(&self, doc: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(DOC_CHUNKS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        let range = table
-            .range((doc, 0)..=(doc, u64::MAX))
-            .map_err(StoreError::read)?;
-        range
-            .map(|entry| {
-                entry
-                    .map(|(_, v)| v.value().to_vec())
-                    .map_err(StoreError::read)
-            })
-            .collect()
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(DOC_CHUNKS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            let range = table
+                .range((doc, 0)..=(doc, u64::MAX))
+                .map_err(StoreError::read)?;
+            range
+                .map(|entry| {
+                    entry
+                        .map(|(_, v)| v.value().to_vec())
+                        .map_err(StoreError::read)
+                })
+                .collect()
+        })
     }
 
     /// Every sync metadata entry of a document.
     pub fn doc_extras(&self, doc: &str) -> Result<Vec<KeyValue>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(DOC_EXTRAS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(StoreError::read)? {
-            let (k, v) = entry.map_err(StoreError::read)?;
-            let (d, key) = k.value();
-            if d == doc {
-                out.push((key.to_vec(), v.value().to_vec()));
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(DOC_EXTRAS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(StoreError::read)? {
+                let (k, v) = entry.map_err(StoreError::read)?;
+                let (d, key) = k.value();
+                if d == doc {
+                    out.push((key.to_vec(), v.value().to_vec()));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Every membership operation.
     pub fn ops(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(OPS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        table
-            .iter()
-            .map_err(StoreError::read)?
-            .map(|entry| {
-                entry
-                    .map(|(_, v)| v.value().to_vec())
-                    .map_err(StoreError::read)
-            })
-            .collect()
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(OPS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            table
+                .iter()
+                .map_err(StoreError::read)?
+                .map(|entry| {
+                    entry
+                        .map(|(_, v)| v.value().to_vec())
+                        .map_err(StoreError::read)
+                })
+                .collect()
+        })
     }
 
     /// A file's bytes.
     pub fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(BLOBS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        let value = table.get(hash).map_err(StoreError::read)?;
-        Ok(value.map(|v| v.value().to_vec()))
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(BLOBS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            let value = table.get(hash).map_err(StoreError::read)?;
+            Ok(value.map(|v| v.value().to_vec()))
+        })
     }
 
     /// Whether the store holds a file's bytes.
     pub fn has_blob(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(BLOBS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        Ok(table.get(hash).map_err(StoreError::read)?.is_some())
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(BLOBS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            Ok(table.get(hash).map_err(StoreError::read)?.is_some())
+        })
     }
 
     /// The received parts of a file still arriving, in order from offset 0,
     /// as far as they are contiguous.
     pub fn blob_parts(&self, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(BLOB_PARTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        let mut out = Vec::new();
-        for entry in table
-            .range((hash, 0)..=(hash, u64::MAX))
-            .map_err(StoreError::read)?
-        {
-            let (k, v) = entry.map_err(StoreError::read)?;
-            if k.value().1 != out.len() as u64 {
-                break;
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(BLOB_PARTS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            let mut out = Vec::new();
+            for entry in table
+                .range((hash, 0)..=(hash, u64::MAX))
+                .map_err(StoreError::read)?
+            {
+                let (k, v) = entry.map_err(StoreError::read)?;
+                if k.value().1 != out.len() as u64 {
+                    break;
+                }
+                out.extend_from_slice(v.value());
             }
-            out.extend_from_slice(v.value());
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// How many bytes of a file still arriving are held, from offset 0.
     pub fn blob_parts_len(&self, hash: &[u8; 32]) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::read)?;
-        let table = match tx.open_table(BLOB_PARTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(e) => return Err(StoreError::read(e)),
-        };
-        let mut len = 0u64;
-        for entry in table
-            .range((hash, 0)..=(hash, u64::MAX))
-            .map_err(StoreError::read)?
-        {
-            let (k, v) = entry.map_err(StoreError::read)?;
-            if k.value().1 != len {
-                break;
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let table = match tx.open_table(BLOB_PARTS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+                Err(e) => return Err(StoreError::read(e)),
+            };
+            let mut len = 0u64;
+            for entry in table
+                .range((hash, 0)..=(hash, u64::MAX))
+                .map_err(StoreError::read)?
+            {
+                let (k, v) = entry.map_err(StoreError::read)?;
+                if k.value().1 != len {
+                    break;
+                }
+                len += v.value().len() as u64;
             }
-            len += v.value().len() as u64;
-        }
-        Ok(len)
+            Ok(len)
+        })
     }
 
     /// Commits a batch in one durable transaction: all of it or nothing.
     pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let tx = self.db.begin_write().map_err(StoreError::write)?;
-        {
-            let mut chunks = tx.open_table(DOC_CHUNKS).map_err(StoreError::write)?;
-            for (doc, bytes) in &batch.doc_replacements {
-                let keys: Vec<u64> = chunks
-                    .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
-                    .map_err(StoreError::write)?
-                    .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
-                    .collect();
-                let next = keys.last().map_or(0, |k| k + 1);
-                for k in keys {
+        self.guarded("written", |db| {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let tx = db.begin_write().map_err(StoreError::write)?;
+            {
+                let mut chunks = tx.open_table(DOC_CHUNKS).map_err(StoreError::write)?;
+                for (doc, bytes) in &batch.doc_replacements {
+                    let keys: Vec<u64> = chunks
+                        .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
+                        .map_err(StoreError::write)?
+                        .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
+                        .collect();
+                    let next = keys.last().map_or(0, |k| k + 1);
+                    for k in keys {
+                        chunks
+                            .remove((doc.as_str(), k))
+                            .map_err(StoreError::write)?;
+                    }
                     chunks
-                        .remove((doc.as_str(), k))
+                        .insert((doc.as_str(), next), bytes.as_slice())
                         .map_err(StoreError::write)?;
                 }
-                chunks
-                    .insert((doc.as_str(), next), bytes.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-            for (doc, bytes) in &batch.doc_chunks {
-                let next = chunks
-                    .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
-                    .map_err(StoreError::write)?
-                    .next_back()
-                    .and_then(|e| e.ok())
-                    .map_or(0, |(k, _)| k.value().1 + 1);
-                chunks
-                    .insert((doc.as_str(), next), bytes.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-            let mut extras = tx.open_table(DOC_EXTRAS).map_err(StoreError::write)?;
-            for (doc, key, value) in &batch.doc_extras {
-                extras
-                    .insert((doc.as_str(), key.as_slice()), value.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-            let mut ops = tx.open_table(OPS).map_err(StoreError::write)?;
-            for (hash, bytes) in &batch.ops {
-                ops.insert(hash, bytes.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-            let mut blobs = tx.open_table(BLOBS).map_err(StoreError::write)?;
-            for (hash, bytes) in &batch.blobs {
-                blobs
-                    .insert(hash, bytes.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-            let mut parts = tx.open_table(BLOB_PARTS).map_err(StoreError::write)?;
-            for hash in &batch.drop_parts {
-                let offsets: Vec<u64> = parts
-                    .range((hash, 0)..=(hash, u64::MAX))
-                    .map_err(StoreError::write)?
-                    .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
-                    .collect();
-                for offset in offsets {
-                    parts.remove((hash, offset)).map_err(StoreError::write)?;
+                for (doc, bytes) in &batch.doc_chunks {
+                    let next = chunks
+                        .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
+                        .map_err(StoreError::write)?
+                        .next_back()
+                        .and_then(|e| e.ok())
+                        .map_or(0, |(k, _)| k.value().1 + 1);
+                    chunks
+                        .insert((doc.as_str(), next), bytes.as_slice())
+                        .map_err(StoreError::write)?;
+                }
+                let mut extras = tx.open_table(DOC_EXTRAS).map_err(StoreError::write)?;
+                for (doc, key, value) in &batch.doc_extras {
+                    extras
+                        .insert((doc.as_str(), key.as_slice()), value.as_slice())
+                        .map_err(StoreError::write)?;
+                }
+                let mut ops = tx.open_table(OPS).map_err(StoreError::write)?;
+                for (hash, bytes) in &batch.ops {
+                    ops.insert(hash, bytes.as_slice())
+                        .map_err(StoreError::write)?;
+                }
+                let mut blobs = tx.open_table(BLOBS).map_err(StoreError::write)?;
+                for (hash, bytes) in &batch.blobs {
+                    blobs
+                        .insert(hash, bytes.as_slice())
+                        .map_err(StoreError::write)?;
+                }
+                let mut parts = tx.open_table(BLOB_PARTS).map_err(StoreError::write)?;
+                for hash in &batch.drop_parts {
+                    let offsets: Vec<u64> = parts
+                        .range((hash, 0)..=(hash, u64::MAX))
+                        .map_err(StoreError::write)?
+                        .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
+                        .collect();
+                    for offset in offsets {
+                        parts.remove((hash, offset)).map_err(StoreError::write)?;
+                    }
+                }
+                for (hash, offset, bytes) in &batch.blob_parts {
+                    parts
+                        .insert((hash, *offset), bytes.as_slice())
+                        .map_err(StoreError::write)?;
+                }
+                let mut meta = tx.open_table(META).map_err(StoreError::write)?;
+                for (key, value) in &batch.meta {
+                    meta.insert(key.as_str(), value.as_slice())
+                        .map_err(StoreError::write)?;
                 }
             }
-            for (hash, offset, bytes) in &batch.blob_parts {
-                parts
-                    .insert((hash, *offset), bytes.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-            let mut meta = tx.open_table(META).map_err(StoreError::write)?;
-            for (key, value) in &batch.meta {
-                meta.insert(key.as_str(), value.as_slice())
-                    .map_err(StoreError::write)?;
-            }
-        }
-        tx.commit().map_err(StoreError::write)
+            tx.commit().map_err(StoreError::write)
+        })
     }
 }
 

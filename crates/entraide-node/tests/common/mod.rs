@@ -19,6 +19,7 @@ pub fn founder(dir: &tempfile::TempDir) -> Node {
     a.execute(Request::AllianceCreate {
         name: "Alliance".into(),
         admission: "coordinator".into(),
+        process: None,
     })
     .expect("found");
     a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
