@@ -745,6 +745,14 @@ async fn the_owner_approves_on_its_page_and_a_lost_booking_is_rebooked_from_a_su
 
     // Apart, both organisations book the same hours of the room; A first.
     serve_b.stop();
+    page_a
+        .goto(&format!("{}/#home", serve_a.ui.as_deref().unwrap()))
+        .await
+        .unwrap();
+    until(30, "A's page says it is offline once B is gone", || async {
+        shows(&page_a, "#online.offline", "Hors ligne").await
+    })
+    .await;
     let slot = [
         "--from".to_owned(),
         format!("{day}T14:00"),
