@@ -115,6 +115,12 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+/** Replaces `el`'s children, skipping null/undefined/false (which the DOM
+ * would otherwise print as text). */
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 function notice(text, ok) {
   const n = document.getElementById("notice");
   if (!text) { n.hidden = true; return; }
@@ -214,7 +220,7 @@ pages.home = {
     for (const m of members.filter((m) => m.status === "pending")) attention.push(h("li", {}, t("home.pendingorg", { org: m.org }), " ", h("a", { href: "#members" }, "→")));
     for (const b of bookings.filter((b) => b.status === "pending" && own.has(b.resource))) attention.push(h("li", {}, t("home.pendingbooking", { r: b.resource_name, from: short(b.from), org: b.org }), " ", h("a", { href: "#calendar" }, "→")));
     for (const p of proposals.filter((p) => p.status === "open")) attention.push(h("li", {}, t("home.proposal", { t: p.title })));
-    main.replaceChildren(
+    fill(main,
       h("h1", {}, t("home.title")),
       h("div", { class: "cards" },
         h("div", { class: "card" }, h("h2", {}, t("home.org")), h("p", { id: "org-name" }, h("strong", {}, st.org)),
@@ -246,7 +252,7 @@ pages.calendar = {
     const [weekArg, resArg] = page.args;
     const week = monday(/^\d{4}-\d{2}-\d{2}$/.test(weekArg || "") ? weekArg : todayLocal());
     const res = resources.find((r) => r.id === resArg) || resources.find((r) => r.id === page.state.resource) || resources[0];
-    if (!res) { main.replaceChildren(h("h1", {}, t("cal.title")), h("p", {}, t("cal.noresource"))); return; }
+    if (!res) { fill(main, h("h1", {}, t("cal.title")), h("p", {}, t("cal.noresource"))); return; }
     page.state.resource = res.id;
     const go = (w, r) => { location.hash = "#calendar/" + w + "/" + encodeURIComponent(r); };
     const bookings = await api("GET", "/bookings?resource=" + encodeURIComponent(res.id));
@@ -278,7 +284,7 @@ pages.calendar = {
       h("p", {}, t("cal.quota", { org: u.org, used: (u.minutes / 60).toFixed(1), quota: (u.quota_minutes / 60).toFixed(0), from: short(u.period_start).slice(0, 10), to: short(u.period_end).slice(0, 10) }))));
     const conflicts = bookings.filter((b) => b.status === "conflict" && mine(b));
 
-    main.replaceChildren(
+    fill(main,
       h("h1", {}, t("cal.title")),
       h("div", { class: "row" },
         h("label", {}, t("cal.resource") + " ",
@@ -371,7 +377,7 @@ pages.charter = {
       st.info = h("p", { id: "charter-state", class: "muted" }, t("ch.saved"));
       st.ta.addEventListener("input", () => { clearTimeout(st.timer); st.timer = setTimeout(() => charterSend(st), 350); });
       st.history = h("div", {});
-      main.replaceChildren(h("h1", {}, t("ch.title")), st.info, st.ta, st.history);
+      fill(main, h("h1", {}, t("ch.title")), st.info, st.ta, st.history);
     } else {
       await charterPull(st);
     }
@@ -379,7 +385,7 @@ pages.charter = {
       api("GET", "/charter/history").catch(() => []),
       api("GET", "/charter/adopted").catch(() => null),
     ]);
-    st.history.replaceChildren(
+    fill(st.history,
       h("h2", {}, t("ch.adopted")),
       adopted && adopted.text ? h("pre", { id: "adopted" }, adopted.text) : h("p", { class: "muted" }, t("ch.noadopted")),
       h("h2", {}, t("ch.history")),
@@ -472,7 +478,7 @@ pages.library = {
       st.search = h("input", { id: "lib-search", type: "search", placeholder: t("lib.search") });
       st.search.addEventListener("input", () => { clearTimeout(st.timer); st.timer = setTimeout(refresh, 250); });
       st.list = h("table", { id: "library" });
-      main.replaceChildren(h("h1", {}, t("lib.title")), drop,
+      fill(main, h("h1", {}, t("lib.title")), drop,
         h("div", { class: "row" }, h("label", {}, t("lib.titlef") + " ", title), h("label", {}, t("lib.kind") + " ", kind)),
         h("div", { class: "row" }, h("label", {}, t("lib.tags") + " ", tags), upload),
         h("h2", {}, ""), st.search, st.list);
@@ -480,7 +486,7 @@ pages.library = {
     const q = st.search.value.trim();
     const list = await api("GET", "/library" + (q ? "?search=" + encodeURIComponent(q) : ""));
     if (unchanged(page, list, q)) return;
-    st.list.replaceChildren(...(list.length ? list.map((e) => h("tr", { "data-entry": e.id },
+    fill(st.list, ...(list.length ? list.map((e) => h("tr", { "data-entry": e.id },
       h("td", {}, h("strong", {}, e.title), h("div", { class: "muted" }, e.file_name)),
       h("td", {}, e.kind), h("td", {}, (e.tags || []).map((g) => h("span", { class: "tag" }, g))),
       h("td", {}, e.size + " B"), h("td", {}, e.added_by),
@@ -496,7 +502,7 @@ pages.values = {
     const values = await api("GET", "/values");
     if (unchanged(page, values)) return;
     const name = h("input", { id: "value-name", type: "text" }), desc = h("input", { id: "value-desc", type: "text", size: 40 });
-    main.replaceChildren(h("h1", {}, t("val.title")),
+    fill(main, h("h1", {}, t("val.title")),
       values.length ? h("div", { class: "cards", id: "values" }, values.map((v) => h("div", { class: "card" },
         h("h2", {}, v.name), h("p", {}, v.description || ""),
         h("p", { class: "muted" }, t("val.endorsedby", { orgs: (v.endorsed_by || []).join(", ") || "—" })),
@@ -515,7 +521,7 @@ pages.members = {
     const members = await api("GET", "/members");
     if (unchanged(page, members)) return;
     const ticketBox = st.ticketBox || (st.ticketBox = h("div", { id: "invitation" }));
-    main.replaceChildren(h("h1", {}, t("mem.title")),
+    fill(main, h("h1", {}, t("mem.title")),
       h("table", { id: "members" }, members.map((m) => h("tr", { "data-org": m.org },
         h("td", {}, h("strong", {}, m.org)), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
         h("td", { class: "muted" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).length ? " · " + t("mem.waiting", { w: m.waiting.map((w) => w.needs || w.kind || "").join(", ") }) : ""),
@@ -525,7 +531,7 @@ pages.members = {
       h("h2", {}, t("mem.invite")),
       h("button", { id: "invite", class: "primary", onclick: () => act(async () => {
         const r = await api("POST", "/invite", { role: "member", expires: "7d" });
-        ticketBox.replaceChildren(h("p", {}, t("mem.ticket")), h("p", { class: "ticket", id: "ticket" }, r.ticket),
+        fill(ticketBox, h("p", {}, t("mem.ticket")), h("p", { class: "ticket", id: "ticket" }, r.ticket),
           r.qr_svg ? h("p", { class: "qr" }, h("img", { id: "qr", alt: "QR", width: 240, height: 240, src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.qr_svg) })) : null);
       }) }, t("mem.invite")),
       ticketBox);
