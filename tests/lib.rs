@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: a fresh node home in a
 //! temporary directory and a way to run the real `entraide` binary on it.
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,7 +18,16 @@ pub fn binary() -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join(format!("entraide{}", std::env::consts::EXE_SUFFIX));
+    let name = format!("entraide{}", std::env::consts::EXE_SUFFIX);
+    // With a separate build directory (CARGO_BUILD_BUILD_DIR), the test runs
+    // from there while the binary is placed in the target directory.
+    if let (Some(target), Some(profile)) = (std::env::var_os("CARGO_TARGET_DIR"), dir.file_name()) {
+        let bin = PathBuf::from(target).join(profile).join(&name);
+        if bin.exists() {
+            return bin;
+        }
+    }
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
         "{} is missing: build it first with `cargo build -p entraide-cli`",
@@ -144,18 +155,52 @@ pub struct Serve {
     child: Child,
     /// Where it listens, as it printed.
     pub addr: String,
+    /// The web interface's base URL (`http://IP:PORT`), when it serves one.
+    pub ui: Option<String>,
+    /// The one-time login link it printed, when it serves a web interface.
+    pub login: Option<String>,
+    /// What it printed before it served.
+    pub early: Vec<String>,
 }
 
 impl Serve {
-    /// `entraide serve` on loopback, relays and mDNS off.
+    /// `entraide serve` on loopback, relays and mDNS off, no web interface
+    /// (many tests run several nodes at once).
     pub fn start(home: &TestHome) -> Self {
         Self::start_at(home, "127.0.0.1:0")
     }
 
     /// The same, on a given address (to restart a node where peers know it).
     pub fn start_at(home: &TestHome, listen: &str) -> Self {
-        let mut cmd = home.command(&["serve", "--listen", listen, "--no-relay", "--no-mdns"]);
+        let mut cmd = home.command(&[
+            "serve",
+            "--listen",
+            listen,
+            "--no-relay",
+            "--no-mdns",
+            "--ui",
+            "off",
+        ]);
         Self::spawn(&mut cmd)
+    }
+
+    /// The same, with the web interface on a free loopback port.
+    pub fn start_with_ui(home: &TestHome) -> Self {
+        let mut cmd = home.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-relay",
+            "--no-mdns",
+            "--ui",
+            "127.0.0.1:0",
+        ]);
+        let serve = Self::spawn(&mut cmd);
+        assert!(
+            serve.ui.is_some() && serve.login.is_some(),
+            "serve printed no web interface address"
+        );
+        serve
     }
 
     /// Spawns a prepared `serve` command and waits until it serves.
@@ -173,9 +218,27 @@ impl Serve {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut ui, mut login, mut early) = (None, None, Vec::new());
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            let line = rx.recv_timeout(left);
+            if let Ok(line) = &line {
+                early.push(line.clone());
+            }
+            match line {
+                Ok(line) if line.starts_with("web interface on ") => {
+                    ui = Some(
+                        line.trim_start_matches("web interface on ")
+                            .trim_end_matches('/')
+                            .to_owned(),
+                    );
+                }
+                Ok(line) if line.starts_with("log in to the web interface: ") => {
+                    login = Some(
+                        line.trim_start_matches("log in to the web interface: ")
+                            .to_owned(),
+                    );
+                }
                 Ok(line) if line.starts_with("serving device") => {
                     break line
                         .rsplit(" on ")
@@ -196,7 +259,13 @@ impl Serve {
         };
         // Keep draining stderr so the daemon never blocks on a full pipe.
         std::thread::spawn(move || while rx.recv().is_ok() {});
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            ui,
+            login,
+            early,
+        }
     }
 
     /// Stops it the way a user does (SIGTERM) and waits for a clean exit.

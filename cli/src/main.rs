@@ -118,7 +118,15 @@ enum Command {
         /// Do not look for members on the LAN with mDNS.
         #[arg(long)]
         no_mdns: bool,
+        /// Where the web interface listens (IP:PORT; port 0 picks a free
+        /// one), or `off`. If the default address is taken (another node on
+        /// this machine), the node serves without it and says so.
+        #[arg(long, value_name = "IP:PORT|off")]
+        ui: Option<String>,
     },
+    /// Print a one-time link that opens this node's web interface (while
+    /// `entraide serve` runs).
+    UiUrl,
     /// Print a one-line ticket that lets another organisation join.
     Invite {
         /// The role the newcomer gets: member or coordinator.
@@ -648,12 +656,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Charter {
             command: CharterCommand::Edit,
         } => return charter_edit(&home, zone, json),
+        Command::UiUrl => {
+            // An address file left by a node that was killed names nothing.
+            if client::ask_daemon(&home, &Request::Status).is_none() {
+                return Err(Failure {
+                    message: entraide_web::WebError::NotRunning.to_string(),
+                    code: 1,
+                });
+            }
+            let url = entraide_web::login_url(home.root()).map_err(|e| Failure {
+                message: e.to_string(),
+                code: 1,
+            })?;
+            if json {
+                println!("{}", serde_json::json!({ "url": url }));
+            } else {
+                println!("{url}");
+            }
+            return Ok(());
+        }
         Command::Serve {
             listen,
             relay,
             no_relay,
             no_mdns,
+            ui,
         } => {
+            let ui = parse_ui(ui.as_deref())?;
             let relay = match (relay, no_relay) {
                 (_, true) => RelayChoice::Disabled,
                 (Some(url), false) => RelayChoice::Custom(url),
@@ -664,7 +693,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 relay,
                 mdns: !no_mdns,
             };
-            return serve(&home, zone, config);
+            return serve(&home, zone, config, ui);
         }
         Command::Join {
             ticket,
@@ -687,6 +716,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
     Ok(match command {
         Command::Init { .. }
         | Command::Serve { .. }
+        | Command::UiUrl
         | Command::Join { .. }
         | Command::Sync { .. } => {
             return Err(usage("this command is handled before"));
@@ -958,8 +988,36 @@ fn net_failure(e: entraide_net::NetError) -> Failure {
     }
 }
 
+/// Where `serve` puts the web interface: off, the default, or where asked.
+#[derive(Clone, Copy, Debug)]
+enum UiChoice {
+    Off,
+    Default(std::net::SocketAddr),
+    At(std::net::SocketAddr),
+}
+
+fn parse_ui(ui: Option<&str>) -> Result<UiChoice, Failure> {
+    match ui.map(str::trim) {
+        None => entraide_web::DEFAULT_ADDR
+            .parse()
+            .map(UiChoice::Default)
+            .map_err(|_| usage("the default web interface address is invalid")),
+        Some("off") => Ok(UiChoice::Off),
+        Some(addr) => addr.parse().map(UiChoice::At).map_err(|_| {
+            usage(format!(
+                "--ui '{addr}' is not an address; use IP:PORT such as 127.0.0.1:7878, or off"
+            ))
+        }),
+    }
+}
+
 /// `entraide serve`: runs until SIGINT or SIGTERM.
-fn serve(home: &Home, zone: chrono_tz::Tz, config: EndpointConfig) -> Result<(), Failure> {
+fn serve(
+    home: &Home,
+    zone: chrono_tz::Tz,
+    config: EndpointConfig,
+    ui: UiChoice,
+) -> Result<(), Failure> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -978,12 +1036,43 @@ fn serve(home: &Home, zone: chrono_tz::Tz, config: EndpointConfig) -> Result<(),
         let daemon = Daemon::start(home, node, ServeConfig { endpoint: config })
             .await
             .map_err(net_failure)?;
+        let web = match ui {
+            UiChoice::Off => None,
+            UiChoice::Default(addr) | UiChoice::At(addr) => {
+                match entraide_web::WebServer::start(daemon.handle(), home.root(), addr).await {
+                    Ok(web) => {
+                        eprintln!("web interface on http://{}/", web.addr());
+                        eprintln!("log in to the web interface: {}", web.login_link());
+                        Some(web)
+                    }
+                    // Two nodes on one machine: the second keeps serving
+                    // the network without an interface at the default.
+                    Err(e @ entraide_web::WebError::Bind { in_use: true, .. })
+                        if matches!(ui, UiChoice::Default(_)) =>
+                    {
+                        eprintln!("warning: {e}; the node runs without it");
+                        None
+                    }
+                    Err(e) => {
+                        let _ = daemon.stop().await;
+                        return Err(Failure {
+                            message: e.to_string(),
+                            code: 1,
+                        });
+                    }
+                }
+            }
+        };
         let addrs: Vec<String> = daemon.addrs().iter().map(ToString::to_string).collect();
         eprintln!("serving device {} on {}", daemon.device(), addrs.join(", "));
-        daemon
+        let result = daemon
             .run_until(shutdown_signal())
             .await
-            .map_err(net_failure)
+            .map_err(net_failure);
+        if let Some(web) = web {
+            web.stop().await;
+        }
+        result
     })
 }
 

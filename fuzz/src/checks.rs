@@ -722,7 +722,7 @@ impl BundleHarness {
     /// The changes `bytes` would add to document `kind`.
     fn added_by(&mut self, kind: DocKind, bytes: &[u8]) -> Vec<ChangeSummary> {
         match self.mirrors[doc_index(kind)]
-            .apply_verified(bytes, |added, _| Err::<(), _>(added.to_vec()))
+            .apply_verified(bytes, |added| Err::<(), _>(added.to_vec()))
         {
             Err(ApplyError::Refused(added)) => added,
             _ => Vec::new(),

@@ -333,6 +333,40 @@ fn bad_input_is_refused_with_one_line_and_stores_nothing() {
             "missing charter file",
             &["charter", "set", "--file", "{S}/absent.md"],
         ),
+        case(
+            "library title over 300 characters",
+            &["library", "add", "{S}/doc.txt", "--title", &"t".repeat(301)],
+        ),
+        case(
+            "library title with a line break",
+            &["library", "add", "{S}/doc.txt", "--title", "Statuts\nfaux"],
+        ),
+        case(
+            "library tag over 50 characters",
+            &[
+                "library",
+                "add",
+                "{S}/doc.txt",
+                "--title",
+                "Statuts",
+                "--tag",
+                &"t".repeat(51),
+            ],
+        ),
+        case(
+            "value description over 10,000 characters",
+            &[
+                "values",
+                "add",
+                "Respect",
+                "--description",
+                &"d".repeat(10_001),
+            ],
+        ),
+        case(
+            "resource name of 1,000 characters",
+            &["resource", "add", &"r".repeat(1000), "--kind", "room"],
+        ),
         case("empty value name", &["values", "add", ""]),
         case("blank value name", &["values", "add", "   "]),
         case(
@@ -601,4 +635,52 @@ fn the_charter_is_unchanged_after_a_refused_set() {
         "Charte initiale.\n"
     );
     assert!(Path::new(&home.path()).join("entraide.redb").exists());
+}
+
+/// A library title that looks like a path is only a title: it is stored as
+/// typed, and no file is created from it, in the home or anywhere else.
+#[test]
+fn a_library_title_that_looks_like_a_path_is_only_text() {
+    let home = fixture();
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = walk(dir)
+            .into_iter()
+            .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files(&home.path());
+    let doc = home.scratch().join("doc.txt");
+    let title = "../../../../etc/entraide-title-test";
+    let id = home
+        .ok(&["library", "add", doc.to_str().unwrap(), "--title", title])
+        .stdout
+        .trim()
+        .to_owned();
+    let list = home.json(&["library", "list"]);
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(entry["title"], title);
+    assert_eq!(files(&home.path()), before, "no file appeared in the home");
+    assert!(!std::path::Path::new("/etc/entraide-title-test").exists());
+    let out = home.scratch().join("copy.txt");
+    home.ok(&["library", "get", &id, "--out", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&doc).unwrap());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
 }

@@ -2,16 +2,16 @@
 //! process, after a `kill -9` in the middle of other commands, and the
 //! node's files are private to its user.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use entraide_tests::{TestHome, binary};
+use entraide_tests::{Serve, TestHome, binary, eventually, join};
 use serde_json::Value;
 
 const ORG: &str = "Asbl Un";
@@ -237,33 +237,52 @@ fn group_alive(pgid: u32) -> bool {
     })
 }
 
-/// A line the loop printed for an acknowledged booking.
-fn is_id(line: &str) -> bool {
-    !line.is_empty() && line.chars().all(|c| c.is_ascii_hexdigit())
+/// One write the loop makes, as a user would type it.
+#[derive(Clone, Debug)]
+enum Write {
+    /// `book "Salle Verte" --from A --to B`.
+    Book(String, String),
+    /// `charter set --file F`, F holding the text.
+    Charter(PathBuf, String),
+    /// `library add F --title T`, F holding the bytes.
+    Library(PathBuf, String, Vec<u8>),
 }
 
-/// Books slot after slot from a shell loop, reading each id as soon as the
-/// command returned; kills the whole loop with SIGKILL after `acks`
-/// acknowledged bookings and `delay` more. Returns the acknowledged ids with
-/// their slot.
-fn book_until_killed(
+impl Write {
+    fn args(&self) -> [String; 3] {
+        match self {
+            Write::Book(from, to) => ["book".into(), from.clone(), to.clone()],
+            Write::Charter(path, _) => ["charter".into(), path.display().to_string(), "-".into()],
+            Write::Library(path, title, _) => {
+                ["library".into(), path.display().to_string(), title.clone()]
+            }
+        }
+    }
+}
+
+/// Makes writes one after the other from a shell loop, each a whole
+/// `entraide` process, reading each acknowledgement as soon as the command
+/// returned; kills the whole loop with SIGKILL after `acks` acknowledged
+/// writes and `delay` more. Returns, for each acknowledged write in order,
+/// the last line the command printed (the new id for a booking or entry).
+fn write_until_killed(
     home: &TestHome,
-    first_slot: usize,
+    writes: &[Write],
     acks: usize,
     delay: Duration,
     log: &Path,
-) -> Vec<(String, (String, String))> {
-    let slots: Vec<(String, String)> = (first_slot..first_slot + acks + 30).map(slot).collect();
+) -> Vec<String> {
     let script = r#"
         bin="$1"; home="$2"; shift 2
-        while [ $# -ge 2 ]; do
-            if id=$("$bin" --home "$home" book "Salle Verte" --from "$1" --to "$2"); then
-                echo "$id"
-            else
-                echo "FAILED $? $1"
-                exit 1
-            fi
-            shift 2
+        while [ $# -ge 3 ]; do
+            kind="$1"; a="$2"; b="$3"; shift 3
+            case "$kind" in
+                book) out=$("$bin" --home "$home" book "Salle Verte" --from "$a" --to "$b") ;;
+                charter) out=$("$bin" --home "$home" charter set --file "$a") ;;
+                library) out=$("$bin" --home "$home" library add "$a" --title "$b" --kind procedure) ;;
+                *) out=""; false ;;
+            esac || { echo "FAILED $? $kind $a"; exit 1; }
+            echo "ACK $(printf '%s\n' "$out" | tail -n 1)"
         done
         echo "DONE"
     "#;
@@ -273,8 +292,8 @@ fn book_until_killed(
         .arg("sh")
         .arg(binary())
         .arg(home.path());
-    for (from, to) in &slots {
-        cmd.arg(from).arg(to);
+    for w in writes {
+        cmd.args(w.args());
     }
     let stderr = std::fs::OpenOptions::new()
         .create(true)
@@ -311,16 +330,13 @@ fn book_until_killed(
     while acked.len() < acks {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) if is_id(&line) => {
-                let i = acked.len();
-                acked.push((line, slots[i].clone()));
-            }
+            Ok(line) if line.starts_with("ACK ") => acked.push(line[4..].to_owned()),
             Ok(line) => {
-                problem = Some(format!("the booking loop said {line:?}"));
+                problem = Some(format!("the write loop said {line:?}"));
                 break;
             }
             Err(e) => {
-                problem = Some(format!("no booking acknowledged in time: {e}"));
+                problem = Some(format!("no write acknowledged in time: {e}"));
                 break;
             }
         }
@@ -335,11 +351,10 @@ fn book_until_killed(
     while Instant::now() < gone && group_alive(pgid) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Ids printed between the last read and the kill were acknowledged too.
+    // Writes acknowledged between the last read and the kill count too.
     for line in rx.iter() {
-        if is_id(&line) {
-            let i = acked.len();
-            acked.push((line, slots[i].clone()));
+        if let Some(out) = line.strip_prefix("ACK ") {
+            acked.push(out.to_owned());
         }
     }
     let _ = reader.join();
@@ -350,8 +365,131 @@ fn book_until_killed(
     acked
 }
 
+/// What the node acknowledged so far, to check after each kill.
+#[derive(Default)]
+struct Acknowledged {
+    /// Booking id → (from, to).
+    bookings: BTreeMap<String, (String, String)>,
+    /// Library entry id → bytes.
+    library: BTreeMap<String, Vec<u8>>,
+    /// The text of the last acknowledged charter edit.
+    charter: Option<String>,
+}
+
+/// The writes of round `round`: bookings, charter edits and library files,
+/// mixed by `rng`.
+fn writes_for(home: &TestHome, round: usize, count: usize, rng: &mut Rng) -> Vec<Write> {
+    (0..count)
+        .map(|i| {
+            let n = round * 100 + i;
+            match rng.below(4) {
+                0 | 1 => {
+                    let (from, to) = slot(n);
+                    Write::Book(from, to)
+                }
+                2 => {
+                    let text = format!(
+                        "Charte de l'alliance, version {n}\n\n{}",
+                        "Nous mettons en commun nos salles et nos savoirs.\n".repeat(1 + n % 7)
+                    );
+                    let path = home.scratch().join(format!("charter-{n}.txt"));
+                    std::fs::write(&path, &text).unwrap();
+                    Write::Charter(path, text)
+                }
+                _ => {
+                    let len = 1 + rng.below(300_000) as usize;
+                    let bytes: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                    let path = home.scratch().join(format!("procedure-{n}.bin"));
+                    std::fs::write(&path, &bytes).unwrap();
+                    Write::Library(path, format!("Procédure {n}"), bytes)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Checks that the store opens and holds everything acknowledged; `in_flight`
+/// is the write that may have been committed without its acknowledgement
+/// being read.
+fn check_acknowledged(home: &TestHome, ack: &Acknowledged, in_flight: Option<&Write>, what: &str) {
+    let status = home.run(&["status"]);
+    assert_eq!(status.code, 0, "{what}: status after kill -9: {status:?}");
+    let bookings = home.json(&["bookings"]);
+    for (id, (from, to)) in &ack.bookings {
+        let b = by_id(&bookings, id);
+        assert_eq!(b["status"], "confirmed", "{what}: {b:#}");
+        assert_eq!(
+            b["from"].as_str().unwrap(),
+            format!("{from}:00{}", offset(from)),
+            "{what}: {b:#}"
+        );
+        assert_eq!(
+            b["to"].as_str().unwrap(),
+            format!("{to}:00{}", offset(to)),
+            "{what}: {b:#}"
+        );
+    }
+    // The bytes are compared at the end, on another member; here, the
+    // entry's BLAKE3 hash and size against the file added.
+    let library = home.json(&["library", "list"]);
+    for (id, bytes) in &ack.library {
+        let entry = by_id(&library, id);
+        assert_eq!(entry["available"], true, "{what}: {entry:#}");
+        assert_eq!(entry["size"], bytes.len(), "{what}: {entry:#}");
+        assert_eq!(
+            entry["hash"].as_str(),
+            Some(blake3::hash(bytes).to_hex().as_str()),
+            "{what}: {entry:#}"
+        );
+    }
+    if let Some(text) = &ack.charter {
+        let now = entraide_tests::charter(home);
+        let in_flight_text = match in_flight {
+            Some(Write::Charter(_, t)) => Some(t),
+            _ => None,
+        };
+        assert!(
+            now == *text || Some(&now) == in_flight_text,
+            "{what}: the charter is not the last acknowledged edit:\n{now}"
+        );
+    }
+}
+
+/// The write in flight at the kill may have landed without its
+/// acknowledgement being read: if it did, it counts from now on.
+fn absorb_in_flight(home: &TestHome, ack: &mut Acknowledged, in_flight: Option<&Write>) {
+    match in_flight {
+        Some(Write::Book(from, to)) => {
+            let bookings = home.json(&["bookings"]);
+            let landed = array(&bookings).iter().find(|b| {
+                !ack.bookings
+                    .contains_key(b["id"].as_str().unwrap_or_default())
+                    && b["from"].as_str() == Some(&format!("{from}:00{}", offset(from)))
+            });
+            if let Some(b) = landed {
+                let id = b["id"].as_str().unwrap().to_owned();
+                ack.bookings.insert(id, (from.clone(), to.clone()));
+            }
+        }
+        Some(Write::Library(_, title, bytes)) => {
+            let library = home.json(&["library", "list"]);
+            if let Some(e) = array(&library)
+                .iter()
+                .find(|e| e["title"] == title.as_str())
+            {
+                ack.library
+                    .insert(e["id"].as_str().unwrap().to_owned(), bytes.clone());
+            }
+        }
+        Some(Write::Charter(_, text)) if entraide_tests::charter(home) == *text => {
+            ack.charter = Some(text.clone());
+        }
+        Some(Write::Charter(..)) | None => {}
+    }
+}
+
 #[test]
-fn acknowledged_bookings_survive_kill_9() {
+fn acknowledged_writes_survive_50_kills_and_the_node_syncs_after() {
     let seed = std::env::var("ENTRAIDE_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -361,93 +499,87 @@ fn acknowledged_bookings_survive_kill_9() {
     home.ok(&["resource", "add", "Salle Verte", "--kind", "room"]);
     let log = home.scratch().join("loop.stderr");
 
-    let rounds = 5;
-    let mut all: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let rounds = 50;
+    let mut ack = Acknowledged::default();
     let started = Instant::now();
     for round in 0..rounds {
-        let acks = 5 + rng.below(12) as usize; // 5..=16
-        let delay = Duration::from_millis(rng.below(120));
-        let acked = book_until_killed(&home, round * 200, acks, delay, &log);
+        let acks = 1 + rng.below(4) as usize; // 1..=4
+        let delay = Duration::from_millis(rng.below(150));
+        let writes = writes_for(&home, round, acks + 10, &mut rng);
+        let outputs = write_until_killed(&home, &writes, acks, delay, &log);
+        let what = format!("round {round} (seed {seed}, kill {delay:?} after {acks})");
         assert!(
-            acked.len() >= acks,
-            "round {round} (seed {seed}): {} acknowledged, wanted {acks}",
-            acked.len()
+            outputs.len() >= acks,
+            "{what}: {} acknowledged",
+            outputs.len()
         );
-        for (id, when) in acked {
-            assert!(
-                all.insert(id.clone(), when).is_none(),
-                "id {id} printed twice"
-            );
+        for (write, out) in writes.iter().zip(&outputs) {
+            match write {
+                Write::Book(from, to) => {
+                    let id = one_id(out);
+                    assert!(
+                        ack.bookings
+                            .insert(id.clone(), (from.clone(), to.clone()))
+                            .is_none(),
+                        "{what}: booking id {id} printed twice"
+                    );
+                }
+                Write::Charter(_, text) => ack.charter = Some(text.clone()),
+                Write::Library(_, _, bytes) => {
+                    ack.library.insert(one_id(out), bytes.clone());
+                }
+            }
         }
-
-        // The store opens, and holds every acknowledged booking, as acknowledged.
-        let status = home.run(&["status"]);
-        assert_eq!(
-            status.code, 0,
-            "round {round} (seed {seed}, kill {delay:?} after {acks}): status after kill -9: {status:?}"
-        );
+        let in_flight = writes.get(outputs.len());
+        check_acknowledged(&home, &ack, in_flight, &what);
+        absorb_in_flight(&home, &mut ack, in_flight);
+        // Nothing was stored that was neither acknowledged nor in flight.
         let bookings = home.json(&["bookings"]);
-        let stored: BTreeSet<&str> = array(&bookings)
-            .iter()
-            .map(|b| b["id"].as_str().expect("id"))
-            .collect();
-        let missing: Vec<&String> = all
-            .keys()
-            .filter(|id| !stored.contains(id.as_str()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "round {round} (seed {seed}, kill {delay:?} after {acks}): acknowledged bookings lost: {missing:?}"
+        assert_eq!(
+            array(&bookings).len(),
+            ack.bookings.len(),
+            "{what}: bookings"
         );
-        for (id, (from, to)) in &all {
-            let b = by_id(&bookings, id);
-            assert_eq!(b["status"], "confirmed", "{b:#}");
-            assert_eq!(
-                b["from"].as_str().unwrap(),
-                format!("{from}:00{}", offset(from)),
-                "{b:#}"
-            );
-            assert_eq!(
-                b["to"].as_str().unwrap(),
-                format!("{to}:00{}", offset(to)),
-                "{b:#}"
-            );
-        }
-        eprintln!(
-            "round {round}: killed {delay:?} after {acks} acknowledged; {} acknowledged in all, {} stored",
-            all.len(),
-            stored.len()
-        );
-        // At most the one booking in flight at each kill beyond those acknowledged.
+        let library = home.json(&["library", "list"]);
+        assert_eq!(array(&library).len(), ack.library.len(), "{what}: library");
         assert!(
-            stored.len() <= all.len() + round + 1,
-            "round {round}: {} stored for {} acknowledged",
-            stored.len(),
-            all.len()
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
+            started.elapsed() < Duration::from_secs(600),
             "the test is too slow"
         );
     }
+    eprintln!(
+        "{rounds} kills: {} bookings, {} library files, charter edited: {}",
+        ack.bookings.len(),
+        ack.library.len(),
+        ack.charter.is_some()
+    );
 
-    // Still writable, and the in-flight slots were either stored or free.
-    let after = one_id(
-        &home
-            .ok(&[
-                "book",
-                "Salle Verte",
-                "--from",
-                "2029-12-03T10:00",
-                "--to",
-                "2029-12-03T11:00",
-            ])
-            .stdout,
-    );
-    assert_eq!(
-        by_id(&home.json(&["bookings"]), &after)["status"],
-        "confirmed"
-    );
+    // The node serves, and a new member receives everything acknowledged.
+    let serve = Serve::start(&home);
+    let member = join(&home, "Asbl Deux");
+    let _member_serve = Serve::start(&member);
+    eventually(60, "the new member holds every acknowledged write", || {
+        let bookings = member.json(&["bookings"]);
+        let library = member.json(&["library", "list"]);
+        ack.bookings
+            .keys()
+            .all(|id| array(&bookings).iter().any(|b| b["id"] == id.as_str()))
+            && ack.library.keys().all(|id| {
+                array(&library)
+                    .iter()
+                    .any(|e| e["id"] == id.as_str() && e["available"] == true)
+            })
+            && entraide_tests::charter(&member) == entraide_tests::charter(&home)
+    });
+    for (id, bytes) in &ack.library {
+        let out = member.scratch().join("got.bin");
+        member.ok(&["library", "get", id, "--out", out.to_str().unwrap()]);
+        assert!(
+            std::fs::read(&out).unwrap() == *bytes,
+            "{id} differs on the member"
+        );
+    }
+    serve.stop();
 }
 
 /// Europe/Brussels offset of a local `YYYY-MM-DDTHH:MM` between 08:00 and

@@ -452,6 +452,22 @@ impl SharedDoc {
         &mut self.doc
     }
 
+    /// The sequence number of the change `hash` among its actor's changes,
+    /// if held.
+    pub fn change_seq(&mut self, hash: &ChangeHash) -> Option<u64> {
+        self.doc.get_change_meta_by_hash(hash).map(|m| m.seq)
+    }
+
+    /// Makes an empty change on top of every change held, stamped with
+    /// `now_ms`: this device's signature over it then covers everything the
+    /// document holds (see the node's authorship check).
+    pub fn vouch(&mut self, now_ms: i64) {
+        let options = CommitOptions::default()
+            .with_time(now_ms)
+            .with_message("vouch");
+        self.last_local = Some(self.doc.empty_change(options));
+    }
+
     /// Commits the pending operations as one change stamped with `now_ms`.
     pub(crate) fn commit(&mut self, now_ms: i64, message: &str) {
         let options = CommitOptions::default()

@@ -204,9 +204,17 @@ impl Daemon {
 
     /// Answers a request as if it came from the command line.
     pub async fn execute(&self, request: Request) -> Result<entraide_node::Reply, NetError> {
-        let reply = self.shared.with(move |n| n.execute(request)).await??;
-        self.shared.bump();
-        Ok(reply)
+        self.handle().execute(request).await
+    }
+
+    /// A cheap handle on the running node, for other local front ends (the
+    /// web interface): it answers requests and reports changes, and stops
+    /// working when the daemon stops.
+    pub fn handle(&self) -> DaemonHandle {
+        DaemonHandle {
+            shared: self.shared.clone(),
+            cancel: self.cancel.clone(),
+        }
     }
 
     /// Stops the daemon now.
@@ -233,6 +241,42 @@ impl Daemon {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.router.shutdown()).await;
         remove_own_socket(&self.socket, self.socket_inode);
         Ok(())
+    }
+}
+
+/// What a local front end may do with a running node.
+#[derive(Clone, Debug)]
+pub struct DaemonHandle {
+    shared: Shared,
+    cancel: CancellationToken,
+}
+
+impl DaemonHandle {
+    /// Answers a request as the local socket does (`SyncNow` included).
+    pub async fn execute(&self, request: Request) -> Result<entraide_node::Reply, NetError> {
+        if let Request::SyncNow { timeout_secs } = request {
+            return sync_now(&self.shared, timeout_secs)
+                .await
+                .map_err(|e| NetError::Unreachable(e.message));
+        }
+        let reply = self.shared.with(move |n| n.execute(request)).await??;
+        self.shared.bump();
+        Ok(reply)
+    }
+
+    /// Notified whenever the node changes (a request, or data from a peer).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.subscribe()
+    }
+
+    /// This device's id.
+    pub fn device(&self) -> DeviceId {
+        self.shared.device
+    }
+
+    /// Completes when the daemon stops.
+    pub async fn stopped(&self) {
+        self.cancel.cancelled().await;
     }
 }
 

@@ -271,7 +271,11 @@ impl Node {
         batch.op(op.hash().0, op.bytes().to_vec());
         self.store.commit(batch)?;
         self.log = trial;
+        let removals_changed = state.removals != self.membership.removals;
         self.membership = state;
+        if removals_changed {
+            self.vouch_past_cutoffs()?;
+        }
         Ok(op)
     }
 

@@ -343,6 +343,7 @@ impl Node {
             Request::CharterShow => self.charter_show(),
             Request::CharterSet { text } => self.charter_set(&text),
             Request::CharterHistory => self.charter_history(),
+            Request::CharterEdit { base, text } => self.charter_edit(&base, &text),
             Request::ValuesAdd { name, description } => self.values_add(&name, &description),
             Request::ValuesEndorse { value } => self.values_endorse(&value),
             Request::ValuesList => self.values_list(),
@@ -710,6 +711,35 @@ impl Node {
         Ok(Reply::new(
             json!({"changed": changed, "heads": heads}),
             message,
+        ))
+    }
+
+    fn charter_edit(&mut self, base: &[String], text: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let stale = || {
+            NodeError::Invalid(
+                "this copy of the charter is unknown to the node; reload the charter and type again"
+                    .into(),
+            )
+        };
+        let heads: Vec<entraide_docs::ChangeHash> = base
+            .iter()
+            .map(|h| h.parse().map_err(|_| stale()))
+            .collect::<Result<_, _>>()?;
+        let changed = self
+            .charter
+            .edit_from(now_ms(), &heads, text)
+            .ok_or_else(stale)?;
+        self.persist(DocKind::Charter, WriteBatch::new())?;
+        let text = self.charter.text();
+        let heads = self.charter.doc_mut().heads_hex();
+        Ok(Reply::new(
+            json!({"changed": changed, "text": text, "heads": heads}),
+            if changed {
+                "charter updated"
+            } else {
+                "nothing changed"
+            },
         ))
     }
 

@@ -38,6 +38,15 @@ pub enum Request {
     },
     /// `charter history`.
     CharterHistory,
+    /// An edit typed on an older copy of the charter (the web interface):
+    /// the difference from the text at `base` to `text` is applied where
+    /// those characters are now, keeping edits that arrived since.
+    CharterEdit {
+        /// The heads (hex) of the copy the user started from.
+        base: Vec<String>,
+        /// The whole text as the user has it.
+        text: String,
+    },
     /// `values add`.
     ValuesAdd {
         /// Name.

@@ -200,8 +200,48 @@ impl Node {
         }
         self.store.commit(batch).map_err(NodeError::from)?;
         self.log = trial;
+        let removals_before = std::mem::take(&mut self.membership.removals);
         self.membership = self.log.state();
+        if self.membership.removals != removals_before {
+            self.vouch_past_cutoffs()?;
+        }
         Ok(added.len())
+    }
+
+    /// Where this node holds changes a device made past its removal's
+    /// cutoff (accepted before the removal was known here), makes an empty
+    /// change on top of them and signs it, so that every member accepts
+    /// them from this node and the alliance's documents do not split.
+    pub(crate) fn vouch_past_cutoffs(&mut self) -> Result<(), NodeError> {
+        if !self.is_member_device(&self.device) {
+            return Ok(());
+        }
+        let removals: Vec<(DeviceId, Vec<entraide_membership::Cutoff>)> = self
+            .membership
+            .removals
+            .iter()
+            .map(|(d, r)| (*d, r.cutoffs.clone()))
+            .collect();
+        for doc in DocKind::ALL {
+            let vv = self.doc_mut(doc).version_vector();
+            let past_cutoff = removals.iter().any(|(device, cutoffs)| {
+                let held = vv.get(device.0.as_slice()).copied().unwrap_or(0);
+                let cutoff = cutoffs
+                    .iter()
+                    .find(|c| c.doc == doc.name() && c.device == *device)
+                    .map_or(Some(0), |c| {
+                        self.doc_mut(doc).change_seq(&ChangeHash(c.hash))
+                    });
+                // An actor's changes form one chain: not holding the cutoff
+                // change means holding nothing past it.
+                cutoff.is_some_and(|seq| held > seq)
+            });
+            if past_cutoff {
+                self.doc_mut(doc).vouch(crate::node::now_ms());
+                self.persist(doc, WriteBatch::new())?;
+            }
+        }
+        Ok(())
     }
 
     /// The changes of `doc` a peer with version vector `theirs` lacks.
@@ -287,8 +327,14 @@ impl Node {
                 offered.entry(a.device).or_default().push(a.clone());
             }
         }
-        // A removed device's changes count only up to its removal's cutoffs.
+        // A removed device's changes count only up to its removal's cutoffs,
+        // or where a member built on them (below); its own signatures are
+        // kept aside to tell its genuine changes from forged ones.
+        let mut removed_signed: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
         for (device, removal) in &self.membership.removals {
+            if let Some(signed) = offered.remove(&device.0) {
+                removed_signed.insert(device.0, signed);
+            }
             let anchors: Vec<Attestation> = removal
                 .cutoffs
                 .iter()
@@ -304,7 +350,51 @@ impl Node {
         }
         let membership = self.membership.clone();
         let check = |added: &[ChangeSummary]| -> Result<(), String> {
-            let covered = covered_by_attestations(added, &offered);
+            // Changes covered by their own device's signature (or within a
+            // removed device's cutoffs); changes a member's signed change
+            // builds on; a removed device's changes it signed itself.
+            // role 1: a member's signatures, 0: a removed device's cutoffs,
+            // 2: a removed device's own signatures.
+            let groups: Vec<(&[u8; 32], &[Attestation], u8)> = offered
+                .iter()
+                .map(|(d, a)| {
+                    let member = !membership.removals.contains_key(&DeviceId(*d));
+                    (d, a.as_slice(), if member { 1 } else { 0 })
+                })
+                .chain(removed_signed.iter().map(|(d, a)| (d, a.as_slice(), 2)))
+                .collect();
+            let reach = Reach::sweep(added, &groups);
+            let mut covered: HashSet<ChangeHash> = HashSet::new();
+            let mut built_on: HashSet<ChangeHash> = HashSet::new();
+            let mut removed_own: HashSet<ChangeHash> = HashSet::new();
+            for (i, c) in added.iter().enumerate() {
+                for (g, (device, _, role)) in groups.iter().enumerate() {
+                    if !reach.reaches(g, i) {
+                        continue;
+                    }
+                    let own = c.actor.as_slice() == device.as_slice();
+                    match role {
+                        1 if own => {
+                            covered.insert(c.hash);
+                            built_on.insert(c.hash);
+                        }
+                        1 => {
+                            built_on.insert(c.hash);
+                        }
+                        0 if own => {
+                            covered.insert(c.hash);
+                        }
+                        2 if own => {
+                            removed_own.insert(c.hash);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            // A removed device's genuine change past its cutoff counts when a
+            // member built on it: that member accepted it before it knew of
+            // the removal, and refusing it would split the alliance for good.
+            covered.extend(removed_own.intersection(&built_on).copied());
             for c in added {
                 if c.actor.as_slice() == GENESIS_ACTOR.as_slice() {
                     if c.hash != genesis {
@@ -352,6 +442,7 @@ impl Node {
             .into_values()
             .flatten()
             .filter(|a| !removed.contains(&a.device))
+            .chain(removed_signed.into_values().flatten())
         {
             let newer = self
                 .attestations
@@ -464,83 +555,76 @@ impl Node {
     }
 }
 
-/// The changes among `added` that lie in the causal past, within `added`, of
-/// a change of the same device attested by it (`offered`: valid attestations
-/// per device). One sweep over the changes, children before parents, carrying
-/// for each change the set of devices attesting a change that builds on it:
-/// the cost is the number of changes times the number of devices / 64, not
-/// one walk of the whole history per device.
-fn covered_by_attestations(
-    added: &[ChangeSummary],
-    offered: &HashMap<[u8; 32], Vec<Attestation>>,
-) -> HashSet<ChangeHash> {
-    let index: HashMap<ChangeHash, usize> =
-        added.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
-    let devices: HashMap<&[u8], usize> = offered
-        .keys()
-        .enumerate()
-        .map(|(i, d)| (d.as_slice(), i))
-        .collect();
-    let words = offered.len().div_ceil(64).max(1);
-    let mut marks = vec![0u64; added.len() * words];
-    for (device, attestations) in offered {
-        let bit = devices[device.as_slice()];
-        for a in attestations {
-            if let Some(&i) = index.get(&ChangeHash(a.hash))
-                && added[i].actor.as_slice() == device.as_slice()
-            {
-                marks[i * words + bit / 64] |= 1 << (bit % 64);
+/// Which groups of attestations reach which of the `added` changes: a group
+/// (a device's attestations) reaches a change when the change lies in the
+/// causal past, within `added`, of a change of that device it attests. One
+/// sweep over the changes, children before parents, carrying a bit per
+/// group: the cost is the number of changes times the number of groups / 64,
+/// not one walk of the whole history per device.
+struct Reach {
+    words: usize,
+    marks: Vec<u64>,
+}
+
+impl Reach {
+    fn sweep(added: &[ChangeSummary], groups: &[(&[u8; 32], &[Attestation], u8)]) -> Self {
+        let index: HashMap<ChangeHash, usize> =
+            added.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
+        let words = groups.len().div_ceil(64).max(1);
+        let mut marks = vec![0u64; added.len() * words];
+        for (g, (device, attestations, _)) in groups.iter().enumerate() {
+            for a in *attestations {
+                if let Some(&i) = index.get(&ChangeHash(a.hash))
+                    && added[i].actor.as_slice() == device.as_slice()
+                {
+                    marks[i * words + g / 64] |= 1 << (g % 64);
+                }
             }
         }
-    }
-    // Parents first (Kahn's algorithm over the dependencies within `added`).
-    let deps: Vec<Vec<usize>> = added
-        .iter()
-        .map(|c| {
-            c.deps
-                .iter()
-                .filter_map(|d| index.get(d).copied())
-                .collect()
-        })
-        .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); added.len()];
-    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
-    for (i, ds) in deps.iter().enumerate() {
-        for &d in ds {
-            children[d].push(i);
-        }
-    }
-    let mut order: Vec<usize> = (0..added.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut next = 0;
-    while next < order.len() {
-        let i = order[next];
-        next += 1;
-        for &child in &children[i] {
-            waiting[child] -= 1;
-            if waiting[child] == 0 {
-                order.push(child);
+        // Parents first (Kahn's algorithm over the dependencies within `added`).
+        let deps: Vec<Vec<usize>> = added
+            .iter()
+            .map(|c| {
+                c.deps
+                    .iter()
+                    .filter_map(|d| index.get(d).copied())
+                    .collect()
+            })
+            .collect();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); added.len()];
+        let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+        for (i, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                children[d].push(i);
             }
         }
-    }
-    // Children first: pass each change's marks on to its dependencies.
-    for &i in order.iter().rev() {
-        for &d in &deps[i] {
-            for w in 0..words {
-                let m = marks[i * words + w];
-                marks[d * words + w] |= m;
+        let mut order: Vec<usize> = (0..added.len()).filter(|&i| waiting[i] == 0).collect();
+        let mut next = 0;
+        while next < order.len() {
+            let i = order[next];
+            next += 1;
+            for &child in &children[i] {
+                waiting[child] -= 1;
+                if waiting[child] == 0 {
+                    order.push(child);
+                }
             }
         }
+        // Children first: pass each change's marks on to its dependencies.
+        for &i in order.iter().rev() {
+            for &d in &deps[i] {
+                for w in 0..words {
+                    let m = marks[i * words + w];
+                    marks[d * words + w] |= m;
+                }
+            }
+        }
+        Self { words, marks }
     }
-    added
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            devices
-                .get(c.actor.as_slice())
-                .is_some_and(|&bit| marks[i * words + bit / 64] & (1 << (bit % 64)) != 0)
-        })
-        .map(|(_, c)| c.hash)
-        .collect()
+
+    fn reaches(&self, group: usize, change: usize) -> bool {
+        self.marks[change * self.words + group / 64] & (1 << (group % 64)) != 0
+    }
 }
 
 /// Peer bookkeeping, kept by the network layer.

@@ -143,8 +143,9 @@ fn a_ticket_admits_once() {
     );
     assert!(Ticket::decode("entraide1notaticket").is_err());
     let mut text = reply.json["ticket"].as_str().expect("ticket").to_owned();
-    text.pop();
-    text.push('a');
+    // Change the last character to another one (never to itself).
+    let last = text.pop().expect("a character");
+    text.push(if last == 'a' { 'b' } else { 'a' });
     assert!(Ticket::decode(&text).is_err());
 }
 
@@ -265,4 +266,52 @@ fn a_live_edit_carries_only_its_authors_attestation() {
     assert_eq!(signers, vec![a.device().0]);
     b.receive_bundle(&bundle).expect("accepted");
     assert_eq!(charter(&mut b), "Article 1. Solidarity.\n");
+}
+
+#[test]
+fn changes_a_member_took_before_it_knew_of_a_removal_still_spread() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    let mut c = node(&dir, "c");
+    admit(&mut a, &mut b);
+    admit(&mut a, &mut c);
+    push(&mut a, &mut b);
+    push(&mut a, &mut c);
+    // A removes C; C, not knowing yet, writes and syncs with B, who does not
+    // know either.
+    a.execute(Request::MemberRemove {
+        org: "c".into(),
+        reason: "left".into(),
+    })
+    .expect("remove");
+    set_charter(&mut c, "written by C while apart\n");
+    c.execute(Request::ValuesAdd {
+        name: "Apart".into(),
+        description: String::new(),
+    })
+    .expect("value");
+    push(&mut c, &mut b);
+    assert_eq!(charter(&mut b), "written by C while apart\n");
+    // B hears of the removal. What it took in good faith must still reach A
+    // (whether B wrote on top of it or not), or B could never sync with A
+    // again.
+    push(&mut a, &mut b);
+    set_charter(&mut b, "written by C while apart\nand by B\n");
+    push(&mut b, &mut a);
+    assert_eq!(charter(&mut a), "written by C while apart\nand by B\n");
+    assert_eq!(vvs(&mut a), vvs(&mut b));
+    // Now that A and B know of the removal, anything new from C is refused.
+    c.execute(Request::ValuesAdd {
+        name: "Late".into(),
+        description: String::new(),
+    })
+    .expect("value");
+    for n in [&mut a, &mut b] {
+        let before = n.doc_version_vector(DocKind::Values);
+        let late = c.bundle_for(DocKind::Values, &before).expect("bundle");
+        let err = n.receive_bundle(&late).expect_err("refused");
+        assert!(err.to_string().contains("not signed"), "{err}");
+        assert_eq!(n.doc_version_vector(DocKind::Values), before);
+    }
 }

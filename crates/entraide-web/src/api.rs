@@ -1,0 +1,694 @@
+//! The JSON HTTP API: each route is one [`entraide_node::Request`], answered
+//! with the same JSON the command line prints with `--json`. Refusals are
+//! `{"error": "<one line>"}` with 400 (bad input), 409 (refused by the node),
+//! 401 (no token), 403 (foreign host or origin) or 503 (no member reachable).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State as AxState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use entraide_net::NetError;
+use entraide_net::daemon::DaemonHandle;
+use entraide_node::Request;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_stream::wrappers::WatchStream;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::auth;
+
+/// The largest library file the interface accepts in one upload.
+const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct State {
+    pub(crate) daemon: DaemonHandle,
+    pub(crate) home: Arc<PathBuf>,
+    pub(crate) token: Arc<String>,
+    pub(crate) addr: SocketAddr,
+}
+
+impl State {
+    pub(crate) fn new(
+        daemon: DaemonHandle,
+        home: PathBuf,
+        token: String,
+        addr: SocketAddr,
+    ) -> Self {
+        Self {
+            daemon,
+            home: Arc::new(home),
+            token: Arc::new(token),
+            addr,
+        }
+    }
+
+    async fn run(&self, request: Request) -> Result<entraide_node::Reply, ApiError> {
+        self.daemon.execute(request).await.map_err(ApiError)
+    }
+
+    async fn json(&self, request: Request) -> Result<Json<Value>, ApiError> {
+        Ok(Json(self.run(request).await?.json))
+    }
+}
+
+/// A refusal from the node, as HTTP.
+pub(crate) struct ApiError(NetError);
+
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            NetError::Node(e) if e.exit_code() == 2 => StatusCode::BAD_REQUEST,
+            NetError::Node(_) => StatusCode::CONFLICT,
+            NetError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        error_response(status, &self.0.to_string())
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn bad_input(message: &str) -> ApiError {
+    ApiError(NetError::Node(entraide_node::NodeError::Invalid(
+        message.to_owned(),
+    )))
+}
+
+/// The API's description, generated from the handlers below.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "entraide node API",
+        description = "The local HTTP API of an entraide node, as its web interface uses it. Every call needs the node's token (`Authorization: Bearer <token>`, the token is in the node's home, file `ui-token`), a `Host` of 127.0.0.1, [::1] or localhost with the interface's port, and no foreign `Origin`. Answers carry the same JSON as the command line's `--json`."
+    ),
+    paths(
+        status,
+        members,
+        member_approve,
+        member_remove,
+        peers,
+        sync_now,
+        invite,
+        charter_show,
+        charter_edit,
+        charter_history,
+        charter_adopted,
+        values_list,
+        values_add,
+        values_endorse,
+        library_list,
+        library_add,
+        library_file,
+        resources_list,
+        resources_add,
+        bookings_list,
+        book,
+        booking_approve,
+        booking_decline,
+        booking_cancel,
+        proposals,
+        events
+    ),
+    components(schemas(CharterEdit, ValueAdd, Reason, InviteBody, ResourceAdd, BookBody))
+)]
+struct ApiDoc;
+
+pub(crate) fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+pub(crate) fn router(state: State) -> Router {
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/members", get(members))
+        .route("/members/{org}/approve", post(member_approve))
+        .route("/members/{org}/remove", post(member_remove))
+        .route("/peers", get(peers))
+        .route("/sync", post(sync_now))
+        .route("/invite", post(invite))
+        .route("/charter", get(charter_show).put(charter_edit))
+        .route("/charter/history", get(charter_history))
+        .route("/charter/adopted", get(charter_adopted))
+        .route("/values", get(values_list).post(values_add))
+        .route("/values/{id}/endorse", post(values_endorse))
+        .route(
+            "/library",
+            get(library_list)
+                .post(library_add)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
+        .route("/library/{id}/file", get(library_file))
+        .route("/resources", get(resources_list).post(resources_add))
+        .route("/bookings", get(bookings_list).post(book))
+        .route("/bookings/{id}/approve", post(booking_approve))
+        .route("/bookings/{id}/decline", post(booking_decline))
+        .route("/bookings/{id}/cancel", post(booking_cancel))
+        .route("/proposals", get(proposals))
+        .route("/events", get(events))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                "no such API call; see /api/openapi.json",
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/", get(page))
+        .route("/app.js", get(script))
+        .route("/app.css", get(style))
+        .route("/login", get(login))
+        .nest("/api", api)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .with_state(state)
+}
+
+// ---- static page -------------------------------------------------------
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn page() -> Response {
+    asset(
+        "text/html; charset=utf-8",
+        include_str!("assets/index.html"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/app.js"),
+    )
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("assets/app.css"))
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    code: Option<String>,
+}
+
+/// Spends a one-time login code and leaves the token in a cookie only this
+/// interface receives.
+async fn login(AxState(state): AxState<State>, Query(q): Query<LoginQuery>) -> Response {
+    let code = q.code.unwrap_or_default();
+    let home = state.home.clone();
+    let valid = tokio::task::spawn_blocking(move || auth::spend_login(&home, &code))
+        .await
+        .unwrap_or(false);
+    if !valid {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            include_str!("assets/login-refused.html"),
+        )
+            .into_response();
+    }
+    let cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Strict",
+        auth::cookie_name(state.addr.port()),
+        state.token
+    );
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+// ---- this node and its members ----------------------------------------
+
+/// This device, organisation, alliance, documents, peers and lost bookings.
+#[utoipa::path(get, path = "/api/status", responses((status = 200, description = "as `entraide status --json`", body = Object)))]
+async fn status(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::Status).await
+}
+
+/// Member organisations, with pending admissions and what they wait for.
+#[utoipa::path(get, path = "/api/members", responses((status = 200, description = "as `entraide member list --json`", body = Object)))]
+async fn members(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::MemberList).await
+}
+
+/// This organisation approves a pending admission or removal.
+#[utoipa::path(post, path = "/api/members/{org}/approve", params(("org" = String, Path, description = "organisation name or id")), responses((status = 200, body = Object), (status = 400, description = "unknown organisation")))]
+async fn member_approve(AxState(s): AxState<State>, UrlPath(org): UrlPath<String>) -> ApiResult {
+    s.json(Request::MemberApprove { org }).await
+}
+
+/// Why, for removals and declines.
+#[derive(Deserialize, ToSchema, Default)]
+struct Reason {
+    #[serde(default)]
+    reason: String,
+}
+
+/// This organisation proposes (or votes for) removing a member.
+#[utoipa::path(post, path = "/api/members/{org}/remove", params(("org" = String, Path, description = "organisation name or id")), request_body = Reason, responses((status = 200, body = Object)))]
+async fn member_remove(
+    AxState(s): AxState<State>,
+    UrlPath(org): UrlPath<String>,
+    body: Option<Json<Reason>>,
+) -> ApiResult {
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    s.json(Request::MemberRemove { org, reason }).await
+}
+
+/// Known member devices, connected or not, last sync.
+#[utoipa::path(get, path = "/api/peers", responses((status = 200, description = "as `entraide peers --json`", body = Object)))]
+async fn peers(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::Peers).await
+}
+
+/// Syncs with every reachable member now.
+#[utoipa::path(post, path = "/api/sync", responses((status = 200, body = Object), (status = 503, description = "no member reachable")))]
+async fn sync_now(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::SyncNow { timeout_secs: 5 }).await
+}
+
+/// What a ticket is for.
+#[derive(Deserialize, ToSchema)]
+struct InviteBody {
+    /// member or coordinator.
+    #[serde(default = "member")]
+    role: String,
+    /// 7d, 12h, 30m.
+    #[serde(default = "seven_days")]
+    expires: String,
+}
+
+fn member() -> String {
+    "member".into()
+}
+
+fn seven_days() -> String {
+    "7d".into()
+}
+
+/// A single-use invitation ticket for a new organisation, with its QR code
+/// (`qr_svg`, an SVG image).
+#[utoipa::path(post, path = "/api/invite", request_body = InviteBody, responses((status = 200, description = "`ticket`, `expires`, `role`, `qr_svg`", body = Object)))]
+async fn invite(AxState(s): AxState<State>, Json(body): Json<InviteBody>) -> ApiResult {
+    let mut json = s
+        .run(Request::Invite {
+            role: body.role,
+            expires: body.expires,
+        })
+        .await?
+        .json;
+    if let Some(ticket) = json["ticket"].as_str() {
+        // The exact ticket text, so a scanned code pastes into `entraide join`.
+        let svg =
+            qrcode::QrCode::with_error_correction_level(ticket.as_bytes(), qrcode::EcLevel::L)
+                .ok()
+                .map(|code| {
+                    code.render::<qrcode::render::svg::Color>()
+                        .min_dimensions(240, 240)
+                        .build()
+                });
+        json["qr_svg"] = svg.map_or(Value::Null, Value::String);
+    }
+    Ok(Json(json))
+}
+
+// ---- charter ------------------------------------------------------------
+
+/// The charter as this node has it now: `text` and `heads`.
+#[utoipa::path(get, path = "/api/charter", responses((status = 200, description = "`text`, `heads`", body = Object)))]
+async fn charter_show(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::CharterShow).await
+}
+
+/// An edit typed on the copy of the charter at `base`.
+#[derive(Deserialize, ToSchema)]
+struct CharterEdit {
+    /// The heads of the copy the page started from (as `GET /api/charter` gave them).
+    base: Vec<String>,
+    /// The whole text as the page has it.
+    text: String,
+}
+
+/// Applies the page's own edit (from `base` to `text`) where those
+/// characters are now, keeping edits from others that arrived since;
+/// answers the merged `text` and its `heads`.
+#[utoipa::path(put, path = "/api/charter", request_body = CharterEdit, responses((status = 200, description = "`changed`, `text`, `heads`", body = Object), (status = 400, description = "unknown base: reload")))]
+async fn charter_edit(AxState(s): AxState<State>, Json(body): Json<CharterEdit>) -> ApiResult {
+    s.json(Request::CharterEdit {
+        base: body.base,
+        text: body.text,
+    })
+    .await
+}
+
+/// Who changed the charter, when, how much.
+#[utoipa::path(get, path = "/api/charter/history", responses((status = 200, body = Object)))]
+async fn charter_history(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::CharterHistory).await
+}
+
+/// The adopted charter (the last passed amendment).
+#[utoipa::path(get, path = "/api/charter/adopted", responses((status = 200, body = Object)))]
+async fn charter_adopted(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::CharterAdopted).await
+}
+
+// ---- values -------------------------------------------------------------
+
+/// Values and which organisations endorse each.
+#[utoipa::path(get, path = "/api/values", responses((status = 200, body = Object)))]
+async fn values_list(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::ValuesList).await
+}
+
+/// A new value.
+#[derive(Deserialize, ToSchema)]
+struct ValueAdd {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Adds a value.
+#[utoipa::path(post, path = "/api/values", request_body = ValueAdd, responses((status = 200, body = Object)))]
+async fn values_add(AxState(s): AxState<State>, Json(v): Json<ValueAdd>) -> ApiResult {
+    s.json(Request::ValuesAdd {
+        name: v.name,
+        description: v.description,
+    })
+    .await
+}
+
+/// This organisation endorses a value.
+#[utoipa::path(post, path = "/api/values/{id}/endorse", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn values_endorse(AxState(s): AxState<State>, UrlPath(value): UrlPath<String>) -> ApiResult {
+    s.json(Request::ValuesEndorse { value }).await
+}
+
+// ---- library ------------------------------------------------------------
+
+/// Filters for the library.
+#[derive(Deserialize, IntoParams)]
+struct LibraryQuery {
+    kind: Option<String>,
+    tag: Option<String>,
+    search: Option<String>,
+}
+
+/// Library entries; `available`: this node holds the file.
+#[utoipa::path(get, path = "/api/library", params(LibraryQuery), responses((status = 200, body = Object)))]
+async fn library_list(AxState(s): AxState<State>, Query(q): Query<LibraryQuery>) -> ApiResult {
+    let blank = |o: Option<String>| o.filter(|v| !v.trim().is_empty());
+    s.json(Request::LibraryList {
+        kind: blank(q.kind),
+        tag: blank(q.tag),
+        search: blank(q.search),
+    })
+    .await
+}
+
+/// What an upload is.
+#[derive(Deserialize, IntoParams)]
+struct LibraryAddQuery {
+    /// The file's name (only its last component is kept).
+    file_name: String,
+    title: String,
+    #[serde(default)]
+    kind: Option<String>,
+    /// Comma-separated.
+    #[serde(default)]
+    tags: Option<String>,
+}
+
+/// Adds a file to the library: the body is the file's bytes.
+#[utoipa::path(post, path = "/api/library", params(LibraryAddQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = Object)))]
+async fn library_add(
+    AxState(s): AxState<State>,
+    Query(q): Query<LibraryAddQuery>,
+    bytes: Bytes,
+) -> ApiResult {
+    // The name is a label stored with the entry, never a path here.
+    let file_name = q
+        .file_name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if file_name.is_empty() || file_name == "." || file_name == ".." {
+        return Err(bad_input(
+            "the file has no name; choose a file with a name and try again",
+        ));
+    }
+    let tags = q
+        .tags
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    s.json(Request::LibraryAdd {
+        file_name,
+        bytes: bytes.to_vec(),
+        title: q.title,
+        kind: q
+            .kind
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "other".into()),
+        tags,
+    })
+    .await
+}
+
+/// Downloads a library file, byte for byte as added.
+#[utoipa::path(get, path = "/api/library/{id}/file", params(("id" = String, Path)), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 409, description = "not here yet")))]
+async fn library_file(
+    AxState(s): AxState<State>,
+    UrlPath(entry): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let list = s
+        .run(Request::LibraryList {
+            kind: None,
+            tag: None,
+            search: None,
+        })
+        .await?
+        .json;
+    let reply = s.run(Request::LibraryGet { entry }).await?;
+    let id = reply.json["id"].as_str().unwrap_or_default();
+    let name = list
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["id"] == id))
+        .and_then(|e| e["file_name"].as_str())
+        .unwrap_or("file");
+    // Quoted-string safe: no quotes, backslashes or control characters.
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() || !c.is_ascii() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{safe}\"");
+    let mut response = reply.file.unwrap_or_default().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+// ---- resources and bookings ----------------------------------------------
+
+/// Resources, with each organisation's quota `usage`.
+#[utoipa::path(get, path = "/api/resources", responses((status = 200, body = Object)))]
+async fn resources_list(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::ResourceList).await
+}
+
+/// A new resource owned by this organisation.
+#[derive(Deserialize, ToSchema)]
+struct ResourceAdd {
+    name: String,
+    /// room, vehicle, equipment or other.
+    kind: String,
+    capacity: Option<u32>,
+    location: Option<String>,
+    /// 20h/week, 10h/month.
+    quota: Option<String>,
+    #[serde(default)]
+    approval: bool,
+    /// Mo-Fr 08:00-18:00.
+    hours: Option<String>,
+}
+
+/// Adds a resource.
+#[utoipa::path(post, path = "/api/resources", request_body = ResourceAdd, responses((status = 200, body = Object)))]
+async fn resources_add(AxState(s): AxState<State>, Json(r): Json<ResourceAdd>) -> ApiResult {
+    s.json(Request::ResourceAdd {
+        name: r.name,
+        kind: r.kind,
+        capacity: r.capacity,
+        location: r.location,
+        quota: r.quota,
+        approval: r.approval,
+        hours: r.hours,
+    })
+    .await
+}
+
+/// Filters for bookings.
+#[derive(Deserialize, IntoParams)]
+struct BookingsQuery {
+    resource: Option<String>,
+    org: Option<String>,
+}
+
+/// Bookings with status, conflicts and suggested free slots.
+#[utoipa::path(get, path = "/api/bookings", params(BookingsQuery), responses((status = 200, body = Object)))]
+async fn bookings_list(AxState(s): AxState<State>, Query(q): Query<BookingsQuery>) -> ApiResult {
+    s.json(Request::Bookings {
+        resource: q.resource.filter(|r| !r.is_empty()),
+        org: q.org.filter(|o| !o.is_empty()),
+    })
+    .await
+}
+
+/// A booking.
+#[derive(Deserialize, ToSchema)]
+struct BookBody {
+    /// Resource id, prefix or name.
+    resource: String,
+    /// YYYY-MM-DDTHH:MM in the node's zone, or RFC 3339.
+    from: String,
+    to: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+/// Books a resource (refused when it overlaps or breaks the quota).
+#[utoipa::path(post, path = "/api/bookings", request_body = BookBody, responses((status = 200, body = Object), (status = 400, description = "overlap, quota, bad time")))]
+async fn book(AxState(s): AxState<State>, Json(b): Json<BookBody>) -> ApiResult {
+    s.json(Request::Book {
+        resource: b.resource,
+        from: b.from,
+        to: b.to,
+        purpose: b.purpose,
+        repeat: None,
+        count: None,
+        until: None,
+    })
+    .await
+}
+
+/// The owner approves a pending booking.
+#[utoipa::path(post, path = "/api/bookings/{id}/approve", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn booking_approve(
+    AxState(s): AxState<State>,
+    UrlPath(booking): UrlPath<String>,
+) -> ApiResult {
+    s.json(Request::BookingDecide {
+        booking,
+        approve: true,
+        reason: None,
+    })
+    .await
+}
+
+/// The owner declines a pending booking.
+#[utoipa::path(post, path = "/api/bookings/{id}/decline", params(("id" = String, Path)), request_body = Reason, responses((status = 200, body = Object)))]
+async fn booking_decline(
+    AxState(s): AxState<State>,
+    UrlPath(booking): UrlPath<String>,
+    body: Option<Json<Reason>>,
+) -> ApiResult {
+    let reason = body.map(|b| b.0.reason).filter(|r| !r.trim().is_empty());
+    s.json(Request::BookingDecide {
+        booking,
+        approve: false,
+        reason,
+    })
+    .await
+}
+
+/// Cancels a booking.
+#[utoipa::path(post, path = "/api/bookings/{id}/cancel", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn booking_cancel(
+    AxState(s): AxState<State>,
+    UrlPath(booking): UrlPath<String>,
+) -> ApiResult {
+    s.json(Request::Cancel {
+        booking,
+        series: false,
+    })
+    .await
+}
+
+/// Proposals, those awaiting this organisation's vote first.
+#[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Object)))]
+async fn proposals(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::Proposals { open: false }).await
+}
+
+// ---- live changes and the description -------------------------------------
+
+/// Server-sent events: a `change` event whenever the node changes (an edit
+/// here, or data from a member); the page then reloads what it shows.
+#[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = String)))]
+async fn events(AxState(s): AxState<State>) -> impl IntoResponse {
+    let daemon = s.daemon.clone();
+    // The stream ends when the daemon stops, so open pages never hold up
+    // the shutdown.
+    let changes = WatchStream::new(s.daemon.subscribe())
+        .map(|n| {
+            Ok::<_, std::convert::Infallible>(Event::default().event("change").data(n.to_string()))
+        })
+        .take_until(Box::pin(async move { daemon.stopped().await }));
+    Sse::new(changes).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}

@@ -1,0 +1,578 @@
+// The entraide web interface: plain JavaScript, no build step, nothing
+// loaded from outside the node. Every call goes to this node's own API
+// (/api/...), which the node answers with the same JSON as its command line.
+"use strict";
+
+const T = {
+  fr: {
+    "nav.home": "Accueil", "nav.calendar": "Calendrier", "nav.charter": "Charte",
+    "nav.library": "Bibliothèque", "nav.values": "Valeurs", "nav.members": "Membres",
+    "online": "En ligne : {n} membre(s) joignable(s)", "offline": "Hors ligne : vos changements partiront dès qu'un membre sera joignable",
+    "node.down": "Le nœud ne répond pas : est-ce que « entraide serve » tourne encore ?",
+    "login": "Vous n'êtes pas connecté·e. Ouvrez le lien que donne la commande « entraide ui-url ».",
+    "home.title": "Accueil", "home.org": "Cette organisation", "home.alliance": "Alliance",
+    "home.noalliance": "Pas encore d'alliance", "home.members": "Membres", "home.peers": "Appareils des membres",
+    "home.attention": "À traiter", "home.nothing": "Rien à traiter.", "home.lastsync": "dernière synchro : {t}",
+    "never": "jamais", "connected": "en ligne", "disconnected": "hors ligne",
+    "home.conflict": "Réservation perdue : {r}, {from} → {to}", "home.pendingorg": "Admission en attente : {org}",
+    "home.pendingbooking": "Réservation à approuver : {r}, {from} ({org})", "home.proposal": "Proposition ouverte : {t}",
+    "home.sync": "Synchroniser maintenant", "home.synced": "Synchronisé avec {n} appareil(s)",
+    "cal.title": "Calendrier", "cal.resource": "Ressource", "cal.prev": "← Semaine précédente", "cal.next": "Semaine suivante →",
+    "cal.today": "Cette semaine", "cal.noresource": "Aucune ressource partagée pour l'instant.",
+    "cal.book": "Réserver", "cal.purpose": "Objet", "cal.from": "Début", "cal.to": "Fin", "cal.cancel": "Annuler",
+    "cal.close": "Fermer", "cal.approve": "Approuver", "cal.decline": "Refuser", "cal.booked": "Réservé.",
+    "cal.quota": "Quota de {org} : {used} h sur {quota} h ({from} → {to})", "cal.conflicts": "Conflits",
+    "cal.suggest": "Créneaux libres proposés :", "cal.owner": "Propriétaire : {org}",
+    "cal.days": ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
+    "cal.cancelbooking": "Annuler cette réservation", "cal.approval": "Réservations soumises à approbation",
+    "reason.overlap": "chevauche une réservation faite avant", "reason.quota": "dépasse le quota",
+    "status.pending": "en attente", "status.conflict": "conflit", "status.confirmed": "confirmée", "status.cancelled": "annulée",
+    "ch.title": "Charte", "ch.saved": "Enregistré, partagé avec les membres", "ch.saving": "Envoi…",
+    "ch.merged": "Modifications d'un membre reçues", "ch.history": "Historique", "ch.adopted": "Version adoptée",
+    "ch.noadopted": "Aucune version adoptée pour l'instant.",
+    "ch.edits": "{n} modification(s)", "ch.adoptedby": "adoptée par la décision {p}",
+    "lib.title": "Bibliothèque", "lib.drop": "Déposez un fichier ici, ou choisissez-le :", "lib.titlef": "Titre",
+    "lib.kind": "Type", "lib.tags": "Étiquettes (séparées par des virgules)", "lib.upload": "Ajouter à la bibliothèque",
+    "lib.search": "Rechercher", "lib.here": "sur ce poste", "lib.notyet": "pas encore reçu ({p} %)",
+    "lib.download": "Télécharger", "lib.added": "Ajouté à la bibliothèque.", "lib.nofile": "Choisissez d'abord un fichier.",
+    "lib.empty": "La bibliothèque est vide.",
+    "val.title": "Valeurs", "val.name": "Nom", "val.desc": "Description", "val.add": "Ajouter", "val.endorse": "Soutenir",
+    "val.endorsedby": "Soutenue par : {orgs}", "val.empty": "Aucune valeur pour l'instant.",
+    "mem.title": "Membres", "mem.invite": "Inviter une organisation", "mem.ticket": "Ticket d'invitation (valable 7 jours, une seule fois) :",
+    "mem.approve": "Approuver", "mem.remove": "Retirer", "mem.confirm": "Retirer {org} de l'alliance ? Tous les membres le verront.",
+    "mem.reason": "Raison", "mem.yes": "Oui, retirer", "mem.no": "Non", "mem.waiting": "attend : {w}",
+    "mem.role.coordinator": "coordination", "mem.role.member": "membre",
+    "mem.status.active": "active", "mem.status.pending": "en attente", "mem.status.removed": "retirée",
+    "mem.devices": "{n} appareil(s)",
+  },
+  en: {
+    "nav.home": "Home", "nav.calendar": "Calendar", "nav.charter": "Charter",
+    "nav.library": "Library", "nav.values": "Values", "nav.members": "Members",
+    "online": "Online: {n} member device(s) reachable", "offline": "Offline: your changes will leave as soon as a member is reachable",
+    "node.down": "The node does not answer: is `entraide serve` still running?",
+    "login": "You are not logged in. Open the link the command `entraide ui-url` prints.",
+    "home.title": "Home", "home.org": "This organisation", "home.alliance": "Alliance",
+    "home.noalliance": "No alliance yet", "home.members": "Members", "home.peers": "Member devices",
+    "home.attention": "Needs you", "home.nothing": "Nothing waits for you.", "home.lastsync": "last sync: {t}",
+    "never": "never", "connected": "online", "disconnected": "offline",
+    "home.conflict": "Booking lost: {r}, {from} → {to}", "home.pendingorg": "Admission waiting: {org}",
+    "home.pendingbooking": "Booking to approve: {r}, {from} ({org})", "home.proposal": "Open proposal: {t}",
+    "home.sync": "Sync now", "home.synced": "In sync with {n} device(s)",
+    "cal.title": "Calendar", "cal.resource": "Resource", "cal.prev": "← Previous week", "cal.next": "Next week →",
+    "cal.today": "This week", "cal.noresource": "No shared resource yet.",
+    "cal.book": "Book", "cal.purpose": "Purpose", "cal.from": "From", "cal.to": "To", "cal.cancel": "Cancel",
+    "cal.close": "Close", "cal.approve": "Approve", "cal.decline": "Decline", "cal.booked": "Booked.",
+    "cal.quota": "{org}'s quota: {used} h of {quota} h ({from} → {to})", "cal.conflicts": "Conflicts",
+    "cal.suggest": "Suggested free slots:", "cal.owner": "Owner: {org}",
+    "cal.days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    "cal.cancelbooking": "Cancel this booking", "cal.approval": "Bookings need approval",
+    "reason.overlap": "overlaps a booking made earlier", "reason.quota": "over the quota",
+    "status.pending": "pending", "status.conflict": "conflict", "status.confirmed": "confirmed", "status.cancelled": "cancelled",
+    "ch.title": "Charter", "ch.saved": "Saved, shared with the members", "ch.saving": "Sending…",
+    "ch.merged": "A member's edits arrived", "ch.history": "History", "ch.adopted": "Adopted version",
+    "ch.noadopted": "No adopted version yet.",
+    "ch.edits": "{n} edit(s)", "ch.adoptedby": "adopted by decision {p}",
+    "lib.title": "Library", "lib.drop": "Drop a file here, or choose it:", "lib.titlef": "Title",
+    "lib.kind": "Kind", "lib.tags": "Tags (comma-separated)", "lib.upload": "Add to the library",
+    "lib.search": "Search", "lib.here": "on this computer", "lib.notyet": "not here yet ({p} %)",
+    "lib.download": "Download", "lib.added": "Added to the library.", "lib.nofile": "Choose a file first.",
+    "lib.empty": "The library is empty.",
+    "val.title": "Values", "val.name": "Name", "val.desc": "Description", "val.add": "Add", "val.endorse": "Endorse",
+    "val.endorsedby": "Endorsed by: {orgs}", "val.empty": "No value yet.",
+    "mem.title": "Members", "mem.invite": "Invite an organisation", "mem.ticket": "Invitation ticket (valid 7 days, once):",
+    "mem.approve": "Approve", "mem.remove": "Remove", "mem.confirm": "Remove {org} from the alliance? Every member will see it.",
+    "mem.reason": "Reason", "mem.yes": "Yes, remove", "mem.no": "No", "mem.waiting": "waits for: {w}",
+    "mem.role.coordinator": "coordinator", "mem.role.member": "member",
+    "mem.status.active": "active", "mem.status.pending": "pending", "mem.status.removed": "removed",
+    "mem.devices": "{n} device(s)",
+  },
+};
+
+function pickLang() {
+  const saved = localStorage.getItem("entraide.lang");
+  if (saved === "fr" || saved === "en") return saved;
+  const asked = navigator.languages || [navigator.language || ""];
+  return asked.some((l) => String(l).toLowerCase().startsWith("fr")) ? "fr" : "en";
+}
+let lang = pickLang();
+
+function t(key, vars) {
+  let s = (T[lang] && T[lang][key]) ?? T.en[key] ?? key;
+  if (vars && typeof s === "string") for (const [k, v] of Object.entries(vars)) s = s.split("{" + k + "}").join(String(v));
+  return s;
+}
+
+// Builds an element; strings become text nodes (never HTML).
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) el.append(kid instanceof Node ? kid : String(kid));
+  return el;
+}
+
+/** Replaces `el`'s children, skipping null/undefined/false (which the DOM
+ * would otherwise print as text). */
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
+
+function notice(text, ok) {
+  const n = document.getElementById("notice");
+  if (!text) { n.hidden = true; return; }
+  n.textContent = text;
+  n.className = ok ? "notice ok" : "notice";
+  n.hidden = false;
+  if (ok) setTimeout(() => { if (n.textContent === text) n.hidden = true; }, 3000);
+}
+
+class ApiError extends Error {}
+
+async function api(method, path, body, raw) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (raw !== undefined) { opts.body = raw; opts.headers["Content-Type"] = "application/octet-stream"; }
+  else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+  let r;
+  try { r = await fetch("/api" + path, opts); } catch (e) { setOnline(null); throw new ApiError(t("node.down")); }
+  if (r.status === 401) { notice(t("login")); throw new ApiError(t("login")); }
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new ApiError(data.error || r.statusText);
+  return data;
+}
+
+// Runs an action from a button: shows its refusal, never throws.
+async function act(fn, okText) {
+  try { await fn(); if (okText) notice(okText, true); await refresh(); }
+  catch (e) { notice(e.message); }
+}
+
+function short(time) { return time ? time.slice(0, 16).replace("T", " ") : t("never"); }
+
+let status = null;
+function setOnline(st) {
+  const b = document.getElementById("online");
+  if (!st) { b.textContent = t("node.down"); b.className = "badge offline"; return; }
+  const n = (st.peers || []).filter((p) => p.connected).length;
+  b.textContent = n > 0 ? t("online", { n }) : t("offline");
+  b.className = n > 0 ? "badge online" : "badge offline";
+  b.dataset.connected = String(n);
+  document.getElementById("who").textContent = st.org + (st.alliance ? " · " + st.alliance.name : "");
+}
+
+async function loadStatus() {
+  try { status = await api("GET", "/status"); setOnline(status); } catch (e) { /* shown by api() */ }
+  return status;
+}
+
+// ---- pages ---------------------------------------------------------------
+
+const pages = {};
+
+// Whether a page already shows exactly this data (then it is left alone, so
+// a click in progress or a focused field is not disturbed).
+function unchanged(page, ...data) {
+  const key = JSON.stringify([lang, location.hash, status && status.org, data]);
+  if (page.state.key === key) return true;
+  page.state.key = key;
+  return false;
+}
+let current = null;
+
+function route() {
+  const [page, ...args] = (location.hash.slice(1) || "home").split("/");
+  const name = pages[page] ? page : "home";
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("on", a.dataset.page === name);
+  if (current && current.name !== name && current.leave) current.leave();
+  current = { name, args: args.map(decodeURIComponent), ...pages[name] };
+  current.state = {};
+  document.getElementById("main").replaceChildren();
+  refresh();
+}
+
+let refreshing = null;
+async function refresh() {
+  if (refreshing) { refreshing.again = true; return; }
+  refreshing = { again: false };
+  try {
+    await loadStatus();
+    if (current) await current.render(document.getElementById("main"), current);
+  } catch (e) { notice(e.message); }
+  const again = refreshing.again;
+  refreshing = null;
+  if (again) refresh();
+}
+
+pages.home = {
+  async render(main, page) {
+    const [members, proposals, bookings, resources] = await Promise.all([
+      api("GET", "/members"), api("GET", "/proposals").catch(() => []),
+      api("GET", "/bookings").catch(() => []), api("GET", "/resources").catch(() => []),
+    ]);
+    if (unchanged(page, members, proposals, bookings, resources, status)) return;
+    const st = status;
+    const own = new Set(resources.filter((r) => r.owner === st.org).map((r) => r.id));
+    const attention = [];
+    for (const c of st.conflicts || []) attention.push(h("li", { class: "conflict" }, t("home.conflict", { r: c.resource_name || c.resource, from: short(c.from), to: short(c.to) })));
+    for (const m of members.filter((m) => m.status === "pending")) attention.push(h("li", {}, t("home.pendingorg", { org: m.org }), " ", h("a", { href: "#members" }, "→")));
+    for (const b of bookings.filter((b) => b.status === "pending" && own.has(b.resource))) attention.push(h("li", {}, t("home.pendingbooking", { r: b.resource_name, from: short(b.from), org: b.org }), " ", h("a", { href: "#calendar" }, "→")));
+    for (const p of proposals.filter((p) => p.status === "open")) attention.push(h("li", {}, t("home.proposal", { t: p.title })));
+    fill(main,
+      h("h1", {}, t("home.title")),
+      h("div", { class: "cards" },
+        h("div", { class: "card" }, h("h2", {}, t("home.org")), h("p", { id: "org-name" }, h("strong", {}, st.org)),
+          h("p", { class: "muted" }, st.alliance ? t("home.alliance") + " : " + st.alliance.name : t("home.noalliance")),
+          h("p", { class: "muted" }, t("home.members") + " : " + st.members)),
+        h("div", { class: "card" }, h("h2", {}, t("home.attention")),
+          attention.length ? h("ul", { id: "attention" }, attention) : h("p", { class: "muted" }, t("home.nothing")))),
+      h("h2", {}, t("home.peers")),
+      h("table", { id: "peers" },
+        (st.peers || []).map((p) => h("tr", { class: p.connected ? "online" : "offline" },
+          h("td", {}, p.org || "?"), h("td", {}, p.connected ? "● " + t("connected") : "○ " + t("disconnected")),
+          h("td", { class: "muted" }, t("home.lastsync", { t: short(p.last_sync) }))))),
+      h("p", {}, h("button", { onclick: () => act(async () => { const r = await api("POST", "/sync"); notice(t("home.synced", { n: r.synced_with }), true); }) }, t("home.sync"))),
+    );
+  },
+};
+
+// Dates as "YYYY-MM-DD", computed in UTC so daylight saving never shifts a day.
+function ymd(d) { return d.toISOString().slice(0, 10); }
+function addDays(day, n) { const d = new Date(day + "T00:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return ymd(d); }
+function monday(day) { const d = new Date(day + "T00:00:00Z"); return addDays(day, -((d.getUTCDay() + 6) % 7)); }
+function todayLocal() { const d = new Date(); return ymd(new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()))); }
+function pad(n) { return String(n).padStart(2, "0"); }
+const HOURS = Array.from({ length: 15 }, (_, i) => 7 + i);
+
+pages.calendar = {
+  async render(main, page) {
+    const resources = await api("GET", "/resources");
+    const [weekArg, resArg] = page.args;
+    const week = monday(/^\d{4}-\d{2}-\d{2}$/.test(weekArg || "") ? weekArg : todayLocal());
+    const res = resources.find((r) => r.id === resArg) || resources.find((r) => r.id === page.state.resource) || resources[0];
+    if (!res) { fill(main, h("h1", {}, t("cal.title")), h("p", {}, t("cal.noresource"))); return; }
+    page.state.resource = res.id;
+    const go = (w, r) => { location.hash = "#calendar/" + w + "/" + encodeURIComponent(r); };
+    const bookings = await api("GET", "/bookings?resource=" + encodeURIComponent(res.id));
+    if (unchanged(page, resources, bookings, week, res.id)) return;
+    const mine = (b) => b.org === status.org;
+    const owned = res.owner === status.org;
+    const days = Array.from({ length: 7 }, (_, i) => addDays(week, i));
+    const live = bookings.filter((b) => b.status !== "cancelled" && !b.declined);
+
+    const bookingEl = (b) => h("div", {
+      class: "booking " + b.status + (mine(b) ? " own" : ""), "data-booking": b.id, title: b.org + " · " + short(b.from) + " → " + short(b.to) + " · " + t("status." + b.status),
+    }, b.purpose || b.org, " ", h("span", { class: "muted" }, "(" + b.org + ")"),
+      owned && b.status === "pending" ? [" ", h("button", { class: "approve", onclick: (e) => { e.stopPropagation(); act(() => api("POST", "/bookings/" + b.id + "/approve")); } }, t("cal.approve")),
+        h("button", { class: "decline", onclick: (e) => { e.stopPropagation(); act(() => api("POST", "/bookings/" + b.id + "/decline", {})); } }, t("cal.decline"))] : null);
+
+    const rows = HOURS.map((hr) => h("tr", {},
+      h("td", { class: "hour" }, pad(hr) + ":00"),
+      days.map((day) => {
+        const from = day + "T" + pad(hr) + ":00", to = day + "T" + pad(hr + 1) + ":00";
+        const here = live.filter((b) => b.from.slice(0, 16) < to && b.to.slice(0, 16) > from);
+        const starts = here.filter((b) => b.from.slice(0, 16) >= from || hr === HOURS[0]);
+        const cell = h("td", { class: "slot" + (here.length ? " taken" : ""), "data-slot": from },
+          starts.map(bookingEl), here.length && !starts.length ? h("div", { class: "booking cont " + here[0].status + (mine(here[0]) ? " own" : "") }, "⋮") : null);
+        if (!here.length) cell.addEventListener("click", () => openBooking(res, from, to));
+        return cell;
+      })));
+
+    const usage = h("div", { id: "quota" }, (res.usage || []).filter((u) => u.org === status.org).map((u) =>
+      h("p", {}, t("cal.quota", { org: u.org, used: (u.minutes / 60).toFixed(1), quota: (u.quota_minutes / 60).toFixed(0), from: short(u.period_start).slice(0, 10), to: short(u.period_end).slice(0, 10) }))));
+    const conflicts = bookings.filter((b) => b.status === "conflict" && mine(b));
+
+    fill(main,
+      h("h1", {}, t("cal.title")),
+      h("div", { class: "row" },
+        h("label", {}, t("cal.resource") + " ",
+          h("select", { id: "resource", onchange: (e) => go(week, e.target.value) },
+            resources.map((r) => h("option", { value: r.id, selected: r.id === res.id }, r.name + " (" + r.kind + ")")))),
+        h("button", { id: "prev-week", onclick: () => go(addDays(week, -7), res.id) }, t("cal.prev")),
+        h("button", { onclick: () => go(monday(todayLocal()), res.id) }, t("cal.today")),
+        h("button", { id: "next-week", onclick: () => go(addDays(week, 7), res.id) }, t("cal.next"))),
+      h("p", { class: "muted" }, t("cal.owner", { org: res.owner }), res.approval ? " · " + t("cal.approval") : "", res.hours ? " · " + res.hours : ""),
+      usage,
+      conflicts.length ? h("div", { class: "card conflicts" }, h("h2", {}, t("cal.conflicts")), h("ul", { id: "conflicts" }, conflicts.map((b) => h("li", {},
+        (b.purpose || "") + " " + short(b.from) + " → " + short(b.to) + " (" + t("reason." + b.reason) + ") ",
+        h("div", {}, t("cal.suggest"), " ", (b.suggestions || []).map((s) => h("button", {
+          class: "suggestion", onclick: () => act(async () => {
+            await api("POST", "/bookings", { resource: res.id, from: s.from, to: s.to, purpose: b.purpose });
+            await api("POST", "/bookings/" + b.id + "/cancel");
+          }, t("cal.booked")),
+        }, short(s.from) + " → " + short(s.to).slice(11)))))))) : null,
+      h("table", { class: "week", id: "week", "data-week": week },
+        h("tr", {}, h("th", {}, ""), days.map((d, i) => h("th", {}, t("cal.days")[i] + " " + d.slice(8, 10) + "/" + d.slice(5, 7)))),
+        rows),
+      h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && b.status !== "cancelled" && !b.declined && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) =>
+        h("li", {}, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
+          h("button", { class: "danger", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel")) }, t("cal.cancelbooking"))))),
+    );
+  },
+};
+
+function openBooking(res, from, to) {
+  const purpose = h("input", { id: "purpose", type: "text", size: 30 });
+  const fromI = h("input", { id: "book-from", type: "datetime-local", value: from });
+  const toI = h("input", { id: "book-to", type: "datetime-local", value: to });
+  const dlg = h("dialog", { id: "book-dialog" },
+    h("h2", {}, t("cal.book") + " · " + res.name),
+    h("p", {}, h("label", {}, t("cal.from") + " ", fromI)),
+    h("p", {}, h("label", {}, t("cal.to") + " ", toI)),
+    h("p", {}, h("label", {}, t("cal.purpose") + " ", purpose)),
+    h("div", { class: "row" },
+      h("button", { id: "book-confirm", class: "primary", onclick: () => { dlg.close(); dlg.remove(); act(() => api("POST", "/bookings", { resource: res.id, from: fromI.value.slice(0, 16), to: toI.value.slice(0, 16), purpose: purpose.value }), t("cal.booked")); } }, t("cal.book")),
+      h("button", { onclick: () => { dlg.close(); dlg.remove(); } }, t("cal.close"))));
+  document.body.append(dlg);
+  dlg.showModal();
+  purpose.focus();
+}
+
+// ---- charter: live editing -------------------------------------------------
+// The page keeps `base`, the text and heads it last got from the node. After
+// each pause in typing it sends its whole text with the base heads; the node
+// applies the difference base → text where those characters are now (so a
+// member's concurrent edits stay) and answers the merged text. Typing done
+// while a request was out is carried over onto the merged text, and the caret
+// follows. Edits from members arrive as server-sent events.
+
+// The one region where `a` and `b` differ: a[s..e] became `ins`.
+function region(a, b) {
+  let s = 0;
+  while (s < a.length && s < b.length && a[s] === b[s]) s++;
+  let q = 0;
+  while (q < a.length - s && q < b.length - s && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
+  return { s, e: a.length - q, ins: b.slice(s, b.length - q) };
+}
+
+// Where position p of `a` is after the change `r` (from region(a, b)).
+function mapPos(p, r) {
+  if (p <= r.s) return p;
+  if (p >= r.e) return p + r.ins.length - (r.e - r.s);
+  return r.s + r.ins.length;
+}
+
+// `old` became `server` on the node and `local` in the page: both changes.
+function rebase(old, server, local, caret) {
+  const mineR = region(old, local), theirs = region(old, server);
+  const ms = mapPos(mineR.s, theirs), me = Math.max(ms, mapPos(mineR.e, theirs));
+  const text = server.slice(0, ms) + mineR.ins + server.slice(me);
+  let c;
+  if (caret <= mineR.s) c = mapPos(caret, theirs);
+  else if (caret <= mineR.s + mineR.ins.length) c = ms + (caret - mineR.s);
+  else c = mapPos(caret - mineR.ins.length + (mineR.e - mineR.s), theirs) - (me - ms) + mineR.ins.length;
+  return { text, caret: Math.max(0, Math.min(c, text.length)) };
+}
+
+pages.charter = {
+  async render(main, page) {
+    const st = page.state;
+    if (!st.ta) {
+      const data = await api("GET", "/charter");
+      st.base = { text: data.text, heads: data.heads };
+      st.ta = h("textarea", { id: "charter-text", spellcheck: "true" });
+      st.ta.value = data.text;
+      st.info = h("p", { id: "charter-state", class: "muted" }, t("ch.saved"));
+      st.ta.addEventListener("input", () => { clearTimeout(st.timer); st.timer = setTimeout(() => charterSend(st), 350); });
+      st.history = h("div", {});
+      fill(main, h("h1", {}, t("ch.title")), st.info, st.ta, st.history);
+    } else {
+      await charterPull(st);
+    }
+    const [history, adopted] = await Promise.all([
+      api("GET", "/charter/history").catch(() => []),
+      api("GET", "/charter/adopted").catch(() => null),
+    ]);
+    fill(st.history,
+      h("h2", {}, t("ch.adopted")),
+      adopted && adopted.text ? h("pre", { id: "adopted" }, adopted.text) : h("p", { class: "muted" }, t("ch.noadopted")),
+      h("h2", {}, t("ch.history")),
+      h("ul", { id: "history" }, (Array.isArray(history) ? history : []).slice().sort((x, y) => String(y.time).localeCompare(String(x.time))).slice(0, 20).map((c) =>
+        h("li", { class: c.kind }, short(c.time) + " · " + c.org + " · " + (c.kind === "adopted" ? t("ch.adoptedby", { p: String(c.proposal).slice(0, 8) }) : t("ch.edits", { n: c.ops }))))));
+  },
+  leave() { const st = current && current.state; if (st && st.ta) { clearTimeout(st.timer); charterSend(st); } },
+};
+
+function charterApply(st, old, server, heads) {
+  const ta = st.ta;
+  const local = ta.value;
+  const focused = document.activeElement === ta;
+  const caret = ta.selectionStart;
+  let next;
+  if (local === old) {
+    const r = region(old, server);
+    next = { text: server, caret: mapPos(caret, r) };
+  } else {
+    next = rebase(old, server, local, caret);
+  }
+  if (next.text !== local) {
+    ta.value = next.text;
+    if (focused) ta.setSelectionRange(next.caret, next.caret);
+    if (server !== old) st.info.textContent = t("ch.merged");
+  }
+  st.base = { text: server, heads };
+  if (ta.value !== st.base.text) { clearTimeout(st.timer); st.timer = setTimeout(() => charterSend(st), 50); }
+}
+
+async function charterSend(st) {
+  if (st.inflight) { st.again = true; return; }
+  const sent = st.ta.value;
+  if (sent === st.base.text) return;
+  st.inflight = true;
+  st.info.textContent = t("ch.saving");
+  try {
+    const r = await api("PUT", "/charter", { base: st.base.heads, text: sent });
+    st.inflight = false;
+    charterApply(st, sent, r.text, r.heads);
+    if (st.info.textContent === t("ch.saving")) st.info.textContent = t("ch.saved");
+  } catch (e) {
+    st.inflight = false;
+    notice(e.message);
+    // The node no longer knows our base: start again from its text, keeping ours.
+    const data = await api("GET", "/charter").catch(() => null);
+    if (data) charterApply(st, st.base.text, data.text, data.heads);
+  }
+  if (st.again || st.pull) { st.again = false; if (st.pull) { st.pull = false; await charterPull(st); } else charterSend(st); }
+}
+
+async function charterPull(st) {
+  if (st.inflight) { st.pull = true; return; }
+  const data = await api("GET", "/charter");
+  if (st.inflight) { st.pull = true; return; }
+  if (data.heads.join() === st.base.heads.join()) return;
+  if (st.ta.value === st.base.text) charterApply(st, st.base.text, data.text, data.heads);
+  else charterSend(st);
+}
+
+// ---- library ---------------------------------------------------------------
+
+const KINDS = ["procedure", "job-profile", "regulation", "statute", "budget", "template", "other"];
+
+pages.library = {
+  async render(main, page) {
+    const st = page.state;
+    if (!st.list) {
+      st.file = null;
+      const fileI = h("input", { type: "file", id: "file" });
+      const title = h("input", { id: "lib-title", type: "text", size: 30 });
+      const kind = h("select", { id: "lib-kind" }, KINDS.map((k) => h("option", { value: k, selected: k === "other" }, k)));
+      const tags = h("input", { id: "lib-tags", type: "text", size: 30 });
+      const chosen = h("span", { class: "muted", id: "lib-chosen" });
+      const choose = (f) => { st.file = f; chosen.textContent = f ? f.name + " (" + f.size + " B)" : ""; if (f && !title.value) title.value = f.name.replace(/\.[^.]*$/, ""); };
+      fileI.addEventListener("change", () => choose(fileI.files[0] || null));
+      const drop = h("div", { class: "drop", id: "drop" }, t("lib.drop"), " ", fileI, " ", chosen);
+      drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+      drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+      drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); choose(e.dataTransfer.files[0] || null); });
+      const upload = h("button", { id: "upload", class: "primary", onclick: () => {
+        if (!st.file) { notice(t("lib.nofile")); return; }
+        const f = st.file;
+        act(async () => {
+          const q = new URLSearchParams({ file_name: f.name, title: title.value || f.name, kind: kind.value, tags: tags.value });
+          await api("POST", "/library?" + q, undefined, await f.arrayBuffer());
+          st.file = null; fileI.value = ""; title.value = ""; tags.value = ""; chosen.textContent = "";
+        }, t("lib.added"));
+      } }, t("lib.upload"));
+      st.search = h("input", { id: "lib-search", type: "search", placeholder: t("lib.search") });
+      st.search.addEventListener("input", () => { clearTimeout(st.timer); st.timer = setTimeout(refresh, 250); });
+      st.list = h("table", { id: "library" });
+      fill(main, h("h1", {}, t("lib.title")), drop,
+        h("div", { class: "row" }, h("label", {}, t("lib.titlef") + " ", title), h("label", {}, t("lib.kind") + " ", kind)),
+        h("div", { class: "row" }, h("label", {}, t("lib.tags") + " ", tags), upload),
+        h("h2", {}, ""), st.search, st.list);
+    }
+    const q = st.search.value.trim();
+    const list = await api("GET", "/library" + (q ? "?search=" + encodeURIComponent(q) : ""));
+    if (unchanged(page, list, q)) return;
+    fill(st.list, ...(list.length ? list.map((e) => h("tr", { "data-entry": e.id },
+      h("td", {}, h("strong", {}, e.title), h("div", { class: "muted" }, e.file_name)),
+      h("td", {}, e.kind), h("td", {}, (e.tags || []).map((g) => h("span", { class: "tag" }, g))),
+      h("td", {}, e.size + " B"), h("td", {}, e.added_by),
+      h("td", { class: e.available ? "available" : "missing" }, e.available ? "✓ " + t("lib.here") : t("lib.notyet", { p: e.size ? Math.floor(100 * (e.received || 0) / e.size) : 0 })),
+      h("td", {}, e.available ? h("a", { class: "download", href: "/api/library/" + e.id + "/file", download: e.file_name }, t("lib.download")) : ""))) : [h("tr", {}, h("td", { class: "muted" }, t("lib.empty")))]));
+  },
+};
+
+// ---- values ----------------------------------------------------------------
+
+pages.values = {
+  async render(main, page) {
+    const values = await api("GET", "/values");
+    if (unchanged(page, values)) return;
+    const name = h("input", { id: "value-name", type: "text" }), desc = h("input", { id: "value-desc", type: "text", size: 40 });
+    fill(main, h("h1", {}, t("val.title")),
+      values.length ? h("div", { class: "cards", id: "values" }, values.map((v) => h("div", { class: "card" },
+        h("h2", {}, v.name), h("p", {}, v.description || ""),
+        h("p", { class: "muted" }, t("val.endorsedby", { orgs: (v.endorsed_by || []).join(", ") || "—" })),
+        (v.endorsed_by || []).includes(status.org) ? null : h("button", { onclick: () => act(() => api("POST", "/values/" + v.id + "/endorse")) }, t("val.endorse"))))) : h("p", { class: "muted" }, t("val.empty")),
+      h("h2", {}, t("val.add")),
+      h("div", { class: "row" }, h("label", {}, t("val.name") + " ", name), h("label", {}, t("val.desc") + " ", desc),
+        h("button", { class: "primary", id: "value-add", onclick: () => act(() => api("POST", "/values", { name: name.value, description: desc.value })) }, t("val.add"))));
+  },
+};
+
+// ---- members -----------------------------------------------------------------
+
+pages.members = {
+  async render(main, page) {
+    const st = page.state;
+    const members = await api("GET", "/members");
+    if (unchanged(page, members)) return;
+    const ticketBox = st.ticketBox || (st.ticketBox = h("div", { id: "invitation" }));
+    fill(main, h("h1", {}, t("mem.title")),
+      h("table", { id: "members" }, members.map((m) => h("tr", { "data-org": m.org },
+        h("td", {}, h("strong", {}, m.org)), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
+        h("td", { class: "muted" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).length ? " · " + t("mem.waiting", { w: m.waiting.map((w) => w.needs || w.kind || "").join(", ") }) : ""),
+        h("td", {},
+          m.status === "pending" ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
+          m.status === "active" && m.org !== status.org ? h("button", { class: "danger remove", onclick: () => confirmRemove(m) }, t("mem.remove")) : null)))),
+      h("h2", {}, t("mem.invite")),
+      h("button", { id: "invite", class: "primary", onclick: () => act(async () => {
+        const r = await api("POST", "/invite", { role: "member", expires: "7d" });
+        fill(ticketBox, h("p", {}, t("mem.ticket")), h("p", { class: "ticket", id: "ticket" }, r.ticket),
+          r.qr_svg ? h("p", { class: "qr" }, h("img", { id: "qr", alt: "QR", width: 240, height: 240, src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.qr_svg) })) : null);
+      }) }, t("mem.invite")),
+      ticketBox);
+  },
+};
+
+function confirmRemove(m) {
+  const reason = h("input", { id: "remove-reason", type: "text", size: 40 });
+  const dlg = h("dialog", { id: "remove-dialog" }, h("p", {}, t("mem.confirm", { org: m.org })),
+    h("p", {}, h("label", {}, t("mem.reason") + " ", reason)),
+    h("div", { class: "row" },
+      h("button", { class: "danger", id: "remove-yes", onclick: () => { dlg.close(); dlg.remove(); act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/remove", { reason: reason.value })); } }, t("mem.yes")),
+      h("button", { onclick: () => { dlg.close(); dlg.remove(); } }, t("mem.no"))));
+  document.body.append(dlg);
+  dlg.showModal();
+}
+
+// ---- start -------------------------------------------------------------------
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const b of document.querySelectorAll("[data-lang]")) b.classList.toggle("on", b.dataset.lang === lang);
+}
+
+function listen() {
+  let timer = null;
+  const es = new EventSource("/api/events");
+  es.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 150); });
+  es.addEventListener("open", () => loadStatus());
+  es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) { setOnline(null); setTimeout(listen, 3000); } });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll("[data-lang]")) b.addEventListener("click", () => {
+    lang = b.dataset.lang; localStorage.setItem("entraide.lang", lang); applyLang(); route();
+  });
+  applyLang();
+  window.addEventListener("hashchange", route);
+  route();
+  listen();
+  // Peers come and go without a document change: look again now and then.
+  setInterval(() => { if (current && current.name === "home") refresh(); else loadStatus(); }, 5000);
+});

@@ -1,0 +1,902 @@
+//! The local web interface, in a real headless Chromium: two member nodes on
+//! loopback, each with its own interface and its own browser, as two
+//! coordinators on two machines would use them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use entraide_tests::browser::{Driver, js, text_of, until};
+use entraide_tests::{Serve, TestHome, eventually, join};
+use fantoccini::{Client, Locator};
+
+/// A day a week from now: in this quota period or the next, which the
+/// calendar page shows the usage of.
+fn next_week_day() -> String {
+    (chrono::Utc::now().date_naive() + chrono::Days::new(7))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+struct Alliance {
+    a: TestHome,
+    b: TestHome,
+    serve_a: Serve,
+    serve_b: Serve,
+}
+
+/// Two member organisations, both serving their web interface, connected.
+fn alliance() -> Alliance {
+    let a = TestHome::founded("Maison médicale du Midi");
+    let serve_a = Serve::start_with_ui(&a);
+    let b = join(&a, "Groupe Terre");
+    let serve_b = Serve::start_with_ui(&b);
+    eventually(30, "the two nodes connect", || {
+        let peers = b.json(&["peers"]);
+        peers
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["connected"] == true))
+    });
+    Alliance {
+        a,
+        b,
+        serve_a,
+        serve_b,
+    }
+}
+
+/// Logs a browser in with the link `serve` printed, then opens `hash`.
+async fn open(page: &Client, serve: &Serve, hash: &str) {
+    page.goto(serve.login.as_deref().expect("login link"))
+        .await
+        .expect("login");
+    let ui = serve.ui.as_deref().expect("ui");
+    let url = page.current_url().await.expect("url");
+    assert_eq!(url.as_str(), format!("{ui}/"), "the login link leads home");
+    page.goto(&format!("{ui}/{hash}")).await.expect("open page");
+}
+
+async fn screenshot(page: &Client, name: &str) {
+    let png = page.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    // `ENTRAIDE_SCREENSHOTS=docs/screenshots` keeps them (for the README).
+    if let Some(dir) = std::env::var_os("ENTRAIDE_SCREENSHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+}
+
+/// Clicks `css` as a user would: on whatever element matches it now (a page
+/// redrawn by a live update between finding and clicking is found again).
+async fn click(page: &Client, css: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let outcome = match page.find(Locator::Css(css)).await {
+            Ok(el) => el.click().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(e) if std::time::Instant::now() > deadline => panic!("click {css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn type_into(page: &Client, css: &str, text: &str) {
+    page.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} not on the page: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+/// Whether some element matching `css` has text containing `needle`.
+async fn shows(page: &Client, css: &str, needle: &str) -> bool {
+    let Ok(found) = page.find_all(Locator::Css(css)).await else {
+        return false;
+    };
+    for el in found {
+        if el.text().await.is_ok_and(|t| t.contains(needle)) {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_booked_by_clicking_appears_on_the_other_nodes_page() {
+    let net = alliance();
+    let resource = net.a.ok(&[
+        "resource",
+        "add",
+        "Salle Horta",
+        "--kind",
+        "room",
+        "--capacity",
+        "20",
+        "--quota",
+        "10h/week",
+    ]);
+    let resource = resource.stdout.trim().to_owned();
+    eventually(30, "the resource reaches B", || {
+        net.b
+            .json(&["resource", "list"])
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_a, &net.serve_a, "#home").await;
+    open(&page_b, &net.serve_b, "#home").await;
+
+    // French by default when the browser asks for it; English otherwise.
+    until(20, "A's page in French", || async {
+        text_of(&page_a, "nav a[data-page=calendar]")
+            .await
+            .as_deref()
+            == Some("Calendrier")
+    })
+    .await;
+    until(20, "B's page in English", || async {
+        text_of(&page_b, "nav a[data-page=calendar]")
+            .await
+            .as_deref()
+            == Some("Calendar")
+    })
+    .await;
+    until(20, "A's home shows it is online", || async {
+        shows(&page_a, "#online.online", "En ligne").await
+    })
+    .await;
+    screenshot(&page_a, "home").await;
+
+    let day = next_week_day();
+    let slot = format!("td.slot[data-slot='{day}T10:00']");
+    let calendar = format!("#calendar/{day}/{resource}");
+    page_a
+        .goto(&format!(
+            "{}/{calendar}",
+            net.serve_a.ui.as_deref().unwrap()
+        ))
+        .await
+        .unwrap();
+    page_b
+        .goto(&format!(
+            "{}/{calendar}",
+            net.serve_b.ui.as_deref().unwrap()
+        ))
+        .await
+        .unwrap();
+    click(&page_a, &slot).await;
+    type_into(&page_a, "#purpose", "Assemblée générale").await;
+    click(&page_a, "#book-confirm").await;
+
+    until(
+        20,
+        "A's own booking highlighted on its calendar",
+        || async { shows(&page_a, ".booking.own", "Assemblée générale").await },
+    )
+    .await;
+    // B's page was open all along: the booking arrives without a reload.
+    until(30, "the booking on B's page", || async {
+        shows(&page_b, ".booking", "Assemblée générale").await
+    })
+    .await;
+    assert!(
+        !shows(&page_b, ".booking.own", "Assemblée générale").await,
+        "on B's page the booking is not B's own"
+    );
+    let on_b = net.b.json(&["bookings"]);
+    let booking = &on_b.as_array().unwrap()[0];
+    assert_eq!(booking["purpose"], "Assemblée générale");
+    assert_eq!(booking["org"], "Maison médicale du Midi");
+    assert!(
+        booking["from"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{day}T10:00"))
+    );
+    until(10, "A's quota usage shows the hour booked", || async {
+        shows(&page_a, "#quota", "1.0 h sur 10 h").await
+    })
+    .await;
+    screenshot(&page_a, "calendar").await;
+
+    // A slot already taken cannot be booked again from B's page.
+    let taken = page_b.find(Locator::Css(&slot)).await.unwrap();
+    taken.click().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        page_b.find(Locator::Css("#book-dialog")).await.is_err(),
+        "clicking a taken slot opens no booking form"
+    );
+
+    // The language switch.
+    click(&page_b, "#lang-fr").await;
+    until(10, "B's page switched to French", || async {
+        text_of(&page_b, "nav a[data-page=calendar]")
+            .await
+            .as_deref()
+            == Some("Calendrier")
+    })
+    .await;
+
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_into_the_charter_on_two_nodes_at_once_keeps_both_edits_on_both_pages() {
+    let net = alliance();
+    let start =
+        "Article 1. Nous partageons ce que nous avons.\nArticle 2. Chaque membre reste autonome.\n";
+    entraide_tests::set_charter(&net.a, start);
+    eventually(30, "the charter reaches B", || {
+        entraide_tests::charter(&net.b) == start
+    });
+
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, "#charter").await;
+    open(&page_b, &net.serve_b, "#charter").await;
+    for page in [&page_a, &page_b] {
+        until(20, "the charter on the page", || async {
+            js(
+                page,
+                "return document.getElementById('charter-text')?.value ?? ''",
+            )
+            .await
+                == start
+        })
+        .await;
+    }
+    // A types at the very beginning, B at the end of the first article,
+    // in bursts, at the same time; neither page reloads.
+    js(
+        &page_a,
+        "const t = document.getElementById('charter-text'); t.focus(); t.setSelectionRange(0, 0);",
+    )
+    .await;
+    let end_of_first = start.find('\n').unwrap();
+    js(
+        &page_b,
+        &format!("const t = document.getElementById('charter-text'); t.focus(); t.setSelectionRange({end_of_first}, {end_of_first});"),
+    )
+    .await;
+    let typing_a = async {
+        for burst in ["Préambule : ", "une alliance ", "de voisins. "] {
+            type_into(&page_a, "#charter-text", burst).await;
+            tokio::time::sleep(Duration::from_millis(450)).await;
+        }
+    };
+    let typing_b = async {
+        for burst in [" Nous prêtons", " nos salles", " et nos camionnettes."] {
+            type_into(&page_b, "#charter-text", burst).await;
+            tokio::time::sleep(Duration::from_millis(450)).await;
+        }
+    };
+    tokio::join!(typing_a, typing_b);
+
+    let expected = "Préambule : une alliance de voisins. Article 1. Nous partageons ce que nous avons. Nous prêtons nos salles et nos camionnettes.\nArticle 2. Chaque membre reste autonome.\n";
+    for (page, who) in [(&page_a, "A"), (&page_b, "B")] {
+        until(30, &format!("both edits on {who}'s page"), || async {
+            js(page, "return document.getElementById('charter-text').value").await == expected
+        })
+        .await;
+    }
+    eventually(30, "both nodes store the merged charter", || {
+        entraide_tests::charter(&net.a) == expected && entraide_tests::charter(&net.b) == expected
+    });
+    screenshot(&page_b, "charter").await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_dropped_on_one_node_downloads_from_the_other() {
+    let net = alliance();
+    // Every byte value, so nothing passes through a text conversion unharmed
+    // by chance.
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+
+    let driver = Driver::start();
+    let page_a = driver.browser("en-GB,en").await;
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_a, &net.serve_a, "#library").await;
+    open(&page_b, &net.serve_b, "#library").await;
+    page_a
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#drop"))
+        .await
+        .unwrap();
+    // Drop a file on the drop zone as a user drags it from their desktop.
+    let b64 = data_encoding::BASE64.encode(&bytes);
+    page_a
+        .execute(
+            "const bin = atob(arguments[0]); const buf = new Uint8Array(bin.length);
+             for (let i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
+             const dt = new DataTransfer();
+             dt.items.add(new File([buf], 'statuts types.pdf', { type: 'application/pdf' }));
+             document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));",
+            vec![serde_json::Value::String(b64)],
+        )
+        .await
+        .unwrap();
+    until(10, "the dropped file is chosen", || async {
+        shows(&page_a, "#lib-chosen", "statuts types.pdf").await
+    })
+    .await;
+    let title = page_a.find(Locator::Css("#lib-title")).await.unwrap();
+    title.clear().await.unwrap();
+    title.send_keys("Statuts types").await.unwrap();
+    page_a
+        .find(Locator::Css("#lib-kind option[value=statute]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    type_into(&page_a, "#lib-tags", "juridique, asbl").await;
+    click(&page_a, "#upload").await;
+    until(20, "the entry on A's page, held here", || async {
+        shows(&page_a, "#library tr", "Statuts types").await
+            && shows(&page_a, "#library td.available", "").await
+    })
+    .await;
+    screenshot(&page_a, "library").await;
+
+    until(
+        60,
+        "the file reaches B and its page offers the download",
+        || async {
+            page_b
+                .find(Locator::Css("#library a.download"))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    assert!(
+        shows(&page_b, "#library tr", "juridique").await,
+        "tags shown on B"
+    );
+    // Search narrows the list.
+    type_into(&page_b, "#lib-search", "budget").await;
+    until(10, "a search with no match empties the list", || async {
+        !shows(&page_b, "#library tr", "Statuts types").await
+    })
+    .await;
+    // Download through the page's own link, as the browser would.
+    let href = js(
+        &page_b,
+        "return document.querySelector('#library a.download')?.getAttribute('href') ?? null",
+    )
+    .await;
+    assert!(href.is_null(), "the search hid the entry");
+    page_b
+        .find(Locator::Css("#lib-search"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(&page_b, "#lib-search", "statuts").await;
+    until(10, "the search finds it", || async {
+        shows(&page_b, "#library tr", "Statuts types").await
+    })
+    .await;
+    let downloaded = page_b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('#library a.download');
+             fetch(a.href).then(async (r) => {
+               const buf = new Uint8Array(await r.arrayBuffer());
+               let s = ''; for (const b of buf) s += String.fromCharCode(b);
+               done({ status: r.status, disposition: r.headers.get('content-disposition'), b64: btoa(s) });
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(downloaded["status"], 200);
+    assert_eq!(
+        downloaded["disposition"],
+        "attachment; filename=\"statuts types.pdf\""
+    );
+    let got = data_encoding::BASE64
+        .decode(downloaded["b64"].as_str().unwrap().as_bytes())
+        .unwrap();
+    assert!(
+        got == bytes,
+        "the downloaded file is byte for byte the dropped one"
+    );
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_and_members_pages_endorse_invite_with_a_qr_code_and_remove_after_confirming() {
+    let net = alliance();
+    net.a.ok(&[
+        "values",
+        "add",
+        "Solidarité",
+        "--description",
+        "Nous partageons ce que nous avons",
+    ]);
+    eventually(30, "the value reaches B", || {
+        net.b
+            .json(&["values", "list"])
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+    let driver = Driver::start();
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, "#values").await;
+    click(&page_b, "#values button").await;
+    eventually(30, "B's endorsement reaches A", || {
+        net.a.json(&["values", "list"])[0]["endorsed_by"]
+            .as_array()
+            .is_some_and(|e| e.len() == 2)
+    });
+    screenshot(&page_b, "values").await;
+
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, "#members").await;
+    click(&page_a, "#invite").await;
+    until(20, "a ticket and its QR code", || async {
+        shows(&page_a, "#ticket", "entraide1").await
+            && page_a.find(Locator::Css("img#qr")).await.is_ok()
+    })
+    .await;
+    let ticket = text_of(&page_a, "#ticket").await.unwrap();
+    // The ticket shown works: a third organisation joins with it.
+    let c = TestHome::new();
+    c.ok(&["init", "--org", "Atelier vélo"]);
+    c.ok(&["join", ticket.trim(), "--timeout", "20"]);
+    until(20, "the newcomer on A's members page", || async {
+        shows(&page_a, "#members", "Atelier vélo").await
+    })
+    .await;
+    screenshot(&page_a, "members").await;
+
+    // Removing asks first; saying no changes nothing.
+    click(&page_a, "tr[data-org='Groupe Terre'] button.remove").await;
+    click(&page_a, "#remove-dialog button:not(.danger)").await;
+    let active = |home: &TestHome| {
+        home.json(&["member", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["org"] == "Groupe Terre" && m["status"] == "active")
+    };
+    assert!(active(&net.a), "no removal without confirming");
+    click(&page_a, "tr[data-org='Groupe Terre'] button.remove").await;
+    type_into(&page_a, "#remove-reason", "a quitté l'alliance").await;
+    click(&page_a, "#remove-yes").await;
+    eventually(20, "the removal on A", || !active(&net.a));
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}
+
+/// One raw HTTP/1.1 request; the status code and body.
+fn http(addr: &str, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the interface");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let code = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn calls_without_the_token_or_from_a_foreign_host_or_origin_are_refused() {
+    let a = TestHome::founded("Maison médicale du Midi");
+    let serve = Serve::start_with_ui(&a);
+    let ui = serve.ui.clone().unwrap();
+    let addr = ui.trim_start_matches("http://").to_owned();
+    let token = std::fs::read_to_string(a.path().join("ui-token")).unwrap();
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(a.path().join("ui-token"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode, 0o600, "the token file is private");
+    let get = |path: &str, extra: &str| {
+        http(
+            &addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"),
+        )
+    };
+    let auth = format!("Authorization: Bearer {token}\r\n");
+
+    let (code, body) = get("/api/status", "");
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("entraide ui-url"), "says what to do: {body}");
+    let (code, _) = get("/api/status", "Authorization: Bearer 00\r\n");
+    assert_eq!(code, 401);
+    let (code, body) = get("/api/status", &auth);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Maison médicale du Midi"));
+
+    // DNS rebinding: a name that points here, in the Host header.
+    let (code, _) = http(
+        &addr,
+        &format!(
+            "GET /api/status HTTP/1.1\r\nHost: evil.example:{}\r\n{auth}Connection: close\r\n\r\n",
+            addr.rsplit(':').next().unwrap()
+        ),
+    );
+    assert_eq!(code, 403, "a foreign Host is refused");
+    let (code, _) = http(
+        &addr,
+        "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 403, "even for the page");
+    // Cross-site request: another origin, even with the token.
+    let value = r#"{"name":"Intrus","description":""}"#;
+    let (code, _) = http(
+        &addr,
+        &format!(
+            "POST /api/values HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://evil.example\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{value}",
+            value.len()
+        ),
+    );
+    assert_eq!(code, 403, "a foreign Origin is refused");
+    assert_eq!(
+        a.json(&["values", "list"]),
+        serde_json::json!([]),
+        "and nothing changed"
+    );
+    let (code, _) = http(
+        &addr,
+        &format!(
+            "POST /api/values HTTP/1.1\r\nHost: {addr}\r\nOrigin: {ui}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{value}",
+            value.len()
+        ),
+    );
+    assert_eq!(code, 200, "the interface's own origin is fine");
+
+    // A login link works once; `ui-url` makes a new one.
+    let login = serve.login.clone().unwrap();
+    let path = login.trim_start_matches(&ui).to_owned();
+    let (code, _) = get(&path, "");
+    assert_eq!(code, 303, "first use logs in");
+    let (code, body) = get(&path, "");
+    assert_eq!(code, 403, "second use is refused");
+    assert!(body.contains("entraide ui-url"));
+    let fresh = a.ok(&["ui-url"]).stdout.trim().to_owned();
+    assert!(fresh.starts_with(&format!("{ui}/login?code=")), "{fresh}");
+    let (code, _) = get(fresh.trim_start_matches(&ui), "");
+    assert_eq!(code, 303);
+    let (code, _) = get("/login?code=../ui-token", "");
+    assert_eq!(code, 403);
+
+    // A file name from the browser is a label, never a path.
+    let bytes = b"hello";
+    let (code, body) = http(
+        &addr,
+        &format!(
+            "POST /api/library?file_name=..%2F..%2Fescape.txt&title=Escape HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\nhello",
+            bytes.len()
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    let list = a.json(&["library", "list"]);
+    assert_eq!(list[0]["file_name"], "escape.txt");
+    assert!(!a.path().parent().unwrap().join("escape.txt").exists());
+
+    // The API description is served, generated from the code.
+    let (code, body) = get("/api/openapi.json", &auth);
+    assert_eq!(code, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("openapi JSON");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/bookings",
+        "/api/charter",
+        "/api/library/{id}/file",
+        "/api/invite",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    serve.stop();
+    assert!(
+        a.fails(&["ui-url"], 1).stderr.contains("entraide serve"),
+        "ui-url without a running interface says what to do"
+    );
+}
+
+#[test]
+fn a_second_node_on_the_same_default_address_keeps_serving_without_its_interface() {
+    // Another program (or node) holds the address asked for explicitly:
+    // serve refuses, naming --ui.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = busy.local_addr().unwrap().to_string();
+    let a = TestHome::founded("Maison médicale du Midi");
+    let run = a.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-relay",
+        "--no-mdns",
+        "--ui",
+        &taken,
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("--ui"), "{}", run.stderr);
+    let bad = a.fails(&["serve", "--ui", "somewhere"], 2);
+    assert!(bad.stderr.contains("--ui"), "{}", bad.stderr);
+
+    // The default address taken (a second node on this laptop): the node
+    // serves the network anyway and says how to get an interface.
+    let _default = std::net::TcpListener::bind("127.0.0.1:7878");
+    let serve = Serve::spawn(&mut a.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-relay",
+        "--no-mdns",
+    ]));
+    assert!(serve.ui.is_none());
+    assert!(
+        serve.early.iter().any(|l| l
+            .starts_with("warning: the web interface cannot listen on 127.0.0.1:7878")
+            && l.contains("--ui")),
+        "{:?}",
+        serve.early
+    );
+    assert!(a.json(&["status"])["org"] == "Maison médicale du Midi");
+    serve.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_approves_on_its_page_and_a_lost_booking_is_rebooked_from_a_suggestion() {
+    let Alliance {
+        a,
+        b,
+        serve_a,
+        serve_b,
+    } = alliance();
+    let day = next_week_day();
+    let van = a.ok(&[
+        "resource",
+        "add",
+        "Camionnette",
+        "--kind",
+        "vehicle",
+        "--approval",
+    ]);
+    let van = van.stdout.trim().to_owned();
+    let room = a.ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    let room = room.stdout.trim().to_owned();
+    eventually(30, "the resources reach B", || {
+        b.json(&["resource", "list"])
+            .as_array()
+            .is_some_and(|l| l.len() == 2)
+    });
+    let from = format!("{day}T09:00");
+    let to = format!("{day}T12:00");
+    b.ok(&[
+        "book",
+        "Camionnette",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--purpose",
+        "Déménagement",
+    ]);
+
+    // A, the owner, sees what waits for it and approves on its calendar.
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &serve_a, "#home").await;
+    until(30, "the pending booking on A's home page", || async {
+        shows(
+            &page_a,
+            "#attention",
+            "Réservation à approuver : Camionnette",
+        )
+        .await
+    })
+    .await;
+    page_a
+        .goto(&format!(
+            "{}/#calendar/{day}/{van}",
+            serve_a.ui.as_deref().unwrap()
+        ))
+        .await
+        .unwrap();
+    click(&page_a, ".booking.pending button.approve").await;
+    eventually(30, "B sees its booking approved", || {
+        b.json(&["bookings", "--resource", "Camionnette"])[0]["status"] == "confirmed"
+    });
+
+    // Apart, both organisations book the same hours of the room; A first.
+    serve_b.stop();
+    page_a
+        .goto(&format!("{}/#home", serve_a.ui.as_deref().unwrap()))
+        .await
+        .unwrap();
+    until(30, "A's page says it is offline once B is gone", || async {
+        shows(&page_a, "#online.offline", "Hors ligne").await
+    })
+    .await;
+    let slot = [
+        "--from".to_owned(),
+        format!("{day}T14:00"),
+        "--to".to_owned(),
+        format!("{day}T16:00"),
+    ];
+    let slot: Vec<&str> = slot.iter().map(String::as_str).collect();
+    let mut args = vec!["book", "Salle Horta", "--purpose", "Formation"];
+    args.extend(&slot);
+    a.ok(&args);
+    let mut args = vec!["book", "Salle Horta", "--purpose", "Atelier"];
+    args.extend(&slot);
+    b.ok(&args);
+    let serve_b = Serve::start_with_ui(&b);
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &serve_b, "#home").await;
+    until(60, "B's home page shows the booking it lost", || async {
+        shows(&page_b, "#attention", "Réservation perdue : Salle Horta").await
+    })
+    .await;
+    page_b
+        .goto(&format!(
+            "{}/#calendar/{day}/{room}",
+            serve_b.ui.as_deref().unwrap()
+        ))
+        .await
+        .unwrap();
+    until(20, "the conflict with suggested free slots", || async {
+        shows(&page_b, "#conflicts", "Atelier").await
+            && page_b
+                .find(Locator::Css("#conflicts button.suggestion"))
+                .await
+                .is_ok()
+    })
+    .await;
+    screenshot(&page_b, "conflict").await;
+    let suggestion = text_of(&page_b, "#conflicts button.suggestion")
+        .await
+        .unwrap();
+    click(&page_b, "#conflicts button.suggestion").await;
+    eventually(
+        30,
+        "B's lost booking is replaced by one at the suggested time",
+        || {
+            let mine: Vec<serde_json::Value> = b
+                .json(&[
+                    "bookings",
+                    "--resource",
+                    "Salle Horta",
+                    "--org",
+                    "Groupe Terre",
+                ])
+                .as_array()
+                .unwrap()
+                .clone();
+            let kept = mine
+                .iter()
+                .filter(|b| b["status"] == "confirmed" && b["purpose"] == "Atelier")
+                .count();
+            let lost = mine.iter().filter(|b| b["status"] == "conflict").count();
+            kept == 1 && lost == 0
+        },
+    );
+    let rebooked = b.json(&[
+        "bookings",
+        "--resource",
+        "Salle Horta",
+        "--org",
+        "Groupe Terre",
+    ]);
+    let rebooked = rebooked
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["status"] == "confirmed")
+        .unwrap()
+        .clone();
+    let shown_start = rebooked["from"].as_str().unwrap()[..16].replace('T', " ");
+    assert!(
+        suggestion.starts_with(&shown_start),
+        "booked at the suggestion clicked: {suggestion} vs {rebooked}"
+    );
+    until(20, "the conflict list is gone from B's page", || async {
+        page_b.find(Locator::Css("#conflicts")).await.is_err()
+    })
+    .await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    serve_b.stop();
+    serve_a.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_admission_is_approved_from_the_members_page() {
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Maison médicale du Midi"]);
+    a.ok(&[
+        "alliance",
+        "create",
+        "Alliance Test",
+        "--admission",
+        "consensus",
+    ]);
+    let serve_a = Serve::start_with_ui(&a);
+    let b = join(&a, "Groupe Terre");
+    let serve_b = Serve::start_with_ui(&b);
+    // C asks; A (the inviter) approves by inviting; B's approval is missing.
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let c = TestHome::new();
+    c.ok(&["init", "--org", "Atelier vélo"]);
+    assert_eq!(c.json(&["join", &ticket])["status"], "pending");
+
+    let driver = Driver::start();
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_b, &serve_b, "#home").await;
+    until(30, "the waiting admission on B's home page", || async {
+        shows(&page_b, "#attention", "Admission waiting: Atelier vélo").await
+    })
+    .await;
+    page_b
+        .goto(&format!("{}/#members", serve_b.ui.as_deref().unwrap()))
+        .await
+        .unwrap();
+    click(&page_b, "tr[data-org='Atelier vélo'] button.approve").await;
+    let status_on = |home: &TestHome| {
+        home.json(&["member", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["org"] == "Atelier vélo")
+            .map(|m| m["status"].clone())
+    };
+    eventually(30, "A admits C once B approved", || {
+        status_on(&a) == Some(serde_json::json!("active"))
+    });
+    until(20, "B's page shows C active", || async {
+        shows(&page_b, "tr[data-org='Atelier vélo']", "active").await
+            && page_b
+                .find(Locator::Css("tr[data-org='Atelier vélo'] button.approve"))
+                .await
+                .is_err()
+    })
+    .await;
+    page_b.close().await.unwrap();
+    serve_a.stop();
+    serve_b.stop();
+}
