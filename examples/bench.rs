@@ -1467,6 +1467,8 @@ impl Cli {
                     "127.0.0.1:0",
                     "--no-relay",
                     "--no-mdns",
+                    "--ui",
+                    "off",
                 ]);
                 c
             }
