@@ -79,7 +79,9 @@ pub enum OpenError {
         path: PathBuf,
     },
     /// The file system refused.
-    #[error("cannot open {path}: {reason}; check that the home exists and is writable")]
+    #[error(
+        "cannot open {path}: {reason}; check that the home exists, is writable and its disk has free space"
+    )]
     Io {
         /// The file.
         path: PathBuf,
@@ -224,9 +226,19 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     let path = path.to_owned();
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => OpenError::Locked { path },
+        // The file cannot be reached or written (permissions, a read-only
+        // or full disk): the store itself may be fine, so never advise
+        // replacing it.
         redb::DatabaseError::Storage(redb::StorageError::Io(io))
-            if io.kind() == std::io::ErrorKind::PermissionDenied
-                || io.kind() == std::io::ErrorKind::NotFound =>
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::QuotaExceeded
+                    | std::io::ErrorKind::FileTooLarge
+            ) =>
         {
             OpenError::Io {
                 path,
