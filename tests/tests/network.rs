@@ -32,7 +32,7 @@ fn three_members() -> ([TestHome; 3], [Serve; 3]) {
 
 #[test]
 fn three_members_merge_concurrent_edits_and_share_files() {
-    let ([a, b, c], _serves) = three_members();
+    let ([a, b, c], [_sa, sb, sc]) = three_members();
     for home in [&a, &b, &c] {
         eventually(10, "every member sees three organisations", || {
             home.json(&["member", "list"]).as_array().map(Vec::len) == Some(3)
@@ -42,12 +42,20 @@ fn three_members_merge_concurrent_edits_and_share_files() {
     eventually(10, "the first text reaches everyone", || {
         charter(&b) == charter(&a) && charter(&c) == charter(&a)
     });
-    // Three coordinators edit different articles at the same time.
+    // Three coordinators edit different articles at the same time, each on
+    // the text as it was (B and C offline for the moment, so that none of
+    // them sees another's edit first: `charter set` makes the text what it is
+    // told, so an edit it has already received would be undone).
+    let (b_addr, c_addr) = (sb.addr.clone(), sc.addr.clone());
+    sb.stop();
+    sc.stop();
     std::thread::scope(|s| {
         s.spawn(|| set_charter(&a, "Charter of the alliance\n\nArticle 1.\n\nArticle 2.\n"));
         s.spawn(|| set_charter(&b, "Charter\n\nArticle 1. Solidarity.\n\nArticle 2.\n"));
         s.spawn(|| set_charter(&c, "Charter\n\nArticle 1.\n\nArticle 2. Autonomy.\n"));
     });
+    let _sb = Serve::start_at(&b, &b_addr);
+    let _sc = Serve::start_at(&c, &c_addr);
     let merged = "Charter of the alliance\n\nArticle 1. Solidarity.\n\nArticle 2. Autonomy.\n";
     for home in [&a, &b, &c] {
         eventually(20, "the merged charter everywhere", || {
