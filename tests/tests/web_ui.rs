@@ -59,7 +59,8 @@ async fn open(page: &Client, serve: &Serve, hash: &str) {
 async fn screenshot(page: &Client, name: &str) {
     let png = page.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    // `ENTRAIDE_SCREENSHOTS=docs/screenshots` keeps them (for the README).
+    // `ENTRAIDE_SCREENSHOTS=$PWD/docs/screenshots`, from the repository root,
+    // keeps them (for the README).
     if let Some(dir) = std::env::var_os("ENTRAIDE_SCREENSHOTS") {
         let dir = std::path::PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("screenshot dir");
