@@ -1508,6 +1508,14 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         Msg::NoBlob([4; 32]),
         Msg::Synced,
         Msg::Ack,
+        Msg::Have {
+            doc: DocKind::Calendar,
+            held: vec![(device(0).0.to_vec(), 7)],
+        },
+        Msg::Want {
+            doc: DocKind::Charter,
+            held: vec![(b"entraide-genesis".to_vec(), 1)],
+        },
     ];
     add("wire_msg", "hello-payload", frame(&hello)[4..].to_vec());
     let stream: Vec<u8> = msgs.iter().flat_map(frame).collect();

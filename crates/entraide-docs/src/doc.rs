@@ -536,6 +536,26 @@ fn split_changes(bytes: &[u8]) -> Option<Vec<automerge::Change>> {
 /// For each actor (its bytes), the highest sequence number held.
 pub type VersionVector = std::collections::BTreeMap<Vec<u8>, u64>;
 
+/// Raises `into` to hold at least what `from` holds, actor by actor.
+pub fn merge_version<'a>(
+    into: &mut VersionVector,
+    from: impl IntoIterator<Item = (&'a Vec<u8>, &'a u64)>,
+) {
+    for (actor, seq) in from {
+        let known = into.entry(actor.clone()).or_default();
+        *known = (*known).max(*seq);
+    }
+}
+
+/// The entries of `mine` that go beyond `known`: what a holder of `known`
+/// lacks, one entry per actor. Empty when `known` holds all of `mine`.
+pub fn version_beyond(mine: &VersionVector, known: &VersionVector) -> VersionVector {
+    mine.iter()
+        .filter(|(actor, seq)| known.get(*actor).copied().unwrap_or(0) < **seq)
+        .map(|(actor, seq)| (actor.clone(), *seq))
+        .collect()
+}
+
 /// Changes received from a peer were not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError<E> {

@@ -39,6 +39,7 @@ pub use calendar::Calendar;
 pub use charter::Charter;
 pub use doc::{
     ApplyError, Author, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector,
+    merge_version, version_beyond,
 };
 pub use library::Library;
 pub use proposals::Proposals;

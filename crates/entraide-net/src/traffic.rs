@@ -89,9 +89,8 @@ fn record(sent: bool, msg: &Msg) {
         Msg::NoBlob(_) => "NoBlob",
         Msg::Synced => "Synced",
         Msg::Ack => "Ack",
-        // Messages added later count under a common name.
-        #[allow(unreachable_patterns)]
-        _ => "Other",
+        Msg::Have { .. } => "Have",
+        Msg::Want { .. } => "Want",
     };
     let event = FrameEvent {
         at: Instant::now(),

@@ -1,6 +1,6 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/1`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/2`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
@@ -12,12 +12,14 @@
 
 use std::net::SocketAddr;
 
+use entraide_docs::DocKind;
 use entraide_node::{Bundle, JoinRequest, Summary};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 1.
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/1";
+/// The sync protocol, version 2 (version 1 had no `Have`/`Want`: a node
+/// pushed every change it received on to every peer).
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/2";
 /// Joining an alliance with a ticket, version 1.
 pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
 /// The largest frame accepted (a document bundle can be large).
@@ -64,6 +66,24 @@ pub enum Msg {
     Synced,
     /// The receiver got the sender's `Synced`, and so everything before it.
     Ack,
+    /// The sender now holds these changes of a document (the version
+    /// vector's entries that moved): changes it received from others are
+    /// announced, not pushed, so that each crosses each link about once.
+    /// Empty: the answer to a `Want` that found nothing to send.
+    Have {
+        /// Which document.
+        doc: DocKind,
+        /// For each actor, the highest sequence number the sender holds.
+        held: Vec<(Vec<u8>, u64)>,
+    },
+    /// The sender lacks changes the receiver announced: what it holds of the
+    /// document, to be answered by one `Docs` bundle (or an empty `Have`).
+    Want {
+        /// Which document.
+        doc: DocKind,
+        /// The sender's version vector of that document.
+        held: Vec<(Vec<u8>, u64)>,
+    },
 }
 
 /// The join protocol.

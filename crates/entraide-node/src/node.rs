@@ -62,6 +62,8 @@ pub struct Node {
     /// of any document, and reading 2,000 entries each time cost more than
     /// the change itself.
     pub(crate) blob_hashes: Option<(Vec<entraide_docs::ChangeHash>, Vec<[u8; 32]>)>,
+    /// Writes and bytes of received library files not yet made durable.
+    pub(crate) deferred_files: (usize, u64),
 }
 
 /// What a node remembers of a peer device.
@@ -257,6 +259,7 @@ impl Node {
             listen_addrs,
             relay_url,
             blob_hashes: None,
+            deferred_files: (0, 0),
         })
     }
 

@@ -6,7 +6,10 @@
 //! alliance's data, two organisations waiting to be invited) and runs
 //! members' nodes in one process. The network is a queue of deliveries by
 //! virtual time, carrying what `entraide-net`'s session carries (`Hello` with
-//! the summary, membership operations, one bundle per document), with
+//! the summary, membership operations, one bundle per document, `Have`
+//! announcements and `Want` questions) under the session's rules (own
+//! changes pushed, others' changes announced and fetched from one peer at a
+//! time per document), with
 //! seeded loss, duplication and reordering, links cut and healed, and nodes
 //! restarted (the `Node` dropped and its home opened again). Members write at
 //! random: charter lines, values, endorsements, bookings, cancellations,
@@ -43,7 +46,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use chrono_tz::Tz;
-use entraide_docs::{DocKind, VersionVector};
+use entraide_docs::{DocKind, VersionVector, merge_version, version_beyond};
 use entraide_membership::{DeviceId, Op, OpBody, SignedOp};
 use entraide_node::{Bundle, Home, Node, Request, Summary, Ticket};
 use rand_pcg::Pcg64;
@@ -265,6 +268,8 @@ enum Msg {
     Hello(Summary),
     Ops(Vec<Vec<u8>>),
     Docs(Bundle),
+    Have(DocKind, VersionVector),
+    Want(DocKind, VersionVector),
 }
 
 struct Delivery {
@@ -281,6 +286,10 @@ struct View {
     hello: bool,
     op_heads: Vec<[u8; 32]>,
     docs: BTreeMap<DocKind, VersionVector>,
+    /// What was announced to the peer with `Have`.
+    told: BTreeMap<DocKind, VersionVector>,
+    /// Documents asked of the peer with `Want`, not answered yet.
+    asked: BTreeSet<DocKind>,
 }
 
 /// Something a node acknowledged, as a user would look for it.
@@ -409,6 +418,8 @@ struct Sim {
     seq: u64,
     queue: BTreeMap<(u64, u64), Delivery>,
     views: BTreeMap<(usize, usize), View>,
+    /// (node, document) → the peer it asked (`Want`), one at a time.
+    in_flight: BTreeMap<(usize, DocKind), usize>,
     /// Sessions a node ended on an error: what it had queued still goes out
     /// (the session flushes its writer before closing).
     flushing: BTreeSet<(usize, usize, u64)>,
@@ -454,6 +465,7 @@ impl Sim {
             seq: 0,
             queue: BTreeMap::new(),
             views: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
             flushing: BTreeSet::new(),
             next_epoch: 1,
             cut: BTreeSet::new(),
@@ -591,6 +603,22 @@ impl Sim {
     fn disconnect(&mut self, i: usize, j: usize) {
         self.views.remove(&(i, j));
         self.views.remove(&(j, i));
+        // Questions the ended session will not answer go to other peers.
+        let released: Vec<usize> = [(i, j), (j, i)]
+            .into_iter()
+            .filter(|&(a, b)| {
+                let before = self.in_flight.len();
+                self.in_flight
+                    .retain(|&(node, _), asked| !(node == a && *asked == b));
+                before != self.in_flight.len()
+            })
+            .map(|(a, _)| a)
+            .collect();
+        for a in released {
+            if self.up(a) {
+                self.changed(a);
+            }
+        }
     }
 
     fn connect_all(&mut self) {
@@ -604,8 +632,10 @@ impl Sim {
         }
     }
 
-    /// Sends `j` what `i` believes it lacks, and assumes it will hold it.
-    fn push(&mut self, i: usize, j: usize) {
+    /// Sends `j` the membership operations `i` believes it lacks and, for
+    /// each document, what it lacks (all of it when `everything`, else only
+    /// of documents `i`'s own device wrote to since) or an announcement.
+    fn push(&mut self, i: usize, j: usize, everything: bool) {
         let Some(view) = self.views.get(&(i, j)) else {
             return;
         };
@@ -614,35 +644,87 @@ impl Sim {
         }
         let their_heads = view.op_heads.clone();
         let their_docs = view.docs.clone();
+        let told = view.told.clone();
+        let own = self.devices[i].0.to_vec();
         let node = self.node(i);
         let ops = node.ops_for(&their_heads);
         let heads = node.op_heads();
         let mut bundles = Vec::new();
-        let mut vvs = Vec::new();
+        let mut haves = Vec::new();
         for doc in DocKind::ALL {
             let theirs = their_docs.get(&doc).cloned().unwrap_or_default();
-            if let Some(b) = node.bundle_for(doc, &theirs) {
-                bundles.push(b);
-                vvs.push((doc, node.doc_version_vector(doc)));
+            let mine = node.doc_version_vector(doc);
+            let lacking = version_beyond(&mine, &theirs);
+            if lacking.is_empty() {
+                continue;
+            }
+            if (everything || lacking.contains_key(&own))
+                && let Some(b) = node.bundle_for(doc, &theirs)
+            {
+                bundles.push((b, mine));
+                continue;
+            }
+            let mut known = theirs;
+            merge_version(&mut known, told.get(&doc).into_iter().flatten());
+            let held = version_beyond(&mine, &known);
+            if !held.is_empty() {
+                haves.push((doc, held, mine));
             }
         }
         if !ops.is_empty() {
             self.send(i, j, Msg::Ops(ops));
         }
-        for b in bundles {
-            self.send(i, j, Msg::Docs(b));
+        for (b, _) in &bundles {
+            self.send(i, j, Msg::Docs(b.clone()));
+        }
+        for (doc, held, _) in &haves {
+            self.send(i, j, Msg::Have(*doc, held.clone()));
         }
         let Some(view) = self.views.get_mut(&(i, j)) else {
             return;
         };
         view.op_heads = heads;
-        for (doc, mine) in vvs {
-            let theirs = view.docs.entry(doc).or_default();
-            for (actor, seq) in mine {
-                let known = theirs.entry(actor).or_default();
-                *known = (*known).max(seq);
-            }
+        for (b, mine) in bundles {
+            merge_version(view.docs.entry(b.doc).or_default(), &mine);
         }
+        for (doc, _, mine) in haves {
+            merge_version(view.told.entry(doc).or_default(), &mine);
+        }
+    }
+
+    /// `i` asks `j` for what `j` announced and `i` lacks, for each document
+    /// `i` is not already asking another peer about.
+    fn want_docs(&mut self, i: usize, j: usize) {
+        for doc in DocKind::ALL {
+            let Some(view) = self.views.get(&(i, j)) else {
+                return;
+            };
+            let theirs = view.docs.get(&doc).cloned().unwrap_or_default();
+            if view.asked.contains(&doc) || self.in_flight.contains_key(&(i, doc)) {
+                continue;
+            }
+            let mine = self.node(i).doc_version_vector(doc);
+            if version_beyond(&theirs, &mine).is_empty() {
+                continue;
+            }
+            self.in_flight.insert((i, doc), j);
+            if let Some(view) = self.views.get_mut(&(i, j)) {
+                view.asked.insert(doc);
+            }
+            self.send(i, j, Msg::Want(doc, mine));
+        }
+    }
+
+    /// `j` answered `i` about `doc` (a bundle or an empty `Have`).
+    fn answered(&mut self, i: usize, j: usize, doc: DocKind) -> bool {
+        let was = self
+            .views
+            .get_mut(&(i, j))
+            .is_some_and(|v| v.asked.remove(&doc));
+        if was && self.in_flight.get(&(i, doc)) == Some(&j) {
+            self.in_flight.remove(&(i, doc));
+        }
+        was
     }
 
     /// Node `i` changed: its sessions send what their peers lack, and a
@@ -657,7 +739,8 @@ impl Sim {
             .collect();
         for j in peers {
             if self.knows_member(i, j) {
-                self.push(i, j);
+                self.push(i, j, false);
+                self.want_docs(i, j);
             } else {
                 self.trace(format!("{} cuts off {}", NAMES[i], NAMES[j]));
                 self.refuse(i, j);
@@ -694,7 +777,7 @@ impl Sim {
                     .into_iter()
                     .map(|(k, vv)| (k, vv.into_iter().collect()))
                     .collect();
-                self.push(to, from);
+                self.push(to, from, true);
             }
             Msg::Ops(ops) => match self.node(to).receive_ops(&ops) {
                 Ok(0) => {}
@@ -724,11 +807,9 @@ impl Sim {
                     Ok(received) => {
                         if let Some(view) = self.views.get_mut(&(to, from)) {
                             let vv = view.docs.entry(doc).or_default();
-                            for (actor, seq) in received.changes {
-                                let known = vv.entry(actor).or_default();
-                                *known = (*known).max(seq);
-                            }
+                            merge_version(vv, received.changes.iter().map(|(a, s)| (a, s)));
                         }
+                        let answered = self.answered(to, from, doc);
                         if received.new_changes > 0 {
                             self.trace(format!(
                                 "{} takes {} {} changes from {}",
@@ -740,6 +821,9 @@ impl Sim {
                             if self.knows_removed(from) {
                                 self.leaked.insert(from);
                             }
+                            self.changed(to);
+                        } else if answered {
+                            // Announcements that waited on this answer.
                             self.changed(to);
                         }
                     }
@@ -754,6 +838,34 @@ impl Sim {
                         ));
                         self.refuse(to, from);
                     }
+                }
+            }
+            Msg::Have(doc, held) => {
+                if let Some(view) = self.views.get_mut(&(to, from)) {
+                    merge_version(view.docs.entry(doc).or_default(), &held);
+                }
+                if held.is_empty() && self.answered(to, from, doc) {
+                    self.changed(to);
+                }
+                self.want_docs(to, from);
+            }
+            Msg::Want(doc, held) => {
+                let Some(view) = self.views.get_mut(&(to, from)) else {
+                    return true;
+                };
+                let theirs = view.docs.entry(doc).or_default();
+                merge_version(theirs, &held);
+                let theirs = theirs.clone();
+                let node = self.node(to);
+                match node.bundle_for(doc, &theirs) {
+                    Some(b) => {
+                        let mine = node.doc_version_vector(doc);
+                        self.send(to, from, Msg::Docs(b));
+                        if let Some(view) = self.views.get_mut(&(to, from)) {
+                            merge_version(view.docs.entry(doc).or_default(), &mine);
+                        }
+                    }
+                    None => self.send(to, from, Msg::Have(doc, VersionVector::new())),
                 }
             }
         }
@@ -1181,6 +1293,7 @@ impl Sim {
             self.stats.final_rounds += 1;
             // New connections, as the daemon's dialer makes after a cut.
             self.views.clear();
+            self.in_flight.clear();
             self.connect_all();
             let mut steps = 0;
             while self.deliver() {

@@ -29,7 +29,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// The store format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -507,11 +507,32 @@ impl Store {
 
     /// Commits a batch in one durable transaction: all of it or nothing.
     pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.commit_with(batch, Durability::Immediate)
+    }
+
+    /// Commits a batch in one transaction without waiting for the disk: it
+    /// is visible at once, and becomes durable with the next [`Store::commit`]
+    /// (a crash before that loses it, all of it, never part of it). Only for
+    /// what can be fetched again, never for a write the node acknowledges.
+    pub fn commit_deferred(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.commit_with(batch, Durability::None)
+    }
+
+    /// Makes every deferred commit durable (one fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.guarded("written", |db| {
+            let tx = db.begin_write().map_err(StoreError::write)?;
+            tx.commit().map_err(StoreError::write)
+        })
+    }
+
+    fn commit_with(&self, batch: WriteBatch, durability: Durability) -> Result<(), StoreError> {
         self.guarded("written", |db| {
             if batch.is_empty() {
                 return Ok(());
             }
-            let tx = db.begin_write().map_err(StoreError::write)?;
+            let mut tx = db.begin_write().map_err(StoreError::write)?;
+            tx.set_durability(durability).map_err(StoreError::write)?;
             {
                 let mut chunks = tx.open_table(DOC_CHUNKS).map_err(StoreError::write)?;
                 for (doc, bytes) in &batch.doc_replacements {
