@@ -98,6 +98,9 @@ pub struct SharedDoc {
     saved: Vec<ChangeHash>,
     /// This device's latest change, until the caller takes it.
     last_local: Option<ChangeHash>,
+    /// Changes received since `saved`, as they came (the heads after them,
+    /// their encoded bytes): stored as they are, not encoded again.
+    received_raw: Option<(Vec<ChangeHash>, Vec<u8>)>,
 }
 
 impl SharedDoc {
@@ -120,6 +123,7 @@ impl SharedDoc {
             vv_heads: Vec::new(),
             saved,
             last_local: None,
+            received_raw: None,
         }
     }
 
@@ -166,6 +170,7 @@ impl SharedDoc {
             vv_heads: Vec::new(),
             saved,
             last_local: None,
+            received_raw: None,
         })
     }
 
@@ -207,8 +212,15 @@ impl SharedDoc {
     /// chunk, or `None` when there are none.
     pub fn take_unsaved(&mut self) -> Option<Vec<u8>> {
         let heads = self.doc.get_heads();
+        let received = self.received_raw.take();
         if heads == self.saved {
             return None;
+        }
+        if let Some((after, bytes)) = received
+            && after == heads
+        {
+            self.saved = heads;
+            return Some(bytes);
         }
         // Nothing stored yet (the genesis never is): store a full save, so
         // that the document's first chunk loads fast.
@@ -269,6 +281,7 @@ impl SharedDoc {
             vv_heads: self.vv_heads.clone(),
             saved: self.saved.clone(),
             last_local: None,
+            received_raw: None,
         }
     }
 
@@ -428,6 +441,14 @@ impl SharedDoc {
             })
             .collect();
         verify(&added).map_err(ApplyError::Refused)?;
+        let unsaved_before = self.doc.get_heads() != self.saved;
+        let raw: Vec<u8> = if unsaved_before {
+            Vec::new()
+        } else {
+            new.iter()
+                .flat_map(|c| c.raw_bytes().iter().copied())
+                .collect()
+        };
         self.doc.apply_changes(new).map_err(|e| {
             // automerge may have applied part of the changes: the caller
             // must reload the document from what it stored.
@@ -436,6 +457,10 @@ impl SharedDoc {
                 reason: e.to_string(),
             })
         })?;
+        // Everything unsaved is these changes: store them as they came.
+        if !unsaved_before {
+            self.received_raw = Some((self.doc.get_heads(), raw));
+        }
         Ok(added)
     }
 
