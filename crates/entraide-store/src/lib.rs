@@ -351,15 +351,27 @@ impl Store {
         }
     }
 
-    /// A setting.
-    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Runs `f` on a table in a read transaction; `absent` when the table
+    /// was never written.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        absent: T,
+        f: impl FnOnce(&redb::ReadOnlyTable<K, V>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.guarded("read", |db| {
             let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(META) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+            match tx.open_table(table) {
+                Ok(t) => f(&t),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(absent),
+                Err(e) => Err(StoreError::read(e)),
+            }
+        })
+    }
+
+    /// A setting.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_table(META, None, |table| {
             let value = table.get(key).map_err(StoreError::read)?;
             Ok(value.map(|v| v.value().to_vec()))
         })
@@ -367,13 +379,7 @@ impl Store {
 
     /// The chunks of a document, in order.
     pub fn doc_chunks(&self, doc: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(DOC_CHUNKS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(DOC_CHUNKS, Vec::new(), |table| {
             let range = table
                 .range((doc, 0)..=(doc, u64::MAX))
                 .map_err(StoreError::read)?;
@@ -389,13 +395,7 @@ impl Store {
 
     /// Every sync metadata entry of a document.
     pub fn doc_extras(&self, doc: &str) -> Result<Vec<KeyValue>, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(DOC_EXTRAS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(DOC_EXTRAS, Vec::new(), |table| {
             let mut out = Vec::new();
             for entry in table.iter().map_err(StoreError::read)? {
                 let (k, v) = entry.map_err(StoreError::read)?;
@@ -410,13 +410,7 @@ impl Store {
 
     /// Every membership operation.
     pub fn ops(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(OPS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(OPS, Vec::new(), |table| {
             table
                 .iter()
                 .map_err(StoreError::read)?
@@ -431,13 +425,7 @@ impl Store {
 
     /// A file's bytes.
     pub fn blob(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(BLOBS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(BLOBS, None, |table| {
             let value = table.get(hash).map_err(StoreError::read)?;
             Ok(value.map(|v| v.value().to_vec()))
         })
@@ -445,13 +433,7 @@ impl Store {
 
     /// Whether the store holds a file's bytes.
     pub fn has_blob(&self, hash: &[u8; 32]) -> Result<bool, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(BLOBS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(BLOBS, false, |table| {
             Ok(table.get(hash).map_err(StoreError::read)?.is_some())
         })
     }
@@ -459,13 +441,7 @@ impl Store {
     /// The received parts of a file still arriving, in order from offset 0,
     /// as far as they are contiguous.
     pub fn blob_parts(&self, hash: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(BLOB_PARTS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(BLOB_PARTS, Vec::new(), |table| {
             let mut out = Vec::new();
             for entry in table
                 .range((hash, 0)..=(hash, u64::MAX))
@@ -483,13 +459,7 @@ impl Store {
 
     /// How many bytes of a file still arriving are held, from offset 0.
     pub fn blob_parts_len(&self, hash: &[u8; 32]) -> Result<u64, StoreError> {
-        self.guarded("read", |db| {
-            let tx = db.begin_read().map_err(StoreError::read)?;
-            let table = match tx.open_table(BLOB_PARTS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-                Err(e) => return Err(StoreError::read(e)),
-            };
+        self.read_table(BLOB_PARTS, 0, |table| {
             let mut len = 0u64;
             for entry in table
                 .range((hash, 0)..=(hash, u64::MAX))
