@@ -388,6 +388,13 @@ impl SharedDoc {
             .then(|| Self::from_full_save(self.kind, self.device, bytes, &before))
             .flatten()
         {
+            // A whole save received by a document that holds nothing yet is
+            // stored as it came (it loaded, so it is a valid save): saving
+            // it again cost a new member as much as loading it.
+            Some(mut full) if before == self.saved => {
+                full.received_raw = Some((full.doc.get_heads(), bytes.to_vec()));
+                full
+            }
             Some(full) => full,
             None => {
                 let mut trial = self.fork();

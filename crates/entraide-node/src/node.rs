@@ -30,6 +30,9 @@ pub const MAX_LIBRARY_FILE: usize = 64 * 1024 * 1024;
 /// Documents with more stored chunks than this are compacted into one on open.
 const COMPACT_AFTER_CHUNKS: usize = 256;
 
+/// A library file not held yet: its hash and how many of its bytes are.
+pub(crate) type MissingFile = ([u8; 32], u64);
+
 /// One organisation's node, opened on its home.
 #[derive(Debug)]
 pub struct Node {
@@ -61,7 +64,9 @@ pub struct Node {
     /// they were read at: sessions ask for missing files after every change
     /// of any document, and reading 2,000 entries each time cost more than
     /// the change itself.
-    pub(crate) blob_hashes: Option<(Vec<entraide_docs::ChangeHash>, Vec<[u8; 32]>)>,
+    /// The library files still missing, with how much of each is held, as of
+    /// the library document's heads (kept up to date as parts arrive).
+    pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
 }
@@ -258,7 +263,7 @@ impl Node {
             connected: BTreeSet::new(),
             listen_addrs,
             relay_url,
-            blob_hashes: None,
+            missing_files: None,
             deferred_files: (0, 0),
         })
     }

@@ -487,32 +487,39 @@ impl Node {
     /// many of its bytes already arrived (a transfer resumes there).
     pub fn missing_blobs(&mut self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
         let heads = self.library.doc_mut().heads();
-        let hashes = match self.blob_hashes.take() {
-            Some((at, hashes)) if at == heads => hashes,
-            _ => {
-                let mut hashes: Vec<[u8; 32]> = self
-                    .library
-                    .list()
-                    .iter()
-                    .filter_map(|e| blake3::Hash::from_hex(&e.hash).ok())
-                    .map(|h| *h.as_bytes())
-                    .collect();
-                let mut seen = HashSet::new();
-                hashes.retain(|h| seen.insert(*h));
-                hashes
-            }
-        };
-        let mut out: Vec<([u8; 32], u64)> = Vec::new();
-        let mut still_missing = Vec::new();
-        for hash in hashes {
-            if !self.store.has_blob(&hash)? {
-                out.push((hash, self.store.blob_parts_len(&hash)?));
-                still_missing.push(hash);
+        if let Some((at, missing)) = &self.missing_files
+            && *at == heads
+        {
+            // Parts and files received since are recorded as they arrive:
+            // no store read per file on every change of the node.
+            return Ok(missing.clone());
+        }
+        let mut hashes: Vec<[u8; 32]> = self
+            .library
+            .list()
+            .iter()
+            .filter_map(|e| blake3::Hash::from_hex(&e.hash).ok())
+            .map(|h| *h.as_bytes())
+            .collect();
+        let mut seen = HashSet::new();
+        hashes.retain(|h| seen.insert(*h));
+        let missing = self.store.missing_blobs(&hashes)?;
+        self.missing_files = Some((heads, missing.clone()));
+        Ok(missing)
+    }
+
+    /// Records what the store now holds of a missing file: `None` once whole.
+    fn note_file(&mut self, hash: &[u8; 32], held: Option<u64>) {
+        if let Some((_, missing)) = &mut self.missing_files {
+            match held {
+                Some(len) => {
+                    if let Some(entry) = missing.iter_mut().find(|(h, _)| h == hash) {
+                        entry.1 = len;
+                    }
+                }
+                None => missing.retain(|(h, _)| h != hash),
             }
         }
-        // Files once held stay held: remember only the missing ones.
-        self.blob_hashes = Some((heads, still_missing));
-        Ok(out)
     }
 
     /// A library file's bytes, if held.
@@ -541,6 +548,7 @@ impl Node {
             ));
         }
         if self.store.has_blob(hash).map_err(NodeError::from)? {
+            self.note_file(hash, None);
             return Ok(true);
         }
         let held = self.store.blob_parts_len(hash).map_err(NodeError::from)?;
@@ -556,16 +564,19 @@ impl Node {
             batch.drop_blob_parts(*hash);
             if blake3::hash(&whole).as_bytes() != hash {
                 self.store.commit(batch).map_err(NodeError::from)?;
+                self.note_file(hash, Some(0));
                 return Err(SyncError::Refused(
                     "a library file does not match its hash".into(),
                 ));
             }
             batch.blob(*hash, whole);
             self.store_file_data(batch, len)?;
+            self.note_file(hash, None);
             return Ok(true);
         }
         batch.blob_part(*hash, offset, bytes);
         self.store_file_data(batch, len)?;
+        self.note_file(hash, Some(offset + len));
         Ok(false)
     }
 

@@ -361,10 +361,9 @@ impl Store {
     ) -> Result<T, StoreError> {
         self.guarded("read", |db| {
             let tx = db.begin_read().map_err(StoreError::read)?;
-            match tx.open_table(table) {
-                Ok(t) => f(&t),
-                Err(redb::TableError::TableDoesNotExist(_)) => Ok(absent),
-                Err(e) => Err(StoreError::read(e)),
+            match optional_table(tx.open_table(table))? {
+                Some(t) => f(&t),
+                None => Ok(absent),
             }
         })
     }
@@ -459,19 +458,31 @@ impl Store {
 
     /// How many bytes of a file still arriving are held, from offset 0.
     pub fn blob_parts_len(&self, hash: &[u8; 32]) -> Result<u64, StoreError> {
-        self.read_table(BLOB_PARTS, 0, |table| {
-            let mut len = 0u64;
-            for entry in table
-                .range((hash, 0)..=(hash, u64::MAX))
-                .map_err(StoreError::read)?
-            {
-                let (k, v) = entry.map_err(StoreError::read)?;
-                if k.value().1 != len {
-                    break;
+        self.read_table(BLOB_PARTS, 0, |table| contiguous_len(table, hash))
+    }
+
+    /// Of `hashes`, the files not held, each with how many of its bytes are
+    /// (from offset 0): one read transaction for the whole list.
+    pub fn missing_blobs(&self, hashes: &[[u8; 32]]) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        self.guarded("read", |db| {
+            let tx = db.begin_read().map_err(StoreError::read)?;
+            let blobs = optional_table(tx.open_table(BLOBS))?;
+            let parts = optional_table(tx.open_table(BLOB_PARTS))?;
+            let mut out = Vec::new();
+            for hash in hashes {
+                let held = match &blobs {
+                    Some(t) => t.get(hash).map_err(StoreError::read)?.is_some(),
+                    None => false,
+                };
+                if !held {
+                    let len = match &parts {
+                        Some(t) => contiguous_len(t, hash)?,
+                        None => 0,
+                    };
+                    out.push((*hash, len));
                 }
-                len += v.value().len() as u64;
             }
-            Ok(len)
+            Ok(out)
         })
     }
 
@@ -574,6 +585,34 @@ impl Store {
             tx.commit().map_err(StoreError::write)
         })
     }
+}
+
+/// A table opened for reading, `None` if it was never written.
+fn optional_table<T>(opened: Result<T, redb::TableError>) -> Result<Option<T>, StoreError> {
+    match opened {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(StoreError::read(e)),
+    }
+}
+
+/// The bytes of a file's parts held contiguously from offset 0.
+fn contiguous_len(
+    table: &redb::ReadOnlyTable<(&[u8; 32], u64), &[u8]>,
+    hash: &[u8; 32],
+) -> Result<u64, StoreError> {
+    let mut len = 0u64;
+    for entry in table
+        .range((hash, 0)..=(hash, u64::MAX))
+        .map_err(StoreError::read)?
+    {
+        let (k, v) = entry.map_err(StoreError::read)?;
+        if k.value().1 != len {
+            break;
+        }
+        len += v.value().len() as u64;
+    }
+    Ok(len)
 }
 
 #[cfg(test)]
