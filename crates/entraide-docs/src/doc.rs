@@ -158,7 +158,8 @@ impl SharedDoc {
         bytes: &[u8],
         genesis: &[ChangeHash],
     ) -> Option<Self> {
-        let mut doc = AutoCommit::load(bytes).ok()?;
+        let mut doc =
+            unpanicked(kind, || AutoCommit::load(bytes).map_err(|e| e.to_string())).ok()?;
         doc.get_change_meta_by_hash(&genesis[0])?;
         doc.set_actor(ActorId::from(device));
         let saved = doc.get_heads();
@@ -287,13 +288,12 @@ impl SharedDoc {
 
     /// Applies a chunk of changes (a save, or `save_after` output).
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), LoadError> {
-        self.doc
-            .load_incremental(bytes)
-            .map(|_| ())
-            .map_err(|e| LoadError {
-                doc: self.kind,
-                reason: e.to_string(),
-            })
+        let doc = &mut self.doc;
+        unpanicked(self.kind, || {
+            doc.load_incremental(bytes)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// Merges another copy of this document into this one.
@@ -456,14 +456,13 @@ impl SharedDoc {
                 .flat_map(|c| c.raw_bytes().iter().copied())
                 .collect()
         };
-        self.doc.apply_changes(new).map_err(|e| {
-            // automerge may have applied part of the changes: the caller
-            // must reload the document from what it stored.
-            ApplyError::Damaged(LoadError {
-                doc: self.kind,
-                reason: e.to_string(),
-            })
-        })?;
+        let doc = &mut self.doc;
+        // automerge may have applied part of the changes: the caller must
+        // reload the document from what it stored.
+        unpanicked(self.kind, || {
+            doc.apply_changes(new).map_err(|e| e.to_string())
+        })
+        .map_err(ApplyError::Damaged)?;
         // Everything unsaved is these changes: store them as they came.
         if !unsaved_before {
             self.received_raw = Some((self.doc.get_heads(), raw));
@@ -563,6 +562,20 @@ fn split_changes(bytes: &[u8]) -> Option<Vec<automerge::Change>> {
         at += end;
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Runs automerge on bytes from outside, turning a panic inside it into an
+/// error: hostile data must never crash a node. (Fuzzing found one:
+/// automerge 0.12 adds counter increments without overflow checks of its
+/// own, which panics in a build with overflow checks.)
+fn unpanicked<T>(doc: DocKind, f: impl FnOnce() -> Result<T, String>) -> Result<T, LoadError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|reason| LoadError { doc, reason }),
+        Err(_) => Err(LoadError {
+            doc,
+            reason: "automerge failed on these changes".into(),
+        }),
+    }
 }
 
 /// For each actor (its bytes), the highest sequence number held.
