@@ -914,8 +914,15 @@ fn doc_index(kind: DocKind) -> usize {
 /// attestations and the store file as they were; an acceptance must survive
 /// a reopen, and every command must still answer without panicking.
 pub fn bundle(h: &mut BundleHarness, data: &[u8]) {
-    if let Some(bundle) = h.bundle_from(data) {
-        h.receive(&bundle);
+    // A panic inside automerge on hostile changes is caught by
+    // `entraide-docs` and refuses the bundle; one that escapes is a crash.
+    install_panic_hook();
+    let made = unwinding(|| h.bundle_from(data));
+    let Some(bundle) = made.unwrap_or_else(|p| panic!("making the bundle panicked: {p}")) else {
+        return;
+    };
+    if let Err(p) = unwinding(|| h.receive(&bundle)) {
+        panic!("receiving the bundle panicked: {p}");
     }
 }
 
