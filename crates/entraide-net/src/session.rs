@@ -28,7 +28,8 @@
 //! large bundles at once never wait on each other; the session loop only
 //! handles whole messages, which keeps it cancel-safe.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use entraide_docs::{DocKind, VersionVector, merge_version, version_beyond};
 use entraide_membership::DeviceId;
@@ -58,8 +59,9 @@ struct PeerView {
     wanted: HashSet<[u8; 32]>,
     /// What this node announced to the peer with `Have`.
     told: BTreeMap<DocKind, VersionVector>,
-    /// Documents asked of the peer with `Want`, not answered yet.
-    asked: HashSet<DocKind>,
+    /// Documents asked of the peer with `Want`, not answered yet: since
+    /// when, or `None` once it took too long and others may be asked too.
+    asked: HashMap<DocKind, Option<Instant>>,
     peer_synced: bool,
     acked: bool,
 }
@@ -117,7 +119,8 @@ pub async fn run(
     }
     if !view.asked.is_empty() {
         // The questions this peer will not answer go to the others.
-        release_docs(&shared, peer, &std::mem::take(&mut view.asked));
+        let asked: HashSet<DocKind> = view.asked.drain().map(|(doc, _)| doc).collect();
+        release_docs(&shared, peer, &asked);
         shared.bump();
     }
     let _ = shared.with(move |n| n.set_connected(peer, false)).await;
@@ -172,6 +175,8 @@ async fn drive(
     let (summary, addrs) = shared.with(|n| (n.summary(), n.address_book())).await?;
     let my_alliance = summary.alliance;
     send(out, Msg::Hello { summary, addrs }).await?;
+    let mut patience = tokio::time::interval(WANT_PATIENCE / 4);
+    patience.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if mode == Mode::OneShot
             && view.hello
@@ -208,6 +213,27 @@ async fn drive(
                     want_docs(shared, peer, out, view).await?;
                     let wanted = shared.with(|n| n.missing_blobs()).await??;
                     want(shared, out, view, wanted).await?;
+                }
+            }
+            _ = patience.tick() => {
+                // A peer slow to answer a `Want` (a large file ahead of the
+                // answer on a slow link, or a peer that never answers) no
+                // longer holds the question up: other peers that announced
+                // the changes may be asked. This session waits for its
+                // answer without asking again.
+                let late: HashSet<DocKind> = view
+                    .asked
+                    .iter()
+                    .filter(|(_, at)| at.is_some_and(|at| at.elapsed() >= WANT_PATIENCE))
+                    .map(|(doc, _)| *doc)
+                    .collect();
+                if !late.is_empty() {
+                    tracing::info!(peer = %peer, docs = late.len(), "slow answer to a question about changes; other peers may be asked");
+                    for doc in &late {
+                        view.asked.insert(*doc, None);
+                    }
+                    release_docs(shared, peer, &late);
+                    shared.bump();
                 }
             }
         }
@@ -273,7 +299,7 @@ async fn handle(
                 .map_err(|e| NetError::Refused(e.to_string()))?;
             let vv = view.docs.entry(doc).or_default();
             merge_version(vv, received.changes.iter().map(|(a, s)| (a, s)));
-            let answered = view.asked.remove(&doc);
+            let answered = view.asked.remove(&doc).is_some();
             if answered {
                 release_docs(shared, peer, &HashSet::from([doc]));
             }
@@ -294,7 +320,9 @@ async fn handle(
                 view.docs.entry(doc).or_default(),
                 held.iter().map(|(a, s)| (a, s)),
             );
-            if held.is_empty() && view.asked.remove(&doc) {
+            if held.is_empty() && view.asked.remove(&doc).is_some() {
+                // Nothing to send after all.
+                forget_claims(shared, view, doc).await?;
                 release_docs(shared, peer, &HashSet::from([doc]));
                 shared.bump();
             }
@@ -435,6 +463,9 @@ async fn want(
     Ok(())
 }
 
+/// How long a peer has to answer a `Want` before another peer is asked.
+const WANT_PATIENCE: Duration = Duration::from_secs(30);
+
 /// What [`push_updates`] sends of the documents.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Push {
@@ -519,7 +550,7 @@ async fn want_docs(
         .await?;
     for (doc, mine) in mine {
         let theirs = view.docs.get(&doc).cloned().unwrap_or_default();
-        if view.asked.contains(&doc) || version_beyond(&theirs, &mine).is_empty() {
+        if view.asked.contains_key(&doc) || version_beyond(&theirs, &mine).is_empty() {
             continue;
         }
         let claimed = {
@@ -536,9 +567,23 @@ async fn want_docs(
             }
         };
         if claimed {
-            view.asked.insert(doc);
+            view.asked.insert(doc, Some(Instant::now()));
             let held = mine.into_iter().collect();
             send(out, Msg::Want { doc, held }).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Forgets what the peer claimed to hold of `doc` beyond what this node
+/// holds, so that a peer that announces changes it does not send is not
+/// asked about them again and again (it is asked again if it announces
+/// anything new).
+async fn forget_claims(shared: &Shared, view: &mut PeerView, doc: DocKind) -> Result<(), NetError> {
+    let mine = shared.with(move |n| n.doc_version_vector(doc)).await?;
+    if let Some(theirs) = view.docs.get_mut(&doc) {
+        for (actor, seq) in theirs.iter_mut() {
+            *seq = (*seq).min(mine.get(actor).copied().unwrap_or(0));
         }
     }
     Ok(())
