@@ -809,7 +809,15 @@ impl BundleHarness {
             }
             1 => postcard::from_bytes::<Bundle>(rest).ok(),
             _ => {
-                let bytes = script_change(self.save(kind), rest)?;
+                // The script is the member's own editing, done here with
+                // automerge: where automerge fails on it (a debug assertion
+                // of its own, `op_set.rs:584`, fails on some inserts), there
+                // is no change to send, and the input is skipped. Only what
+                // the node does with bytes it receives is under test.
+                let base = self.save(kind);
+                let bytes = catch_unwind(AssertUnwindSafe(|| script_change(base, rest)))
+                    .ok()
+                    .flatten()?;
                 let added = self.added_by(kind, &bytes);
                 let attestations = self.honest(kind, &added);
                 Some(Bundle {
