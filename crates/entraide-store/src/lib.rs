@@ -10,6 +10,10 @@
 //! Every write goes through [`Store::commit`] with a [`WriteBatch`]: one redb
 //! transaction, committed with `Durability::Immediate` (fsync) before it
 //! returns, so a write the node acknowledged survives a crash or `kill -9`.
+//! The one exception, [`Store::commit_deferred`], is for what can be fetched
+//! again (library files received from a peer): it becomes durable with the
+//! next [`Store::commit`] or [`Store::flush`], and a crash before that loses
+//! the whole transaction, never part of it.
 //!
 //! Layout, format version 1 (the version is stored under `format` in `meta_v1`,
 //! and a store of another version is refused, never guessed at):
