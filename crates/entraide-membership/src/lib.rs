@@ -21,7 +21,10 @@ mod op;
 mod state;
 
 pub use log::{InsertError, MembershipLog};
-pub use op::{AdmissionRule, Cutoff, DecodeError, DeviceId, Op, OpBody, OpHash, Role, SignedOp};
+pub use op::{
+    AdmissionRule, Cutoff, DecodeError, DeviceId, MAX_NAME_CHARS, Op, OpBody, OpHash, Role,
+    SignedOp, check_name,
+};
 pub use state::{
     AllianceInfo, MembershipState, Motion, MotionStatus, OrgState, OrgStatus, PROCESSES, Removal,
     Verdict,

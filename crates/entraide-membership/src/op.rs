@@ -15,6 +15,30 @@ const FORMAT: u8 = 1;
 const CONTEXT: &[u8] = b"entraide-membership-v1";
 /// Largest envelope accepted.
 pub const MAX_OP_BYTES: usize = 16 * 1024;
+/// Longest alliance or organisation name (or organisation id), in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Whether `name` may name an alliance or an organisation (or be an
+/// organisation's id): not blank, at most [`MAX_NAME_CHARS`] characters, no
+/// control character (`char::is_control`: no newline, tab, escape...).
+/// `what` says what it names, for the plain-words reason.
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err(format!("the {what} is empty"));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "the {what} is {chars} characters long; at most {MAX_NAME_CHARS} are allowed"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "the {what} contains a control character (a line break, tab or escape)"
+        ));
+    }
+    Ok(())
+}
 
 /// A device's ed25519 public key: its identity, its iroh endpoint id and the
 /// automerge actor of its changes.

@@ -33,13 +33,29 @@
 //!    removed device that the remover held (`Cutoff`). Nodes keep what a
 //!    removed device wrote up to its cutoff and refuse anything later.
 //!
+//! 6. **Who decides about whom.** The organisation a removal is about
+//!    neither approves nor blocks it: its `Approve` or `Block` of that motion
+//!    is invalid and never counted, so under `consensus` the removal passes
+//!    with every *other* active organisation. Only a coordinator may propose
+//!    to admit an organisation as a coordinator, whatever the rule. A
+//!    coordinator may revoke a device of any active organisation (a stolen
+//!    device of an organisation with no other device to revoke it); others
+//!    only their own organisation's.
+//! 7. **Names and ids.** Alliance and organisation names and organisation
+//!    ids are at most [`MAX_NAME_CHARS`](crate::MAX_NAME_CHARS) characters,
+//!    not blank, without control characters ([`check_name`]). An
+//!    organisation id is never given twice: an `Admit` naming an id that any
+//!    organisation had (active, pending, blocked or removed) is invalid.
+//!
 //! Re-admission: a removed organisation may be admitted again by a new motion,
-//! with a new device; its removed devices stay removed. An invitation admits
-//! once, whether its motion passes or not.
+//! as a new organisation (a new id) with a new device; its removed devices
+//! stay removed. An invitation admits once, whether its motion passes or not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{AdmissionRule, Cutoff, DeviceId, MembershipLog, OpBody, OpHash, Role, SignedOp};
+use crate::{
+    AdmissionRule, Cutoff, DeviceId, MembershipLog, OpBody, OpHash, Role, SignedOp, check_name,
+};
 
 /// The alliance itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,6 +146,9 @@ pub struct Motion {
     pub status: MotionStatus,
     /// The rule it is decided by.
     pub rule: AdmissionRule,
+    /// For an admission: the role it asks for the newcomer (shown to those
+    /// who approve; the organisation gets it only when the motion passes).
+    pub role: Option<Role>,
     body: OpBody,
 }
 
@@ -165,6 +184,9 @@ pub struct MembershipState {
     /// Removed devices.
     pub removals: BTreeMap<DeviceId, Removal>,
     used_invitations: BTreeSet<[u8; 32]>,
+    /// Every organisation id a valid operation ever introduced (founded,
+    /// admitted, pending, blocked or removed): none is ever given again.
+    known_org_ids: BTreeSet<String>,
     next_seniority: usize,
 }
 
@@ -278,6 +300,21 @@ impl MembershipState {
             .find(|o| o.devices.contains(device) || o.removed_devices.contains(device))
     }
 
+    /// The organisation whose documents `device` may write, or wrote: the
+    /// organisation that has (or, once revoked or removed, had) the device,
+    /// only if that organisation was admitted (it is active or removed).
+    /// `None` for a device of a pending organisation (its admission has not
+    /// passed) or of one whose admission was blocked, and for a stranger.
+    /// Whether a removed device's change is within its cutoff is a separate
+    /// question ([`Self::removals`]).
+    pub fn document_author_org(&self, device: &DeviceId) -> Option<&OrgState> {
+        self.orgs.values().find(|o| {
+            matches!(o.status, OrgStatus::Active | OrgStatus::Removed)
+                && o.seniority != usize::MAX
+                && (o.devices.contains(device) || o.removed_devices.contains(device))
+        })
+    }
+
     /// Active organisations.
     pub fn active_orgs(&self) -> impl Iterator<Item = &OrgState> {
         self.orgs.values().filter(|o| o.status == OrgStatus::Active)
@@ -353,6 +390,10 @@ impl MembershipState {
             if self.alliance.is_some() {
                 return Err("the alliance is already founded".into());
             }
+            check_name("alliance name", alliance_name)?;
+            check_name("organisation name", org_name)?;
+            check_name("organisation id", org_id)?;
+            self.known_org_ids.insert(org_id.clone());
             self.alliance = Some(AllianceInfo {
                 id: signed.hash(),
                 name: alliance_name.clone(),
@@ -395,18 +436,29 @@ impl MembershipState {
             OpBody::Admit {
                 org_id,
                 org_name,
+                role,
                 device,
                 invitation,
-                ..
             } => {
                 coordinator_only("admitting an organisation")?;
-                if let Some(existing) = self.orgs.get(org_id)
-                    && existing.status != OrgStatus::Removed
-                {
+                if *role == Role::Coordinator && author.role != Role::Coordinator {
                     return Err(format!(
-                        "organisation {} is already {}",
+                        "only a coordinator may admit an organisation as a coordinator; {} is a member",
+                        author.name
+                    ));
+                }
+                check_name("organisation name", org_name)?;
+                check_name("organisation id", org_id)?;
+                if let Some(existing) = self.orgs.get(org_id) {
+                    return Err(format!(
+                        "the organisation id {org_id} belongs to {}, which is {}; a newcomer needs an id of its own",
                         existing.name,
                         existing.status.name()
+                    ));
+                }
+                if self.known_org_ids.contains(org_id) {
+                    return Err(format!(
+                        "the organisation id {org_id} was already used by an earlier admission; a newcomer needs an id of its own"
                     ));
                 }
                 if self.orgs.values().any(|o| {
@@ -425,12 +477,7 @@ impl MembershipState {
                     return Err("that invitation was already used".into());
                 }
                 self.used_invitations.insert(*invitation);
-                let seniority = self.orgs.get(org_id).map_or(usize::MAX, |o| o.seniority);
-                let removed_devices = self
-                    .orgs
-                    .get(org_id)
-                    .map(|o| o.removed_devices.clone())
-                    .unwrap_or_default();
+                self.known_org_ids.insert(org_id.clone());
                 self.orgs.insert(
                     org_id.clone(),
                     OrgState {
@@ -439,9 +486,9 @@ impl MembershipState {
                         role: Role::Member,
                         status: OrgStatus::Pending,
                         devices: BTreeSet::from([*device]),
-                        removed_devices,
+                        removed_devices: BTreeSet::new(),
                         admitted_by: signed.hash(),
-                        seniority,
+                        seniority: usize::MAX,
                     },
                 );
                 self.open_motion(
@@ -503,6 +550,12 @@ impl MembershipState {
                 let Some(m) = self.motions.get_mut(motion) else {
                     return Err("it approves something that is not a motion".into());
                 };
+                if m.kind == "remove" && m.org.as_deref() == Some(author.id.as_str()) {
+                    return Err(format!(
+                        "{} cannot approve its own removal; the other organisations decide it",
+                        author.name
+                    ));
+                }
                 if m.status != MotionStatus::Pending {
                     return Ok(());
                 }
@@ -519,6 +572,12 @@ impl MembershipState {
                 let Some(m) = self.motions.get_mut(motion) else {
                     return Err("it blocks something that is not a motion".into());
                 };
+                if m.kind == "remove" && m.org.as_deref() == Some(author.id.as_str()) {
+                    return Err(format!(
+                        "{} cannot block its own removal; the other organisations decide it",
+                        author.name
+                    ));
+                }
                 if m.rule != AdmissionRule::Consensus {
                     return Err(
                         "only a consensus decision can be blocked; vote against it instead".into(),
@@ -572,10 +631,27 @@ impl MembershipState {
                 Ok(())
             }
             OpBody::RemoveDevice { device, cutoffs } => {
-                if !author.devices.contains(device) {
-                    return Err("a device can only be removed by its own organisation".into());
-                }
-                if let Some(org) = self.orgs.get_mut(&author.id) {
+                // Its own organisation, or a coordinator (a stolen device of
+                // an organisation that has no other device left to revoke it).
+                let owner = if author.devices.contains(device) {
+                    author.id.clone()
+                } else {
+                    let Some(owner) = self
+                        .active_orgs()
+                        .find(|o| o.devices.contains(device))
+                        .map(|o| o.id.clone())
+                    else {
+                        return Err("that device is not a device of an active organisation".into());
+                    };
+                    if author.role != Role::Coordinator {
+                        return Err(format!(
+                            "a device can only be removed by its own organisation or by a coordinator; {} is a member",
+                            author.name
+                        ));
+                    }
+                    owner
+                };
+                if let Some(org) = self.orgs.get_mut(&owner) {
                     org.devices.remove(device);
                     org.removed_devices.insert(*device);
                 }
@@ -613,6 +689,10 @@ impl MembershipState {
                 blocks: BTreeMap::new(),
                 status: MotionStatus::Pending,
                 rule,
+                role: match &signed.op().body {
+                    OpBody::Admit { role, .. } => Some(*role),
+                    _ => None,
+                },
                 body: signed.op().body.clone(),
             },
         );
@@ -761,9 +841,16 @@ impl MembershipState {
                 }
                 MotionStatus::Pending => {
                     let (yes, of, _) = self.tally(m);
+                    let asks = match m.role {
+                        Some(Role::Coordinator) => "; it admits the organisation as a coordinator",
+                        _ => "",
+                    };
                     Some((
                         m.hash,
-                        format!("pending: needs {}: {yes} of {of} approvals", m.rule.name()),
+                        format!(
+                            "pending: needs {}: {yes} of {of} approvals{asks}",
+                            m.rule.name()
+                        ),
                     ))
                 }
             })

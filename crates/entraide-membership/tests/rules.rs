@@ -288,7 +288,8 @@ fn a_device_removed_while_offline_keeps_nothing_it_signs_later() {
 fn readmission_after_removal_with_a_new_device() {
     let mut h = three_coordinators();
     let r = h.remove(1, h.heads(), 3);
-    let again = h.add(sign(
+    // The same id is never given again, even to the organisation it was.
+    let same_id = h.add(sign(
         1,
         vec![r],
         OpBody::Admit {
@@ -300,15 +301,43 @@ fn readmission_after_removal_with_a_new_device() {
         },
     ));
     let s = h.state();
-    assert!(s.verdicts[&again].valid);
-    assert_eq!(status(&s, 3), Some(OrgStatus::Active));
-    assert!(s.org_of_device(&dev(33)).is_some());
+    assert!(!s.verdicts[&same_id].valid);
+    assert_eq!(status(&s, 3), Some(OrgStatus::Removed));
+    // It comes back as a new organisation, with a new device.
+    let again = h.add(sign(
+        1,
+        vec![same_id],
+        OpBody::Admit {
+            org_id: "org3-again".into(),
+            org_name: "Org 3".into(),
+            role: Role::Member,
+            device: dev(34),
+            invitation: [34; 32],
+        },
+    ));
+    let s = h.state();
+    assert!(s.verdicts[&again].valid, "{:?}", s.verdicts[&again]);
+    assert_eq!(
+        s.orgs.get("org3-again").map(|o| o.status),
+        Some(OrgStatus::Active)
+    );
+    assert!(s.org_of_device(&dev(34)).is_some());
     assert!(
         s.org_of_device(&dev(3)).is_none(),
         "its removed device stays removed"
     );
     // The old device cannot be admitted again.
-    let old = h.admit(1, h.heads(), 3);
+    let old = h.add(sign(
+        1,
+        h.heads(),
+        OpBody::Admit {
+            org_id: "org3-old".into(),
+            org_name: "Org 3 old".into(),
+            role: Role::Member,
+            device: dev(3),
+            invitation: [35; 32],
+        },
+    ));
     assert!(!h.state().verdicts[&old].valid);
 }
 
@@ -385,7 +414,7 @@ fn random_history(seed: u64, steps: usize) -> Vec<SignedOp> {
         let parents = view.heads();
         let state = view.state();
         let target = 1 + (next() % u64::from(next_org.min(8))) as u8;
-        let body = match next() % 7 {
+        let body = match next() % 8 {
             0 | 1 => {
                 next_org = next_org.saturating_add(1);
                 let n = if next() % 4 == 0 {
@@ -428,6 +457,11 @@ fn random_history(seed: u64, steps: usize) -> Vec<SignedOp> {
             5 => OpBody::SetRole {
                 org_id: org(target),
                 role: Role::Coordinator,
+            },
+            // Its own device, or (as a coordinator) another organisation's.
+            6 if next() % 2 == 0 => OpBody::RemoveDevice {
+                device: dev(target),
+                cutoffs: vec![],
             },
             _ => {
                 // Merge another replica's view into this one.
