@@ -200,6 +200,15 @@ impl Node {
                 "only a coordinator may invite under this alliance's admission rule".into()
             }));
         }
+        if !device
+            && role == Role::Coordinator
+            && let Some(me) = me.as_ref().filter(|o| o.role != Role::Coordinator)
+        {
+            return Err(NodeError::Invalid(format!(
+                "only a coordinator may invite a coordinator; {} is a member (invite with --role member)",
+                me.name
+            )));
+        }
         if self.listen_addrs.is_empty() {
             return Err(NodeError::Invalid(
                 "this node does not know where it can be reached yet; start `entraide serve` first"
@@ -348,13 +357,24 @@ impl Node {
                     "this device ticket belongs to another organisation".into(),
                 ));
             }
-            None => OpBody::Admit {
-                org_id: request.org_id.clone(),
-                org_name: request.org_name.trim().to_owned(),
-                role: invitation.role,
-                device,
-                invitation: secret_hash,
-            },
+            None => {
+                let name = request.org_name.trim();
+                entraide_membership::check_name("newcomer's organisation name", name)
+                    .and_then(|()| {
+                        entraide_membership::check_name(
+                            "newcomer's organisation id",
+                            &request.org_id,
+                        )
+                    })
+                    .map_err(NodeError::Invalid)?;
+                OpBody::Admit {
+                    org_id: request.org_id.clone(),
+                    org_name: request.org_name.trim().to_owned(),
+                    role: invitation.role,
+                    device,
+                    invitation: secret_hash,
+                }
+            }
         };
         self.append_op(body)?;
         self.admission_of(&device)
@@ -373,6 +393,10 @@ impl Node {
             return Err(NodeError::Invalid(
                 "this ticket has expired; ask for a new one".into(),
             ));
+        }
+        if ticket.for_org.is_none() {
+            entraide_membership::check_name("organisation name", self.org_name.trim())
+                .map_err(|e| NodeError::Invalid(format!("{e}; this node cannot join with it")))?;
         }
         Ok(JoinRequest {
             secret: ticket.secret,
@@ -485,6 +509,7 @@ impl Node {
                 self.org_display(&org_id)
             )));
         };
+        self.refuse_own_removal(&org_id, motion, "approve")?;
         let op = self.append_op(OpBody::Approve { motion })?;
         let name = self.org_display(&org_id);
         let mut reply = self.membership_reply(
@@ -518,6 +543,7 @@ impl Node {
                 self.org_display(&org_id)
             )));
         };
+        self.refuse_own_removal(&org_id, motion, "block")?;
         let op = self.append_op(OpBody::Block {
             motion,
             reason: reason.trim().to_owned(),
@@ -537,7 +563,10 @@ impl Node {
             .map(|m| m.hash);
         let name = self.org_display(&org_id);
         let op = match existing {
-            Some(motion) => self.append_op(OpBody::Approve { motion })?,
+            Some(motion) => {
+                self.refuse_own_removal(&org_id, motion, "approve")?;
+                self.append_op(OpBody::Approve { motion })?
+            }
             None => self.open_removal(&org_id, reason)?,
         };
         let removed = self
@@ -551,6 +580,32 @@ impl Node {
             format!("{} votes to remove {name}", self.org_name)
         };
         Ok(self.membership_reply(&op, &done))
+    }
+
+    /// Refuses, before signing, to `verb` (approve or block) the removal of
+    /// this node's own organisation: the membership rules would void it.
+    fn refuse_own_removal(
+        &self,
+        org_id: &str,
+        motion: entraide_membership::OpHash,
+        verb: &str,
+    ) -> Result<(), NodeError> {
+        let own = self
+            .membership
+            .org_of_device(&self.device)
+            .map_or(self.org_id.as_str(), |o| o.id.as_str());
+        let is_removal = self
+            .membership
+            .motions
+            .get(&motion)
+            .is_some_and(|m| m.kind == "remove");
+        if is_removal && org_id == own {
+            return Err(NodeError::Invalid(format!(
+                "{} cannot {verb} its own removal; the other organisations decide it",
+                self.org_display(org_id)
+            )));
+        }
+        Ok(())
     }
 
     /// Signs a motion to remove `org_id`, with its devices' cutoffs as this
@@ -574,19 +629,32 @@ impl Node {
         })
     }
 
-    /// `device remove`: revokes a device of this organisation.
+    /// `device remove`: revokes a device of this organisation, or, run by
+    /// a coordinator, of any active organisation (a stolen device).
     pub fn device_remove(&mut self, query: &str) -> Result<Reply, NodeError> {
-        let mine: Vec<DeviceId> = self
+        let coordinator = self
+            .membership
+            .org_of_device(&self.device)
+            .is_some_and(|o| o.role == Role::Coordinator);
+        let candidates: Vec<String> = self
             .membership
             .orgs
-            .get(&self.org_id)
-            .map(|o| o.devices.iter().copied().collect())
-            .unwrap_or_default();
-        let hexes: Vec<String> = mine.iter().map(DeviceId::to_hex).collect();
+            .values()
+            .filter(|o| {
+                o.id == self.org_id
+                    || (coordinator && o.status == entraide_membership::OrgStatus::Active)
+            })
+            .flat_map(|o| o.devices.iter().map(DeviceId::to_hex))
+            .collect();
+        let what = if coordinator {
+            "device of an active organisation"
+        } else {
+            "device of your organisation (a coordinator may revoke others')"
+        };
         let id = entraide_docs::lookup::resolve(
             query,
-            hexes.iter().map(|h| (h.as_str(), "")),
-            "device of your organisation",
+            candidates.iter().map(|h| (h.as_str(), "")),
+            what,
             "member list",
         )?;
         let device =
