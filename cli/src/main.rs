@@ -47,6 +47,8 @@ enum Command {
     },
     /// This node, its alliance, documents and peers.
     Status,
+    /// Every change from a member that this node refused, and the rule it broke.
+    Audit,
     /// Member organisations.
     Member {
         #[command(subcommand)]
@@ -798,6 +800,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             None,
         ),
         Command::Status => (Request::Status, None),
+        Command::Audit => (Request::Audit, None),
         Command::Member { command } => (
             match command {
                 MemberCommand::List => Request::MemberList,

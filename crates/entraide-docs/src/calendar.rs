@@ -667,13 +667,27 @@ pub enum CalendarError {
 #[derive(Debug)]
 pub struct Calendar {
     doc: SharedDoc,
+    /// The membership heads this node holds, hex, comma-separated: a
+    /// cancellation made for another organisation cites them as
+    /// `cancelled_under`, so that every node checks the coordinator's role
+    /// against the same membership (see `authority`).
+    membership_heads: String,
 }
 
 impl Calendar {
     /// Wraps a calendar document.
     pub fn new(doc: SharedDoc) -> Self {
         debug_assert_eq!(doc.kind(), DocKind::Calendar);
-        Self { doc }
+        Self {
+            doc,
+            membership_heads: String::new(),
+        }
+    }
+
+    /// Sets the membership heads a cancellation for another organisation
+    /// cites (the node's current ones).
+    pub fn cite_membership(&mut self, heads: String) {
+        self.membership_heads = heads;
     }
 
     /// The underlying document, for storage and sync.
@@ -1150,10 +1164,13 @@ impl Calendar {
             .collect::<Result<_, _>>()?;
         let device_hex = hex(&author.device);
         let tx = self.doc.write();
-        for obj in &objs {
+        for (obj, booking) in objs.iter().zip(bookings) {
             let _ = tx.put(obj, "cancelled_by", author.org.as_str());
             let _ = tx.put(obj, "cancelled_by_device", device_hex.as_str());
             let _ = tx.put(obj, "cancelled_at", ScalarValue::Int(now_ms));
+            if booking.org != author.org {
+                let _ = tx.put(obj, "cancelled_under", self.membership_heads.as_str());
+            }
         }
         self.doc.commit(now_ms, "cancel");
         Ok(())

@@ -6,6 +6,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, 
 use serde::{Deserialize, Serialize};
 
 use crate::LoadError;
+use crate::authority::{Members, Refusal, check_changes};
 
 /// The four shared documents of an alliance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -368,7 +369,9 @@ impl SharedDoc {
     }
 
     /// Applies a chunk received from a peer only if `verify` accepts every
-    /// change it adds; returns the added changes. On refusal, nothing changes.
+    /// change it adds (who signed it) and the authority check accepts what
+    /// each one writes (see [`crate::authority`]); returns the added
+    /// changes. On refusal, nothing changes.
     ///
     /// A chunk of separate changes (what `save_after` makes, the usual
     /// bundle between members that already share a history) is checked
@@ -377,12 +380,13 @@ impl SharedDoc {
     pub fn apply_verified<E>(
         &mut self,
         bytes: &[u8],
+        members: &dyn Members,
         verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
         let before = self.heads();
         let genesis_only = self.is_genesis_only();
         if !genesis_only && let Some(changes) = split_changes(bytes) {
-            return self.apply_changes_verified(changes, verify);
+            return self.apply_changes_verified(changes, members, verify);
         }
         let mut trial = match genesis_only
             .then(|| Self::from_full_save(self.kind, self.device, bytes, &before))
@@ -410,6 +414,15 @@ impl SharedDoc {
             return Ok(added);
         }
         verify(&added).map_err(ApplyError::Refused)?;
+        let genesis = Self::genesis_hash(self.kind);
+        let changes: Vec<automerge::Change> = trial
+            .doc
+            .get_changes(&before)
+            .into_iter()
+            .filter(|c| c.hash() != genesis)
+            .collect();
+        check_changes(self.kind, &trial.doc, &changes, members)
+            .map_err(ApplyError::Unauthorized)?;
         trial.saved = self.saved.clone();
         *self = trial;
         Ok(added)
@@ -418,6 +431,7 @@ impl SharedDoc {
     fn apply_changes_verified<E>(
         &mut self,
         changes: Vec<automerge::Change>,
+        members: &dyn Members,
         verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
         let mut seen = std::collections::HashSet::new();
@@ -448,6 +462,7 @@ impl SharedDoc {
             })
             .collect();
         verify(&added).map_err(ApplyError::Refused)?;
+        check_changes(self.kind, &self.doc, &new, members).map_err(ApplyError::Unauthorized)?;
         let unsaved_before = self.doc.get_heads() != self.saved;
         let raw: Vec<u8> = if unsaved_before {
             Vec::new()
@@ -507,6 +522,23 @@ impl SharedDoc {
         if let Some(hash) = self.doc.commit_with(options) {
             self.last_local = Some(hash);
         }
+    }
+
+    /// Checks what this device wrote since the last save against the
+    /// authority rules, as a peer will: the node's own commands pass the
+    /// same gate as everything it receives.
+    pub fn check_local(&mut self, members: &dyn Members) -> Result<(), Refusal> {
+        if self.last_local.is_none() {
+            return Ok(());
+        }
+        let saved = self.saved.clone();
+        let own: Vec<automerge::Change> = self
+            .doc
+            .get_changes(&saved)
+            .into_iter()
+            .filter(|c| c.actor_id().to_bytes() == self.device)
+            .collect();
+        check_changes(self.kind, &self.doc, &own, members)
     }
 
     /// This device's latest change since the last call, if it made one.
@@ -614,9 +646,12 @@ pub enum ApplyError<E> {
     /// way: the document in memory must be reloaded from the store.
     #[error(transparent)]
     Damaged(LoadError),
-    /// The check refused them.
+    /// The signature check refused them.
     #[error(transparent)]
     Refused(E),
+    /// A change writes what its author may not (the authority check).
+    #[error(transparent)]
+    Unauthorized(Refusal),
 }
 
 /// What one change did, for history views and authorship checks.

@@ -25,6 +25,7 @@
 //! (`now_ms`), new ids and the author are passed in by the caller. It must
 //! never read a file, open a socket, or look at the system clock.
 
+pub mod authority;
 pub mod calendar;
 pub mod charter;
 mod doc;
@@ -34,6 +35,7 @@ pub mod proposals;
 pub mod time;
 pub mod values;
 
+pub use authority::{Members, Refusal, check_changes, record_id};
 pub use automerge::ChangeHash;
 pub use calendar::Calendar;
 pub use charter::Charter;

@@ -29,6 +29,9 @@ pub enum NodeError {
     /// Input that makes no sense.
     #[error("{0}")]
     Invalid(String),
+    /// This node's own change broke an authority rule (a bug: nothing stored).
+    #[error("{0}")]
+    Unauthorized(String),
     /// A booking, resource or calendar refusal.
     #[error(transparent)]
     Calendar(#[from] CalendarError),
@@ -91,6 +94,7 @@ impl NodeError {
             | Self::Store(_)
             | Self::Load(_)
             | Self::Unavailable(_)
+            | Self::Unauthorized(_)
             | Self::Io { .. } => 1,
         }
     }

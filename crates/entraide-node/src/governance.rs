@@ -1,14 +1,14 @@
 //! Deciding together: proposals, votes, the adopted charter and the
 //! decision log, as the command line asks for them.
 
+use entraide_docs::DocKind;
 use entraide_docs::proposals::{NewProposal, Outcome, Position, Process, Proposal};
 use entraide_docs::time::{format_time, parse_time};
-use entraide_docs::{DocKind, new_id};
 use entraide_membership::{AdmissionRule, MotionStatus, OpBody, OpHash};
 use entraide_store::WriteBatch;
 use serde_json::{Value, json};
 
-use crate::node::{directory, now_ms, random};
+use crate::node::{directory, now_ms};
 use crate::{Node, NodeError, Reply};
 
 /// Default time a proposal stays open.
@@ -101,7 +101,7 @@ impl Node {
             (_, None) => None,
         };
         let motion = motion.map(|m| m.to_hex());
-        let id = new_id(random()?);
+        let id = self.new_record_id()?;
         let author = self.author_for_docs();
         self.proposals
             .propose(
@@ -166,7 +166,19 @@ impl Node {
         let Some(motion) = p.motion.as_deref().and_then(OpHash::from_hex) else {
             return p;
         };
-        let status = self.membership.motions.get(&motion).map(|m| m.status);
+        // A proposal decides only the kind of motion it says it decides
+        // (the authority check already refuses a motion on other kinds).
+        let kind = match p.kind.as_str() {
+            "admission" => "admit",
+            "removal" => "remove",
+            _ => return p,
+        };
+        let status = self
+            .membership
+            .motions
+            .get(&motion)
+            .filter(|m| m.kind == kind)
+            .map(|m| m.status);
         p.outcome = match status {
             Some(MotionStatus::Passed) => Outcome::Passed,
             Some(MotionStatus::Blocked) => Outcome::Blocked,

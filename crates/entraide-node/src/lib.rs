@@ -15,6 +15,7 @@
 //! command changes nothing. It must never print, exit the process, or hand
 //! out an automerge handle.
 
+mod audit;
 mod error;
 mod governance;
 mod home;
@@ -23,6 +24,7 @@ mod node;
 mod request;
 mod sync;
 
+pub use audit::{AUDIT_KEEP, RefusedChange};
 pub use error::NodeError;
 pub use home::Home;
 pub use invite::{Admission, JoinRequest, Ticket, TicketError, parse_duration_ms};

@@ -69,6 +69,8 @@ pub struct Node {
     pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
+    /// Changes this node refused (`entraide audit`).
+    pub(crate) refused: Vec<crate::audit::RefusedChange>,
 }
 
 /// What a node remembers of a peer device.
@@ -243,6 +245,10 @@ impl Node {
             .meta("listen_addrs")?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
+        let refused = store
+            .meta("refused")?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         Ok(Node {
             home: home.clone(),
             store,
@@ -265,6 +271,7 @@ impl Node {
             relay_url,
             missing_files: None,
             deferred_files: (0, 0),
+            refused,
         })
     }
 
@@ -296,6 +303,12 @@ impl Node {
         }
     }
 
+    /// The id of a new record this device creates: random, ending with this
+    /// device's key prefix, as the authority check requires.
+    pub(crate) fn new_record_id(&self) -> Result<String, NodeError> {
+        Ok(entraide_docs::record_id(random()?, &self.device.0))
+    }
+
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
         match kind {
             DocKind::Charter => self.charter.doc_mut(),
@@ -313,6 +326,32 @@ impl Node {
         kind: DocKind,
         mut batch: WriteBatch,
     ) -> Result<(), NodeError> {
+        // This node's own change passes the same gate as a peer's (once
+        // its organisation is admitted: before, peers check it on receipt).
+        let members = crate::audit::MembersView {
+            state: &self.membership,
+            log: &self.log,
+        };
+        let doc = match kind {
+            DocKind::Charter => self.charter.doc_mut(),
+            DocKind::Values => self.values.doc_mut(),
+            DocKind::Library => self.library.doc_mut(),
+            DocKind::Calendar => self.calendar.doc_mut(),
+            DocKind::Proposals => self.proposals.doc_mut(),
+        };
+        let checked = match entraide_docs::Members::org_of(&members, &self.device.0) {
+            Some(_) => doc.check_local(&members),
+            None => Ok(()),
+        };
+        if let Err(refusal) = checked {
+            let chunks = self.store.doc_chunks(kind.name())?;
+            let doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
+            *self.doc_mut(kind) = doc;
+            return Err(NodeError::Unauthorized(format!(
+                "this node's own change broke an authority rule ({}); nothing was stored",
+                refusal.rule
+            )));
+        }
         self.attest_local(kind, &mut batch);
         if let Some(bytes) = self.doc_mut(kind).take_unsaved() {
             batch.doc_chunk(kind.name(), bytes);
@@ -348,6 +387,7 @@ impl Node {
             Request::Status => Ok(self.status()),
             Request::MemberList => Ok(self.member_list()),
             Request::MemberLog => Ok(self.member_log()),
+            Request::Audit => Ok(self.audit()),
             Request::CharterShow => self.charter_show(),
             Request::CharterSet { text } => self.charter_set(&text),
             Request::CharterHistory => self.charter_history(),
@@ -606,6 +646,7 @@ impl Node {
             "peers": self.peers_json(),
             "conflicts": conflicts,
             "time_zone": self.zone.name(),
+            "refused_changes": self.refused.len(),
         });
         let mut text = format!("organisation: {}\ndevice: {}\n", self.org_name, self.device);
         match &self.membership.alliance {
@@ -613,6 +654,12 @@ impl Node {
             None => {
                 text += "alliance: none yet (`entraide alliance create <NAME>` or `entraide join <TICKET>`)\n"
             }
+        }
+        if !self.refused.is_empty() {
+            text += &format!(
+                "{} change(s) from members were refused: see `entraide audit`\n",
+                self.refused.len()
+            );
         }
         if !conflicts.is_empty() {
             text += &format!(
@@ -801,7 +848,7 @@ impl Node {
 
     fn values_add(&mut self, name: &str, description: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let id = new_id(random()?);
+        let id = self.new_record_id()?;
         self.values
             .add(&self.author(), now_ms(), &id, name, description)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
@@ -888,7 +935,7 @@ impl Node {
             .to_owned();
         let hash = blake3::hash(&bytes);
         let hash_hex = hash.to_hex().to_string();
-        let id = new_id(random()?);
+        let id = self.new_record_id()?;
         self.library.add(
             &self.author(),
             now_ms(),
@@ -1056,7 +1103,7 @@ impl Node {
         let hours = hours
             .map(entraide_docs::calendar::OpeningHours::parse)
             .transpose()?;
-        let id = new_id(random()?);
+        let id = self.new_record_id()?;
         self.calendar.add_resource(
             &self.author(),
             now_ms(),
@@ -1228,7 +1275,7 @@ impl Node {
             .into_iter()
             .map(|(from, to)| {
                 Ok(NewBooking {
-                    id: new_id(random()?),
+                    id: self.new_record_id()?,
                     from,
                     to,
                 })
@@ -1422,6 +1469,8 @@ impl Node {
         let author = self.author();
         let dir = directory(&self.membership);
         let named = self.calendar.booking(booking, &dir)?;
+        let heads: Vec<String> = self.log.heads().iter().map(|h| h.to_hex()).collect();
+        self.calendar.cite_membership(heads.join(","));
         let cancelled = if series {
             self.calendar
                 .cancel_series(&author, is_coordinator, now_ms(), &named.id, &dir)?

@@ -29,6 +29,8 @@ pub enum Request {
     MemberList,
     /// `member log`.
     MemberLog,
+    /// `audit`: the changes this node refused.
+    Audit,
     /// `charter show`.
     CharterShow,
     /// `charter set`.

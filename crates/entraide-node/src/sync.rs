@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Node, NodeError};
 
-const ATTEST_CONTEXT: &[u8] = b"entraide-attest-v1";
+const ATTEST_CONTEXT: &[u8] = b"entraide-attest-v2";
 
 /// A device's signature over its latest change in one document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,8 @@ pub struct Attestation {
     pub hash: [u8; 32],
     /// The change's sequence number in the device's changes.
     pub seq: u64,
-    /// ed25519 over `entraide-attest-v1 ++ alliance ++ doc name ++ 0 ++ hash`.
+    /// ed25519 over `entraide-attest-v2 ++ alliance ++ doc name ++ 0 ++ hash
+    /// ++ seq (u64 LE)`: every field attestations are ordered by is signed.
     #[serde(with = "serde_sig")]
     pub signature: [u8; 64],
 }
@@ -56,13 +57,46 @@ mod serde_sig {
     }
 }
 
-fn attest_message(alliance: &[u8; 32], doc: DocKind, hash: &[u8; 32]) -> Vec<u8> {
+fn attest_message(alliance: &[u8; 32], doc: DocKind, hash: &[u8; 32], seq: u64) -> Vec<u8> {
     let mut m = ATTEST_CONTEXT.to_vec();
     m.extend_from_slice(alliance);
     m.extend_from_slice(doc.name().as_bytes());
     m.push(0);
     m.extend_from_slice(hash);
+    m.extend_from_slice(&seq.to_le_bytes());
     m
+}
+
+impl Attestation {
+    /// `key`'s signature over its change `hash`, the `seq`-th of its
+    /// changes in `doc` of the alliance `alliance`.
+    pub fn sign(
+        key: &ed25519_dalek::SigningKey,
+        alliance: &[u8; 32],
+        doc: DocKind,
+        hash: [u8; 32],
+        seq: u64,
+    ) -> Self {
+        let signature = key
+            .sign(&attest_message(alliance, doc, &hash, seq))
+            .to_bytes();
+        Self {
+            device: key.verifying_key().to_bytes(),
+            hash,
+            seq,
+            signature,
+        }
+    }
+
+    /// Whether the signature is the device's over these fields.
+    pub fn verify(&self, alliance: &[u8; 32], doc: DocKind) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.device) else {
+            return false;
+        };
+        let message = attest_message(alliance, doc, &self.hash, self.seq);
+        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
+            .is_ok()
+    }
 }
 
 /// A version vector as a list: (actor, highest sequence number).
@@ -102,6 +136,9 @@ pub enum SyncError {
     /// A change or operation failed a check.
     #[error("refused data from a peer: {0}")]
     Refused(String),
+    /// A change writes what its author may not (see `entraide audit`).
+    #[error("refused a change from a peer: {0}")]
+    Unauthorized(entraide_docs::Refusal),
     /// Storing failed.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -296,16 +333,7 @@ impl Node {
             .get(self.device.0.as_slice())
             .copied()
             .unwrap_or(0);
-        let signature = self
-            .key
-            .sign(&attest_message(&alliance, doc, &hash.0))
-            .to_bytes();
-        let attestation = Attestation {
-            device: self.device.0,
-            hash: hash.0,
-            seq,
-            signature,
-        };
+        let attestation = Attestation::sign(&self.key, &alliance, doc, hash.0, seq);
         batch.doc_extra(
             doc.name(),
             &self.device.0,
@@ -330,14 +358,7 @@ impl Node {
             if self.attestations.get(&(doc, a.device)) == Some(a) {
                 continue;
             }
-            let Ok(key) = VerifyingKey::from_bytes(&a.device) else {
-                continue;
-            };
-            let message = attest_message(&alliance, doc, &a.hash);
-            if key
-                .verify_strict(&message, &Signature::from_bytes(&a.signature))
-                .is_ok()
-            {
+            if a.verify(&alliance, doc) {
                 offered.entry(a.device).or_default().push(a.clone());
             }
         }
@@ -432,9 +453,29 @@ impl Node {
             }
             Ok(())
         };
-        let added = match self.doc_mut(doc).apply_verified(&bundle.bytes, check) {
+        // The log is lent to the authority check while the document is
+        // borrowed mutably (cloning it per bundle would cost more).
+        let log = std::mem::take(&mut self.log);
+        let members = crate::audit::MembersView {
+            state: &membership,
+            log: &log,
+        };
+        let applied = match doc {
+            DocKind::Charter => self.charter.doc_mut(),
+            DocKind::Values => self.values.doc_mut(),
+            DocKind::Library => self.library.doc_mut(),
+            DocKind::Calendar => self.calendar.doc_mut(),
+            DocKind::Proposals => self.proposals.doc_mut(),
+        }
+        .apply_verified(&bundle.bytes, &members, check);
+        self.log = log;
+        let added = match applied {
             Ok(added) => added,
             Err(ApplyError::Refused(reason)) => return Err(SyncError::Refused(reason)),
+            Err(ApplyError::Unauthorized(refusal)) => {
+                self.record_refusal(doc, &refusal)?;
+                return Err(SyncError::Unauthorized(refusal));
+            }
             Err(ApplyError::Damaged(e)) => {
                 // Part of the bundle may be in memory: go back to what is stored.
                 let chunks = self.store.doc_chunks(doc.name()).map_err(NodeError::from)?;

@@ -1,0 +1,724 @@
+//! Who may write what: the one check every node applies to every change of
+//! a shared document before it stores it, whoever made it and whichever path
+//! brought it (a live session, `join`, a one-shot `sync`, or this node's own
+//! commands).
+//!
+//! An alliance has no server: the only thing that keeps a member's modified
+//! client from rewriting another organisation's booking, vote or library
+//! entry is that every honest node refuses such a change. So a change is
+//! checked operation by operation (automerge's [`Change::decode`]) against
+//! the schema of its document and the authority table in ARCHITECTURE.md:
+//!
+//! - **Where it writes.** Every object has a fixed place in its document: an
+//!   automerge object is created once, by one operation, at one key of one
+//!   parent, and never moves. The place is read from the object's creating
+//!   operation (for objects created in the same bundle) or from the document
+//!   (`parents`, which also sees deleted and conflicting objects).
+//! - **Who created it.** An object's id is `counter@actor` of the operation
+//!   that made it: the creator of a booking, a vote or a library entry is a
+//!   fact of the data, never a field someone wrote.
+//! - **Records carry their creator.** A record's key (its id) ends with the
+//!   first 16 hex digits of its creating device's key ([`record_id`]), so
+//!   nobody can create a competing object under another device's record.
+//! - **Fixed at creation.** Most fields may only be written by the change
+//!   that creates their record. Changing a fixed field (moving a booking)
+//!   means a new record.
+//! - **Anything else is refused**: a write to a document's root or to the
+//!   genesis objects other than creating a record in them, an unknown key, a
+//!   wrong type, an oversized string, a counter or a mark.
+//!
+//! The verdict is a pure function of the change, the places and creators of
+//! the objects it writes into (fixed facts, the same on every node), and the
+//! membership as [`Members`] answers it: the organisation of a device (which
+//! never changes) and, for a coordinator's rights, the membership as the
+//! change itself cites it. So every node reaches the same verdict on the
+//! same change, whatever the order it arrives in.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{AutoCommit, Change, ChangeHash, ObjType, ReadDoc, ScalarValue};
+
+use crate::DocKind;
+
+/// What the membership says, as the check needs it.
+pub trait Members {
+    /// The organisation of `device`, if it is a device of an organisation
+    /// that was admitted (still a member or removed since: a removed
+    /// device's changes before its removal still count). `None` for devices
+    /// of pending or refused organisations and for strangers.
+    fn org_of(&self, device: &[u8; 32]) -> Option<String>;
+
+    /// Whether `org` was a coordinator in the membership made of the
+    /// operations `heads` and their past; `None` when this node does not
+    /// hold all of them yet.
+    fn coordinator_at(&self, org: &str, heads: &[[u8; 32]]) -> Option<bool>;
+}
+
+/// A change the check refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("change {change} by {}: {rule}", hex(author))]
+pub struct Refusal {
+    /// The refused change.
+    pub change: ChangeHash,
+    /// Its actor (the writing device's key).
+    pub author: Vec<u8>,
+    /// The rule it broke, in plain words.
+    pub rule: String,
+    /// The verdict cannot be reached yet (the change cites membership
+    /// operations this node does not hold): try again later, not an attack.
+    pub undecided: bool,
+}
+
+/// The id of a new record (value, library entry, resource, booking,
+/// proposal): 8 random bytes from the caller, then the first 8 bytes of the
+/// creating device's key, as 32 lowercase hex digits.
+pub fn record_id(random: [u8; 8], device: &[u8; 32]) -> String {
+    random
+        .iter()
+        .chain(&device[..8])
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const ENTRY_KINDS: &[&str] = &[
+    "procedure",
+    "job-profile",
+    "regulation",
+    "statute",
+    "budget",
+    "template",
+    "other",
+];
+const RESOURCE_KINDS: &[&str] = &["room", "vehicle", "equipment", "other"];
+const PROPOSAL_KINDS: &[&str] = &["charter-amendment", "admission", "removal", "general"];
+const PROCESSES: &[&str] = &["consent", "consensus", "majority"];
+const POSITIONS: &[&str] = &["agree", "abstain", "disagree", "block"];
+
+/// Longest string of any field, unless its field says otherwise (chars).
+const MAX_STRING: usize = 10_000;
+/// Longest proposal text (a charter amendment carries a whole charter).
+const MAX_PROPOSAL_TEXT: usize = 1_000_000;
+/// Longest string one operation may insert into the charter text.
+const MAX_TEXT_INSERT: usize = 64;
+
+/// Checks `changes` (in any order; their dependencies are either in
+/// `changes` or in `doc`) against the authority rules of `kind`. `doc` holds
+/// every object the changes write into that they do not create themselves.
+pub fn check_changes(
+    kind: DocKind,
+    doc: &AutoCommit,
+    changes: &[Change],
+    members: &dyn Members,
+) -> Result<(), Refusal> {
+    let mut places = Places::default();
+    for change in causal_order(changes) {
+        check_change(kind, doc, change, members, &mut places)?;
+    }
+    Ok(())
+}
+
+/// Parents before children, whatever order the changes came in.
+fn causal_order(changes: &[Change]) -> Vec<&Change> {
+    let index: HashMap<ChangeHash, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.hash(), i))
+        .collect();
+    let mut waiting: Vec<usize> = changes
+        .iter()
+        .map(|c| c.deps().iter().filter(|d| index.contains_key(d)).count())
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+    for (i, c) in changes.iter().enumerate() {
+        for d in c.deps() {
+            if let Some(&p) = index.get(d) {
+                children[p].push(i);
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..changes.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut next = 0;
+    while next < order.len() {
+        let i = order[next];
+        next += 1;
+        for &c in &children[i] {
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                order.push(c);
+            }
+        }
+    }
+    order.into_iter().map(|i| &changes[i]).collect()
+}
+
+/// One step of an object's place: its key in its parent and its creator.
+#[derive(Clone, Debug)]
+struct Step {
+    key: String,
+    creator: Vec<u8>,
+}
+
+/// Where objects are: those created by the changes checked so far, and
+/// those looked up in the document (cached).
+#[derive(Default)]
+struct Places {
+    known: HashMap<(u64, Vec<u8>), Vec<Step>>,
+}
+
+impl Places {
+    fn of(&mut self, doc: &AutoCommit, obj: &ObjectId) -> Option<Vec<Step>> {
+        let ObjectId::Id(id) = obj else {
+            return Some(Vec::new());
+        };
+        let key = (id.counter(), id.actor().to_bytes().to_vec());
+        if let Some(place) = self.known.get(&key) {
+            return Some(place.clone());
+        }
+        let exid = doc
+            .import_obj(&format!("{}@{}", id.counter(), id.actor().to_hex_string()))
+            .ok()?;
+        let mut steps = Vec::new();
+        let mut child_creator = key.1.clone();
+        for parent in doc.parents(&exid).ok()? {
+            let key = match parent.prop {
+                automerge::Prop::Map(k) => k,
+                automerge::Prop::Seq(i) => i.to_string(),
+            };
+            steps.push(Step {
+                key,
+                creator: child_creator,
+            });
+            child_creator = match &parent.obj {
+                automerge::ObjId::Id(_, actor, _) => actor.to_bytes().to_vec(),
+                automerge::ObjId::Root => Vec::new(),
+            };
+        }
+        steps.reverse();
+        self.known.insert(key, steps.clone());
+        Some(steps)
+    }
+}
+
+/// What the rules know of the change being checked.
+struct Ctx<'a> {
+    kind: DocKind,
+    device: [u8; 32],
+    device_hex: String,
+    org: String,
+    members: &'a dyn Members,
+    /// Objects this change creates.
+    created: HashSet<(u64, Vec<u8>)>,
+    /// Proposals this change creates: kind and whether it names a motion.
+    proposals: HashMap<String, (Option<String>, bool)>,
+    /// Membership heads the change cites (`cancelled_under`), per booking.
+    cites: HashMap<Vec<u8>, Vec<[u8; 32]>>,
+    /// Bookings this change cancels on another organisation's behalf.
+    cancels_for_others: Vec<Vec<u8>>,
+}
+
+fn check_change(
+    kind: DocKind,
+    doc: &AutoCommit,
+    change: &Change,
+    members: &dyn Members,
+    places: &mut Places,
+) -> Result<(), Refusal> {
+    let refuse = |rule: String| Refusal {
+        change: change.hash(),
+        author: change.actor_id().to_bytes().to_vec(),
+        rule,
+        undecided: false,
+    };
+    let Ok(device) = <[u8; 32]>::try_from(change.actor_id().to_bytes()) else {
+        return Err(refuse("the change is not by a device".into()));
+    };
+    let Some(org) = members.org_of(&device) else {
+        return Err(refuse(
+            "the change is by a device of no admitted organisation".into(),
+        ));
+    };
+    let expanded = change.decode();
+    let start = change.start_op().get();
+    let actor = device.to_vec();
+    let mut ctx = Ctx {
+        kind,
+        device,
+        device_hex: hex(&device),
+        org,
+        members,
+        created: HashSet::new(),
+        proposals: HashMap::new(),
+        cites: HashMap::new(),
+        cancels_for_others: Vec::new(),
+    };
+    for (i, op) in expanded.operations.iter().enumerate() {
+        let id = (start + i as u64, actor.clone());
+        let Some(place) = places.of(doc, &op.obj) else {
+            return Err(refuse(
+                "it writes into an object that does not exist".into(),
+            ));
+        };
+        let target_here = match &op.obj {
+            ObjectId::Id(o) => ctx
+                .created
+                .contains(&(o.counter(), o.actor().to_bytes().to_vec())),
+            ObjectId::Root => false,
+        };
+        let key = match &op.key {
+            Key::Map(k) => Some(k.to_string()),
+            Key::Seq(_) => None,
+        };
+        check_op(&mut ctx, &place, target_here, key.as_deref(), op).map_err(&refuse)?;
+        if let OpType::Make(_) = op.action {
+            let mut child = place.clone();
+            child.push(Step {
+                key: key.unwrap_or_default(),
+                creator: actor.clone(),
+            });
+            places.known.insert(id.clone(), child);
+            ctx.created.insert(id);
+        }
+    }
+    // Fields checked together once the whole change is read.
+    for (id, (kind, motion)) in &ctx.proposals {
+        let deciding = matches!(kind.as_deref(), Some("admission" | "removal"));
+        if deciding != *motion {
+            return Err(refuse(format!(
+                "proposal {id}: only admission and removal proposals name a membership motion, and they must"
+            )));
+        }
+    }
+    for booking in &ctx.cancels_for_others {
+        let cited = ctx.cites.get(booking).cloned().unwrap_or_default();
+        match members.coordinator_at(&ctx.org, &cited) {
+            Some(true) if !cited.is_empty() => {}
+            None => {
+                return Err(Refusal {
+                    undecided: true,
+                    ..refuse("it cites membership operations this node does not hold yet".into())
+                });
+            }
+            _ => {
+                return Err(refuse(
+                    "only the booking's organisation or a coordinator may cancel a booking".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The value an operation puts, if it puts a scalar.
+fn put_value(op: &automerge::legacy::Op) -> Option<&ScalarValue> {
+    match &op.action {
+        OpType::Put(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// A record key: 32 lowercase hex digits ending with the device's prefix.
+fn own_record_key(key: &str, device_hex: &str) -> bool {
+    key.len() == 32
+        && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && key[16..] == device_hex[..16]
+}
+
+/// The rule for one operation. `place` is where the object it writes into
+/// sits (empty: the document's root); `here`: that object was created by
+/// this same change.
+fn check_op(
+    ctx: &mut Ctx<'_>,
+    place: &[Step],
+    here: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    match &op.action {
+        OpType::Increment(_) => return Err("counters are not part of any document".into()),
+        OpType::MarkBegin(_) | OpType::MarkEnd(_) => {
+            return Err("marks are not part of any document".into());
+        }
+        _ => {}
+    }
+    let path: Vec<&str> = place.iter().map(|s| s.key.as_str()).collect();
+    let kind = ctx.kind;
+    match (kind, path.as_slice()) {
+        (_, []) => Err("nothing may be written at a document's root".into()),
+        (DocKind::Charter, ["text"]) => charter_text(op),
+        (DocKind::Values, ["values"])
+        | (DocKind::Library, ["entries"])
+        | (DocKind::Calendar, ["resources"])
+        | (DocKind::Proposals, ["proposals"]) => new_record(ctx, op, key),
+        (DocKind::Calendar, ["bookings"]) => {
+            // A resource's shelf of bookings comes with the resource.
+            let key = key.unwrap_or_default();
+            let with_resource = matches!(op.action, OpType::Make(ObjType::Map))
+                && op.pred.is_empty()
+                && own_record_key(key, &ctx.device_hex);
+            if with_resource {
+                Ok(())
+            } else {
+                Err("a resource's bookings are created with the resource, by its owner".into())
+            }
+        }
+        (DocKind::Calendar, ["bookings", _]) => new_record(ctx, op, key),
+        (DocKind::Values, ["values", _]) => value_field(ctx, here, key, op),
+        (DocKind::Values, ["values", _, "endorsements"]) => endorsement(ctx, key, op),
+        (DocKind::Library, ["entries", _]) => entry_field(ctx, here, key, op),
+        (DocKind::Library, ["entries", _, "tags"]) => {
+            if !here {
+                return Err("a library entry's tags are fixed when it is added".into());
+            }
+            match put_value(op) {
+                Some(ScalarValue::Str(s)) if op.insert && s.chars().count() <= 50 => Ok(()),
+                _ => Err("a tag is a short string".into()),
+            }
+        }
+        (DocKind::Calendar, ["resources", _]) => {
+            let owner = same_org(ctx, &place[1].creator);
+            resource_field(ctx, here, owner, key, op)
+        }
+        (DocKind::Calendar, ["bookings", _, _]) => {
+            let booker = same_org(ctx, &place[2].creator);
+            let owner = same_org(ctx, &place[1].creator);
+            booking_field(ctx, here, booker, owner, &place[2].creator, key, op)
+        }
+        (DocKind::Proposals, ["proposals", id]) => proposal_field(ctx, here, id, key, op),
+        (DocKind::Proposals, ["proposals", _, "votes"]) => {
+            let mine = key == Some(ctx.device_hex.as_str());
+            let replaces_own = op.pred.iter().all(|p| p.actor().to_bytes() == ctx.device);
+            match op.action {
+                OpType::Make(ObjType::Map) if mine && replaces_own => Ok(()),
+                _ => Err("a vote is cast by its own device, under its own key".into()),
+            }
+        }
+        (DocKind::Proposals, ["proposals", _, "votes", _]) => vote_field(ctx, here, key, op),
+        _ => Err(format!(
+            "{} has no object at {}",
+            kind.name(),
+            path.join("/")
+        )),
+    }
+}
+
+/// Whether `creator` (a device key) belongs to the writing device's organisation.
+fn same_org(ctx: &Ctx<'_>, creator: &[u8]) -> bool {
+    <[u8; 32]>::try_from(creator)
+        .ok()
+        .and_then(|d| ctx.members.org_of(&d))
+        .is_some_and(|o| o == ctx.org)
+}
+
+fn charter_text(op: &automerge::legacy::Op) -> Result<(), String> {
+    match &op.action {
+        OpType::Delete => Ok(()),
+        OpType::Put(ScalarValue::Str(s)) if s.chars().count() <= MAX_TEXT_INSERT => Ok(()),
+        _ => Err("the charter text holds characters only".into()),
+    }
+}
+
+/// A new record in a collection: a map under the creating device's id.
+fn new_record(ctx: &Ctx<'_>, op: &automerge::legacy::Op, key: Option<&str>) -> Result<(), String> {
+    match op.action {
+        OpType::Make(ObjType::Map)
+            if op.pred.is_empty() && key.is_some_and(|k| own_record_key(k, &ctx.device_hex)) =>
+        {
+            Ok(())
+        }
+        OpType::Make(ObjType::Map) if op.pred.is_empty() => Err(
+            "a new record's id must end with its device's key (an id of another device's record)"
+                .into(),
+        ),
+        OpType::Delete
+            if ctx.kind == DocKind::Library
+                && op.pred.iter().all(|p| {
+                    <[u8; 32]>::try_from(p.actor().to_bytes())
+                        .ok()
+                        .and_then(|d| ctx.members.org_of(&d))
+                        .is_some_and(|o| o == ctx.org)
+                }) =>
+        {
+            // An organisation may withdraw its own library entries.
+            Ok(())
+        }
+        _ => Err("records are never replaced or deleted".into()),
+    }
+}
+
+/// Checks a scalar put: its type and size; `Err` names the field.
+fn scalar(op: &automerge::legacy::Op, field: &str, want: Want) -> Result<(), String> {
+    let ok = match (put_value(op), want) {
+        (Some(ScalarValue::Str(s)), Want::Str(max)) => s.chars().count() <= max,
+        (Some(ScalarValue::Str(s)), Want::OneOf(set)) => set.contains(&s.as_str()),
+        (Some(ScalarValue::Str(s)), Want::Is(v)) => s.as_str() == v,
+        (
+            Some(ScalarValue::Int(_) | ScalarValue::Uint(_) | ScalarValue::Timestamp(_)),
+            Want::Int,
+        ) => true,
+        (Some(ScalarValue::Boolean(_)), Want::Bool) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{field}: {}", want.describe()))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Want<'a> {
+    Str(usize),
+    OneOf(&'a [&'a str]),
+    Is(&'a str),
+    Int,
+    Bool,
+}
+
+impl Want<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Want::Str(max) => format!("a string of at most {max} characters"),
+            Want::OneOf(set) => format!("one of {}", set.join(", ")),
+            Want::Is(v) => format!("must be the writer's own ({v})"),
+            Want::Int => "an integer".into(),
+            Want::Bool => "true or false".into(),
+        }
+    }
+}
+
+fn fixed(here: bool, field: &str) -> Result<(), String> {
+    if here {
+        Ok(())
+    } else {
+        Err(format!("{field} is fixed when its record is created"))
+    }
+}
+
+fn value_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    fixed(here, field)?;
+    match field {
+        "name" => scalar(op, field, Want::Str(crate::values::MAX_NAME)),
+        "description" => scalar(op, field, Want::Str(crate::values::MAX_DESCRIPTION)),
+        "created_by" => scalar(op, field, Want::Is(&ctx.org)),
+        "created_at" => scalar(op, field, Want::Int),
+        "endorsements" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        _ => Err(format!("a value has no field '{field}' of this kind")),
+    }
+}
+
+fn endorsement(ctx: &Ctx<'_>, key: Option<&str>, op: &automerge::legacy::Op) -> Result<(), String> {
+    if key != Some(ctx.org.as_str()) {
+        return Err("an organisation endorses (or withdraws) in its own name only".into());
+    }
+    match op.action {
+        OpType::Delete => Ok(()),
+        _ => scalar(op, "endorsement", Want::Int),
+    }
+}
+
+fn entry_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    fixed(here, field)?;
+    match field {
+        "title" => scalar(op, field, Want::Str(crate::library::MAX_TITLE)),
+        "kind" => scalar(op, field, Want::OneOf(ENTRY_KINDS)),
+        "tags" if matches!(op.action, OpType::Make(ObjType::List)) => Ok(()),
+        "size" => scalar(op, field, Want::Int),
+        "hash" => match put_value(op) {
+            Some(ScalarValue::Str(s))
+                if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                Ok(())
+            }
+            _ => Err("hash: 64 lowercase hex digits".into()),
+        },
+        "file_name" => scalar(op, field, Want::Str(255)),
+        "added_by" => scalar(op, field, Want::Is(&ctx.org)),
+        "added_by_device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+        "added_at" => scalar(op, field, Want::Int),
+        _ => Err(format!(
+            "a library entry has no field '{field}' of this kind"
+        )),
+    }
+}
+
+fn resource_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    owner: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    // Fixed at creation.
+    match field {
+        "owner" => return fixed(here, field).and_then(|()| scalar(op, field, Want::Is(&ctx.org))),
+        "created_at" => return fixed(here, field).and_then(|()| scalar(op, field, Want::Int)),
+        "zone" => return fixed(here, field).and_then(|()| scalar(op, field, Want::Str(64))),
+        _ => {}
+    }
+    // The owner may change the rest later.
+    if !here && !owner {
+        return Err("only the resource's owner may change it".into());
+    }
+    if matches!(op.action, OpType::Delete)
+        && matches!(field, "capacity" | "location" | "quota" | "hours")
+    {
+        return Ok(());
+    }
+    match field {
+        "name" | "location" | "hours" => scalar(op, field, Want::Str(200)),
+        "kind" => scalar(op, field, Want::OneOf(RESOURCE_KINDS)),
+        "capacity" => scalar(op, field, Want::Int),
+        "quota" => scalar(op, field, Want::Str(50)),
+        "approval" => scalar(op, field, Want::Bool),
+        _ => Err(format!("a resource has no field '{field}' of this kind")),
+    }
+}
+
+fn booking_field(
+    ctx: &mut Ctx<'_>,
+    here: bool,
+    booker: bool,
+    owner: bool,
+    booking: &[u8],
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    match field {
+        "org" => fixed(here, field).and_then(|()| scalar(op, field, Want::Is(&ctx.org))),
+        "device" => fixed(here, field).and_then(|()| scalar(op, field, Want::Is(&ctx.device_hex))),
+        "from" | "to" | "created_at" => {
+            fixed(here, field).and_then(|()| scalar(op, field, Want::Int))
+        }
+        "purpose" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(500))),
+        "series" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(64))),
+        "cancelled_by" | "cancelled_by_device" | "cancelled_at" | "cancelled_under" => {
+            if !booker && !ctx.cancels_for_others.iter().any(|b| b == booking) {
+                ctx.cancels_for_others.push(booking.to_vec());
+            }
+            match field {
+                "cancelled_by" => scalar(op, field, Want::Is(&ctx.org)),
+                "cancelled_by_device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+                "cancelled_at" => scalar(op, field, Want::Int),
+                _ => {
+                    let heads = match put_value(op) {
+                        Some(ScalarValue::Str(s)) => parse_heads(s),
+                        _ => None,
+                    };
+                    let heads =
+                        heads.ok_or("cancelled_under: membership heads, hex, comma-separated")?;
+                    ctx.cites.insert(booking.to_vec(), heads);
+                    Ok(())
+                }
+            }
+        }
+        "decision" | "decision_reason" | "decided_by" | "decided_by_device" => {
+            if !owner {
+                return Err("only the resource's owner decides its bookings".into());
+            }
+            match field {
+                "decision" => scalar(op, field, Want::OneOf(&["approved", "declined"])),
+                "decision_reason" => scalar(op, field, Want::Str(MAX_STRING)),
+                "decided_by" => scalar(op, field, Want::Is(&ctx.org)),
+                _ => scalar(op, field, Want::Is(&ctx.device_hex)),
+            }
+        }
+        _ => Err(format!("a booking has no field '{field}' of this kind")),
+    }
+}
+
+fn parse_heads(s: &str) -> Option<Vec<[u8; 32]>> {
+    s.split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+                .collect::<Option<_>>()?;
+            bytes.try_into().ok()
+        })
+        .collect()
+}
+
+fn proposal_field(
+    ctx: &mut Ctx<'_>,
+    here: bool,
+    id: &str,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    fixed(here, field)?;
+    let entry = ctx.proposals.entry(id.to_owned()).or_default();
+    match field {
+        "title" => scalar(op, field, Want::Str(300)),
+        "kind" => {
+            scalar(op, field, Want::OneOf(PROPOSAL_KINDS))?;
+            if let Some(ScalarValue::Str(s)) = put_value(op) {
+                entry.0 = Some(s.to_string());
+            }
+            Ok(())
+        }
+        "text" => scalar(op, field, Want::Str(MAX_PROPOSAL_TEXT)),
+        "process" => scalar(op, field, Want::OneOf(PROCESSES)),
+        "quorum" | "deadline" | "created_at" => scalar(op, field, Want::Int),
+        "created_by" => scalar(op, field, Want::Is(&ctx.org)),
+        "motion" => {
+            entry.1 = true;
+            match put_value(op) {
+                Some(ScalarValue::Str(s))
+                    if s.len() == 64
+                        && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+                {
+                    Ok(())
+                }
+                _ => Err("motion: a membership operation's hash".into()),
+            }
+        }
+        "votes" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        _ => Err(format!("a proposal has no field '{field}' of this kind")),
+    }
+}
+
+fn vote_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    if !here {
+        return Err("a vote is fixed once cast; a new vote replaces it".into());
+    }
+    match field {
+        "position" => scalar(op, field, Want::OneOf(POSITIONS)),
+        "reason" => scalar(op, field, Want::Str(MAX_STRING)),
+        "org" => scalar(op, field, Want::Is(&ctx.org)),
+        "at" => scalar(op, field, Want::Int),
+        _ => Err(format!("a vote has no field '{field}' of this kind")),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Changes of `doc` not in the past of `heads`, in causal order: what a
+/// document gained since `heads`, for [`check_changes`].
+pub fn changes_since(doc: &mut AutoCommit, heads: &[ChangeHash]) -> Vec<Change> {
+    doc.get_changes(heads)
+}
