@@ -193,8 +193,30 @@ fn rogue_a_plain_member_cannot_invite_a_coordinator() {
             .contains("only a coordinator may invite a coordinator"),
         "{run:?}"
     );
-    // A coordinator's own invitation of a coordinator is fine.
-    a.ok(&["invite", "--role", "coordinator"]);
+    // A coordinator's own invitation of a coordinator is fine, and those
+    // who approve see the role it asks for.
+    let ticket = a
+        .ok(&["invite", "--role", "coordinator"])
+        .stdout
+        .trim()
+        .to_owned();
+    let d = TestHome::new();
+    d.ok(&["init", "--org", "Asbl D"]);
+    assert_eq!(d.json(&["join", &ticket])["status"], "pending");
+    eventually(20, "B sees D pending, as a coordinator", || {
+        member_list(&b)
+            .iter()
+            .find(|o| o["org"] == "Asbl D")
+            .is_some_and(|o| {
+                o["status"] == "pending" && o["waiting"].to_string().contains("as a coordinator")
+            })
+    });
+    let text = b.ok(&["member", "list"]).stdout;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Asbl D") && l.contains("as a coordinator")),
+        "{text}"
+    );
 
     // A modified client signs the admission of a friend as a coordinator.
     let friend = SigningKey::from_bytes(&[42; 32]);
