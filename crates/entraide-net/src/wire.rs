@@ -1,6 +1,6 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/2`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/3`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The sync protocol, version 2 (version 1 had no `Have`/`Want`: a node
 /// pushed every change it received on to every peer).
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/2";
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/3";
 /// Joining an alliance with a ticket, version 1.
 pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
 /// The largest frame accepted (a document bundle can be large).

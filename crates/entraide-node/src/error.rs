@@ -88,7 +88,8 @@ impl NodeError {
             Self::Open(
                 OpenError::NotAStore { .. }
                 | OpenError::Foreign { .. }
-                | OpenError::UnknownFormat { .. },
+                | OpenError::UnknownFormat { .. }
+                | OpenError::Outdated { .. },
             ) => 2,
             Self::Open(_)
             | Self::Store(_)

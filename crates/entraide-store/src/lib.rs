@@ -15,7 +15,7 @@
 //! next [`Store::commit`] or [`Store::flush`], and a crash before that loses
 //! the whole transaction, never part of it.
 //!
-//! Layout, format version 1 (the version is stored under `format` in `meta_v1`,
+//! Layout, format version 2 (the version is stored under `format` in `meta_v1`,
 //! and a store of another version is refused, never guessed at):
 //!
 //! | table | key | value |
@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// The store format this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");
 const DOC_CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("doc_chunks_v1");
@@ -63,6 +63,18 @@ pub enum OpenError {
     Foreign {
         /// The file.
         path: PathBuf,
+    },
+    /// Written by an earlier version of entraide whose documents members
+    /// can no longer verify (format 1: record ids without their device,
+    /// attestations without their sequence number).
+    #[error(
+        "{path} was made by an earlier entraide (store format {found}) whose records and signatures other members can no longer verify; keep the file to read it with that version, and join the alliance again from a new home (`entraide init --home <NEW>` then `entraide join <TICKET>`)"
+    )]
+    Outdated {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
     },
     /// Written by another version of entraide.
     #[error(
@@ -345,6 +357,12 @@ impl Store {
         };
         match format.as_deref().map(<[u8; 4]>::try_from) {
             Some(Ok(bytes)) if u32::from_le_bytes(bytes) == FORMAT_VERSION => Ok(store),
+            Some(Ok(bytes)) if u32::from_le_bytes(bytes) < FORMAT_VERSION => {
+                Err(OpenError::Outdated {
+                    path: path.to_owned(),
+                    found: u32::from_le_bytes(bytes),
+                })
+            }
             Some(Ok(bytes)) => Err(OpenError::UnknownFormat {
                 path: path.to_owned(),
                 found: u32::from_le_bytes(bytes),
@@ -663,17 +681,27 @@ mod tests {
             Err(OpenError::Foreign { .. })
         ));
 
-        let future = dir.path().join("v2.redb");
+        let future = dir.path().join("v3.redb");
         let store = Store::create(&future).unwrap();
         let mut b = WriteBatch::new();
-        b.meta("format", 2u32.to_le_bytes().to_vec());
+        b.meta("format", 3u32.to_le_bytes().to_vec());
         store.commit(b).unwrap();
         drop(store);
         let err = Store::open(&future).unwrap_err();
         assert!(
-            matches!(err, OpenError::UnknownFormat { found: 2, .. }),
+            matches!(err, OpenError::UnknownFormat { found: 3, .. }),
             "{err}"
         );
+
+        let past = dir.path().join("v1.redb");
+        let store = Store::create(&past).unwrap();
+        let mut b = WriteBatch::new();
+        b.meta("format", 1u32.to_le_bytes().to_vec());
+        store.commit(b).unwrap();
+        drop(store);
+        let err = Store::open(&past).unwrap_err();
+        assert!(matches!(err, OpenError::Outdated { found: 1, .. }), "{err}");
+        assert!(err.to_string().contains("entraide join"), "{err}");
     }
 
     #[test]
