@@ -251,4 +251,21 @@ fn rogue_a_plain_member_cannot_invite_a_coordinator() {
         assert_eq!(coordinators, ["Asbl A"]);
     }
     c.fails(&["member", "approve", "Rogue Friend"], 2);
+
+    // C's only device is stolen: a plain member may not revoke another
+    // organisation's device, the coordinator may.
+    let device_of = |home: &TestHome| {
+        home.json(&["status"])["device"]
+            .as_str()
+            .expect("device")
+            .to_owned()
+    };
+    let (a_device, c_device) = (device_of(&a), device_of(&c));
+    b.fails(&["device", "remove", &a_device], 2);
+    a.ok(&["device", "remove", &c_device[..16]]);
+    eventually(20, "B sees C's device revoked", || {
+        member_list(&b)
+            .iter()
+            .any(|o| o["org"] == "Asbl C" && o["removed_devices"].to_string().contains(&c_device))
+    });
 }
