@@ -2,6 +2,7 @@
 //! temporary directory and a way to run the real `entraide` binary on it.
 
 pub mod browser;
+pub mod rogue;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

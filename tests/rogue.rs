@@ -1,0 +1,220 @@
+//! A member whose client is modified: it writes whatever automerge allows
+//! into its own store, signed (attested) with its own device key exactly as
+//! the stock node does, so that the next `entraide serve` on its home sends
+//! those changes to honest nodes through the real sync path.
+//!
+//! Use it on a home whose `entraide serve` is stopped (the store is one
+//! process's at a time):
+//!
+//! ```ignore
+//! let rogue = RogueMember::open(&r.path());
+//! let hash = rogue.edit(DocKind::Proposals, |d| {
+//!     let vote = rogue::obj(d, &["proposals", &pid, "votes", &a_device]);
+//!     d.put(&vote, "position", "block").unwrap();
+//! });
+//! drop(rogue);
+//! let _sr = Serve::start(&r);
+//! ```
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, AutoCommit, ObjId, ROOT, ReadDoc, Value};
+use ed25519_dalek::SigningKey;
+use entraide_docs::{DocKind, SharedDoc};
+use entraide_membership::{OpBody, SignedOp};
+use entraide_node::Attestation;
+use entraide_store::{Store, WriteBatch};
+
+/// Who signs the attestation of a rogue change.
+pub enum Signer<'a> {
+    /// The rogue's own device key: a valid attestation.
+    Own,
+    /// Another key, while the attestation still names the rogue's device
+    /// (a forged attestation).
+    Forged(&'a SigningKey),
+}
+
+/// A member's home opened by a modified client.
+pub struct RogueMember {
+    store: Store,
+    key: SigningKey,
+    device: [u8; 32],
+    alliance: [u8; 32],
+}
+
+impl RogueMember {
+    /// Opens the store of `home` (its `serve` must be stopped) and its device
+    /// key; the alliance id is the hash of the `Found` operation it holds.
+    pub fn open(home: &Path) -> Self {
+        let bytes = std::fs::read(home.join("device.key")).expect("read device.key");
+        let seed: [u8; 32] = bytes.as_slice().try_into().expect("device.key is 32 bytes");
+        let key = SigningKey::from_bytes(&seed);
+        let device = key.verifying_key().to_bytes();
+        let store = Store::open(&home.join("entraide.redb")).expect("open the rogue's store");
+        let alliance = store
+            .ops()
+            .expect("read membership operations")
+            .iter()
+            .filter_map(|b| SignedOp::decode(b).ok())
+            .find(|op| matches!(op.op().body, OpBody::Found { .. }))
+            .map(|op| op.hash().0)
+            .expect("the store holds the alliance's Found operation");
+        Self {
+            store,
+            key,
+            device,
+            alliance,
+        }
+    }
+
+    /// The rogue device's public key.
+    pub fn device(&self) -> [u8; 32] {
+        self.device
+    }
+
+    /// The rogue device's public key, as 64 lowercase hex digits.
+    pub fn device_hex(&self) -> String {
+        hex(&self.device)
+    }
+
+    /// The alliance id.
+    pub fn alliance(&self) -> [u8; 32] {
+        self.alliance
+    }
+
+    /// A fresh record id that carries the rogue device's prefix (what an
+    /// honest client of this device creates).
+    pub fn new_id(&self) -> String {
+        record_id(&self.device_hex())
+    }
+
+    /// The document as the rogue's store holds it, with the rogue's actor.
+    pub fn load(&self, doc: DocKind) -> AutoCommit {
+        let genesis = SharedDoc::new(doc, [0; 32]).save();
+        let mut d = AutoCommit::load(&genesis).expect("load the genesis");
+        for chunk in self.store.doc_chunks(doc.name()).expect("read chunks") {
+            d.load_incremental(&chunk).expect("load a stored chunk");
+        }
+        d.set_actor(ActorId::from(&self.device[..]));
+        d
+    }
+
+    /// Runs `attack` on the document, commits it as one change by the rogue
+    /// device, stores it and the device's valid attestation of it. Returns
+    /// the change's hash (lowercase hex).
+    pub fn edit(&self, doc: DocKind, attack: impl FnOnce(&mut AutoCommit)) -> String {
+        self.edit_signed(doc, Signer::Own, attack)
+    }
+
+    /// The same, with the attestation signed by `forger` while it names the
+    /// rogue device.
+    pub fn edit_forged(
+        &self,
+        doc: DocKind,
+        forger: &SigningKey,
+        attack: impl FnOnce(&mut AutoCommit),
+    ) -> String {
+        self.edit_signed(doc, Signer::Forged(forger), attack)
+    }
+
+    /// The same, with the attestation signed as `signer` says.
+    pub fn edit_signed(
+        &self,
+        doc: DocKind,
+        signer: Signer<'_>,
+        attack: impl FnOnce(&mut AutoCommit),
+    ) -> String {
+        let mut d = self.load(doc);
+        let before = d.get_heads();
+        attack(&mut d);
+        let hash = d
+            .commit_with(CommitOptions::default().with_time(now_ms()))
+            .expect("the attack wrote no operation");
+        let seq = d
+            .get_change_meta_by_hash(&hash)
+            .map(|m| m.seq)
+            .expect("the new change");
+        let chunk = d.save_after(&before);
+        let attestation = match signer {
+            Signer::Own => Attestation::sign(&self.key, &self.alliance, doc, hash.0, seq),
+            Signer::Forged(forger) => {
+                // The signed message does not include the device: a
+                // signature by `forger` over the same fields, put under the
+                // rogue's device.
+                let mut a = Attestation::sign(forger, &self.alliance, doc, hash.0, seq);
+                a.device = self.device;
+                a
+            }
+        };
+        let mut batch = WriteBatch::new();
+        batch.doc_chunk(doc.name(), chunk);
+        batch.doc_extra(
+            doc.name(),
+            &self.device,
+            postcard::to_allocvec(&attestation).expect("encode the attestation"),
+        );
+        self.store.commit(batch).expect("store the rogue change");
+        hex(&hash.0)
+    }
+}
+
+/// The object at `path` (map keys from the document's root).
+pub fn obj(d: &AutoCommit, path: &[&str]) -> ObjId {
+    try_obj(d, path).unwrap_or_else(|| panic!("no object at {}", path.join("/")))
+}
+
+/// The object at `path`, if there is one.
+pub fn try_obj(d: &AutoCommit, path: &[&str]) -> Option<ObjId> {
+    let mut at = ROOT;
+    for key in path {
+        match d.get(&at, *key) {
+            Ok(Some((Value::Object(_), id))) => at = id,
+            _ => return None,
+        }
+    }
+    Some(at)
+}
+
+/// The keys of the map at `path`.
+pub fn keys(d: &AutoCommit, path: &[&str]) -> Vec<String> {
+    d.keys(obj(d, path)).collect()
+}
+
+/// A fresh record id for a record created by `device_hex`: 16 random hex
+/// digits, then the first 16 hex digits of the device key.
+pub fn record_id(device_hex: &str) -> String {
+    format!("{}{}", &random_hex()[..16], &device_hex[..16])
+}
+
+/// 64 random-enough lowercase hex digits (unique per call).
+pub fn random_hex() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = blake3::Hasher::new();
+    h.update(&COUNTER.fetch_add(1, Ordering::SeqCst).to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.update(&nanos.to_le_bytes());
+    h.finalize().to_hex().to_string()
+}
+
+/// A fresh ed25519 key that belongs to nobody.
+pub fn stranger_key() -> SigningKey {
+    let seed: [u8; 32] = blake3::hash(random_hex().as_bytes()).into();
+    SigningKey::from_bytes(&seed)
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Now, in ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
