@@ -25,8 +25,7 @@ pub(crate) struct MembersView<'a> {
 impl Members for MembersView<'_> {
     fn org_of(&self, device: &[u8; 32]) -> Option<String> {
         self.state
-            .any_org_of_device(&DeviceId(*device))
-            .filter(|o| o.status != OrgStatus::Pending)
+            .document_author_org(&DeviceId(*device))
             .map(|o| o.id.clone())
     }
 

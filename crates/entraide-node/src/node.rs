@@ -124,7 +124,7 @@ const SUGGESTIONS: usize = 3;
 fn device_org_of(membership: &MembershipState, device_hex: &str) -> Option<(String, bool)> {
     let device = DeviceId::from_hex(device_hex)?;
     membership
-        .any_org_of_device(&device)
+        .document_author_org(&device)
         .map(|o| (o.id.clone(), o.role == Role::Coordinator))
 }
 
@@ -683,6 +683,7 @@ impl Node {
                     json!({
                         "motion": m.hash.to_hex(),
                         "kind": m.kind,
+                        "role": m.role.map(Role::name),
                         "approved_by": m.approvals.iter().map(|a| self.org_name(a)).collect::<Vec<_>>(),
                         "needs": self.membership.verdicts.get(&m.hash).and_then(|v| v.reason.clone()),
                     })

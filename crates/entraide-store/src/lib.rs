@@ -355,19 +355,25 @@ impl Store {
                 });
             }
         };
-        match format.as_deref().map(<[u8; 4]>::try_from) {
-            Some(Ok(bytes)) if u32::from_le_bytes(bytes) == FORMAT_VERSION => Ok(store),
-            Some(Ok(bytes)) if u32::from_le_bytes(bytes) < FORMAT_VERSION => {
-                Err(OpenError::Outdated {
-                    path: path.to_owned(),
-                    found: u32::from_le_bytes(bytes),
-                })
-            }
-            Some(Ok(bytes)) => Err(OpenError::UnknownFormat {
+        let found = match format.as_deref().map(<[u8; 4]>::try_from) {
+            Some(Ok(bytes)) if u32::from_le_bytes(bytes) == FORMAT_VERSION => return Ok(store),
+            Some(Ok(bytes)) => Some(u32::from_le_bytes(bytes)),
+            _ => None,
+        };
+        // Not ours to open: let go of the file without closing the database
+        // (redb writes on close, and panics there on some damaged pages).
+        store.damaged.store(true, Ordering::SeqCst);
+        drop(store);
+        match found {
+            Some(found) if found < FORMAT_VERSION => Err(OpenError::Outdated {
                 path: path.to_owned(),
-                found: u32::from_le_bytes(bytes),
+                found,
             }),
-            _ => Err(OpenError::Foreign {
+            Some(found) => Err(OpenError::UnknownFormat {
+                path: path.to_owned(),
+                found,
+            }),
+            None => Err(OpenError::Foreign {
                 path: path.to_owned(),
             }),
         }
