@@ -195,6 +195,7 @@ pub async fn join_waiting(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     shared.refresh_members().await;
+    let refused_before = shared.with(|n| n.refused_changes()).await?;
     let report = sync_with(
         &shared,
         &endpoint,
@@ -204,6 +205,34 @@ pub async fn join_waiting(
             .max(Duration::from_secs(5)),
     )
     .await;
+    let mut report = report;
+    let refused = shared.with(|n| n.refused_changes()).await? > refused_before;
+    if report.synced.is_empty() || refused {
+        // The inviter did not answer, or sent what this node refuses (a
+        // member's forbidden change: see `entraide audit`): fetch the
+        // documents from the other members it told us about.
+        let inviter = DeviceId(ticket.inviter);
+        let relay = ticket.relay.clone();
+        let others: Vec<EndpointAddr> = shared
+            .with(|n| n.known_peers())
+            .await?
+            .into_iter()
+            .filter(|(device, _)| *device != inviter)
+            .filter_map(|(device, addrs)| peer_addr(&device, &addrs, relay.as_deref()))
+            .collect();
+        if !others.is_empty() {
+            let more = sync_with(
+                &shared,
+                &endpoint,
+                others,
+                deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(Duration::from_secs(5)),
+            )
+            .await;
+            report.synced.extend(more.synced);
+        }
+    }
     endpoint.close().await;
     if report.synced.is_empty() {
         let reason = report.failed.first().map_or_else(

@@ -293,10 +293,23 @@ async fn handle(
         }
         Msg::Docs(bundle) => {
             let doc = bundle.doc;
-            let received = shared
-                .with(move |n| n.receive_bundle(&bundle))
-                .await?
-                .map_err(|e| NetError::Refused(e.to_string()))?;
+            let received = match shared.with(move |n| n.receive_bundle(&bundle)).await? {
+                Ok(received) => received,
+                Err(entraide_node::SyncError::Unauthorized(refusal)) => {
+                    // A member's forbidden change (now in `entraide audit`):
+                    // this document's bundle is refused, the session goes on
+                    // with the others, and what the peer claimed of this
+                    // document is forgotten, as after an empty answer.
+                    tracing::warn!(peer = %peer, doc = doc.name(), %refusal, "refused a change");
+                    if view.asked.remove(&doc).is_some() {
+                        release_docs(shared, peer, &HashSet::from([doc]));
+                        shared.bump();
+                    }
+                    forget_claims(shared, view, doc).await?;
+                    return Ok(());
+                }
+                Err(e) => return Err(NetError::Refused(e.to_string())),
+            };
             let vv = view.docs.entry(doc).or_default();
             merge_version(vv, received.changes.iter().map(|(a, s)| (a, s)));
             let answered = view.asked.remove(&doc).is_some();

@@ -100,6 +100,11 @@ impl Node {
         Ok(())
     }
 
+    /// How many changes this node refused (and keeps in its audit).
+    pub fn refused_changes(&self) -> usize {
+        self.refused.len()
+    }
+
     /// `entraide audit`: every change this node refused, oldest first.
     pub(crate) fn audit(&self) -> Reply {
         let mut text = String::new();
