@@ -1047,3 +1047,33 @@ fn rogue_newcomer_joining_through_the_rogue_does_not_take_its_forbidden_change()
         "{entry}"
     );
 }
+
+// --------------------------------------------------------------- control
+
+/// The harness and the delivery path work: the same kind of change R may
+/// make (its own vote), written by the harness with R's own key, is taken
+/// by A and B. So the refusals above come from the rules, not from the way
+/// the attacks are written or delivered.
+#[test]
+fn rogue_harness_control_an_allowed_change_is_taken() {
+    let mut w = world("member");
+    let (p, r_org, r_dev) = (w.ids.proposal.clone(), w.r_org.clone(), w.r_dev.clone());
+    let attack = w.attack(DocKind::Proposals, |_, d| {
+        let votes = obj(d, &["proposals", &p, "votes"]);
+        let v = ok(d.put_object(&votes, r_dev.as_str(), ObjType::Map));
+        ok(d.put(&v, "position", "agree"));
+        ok(d.put(&v, "reason", "written by the harness"));
+        ok(d.put(&v, "org", r_org.as_str()));
+        ok(d.put(&v, "at", ScalarValue::Int(rogue::now_ms())));
+    });
+    for h in w.honest() {
+        eventually(DELIVERY_SECS, "R's allowed vote reaches A and B", || {
+            h.json(&["proposals"])
+                .to_string()
+                .contains("written by the harness")
+        });
+        assert!(audited(h, &attack.hash).is_none());
+        assert!(status(h)["docs"].to_string().contains(&attack.hash));
+    }
+    w.assert_converge();
+}
