@@ -35,6 +35,7 @@
 //! same change, whatever the order it arrives in.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{AutoCommit, Change, ChangeHash, ObjType, ReadDoc, ScalarValue};
@@ -159,19 +160,41 @@ struct Step {
     creator: Vec<u8>,
 }
 
+/// An operation or object id as a map key: its counter and its actor's
+/// bytes (an actor of another length than 32 bytes is never a device: such
+/// keys only need to differ from devices').
+type OpKey = (u64, [u8; 32]);
+
+fn op_key(counter: u64, actor: &automerge::ActorId) -> OpKey {
+    let bytes = actor.to_bytes();
+    let mut key = [0xff; 32];
+    let n = bytes.len().min(32);
+    key[..n].copy_from_slice(&bytes[..n]);
+    if bytes.len() != 32 {
+        // Tell a 16-byte actor from a 32-byte one that starts alike.
+        key[31] ^= bytes.len() as u8;
+    }
+    (counter, key)
+}
+
 /// Where objects are: those created by the changes checked so far, and
 /// those looked up in the document (cached).
 #[derive(Default)]
 struct Places {
-    known: HashMap<(u64, Vec<u8>), Vec<Step>>,
+    known: HashMap<OpKey, Rc<[Step]>>,
+    root: Option<Rc<[Step]>>,
 }
 
 impl Places {
-    fn of(&mut self, doc: &AutoCommit, obj: &ObjectId) -> Option<Vec<Step>> {
+    fn of(&mut self, doc: &AutoCommit, obj: &ObjectId) -> Option<Rc<[Step]>> {
         let ObjectId::Id(id) = obj else {
-            return Some(Vec::new());
+            return Some(
+                self.root
+                    .get_or_insert_with(|| Rc::from(Vec::new()))
+                    .clone(),
+            );
         };
-        let key = (id.counter(), id.actor().to_bytes().to_vec());
+        let key = op_key(id.counter(), id.actor());
         if let Some(place) = self.known.get(&key) {
             return Some(place.clone());
         }
@@ -179,7 +202,7 @@ impl Places {
             .import_obj(&format!("{}@{}", id.counter(), id.actor().to_hex_string()))
             .ok()?;
         let mut steps = Vec::new();
-        let mut child_creator = key.1.clone();
+        let mut child_creator = id.actor().to_bytes().to_vec();
         for parent in doc.parents(&exid).ok()? {
             let key = match parent.prop {
                 automerge::Prop::Map(k) => k,
@@ -195,6 +218,7 @@ impl Places {
             };
         }
         steps.reverse();
+        let steps: Rc<[Step]> = Rc::from(steps);
         self.known.insert(key, steps.clone());
         Some(steps)
     }
@@ -208,7 +232,7 @@ struct Ctx<'a> {
     org: String,
     members: &'a dyn Members,
     /// Objects this change creates.
-    created: HashSet<(u64, Vec<u8>)>,
+    created: HashSet<OpKey>,
     /// Proposals this change creates: kind and whether it names a motion.
     proposals: HashMap<String, (Option<String>, bool)>,
     /// Membership heads the change cites (`cancelled_under`), per booking.
@@ -241,6 +265,7 @@ fn check_change(
     let expanded = change.decode();
     let start = change.start_op().get();
     let actor = device.to_vec();
+    let actor_id = change.actor_id().clone();
     let mut ctx = Ctx {
         kind,
         device,
@@ -253,30 +278,28 @@ fn check_change(
         cancels_for_others: Vec::new(),
     };
     for (i, op) in expanded.operations.iter().enumerate() {
-        let id = (start + i as u64, actor.clone());
+        let id = op_key(start + i as u64, &actor_id);
         let Some(place) = places.of(doc, &op.obj) else {
             return Err(refuse(
                 "it writes into an object that does not exist".into(),
             ));
         };
         let target_here = match &op.obj {
-            ObjectId::Id(o) => ctx
-                .created
-                .contains(&(o.counter(), o.actor().to_bytes().to_vec())),
+            ObjectId::Id(o) => ctx.created.contains(&op_key(o.counter(), o.actor())),
             ObjectId::Root => false,
         };
         let key = match &op.key {
-            Key::Map(k) => Some(k.to_string()),
+            Key::Map(k) => Some(k.as_str()),
             Key::Seq(_) => None,
         };
-        check_op(&mut ctx, &place, target_here, key.as_deref(), op).map_err(&refuse)?;
+        check_op(&mut ctx, &place, target_here, key, op).map_err(&refuse)?;
         if let OpType::Make(_) = op.action {
-            let mut child = place.clone();
+            let mut child = place.to_vec();
             child.push(Step {
-                key: key.unwrap_or_default(),
+                key: key.unwrap_or_default().to_owned(),
                 creator: actor.clone(),
             });
-            places.known.insert(id.clone(), child);
+            places.known.insert(id, Rc::from(child));
             ctx.created.insert(id);
         }
     }
@@ -341,9 +364,14 @@ fn check_op(
         }
         _ => {}
     }
-    let path: Vec<&str> = place.iter().map(|s| s.key.as_str()).collect();
+    // Every place in the schema is at most four steps deep.
+    let mut buf = [""; 5];
+    for (slot, step) in buf.iter_mut().zip(place) {
+        *slot = step.key.as_str();
+    }
+    let path = &buf[..place.len().min(5)];
     let kind = ctx.kind;
-    match (kind, path.as_slice()) {
+    match (kind, path) {
         (_, []) => Err("nothing may be written at a document's root".into()),
         (DocKind::Charter, ["text"]) => charter_text(op),
         (DocKind::Values, ["values"])
