@@ -499,16 +499,20 @@ impl Node {
             .filter(|a| !removed.contains(&a.device))
             .chain(removed_signed.into_values().flatten())
         {
+            // Kept only from a device of an admitted organisation, for its
+            // own change, held here, with that change's own sequence number.
             let newer = self
                 .attestations
                 .get(&(doc, a.device))
                 .is_none_or(|old| old.seq < a.seq);
-            if newer
-                && self
-                    .doc_mut(doc)
-                    .change_actor(&ChangeHash(a.hash))
-                    .is_some()
-            {
+            let author = self
+                .membership
+                .document_author_org(&DeviceId(a.device))
+                .is_some();
+            let hash = ChangeHash(a.hash);
+            let own = self.doc_mut(doc).change_actor(&hash).as_deref() == Some(&a.device[..])
+                && self.doc_mut(doc).change_seq(&hash) == Some(a.seq);
+            if newer && author && own {
                 batch.doc_extra(
                     doc.name(),
                     &a.device,

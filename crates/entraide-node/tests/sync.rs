@@ -315,3 +315,50 @@ fn changes_a_member_took_before_it_knew_of_a_removal_still_spread() {
         assert_eq!(n.doc_version_vector(DocKind::Values), before);
     }
 }
+
+/// A member relays attestations: one by a stranger's key (a valid
+/// signature over a change nobody holds), one by a member over another
+/// device's change, and one over its own change with a wrong sequence
+/// number. None is kept, so none travels on to other members.
+#[test]
+fn rogue_attestations_of_strangers_or_of_others_changes_are_not_kept() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    push(&mut a, &mut b);
+    set_charter(&mut a, "Article 1.\n");
+    set_charter(&mut b, "Article 1.\nArticle 2.\n");
+    push(&mut b, &mut a);
+    let alliance = a.alliance_id().expect("alliance");
+    let empty = entraide_docs::VersionVector::new();
+    let mut bundle = b
+        .bundle_for(DocKind::Charter, &vvs(&mut a)[&DocKind::Charter])
+        .unwrap_or_else(|| b.bundle_for(DocKind::Charter, &empty).expect("bundle"));
+    let held = |n: &mut Node| {
+        n.bundle_for(DocKind::Charter, &empty)
+            .map(|x| x.attestations)
+            .unwrap_or_default()
+    };
+    let before = held(&mut a);
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let b_key = ed25519_dalek::SigningKey::from_bytes(&b.secret_key_bytes());
+    let a_change = before
+        .iter()
+        .find(|x| x.device == a.device().0)
+        .expect("a's attestation")
+        .clone();
+    bundle.attestations = vec![
+        entraide_node::Attestation::sign(&stranger, &alliance, DocKind::Charter, [9; 32], 1),
+        entraide_node::Attestation::sign(&b_key, &alliance, DocKind::Charter, a_change.hash, 99),
+        entraide_node::Attestation::sign(
+            &ed25519_dalek::SigningKey::from_bytes(&a.secret_key_bytes()),
+            &alliance,
+            DocKind::Charter,
+            a_change.hash,
+            a_change.seq + 5,
+        ),
+    ];
+    let _ = a.receive_bundle(&bundle);
+    assert_eq!(held(&mut a), before, "a stored an attestation it must not");
+}
