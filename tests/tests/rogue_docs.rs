@@ -909,6 +909,42 @@ fn rogue_adds_a_library_entry_in_another_orgs_name() {
     w.assert_refused(&attack);
 }
 
+#[test]
+fn rogue_withdraws_another_orgs_library_entry() {
+    let mut w = world("member");
+    let entry = w.ids.a_entry.clone();
+    let attack = w.attack(DocKind::Library, |_, d| {
+        let entries = obj(d, &["entries"]);
+        ok(d.delete(&entries, entry.as_str()));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_changes_another_orgs_resource_rules() {
+    let mut w = world("member");
+    let res = w.ids.salle.clone();
+    let attack = w.attack(DocKind::Calendar, |_, d| {
+        // No approval needed and a quota of nothing for everyone else.
+        let r = obj(d, &["resources", &res]);
+        ok(d.put(&r, "approval", false));
+        ok(d.put(&r, "quota", "0h/week"));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_replaces_a_resources_bookings_shelf() {
+    let mut w = world("member");
+    let res = w.ids.salle.clone();
+    let attack = w.attack(DocKind::Calendar, |_, d| {
+        // A new, empty map under the room would hide all its bookings.
+        let bookings = obj(d, &["bookings"]);
+        ok(d.put_object(&bookings, res.as_str(), ObjType::Map));
+    });
+    w.assert_refused(&attack);
+}
+
 // --------------------------------------------------------------- values
 
 #[test]
@@ -933,6 +969,18 @@ fn rogue_removes_another_orgs_endorsement() {
     let attack = w.attack(DocKind::Values, |_, d| {
         let endorsements = obj(d, &["values", &value, "endorsements"]);
         ok(d.delete(&endorsements, a_org.as_str()));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_rewords_another_orgs_value() {
+    let mut w = world("member");
+    let value = w.ids.a_value.clone();
+    let attack = w.attack(DocKind::Values, |_, d| {
+        let v = obj(d, &["values", &value]);
+        ok(d.put(&v, "name", "Profit"));
+        ok(d.put(&v, "description", "We keep what we have"));
     });
     w.assert_refused(&attack);
 }
