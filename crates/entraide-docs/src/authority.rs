@@ -183,6 +183,11 @@ fn op_key(counter: u64, actor: &automerge::ActorId) -> OpKey {
 struct Places {
     known: HashMap<OpKey, Rc<[Step]>>,
     root: Option<Rc<[Step]>>,
+    /// The last object asked about: a change's operations mostly write
+    /// into one object (a text, a record).
+    last: Option<(OpKey, Rc<[Step]>)>,
+    /// Each author's organisation, asked once per check.
+    orgs: HashMap<[u8; 32], Option<Rc<str>>>,
 }
 
 impl Places {
@@ -195,7 +200,13 @@ impl Places {
             );
         };
         let key = op_key(id.counter(), id.actor());
+        if let Some((last, place)) = &self.last
+            && *last == key
+        {
+            return Some(place.clone());
+        }
         if let Some(place) = self.known.get(&key) {
+            self.last = Some((key, place.clone()));
             return Some(place.clone());
         }
         let exid = doc
@@ -229,7 +240,7 @@ struct Ctx<'a> {
     kind: DocKind,
     device: [u8; 32],
     device_hex: String,
-    org: String,
+    org: Rc<str>,
     members: &'a dyn Members,
     /// Objects this change creates.
     created: HashSet<OpKey>,
@@ -257,7 +268,12 @@ fn check_change(
     let Ok(device) = <[u8; 32]>::try_from(change.actor_id().to_bytes()) else {
         return Err(refuse("the change is not by a device".into()));
     };
-    let Some(org) = members.org_of(&device) else {
+    let org = places
+        .orgs
+        .entry(device)
+        .or_insert_with(|| members.org_of(&device).map(Rc::from))
+        .clone();
+    let Some(org) = org else {
         return Err(refuse(
             "the change is by a device of no admitted organisation".into(),
         ));
@@ -435,7 +451,7 @@ fn same_org(ctx: &Ctx<'_>, creator: &[u8]) -> bool {
     <[u8; 32]>::try_from(creator)
         .ok()
         .and_then(|d| ctx.members.org_of(&d))
-        .is_some_and(|o| o == ctx.org)
+        .is_some_and(|o| *o == *ctx.org)
 }
 
 fn charter_text(op: &automerge::legacy::Op) -> Result<(), String> {
@@ -464,7 +480,7 @@ fn new_record(ctx: &Ctx<'_>, op: &automerge::legacy::Op, key: Option<&str>) -> R
                     <[u8; 32]>::try_from(p.actor().to_bytes())
                         .ok()
                         .and_then(|d| ctx.members.org_of(&d))
-                        .is_some_and(|o| o == ctx.org)
+                        .is_some_and(|o| *o == *ctx.org)
                 }) =>
         {
             // An organisation may withdraw its own library entries.
@@ -542,7 +558,7 @@ fn value_field(
 }
 
 fn endorsement(ctx: &Ctx<'_>, key: Option<&str>, op: &automerge::legacy::Op) -> Result<(), String> {
-    if key != Some(ctx.org.as_str()) {
+    if key != Some(&*ctx.org) {
         return Err("an organisation endorses (or withdraws) in its own name only".into());
     }
     match op.action {
