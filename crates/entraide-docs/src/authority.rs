@@ -274,9 +274,12 @@ fn check_change(
         .or_insert_with(|| members.org_of(&device).map(Rc::from))
         .clone();
     let Some(org) = org else {
-        return Err(refuse(
-            "the change is by a device of no admitted organisation".into(),
-        ));
+        // Perhaps an organisation whose admission this node has not seen
+        // pass yet: no verdict until it has (the change is not stored).
+        return Err(Refusal {
+            undecided: true,
+            ..refuse("the change is by a device of no admitted organisation".into())
+        });
     };
     let expanded = change.decode();
     let start = change.start_op().get();

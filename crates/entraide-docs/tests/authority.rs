@@ -277,6 +277,7 @@ fn the_schema_refuses_roots_unknown_keys_types_counters_and_strangers() {
     })
     .expect_err("a stranger's change");
     assert!(refused.rule.contains("no admitted organisation"));
+    assert!(refused.undecided, "a stranger may yet be admitted: no verdict");
 }
 
 proptest! {
