@@ -314,11 +314,17 @@ enum CharterCommand {
         /// The newer version.
         to: String,
     },
-    /// Replace the text by the smallest edit (`--file -` reads stdin).
+    /// Write the charter (`--file -` reads stdin). With `--base`: apply only
+    /// your own difference from that version, keeping what others wrote
+    /// since; without it: make the text the file's, by the smallest edit.
     Set {
         /// The file holding the new text (UTF-8).
         #[arg(long)]
         file: PathBuf,
+        /// The `heads` that `charter show --json` printed when you took the
+        /// text (one or more; repeat `--base` or list them after it).
+        #[arg(long, value_name = "HEAD", num_args = 1.., value_delimiter = ',')]
+        base: Option<Vec<String>>,
     },
     /// Edit the charter in $EDITOR.
     Edit,
@@ -816,7 +822,16 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 CharterCommand::Show { adopted: false } => Request::CharterShow,
                 CharterCommand::Show { adopted: true } => Request::CharterAdopted,
                 CharterCommand::Diff { from, to } => Request::CharterDiff { from, to },
-                CharterCommand::Set { file } => Request::CharterSet {
+                CharterCommand::Set { file, base: None } => Request::CharterSet {
+                    text: utf8(read_input(&file)?, &file)?,
+                },
+                // The web page's rule: only the user's own difference from
+                // the version they started from.
+                CharterCommand::Set {
+                    file,
+                    base: Some(base),
+                } => Request::CharterEdit {
+                    base,
                     text: utf8(read_input(&file)?, &file)?,
                 },
                 CharterCommand::History => Request::CharterHistory,
@@ -934,7 +949,9 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
     })
 }
 
-/// `charter edit`: the charter in $EDITOR, then `charter set` with the result.
+/// `charter edit`: the charter in $EDITOR, then `charter set --base` with the
+/// result and the heads of what the editor opened, so that edits arriving
+/// while the editor is open are kept.
 fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Failure> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
@@ -943,6 +960,15 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
         })?;
     let current = client::execute(home, zone, Request::CharterShow)?;
     let text = current.json["text"].as_str().unwrap_or_default().to_owned();
+    let base: Vec<String> = current.json["heads"]
+        .as_array()
+        .map(|heads| {
+            heads
+                .iter()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     let dir =
         tempfile::tempdir().map_err(|e| usage(format!("cannot create a temporary file: {e}")))?;
     let path = dir.path().join("charter.md");
@@ -960,7 +986,14 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
         )));
     }
     let new_text = utf8(read_input(&path)?, &path)?;
-    let reply = client::execute(home, zone, Request::CharterSet { text: new_text })?;
+    let reply = client::execute(
+        home,
+        zone,
+        Request::CharterEdit {
+            base,
+            text: new_text,
+        },
+    )?;
     if json {
         println!("{}", reply.json);
     } else if std::io::stdout().is_terminal() || !reply.text.is_empty() {

@@ -772,20 +772,23 @@ impl Node {
 
     fn charter_edit(&mut self, base: &[String], text: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let stale = || {
-            NodeError::Invalid(
-                "this copy of the charter is unknown to the node; reload the charter and type again"
-                    .into(),
-            )
-        };
         let heads: Vec<entraide_docs::ChangeHash> = base
             .iter()
-            .map(|h| h.parse().map_err(|_| stale()))
+            .map(|h| {
+                h.trim().parse().map_err(|_| {
+                    NodeError::Invalid(format!(
+                        "{:?} is not a charter version: give the heads `entraide charter show --json` printed (64 hexadecimal characters each); nothing changed",
+                        short(h, 20)
+                    ))
+                })
+            })
             .collect::<Result<_, _>>()?;
-        let changed = self
-            .charter
-            .edit_from(now_ms(), &heads, text)
-            .ok_or_else(stale)?;
+        let changed = self.charter.edit_from(now_ms(), &heads, text).ok_or_else(|| {
+            NodeError::Invalid(
+                "this node does not know the version of the charter the edit started from (its heads); take the text and heads again (`entraide charter show --json`, or reload the page) and reapply the edit; nothing changed"
+                    .into(),
+            )
+        })?;
         self.persist(DocKind::Charter, WriteBatch::new())?;
         let text = self.charter.text();
         let heads = self.charter.doc_mut().heads_hex();
