@@ -1187,49 +1187,33 @@ fn join(
     Ok(())
 }
 
-/// `entraide sync`: through the daemon if one runs, else on its own.
+/// `entraide sync`: through the daemon if one runs, else on its own; both
+/// answer with [`entraide_net::SyncReport::into_reply`], the same shape.
 fn sync(home: &Home, zone: chrono_tz::Tz, timeout: u64, json: bool) -> Result<(), Failure> {
     let request = Request::SyncNow {
         timeout_secs: timeout,
     };
-    if let Some(answer) = client::ask_daemon(home, &request) {
-        let reply = answer?;
-        if json {
-            println!("{}", reply.json);
-        } else {
-            println!("{}", reply.text);
+    let answer = match client::ask_daemon(home, &request) {
+        Some(answer) => answer?,
+        None => {
+            let node = client::open_node(home, zone)?;
+            let rt = runtime()?;
+            let report = rt
+                .block_on(entraide_net::oneshot::sync_once(
+                    node,
+                    std::time::Duration::from_secs(timeout.max(1)),
+                ))
+                .map_err(net_failure)?;
+            report.into_reply().map_err(|e| Failure {
+                message: e.message,
+                code: u8::try_from(e.exit_code).unwrap_or(1),
+            })?
         }
-        return Ok(());
-    }
-    let node = client::open_node(home, zone)?;
-    let rt = runtime()?;
-    let report = rt
-        .block_on(entraide_net::oneshot::sync_once(
-            node,
-            std::time::Duration::from_secs(timeout.max(1)),
-        ))
-        .map_err(net_failure)?;
-    if report.synced.is_empty() {
-        let why = report
-            .failed
-            .first()
-            .map(|(_, e)| format!(" ({e})"))
-            .unwrap_or_default();
-        return Err(Failure {
-            message: format!(
-                "no member was reachable{why}; check the network or start `entraide serve` on a peer"
-            ),
-            code: 1,
-        });
-    }
+    };
     if json {
-        let synced: Vec<String> = report.synced.iter().map(ToString::to_string).collect();
-        println!(
-            "{}",
-            serde_json::json!({"synced_with": synced, "failed": report.failed.len()})
-        );
+        println!("{}", answer.json);
     } else {
-        println!("synced with {} member device(s)", report.synced.len());
+        println!("{}", answer.text);
     }
     Ok(())
 }

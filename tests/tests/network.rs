@@ -349,3 +349,75 @@ fn a_large_library_file_survives_an_interrupted_sync() {
     b.ok(&["library", "get", &id, "--out", out.to_str().expect("path")]);
     assert_eq!(std::fs::read(&out).expect("read"), bytes);
 }
+
+/// The JSON skeleton of a value: its field names and types.
+fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => {
+            let mut kinds: Vec<Value> = items.iter().map(shape).collect();
+            kinds.dedup();
+            assert!(kinds.len() <= 1, "mixed elements in {value}");
+            Value::Array(kinds)
+        }
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+#[test]
+fn sync_json_has_one_shape_with_and_without_a_daemon() {
+    let (a, _sa) = founder();
+    let b = join(&a, "Asbl B");
+    // C joins, serves long enough for A to learn its address, then goes
+    // offline: both paths name it as not synced.
+    let c = join(&a, "Asbl C");
+    let a_device = a.json(&["status"])["device"].clone();
+    let c_device = c.json(&["status"])["device"].clone();
+    let sc = Serve::start(&c);
+    eventually(10, "A is connected to C", || {
+        a.json(&["peers"]).as_array().is_some_and(|p| {
+            p.iter()
+                .any(|p| p["device"] == c_device && p["connected"] == true)
+        })
+    });
+    drop(sc);
+    drop(c);
+    let expected = serde_json::json!({
+        "synced_with": ["string"],
+        "failed": [{"device": "string", "error": "string"}],
+    });
+    let names_c = |reply: &serde_json::Value| {
+        reply["failed"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|e| e["device"] == c_device))
+    };
+
+    // Without a daemon: the first sync tells B where C is, the second tries C.
+    b.json(&["sync", "--timeout", "5"]);
+    let alone = b.json(&["sync", "--timeout", "3"]);
+    assert_eq!(shape(&alone), expected, "{alone}");
+    assert_eq!(
+        alone["synced_with"],
+        serde_json::json!([a_device]),
+        "{alone}"
+    );
+    assert!(names_c(&alone), "{alone}");
+
+    // With B's daemon running, the same command on the same home.
+    let _sb = Serve::start(&b);
+    let served = b.json(&["sync", "--timeout", "15"]);
+    assert_eq!(shape(&served), expected, "{served}");
+    assert_eq!(
+        served["synced_with"],
+        serde_json::json!([a_device]),
+        "{served}"
+    );
+    assert!(names_c(&served), "{served}");
+    assert_eq!(shape(&alone), shape(&served));
+}

@@ -21,13 +21,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::NetError;
 use crate::session::{self, Mode};
 use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint, reachable_addrs};
 use crate::wire::{
     FrameError, JOIN_ALPN, JOIN_REQUEST_TIMEOUT, JoinMsg, MAX_JOIN_REQUEST, SYNC_ALPN,
     read_frame_at_most, write_frame,
 };
+use crate::{NetError, SyncReport};
 
 /// A running node: its endpoint and shared state.
 pub struct Daemon {
@@ -358,7 +358,8 @@ async fn control_client(stream: UnixStream, shared: Shared) {
     let _ = write.shutdown().await;
 }
 
-/// `entraide sync` while serving: wait until every reachable peer synced.
+/// `entraide sync` while serving: wait (until the timeout) for a live session
+/// with at least one member device; answers as the one-shot sync does.
 async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::Reply, ErrorReply> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(timeout_secs.clamp(1, 3600));
@@ -370,23 +371,19 @@ async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::R
                 exit_code: 1,
             });
         };
-        let list = reply.json.as_array().cloned().unwrap_or_default();
-        let connected = list
-            .iter()
-            .filter(|p| p["connected"].as_bool() == Some(true))
-            .count();
-        if connected > 0 || Instant::now() >= deadline {
-            if connected == 0 {
-                return Err(ErrorReply {
-                    message: "no member was reachable; check the network or the peers' addresses (`entraide peers`)".into(),
-                    exit_code: 1,
-                });
+        let mut report = SyncReport::default();
+        for peer in reply.json.as_array().into_iter().flatten() {
+            let Some(device) = peer["device"].as_str().and_then(DeviceId::from_hex) else {
+                continue;
+            };
+            if peer["connected"].as_bool() == Some(true) {
+                report.synced.push(device);
+            } else {
+                report.failed.push((device, "not connected".to_owned()));
             }
-            let text = format!("in sync with {connected} connected member device(s)");
-            return Ok(entraide_node::Reply::new(
-                serde_json::json!({"synced_with": connected}),
-                text,
-            ));
+        }
+        if !report.synced.is_empty() || Instant::now() >= deadline {
+            return report.into_reply();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -24,7 +24,53 @@ pub mod shared;
 pub mod traffic;
 pub mod wire;
 
-use entraide_node::NodeError;
+use entraide_membership::DeviceId;
+use entraide_node::{ErrorReply, NodeError, Reply};
+
+/// What a sync did, whichever path ran it: the one-shot `entraide sync`
+/// ([`oneshot::sync_once`]) or the running daemon (`SyncNow`). Both answer
+/// through [`SyncReport::into_reply`], so `entraide sync --json` prints the
+/// same document either way.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Peers synced with (for the daemon: those it holds a live session with).
+    pub synced: Vec<DeviceId>,
+    /// Peers that could not be reached or failed, and why.
+    pub failed: Vec<(DeviceId, String)>,
+}
+
+impl SyncReport {
+    /// The command's answer: `{"synced_with": ["<device>"], "failed":
+    /// [{"device", "error"}]}`; an error (exit 1) when no member was synced.
+    pub fn into_reply(self) -> Result<Reply, ErrorReply> {
+        if self.synced.is_empty() {
+            let why = self
+                .failed
+                .first()
+                .map(|(_, e)| format!(" ({e})"))
+                .unwrap_or_default();
+            return Err(ErrorReply {
+                message: format!(
+                    "no member was reachable{why}; check the network or the peers' addresses (`entraide peers`), or start `entraide serve` on a peer"
+                ),
+                exit_code: 1,
+            });
+        }
+        let json = serde_json::json!({
+            "synced_with": self.synced.iter().map(DeviceId::to_hex).collect::<Vec<_>>(),
+            "failed": self
+                .failed
+                .iter()
+                .map(|(device, error)| serde_json::json!({"device": device.to_hex(), "error": error}))
+                .collect::<Vec<_>>(),
+        });
+        let mut text = format!("synced with {} member device(s)", self.synced.len());
+        if !self.failed.is_empty() {
+            text.push_str(&format!("; {} not reached", self.failed.len()));
+        }
+        Ok(Reply::new(json, text))
+    }
+}
 
 /// A network operation failed.
 #[derive(Debug, thiserror::Error)]

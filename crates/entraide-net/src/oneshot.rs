@@ -15,14 +15,7 @@ use crate::session::{self, Mode};
 use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint};
 use crate::wire::{JOIN_ALPN, JoinMsg, SYNC_ALPN, read_frame, write_frame};
 
-/// What a one-shot sync did.
-#[derive(Debug, Clone, Default)]
-pub struct SyncReport {
-    /// Peers synced with.
-    pub synced: Vec<DeviceId>,
-    /// Peers that could not be reached or failed.
-    pub failed: Vec<(DeviceId, String)>,
-}
+pub use crate::SyncReport;
 
 fn config_for(relay: Option<String>) -> EndpointConfig {
     EndpointConfig {
@@ -76,8 +69,10 @@ async fn sync_with(
 ) -> SyncReport {
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let mut pending = Vec::new();
     for addr in peers {
         let device = DeviceId(*addr.id.as_bytes());
+        pending.push(device);
         let (shared, endpoint, cancel) = (shared.clone(), endpoint.clone(), cancel.clone());
         tasks.spawn(async move {
             let result = async {
@@ -103,13 +98,24 @@ async fn sync_with(
             }
             next = tasks.join_next() => match next {
                 None => break,
-                Some(Ok((device, Ok(())))) => report.synced.push(device),
-                Some(Ok((device, Err(e)))) => report.failed.push((device, e.to_string())),
+                Some(Ok((device, result))) => {
+                    pending.retain(|d| *d != device);
+                    match result {
+                        Ok(()) => report.synced.push(device),
+                        Err(e) => report.failed.push((device, e.to_string())),
+                    }
+                }
                 Some(Err(_)) => {}
             }
         }
     }
     tasks.abort_all();
+    // Peers still dialling or syncing when the time ran out.
+    report.failed.extend(
+        pending
+            .into_iter()
+            .map(|device| (device, "no answer within the timeout".to_owned())),
+    );
     report
 }
 

@@ -296,7 +296,7 @@ async fn peers(AxState(s): AxState<State>) -> ApiResult {
 }
 
 /// Syncs with every reachable member now.
-#[utoipa::path(post, path = "/api/sync", responses((status = 200, body = Object), (status = 503, description = "no member reachable")))]
+#[utoipa::path(post, path = "/api/sync", responses((status = 200, description = "as `entraide sync --json`: `synced_with` (devices), `failed` (`device`, `error`)", body = Object), (status = 503, description = "no member reachable")))]
 async fn sync_now(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::SyncNow { timeout_secs: 5 }).await
 }

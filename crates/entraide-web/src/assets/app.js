@@ -233,7 +233,7 @@ pages.home = {
         (st.peers || []).map((p) => h("tr", { class: p.connected ? "online" : "offline" },
           h("td", {}, p.org || "?"), h("td", {}, p.connected ? "● " + t("connected") : "○ " + t("disconnected")),
           h("td", { class: "muted" }, t("home.lastsync", { t: short(p.last_sync) }))))),
-      h("p", {}, h("button", { onclick: () => act(async () => { const r = await api("POST", "/sync"); notice(t("home.synced", { n: r.synced_with }), true); }) }, t("home.sync"))),
+      h("p", {}, h("button", { onclick: () => act(async () => { const r = await api("POST", "/sync"); notice(t("home.synced", { n: r.synced_with.length }), true); }) }, t("home.sync"))),
     );
   },
 };
