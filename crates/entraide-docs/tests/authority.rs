@@ -228,7 +228,8 @@ fn another_organisations_records_are_out_of_reach() {
 #[test]
 fn the_schema_refuses_roots_unknown_keys_types_counters_and_strangers() {
     let (mut cal, room, booking) = calendar();
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut AutoCommit)>)> = vec![
+    type Edit = Box<dyn FnOnce(&mut AutoCommit)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("root", Box::new(|d| d.put(ROOT, "x", 1).unwrap())),
         (
             "genesis object",
@@ -277,7 +278,10 @@ fn the_schema_refuses_roots_unknown_keys_types_counters_and_strangers() {
     })
     .expect_err("a stranger's change");
     assert!(refused.rule.contains("no admitted organisation"));
-    assert!(refused.undecided, "a stranger may yet be admitted: no verdict");
+    assert!(
+        refused.undecided,
+        "a stranger may yet be admitted: no verdict"
+    );
 }
 
 proptest! {
