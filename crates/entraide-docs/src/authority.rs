@@ -82,19 +82,27 @@ pub fn record_id(random: [u8; 8], device: &[u8; 32]) -> String {
         .collect()
 }
 
-const ENTRY_KINDS: &[&str] = &[
-    "procedure",
-    "job-profile",
-    "regulation",
-    "statute",
-    "budget",
-    "template",
-    "other",
-];
-const RESOURCE_KINDS: &[&str] = &["room", "vehicle", "equipment", "other"];
-const PROPOSAL_KINDS: &[&str] = &["charter-amendment", "admission", "removal", "general"];
-const PROCESSES: &[&str] = &["consent", "consensus", "majority"];
-const POSITIONS: &[&str] = &["agree", "abstain", "disagree", "block"];
+/// The names each kind of field takes: the same enums that write them.
+fn entry_kind(s: &str) -> bool {
+    crate::library::EntryKind::ALL.iter().any(|k| k.name() == s)
+}
+fn resource_kind(s: &str) -> bool {
+    crate::calendar::ResourceKind::ALL
+        .iter()
+        .any(|k| k.name() == s)
+}
+fn proposal_kind(s: &str) -> bool {
+    crate::proposals::KINDS.contains(&s)
+}
+fn process(s: &str) -> bool {
+    crate::proposals::Process::parse(s).is_ok_and(|p| p.name() == s)
+}
+fn position(s: &str) -> bool {
+    crate::proposals::Position::parse(s).is_ok_and(|p| p.name() == s)
+}
+fn decision(s: &str) -> bool {
+    matches!(s, "approved" | "declined")
+}
 
 /// Longest string of any field, unless its field says otherwise (chars).
 const MAX_STRING: usize = 10_000;
@@ -497,7 +505,7 @@ fn new_record(ctx: &Ctx<'_>, op: &automerge::legacy::Op, key: Option<&str>) -> R
 fn scalar(op: &automerge::legacy::Op, field: &str, want: Want) -> Result<(), String> {
     let ok = match (put_value(op), want) {
         (Some(ScalarValue::Str(s)), Want::Str(max)) => s.chars().count() <= max,
-        (Some(ScalarValue::Str(s)), Want::OneOf(set)) => set.contains(&s.as_str()),
+        (Some(ScalarValue::Str(s)), Want::Named(_, valid)) => valid(s),
         (Some(ScalarValue::Str(s)), Want::Is(v)) => s.as_str() == v,
         (
             Some(ScalarValue::Int(_) | ScalarValue::Uint(_) | ScalarValue::Timestamp(_)),
@@ -516,7 +524,7 @@ fn scalar(op: &automerge::legacy::Op, field: &str, want: Want) -> Result<(), Str
 #[derive(Clone, Copy)]
 enum Want<'a> {
     Str(usize),
-    OneOf(&'a [&'a str]),
+    Named(&'static str, fn(&str) -> bool),
     Is(&'a str),
     Int,
     Bool,
@@ -526,7 +534,7 @@ impl Want<'_> {
     fn describe(&self) -> String {
         match self {
             Want::Str(max) => format!("a string of at most {max} characters"),
-            Want::OneOf(set) => format!("one of {}", set.join(", ")),
+            Want::Named(what, _) => (*what).to_owned(),
             Want::Is(v) => format!("must be the writer's own ({v})"),
             Want::Int => "an integer".into(),
             Want::Bool => "true or false".into(),
@@ -580,7 +588,7 @@ fn entry_field(
     fixed(here, field)?;
     match field {
         "title" => scalar(op, field, Want::Str(crate::library::MAX_TITLE)),
-        "kind" => scalar(op, field, Want::OneOf(ENTRY_KINDS)),
+        "kind" => scalar(op, field, Want::Named("a library kind", entry_kind)),
         "tags" if matches!(op.action, OpType::Make(ObjType::List)) => Ok(()),
         "size" => scalar(op, field, Want::Int),
         "hash" => match put_value(op) {
@@ -627,7 +635,7 @@ fn resource_field(
     }
     match field {
         "name" | "location" | "hours" => scalar(op, field, Want::Str(200)),
-        "kind" => scalar(op, field, Want::OneOf(RESOURCE_KINDS)),
+        "kind" => scalar(op, field, Want::Named("a resource kind", resource_kind)),
         "capacity" => scalar(op, field, Want::Int),
         "quota" => scalar(op, field, Want::Str(50)),
         "approval" => scalar(op, field, Want::Bool),
@@ -678,7 +686,7 @@ fn booking_field(
                 return Err("only the resource's owner decides its bookings".into());
             }
             match field {
-                "decision" => scalar(op, field, Want::OneOf(&["approved", "declined"])),
+                "decision" => scalar(op, field, Want::Named("approved or declined", decision)),
                 "decision_reason" => scalar(op, field, Want::Str(MAX_STRING)),
                 "decided_by" => scalar(op, field, Want::Is(&ctx.org)),
                 _ => scalar(op, field, Want::Is(&ctx.device_hex)),
@@ -714,14 +722,14 @@ fn proposal_field(
     match field {
         "title" => scalar(op, field, Want::Str(300)),
         "kind" => {
-            scalar(op, field, Want::OneOf(PROPOSAL_KINDS))?;
+            scalar(op, field, Want::Named("a proposal kind", proposal_kind))?;
             if let Some(ScalarValue::Str(s)) = put_value(op) {
                 entry.0 = Some(s.to_string());
             }
             Ok(())
         }
         "text" => scalar(op, field, Want::Str(MAX_PROPOSAL_TEXT)),
-        "process" => scalar(op, field, Want::OneOf(PROCESSES)),
+        "process" => scalar(op, field, Want::Named("a process", process)),
         "quorum" | "deadline" | "created_at" => scalar(op, field, Want::Int),
         "created_by" => scalar(op, field, Want::Is(&ctx.org)),
         "motion" => {
@@ -752,7 +760,7 @@ fn vote_field(
         return Err("a vote is fixed once cast; a new vote replaces it".into());
     }
     match field {
-        "position" => scalar(op, field, Want::OneOf(POSITIONS)),
+        "position" => scalar(op, field, Want::Named("a position", position)),
         "reason" => scalar(op, field, Want::Str(MAX_STRING)),
         "org" => scalar(op, field, Want::Is(&ctx.org)),
         "at" => scalar(op, field, Want::Int),

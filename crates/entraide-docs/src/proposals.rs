@@ -44,6 +44,9 @@ use crate::doc::Record;
 use crate::lookup::{LookupError, resolve};
 use crate::{Author, DocKind, SharedDoc};
 
+/// The kinds of proposal.
+pub const KINDS: [&str; 4] = ["charter-amendment", "admission", "removal", "general"];
+
 /// How a proposal is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
@@ -259,7 +262,7 @@ impl Proposals {
                 "a proposal needs a title of 1 to 300 characters".into(),
             ));
         }
-        if !["charter-amendment", "admission", "removal", "general"].contains(&new.kind) {
+        if !KINDS.contains(&new.kind) {
             return Err(ProposalError::Invalid(format!(
                 "unknown proposal kind '{}'; use charter-amendment, admission, removal or general",
                 new.kind
