@@ -233,7 +233,7 @@ impl Node {
             decoded.push(op);
         }
         let mut trial = self.log.clone();
-        let (added, errors) = trial.insert_all(decoded);
+        let (mut added, errors) = trial.insert_all(decoded.clone());
         if let Some(e) = errors.first() {
             return Err(SyncError::Refused(e.to_string()));
         }
@@ -242,6 +242,51 @@ impl Node {
         }
         if self.log.alliance_id().is_some() && trial.alliance_id() != self.log.alliance_id() {
             return Err(SyncError::OtherAlliance);
+        }
+        // Only operations by devices some operation of the log names (the
+        // founder, an admitted or added device, whether that operation counts
+        // or not: validity changes as operations arrive, names do not) are
+        // kept: a member relaying operations signed by strangers must not
+        // make every node store them, and recompute them, for ever. One
+        // that arrives before the operation naming its author is offered
+        // again later, like any operation a node lacks.
+        let named: HashSet<DeviceId> = trial
+            .iter()
+            .filter_map(|op| match &op.op().body {
+                entraide_membership::OpBody::Found { .. } => Some(op.op().author),
+                entraide_membership::OpBody::Admit { device, .. }
+                | entraide_membership::OpBody::AddDevice { device, .. } => Some(*device),
+                _ => None,
+            })
+            .collect();
+        let strangers: HashSet<OpHash> = added
+            .iter()
+            .filter(|h| {
+                trial
+                    .get(h)
+                    .is_some_and(|op| !named.contains(&op.op().author))
+            })
+            .copied()
+            .collect();
+        if !strangers.is_empty() {
+            tracing::warn!(
+                count = strangers.len(),
+                "dropped membership operations signed by strangers"
+            );
+            trial = self.log.clone();
+            let (kept, errors) = trial.insert_all(
+                decoded
+                    .into_iter()
+                    .filter(|op| !strangers.contains(&op.hash()))
+                    .collect(),
+            );
+            if let Some(e) = errors.first() {
+                return Err(SyncError::Refused(e.to_string()));
+            }
+            added = kept;
+            if added.is_empty() {
+                return Ok(0);
+            }
         }
         let mut batch = WriteBatch::new();
         for hash in &added {

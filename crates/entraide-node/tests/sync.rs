@@ -362,3 +362,59 @@ fn rogue_attestations_of_strangers_or_of_others_changes_are_not_kept() {
     let _ = a.receive_bundle(&bundle);
     assert_eq!(held(&mut a), before, "a stored an attestation it must not");
 }
+
+/// A member relays membership operations signed by keys no operation of
+/// the alliance names (valid signatures, on top of the alliance's heads):
+/// none is kept, so a node's log does not grow with what strangers sign;
+/// a member's own operation in the same message is kept.
+#[test]
+fn rogue_operations_signed_by_strangers_are_not_kept() {
+    use entraide_membership::{Op, OpBody, OpHash, SignedOp};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    push(&mut a, &mut b);
+    let log_len = |n: &mut Node| {
+        n.execute(Request::MemberLog)
+            .expect("log")
+            .json
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = log_len(&mut a);
+    let parents: Vec<OpHash> = a.op_heads().into_iter().map(OpHash).collect();
+    let sign = |key: &ed25519_dalek::SigningKey, author, time_ms| {
+        SignedOp::sign(
+            Op {
+                parents: parents.clone(),
+                author,
+                time_ms,
+                body: OpBody::SetProcess {
+                    process: "majority".into(),
+                },
+            },
+            key,
+        )
+        .bytes()
+        .to_vec()
+    };
+    let mut ops: Vec<Vec<u8>> = (0..50u8)
+        .map(|i| {
+            let key = ed25519_dalek::SigningKey::from_bytes(&[i.wrapping_add(100); 32]);
+            let author = entraide_membership::DeviceId(key.verifying_key().to_bytes());
+            sign(&key, author, i64::from(i))
+        })
+        .collect();
+    let b_key = ed25519_dalek::SigningKey::from_bytes(&b.secret_key_bytes());
+    ops.push(sign(&b_key, b.device(), 1));
+    let added = a
+        .receive_ops(&ops)
+        .expect("the member's operation is taken");
+    assert_eq!(added, 1);
+    assert_eq!(
+        log_len(&mut a),
+        before + 1,
+        "a stranger's operation was kept"
+    );
+}
