@@ -421,3 +421,44 @@ fn sync_json_has_one_shape_with_and_without_a_daemon() {
     assert!(names_c(&served), "{served}");
     assert_eq!(shape(&alone), shape(&served));
 }
+
+/// A script or service manager starts `entraide serve` and talks to it at
+/// once: a command run while the daemon is starting (it holds the home
+/// before its socket is up) is answered as soon as the socket is, not after
+/// waiting 10 s for a home the daemon will never give back.
+#[test]
+fn a_command_run_while_serve_starts_is_answered_by_the_daemon() {
+    let home = TestHome::founded("Asbl A");
+    for delay_ms in [0u64, 20, 60, 120, 250] {
+        let mut serve = home
+            .command(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-relay",
+                "--no-mdns",
+                "--ui",
+                "off",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start serve");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let started = Instant::now();
+        let status = home.run(&["status", "--json"]);
+        let took = started.elapsed();
+        let _ = serve.kill();
+        let _ = serve.wait();
+        assert_eq!(
+            status.code, 0,
+            "status {delay_ms} ms after serve: {}",
+            status.stderr
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "status {delay_ms} ms after serve took {took:?}"
+        );
+        assert_eq!(status.json()["org"], "Asbl A");
+    }
+}

@@ -44,11 +44,10 @@ pub fn ask_daemon(home: &Home, request: &Request) -> Option<Result<Reply, Failur
 /// Runs `request` on the node of `home`: through the daemon if one runs,
 /// else directly.
 pub fn execute(home: &Home, zone: Tz, request: Request) -> Result<Reply, Failure> {
-    if let Some(answer) = ask_daemon(home, &request) {
-        return answer;
+    match reach(home, zone, Some(&request))? {
+        Reached::Daemon(answer) => answer,
+        Reached::Node(mut node) => Ok(node.execute(request)?),
     }
-    let mut node = open_node(home, zone)?;
-    Ok(node.execute(request)?)
 }
 
 /// Opens the node of `home`, explaining a held lock.
@@ -56,11 +55,35 @@ pub fn execute(home: &Home, zone: Tz, request: Request) -> Result<Reply, Failure
 /// Another short command may hold the home for a moment: wait for it (up
 /// to 10 s) rather than fail.
 pub fn open_node(home: &Home, zone: Tz) -> Result<Node, Failure> {
+    match reach(home, zone, None)? {
+        Reached::Node(node) => Ok(*node),
+        // Never asked without a request.
+        Reached::Daemon(answer) => answer.and(Err(Failure {
+            message: "the home is served by `entraide serve`".into(),
+            exit_code: 1,
+        })),
+    }
+}
+
+/// Who answered.
+enum Reached {
+    Daemon(Result<Reply, Failure>),
+    Node(Box<Node>),
+}
+
+/// Opens the node of `home`, or, with a `request`, has its daemon answer
+/// it. While another process holds the home (a short command, or `serve`
+/// starting, whose socket comes up a moment after it takes the home), asks
+/// again, the socket first, for up to 10 s.
+fn reach(home: &Home, zone: Tz, request: Option<&Request>) -> Result<Reached, Failure> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_millis(5);
     loop {
+        if let Some(answer) = request.and_then(|r| ask_daemon(home, r)) {
+            return Ok(Reached::Daemon(answer));
+        }
         match Node::open(home, zone) {
-            Ok(node) => return Ok(node),
+            Ok(node) => return Ok(Reached::Node(Box::new(node))),
             Err(NodeError::Open(OpenError::Locked { .. }))
                 if std::time::Instant::now() < deadline =>
             {
