@@ -28,15 +28,7 @@ fn set_from(home: &TestHome, text: &str, base: &[String]) -> serde_json::Value {
 
 #[test]
 fn set_with_base_keeps_what_a_member_wrote_meanwhile() {
-    let a = TestHome::new();
-    a.ok(&["init", "--org", "Asbl A"]);
-    a.ok(&[
-        "alliance",
-        "create",
-        "Alliance",
-        "--admission",
-        "coordinator",
-    ]);
+    let a = TestHome::founded("Asbl A");
     let _sa = Serve::start(&a);
     let b = join(&a, "Asbl B");
     set_charter(&a, FIRST);
