@@ -194,8 +194,8 @@ struct Places {
     /// The last object asked about: a change's operations mostly write
     /// into one object (a text, a record).
     last: Option<(OpKey, Rc<[Step]>)>,
-    /// Each author's organisation, asked once per check.
-    orgs: HashMap<[u8; 32], Option<Rc<str>>>,
+    /// Each author's organisation and key in hex, found once per check.
+    authors: HashMap<[u8; 32], Option<(Rc<str>, Rc<str>)>>,
 }
 
 impl Places {
@@ -247,7 +247,7 @@ impl Places {
 struct Ctx<'a> {
     kind: DocKind,
     device: [u8; 32],
-    device_hex: String,
+    device_hex: Rc<str>,
     org: Rc<str>,
     members: &'a dyn Members,
     /// Objects this change creates.
@@ -276,12 +276,16 @@ fn check_change(
     let Ok(device) = <[u8; 32]>::try_from(change.actor_id().to_bytes()) else {
         return Err(refuse("the change is not by a device".into()));
     };
-    let org = places
-        .orgs
+    let author = places
+        .authors
         .entry(device)
-        .or_insert_with(|| members.org_of(&device).map(Rc::from))
+        .or_insert_with(|| {
+            members
+                .org_of(&device)
+                .map(|org| (Rc::from(org), Rc::from(hex(&device))))
+        })
         .clone();
-    let Some(org) = org else {
+    let Some((org, device_hex)) = author else {
         // Perhaps an organisation whose admission this node has not seen
         // pass yet: no verdict until it has (the change is not stored).
         return Err(Refusal {
@@ -296,7 +300,7 @@ fn check_change(
     let mut ctx = Ctx {
         kind,
         device,
-        device_hex: hex(&device),
+        device_hex,
         org,
         members,
         created: HashSet::new(),
@@ -441,7 +445,7 @@ fn check_op(
         }
         (DocKind::Proposals, ["proposals", id]) => proposal_field(ctx, here, id, key, op),
         (DocKind::Proposals, ["proposals", _, "votes"]) => {
-            let mine = key == Some(ctx.device_hex.as_str());
+            let mine = key == Some(&*ctx.device_hex);
             let replaces_own = op.pred.iter().all(|p| p.actor().to_bytes() == ctx.device);
             match op.action {
                 OpType::Make(ObjType::Map) if mine && replaces_own => Ok(()),
