@@ -1,10 +1,9 @@
 //! The node as the network tasks share it, and the endpoint they use.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, RwLock};
 
-use entraide_docs::DocKind;
 use entraide_membership::DeviceId;
 use entraide_node::{Node, NodeError};
 use iroh::address_lookup::MemoryLookup;
@@ -77,12 +76,6 @@ pub struct Shared {
     pub(crate) gate: MemberGate,
     pub(crate) lookup: MemoryLookup,
     pub(crate) sessions: Arc<Mutex<HashSet<DeviceId>>>,
-    /// Library files asked of some peer and not yet answered.
-    pub(crate) blobs_in_flight: Arc<Mutex<HashSet<[u8; 32]>>>,
-    /// Documents whose announced changes were asked of a peer (`Want`) and
-    /// not yet answered, with the peer asked: one question per document at
-    /// a time, so the same changes are not fetched over every link.
-    pub(crate) docs_in_flight: Arc<Mutex<HashMap<DocKind, DeviceId>>>,
     pub(crate) device: DeviceId,
 }
 
@@ -97,8 +90,6 @@ impl Shared {
             gate: MemberGate::default(),
             lookup: MemoryLookup::new(),
             sessions: Arc::default(),
-            blobs_in_flight: Arc::default(),
-            docs_in_flight: Arc::default(),
             device,
         };
         shared.refresh_members_blocking();

@@ -10,10 +10,8 @@
 //! [`JoinMsg::Request`] frame; the inviter answers one [`JoinMsg::Admitted`]
 //! or [`JoinMsg::Refused`] frame.
 
-use std::net::SocketAddr;
-
-use entraide_docs::DocKind;
-use entraide_node::{Bundle, JoinRequest, Summary};
+use entraide_node::JoinRequest;
+pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -30,61 +28,6 @@ pub const MAX_FRAME: usize = 80 * 1024 * 1024;
 pub const MAX_JOIN_REQUEST: usize = 64 * 1024;
 /// How long a newcomer has to send its join request once connected.
 pub const JOIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Library files travel in parts of this size, so a cut transfer resumes.
-pub const BLOB_PART: usize = 1024 * 1024;
-
-/// One message of the sync protocol.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Msg {
-    /// What the sender holds, and where it and its peers can be reached.
-    Hello {
-        /// Membership heads and version vectors.
-        summary: Summary,
-        /// Device keys and their addresses.
-        addrs: Vec<([u8; 32], Vec<SocketAddr>)>,
-    },
-    /// Membership operations the receiver lacks.
-    Ops(Vec<Vec<u8>>),
-    /// Changes of one document the receiver lacks.
-    Docs(Bundle),
-    /// Library files the sender lacks, each from the offset it already holds.
-    WantBlobs(Vec<([u8; 32], u64)>),
-    /// One part of a library file (at most [`BLOB_PART`] bytes).
-    BlobPart {
-        /// Its BLAKE3 hash.
-        hash: [u8; 32],
-        /// Where this part starts.
-        offset: u64,
-        /// The file's whole size.
-        total: u64,
-        /// The part's bytes.
-        bytes: Vec<u8>,
-    },
-    /// The sender does not hold that file either.
-    NoBlob([u8; 32]),
-    /// Everything the receiver lacked as of its `Hello` has been sent.
-    Synced,
-    /// The receiver got the sender's `Synced`, and so everything before it.
-    Ack,
-    /// The sender now holds these changes of a document (the version
-    /// vector's entries that moved): changes it received from others are
-    /// announced, not pushed, so that each crosses each link about once.
-    /// Empty: the answer to a `Want` that found nothing to send.
-    Have {
-        /// Which document.
-        doc: DocKind,
-        /// For each actor, the highest sequence number the sender holds.
-        held: Vec<(Vec<u8>, u64)>,
-    },
-    /// The sender lacks changes the receiver announced: what it holds of the
-    /// document, to be answered by one `Docs` bundle (or an empty `Have`).
-    Want {
-        /// Which document.
-        doc: DocKind,
-        /// The sender's version vector of that document.
-        held: Vec<(Vec<u8>, u64)>,
-    },
-}
 
 /// The join protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

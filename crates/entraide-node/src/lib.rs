@@ -22,6 +22,7 @@ mod home;
 mod invite;
 mod node;
 mod request;
+pub mod session;
 mod sync;
 
 pub use audit::{AUDIT_KEEP, RefusedChange};

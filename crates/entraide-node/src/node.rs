@@ -71,6 +71,8 @@ pub struct Node {
     pub(crate) deferred_files: (usize, u64),
     /// Changes this node refused (`entraide audit`).
     pub(crate) refused: Vec<crate::audit::RefusedChange>,
+    /// What this node's sync sessions are asking their peers right now.
+    pub(crate) asking: crate::session::Asking,
 }
 
 /// What a node remembers of a peer device.
@@ -271,6 +273,7 @@ impl Node {
             relay_url,
             missing_files: None,
             deferred_files: (0, 0),
+            asking: Default::default(),
             refused,
         })
     }

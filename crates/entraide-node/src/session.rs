@@ -1,0 +1,685 @@
+//! One sync session with one peer, as a state machine without IO.
+//!
+//! Every rule of a sync session lives here, once: what to send on meeting a
+//! peer, what to push and what to announce, whom to ask for what, when to
+//! give up waiting for an answer, which files to fetch and send, when a
+//! session is done. The network layer (`entraide-net`), the deterministic
+//! simulation and the benchmark all drive this same code: they turn what
+//! happens into an [`Event`], call [`Session::handle`] with the node, and
+//! carry out the [`Output`] (send these messages, end the session, tell the
+//! other sessions that the node changed). No socket, no task, no clock
+//! read: time comes in with each event, in milliseconds of any monotonic
+//! clock.
+//!
+//! The protocol. Both sides run the same code. Each sends `Hello` (its
+//! summary); on the other's `Hello` each sends what the other lacks
+//! (membership operations first, then each document's missing changes as
+//! one bundle), asks for the library files it lacks, and sends `Synced`. A
+//! one-shot session ends once both sides said `Synced`, acknowledged each
+//! other, every wanted file arrived and every asked file went out.
+//!
+//! A live session then keeps going, and spreads changes in two ways:
+//!
+//! - **Own changes are pushed.** When this device writes, the session sends
+//!   the peer what it lacks of that document at once (one hop, nobody else
+//!   has the change yet).
+//! - **Others' changes are announced.** Changes received from another peer
+//!   are not pushed on: the session sends `Have` with the version vector's
+//!   entries that moved. A peer that lacks them answers `Want` with what it
+//!   holds, and gets one bundle (or an empty `Have`: nothing to send after
+//!   all, and what it claimed is forgotten). A node asks one peer at a time
+//!   per document ([`Asking`], shared by all its sessions); the others'
+//!   announcements wait until that answer is in, or until the peer has been
+//!   silent for [`WANT_PATIENCE`]. So each change crosses each link about
+//!   once.
+//!
+//! Membership operations are few and small; they are pushed.
+//!
+//! Library files are asked of one peer at a time each, and sent in parts of
+//! [`FILE_PART`] bytes, a few at a time ([`Output::more`]), so that a peer
+//! asking for many files never makes this node read them all at once. A
+//! file asked twice in one question, or while it is being sent, is sent once.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use entraide_docs::{DocKind, VersionVector, merge_version, version_beyond};
+use entraide_membership::DeviceId;
+use serde::{Deserialize, Serialize};
+
+use crate::{Bundle, Node, NodeError, Summary, SyncError};
+
+/// Library files travel in parts of this size, so a cut transfer resumes.
+pub const FILE_PART: usize = 1024 * 1024;
+/// How long a peer has to answer a `Want` before another peer is asked.
+pub const WANT_PATIENCE_MS: u64 = 30_000;
+/// The same, as a duration.
+pub const WANT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(WANT_PATIENCE_MS);
+/// How often the driver should send [`Event::Tick`].
+pub const TICK_MS: u64 = WANT_PATIENCE_MS / 4;
+/// Most file parts one call to [`Session::handle`] sends.
+const PARTS_PER_CALL: usize = 4;
+/// Most files one peer may have asked for and not received yet.
+const FILES_ASKED_AT_ONCE: usize = 10_000;
+
+/// One message of the sync protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// What the sender holds, and where it and its peers can be reached.
+    Hello {
+        /// Membership heads and version vectors.
+        summary: Summary,
+        /// Device keys and their addresses.
+        addrs: Vec<([u8; 32], Vec<SocketAddr>)>,
+    },
+    /// Membership operations the receiver lacks.
+    Ops(Vec<Vec<u8>>),
+    /// Changes of one document the receiver lacks.
+    Docs(Bundle),
+    /// Library files the sender lacks, each from the offset it already holds.
+    WantBlobs(Vec<([u8; 32], u64)>),
+    /// One part of a library file (at most [`FILE_PART`] bytes).
+    BlobPart {
+        /// Its BLAKE3 hash.
+        hash: [u8; 32],
+        /// Where this part starts.
+        offset: u64,
+        /// The file's whole size.
+        total: u64,
+        /// The part's bytes.
+        bytes: Vec<u8>,
+    },
+    /// The sender does not hold that file either.
+    NoBlob([u8; 32]),
+    /// Everything the receiver lacked as of its `Hello` has been sent.
+    Synced,
+    /// The receiver got the sender's `Synced`, and so everything before it.
+    Ack,
+    /// The sender now holds these changes of a document (the version
+    /// vector's entries that moved): changes it received from others are
+    /// announced, not pushed, so that each crosses each link about once.
+    /// Empty: the answer to a `Want` that found nothing to send.
+    Have {
+        /// Which document.
+        doc: DocKind,
+        /// For each actor, the highest sequence number the sender holds.
+        held: Vec<(Vec<u8>, u64)>,
+    },
+    /// The sender lacks changes the receiver announced: what it holds of the
+    /// document, to be answered by one `Docs` bundle (or an empty `Have`).
+    Want {
+        /// Which document.
+        doc: DocKind,
+        /// The sender's version vector of that document.
+        held: Vec<(Vec<u8>, u64)>,
+    },
+}
+
+/// How long a session lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Until the connection or the node ends.
+    Live,
+    /// Until both sides hold what the other held when they met.
+    OneShot,
+}
+
+/// What happened, for [`Session::handle`].
+#[derive(Debug)]
+pub enum Event {
+    /// The connection is up: the session says hello.
+    Start,
+    /// The peer sent a message.
+    Received(Msg),
+    /// The node changed (a command, another session): send what the peer
+    /// now lacks, ask for what this node now lacks.
+    NodeChanged,
+    /// Time passed (send one about every [`TICK_MS`]).
+    Tick,
+    /// The messages of the last output were sent and [`Output::more`] was
+    /// set: send the next file parts.
+    Drained,
+    /// The connection ended, or the driver ends the session: release what
+    /// this session was asking, so that other sessions ask instead.
+    Closed,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum End {
+    /// A one-shot session that got and gave everything.
+    Done,
+    /// The peer broke the protocol or sent what this node refuses; the
+    /// connection is closed with the reason.
+    Refused(String),
+    /// The peer's device is not (or no longer) a member's.
+    NotMember,
+    /// The node failed (its store).
+    Node(NodeError),
+}
+
+/// What the driver must do after an event.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Messages to send, in order.
+    pub send: Vec<Msg>,
+    /// The session is over (after sending `send`).
+    pub end: Option<End>,
+    /// The node changed, or a question it was waiting on was answered: the
+    /// other sessions must hear [`Event::NodeChanged`].
+    pub node_changed: bool,
+    /// The membership changed: who may connect may have changed too.
+    pub members_changed: bool,
+    /// Addresses learned from the peer, for the dialer.
+    pub addrs: Vec<(DeviceId, Vec<SocketAddr>)>,
+    /// More file parts wait: send [`Event::Drained`] once `send` is out.
+    pub more: bool,
+}
+
+/// What a node is asking its peers right now, shared by all its sessions:
+/// each document's missing changes are asked of one peer at a time, each
+/// missing file too.
+#[derive(Debug, Default)]
+pub struct Asking {
+    docs: BTreeMap<DocKind, DeviceId>,
+    files: HashSet<[u8; 32]>,
+}
+
+impl Asking {
+    /// Whether any question is waiting for an answer.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty() && self.files.is_empty()
+    }
+}
+
+/// One sync session with one peer.
+#[derive(Debug)]
+pub struct Session {
+    peer: DeviceId,
+    mode: Mode,
+    started: bool,
+    ended: bool,
+    hello: bool,
+    /// The peer's version vectors, as far as this session knows.
+    docs: BTreeMap<DocKind, VersionVector>,
+    op_heads: Vec<[u8; 32]>,
+    /// Files asked of the peer, not all received yet.
+    wanted: HashSet<[u8; 32]>,
+    /// What this node announced to the peer with `Have`.
+    told: BTreeMap<DocKind, VersionVector>,
+    /// Documents asked of the peer with `Want`, not answered yet: since
+    /// when, or `None` once it took too long and others may be asked too.
+    asked: HashMap<DocKind, Option<u64>>,
+    /// Files the peer asked for, from which offset, in order.
+    to_send: VecDeque<([u8; 32], u64)>,
+    /// The file being sent: its bytes and where the next part starts.
+    sending: Option<([u8; 32], Vec<u8>, usize)>,
+    peer_synced: bool,
+    acked: bool,
+}
+
+impl Session {
+    /// A session with `peer`, not started yet.
+    pub fn new(peer: DeviceId, mode: Mode) -> Self {
+        Self {
+            peer,
+            mode,
+            started: false,
+            ended: false,
+            hello: false,
+            docs: BTreeMap::new(),
+            op_heads: Vec::new(),
+            wanted: HashSet::new(),
+            told: BTreeMap::new(),
+            asked: HashMap::new(),
+            to_send: VecDeque::new(),
+            sending: None,
+            peer_synced: false,
+            acked: false,
+        }
+    }
+
+    /// The peer's device.
+    pub fn peer(&self) -> DeviceId {
+        self.peer
+    }
+
+    /// Whether the session waits on the peer for an answer about a document.
+    pub fn is_asking(&self) -> bool {
+        !self.asked.is_empty()
+    }
+
+    /// Handles one event at time `now_ms` (milliseconds of any monotonic
+    /// clock): the one entry point of every session rule.
+    pub fn handle(&mut self, node: &mut Node, event: Event, now_ms: u64) -> Output {
+        let mut out = Output::default();
+        if self.ended {
+            return out;
+        }
+        let result = match event {
+            Event::Start => self.start(node, &mut out),
+            Event::Received(msg) => self.receive(node, msg, now_ms, &mut out),
+            Event::NodeChanged => self.node_changed(node, now_ms, &mut out),
+            Event::Tick => {
+                self.tick(node, now_ms, &mut out);
+                Ok(())
+            }
+            Event::Drained => Ok(()),
+            Event::Closed => {
+                self.close(node, &mut out);
+                return out;
+            }
+        };
+        if let Err(end) = result {
+            out.end = Some(end);
+        } else if let Err(end) = self.send_files(node, &mut out) {
+            out.end = Some(end);
+        }
+        if out.end.is_none()
+            && self.mode == Mode::OneShot
+            && self.hello
+            && self.peer_synced
+            && self.acked
+            && self.wanted.is_empty()
+            && self.to_send.is_empty()
+            && self.sending.is_none()
+        {
+            out.end = Some(End::Done);
+        }
+        if out.end.is_some() {
+            self.close(node, &mut out);
+        }
+        out
+    }
+
+    fn start(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        node.set_connected(self.peer, true);
+        out.send.push(Msg::Hello {
+            summary: node.summary(),
+            addrs: node.address_book(),
+        });
+        Ok(())
+    }
+
+    /// Ends the session: what it was asking goes back to the other sessions.
+    fn close(&mut self, node: &mut Node, out: &mut Output) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        for hash in self.wanted.drain() {
+            node.asking.files.remove(&hash);
+        }
+        if !self.asked.is_empty() {
+            self.asked.clear();
+            self.release_docs(node, |_| true);
+            out.node_changed = true;
+        }
+        node.set_connected(self.peer, false);
+    }
+
+    fn receive(
+        &mut self,
+        node: &mut Node,
+        msg: Msg,
+        now_ms: u64,
+        out: &mut Output,
+    ) -> Result<(), End> {
+        match msg {
+            Msg::Hello { summary, addrs } => {
+                if Some(summary.alliance) != node.alliance_id() {
+                    return Err(End::Refused("the peer belongs to another alliance".into()));
+                }
+                self.hello = true;
+                self.op_heads = summary.op_heads;
+                self.docs = summary
+                    .docs
+                    .into_iter()
+                    .map(|(k, vv)| (k, vv.into_iter().collect()))
+                    .collect();
+                for (device, a) in addrs {
+                    let device = DeviceId(device);
+                    node.remember_peer(device, &a).map_err(End::Node)?;
+                    out.addrs.push((device, a));
+                }
+                self.push(node, Push::Everything, out);
+                self.want_files(node, out)?;
+                out.send.push(Msg::Synced);
+            }
+            Msg::Ops(ops) => {
+                let added = node
+                    .receive_ops(&ops)
+                    .map_err(|e| End::Refused(e.to_string()))?;
+                if added > 0 {
+                    tracing::info!(peer = %self.peer, added, "membership operations received");
+                    self.op_heads = node.op_heads();
+                    out.members_changed = true;
+                    out.node_changed = true;
+                }
+            }
+            Msg::Docs(bundle) => self.receive_docs(node, &bundle, out)?,
+            Msg::Have { doc, held } => {
+                merge_version(
+                    self.docs.entry(doc).or_default(),
+                    held.iter().map(|(a, s)| (a, s)),
+                );
+                if held.is_empty() && self.asked.remove(&doc).is_some() {
+                    // Nothing to send after all.
+                    self.forget_claims(node, doc);
+                    self.release_docs(node, |d| d == doc);
+                    out.node_changed = true;
+                }
+                self.want_docs(node, now_ms, out);
+            }
+            Msg::Want { doc, held } => {
+                let theirs = self.docs.entry(doc).or_default();
+                merge_version(theirs, held.iter().map(|(a, s)| (a, s)));
+                let theirs = theirs.clone();
+                match node.bundle_for(doc, &theirs) {
+                    Some(bundle) => {
+                        out.send.push(Msg::Docs(bundle));
+                        let mine = node.doc_version_vector(doc);
+                        merge_version(self.docs.entry(doc).or_default(), &mine);
+                    }
+                    None => out.send.push(Msg::Have {
+                        doc,
+                        held: Vec::new(),
+                    }),
+                }
+            }
+            Msg::WantBlobs(wanted) => {
+                for (hash, offset) in wanted {
+                    let queued = self.to_send.iter().any(|(h, _)| *h == hash)
+                        || self.sending.as_ref().is_some_and(|(h, _, _)| *h == hash);
+                    if queued {
+                        continue;
+                    }
+                    if self.to_send.len() >= FILES_ASKED_AT_ONCE {
+                        return Err(End::Refused(format!(
+                            "asked for more than {FILES_ASKED_AT_ONCE} files at once"
+                        )));
+                    }
+                    self.to_send.push_back((hash, offset));
+                }
+            }
+            Msg::BlobPart {
+                hash,
+                offset,
+                total,
+                bytes,
+            } => self.receive_file_part(node, hash, offset, total, bytes, out)?,
+            Msg::NoBlob(hash) => {
+                if self.wanted.remove(&hash) {
+                    node.asking.files.remove(&hash);
+                }
+            }
+            Msg::Synced => {
+                self.peer_synced = true;
+                out.send.push(Msg::Ack);
+                node.record_sync(self.peer).map_err(End::Node)?;
+            }
+            Msg::Ack => self.acked = true,
+        }
+        Ok(())
+    }
+
+    fn receive_docs(
+        &mut self,
+        node: &mut Node,
+        bundle: &Bundle,
+        out: &mut Output,
+    ) -> Result<(), End> {
+        let doc = bundle.doc;
+        let received = match node.receive_bundle(bundle) {
+            Ok(received) => received,
+            Err(SyncError::Unauthorized(refusal)) => {
+                // A member's forbidden change (now in `entraide audit`): this
+                // document's bundle is refused, the session goes on with the
+                // others, and what the peer claimed of this document is
+                // forgotten, as after an empty answer.
+                tracing::warn!(peer = %self.peer, doc = doc.name(), %refusal, "refused a change");
+                if self.asked.remove(&doc).is_some() {
+                    self.release_docs(node, |d| d == doc);
+                    out.node_changed = true;
+                }
+                self.forget_claims(node, doc);
+                return Ok(());
+            }
+            Err(e) => return Err(End::Refused(e.to_string())),
+        };
+        let vv = self.docs.entry(doc).or_default();
+        merge_version(vv, received.changes.iter().map(|(a, s)| (a, s)));
+        let answered = self.asked.remove(&doc).is_some();
+        if answered {
+            self.release_docs(node, |d| d == doc);
+        }
+        if received.new_changes > 0 {
+            tracing::info!(peer = %self.peer, doc = doc.name(), changes = received.new_changes, "changes received");
+            out.node_changed = true;
+        } else if answered {
+            // Other sessions may hold announcements that wait on this answer.
+            out.node_changed = true;
+        }
+        if doc == DocKind::Library {
+            self.want_files(node, out)?;
+        }
+        Ok(())
+    }
+
+    fn receive_file_part(
+        &mut self,
+        node: &mut Node,
+        hash: [u8; 32],
+        offset: u64,
+        total: u64,
+        bytes: Vec<u8>,
+        out: &mut Output,
+    ) -> Result<(), End> {
+        if !self.wanted.contains(&hash) {
+            return Ok(());
+        }
+        let last = offset + bytes.len() as u64 >= total;
+        match node.receive_blob_part(&hash, offset, total, bytes) {
+            Ok(true) => {
+                self.wanted.remove(&hash);
+                node.asking.files.remove(&hash);
+                if self.wanted.is_empty() {
+                    node.flush_files().map_err(End::Node)?;
+                }
+                out.node_changed = true;
+            }
+            Ok(false) if last => {
+                // Parts arrived out of step: ask again later.
+                self.wanted.remove(&hash);
+                node.asking.files.remove(&hash);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.wanted.remove(&hash);
+                node.asking.files.remove(&hash);
+                return Err(End::Refused(e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    fn node_changed(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) -> Result<(), End> {
+        // A peer removed from the alliance is cut off at once.
+        if !node.is_member_device(&self.peer) {
+            return Err(End::NotMember);
+        }
+        if self.hello {
+            self.push(node, Push::OwnChanges, out);
+            self.want_docs(node, now_ms, out);
+            self.want_files(node, out)?;
+        }
+        Ok(())
+    }
+
+    /// A peer slow to answer a `Want` (a large file ahead of the answer on
+    /// a slow link, or a peer that never answers) no longer holds the
+    /// question up: other peers that announced the changes may be asked.
+    /// This session waits for its answer without asking again.
+    fn tick(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) {
+        let late: Vec<DocKind> = self
+            .asked
+            .iter()
+            .filter(|(_, at)| at.is_some_and(|at| now_ms.saturating_sub(at) >= WANT_PATIENCE_MS))
+            .map(|(doc, _)| *doc)
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        tracing::info!(peer = %self.peer, docs = late.len(), "slow answer to a question about changes; other peers may be asked");
+        for doc in &late {
+            self.asked.insert(*doc, None);
+        }
+        self.release_docs(node, |d| late.contains(&d));
+        out.node_changed = true;
+    }
+
+    /// Sends the peer the membership operations it lacks and, per `push`,
+    /// the documents' changes it lacks (assuming it will hold them) or an
+    /// announcement of them.
+    fn push(&mut self, node: &mut Node, push: Push, out: &mut Output) {
+        let ops = node.ops_for(&self.op_heads);
+        if !ops.is_empty() {
+            out.send.push(Msg::Ops(ops));
+        }
+        self.op_heads = node.op_heads();
+        let own = node.device().0.to_vec();
+        for doc in DocKind::ALL {
+            let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
+            let mine = node.doc_version_vector(doc);
+            let lacking = version_beyond(&mine, &theirs);
+            if lacking.is_empty() {
+                continue;
+            }
+            let bundle = (push == Push::Everything || lacking.contains_key(&own))
+                .then(|| node.bundle_for(doc, &theirs))
+                .flatten();
+            match bundle {
+                Some(bundle) => {
+                    out.send.push(Msg::Docs(bundle));
+                    merge_version(self.docs.entry(doc).or_default(), &mine);
+                }
+                None => {
+                    let mut known = theirs;
+                    merge_version(&mut known, self.told.get(&doc).into_iter().flatten());
+                    let held: Vec<(Vec<u8>, u64)> =
+                        version_beyond(&mine, &known).into_iter().collect();
+                    if !held.is_empty() {
+                        merge_version(self.told.entry(doc).or_default(), &mine);
+                        out.send.push(Msg::Have { doc, held });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the peer for the changes it announced that this node lacks, for
+    /// each document no other session is already asking about.
+    fn want_docs(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) {
+        for doc in DocKind::ALL {
+            if self.asked.contains_key(&doc) || node.asking.docs.contains_key(&doc) {
+                continue;
+            }
+            let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
+            let mine = node.doc_version_vector(doc);
+            if version_beyond(&theirs, &mine).is_empty() {
+                continue;
+            }
+            node.asking.docs.insert(doc, self.peer);
+            self.asked.insert(doc, Some(now_ms));
+            out.send.push(Msg::Want {
+                doc,
+                held: mine.into_iter().collect(),
+            });
+        }
+    }
+
+    /// Asks the peer for the files this node lacks that no other session is
+    /// already fetching.
+    fn want_files(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
+        let missing = node.missing_blobs().map_err(End::Node)?;
+        let new: Vec<([u8; 32], u64)> = missing
+            .into_iter()
+            .filter(|(h, _)| !self.wanted.contains(h) && node.asking.files.insert(*h))
+            .collect();
+        self.wanted.extend(new.iter().map(|(h, _)| *h));
+        if !new.is_empty() {
+            out.send.push(Msg::WantBlobs(new));
+        }
+        Ok(())
+    }
+
+    /// Sends the next parts of the files the peer asked for.
+    fn send_files(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
+        let mut parts = 0;
+        while parts < PARTS_PER_CALL {
+            let Some((hash, bytes, at)) = &mut self.sending else {
+                let Some((hash, offset)) = self.to_send.pop_front() else {
+                    break;
+                };
+                match node.blob(&hash).map_err(End::Node)? {
+                    Some(bytes) => {
+                        let at = usize::try_from(offset)
+                            .unwrap_or(usize::MAX)
+                            .min(bytes.len());
+                        self.sending = Some((hash, bytes, at));
+                    }
+                    None => out.send.push(Msg::NoBlob(hash)),
+                }
+                continue;
+            };
+            let end = (*at + FILE_PART).min(bytes.len());
+            out.send.push(Msg::BlobPart {
+                hash: *hash,
+                offset: *at as u64,
+                total: bytes.len() as u64,
+                bytes: bytes[*at..end].to_vec(),
+            });
+            parts += 1;
+            *at = end;
+            if end >= bytes.len() {
+                self.sending = None;
+            }
+        }
+        out.more = self.sending.is_some() || !self.to_send.is_empty();
+        Ok(())
+    }
+
+    /// Forgets what the peer claimed to hold of `doc` beyond what this node
+    /// holds, so that a peer that announces changes it does not send is not
+    /// asked about them again and again (it is asked again if it announces
+    /// anything new).
+    fn forget_claims(&mut self, node: &mut Node, doc: DocKind) {
+        let mine = node.doc_version_vector(doc);
+        if let Some(theirs) = self.docs.get_mut(&doc) {
+            for (actor, seq) in theirs.iter_mut() {
+                *seq = (*seq).min(mine.get(actor).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    /// Lets other sessions ask about the documents `which` picks again.
+    fn release_docs(&self, node: &mut Node, which: impl Fn(DocKind) -> bool) {
+        node.asking
+            .docs
+            .retain(|doc, asked| !(which(*doc) && *asked == self.peer));
+    }
+}
+
+/// What [`Session::push`] sends of the documents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Push {
+    /// Everything the peer lacks (on its `Hello`).
+    Everything,
+    /// What it lacks of the documents this device wrote to since; the rest
+    /// is announced with `Have`.
+    OwnChanges,
+}
