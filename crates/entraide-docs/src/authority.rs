@@ -195,7 +195,7 @@ struct Places {
     /// into one object (a text, a record).
     last: Option<(OpKey, Rc<[Step]>)>,
     /// Each author's organisation and key in hex, found once per check.
-    authors: HashMap<[u8; 32], Option<(Rc<str>, Rc<str>)>>,
+    authors: HashMap<[u8; 32], Option<Author>>,
 }
 
 impl Places {
@@ -242,6 +242,9 @@ impl Places {
         Some(steps)
     }
 }
+
+/// An author's organisation and device key in hex.
+type Author = (Rc<str>, Rc<str>);
 
 /// What the rules know of the change being checked.
 struct Ctx<'a> {

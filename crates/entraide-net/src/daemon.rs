@@ -404,7 +404,7 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                 .map(|s| s.contains(&device))
                 .unwrap_or(true);
             let due = backoff.get(&device).is_none_or(|(at, _)| *at <= now);
-            if busy || !due {
+            if busy || !due || shared.is_throttled(&device) {
                 continue;
             }
             let Ok(id) = EndpointId::from_bytes(&device.0) else {

@@ -184,6 +184,13 @@ async fn drive(
             Some(End::Done) => return Ok(()),
             Some(End::Refused(reason)) => return Err(NetError::Refused(reason)),
             Some(End::NotMember) => return Err(NetError::NotMember),
+            Some(End::Throttled(reason)) => {
+                tracing::warn!(peer = %conn.remote_id().fmt_short(), %reason, "peer throttled");
+                driver
+                    .shared
+                    .throttle(DeviceId(*conn.remote_id().as_bytes()));
+                return Err(NetError::Refused(reason));
+            }
             Some(End::Node(e)) => return Err(NetError::Node(e)),
         }
         event = tokio::select! {

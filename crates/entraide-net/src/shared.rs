@@ -1,10 +1,12 @@
 //! The node as the network tasks share it, and the endpoint they use.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use entraide_membership::DeviceId;
+use entraide_node::session::THROTTLE_MS;
 use entraide_node::{Node, NodeError};
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::{
@@ -45,9 +47,25 @@ pub struct EndpointConfig {
     pub mdns: bool,
 }
 
-/// Lets only member devices through, for every protocol but joining.
+/// Lets only member devices through, for every protocol but joining, and
+/// keeps a throttled peer away for a while ([`Shared::throttle`]).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MemberGate(pub(crate) Arc<RwLock<BTreeSet<EndpointId>>>);
+pub(crate) struct MemberGate(
+    pub(crate) Arc<RwLock<BTreeSet<EndpointId>>>,
+    pub(crate) Arc<Mutex<HashMap<EndpointId, Instant>>>,
+);
+
+impl MemberGate {
+    /// Whether `peer` went over its budgets recently.
+    pub(crate) fn throttled(&self, peer: &EndpointId) -> bool {
+        let Ok(mut until) = self.1.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        until.retain(|_, at| *at > now);
+        until.contains_key(peer)
+    }
+}
 
 impl EndpointHooks for MemberGate {
     async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
@@ -56,7 +74,13 @@ impl EndpointHooks for MemberGate {
             .read()
             .map(|m| m.contains(&conn.remote_id()))
             .unwrap_or(false);
-        if member || conn.alpn() == JOIN_ALPN {
+        if member && self.throttled(&conn.remote_id()) {
+            tracing::info!(peer = %conn.remote_id().fmt_short(), "refused a throttled peer");
+            AfterHandshakeOutcome::Reject {
+                error_code: VarInt::from_u32(CLOSE_REFUSED),
+                reason: b"too many messages: try again later".to_vec(),
+            }
+        } else if member || conn.alpn() == JOIN_ALPN {
             AfterHandshakeOutcome::Accept
         } else {
             tracing::info!(peer = %conn.remote_id().fmt_short(), "refused a device that is not a member");
@@ -111,6 +135,19 @@ impl Shared {
     }
 
     /// Tells every session that the node changed.
+    /// Keeps `peer` away for [`THROTTLE_MS`]: its connections are refused
+    /// and it is not dialled.
+    pub(crate) fn throttle(&self, peer: DeviceId) {
+        if let (Ok(id), Ok(mut until)) = (EndpointId::from_bytes(&peer.0), self.gate.1.lock()) {
+            until.insert(id, Instant::now() + Duration::from_millis(THROTTLE_MS));
+        }
+    }
+
+    /// Whether `peer` is kept away right now.
+    pub(crate) fn is_throttled(&self, peer: &DeviceId) -> bool {
+        EndpointId::from_bytes(&peer.0).is_ok_and(|id| self.gate.throttled(&id))
+    }
+
     pub fn bump(&self) {
         self.changed.send_modify(|n| *n += 1);
     }

@@ -69,6 +69,8 @@ pub struct Node {
     pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
+    /// Peer records written since the last durable commit.
+    pub(crate) deferred_peers: bool,
     /// Changes this node refused (`entraide audit`).
     pub(crate) refused: Vec<crate::audit::RefusedChange>,
     /// What this node's sync sessions are asking their peers right now.
@@ -273,6 +275,7 @@ impl Node {
             relay_url,
             missing_files: None,
             deferred_files: (0, 0),
+            deferred_peers: false,
             asking: Default::default(),
             refused,
         })

@@ -59,6 +59,28 @@ pub const WANT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(
 pub const TICK_MS: u64 = WANT_PATIENCE_MS / 4;
 /// Most file parts one call to [`Session::handle`] sends.
 const PARTS_PER_CALL: usize = 4;
+/// How long a throttled peer is kept away.
+pub const THROTTLE_MS: u64 = 60_000;
+/// Most membership operations in one `Ops` message (a whole log of a large
+/// alliance is a few thousand).
+pub const MAX_OPS_PER_MESSAGE: usize = 100_000;
+/// Most actors one version vector of a `Have` or `Want` may name.
+pub const MAX_VECTOR_ENTRIES: usize = 100_000;
+/// Messages that bring this node nothing new (a bundle or operations it
+/// already holds, a second `Synced`, a part of a file it did not ask for):
+/// how many a peer may send at once, and how many more per second.
+pub const IDLE_BURST: u32 = 200;
+/// See [`IDLE_BURST`].
+pub const IDLE_PER_SECOND: u32 = 20;
+/// Questions that make this node build a bundle or read files (`Want`,
+/// `WantBlobs`): how many at once, and how many more per second.
+pub const QUESTION_BURST: u32 = 100;
+/// See [`QUESTION_BURST`].
+pub const QUESTION_PER_SECOND: u32 = 10;
+/// Most devices of a `Hello`'s address book looked at.
+const MAX_HELLO_DEVICES: usize = 1_000;
+/// Most addresses of one device looked at in a `Hello`.
+const MAX_HELLO_ADDRS: usize = 16;
 /// Most files one peer may have asked for and not received yet.
 const FILES_ASKED_AT_ONCE: usize = 10_000;
 
@@ -154,6 +176,10 @@ pub enum End {
     Refused(String),
     /// The peer's device is not (or no longer) a member's.
     NotMember,
+    /// The peer went over one of its budgets (see [`Budgets`]): the
+    /// connection is closed, and the driver should not take the peer back
+    /// for [`THROTTLE_MS`].
+    Throttled(String),
     /// The node failed (its store).
     Node(NodeError),
 }
@@ -212,10 +238,13 @@ pub struct Session {
     asked: HashMap<DocKind, Option<u64>>,
     /// Files the peer asked for, from which offset, in order.
     to_send: VecDeque<([u8; 32], u64)>,
+    /// The same files, and the one being sent, for asking twice.
+    queued: HashSet<[u8; 32]>,
     /// The file being sent: its bytes and where the next part starts.
     sending: Option<([u8; 32], Vec<u8>, usize)>,
     peer_synced: bool,
     acked: bool,
+    budgets: Budgets,
 }
 
 impl Session {
@@ -233,9 +262,11 @@ impl Session {
             told: BTreeMap::new(),
             asked: HashMap::new(),
             to_send: VecDeque::new(),
+            queued: HashSet::new(),
             sending: None,
             peer_synced: false,
             acked: false,
+            budgets: Budgets::default(),
         }
     }
 
@@ -329,8 +360,12 @@ impl Session {
         now_ms: u64,
         out: &mut Output,
     ) -> Result<(), End> {
+        check_size(&msg)?;
         match msg {
             Msg::Hello { summary, addrs } => {
+                if self.hello {
+                    return Err(End::Throttled("said hello twice".into()));
+                }
                 if Some(summary.alliance) != node.alliance_id() {
                     return Err(End::Refused("the peer belongs to another alliance".into()));
                 }
@@ -341,8 +376,14 @@ impl Session {
                     .into_iter()
                     .map(|(k, vv)| (k, vv.into_iter().collect()))
                     .collect();
-                for (device, a) in addrs {
+                // Addresses of member devices only: a peer cannot fill this
+                // node's address book (or its dialer) with strangers.
+                for (device, a) in addrs.into_iter().take(MAX_HELLO_DEVICES) {
                     let device = DeviceId(device);
+                    if !node.is_member_device(&device) {
+                        continue;
+                    }
+                    let a: Vec<SocketAddr> = a.into_iter().take(MAX_HELLO_ADDRS).collect();
                     node.remember_peer(device, &a).map_err(End::Node)?;
                     out.addrs.push((device, a));
                 }
@@ -359,14 +400,24 @@ impl Session {
                     self.op_heads = node.op_heads();
                     out.members_changed = true;
                     out.node_changed = true;
+                } else {
+                    self.idle(now_ms)?;
                 }
             }
-            Msg::Docs(bundle) => self.receive_docs(node, &bundle, out)?,
+            Msg::Docs(bundle) => {
+                if !self.receive_docs(node, &bundle, out)? {
+                    self.idle(now_ms)?;
+                }
+            }
             Msg::Have { doc, held } => {
-                merge_version(
-                    self.docs.entry(doc).or_default(),
-                    held.iter().map(|(a, s)| (a, s)),
-                );
+                let theirs = self.docs.entry(doc).or_default();
+                let before = theirs.clone();
+                merge_version(theirs, held.iter().map(|(a, s)| (a, s)));
+                let moved = *theirs != before;
+                let answer = held.is_empty() && self.asked.contains_key(&doc);
+                if !moved && !answer {
+                    self.idle(now_ms)?;
+                }
                 if held.is_empty() && self.asked.remove(&doc).is_some() {
                     // Nothing to send after all.
                     self.forget_claims(node, doc);
@@ -376,6 +427,7 @@ impl Session {
                 self.want_docs(node, now_ms, out);
             }
             Msg::Want { doc, held } => {
+                self.question(now_ms)?;
                 let theirs = self.docs.entry(doc).or_default();
                 merge_version(theirs, held.iter().map(|(a, s)| (a, s)));
                 let theirs = theirs.clone();
@@ -392,14 +444,14 @@ impl Session {
                 }
             }
             Msg::WantBlobs(wanted) => {
+                self.question(now_ms)?;
                 for (hash, offset) in wanted {
-                    let queued = self.to_send.iter().any(|(h, _)| *h == hash)
-                        || self.sending.as_ref().is_some_and(|(h, _, _)| *h == hash);
-                    if queued {
+                    // A file asked twice, or while it is being sent, is sent once.
+                    if !self.queued.insert(hash) {
                         continue;
                     }
-                    if self.to_send.len() >= FILES_ASKED_AT_ONCE {
-                        return Err(End::Refused(format!(
+                    if self.queued.len() > FILES_ASKED_AT_ONCE {
+                        return Err(End::Throttled(format!(
                             "asked for more than {FILES_ASKED_AT_ONCE} files at once"
                         )));
                     }
@@ -411,28 +463,65 @@ impl Session {
                 offset,
                 total,
                 bytes,
-            } => self.receive_file_part(node, hash, offset, total, bytes, out)?,
+            } => {
+                if !self.wanted.contains(&hash) {
+                    return self.idle(now_ms);
+                }
+                self.receive_file_part(node, hash, offset, total, bytes, out)?;
+            }
             Msg::NoBlob(hash) => {
                 if self.wanted.remove(&hash) {
                     node.asking.files.remove(&hash);
+                } else {
+                    self.idle(now_ms)?;
                 }
             }
             Msg::Synced => {
+                if self.peer_synced {
+                    return self.idle(now_ms);
+                }
                 self.peer_synced = true;
                 out.send.push(Msg::Ack);
                 node.record_sync(self.peer).map_err(End::Node)?;
             }
-            Msg::Ack => self.acked = true,
+            Msg::Ack => {
+                if self.acked {
+                    return self.idle(now_ms);
+                }
+                self.acked = true;
+            }
         }
         Ok(())
     }
 
+    /// A message that brought nothing new: it spends the peer's allowance.
+    fn idle(&mut self, now_ms: u64) -> Result<(), End> {
+        if self.budgets.idle.take(now_ms) {
+            return Ok(());
+        }
+        Err(End::Throttled(format!(
+            "sent too many messages that bring nothing new (more than {IDLE_BURST} at once, {IDLE_PER_SECOND} a second)"
+        )))
+    }
+
+    /// A question that makes this node build a bundle or read files.
+    fn question(&mut self, now_ms: u64) -> Result<(), End> {
+        if self.budgets.questions.take(now_ms) {
+            return Ok(());
+        }
+        Err(End::Throttled(format!(
+            "asked too many questions (more than {QUESTION_BURST} at once, {QUESTION_PER_SECOND} a second)"
+        )))
+    }
+
+    /// Takes a bundle in; whether it brought anything (new changes, or the
+    /// answer to a question).
     fn receive_docs(
         &mut self,
         node: &mut Node,
         bundle: &Bundle,
         out: &mut Output,
-    ) -> Result<(), End> {
+    ) -> Result<bool, End> {
         let doc = bundle.doc;
         let received = match node.receive_bundle(bundle) {
             Ok(received) => received,
@@ -447,7 +536,7 @@ impl Session {
                     out.node_changed = true;
                 }
                 self.forget_claims(node, doc);
-                return Ok(());
+                return Ok(true);
             }
             Err(e) => return Err(End::Refused(e.to_string())),
         };
@@ -467,7 +556,7 @@ impl Session {
         if doc == DocKind::Library {
             self.want_files(node, out)?;
         }
-        Ok(())
+        Ok(received.new_changes > 0 || answered)
     }
 
     fn receive_file_part(
@@ -632,7 +721,10 @@ impl Session {
                             .min(bytes.len());
                         self.sending = Some((hash, bytes, at));
                     }
-                    None => out.send.push(Msg::NoBlob(hash)),
+                    None => {
+                        self.queued.remove(&hash);
+                        out.send.push(Msg::NoBlob(hash));
+                    }
                 }
                 continue;
             };
@@ -646,6 +738,7 @@ impl Session {
             parts += 1;
             *at = end;
             if end >= bytes.len() {
+                self.queued.remove(hash);
                 self.sending = None;
             }
         }
@@ -671,6 +764,86 @@ impl Session {
         node.asking
             .docs
             .retain(|doc, asked| !(which(*doc) && *asked == self.peer));
+    }
+}
+
+/// Sizes no honest peer's message comes near.
+fn check_size(msg: &Msg) -> Result<(), End> {
+    let too_big = |what: &str| Err(End::Throttled(format!("sent {what}")));
+    match msg {
+        Msg::Ops(ops) if ops.len() > MAX_OPS_PER_MESSAGE => {
+            too_big("more membership operations at once than any alliance has")
+        }
+        Msg::Have { held, .. } | Msg::Want { held, .. } if held.len() > MAX_VECTOR_ENTRIES => {
+            too_big("a version vector longer than any alliance's")
+        }
+        Msg::Hello { summary, .. }
+            if summary
+                .docs
+                .iter()
+                .any(|(_, vv)| vv.len() > MAX_VECTOR_ENTRIES)
+                || summary.op_heads.len() > MAX_VECTOR_ENTRIES =>
+        {
+            too_big("a summary longer than any alliance's")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A peer's allowance of one kind of message: a bucket of `burst` tokens
+/// that refills at `per_second`, in the session's own time.
+#[derive(Debug)]
+struct Budget {
+    tokens: u64,
+    /// Thousandths of a token, so slow refills are not lost to rounding.
+    milli: u64,
+    last_ms: u64,
+    burst: u32,
+    per_second: u32,
+}
+
+impl Budget {
+    fn new(burst: u32, per_second: u32) -> Self {
+        Self {
+            tokens: u64::from(burst),
+            milli: 0,
+            last_ms: 0,
+            burst,
+            per_second,
+        }
+    }
+
+    /// Takes one token; false when none is left.
+    fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        let earned = self.milli + elapsed.saturating_mul(u64::from(self.per_second));
+        self.tokens = (self.tokens + earned / 1000).min(u64::from(self.burst));
+        self.milli = earned % 1000;
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// What a peer may cost this node: messages that bring nothing new, and
+/// questions that make it build bundles or read files, each with its own
+/// allowance ([`IDLE_BURST`], [`QUESTION_BURST`]). Messages that carry new
+/// data cost nothing: they are the point of the session.
+#[derive(Debug)]
+struct Budgets {
+    idle: Budget,
+    questions: Budget,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            idle: Budget::new(IDLE_BURST, IDLE_PER_SECOND),
+            questions: Budget::new(QUESTION_BURST, QUESTION_PER_SECOND),
+        }
     }
 }
 

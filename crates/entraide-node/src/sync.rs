@@ -155,8 +155,8 @@ pub struct Received {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Files received since the last durable commit: kept unless the
-        // disk fails now, in which case they are fetched again.
+        // Files and peer records received since the last durable commit:
+        // kept unless the disk fails now (files are then fetched again).
         let _ = self.flush_files();
     }
 }
@@ -690,9 +690,10 @@ impl Node {
 
     /// Makes the library files received so far durable.
     pub fn flush_files(&mut self) -> Result<(), NodeError> {
-        if self.deferred_files != (0, 0) {
+        if self.deferred_files != (0, 0) || self.deferred_peers {
             self.store.flush()?;
             self.deferred_files = (0, 0);
+            self.deferred_peers = false;
         }
         Ok(())
     }
@@ -889,13 +890,18 @@ impl Node {
         out
     }
 
+    /// Writes the peer records without waiting for the disk: they are
+    /// bookkeeping (addresses, last sync times) that the node's next durable
+    /// write makes durable, and a peer's messages must not cost this node a
+    /// durable commit each (losing the last few to a crash costs nothing).
     fn save_peers(&mut self) -> Result<(), NodeError> {
         let mut batch = WriteBatch::new();
         batch.meta(
             "peers",
             postcard::to_allocvec(&self.peers).unwrap_or_default(),
         );
-        self.store.commit(batch)?;
+        self.store.commit_deferred(batch)?;
+        self.deferred_peers = true;
         Ok(())
     }
 

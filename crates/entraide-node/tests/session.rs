@@ -1,0 +1,248 @@
+//! The session state machine (`entraide_node::session`) driven in memory
+//! with real nodes: two honest nodes complete a one-shot session, and a
+//! member's modified client that floods a node with messages is throttled
+//! (the budgets of ARCHITECTURE.md, "Budgets").
+
+mod common;
+
+use common::{admit, founder, node};
+use entraide_docs::DocKind;
+use entraide_node::session::{
+    End, Event, FILE_PART, IDLE_BURST, Mode, Msg, Output, QUESTION_BURST, Session,
+};
+use entraide_node::{Node, Request};
+
+/// Hands `event` to `session`, then keeps asking for more while it says
+/// there is more to send; every message it sends, in order, and how it
+/// ended.
+fn run(
+    session: &mut Session,
+    node: &mut Node,
+    event: Event,
+    now_ms: u64,
+) -> (Vec<Msg>, Option<End>) {
+    let mut sent = Vec::new();
+    let mut event = Some(event);
+    while let Some(ev) = event.take() {
+        let Output {
+            send, end, more, ..
+        } = session.handle(node, ev, now_ms);
+        sent.extend(send);
+        if end.is_some() {
+            return (sent, end);
+        }
+        if more {
+            event = Some(Event::Drained);
+        }
+    }
+    (sent, None)
+}
+
+/// Two member nodes and `a`'s session with `b`, past `b`'s `Hello`.
+fn met() -> (tempfile::TempDir, Node, Node, Session) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    let mut session = Session::new(b.device(), Mode::Live);
+    run(&mut session, &mut a, Event::Start, 0);
+    let hello = Msg::Hello {
+        summary: b.summary(),
+        addrs: b.address_book(),
+    };
+    let (_, end) = run(&mut session, &mut a, Event::Received(hello), 0);
+    assert!(end.is_none(), "{end:?}");
+    (dir, a, b, session)
+}
+
+fn add_file(n: &mut Node, name: &str, bytes: Vec<u8>) {
+    n.execute(Request::LibraryAdd {
+        file_name: name.into(),
+        bytes,
+        title: name.into(),
+        kind: "procedure".into(),
+        tags: Vec::new(),
+    })
+    .expect("library add");
+}
+
+/// The hash of the one library file `n` holds.
+fn file_hash(n: &mut Node) -> [u8; 32] {
+    let list = n
+        .execute(Request::LibraryList {
+            kind: None,
+            tag: None,
+            search: None,
+        })
+        .expect("list");
+    let hex = list.json[0]["hash"].as_str().expect("hash").to_owned();
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    bytes.try_into().expect("32 bytes")
+}
+
+#[test]
+fn two_nodes_complete_a_one_shot_session_with_a_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    add_file(&mut a, "statuts.txt", vec![7; FILE_PART + 10]);
+    let mut at_a = Session::new(b.device(), Mode::OneShot);
+    let mut at_b = Session::new(a.device(), Mode::OneShot);
+    let (mut to_b, _) = run(&mut at_a, &mut a, Event::Start, 0);
+    let (mut to_a, _) = run(&mut at_b, &mut b, Event::Start, 0);
+    let (mut a_end, mut b_end) = (None, None);
+    for _ in 0..100 {
+        if to_a.is_empty() && to_b.is_empty() {
+            break;
+        }
+        for msg in std::mem::take(&mut to_b) {
+            let (sent, end) = run(&mut at_b, &mut b, Event::Received(msg), 1);
+            to_a.extend(sent);
+            b_end = b_end.or(end);
+        }
+        for msg in std::mem::take(&mut to_a) {
+            let (sent, end) = run(&mut at_a, &mut a, Event::Received(msg), 1);
+            to_b.extend(sent);
+            a_end = a_end.or(end);
+        }
+    }
+    assert!(matches!(a_end, Some(End::Done)), "{a_end:?}");
+    assert!(matches!(b_end, Some(End::Done)), "{b_end:?}");
+    assert!(b.missing_blobs().expect("missing").is_empty());
+    for doc in DocKind::ALL {
+        assert_eq!(
+            a.doc_version_vector(doc),
+            b.doc_version_vector(doc),
+            "{doc:?}"
+        );
+    }
+}
+
+#[test]
+fn rogue_flood_of_messages_that_bring_nothing_is_throttled() {
+    let (_dir, mut a, _b, mut session) = met();
+    // The first `Synced` is the protocol; every later one brings nothing.
+    let mut throttled_after = None;
+    for i in 0..10 * IDLE_BURST {
+        let (_, end) = run(&mut session, &mut a, Event::Received(Msg::Synced), 5);
+        if let Some(end) = end {
+            assert!(matches!(end, End::Throttled(_)), "{end:?}");
+            throttled_after = Some(i);
+            break;
+        }
+    }
+    assert_eq!(throttled_after, Some(IDLE_BURST + 1));
+}
+
+#[test]
+fn the_same_messages_at_an_honest_pace_are_not_throttled() {
+    let (_dir, mut a, _b, mut session) = met();
+    // One useless message a second for ten minutes: well within the
+    // allowance, which refills.
+    for second in 0..600u64 {
+        let (_, end) = run(
+            &mut session,
+            &mut a,
+            Event::Received(Msg::Ack),
+            second * 1000,
+        );
+        assert!(end.is_none(), "throttled at second {second}: {end:?}");
+    }
+}
+
+#[test]
+fn rogue_flood_of_questions_is_throttled() {
+    let (_dir, mut a, _b, mut session) = met();
+    let mut throttled_after = None;
+    for i in 0..10 * QUESTION_BURST {
+        let want = Msg::Want {
+            doc: DocKind::Charter,
+            held: Vec::new(),
+        };
+        let (sent, end) = run(&mut session, &mut a, Event::Received(want), 5);
+        if let Some(end) = end {
+            assert!(matches!(end, End::Throttled(_)), "{end:?}");
+            throttled_after = Some(i);
+            break;
+        }
+        assert_eq!(sent.len(), 1, "one answer per question");
+    }
+    assert_eq!(throttled_after, Some(QUESTION_BURST));
+}
+
+#[test]
+fn rogue_asking_for_one_file_thousands_of_times_gets_it_once() {
+    let (_dir, mut a, _b, mut session) = met();
+    add_file(&mut a, "charte.txt", vec![1; 2 * FILE_PART + 1]);
+    let hash = file_hash(&mut a);
+    let (sent, end) = run(
+        &mut session,
+        &mut a,
+        Event::Received(Msg::WantBlobs(vec![(hash, 0); 5_000])),
+        5,
+    );
+    assert!(end.is_none(), "{end:?}");
+    let parts = sent
+        .iter()
+        .filter(|m| matches!(m, Msg::BlobPart { .. }))
+        .count();
+    assert_eq!(parts, 3, "the file is sent once, in three parts");
+}
+
+#[test]
+fn rogue_asking_for_more_files_than_any_library_holds_is_throttled() {
+    let (_dir, mut a, _b, mut session) = met();
+    let hashes: Vec<([u8; 32], u64)> = (0..10_001u32)
+        .map(|i| {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            (h, 0)
+        })
+        .collect();
+    let (_, end) = run(
+        &mut session,
+        &mut a,
+        Event::Received(Msg::WantBlobs(hashes)),
+        5,
+    );
+    assert!(matches!(end, Some(End::Throttled(_))), "{end:?}");
+}
+
+#[test]
+fn rogue_hello_twice_or_with_strangers_addresses() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    let mut session = Session::new(b.device(), Mode::Live);
+    run(&mut session, &mut a, Event::Start, 0);
+    // Thousands of made-up devices in the address book: none is learned.
+    let mut addrs: Vec<([u8; 32], Vec<std::net::SocketAddr>)> = (0..5_000u32)
+        .map(|i| {
+            let mut d = [9u8; 32];
+            d[..4].copy_from_slice(&i.to_le_bytes());
+            (d, vec!["127.0.0.1:4000".parse().expect("addr")])
+        })
+        .collect();
+    // The sender's own address comes first, as in an honest address book.
+    addrs.insert(0, (b.device().0, vec!["127.0.0.2:4000".parse().expect("addr")]));
+    let hello = Msg::Hello {
+        summary: b.summary(),
+        addrs,
+    };
+    let out = session.handle(&mut a, Event::Received(hello.clone()), 0);
+    assert!(out.end.is_none(), "{:?}", out.end);
+    let learned: Vec<_> = out.addrs.iter().map(|(d, _)| *d).collect();
+    assert_eq!(
+        learned,
+        vec![b.device()],
+        "only the member's address is learned"
+    );
+    assert_eq!(a.known_peers().len(), 1);
+    // A second hello is not the protocol.
+    let out = session.handle(&mut a, Event::Received(hello), 0);
+    assert!(matches!(out.end, Some(End::Throttled(_))), "{:?}", out.end);
+}
