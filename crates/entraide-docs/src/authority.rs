@@ -169,19 +169,18 @@ struct Step {
 }
 
 /// An operation or object id as a map key: its counter and its actor's
-/// bytes (an actor of another length than 32 bytes is never a device: such
-/// keys only need to differ from devices').
-type OpKey = (u64, [u8; 32]);
+/// bytes, with their length last (actors longer than a device's actor are
+/// never a device's: such keys only need to differ from devices').
+type OpKey = (u64, [u8; ACTOR_KEY]);
+
+const ACTOR_KEY: usize = 32 + crate::EPOCH_LEN + 1;
 
 fn op_key(counter: u64, actor: &automerge::ActorId) -> OpKey {
     let bytes = actor.to_bytes();
-    let mut key = [0xff; 32];
-    let n = bytes.len().min(32);
+    let mut key = [0xff; ACTOR_KEY];
+    let n = bytes.len().min(ACTOR_KEY - 1);
     key[..n].copy_from_slice(&bytes[..n]);
-    if bytes.len() != 32 {
-        // Tell a 16-byte actor from a 32-byte one that starts alike.
-        key[31] ^= bytes.len() as u8;
-    }
+    key[ACTOR_KEY - 1] = bytes.len().min(255) as u8;
     (counter, key)
 }
 
@@ -276,7 +275,7 @@ fn check_change(
         rule,
         undecided: false,
     };
-    let Ok(device) = <[u8; 32]>::try_from(change.actor_id().to_bytes()) else {
+    let Some(device) = crate::device_of_actor(change.actor_id().to_bytes()) else {
         return Err(refuse("the change is not by a device".into()));
     };
     let author = places
@@ -298,7 +297,7 @@ fn check_change(
     };
     let expanded = change.decode();
     let start = change.start_op().get();
-    let actor = device.to_vec();
+    let actor = change.actor_id().to_bytes().to_vec();
     let actor_id = change.actor_id().clone();
     let mut ctx = Ctx {
         kind,
@@ -449,7 +448,10 @@ fn check_op(
         (DocKind::Proposals, ["proposals", id]) => proposal_field(ctx, here, id, key, op),
         (DocKind::Proposals, ["proposals", _, "votes"]) => {
             let mine = key == Some(&*ctx.device_hex);
-            let replaces_own = op.pred.iter().all(|p| p.actor().to_bytes() == ctx.device);
+            let replaces_own = op
+                .pred
+                .iter()
+                .all(|p| crate::device_of_actor(p.actor().to_bytes()) == Some(ctx.device));
             match op.action {
                 OpType::Make(ObjType::Map) if mine && replaces_own => Ok(()),
                 _ => Err("a vote is cast by its own device, under its own key".into()),
@@ -464,10 +466,9 @@ fn check_op(
     }
 }
 
-/// Whether `creator` (a device key) belongs to the writing device's organisation.
+/// Whether `creator` (an actor) is a device of the writing device's organisation.
 fn same_org(ctx: &Ctx<'_>, creator: &[u8]) -> bool {
-    <[u8; 32]>::try_from(creator)
-        .ok()
+    crate::device_of_actor(creator)
         .and_then(|d| ctx.members.org_of(&d))
         .is_some_and(|o| *o == *ctx.org)
 }
@@ -495,8 +496,7 @@ fn new_record(ctx: &Ctx<'_>, op: &automerge::legacy::Op, key: Option<&str>) -> R
         OpType::Delete
             if ctx.kind == DocKind::Library
                 && op.pred.iter().all(|p| {
-                    <[u8; 32]>::try_from(p.actor().to_bytes())
-                        .ok()
+                    crate::device_of_actor(p.actor().to_bytes())
                         .and_then(|d| ctx.members.org_of(&d))
                         .is_some_and(|o| *o == *ctx.org)
                 }) =>

@@ -1229,9 +1229,10 @@ fn written_by(doc: &automerge::AutoCommit, obj: &ObjId, key: &str) -> Vec<(Strin
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(value, id)| match id {
-            automerge::ObjId::Id(_, actor, _) => {
-                Some((value.as_str()?.to_owned(), actor.to_hex_string()))
-            }
+            automerge::ObjId::Id(_, actor, _) => Some((
+                value.as_str()?.to_owned(),
+                crate::device_hex_of_actor(&actor),
+            )),
             automerge::ObjId::Root => None,
         })
         .collect()

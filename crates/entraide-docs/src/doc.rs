@@ -76,8 +76,35 @@ impl std::fmt::Display for DocKind {
 /// apart never end up with two competing `text` objects.
 pub const GENESIS_ACTOR: &[u8; 16] = b"entraide-genesis";
 
-/// Who makes an edit: the device (its ed25519 public key, also the automerge
-/// actor) and the organisation it belongs to.
+/// How many bytes each opening of a home draws for its automerge actor.
+pub const EPOCH_LEN: usize = 8;
+
+/// The device that wrote under an automerge actor. A device writes under
+/// its 32-byte key followed by [`EPOCH_LEN`] bytes drawn each time its home
+/// is opened ([`SharedDoc::write_as`]): two copies of one home (a backup
+/// restored, a folder copied to a new laptop while the old one still runs)
+/// then never write two different changes under the same actor and
+/// sequence number, which automerge cannot hold together and which would
+/// split the alliance. A bare 32-byte actor (homes before epochs) is the
+/// device itself. `None`: not a device's actor.
+pub fn device_of_actor(actor: &[u8]) -> Option<[u8; 32]> {
+    match actor.len() {
+        32 => actor.try_into().ok(),
+        n if n == 32 + EPOCH_LEN => actor[..32].try_into().ok(),
+        _ => None,
+    }
+}
+
+/// [`device_of_actor`] as lowercase hex (empty for an actor that is no
+/// device's): how documents name a device.
+pub fn device_hex_of_actor(actor: &ActorId) -> String {
+    device_of_actor(&actor.to_bytes())
+        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_default()
+}
+
+/// Who makes an edit: the device (its ed25519 public key) and the
+/// organisation it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Author {
     /// The device's public key.
@@ -91,6 +118,8 @@ pub struct Author {
 pub struct SharedDoc {
     kind: DocKind,
     device: [u8; 32],
+    /// The actor this opening writes under (see [`device_of_actor`]).
+    actor: Vec<u8>,
     doc: AutoCommit,
     /// The version vector as of `vv_heads`, updated lazily.
     vv: VersionVector,
@@ -119,6 +148,7 @@ impl SharedDoc {
         Self {
             kind,
             device,
+            actor: device.to_vec(),
             doc,
             vv: VersionVector::new(),
             vv_heads: Vec::new(),
@@ -167,6 +197,7 @@ impl SharedDoc {
         Some(Self {
             kind,
             device,
+            actor: device.to_vec(),
             doc,
             vv: VersionVector::new(),
             vv_heads: Vec::new(),
@@ -273,12 +304,30 @@ impl SharedDoc {
             .collect()
     }
 
+    /// Writes from now on under this device's key followed by `epoch`
+    /// (drawn at each opening of the home; see [`device_of_actor`]).
+    pub fn write_as(&mut self, epoch: [u8; EPOCH_LEN]) {
+        let mut actor = self.device.to_vec();
+        actor.extend_from_slice(&epoch);
+        self.doc.set_actor(ActorId::from(actor.clone()));
+        self.actor = actor;
+    }
+
+    /// The actor this opening writes under.
+    pub fn actor(&self) -> &[u8] {
+        &self.actor
+    }
+
     /// A copy of this document to try incoming changes on before accepting them.
     pub fn fork(&mut self) -> Self {
         Self {
             kind: self.kind,
             device: self.device,
-            doc: self.doc.fork().with_actor(ActorId::from(self.device)),
+            actor: self.actor.clone(),
+            doc: self
+                .doc
+                .fork()
+                .with_actor(ActorId::from(self.actor.clone())),
             vv: self.vv.clone(),
             vv_heads: self.vv_heads.clone(),
             saved: self.saved.clone(),
@@ -397,9 +446,15 @@ impl SharedDoc {
             // it again cost a new member as much as loading it.
             Some(mut full) if before == self.saved => {
                 full.received_raw = Some((full.doc.get_heads(), bytes.to_vec()));
+                full.doc.set_actor(ActorId::from(self.actor.clone()));
+                full.actor = self.actor.clone();
                 full
             }
-            Some(full) => full,
+            Some(mut full) => {
+                full.doc.set_actor(ActorId::from(self.actor.clone()));
+                full.actor = self.actor.clone();
+                full
+            }
             None => {
                 let mut trial = self.fork();
                 trial.load_incremental(bytes).map_err(ApplyError::Load)?;
@@ -536,7 +591,7 @@ impl SharedDoc {
             .doc
             .get_changes(&saved)
             .into_iter()
-            .filter(|c| c.actor_id().to_bytes() == self.device)
+            .filter(|c| c.actor_id().to_bytes() == self.actor.as_slice())
             .collect();
         check_changes(self.kind, &self.doc, &own, members)
     }

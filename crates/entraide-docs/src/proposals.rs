@@ -376,7 +376,7 @@ impl Proposals {
             ));
         };
         let device = hex(&author.device);
-        if self.doc.read().get_actor().to_hex_string() != device {
+        if crate::device_hex_of_actor(self.doc.read().get_actor()) != device {
             return Err(ProposalError::Invalid(
                 "a vote is cast from the voting device's own copy".into(),
             ));
@@ -418,7 +418,9 @@ impl Proposals {
                     for (device, v) in votes.children() {
                         // Only the device itself may write its vote.
                         let author_ok = match v.obj() {
-                            automerge::ObjId::Id(_, actor, _) => actor.to_hex_string() == device,
+                            automerge::ObjId::Id(_, actor, _) => {
+                                crate::device_hex_of_actor(actor) == device
+                            }
                             automerge::ObjId::Root => false,
                         };
                         let Some(org) = dir.device_org(&device).map(|d| d.org) else {
@@ -530,7 +532,7 @@ impl OrgClocks {
                         *e = (*e).max(*t);
                     }
                 }
-                if let Some(org) = dir.device_org(&metas[i].actor.to_hex_string()) {
+                if let Some(org) = dir.device_org(&crate::device_hex_of_actor(&metas[i].actor)) {
                     let e = clock.entry(org.org).or_insert(i64::MIN);
                     *e = (*e).max(metas[i].timestamp);
                 }

@@ -450,10 +450,13 @@ impl Node {
     fn cutoffs_for(&self, devices: &[DeviceId]) -> Vec<Cutoff> {
         self.attestations
             .iter()
-            .filter(|((_, d), _)| devices.iter().any(|x| x.0 == *d))
-            .map(|((doc, d), a)| Cutoff {
+            .filter(|((_, actor), _)| {
+                let device = entraide_docs::device_of_actor(actor);
+                devices.iter().any(|x| Some(x.0) == device)
+            })
+            .map(|((doc, _), a)| Cutoff {
                 doc: doc.name().to_owned(),
-                device: DeviceId(*d),
+                device: DeviceId(a.device),
                 hash: a.hash,
             })
             .collect()

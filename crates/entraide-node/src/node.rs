@@ -15,7 +15,9 @@ use entraide_docs::calendar::{
 };
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
-use entraide_docs::{Author, Calendar, Charter, DocKind, Library, SharedDoc, Values, new_id};
+use entraide_docs::{
+    Author, Calendar, Charter, DocKind, EPOCH_LEN, Library, SharedDoc, Values, new_id,
+};
 use entraide_membership::{
     AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
 };
@@ -50,8 +52,14 @@ pub struct Node {
     pub(crate) proposals: entraide_docs::Proposals,
     pub(crate) log: MembershipLog,
     pub(crate) membership: MembershipState,
-    /// The latest attestation of each device, per document.
-    pub(crate) attestations: BTreeMap<(DocKind, [u8; 32]), Attestation>,
+    /// The latest attestation of each actor (a device in one opening of
+    /// its home), per document.
+    pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
+    /// What this opening appends to the device key for its actor.
+    pub(crate) epoch: [u8; EPOCH_LEN],
+    /// When changes by this device that this home did not hold last
+    /// arrived (another copy of the home, or a backup restored).
+    pub(crate) other_copy_seen: Option<i64>,
     /// Where peers were last reached, and when they last synced.
     pub(crate) peers: BTreeMap<DeviceId, PeerRecord>,
     /// Peers connected right now (kept by the network layer).
@@ -204,9 +212,14 @@ impl Node {
         let org_id = text("org_id")?;
         let org_name = text("org_name")?;
         let mut compacted = WriteBatch::new();
+        // This opening writes under an actor of its own (see
+        // `entraide_docs::device_of_actor`): a copy of this home, or a
+        // backup restored, never writes under the same actor as the original.
+        let epoch: [u8; EPOCH_LEN] = random()?;
         let mut load = |kind: DocKind| -> Result<SharedDoc, NodeError> {
             let chunks = store.doc_chunks(kind.name())?;
             let mut doc = SharedDoc::load(kind, device.0, chunks.iter().map(Vec::as_slice))?;
+            doc.write_as(epoch);
             if chunks.len() > COMPACT_AFTER_CHUNKS {
                 compacted.replace_doc(kind.name(), doc.save());
             }
@@ -228,15 +241,19 @@ impl Node {
         let membership = log.state();
         let mut attestations = BTreeMap::new();
         for kind in DocKind::ALL {
-            for (device, bytes) in store.doc_extras(kind.name())? {
-                if let (Ok(device), Ok(a)) = (
-                    <[u8; 32]>::try_from(device.as_slice()),
+            for (actor, bytes) in store.doc_extras(kind.name())? {
+                if let (Some(_), Ok(a)) = (
+                    entraide_docs::device_of_actor(&actor),
                     postcard::from_bytes::<Attestation>(&bytes),
                 ) {
-                    attestations.insert((kind, device), a);
+                    attestations.insert((kind, actor), a);
                 }
             }
         }
+        let other_copy_seen = store
+            .meta("other_copy_seen")?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(i64::from_le_bytes);
         let peers = store
             .meta("peers")?
             .and_then(|b| postcard::from_bytes(&b).ok())
@@ -269,6 +286,8 @@ impl Node {
             log,
             membership,
             attestations,
+            epoch,
+            other_copy_seen,
             peers,
             connected: BTreeSet::new(),
             listen_addrs,
@@ -350,9 +369,7 @@ impl Node {
             None => Ok(()),
         };
         if let Err(refusal) = checked {
-            let chunks = self.store.doc_chunks(kind.name())?;
-            let doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
-            *self.doc_mut(kind) = doc;
+            self.reload_doc(kind)?;
             return Err(NodeError::Unauthorized(format!(
                 "this node's own change broke an authority rule ({}); nothing was stored",
                 refusal.rule
@@ -363,11 +380,19 @@ impl Node {
             batch.doc_chunk(kind.name(), bytes);
         }
         if let Err(e) = self.store.commit(batch) {
-            let chunks = self.store.doc_chunks(kind.name())?;
-            let doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
-            *self.doc_mut(kind) = doc;
+            self.reload_doc(kind)?;
             return Err(e.into());
         }
+        Ok(())
+    }
+
+    /// Goes back to what the store holds of `kind` (after a refused or
+    /// failed write), writing on under this opening's actor.
+    pub(crate) fn reload_doc(&mut self, kind: DocKind) -> Result<(), NodeError> {
+        let chunks = self.store.doc_chunks(kind.name())?;
+        let mut doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
+        doc.write_as(self.epoch);
+        *self.doc_mut(kind) = doc;
         Ok(())
     }
 
@@ -653,6 +678,7 @@ impl Node {
             "conflicts": conflicts,
             "time_zone": self.zone.name(),
             "refused_changes": self.refused.len(),
+            "other_copy_seen": self.other_copy_seen.map(|t| format_time(t, self.zone)),
         });
         let mut text = format!("organisation: {}\ndevice: {}\n", self.org_name, self.device);
         match &self.membership.alliance {
@@ -660,6 +686,12 @@ impl Node {
             None => {
                 text += "alliance: none yet (`entraide alliance create <NAME>` or `entraide join <TICKET>`)\n"
             }
+        }
+        if let Some(t) = self.other_copy_seen {
+            text += &format!(
+                "another copy of this home also wrote as this device (a copied folder, or this home restored from a backup; last seen {}): both copies' writes are kept, but keep only one copy in use\n",
+                format_time(t, self.zone)
+            );
         }
         if !self.refused.is_empty() {
             text += &format!(
@@ -814,16 +846,16 @@ impl Node {
         let mut list = Vec::new();
         let mut text = String::new();
         for change in history {
-            let device = hex(&change.actor);
-            let org = <[u8; 32]>::try_from(change.actor.as_slice())
-                .ok()
+            let author = entraide_docs::device_of_actor(&change.actor);
+            let device = author.map(|d| hex(&d)).unwrap_or_default();
+            let org = author
                 .and_then(|d| {
                     self.membership
                         .any_org_of_device(&DeviceId(d))
                         .map(|o| o.name.clone())
                 })
                 .unwrap_or_else(|| {
-                    if change.actor == self.device.0 {
+                    if author == Some(self.device.0) {
                         self.org_name.clone()
                     } else {
                         "unknown".into()

@@ -320,11 +320,24 @@ impl Node {
             .collect();
         for doc in DocKind::ALL {
             let vv = self.doc_mut(doc).version_vector();
-            let past_cutoff = removals.iter().any(|(device, cutoffs)| {
-                let held = vv.get(device.0.as_slice()).copied().unwrap_or(0);
+            // Each actor of a removed device (one per opening of its home)
+            // has its own chain of changes, and its own cutoff.
+            let past_cutoff = vv.iter().any(|(actor, &held)| {
+                let Some(device) = entraide_docs::device_of_actor(actor) else {
+                    return false;
+                };
+                let Some((_, cutoffs)) = removals.iter().find(|(d, _)| d.0 == device) else {
+                    return false;
+                };
                 let cutoff = cutoffs
                     .iter()
-                    .find(|c| c.doc == doc.name() && c.device == *device)
+                    .filter(|c| c.doc == doc.name() && c.device.0 == device)
+                    .find(|c| {
+                        self.doc_mut(doc)
+                            .change_actor(&ChangeHash(c.hash))
+                            .as_deref()
+                            == Some(actor.as_slice())
+                    })
                     .map_or(Some(0), |c| {
                         self.doc_mut(doc).change_seq(&ChangeHash(c.hash))
                     });
@@ -350,10 +363,10 @@ impl Node {
         let attestations = self
             .attestations
             .iter()
-            .filter(|((d, device), _)| {
+            .filter(|((d, actor), _)| {
                 *d == doc
-                    && theirs.get(device.as_slice()).copied().unwrap_or(0)
-                        < mine.get(device.as_slice()).copied().unwrap_or(0)
+                    && theirs.get(actor.as_slice()).copied().unwrap_or(0)
+                        < mine.get(actor.as_slice()).copied().unwrap_or(0)
             })
             .map(|(_, a)| a.clone())
             .collect();
@@ -372,19 +385,20 @@ impl Node {
         let Some(hash) = self.doc_mut(doc).take_last_local() else {
             return;
         };
+        let actor = self.doc_mut(doc).actor().to_vec();
         let seq = self
             .doc_mut(doc)
             .version_vector()
-            .get(self.device.0.as_slice())
+            .get(&actor)
             .copied()
             .unwrap_or(0);
         let attestation = Attestation::sign(&self.key, &alliance, doc, hash.0, seq);
         batch.doc_extra(
             doc.name(),
-            &self.device.0,
+            &actor,
             postcard::to_allocvec(&attestation).unwrap_or_default(),
         );
-        self.attestations.insert((doc, self.device.0), attestation);
+        self.attestations.insert((doc, actor), attestation);
     }
 
     /// Verifies and applies a bundle from a peer. Every new change must be
@@ -396,11 +410,13 @@ impl Node {
         // Attestations with a valid signature from a known device. Those this
         // node holds were checked when they arrived (or signed here).
         let mut offered: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
-        for ((_, device), a) in self.attestations.iter().filter(|((d, _), _)| *d == doc) {
-            offered.entry(*device).or_default().push(a.clone());
+        let mut held: HashSet<[u8; 64]> = HashSet::new();
+        for (_, a) in self.attestations.iter().filter(|((d, _), _)| *d == doc) {
+            offered.entry(a.device).or_default().push(a.clone());
+            held.insert(a.signature);
         }
         for a in &bundle.attestations {
-            if self.attestations.get(&(doc, a.device)) == Some(a) {
+            if held.contains(&a.signature) {
                 continue;
             }
             if a.verify(&alliance, doc) {
@@ -452,7 +468,7 @@ impl Node {
                     if !reach.reaches(g, i) {
                         continue;
                     }
-                    let own = c.actor.as_slice() == device.as_slice();
+                    let own = entraide_docs::device_of_actor(&c.actor) == Some(**device);
                     match role {
                         1 if own => {
                             covered.insert(c.hash);
@@ -482,7 +498,7 @@ impl Node {
                     }
                     continue;
                 }
-                let Ok(device) = <[u8; 32]>::try_from(c.actor.as_slice()) else {
+                let Some(device) = entraide_docs::device_of_actor(&c.actor) else {
                     return Err(format!("change {} is not by a device", c.hash));
                 };
                 if membership.any_org_of_device(&DeviceId(device)).is_none() {
@@ -523,10 +539,7 @@ impl Node {
             }
             Err(ApplyError::Damaged(e)) => {
                 // Part of the bundle may be in memory: go back to what is stored.
-                let chunks = self.store.doc_chunks(doc.name()).map_err(NodeError::from)?;
-                let stored = SharedDoc::load(doc, self.device.0, chunks.iter().map(Vec::as_slice))
-                    .map_err(NodeError::from)?;
-                *self.doc_mut(doc) = stored;
+                self.reload_doc(doc)?;
                 return Err(SyncError::Refused(e.to_string()));
             }
             Err(e) => return Err(SyncError::Refused(e.to_string())),
@@ -546,25 +559,40 @@ impl Node {
         {
             // Kept only from a device of an admitted organisation, for its
             // own change, held here, with that change's own sequence number.
+            let hash = ChangeHash(a.hash);
+            let Some(actor) = self.doc_mut(doc).change_actor(&hash) else {
+                continue;
+            };
             let newer = self
                 .attestations
-                .get(&(doc, a.device))
+                .get(&(doc, actor.clone()))
                 .is_none_or(|old| old.seq < a.seq);
             let author = self
                 .membership
                 .document_author_org(&DeviceId(a.device))
                 .is_some();
-            let hash = ChangeHash(a.hash);
-            let own = self.doc_mut(doc).change_actor(&hash).as_deref() == Some(&a.device[..])
+            let own = entraide_docs::device_of_actor(&actor) == Some(a.device)
                 && self.doc_mut(doc).change_seq(&hash) == Some(a.seq);
             if newer && author && own {
                 batch.doc_extra(
                     doc.name(),
-                    &a.device,
+                    &actor,
                     postcard::to_allocvec(&a).unwrap_or_default(),
                 );
-                self.attestations.insert((doc, a.device), a);
+                self.attestations.insert((doc, actor), a);
             }
+        }
+        // Changes by this very device that this home did not hold: another
+        // copy of this home wrote them (a folder copied to another
+        // computer), or this home was restored from an older backup. Both
+        // copies' writes are kept; the user is told once, in `status`.
+        if added
+            .iter()
+            .any(|c| entraide_docs::device_of_actor(&c.actor) == Some(self.device.0))
+        {
+            let now = crate::node::now_ms();
+            batch.meta("other_copy_seen", now.to_le_bytes().to_vec());
+            self.other_copy_seen = Some(now);
         }
         self.persist(doc, batch)?;
         Ok(Received {
@@ -719,7 +747,7 @@ impl Reach {
         for (g, (device, attestations, _)) in groups.iter().enumerate() {
             for a in *attestations {
                 if let Some(&i) = index.get(&ChangeHash(a.hash))
-                    && added[i].actor.as_slice() == device.as_slice()
+                    && entraide_docs::device_of_actor(&added[i].actor) == Some(**device)
                 {
                     marks[i * words + g / 64] |= 1 << (g % 64);
                 }
