@@ -228,7 +228,10 @@ fn rogue_hello_twice_or_with_strangers_addresses() {
         })
         .collect();
     // The sender's own address comes first, as in an honest address book.
-    addrs.insert(0, (b.device().0, vec!["127.0.0.2:4000".parse().expect("addr")]));
+    addrs.insert(
+        0,
+        (b.device().0, vec!["127.0.0.2:4000".parse().expect("addr")]),
+    );
     let hello = Msg::Hello {
         summary: b.summary(),
         addrs,
