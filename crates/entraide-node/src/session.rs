@@ -236,6 +236,8 @@ pub struct Session {
     /// Documents asked of the peer with `Want`, not answered yet: since
     /// when, or `None` once it took too long and others may be asked too.
     asked: HashMap<DocKind, Option<u64>>,
+    /// Addresses from the peer's `Hello` of devices not known as members yet.
+    heard_addrs: Vec<(DeviceId, Vec<SocketAddr>)>,
     /// Files the peer asked for, from which offset, in order.
     to_send: VecDeque<([u8; 32], u64)>,
     /// The same files, and the one being sent, for asking twice.
@@ -261,6 +263,7 @@ impl Session {
             wanted: HashSet::new(),
             told: BTreeMap::new(),
             asked: HashMap::new(),
+            heard_addrs: Vec::new(),
             to_send: VecDeque::new(),
             queued: HashSet::new(),
             sending: None,
@@ -376,17 +379,12 @@ impl Session {
                     .into_iter()
                     .map(|(k, vv)| (k, vv.into_iter().collect()))
                     .collect();
-                // Addresses of member devices only: a peer cannot fill this
-                // node's address book (or its dialer) with strangers.
-                for (device, a) in addrs.into_iter().take(MAX_HELLO_DEVICES) {
-                    let device = DeviceId(device);
-                    if !node.is_member_device(&device) {
-                        continue;
-                    }
-                    let a: Vec<SocketAddr> = a.into_iter().take(MAX_HELLO_ADDRS).collect();
-                    node.remember_peer(device, &a).map_err(End::Node)?;
-                    out.addrs.push((device, a));
-                }
+                self.heard_addrs = addrs
+                    .into_iter()
+                    .take(MAX_HELLO_DEVICES)
+                    .map(|(d, a)| (DeviceId(d), a.into_iter().take(MAX_HELLO_ADDRS).collect()))
+                    .collect();
+                self.learn_addrs(node, out)?;
                 self.push(node, Push::Everything, out);
                 self.want_files(node, out)?;
                 out.send.push(Msg::Synced);
@@ -400,6 +398,8 @@ impl Session {
                     self.op_heads = node.op_heads();
                     out.members_changed = true;
                     out.node_changed = true;
+                    // Devices the peer named before this node knew them.
+                    self.learn_addrs(node, out)?;
                 } else {
                     self.idle(now_ms)?;
                 }
@@ -489,6 +489,22 @@ impl Session {
                     return self.idle(now_ms);
                 }
                 self.acked = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers the addresses the peer's `Hello` gave for member devices
+    /// (a peer cannot fill this node's address book, or its dialer, with
+    /// strangers); the others wait until the membership names them.
+    fn learn_addrs(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
+        let heard = std::mem::take(&mut self.heard_addrs);
+        for (device, a) in heard {
+            if node.is_member_device(&device) {
+                node.remember_peer(device, &a).map_err(End::Node)?;
+                out.addrs.push((device, a));
+            } else {
+                self.heard_addrs.push((device, a));
             }
         }
         Ok(())
