@@ -98,7 +98,7 @@ pub fn device_of_actor(actor: &[u8]) -> Option<[u8; 32]> {
 /// [`device_of_actor`] as lowercase hex (empty for an actor that is no
 /// device's): how documents name a device.
 pub fn device_hex_of_actor(actor: &ActorId) -> String {
-    device_of_actor(&actor.to_bytes())
+    device_of_actor(actor.to_bytes())
         .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
         .unwrap_or_default()
 }

@@ -231,6 +231,9 @@ pub struct Session {
     op_heads: Vec<[u8; 32]>,
     /// Files asked of the peer, not all received yet.
     wanted: HashSet<[u8; 32]>,
+    /// Files the peer said it lacks (`NoBlob`), not asked of it again
+    /// until the next tick.
+    peer_lacks: HashSet<[u8; 32]>,
     /// What this node announced to the peer with `Have`.
     told: BTreeMap<DocKind, VersionVector>,
     /// Documents asked of the peer with `Want`, not answered yet: since
@@ -261,6 +264,7 @@ impl Session {
             docs: BTreeMap::new(),
             op_heads: Vec::new(),
             wanted: HashSet::new(),
+            peer_lacks: HashSet::new(),
             told: BTreeMap::new(),
             asked: HashMap::new(),
             heard_addrs: Vec::new(),
@@ -471,7 +475,11 @@ impl Session {
             }
             Msg::NoBlob(hash) => {
                 if self.wanted.remove(&hash) {
+                    // Another peer may hold it: the other sessions ask,
+                    // this one not again before the next tick.
                     node.asking.files.remove(&hash);
+                    self.peer_lacks.insert(hash);
+                    out.node_changed = true;
                 } else {
                     self.idle(now_ms)?;
                 }
@@ -598,9 +606,10 @@ impl Session {
                 out.node_changed = true;
             }
             Ok(false) if last => {
-                // Parts arrived out of step: ask again later.
+                // Parts arrived out of step: ask again (any session).
                 self.wanted.remove(&hash);
                 node.asking.files.remove(&hash);
+                out.node_changed = true;
             }
             Ok(false) => {}
             Err(e) => {
@@ -630,6 +639,11 @@ impl Session {
     /// question up: other peers that announced the changes may be asked.
     /// This session waits for its answer without asking again.
     fn tick(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) {
+        // The peer may have fetched since the files it said it lacked.
+        if !self.peer_lacks.is_empty() {
+            self.peer_lacks.clear();
+            out.node_changed = true;
+        }
         let late: Vec<DocKind> = self
             .asked
             .iter()
@@ -713,7 +727,11 @@ impl Session {
         let missing = node.missing_blobs().map_err(End::Node)?;
         let new: Vec<([u8; 32], u64)> = missing
             .into_iter()
-            .filter(|(h, _)| !self.wanted.contains(h) && node.asking.files.insert(*h))
+            .filter(|(h, _)| {
+                !self.wanted.contains(h)
+                    && !self.peer_lacks.contains(h)
+                    && node.asking.files.insert(*h)
+            })
             .collect();
         self.wanted.extend(new.iter().map(|(h, _)| *h));
         if !new.is_empty() {

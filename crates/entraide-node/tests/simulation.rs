@@ -84,19 +84,6 @@ const ORGS: [&str; 8] = [
 ];
 const RULES: [&str; 3] = ["coordinator", "majority", "consensus"];
 
-/// A known bug of `entraide_node::session`, which the file check tolerates
-/// (and counts, as `no_blob_stalls`) until it is fixed: a `NoBlob` answer
-/// frees the file for the node's other sessions but does not say that the
-/// node changed (`Output::node_changed`), so no other peer is asked for the
-/// file until something else changes the node. In a quiet alliance a member
-/// can then lack for ever a file another member holds: at each new
-/// connection, the first peer whose `Hello` comes in is asked, and if it
-/// lacks the file too, nobody else is (seed 11: `b2` adds a file just before
-/// the final phase; in every round `a` asks `b`, and `b`, `c` and `d` ask
-/// `a`, all get `NoBlob`, and nobody asks `b2`). Set to `false` once the
-/// session asks another peer after a `NoBlob`.
-const NO_BLOB_STALL_TOLERATED: bool = true;
-
 /// A directory for the homes: in memory where the system offers it, since
 /// the simulation is about logic, and durability has tests of its own.
 fn scratch() -> tempfile::TempDir {
@@ -466,10 +453,6 @@ struct Stats {
     waits: u64,
     silences: u64,
     quiet: u64,
-    /// Files a member lacked at the end though another member held them,
-    /// after a peer that lacked them too answered `NoBlob` in the last round
-    /// (a known bug: see `NO_BLOB_STALL_TOLERATED`).
-    no_blob_stalls: u64,
     /// `Want`s a silent node left unanswered.
     unanswered: u64,
     /// Sessions that stopped being the only one asked about a document,
@@ -502,7 +485,6 @@ impl Stats {
             waits,
             silences,
             quiet,
-            no_blob_stalls,
             unanswered,
             patience_ran_out,
         } = s;
@@ -528,7 +510,6 @@ impl Stats {
         self.waits += waits;
         self.silences += silences;
         self.quiet += quiet;
-        self.no_blob_stalls += no_blob_stalls;
         self.unanswered += unanswered;
         self.patience_ran_out += patience_ran_out;
     }
@@ -572,9 +553,6 @@ struct Sim {
     silent: Option<usize>,
     /// When the last `Want` was sent.
     last_want: Option<u64>,
-    /// (node, file) pairs where a peer told the node it lacks the file too,
-    /// in the last round of the final phase.
-    told_no_blob: BTreeSet<(usize, [u8; 32])>,
     /// Library entries added: id → the file's hash.
     files: BTreeMap<String, [u8; 32]>,
     /// Files' bytes added so far, some of them added again.
@@ -627,7 +605,6 @@ impl Sim {
             lossy: true,
             silent: None,
             last_want: None,
-            told_no_blob: BTreeSet::new(),
             files: BTreeMap::new(),
             file_bytes: Vec::new(),
             acks: Vec::new(),
@@ -971,10 +948,7 @@ impl Sim {
         };
         match &msg {
             Msg::BlobPart { .. } => self.stats.file_parts += 1,
-            Msg::NoBlob(hash) => {
-                self.stats.no_blob += 1;
-                self.told_no_blob.insert((to, *hash));
-            }
+            Msg::NoBlob(_) => self.stats.no_blob += 1,
             _ => {}
         }
         let before = match &msg {
@@ -1536,7 +1510,6 @@ impl Sim {
                 self.throttled.clear();
             }
             // New connections, as the daemon's dialer makes after a cut.
-            self.told_no_blob.clear();
             self.close_all();
             self.connect_all();
             self.flush_changes();
@@ -1682,16 +1655,6 @@ impl Sim {
                         .is_some_and(|n| n.blob(&hash).expect("blob").is_some())
                 });
                 let active = authors.iter().any(|&k| self.knows_member(members[0], k));
-                if NO_BLOB_STALL_TOLERATED && held && self.told_no_blob.contains(&(i, hash)) {
-                    // The known bug, not a new one: counted, not failed.
-                    self.stats.no_blob_stalls += 1;
-                    self.trace(format!(
-                        "{} lacks the file {} after a NoBlob (NO_BLOB_STALL_TOLERATED)",
-                        NAMES[i],
-                        blake3::Hash::from_bytes(hash).to_hex()
-                    ));
-                    continue;
-                }
                 assert!(
                     !authors.is_empty() && !held && !active,
                     "{} lacks the library file {} (added by {:?}, held by a member: {held})",
@@ -1880,12 +1843,6 @@ fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
         }
     }
     eprintln!("{} schedules: {total:?}", seeds.len());
-    if total.no_blob_stalls > 0 {
-        eprintln!(
-            "known bug tolerated ({} times): a file not asked of another peer after a NoBlob (NO_BLOB_STALL_TOLERATED)",
-            total.no_blob_stalls
-        );
-    }
     assert!(
         failures.is_empty(),
         "failing schedules (replay with ENTRAIDE_SIM_SEED): {failures:?}"
