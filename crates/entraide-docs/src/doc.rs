@@ -417,6 +417,26 @@ impl SharedDoc {
         (!bytes.is_empty()).then_some(bytes)
     }
 
+    /// The changes not in the causal past of those of `their_heads` this
+    /// document holds: what a peer whose heads are `their_heads` may lack
+    /// when its version vector cannot say (it holds a change this document
+    /// does not, under an actor and sequence number this document has under
+    /// another change: an equivocation). `None` when there is nothing.
+    pub fn bundle_after_heads(&mut self, their_heads: &[ChangeHash]) -> Option<Vec<u8>> {
+        let known: Vec<ChangeHash> = their_heads
+            .iter()
+            .copied()
+            .filter(|h| self.doc.get_change_meta_by_hash(h).is_some())
+            .collect();
+        let bytes = self.doc.save_after(&known);
+        (!bytes.is_empty()).then_some(bytes)
+    }
+
+    /// Whether this document holds the change `hash`.
+    pub fn holds(&mut self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_meta_by_hash(hash).is_some()
+    }
+
     /// Applies a chunk received from a peer only if `verify` accepts every
     /// change it adds (who signed it) and the authority check accepts what
     /// each one writes (see [`crate::authority`]); returns the added
@@ -517,6 +537,8 @@ impl SharedDoc {
             })
             .collect();
         verify(&added).map_err(ApplyError::Refused)?;
+        self.check_no_equivocation(&new)
+            .map_err(ApplyError::Unauthorized)?;
         check_changes(self.kind, &self.doc, &new, members).map_err(ApplyError::Unauthorized)?;
         let unsaved_before = self.doc.get_heads() != self.saved;
         let raw: Vec<u8> = if unsaved_before {
@@ -538,6 +560,38 @@ impl SharedDoc {
             self.received_raw = Some((self.doc.get_heads(), raw));
         }
         Ok(added)
+    }
+
+    /// Refuses signed changes that reuse an actor and sequence number this
+    /// document (or the same bundle) already has under another change: the
+    /// device wrote two histories on purpose (equivocation; an honest
+    /// device never does, each opening of its home writing under an actor of
+    /// its own). automerge can hold only one of the two, so every node that
+    /// took the other would refuse it for ever: the refusal names the device
+    /// in the audit instead of ending the session.
+    fn check_no_equivocation(&mut self, new: &[automerge::Change]) -> Result<(), Refusal> {
+        let held = self.version_vector();
+        let mut seen: std::collections::HashMap<(&[u8], u64), ChangeHash> =
+            std::collections::HashMap::new();
+        for c in new {
+            let actor = c.actor_id().to_bytes();
+            let reused = held.get(actor).is_some_and(|&top| c.seq() <= top)
+                || seen
+                    .insert((actor, c.seq()), c.hash())
+                    .is_some_and(|other| other != c.hash());
+            if reused {
+                return Err(Refusal {
+                    change: c.hash(),
+                    author: actor.to_vec(),
+                    rule: format!(
+                        "equivocation: its device signed another change with the same actor and sequence number ({})",
+                        c.seq()
+                    ),
+                    undecided: false,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Hashes of changes that `heads` depend on and this document lacks.

@@ -1,6 +1,6 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/3`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/4`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
@@ -15,9 +15,10 @@ pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 2 (version 1 had no `Have`/`Want`: a node
-/// pushed every change it received on to every peer).
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/3";
+/// The sync protocol, version 4 (version 3 had no heads in `Hello`, so two
+/// changes under one actor and sequence number went unseen; version 2 had
+/// record ids without their creator; version 1 had no `Have`/`Want`).
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/4";
 /// Joining an alliance with a ticket, version 1.
 pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
 /// The largest frame accepted (a document bundle can be large).

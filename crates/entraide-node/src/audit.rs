@@ -83,7 +83,13 @@ impl Node {
         self.refused.push(RefusedChange {
             doc,
             change,
-            author_device: refusal.author.iter().map(|b| format!("{b:02x}")).collect(),
+            // The device behind the change's actor (an actor is the device
+            // key and the bytes of one opening of its home).
+            author_device: entraide_docs::device_of_actor(&refusal.author)
+                .map_or(refusal.author.as_slice(), |_| &refusal.author[..32])
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             rule: refusal.rule.clone(),
             at_ms: crate::node::now_ms(),
         });

@@ -234,6 +234,8 @@ pub struct Session {
     /// Files the peer said it lacks (`NoBlob`), not asked of it again
     /// until the next tick.
     peer_lacks: HashSet<[u8; 32]>,
+    /// Each document's heads as the peer's `Hello` gave them.
+    their_heads: BTreeMap<DocKind, Vec<[u8; 32]>>,
     /// What this node announced to the peer with `Have`.
     told: BTreeMap<DocKind, VersionVector>,
     /// Documents asked of the peer with `Want`, not answered yet: since
@@ -265,6 +267,7 @@ impl Session {
             op_heads: Vec::new(),
             wanted: HashSet::new(),
             peer_lacks: HashSet::new(),
+            their_heads: BTreeMap::new(),
             told: BTreeMap::new(),
             asked: HashMap::new(),
             heard_addrs: Vec::new(),
@@ -378,6 +381,7 @@ impl Session {
                 }
                 self.hello = true;
                 self.op_heads = summary.op_heads;
+                self.their_heads = summary.heads.into_iter().collect();
                 self.docs = summary
                     .docs
                     .into_iter()
@@ -675,6 +679,16 @@ impl Session {
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
             let mine = node.doc_version_vector(doc);
             let lacking = version_beyond(&mine, &theirs);
+            if push == Push::Everything && self.equivocation_hidden(node, doc, &theirs, &mine) {
+                // Version vectors cannot tell two changes under one actor and
+                // sequence apart: send everything past the heads both hold,
+                // and the peer's check names the equivocating device.
+                if let Some(bundle) = node.bundle_after_heads(doc, &self.their_heads[&doc]) {
+                    out.send.push(Msg::Docs(bundle));
+                    merge_version(self.docs.entry(doc).or_default(), &mine);
+                    continue;
+                }
+            }
             if lacking.is_empty() {
                 continue;
             }
@@ -698,6 +712,24 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Whether the peer holds a change of `doc` that this node does not,
+    /// although its version vector claims nothing this node lacks: a change
+    /// under an actor and sequence number this node holds under another
+    /// change (only a modified client writes two: each opening of a home
+    /// writes under an actor of its own).
+    fn equivocation_hidden(
+        &self,
+        node: &mut Node,
+        doc: DocKind,
+        theirs: &VersionVector,
+        mine: &VersionVector,
+    ) -> bool {
+        let Some(heads) = self.their_heads.get(&doc) else {
+            return false;
+        };
+        version_beyond(theirs, mine).is_empty() && heads.iter().any(|h| !node.holds_change(doc, h))
     }
 
     /// Asks the peer for the changes it announced that this node lacks, for

@@ -111,6 +111,9 @@ pub struct Summary {
     pub op_heads: Vec<[u8; 32]>,
     /// Each document's version vector.
     pub docs: Vec<(DocKind, VectorEntries)>,
+    /// Each document's heads: two changes under one actor and sequence
+    /// number look the same in version vectors, not in heads.
+    pub heads: Vec<(DocKind, Vec<[u8; 32]>)>,
 }
 
 /// Changes of one document for a peer, with the signatures that cover them.
@@ -202,10 +205,20 @@ impl Node {
             .into_iter()
             .map(|k| (k, self.doc_mut(k).version_vector().into_iter().collect()))
             .collect();
+        let heads = DocKind::ALL
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    self.doc_mut(k).heads().into_iter().map(|h| h.0).collect(),
+                )
+            })
+            .collect();
         Summary {
             alliance,
             op_heads,
             docs,
+            heads,
         }
     }
 
@@ -351,6 +364,31 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Everything of `doc` past what a peer with heads `their_heads` holds
+    /// that this node holds too, with every attestation of the document:
+    /// for a peer whose version vector hides what it lacks (see
+    /// `SharedDoc::bundle_after_heads`).
+    pub fn bundle_after_heads(&mut self, doc: DocKind, their_heads: &[[u8; 32]]) -> Option<Bundle> {
+        let heads: Vec<ChangeHash> = their_heads.iter().map(|h| ChangeHash(*h)).collect();
+        let bytes = self.doc_mut(doc).bundle_after_heads(&heads)?;
+        let attestations = self
+            .attestations
+            .iter()
+            .filter(|((d, _), _)| *d == doc)
+            .map(|(_, a)| a.clone())
+            .collect();
+        Some(Bundle {
+            doc,
+            bytes,
+            attestations,
+        })
+    }
+
+    /// Whether this node holds the change `hash` of `doc`.
+    pub fn holds_change(&mut self, doc: DocKind, hash: &[u8; 32]) -> bool {
+        self.doc_mut(doc).holds(&ChangeHash(*hash))
     }
 
     /// The changes of `doc` a peer with version vector `theirs` lacks.
