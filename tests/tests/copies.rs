@@ -42,7 +42,10 @@ fn a_copied_home_and_its_original_converge_with_both_edits() {
     // The original meets only A.
     sb.stop();
     let sc = Serve::start_at(&c, &c_addr);
-    set_charter(&c, "Charte\n\nArticle 1.\n\nArticle 2, from the old computer.\n");
+    set_charter(
+        &c,
+        "Charte\n\nArticle 1.\n\nArticle 2, from the old computer.\n",
+    );
     eventually(15, "A gets the original's edit", || {
         charter(&a).contains("old computer")
     });
@@ -51,7 +54,10 @@ fn a_copied_home_and_its_original_converge_with_both_edits() {
     sa.stop();
     let _sb = Serve::start_at(&b, &b_addr);
     let s_copy = Serve::start_at(&copy, &c_addr);
-    set_charter(&copy, "Charte\n\nArticle 1.\n\nArticle 2, from the new computer.\n");
+    set_charter(
+        &copy,
+        "Charte\n\nArticle 1.\n\nArticle 2, from the new computer.\n",
+    );
     eventually(15, "B gets the copy's edit", || {
         charter(&b).contains("new computer")
     });

@@ -185,4 +185,3 @@ fn a_home_restored_from_an_older_backup_keeps_writing_and_gets_back_what_it_had_
         status.text
     );
 }
-
