@@ -387,6 +387,12 @@ enum LibraryCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Withdraw an entry your organisation added; its file is deleted from
+    /// every member's store once no entry names it.
+    Withdraw {
+        /// Its id, id prefix or title.
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -882,6 +888,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 (Request::LibraryList { kind, tag, search }, None)
             }
             LibraryCommand::Get { id, out } => (Request::LibraryGet { entry: id }, Some(out)),
+            LibraryCommand::Withdraw { id } => (Request::LibraryWithdraw { entry: id }, None),
         },
         Command::Resource { command } => (
             match command {

@@ -1508,6 +1508,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 (DocKind::Charter, vec![(device(0).0.to_vec(), 2)]),
                 (DocKind::Calendar, vec![(b"entraide-genesis".to_vec(), 1)]),
             ],
+            heads: vec![(DocKind::Charter, vec![[7; 32]])],
         },
         addrs: vec![(
             device(1).0,

@@ -204,6 +204,14 @@ impl Library {
             .ok_or(LibraryError::Title)
     }
 
+    /// Withdraws an entry (the caller checked it is the author's
+    /// organisation's: only those pass the authority check).
+    pub fn withdraw(&mut self, now_ms: i64, id: &str) {
+        let root = self.doc.root_obj("entries");
+        let _ = self.doc.write().delete(&root, id);
+        self.doc.commit(now_ms, "library withdraw");
+    }
+
     /// Describes a new file in the library.
     pub fn add(
         &mut self,

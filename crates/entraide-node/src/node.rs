@@ -75,6 +75,9 @@ pub struct Node {
     /// The library files still missing, with how much of each is held, as of
     /// the library document's heads (kept up to date as parts arrive).
     pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
+    /// Each library file's size as its entry declares it (as of the last
+    /// `missing_blobs`): a file received must have that size.
+    pub(crate) file_sizes: std::collections::HashMap<[u8; 32], u64>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
     /// Peer records written since the last durable commit.
@@ -293,6 +296,7 @@ impl Node {
             listen_addrs,
             relay_url,
             missing_files: None,
+            file_sizes: Default::default(),
             deferred_files: (0, 0),
             deferred_peers: false,
             asking: Default::default(),
@@ -437,6 +441,7 @@ impl Node {
                 self.library_list(kind.as_deref(), tag.as_deref(), search.as_deref())
             }
             Request::LibraryGet { entry } => self.library_get(&entry),
+            Request::LibraryWithdraw { entry } => self.library_withdraw(&entry),
             Request::ResourceAdd {
                 name,
                 kind,
@@ -1083,6 +1088,44 @@ impl Node {
         );
         reply.file = Some(bytes);
         Ok(reply)
+    }
+
+    /// Withdraws an entry this organisation added; its file goes once no
+    /// entry names it (here now, on the other nodes when they get the
+    /// withdrawal).
+    fn library_withdraw(&mut self, entry: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let e = self.library.get(entry)?;
+        if e.added_by != self.org_id {
+            return Err(NodeError::Invalid(format!(
+                "'{}' was added by another organisation; only the organisation that added an entry may withdraw it",
+                e.title
+            )));
+        }
+        self.library.withdraw(now_ms(), &e.id);
+        let mut batch = WriteBatch::new();
+        self.drop_unnamed_files(&mut batch)?;
+        self.persist(DocKind::Library, batch)?;
+        Ok(Reply::new(
+            json!({"id": e.id, "withdrawn": true}),
+            format!("withdrew '{}'", e.title),
+        ))
+    }
+
+    /// Deletes, in `batch`, the files no library entry names any more.
+    pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
+        let named: std::collections::HashSet<[u8; 32]> = self
+            .library
+            .list()
+            .iter()
+            .filter_map(|e| Self::blob_key(&e.hash))
+            .collect();
+        for hash in self.store.blob_hashes()? {
+            if !named.contains(&hash) {
+                batch.drop_blob(hash);
+            }
+        }
+        Ok(())
     }
 
     /// The organisation a device (64 hex digits) belongs to or belonged to,

@@ -91,6 +91,11 @@ pub enum Request {
         /// Id, prefix or title.
         entry: String,
     },
+    /// `library withdraw`.
+    LibraryWithdraw {
+        /// Id, prefix or title.
+        entry: String,
+    },
     /// `resource add`.
     ResourceAdd {
         /// Name.

@@ -624,6 +624,10 @@ impl Node {
         // copy of this home wrote them (a folder copied to another
         // computer), or this home was restored from an older backup. Both
         // copies' writes are kept; the user is told once, in `status`.
+        if doc == DocKind::Library {
+            // A withdrawn entry's file goes from every node's store.
+            self.drop_unnamed_files(&mut batch)?;
+        }
         if added
             .iter()
             .any(|c| entraide_docs::device_of_actor(&c.actor) == Some(self.device.0))
@@ -650,13 +654,12 @@ impl Node {
             // no store read per file on every change of the node.
             return Ok(missing.clone());
         }
-        let mut hashes: Vec<[u8; 32]> = self
-            .library
-            .list()
+        let entries = self.library.list();
+        self.file_sizes = entries
             .iter()
-            .filter_map(|e| blake3::Hash::from_hex(&e.hash).ok())
-            .map(|h| *h.as_bytes())
+            .filter_map(|e| Some((*blake3::Hash::from_hex(&e.hash).ok()?.as_bytes(), e.size)))
             .collect();
+        let mut hashes: Vec<[u8; 32]> = self.file_sizes.keys().copied().collect();
         let mut seen = HashSet::new();
         hashes.retain(|h| seen.insert(*h));
         let missing = self.store.missing_blobs(&hashes)?;
@@ -698,7 +701,13 @@ impl Node {
         total: u64,
         bytes: Vec<u8>,
     ) -> Result<bool, SyncError> {
-        if total > crate::MAX_LIBRARY_FILE as u64 || offset + bytes.len() as u64 > total {
+        // The size its library entry declares, or the file is not one this
+        // node asked for: a member cannot store more than it declared.
+        let declared = self.file_sizes.get(hash).copied();
+        if total > crate::MAX_LIBRARY_FILE as u64
+            || offset + bytes.len() as u64 > total
+            || declared.is_some_and(|d| d != total)
+        {
             return Err(SyncError::Refused(
                 "a library file is larger than announced or allowed".into(),
             ));

@@ -145,6 +145,7 @@ pub struct WriteBatch {
     blobs: Vec<([u8; 32], Vec<u8>)>,
     blob_parts: Vec<([u8; 32], u64, Vec<u8>)>,
     drop_parts: Vec<[u8; 32]>,
+    drop_blobs: Vec<[u8; 32]>,
     meta: Vec<(String, Vec<u8>)>,
 }
 
@@ -163,6 +164,7 @@ impl WriteBatch {
             && self.blobs.is_empty()
             && self.blob_parts.is_empty()
             && self.drop_parts.is_empty()
+            && self.drop_blobs.is_empty()
             && self.meta.is_empty()
     }
 
@@ -205,6 +207,12 @@ impl WriteBatch {
     /// Forgets the received parts of a file (complete, or bad).
     pub fn drop_blob_parts(&mut self, hash: [u8; 32]) -> &mut Self {
         self.drop_parts.push(hash);
+        self
+    }
+
+    /// Deletes a file's bytes (no library entry names it any more).
+    pub fn drop_blob(&mut self, hash: [u8; 32]) -> &mut Self {
+        self.drop_blobs.push(hash);
         self
     }
 
@@ -484,6 +492,18 @@ impl Store {
         })
     }
 
+    /// The hashes of every file held whole.
+    pub fn blob_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read_table(BLOBS, Vec::new(), |table| {
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(StoreError::read)? {
+                let (k, _) = entry.map_err(StoreError::read)?;
+                out.push(*k.value());
+            }
+            Ok(out)
+        })
+    }
+
     /// How many bytes of a file still arriving are held, from offset 0.
     pub fn blob_parts_len(&self, hash: &[u8; 32]) -> Result<u64, StoreError> {
         self.read_table(BLOB_PARTS, 0, |table| contiguous_len(table, hash))
@@ -587,6 +607,9 @@ impl Store {
                     blobs
                         .insert(hash, bytes.as_slice())
                         .map_err(StoreError::write)?;
+                }
+                for hash in &batch.drop_blobs {
+                    blobs.remove(hash).map_err(StoreError::write)?;
                 }
                 let mut parts = tx.open_table(BLOB_PARTS).map_err(StoreError::write)?;
                 for hash in &batch.drop_parts {
