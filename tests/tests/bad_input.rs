@@ -637,6 +637,19 @@ fn the_charter_is_unchanged_after_a_refused_set() {
     assert!(Path::new(&home.path()).join("entraide.redb").exists());
 }
 
+/// The charter draft every node stores has a size limit: a longer text is
+/// refused with one line and changes nothing.
+#[test]
+fn a_charter_over_the_size_limit_is_refused() {
+    let home = fixture();
+    let before = home.json(&["charter", "show"]);
+    let file = home.scratch().join("huge.txt");
+    std::fs::write(&file, "a".repeat(200_001)).unwrap();
+    let run = home.fails(&["charter", "set", "--file", file.to_str().unwrap()], 2);
+    assert!(run.stderr.contains("limited to 200000"), "{run:?}");
+    assert_eq!(home.json(&["charter", "show"]), before);
+}
+
 /// A library title that looks like a path is only a title: it is stored as
 /// typed, and no file is created from it, in the home or anywhere else.
 #[test]

@@ -136,6 +136,11 @@ pub enum LibraryError {
     Lookup(#[from] LookupError),
 }
 
+/// Each organisation's share of the shared library, in MB, unless the
+/// alliance decided otherwise (a passed `library-quota` proposal): every
+/// node stores every member's files, so no member may fill them.
+pub const DEFAULT_QUOTA_MB: u64 = 500;
+
 /// The library document.
 #[derive(Debug)]
 pub struct Library {
@@ -182,6 +187,25 @@ impl Library {
             .collect();
         list.sort_by(|a, b| (a.added_at, &a.id).cmp(&(b.added_at, &b.id)));
         list
+    }
+
+    /// The entries over their organisation's quota (`quota` bytes each):
+    /// each organisation's entries, oldest first, count until the next would
+    /// go over. A function of the document alone, so every node sees the
+    /// same; nodes fetch and store no file of an entry over quota.
+    pub fn over_quota(&self, quota: u64) -> std::collections::HashSet<String> {
+        let mut used: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        let mut over = std::collections::HashSet::new();
+        for e in self.list() {
+            let used = used.entry(e.added_by).or_default();
+            match used.checked_add(e.size) {
+                Some(total) if total <= quota => *used = total,
+                _ => {
+                    over.insert(e.id);
+                }
+            }
+        }
+        over
     }
 
     /// Finds an entry by id, id prefix or exact title.

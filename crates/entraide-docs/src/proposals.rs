@@ -45,7 +45,24 @@ use crate::lookup::{LookupError, resolve};
 use crate::{Author, DocKind, SharedDoc};
 
 /// The kinds of proposal.
-pub const KINDS: [&str; 4] = ["charter-amendment", "admission", "removal", "general"];
+pub const KINDS: [&str; 5] = [
+    "charter-amendment",
+    "admission",
+    "removal",
+    "general",
+    "library-quota",
+];
+
+/// The largest library quota a proposal may set, in MB per organisation.
+pub const MAX_LIBRARY_QUOTA_MB: u64 = 1_000_000;
+
+/// The quota a `library-quota` proposal's text sets, in MB per organisation.
+pub fn library_quota_mb(text: &str) -> Option<u64> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|mb| (1..=MAX_LIBRARY_QUOTA_MB).contains(mb))
+}
 
 /// How a proposal is decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +281,7 @@ impl Proposals {
         }
         if !KINDS.contains(&new.kind) {
             return Err(ProposalError::Invalid(format!(
-                "unknown proposal kind '{}'; use charter-amendment, admission, removal or general",
+                "unknown proposal kind '{}'; use charter-amendment, admission, removal, general or library-quota",
                 new.kind
             )));
         }
@@ -273,6 +290,11 @@ impl Proposals {
                 "a charter amendment carries the proposed charter: --file <PATH> or --text <TEXT>"
                     .into(),
             ));
+        }
+        if new.kind == "library-quota" && library_quota_mb(new.text).is_none() {
+            return Err(ProposalError::Invalid(format!(
+                "a library quota proposal carries the quota, in MB per organisation, from 1 to {MAX_LIBRARY_QUOTA_MB}: --text <MB>"
+            )));
         }
         if new.deadline <= now_ms {
             return Err(ProposalError::Invalid(

@@ -316,6 +316,41 @@ impl Node {
         Ok(Reply::new(self.proposal_json(&result), text))
     }
 
+    /// Each organisation's share of the shared library, in bytes: the
+    /// quota of the last passed `library-quota` proposal, or the default.
+    /// Cached until the proposals or the membership change, or an open
+    /// quota proposal's deadline passes.
+    pub(crate) fn library_quota(&mut self) -> u64 {
+        let key = (self.proposals.doc_mut().heads(), self.log.heads());
+        let now = now_ms();
+        if let Some((k, until, quota)) = &self.quota_cache
+            && *k == key
+            && now < *until
+        {
+            return *quota;
+        }
+        let quotas: Vec<Proposal> = self
+            .proposal_list()
+            .into_iter()
+            .filter(|p| p.kind == "library-quota")
+            .collect();
+        let until = quotas
+            .iter()
+            .filter(|p| p.outcome == Outcome::Open)
+            .map(|p| p.deadline)
+            .min()
+            .unwrap_or(i64::MAX);
+        let mb = quotas
+            .iter()
+            .filter(|p| p.outcome == Outcome::Passed)
+            .max_by_key(|p| (p.decided_at, p.created_at, p.id.clone()))
+            .and_then(|p| entraide_docs::proposals::library_quota_mb(&p.text))
+            .unwrap_or(entraide_docs::library::DEFAULT_QUOTA_MB);
+        let quota = mb.saturating_mul(1024 * 1024);
+        self.quota_cache = Some((key, until, quota));
+        quota
+    }
+
     /// The adopted charter: the text of the last passed amendment.
     pub(crate) fn adopted_charter(&mut self) -> Option<Proposal> {
         self.proposal_list()

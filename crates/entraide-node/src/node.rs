@@ -78,6 +78,16 @@ pub struct Node {
     /// Each library file's size as its entry declares it (as of the last
     /// `missing_blobs`): a file received must have that size.
     pub(crate) file_sizes: std::collections::HashMap<[u8; 32], u64>,
+    /// The library quota per organisation, and what it was computed from.
+    #[allow(clippy::type_complexity)]
+    pub(crate) quota_cache: Option<(
+        (
+            Vec<entraide_docs::ChangeHash>,
+            Vec<entraide_membership::OpHash>,
+        ),
+        i64,
+        u64,
+    )>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
     /// Peer records written since the last durable commit.
@@ -108,6 +118,20 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// The longest charter draft, in characters: every node stores it, and
+/// a charter is a few pages.
+pub const MAX_CHARTER_CHARS: usize = 200_000;
+
+fn check_charter_size(text: &str) -> Result<(), NodeError> {
+    let chars = text.chars().count();
+    if chars > MAX_CHARTER_CHARS {
+        return Err(NodeError::Invalid(format!(
+            "the charter draft would be {chars} characters long; it is limited to {MAX_CHARTER_CHARS}; nothing changed"
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn random<const N: usize>() -> Result<[u8; N], NodeError> {
@@ -297,6 +321,7 @@ impl Node {
             relay_url,
             missing_files: None,
             file_sizes: Default::default(),
+            quota_cache: None,
             deferred_files: (0, 0),
             deferred_peers: false,
             asking: Default::default(),
@@ -799,6 +824,7 @@ impl Node {
 
     fn charter_set(&mut self, text: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        check_charter_size(text)?;
         let changed = self.charter.set_text(now_ms(), text);
         self.persist(DocKind::Charter, WriteBatch::new())?;
         let heads = self.charter.doc_mut().heads_hex();
@@ -815,6 +841,7 @@ impl Node {
 
     fn charter_edit(&mut self, base: &[String], text: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        check_charter_size(text)?;
         let heads: Vec<entraide_docs::ChangeHash> = base
             .iter()
             .map(|h| {
@@ -980,6 +1007,26 @@ impl Node {
             .filter(|n| !n.is_empty() && *n != ".." && *n != ".")
             .unwrap_or("file")
             .to_owned();
+        // Every node stores every member's files: each organisation has its
+        // share (`library_quota`), decided by the alliance.
+        let quota = self.library_quota();
+        let over = self.library.over_quota(quota);
+        let used: u64 = self
+            .library
+            .list()
+            .iter()
+            .filter(|e| e.added_by == self.org_id && !over.contains(&e.id))
+            .map(|e| e.size)
+            .sum();
+        if used + bytes.len() as u64 > quota {
+            let mb = |b: u64| b.div_ceil(1024 * 1024);
+            return Err(NodeError::Invalid(format!(
+                "this file would bring {}'s files in the shared library to {} MB, over the alliance's quota of {} MB per organisation; withdraw an entry (`entraide library withdraw <ID>`) or propose a larger quota (`entraide propose library-quota --text <MB>`)",
+                self.org_name,
+                mb(used + bytes.len() as u64),
+                mb(quota)
+            )));
+        }
         let hash = blake3::hash(&bytes);
         let hash_hex = hash.to_hex().to_string();
         let id = self.new_record_id()?;
@@ -1025,6 +1072,8 @@ impl Node {
             .collect();
         let mut list = Vec::new();
         let mut text = String::new();
+        let quota = self.library_quota();
+        let over = self.library.over_quota(quota);
         for e in self.library.list() {
             if kind.is_some_and(|k| k != e.kind) {
                 continue;
@@ -1055,7 +1104,13 @@ impl Node {
                 e.kind.name(),
                 e.title,
                 e.tags.join(", "),
-                if available { "" } else { "  (not here yet)" }
+                if over.contains(&e.id) {
+                    "  (over its organisation's quota: not shared)"
+                } else if available {
+                    ""
+                } else {
+                    "  (not here yet)"
+                }
             );
             list.push(json!({
                 "id": e.id,
@@ -1068,6 +1123,7 @@ impl Node {
                 "added_by": self.org_name(&e.added_by),
                 "added_at": format_time(e.added_at, self.zone),
                 "available": available,
+                "over_quota": over.contains(&e.id),
                 "received": if available { e.size } else { Self::blob_key(&e.hash).map_or(0, |k| self.store.blob_parts_len(&k).unwrap_or(0)) },
             }));
         }

@@ -646,7 +646,10 @@ impl Node {
     /// Library files this node describes but does not hold, each with how
     /// many of its bytes already arrived (a transfer resumes there).
     pub fn missing_blobs(&mut self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
-        let heads = self.library.doc_mut().heads();
+        let mut heads = self.library.doc_mut().heads();
+        // The quota decides which files are fetched: it is part of the key.
+        let quota = self.library_quota();
+        heads.push(ChangeHash(blake3::hash(&quota.to_le_bytes()).into()));
         if let Some((at, missing)) = &self.missing_files
             && *at == heads
         {
@@ -654,9 +657,13 @@ impl Node {
             // no store read per file on every change of the node.
             return Ok(missing.clone());
         }
+        // Files of entries over their organisation's quota are neither
+        // fetched nor stored.
+        let over = self.library.over_quota(quota);
         let entries = self.library.list();
         self.file_sizes = entries
             .iter()
+            .filter(|e| !over.contains(&e.id))
             .filter_map(|e| Some((*blake3::Hash::from_hex(&e.hash).ok()?.as_bytes(), e.size)))
             .collect();
         let mut hashes: Vec<[u8; 32]> = self.file_sizes.keys().copied().collect();
@@ -703,10 +710,14 @@ impl Node {
     ) -> Result<bool, SyncError> {
         // The size its library entry declares, or the file is not one this
         // node asked for: a member cannot store more than it declared.
-        let declared = self.file_sizes.get(hash).copied();
+        let Some(declared) = self.file_sizes.get(hash).copied() else {
+            // No entry this node fetches names it (withdrawn, over its
+            // organisation's quota): nothing is stored.
+            return Ok(false);
+        };
         if total > crate::MAX_LIBRARY_FILE as u64
             || offset + bytes.len() as u64 > total
-            || declared.is_some_and(|d| d != total)
+            || declared != total
         {
             return Err(SyncError::Refused(
                 "a library file is larger than announced or allowed".into(),

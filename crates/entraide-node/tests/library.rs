@@ -98,3 +98,109 @@ fn a_file_is_received_only_at_the_size_its_entry_declares() {
     fetch_files(&mut a, &mut b);
     assert!(b.blob(&hash).expect("blob").is_some());
 }
+
+/// The alliance sets the library quota to `mb` MB per organisation: every
+/// member agrees.
+fn set_quota(nodes: &mut [&mut Node], mb: u64) {
+    let id = nodes[0]
+        .execute(Request::Propose {
+            kind: "library-quota".into(),
+            title: format!("{mb} MB each"),
+            text: mb.to_string(),
+            process: None,
+            quorum: None,
+            deadline: None,
+            org: None,
+        })
+        .expect("propose")
+        .json["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for i in 0..nodes.len() {
+        for j in 0..nodes.len() {
+            if i != j {
+                let (from, to) = if i < j {
+                    let (l, r) = nodes.split_at_mut(j);
+                    (&mut *l[i], &mut *r[0])
+                } else {
+                    let (l, r) = nodes.split_at_mut(i);
+                    (&mut *r[0], &mut *l[j])
+                };
+                push(from, to);
+            }
+        }
+        nodes[i]
+            .execute(Request::Vote {
+                proposal: id.clone(),
+                position: "agree".into(),
+                reason: String::new(),
+            })
+            .expect("vote");
+    }
+    for i in 0..nodes.len() {
+        for j in 0..nodes.len() {
+            if i < j {
+                let (l, r) = nodes.split_at_mut(j);
+                push(&mut *l[i], &mut *r[0]);
+                push(&mut *r[0], &mut *l[i]);
+            }
+        }
+    }
+}
+
+#[test]
+fn each_organisation_shares_the_library_within_the_alliances_quota() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    push(&mut a, &mut b);
+    // Under the default quota, A shares two files of 600 KB.
+    let (first, _) = add_file(&mut a, "Premier", vec![1; 600 * 1024]);
+    let (second, second_hash) = add_file(&mut a, "Second", vec![2; 600 * 1024]);
+    // The alliance then sets 1 MB per organisation.
+    set_quota(&mut [&mut a, &mut b], 1);
+    // A's second file is over A's share now, on every node alike: B does
+    // not fetch it, and the list says so.
+    fetch_files(&mut a, &mut b);
+    assert!(b.blob(&second_hash).expect("blob").is_none());
+    let list = b
+        .execute(Request::LibraryList {
+            kind: None,
+            tag: None,
+            search: None,
+        })
+        .expect("list")
+        .json;
+    let over = |id: &str| {
+        list.as_array()
+            .expect("list")
+            .iter()
+            .find(|e| e["id"] == id)
+            .expect("entry")["over_quota"]
+            .clone()
+    };
+    assert_eq!(over(&first), serde_json::json!(false));
+    assert_eq!(over(&second), serde_json::json!(true));
+    // A new file is refused at `library add`, with what to do.
+    let refused = a.execute(Request::LibraryAdd {
+        file_name: "trois.txt".into(),
+        bytes: vec![3; 600 * 1024],
+        title: "Trois".into(),
+        kind: "other".into(),
+        tags: Vec::new(),
+    });
+    let message = refused.expect_err("over quota").to_string();
+    assert!(message.contains("quota of 1 MB"), "{message}");
+    assert!(message.contains("library withdraw"), "{message}");
+    // Withdrawing the first frees the share: the second now fits, and B
+    // fetches it.
+    a.execute(Request::LibraryWithdraw { entry: first })
+        .expect("withdraw");
+    push(&mut a, &mut b);
+    fetch_files(&mut a, &mut b);
+    assert!(b.blob(&second_hash).expect("blob").is_some());
+    // B's own share is untouched by A's.
+    add_file(&mut b, "De B", vec![4; 600 * 1024]);
+}
