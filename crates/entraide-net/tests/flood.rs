@@ -1,0 +1,368 @@
+//! A hostile member floods two honest daemons while they keep booking and
+//! syncing (loopback, relays off, bounded to about a minute).
+//!
+//! The rogue is a member (admitted, its device key valid), speaking the
+//! sync protocol with a client of its own: it says hello, then sends every
+//! kind of message at full speed (a second `Hello`, operations and bundles
+//! the nodes already hold, `Have` that moves nothing, `Want` and
+//! `WantBlobs` questions, parts and `NoBlob` of files nobody asked for,
+//! `Synced`, `Ack`), and dials again as fast as it can once cut off. The
+//! honest organisations book all along. What must hold: their booking
+//! latency p99 stays within 10 × its quiet value, their memory grows by
+//! less than 50 MB, their stores by less than the rogue's library quota,
+//! every acknowledged booking is on both nodes, and the rogue's connection
+//! is closed and its new ones refused.
+//!
+//! `ENTRAIDE_FLOOD_SECS` sets how long the flood lasts (20 s by default).
+
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use entraide_docs::DocKind;
+use entraide_net::daemon::{Daemon, ServeConfig};
+use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_net::wire::{Msg, SYNC_ALPN, read_frame, write_frame};
+use entraide_node::{Home, Node, Request, Ticket};
+use iroh::endpoint::{PortmapperConfig, presets};
+use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+
+fn loopback() -> ServeConfig {
+    ServeConfig {
+        endpoint: EndpointConfig {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            relay: RelayChoice::Disabled,
+            mdns: false,
+        },
+    }
+}
+
+fn admit(a: &mut Node, b: &mut Node) {
+    let reply = a
+        .execute(Request::Invite {
+            role: "member".into(),
+            expires: "1d".into(),
+        })
+        .expect("invite");
+    let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
+    let request = b.join_request(&ticket).expect("request");
+    let ops = a.admit(b.device(), &request).expect("admit");
+    assert!(b.accept_admission(&ticket, ops.ops()).expect("accept"));
+}
+
+fn addr_of(daemon: &Daemon) -> EndpointAddr {
+    let id = iroh::EndpointId::from_bytes(&daemon.device().0).expect("id");
+    EndpointAddr::from_parts(id, daemon.addrs().into_iter().map(iroh::TransportAddr::Ip))
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn p99(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[(v.len() * 99 / 100).min(v.len() - 1)]
+}
+
+/// Books one slot on `daemon`; how long until it was acknowledged.
+async fn book(daemon: &Daemon, n: u32) -> (Duration, String) {
+    let day = 1 + n / 10;
+    let hour = 8 + n % 10;
+    let start = Instant::now();
+    let reply = daemon
+        .execute(Request::Book {
+            resource: "Salle".into(),
+            from: format!("2031-{:02}-{:02}T{hour:02}:00", 1 + day / 28, 1 + day % 28),
+            to: format!("2031-{:02}-{:02}T{hour:02}:30", 1 + day / 28, 1 + day % 28),
+            purpose: format!("réunion {n}"),
+            repeat: None,
+            count: None,
+            until: None,
+        })
+        .await
+        .expect("book");
+    let id = reply.json["ids"][0]
+        .as_str()
+        .expect("booking id")
+        .to_owned();
+    (start.elapsed(), id)
+}
+
+/// Every message kind, the rogue's way: nothing new, all of it.
+fn flood_messages(rogue: &mut Node, hash: [u8; 32]) -> Vec<Msg> {
+    let summary = rogue.summary();
+    let vv: Vec<(Vec<u8>, u64)> = rogue
+        .doc_version_vector(DocKind::Charter)
+        .into_iter()
+        .collect();
+    let bundle = rogue
+        .bundle_for(DocKind::Charter, &Default::default())
+        .expect("a charter bundle");
+    vec![
+        Msg::Hello {
+            summary,
+            addrs: Vec::new(),
+        },
+        Msg::Ops(rogue.ops_for(&[])),
+        Msg::Docs(bundle),
+        Msg::Have {
+            doc: DocKind::Charter,
+            held: vv.clone(),
+        },
+        Msg::Want {
+            doc: DocKind::Charter,
+            held: Vec::new(),
+        },
+        Msg::WantBlobs(vec![(hash, 0); 1000]),
+        Msg::BlobPart {
+            hash,
+            offset: 0,
+            total: 4,
+            bytes: vec![0; 4],
+        },
+        Msg::NoBlob(hash),
+        Msg::Synced,
+        Msg::Ack,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going() {
+    let secs: u64 = std::env::var("ENTRAIDE_FLOOD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ha, hb, hr) = (
+        Home::new(dir.path().join("a")),
+        Home::new(dir.path().join("b")),
+        Home::new(dir.path().join("r")),
+    );
+    let mut a = Node::init(&ha, "Asbl A", Tz::UTC).expect("init");
+    a.execute(Request::AllianceCreate {
+        name: "Alliance".into(),
+        admission: "coordinator".into(),
+        process: None,
+    })
+    .expect("found");
+    // Where A will listen is not known yet; a placeholder lets it invite.
+    a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
+        .expect("addrs");
+    let mut b = Node::init(&hb, "Asbl B", Tz::UTC).expect("init");
+    let mut r = Node::init(&hr, "Asbl R", Tz::UTC).expect("init");
+    admit(&mut a, &mut b);
+    admit(&mut a, &mut r);
+    for n in [&mut b, &mut r] {
+        let ops = a.ops_for(&n.op_heads());
+        n.receive_ops(&ops).expect("ops");
+    }
+    a.execute(Request::ResourceAdd {
+        name: "Salle".into(),
+        kind: "room".into(),
+        capacity: None,
+        location: None,
+        quota: None,
+        approval: false,
+        hours: None,
+    })
+    .expect("resource");
+    a.execute(Request::CharterSet {
+        text: "Charte\n".into(),
+    })
+    .expect("charter");
+    for doc in DocKind::ALL {
+        for n in [&mut b, &mut r] {
+            let theirs = n.doc_version_vector(doc);
+            if let Some(bundle) = a.bundle_for(doc, &theirs) {
+                n.receive_bundle(&bundle).expect("bundle");
+            }
+        }
+    }
+    let rogue_key = SecretKey::from_bytes(&r.secret_key_bytes());
+    let made_up_file = [7u8; 32];
+    let messages = flood_messages(&mut r, made_up_file);
+    drop(r);
+
+    let da = Daemon::start(&ha, a, loopback()).await.expect("start a");
+    // B knows where A listens, and dials it.
+    b.remember_peer(da.device(), &da.addrs()).expect("remember");
+    let db = Daemon::start(&hb, b, loopback()).await.expect("start b");
+    let (a_addr, b_addr) = (addr_of(&da), addr_of(&db));
+
+    // Quiet: the honest organisations book.
+    let mut booked = Vec::new();
+    let mut quiet = Vec::new();
+    for n in 0..40 {
+        let (t, id) = book(if n % 2 == 0 { &da } else { &db }, n).await;
+        quiet.push(t);
+        booked.push(id);
+    }
+    let store_before = std::fs::metadata(ha.store_path()).expect("store").len();
+    let rss_before = rss_bytes();
+
+    // The flood: connect, hello, every kind at full speed; when cut off,
+    // dial again at once.
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    // The rogue runs on a thread and runtime of its own: its work is its
+    // computer's, not the honest nodes'.
+    let flood = std::thread::spawn({
+        let targets = [a_addr.clone(), b_addr.clone()];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        move || {
+            runtime.block_on(async move {
+                let rogue = Endpoint::builder(presets::Minimal)
+                    .secret_key(rogue_key)
+                    .relay_mode(RelayMode::Disabled)
+                    .portmapper_config(PortmapperConfig::Disabled)
+                    .clear_ip_transports()
+                    .bind_addr("127.0.0.1:0")
+                    .expect("bind addr")
+                    .bind()
+                    .await
+                    .expect("bind");
+
+                let (mut sessions, mut cut_off, mut refused, mut sent) = (0u64, 0u64, 0u64, 0u64);
+                'outer: while Instant::now() < deadline {
+                    for target in &targets {
+                        let conn = match rogue.connect(target.clone(), SYNC_ALPN).await {
+                            Ok(conn) => conn,
+                            Err(_) => {
+                                refused += 1;
+                                continue;
+                            }
+                        };
+                        let Ok((mut send, mut recv)) = conn.open_bi().await else {
+                            refused += 1;
+                            continue;
+                        };
+                        // A session is one the node answers (its own Hello); a
+                        // refused connection closes without a word.
+                        if write_frame(&mut send, &messages[0]).await.is_err() {
+                            refused += 1;
+                            continue;
+                        }
+                        let answer = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            read_frame::<_, Msg>(&mut recv),
+                        )
+                        .await;
+                        if !matches!(answer, Ok(Ok(Some(Msg::Hello { .. })))) {
+                            refused += 1;
+                            continue;
+                        }
+                        sessions += 1;
+                        // Drain what the node answers, so only the node's own
+                        // rules stop the flood.
+                        tokio::spawn(async move {
+                            while let Ok(Some(_)) = read_frame::<_, Msg>(&mut recv).await {}
+                        });
+                        loop {
+                            if Instant::now() >= deadline {
+                                break 'outer;
+                            }
+                            let mut failed = false;
+                            for msg in &messages[1..] {
+                                if write_frame(&mut send, msg).await.is_err() {
+                                    failed = true;
+                                    break;
+                                }
+                                sent += 1;
+                            }
+                            if failed || conn.close_reason().is_some() {
+                                cut_off += 1;
+                                break;
+                            }
+                            // Then a second Hello, which no honest peer sends.
+                            if write_frame(&mut send, &messages[0]).await.is_err() {
+                                cut_off += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                (sessions, cut_off, refused, sent)
+            })
+        }
+    });
+
+    // Meanwhile the honest organisations keep booking.
+    let mut loaded = Vec::new();
+    let mut n = 40;
+    while Instant::now() < deadline {
+        let (t, id) = book(if n % 2 == 0 { &da } else { &db }, n).await;
+        loaded.push(t);
+        booked.push(id);
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (sessions, cut_off, refused, sent) = flood.join().expect("flood");
+    let rss_after = rss_bytes();
+    let store_after = std::fs::metadata(ha.store_path()).expect("store").len();
+
+    let (quiet_p99, loaded_p99) = (p99(quiet.clone()), p99(loaded.clone()));
+    eprintln!(
+        "flood {secs} s: rogue sent {sent} messages in {sessions} sessions, cut off {cut_off} times, refused {refused} times; booking p99 quiet {quiet_p99:?}, under flood {loaded_p99:?} ({} bookings); RSS {} -> {} MiB; A's store {} -> {} KiB",
+        loaded.len(),
+        rss_before >> 20,
+        rss_after >> 20,
+        store_before >> 10,
+        store_after >> 10,
+    );
+    assert!(sessions >= 1, "the rogue never got a session");
+    assert!(cut_off >= 1, "the rogue was never cut off");
+    assert!(
+        refused >= 1,
+        "the rogue's new connections were never refused"
+    );
+    assert!(
+        loaded_p99 <= quiet_p99 * 10,
+        "booking p99 {loaded_p99:?} under flood, {quiet_p99:?} quiet"
+    );
+    assert!(
+        rss_after < rss_before + 50 * 1024 * 1024,
+        "memory grew from {} to {} MiB",
+        rss_before >> 20,
+        rss_after >> 20
+    );
+    let quota = entraide_docs::library::DEFAULT_QUOTA_MB * 1024 * 1024;
+    assert!(store_after < store_before + quota);
+    // Every acknowledged booking is on both honest nodes.
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        for d in [&da, &db] {
+            let list = d
+                .execute(Request::Bookings {
+                    resource: None,
+                    org: None,
+                })
+                .await
+                .expect("bookings")
+                .json;
+            let ids: Vec<&str> = list
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|b| b["id"].as_str())
+                .collect();
+            all &= booked.iter().all(|id| ids.contains(&id.as_str()));
+        }
+        if all {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "acknowledged bookings missing on an honest node"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    da.stop().await.expect("stop");
+    db.stop().await.expect("stop");
+}
