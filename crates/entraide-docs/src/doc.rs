@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::LoadError;
 use crate::authority::{Members, Refusal, check_changes};
 
-/// The four shared documents of an alliance.
+/// The five shared documents of an alliance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocKind {

@@ -1,13 +1,14 @@
 //! The shared documents of a solidarity alliance, as automerge CRDTs.
 //!
-//! An alliance shares four documents, each one automerge document (see
+//! An alliance shares five documents, each one automerge document (see
 //! [`DocKind`]): the **charter** (one collaborative text), the **values**
 //! (names, descriptions and which organisations endorse them), the
 //! **library** (entries describing files: procedures, job profiles, statutes;
 //! the bytes themselves live beside, content-addressed by BLAKE3) and the
 //! **calendar** (shared resources such as rooms, vehicles and equipment, and
-//! their bookings). [`SharedDoc`] wraps one automerge document; [`Charter`],
-//! [`Values`], [`Library`] and [`Calendar`] give each its typed API, so that no
+//! their bookings) and the **proposals** (decisions taken together, with
+//! their votes). [`SharedDoc`] wraps one automerge document; [`Charter`],
+//! [`Values`], [`Library`], [`Calendar`] and [`Proposals`] give each its typed API, so that no
 //! caller ever touches a raw automerge handle.
 //!
 //! Every document starts with the same *genesis change* on every node (see

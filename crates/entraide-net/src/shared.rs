@@ -134,7 +134,6 @@ impl Shared {
         .map_err(|_| NetError::Poisoned)?
     }
 
-    /// Tells every session that the node changed.
     /// Keeps `peer` away for [`THROTTLE_MS`]: its connections are refused
     /// and it is not dialled.
     pub(crate) fn throttle(&self, peer: DeviceId) {
@@ -148,6 +147,7 @@ impl Shared {
         EndpointId::from_bytes(&peer.0).is_ok_and(|id| self.gate.throttled(&id))
     }
 
+    /// Tells every session that the node changed.
     pub fn bump(&self) {
         self.changed.send_modify(|n| *n += 1);
     }

@@ -674,7 +674,9 @@ impl Session {
             out.send.push(Msg::Ops(ops));
         }
         self.op_heads = node.op_heads();
-        let own = node.device().0.to_vec();
+        // Changes by this device, under any of its actors (one per opening
+        // of its home): nobody else has them yet.
+        let device = node.device().0;
         for doc in DocKind::ALL {
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
             let mine = node.doc_version_vector(doc);
@@ -692,7 +694,10 @@ impl Session {
             if lacking.is_empty() {
                 continue;
             }
-            let bundle = (push == Push::Everything || lacking.contains_key(&own))
+            let own = lacking
+                .keys()
+                .any(|actor| entraide_docs::device_of_actor(actor) == Some(device));
+            let bundle = (push == Push::Everything || own)
                 .then(|| node.bundle_for(doc, &theirs))
                 .flatten();
             match bundle {

@@ -249,3 +249,55 @@ fn rogue_hello_twice_or_with_strangers_addresses() {
     let out = session.handle(&mut a, Event::Received(hello), 0);
     assert!(matches!(out.end, Some(End::Throttled(_))), "{:?}", out.end);
 }
+
+#[test]
+fn own_changes_are_pushed_at_once_and_others_announced() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    let mut c = node(&dir, "c");
+    admit(&mut a, &mut b);
+    admit(&mut a, &mut c);
+    common::push(&mut a, &mut b);
+    common::push(&mut a, &mut c);
+    common::push(&mut b, &mut c);
+    // A's live session with B, past B's hello.
+    let mut session = Session::new(b.device(), Mode::Live);
+    run(&mut session, &mut a, Event::Start, 0);
+    let hello = Msg::Hello {
+        summary: b.summary(),
+        addrs: Vec::new(),
+    };
+    run(&mut session, &mut a, Event::Received(hello), 0);
+    // A writes: the change goes to B at once, as a bundle.
+    a.execute(Request::ValuesAdd {
+        name: "Solidarité".into(),
+        description: String::new(),
+    })
+    .expect("value");
+    let (sent, _) = run(&mut session, &mut a, Event::NodeChanged, 1);
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Msg::Docs(b) if b.doc == DocKind::Values)),
+        "{sent:?}"
+    );
+    // C's change, received by A, is announced to B, not pushed.
+    c.execute(Request::ValuesAdd {
+        name: "Entraide".into(),
+        description: String::new(),
+    })
+    .expect("value");
+    common::push(&mut c, &mut a);
+    let (sent, _) = run(&mut session, &mut a, Event::NodeChanged, 2);
+    assert!(
+        sent.iter().any(|m| matches!(
+            m,
+            Msg::Have {
+                doc: DocKind::Values,
+                ..
+            }
+        )),
+        "{sent:?}"
+    );
+    assert!(!sent.iter().any(|m| matches!(m, Msg::Docs(_))), "{sent:?}");
+}
