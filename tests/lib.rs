@@ -330,6 +330,18 @@ pub fn set_charter(home: &TestHome, text: &str) {
     home.ok(&["charter", "set", "--file", path.to_str().expect("path")]);
 }
 
+/// Copies a home with `cp -a`, as a user copies the folder to another
+/// computer (or keeps it as a backup).
+pub fn cp_a(from: &TestHome, to: &TestHome) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from.path())
+        .arg(to.path())
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp -a failed");
+}
+
 /// Waits until `check` holds, for at most `secs` seconds.
 pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);

@@ -4,19 +4,7 @@
 //! again, everyone converges and keeps both edits, and each copy says what
 //! happened in one line of `status`.
 
-use std::process::Command;
-
-use entraide_tests::{Serve, TestHome, charter, eventually, heads, join, set_charter};
-
-fn cp_a(from: &TestHome, to: &TestHome) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from.path())
-        .arg(to.path())
-        .status()
-        .expect("cp");
-    assert!(status.success());
-}
+use entraide_tests::{Serve, TestHome, charter, cp_a, eventually, heads, join, set_charter};
 
 #[test]
 fn a_copied_home_and_its_original_converge_with_both_edits() {

@@ -6,24 +6,12 @@
 //! node ends its sessions over it, both name the equivocating device in
 //! their audit, and everything else keeps syncing between them.
 
-use std::process::Command;
-
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use entraide_docs::DocKind;
 use entraide_tests::rogue::{self, RogueMember};
-use entraide_tests::{Serve, TestHome, charter, eventually, join, set_charter};
+use entraide_tests::{Serve, TestHome, charter, cp_a, eventually, join, set_charter};
 use serde_json::Value;
-
-fn cp_a(from: &TestHome, to: &TestHome) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from.path())
-        .arg(to.path())
-        .status()
-        .expect("cp");
-    assert!(status.success());
-}
 
 /// Appends `line` to the charter text of the rogue's copy, as one change.
 fn equivocate(home: &TestHome, line: &str) -> String {

@@ -373,17 +373,21 @@ impl Node {
     pub fn bundle_after_heads(&mut self, doc: DocKind, their_heads: &[[u8; 32]]) -> Option<Bundle> {
         let heads: Vec<ChangeHash> = their_heads.iter().map(|h| ChangeHash(*h)).collect();
         let bytes = self.doc_mut(doc).bundle_after_heads(&heads)?;
-        let attestations = self
-            .attestations
-            .iter()
-            .filter(|((d, _), _)| *d == doc)
-            .map(|(_, a)| a.clone())
-            .collect();
+        let attestations = self.attestations_of(doc, |_| true);
         Some(Bundle {
             doc,
             bytes,
             attestations,
         })
+    }
+
+    /// The attestations of `doc` whose actor `keep` picks.
+    fn attestations_of(&self, doc: DocKind, keep: impl Fn(&[u8]) -> bool) -> Vec<Attestation> {
+        self.attestations
+            .iter()
+            .filter(|((d, actor), _)| *d == doc && keep(actor))
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 
     /// Whether this node holds the change `hash` of `doc`.
@@ -398,16 +402,9 @@ impl Node {
         // the devices whose changes the peer lacks, not one per member (which
         // would cost ~140 bytes per member on every live edit).
         let mine = self.doc_mut(doc).version_vector();
-        let attestations = self
-            .attestations
-            .iter()
-            .filter(|((d, actor), _)| {
-                *d == doc
-                    && theirs.get(actor.as_slice()).copied().unwrap_or(0)
-                        < mine.get(actor.as_slice()).copied().unwrap_or(0)
-            })
-            .map(|(_, a)| a.clone())
-            .collect();
+        let attestations = self.attestations_of(doc, |actor| {
+            theirs.get(actor).copied().unwrap_or(0) < mine.get(actor).copied().unwrap_or(0)
+        });
         Some(Bundle {
             doc,
             bytes,

@@ -9,20 +9,7 @@ use chrono_tz::Tz;
 use entraide_node::{Home, Node, Request};
 
 mod common;
-use common::{admit, founder, node, push, vvs};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+use common::{admit, copy_dir, founder, node, push, vvs};
 
 fn open(path: &Path) -> Node {
     Node::open(&Home::new(path.to_owned()), Tz::UTC).expect("open")

@@ -69,6 +69,7 @@ use rand_pcg::rand_core::{Rng, SeedableRng};
 use serde_json::Value;
 
 mod common;
+use common::copy_dir;
 
 const A: usize = 0;
 const B: usize = 1;
@@ -100,19 +101,6 @@ fn scratch() -> tempfile::TempDir {
 
 fn open(dir: &Path, i: usize) -> Node {
     Node::open(&Home::new(dir.join(NAMES[i])), Tz::UTC).expect("open")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn n(nodes: &mut [Option<Node>], i: usize) -> &mut Node {

@@ -8,6 +8,20 @@ use chrono_tz::Tz;
 use entraide_docs::{DocKind, VersionVector};
 use entraide_node::{Home, Node, Request, Ticket};
 
+/// Copies a home directory, as a user copies the folder (or a backup).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 /// A fresh node for `org` in `dir`.
 pub fn node(dir: &tempfile::TempDir, org: &str) -> Node {
     Node::init(&Home::new(dir.path().join(org)), org, Tz::UTC).expect("init")
