@@ -24,9 +24,10 @@
 //! over loopback iroh, the `entraide` binary (`target/release/entraide` when
 //! built, else this program re-run as a child doing the same library calls),
 //! and `entraide_net::traffic`, which records every frame a sync session sends
-//! or receives. Scenario 4 drives the sync core with an in-memory scheduler
-//! (see `convergence`), because the daemon dials every member it can reach,
-//! so a topology of at most 6 neighbours cannot be imposed on daemons.
+//! or receives. Scenario 4 drives the real session state machine
+//! (`entraide_node::session::Session`) in virtual time, without sockets (see
+//! `convergence`), because the daemon dials every member it can reach, so a
+//! topology of at most 6 neighbours cannot be imposed on daemons.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -39,12 +40,13 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use chrono_tz::Tz;
 use ed25519_dalek::SigningKey;
-use entraide_docs::{DocKind, SharedDoc, VersionVector, merge_version, version_beyond};
+use entraide_docs::{DocKind, SharedDoc, VersionVector};
 use entraide_membership::DeviceId;
 use entraide_net::daemon::{Daemon, ServeConfig};
 use entraide_net::shared::{EndpointConfig, RelayChoice};
 use entraide_net::traffic::{self, FrameEvent};
 use entraide_net::wire::{self, JoinMsg, Msg};
+use entraide_node::session::{Event, Mode, Session, TICK_MS, WANT_PATIENCE_MS};
 use entraide_node::{Admission, Attestation, Bundle, Home, JoinRequest, Node, Request, Ticket};
 use serde_json::{Value, json};
 
@@ -2226,135 +2228,84 @@ fn live_booking(
 
 // ---------------------------------------------------------------- scenario 4: convergence at scale
 
+/// Virtual time one round stands for: one message's way across a link. The
+/// sessions read time only for their patience with a question
+/// (`WANT_PATIENCE_MS`, 600 rounds), their ticks (`TICK_MS`, 150 rounds)
+/// and the refill of their budgets: a run of a few dozen rounds reaches
+/// neither, and its figures do not depend on this value.
+const ROUND_MS: u64 = 50;
+
+/// A node and its live sessions, one with each neighbour: the real state
+/// machine (`entraide_node::session`), driven as `entraide-net` drives it.
 struct SimNode {
     node: Node,
-    /// What each neighbour holds, as this node knows it (a session's view).
-    views: BTreeMap<usize, BTreeMap<DocKind, VersionVector>>,
-    /// What this node announced to each neighbour (`Have`).
-    told: BTreeMap<usize, BTreeMap<DocKind, VersionVector>>,
-    /// Documents asked of each neighbour (`Want`), not answered yet.
-    asked: BTreeMap<usize, HashSet<DocKind>>,
-    /// One question per document at a time, as `Shared::docs_in_flight`.
-    in_flight: HashMap<DocKind, usize>,
+    /// Its session with each neighbour (one per direction of each link).
+    sessions: BTreeMap<usize, Session>,
+    /// Messages arrived this round, from whom, in the order sent.
     inbox: Vec<(usize, Msg)>,
+    /// Messages to send, to whom, in order.
     outbox: Vec<(usize, Msg)>,
-    dirty: bool,
+    /// The node changed: each of its sessions hears `NodeChanged`.
+    changed: bool,
     receives: usize,
     error: Option<String>,
 }
 
 impl SimNode {
-    /// What a live session does when its node changed: push what the
-    /// neighbour lacks of documents this device wrote to, announce the
-    /// rest, then ask for what the neighbour announced.
-    fn changed(&mut self) {
-        let own = self.node.device().0.to_vec();
-        let neighbours: Vec<usize> = self.views.keys().copied().collect();
-        for &j in &neighbours {
-            for doc in DocKind::ALL {
-                let theirs = self.views[&j].get(&doc).cloned().unwrap_or_default();
-                let mine = self.node.doc_version_vector(doc);
-                let lacking = version_beyond(&mine, &theirs);
-                if lacking.is_empty() {
-                    continue;
-                }
-                if lacking.contains_key(&own)
-                    && let Some(b) = self.node.bundle_for(doc, &theirs)
-                {
-                    self.outbox.push((j, Msg::Docs(b)));
-                    merge_version(
-                        self.views.entry(j).or_default().entry(doc).or_default(),
-                        &mine,
-                    );
-                    continue;
-                }
-                let told = self.told.entry(j).or_default().entry(doc).or_default();
-                let mut known = theirs;
-                merge_version(&mut known, told.iter());
-                let held: Vec<(Vec<u8>, u64)> = version_beyond(&mine, &known).into_iter().collect();
-                if !held.is_empty() {
-                    merge_version(told, &mine);
-                    self.outbox.push((j, Msg::Have { doc, held }));
-                }
+    /// Hands `event` to the session with `j` at virtual time `now` and
+    /// carries out its output as the network driver does: its messages go
+    /// out, a changed node tells all its sessions, more file parts are sent
+    /// while there are more. A session that ends (refused, throttled) fails
+    /// the run: none should here.
+    fn step(&mut self, j: usize, event: Event, now: u64) -> Result<()> {
+        let mut event = Some(event);
+        while let Some(ev) = event.take() {
+            let session = self.sessions.get_mut(&j).context("no session")?;
+            let out = session.handle(&mut self.node, ev, now);
+            self.outbox.extend(out.send.into_iter().map(|m| (j, m)));
+            self.changed |= out.node_changed || out.members_changed;
+            if let Some(end) = out.end {
+                bail!("the session with node {j} ended: {end:?}");
+            }
+            if out.more {
+                event = Some(Event::Drained);
             }
         }
-        for j in neighbours {
-            self.want_docs(j);
-        }
+        Ok(())
     }
 
-    /// Asks `j` for what it announced and this node lacks, for each
-    /// document no one else is being asked about.
-    fn want_docs(&mut self, j: usize) {
-        for doc in DocKind::ALL {
-            let mine = self.node.doc_version_vector(doc);
-            let theirs = self.views[&j].get(&doc).cloned().unwrap_or_default();
-            let asked = self.asked.entry(j).or_default();
-            if asked.contains(&doc)
-                || self.in_flight.contains_key(&doc)
-                || version_beyond(&theirs, &mine).is_empty()
-            {
-                continue;
-            }
-            asked.insert(doc);
-            self.in_flight.insert(doc, j);
-            let held = mine.into_iter().collect();
-            self.outbox.push((j, Msg::Want { doc, held }));
+    /// Says hello to every neighbour.
+    fn start(&mut self, now: u64) -> Result<()> {
+        let peers: Vec<usize> = self.sessions.keys().copied().collect();
+        for j in peers {
+            self.step(j, Event::Start, now)?;
         }
+        Ok(())
     }
 
-    /// An answer (or the end of one) from `j` about `doc`.
-    fn answered(&mut self, j: usize, doc: DocKind) -> bool {
-        let was = self.asked.entry(j).or_default().remove(&doc);
-        if was && self.in_flight.get(&doc) == Some(&j) {
-            self.in_flight.remove(&doc);
-        }
-        was
-    }
-
-    fn receive(&mut self, from: usize, msg: Msg) -> Result<()> {
-        match msg {
-            Msg::Docs(b) => {
-                let doc = b.doc;
-                let received = self.node.receive_bundle(&b)?;
+    /// One round at this node: the messages that arrived, each to its
+    /// session in the order sent; the tick if one is due; then, if the node
+    /// changed, `NodeChanged` to every session, until none changes it
+    /// again. Like the network driver, whose sessions read waiting
+    /// messages before a change notice (a biased select) and whose notices
+    /// coalesce (a watch channel).
+    fn round(&mut self, now: u64, tick: bool) -> Result<()> {
+        for (from, msg) in std::mem::take(&mut self.inbox) {
+            if matches!(msg, Msg::Docs(_)) {
                 self.receives += 1;
-                let view = self.views.entry(from).or_default().entry(doc).or_default();
-                merge_version(view, received.changes.iter().map(|(a, s)| (a, s)));
-                if self.answered(from, doc) || received.new_changes > 0 {
-                    self.dirty = true;
-                }
             }
-            Msg::Have { doc, held } => {
-                let view = self.views.entry(from).or_default().entry(doc).or_default();
-                merge_version(view, held.iter().map(|(a, s)| (a, s)));
-                if held.is_empty() && self.answered(from, doc) {
-                    self.dirty = true;
-                }
-                self.want_docs(from);
+            self.step(from, Event::Received(msg), now)?;
+        }
+        let peers: Vec<usize> = self.sessions.keys().copied().collect();
+        if tick {
+            for &j in &peers {
+                self.step(j, Event::Tick, now)?;
             }
-            Msg::Want { doc, held } => {
-                let theirs = self.views.entry(from).or_default().entry(doc).or_default();
-                merge_version(theirs, held.iter().map(|(a, s)| (a, s)));
-                let theirs = theirs.clone();
-                match self.node.bundle_for(doc, &theirs) {
-                    Some(b) => {
-                        let mine = self.node.doc_version_vector(doc);
-                        self.outbox.push((from, Msg::Docs(b)));
-                        merge_version(
-                            self.views.entry(from).or_default().entry(doc).or_default(),
-                            &mine,
-                        );
-                    }
-                    None => self.outbox.push((
-                        from,
-                        Msg::Have {
-                            doc,
-                            held: Vec::new(),
-                        },
-                    )),
-                }
+        }
+        while std::mem::take(&mut self.changed) {
+            for &j in &peers {
+                self.step(j, Event::NodeChanged, now)?;
             }
-            _ => {}
         }
         Ok(())
     }
@@ -2378,6 +2329,81 @@ fn par_each(items: &mut [SimNode], f: impl Fn(usize, &mut SimNode) -> Result<()>
             });
         }
     });
+}
+
+/// The virtual clock of scenario 4.
+#[derive(Default)]
+struct Clock {
+    /// Virtual milliseconds since the sessions started.
+    now: u64,
+    /// When the sessions hear the next `Tick` (the driver's interval ticks
+    /// once at the start).
+    next_tick: u64,
+    ticks: usize,
+}
+
+/// What crossed the links until the nodes were quiet.
+#[derive(Default)]
+struct Traffic {
+    rounds: usize,
+    frames: usize,
+    bytes: usize,
+}
+
+impl Clock {
+    /// Runs rounds until no message is on the way and no node changed. In
+    /// each round every node handles what arrived (in parallel, as many
+    /// threads as cores), then every message it sent crosses its link
+    /// (`ROUND_MS` of virtual time), counted as a whole frame
+    /// (`wire::encode`). Every `TICK_MS` of virtual time each session hears
+    /// `Tick`; with nothing on the way and a question unanswered, time
+    /// moves to the next tick, as a waiting daemon's would.
+    fn settle(&mut self, sim: &mut [SimNode], what: &str) -> Result<Traffic> {
+        let limit = 20 * sim.len();
+        let mut t = Traffic::default();
+        let mut waits = 0;
+        loop {
+            let (now, tick) = (self.now, self.now >= self.next_tick);
+            if tick {
+                self.next_tick += TICK_MS;
+                self.ticks += 1;
+            }
+            par_each(sim, |_, s| s.round(now, tick));
+            if let Some(e) = sim.iter().find_map(|s| s.error.clone()) {
+                bail!("{what} failed: {e}");
+            }
+            t.rounds += 1;
+            let mut moved = 0;
+            for i in 0..sim.len() {
+                for (j, msg) in std::mem::take(&mut sim[i].outbox) {
+                    t.bytes += wire::encode(&msg).len();
+                    t.frames += 1;
+                    moved += 1;
+                    sim[j].inbox.push((i, msg));
+                }
+            }
+            let quiet = moved == 0 && sim.iter().all(|s| !s.changed);
+            let asking = sim
+                .iter()
+                .any(|s| s.sessions.values().any(Session::is_asking));
+            if quiet && !asking {
+                self.now += ROUND_MS;
+                return Ok(t);
+            }
+            if quiet {
+                waits += 1;
+                ensure!(
+                    waits <= (WANT_PATIENCE_MS / TICK_MS + 2) as usize,
+                    "{what}: a question is never answered"
+                );
+                self.now = self.next_tick;
+            } else {
+                waits = 0;
+                self.now += ROUND_MS;
+            }
+            ensure!(t.rounds < limit, "{what}: no end after {} rounds", t.rounds);
+        }
+    }
 }
 
 /// A connected graph where every node has at most `degree` neighbours: a
@@ -2416,18 +2442,25 @@ struct Convergence {
     rounds: usize,
     receives: usize,
     max_degree: usize,
+    /// The sessions' hellos, before the bookings.
+    connect: Traffic,
+    /// Virtual time from the bookings until the nodes were quiet (the
+    /// rounds × `ROUND_MS`).
+    virtual_ms: u64,
+    ticks: usize,
 }
 
-/// `n` nodes, each connected to at most 6 others, each making
-/// `per_node` bookings at once (durable `book` through `Node::execute`,
-/// all before the clock starts: `bookings_time` is reported apart). Then
-/// the nodes spread them as live sessions do (`SimNode::changed`: own
-/// changes pushed, others' announced with `Have` and fetched with `Want`,
-/// one question per document at a time) in rounds: every node sends, every
-/// message is delivered (`receive_bundle`, durable), a node that learned
-/// something goes on in the next round. The time is until every node holds
-/// every booking. Nodes work on as many threads as the machine has cores.
-/// Bytes are whole frames (`wire::encode`).
+/// `n` nodes, each connected to at most 6 others by live sessions (the
+/// real state machine, `entraide_node::session::Session`, one at each end
+/// of each link), which say hello before the bookings. Each node then makes
+/// `per_node` bookings at once (durable `book` through `Node::execute`, all
+/// before the clock starts: `bookings_time` is reported apart), and its
+/// sessions hear that it changed. The sessions spread the bookings by their
+/// own rules in rounds (`Clock::settle`): every message sent in a round
+/// arrives in the next, one hop. The time is until no message is on the
+/// way, when every node must hold every booking. Nodes work on as many
+/// threads as the machine has cores. Bytes are whole frames
+/// (`wire::encode`) after the hellos, which are counted apart.
 fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Convergence> {
     let dir = dir.join(format!("s4-{n}"));
     let mut founder = found(&dir.join("n0"), "Organisation 0", 9)?;
@@ -2465,27 +2498,30 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
         push(&mut first[0], b)?;
     }
     let adj = topology(n, 6, rng);
-    let start_vv: Vec<BTreeMap<DocKind, VersionVector>> = nodes.iter_mut().map(vvs).collect();
     let start_heads = sorted_heads(&mut AutoCommit::load(&export(
         &mut nodes[0],
         DocKind::Calendar,
     )?)?);
+    let devices: Vec<DeviceId> = nodes.iter().map(Node::device).collect();
     let mut sim: Vec<SimNode> = nodes
         .into_iter()
         .enumerate()
         .map(|(i, node)| SimNode {
             node,
-            views: adj[i].iter().map(|&j| (j, start_vv[j].clone())).collect(),
-            told: BTreeMap::new(),
-            asked: BTreeMap::new(),
-            in_flight: HashMap::new(),
+            sessions: adj[i]
+                .iter()
+                .map(|&j| (j, Session::new(devices[j], Mode::Live)))
+                .collect(),
             inbox: Vec::new(),
             outbox: Vec::new(),
-            dirty: true,
+            changed: false,
             receives: 0,
             error: None,
         })
         .collect();
+    let mut clock = Clock::default();
+    par_each(&mut sim, |_, s| s.start(0));
+    let connect = clock.settle(&mut sim, &format!("the hellos at {n} nodes"))?;
     let base = T0 + 6 * 365 * 24 * HOUR;
     let per_node = cfg.convergence_bookings;
     let booking_start = Instant::now();
@@ -2497,49 +2533,16 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
                 base,
             ))?;
         }
+        s.changed = true;
         Ok(())
     });
     let bookings_time = booking_start.elapsed();
     if let Some(e) = sim.iter().find_map(|s| s.error.clone()) {
         bail!("bookings at {n} nodes failed: {e}");
     }
-    let mut bytes = 0usize;
-    let mut frames = 0usize;
-    let mut rounds = 0usize;
+    let (from, ticks) = (clock.now, clock.ticks);
     let start = Instant::now();
-    loop {
-        par_each(&mut sim, |_, s| {
-            if std::mem::take(&mut s.dirty) {
-                s.changed();
-            }
-            Ok(())
-        });
-        let mut moved = 0;
-        for i in 0..sim.len() {
-            let out = std::mem::take(&mut sim[i].outbox);
-            for (j, msg) in out {
-                bytes += wire::encode(&msg).len();
-                frames += 1;
-                moved += 1;
-                sim[j].inbox.push((i, msg));
-            }
-        }
-        par_each(&mut sim, |_, s| {
-            for (from, msg) in std::mem::take(&mut s.inbox) {
-                s.receive(from, msg)?;
-            }
-            Ok(())
-        });
-        if let Some(e) = sim.iter().find_map(|s| s.error.clone()) {
-            bail!("convergence at {n} nodes failed: {e}");
-        }
-        rounds += 1;
-        let quiet = sim.iter().all(|s| !s.dirty && s.outbox.is_empty());
-        if moved == 0 && quiet {
-            break;
-        }
-        ensure!(rounds < 20 * n, "no convergence after {rounds} rounds");
-    }
+    let spread = clock.settle(&mut sim, &format!("convergence at {n} nodes"))?;
     let time = start.elapsed();
     let target = sim[0].node.doc_version_vector(DocKind::Calendar);
     for s in &mut sim {
@@ -2555,12 +2558,15 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
     Ok(Convergence {
         time,
         bookings_time,
-        bytes,
+        bytes: spread.bytes,
         lower_bound,
-        frames,
-        rounds,
+        frames: spread.frames,
+        rounds: spread.rounds,
         receives: sim.iter().map(|s| s.receives).sum(),
         max_degree: adj.iter().map(Vec::len).max().unwrap_or(0),
+        connect,
+        virtual_ms: clock.now - from,
+        ticks: clock.ticks - ticks,
     })
 }
 
@@ -3427,12 +3433,17 @@ fn main() -> Result<()> {
                 "rounds": c.rounds,
                 "receive_bundle_calls": c.receives,
                 "max_degree": c.max_degree,
+                "virtual_ms": c.virtual_ms,
+                "ticks": c.ticks,
+                "hello_frames": c.connect.frames,
+                "hello_bytes": c.connect.bytes,
+                "hello_rounds": c.connect.rounds,
             }),
         );
     }
     if want("4") {
         report.note(
-            "scenario 4 drives the sync core (bundle_for / receive_bundle, durable) with an in-memory scheduler following the live session's rules (own changes pushed, others' announced with Have and fetched with Want), not daemons: a daemon dials every member it learns of, so at most 6 neighbours cannot be imposed on it",
+            "scenario 4 drives the real session state machine (entraide_node::session::Session, one live session at each end of each link, as entraide-net drives it; bundle_for / receive_bundle durable) in rounds of virtual time (one hop each); the sessions say hello before the bookings, and the bytes count what follows (the hellos are hello_bytes in the JSON); not daemons: a daemon dials every member it learns of, so at most 6 neighbours cannot be imposed on it",
         );
     }
 
