@@ -644,9 +644,9 @@ fn a_charter_over_the_size_limit_is_refused() {
     let home = fixture();
     let before = home.json(&["charter", "show"]);
     let file = home.scratch().join("huge.txt");
-    std::fs::write(&file, "a".repeat(200_001)).unwrap();
+    std::fs::write(&file, "a".repeat(1_000_001)).unwrap();
     let run = home.fails(&["charter", "set", "--file", file.to_str().unwrap()], 2);
-    assert!(run.stderr.contains("limited to 200000"), "{run:?}");
+    assert!(run.stderr.contains("limited to 1000000"), "{run:?}");
     assert_eq!(home.json(&["charter", "show"]), before);
 }
 

@@ -120,9 +120,9 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The longest charter draft, in characters: every node stores it, and
-/// a charter is a few pages.
-pub const MAX_CHARTER_CHARS: usize = 200_000;
+/// The longest charter draft, in characters: every node stores it. The
+/// same as the longest text a charter amendment may carry.
+pub const MAX_CHARTER_CHARS: usize = 1_000_000;
 
 fn check_charter_size(text: &str) -> Result<(), NodeError> {
     let chars = text.chars().count();
