@@ -6,7 +6,7 @@
 //! Use it on a home whose `entraide serve` is stopped (the store is one
 //! process's at a time):
 //!
-//! ```ignore
+//! ```text
 //! let rogue = RogueMember::open(&r.path());
 //! let hash = rogue.edit(DocKind::Proposals, |d| {
 //!     let vote = rogue::obj(d, &["proposals", &pid, "votes", &a_device]);
