@@ -222,7 +222,7 @@ async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going(
     let mut booked = Vec::new();
     let mut quiet = Vec::new();
     for n in 0..QUIET_BOOKINGS {
-        let (t, id) = book(if n % 2 == 0 { &da } else { &db }, n).await;
+        let (t, id) = book(if n.is_multiple_of(2) { &da } else { &db }, n).await;
         quiet.push(t);
         booked.push(id);
         tokio::time::sleep(PACE).await;
@@ -323,7 +323,7 @@ async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going(
     let mut loaded = Vec::new();
     let mut n = QUIET_BOOKINGS;
     while Instant::now() < deadline {
-        let (t, id) = book(if n % 2 == 0 { &da } else { &db }, n).await;
+        let (t, id) = book(if n.is_multiple_of(2) { &da } else { &db }, n).await;
         loaded.push(t);
         booked.push(id);
         n += 1;
