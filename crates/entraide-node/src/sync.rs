@@ -707,6 +707,10 @@ impl Node {
     ) -> Result<bool, SyncError> {
         // The size its library entry declares, or the file is not one this
         // node asked for: a member cannot store more than it declared.
+        if !self.file_sizes.contains_key(hash) {
+            // The sizes are read with what is missing (cached by heads).
+            self.missing_blobs()?;
+        }
         let Some(declared) = self.file_sizes.get(hash).copied() else {
             // No entry this node fetches names it (withdrawn, over its
             // organisation's quota): nothing is stored.
