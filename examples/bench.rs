@@ -2073,7 +2073,7 @@ fn own_change_sizes(calendar: &[u8], device: [u8; 32], n: usize) -> Result<Vec<u
     let mut sizes: Vec<(u64, usize)> = doc
         .get_changes(&[])
         .iter()
-        .filter(|c| c.actor_id().to_bytes() == device.as_slice())
+        .filter(|c| entraide_docs::device_of_actor(c.actor_id().to_bytes()) == Some(device))
         .map(|c| (c.seq(), c.raw_bytes().len()))
         .collect();
     sizes.sort();
