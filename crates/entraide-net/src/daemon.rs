@@ -147,6 +147,7 @@ impl Daemon {
         let endpoint = bind_endpoint(secret, &config.endpoint, last_port, Some(&shared)).await?;
         let cancel = CancellationToken::new();
         let router = Router::builder(endpoint.clone())
+            .incoming_filter(shared.gate.incoming_filter())
             .accept(
                 SYNC_ALPN,
                 SyncProtocol {

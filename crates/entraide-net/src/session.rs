@@ -186,9 +186,7 @@ async fn drive(
             Some(End::NotMember) => return Err(NetError::NotMember),
             Some(End::Throttled(reason)) => {
                 tracing::warn!(peer = %conn.remote_id().fmt_short(), %reason, "peer throttled");
-                driver
-                    .shared
-                    .throttle(DeviceId(*conn.remote_id().as_bytes()));
+                driver.shared.throttle(conn);
                 return Err(NetError::Refused(reason));
             }
             Some(End::Node(e)) => return Err(NetError::Node(e)),

@@ -10,8 +10,10 @@ use entraide_node::session::THROTTLE_MS;
 use entraide_node::{Node, NodeError};
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::{
-    AfterHandshakeOutcome, Connection, EndpointHooks, PortmapperConfig, VarInt, presets,
+    AfterHandshakeOutcome, Connection, EndpointHooks, Incoming, IncomingAddr, PortmapperConfig,
+    VarInt, presets,
 };
+use iroh::protocol::{IncomingFilter, IncomingFilterOutcome};
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, RelayUrl, SecretKey, TransportAddr};
 use tokio::sync::watch;
 
@@ -49,33 +51,97 @@ pub struct EndpointConfig {
 
 /// Lets only member devices through, for every protocol but joining, and
 /// keeps a throttled peer away for a while ([`Shared::throttle`]).
+///
+/// A throttled peer is kept away twice: by its key after the handshake,
+/// and before the handshake by the addresses it last came from (or its
+/// key, when it comes through a relay), so that a peer redialling in a
+/// loop costs this node a refusal packet, not a handshake each time.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MemberGate(
-    pub(crate) Arc<RwLock<BTreeSet<EndpointId>>>,
-    pub(crate) Arc<Mutex<HashMap<EndpointId, Instant>>>,
-);
+pub(crate) struct MemberGate {
+    pub(crate) members: Arc<RwLock<BTreeSet<EndpointId>>>,
+    kept_away: Arc<Mutex<KeptAway>>,
+}
+
+/// Who is kept away, and until when.
+#[derive(Debug, Default)]
+struct KeptAway {
+    ids: HashMap<EndpointId, Instant>,
+    addrs: HashMap<SocketAddr, Instant>,
+}
+
+impl KeptAway {
+    fn forget_expired(&mut self) {
+        let now = Instant::now();
+        self.ids.retain(|_, at| *at > now);
+        self.addrs.retain(|_, at| *at > now);
+    }
+}
 
 impl MemberGate {
     /// Whether `peer` went over its budgets recently.
     pub(crate) fn throttled(&self, peer: &EndpointId) -> bool {
-        let Ok(mut until) = self.1.lock() else {
+        let Ok(mut away) = self.kept_away.lock() else {
             return true;
         };
-        let now = Instant::now();
-        until.retain(|_, at| *at > now);
-        until.contains_key(peer)
+        away.forget_expired();
+        away.ids.contains_key(peer)
+    }
+
+    /// Keeps the peer at the other end of `conn` away for [`THROTTLE_MS`],
+    /// with the direct addresses the connection runs over.
+    fn keep_away(&self, conn: &Connection) {
+        let paths = conn.paths();
+        let addrs: Vec<SocketAddr> = paths
+            .iter()
+            .filter_map(|path| match path.remote_addr() {
+                TransportAddr::Ip(addr) => Some(*addr),
+                _ => None,
+            })
+            .collect();
+        let Ok(mut away) = self.kept_away.lock() else {
+            return;
+        };
+        let until = Instant::now() + Duration::from_millis(THROTTLE_MS);
+        away.ids.insert(conn.remote_id(), until);
+        for addr in addrs {
+            away.addrs.insert(addr, until);
+        }
+    }
+
+    /// The check made on a connection attempt before any handshake: one
+    /// from where a throttled peer last came is refused at once.
+    pub(crate) fn incoming_filter(&self) -> IncomingFilter {
+        let gate = self.clone();
+        Arc::new(move |incoming: &Incoming| {
+            let Ok(mut away) = gate.kept_away.lock() else {
+                return IncomingFilterOutcome::Reject;
+            };
+            away.forget_expired();
+            let kept = match incoming.remote_addr() {
+                IncomingAddr::Ip(addr) => away.addrs.contains_key(&addr),
+                IncomingAddr::Relay { endpoint_id, .. } => away.ids.contains_key(&endpoint_id),
+                _ => false,
+            };
+            if kept {
+                IncomingFilterOutcome::Reject
+            } else {
+                IncomingFilterOutcome::Accept
+            }
+        })
     }
 }
 
 impl EndpointHooks for MemberGate {
     async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
         let member = self
-            .0
+            .members
             .read()
             .map(|m| m.contains(&conn.remote_id()))
             .unwrap_or(false);
         if member && self.throttled(&conn.remote_id()) {
             tracing::info!(peer = %conn.remote_id().fmt_short(), "refused a throttled peer");
+            // It may come from a new address: keep that one away too.
+            self.keep_away(conn);
             AfterHandshakeOutcome::Reject {
                 error_code: VarInt::from_u32(CLOSE_REFUSED),
                 reason: b"too many messages: try again later".to_vec(),
@@ -134,12 +200,10 @@ impl Shared {
         .map_err(|_| NetError::Poisoned)?
     }
 
-    /// Keeps `peer` away for [`THROTTLE_MS`]: its connections are refused
-    /// and it is not dialled.
-    pub(crate) fn throttle(&self, peer: DeviceId) {
-        if let (Ok(id), Ok(mut until)) = (EndpointId::from_bytes(&peer.0), self.gate.1.lock()) {
-            until.insert(id, Instant::now() + Duration::from_millis(THROTTLE_MS));
-        }
+    /// Keeps the peer at the other end of `conn` away for [`THROTTLE_MS`]:
+    /// its connections are refused and it is not dialled.
+    pub(crate) fn throttle(&self, conn: &Connection) {
+        self.gate.keep_away(conn);
     }
 
     /// Whether `peer` is kept away right now.
@@ -168,7 +232,7 @@ impl Shared {
         for (device, addrs) in node.known_peers() {
             self.add_addrs(&device, &addrs);
         }
-        if let Ok(mut gate) = self.gate.0.write() {
+        if let Ok(mut gate) = self.gate.members.write() {
             *gate = members;
         }
     }
