@@ -158,6 +158,17 @@ impl RogueMember {
         self.store.commit(batch).expect("store the rogue change");
         hex(&hash.0)
     }
+
+    /// Puts `bytes` in the rogue's store as a library file, as a stock
+    /// `library add` would (without its checks). Returns the file's hash
+    /// (lowercase hex).
+    pub fn store_file(&self, bytes: &[u8]) -> String {
+        let hash = *blake3::hash(bytes).as_bytes();
+        let mut batch = WriteBatch::new();
+        batch.blob(hash, bytes.to_vec());
+        self.store.commit(batch).expect("store the rogue's file");
+        hex(&hash)
+    }
 }
 
 /// The object at `path` (map keys from the document's root).

@@ -1125,3 +1125,99 @@ fn rogue_harness_control_an_allowed_change_is_taken() {
     }
     w.assert_converge();
 }
+
+#[test]
+fn rogue_shares_a_file_over_its_quota_with_a_modified_client() {
+    let mut w = world("member");
+    // The alliance gives each organisation 1 MB of the library.
+    let id = out(&w.a.ok(&[
+        "propose",
+        "library-quota",
+        "--title",
+        "1 MB each",
+        "--text",
+        "1",
+        "--process",
+        "consent",
+    ]));
+    for h in [&w.a, &w.b, &w.r] {
+        eventually(DELIVERY_SECS, "the quota proposal reaches everyone", || {
+            h.json(&["proposals"]).to_string().contains(&id)
+        });
+        h.ok(&["vote", &id, "agree"]);
+    }
+    for h in [&w.a, &w.b, &w.r] {
+        eventually(DELIVERY_SECS, "the quota passes everywhere", || {
+            h.json(&["proposals"])
+                .as_array()
+                .and_then(|l| l.iter().find(|p| p["id"] == id.as_str()))
+                .is_some_and(|p| p["status"] == "passed")
+        });
+    }
+    // With the stock client, R cannot add a 1.5 MB file.
+    let big: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+    let file = w.r.scratch().join("gros.bin");
+    std::fs::write(&file, &big).expect("write");
+    let refused = w.r.run(&[
+        "library",
+        "add",
+        file.to_str().expect("path"),
+        "--title",
+        "Gros",
+    ]);
+    assert!(
+        refused.code != 0 && refused.stderr.contains("quota"),
+        "the stock client added a file over the quota: {}{}",
+        refused.stdout,
+        refused.stderr
+    );
+    // Its modified client writes the entry (in its own name, with the
+    // file's true size) and the file, and serves both.
+    w.stop_rogue();
+    let entry = {
+        let rogue = RogueMember::open(&w.r.path());
+        let hash = rogue.store_file(&big);
+        let entry = rogue.new_id();
+        let (r_org, r_dev) = (w.r_org.clone(), w.r_dev.clone());
+        rogue.edit(DocKind::Library, |d| {
+            let entries = obj(d, &["entries"]);
+            let e = ok(d.put_object(&entries, entry.as_str(), ObjType::Map));
+            ok(d.put(&e, "title", "Gros fichier"));
+            ok(d.put(&e, "kind", "other"));
+            ok(d.put_object(&e, "tags", ObjType::List));
+            ok(d.put(&e, "size", ScalarValue::Int(big.len() as i64)));
+            ok(d.put(&e, "hash", hash.as_str()));
+            ok(d.put(&e, "file_name", "gros.bin"));
+            ok(d.put(&e, "added_by", r_org.as_str()));
+            ok(d.put(&e, "added_by_device", r_dev.as_str()));
+            ok(d.put(&e, "added_at", ScalarValue::Int(rogue::now_ms())));
+        });
+        entry
+    };
+    w.sr = Some(Serve::start(&w.r));
+    // A and B list the entry, marked over the quota, and never fetch its
+    // bytes; R's small file of before stays available.
+    let shown = |h: &TestHome, id: &str| -> Option<Value> {
+        h.json(&["library", "list"])
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["id"] == id).cloned())
+    };
+    for h in w.honest() {
+        eventually(DELIVERY_SECS, "R's entry reaches A and B", || {
+            shown(h, &entry).is_some()
+        });
+    }
+    // Time enough to fetch 1.5 MB over loopback many times over.
+    std::thread::sleep(Duration::from_secs(5));
+    for (h, name) in w.honest().into_iter().zip(["A", "B"]) {
+        let e = shown(h, &entry).expect("entry");
+        assert_eq!(e["over_quota"], json!(true), "{name}: {e}");
+        assert_eq!(
+            e["available"],
+            json!(false),
+            "{name} fetched R's file over its quota: {e}"
+        );
+        let small = shown(h, &w.ids.r_entry).expect("R's small entry");
+        assert_eq!(small["available"], json!(true), "{name}: {small}");
+    }
+}
