@@ -11,7 +11,10 @@
 //! deliveries by virtual time (milliseconds, passed to every call, with a
 //! `Tick` every `TICK_MS`), with seeded loss, duplication and reordering,
 //! links cut and healed, and nodes restarted (the `Node` dropped and its home
-//! opened again). A session that ends (a refusal, a peer no longer a member,
+//! opened again); a stopped home is now and then backed up, and a later
+//! start may open the backup instead (a laptop restored from an older
+//! backup: it writes under a new actor, and what it had sent before comes
+//! back to it). A session that ends (a refusal, a peer no longer a member,
 //! a throttled peer) closes the connection once what it queued went out; a
 //! throttled peer is not taken back for `THROTTLE_MS`. Members write at
 //! random: charter lines, values, endorsements, bookings, cancellations,
@@ -38,7 +41,9 @@
 //!    the same member list and the same verdict on every operation.
 //! 3. **Acknowledged means kept**: a write a node acknowledged (a library
 //!    file's bytes too) is still there after that node restarts, and at the
-//!    end on every member node if its device is still a member.
+//!    end on every member node if its device is still a member. After a
+//!    restore from a backup, this holds for every write another node held
+//!    at the restore; only what no other node held is gone with the disk.
 //! 4. **A removed device is cut off**: what a device wrote after its own node
 //!    knew it was removed is on no member node at the end; a node that knows
 //!    of the removal refuses it when it is offered.
@@ -318,6 +323,21 @@ struct Ack {
     token: Token,
     /// Written while the node itself knew its device was removed.
     after_removal: bool,
+    /// Written after the backup its node was restored from, and held by no
+    /// other node at the restore: gone with the disk it was on.
+    lost_with_disk: bool,
+    /// Written after the backup its node was restored from, and held by
+    /// these other nodes at the restore: it must come back through the
+    /// sessions, if one of them is still a member at the end (and was not
+    /// restored itself since).
+    holders: Vec<usize>,
+}
+
+impl Ack {
+    /// Whether its node's restore took it away, for the time being.
+    fn restored_away(&self) -> bool {
+        self.lost_with_disk || !self.holders.is_empty()
+    }
 }
 
 fn charter_of(node: &mut Node) -> String {
@@ -419,6 +439,14 @@ struct Stats {
     lost: u64,
     duplicated: u64,
     restarts: u64,
+    /// Nodes started from an older backup of their home.
+    restores: u64,
+    /// Acknowledged writes held by no other node when their node was
+    /// restored from an older backup.
+    lost_with_disk: u64,
+    /// Acknowledged writes newer than the backup their node was restored
+    /// from, held by another node: they came back.
+    came_back: u64,
     cuts: u64,
     acks: u64,
     refused_bundles: u64,
@@ -455,6 +483,9 @@ impl Stats {
             lost,
             duplicated,
             restarts,
+            restores,
+            lost_with_disk,
+            came_back,
             cuts,
             acks,
             refused_bundles,
@@ -480,6 +511,9 @@ impl Stats {
         self.lost += lost;
         self.duplicated += duplicated;
         self.restarts += restarts;
+        self.restores += restores;
+        self.lost_with_disk += lost_with_disk;
+        self.came_back += came_back;
         self.cuts += cuts;
         self.acks += acks;
         self.refused_bundles += refused_bundles;
@@ -546,6 +580,9 @@ struct Sim {
     /// Files' bytes added so far, some of them added again.
     file_bytes: Vec<Vec<u8>>,
     acks: Vec<Ack>,
+    /// Node → how many acknowledgements there were when its stopped home
+    /// was backed up (the backup is `<name>-backup` beside the homes).
+    backups: BTreeMap<usize, usize>,
     counter: u64,
     outsider_ops: Vec<String>,
     outsider_lines: Vec<String>,
@@ -596,6 +633,7 @@ impl Sim {
             files: BTreeMap::new(),
             file_bytes: Vec::new(),
             acks: Vec::new(),
+            backups: BTreeMap::new(),
             counter: 0,
             outsider_ops: Vec::new(),
             outsider_lines: Vec::new(),
@@ -985,6 +1023,8 @@ impl Sim {
             node: i,
             token,
             after_removal,
+            lost_with_disk: false,
+            holders: Vec::new(),
         });
     }
 
@@ -1009,13 +1049,50 @@ impl Sim {
         self.trace(format!("{} stops", NAMES[i]));
     }
 
-    /// Opens node `i` again; everything it acknowledged is there.
+    /// Node `i`'s organisation stops it, copies its home (`cp -a`) and
+    /// starts it again.
+    fn back_up(&mut self, i: usize) {
+        let was_up = self.up(i);
+        if was_up {
+            self.stop(i);
+        }
+        let backup = self.backup_dir(i);
+        if backup.exists() {
+            std::fs::remove_dir_all(&backup).expect("remove the old backup");
+        }
+        copy_dir(&self.dir.path().join(NAMES[i]), &backup);
+        self.backups.insert(i, self.acks.len());
+        self.trace(format!("{}'s home is backed up", NAMES[i]));
+        if was_up {
+            self.start(i);
+        }
+    }
+
+    /// Node `i` is stopped, and started from its backup.
+    fn start_from_backup(&mut self, i: usize) {
+        if self.up(i) {
+            self.stop(i);
+        }
+        self.restore(i);
+        self.start(i);
+    }
+
+    fn backup_dir(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("{}-backup", NAMES[i]))
+    }
+
+    /// Opens node `i` again; everything it acknowledged is there (but
+    /// what a restore from a backup took away).
     fn start(&mut self, i: usize) {
         self.nodes[i] = Some(open(self.dir.path(), i));
         self.trace(format!("{} starts again", NAMES[i]));
         let seen = Seen::of(self.node(i));
         let node = self.nodes[i].as_ref().expect("started");
-        for ack in self.acks.iter().filter(|a| a.node == i) {
+        for ack in self
+            .acks
+            .iter()
+            .filter(|a| a.node == i && !a.restored_away())
+        {
             assert!(
                 seen.has(&ack.token),
                 "{} lost {:?} across a restart",
@@ -1032,6 +1109,63 @@ impl Sim {
         }
     }
 
+    /// Puts node `i`'s backup in place of its (stopped) home: a laptop
+    /// restored from last week's backup. What it acknowledged since then
+    /// and any other node holds must come back through the sessions; what
+    /// no other node holds is gone with the disk.
+    fn restore(&mut self, i: usize) {
+        let since = self.backups.remove(&i).expect("a backup");
+        let home = self.dir.path().join(NAMES[i]);
+        std::fs::remove_dir_all(&home).expect("remove the home");
+        std::fs::rename(self.backup_dir(i), &home).expect("restore the backup");
+        self.stats.restores += 1;
+        self.trace(format!("{}'s home is restored from its backup", NAMES[i]));
+        // What it held of others' writes may now be held by nobody.
+        for ack in &mut self.acks {
+            ack.holders.retain(|&h| h != i);
+        }
+        // What every other node holds now (a stopped one opened for a look).
+        let others: Vec<(usize, Seen, Vec<[u8; 32]>)> = (0..NAMES.len())
+            .filter(|&j| j != i && self.joined.contains(&j))
+            .map(|j| {
+                let mut look = None;
+                let node = match self.nodes[j].as_mut() {
+                    Some(node) => node,
+                    None => look.insert(open(self.dir.path(), j)),
+                };
+                let blobs: Vec<[u8; 32]> = self
+                    .files
+                    .values()
+                    .copied()
+                    .filter(|h| node.blob(h).expect("blob").is_some())
+                    .collect();
+                (j, Seen::of(node), blobs)
+            })
+            .collect();
+        for k in since..self.acks.len() {
+            if self.acks[k].node != i {
+                continue;
+            }
+            let token = self.acks[k].token.clone();
+            let holders: Vec<usize> = others
+                .iter()
+                .filter(|(_, seen, blobs)| match &token {
+                    Token::File(id) => seen.has(&token) && blobs.contains(&self.files[id]),
+                    other => seen.has(other),
+                })
+                .map(|(j, _, _)| *j)
+                .collect();
+            let ack = &mut self.acks[k];
+            if !holders.is_empty() {
+                ack.holders = holders;
+                self.stats.came_back += 1;
+            } else {
+                ack.lost_with_disk = true;
+                self.stats.lost_with_disk += 1;
+            }
+        }
+    }
+
     fn pick(&mut self, from: &[usize]) -> Option<usize> {
         (!from.is_empty()).then(|| from[self.rng.below(from.len())])
     }
@@ -1044,6 +1178,26 @@ impl Sim {
             .filter(|&i| self.up(i))
             .collect();
         let roll = self.rng.below(100);
+        if roll < 3 {
+            // A home is restored from its backup, if it wrote since; or
+            // else backed up.
+            let all: Vec<usize> = self.joined.iter().copied().collect();
+            let restorable: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|i| {
+                    self.backups
+                        .get(i)
+                        .is_some_and(|&at| self.acks[at..].iter().any(|a| a.node == *i))
+                })
+                .collect();
+            if let Some(i) = self.pick(&restorable) {
+                self.start_from_backup(i);
+            } else if let Some(i) = self.pick(&all) {
+                self.back_up(i);
+            }
+            return;
+        }
         if roll < 8 {
             // A node stops, or starts again.
             let all: Vec<usize> = self.joined.iter().copied().collect();
@@ -1625,18 +1779,34 @@ impl Sim {
                 );
             }
         }
+        // A write a restore took from its node, and that no node still a
+        // member held at the restore, is gone with the disk.
+        let active: BTreeSet<usize> = (0..NAMES.len())
+            .filter(|&k| self.knows_member(members[0], k))
+            .collect();
+        let gone = |ack: &Ack| {
+            ack.lost_with_disk
+                || (!ack.holders.is_empty() && !ack.holders.iter().any(|h| active.contains(h)))
+        };
         // Every member holds every file its library names, but a file that
         // only devices no longer active ever held (a removed device's entry
         // taken before its removal was known, its bytes fetched by nobody).
         for &i in &members {
             let missing = self.node(i).missing_blobs().expect("missing files");
             for (hash, _) in missing {
-                let authors: Vec<usize> = self
+                let acks: Vec<&Ack> = self
                     .acks
                     .iter()
                     .filter(|a| matches!(&a.token, Token::File(id) if self.files[id] == hash))
-                    .map(|a| a.node)
                     .collect();
+                // Its bytes were only ever on a disk that a restore erased
+                // (its entry may have gone out without them).
+                if acks.iter().any(|a| gone(a))
+                    && !acks.iter().any(|a| !gone(a) && active.contains(&a.node))
+                {
+                    continue;
+                }
+                let authors: Vec<usize> = acks.iter().map(|a| a.node).collect();
                 let held = members.iter().any(|&k| {
                     self.nodes[k]
                         .as_ref()
@@ -1653,7 +1823,7 @@ impl Sim {
             }
         }
         let view = &seen[0];
-        for ack in &self.acks {
+        for ack in self.acks.iter().filter(|a| !gone(a)) {
             let device_active = self.knows_member(members[0], ack.node);
             // The same token written first by a member (a cancellation made
             // by another device of the organisation before the removal, and
@@ -1838,6 +2008,7 @@ fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
     // The schedules did exercise what they claim to.
     if seeds.len() >= 100 {
         assert!(total.lost > 0 && total.duplicated > 0 && total.restarts > 0 && total.cuts > 0);
+        assert!(total.restores > 0);
         assert!(total.outsider_refused > 0 && total.acks > 0);
         assert!(total.files > 0 && total.file_parts > 0);
         assert!(total.silences > 0 && total.unanswered > 0 && total.patience_ran_out > 0);
