@@ -91,7 +91,7 @@ impl Node {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
             rule: refusal.rule.clone(),
-            at_ms: crate::node::now_ms(),
+            at_ms: self.env.now_ms(),
         });
         if self.refused.len() > AUDIT_KEEP {
             let excess = self.refused.len() - AUDIT_KEEP;

@@ -8,7 +8,7 @@ use entraide_membership::{AdmissionRule, MotionStatus, OpBody, OpHash};
 use entraide_store::WriteBatch;
 use serde_json::{Value, json};
 
-use crate::node::{directory, now_ms};
+use crate::node::directory;
 use crate::{Node, NodeError, Reply};
 
 /// Default time a proposal stays open.
@@ -25,7 +25,7 @@ impl Node {
     fn proposal_list(&mut self) -> Vec<Proposal> {
         let active = self.active_org_ids();
         self.proposals
-            .list(&active, &directory(&self.membership), now_ms())
+            .list(&active, &directory(&self.membership), self.env.now_ms())
             .into_iter()
             .map(|p| self.with_motion_outcome(p))
             .collect()
@@ -80,7 +80,7 @@ impl Node {
         }
         let process = Process::parse(process.unwrap_or(self.default_process()))
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        let now = now_ms();
+        let now = self.env.now_ms();
         let deadline = match deadline {
             Some(d) => parse_time(d, self.zone)?,
             None => now + DEFAULT_OPEN_MS,
@@ -182,7 +182,7 @@ impl Node {
         p.outcome = match status {
             Some(MotionStatus::Passed) => Outcome::Passed,
             Some(MotionStatus::Blocked) => Outcome::Blocked,
-            _ if now_ms() >= p.deadline => Outcome::Expired,
+            _ if self.env.now_ms() >= p.deadline => Outcome::Expired,
             _ => Outcome::Open,
         };
         if p.outcome == Outcome::Open {
@@ -295,7 +295,15 @@ impl Node {
         let dir = directory(&self.membership);
         let result = self
             .proposals
-            .vote(&author, now_ms(), &id, position, reason, &active, &dir)
+            .vote(
+                &author,
+                self.env.now_ms(),
+                &id,
+                position,
+                reason,
+                &active,
+                &dir,
+            )
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.persist(DocKind::Proposals, WriteBatch::new())?;
         let membership = match result.motion.clone() {
@@ -322,7 +330,7 @@ impl Node {
     /// quota proposal's deadline passes.
     pub(crate) fn library_quota(&mut self) -> u64 {
         let key = (self.proposals.doc_mut().heads(), self.log.heads());
-        let now = now_ms();
+        let now = self.env.now_ms();
         if let Some((k, until, quota)) = &self.quota_cache
             && *k == key
             && now < *until

@@ -16,7 +16,7 @@ use entraide_store::WriteBatch;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::node::{now_ms, random};
+use crate::node::random;
 use crate::{Node, NodeError, Reply};
 
 const PREFIX: &str = "entraide1";
@@ -215,8 +215,8 @@ impl Node {
                     .into(),
             ));
         }
-        let secret: [u8; 16] = random()?;
-        let expires_ms = now_ms() + ttl;
+        let secret: [u8; 16] = random(&*self.env)?;
+        let expires_ms = self.env.now_ms() + ttl;
         let for_org = device.then(|| (self.org_id.clone(), self.org_name.clone()));
         let ticket = Ticket {
             alliance: alliance.id.0,
@@ -252,7 +252,7 @@ impl Node {
             Op {
                 parents: self.log.heads(),
                 author: self.device,
-                time_ms: now_ms(),
+                time_ms: self.env.now_ms(),
                 body,
             },
             &self.key,
@@ -342,7 +342,7 @@ impl Node {
                 NodeError::Invalid("this ticket was already used; ask for a new one".into())
             });
         }
-        if invitation.expires_ms < now_ms() {
+        if invitation.expires_ms < self.env.now_ms() {
             return Err(NodeError::Invalid(
                 "this ticket has expired; ask for a new one".into(),
             ));
@@ -389,7 +389,7 @@ impl Node {
         {
             return Err(NodeError::AlreadyInAlliance(a.name.clone()));
         }
-        if ticket.expires_ms < now_ms() {
+        if ticket.expires_ms < self.env.now_ms() {
             return Err(NodeError::Invalid(
                 "this ticket has expired; ask for a new one".into(),
             ));

@@ -9,13 +9,15 @@
 //! arguments into a request and prints the reply; a running daemon answers
 //! the same requests over its socket.
 //!
-//! This crate is the IO layer around the pure crates: it reads the clock,
-//! draws randomness and writes the store. Every write goes through one
+//! This crate is the IO layer around the pure crates: it writes the store,
+//! and reads the time and draws randomness from the [`Env`] a node is opened
+//! with (the system's, or a simulation's). Every write goes through one
 //! durable store transaction before a command reports success, and a refused
 //! command changes nothing. It must never print, exit the process, or hand
 //! out an automerge handle.
 
 mod audit;
+mod env;
 mod error;
 mod governance;
 mod home;
@@ -26,6 +28,7 @@ pub mod session;
 mod sync;
 
 pub use audit::{AUDIT_KEEP, RefusedChange};
+pub use env::{Env, SystemEnv};
 pub use error::NodeError;
 pub use home::Home;
 pub use invite::{Admission, JoinRequest, Ticket, TicketError, parse_duration_ms};

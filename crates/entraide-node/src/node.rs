@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +24,7 @@ use entraide_store::{Store, WriteBatch};
 use serde_json::{Value, json};
 
 use crate::sync::Attestation;
-use crate::{Home, NodeError, Reply, Request};
+use crate::{Env, Home, NodeError, Reply, Request, SystemEnv};
 
 /// Largest library file accepted.
 pub const MAX_LIBRARY_FILE: usize = 64 * 1024 * 1024;
@@ -77,7 +76,7 @@ pub struct Node {
     pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
     /// Each library file's size as its entry declares it (as of the last
     /// `missing_blobs`): a file received must have that size.
-    pub(crate) file_sizes: std::collections::HashMap<[u8; 32], u64>,
+    pub(crate) file_sizes: std::collections::BTreeMap<[u8; 32], u64>,
     /// The library quota per organisation, and what it was computed from.
     #[allow(clippy::type_complexity)]
     pub(crate) quota_cache: Option<(
@@ -96,6 +95,8 @@ pub struct Node {
     pub(crate) refused: Vec<crate::audit::RefusedChange>,
     /// What this node's sync sessions are asking their peers right now.
     pub(crate) asking: crate::session::Asking,
+    /// Where it reads the time and draws randomness.
+    pub(crate) env: Box<dyn Env>,
 }
 
 /// What a node remembers of a peer device.
@@ -113,13 +114,6 @@ pub(crate) fn short(id: &str, n: usize) -> &str {
     id.char_indices().nth(n).map_or(id, |(i, _)| &id[..i])
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// The longest charter draft, in characters: every node stores it. The
 /// same as the longest text a charter amendment may carry.
 pub const MAX_CHARTER_CHARS: usize = 1_000_000;
@@ -134,9 +128,9 @@ fn check_charter_size(text: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
-pub(crate) fn random<const N: usize>() -> Result<[u8; N], NodeError> {
+pub(crate) fn random<const N: usize>(env: &dyn Env) -> Result<[u8; N], NodeError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes)
+    env.fill(&mut bytes)
         .map_err(|e| NodeError::io("cannot draw randomness for", "the system", e))?;
     Ok(bytes)
 }
@@ -206,12 +200,22 @@ impl Node {
     /// Creates a node in `home`: a new device key, a store, the
     /// organisation's name. Refuses a home that already has a node.
     pub fn init(home: &Home, org_name: &str, zone: Tz) -> Result<Node, NodeError> {
+        Self::init_with(home, org_name, zone, Box::new(SystemEnv))
+    }
+
+    /// [`Node::init`], with the time and randomness of `env`.
+    pub fn init_with(
+        home: &Home,
+        org_name: &str,
+        zone: Tz,
+        env: Box<dyn Env>,
+    ) -> Result<Node, NodeError> {
         let org_name = validate_name("organisation", org_name)?;
         if home.is_initialised() {
             return Err(NodeError::AlreadyInitialised(home.root().to_owned()));
         }
-        let org_id = new_id(random()?);
-        let key = home.create(random()?)?;
+        let org_id = new_id(random(&*env)?);
+        let key = home.create(random(&*env)?)?;
         let store = Store::create(&home.store_path())?;
         home.protect_store()?;
         let mut batch = WriteBatch::new();
@@ -221,11 +225,16 @@ impl Node {
         store.commit(batch)?;
         drop(store);
         drop(key);
-        Self::open(home, zone)
+        Self::open_with(home, zone, env)
     }
 
     /// Opens the node of `home`.
     pub fn open(home: &Home, zone: Tz) -> Result<Node, NodeError> {
+        Self::open_with(home, zone, Box::new(SystemEnv))
+    }
+
+    /// [`Node::open`], with the time and randomness of `env`.
+    pub fn open_with(home: &Home, zone: Tz, env: Box<dyn Env>) -> Result<Node, NodeError> {
         if !home.store_path().exists() {
             return Err(NodeError::NotInitialised(home.root().to_owned()));
         }
@@ -242,7 +251,7 @@ impl Node {
         // This opening writes under an actor of its own (see
         // `entraide_docs::device_of_actor`): a copy of this home, or a
         // backup restored, never writes under the same actor as the original.
-        let epoch: [u8; EPOCH_LEN] = random()?;
+        let epoch: [u8; EPOCH_LEN] = random(&*env)?;
         let mut load = |kind: DocKind| -> Result<SharedDoc, NodeError> {
             let chunks = store.doc_chunks(kind.name())?;
             let mut doc = SharedDoc::load(kind, device.0, chunks.iter().map(Vec::as_slice))?;
@@ -325,6 +334,7 @@ impl Node {
             deferred_files: (0, 0),
             deferred_peers: false,
             asking: Default::default(),
+            env,
             refused,
         })
     }
@@ -360,7 +370,10 @@ impl Node {
     /// The id of a new record this device creates: random, ending with this
     /// device's key prefix, as the authority check requires.
     pub(crate) fn new_record_id(&self) -> Result<String, NodeError> {
-        Ok(entraide_docs::record_id(random()?, &self.device.0))
+        Ok(entraide_docs::record_id(
+            random(&*self.env)?,
+            &self.device.0,
+        ))
     }
 
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
@@ -627,7 +640,7 @@ impl Node {
                 "unknown decision process '{process}'; use consent, consensus or majority"
             )));
         }
-        let now = now_ms();
+        let now = self.env.now_ms();
         let found = SignedOp::sign(
             Op {
                 parents: vec![],
@@ -825,7 +838,7 @@ impl Node {
     fn charter_set(&mut self, text: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         check_charter_size(text)?;
-        let changed = self.charter.set_text(now_ms(), text);
+        let changed = self.charter.set_text(self.env.now_ms(), text);
         self.persist(DocKind::Charter, WriteBatch::new())?;
         let heads = self.charter.doc_mut().heads_hex();
         let message = if changed {
@@ -853,7 +866,7 @@ impl Node {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let changed = self.charter.edit_from(now_ms(), &heads, text).ok_or_else(|| {
+        let changed = self.charter.edit_from(self.env.now_ms(), &heads, text).ok_or_else(|| {
             NodeError::Invalid(
                 "this node does not know the version of the charter the edit started from (its heads); take the text and heads again (`entraide charter show --json`, or reload the page) and reapply the edit; nothing changed"
                     .into(),
@@ -924,7 +937,7 @@ impl Node {
         self.require_alliance()?;
         let id = self.new_record_id()?;
         self.values
-            .add(&self.author(), now_ms(), &id, name, description)?;
+            .add(&self.author(), self.env.now_ms(), &id, name, description)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         Ok(Reply::new(json!({"id": id}), id))
     }
@@ -932,7 +945,9 @@ impl Node {
     fn values_endorse(&mut self, value: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let id = self.values.resolve(value)?;
-        let new = self.values.endorse(&self.author(), now_ms(), &id)?;
+        let new = self
+            .values
+            .endorse(&self.author(), self.env.now_ms(), &id)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         let text = if new {
             format!("{} endorses value {id}", self.org_name)
@@ -1032,7 +1047,7 @@ impl Node {
         let id = self.new_record_id()?;
         self.library.add(
             &self.author(),
-            now_ms(),
+            self.env.now_ms(),
             NewEntry {
                 id: &id,
                 title,
@@ -1158,7 +1173,7 @@ impl Node {
                 e.title
             )));
         }
-        self.library.withdraw(now_ms(), &e.id);
+        self.library.withdraw(self.env.now_ms(), &e.id);
         let mut batch = WriteBatch::new();
         self.drop_unnamed_files(&mut batch)?;
         self.persist(DocKind::Library, batch)?;
@@ -1170,7 +1185,7 @@ impl Node {
 
     /// Deletes, in `batch`, the files no library entry names any more.
     pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
-        let named: std::collections::HashSet<[u8; 32]> = self
+        let named: std::collections::BTreeSet<[u8; 32]> = self
             .library
             .list()
             .iter()
@@ -1247,7 +1262,7 @@ impl Node {
         let id = self.new_record_id()?;
         self.calendar.add_resource(
             &self.author(),
-            now_ms(),
+            self.env.now_ms(),
             NewResource {
                 id: &id,
                 name,
@@ -1266,7 +1281,7 @@ impl Node {
 
     fn resource_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let now = now_ms();
+        let now = self.env.now_ms();
         let resources = self.calendar.resources();
         let list: Vec<Value> = resources
             .iter()
@@ -1410,7 +1425,7 @@ impl Node {
             }
         };
         let series = (slots.len() > 1)
-            .then(|| random::<16>().map(new_id))
+            .then(|| random::<16>(&*self.env).map(new_id))
             .transpose()?;
         let slots: Vec<NewBooking> = slots
             .into_iter()
@@ -1426,7 +1441,7 @@ impl Node {
         let dir = directory(&self.membership);
         let booked = self.calendar.book(
             &author,
-            now_ms(),
+            self.env.now_ms(),
             &resource.id,
             &slots,
             purpose,
@@ -1591,7 +1606,7 @@ impl Node {
         let dir = directory(&self.membership);
         let b = self
             .calendar
-            .decide(&author, now_ms(), booking, approve, reason, &dir)?;
+            .decide(&author, self.env.now_ms(), booking, approve, reason, &dir)?;
         self.persist(DocKind::Calendar, WriteBatch::new())?;
         let b = self.calendar.booking(&b.id, &directory(&self.membership))?;
         Ok(Reply::new(
@@ -1613,13 +1628,21 @@ impl Node {
         let heads: Vec<String> = self.log.heads().iter().map(|h| h.to_hex()).collect();
         self.calendar.cite_membership(heads.join(","));
         let cancelled = if series {
-            self.calendar
-                .cancel_series(&author, is_coordinator, now_ms(), &named.id, &dir)?
+            self.calendar.cancel_series(
+                &author,
+                is_coordinator,
+                self.env.now_ms(),
+                &named.id,
+                &dir,
+            )?
         } else {
-            vec![
-                self.calendar
-                    .cancel(&author, is_coordinator, now_ms(), &named.id, &dir)?,
-            ]
+            vec![self.calendar.cancel(
+                &author,
+                is_coordinator,
+                self.env.now_ms(),
+                &named.id,
+                &dir,
+            )?]
         };
         self.persist(DocKind::Calendar, WriteBatch::new())?;
         let ids: Vec<&str> = cancelled.iter().map(|b| b.id.as_str()).collect();

@@ -40,7 +40,7 @@
 //! asking for many files never makes this node read them all at once. A
 //! file asked twice in one question, or while it is being sent, is sent once.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use entraide_docs::{DocKind, VersionVector, merge_version, version_beyond};
@@ -208,7 +208,7 @@ pub struct Output {
 #[derive(Debug, Default)]
 pub struct Asking {
     docs: BTreeMap<DocKind, DeviceId>,
-    files: HashSet<[u8; 32]>,
+    files: BTreeSet<[u8; 32]>,
 }
 
 impl Asking {
@@ -230,23 +230,23 @@ pub struct Session {
     docs: BTreeMap<DocKind, VersionVector>,
     op_heads: Vec<[u8; 32]>,
     /// Files asked of the peer, not all received yet.
-    wanted: HashSet<[u8; 32]>,
+    wanted: BTreeSet<[u8; 32]>,
     /// Files the peer said it lacks (`NoBlob`), not asked of it again
     /// until the next tick.
-    peer_lacks: HashSet<[u8; 32]>,
+    peer_lacks: BTreeSet<[u8; 32]>,
     /// Each document's heads as the peer's `Hello` gave them.
     their_heads: BTreeMap<DocKind, Vec<[u8; 32]>>,
     /// What this node announced to the peer with `Have`.
     told: BTreeMap<DocKind, VersionVector>,
     /// Documents asked of the peer with `Want`, not answered yet: since
     /// when, or `None` once it took too long and others may be asked too.
-    asked: HashMap<DocKind, Option<u64>>,
+    asked: BTreeMap<DocKind, Option<u64>>,
     /// Addresses from the peer's `Hello` of devices not known as members yet.
     heard_addrs: Vec<(DeviceId, Vec<SocketAddr>)>,
     /// Files the peer asked for, from which offset, in order.
     to_send: VecDeque<([u8; 32], u64)>,
     /// The same files, and the one being sent, for asking twice.
-    queued: HashSet<[u8; 32]>,
+    queued: BTreeSet<[u8; 32]>,
     /// The file being sent: its bytes and where the next part starts.
     sending: Option<([u8; 32], Vec<u8>, usize)>,
     peer_synced: bool,
@@ -265,14 +265,14 @@ impl Session {
             hello: false,
             docs: BTreeMap::new(),
             op_heads: Vec::new(),
-            wanted: HashSet::new(),
-            peer_lacks: HashSet::new(),
+            wanted: BTreeSet::new(),
+            peer_lacks: BTreeSet::new(),
             their_heads: BTreeMap::new(),
             told: BTreeMap::new(),
-            asked: HashMap::new(),
+            asked: BTreeMap::new(),
             heard_addrs: Vec::new(),
             to_send: VecDeque::new(),
-            queued: HashSet::new(),
+            queued: BTreeSet::new(),
             sending: None,
             peer_synced: false,
             acked: false,
@@ -352,7 +352,7 @@ impl Session {
             return;
         }
         self.ended = true;
-        for hash in self.wanted.drain() {
+        for hash in std::mem::take(&mut self.wanted) {
             node.asking.files.remove(&hash);
         }
         if !self.asked.is_empty() {

@@ -13,7 +13,7 @@
 //! that device attested (or is the well-known genesis). Otherwise the whole
 //! bundle is refused and nothing is stored.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use entraide_docs::{
@@ -263,7 +263,7 @@ impl Node {
         // make every node store them, and recompute them, for ever. One
         // that arrives before the operation naming its author is offered
         // again later, like any operation a node lacks.
-        let named: HashSet<DeviceId> = trial
+        let named: BTreeSet<DeviceId> = trial
             .iter()
             .filter_map(|op| match &op.op().body {
                 entraide_membership::OpBody::Found { .. } => Some(op.op().author),
@@ -272,7 +272,7 @@ impl Node {
                 _ => None,
             })
             .collect();
-        let strangers: HashSet<OpHash> = added
+        let strangers: BTreeSet<OpHash> = added
             .iter()
             .filter(|h| {
                 trial
@@ -359,7 +359,8 @@ impl Node {
                 cutoff.is_some_and(|seq| held > seq)
             });
             if past_cutoff {
-                self.doc_mut(doc).vouch(crate::node::now_ms());
+                let now = self.env.now_ms();
+                self.doc_mut(doc).vouch(now);
                 self.persist(doc, WriteBatch::new())?;
             }
         }
@@ -444,8 +445,8 @@ impl Node {
         let genesis = SharedDoc::genesis_hash(doc);
         // Attestations with a valid signature from a known device. Those this
         // node holds were checked when they arrived (or signed here).
-        let mut offered: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
-        let mut held: HashSet<[u8; 64]> = HashSet::new();
+        let mut offered: BTreeMap<[u8; 32], Vec<Attestation>> = BTreeMap::new();
+        let mut held: BTreeSet<[u8; 64]> = BTreeSet::new();
         for (_, a) in self.attestations.iter().filter(|((d, _), _)| *d == doc) {
             offered.entry(a.device).or_default().push(a.clone());
             held.insert(a.signature);
@@ -461,7 +462,7 @@ impl Node {
         // A removed device's changes count only up to its removal's cutoffs,
         // or where a member built on them (below); its own signatures are
         // kept aside to tell its genuine changes from forged ones.
-        let mut removed_signed: HashMap<[u8; 32], Vec<Attestation>> = HashMap::new();
+        let mut removed_signed: BTreeMap<[u8; 32], Vec<Attestation>> = BTreeMap::new();
         for (device, removal) in &self.membership.removals {
             if let Some(signed) = offered.remove(&device.0) {
                 removed_signed.insert(device.0, signed);
@@ -495,9 +496,9 @@ impl Node {
                 .chain(removed_signed.iter().map(|(d, a)| (d, a.as_slice(), 2)))
                 .collect();
             let reach = Reach::sweep(added, &groups);
-            let mut covered: HashSet<ChangeHash> = HashSet::new();
-            let mut built_on: HashSet<ChangeHash> = HashSet::new();
-            let mut removed_own: HashSet<ChangeHash> = HashSet::new();
+            let mut covered: BTreeSet<ChangeHash> = BTreeSet::new();
+            let mut built_on: BTreeSet<ChangeHash> = BTreeSet::new();
+            let mut removed_own: BTreeSet<ChangeHash> = BTreeSet::new();
             for (i, c) in added.iter().enumerate() {
                 for (g, (device, _, role)) in groups.iter().enumerate() {
                     if !reach.reaches(g, i) {
@@ -585,7 +586,7 @@ impl Node {
             *seq = (*seq).max(c.seq);
         }
         let mut batch = WriteBatch::new();
-        let removed: HashSet<[u8; 32]> = self.membership.removals.keys().map(|d| d.0).collect();
+        let removed: BTreeSet<[u8; 32]> = self.membership.removals.keys().map(|d| d.0).collect();
         for a in offered
             .into_values()
             .flatten()
@@ -629,7 +630,7 @@ impl Node {
             .iter()
             .any(|c| entraide_docs::device_of_actor(&c.actor) == Some(self.device.0))
         {
-            let now = crate::node::now_ms();
+            let now = self.env.now_ms();
             batch.meta("other_copy_seen", now.to_le_bytes().to_vec());
             self.other_copy_seen = Some(now);
         }
@@ -664,7 +665,7 @@ impl Node {
             .filter_map(|e| Some((*blake3::Hash::from_hex(&e.hash).ok()?.as_bytes(), e.size)))
             .collect();
         let mut hashes: Vec<[u8; 32]> = self.file_sizes.keys().copied().collect();
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         hashes.retain(|h| seen.insert(*h));
         let missing = self.store.missing_blobs(&hashes)?;
         self.missing_files = Some((heads, missing.clone()));
@@ -799,7 +800,7 @@ struct Reach {
 
 impl Reach {
     fn sweep(added: &[ChangeSummary], groups: &[(&[u8; 32], &[Attestation], u8)]) -> Self {
-        let index: HashMap<ChangeHash, usize> =
+        let index: BTreeMap<ChangeHash, usize> =
             added.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
         let words = groups.len().div_ceil(64).max(1);
         let mut marks = vec![0u64; added.len() * words];
@@ -890,7 +891,7 @@ impl Node {
 
     /// Records a completed sync with a peer.
     pub fn record_sync(&mut self, device: DeviceId) -> Result<(), NodeError> {
-        self.peers.entry(device).or_default().last_sync_ms = Some(crate::node::now_ms());
+        self.peers.entry(device).or_default().last_sync_ms = Some(self.env.now_ms());
         self.save_peers()
     }
 

@@ -53,14 +53,18 @@
 //!
 //! `ENTRAIDE_SIM_SEED=N` runs the one schedule `N` (printed when a schedule
 //! fails, with its trace: every message delivered, every session ended);
-//! `ENTRAIDE_SIM_SCHEDULES=N` runs more or fewer. The schedule (who does
-//! what, which message is lost, which link is cut) is a function of the
-//! seed; device keys come from the shared starting alliance, and ids and
-//! clock readings are the node's own.
+//! `ENTRAIDE_SIM_SCHEDULES=N` runs more or fewer. A schedule is a function
+//! of its seed, byte for byte: who does what, which message is lost, which
+//! link is cut, and, through the [`Env`] each node is opened with, the
+//! time every node reads (virtual) and the randomness it draws (seeded):
+//! the same ids, keys and change hashes on every run
+//! (`a_seed_replays_its_schedule_byte_for_byte`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use chrono_tz::Tz;
 use entraide_docs::DocKind;
@@ -68,7 +72,7 @@ use entraide_membership::{DeviceId, Op, OpBody, SignedOp};
 use entraide_node::session::{
     End, Event, FILE_PART, Mode, Msg, Output, Session, THROTTLE_MS, TICK_MS, WANT_PATIENCE_MS,
 };
-use entraide_node::{Home, Node, Request, Summary, Ticket};
+use entraide_node::{Env, Home, Node, Request, Summary, Ticket};
 use rand_pcg::Pcg64;
 use rand_pcg::rand_core::{Rng, SeedableRng};
 use serde_json::Value;
@@ -104,8 +108,40 @@ fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
-fn open(dir: &Path, i: usize) -> Node {
-    Node::open(&Home::new(dir.join(NAMES[i])), Tz::UTC).expect("open")
+/// When a schedule's virtual time starts: 2026-06-01T00:00:00Z.
+const EPOCH_MS: i64 = 1_780_272_000_000;
+
+/// A node's time and randomness in a schedule: the schedule's virtual time,
+/// and a generator the schedule seeds. So a seed replays its schedule byte
+/// for byte: the same ids, keys and times in the same changes.
+#[derive(Debug)]
+struct SimEnv {
+    clock: Arc<AtomicU64>,
+    rng: RefCell<Pcg64>,
+}
+
+impl SimEnv {
+    fn new(clock: &Arc<AtomicU64>, seed: u64) -> Box<dyn Env> {
+        Box::new(SimEnv {
+            clock: clock.clone(),
+            rng: RefCell::new(Pcg64::seed_from_u64(seed)),
+        })
+    }
+}
+
+impl Env for SimEnv {
+    fn now_ms(&self) -> i64 {
+        EPOCH_MS + self.clock.load(Ordering::Relaxed) as i64
+    }
+
+    fn fill(&self, bytes: &mut [u8]) -> std::io::Result<()> {
+        self.rng.borrow_mut().fill_bytes(bytes);
+        Ok(())
+    }
+}
+
+fn open(dir: &Path, i: usize, env: Box<dyn Env>) -> Node {
+    Node::open_with(&Home::new(dir.join(NAMES[i])), Tz::UTC, env).expect("open")
 }
 
 fn n(nodes: &mut [Option<Node>], i: usize) -> &mut Node {
@@ -184,8 +220,13 @@ fn template(rule: usize) -> &'static Path {
 }
 
 fn build_template(dir: &Path, rule: &str) {
+    let clock = Arc::new(AtomicU64::new(0));
     let mut nodes: Vec<Option<Node>> = (0..NAMES.len())
-        .map(|i| Some(Node::init(&Home::new(dir.join(NAMES[i])), ORGS[i], Tz::UTC).expect("init")))
+        .map(|i| {
+            let home = Home::new(dir.join(NAMES[i]));
+            let env = SimEnv::new(&clock, i as u64);
+            Some(Node::init_with(&home, ORGS[i], Tz::UTC, env).expect("init"))
+        })
         .collect();
     n(&mut nodes, A)
         .execute(Request::AllianceCreate {
@@ -547,6 +588,8 @@ enum Kind {
 struct Sim {
     seed: u64,
     rng: Dice,
+    /// Virtual time as the nodes read it (`t`).
+    clock: Arc<AtomicU64>,
     dir: tempfile::TempDir,
     nodes: Vec<Option<Node>>,
     devices: Vec<DeviceId>,
@@ -601,8 +644,9 @@ impl Sim {
         let rule = rng.below(RULES.len());
         let dir = scratch();
         copy_dir(template(rule), dir.path());
+        let clock = Arc::new(AtomicU64::new(0));
         let nodes: Vec<Option<Node>> = (0..NAMES.len())
-            .map(|i| Some(open(dir.path(), i)))
+            .map(|i| Some(open(dir.path(), i, SimEnv::new(&clock, rng.0.next_u64()))))
             .collect();
         let devices = nodes
             .iter()
@@ -612,6 +656,7 @@ impl Sim {
         let mut sim = Self {
             seed,
             rng,
+            clock,
             dir,
             nodes,
             devices,
@@ -915,6 +960,7 @@ impl Sim {
     fn advance(&mut self, to: u64) {
         while self.next_tick <= to {
             self.t = self.t.max(self.next_tick);
+            self.clock.store(self.t, Ordering::Relaxed);
             self.next_tick += TICK_MS;
             self.stats.ticks += 1;
             let all: Vec<(usize, usize)> = self.links.keys().copied().collect();
@@ -924,6 +970,12 @@ impl Sim {
             self.flush_changes();
         }
         self.t = self.t.max(to);
+        self.clock.store(self.t, Ordering::Relaxed);
+    }
+
+    /// The time and randomness of a node opened now.
+    fn env(&mut self) -> Box<dyn Env> {
+        SimEnv::new(&self.clock, self.rng.0.next_u64())
     }
 
     /// Whether a question may still be waiting for its answer within the
@@ -1084,7 +1136,8 @@ impl Sim {
     /// Opens node `i` again; everything it acknowledged is there (but
     /// what a restore from a backup took away).
     fn start(&mut self, i: usize) {
-        self.nodes[i] = Some(open(self.dir.path(), i));
+        let env = self.env();
+        self.nodes[i] = Some(open(self.dir.path(), i, env));
         self.trace(format!("{} starts again", NAMES[i]));
         let seen = Seen::of(self.node(i));
         let node = self.nodes[i].as_ref().expect("started");
@@ -1125,13 +1178,14 @@ impl Sim {
             ack.holders.retain(|&h| h != i);
         }
         // What every other node holds now (a stopped one opened for a look).
+        let mut envs: Vec<Box<dyn Env>> = (0..NAMES.len()).map(|_| self.env()).collect();
         let others: Vec<(usize, Seen, Vec<[u8; 32]>)> = (0..NAMES.len())
             .filter(|&j| j != i && self.joined.contains(&j))
             .map(|j| {
                 let mut look = None;
                 let node = match self.nodes[j].as_mut() {
                     Some(node) => node,
-                    None => look.insert(open(self.dir.path(), j)),
+                    None => look.insert(open(self.dir.path(), j, envs.pop().expect("env"))),
                 };
                 let blobs: Vec<[u8; 32]> = self
                     .files
@@ -2012,5 +2066,36 @@ fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
         assert!(total.outsider_refused > 0 && total.acks > 0);
         assert!(total.files > 0 && total.file_parts > 0);
         assert!(total.silences > 0 && total.unanswered > 0 && total.patience_ran_out > 0);
+    }
+}
+
+/// What a schedule leaves behind, to compare two runs of one seed: its
+/// trace (every message and acknowledgement, with their ids and hashes)
+/// and what each running node holds (the heads of its documents and log).
+fn fingerprint(seed: u64, steps: usize) -> (Vec<String>, Vec<String>) {
+    let mut sim = Sim::new(seed);
+    sim.run(steps);
+    let held = sim
+        .nodes
+        .iter_mut()
+        .zip(NAMES)
+        .filter_map(|(node, name)| Some(format!("{name} {:?}", node.as_mut()?.summary())))
+        .collect();
+    (std::mem::take(&mut sim.trace), held)
+}
+
+#[test]
+fn a_seed_replays_its_schedule_byte_for_byte() {
+    for seed in 0..30 {
+        let (trace, held) = fingerprint(seed, 60);
+        let (again, held_again) = fingerprint(seed, 60);
+        if let Some(k) = (0..trace.len().max(again.len())).find(|&k| trace.get(k) != again.get(k)) {
+            panic!(
+                "schedule {seed} ran differently the second time, from event {k}:\n  first: {:?}\n  again: {:?}",
+                trace.get(k),
+                again.get(k)
+            );
+        }
+        assert_eq!(held, held_again, "schedule {seed} left different documents");
     }
 }
