@@ -76,11 +76,11 @@ impl Node {
         refusal: &Refusal,
     ) -> Result<(), NodeError> {
         let change = refusal.change.to_string();
-        if refusal.undecided || self.refused.iter().any(|r| r.change == change) {
+        if refusal.undecided || self.docs.refused.iter().any(|r| r.change == change) {
             return Ok(());
         }
         tracing::warn!(doc = doc.name(), %change, rule = %refusal.rule, "refused a change");
-        self.refused.push(RefusedChange {
+        self.docs.refused.push(RefusedChange {
             doc,
             change,
             // The device behind the change's actor (an actor is the device
@@ -93,14 +93,14 @@ impl Node {
             rule: refusal.rule.clone(),
             at_ms: self.env.now_ms(),
         });
-        if self.refused.len() > AUDIT_KEEP {
-            let excess = self.refused.len() - AUDIT_KEEP;
-            self.refused.drain(..excess);
+        if self.docs.refused.len() > AUDIT_KEEP {
+            let excess = self.docs.refused.len() - AUDIT_KEEP;
+            self.docs.refused.drain(..excess);
         }
         let mut batch = WriteBatch::new();
         batch.meta(
             "refused",
-            serde_json::to_vec(&self.refused).unwrap_or_default(),
+            serde_json::to_vec(&self.docs.refused).unwrap_or_default(),
         );
         self.store.commit(batch)?;
         Ok(())
@@ -108,18 +108,19 @@ impl Node {
 
     /// How many changes this node refused (and keeps in its audit).
     pub fn refused_changes(&self) -> usize {
-        self.refused.len()
+        self.docs.refused.len()
     }
 
     /// `entraide audit`: every change this node refused, oldest first.
     pub(crate) fn audit(&self) -> Reply {
         let mut text = String::new();
         let list: Vec<Value> = self
+            .docs
             .refused
             .iter()
             .map(|r| {
                 let author_org = DeviceId::from_hex(&r.author_device)
-                    .and_then(|d| self.membership.any_org_of_device(&d))
+                    .and_then(|d| self.membership.state.any_org_of_device(&d))
                     .map(|o| o.name.clone());
                 let time = format_time(r.at_ms, self.zone);
                 text += &format!(

@@ -17,6 +17,7 @@ const DEFAULT_OPEN_MS: i64 = 7 * 24 * 3_600_000;
 impl Node {
     fn active_org_ids(&self) -> Vec<String> {
         self.membership
+            .state
             .active_orgs()
             .map(|o| o.id.clone())
             .collect()
@@ -24,8 +25,13 @@ impl Node {
 
     fn proposal_list(&mut self) -> Vec<Proposal> {
         let active = self.active_org_ids();
-        self.proposals
-            .list(&active, &directory(&self.membership), self.env.now_ms())
+        self.docs
+            .proposals
+            .list(
+                &active,
+                &directory(&self.membership.state),
+                self.env.now_ms(),
+            )
             .into_iter()
             .map(|p| self.with_motion_outcome(p))
             .collect()
@@ -56,6 +62,7 @@ impl Node {
 
     pub(crate) fn org_display_name(&self, org_id: &str) -> String {
         self.membership
+            .state
             .orgs
             .get(org_id)
             .map_or_else(|| org_id.to_owned(), |o| o.name.clone())
@@ -73,7 +80,7 @@ impl Node {
         deadline: Option<&str>,
         org: Option<&str>,
     ) -> Result<Reply, NodeError> {
-        if self.membership.org_of_device(&self.device).is_none() {
+        if self.membership.state.org_of_device(&self.device).is_none() {
             return Err(NodeError::Invalid(
                 "only an active member may propose".into(),
             ));
@@ -103,7 +110,8 @@ impl Node {
         let motion = motion.map(|m| m.to_hex());
         let id = self.new_record_id()?;
         let author = self.author_for_docs();
-        self.proposals
+        self.docs
+            .proposals
             .propose(
                 &author,
                 now,
@@ -127,7 +135,7 @@ impl Node {
     /// `join --wait`).
     fn admission_motion(&self, org: &str) -> Result<OpHash, NodeError> {
         let org_id = self.resolve_org(org)?;
-        self.membership
+        self.membership.state
             .pending_motions_about(&org_id)
             .into_iter()
             .find(|m| m.kind == "admit")
@@ -146,6 +154,7 @@ impl Node {
         let org_id = self.resolve_org(org)?;
         let pending = |n: &Node| {
             n.membership
+                .state
                 .pending_motions_about(&org_id)
                 .into_iter()
                 .find(|m| m.kind == "remove")
@@ -175,6 +184,7 @@ impl Node {
         };
         let status = self
             .membership
+            .state
             .motions
             .get(&motion)
             .filter(|m| m.kind == kind)
@@ -205,7 +215,7 @@ impl Node {
         let Some(motion) = OpHash::from_hex(motion) else {
             return Ok(None);
         };
-        let Some(m) = self.membership.motions.get(&motion) else {
+        let Some(m) = self.membership.state.motions.get(&motion) else {
             return Ok(Some("the membership motion is not known here yet".into()));
         };
         if m.status != MotionStatus::Pending {
@@ -229,7 +239,7 @@ impl Node {
             Ok(op) => op,
             Err(e) => return Ok(Some(format!("membership: not signed ({e})"))),
         };
-        let verdict = self.membership.verdicts.get(&op.hash());
+        let verdict = self.membership.state.verdicts.get(&op.hash());
         Ok(Some(match verdict.and_then(|v| v.reason.clone()) {
             Some(waiting) => format!("membership: signed; {waiting}"),
             None => "membership: signed, and the motion is decided".into(),
@@ -270,7 +280,7 @@ impl Node {
         position: &str,
         reason: &str,
     ) -> Result<Reply, NodeError> {
-        if self.membership.org_of_device(&self.device).is_none() {
+        if self.membership.state.org_of_device(&self.device).is_none() {
             return Err(NodeError::Invalid("only an active member may vote".into()));
         }
         let position = Position::parse(position).map_err(|e| NodeError::Invalid(e.to_string()))?;
@@ -279,6 +289,7 @@ impl Node {
         // A proposal deciding a membership motion is closed once the motion
         // is, whatever the votes say.
         let id = self
+            .docs
             .proposals
             .resolve(proposal)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
@@ -292,8 +303,9 @@ impl Node {
                 p.outcome.name()
             )));
         }
-        let dir = directory(&self.membership);
+        let dir = directory(&self.membership.state);
         let result = self
+            .docs
             .proposals
             .vote(
                 &author,
@@ -329,9 +341,12 @@ impl Node {
     /// Cached until the proposals or the membership change, or an open
     /// quota proposal's deadline passes.
     pub(crate) fn library_quota(&mut self) -> u64 {
-        let key = (self.proposals.doc_mut().heads(), self.log.heads());
+        let key = (
+            self.docs.proposals.doc_mut().heads(),
+            self.membership.log.heads(),
+        );
         let now = self.env.now_ms();
-        if let Some((k, until, quota)) = &self.quota_cache
+        if let Some((k, until, quota)) = &self.docs.quota_cache
             && *k == key
             && now < *until
         {
@@ -355,7 +370,7 @@ impl Node {
             .and_then(|p| entraide_docs::proposals::library_quota_mb(&p.text))
             .unwrap_or(entraide_docs::library::DEFAULT_QUOTA_MB);
         let quota = mb.saturating_mul(1024 * 1024);
-        self.quota_cache = Some((key, until, quota));
+        self.docs.quota_cache = Some((key, until, quota));
         quota
     }
 
@@ -402,10 +417,10 @@ impl Node {
 
     fn charter_version(&mut self, name: &str) -> Result<String, NodeError> {
         match name {
-            "draft" | "working" => Ok(self.charter.text()),
+            "draft" | "working" => Ok(self.docs.charter.text()),
             "adopted" => Ok(self.adopted_charter().map(|p| p.text).unwrap_or_default()),
             query => {
-                let id = self.proposals.resolve(query)?;
+                let id = self.docs.proposals.resolve(query)?;
                 self.proposal_list()
                     .into_iter()
                     .find(|p| p.id == id)
@@ -466,6 +481,7 @@ impl Node {
     pub(crate) fn decisions_markdown(&mut self) -> Reply {
         let alliance = self
             .membership
+            .state
             .alliance
             .as_ref()
             .map(|a| a.name.clone())

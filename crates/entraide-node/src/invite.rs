@@ -172,6 +172,7 @@ impl Node {
     ) -> Result<Reply, NodeError> {
         let alliance = self
             .membership
+            .state
             .alliance
             .clone()
             .ok_or(NodeError::NoAlliance)?;
@@ -185,7 +186,7 @@ impl Node {
             }
         };
         let ttl = parse_duration_ms(expires)?;
-        let me = self.membership.org_of_device(&self.device).cloned();
+        let me = self.membership.state.org_of_device(&self.device).cloned();
         let may_invite = match (device, alliance.admission) {
             (true, _) => me.is_some(),
             (false, AdmissionRule::Coordinator) => {
@@ -209,7 +210,7 @@ impl Node {
                 me.name
             )));
         }
-        if self.listen_addrs.is_empty() {
+        if self.peers.listen_addrs.is_empty() {
             return Err(NodeError::Invalid(
                 "this node does not know where it can be reached yet; start `entraide serve` first"
                     .into(),
@@ -222,7 +223,7 @@ impl Node {
             alliance: alliance.id.0,
             alliance_name: alliance.name.clone(),
             inviter: self.device.0,
-            addrs: self.listen_addrs.clone(),
+            addrs: self.peers.listen_addrs.clone(),
             relay,
             secret,
             expires_ms,
@@ -250,14 +251,14 @@ impl Node {
     pub(crate) fn append_op(&mut self, body: OpBody) -> Result<SignedOp, NodeError> {
         let op = SignedOp::sign(
             Op {
-                parents: self.log.heads(),
+                parents: self.membership.log.heads(),
                 author: self.device,
                 time_ms: self.env.now_ms(),
                 body,
             },
             &self.key,
         );
-        let mut trial = self.log.clone();
+        let mut trial = self.membership.log.clone();
         trial
             .insert(op.clone())
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
@@ -279,9 +280,9 @@ impl Node {
         let mut batch = WriteBatch::new();
         batch.op(op.hash().0, op.bytes().to_vec());
         self.store.commit(batch)?;
-        self.log = trial;
-        let removals_changed = state.removals != self.membership.removals;
-        self.membership = state;
+        self.membership.log = trial;
+        let removals_changed = state.removals != self.membership.state.removals;
+        self.membership.state = state;
         if removals_changed {
             self.vouch_past_cutoffs()?;
         }
@@ -289,7 +290,8 @@ impl Node {
     }
 
     fn all_ops(&self) -> Vec<Vec<u8>> {
-        self.log
+        self.membership
+            .log
             .ordered()
             .into_iter()
             .map(|o| o.bytes().to_vec())
@@ -297,12 +299,13 @@ impl Node {
     }
 
     fn admission_of(&self, device: &DeviceId) -> Option<Admission> {
-        if self.membership.org_of_device(device).is_some() {
+        if self.membership.state.org_of_device(device).is_some() {
             return Some(Admission::Admitted(self.all_ops()));
         }
-        let motion = self.membership.pending_admission_of(device)?;
+        let motion = self.membership.state.pending_admission_of(device)?;
         let waiting = self
             .membership
+            .state
             .verdicts
             .get(&motion.hash)
             .and_then(|v| v.reason.clone())
@@ -328,8 +331,8 @@ impl Node {
             .ok_or_else(|| {
                 NodeError::Invalid("this ticket is unknown to the inviting node".into())
             })?;
-        if self.membership.invitation_used(&secret_hash) {
-            if let Some(m) = self.membership.admission_motion_of(&device)
+        if self.membership.state.invitation_used(&secret_hash) {
+            if let Some(m) = self.membership.state.admission_motion_of(&device)
                 && m.status == entraide_membership::MotionStatus::Blocked
             {
                 let reasons: Vec<String> = m.blocks.values().cloned().collect();
@@ -384,7 +387,7 @@ impl Node {
     /// The request this node sends to join with `ticket`. Refuses a node
     /// already in an alliance, or an expired ticket.
     pub fn join_request(&self, ticket: &Ticket) -> Result<JoinRequest, NodeError> {
-        if let Some(a) = &self.membership.alliance
+        if let Some(a) = &self.membership.state.alliance
             && (self.is_member_device(&self.device) || a.id.0 != ticket.alliance)
         {
             return Err(NodeError::AlreadyInAlliance(a.name.clone()));
@@ -421,7 +424,12 @@ impl Node {
         }
         if let Some((org_id, org_name)) = &ticket.for_org {
             // A second device takes on its organisation's identity.
-            if self.membership.org_of_device(&self.device).map(|o| &o.id) == Some(org_id)
+            if self
+                .membership
+                .state
+                .org_of_device(&self.device)
+                .map(|o| &o.id)
+                == Some(org_id)
                 && *org_id != self.org_id
             {
                 let mut batch = WriteBatch::new();
@@ -438,7 +446,12 @@ impl Node {
         if self.is_member_device(&self.device) {
             return Ok(true);
         }
-        if self.membership.pending_admission_of(&self.device).is_some() {
+        if self
+            .membership
+            .state
+            .pending_admission_of(&self.device)
+            .is_some()
+        {
             return Ok(false);
         }
         Err(NodeError::Invalid(
@@ -448,7 +461,8 @@ impl Node {
 
     /// Cutoffs for `devices`: their latest changes this node holds.
     fn cutoffs_for(&self, devices: &[DeviceId]) -> Vec<Cutoff> {
-        self.attestations
+        self.docs
+            .attestations
             .iter()
             .filter(|((_, actor), _)| {
                 let device = entraide_docs::device_of_actor(actor);
@@ -465,6 +479,7 @@ impl Node {
     pub(crate) fn resolve_org(&self, query: &str) -> Result<String, NodeError> {
         let orgs: Vec<(String, String)> = self
             .membership
+            .state
             .orgs
             .values()
             .map(|o| (o.id.clone(), o.name.clone()))
@@ -479,13 +494,14 @@ impl Node {
 
     fn org_display(&self, org_id: &str) -> String {
         self.membership
+            .state
             .orgs
             .get(org_id)
             .map_or_else(|| org_id.to_owned(), |o| o.name.clone())
     }
 
     fn membership_reply(&self, op: &SignedOp, done: &str) -> Reply {
-        let verdict = self.membership.verdicts.get(&op.hash());
+        let verdict = self.membership.state.verdicts.get(&op.hash());
         let waiting = verdict.and_then(|v| v.reason.clone());
         let text = match &waiting {
             Some(w) => format!("{done}; {w}"),
@@ -502,6 +518,7 @@ impl Node {
         let org_id = self.resolve_org(org)?;
         let motions: Vec<_> = self
             .membership
+            .state
             .pending_motions_about(&org_id)
             .into_iter()
             .map(|m| m.hash)
@@ -521,6 +538,7 @@ impl Node {
         );
         let motion_state = self
             .membership
+            .state
             .motions
             .get(&motion)
             .map(|m| (m.kind, m.status));
@@ -537,6 +555,7 @@ impl Node {
         let org_id = self.resolve_org(org)?;
         let Some(motion) = self
             .membership
+            .state
             .pending_motions_about(&org_id)
             .first()
             .map(|m| m.hash)
@@ -560,6 +579,7 @@ impl Node {
         let org_id = self.resolve_org(org)?;
         let existing = self
             .membership
+            .state
             .pending_motions_about(&org_id)
             .into_iter()
             .find(|m| m.kind == "remove")
@@ -574,6 +594,7 @@ impl Node {
         };
         let removed = self
             .membership
+            .state
             .orgs
             .get(&org_id)
             .is_some_and(|o| o.status == entraide_membership::OrgStatus::Removed);
@@ -595,10 +616,12 @@ impl Node {
     ) -> Result<(), NodeError> {
         let own = self
             .membership
+            .state
             .org_of_device(&self.device)
             .map_or(self.org_id.as_str(), |o| o.id.as_str());
         let is_removal = self
             .membership
+            .state
             .motions
             .get(&motion)
             .is_some_and(|m| m.kind == "remove");
@@ -620,6 +643,7 @@ impl Node {
     ) -> Result<SignedOp, NodeError> {
         let devices: Vec<DeviceId> = self
             .membership
+            .state
             .orgs
             .get(org_id)
             .map(|o| o.devices.iter().copied().collect())
@@ -637,10 +661,12 @@ impl Node {
     pub fn device_remove(&mut self, query: &str) -> Result<Reply, NodeError> {
         let coordinator = self
             .membership
+            .state
             .org_of_device(&self.device)
             .is_some_and(|o| o.role == Role::Coordinator);
         let candidates: Vec<String> = self
             .membership
+            .state
             .orgs
             .values()
             .filter(|o| {

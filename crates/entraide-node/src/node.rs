@@ -44,39 +44,43 @@ pub struct Node {
     pub(crate) org_id: String,
     pub(crate) org_name: String,
     pub(crate) zone: Tz,
+    /// What this opening appends to the device key for its actor.
+    pub(crate) epoch: [u8; EPOCH_LEN],
+    /// Where it reads the time and draws randomness.
+    pub(crate) env: Box<dyn Env>,
+    /// The alliance's five documents and what the node keeps about them.
+    pub(crate) docs: Docs,
+    /// The membership log and what it says.
+    pub(crate) membership: Membership,
+    /// What the node knows of its peers and of how it is reached.
+    pub(crate) peers: Peers,
+}
+
+/// The alliance's shared documents as this node holds them, with their
+/// signatures, the changes it refused, and the library files it lacks.
+#[derive(Debug)]
+pub(crate) struct Docs {
     pub(crate) charter: Charter,
     pub(crate) values: Values,
     pub(crate) library: Library,
     pub(crate) calendar: Calendar,
     pub(crate) proposals: entraide_docs::Proposals,
-    pub(crate) log: MembershipLog,
-    pub(crate) membership: MembershipState,
     /// The latest attestation of each actor (a device in one opening of
     /// its home), per document.
     pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
-    /// What this opening appends to the device key for its actor.
-    pub(crate) epoch: [u8; EPOCH_LEN],
     /// When changes by this device that this home did not hold last
     /// arrived (another copy of the home, or a backup restored).
     pub(crate) other_copy_seen: Option<i64>,
-    /// Where peers were last reached, and when they last synced.
-    pub(crate) peers: BTreeMap<DeviceId, PeerRecord>,
-    /// Peers connected right now (kept by the network layer).
-    pub(crate) connected: BTreeSet<DeviceId>,
-    /// Where this node listens while it serves.
-    pub(crate) listen_addrs: Vec<SocketAddr>,
-    /// The alliance's own relay, if this node uses one.
-    pub(crate) relay_url: Option<String>,
-    /// The library files the library document names, and the library heads
-    /// they were read at: sessions ask for missing files after every change
-    /// of any document, and reading 2,000 entries each time cost more than
-    /// the change itself.
+    /// Changes this node refused (`entraide audit`).
+    pub(crate) refused: Vec<crate::audit::RefusedChange>,
     /// The library files still missing, with how much of each is held, as of
-    /// the library document's heads (kept up to date as parts arrive).
+    /// the library document's heads (kept up to date as parts arrive):
+    /// sessions ask for missing files after every change of any document,
+    /// and reading 2,000 entries each time cost more than the change itself.
     pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
     /// Each library file's size as its entry declares it (as of the last
     /// `missing_blobs`): a file received must have that size.
-    pub(crate) file_sizes: std::collections::BTreeMap<[u8; 32], u64>,
+    pub(crate) file_sizes: BTreeMap<[u8; 32], u64>,
     /// The library quota per organisation, and what it was computed from.
     #[allow(clippy::type_complexity)]
     pub(crate) quota_cache: Option<(
@@ -89,14 +93,30 @@ pub struct Node {
     )>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
+}
+
+/// The membership log and the state it computes.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    pub(crate) log: MembershipLog,
+    pub(crate) state: MembershipState,
+}
+
+/// What a node knows of its peers, and of how it is reached itself.
+#[derive(Debug, Default)]
+pub(crate) struct Peers {
+    /// Where peers were last reached, and when they last synced.
+    pub(crate) records: BTreeMap<DeviceId, PeerRecord>,
+    /// Peers connected right now (kept by the network layer).
+    pub(crate) connected: BTreeSet<DeviceId>,
+    /// Where this node listens while it serves.
+    pub(crate) listen_addrs: Vec<SocketAddr>,
+    /// The alliance's own relay, if this node uses one.
+    pub(crate) relay_url: Option<String>,
     /// Peer records written since the last durable commit.
-    pub(crate) deferred_peers: bool,
-    /// Changes this node refused (`entraide audit`).
-    pub(crate) refused: Vec<crate::audit::RefusedChange>,
+    pub(crate) deferred: bool,
     /// What this node's sync sessions are asking their peers right now.
     pub(crate) asking: crate::session::Asking,
-    /// Where it reads the time and draws randomness.
-    pub(crate) env: Box<dyn Env>,
 }
 
 /// What a node remembers of a peer device.
@@ -314,28 +334,32 @@ impl Node {
             org_id,
             org_name,
             zone,
-            charter,
-            values,
-            library,
-            calendar,
-            proposals,
-            log,
-            membership,
-            attestations,
             epoch,
-            other_copy_seen,
-            peers,
-            connected: BTreeSet::new(),
-            listen_addrs,
-            relay_url,
-            missing_files: None,
-            file_sizes: Default::default(),
-            quota_cache: None,
-            deferred_files: (0, 0),
-            deferred_peers: false,
-            asking: Default::default(),
             env,
-            refused,
+            docs: Docs {
+                charter,
+                values,
+                library,
+                calendar,
+                proposals,
+                attestations,
+                other_copy_seen,
+                refused,
+                missing_files: None,
+                file_sizes: BTreeMap::new(),
+                quota_cache: None,
+                deferred_files: (0, 0),
+            },
+            membership: Membership {
+                log,
+                state: membership,
+            },
+            peers: Peers {
+                records: peers,
+                listen_addrs,
+                relay_url,
+                ..Peers::default()
+            },
         })
     }
 
@@ -361,7 +385,7 @@ impl Node {
     }
 
     fn require_alliance(&self) -> Result<(), NodeError> {
-        match self.membership.alliance {
+        match self.membership.state.alliance {
             Some(_) => Ok(()),
             None => Err(NodeError::NoAlliance),
         }
@@ -378,11 +402,11 @@ impl Node {
 
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
         match kind {
-            DocKind::Charter => self.charter.doc_mut(),
-            DocKind::Values => self.values.doc_mut(),
-            DocKind::Library => self.library.doc_mut(),
-            DocKind::Calendar => self.calendar.doc_mut(),
-            DocKind::Proposals => self.proposals.doc_mut(),
+            DocKind::Charter => self.docs.charter.doc_mut(),
+            DocKind::Values => self.docs.values.doc_mut(),
+            DocKind::Library => self.docs.library.doc_mut(),
+            DocKind::Calendar => self.docs.calendar.doc_mut(),
+            DocKind::Proposals => self.docs.proposals.doc_mut(),
         }
     }
 
@@ -396,15 +420,15 @@ impl Node {
         // This node's own change passes the same gate as a peer's (once
         // its organisation is admitted: before, peers check it on receipt).
         let members = crate::audit::MembersView {
-            state: &self.membership,
-            log: &self.log,
+            state: &self.membership.state,
+            log: &self.membership.log,
         };
         let doc = match kind {
-            DocKind::Charter => self.charter.doc_mut(),
-            DocKind::Values => self.values.doc_mut(),
-            DocKind::Library => self.library.doc_mut(),
-            DocKind::Calendar => self.calendar.doc_mut(),
-            DocKind::Proposals => self.proposals.doc_mut(),
+            DocKind::Charter => self.docs.charter.doc_mut(),
+            DocKind::Values => self.docs.values.doc_mut(),
+            DocKind::Library => self.docs.library.doc_mut(),
+            DocKind::Calendar => self.docs.calendar.doc_mut(),
+            DocKind::Proposals => self.docs.proposals.doc_mut(),
         };
         let checked = match entraide_docs::Members::org_of(&members, &self.device.0) {
             Some(_) => doc.check_local(&members),
@@ -444,6 +468,7 @@ impl Node {
             return self.org_name.clone();
         }
         self.membership
+            .state
             .orgs
             .get(org_id)
             .map_or_else(|| org_id.to_owned(), |o| o.name.clone())
@@ -527,7 +552,7 @@ impl Node {
             Request::CalendarExport { resource } => self.calendar_export(resource.as_deref()),
             Request::Export { doc } => self.export(&doc),
             Request::Invite { role, expires } => {
-                let relay = self.relay_url.clone();
+                let relay = self.peers.relay_url.clone();
                 self.invite(&role, &expires, relay)
             }
             Request::Propose {
@@ -589,7 +614,7 @@ impl Node {
                 self.member_block(&org, &reason)
             }
             Request::DeviceInvite { expires } => {
-                let relay = self.relay_url.clone();
+                let relay = self.peers.relay_url.clone();
                 self.invite_for("member", &expires, relay, true)
             }
             Request::DeviceRemove { device } => self.device_remove(&device),
@@ -625,7 +650,7 @@ impl Node {
         admission: &str,
         process: Option<&str>,
     ) -> Result<Reply, NodeError> {
-        if let Some(a) = &self.membership.alliance {
+        if let Some(a) = &self.membership.state.alliance {
             return Err(NodeError::AlreadyInAlliance(a.name.clone()));
         }
         let name = validate_name("alliance", name)?;
@@ -674,9 +699,9 @@ impl Node {
         }
         self.store.commit(batch)?;
         let id = found.hash().to_hex();
-        let _ = self.log.insert(found);
-        let _ = self.log.insert(set_process);
-        self.membership = self.log.state();
+        let _ = self.membership.log.insert(found);
+        let _ = self.membership.log.insert(set_process);
+        self.membership.state = self.membership.log.state();
         Ok(Reply::new(
             json!({"id": id, "name": name, "admission": admission.name(), "process": process}),
             format!(
@@ -689,6 +714,7 @@ impl Node {
     /// How this alliance decides proposals by default.
     pub(crate) fn default_process(&self) -> &str {
         self.membership
+            .state
             .alliance
             .as_ref()
             .and_then(|a| a.default_process.as_deref())
@@ -704,10 +730,10 @@ impl Node {
 
     fn status(&mut self) -> Reply {
         let process = self.default_process().to_owned();
-        let alliance = self.membership.alliance.as_ref().map(|a| {
+        let alliance = self.membership.state.alliance.as_ref().map(|a| {
             json!({"id": a.id.to_hex(), "name": a.name, "admission": a.admission.name(), "process": process})
         });
-        let members = self.membership.active_orgs().count();
+        let members = self.membership.state.active_orgs().count();
         let docs = self.docs_heads();
         let conflicts: Vec<Value> = self.own_conflicts_json();
         let json = json!({
@@ -720,26 +746,26 @@ impl Node {
             "peers": self.peers_json(),
             "conflicts": conflicts,
             "time_zone": self.zone.name(),
-            "refused_changes": self.refused.len(),
-            "other_copy_seen": self.other_copy_seen.map(|t| format_time(t, self.zone)),
+            "refused_changes": self.docs.refused.len(),
+            "other_copy_seen": self.docs.other_copy_seen.map(|t| format_time(t, self.zone)),
         });
         let mut text = format!("organisation: {}\ndevice: {}\n", self.org_name, self.device);
-        match &self.membership.alliance {
+        match &self.membership.state.alliance {
             Some(a) => text += &format!("alliance: {} ({members} member organisations)\n", a.name),
             None => {
                 text += "alliance: none yet (`entraide alliance create <NAME>` or `entraide join <TICKET>`)\n"
             }
         }
-        if let Some(t) = self.other_copy_seen {
+        if let Some(t) = self.docs.other_copy_seen {
             text += &format!(
                 "another copy of this home also wrote as this device (a copied folder, or this home restored from a backup; last seen {}): both copies' writes are kept, but keep only one copy in use\n",
                 format_time(t, self.zone)
             );
         }
-        if !self.refused.is_empty() {
+        if !self.docs.refused.is_empty() {
             text += &format!(
                 "{} change(s) from members were refused: see `entraide audit`\n",
-                self.refused.len()
+                self.docs.refused.len()
             );
         }
         if !conflicts.is_empty() {
@@ -755,9 +781,9 @@ impl Node {
     fn member_list(&self) -> Reply {
         let mut list = Vec::new();
         let mut text = String::new();
-        for o in self.membership.orgs.values() {
+        for o in self.membership.state.orgs.values() {
             let waiting: Vec<Value> = self
-                .membership
+                .membership.state
                 .pending_motions_about(&o.id)
                 .into_iter()
                 .map(|m| {
@@ -766,7 +792,7 @@ impl Node {
                         "kind": m.kind,
                         "role": m.role.map(Role::name),
                         "approved_by": m.approvals.iter().map(|a| self.org_name(a)).collect::<Vec<_>>(),
-                        "needs": self.membership.verdicts.get(&m.hash).and_then(|v| v.reason.clone()),
+                        "needs": self.membership.state.verdicts.get(&m.hash).and_then(|v| v.reason.clone()),
                     })
                 })
                 .collect();
@@ -799,10 +825,11 @@ impl Node {
     fn member_log(&self) -> Reply {
         let mut list = Vec::new();
         let mut text = String::new();
-        for op in self.log.ordered() {
-            let verdict = self.membership.verdicts.get(&op.hash());
+        for op in self.membership.log.ordered() {
+            let verdict = self.membership.state.verdicts.get(&op.hash());
             let author_org = self
                 .membership
+                .state
                 .any_org_of_device(&op.op().author)
                 .map(|o| o.name.clone());
             let valid = verdict.is_some_and(|v| v.valid);
@@ -830,17 +857,17 @@ impl Node {
 
     fn charter_show(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let text = self.charter.text();
-        let heads = self.charter.doc_mut().heads_hex();
+        let text = self.docs.charter.text();
+        let heads = self.docs.charter.doc_mut().heads_hex();
         Ok(Reply::new(json!({"text": text, "heads": heads}), text))
     }
 
     fn charter_set(&mut self, text: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         check_charter_size(text)?;
-        let changed = self.charter.set_text(self.env.now_ms(), text);
+        let changed = self.docs.charter.set_text(self.env.now_ms(), text);
         self.persist(DocKind::Charter, WriteBatch::new())?;
-        let heads = self.charter.doc_mut().heads_hex();
+        let heads = self.docs.charter.doc_mut().heads_hex();
         let message = if changed {
             "charter updated"
         } else {
@@ -866,15 +893,15 @@ impl Node {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let changed = self.charter.edit_from(self.env.now_ms(), &heads, text).ok_or_else(|| {
+        let changed = self.docs.charter.edit_from(self.env.now_ms(), &heads, text).ok_or_else(|| {
             NodeError::Invalid(
                 "this node does not know the version of the charter the edit started from (its heads); take the text and heads again (`entraide charter show --json`, or reload the page) and reapply the edit; nothing changed"
                     .into(),
             )
         })?;
         self.persist(DocKind::Charter, WriteBatch::new())?;
-        let text = self.charter.text();
-        let heads = self.charter.doc_mut().heads_hex();
+        let text = self.docs.charter.text();
+        let heads = self.docs.charter.doc_mut().heads_hex();
         Ok(Reply::new(
             json!({"changed": changed, "text": text, "heads": heads}),
             if changed {
@@ -887,7 +914,7 @@ impl Node {
 
     fn charter_history(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let history = self.charter.history();
+        let history = self.docs.charter.history();
         let mut list = Vec::new();
         let mut text = String::new();
         for change in history {
@@ -896,6 +923,7 @@ impl Node {
             let org = author
                 .and_then(|d| {
                     self.membership
+                        .state
                         .any_org_of_device(&DeviceId(d))
                         .map(|o| o.name.clone())
                 })
@@ -936,7 +964,8 @@ impl Node {
     fn values_add(&mut self, name: &str, description: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let id = self.new_record_id()?;
-        self.values
+        self.docs
+            .values
             .add(&self.author(), self.env.now_ms(), &id, name, description)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         Ok(Reply::new(json!({"id": id}), id))
@@ -944,8 +973,9 @@ impl Node {
 
     fn values_endorse(&mut self, value: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let id = self.values.resolve(value)?;
+        let id = self.docs.values.resolve(value)?;
         let new = self
+            .docs
             .values
             .endorse(&self.author(), self.env.now_ms(), &id)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
@@ -967,11 +997,13 @@ impl Node {
         self.require_alliance()?;
         let active: Vec<String> = self
             .membership
+            .state
             .active_orgs()
             .map(|o| o.id.clone())
             .collect();
         let mut text = String::new();
         let list: Vec<Value> = self
+            .docs
             .values
             .list()
             .into_iter()
@@ -1025,8 +1057,9 @@ impl Node {
         // Every node stores every member's files: each organisation has its
         // share (`library_quota`), decided by the alliance.
         let quota = self.library_quota();
-        let over = self.library.over_quota(quota);
+        let over = self.docs.library.over_quota(quota);
         let used: u64 = self
+            .docs
             .library
             .list()
             .iter()
@@ -1045,7 +1078,7 @@ impl Node {
         let hash = blake3::hash(&bytes);
         let hash_hex = hash.to_hex().to_string();
         let id = self.new_record_id()?;
-        self.library.add(
+        self.docs.library.add(
             &self.author(),
             self.env.now_ms(),
             NewEntry {
@@ -1088,8 +1121,8 @@ impl Node {
         let mut list = Vec::new();
         let mut text = String::new();
         let quota = self.library_quota();
-        let over = self.library.over_quota(quota);
-        for e in self.library.list() {
+        let over = self.docs.library.over_quota(quota);
+        for e in self.docs.library.list() {
             if kind.is_some_and(|k| k != e.kind) {
                 continue;
             }
@@ -1147,7 +1180,7 @@ impl Node {
 
     fn library_get(&mut self, entry: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let e = self.library.get(entry)?;
+        let e = self.docs.library.get(entry)?;
         let bytes = match Self::blob_key(&e.hash) {
             Some(k) => self.store.blob(&k)?,
             None => None,
@@ -1166,14 +1199,14 @@ impl Node {
     /// withdrawal).
     fn library_withdraw(&mut self, entry: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let e = self.library.get(entry)?;
+        let e = self.docs.library.get(entry)?;
         if e.added_by != self.org_id {
             return Err(NodeError::Invalid(format!(
                 "'{}' was added by another organisation; only the organisation that added an entry may withdraw it",
                 e.title
             )));
         }
-        self.library.withdraw(self.env.now_ms(), &e.id);
+        self.docs.library.withdraw(self.env.now_ms(), &e.id);
         let mut batch = WriteBatch::new();
         self.drop_unnamed_files(&mut batch)?;
         self.persist(DocKind::Library, batch)?;
@@ -1186,6 +1219,7 @@ impl Node {
     /// Deletes, in `batch`, the files no library entry names any more.
     pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
         let named: std::collections::BTreeSet<[u8; 32]> = self
+            .docs
             .library
             .list()
             .iter()
@@ -1206,13 +1240,14 @@ impl Node {
     /// `entraide_docs::calendar`). Every booking status this node shows goes
     /// through it (as [`Members`], which borrows only the membership).
     pub fn device_org(&self, device_hex: &str) -> Option<(String, bool)> {
-        device_org_of(&self.membership, device_hex)
+        device_org_of(&self.membership.state, device_hex)
     }
 
     /// A resource as `resource list` shows it, with its quota usage now.
     fn resource_json(&self, r: &entraide_docs::calendar::Resource, now: i64) -> Value {
-        let dir = directory(&self.membership);
+        let dir = directory(&self.membership.state);
         let usage: Vec<Value> = self
+            .docs
             .calendar
             .usage(&r.id, now, &[self.org_id.as_str()], &dir)
             .into_iter()
@@ -1260,7 +1295,7 @@ impl Node {
             .map(entraide_docs::calendar::OpeningHours::parse)
             .transpose()?;
         let id = self.new_record_id()?;
-        self.calendar.add_resource(
+        self.docs.calendar.add_resource(
             &self.author(),
             self.env.now_ms(),
             NewResource {
@@ -1282,7 +1317,7 @@ impl Node {
     fn resource_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let now = self.env.now_ms();
-        let resources = self.calendar.resources();
+        let resources = self.docs.calendar.resources();
         let list: Vec<Value> = resources
             .iter()
             .map(|r| self.resource_json(r, now))
@@ -1378,7 +1413,7 @@ impl Node {
         until: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let resource = self.calendar.resource(resource)?;
+        let resource = self.docs.calendar.resource(resource)?;
         let from = parse_time(from, self.zone)?;
         let to = parse_time(to, self.zone)?;
         entraide_docs::calendar::check_length(from, to, self.zone)?;
@@ -1438,8 +1473,8 @@ impl Node {
             })
             .collect::<Result<_, NodeError>>()?;
         let author = self.author();
-        let dir = directory(&self.membership);
-        let booked = self.calendar.book(
+        let dir = directory(&self.membership.state);
+        let booked = self.docs.calendar.book(
             &author,
             self.env.now_ms(),
             &resource.id,
@@ -1521,12 +1556,14 @@ impl Node {
     /// This organisation's bookings that lost their slot, with the free
     /// slots nearest to each, for `status`.
     fn own_conflicts_json(&self) -> Vec<Value> {
-        let dir = directory(&self.membership);
+        let dir = directory(&self.membership.state);
         let suggestions =
-            self.calendar
+            self.docs
+                .calendar
                 .suggestions(None, Some(&self.org_id), self.zone, SUGGESTIONS, &dir);
         let names = self.resource_names();
-        self.calendar
+        self.docs
+            .calendar
             .bookings(None, &dir)
             .into_iter()
             .filter(|b| b.org == self.org_id && b.status == BookingStatus::Conflict)
@@ -1538,7 +1575,8 @@ impl Node {
     }
 
     fn resource_names(&self) -> BTreeMap<String, String> {
-        self.calendar
+        self.docs
+            .calendar
             .resources()
             .into_iter()
             .map(|r| (r.id, r.name))
@@ -1548,12 +1586,12 @@ impl Node {
     fn bookings(&mut self, resource: Option<&str>, org: Option<&str>) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let resource_id = resource
-            .map(|r| self.calendar.resource(r).map(|r| r.id))
+            .map(|r| self.docs.calendar.resource(r).map(|r| r.id))
             .transpose()?;
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
         let names = self.resource_names();
-        let dir = directory(&self.membership);
-        let suggestions = self.calendar.suggestions(
+        let dir = directory(&self.membership.state);
+        let suggestions = self.docs.calendar.suggestions(
             resource_id.as_deref(),
             org_id.as_deref(),
             self.zone,
@@ -1562,7 +1600,7 @@ impl Node {
         );
         let mut list = Vec::new();
         let mut text = String::new();
-        for b in self.calendar.bookings(resource_id.as_deref(), &dir) {
+        for b in self.docs.calendar.bookings(resource_id.as_deref(), &dir) {
             if org_id.as_ref().is_some_and(|o| *o != b.org) {
                 continue;
             }
@@ -1603,12 +1641,20 @@ impl Node {
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let author = self.author();
-        let dir = directory(&self.membership);
-        let b = self
-            .calendar
-            .decide(&author, self.env.now_ms(), booking, approve, reason, &dir)?;
+        let dir = directory(&self.membership.state);
+        let b = self.docs.calendar.decide(
+            &author,
+            self.env.now_ms(),
+            booking,
+            approve,
+            reason,
+            &dir,
+        )?;
         self.persist(DocKind::Calendar, WriteBatch::new())?;
-        let b = self.calendar.booking(&b.id, &directory(&self.membership))?;
+        let b = self
+            .docs
+            .calendar
+            .booking(&b.id, &directory(&self.membership.state))?;
         Ok(Reply::new(
             json!({"id": b.id, "status": contract_status(b.status), "declined": !approve}),
             format!("booking {} is now {}", b.id, b.status.name()),
@@ -1619,16 +1665,23 @@ impl Node {
         self.require_alliance()?;
         let is_coordinator = self
             .membership
+            .state
             .orgs
             .get(&self.org_id)
             .is_some_and(|o| o.role == Role::Coordinator);
         let author = self.author();
-        let dir = directory(&self.membership);
-        let named = self.calendar.booking(booking, &dir)?;
-        let heads: Vec<String> = self.log.heads().iter().map(|h| h.to_hex()).collect();
-        self.calendar.cite_membership(heads.join(","));
+        let dir = directory(&self.membership.state);
+        let named = self.docs.calendar.booking(booking, &dir)?;
+        let heads: Vec<String> = self
+            .membership
+            .log
+            .heads()
+            .iter()
+            .map(|h| h.to_hex())
+            .collect();
+        self.docs.calendar.cite_membership(heads.join(","));
         let cancelled = if series {
-            self.calendar.cancel_series(
+            self.docs.calendar.cancel_series(
                 &author,
                 is_coordinator,
                 self.env.now_ms(),
@@ -1636,7 +1689,7 @@ impl Node {
                 &dir,
             )?
         } else {
-            vec![self.calendar.cancel(
+            vec![self.docs.calendar.cancel(
                 &author,
                 is_coordinator,
                 self.env.now_ms(),
@@ -1673,19 +1726,20 @@ impl Node {
         use icalendar::{Component, EventLike, EventStatus};
         self.require_alliance()?;
         let resource_id = resource
-            .map(|r| self.calendar.resource(r).map(|r| r.id))
+            .map(|r| self.docs.calendar.resource(r).map(|r| r.id))
             .transpose()?;
         let resources: BTreeMap<String, String> = self
+            .docs
             .calendar
             .resources()
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
-        let dir = directory(&self.membership);
+        let dir = directory(&self.membership.state);
         let mut cal = icalendar::Calendar::new();
         cal.name("entraide");
         let mut count = 0;
-        for b in self.calendar.bookings(resource_id.as_deref(), &dir) {
+        for b in self.docs.calendar.bookings(resource_id.as_deref(), &dir) {
             let (status, why) = match b.status {
                 BookingStatus::Confirmed => (EventStatus::Confirmed, None),
                 BookingStatus::Pending => (

@@ -353,7 +353,7 @@ impl Session {
         }
         self.ended = true;
         for hash in std::mem::take(&mut self.wanted) {
-            node.asking.files.remove(&hash);
+            node.peers.asking.files.remove(&hash);
         }
         if !self.asked.is_empty() {
             self.asked.clear();
@@ -481,7 +481,7 @@ impl Session {
                 if self.wanted.remove(&hash) {
                     // Another peer may hold it: the other sessions ask,
                     // this one not again before the next tick.
-                    node.asking.files.remove(&hash);
+                    node.peers.asking.files.remove(&hash);
                     self.peer_lacks.insert(hash);
                     out.node_changed = true;
                 } else {
@@ -603,7 +603,7 @@ impl Session {
         match node.receive_blob_part(&hash, offset, total, bytes) {
             Ok(true) => {
                 self.wanted.remove(&hash);
-                node.asking.files.remove(&hash);
+                node.peers.asking.files.remove(&hash);
                 if self.wanted.is_empty() {
                     node.flush_files().map_err(End::Node)?;
                 }
@@ -612,13 +612,13 @@ impl Session {
             Ok(false) if last => {
                 // Parts arrived out of step: ask again (any session).
                 self.wanted.remove(&hash);
-                node.asking.files.remove(&hash);
+                node.peers.asking.files.remove(&hash);
                 out.node_changed = true;
             }
             Ok(false) => {}
             Err(e) => {
                 self.wanted.remove(&hash);
-                node.asking.files.remove(&hash);
+                node.peers.asking.files.remove(&hash);
                 return Err(End::Refused(e.to_string()));
             }
         }
@@ -741,7 +741,7 @@ impl Session {
     /// each document no other session is already asking about.
     fn want_docs(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) {
         for doc in DocKind::ALL {
-            if self.asked.contains_key(&doc) || node.asking.docs.contains_key(&doc) {
+            if self.asked.contains_key(&doc) || node.peers.asking.docs.contains_key(&doc) {
                 continue;
             }
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
@@ -749,7 +749,7 @@ impl Session {
             if version_beyond(&theirs, &mine).is_empty() {
                 continue;
             }
-            node.asking.docs.insert(doc, self.peer);
+            node.peers.asking.docs.insert(doc, self.peer);
             self.asked.insert(doc, Some(now_ms));
             out.send.push(Msg::Want {
                 doc,
@@ -767,7 +767,7 @@ impl Session {
             .filter(|(h, _)| {
                 !self.wanted.contains(h)
                     && !self.peer_lacks.contains(h)
-                    && node.asking.files.insert(*h)
+                    && node.peers.asking.files.insert(*h)
             })
             .collect();
         self.wanted.extend(new.iter().map(|(h, _)| *h));
@@ -832,7 +832,8 @@ impl Session {
 
     /// Lets other sessions ask about the documents `which` picks again.
     fn release_docs(&self, node: &mut Node, which: impl Fn(DocKind) -> bool) {
-        node.asking
+        node.peers
+            .asking
             .docs
             .retain(|doc, asked| !(which(*doc) && *asked == self.peer));
     }

@@ -173,17 +173,18 @@ pub const DEFERRED_FILE_BYTES: u64 = 32 * 1024 * 1024;
 impl Node {
     /// The alliance's id, once founded or joined.
     pub fn alliance_id(&self) -> Option<[u8; 32]> {
-        self.membership.alliance.as_ref().map(|a| a.id.0)
+        self.membership.state.alliance.as_ref().map(|a| a.id.0)
     }
 
     /// Whether `device` is a device of an active member organisation.
     pub fn is_member_device(&self, device: &DeviceId) -> bool {
-        self.membership.org_of_device(device).is_some()
+        self.membership.state.org_of_device(device).is_some()
     }
 
     /// Devices of active member organisations, other than this one.
     pub fn peer_devices(&self) -> Vec<DeviceId> {
         self.membership
+            .state
             .active_devices()
             .into_iter()
             .filter(|d| *d != self.device)
@@ -193,6 +194,7 @@ impl Node {
     /// The organisation name of a device, if known.
     pub fn org_name_of_device(&self, device: &DeviceId) -> Option<String> {
         self.membership
+            .state
             .any_org_of_device(device)
             .map(|o| o.name.clone())
     }
@@ -200,7 +202,13 @@ impl Node {
     /// What this node holds, for a peer.
     pub fn summary(&mut self) -> Summary {
         let alliance = self.alliance_id().unwrap_or_default();
-        let op_heads = self.log.heads().into_iter().map(|h| h.0).collect();
+        let op_heads = self
+            .membership
+            .log
+            .heads()
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
         let docs = DocKind::ALL
             .into_iter()
             .map(|k| (k, self.doc_mut(k).version_vector().into_iter().collect()))
@@ -225,7 +233,8 @@ impl Node {
     /// Membership operations a peer whose heads are `their_heads` lacks.
     pub fn ops_for(&self, their_heads: &[[u8; 32]]) -> Vec<Vec<u8>> {
         let known: Vec<OpHash> = their_heads.iter().map(|h| OpHash(*h)).collect();
-        self.log
+        self.membership
+            .log
             .missing_for(&known)
             .into_iter()
             .map(|op| op.bytes().to_vec())
@@ -234,7 +243,12 @@ impl Node {
 
     /// Membership operation heads.
     pub fn op_heads(&self) -> Vec<[u8; 32]> {
-        self.log.heads().into_iter().map(|h| h.0).collect()
+        self.membership
+            .log
+            .heads()
+            .into_iter()
+            .map(|h| h.0)
+            .collect()
     }
 
     /// Verifies and stores membership operations from a peer; returns how
@@ -245,7 +259,7 @@ impl Node {
             let op = SignedOp::decode(bytes).map_err(|e| SyncError::Refused(e.to_string()))?;
             decoded.push(op);
         }
-        let mut trial = self.log.clone();
+        let mut trial = self.membership.log.clone();
         let (mut added, errors) = trial.insert_all(decoded.clone());
         if let Some(e) = errors.first() {
             return Err(SyncError::Refused(e.to_string()));
@@ -253,7 +267,9 @@ impl Node {
         if added.is_empty() {
             return Ok(0);
         }
-        if self.log.alliance_id().is_some() && trial.alliance_id() != self.log.alliance_id() {
+        if self.membership.log.alliance_id().is_some()
+            && trial.alliance_id() != self.membership.log.alliance_id()
+        {
             return Err(SyncError::OtherAlliance);
         }
         // Only operations by devices some operation of the log names (the
@@ -286,7 +302,7 @@ impl Node {
                 count = strangers.len(),
                 "dropped membership operations signed by strangers"
             );
-            trial = self.log.clone();
+            trial = self.membership.log.clone();
             let (kept, errors) = trial.insert_all(
                 decoded
                     .into_iter()
@@ -308,10 +324,10 @@ impl Node {
             }
         }
         self.store.commit(batch).map_err(NodeError::from)?;
-        self.log = trial;
-        let removals_before = std::mem::take(&mut self.membership.removals);
-        self.membership = self.log.state();
-        if self.membership.removals != removals_before {
+        self.membership.log = trial;
+        let removals_before = std::mem::take(&mut self.membership.state.removals);
+        self.membership.state = self.membership.log.state();
+        if self.membership.state.removals != removals_before {
             self.vouch_past_cutoffs()?;
         }
         Ok(added.len())
@@ -327,6 +343,7 @@ impl Node {
         }
         let removals: Vec<(DeviceId, Vec<entraide_membership::Cutoff>)> = self
             .membership
+            .state
             .removals
             .iter()
             .map(|(d, r)| (*d, r.cutoffs.clone()))
@@ -384,7 +401,8 @@ impl Node {
 
     /// The attestations of `doc` whose actor `keep` picks.
     fn attestations_of(&self, doc: DocKind, keep: impl Fn(&[u8]) -> bool) -> Vec<Attestation> {
-        self.attestations
+        self.docs
+            .attestations
             .iter()
             .filter(|((d, actor), _)| *d == doc && keep(actor))
             .map(|(_, a)| a.clone())
@@ -434,7 +452,7 @@ impl Node {
             &actor,
             postcard::to_allocvec(&attestation).unwrap_or_default(),
         );
-        self.attestations.insert((doc, actor), attestation);
+        self.docs.attestations.insert((doc, actor), attestation);
     }
 
     /// Verifies and applies a bundle from a peer. Every new change must be
@@ -447,7 +465,12 @@ impl Node {
         // node holds were checked when they arrived (or signed here).
         let mut offered: BTreeMap<[u8; 32], Vec<Attestation>> = BTreeMap::new();
         let mut held: BTreeSet<[u8; 64]> = BTreeSet::new();
-        for (_, a) in self.attestations.iter().filter(|((d, _), _)| *d == doc) {
+        for (_, a) in self
+            .docs
+            .attestations
+            .iter()
+            .filter(|((d, _), _)| *d == doc)
+        {
             offered.entry(a.device).or_default().push(a.clone());
             held.insert(a.signature);
         }
@@ -463,7 +486,7 @@ impl Node {
         // or where a member built on them (below); its own signatures are
         // kept aside to tell its genuine changes from forged ones.
         let mut removed_signed: BTreeMap<[u8; 32], Vec<Attestation>> = BTreeMap::new();
-        for (device, removal) in &self.membership.removals {
+        for (device, removal) in &self.membership.state.removals {
             if let Some(signed) = offered.remove(&device.0) {
                 removed_signed.insert(device.0, signed);
             }
@@ -480,7 +503,7 @@ impl Node {
                 .collect();
             offered.insert(device.0, anchors);
         }
-        let membership = self.membership.clone();
+        let membership = self.membership.state.clone();
         let check = |added: &[ChangeSummary]| -> Result<(), String> {
             // Changes covered by their own device's signature (or within a
             // removed device's cutoffs); changes a member's signed change
@@ -552,20 +575,20 @@ impl Node {
         };
         // The log is lent to the authority check while the document is
         // borrowed mutably (cloning it per bundle would cost more).
-        let log = std::mem::take(&mut self.log);
+        let log = std::mem::take(&mut self.membership.log);
         let members = crate::audit::MembersView {
             state: &membership,
             log: &log,
         };
         let applied = match doc {
-            DocKind::Charter => self.charter.doc_mut(),
-            DocKind::Values => self.values.doc_mut(),
-            DocKind::Library => self.library.doc_mut(),
-            DocKind::Calendar => self.calendar.doc_mut(),
-            DocKind::Proposals => self.proposals.doc_mut(),
+            DocKind::Charter => self.docs.charter.doc_mut(),
+            DocKind::Values => self.docs.values.doc_mut(),
+            DocKind::Library => self.docs.library.doc_mut(),
+            DocKind::Calendar => self.docs.calendar.doc_mut(),
+            DocKind::Proposals => self.docs.proposals.doc_mut(),
         }
         .apply_verified(&bundle.bytes, &members, check);
-        self.log = log;
+        self.membership.log = log;
         let added = match applied {
             Ok(added) => added,
             Err(ApplyError::Refused(reason)) => return Err(SyncError::Refused(reason)),
@@ -586,7 +609,8 @@ impl Node {
             *seq = (*seq).max(c.seq);
         }
         let mut batch = WriteBatch::new();
-        let removed: BTreeSet<[u8; 32]> = self.membership.removals.keys().map(|d| d.0).collect();
+        let removed: BTreeSet<[u8; 32]> =
+            self.membership.state.removals.keys().map(|d| d.0).collect();
         for a in offered
             .into_values()
             .flatten()
@@ -600,11 +624,13 @@ impl Node {
                 continue;
             };
             let newer = self
+                .docs
                 .attestations
                 .get(&(doc, actor.clone()))
                 .is_none_or(|old| old.seq < a.seq);
             let author = self
                 .membership
+                .state
                 .document_author_org(&DeviceId(a.device))
                 .is_some();
             let own = entraide_docs::device_of_actor(&actor) == Some(a.device)
@@ -615,7 +641,7 @@ impl Node {
                     &actor,
                     postcard::to_allocvec(&a).unwrap_or_default(),
                 );
-                self.attestations.insert((doc, actor), a);
+                self.docs.attestations.insert((doc, actor), a);
             }
         }
         // Changes by this very device that this home did not hold: another
@@ -632,7 +658,7 @@ impl Node {
         {
             let now = self.env.now_ms();
             batch.meta("other_copy_seen", now.to_le_bytes().to_vec());
-            self.other_copy_seen = Some(now);
+            self.docs.other_copy_seen = Some(now);
         }
         self.persist(doc, batch)?;
         Ok(Received {
@@ -644,11 +670,11 @@ impl Node {
     /// Library files this node describes but does not hold, each with how
     /// many of its bytes already arrived (a transfer resumes there).
     pub fn missing_blobs(&mut self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
-        let mut heads = self.library.doc_mut().heads();
+        let mut heads = self.docs.library.doc_mut().heads();
         // The quota decides which files are fetched: it is part of the key.
         let quota = self.library_quota();
         heads.push(ChangeHash(blake3::hash(&quota.to_le_bytes()).into()));
-        if let Some((at, missing)) = &self.missing_files
+        if let Some((at, missing)) = &self.docs.missing_files
             && *at == heads
         {
             // Parts and files received since are recorded as they arrive:
@@ -657,24 +683,24 @@ impl Node {
         }
         // Files of entries over their organisation's quota are neither
         // fetched nor stored.
-        let over = self.library.over_quota(quota);
-        let entries = self.library.list();
-        self.file_sizes = entries
+        let over = self.docs.library.over_quota(quota);
+        let entries = self.docs.library.list();
+        self.docs.file_sizes = entries
             .iter()
             .filter(|e| !over.contains(&e.id))
             .filter_map(|e| Some((*blake3::Hash::from_hex(&e.hash).ok()?.as_bytes(), e.size)))
             .collect();
-        let mut hashes: Vec<[u8; 32]> = self.file_sizes.keys().copied().collect();
+        let mut hashes: Vec<[u8; 32]> = self.docs.file_sizes.keys().copied().collect();
         let mut seen = BTreeSet::new();
         hashes.retain(|h| seen.insert(*h));
         let missing = self.store.missing_blobs(&hashes)?;
-        self.missing_files = Some((heads, missing.clone()));
+        self.docs.missing_files = Some((heads, missing.clone()));
         Ok(missing)
     }
 
     /// Records what the store now holds of a missing file: `None` once whole.
     fn note_file(&mut self, hash: &[u8; 32], held: Option<u64>) {
-        if let Some((_, missing)) = &mut self.missing_files {
+        if let Some((_, missing)) = &mut self.docs.missing_files {
             match held {
                 Some(len) => {
                     if let Some(entry) = missing.iter_mut().find(|(h, _)| h == hash) {
@@ -708,11 +734,11 @@ impl Node {
     ) -> Result<bool, SyncError> {
         // The size its library entry declares, or the file is not one this
         // node asked for: a member cannot store more than it declared.
-        if !self.file_sizes.contains_key(hash) {
+        if !self.docs.file_sizes.contains_key(hash) {
             // The sizes are read with what is missing (cached by heads).
             self.missing_blobs()?;
         }
-        let Some(declared) = self.file_sizes.get(hash).copied() else {
+        let Some(declared) = self.docs.file_sizes.get(hash).copied() else {
             // No entry this node fetches names it (withdrawn, over its
             // organisation's quota): nothing is stored.
             return Ok(false);
@@ -766,10 +792,10 @@ impl Node {
     /// 2,000 files take seconds more than the documents themselves.
     fn store_file_data(&mut self, batch: WriteBatch, len: u64) -> Result<(), SyncError> {
         self.store.commit_deferred(batch).map_err(NodeError::from)?;
-        self.deferred_files.0 += 1;
-        self.deferred_files.1 += len;
-        if self.deferred_files.0 >= DEFERRED_FILE_WRITES
-            || self.deferred_files.1 >= DEFERRED_FILE_BYTES
+        self.docs.deferred_files.0 += 1;
+        self.docs.deferred_files.1 += len;
+        if self.docs.deferred_files.0 >= DEFERRED_FILE_WRITES
+            || self.docs.deferred_files.1 >= DEFERRED_FILE_BYTES
         {
             self.flush_files().map_err(SyncError::from)?;
         }
@@ -778,10 +804,10 @@ impl Node {
 
     /// Makes the library files received so far durable.
     pub fn flush_files(&mut self) -> Result<(), NodeError> {
-        if self.deferred_files != (0, 0) || self.deferred_peers {
+        if self.docs.deferred_files != (0, 0) || self.peers.deferred {
             self.store.flush()?;
-            self.deferred_files = (0, 0);
-            self.deferred_peers = false;
+            self.docs.deferred_files = (0, 0);
+            self.peers.deferred = false;
         }
         Ok(())
     }
@@ -870,7 +896,7 @@ impl Node {
         if device == self.device {
             return Ok(());
         }
-        let record = self.peers.entry(device).or_default();
+        let record = self.peers.records.entry(device).or_default();
         let mut changed = false;
         for a in addrs {
             if !record.addrs.contains(a) {
@@ -891,16 +917,16 @@ impl Node {
 
     /// Records a completed sync with a peer.
     pub fn record_sync(&mut self, device: DeviceId) -> Result<(), NodeError> {
-        self.peers.entry(device).or_default().last_sync_ms = Some(self.env.now_ms());
+        self.peers.records.entry(device).or_default().last_sync_ms = Some(self.env.now_ms());
         self.save_peers()
     }
 
     /// Marks a peer connected or not.
     pub fn set_connected(&mut self, device: DeviceId, connected: bool) {
         if connected {
-            self.connected.insert(device);
+            self.peers.connected.insert(device);
         } else {
-            self.connected.remove(&device);
+            self.peers.connected.remove(&device);
         }
     }
 
@@ -910,16 +936,20 @@ impl Node {
         addrs: Vec<std::net::SocketAddr>,
         relay: Option<String>,
     ) -> Result<(), NodeError> {
-        self.listen_addrs = addrs;
-        self.relay_url = relay;
+        self.peers.listen_addrs = addrs;
+        self.peers.relay_url = relay;
         let mut batch = WriteBatch::new();
         batch.meta(
             "listen_addrs",
-            serde_json::to_vec(&self.listen_addrs).unwrap_or_default(),
+            serde_json::to_vec(&self.peers.listen_addrs).unwrap_or_default(),
         );
         batch.meta(
             "relay",
-            self.relay_url.clone().unwrap_or_default().into_bytes(),
+            self.peers
+                .relay_url
+                .clone()
+                .unwrap_or_default()
+                .into_bytes(),
         );
         self.store.commit(batch)?;
         Ok(())
@@ -927,19 +957,23 @@ impl Node {
 
     /// The alliance relay this node uses or was invited through, if any.
     pub fn relay_url(&self) -> Option<String> {
-        self.relay_url.clone()
+        self.peers.relay_url.clone()
     }
 
     /// Remembers the alliance's relay (from a ticket).
     pub fn remember_relay(&mut self, relay: Option<String>) -> Result<(), NodeError> {
-        if relay.is_none() || relay == self.relay_url {
+        if relay.is_none() || relay == self.peers.relay_url {
             return Ok(());
         }
-        self.relay_url = relay;
+        self.peers.relay_url = relay;
         let mut batch = WriteBatch::new();
         batch.meta(
             "relay",
-            self.relay_url.clone().unwrap_or_default().into_bytes(),
+            self.peers
+                .relay_url
+                .clone()
+                .unwrap_or_default()
+                .into_bytes(),
         );
         self.store.commit(batch)?;
         Ok(())
@@ -947,7 +981,10 @@ impl Node {
 
     /// The port this node listened on last time, if any.
     pub fn last_listen_port(&self) -> Option<u16> {
-        self.listen_addrs.first().map(std::net::SocketAddr::port)
+        self.peers
+            .listen_addrs
+            .first()
+            .map(std::net::SocketAddr::port)
     }
 
     /// Every peer device of the alliance with the addresses known for it.
@@ -958,6 +995,7 @@ impl Node {
                 (
                     d,
                     self.peers
+                        .records
                         .get(&d)
                         .map(|p| p.addrs.clone())
                         .unwrap_or_default(),
@@ -968,7 +1006,7 @@ impl Node {
 
     /// This node's own addresses and every peer's, to tell a peer.
     pub fn address_book(&self) -> Vec<([u8; 32], Vec<std::net::SocketAddr>)> {
-        let mut out = vec![(self.device.0, self.listen_addrs.clone())];
+        let mut out = vec![(self.device.0, self.peers.listen_addrs.clone())];
         out.extend(
             self.known_peers()
                 .into_iter()
@@ -986,10 +1024,10 @@ impl Node {
         let mut batch = WriteBatch::new();
         batch.meta(
             "peers",
-            postcard::to_allocvec(&self.peers).unwrap_or_default(),
+            postcard::to_allocvec(&self.peers.records).unwrap_or_default(),
         );
         self.store.commit_deferred(batch)?;
-        self.deferred_peers = true;
+        self.peers.deferred = true;
         Ok(())
     }
 
@@ -998,11 +1036,11 @@ impl Node {
         self.peer_devices()
             .into_iter()
             .map(|d| {
-                let record = self.peers.get(&d).cloned().unwrap_or_default();
+                let record = self.peers.records.get(&d).cloned().unwrap_or_default();
                 serde_json::json!({
                     "device": d.to_hex(),
                     "org": self.org_name_of_device(&d),
-                    "connected": self.connected.contains(&d),
+                    "connected": self.peers.connected.contains(&d),
                     "last_sync": record.last_sync_ms.map(|t| entraide_docs::time::format_time(t, self.zone)),
                     "addrs": record.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })
