@@ -121,7 +121,7 @@ struct SimEnv {
 }
 
 impl SimEnv {
-    fn new(clock: &Arc<AtomicU64>, seed: u64) -> Box<dyn Env> {
+    fn boxed(clock: &Arc<AtomicU64>, seed: u64) -> Box<dyn Env> {
         Box::new(SimEnv {
             clock: clock.clone(),
             rng: RefCell::new(Pcg64::seed_from_u64(seed)),
@@ -224,7 +224,7 @@ fn build_template(dir: &Path, rule: &str) {
     let mut nodes: Vec<Option<Node>> = (0..NAMES.len())
         .map(|i| {
             let home = Home::new(dir.join(NAMES[i]));
-            let env = SimEnv::new(&clock, i as u64);
+            let env = SimEnv::boxed(&clock, i as u64);
             Some(Node::init_with(&home, ORGS[i], Tz::UTC, env).expect("init"))
         })
         .collect();
@@ -646,7 +646,7 @@ impl Sim {
         copy_dir(template(rule), dir.path());
         let clock = Arc::new(AtomicU64::new(0));
         let nodes: Vec<Option<Node>> = (0..NAMES.len())
-            .map(|i| Some(open(dir.path(), i, SimEnv::new(&clock, rng.0.next_u64()))))
+            .map(|i| Some(open(dir.path(), i, SimEnv::boxed(&clock, rng.0.next_u64()))))
             .collect();
         let devices = nodes
             .iter()
@@ -975,7 +975,7 @@ impl Sim {
 
     /// The time and randomness of a node opened now.
     fn env(&mut self) -> Box<dyn Env> {
-        SimEnv::new(&self.clock, self.rng.0.next_u64())
+        SimEnv::boxed(&self.clock, self.rng.0.next_u64())
     }
 
     /// Whether a question may still be waiting for its answer within the
