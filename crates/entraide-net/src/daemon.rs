@@ -359,31 +359,58 @@ async fn control_client(stream: UnixStream, shared: Shared) {
     let _ = write.shutdown().await;
 }
 
-/// `entraide sync` while serving: wait (until the timeout) for a live session
-/// with at least one member device; answers as the one-shot sync does.
+/// `entraide sync` while serving: has the dialer try every member device it
+/// knows an address of now, and waits (until the timeout) until each one is
+/// either in a live session that finished its first exchange, or could not
+/// be dialled since the command began. Answers as the one-shot sync does.
 async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::Reply, ErrorReply> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(timeout_secs.clamp(1, 3600));
+    shared.dial_now.notify_one();
     loop {
-        let peers = shared.with(|n| n.execute(Request::Peers)).await;
-        let Ok(Ok(reply)) = peers else {
+        let listed = shared
+            .with(|n| {
+                // As the one-shot sync: the devices with an address, and
+                // any connected now.
+                let mut peers: Vec<DeviceId> = n
+                    .known_peers()
+                    .into_iter()
+                    .filter(|(_, addrs)| !addrs.is_empty())
+                    .map(|(d, _)| d)
+                    .collect();
+                peers.extend(n.connected_peers());
+                peers.sort();
+                peers.dedup();
+                (peers, n.synced_peers())
+            })
+            .await;
+        let Ok((peers, synced)) = listed else {
             return Err(ErrorReply {
                 message: "the node could not list its peers".into(),
                 exit_code: 1,
             });
         };
+        let failures = shared
+            .dial_failures
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default();
         let mut report = SyncReport::default();
-        for peer in reply.json.as_array().into_iter().flatten() {
-            let Some(device) = peer["device"].as_str().and_then(DeviceId::from_hex) else {
-                continue;
-            };
-            if peer["connected"].as_bool() == Some(true) {
+        let mut waiting = false;
+        for device in peers {
+            if synced.contains(&device) {
                 report.synced.push(device);
+            } else if let Some((_, why)) = failures.get(&device).filter(|(at, _)| *at >= start) {
+                report.failed.push((device, why.clone()));
+            } else if Instant::now() >= deadline {
+                report
+                    .failed
+                    .push((device, format!("no answer within {timeout_secs} s")));
             } else {
-                report.failed.push((device, "not connected".to_owned()));
+                waiting = true;
             }
         }
-        if !report.synced.is_empty() || Instant::now() >= deadline {
+        if !waiting {
             return report.into_reply();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -444,11 +471,22 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                         // It was reachable: try again soon after it drops.
                         backoff.insert(device, (Instant::now() + Duration::from_millis(500), Duration::from_millis(250)));
                     }
-                    if let Some(e) = error {
+                    if let Some(e) = &error {
                         tracing::debug!(device = %device, error = %e, "dial ended");
+                    }
+                    if let Ok(mut failures) = shared.dial_failures.lock() {
+                        match error {
+                            Some(e) if !connected => {
+                                failures.insert(device, (Instant::now(), e.to_string()));
+                            }
+                            _ => {
+                                failures.remove(&device);
+                            }
+                        }
                     }
                 }
             }
+            () = shared.dial_now.notified() => backoff.clear(),
             _ = changes.changed() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }

@@ -167,6 +167,10 @@ pub struct Shared {
     pub(crate) lookup: MemoryLookup,
     pub(crate) sessions: Arc<Mutex<HashSet<DeviceId>>>,
     pub(crate) device: DeviceId,
+    /// Why the daemon's last dial of a peer failed, and when.
+    pub(crate) dial_failures: Arc<Mutex<HashMap<DeviceId, (Instant, String)>>>,
+    /// Wakes the daemon's dialer to try every peer now (`entraide sync`).
+    pub(crate) dial_now: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -181,6 +185,8 @@ impl Shared {
             lookup: MemoryLookup::new(),
             sessions: Arc::default(),
             device,
+            dial_failures: Arc::default(),
+            dial_now: Arc::default(),
         };
         shared.refresh_members_blocking();
         shared

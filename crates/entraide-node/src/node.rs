@@ -109,6 +109,8 @@ pub(crate) struct Peers {
     pub(crate) records: BTreeMap<DeviceId, PeerRecord>,
     /// Peers connected right now (kept by the network layer).
     pub(crate) connected: BTreeSet<DeviceId>,
+    /// Connected peers whose session finished its first exchange.
+    pub(crate) synced: BTreeSet<DeviceId>,
     /// Where this node listens while it serves.
     pub(crate) listen_addrs: Vec<SocketAddr>,
     /// The alliance's own relay, if this node uses one.

@@ -918,16 +918,32 @@ impl Node {
     /// Records a completed sync with a peer.
     pub fn record_sync(&mut self, device: DeviceId) -> Result<(), NodeError> {
         self.peers.records.entry(device).or_default().last_sync_ms = Some(self.env.now_ms());
+        if self.peers.connected.contains(&device) {
+            self.peers.synced.insert(device);
+        }
         self.save_peers()
     }
 
-    /// Marks a peer connected or not.
+    /// Marks a peer connected or not. A new connection has not synced yet.
     pub fn set_connected(&mut self, device: DeviceId, connected: bool) {
         if connected {
             self.peers.connected.insert(device);
         } else {
             self.peers.connected.remove(&device);
         }
+        self.peers.synced.remove(&device);
+    }
+
+    /// Peers connected now.
+    pub fn connected_peers(&self) -> Vec<DeviceId> {
+        self.peers.connected.iter().copied().collect()
+    }
+
+    /// Peers connected now whose session finished its first exchange: each
+    /// holds what this node held then, and hears of its changes as they
+    /// happen.
+    pub fn synced_peers(&self) -> Vec<DeviceId> {
+        self.peers.synced.iter().copied().collect()
     }
 
     /// Records where this node listens (for tickets), and its relay.
