@@ -152,6 +152,22 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
             "3",
         ],
     );
+    let other = run(
+        "book (to decline)",
+        &[
+            "book",
+            &resource,
+            "--from",
+            &at("16:00"),
+            "--to",
+            &at("17:00"),
+        ],
+    );
+    let other_id = other["ids"][0].as_str().expect("booking id").to_owned();
+    run(
+        "booking decline",
+        &["booking", "decline", &other_id, "--reason", "travaux"],
+    );
     run("bookings", &["bookings", "--resource", &resource]);
     run("cancel", &["cancel", &booking_id]);
     run(
@@ -175,6 +191,18 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
     run("vote", &["vote", &proposal_id, "agree"]);
     run("proposals", &["proposals"]);
     run("decisions", &["decisions"]);
+    run(
+        "decisions export",
+        &[
+            "decisions",
+            "export",
+            "--format",
+            "markdown",
+            "--out",
+            &out_file("decisions.md"),
+        ],
+    );
+    run("charter diff", &["charter", "diff", "adopted", "draft"]);
     run("invite", &["invite"]);
     run("device invite", &["device", "invite"]);
     run(
