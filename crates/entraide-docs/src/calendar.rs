@@ -68,7 +68,8 @@
 //! are offered. The search looks back at most [`FREE_SLOTS_DAYS_BEFORE`] days
 //! and ahead at most [`FREE_SLOTS_DAYS_AFTER`] days.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue};
@@ -667,6 +668,9 @@ pub enum CalendarError {
 #[derive(Debug)]
 pub struct Calendar {
     doc: SharedDoc,
+    /// Bookings as read from the document, kept up to date by
+    /// [`Calendar::refresh`].
+    read: RefCell<ReadBookings>,
     /// The membership heads this node holds, hex, comma-separated: a
     /// cancellation made for another organisation cites them as
     /// `cancelled_under`, so that every node checks the coordinator's role
@@ -676,11 +680,106 @@ pub struct Calendar {
 
 impl Calendar {
     /// Wraps a calendar document.
-    pub fn new(doc: SharedDoc) -> Self {
+    pub fn new(mut doc: SharedDoc) -> Self {
         debug_assert_eq!(doc.kind(), DocKind::Calendar);
+        let (_, heads) = doc.patches_since(&[]);
+        let read = RefCell::new(ReadBookings {
+            generation: doc.generation(),
+            heads,
+            by_resource: BTreeMap::new(),
+        });
         Self {
             doc,
+            read,
             membership_heads: String::new(),
+        }
+    }
+
+    /// Brings the bookings read so far up to date with the document, from
+    /// automerge's patches since they were read: only the bookings a change
+    /// touched are read again. Reading is correct without it (a stale read
+    /// is not used), only slower.
+    pub fn refresh(&mut self) {
+        let generation = self.doc.generation();
+        let read = self.read.get_mut();
+        if read.generation == generation {
+            return;
+        }
+        // A document put back to what the store holds may lack them.
+        let known = read.heads.clone();
+        if !known.iter().all(|h| self.doc.holds(h)) {
+            let (_, heads) = self.doc.patches_since(&[]);
+            let read = self.read.get_mut();
+            read.heads = heads;
+            read.generation = generation;
+            read.by_resource.clear();
+            return;
+        }
+        let (patches, heads) = self.doc.patches_since(&known);
+        let read = self.read.get_mut();
+        read.heads = heads;
+        read.generation = generation;
+        if read.by_resource.is_empty() {
+            return;
+        }
+        let mut again: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+        for patch in &patches {
+            let mut keys: Vec<&str> = patch
+                .path
+                .iter()
+                .map(|(_, prop)| match prop {
+                    automerge::Prop::Map(k) => k.as_str(),
+                    automerge::Prop::Seq(_) => "",
+                })
+                .collect();
+            match &patch.action {
+                automerge::PatchAction::PutMap { key, .. }
+                | automerge::PatchAction::DeleteMap { key } => keys.push(key),
+                _ => {}
+            }
+            match keys.as_slice() {
+                ["bookings"] => {
+                    read.by_resource.clear();
+                    return;
+                }
+                ["bookings", resource] => {
+                    again.insert((*resource).to_owned(), None);
+                }
+                ["bookings", resource, booking, ..] => {
+                    if let Some(ids) = again
+                        .entry((*resource).to_owned())
+                        .or_insert_with(|| Some(BTreeSet::new()))
+                    {
+                        ids.insert((*booking).to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let root = Record::new(self.doc.read(), self.doc.root_obj("bookings"));
+        let read = self.read.get_mut();
+        for (resource, ids) in again {
+            let Some(held) = read.by_resource.get_mut(&resource) else {
+                continue;
+            };
+            let map = root.child(&resource);
+            match (ids, &map) {
+                (Some(ids), Some(map)) => {
+                    for id in ids {
+                        match map.child(&id) {
+                            Some(r) => {
+                                held.insert(id.clone(), read_booking(&resource, id, &r));
+                            }
+                            None => {
+                                held.remove(&id);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    read.by_resource.remove(&resource);
+                }
+            }
         }
     }
 
@@ -782,42 +881,38 @@ impl Calendar {
         };
         let _ = put(self.doc.write());
         self.doc.commit(now_ms, "resource add");
+        self.refresh();
         Ok(())
     }
 
     /// The stored bookings of one resource, without statuses.
-    fn raw_bookings(&self, resource: &str) -> Vec<RawBooking> {
+    /// Runs `f` on the bookings of one resource as the document holds them:
+    /// those read before if the document did not change since (see
+    /// [`Calendar::refresh`]), else read from the document now.
+    fn with_raw<R>(&self, resource: &str, f: impl FnOnce(&[&RawBooking]) -> R) -> R {
+        let mut read = self.read.borrow_mut();
+        if read.generation == self.doc.generation() {
+            let held = read
+                .by_resource
+                .entry(resource.to_owned())
+                .or_insert_with(|| self.read_bookings(resource));
+            let raw: Vec<&RawBooking> = held.values().collect();
+            return f(&raw);
+        }
+        drop(read);
+        let held = self.read_bookings(resource);
+        let raw: Vec<&RawBooking> = held.values().collect();
+        f(&raw)
+    }
+
+    /// Reads every booking of one resource from the document.
+    fn read_bookings(&self, resource: &str) -> BTreeMap<String, RawBooking> {
         let Some(map) = self.bookings_root().child(resource) else {
-            return Vec::new();
+            return BTreeMap::new();
         };
-        let doc = self.doc.read();
         map.children()
             .into_iter()
-            .map(|(id, r)| RawBooking {
-                id,
-                resource: resource.to_owned(),
-                org: r.string("org"),
-                device: r.string("device"),
-                from: r.int("from").unwrap_or_default(),
-                to: r.int("to").unwrap_or_default(),
-                purpose: r.string("purpose"),
-                created_at: r.int("created_at").unwrap_or_default(),
-                series: r.str("series"),
-                decisions: if r.str("decision").is_some() {
-                    written_by(doc, r.obj(), "decision")
-                } else {
-                    Vec::new()
-                },
-                decision_reason: r.str("decision_reason"),
-                cancels: if r.str("cancelled_by").is_some() {
-                    written_by(doc, r.obj(), "cancelled_by")
-                        .into_iter()
-                        .map(|(_, device)| device)
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-            })
+            .map(|(id, r)| (id.clone(), read_booking(resource, id, &r)))
             .collect()
     }
 
@@ -840,7 +935,7 @@ impl Calendar {
     pub fn bookings(&self, resource: Option<&str>, dir: &dyn Directory) -> Vec<Booking> {
         let mut out = Vec::new();
         for r in &self.resources_of(resource) {
-            out.extend(rank(r, self.raw_bookings(&r.id), dir));
+            out.extend(self.with_raw(&r.id, |raw| rank(r, raw, dir)));
         }
         out.sort_by(|a, b| (a.from, &a.resource, &a.id).cmp(&(b.from, &b.resource, &b.id)));
         out
@@ -877,7 +972,7 @@ impl Calendar {
         let Ok(resource) = self.resource(resource_id) else {
             return Vec::new();
         };
-        let ranked = rank(&resource, self.raw_bookings(&resource.id), dir);
+        let ranked = self.with_raw(&resource.id, |raw| rank(&resource, raw, dir));
         free_slots_in(&ranked, length_ms, around_ms, zone, count, &|_| true)
     }
 
@@ -896,7 +991,7 @@ impl Calendar {
     ) -> BTreeMap<String, Vec<(i64, i64)>> {
         let mut out = BTreeMap::new();
         for r in &self.resources_of(resource) {
-            let ranked = rank(r, self.raw_bookings(&r.id), dir);
+            let ranked = self.with_raw(&r.id, |raw| rank(r, raw, dir));
             for b in ranked
                 .iter()
                 .filter(|b| b.status == BookingStatus::Conflict && org.is_none_or(|o| o == b.org))
@@ -907,7 +1002,7 @@ impl Calendar {
                     None => BTreeMap::new(),
                     Some(quota) => {
                         let mut used = BTreeMap::new();
-                        for k in ranked.iter().filter(|k| holds(k) && k.org == b.org) {
+                        for k in ranked.iter().filter(|k| holds(k.status) && k.org == b.org) {
                             let total: &mut i64 =
                                 used.entry(quota.period_of(k.from, r.zone).0).or_default();
                             *total = total.saturating_add(minutes(k.from, k.to));
@@ -953,13 +1048,13 @@ impl Calendar {
         let Some(quota) = resource.quota else {
             return Vec::new();
         };
-        let ranked = rank(&resource, self.raw_bookings(&resource.id), dir);
+        let ranked = self.with_raw(&resource.id, |raw| rank(&resource, raw, dir));
         let current = quota.period_of(at_ms, resource.zone);
         let next = quota.period_of(current.1, resource.zone);
         let mut out = Vec::new();
         for period in [current, next] {
             let mut per_org: BTreeMap<&str, i64> = include.iter().map(|o| (*o, 0)).collect();
-            for b in ranked.iter().filter(|b| holds(b)) {
+            for b in ranked.iter().filter(|b| holds(b.status)) {
                 if quota.period_of(b.from, resource.zone) == period {
                     *per_org.entry(b.org.as_str()).or_default() += minutes(b.from, b.to);
                 }
@@ -1003,17 +1098,23 @@ impl Calendar {
         for slot in slots {
             check_length(slot.from, slot.to, zone)?;
         }
-        let existing = rank(&resource, self.raw_bookings(&resource.id), dir);
-        let mut holding: Vec<Held> = existing
-            .iter()
-            .filter(|b| holds(b))
-            .map(|b| Held {
-                id: b.id.clone(),
-                org: b.org.clone(),
-                from: b.from,
-                to: b.to,
-            })
-            .collect();
+        // What holds its slot, and the latest creation time known.
+        let (mut holding, latest) = self.with_raw(&resource.id, |raw| {
+            let (verdicts, _) = verdicts(&resource, raw, dir);
+            let holding: Vec<Held> = raw
+                .iter()
+                .zip(&verdicts)
+                .filter(|(_, v)| holds(v.0))
+                .map(|(b, _)| Held {
+                    id: b.id.clone(),
+                    org: b.org.clone(),
+                    from: b.from,
+                    to: b.to,
+                })
+                .collect();
+            let latest = raw.iter().map(|b| b.created_at).max();
+            (holding, latest)
+        });
         let mut accepted: Vec<&NewBooking> = Vec::new();
         let mut skipped: Vec<Skipped> = Vec::new();
         for slot in slots {
@@ -1045,11 +1146,7 @@ impl Calendar {
             });
         }
         // Hybrid logical clock: never behind a booking this node knows.
-        let latest = existing
-            .iter()
-            .map(|b| b.created_at)
-            .max()
-            .unwrap_or(i64::MIN);
+        let latest = latest.unwrap_or(i64::MIN);
         let created_at = now_ms.max(latest.saturating_add(1));
         let device_hex = hex(&author.device);
         let bookings_root = self.doc.root_obj("bookings");
@@ -1083,6 +1180,7 @@ impl Calendar {
         };
         let _ = put(self.doc.write());
         self.doc.commit(now_ms, "book");
+        self.refresh();
         Ok(Booked {
             ids: accepted.iter().map(|s| s.id.clone()).collect(),
             skipped,
@@ -1173,6 +1271,7 @@ impl Calendar {
             }
         }
         self.doc.commit(now_ms, "cancel");
+        self.refresh();
         Ok(())
     }
 
@@ -1238,8 +1337,9 @@ fn written_by(doc: &automerge::AutoCommit, obj: &ObjId, key: &str) -> Vec<(Strin
         .collect()
 }
 
-fn holds(b: &Booking) -> bool {
-    matches!(b.status, BookingStatus::Confirmed | BookingStatus::Pending)
+/// Whether a booking with this status takes its slot.
+fn holds(status: BookingStatus) -> bool {
+    matches!(status, BookingStatus::Confirmed | BookingStatus::Pending)
 }
 
 fn is_closed(b: &Booking) -> bool {
@@ -1358,7 +1458,7 @@ fn free_slots_in(
     }
     let mut held: Vec<(i64, i64)> = ranked
         .iter()
-        .filter(|b| holds(b))
+        .filter(|b| holds(b.status))
         .map(|b| (b.from, b.to))
         .collect();
     held.sort_unstable();
@@ -1578,6 +1678,45 @@ struct RawBooking {
     cancels: Vec<String>,
 }
 
+/// Each resource's bookings as read from the document at `generation`
+/// (`heads`). Reading 3,000 bookings of one room out of automerge made a
+/// booking 100 × slower than on an empty room; ranking them is cheap.
+#[derive(Debug)]
+struct ReadBookings {
+    generation: u64,
+    heads: Vec<crate::ChangeHash>,
+    by_resource: BTreeMap<String, BTreeMap<String, RawBooking>>,
+}
+
+fn read_booking(resource: &str, id: String, r: &Record<'_>) -> RawBooking {
+    let doc = r.doc();
+    RawBooking {
+        id,
+        resource: resource.to_owned(),
+        org: r.string("org"),
+        device: r.string("device"),
+        from: r.int("from").unwrap_or_default(),
+        to: r.int("to").unwrap_or_default(),
+        purpose: r.string("purpose"),
+        created_at: r.int("created_at").unwrap_or_default(),
+        series: r.str("series"),
+        decisions: if r.str("decision").is_some() {
+            written_by(doc, r.obj(), "decision")
+        } else {
+            Vec::new()
+        },
+        decision_reason: r.str("decision_reason"),
+        cancels: if r.str("cancelled_by").is_some() {
+            written_by(doc, r.obj(), "cancelled_by")
+                .into_iter()
+                .map(|(_, device)| device)
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 fn read_resource(id: String, r: &Record<'_>) -> Resource {
     Resource {
         id,
@@ -1598,7 +1737,44 @@ fn read_resource(id: String, r: &Record<'_>) -> Resource {
 }
 
 /// Applies the booking rule to one resource's bookings.
-fn rank(resource: &Resource, raw: Vec<RawBooking>, dir: &dyn Directory) -> Vec<Booking> {
+/// The bookings of one resource with their status (see the module docs).
+fn rank(resource: &Resource, raw: &[&RawBooking], dir: &dyn Directory) -> Vec<Booking> {
+    let (verdicts, decision) = verdicts(resource, raw, dir);
+    raw.iter()
+        .zip(verdicts)
+        .zip(&decision)
+        .map(
+            |((b, (status, conflict_with, conflict)), decision)| Booking {
+                id: b.id.clone(),
+                resource: b.resource.clone(),
+                org: b.org.clone(),
+                device: b.device.clone(),
+                from: b.from,
+                to: b.to,
+                purpose: b.purpose.clone(),
+                created_at: b.created_at,
+                series: b.series.clone(),
+                status,
+                conflict_with: conflict_with.map(|w| raw[w].id.clone()),
+                conflict,
+                reason: decision.and(b.decision_reason.clone()),
+                decided: decision.is_some(),
+            },
+        )
+        .collect()
+}
+
+/// One booking's status, the index of the booking it conflicts with, and
+/// why.
+type Verdict = (BookingStatus, Option<usize>, Option<ConflictReason>);
+
+/// The booking rule: each booking's verdict, and the decision on it that
+/// counts, by index in `raw`.
+fn verdicts<'a>(
+    resource: &Resource,
+    raw: &[&'a RawBooking],
+    dir: &dyn Directory,
+) -> (Vec<Verdict>, Vec<Option<&'a str>>) {
     // Which cancellations and decisions count (see the module docs).
     let cancelled: Vec<bool> = raw
         .iter()
@@ -1631,24 +1807,24 @@ fn rank(resource: &Resource, raw: Vec<RawBooking>, dir: &dyn Directory) -> Vec<B
         let class = |x: usize| u8::from(resource.approval && !approved(x));
         (class(a), raw[a].created_at, &raw[a].id).cmp(&(class(b), raw[b].created_at, &raw[b].id))
     });
-    let mut kept: Vec<usize> = Vec::new();
+    // The kept bookings never overlap one another, so by start they are
+    // also by end: the ones a booking overlaps are found from its end
+    // backwards (a booking with no length, written by a modified client,
+    // is looked at one by one).
+    let mut kept = Kept::default();
     // Minutes kept per (organisation, quota period start).
     let mut used: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-    let mut verdicts: Vec<(BookingStatus, Option<String>, Option<ConflictReason>)> =
-        vec![(BookingStatus::Conflict, None, None); raw.len()];
+    let mut verdicts: Vec<Verdict> = vec![(BookingStatus::Conflict, None, None); raw.len()];
     for i in order {
         let b = &raw[i];
         verdicts[i] = if cancelled[i] {
             (BookingStatus::Cancelled, None, None)
         } else if decision[i] == Some("declined") {
             (BookingStatus::Declined, None, None)
-        } else if let Some(&w) = kept
-            .iter()
-            .find(|&&k| b.from < raw[k].to && raw[k].from < b.to)
-        {
+        } else if let Some(w) = kept.first_overlapping(b.from, b.to) {
             (
                 BookingStatus::Conflict,
-                Some(raw[w].id.clone()),
+                Some(w),
                 Some(ConflictReason::Overlap),
             )
         } else {
@@ -1669,7 +1845,7 @@ fn rank(resource: &Resource, raw: Vec<RawBooking>, dir: &dyn Directory) -> Vec<B
                     let total = used.entry((b.org.as_str(), start)).or_default();
                     *total = total.saturating_add(minutes(b.from, b.to));
                 }
-                kept.push(i);
+                kept.push(i, b.from, b.to);
                 if resource.approval && !approved(i) {
                     (BookingStatus::Pending, None, None)
                 } else {
@@ -1678,28 +1854,82 @@ fn rank(resource: &Resource, raw: Vec<RawBooking>, dir: &dyn Directory) -> Vec<B
             }
         };
     }
-    raw.iter()
-        .zip(verdicts)
-        .zip(&decision)
-        .map(
-            |((b, (status, conflict_with, conflict)), decision)| Booking {
-                id: b.id.clone(),
-                resource: b.resource.clone(),
-                org: b.org.clone(),
-                device: b.device.clone(),
-                from: b.from,
-                to: b.to,
-                purpose: b.purpose.clone(),
-                created_at: b.created_at,
-                series: b.series.clone(),
-                status,
-                conflict_with,
-                conflict,
-                reason: decision.and(b.decision_reason.clone()),
-                decided: decision.is_some(),
-            },
-        )
-        .collect()
+    (verdicts, decision)
+}
+
+/// The bookings [`rank`] kept so far, in rank order.
+#[derive(Default)]
+struct Kept {
+    /// Those with a length, by (start, index): they never overlap.
+    by_start: BTreeMap<(i64, usize), (i64, usize)>,
+    /// Those without (start at or after their end): (start, end, rank, index).
+    odd: Vec<(i64, i64, usize, usize)>,
+    count: usize,
+}
+
+impl Kept {
+    fn push(&mut self, i: usize, from: i64, to: i64) {
+        if from < to {
+            self.by_start.insert((from, i), (to, self.count));
+        } else {
+            self.odd.push((from, to, self.count, i));
+        }
+        self.count += 1;
+    }
+
+    /// The index of the kept booking first in rank that `[from, to)`
+    /// overlaps (`from < its end` and `its start < to`).
+    fn first_overlapping(&self, from: i64, to: i64) -> Option<usize> {
+        let mut first: Option<(usize, usize)> = None;
+        let mut take = |rank: usize, i: usize| {
+            if first.is_none_or(|(r, _)| rank < r) {
+                first = Some((rank, i));
+            }
+        };
+        for (&(_, i), &(end, rank)) in self.by_start.range(..(to, 0)).rev() {
+            if end <= from {
+                break;
+            }
+            take(rank, i);
+        }
+        for &(start, end, rank, i) in &self.odd {
+            if from < end && start < to {
+                take(rank, i);
+            }
+        }
+        first.map(|(_, i)| i)
+    }
+}
+
+#[cfg(test)]
+mod kept_tests {
+    use super::Kept;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The kept booking first in rank that a booking overlaps is the
+        /// one a scan of every kept booking in rank order finds, odd
+        /// bookings (no length) included.
+        #[test]
+        fn first_overlapping_is_the_first_in_rank(
+            slots in proptest::collection::vec((0i64..60, -5i64..20), 1..80)
+        ) {
+            let mut kept = Kept::default();
+            let mut scan: Vec<(usize, i64, i64)> = Vec::new();
+            for (i, &(from, len)) in slots.iter().enumerate() {
+                let to = from + len;
+                let naive = scan
+                    .iter()
+                    .find(|&&(_, f, t)| from < t && f < to)
+                    .map(|&(k, _, _)| k);
+                prop_assert_eq!(kept.first_overlapping(from, to), naive);
+                if naive.is_none() {
+                    kept.push(i, from, to);
+                    scan.push((i, from, to));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,12 @@ pub struct Author {
     pub org: String,
 }
 
+/// A generation no document had before (see `SharedDoc::generation`).
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One automerge document with its kind and this device's actor.
 #[derive(Debug)]
 pub struct SharedDoc {
@@ -131,6 +137,10 @@ pub struct SharedDoc {
     /// Changes received since `saved`, as they came (the heads after them,
     /// their encoded bytes): stored as they are, not encoded again.
     received_raw: Option<(Vec<ChangeHash>, Vec<u8>)>,
+    /// Changes with every call that may change the content, and is never
+    /// the same for two documents: what a reader read at one generation
+    /// still holds while it lasts.
+    generation: u64,
 }
 
 impl SharedDoc {
@@ -155,6 +165,7 @@ impl SharedDoc {
             saved,
             last_local: None,
             received_raw: None,
+            generation: next_generation(),
         }
     }
 
@@ -204,6 +215,7 @@ impl SharedDoc {
             saved,
             last_local: None,
             received_raw: None,
+            generation: next_generation(),
         })
     }
 
@@ -333,11 +345,13 @@ impl SharedDoc {
             saved: self.saved.clone(),
             last_local: None,
             received_raw: None,
+            generation: next_generation(),
         }
     }
 
     /// Applies a chunk of changes (a save, or `save_after` output).
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), LoadError> {
+        self.generation = next_generation();
         let doc = &mut self.doc;
         unpanicked(self.kind, || {
             doc.load_incremental(bytes)
@@ -348,6 +362,7 @@ impl SharedDoc {
 
     /// Merges another copy of this document into this one.
     pub fn merge(&mut self, other: &mut SharedDoc) -> Result<(), LoadError> {
+        self.generation = next_generation();
         self.doc
             .merge(&mut other.doc)
             .map(|_| ())
@@ -452,6 +467,7 @@ impl SharedDoc {
         members: &dyn Members,
         verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
+        self.generation = next_generation();
         let before = self.heads();
         let genesis_only = self.is_genesis_only();
         if !genesis_only && let Some(changes) = split_changes(bytes) {
@@ -500,6 +516,7 @@ impl SharedDoc {
             .map_err(ApplyError::Unauthorized)?;
         trial.saved = self.saved.clone();
         *self = trial;
+        self.generation = next_generation();
         Ok(added)
     }
 
@@ -604,7 +621,30 @@ impl SharedDoc {
     }
 
     pub(crate) fn write(&mut self) -> &mut AutoCommit {
+        self.generation = next_generation();
         &mut self.doc
+    }
+
+    /// See the `generation` field.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What changed since `heads`, as automerge patches, and the heads now.
+    /// Fast when `heads` are those of the previous call: automerge then
+    /// logs the patches as changes arrive instead of comparing two states.
+    pub(crate) fn patches_since(
+        &mut self,
+        heads: &[ChangeHash],
+    ) -> (Vec<automerge::Patch>, Vec<ChangeHash>) {
+        let now = self.doc.get_heads();
+        let patches = if heads == now.as_slice() {
+            Vec::new()
+        } else {
+            self.doc.diff(heads, &now)
+        };
+        self.doc.update_diff_cursor();
+        (patches, now)
     }
 
     /// The sequence number of the change `hash` among its actor's changes,
@@ -617,6 +657,7 @@ impl SharedDoc {
     /// `now_ms`: this device's signature over it then covers everything the
     /// document holds (see the node's authorship check).
     pub fn vouch(&mut self, now_ms: i64) {
+        self.generation = next_generation();
         let options = CommitOptions::default()
             .with_time(now_ms)
             .with_message("vouch");
@@ -625,6 +666,7 @@ impl SharedDoc {
 
     /// Commits the pending operations as one change stamped with `now_ms`.
     pub(crate) fn commit(&mut self, now_ms: i64, message: &str) {
+        self.generation = next_generation();
         let options = CommitOptions::default()
             .with_time(now_ms)
             .with_message(message);
@@ -789,6 +831,10 @@ pub(crate) struct Record<'a> {
 impl<'a> Record<'a> {
     pub(crate) fn new(doc: &'a AutoCommit, obj: ObjId) -> Self {
         Self { doc, obj }
+    }
+
+    pub(crate) fn doc(&self) -> &'a AutoCommit {
+        self.doc
     }
 
     pub(crate) fn obj(&self) -> &ObjId {

@@ -25,7 +25,10 @@
 //! (e) every cancellation by the booking's organisation or a coordinator
 //!     holds, and forged ones (by another organisation's device) and forged
 //!     decisions (by a device of an organisation that does not own the
-//!     resource) change nothing.
+//!     resource) change nothing;
+//! (f) what a calendar keeps of the bookings it read, brought up to date
+//!     from automerge's patches after each write and merge, always equals
+//!     what reading the whole document again gives.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -337,6 +340,18 @@ fn pull(nodes: &mut [Node], into: usize, from: usize) {
         heads,
         "merging twice changed heads"
     );
+    // As the node does once it stored what it received.
+    target.refresh();
+    read_matches(target);
+}
+
+/// (f): the bookings as the calendar keeps them equal a fresh reading of
+/// its document.
+fn read_matches(cal: &mut Calendar) {
+    let dir = directory();
+    let kept = cal.bookings(None, &dir);
+    let fresh = Calendar::new(cal.doc_mut().fork()).bookings(None, &dir);
+    assert_eq!(kept, fresh, "the bookings kept differ from the document's");
 }
 
 fn holds(b: &Booking) -> bool {
@@ -489,6 +504,7 @@ fn run(s: &Scenario) -> Vec<Booking> {
     for (node, ops) in nodes.iter_mut().zip(&s.apart) {
         for op in ops {
             node.apply(op, s.resources);
+            read_matches(&mut node.cal);
         }
         let own = node.cal.bookings(None, &dir);
         assert_eq!(own.len(), node.made.len());
@@ -510,6 +526,7 @@ fn run(s: &Scenario) -> Vec<Booking> {
     for (node, ops) in nodes.iter_mut().zip(&s.after) {
         for op in ops {
             node.apply(op, s.resources);
+            read_matches(&mut node.cal);
         }
     }
 

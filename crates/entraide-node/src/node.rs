@@ -451,6 +451,10 @@ impl Node {
             self.reload_doc(kind)?;
             return Err(e.into());
         }
+        if kind == DocKind::Calendar {
+            // What the change touched is read again, nothing else.
+            self.docs.calendar.refresh();
+        }
         Ok(())
     }
 
