@@ -27,7 +27,9 @@
 //! or receives. Scenario 4 drives the real session state machine
 //! (`entraide_node::session::Session`) in virtual time, without sockets (see
 //! `convergence`), because the daemon dials every member it can reach, so a
-//! topology of at most 6 neighbours cannot be imposed on daemons.
+//! topology of at most 6 neighbours cannot be imposed on daemons. Scenario
+//! 9 books a room that already holds 10,000 bookings (300 with `--quick`)
+//! beside an empty room of the same home.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -83,6 +85,8 @@ struct Config {
     repeats: usize,
     real_docs: Vec<&'static str>,
     per_edit_trace: bool,
+    /// Past bookings of the busy room in scenario 9.
+    room_history: usize,
 }
 
 impl Config {
@@ -110,6 +114,7 @@ impl Config {
                 repeats: 1,
                 real_docs: vec!["monday-meeting-notes.automerge"],
                 per_edit_trace: false,
+                room_history: 300,
             }
         } else {
             Self {
@@ -138,6 +143,7 @@ impl Config {
                     "moby-dick.automerge",
                 ],
                 per_edit_trace: true,
+                room_history: 10_000,
             }
         }
     }
@@ -2042,6 +2048,65 @@ fn month_offline(
     Ok(())
 }
 
+// ---------------------------------------------------------------- scenario 9: a room's past
+
+/// How many `book`s scenario 9 times on each room.
+const ROOM_SAMPLES: usize = 21;
+
+/// `book` through the library API on a room that holds `cfg.room_history`
+/// bookings (made through the same API, one after the other), beside the
+/// same on an empty room of the same home: the p50 of `ROOM_SAMPLES` each,
+/// taking turns.
+fn room_history(report: &mut Report, cfg: &Config, dir: &Path) -> Result<()> {
+    let mut a = found(&dir.join("s9"), "Maison médicale", 9)?;
+    let (busy, fresh) = ("Salle du passé", "Salle neuve");
+    for name in [busy, fresh] {
+        a.execute(Request::ResourceAdd {
+            name: name.into(),
+            kind: "room".into(),
+            capacity: None,
+            location: None,
+            quota: None,
+            approval: false,
+            hours: None,
+        })?;
+    }
+    let (_, filled) = timed(|| {
+        for i in 0..cfg.room_history {
+            a.execute(book(busy, i, T0))?;
+        }
+        Ok(())
+    })?;
+    let later = T0 + (cfg.room_history as i64 + 1) * 2 * HOUR;
+    let (mut on_busy, mut on_fresh) = (Vec::new(), Vec::new());
+    for i in 0..ROOM_SAMPLES {
+        on_busy.push(timed(|| Ok(a.execute(book(busy, i, later))?))?.1);
+        on_fresh.push(timed(|| Ok(a.execute(book(fresh, i, later))?))?.1);
+    }
+    report.push(
+        Row::new(
+            "9",
+            format!(
+                "`book` on a room with {} past bookings, p50",
+                cfg.room_history
+            ),
+            ms(median(on_busy)),
+            Unit::Ms,
+        )
+        .vs("empty room", ms(median(on_fresh)))
+        .ratio_at_most(1.5),
+    );
+    report.details.insert(
+        "9".into(),
+        json!({
+            "past_bookings": cfg.room_history,
+            "filling_ms": ms(filled),
+            "samples": ROOM_SAMPLES,
+        }),
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------- scenario 3: one booking reaching a connected member
 
 fn slot(i: usize, base: i64) -> (String, String) {
@@ -3440,6 +3505,10 @@ fn main() -> Result<()> {
                 "hello_rounds": c.connect.rounds,
             }),
         );
+    }
+    if want("9") {
+        step("9 a room's past");
+        room_history(&mut report, &cfg, dir)?;
     }
     if want("4") {
         report.note(
