@@ -1098,39 +1098,40 @@ impl Calendar {
         for slot in slots {
             check_length(slot.from, slot.to, zone)?;
         }
-        // What holds its slot, and the latest creation time known.
-        let (mut holding, latest) = self.with_raw(&resource.id, |raw| {
+        // Each slot against what holds its slot (and the slots accepted
+        // before it), and the latest creation time known.
+        let (accepted, skipped, latest) = self.with_raw(&resource.id, |raw| {
             let (verdicts, _) = verdicts(&resource, raw, dir);
-            let holding: Vec<Held> = raw
+            let mut holding: Vec<Held<'_>> = raw
                 .iter()
                 .zip(&verdicts)
                 .filter(|(_, v)| holds(v.0))
                 .map(|(b, _)| Held {
-                    id: b.id.clone(),
-                    org: b.org.clone(),
+                    id: &b.id,
+                    org: &b.org,
                     from: b.from,
                     to: b.to,
                 })
                 .collect();
-            let latest = raw.iter().map(|b| b.created_at).max();
-            (holding, latest)
-        });
-        let mut accepted: Vec<&NewBooking> = Vec::new();
-        let mut skipped: Vec<Skipped> = Vec::new();
-        for slot in slots {
-            match clash(&resource, &author.org, &holding, slot, zone) {
-                Some(skip) => skipped.push(skip),
-                None => {
-                    holding.push(Held {
-                        id: slot.id.clone(),
-                        org: author.org.clone(),
-                        from: slot.from,
-                        to: slot.to,
-                    });
-                    accepted.push(slot);
+            let mut accepted: Vec<&NewBooking> = Vec::new();
+            let mut skipped: Vec<Skipped> = Vec::new();
+            for slot in slots {
+                match clash(&resource, &author.org, &holding, slot, zone) {
+                    Some(skip) => skipped.push(skip),
+                    None => {
+                        holding.push(Held {
+                            id: &slot.id,
+                            org: &author.org,
+                            from: slot.from,
+                            to: slot.to,
+                        });
+                        accepted.push(slot);
+                    }
                 }
             }
-        }
+            let latest = raw.iter().map(|b| b.created_at).max();
+            (accepted, skipped, latest)
+        });
         if accepted.is_empty() {
             let first = skipped
                 .into_iter()
@@ -1366,9 +1367,9 @@ fn minutes(from: i64, to: i64) -> i64 {
 }
 
 /// A booking that holds its slot, as [`Calendar::book`] checks against it.
-struct Held {
-    id: String,
-    org: String,
+struct Held<'a> {
+    id: &'a str,
+    org: &'a str,
     from: i64,
     to: i64,
 }
@@ -1377,7 +1378,7 @@ struct Held {
 fn clash(
     resource: &Resource,
     org: &str,
-    holding: &[Held],
+    holding: &[Held<'_>],
     slot: &NewBooking,
     zone: Tz,
 ) -> Option<Skipped> {
@@ -1407,11 +1408,11 @@ fn clash(
             from: slot.from,
             to: slot.to,
             reason: ConflictReason::Overlap,
-            conflict_with: Some(h.id.clone()),
+            conflict_with: Some(h.id.to_owned()),
             error: CalendarError::Overlap {
                 resource: resource.name.clone(),
-                id: h.id.clone(),
-                org: h.org.clone(),
+                id: h.id.to_owned(),
+                org: h.org.to_owned(),
                 from: format_time(h.from, zone),
                 to: format_time(h.to, zone),
             },
