@@ -170,6 +170,8 @@ async fn main() -> Result<()> {
         Request::Bookings {
             resource: None,
             org: None,
+            from: None,
+            to: None,
         },
         |v| {
             Value::Array(
@@ -221,6 +223,8 @@ async fn main() -> Result<()> {
             Request::Bookings {
                 resource: None,
                 org: None,
+                from: None,
+                to: None,
             },
         )
         .await?;

@@ -1732,6 +1732,8 @@ fn serve_memory(
             &Request::Bookings {
                 resource: Some(query.into()),
                 org: None,
+                from: None,
+                to: None,
             },
         )
         .context("the daemon did not answer")??;
@@ -2822,6 +2824,8 @@ fn cold_start(
             let answer = node.execute(Request::Bookings {
                 resource: Some(resource.into()),
                 org: None,
+                from: None,
+                to: None,
             })?;
             let count = answer.json.as_array().map_or(0, Vec::len);
             ensure!(count == expected, "{count} bookings, expected {expected}");
@@ -2839,6 +2843,8 @@ fn cold_start(
                 let answer = node.execute(Request::Bookings {
                     resource: Some(resource.into()),
                     org: None,
+                    from: None,
+                    to: None,
                 })?;
                 Ok(answer.json.as_array().map_or(0, Vec::len))
             })?;
@@ -2852,6 +2858,8 @@ fn cold_start(
             Request::Bookings {
                 resource: Some(resource.into()),
                 org: None,
+                from: None,
+                to: None,
             },
             vec!["bookings".into(), "--resource".into(), resource.into()],
         )

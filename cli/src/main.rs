@@ -85,6 +85,12 @@ enum Command {
         /// Only this organisation (name or id).
         #[arg(long)]
         org: Option<String>,
+        /// Only bookings ending after this time (a week's start, say).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only bookings starting before this time.
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Approve or decline bookings of resources your organisation owns.
     Booking {
@@ -925,7 +931,20 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             },
             None,
         ),
-        Command::Bookings { resource, org } => (Request::Bookings { resource, org }, None),
+        Command::Bookings {
+            resource,
+            org,
+            from,
+            to,
+        } => (
+            Request::Bookings {
+                resource,
+                org,
+                from,
+                to,
+            },
+            None,
+        ),
         Command::Booking { command } => (
             match command {
                 BookingCommand::Approve { booking } => Request::BookingDecide {

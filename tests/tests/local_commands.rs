@@ -1338,3 +1338,39 @@ fn calendar_export_round_trips_uids_statuses_and_times_across_dst() {
         strip(&std::fs::read_to_string(&again).unwrap())
     );
 }
+
+#[test]
+fn bookings_of_one_week_are_those_that_overlap_it() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    let before = book(&home, "Salle Verte", "2027-03-05T09:00", "2027-03-05T10:00");
+    // Starts the Sunday evening before the week, ends in it.
+    let across = book(&home, "Salle Verte", "2027-03-07T23:00", "2027-03-08T01:00");
+    let thursday = book(&home, "Salle Verte", "2027-03-11T14:00", "2027-03-11T16:00");
+    // Starts exactly when the week ends.
+    let after = book(&home, "Salle Verte", "2027-03-15T00:00", "2027-03-15T02:00");
+    let week = home.json(&[
+        "bookings",
+        "--resource",
+        "Salle Verte",
+        "--from",
+        "2027-03-08T00:00",
+        "--to",
+        "2027-03-15T00:00",
+    ]);
+    let listed = ids_of(&week);
+    assert_eq!(listed, [across.clone(), thursday.clone()], "{week}");
+    // Without a period, all four.
+    let all = ids_of(&home.json(&["bookings", "--resource", "Salle Verte"]));
+    assert_eq!(all, [before, across, thursday, after]);
+    // A time that is not one is refused, with nothing listed.
+    let bad = home.fails(&["bookings", "--from", "mardi"], 2);
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+}
+
+fn ids_of(list: &Value) -> Vec<String> {
+    array(list)
+        .iter()
+        .filter_map(|b| b["id"].as_str().map(str::to_owned))
+        .collect()
+}

@@ -390,6 +390,8 @@ async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going(
                 .execute(Request::Bookings {
                     resource: None,
                     org: None,
+                    from: None,
+                    to: None,
                 })
                 .await
                 .expect("bookings")

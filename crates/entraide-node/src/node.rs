@@ -546,9 +546,17 @@ impl Node {
                 count,
                 until.as_deref(),
             ),
-            Request::Bookings { resource, org } => {
-                self.bookings(resource.as_deref(), org.as_deref())
-            }
+            Request::Bookings {
+                resource,
+                org,
+                from,
+                to,
+            } => self.bookings(
+                resource.as_deref(),
+                org.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+            ),
             Request::BookingDecide {
                 booking,
                 approve,
@@ -1589,8 +1597,17 @@ impl Node {
             .collect()
     }
 
-    fn bookings(&mut self, resource: Option<&str>, org: Option<&str>) -> Result<Reply, NodeError> {
+    fn bookings(
+        &mut self,
+        resource: Option<&str>,
+        org: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        // The period asked for: what overlaps it is listed.
+        let from = from.map(|t| parse_time(t, self.zone)).transpose()?;
+        let to = to.map(|t| parse_time(t, self.zone)).transpose()?;
         let resource_id = resource
             .map(|r| self.docs.calendar.resource(r).map(|r| r.id))
             .transpose()?;
@@ -1607,7 +1624,10 @@ impl Node {
         let mut list = Vec::new();
         let mut text = String::new();
         for b in self.docs.calendar.bookings(resource_id.as_deref(), &dir) {
-            if org_id.as_ref().is_some_and(|o| *o != b.org) {
+            if org_id.as_ref().is_some_and(|o| *o != b.org)
+                || from.is_some_and(|f| b.to <= f)
+                || to.is_some_and(|t| b.from >= t)
+            {
                 continue;
             }
             let mine = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);

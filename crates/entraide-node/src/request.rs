@@ -140,6 +140,12 @@ pub enum Request {
         resource: Option<String>,
         /// Only this organisation.
         org: Option<String>,
+        /// Only bookings ending after this time (as typed).
+        #[serde(default)]
+        from: Option<String>,
+        /// Only bookings starting before this time (as typed).
+        #[serde(default)]
+        to: Option<String>,
     },
     /// `booking approve` / `booking decline`.
     BookingDecide {

@@ -34,6 +34,8 @@ fn bookings(n: &mut Node) -> Value {
     n.execute(Request::Bookings {
         resource: None,
         org: None,
+        from: None,
+        to: None,
     })
     .expect("bookings")
     .json

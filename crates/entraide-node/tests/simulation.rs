@@ -419,6 +419,8 @@ impl Seen {
         let bookings_json = get(Request::Bookings {
             resource: None,
             org: None,
+            from: None,
+            to: None,
         });
         let bookings = bookings_json
             .as_array()

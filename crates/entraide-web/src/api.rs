@@ -584,6 +584,10 @@ async fn resources_add(AxState(s): AxState<State>, Json(r): Json<ResourceAdd>) -
 struct BookingsQuery {
     resource: Option<String>,
     org: Option<String>,
+    /// Only bookings ending after this time.
+    from: Option<String>,
+    /// Only bookings starting before this time.
+    to: Option<String>,
 }
 
 /// Bookings with status, conflicts and suggested free slots.
@@ -592,6 +596,8 @@ async fn bookings_list(AxState(s): AxState<State>, Query(q): Query<BookingsQuery
     s.json(Request::Bookings {
         resource: q.resource.filter(|r| !r.is_empty()),
         org: q.org.filter(|o| !o.is_empty()),
+        from: q.from.filter(|t| !t.is_empty()),
+        to: q.to.filter(|t| !t.is_empty()),
     })
     .await
 }
