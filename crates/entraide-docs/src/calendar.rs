@@ -682,7 +682,7 @@ impl Calendar {
     /// Wraps a calendar document.
     pub fn new(mut doc: SharedDoc) -> Self {
         debug_assert_eq!(doc.kind(), DocKind::Calendar);
-        let (_, heads) = doc.patches_since(&[]);
+        let heads = doc.stop_patches();
         let read = RefCell::new(ReadBookings {
             generation: doc.generation(),
             heads,
@@ -698,17 +698,25 @@ impl Calendar {
     /// Brings the bookings read so far up to date with the document, from
     /// automerge's patches since they were read: only the bookings a change
     /// touched are read again. Reading is correct without it (a stale read
-    /// is not used), only slower.
+    /// is not used), only slower. While nothing was read, automerge logs no
+    /// patches (a newcomer's first sync of 50,000 bookings pays nothing for
+    /// them); the first refresh after a read compares the two states once,
+    /// and logs patches from then on.
     pub fn refresh(&mut self) {
         let generation = self.doc.generation();
         let read = self.read.get_mut();
         if read.generation == generation {
             return;
         }
+        if read.by_resource.is_empty() {
+            read.heads = self.doc.stop_patches();
+            read.generation = generation;
+            return;
+        }
         // A document put back to what the store holds may lack them.
         let known = read.heads.clone();
         if !known.iter().all(|h| self.doc.holds(h)) {
-            let (_, heads) = self.doc.patches_since(&[]);
+            let heads = self.doc.stop_patches();
             let read = self.read.get_mut();
             read.heads = heads;
             read.generation = generation;
@@ -719,9 +727,6 @@ impl Calendar {
         let read = self.read.get_mut();
         read.heads = heads;
         read.generation = generation;
-        if read.by_resource.is_empty() {
-            return;
-        }
         let mut again: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
         for patch in &patches {
             let mut keys: Vec<&str> = patch

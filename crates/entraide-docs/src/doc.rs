@@ -647,6 +647,13 @@ impl SharedDoc {
         (patches, now)
     }
 
+    /// Stops logging patches (see [`SharedDoc::patches_since`]): changes
+    /// applied from now on cost nothing more. Returns the heads now.
+    pub(crate) fn stop_patches(&mut self) -> Vec<ChangeHash> {
+        self.doc.reset_diff_cursor();
+        self.doc.get_heads()
+    }
+
     /// The sequence number of the change `hash` among its actor's changes,
     /// if held.
     pub fn change_seq(&mut self, hash: &ChangeHash) -> Option<u64> {
