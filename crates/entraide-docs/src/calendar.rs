@@ -890,7 +890,6 @@ impl Calendar {
         Ok(())
     }
 
-    /// The stored bookings of one resource, without statuses.
     /// Runs `f` on the bookings of one resource as the document holds them:
     /// those read before if the document did not change since (see
     /// [`Calendar::refresh`]), else read from the document now.

@@ -370,12 +370,15 @@ async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::R
     loop {
         let listed = shared
             .with(|n| {
-                // As the one-shot sync: the devices with an address, and
-                // any connected now.
+                // The devices the one-shot sync would dial, and any
+                // connected now.
+                let relay = n.relay_url();
                 let mut peers: Vec<DeviceId> = n
                     .known_peers()
                     .into_iter()
-                    .filter(|(_, addrs)| !addrs.is_empty())
+                    .filter(|(d, addrs)| {
+                        crate::oneshot::peer_addr(d, addrs, relay.as_deref()).is_some()
+                    })
                     .map(|(d, _)| d)
                     .collect();
                 peers.extend(n.connected_peers());

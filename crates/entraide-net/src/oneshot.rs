@@ -48,7 +48,7 @@ pub async fn sync_once(node: Node, timeout: Duration) -> Result<SyncReport, NetE
 
 /// How to dial a peer: its known addresses and the alliance relay; `None`
 /// when there is neither.
-fn peer_addr(
+pub(crate) fn peer_addr(
     device: &DeviceId,
     addrs: &[std::net::SocketAddr],
     relay: Option<&str>,
