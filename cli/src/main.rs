@@ -106,6 +106,12 @@ enum Command {
         #[arg(long)]
         series: bool,
     },
+    /// Trainings and events with seats, and your organisation's
+    /// registrations.
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
     /// Export the calendar.
     Calendar {
         #[command(subcommand)]
@@ -219,7 +225,7 @@ enum Command {
     },
     /// Export a shared document as a standard automerge file.
     Export {
-        /// charter, values, library or calendar.
+        /// A document: charter, values, library, calendar, proposals or events.
         doc: String,
         /// The format: automerge.
         #[arg(long, default_value = "automerge")]
@@ -505,6 +511,69 @@ enum BookingCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EventCommand {
+    /// Offer a training or event with seats; prints its id.
+    Add {
+        /// Its title.
+        title: String,
+        /// Start (YYYY-MM-DDTHH:MM in the node's zone, or RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// End.
+        #[arg(long)]
+        to: String,
+        /// Seats offered.
+        #[arg(long)]
+        seats: i64,
+        /// Most seats one organisation may take.
+        #[arg(long)]
+        per_org: Option<i64>,
+        /// Book this resource for it too (refused, and nothing stored, if
+        /// the room is taken).
+        #[arg(long)]
+        resource: Option<String>,
+    },
+    /// Register your organisation (again: changes its seats; fewer seats
+    /// keep its place in the list, more go to the end).
+    Register {
+        /// The event's id, id prefix or title.
+        event: String,
+        /// How many seats.
+        #[arg(long)]
+        seats: i64,
+        /// Who will attend.
+        #[arg(long, default_value = "")]
+        names: String,
+    },
+    /// Withdraw your organisation's registration (the first waiting
+    /// registrations that fit take its seats).
+    CancelRegistration {
+        /// The event's id, id prefix or title.
+        event: String,
+    },
+    /// Close the registrations of an event your organisation organises.
+    Close {
+        /// The event's id, id prefix or title.
+        event: String,
+    },
+    /// Open them again.
+    Open {
+        /// The event's id, id prefix or title.
+        event: String,
+    },
+    /// Every event with its registrations, confirmed or waiting.
+    List,
+    /// Write the attendance list of an event as CSV.
+    Attendance {
+        /// The event's id, id prefix or title.
+        event: String,
+        /// Where to write the .csv file.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -964,6 +1033,47 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         Command::Calendar {
             command: CalendarCommand::Export { resource, out },
         } => (Request::CalendarExport { resource }, Some(out)),
+        Command::Event { command } => match command {
+            EventCommand::Add {
+                title,
+                from,
+                to,
+                seats,
+                per_org,
+                resource,
+            } => (
+                Request::EventAdd {
+                    title,
+                    from,
+                    to,
+                    seats,
+                    per_org,
+                    resource,
+                },
+                None,
+            ),
+            EventCommand::Register {
+                event,
+                seats,
+                names,
+            } => (
+                Request::EventRegister {
+                    event,
+                    seats,
+                    names,
+                },
+                None,
+            ),
+            EventCommand::CancelRegistration { event } => {
+                (Request::EventCancelRegistration { event }, None)
+            }
+            EventCommand::Close { event } => (Request::EventSetOpen { event, open: false }, None),
+            EventCommand::Open { event } => (Request::EventSetOpen { event, open: true }, None),
+            EventCommand::List => (Request::EventList, None),
+            EventCommand::Attendance { event, out } => {
+                (Request::EventAttendance { event }, Some(out))
+            }
+        },
         Command::Export { doc, format, out } => {
             if format != "automerge" {
                 return Err(usage(format!(

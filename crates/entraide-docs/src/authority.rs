@@ -410,7 +410,8 @@ fn check_op(
         (DocKind::Values, ["values"])
         | (DocKind::Library, ["entries"])
         | (DocKind::Calendar, ["resources"])
-        | (DocKind::Proposals, ["proposals"]) => new_record(ctx, op, key),
+        | (DocKind::Proposals, ["proposals"])
+        | (DocKind::Events, ["events"]) => new_record(ctx, op, key),
         (DocKind::Calendar, ["bookings"]) => {
             // A resource's shelf of bookings comes with the resource.
             let key = key.unwrap_or_default();
@@ -458,6 +459,27 @@ fn check_op(
             }
         }
         (DocKind::Proposals, ["proposals", _, "votes", _]) => vote_field(ctx, here, key, op),
+        (DocKind::Events, ["events", _]) => {
+            let organiser = same_org(ctx, &place[1].creator);
+            event_field(ctx, here, organiser, key, op)
+        }
+        (DocKind::Events, ["events", _, "registrations"]) => {
+            // One registration per organisation, under its own id: made,
+            // replaced or withdrawn by that organisation's devices only.
+            let own_key = key == Some(&*ctx.org);
+            let replaces_own = op.pred.iter().all(|p| {
+                crate::device_of_actor(p.actor().to_bytes())
+                    .and_then(|d| ctx.members.org_of(&d))
+                    .is_some_and(|o| *o == *ctx.org)
+            });
+            match op.action {
+                OpType::Make(ObjType::Map) | OpType::Delete if own_key && replaces_own => Ok(()),
+                _ => Err("an organisation registers (or withdraws) in its own name only".into()),
+            }
+        }
+        (DocKind::Events, ["events", _, "registrations", _]) => {
+            registration_field(ctx, here, key, op)
+        }
         _ => Err(format!(
             "{} has no object at {}",
             kind.name(),
@@ -700,6 +722,56 @@ fn booking_field(
             }
         }
         _ => Err(format!("a booking has no field '{field}' of this kind")),
+    }
+}
+
+fn event_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    organiser: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    if field == "closed_at" {
+        // Registrations are closed and opened by the organiser alone.
+        if !organiser {
+            return Err("only the event's organisation may close its registrations".into());
+        }
+        return match op.action {
+            OpType::Delete => Ok(()),
+            _ => scalar(op, field, Want::Int),
+        };
+    }
+    fixed(here, field)?;
+    match field {
+        "title" => scalar(op, field, Want::Str(crate::events::MAX_TITLE)),
+        "from" | "to" | "seats" | "per_org" | "created_at" => scalar(op, field, Want::Int),
+        "resource" | "booking" => scalar(op, field, Want::Str(64)),
+        "org" => scalar(op, field, Want::Is(&ctx.org)),
+        "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+        "registrations" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        _ => Err(format!("an event has no field '{field}' of this kind")),
+    }
+}
+
+fn registration_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    if !here {
+        return Err("a registration is fixed once made; a new one replaces it".into());
+    }
+    match field {
+        "seats" | "at" => scalar(op, field, Want::Int),
+        "names" => scalar(op, field, Want::Str(crate::events::MAX_NAMES)),
+        "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+        _ => Err(format!(
+            "a registration has no field '{field}' of this kind"
+        )),
     }
 }
 

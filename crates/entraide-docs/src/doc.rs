@@ -22,16 +22,19 @@ pub enum DocKind {
     Calendar,
     /// Proposals and votes.
     Proposals,
+    /// Trainings and events with seats, and registrations.
+    Events,
 }
 
 impl DocKind {
     /// Every document, in a fixed order.
-    pub const ALL: [DocKind; 5] = [
+    pub const ALL: [DocKind; 6] = [
         Self::Charter,
         Self::Values,
         Self::Library,
         Self::Calendar,
         Self::Proposals,
+        Self::Events,
     ];
 
     /// The name used in the store, on the wire and on the command line.
@@ -42,6 +45,7 @@ impl DocKind {
             Self::Library => "library",
             Self::Calendar => "calendar",
             Self::Proposals => "proposals",
+            Self::Events => "events",
         }
     }
 
@@ -58,6 +62,7 @@ impl DocKind {
             Self::Library => &[("entries", ObjType::Map)],
             Self::Calendar => &[("resources", ObjType::Map), ("bookings", ObjType::Map)],
             Self::Proposals => &[("proposals", ObjType::Map)],
+            Self::Events => &[("events", ObjType::Map)],
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod authority;
 pub mod calendar;
 pub mod charter;
 mod doc;
+pub mod events;
 pub mod library;
 pub mod lookup;
 pub mod proposals;
@@ -44,6 +45,7 @@ pub use doc::{
     ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, SharedDoc, VersionVector,
     device_hex_of_actor, device_of_actor, merge_version, version_beyond,
 };
+pub use events::Events;
 pub use library::Library;
 pub use proposals::Proposals;
 pub use values::Values;

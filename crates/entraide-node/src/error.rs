@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use entraide_docs::calendar::CalendarError;
+use entraide_docs::events::EventError;
 use entraide_docs::library::LibraryError;
 use entraide_docs::lookup::LookupError;
 use entraide_docs::time::TimeError;
@@ -41,6 +42,9 @@ pub enum NodeError {
     /// A values refusal.
     #[error(transparent)]
     Value(#[from] ValueError),
+    /// An event or registration refusal.
+    #[error(transparent)]
+    Event(#[from] EventError),
     /// A time that could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),
@@ -83,6 +87,7 @@ impl NodeError {
             | Self::Calendar(_)
             | Self::Library(_)
             | Self::Value(_)
+            | Self::Event(_)
             | Self::Time(_)
             | Self::Lookup(_) => 2,
             Self::Open(

@@ -19,6 +19,7 @@
 mod audit;
 mod env;
 mod error;
+mod events;
 mod governance;
 mod home;
 mod invite;

@@ -15,7 +15,7 @@ use entraide_docs::calendar::{
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
 use entraide_docs::{
-    Author, Calendar, Charter, DocKind, EPOCH_LEN, Library, SharedDoc, Values, new_id,
+    Author, Calendar, Charter, DocKind, EPOCH_LEN, Events, Library, SharedDoc, Values, new_id,
 };
 use entraide_membership::{
     AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
@@ -65,6 +65,7 @@ pub(crate) struct Docs {
     pub(crate) library: Library,
     pub(crate) calendar: Calendar,
     pub(crate) proposals: entraide_docs::Proposals,
+    pub(crate) events: Events,
     /// The latest attestation of each actor (a device in one opening of
     /// its home), per document.
     pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
@@ -218,6 +219,20 @@ fn validate_name(what: &str, name: &str) -> Result<String, NodeError> {
     Ok(name.to_owned())
 }
 
+impl Docs {
+    /// One document, for storage and sync.
+    pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
+        match kind {
+            DocKind::Charter => self.charter.doc_mut(),
+            DocKind::Values => self.values.doc_mut(),
+            DocKind::Library => self.library.doc_mut(),
+            DocKind::Calendar => self.calendar.doc_mut(),
+            DocKind::Proposals => self.proposals.doc_mut(),
+            DocKind::Events => self.events.doc_mut(),
+        }
+    }
+}
+
 impl Node {
     /// Creates a node in `home`: a new device key, a store, the
     /// organisation's name. Refuses a home that already has a node.
@@ -288,6 +303,7 @@ impl Node {
         let library = Library::new(load(DocKind::Library)?);
         let calendar = Calendar::new(load(DocKind::Calendar)?);
         let proposals = entraide_docs::Proposals::new(load(DocKind::Proposals)?);
+        let events = Events::new(load(DocKind::Events)?);
         store.commit(compacted)?;
         let mut log = MembershipLog::new();
         let ops = store
@@ -344,6 +360,7 @@ impl Node {
                 library,
                 calendar,
                 proposals,
+                events,
                 attestations,
                 other_copy_seen,
                 refused,
@@ -379,14 +396,14 @@ impl Node {
         self.author()
     }
 
-    fn author(&self) -> Author {
+    pub(crate) fn author(&self) -> Author {
         Author {
             device: self.device.0,
             org: self.org_id.clone(),
         }
     }
 
-    fn require_alliance(&self) -> Result<(), NodeError> {
+    pub(crate) fn require_alliance(&self) -> Result<(), NodeError> {
         match self.membership.state.alliance {
             Some(_) => Ok(()),
             None => Err(NodeError::NoAlliance),
@@ -403,13 +420,7 @@ impl Node {
     }
 
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
-        match kind {
-            DocKind::Charter => self.docs.charter.doc_mut(),
-            DocKind::Values => self.docs.values.doc_mut(),
-            DocKind::Library => self.docs.library.doc_mut(),
-            DocKind::Calendar => self.docs.calendar.doc_mut(),
-            DocKind::Proposals => self.docs.proposals.doc_mut(),
-        }
+        self.docs.doc_mut(kind)
     }
 
     /// Stores what changed in `kind` (and whatever `batch` holds) in one
@@ -425,13 +436,7 @@ impl Node {
             state: &self.membership.state,
             log: &self.membership.log,
         };
-        let doc = match kind {
-            DocKind::Charter => self.docs.charter.doc_mut(),
-            DocKind::Values => self.docs.values.doc_mut(),
-            DocKind::Library => self.docs.library.doc_mut(),
-            DocKind::Calendar => self.docs.calendar.doc_mut(),
-            DocKind::Proposals => self.docs.proposals.doc_mut(),
-        };
+        let doc = self.docs.doc_mut(kind);
         let checked = match entraide_docs::Members::org_of(&members, &self.device.0) {
             Some(_) => doc.check_local(&members),
             None => Ok(()),
@@ -469,7 +474,7 @@ impl Node {
     }
 
     /// An organisation's name from its id (the id itself if unknown).
-    fn org_name(&self, org_id: &str) -> String {
+    pub(crate) fn org_name(&self, org_id: &str) -> String {
         if org_id == self.org_id {
             return self.org_name.clone();
         }
@@ -564,6 +569,23 @@ impl Node {
             } => self.booking_decide(&booking, approve, reason.as_deref()),
             Request::Cancel { booking, series } => self.cancel(&booking, series),
             Request::CalendarExport { resource } => self.calendar_export(resource.as_deref()),
+            Request::EventAdd {
+                title,
+                from,
+                to,
+                seats,
+                per_org,
+                resource,
+            } => self.event_add(&title, &from, &to, seats, per_org, resource.as_deref()),
+            Request::EventRegister {
+                event,
+                seats,
+                names,
+            } => self.event_register(&event, seats, &names),
+            Request::EventCancelRegistration { event } => self.event_cancel_registration(&event),
+            Request::EventSetOpen { event, open } => self.event_set_open(&event, open),
+            Request::EventList => self.event_list(),
+            Request::EventAttendance { event } => self.event_attendance(&event),
             Request::Export { doc } => self.export(&doc),
             Request::Invite { role, expires } => {
                 let relay = self.peers.relay_url.clone();
@@ -1416,7 +1438,7 @@ impl Node {
 
     // One argument per flag of `entraide book`.
     #[allow(clippy::too_many_arguments)]
-    fn book(
+    pub(crate) fn book(
         &mut self,
         resource: &str,
         from: &str,
@@ -1831,8 +1853,10 @@ impl Node {
     fn export(&mut self, doc: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let kind = DocKind::from_name(doc).ok_or_else(|| {
+            let names: Vec<&str> = DocKind::ALL.iter().map(|k| k.name()).collect();
             NodeError::Invalid(format!(
-                "unknown document '{doc}'; use charter, values, library or calendar"
+                "unknown document '{doc}'; use one of {}",
+                names.join(", ")
             ))
         })?;
         let bytes = self.doc_mut(kind).save();

@@ -257,9 +257,55 @@ pub enum Request {
         /// Seconds to wait at most.
         timeout_secs: u64,
     },
+    /// `event add`.
+    EventAdd {
+        /// Title.
+        title: String,
+        /// Start.
+        from: String,
+        /// End.
+        to: String,
+        /// Seats offered.
+        seats: i64,
+        /// Most seats per organisation.
+        #[serde(default)]
+        per_org: Option<i64>,
+        /// A resource to book for it (id, prefix or name).
+        #[serde(default)]
+        resource: Option<String>,
+    },
+    /// `event register`.
+    EventRegister {
+        /// Event id, prefix or title.
+        event: String,
+        /// Seats.
+        seats: i64,
+        /// Who will attend.
+        #[serde(default)]
+        names: String,
+    },
+    /// `event cancel-registration`.
+    EventCancelRegistration {
+        /// Event id, prefix or title.
+        event: String,
+    },
+    /// `event close` (`open: false`) and `event open`.
+    EventSetOpen {
+        /// Event id, prefix or title.
+        event: String,
+        /// Open (true) or close (false) its registrations.
+        open: bool,
+    },
+    /// `event list`.
+    EventList,
+    /// `event attendance`: the CSV attendance list.
+    EventAttendance {
+        /// Event id, prefix or title.
+        event: String,
+    },
     /// `export <doc> --format automerge`.
     Export {
-        /// charter, values, library or calendar.
+        /// A document: charter, values, library, calendar, proposals or events.
         doc: String,
     },
 }

@@ -580,14 +580,10 @@ impl Node {
             state: &membership,
             log: &log,
         };
-        let applied = match doc {
-            DocKind::Charter => self.docs.charter.doc_mut(),
-            DocKind::Values => self.docs.values.doc_mut(),
-            DocKind::Library => self.docs.library.doc_mut(),
-            DocKind::Calendar => self.docs.calendar.doc_mut(),
-            DocKind::Proposals => self.docs.proposals.doc_mut(),
-        }
-        .apply_verified(&bundle.bytes, &members, check);
+        let applied = self
+            .docs
+            .doc_mut(doc)
+            .apply_verified(&bundle.bytes, &members, check);
         self.membership.log = log;
         let added = match applied {
             Ok(added) => added,
