@@ -39,6 +39,7 @@ struct World {
     b_dev: String,
     r_dev: String,
     a_org: String,
+    b_org: String,
     r_org: String,
     /// What the honest members made (ids).
     ids: Ids,
@@ -73,6 +74,8 @@ struct Ids {
     r_amendment: String,
     /// The founding SetProcess motion (passed).
     set_process: String,
+    /// A's training (3 seats); A registered for 2 of them.
+    event: String,
 }
 
 fn status(home: &TestHome) -> Value {
@@ -107,7 +110,7 @@ fn world(r_role: &str) -> World {
     let sr = Serve::start(&r);
     let st = |h: &TestHome, k: &str| status(h)[k].as_str().expect(k).to_owned();
     let (a_dev, b_dev, r_dev) = (st(&a, "device"), st(&b, "device"), st(&r, "device"));
-    let (a_org, r_org) = (st(&a, "org_id"), st(&r, "org_id"));
+    let (a_org, b_org, r_org) = (st(&a, "org_id"), st(&b, "org_id"), st(&r, "org_id"));
     eventually(20, "three active members everywhere", || {
         [&a, &b, &r]
             .iter()
@@ -164,6 +167,21 @@ fn world(r_role: &str) -> World {
         "2030-01-01T00:00",
     ]));
     a.ok(&["vote", &ids.proposal, "agree"]);
+    ids.event = a.json(&[
+        "event",
+        "add",
+        "Formation",
+        "--from",
+        "2030-06-11T09:00",
+        "--to",
+        "2030-06-11T12:00",
+        "--seats",
+        "3",
+    ])["id"]
+        .as_str()
+        .expect("the event's id")
+        .to_owned();
+    a.ok(&["event", "register", &ids.event, "--seats", "2"]);
     let log = a.json(&["member", "log"]);
     ids.set_process = log
         .as_array()
@@ -227,6 +245,7 @@ fn world(r_role: &str) -> World {
         b_dev,
         r_dev,
         a_org,
+        b_org,
         r_org,
         ids,
     }
@@ -262,6 +281,7 @@ fn views(home: &TestHome) -> BTreeMap<&'static str, Value> {
             "proposals",
             json!([home.json(&["proposals"]), home.json(&["decisions"])]),
         ),
+        ("events", home.json(&["event", "list"])),
     ])
 }
 
@@ -1220,4 +1240,53 @@ fn rogue_shares_a_file_over_its_quota_with_a_modified_client() {
         let small = shown(h, &w.ids.r_entry).expect("R's small entry");
         assert_eq!(small["available"], json!(true), "{name}: {small}");
     }
+}
+
+#[test]
+fn rogue_registers_in_another_orgs_name() {
+    let mut w = world("member");
+    let (event, b_org) = (w.ids.event.clone(), w.b_org.clone());
+    let attack = w.attack(DocKind::Events, |r, d| {
+        let regs = obj(d, &["events", &event, "registrations"]);
+        let reg = ok(d.put_object(&regs, b_org.as_str(), ObjType::Map));
+        ok(d.put(&reg, "seats", ScalarValue::Int(1)));
+        ok(d.put(&reg, "names", ""));
+        ok(d.put(&reg, "at", ScalarValue::Int(rogue::now_ms())));
+        ok(d.put(&reg, "device", r.device_hex().as_str()));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_cancels_another_orgs_registration() {
+    let mut w = world("member");
+    let (event, a_org) = (w.ids.event.clone(), w.a_org.clone());
+    let attack = w.attack(DocKind::Events, |_, d| {
+        let regs = obj(d, &["events", &event, "registrations"]);
+        ok(d.delete(&regs, a_org.as_str()));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_shrinks_another_orgs_registration_to_take_its_seats() {
+    let mut w = world("member");
+    let (event, a_org) = (w.ids.event.clone(), w.a_org.clone());
+    let attack = w.attack(DocKind::Events, |_, d| {
+        let reg = obj(d, &["events", &event, "registrations", &a_org]);
+        ok(d.put(&reg, "seats", ScalarValue::Int(1)));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_closes_another_orgs_event_or_adds_seats_to_it() {
+    let mut w = world("member");
+    let event = w.ids.event.clone();
+    let attack = w.attack(DocKind::Events, |_, d| {
+        let e = obj(d, &["events", &event]);
+        ok(d.put(&e, "closed_at", ScalarValue::Int(rogue::now_ms())));
+        ok(d.put(&e, "seats", ScalarValue::Int(300)));
+    });
+    w.assert_refused(&attack);
 }

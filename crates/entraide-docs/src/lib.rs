@@ -1,15 +1,16 @@
 //! The shared documents of a solidarity alliance, as automerge CRDTs.
 //!
-//! An alliance shares five documents, each one automerge document (see
+//! An alliance shares six documents, each one automerge document (see
 //! [`DocKind`]): the **charter** (one collaborative text), the **values**
 //! (names, descriptions and which organisations endorse them), the
 //! **library** (entries describing files: procedures, job profiles, statutes;
-//! the bytes themselves live beside, content-addressed by BLAKE3) and the
+//! the bytes themselves live beside, content-addressed by BLAKE3), the
 //! **calendar** (shared resources such as rooms, vehicles and equipment, and
-//! their bookings) and the **proposals** (decisions taken together, with
-//! their votes). [`SharedDoc`] wraps one automerge document; [`Charter`],
-//! [`Values`], [`Library`], [`Calendar`] and [`Proposals`] give each its typed API, so that no
-//! caller ever touches a raw automerge handle.
+//! their bookings), the **proposals** (decisions taken together, with their
+//! votes) and the **events** (trainings with seats, and each organisation's
+//! registration). [`SharedDoc`] wraps one automerge document; [`Charter`],
+//! [`Values`], [`Library`], [`Calendar`], [`Proposals`] and [`Events`] give
+//! each its typed API, so that no caller ever touches a raw automerge handle.
 //!
 //! Every document starts with the same *genesis change* on every node (see
 //! [`doc::GENESIS_ACTOR`]), so that nodes that start apart never create
@@ -20,7 +21,8 @@
 //! Booking rules live here too, because they must give the same answer on
 //! every node from the same data: [`calendar::Calendar::bookings`] computes
 //! each booking's status (confirmed, pending, conflict, cancelled, declined)
-//! from the synced data alone, never from arrival order or a local clock.
+//! from the synced data alone, never from arrival order or a local clock;
+//! so does the seat rule ([`events::rank`]) for registrations.
 //!
 //! This crate is pure: no IO, no threads, no clock and no randomness. Time
 //! (`now_ms`), new ids and the author are passed in by the caller. It must
