@@ -141,7 +141,15 @@ fn alliance_create_shows_in_status() {
                 .unwrap_or_else(|| panic!("doc without name: {d}"))
         })
         .collect();
-    let expected: BTreeSet<&str> = ["charter", "values", "library", "calendar", "proposals"].into();
+    let expected: BTreeSet<&str> = [
+        "charter",
+        "values",
+        "library",
+        "calendar",
+        "proposals",
+        "events",
+    ]
+    .into();
     assert_eq!(names, expected, "{status:#}");
     for doc in docs {
         assert!(doc["heads"].is_array(), "doc without heads array: {doc}");

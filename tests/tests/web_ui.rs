@@ -901,3 +901,98 @@ async fn a_pending_admission_is_approved_from_the_members_page() {
     serve_a.stop();
     serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_registers_for_a_training_from_its_page_and_the_organiser_closes_it() {
+    let net = alliance();
+    let day = next_week_day();
+    let id = net.a.json(&[
+        "event",
+        "add",
+        "Formation RGPD",
+        "--from",
+        &format!("{day}T09:00"),
+        "--to",
+        &format!("{day}T12:00"),
+        "--seats",
+        "3",
+        "--per-org",
+        "2",
+    ])["id"]
+        .as_str()
+        .expect("the event's id")
+        .to_owned();
+    eventually(30, "the training reaches B", || {
+        net.b
+            .json(&["event", "list"])
+            .as_array()
+            .is_some_and(|l| l.len() == 1)
+    });
+    let driver = Driver::start();
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, "#events").await;
+    let card = format!("div[data-event='{id}']");
+    until(20, "the training on B's page", || async {
+        shows(&page_b, &card, "Formation RGPD").await
+            && shows(&page_b, &card, "0 place(s) confirmée(s) sur 3").await
+    })
+    .await;
+    // Two seats, with the attendees' names.
+    let seats = page_b
+        .find(Locator::Css(&format!("{card} input.ev-seats")))
+        .await
+        .expect("the seats field");
+    seats.clear().await.expect("clear");
+    seats.send_keys("2").await.expect("type seats");
+    type_into(&page_b, &format!("{card} input.ev-names"), "Ana, Bo").await;
+    click(&page_b, &format!("{card} button.register")).await;
+    let registered = |home: &TestHome| {
+        home.json(&["event", "list"])[0]["registrations"]
+            .as_array()
+            .is_some_and(|r| {
+                r.iter().any(|r| {
+                    r["org"] == "Groupe Terre"
+                        && r["seats"] == 2
+                        && r["status"] == "confirmed"
+                        && r["names"] == "Ana, Bo"
+                })
+            })
+    };
+    eventually(30, "B's registration reaches A", || registered(&net.a));
+    until(20, "B's page shows its confirmed registration", || async {
+        shows(
+            &page_b,
+            &format!("{card} li.confirmed"),
+            "Groupe Terre · 2 · confirmée",
+        )
+        .await
+    })
+    .await;
+    screenshot(&page_b, "events").await;
+    // Only the organiser's page offers to close registrations.
+    assert!(
+        page_b
+            .find(Locator::Css(&format!("{card} button.close-registrations")))
+            .await
+            .is_err(),
+        "B does not organise the training"
+    );
+    let page_a = driver.browser("en-GB,en").await;
+    open(&page_a, &net.serve_a, "#events").await;
+    click(&page_a, &format!("{card} button.close-registrations")).await;
+    eventually(30, "the close reaches B", || {
+        net.b.json(&["event", "list"])[0]["closed"] == true
+    });
+    until(20, "B's page no longer offers to register", || async {
+        shows(&page_b, &card, "Inscriptions closes").await
+            && page_b
+                .find(Locator::Css(&format!("{card} button.register")))
+                .await
+                .is_err()
+    })
+    .await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

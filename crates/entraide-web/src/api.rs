@@ -123,9 +123,25 @@ fn bad_input(message: &str) -> ApiError {
         booking_decline,
         booking_cancel,
         proposals,
-        events
+        event_list,
+        event_add,
+        event_register,
+        event_cancel_registration,
+        event_close,
+        event_open,
+        event_attendance,
+        changes
     ),
-    components(schemas(CharterEdit, ValueAdd, Reason, InviteBody, ResourceAdd, BookBody))
+    components(schemas(
+        CharterEdit,
+        ValueAdd,
+        Reason,
+        InviteBody,
+        ResourceAdd,
+        BookBody,
+        EventAdd,
+        RegisterBody
+    ))
 )]
 struct ApiDoc;
 
@@ -160,7 +176,16 @@ pub(crate) fn router(state: State) -> Router {
         .route("/bookings/{id}/decline", post(booking_decline))
         .route("/bookings/{id}/cancel", post(booking_cancel))
         .route("/proposals", get(proposals))
-        .route("/events", get(events))
+        .route("/events", get(event_list).post(event_add))
+        .route("/events/{id}/register", post(event_register))
+        .route(
+            "/events/{id}/cancel-registration",
+            post(event_cancel_registration),
+        )
+        .route("/events/{id}/close", post(event_close))
+        .route("/events/{id}/open", post(event_open))
+        .route("/events/{id}/attendance.csv", get(event_attendance))
+        .route("/changes", get(changes))
         .route("/openapi.json", get(openapi))
         .fallback(|| async {
             error_response(
@@ -678,12 +703,111 @@ async fn proposals(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::Proposals { open: false }).await
 }
 
+// ---- trainings and events ------------------------------------------------
+
+/// Every event with its registrations, confirmed or waiting.
+#[utoipa::path(get, path = "/api/events", responses((status = 200, body = Object)))]
+async fn event_list(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::EventList).await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct EventAdd {
+    title: String,
+    /// YYYY-MM-DDTHH:MM in the node's zone, or RFC 3339.
+    from: String,
+    to: String,
+    seats: i64,
+    #[serde(default)]
+    per_org: Option<i64>,
+    /// A resource to book for it (id, prefix or name).
+    #[serde(default)]
+    resource: Option<String>,
+}
+
+/// Offers a training or event with seats (booking the resource too, if named).
+#[utoipa::path(post, path = "/api/events", request_body = EventAdd, responses((status = 200, body = Object), (status = 400, description = "bad times or seats, the room is taken")))]
+async fn event_add(AxState(s): AxState<State>, Json(e): Json<EventAdd>) -> ApiResult {
+    s.json(Request::EventAdd {
+        title: e.title,
+        from: e.from,
+        to: e.to,
+        seats: e.seats,
+        per_org: e.per_org,
+        resource: e.resource.filter(|r| !r.is_empty()),
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct RegisterBody {
+    seats: i64,
+    #[serde(default)]
+    names: String,
+}
+
+/// Registers this organisation (again: changes its seats).
+#[utoipa::path(post, path = "/api/events/{id}/register", params(("id" = String, Path)), request_body = RegisterBody, responses((status = 200, body = Object)))]
+async fn event_register(
+    AxState(s): AxState<State>,
+    UrlPath(event): UrlPath<String>,
+    Json(r): Json<RegisterBody>,
+) -> ApiResult {
+    s.json(Request::EventRegister {
+        event,
+        seats: r.seats,
+        names: r.names,
+    })
+    .await
+}
+
+/// Withdraws this organisation's registration.
+#[utoipa::path(post, path = "/api/events/{id}/cancel-registration", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn event_cancel_registration(
+    AxState(s): AxState<State>,
+    UrlPath(event): UrlPath<String>,
+) -> ApiResult {
+    s.json(Request::EventCancelRegistration { event }).await
+}
+
+/// The organiser closes registrations.
+#[utoipa::path(post, path = "/api/events/{id}/close", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn event_close(AxState(s): AxState<State>, UrlPath(event): UrlPath<String>) -> ApiResult {
+    s.json(Request::EventSetOpen { event, open: false }).await
+}
+
+/// The organiser opens registrations again.
+#[utoipa::path(post, path = "/api/events/{id}/open", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn event_open(AxState(s): AxState<State>, UrlPath(event): UrlPath<String>) -> ApiResult {
+    s.json(Request::EventSetOpen { event, open: true }).await
+}
+
+/// The attendance list, as CSV.
+#[utoipa::path(get, path = "/api/events/{id}/attendance.csv", params(("id" = String, Path)), responses((status = 200, content_type = "text/csv", body = String)))]
+async fn event_attendance(
+    AxState(s): AxState<State>,
+    UrlPath(event): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let reply = s.run(Request::EventAttendance { event }).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"attendance.csv\"",
+            ),
+        ],
+        reply.file.unwrap_or_default(),
+    )
+        .into_response())
+}
+
 // ---- live changes and the description -------------------------------------
 
 /// Server-sent events: a `change` event whenever the node changes (an edit
 /// here, or data from a member); the page then reloads what it shows.
-#[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = String)))]
-async fn events(AxState(s): AxState<State>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/api/changes", responses((status = 200, content_type = "text/event-stream", body = String)))]
+async fn changes(AxState(s): AxState<State>) -> impl IntoResponse {
     let daemon = s.daemon.clone();
     // The stream ends when the daemon stops, so open pages never hold up
     // the shutdown.

@@ -44,6 +44,15 @@ const T = {
     "mem.role.coordinator": "coordination", "mem.role.member": "membre",
     "mem.status.active": "active", "mem.status.pending": "en attente", "mem.status.removed": "retirée",
     "mem.devices": "{n} appareil(s)",
+    "nav.events": "Formations",
+    "ev.title": "Formations et événements", "ev.empty": "Aucune formation pour l'instant.",
+    "ev.seats": "{c} place(s) confirmée(s) sur {n}", "ev.perorg": "au plus {n} par organisation", "ev.perorglabel": "Places max. par organisation",
+    "ev.by": "Organisé par {org}", "ev.closed": "Inscriptions closes", "ev.room": "Salle réservée",
+    "ev.register": "S'inscrire", "ev.update": "Changer l'inscription", "ev.cancel": "Annuler l'inscription",
+    "ev.nseats": "Places", "ev.names": "Participant·es", "ev.close": "Clore les inscriptions", "ev.open": "Rouvrir les inscriptions",
+    "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
+    "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
+    "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
   },
   en: {
     "nav.home": "Home", "nav.calendar": "Calendar", "nav.charter": "Charter",
@@ -85,6 +94,15 @@ const T = {
     "mem.role.coordinator": "coordinator", "mem.role.member": "member",
     "mem.status.active": "active", "mem.status.pending": "pending", "mem.status.removed": "removed",
     "mem.devices": "{n} device(s)",
+    "nav.events": "Trainings",
+    "ev.title": "Trainings and events", "ev.empty": "No training yet.",
+    "ev.seats": "{c} of {n} seat(s) confirmed", "ev.perorg": "at most {n} per organisation", "ev.perorglabel": "Most seats per organisation",
+    "ev.by": "Organised by {org}", "ev.closed": "Registrations closed", "ev.room": "Room booked",
+    "ev.register": "Register", "ev.update": "Change the registration", "ev.cancel": "Cancel the registration",
+    "ev.nseats": "Seats", "ev.names": "Attendees", "ev.close": "Close registrations", "ev.open": "Open registrations again",
+    "ev.attendance": "Attendance list (CSV)", "ev.add": "Offer a training", "ev.name": "Title",
+    "ev.resource": "Room (optional)", "ev.none": "none", "ev.registered": "Registration saved.",
+    "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
   },
 };
 
@@ -513,6 +531,51 @@ pages.values = {
   },
 };
 
+// ---- trainings and events ------------------------------------------------------
+
+pages.events = {
+  async render(main, page) {
+    const [events, resources] = await Promise.all([api("GET", "/events"), api("GET", "/resources").catch(() => [])]);
+    if (unchanged(page, events, resources)) return;
+    const card = (e) => {
+      const mine = (e.registrations || []).find((r) => r.org === status.org);
+      const organiser = e.org === status.org;
+      const seats = h("input", { type: "number", min: 1, max: e.per_org || e.seats, value: mine ? mine.seats : 1, class: "ev-seats", size: 4 });
+      const names = h("input", { type: "text", size: 30, class: "ev-names", value: mine ? mine.names : "" });
+      return h("div", { class: "card event", "data-event": e.id },
+        h("h2", {}, e.title),
+        h("p", {}, short(e.from) + " → " + short(e.to).slice(11)),
+        h("p", { class: "muted" }, t("ev.by", { org: e.org }), e.booking ? " · " + t("ev.room") : "", e.per_org ? " · " + t("ev.perorg", { n: e.per_org }) : ""),
+        h("p", { class: "seats" }, t("ev.seats", { c: e.confirmed_seats, n: e.seats }), e.closed ? " · " + t("ev.closed") : ""),
+        h("ul", { class: "registrations" }, (e.registrations || []).map((r) => h("li", { class: r.status, "data-org": r.org },
+          r.org + " · " + r.seats + " · " + t("ev." + r.status) + (r.after_close ? " (" + t("ev.after") + ")" : "")))),
+        e.closed ? null : h("div", { class: "row" },
+          h("label", {}, t("ev.nseats") + " ", seats), h("label", {}, t("ev.names") + " ", names),
+          h("button", { class: "primary register", onclick: () => act(() => api("POST", "/events/" + e.id + "/register", { seats: Number(seats.value), names: names.value }), t("ev.registered")) }, mine ? t("ev.update") : t("ev.register"))),
+        h("div", { class: "row" },
+          mine ? h("button", { class: "danger cancel-registration", onclick: () => act(() => api("POST", "/events/" + e.id + "/cancel-registration")) }, t("ev.cancel")) : null,
+          organiser ? h("button", { class: "close-registrations", onclick: () => act(() => api("POST", "/events/" + e.id + (e.closed ? "/open" : "/close"))) }, e.closed ? t("ev.open") : t("ev.close")) : null,
+          h("a", { class: "attendance", href: "/api/events/" + e.id + "/attendance.csv", download: "presences.csv" }, t("ev.attendance"))));
+    };
+    const title = h("input", { id: "ev-title", type: "text", size: 30 });
+    const from = h("input", { id: "ev-from", type: "datetime-local" });
+    const to = h("input", { id: "ev-to", type: "datetime-local" });
+    const seats = h("input", { id: "ev-seats", type: "number", min: 1, value: 10, size: 4 });
+    const perOrg = h("input", { id: "ev-per-org", type: "number", min: 1, size: 4 });
+    const room = h("select", { id: "ev-resource" }, h("option", { value: "" }, t("ev.none")), resources.map((r) => h("option", { value: r.id }, r.name)));
+    fill(main, h("h1", {}, t("ev.title")),
+      events.length ? h("div", { class: "cards", id: "events" }, events.map(card)) : h("p", { class: "muted" }, t("ev.empty")),
+      h("h2", {}, t("ev.add")),
+      h("div", { class: "row" }, h("label", {}, t("ev.name") + " ", title), h("label", {}, t("cal.from") + " ", from), h("label", {}, t("cal.to") + " ", to)),
+      h("div", { class: "row" }, h("label", {}, t("ev.nseats") + " ", seats), h("label", {}, t("ev.perorglabel") + " ", perOrg),
+        h("label", {}, t("ev.resource") + " ", room),
+        h("button", { class: "primary", id: "ev-add", onclick: () => act(() => api("POST", "/events", {
+          title: title.value, from: from.value.slice(0, 16), to: to.value.slice(0, 16), seats: Number(seats.value),
+          per_org: perOrg.value ? Number(perOrg.value) : null, resource: room.value || null,
+        })) }, t("ev.add"))));
+  },
+};
+
 // ---- members -----------------------------------------------------------------
 
 pages.members = {
@@ -559,7 +622,7 @@ function applyLang() {
 
 function listen() {
   let timer = null;
-  const es = new EventSource("/api/events");
+  const es = new EventSource("/api/changes");
   es.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 150); });
   es.addEventListener("open", () => loadStatus());
   es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) { setOnline(null); setTimeout(listen, 3000); } });
