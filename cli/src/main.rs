@@ -106,6 +106,11 @@ enum Command {
         #[arg(long)]
         series: bool,
     },
+    /// Organisation profiles: what each member says of itself.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Trainings and events with seats, and your organisation's
     /// registrations.
     Event {
@@ -511,6 +516,49 @@ enum BookingCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    /// An organisation's profile.
+    Show {
+        /// Its name or id.
+        org: String,
+    },
+    /// Change your organisation's profile (the fields you name; a list you
+    /// name replaces the old one).
+    Set {
+        /// What it does.
+        #[arg(long)]
+        description: Option<String>,
+        /// Where it is.
+        #[arg(long)]
+        address: Option<String>,
+        /// Whom to ask, and how (a person, a phone, an address).
+        #[arg(long)]
+        contact: Option<String>,
+        /// What it can offer others (repeat for each).
+        #[arg(long = "offers", value_name = "TAG")]
+        offers: Vec<String>,
+        /// What it needs (repeat for each).
+        #[arg(long = "needs", value_name = "TAG")]
+        needs: Vec<String>,
+        /// Its trade and territory (repeat for each).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+    },
+    /// The member organisations' profiles.
+    List {
+        /// Only those that offer this.
+        #[arg(long, value_name = "TAG")]
+        offers: Option<String>,
+        /// Only those that need this.
+        #[arg(long, value_name = "TAG")]
+        needs: Option<String>,
+        /// Only those with this trade or territory tag.
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
     },
 }
 
@@ -1033,6 +1081,33 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         Command::Calendar {
             command: CalendarCommand::Export { resource, out },
         } => (Request::CalendarExport { resource }, Some(out)),
+        Command::Org { command } => match command {
+            OrgCommand::Show { org } => (Request::OrgShow { org }, None),
+            OrgCommand::Set {
+                description,
+                address,
+                contact,
+                offers,
+                needs,
+                tags,
+            } => {
+                let given = |v: Vec<String>| (!v.is_empty()).then_some(v);
+                (
+                    Request::OrgSet {
+                        description,
+                        address,
+                        contact,
+                        offers: given(offers),
+                        needs: given(needs),
+                        tags: given(tags),
+                    },
+                    None,
+                )
+            }
+            OrgCommand::List { offers, needs, tag } => {
+                (Request::OrgList { offers, needs, tag }, None)
+            }
+        },
         Command::Event { command } => match command {
             EventCommand::Add {
                 title,

@@ -148,6 +148,7 @@ fn alliance_create_shows_in_status() {
         "calendar",
         "proposals",
         "events",
+        "profiles",
     ]
     .into();
     assert_eq!(names, expected, "{status:#}");

@@ -182,6 +182,14 @@ fn world(r_role: &str) -> World {
         .expect("the event's id")
         .to_owned();
     a.ok(&["event", "register", &ids.event, "--seats", "2"]);
+    a.ok(&[
+        "org",
+        "set",
+        "--description",
+        "Maison médicale",
+        "--offers",
+        "salle",
+    ]);
     let log = a.json(&["member", "log"]);
     ids.set_process = log
         .as_array()
@@ -282,6 +290,7 @@ fn views(home: &TestHome) -> BTreeMap<&'static str, Value> {
             json!([home.json(&["proposals"]), home.json(&["decisions"])]),
         ),
         ("events", home.json(&["event", "list"])),
+        ("profiles", home.json(&["org", "list"])),
     ])
 }
 
@@ -1287,6 +1296,20 @@ fn rogue_closes_another_orgs_event_or_adds_seats_to_it() {
         let e = obj(d, &["events", &event]);
         ok(d.put(&e, "closed_at", ScalarValue::Int(rogue::now_ms())));
         ok(d.put(&e, "seats", ScalarValue::Int(300)));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_rewrites_another_orgs_profile() {
+    let mut w = world("member");
+    let a_org = w.a_org.clone();
+    let attack = w.attack(DocKind::Profiles, |r, d| {
+        let orgs = obj(d, &["orgs"]);
+        let p = ok(d.put_object(&orgs, a_org.as_str(), ObjType::Map));
+        ok(d.put(&p, "description", "Fermée définitivement"));
+        ok(d.put(&p, "device", r.device_hex().as_str()));
+        ok(d.put(&p, "updated_at", ScalarValue::Int(rogue::now_ms())));
     });
     w.assert_refused(&attack);
 }

@@ -464,21 +464,29 @@ fn check_op(
             event_field(ctx, here, organiser, key, op)
         }
         (DocKind::Events, ["events", _, "registrations"]) => {
-            // One registration per organisation, under its own id: made,
-            // replaced or withdrawn by that organisation's devices only.
-            let own_key = key == Some(&*ctx.org);
-            let replaces_own = op.pred.iter().all(|p| {
-                crate::device_of_actor(p.actor().to_bytes())
-                    .and_then(|d| ctx.members.org_of(&d))
-                    .is_some_and(|o| *o == *ctx.org)
-            });
-            match op.action {
-                OpType::Make(ObjType::Map) | OpType::Delete if own_key && replaces_own => Ok(()),
-                _ => Err("an organisation registers (or withdraws) in its own name only".into()),
-            }
+            // One registration per organisation, under its own id.
+            own_org_slot(ctx, key, op, true).map_err(|()| {
+                "an organisation registers (or withdraws) in its own name only".into()
+            })
         }
         (DocKind::Events, ["events", _, "registrations", _]) => {
             registration_field(ctx, here, key, op)
+        }
+        (DocKind::Profiles, ["orgs"]) => own_org_slot(ctx, key, op, false)
+            .map_err(|()| "an organisation writes its own profile only".into()),
+        (DocKind::Profiles, ["orgs", _]) => profile_field(ctx, here, key, op),
+        (DocKind::Profiles, ["orgs", _, "offers" | "needs" | "tags"]) => {
+            if !here {
+                return Err("a profile's tags are fixed; a new profile replaces them".into());
+            }
+            match put_value(op) {
+                Some(ScalarValue::Str(s))
+                    if op.insert && s.chars().count() <= crate::profiles::MAX_TAG =>
+                {
+                    Ok(())
+                }
+                _ => Err("a tag is a short string".into()),
+            }
         }
         _ => Err(format!(
             "{} has no object at {}",
@@ -752,6 +760,53 @@ fn event_field(
         "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
         "registrations" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
         _ => Err(format!("an event has no field '{field}' of this kind")),
+    }
+}
+
+/// A slot of one organisation under its own id (a registration, a
+/// profile): made, replaced (a new map in place of its own) or, when
+/// `delete` allows, withdrawn by that organisation's devices only.
+fn own_org_slot(
+    ctx: &Ctx<'_>,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+    delete: bool,
+) -> Result<(), ()> {
+    let own_key = key == Some(&*ctx.org);
+    let replaces_own = op.pred.iter().all(|p| {
+        crate::device_of_actor(p.actor().to_bytes())
+            .and_then(|d| ctx.members.org_of(&d))
+            .is_some_and(|o| *o == *ctx.org)
+    });
+    let action = match op.action {
+        OpType::Make(ObjType::Map) => true,
+        OpType::Delete => delete,
+        _ => false,
+    };
+    if own_key && replaces_own && action {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+fn profile_field(
+    ctx: &Ctx<'_>,
+    here: bool,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    let field = key.unwrap_or_default();
+    if !here {
+        return Err("a profile is fixed once written; a new one replaces it".into());
+    }
+    match field {
+        "description" => scalar(op, field, Want::Str(crate::profiles::MAX_DESCRIPTION)),
+        "address" | "contact" => scalar(op, field, Want::Str(crate::profiles::MAX_LINE)),
+        "offers" | "needs" | "tags" if matches!(op.action, OpType::Make(ObjType::List)) => Ok(()),
+        "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+        "updated_at" => scalar(op, field, Want::Int),
+        _ => Err(format!("a profile has no field '{field}' of this kind")),
     }
 }
 

@@ -24,17 +24,20 @@ pub enum DocKind {
     Proposals,
     /// Trainings and events with seats, and registrations.
     Events,
+    /// What each organisation says of itself.
+    Profiles,
 }
 
 impl DocKind {
     /// Every document, in a fixed order.
-    pub const ALL: [DocKind; 6] = [
+    pub const ALL: [DocKind; 7] = [
         Self::Charter,
         Self::Values,
         Self::Library,
         Self::Calendar,
         Self::Proposals,
         Self::Events,
+        Self::Profiles,
     ];
 
     /// The name used in the store, on the wire and on the command line.
@@ -46,6 +49,7 @@ impl DocKind {
             Self::Calendar => "calendar",
             Self::Proposals => "proposals",
             Self::Events => "events",
+            Self::Profiles => "profiles",
         }
     }
 
@@ -63,6 +67,7 @@ impl DocKind {
             Self::Calendar => &[("resources", ObjType::Map), ("bookings", ObjType::Map)],
             Self::Proposals => &[("proposals", ObjType::Map)],
             Self::Events => &[("events", ObjType::Map)],
+            Self::Profiles => &[("orgs", ObjType::Map)],
         }
     }
 }

@@ -1,16 +1,18 @@
 //! The shared documents of a solidarity alliance, as automerge CRDTs.
 //!
-//! An alliance shares six documents, each one automerge document (see
+//! An alliance shares seven documents, each one automerge document (see
 //! [`DocKind`]): the **charter** (one collaborative text), the **values**
 //! (names, descriptions and which organisations endorse them), the
 //! **library** (entries describing files: procedures, job profiles, statutes;
 //! the bytes themselves live beside, content-addressed by BLAKE3), the
 //! **calendar** (shared resources such as rooms, vehicles and equipment, and
 //! their bookings), the **proposals** (decisions taken together, with their
-//! votes) and the **events** (trainings with seats, and each organisation's
-//! registration). [`SharedDoc`] wraps one automerge document; [`Charter`],
-//! [`Values`], [`Library`], [`Calendar`], [`Proposals`] and [`Events`] give
-//! each its typed API, so that no caller ever touches a raw automerge handle.
+//! votes), the **events** (trainings with seats, and each organisation's
+//! registration) and the **profiles** (what each organisation says of
+//! itself). [`SharedDoc`] wraps one automerge document; [`Charter`],
+//! [`Values`], [`Library`], [`Calendar`], [`Proposals`], [`Events`] and
+//! [`Profiles`] give each its typed API, so that no caller ever touches a raw
+//! automerge handle.
 //!
 //! Every document starts with the same *genesis change* on every node (see
 //! [`doc::GENESIS_ACTOR`]), so that nodes that start apart never create
@@ -35,6 +37,7 @@ mod doc;
 pub mod events;
 pub mod library;
 pub mod lookup;
+pub mod profiles;
 pub mod proposals;
 pub mod time;
 pub mod values;
@@ -49,6 +52,7 @@ pub use doc::{
 };
 pub use events::Events;
 pub use library::Library;
+pub use profiles::Profiles;
 pub use proposals::Proposals;
 pub use values::Values;
 

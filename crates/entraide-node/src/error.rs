@@ -6,6 +6,7 @@ use entraide_docs::calendar::CalendarError;
 use entraide_docs::events::EventError;
 use entraide_docs::library::LibraryError;
 use entraide_docs::lookup::LookupError;
+use entraide_docs::profiles::ProfileError;
 use entraide_docs::time::TimeError;
 use entraide_docs::values::ValueError;
 use entraide_store::{OpenError, StoreError};
@@ -45,6 +46,9 @@ pub enum NodeError {
     /// An event or registration refusal.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// A profile refusal.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// A time that could not be read.
     #[error(transparent)]
     Time(#[from] TimeError),
@@ -88,6 +92,7 @@ impl NodeError {
             | Self::Library(_)
             | Self::Value(_)
             | Self::Event(_)
+            | Self::Profile(_)
             | Self::Time(_)
             | Self::Lookup(_) => 2,
             Self::Open(

@@ -24,6 +24,7 @@ mod governance;
 mod home;
 mod invite;
 mod node;
+mod profiles;
 mod request;
 pub mod session;
 mod sync;

@@ -15,7 +15,8 @@ use entraide_docs::calendar::{
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
 use entraide_docs::{
-    Author, Calendar, Charter, DocKind, EPOCH_LEN, Events, Library, SharedDoc, Values, new_id,
+    Author, Calendar, Charter, DocKind, EPOCH_LEN, Events, Library, Profiles, SharedDoc, Values,
+    new_id,
 };
 use entraide_membership::{
     AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
@@ -66,6 +67,7 @@ pub(crate) struct Docs {
     pub(crate) calendar: Calendar,
     pub(crate) proposals: entraide_docs::Proposals,
     pub(crate) events: Events,
+    pub(crate) profiles: Profiles,
     /// The latest attestation of each actor (a device in one opening of
     /// its home), per document.
     pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
@@ -229,6 +231,7 @@ impl Docs {
             DocKind::Calendar => self.calendar.doc_mut(),
             DocKind::Proposals => self.proposals.doc_mut(),
             DocKind::Events => self.events.doc_mut(),
+            DocKind::Profiles => self.profiles.doc_mut(),
         }
     }
 }
@@ -304,6 +307,7 @@ impl Node {
         let calendar = Calendar::new(load(DocKind::Calendar)?);
         let proposals = entraide_docs::Proposals::new(load(DocKind::Proposals)?);
         let events = Events::new(load(DocKind::Events)?);
+        let profiles = Profiles::new(load(DocKind::Profiles)?);
         store.commit(compacted)?;
         let mut log = MembershipLog::new();
         let ops = store
@@ -361,6 +365,7 @@ impl Node {
                 calendar,
                 proposals,
                 events,
+                profiles,
                 attestations,
                 other_copy_seen,
                 refused,
@@ -586,6 +591,25 @@ impl Node {
             Request::EventSetOpen { event, open } => self.event_set_open(&event, open),
             Request::EventList => self.event_list(),
             Request::EventAttendance { event } => self.event_attendance(&event),
+            Request::OrgShow { org } => self.org_show(&org),
+            Request::OrgSet {
+                description,
+                address,
+                contact,
+                offers,
+                needs,
+                tags,
+            } => self.org_set(entraide_docs::profiles::ProfileEdit {
+                description,
+                address,
+                contact,
+                offers,
+                needs,
+                tags,
+            }),
+            Request::OrgList { offers, needs, tag } => {
+                self.org_list(offers.as_deref(), needs.as_deref(), tag.as_deref())
+            }
             Request::Export { doc } => self.export(&doc),
             Request::Invite { role, expires } => {
                 let relay = self.peers.relay_url.clone();

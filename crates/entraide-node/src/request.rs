@@ -303,6 +303,44 @@ pub enum Request {
         /// Event id, prefix or title.
         event: String,
     },
+    /// `org show`.
+    OrgShow {
+        /// Name or id.
+        org: String,
+    },
+    /// `org set`: this organisation's profile; `None` keeps a field.
+    OrgSet {
+        /// What it does.
+        #[serde(default)]
+        description: Option<String>,
+        /// Where it is.
+        #[serde(default)]
+        address: Option<String>,
+        /// Whom to ask, and how.
+        #[serde(default)]
+        contact: Option<String>,
+        /// What it offers (tags).
+        #[serde(default)]
+        offers: Option<Vec<String>>,
+        /// What it needs (tags).
+        #[serde(default)]
+        needs: Option<Vec<String>>,
+        /// Trade and territory tags.
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    },
+    /// `org list`.
+    OrgList {
+        /// Only those offering this.
+        #[serde(default)]
+        offers: Option<String>,
+        /// Only those needing this.
+        #[serde(default)]
+        needs: Option<String>,
+        /// Only those with this tag.
+        #[serde(default)]
+        tag: Option<String>,
+    },
     /// `export <doc> --format automerge`.
     Export {
         /// A document: charter, values, library, calendar, proposals or events.
