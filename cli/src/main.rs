@@ -366,6 +366,23 @@ enum ValuesCommand {
     },
     /// Every value and who endorses it.
     List,
+    /// Your organisation no longer endorses a value.
+    Withdraw {
+        /// Its id, id prefix or name.
+        id: String,
+    },
+    /// Correct the wording of a value your organisation proposed (those
+    /// who endorsed the earlier wording are shown as such).
+    Edit {
+        /// Its id, id prefix or name.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -975,6 +992,16 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 }
                 ValuesCommand::Endorse { id } => Request::ValuesEndorse { value: id },
                 ValuesCommand::List => Request::ValuesList,
+                ValuesCommand::Withdraw { id } => Request::ValuesWithdraw { value: id },
+                ValuesCommand::Edit {
+                    id,
+                    name,
+                    description,
+                } => Request::ValuesEdit {
+                    value: id,
+                    name,
+                    description,
+                },
             },
             None,
         ),

@@ -425,7 +425,10 @@ fn check_op(
             }
         }
         (DocKind::Calendar, ["bookings", _]) => new_record(ctx, op, key),
-        (DocKind::Values, ["values", _]) => value_field(ctx, here, key, op),
+        (DocKind::Values, ["values", _]) => {
+            let proposer = same_org(ctx, &place[1].creator);
+            value_field(ctx, here, proposer, key, op)
+        }
         (DocKind::Values, ["values", _, "endorsements"]) => endorsement(ctx, key, op),
         (DocKind::Library, ["entries", _]) => entry_field(ctx, here, key, op),
         (DocKind::Library, ["entries", _, "tags"]) => {
@@ -590,12 +593,22 @@ fn fixed(here: bool, field: &str) -> Result<(), String> {
 fn value_field(
     ctx: &Ctx<'_>,
     here: bool,
+    proposer: bool,
     key: Option<&str>,
     op: &automerge::legacy::Op,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
-    fixed(here, field)?;
+    // The proposing organisation may correct the wording later.
+    let rewording = matches!(field, "name" | "description" | "edited_at");
+    if !(here || rewording && proposer) {
+        return Err(if rewording {
+            "only the organisation that proposed a value may correct its wording".into()
+        } else {
+            format!("{field} is fixed when its record is created")
+        });
+    }
     match field {
+        "edited_at" => scalar(op, field, Want::Int),
         "name" => scalar(op, field, Want::Str(crate::values::MAX_NAME)),
         "description" => scalar(op, field, Want::Str(crate::values::MAX_DESCRIPTION)),
         "created_by" => scalar(op, field, Want::Is(&ctx.org)),

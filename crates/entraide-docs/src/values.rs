@@ -1,8 +1,12 @@
 //! The values the alliance shares, and which organisations endorse each.
 //!
 //! Schema (automerge): `{ values: { <id>: { name, description, created_by,
-//! created_at, endorsements: { <org id>: <time ms> } } } }`. Endorsements are
-//! one map key per organisation, so concurrent endorsements all survive.
+//! created_at, edited_at?, endorsements: { <org id>: <time ms> } } } }`.
+//! Endorsements are one map key per organisation, so concurrent endorsements
+//! all survive; an organisation withdraws its own by deleting its key. The
+//! organisation that proposed a value may correct its wording (`edited_at`);
+//! an endorsement older than the last correction was given to an earlier
+//! wording, and lists say so.
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ScalarValue};
@@ -31,6 +35,10 @@ pub struct ValueEntry {
     pub created_at: i64,
     /// Organisations that endorse it, sorted by id.
     pub endorsed_by: Vec<String>,
+    /// When its wording was last corrected, if it was.
+    pub edited_at: Option<i64>,
+    /// Of `endorsed_by`, those that endorsed it before that correction.
+    pub endorsed_earlier_wording: Vec<String>,
 }
 
 /// A value could not be added or endorsed.
@@ -45,6 +53,12 @@ pub enum ValueError {
     /// The same name exists.
     #[error("a value named '{0}' already exists; endorse it instead (`entraide values list`)")]
     Duplicate(String),
+    /// Correcting another organisation's value.
+    #[error("only the organisation that proposed '{0}' may correct its wording")]
+    NotProposer(String),
+    /// Withdrawing an endorsement that was never given.
+    #[error("this organisation does not endorse '{0}'")]
+    NotEndorsed(String),
     /// Unknown value.
     #[error(transparent)]
     Lookup(#[from] LookupError),
@@ -78,16 +92,34 @@ impl Values {
             .root()
             .children()
             .into_iter()
-            .map(|(id, r)| ValueEntry {
-                id,
-                name: r.string("name"),
-                description: r.string("description"),
-                created_by: r.string("created_by"),
-                created_at: r.int("created_at").unwrap_or_default(),
-                endorsed_by: r
+            .map(|(id, r)| {
+                let edited_at = r.int("edited_at");
+                let endorsements: Vec<(String, i64)> = r
                     .child("endorsements")
-                    .map(|e| e.keys())
-                    .unwrap_or_default(),
+                    .map(|e| {
+                        e.keys()
+                            .into_iter()
+                            .map(|k| {
+                                let at = e.int(&k).unwrap_or_default();
+                                (k, at)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ValueEntry {
+                    id,
+                    name: r.string("name"),
+                    description: r.string("description"),
+                    created_by: r.string("created_by"),
+                    created_at: r.int("created_at").unwrap_or_default(),
+                    endorsed_earlier_wording: endorsements
+                        .iter()
+                        .filter(|(_, at)| edited_at.is_some_and(|e| *at < e))
+                        .map(|(o, _)| o.clone())
+                        .collect(),
+                    endorsed_by: endorsements.into_iter().map(|(o, _)| o).collect(),
+                    edited_at,
+                }
             })
             .collect();
         list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -167,6 +199,77 @@ impl Values {
     }
 }
 
+impl Values {
+    /// Withdraws `author`'s organisation's endorsement of a value.
+    pub fn withdraw(&mut self, author: &Author, now_ms: i64, id: &str) -> Result<(), ValueError> {
+        let id = self.resolve(id)?;
+        let Some(value) = self.root().child(&id) else {
+            return Err(ValueError::Name);
+        };
+        let name = value.string("name");
+        let endorsements = match value.child("endorsements") {
+            Some(e) if e.keys().contains(&author.org) => e.obj().clone(),
+            _ => return Err(ValueError::NotEndorsed(name)),
+        };
+        let _ = self.doc.write().delete(&endorsements, author.org.as_str());
+        self.doc.commit(now_ms, "value withdraw");
+        Ok(())
+    }
+
+    /// Corrects the wording of a value `author`'s organisation proposed
+    /// (its endorsement then goes to the new wording).
+    pub fn reword(
+        &mut self,
+        author: &Author,
+        now_ms: i64,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<(), ValueError> {
+        let id = self.resolve(id)?;
+        let Some(value) = self.root().child(&id) else {
+            return Err(ValueError::Name);
+        };
+        if value.string("created_by") != author.org {
+            return Err(ValueError::NotProposer(value.string("name")));
+        }
+        let name = name.map(str::trim);
+        if name.is_some_and(|n| n.is_empty() || n.chars().count() > MAX_NAME) {
+            return Err(ValueError::Name);
+        }
+        if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+            return Err(ValueError::Description);
+        }
+        if let Some(n) = name
+            && self
+                .list()
+                .iter()
+                .any(|v| v.id != id && v.name.eq_ignore_ascii_case(n))
+        {
+            return Err(ValueError::Duplicate(n.to_owned()));
+        }
+        let obj = value.obj().clone();
+        let endorsements = value.child("endorsements").map(|e| e.obj().clone());
+        let tx = self.doc.write();
+        let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
+            if let Some(n) = name {
+                tx.put(&obj, "name", n)?;
+            }
+            if let Some(d) = description {
+                tx.put(&obj, "description", d)?;
+            }
+            tx.put(&obj, "edited_at", ScalarValue::Int(now_ms))?;
+            if let Some(e) = &endorsements {
+                tx.put(e, author.org.as_str(), ScalarValue::Int(now_ms))?;
+            }
+            Ok(())
+        };
+        let _ = put(tx);
+        self.doc.commit(now_ms, "value reword");
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +300,30 @@ mod tests {
         let mut fork = c.doc_mut().fork();
         b.doc_mut().merge(&mut fork).unwrap();
         assert_eq!(b.list()[0].endorsed_by, vec!["org-a", "org-b", "org-c"]);
+    }
+
+    #[test]
+    fn the_proposer_rewords_and_earlier_endorsements_say_so_and_one_withdraws() {
+        let mut a = Values::new(SharedDoc::new(DocKind::Values, [1; 32]));
+        let id = crate::record_id([3; 8], &[1; 32]);
+        a.add(&author("a", 1), 1_000, &id, "Solidarité", "")
+            .unwrap();
+        a.endorse(&author("b", 2), 2_000, &id).unwrap();
+        assert_eq!(
+            a.reword(&author("b", 2), 3_000, &id, Some("Autre"), None),
+            Err(ValueError::NotProposer("Solidarité".into()))
+        );
+        a.reword(&author("a", 1), 4_000, &id, None, Some("Nous partageons"))
+            .unwrap();
+        let v = &a.list()[0];
+        assert_eq!(v.description, "Nous partageons");
+        assert_eq!(v.edited_at, Some(4_000));
+        assert_eq!(v.endorsed_earlier_wording, ["b"]);
+        a.withdraw(&author("b", 2), 5_000, &id).unwrap();
+        assert_eq!(a.list()[0].endorsed_by, ["a"]);
+        assert_eq!(
+            a.withdraw(&author("b", 2), 6_000, &id),
+            Err(ValueError::NotEndorsed("Solidarité".into()))
+        );
     }
 }

@@ -509,6 +509,12 @@ impl Node {
             Request::ValuesAdd { name, description } => self.values_add(&name, &description),
             Request::ValuesEndorse { value } => self.values_endorse(&value),
             Request::ValuesList => self.values_list(),
+            Request::ValuesWithdraw { value } => self.values_withdraw(&value),
+            Request::ValuesEdit {
+                value,
+                name,
+                description,
+            } => self.values_edit(&value, name.as_deref(), description.as_deref()),
             Request::LibraryAdd {
                 file_name,
                 bytes,
@@ -1053,6 +1059,42 @@ impl Node {
         ))
     }
 
+    fn values_withdraw(&mut self, value: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let id = self.docs.values.resolve(value)?;
+        self.docs
+            .values
+            .withdraw(&self.author(), self.env.now_ms(), &id)?;
+        self.persist(DocKind::Values, WriteBatch::new())?;
+        Ok(Reply::new(
+            json!({"id": id, "endorsed": false}),
+            format!("{} no longer endorses value {id}", self.org_name),
+        ))
+    }
+
+    fn values_edit(
+        &mut self,
+        value: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        if name.is_none() && description.is_none() {
+            return Err(NodeError::Invalid(
+                "nothing to change; give --name or --description".into(),
+            ));
+        }
+        let id = self.docs.values.resolve(value)?;
+        self.docs
+            .values
+            .reword(&self.author(), self.env.now_ms(), &id, name, description)?;
+        self.persist(DocKind::Values, WriteBatch::new())?;
+        Ok(Reply::new(
+            json!({"id": id}),
+            format!("value {id} reworded"),
+        ))
+    }
+
     fn values_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let active: Vec<String> = self
@@ -1083,6 +1125,12 @@ impl Node {
                     "description": v.description,
                     "endorsed_by": names,
                     "endorsed_by_all": shared_by_all,
+                    "endorsed_earlier_wording": v
+                        .endorsed_earlier_wording
+                        .iter()
+                        .map(|o| self.org_name(o))
+                        .collect::<Vec<_>>(),
+                    "edited_at": v.edited_at.map(|t| format_time(t, self.zone)),
                     "created_by": self.org_name(&v.created_by),
                 })
             })

@@ -63,6 +63,22 @@ pub enum Request {
     },
     /// `values list`.
     ValuesList,
+    /// `values withdraw`: this organisation no longer endorses a value.
+    ValuesWithdraw {
+        /// Id, prefix or name.
+        value: String,
+    },
+    /// `values edit`: the proposing organisation corrects the wording.
+    ValuesEdit {
+        /// Id, prefix or name.
+        value: String,
+        /// New name.
+        #[serde(default)]
+        name: Option<String>,
+        /// New description.
+        #[serde(default)]
+        description: Option<String>,
+    },
     /// `library add`.
     LibraryAdd {
         /// The file's base name.
