@@ -34,11 +34,15 @@ fn a_value_is_reworded_by_its_proposer_and_an_endorsement_withdrawn() {
         "--description",
         "Nous partageons ce que nous avons",
     ]);
-    eventually(20, "the new wording reaches B, with whose endorsement predates it", || {
-        let v = value(&b);
-        v["description"] == "Nous partageons ce que nous avons"
-            && v["endorsed_earlier_wording"] == serde_json::json!(["Asbl B"])
-    });
+    eventually(
+        20,
+        "the new wording reaches B, with whose endorsement predates it",
+        || {
+            let v = value(&b);
+            v["description"] == "Nous partageons ce que nous avons"
+                && v["endorsed_earlier_wording"] == serde_json::json!(["Asbl B"])
+        },
+    );
     // B withdraws its endorsement; A sees only its own.
     b.ok(&["values", "withdraw", &id]);
     eventually(20, "the withdrawal reaches A", || {

@@ -996,3 +996,64 @@ async fn a_member_registers_for_a_training_from_its_page_and_the_organiser_close
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_saved_on_the_members_page_shows_on_the_other_nodes_page() {
+    let net = alliance();
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, "#members").await;
+    type_into(
+        &page_a,
+        "#profile-description",
+        "Soins de première ligne à Forest",
+    )
+    .await;
+    type_into(&page_a, "#profile-offers", "salle de réunion, comptabilité").await;
+    click(&page_a, "#profile-save").await;
+    eventually(30, "A's profile reaches B", || {
+        let p = net.b.json(&["org", "show", "Maison médicale du Midi"]);
+        p["description"] == "Soins de première ligne à Forest"
+            && p["offers"] == serde_json::json!(["salle de réunion", "comptabilité"])
+    });
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_b, &net.serve_b, "#members").await;
+    until(20, "A's profile on B's members page", || async {
+        shows(
+            &page_b,
+            "tr[data-org='Maison médicale du Midi'] .profile",
+            "offers: salle de réunion, comptabilité",
+        )
+        .await
+    })
+    .await;
+    // B's own values page offers to withdraw what it endorsed.
+    net.a.ok(&["values", "add", "Solidarité"]);
+    eventually(30, "the value reaches B", || {
+        net.b
+            .json(&["values", "list"])
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+    let ui = net.serve_b.ui.as_deref().expect("ui");
+    page_b
+        .goto(&format!("{ui}/#values"))
+        .await
+        .expect("the values page");
+    click(&page_b, "#values button.endorse").await;
+    eventually(30, "B's endorsement reaches A", || {
+        net.a.json(&["values", "list"])[0]["endorsed_by"]
+            .as_array()
+            .is_some_and(|e| e.len() == 2)
+    });
+    click(&page_b, "#values button.withdraw").await;
+    eventually(30, "B's withdrawal reaches A", || {
+        net.a.json(&["values", "list"])[0]["endorsed_by"]
+            .as_array()
+            .is_some_and(|e| e.len() == 1)
+    });
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

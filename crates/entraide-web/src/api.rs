@@ -112,6 +112,9 @@ fn bad_input(message: &str) -> ApiError {
         values_list,
         values_add,
         values_endorse,
+        values_withdraw,
+        org_list,
+        org_set,
         library_list,
         library_add,
         library_file,
@@ -163,6 +166,9 @@ pub(crate) fn router(state: State) -> Router {
         .route("/charter/adopted", get(charter_adopted))
         .route("/values", get(values_list).post(values_add))
         .route("/values/{id}/endorse", post(values_endorse))
+        .route("/values/{id}/withdraw", post(values_withdraw))
+        .route("/orgs", get(org_list))
+        .route("/orgs/me", axum::routing::put(org_set))
         .route(
             "/library",
             get(library_list)
@@ -442,6 +448,55 @@ async fn values_add(AxState(s): AxState<State>, Json(v): Json<ValueAdd>) -> ApiR
 #[utoipa::path(post, path = "/api/values/{id}/endorse", params(("id" = String, Path)), responses((status = 200, body = Object)))]
 async fn values_endorse(AxState(s): AxState<State>, UrlPath(value): UrlPath<String>) -> ApiResult {
     s.json(Request::ValuesEndorse { value }).await
+}
+
+/// This organisation withdraws its endorsement of a value.
+#[utoipa::path(post, path = "/api/values/{id}/withdraw", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn values_withdraw(AxState(s): AxState<State>, UrlPath(value): UrlPath<String>) -> ApiResult {
+    s.json(Request::ValuesWithdraw { value }).await
+}
+
+// ---- profiles -------------------------------------------------------------
+
+/// The member organisations' profiles.
+#[utoipa::path(get, path = "/api/orgs", responses((status = 200, description = "as `entraide org list --json`", body = Object)))]
+async fn org_list(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::OrgList {
+        offers: None,
+        needs: None,
+        tag: None,
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct ProfileBody {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    contact: Option<String>,
+    #[serde(default)]
+    offers: Option<Vec<String>>,
+    #[serde(default)]
+    needs: Option<Vec<String>>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+/// Changes this organisation's own profile (the fields given).
+#[utoipa::path(put, path = "/api/orgs/me", request_body = ProfileBody, responses((status = 200, body = Object)))]
+async fn org_set(AxState(s): AxState<State>, Json(p): Json<ProfileBody>) -> ApiResult {
+    s.json(Request::OrgSet {
+        description: p.description,
+        address: p.address,
+        contact: p.contact,
+        offers: p.offers,
+        needs: p.needs,
+        tags: p.tags,
+    })
+    .await
 }
 
 // ---- library ------------------------------------------------------------

@@ -37,7 +37,7 @@ const T = {
     "lib.download": "Télécharger", "lib.added": "Ajouté à la bibliothèque.", "lib.nofile": "Choisissez d'abord un fichier.",
     "lib.empty": "La bibliothèque est vide.",
     "val.title": "Valeurs", "val.name": "Nom", "val.desc": "Description", "val.add": "Ajouter", "val.endorse": "Soutenir",
-    "val.endorsedby": "Soutenue par : {orgs}", "val.empty": "Aucune valeur pour l'instant.",
+    "val.endorsedby": "Soutenue par : {orgs}", "val.withdraw": "Retirer notre soutien", "val.earlier": "Soutenue dans une formulation antérieure par : {orgs}", "val.empty": "Aucune valeur pour l'instant.",
     "mem.title": "Membres", "mem.invite": "Inviter une organisation", "mem.ticket": "Ticket d'invitation (valable 7 jours, une seule fois) :",
     "mem.approve": "Approuver", "mem.remove": "Retirer", "mem.confirm": "Retirer {org} de l'alliance ? Tous les membres le verront.",
     "mem.reason": "Raison", "mem.yes": "Oui, retirer", "mem.no": "Non", "mem.waiting": "attend : {w}",
@@ -45,6 +45,9 @@ const T = {
     "mem.status.active": "active", "mem.status.pending": "en attente", "mem.status.removed": "retirée",
     "mem.devices": "{n} appareil(s)",
     "nav.events": "Formations",
+    "prof.title": "Notre profil", "prof.description": "Ce que nous faisons", "prof.contact": "Contact",
+    "prof.offerslabel": "Nous offrons (séparé par des virgules)", "prof.needslabel": "Nous cherchons (séparé par des virgules)",
+    "prof.save": "Enregistrer le profil", "prof.saved": "Profil enregistré.", "prof.offers": "offre : {l}", "prof.needs": "cherche : {l}",
     "ev.title": "Formations et événements", "ev.empty": "Aucune formation pour l'instant.",
     "ev.seats": "{c} place(s) confirmée(s) sur {n}", "ev.perorg": "au plus {n} par organisation", "ev.perorglabel": "Places max. par organisation",
     "ev.by": "Organisé par {org}", "ev.closed": "Inscriptions closes", "ev.room": "Salle réservée",
@@ -87,7 +90,7 @@ const T = {
     "lib.download": "Download", "lib.added": "Added to the library.", "lib.nofile": "Choose a file first.",
     "lib.empty": "The library is empty.",
     "val.title": "Values", "val.name": "Name", "val.desc": "Description", "val.add": "Add", "val.endorse": "Endorse",
-    "val.endorsedby": "Endorsed by: {orgs}", "val.empty": "No value yet.",
+    "val.endorsedby": "Endorsed by: {orgs}", "val.withdraw": "Withdraw our endorsement", "val.earlier": "Endorsed in an earlier wording by: {orgs}", "val.empty": "No value yet.",
     "mem.title": "Members", "mem.invite": "Invite an organisation", "mem.ticket": "Invitation ticket (valid 7 days, once):",
     "mem.approve": "Approve", "mem.remove": "Remove", "mem.confirm": "Remove {org} from the alliance? Every member will see it.",
     "mem.reason": "Reason", "mem.yes": "Yes, remove", "mem.no": "No", "mem.waiting": "waits for: {w}",
@@ -95,6 +98,9 @@ const T = {
     "mem.status.active": "active", "mem.status.pending": "pending", "mem.status.removed": "removed",
     "mem.devices": "{n} device(s)",
     "nav.events": "Trainings",
+    "prof.title": "Our profile", "prof.description": "What we do", "prof.contact": "Contact",
+    "prof.offerslabel": "We offer (comma-separated)", "prof.needslabel": "We look for (comma-separated)",
+    "prof.save": "Save the profile", "prof.saved": "Profile saved.", "prof.offers": "offers: {l}", "prof.needs": "looks for: {l}",
     "ev.title": "Trainings and events", "ev.empty": "No training yet.",
     "ev.seats": "{c} of {n} seat(s) confirmed", "ev.perorg": "at most {n} per organisation", "ev.perorglabel": "Most seats per organisation",
     "ev.by": "Organised by {org}", "ev.closed": "Registrations closed", "ev.room": "Room booked",
@@ -524,7 +530,10 @@ pages.values = {
       values.length ? h("div", { class: "cards", id: "values" }, values.map((v) => h("div", { class: "card" },
         h("h2", {}, v.name), h("p", {}, v.description || ""),
         h("p", { class: "muted" }, t("val.endorsedby", { orgs: (v.endorsed_by || []).join(", ") || "—" })),
-        (v.endorsed_by || []).includes(status.org) ? null : h("button", { onclick: () => act(() => api("POST", "/values/" + v.id + "/endorse")) }, t("val.endorse"))))) : h("p", { class: "muted" }, t("val.empty")),
+        (v.endorsed_earlier_wording || []).length ? h("p", { class: "muted earlier" }, t("val.earlier", { orgs: v.endorsed_earlier_wording.join(", ") })) : null,
+        (v.endorsed_by || []).includes(status.org)
+          ? h("button", { class: "withdraw", onclick: () => act(() => api("POST", "/values/" + v.id + "/withdraw")) }, t("val.withdraw"))
+          : h("button", { class: "endorse", onclick: () => act(() => api("POST", "/values/" + v.id + "/endorse")) }, t("val.endorse"))))) : h("p", { class: "muted" }, t("val.empty")),
       h("h2", {}, t("val.add")),
       h("div", { class: "row" }, h("label", {}, t("val.name") + " ", name), h("label", {}, t("val.desc") + " ", desc),
         h("button", { class: "primary", id: "value-add", onclick: () => act(() => api("POST", "/values", { name: name.value, description: desc.value })) }, t("val.add"))));
@@ -581,16 +590,30 @@ pages.events = {
 pages.members = {
   async render(main, page) {
     const st = page.state;
-    const members = await api("GET", "/members");
-    if (unchanged(page, members)) return;
+    const [members, profiles] = await Promise.all([api("GET", "/members"), api("GET", "/orgs").catch(() => [])]);
+    if (unchanged(page, members, profiles)) return;
+    const profileOf = (m) => profiles.find((p) => p.org === m.org);
+    const profileLine = (p) => p ? [p.description, p.contact, (p.offers || []).length ? t("prof.offers", { l: p.offers.join(", ") }) : "", (p.needs || []).length ? t("prof.needs", { l: p.needs.join(", ") }) : ""].filter(Boolean).join(" · ") : "";
+    const mine = profiles.find((p) => p.org === status.org) || {};
+    const pDesc = h("input", { id: "profile-description", type: "text", size: 40, value: mine.description || "" });
+    const pContact = h("input", { id: "profile-contact", type: "text", size: 30, value: mine.contact || "" });
+    const pOffers = h("input", { id: "profile-offers", type: "text", size: 30, value: (mine.offers || []).join(", ") });
+    const pNeeds = h("input", { id: "profile-needs", type: "text", size: 30, value: (mine.needs || []).join(", ") });
+    const tagsOf = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
     const ticketBox = st.ticketBox || (st.ticketBox = h("div", { id: "invitation" }));
     fill(main, h("h1", {}, t("mem.title")),
       h("table", { id: "members" }, members.map((m) => h("tr", { "data-org": m.org },
-        h("td", {}, h("strong", {}, m.org)), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
+        h("td", {}, h("strong", {}, m.org), h("div", { class: "muted profile" }, profileLine(profileOf(m)))), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
         h("td", { class: "muted" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).length ? " · " + t("mem.waiting", { w: m.waiting.map((w) => w.needs || w.kind || "").join(", ") }) : ""),
         h("td", {},
           m.status === "pending" ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
           m.status === "active" && m.org !== status.org ? h("button", { class: "danger remove", onclick: () => confirmRemove(m) }, t("mem.remove")) : null)))),
+      h("h2", {}, t("prof.title")),
+      h("div", { class: "row" }, h("label", {}, t("prof.description") + " ", pDesc), h("label", {}, t("prof.contact") + " ", pContact)),
+      h("div", { class: "row" }, h("label", {}, t("prof.offerslabel") + " ", pOffers), h("label", {}, t("prof.needslabel") + " ", pNeeds),
+        h("button", { class: "primary", id: "profile-save", onclick: () => act(() => api("PUT", "/orgs/me", {
+          description: pDesc.value, contact: pContact.value, offers: tagsOf(pOffers.value), needs: tagsOf(pNeeds.value),
+        }), t("prof.saved")) }, t("prof.save"))),
       h("h2", {}, t("mem.invite")),
       h("button", { id: "invite", class: "primary", onclick: () => act(async () => {
         const r = await api("POST", "/invite", { role: "member", expires: "7d" });
