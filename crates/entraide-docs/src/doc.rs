@@ -136,7 +136,9 @@ pub struct SharedDoc {
     device: [u8; 32],
     /// The actor this opening writes under (see [`device_of_actor`]).
     actor: Vec<u8>,
-    doc: AutoCommit,
+    /// Boxed: an `AutoCommit` is a few kilobytes, and a node holds seven
+    /// documents inside futures that run on small thread stacks.
+    doc: Box<AutoCommit>,
     /// The version vector as of `vv_heads`, updated lazily.
     vv: VersionVector,
     vv_heads: Vec<ChangeHash>,
@@ -169,7 +171,7 @@ impl SharedDoc {
             kind,
             device,
             actor: device.to_vec(),
-            doc,
+            doc: Box::new(doc),
             vv: VersionVector::new(),
             vv_heads: Vec::new(),
             saved,
@@ -219,7 +221,7 @@ impl SharedDoc {
             kind,
             device,
             actor: device.to_vec(),
-            doc,
+            doc: Box::new(doc),
             vv: VersionVector::new(),
             vv_heads: Vec::new(),
             saved,
@@ -346,10 +348,11 @@ impl SharedDoc {
             kind: self.kind,
             device: self.device,
             actor: self.actor.clone(),
-            doc: self
-                .doc
-                .fork()
-                .with_actor(ActorId::from(self.actor.clone())),
+            doc: Box::new(
+                self.doc
+                    .fork()
+                    .with_actor(ActorId::from(self.actor.clone())),
+            ),
             vv: self.vv.clone(),
             vv_heads: self.vv_heads.clone(),
             saved: self.saved.clone(),
