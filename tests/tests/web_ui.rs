@@ -1057,3 +1057,74 @@ async fn a_profile_saved_on_the_members_page_shows_on_the_other_nodes_page() {
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_opened_on_one_page_is_voted_on_the_other_and_a_block_needs_a_reason() {
+    let net = alliance();
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, "#proposals").await;
+    type_into(&page_a, "#prop-title", "Acheter un vidéoprojecteur").await;
+    type_into(&page_a, "#prop-text", "300 EUR, partagé entre tous").await;
+    page_a
+        .find(Locator::Css("#prop-process option[value='consent']"))
+        .await
+        .expect("the consent option")
+        .click()
+        .await
+        .expect("pick consent");
+    click(&page_a, "#propose").await;
+    let proposals = |home: &TestHome| home.json(&["proposals"]);
+    eventually(30, "the proposal reaches B", || {
+        proposals(&net.b)[0]["title"] == "Acheter un vidéoprojecteur"
+            && proposals(&net.b)[0]["process"] == "consent"
+    });
+    let id = proposals(&net.b)[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_b, &net.serve_b, "#proposals").await;
+    let card = format!("div[data-proposal='{id}']");
+    // A block without a reason is refused, and the page says so.
+    click(&page_b, &format!("{card} button.vote.block")).await;
+    until(20, "the refusal on B's page", || async {
+        shows(&page_b, "#notice", "reason").await
+    })
+    .await;
+    assert_eq!(
+        proposals(&net.b)[0]["votes"],
+        serde_json::json!([]),
+        "a refused vote changes nothing"
+    );
+    type_into(
+        &page_b,
+        &format!("{card} input.vote-reason"),
+        "pas dans le budget",
+    )
+    .await;
+    click(&page_b, &format!("{card} button.vote.block")).await;
+    eventually(30, "B's block, with its reason, reaches A", || {
+        proposals(&net.a)[0]["votes"].as_array().is_some_and(|v| {
+            v.iter().any(|v| {
+                v["org"] == "Groupe Terre"
+                    && v["position"] == "block"
+                    && v["reason"] == "pas dans le budget"
+            })
+        })
+    });
+    until(20, "A's page shows B's block", || async {
+        shows(
+            &page_a,
+            &format!("{card} .votes li.block"),
+            "pas dans le budget",
+        )
+        .await
+    })
+    .await;
+    screenshot(&page_a, "proposals").await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

@@ -126,6 +126,10 @@ fn bad_input(message: &str) -> ApiError {
         booking_decline,
         booking_cancel,
         proposals,
+        propose,
+        vote,
+        decisions,
+        decisions_export,
         event_list,
         event_add,
         event_register,
@@ -181,7 +185,10 @@ pub(crate) fn router(state: State) -> Router {
         .route("/bookings/{id}/approve", post(booking_approve))
         .route("/bookings/{id}/decline", post(booking_decline))
         .route("/bookings/{id}/cancel", post(booking_cancel))
-        .route("/proposals", get(proposals))
+        .route("/proposals", get(proposals).post(propose))
+        .route("/proposals/{id}/vote", post(vote))
+        .route("/decisions", get(decisions))
+        .route("/decisions.md", get(decisions_export))
         .route("/events", get(event_list).post(event_add))
         .route("/events/{id}/register", post(event_register))
         .route(
@@ -756,6 +763,86 @@ async fn booking_cancel(
 #[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Object)))]
 async fn proposals(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::Proposals { open: false }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct ProposeBody {
+    /// general or charter-amendment (admission and removal come from the
+    /// members page).
+    kind: String,
+    title: String,
+    /// The proposal; for a charter amendment, the whole proposed charter.
+    #[serde(default)]
+    text: String,
+    /// consent, consensus or majority (default: the alliance's).
+    #[serde(default)]
+    process: Option<String>,
+    #[serde(default)]
+    quorum: Option<u32>,
+    /// YYYY-MM-DDTHH:MM in the node's zone, or RFC 3339 (default: in 7 days).
+    #[serde(default)]
+    deadline: Option<String>,
+}
+
+/// Opens a proposal.
+#[utoipa::path(post, path = "/api/proposals", request_body = ProposeBody, responses((status = 200, body = Object), (status = 400, description = "bad kind, process or deadline")))]
+async fn propose(AxState(s): AxState<State>, Json(p): Json<ProposeBody>) -> ApiResult {
+    s.json(Request::Propose {
+        kind: p.kind,
+        title: p.title,
+        text: p.text,
+        process: p.process.filter(|x| !x.is_empty()),
+        quorum: p.quorum,
+        deadline: p.deadline.filter(|x| !x.is_empty()),
+        org: None,
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct VoteBody {
+    /// agree, abstain, disagree or block.
+    position: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// This organisation's position on an open proposal (its latest counts).
+#[utoipa::path(post, path = "/api/proposals/{id}/vote", params(("id" = String, Path)), request_body = VoteBody, responses((status = 200, body = Object), (status = 400, description = "closed, or a block or disagreement without a reason")))]
+async fn vote(
+    AxState(s): AxState<State>,
+    UrlPath(proposal): UrlPath<String>,
+    Json(v): Json<VoteBody>,
+) -> ApiResult {
+    s.json(Request::Vote {
+        proposal,
+        position: v.position,
+        reason: v.reason,
+    })
+    .await
+}
+
+/// The decision log: every closed proposal.
+#[utoipa::path(get, path = "/api/decisions", responses((status = 200, description = "as `entraide decisions --json`", body = Object)))]
+async fn decisions(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::Decisions).await
+}
+
+/// The decision log as Markdown, for funders and authorities.
+#[utoipa::path(get, path = "/api/decisions.md", responses((status = 200, content_type = "text/markdown", body = String)))]
+async fn decisions_export(AxState(s): AxState<State>) -> Result<Response, ApiError> {
+    let reply = s.run(Request::DecisionsExport).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"decisions.md\"",
+            ),
+        ],
+        reply.file.unwrap_or_default(),
+    )
+        .into_response())
 }
 
 // ---- trainings and events ------------------------------------------------

@@ -44,7 +44,19 @@ const T = {
     "mem.role.coordinator": "coordination", "mem.role.member": "membre",
     "mem.status.active": "active", "mem.status.pending": "en attente", "mem.status.removed": "retirée",
     "mem.devices": "{n} appareil(s)",
-    "nav.events": "Formations",
+    "nav.events": "Formations", "nav.proposals": "Décisions",
+    "prop.title": "Propositions ouvertes", "prop.none": "Aucune proposition ouverte.", "prop.new": "Nouvelle proposition",
+    "prop.kindlabel": "Type", "prop.titlelabel": "Titre", "prop.textlabel": "Texte (pour un amendement : toute la charte proposée)",
+    "prop.processlabel": "Mode de décision", "prop.deadlinelabel": "Échéance", "prop.default": "celui de l'alliance",
+    "prop.open": "Ouvrir la proposition", "prop.opened": "Proposition ouverte.", "prop.voted": "Position enregistrée.",
+    "prop.reason": "Raison (obligatoire pour un blocage ou un désaccord par consentement)", "prop.mine": "Notre position : {p}",
+    "prop.deadline": "échéance {d}", "prop.log": "Registre des décisions", "prop.export": "Exporter le registre (Markdown)",
+    "prop.nolog": "Aucune décision pour l'instant.",
+    "prop.kind.general": "générale", "prop.kind.charter-amendment": "amendement de la charte", "prop.kind.admission": "admission",
+    "prop.kind.removal": "retrait", "prop.kind.library-quota": "quota de bibliothèque",
+    "prop.process.consent": "consentement", "prop.process.consensus": "consensus", "prop.process.majority": "majorité",
+    "prop.status.passed": "Adoptée", "prop.status.rejected": "Rejetée", "prop.status.blocked": "Bloquée", "prop.status.expired": "Expirée",
+    "pos.agree": "D'accord", "pos.abstain": "Abstention", "pos.disagree": "Pas d'accord", "pos.block": "Bloquer",
     "prof.title": "Notre profil", "prof.description": "Ce que nous faisons", "prof.contact": "Contact",
     "prof.offerslabel": "Nous offrons (séparé par des virgules)", "prof.needslabel": "Nous cherchons (séparé par des virgules)",
     "prof.save": "Enregistrer le profil", "prof.saved": "Profil enregistré.", "prof.offers": "offre : {l}", "prof.needs": "cherche : {l}",
@@ -97,7 +109,19 @@ const T = {
     "mem.role.coordinator": "coordinator", "mem.role.member": "member",
     "mem.status.active": "active", "mem.status.pending": "pending", "mem.status.removed": "removed",
     "mem.devices": "{n} device(s)",
-    "nav.events": "Trainings",
+    "nav.events": "Trainings", "nav.proposals": "Decisions",
+    "prop.title": "Open proposals", "prop.none": "No open proposal.", "prop.new": "New proposal",
+    "prop.kindlabel": "Kind", "prop.titlelabel": "Title", "prop.textlabel": "Text (for an amendment: the whole proposed charter)",
+    "prop.processlabel": "Decided by", "prop.deadlinelabel": "Deadline", "prop.default": "the alliance's",
+    "prop.open": "Open the proposal", "prop.opened": "Proposal opened.", "prop.voted": "Position saved.",
+    "prop.reason": "Reason (needed to block, or to disagree under consent)", "prop.mine": "Our position: {p}",
+    "prop.deadline": "deadline {d}", "prop.log": "Decision log", "prop.export": "Export the log (Markdown)",
+    "prop.nolog": "No decision yet.",
+    "prop.kind.general": "general", "prop.kind.charter-amendment": "charter amendment", "prop.kind.admission": "admission",
+    "prop.kind.removal": "removal", "prop.kind.library-quota": "library quota",
+    "prop.process.consent": "consent", "prop.process.consensus": "consensus", "prop.process.majority": "majority",
+    "prop.status.passed": "Passed", "prop.status.rejected": "Rejected", "prop.status.blocked": "Blocked", "prop.status.expired": "Expired",
+    "pos.agree": "Agree", "pos.abstain": "Abstain", "pos.disagree": "Disagree", "pos.block": "Block",
     "prof.title": "Our profile", "prof.description": "What we do", "prof.contact": "Contact",
     "prof.offerslabel": "We offer (comma-separated)", "prof.needslabel": "We look for (comma-separated)",
     "prof.save": "Save the profile", "prof.saved": "Profile saved.", "prof.offers": "offers: {l}", "prof.needs": "looks for: {l}",
@@ -243,7 +267,7 @@ pages.home = {
     for (const c of st.conflicts || []) attention.push(h("li", { class: "conflict" }, t("home.conflict", { r: c.resource_name || c.resource, from: short(c.from), to: short(c.to) })));
     for (const m of members.filter((m) => m.status === "pending")) attention.push(h("li", {}, t("home.pendingorg", { org: m.org }), " ", h("a", { href: "#members" }, "→")));
     for (const b of bookings.filter((b) => b.status === "pending" && own.has(b.resource))) attention.push(h("li", {}, t("home.pendingbooking", { r: b.resource_name, from: short(b.from), org: b.org }), " ", h("a", { href: "#calendar" }, "→")));
-    for (const p of proposals.filter((p) => p.status === "open")) attention.push(h("li", {}, t("home.proposal", { t: p.title })));
+    for (const p of proposals.filter((p) => p.status === "open")) attention.push(h("li", {}, t("home.proposal", { t: p.title }), " ", h("a", { href: "#proposals" }, "→")));
     fill(main,
       h("h1", {}, t("home.title")),
       h("div", { class: "cards" },
@@ -537,6 +561,54 @@ pages.values = {
       h("h2", {}, t("val.add")),
       h("div", { class: "row" }, h("label", {}, t("val.name") + " ", name), h("label", {}, t("val.desc") + " ", desc),
         h("button", { class: "primary", id: "value-add", onclick: () => act(() => api("POST", "/values", { name: name.value, description: desc.value })) }, t("val.add"))));
+  },
+};
+
+// ---- proposals and the decision log --------------------------------------------
+
+const POSITIONS = ["agree", "abstain", "disagree", "block"];
+
+pages.proposals = {
+  async render(main, page) {
+    const [proposals, decisions] = await Promise.all([api("GET", "/proposals"), api("GET", "/decisions").catch(() => [])]);
+    if (unchanged(page, proposals, decisions)) return;
+    const open = proposals.filter((p) => p.status === "open");
+    const card = (p) => {
+      const reason = h("input", { type: "text", size: 40, class: "vote-reason", placeholder: t("prop.reason") });
+      const mine = (p.votes || []).find((v) => v.org === status.org);
+      return h("div", { class: "card proposal", "data-proposal": p.id },
+        h("h2", {}, p.title),
+        h("p", { class: "muted" }, t("prop.kind." + p.kind) + " · " + t("prop.process." + p.process) + " · " + t("prop.deadline", { d: short(p.deadline) }) + " · " + p.created_by),
+        p.text ? h("pre", { class: "proposal-text" }, p.text) : null,
+        h("ul", { class: "votes" }, (p.votes || []).map((v) => h("li", { class: v.position }, v.org + " : " + t("pos." + v.position) + (v.reason ? " — " + v.reason : "")))),
+        p.status === "open" ? [
+          mine ? h("p", { class: "muted" }, t("prop.mine", { p: t("pos." + mine.position) })) : null,
+          h("div", { class: "row" }, reason,
+            POSITIONS.map((pos) => h("button", { class: "vote " + pos + (pos === "block" ? " danger" : ""), "data-position": pos,
+              onclick: () => act(() => api("POST", "/proposals/" + p.id + "/vote", { position: pos, reason: reason.value }), t("prop.voted")) }, t("pos." + pos))))] :
+          h("p", { class: "outcome" }, t("prop.status." + p.status)));
+    };
+    const kind = h("select", { id: "prop-kind" }, ["general", "charter-amendment"].map((k) => h("option", { value: k }, t("prop.kind." + k))));
+    const title = h("input", { id: "prop-title", type: "text", size: 40 });
+    const text = h("textarea", { id: "prop-text", rows: 6 });
+    const process = h("select", { id: "prop-process" }, h("option", { value: "" }, t("prop.default")), ["consent", "consensus", "majority"].map((k) => h("option", { value: k }, t("prop.process." + k))));
+    const deadline = h("input", { id: "prop-deadline", type: "datetime-local" });
+    kind.addEventListener("change", async () => {
+      // An amendment starts from the charter as it is now.
+      if (kind.value === "charter-amendment" && !text.value) text.value = (await api("GET", "/charter").catch(() => ({ text: "" }))).text;
+    });
+    fill(main, h("h1", {}, t("prop.title")),
+      open.length ? h("div", { class: "cards", id: "open-proposals" }, open.map(card)) : h("p", { class: "muted" }, t("prop.none")),
+      h("h2", {}, t("prop.new")),
+      h("div", { class: "row" }, h("label", {}, t("prop.kindlabel") + " ", kind), h("label", {}, t("prop.titlelabel") + " ", title)),
+      h("p", {}, h("label", {}, t("prop.textlabel"), h("br", {}), text)),
+      h("div", { class: "row" }, h("label", {}, t("prop.processlabel") + " ", process), h("label", {}, t("prop.deadlinelabel") + " ", deadline),
+        h("button", { class: "primary", id: "propose", onclick: () => act(() => api("POST", "/proposals", {
+          kind: kind.value, title: title.value, text: text.value, process: process.value || null, deadline: deadline.value ? deadline.value.slice(0, 16) : null,
+        }), t("prop.opened")) }, t("prop.open"))),
+      h("h2", {}, t("prop.log")),
+      h("p", {}, h("a", { id: "decisions-export", href: "/api/decisions.md", download: "decisions.md" }, t("prop.export"))),
+      decisions.length ? h("div", { id: "decisions" }, decisions.map(card)) : h("p", { class: "muted" }, t("prop.nolog")));
   },
 };
 
