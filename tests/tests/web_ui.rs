@@ -1128,3 +1128,76 @@ async fn a_proposal_opened_on_one_page_is_voted_on_the_other_and_a_block_needs_a
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_is_shared_from_the_calendar_and_a_colleague_logs_in_for_a_year_with_a_link() {
+    let net = alliance();
+    let driver = Driver::start();
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, "#calendar").await;
+    // No resource yet: the page says so and offers to share one.
+    until(20, "the empty calendar offers a form", || async {
+        page_b.find(Locator::Css("#resource-add")).await.is_ok()
+    })
+    .await;
+    // Open at once on an empty calendar.
+    type_into(&page_b, "#res-name", "Camionnette").await;
+    page_b
+        .find(Locator::Css("#res-kind option[value='vehicle']"))
+        .await
+        .expect("the vehicle option")
+        .click()
+        .await
+        .expect("pick vehicle");
+    click(&page_b, "#res-approval").await;
+    click(&page_b, "#res-save").await;
+    eventually(30, "B's van reaches A, needing approval", || {
+        net.a
+            .json(&["resource", "list"])
+            .as_array()
+            .is_some_and(|l| {
+                l.iter().any(|r| {
+                    r["name"] == "Camionnette" && r["kind"] == "vehicle" && r["approval"] == true
+                })
+            })
+    });
+    // B is a plain member: its members page offers no removal.
+    let ui_b = net.serve_b.ui.as_deref().expect("ui");
+    page_b
+        .goto(&format!("{ui_b}/#members"))
+        .await
+        .expect("members page");
+    until(20, "B's members page", || async {
+        shows(&page_b, "#members", "Maison médicale du Midi").await
+    })
+    .await;
+    assert!(
+        page_b.find(Locator::Css("button.remove")).await.is_err(),
+        "no removal button for a plain member"
+    );
+    // The login cookie outlives the browser session.
+    let cookies = page_b.get_all_cookies().await.expect("cookies");
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.expires().is_some() || c.max_age().is_some()),
+        "a lasting login cookie: {cookies:?}"
+    );
+    // A colleague's browser logs in with a link made on this page.
+    click(&page_b, "#login-link").await;
+    until(20, "a login link", || async {
+        shows(&page_b, "#login-url", "/login?code=").await
+    })
+    .await;
+    let link = text_of(&page_b, "#login-url").await.expect("the link");
+    let colleague = driver.browser("fr-BE,fr").await;
+    colleague.goto(link.trim()).await.expect("open the link");
+    until(20, "the colleague is logged in", || async {
+        shows(&colleague, "#org-name", "Groupe Terre").await
+    })
+    .await;
+    colleague.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

@@ -27,6 +27,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth;
 
+/// How long a browser stays logged in, in seconds (a year).
+const LOGIN_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
+
 /// The largest library file the interface accepts in one upload.
 const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
@@ -105,6 +108,7 @@ fn bad_input(message: &str) -> ApiError {
         peers,
         sync_now,
         invite,
+        login_link,
         charter_show,
         charter_edit,
         charter_history,
@@ -165,6 +169,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/peers", get(peers))
         .route("/sync", post(sync_now))
         .route("/invite", post(invite))
+        .route("/login-link", post(login_link))
         .route("/charter", get(charter_show).put(charter_edit))
         .route("/charter/history", get(charter_history))
         .route("/charter/adopted", get(charter_adopted))
@@ -277,8 +282,10 @@ async fn login(AxState(state): AxState<State>, Query(q): Query<LoginQuery>) -> R
         )
             .into_response();
     }
+    // Kept for a year: a person stays logged in on their own computer
+    // (deleting `ui-token` from the home and restarting logs everyone out).
     let cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Strict",
+        "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={LOGIN_MAX_AGE_SECS}",
         auth::cookie_name(state.addr.port()),
         state.token
     );
@@ -290,6 +297,15 @@ async fn login(AxState(state): AxState<State>, Query(q): Query<LoginQuery>) -> R
 }
 
 // ---- this node and its members ----------------------------------------
+
+/// A new one-time login link, for a colleague's browser on this computer
+/// (valid once, within 15 minutes).
+#[utoipa::path(post, path = "/api/login-link", responses((status = 200, body = Object)))]
+async fn login_link(AxState(s): AxState<State>) -> Result<Json<Value>, Response> {
+    auth::login_url(&s.home)
+        .map(|url| Json(json!({ "url": url })))
+        .map_err(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+}
 
 /// This device, organisation, alliance, documents, peers and lost bookings.
 #[utoipa::path(get, path = "/api/status", responses((status = 200, description = "as `entraide status --json`", body = Object)))]

@@ -9,7 +9,8 @@ const T = {
     "nav.library": "Bibliothèque", "nav.values": "Valeurs", "nav.members": "Membres",
     "online": "En ligne : {n} membre(s) joignable(s)", "offline": "Hors ligne : vos changements partiront dès qu'un membre sera joignable",
     "node.down": "Le nœud ne répond pas : est-ce que « entraide serve » tourne encore ?",
-    "login": "Vous n'êtes pas connecté·e. Ouvrez le lien que donne la commande « entraide ui-url ».",
+    "login": "Vous n'êtes pas connecté·e sur ce navigateur. Demandez un lien de connexion à un·e collègue (page Membres, « Lien de connexion ») ou à la personne qui a installé le nœud.",
+    "login.short": "Pas connecté·e",
     "home.title": "Accueil", "home.org": "Cette organisation", "home.alliance": "Alliance",
     "home.noalliance": "Pas encore d'alliance", "home.members": "Membres", "home.peers": "Appareils des membres",
     "home.attention": "À traiter", "home.nothing": "Rien à traiter.", "home.lastsync": "dernière synchro : {t}",
@@ -44,7 +45,11 @@ const T = {
     "mem.role.coordinator": "coordination", "mem.role.member": "membre",
     "mem.status.active": "active", "mem.status.pending": "en attente", "mem.status.removed": "retirée",
     "mem.devices": "{n} appareil(s)",
-    "nav.events": "Formations", "nav.proposals": "Décisions",
+    "nav.events": "Formations",
+    "res.add": "Partager une ressource", "res.name": "Nom", "res.kindlabel": "Type", "res.capacity": "Capacité", "res.location": "Lieu",
+    "res.approval": "Les réservations attendent notre approbation", "res.added": "Ressource partagée.",
+    "res.kind.room": "salle", "res.kind.vehicle": "véhicule", "res.kind.equipment": "matériel", "res.kind.other": "autre",
+    "mem.loginlink": "Lien de connexion pour un·e collègue", "mem.loginhelp": "Un lien valable une fois, 15 minutes, pour ouvrir ces pages dans un autre navigateur de cet ordinateur.", "nav.proposals": "Décisions",
     "prop.title": "Propositions ouvertes", "prop.none": "Aucune proposition ouverte.", "prop.new": "Nouvelle proposition",
     "prop.kindlabel": "Type", "prop.titlelabel": "Titre", "prop.textlabel": "Texte (pour un amendement : toute la charte proposée)",
     "prop.processlabel": "Mode de décision", "prop.deadlinelabel": "Échéance", "prop.default": "celui de l'alliance",
@@ -74,7 +79,8 @@ const T = {
     "nav.library": "Library", "nav.values": "Values", "nav.members": "Members",
     "online": "Online: {n} member device(s) reachable", "offline": "Offline: your changes will leave as soon as a member is reachable",
     "node.down": "The node does not answer: is `entraide serve` still running?",
-    "login": "You are not logged in. Open the link the command `entraide ui-url` prints.",
+    "login": "This browser is not logged in. Ask a colleague for a login link (Members page, \"Login link\") or whoever set up the node.",
+    "login.short": "Not logged in",
     "home.title": "Home", "home.org": "This organisation", "home.alliance": "Alliance",
     "home.noalliance": "No alliance yet", "home.members": "Members", "home.peers": "Member devices",
     "home.attention": "Needs you", "home.nothing": "Nothing waits for you.", "home.lastsync": "last sync: {t}",
@@ -109,7 +115,11 @@ const T = {
     "mem.role.coordinator": "coordinator", "mem.role.member": "member",
     "mem.status.active": "active", "mem.status.pending": "pending", "mem.status.removed": "removed",
     "mem.devices": "{n} device(s)",
-    "nav.events": "Trainings", "nav.proposals": "Decisions",
+    "nav.events": "Trainings",
+    "res.add": "Share a resource", "res.name": "Name", "res.kindlabel": "Kind", "res.capacity": "Capacity", "res.location": "Location",
+    "res.approval": "Bookings wait for our approval", "res.added": "Resource shared.",
+    "res.kind.room": "room", "res.kind.vehicle": "vehicle", "res.kind.equipment": "equipment", "res.kind.other": "other",
+    "mem.loginlink": "Login link for a colleague", "mem.loginhelp": "A link valid once, for 15 minutes, to open these pages in another browser on this computer.", "nav.proposals": "Decisions",
     "prop.title": "Open proposals", "prop.none": "No open proposal.", "prop.new": "New proposal",
     "prop.kindlabel": "Kind", "prop.titlelabel": "Title", "prop.textlabel": "Text (for an amendment: the whole proposed charter)",
     "prop.processlabel": "Decided by", "prop.deadlinelabel": "Deadline", "prop.default": "the alliance's",
@@ -186,7 +196,8 @@ async function api(method, path, body, raw) {
   else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
   let r;
   try { r = await fetch("/api" + path, opts); } catch (e) { setOnline(null); throw new ApiError(t("node.down")); }
-  if (r.status === 401) { notice(t("login")); throw new ApiError(t("login")); }
+  if (r.status === 401) { loggedOut = true; notice(t("login")); setOnline(status); throw new ApiError(t("login")); }
+  loggedOut = false;
   const data = await r.json().catch(() => ({}));
   if (!r.ok) throw new ApiError(data.error || r.statusText);
   return data;
@@ -194,15 +205,18 @@ async function api(method, path, body, raw) {
 
 // Runs an action from a button: shows its refusal, never throws.
 async function act(fn, okText) {
-  try { await fn(); if (okText) notice(okText, true); await refresh(); }
+  try { await fn(); notice(okText || null, true); await refresh(); }
   catch (e) { notice(e.message); }
 }
 
 function short(time) { return time ? time.slice(0, 16).replace("T", " ") : t("never"); }
 
 let status = null;
+// The node answered that this browser is not logged in: it runs.
+let loggedOut = false;
 function setOnline(st) {
   const b = document.getElementById("online");
+  if (loggedOut) { b.textContent = t("login.short"); b.className = "badge offline"; return; }
   if (!st) { b.textContent = t("node.down"); b.className = "badge offline"; return; }
   const n = (st.peers || []).filter((p) => p.connected).length;
   b.textContent = n > 0 ? t("online", { n }) : t("offline");
@@ -237,6 +251,7 @@ function route() {
   if (current && current.name !== name && current.leave) current.leave();
   current = { name, args: args.map(decodeURIComponent), ...pages[name] };
   current.state = {};
+  notice(null);
   document.getElementById("main").replaceChildren();
   refresh();
 }
@@ -300,7 +315,10 @@ pages.calendar = {
     const [weekArg, resArg] = page.args;
     const week = monday(/^\d{4}-\d{2}-\d{2}$/.test(weekArg || "") ? weekArg : todayLocal());
     const res = resources.find((r) => r.id === resArg) || resources.find((r) => r.id === page.state.resource) || resources[0];
-    if (!res) { fill(main, h("h1", {}, t("cal.title")), h("p", {}, t("cal.noresource"))); return; }
+    if (!res) {
+      if (!unchanged(page, resources)) fill(main, h("h1", {}, t("cal.title")), h("p", {}, t("cal.noresource")), resourceForm(true));
+      return;
+    }
     page.state.resource = res.id;
     const go = (w, r) => { location.hash = "#calendar/" + w + "/" + encodeURIComponent(r); };
     const bookings = await api("GET", "/bookings?resource=" + encodeURIComponent(res.id));
@@ -337,7 +355,7 @@ pages.calendar = {
       h("div", { class: "row" },
         h("label", {}, t("cal.resource") + " ",
           h("select", { id: "resource", onchange: (e) => go(week, e.target.value) },
-            resources.map((r) => h("option", { value: r.id, selected: r.id === res.id }, r.name + " (" + r.kind + ")")))),
+            resources.map((r) => h("option", { value: r.id, selected: r.id === res.id }, r.name + " (" + t("res.kind." + r.kind) + ")")))),
         h("button", { id: "prev-week", onclick: () => go(addDays(week, -7), res.id) }, t("cal.prev")),
         h("button", { onclick: () => go(monday(todayLocal()), res.id) }, t("cal.today")),
         h("button", { id: "next-week", onclick: () => go(addDays(week, 7), res.id) }, t("cal.next"))),
@@ -357,9 +375,27 @@ pages.calendar = {
       h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && b.status !== "cancelled" && !b.declined && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) =>
         h("li", {}, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
           h("button", { class: "danger", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel")) }, t("cal.cancelbooking"))))),
+      resourceForm(),
     );
   },
 };
+
+// Sharing a resource of one's own organisation.
+function resourceForm(open) {
+  const name = h("input", { id: "res-name", type: "text", size: 24 });
+  const kind = h("select", { id: "res-kind" }, ["room", "vehicle", "equipment", "other"].map((k) => h("option", { value: k }, t("res.kind." + k))));
+  const capacity = h("input", { id: "res-capacity", type: "number", min: 1, size: 4 });
+  const location = h("input", { id: "res-location", type: "text", size: 24 });
+  const approval = h("input", { id: "res-approval", type: "checkbox" });
+  return h("details", { class: "card", id: "resource-add", open: !!open }, h("summary", {}, t("res.add")),
+    h("div", { class: "row" }, h("label", {}, t("res.name") + " ", name), h("label", {}, t("res.kindlabel") + " ", kind),
+      h("label", {}, t("res.capacity") + " ", capacity), h("label", {}, t("res.location") + " ", location)),
+    h("div", { class: "row" }, h("label", {}, approval, " " + t("res.approval")),
+      h("button", { class: "primary", id: "res-save", onclick: () => act(() => api("POST", "/resources", {
+        name: name.value, kind: kind.value, capacity: capacity.value ? Number(capacity.value) : null,
+        location: location.value || null, approval: approval.checked,
+      }), t("res.added")) }, t("res.add"))));
+}
 
 function openBooking(res, from, to) {
   const purpose = h("input", { id: "purpose", type: "text", size: 30 });
@@ -665,6 +701,8 @@ pages.members = {
     const [members, profiles] = await Promise.all([api("GET", "/members"), api("GET", "/orgs").catch(() => [])]);
     if (unchanged(page, members, profiles)) return;
     const profileOf = (m) => profiles.find((p) => p.org === m.org);
+    // Only a coordinator may propose a removal (the node refuses anyone else).
+    const coordinator = members.some((m) => m.org === status.org && m.role === "coordinator");
     const profileLine = (p) => p ? [p.description, p.contact, (p.offers || []).length ? t("prof.offers", { l: p.offers.join(", ") }) : "", (p.needs || []).length ? t("prof.needs", { l: p.needs.join(", ") }) : ""].filter(Boolean).join(" · ") : "";
     const mine = profiles.find((p) => p.org === status.org) || {};
     const pDesc = h("input", { id: "profile-description", type: "text", size: 40, value: mine.description || "" });
@@ -679,13 +717,20 @@ pages.members = {
         h("td", { class: "muted" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).length ? " · " + t("mem.waiting", { w: m.waiting.map((w) => w.needs || w.kind || "").join(", ") }) : ""),
         h("td", {},
           m.status === "pending" ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
-          m.status === "active" && m.org !== status.org ? h("button", { class: "danger remove", onclick: () => confirmRemove(m) }, t("mem.remove")) : null)))),
+          m.status === "active" && m.org !== status.org && coordinator ? h("button", { class: "danger remove", onclick: () => confirmRemove(m) }, t("mem.remove")) : null)))),
       h("h2", {}, t("prof.title")),
       h("div", { class: "row" }, h("label", {}, t("prof.description") + " ", pDesc), h("label", {}, t("prof.contact") + " ", pContact)),
       h("div", { class: "row" }, h("label", {}, t("prof.offerslabel") + " ", pOffers), h("label", {}, t("prof.needslabel") + " ", pNeeds),
         h("button", { class: "primary", id: "profile-save", onclick: () => act(() => api("PUT", "/orgs/me", {
           description: pDesc.value, contact: pContact.value, offers: tagsOf(pOffers.value), needs: tagsOf(pNeeds.value),
         }), t("prof.saved")) }, t("prof.save"))),
+      h("h2", {}, t("mem.loginlink")),
+      h("p", { class: "muted" }, t("mem.loginhelp")),
+      h("button", { id: "login-link", onclick: () => act(async () => {
+        const r = await api("POST", "/login-link");
+        fill(st.linkBox, h("p", { class: "ticket", id: "login-url" }, r.url));
+      }) }, t("mem.loginlink")),
+      st.linkBox || (st.linkBox = h("div", {})),
       h("h2", {}, t("mem.invite")),
       h("button", { id: "invite", class: "primary", onclick: () => act(async () => {
         const r = await api("POST", "/invite", { role: "member", expires: "7d" });
