@@ -106,6 +106,14 @@ enum Command {
         #[arg(long)]
         series: bool,
     },
+    /// Your organisation leaves the alliance (no vote): its future
+    /// bookings are cancelled and its resources withdrawn; what it wrote
+    /// stays. Coming back later means being admitted again, as a newcomer.
+    Leave {
+        /// Why, for the other members.
+        #[arg(long)]
+        reason: String,
+    },
     /// Organisation profiles: what each member says of itself.
     Org {
         #[command(subcommand)]
@@ -1108,6 +1116,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         Command::Calendar {
             command: CalendarCommand::Export { resource, out },
         } => (Request::CalendarExport { resource }, Some(out)),
+        Command::Leave { reason } => (Request::Leave { reason }, None),
         Command::Org { command } => match command {
             OrgCommand::Show { org } => (Request::OrgShow { org }, None),
             OrgCommand::Set {

@@ -253,7 +253,7 @@ fn remap(mut op: Op, earlier: &[SignedOp]) -> (Op, u8) {
             *device = dev(*device);
             cut(cutoffs);
         }
-        OpBody::RemoveOrg { cutoffs, .. } => cut(cutoffs),
+        OpBody::RemoveOrg { cutoffs, .. } | OpBody::Leave { cutoffs, .. } => cut(cutoffs),
         OpBody::Approve { motion } | OpBody::Block { motion, .. } => *motion = pick(*motion),
         OpBody::Found { .. }
         | OpBody::SetAdmission { .. }

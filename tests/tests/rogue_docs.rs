@@ -1313,3 +1313,14 @@ fn rogue_rewrites_another_orgs_profile() {
     });
     w.assert_refused(&attack);
 }
+
+#[test]
+fn rogue_withdraws_another_orgs_resource() {
+    let mut w = world("member");
+    let salle = w.ids.salle.clone();
+    let attack = w.attack(DocKind::Calendar, |_, d| {
+        let r = obj(d, &["resources", &salle]);
+        ok(d.put(&r, "withdrawn_at", ScalarValue::Int(rogue::now_ms())));
+    });
+    w.assert_refused(&attack);
+}

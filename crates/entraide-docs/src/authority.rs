@@ -689,6 +689,7 @@ fn resource_field(
         "capacity" => scalar(op, field, Want::Int),
         "quota" => scalar(op, field, Want::Str(50)),
         "approval" => scalar(op, field, Want::Bool),
+        "withdrawn_at" => scalar(op, field, Want::Int),
         _ => Err(format!("a resource has no field '{field}' of this kind")),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Schema (automerge):
 //! ```text
-//! { resources: { <id>: { name, kind, capacity?, location?, quota? ("20h/week"), zone?,
+//! { resources: { <id>: { name, kind, capacity?, location?, quota? ("20h/week"), zone?, withdrawn_at?,
 //!                        approval, owner, created_at } },
 //!   bookings:  { <resource id>: { <booking id>: { org, device, from, to, purpose, created_at,
 //!                                                 series?, decision?, decision_reason?,
@@ -251,6 +251,9 @@ pub struct Resource {
     pub zone: Tz,
     /// When it may be booked, in its zone (`None`: always).
     pub hours: Option<OpeningHours>,
+    /// When its owner withdrew it (it leaves the alliance's list and takes
+    /// no new booking), if it did.
+    pub withdrawn_at: Option<i64>,
 }
 
 /// A new resource.
@@ -1096,6 +1099,12 @@ impl Calendar {
         dir: &dyn Directory,
     ) -> Result<Booked, CalendarError> {
         let resource = self.resource(resource_id)?;
+        if resource.withdrawn_at.is_some() {
+            return Err(CalendarError::NotAllowed(format!(
+                "{} was withdrawn by its owner and takes no new booking",
+                resource.name
+            )));
+        }
         if slots.is_empty() || slots.len() > MAX_REPEAT as usize {
             return Err(CalendarError::RepeatCount);
         }
@@ -1319,6 +1328,52 @@ impl Calendar {
         self.doc
             .commit(now_ms, if approve { "approve" } else { "decline" });
         Ok(booking)
+    }
+}
+
+impl Calendar {
+    /// Withdraws a resource `author`'s organisation owns: it takes no new
+    /// booking, and every booking of it that has not ended yet is declined
+    /// with `reason` (so its organisation sees why). Returns those bookings.
+    pub fn withdraw_resource(
+        &mut self,
+        author: &Author,
+        now_ms: i64,
+        resource_id: &str,
+        reason: &str,
+        dir: &dyn Directory,
+    ) -> Result<Vec<Booking>, CalendarError> {
+        let resource = self.resource(resource_id)?;
+        if resource.owner != author.org {
+            return Err(CalendarError::NotAllowed(format!(
+                "only the organisation that owns {} may withdraw it",
+                resource.name
+            )));
+        }
+        let Some(obj) = self
+            .resources_root()
+            .child(&resource.id)
+            .map(|r| r.obj().clone())
+        else {
+            return Err(CalendarError::Name);
+        };
+        let future: Vec<Booking> = self
+            .bookings(Some(&resource.id), dir)
+            .into_iter()
+            .filter(|b| b.to > now_ms && !is_closed(b))
+            .collect();
+        let targets: Vec<ObjId> = future.iter().filter_map(|b| self.booking_obj(b)).collect();
+        let device = hex(&author.device);
+        let tx = self.doc.write();
+        let _ = tx.put(&obj, "withdrawn_at", ScalarValue::Int(now_ms));
+        for b in &targets {
+            let _ = tx.put(b, "decision", "declined");
+            let _ = tx.put(b, "decided_by", author.org.as_str());
+            let _ = tx.put(b, "decided_by_device", device.as_str());
+            let _ = tx.put(b, "decision_reason", reason);
+        }
+        self.doc.commit(now_ms, "resource withdraw");
+        Ok(future)
     }
 }
 
@@ -1738,6 +1793,7 @@ fn read_resource(id: String, r: &Record<'_>) -> Resource {
             .and_then(|z| z.parse::<Tz>().ok())
             .unwrap_or(Tz::UTC),
         hours: r.str("hours").and_then(|h| OpeningHours::parse(&h).ok()),
+        withdrawn_at: r.int("withdrawn_at"),
     }
 }
 

@@ -243,6 +243,15 @@ pub enum OpBody {
         /// The process's name.
         process: String,
     },
+    /// The author's organisation leaves the alliance on its own decision
+    /// (no vote): it is removed there, as a passed removal would remove it.
+    /// The last variant, so that older operations keep their bytes.
+    Leave {
+        /// Why, in plain words.
+        reason: String,
+        /// Its devices' last valid changes (its own node knows them all).
+        cutoffs: Vec<Cutoff>,
+    },
 }
 
 impl OpBody {
@@ -259,6 +268,7 @@ impl OpBody {
             Self::AddDevice { .. } => "add-device",
             Self::RemoveDevice { .. } => "remove-device",
             Self::SetProcess { .. } => "set-process",
+            Self::Leave { .. } => "leave",
         }
     }
 

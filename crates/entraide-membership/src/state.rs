@@ -47,6 +47,11 @@
 //!    organisation id is never given twice: an `Admit` naming an id that any
 //!    organisation had (active, pending, blocked or removed) is invalid.
 //!
+//! 8. **Leaving.** An active organisation leaves on its own decision with
+//!    `Leave` (no vote; not the last active organisation): it is removed at
+//!    that operation exactly as a passed removal removes it (rules 4 and 5,
+//!    with the cutoffs its own node wrote).
+//!
 //! Re-admission: a removed organisation may be admitted again by a new motion,
 //! as a new organisation (a new id) with a new device; its removed devices
 //! stay removed. An invitation admits once, whether its motion passes or not.
@@ -525,6 +530,16 @@ impl MembershipState {
                 );
                 Ok(())
             }
+            OpBody::Leave { cutoffs, .. } => {
+                if self.active_orgs().count() <= 1 {
+                    return Err(
+                        "the alliance's last member cannot leave it; there would be no alliance"
+                            .into(),
+                    );
+                }
+                self.remove_org(&author.id, cutoffs, signed.hash());
+                Ok(())
+            }
             OpBody::SetAdmission { .. } => {
                 coordinator_only("changing the admission rule")?;
                 self.open_motion(
@@ -766,6 +781,31 @@ impl MembershipState {
         }
     }
 
+    /// Removes `org_id` at the operation `at` (a passed removal, or its own
+    /// `Leave`): its devices' operations outside the past of `at` are void
+    /// (strong removal), and their document changes count up to `cutoffs`.
+    fn remove_org(&mut self, org_id: &str, cutoffs: &[Cutoff], at: OpHash) {
+        if let Some(org) = self.orgs.get_mut(org_id) {
+            org.status = OrgStatus::Removed;
+            let devices: Vec<DeviceId> = org.devices.iter().copied().collect();
+            org.removed_devices.extend(devices.iter().copied());
+            org.devices.clear();
+            for device in devices {
+                self.removals.insert(
+                    device,
+                    Removal {
+                        effective: at,
+                        cutoffs: cutoffs
+                            .iter()
+                            .filter(|c| c.device == device)
+                            .cloned()
+                            .collect(),
+                    },
+                );
+            }
+        }
+    }
+
     fn pass(&mut self, m: &Motion, at: OpHash) {
         if let Some(motion) = self.motions.get_mut(&m.hash) {
             motion.status = MotionStatus::Passed;
@@ -784,27 +824,7 @@ impl MembershipState {
             }
             OpBody::RemoveOrg {
                 org_id, cutoffs, ..
-            } => {
-                if let Some(org) = self.orgs.get_mut(org_id) {
-                    org.status = OrgStatus::Removed;
-                    let devices: Vec<DeviceId> = org.devices.iter().copied().collect();
-                    org.removed_devices.extend(devices.iter().copied());
-                    org.devices.clear();
-                    for device in devices {
-                        self.removals.insert(
-                            device,
-                            Removal {
-                                effective: at,
-                                cutoffs: cutoffs
-                                    .iter()
-                                    .filter(|c| c.device == device)
-                                    .cloned()
-                                    .collect(),
-                            },
-                        );
-                    }
-                }
-            }
+            } => self.remove_org(org_id, cutoffs, at),
             OpBody::SetAdmission { rule } => {
                 if let Some(a) = self.alliance.as_mut() {
                     a.admission = *rule;

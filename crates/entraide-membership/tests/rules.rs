@@ -225,6 +225,51 @@ fn a_removed_member_cannot_race_its_removal() {
 }
 
 #[test]
+fn an_organisation_leaves_on_its_own_and_what_it_signs_after_is_void() {
+    let mut h = three_coordinators();
+    let base = h.heads();
+    let leave = h.add(sign(
+        2,
+        base.clone(),
+        OpBody::Leave {
+            reason: "we merge with another association".into(),
+            cutoffs: vec![],
+        },
+    ));
+    // Signed concurrently with its departure: void, as for a removal.
+    let sneaky = h.admit(2, base, 5);
+    // Signed after it: void too.
+    let after = h.role(2, vec![leave], 3, Role::Coordinator);
+    let s = h.state();
+    assert_eq!(status(&s, 2), Some(OrgStatus::Removed));
+    assert!(s.verdicts[&leave].valid, "{:?}", s.verdicts[&leave]);
+    assert!(!s.verdicts[&sneaky].valid);
+    assert!(!s.verdicts[&after].valid);
+    assert_eq!(status(&s, 5), None);
+    // The others go on: 1 and 3 remain, and the last one cannot leave.
+    let l3 = h.add(sign(
+        3,
+        h.heads(),
+        OpBody::Leave {
+            reason: "fin".into(),
+            cutoffs: vec![],
+        },
+    ));
+    let l1 = h.add(sign(
+        1,
+        vec![l3],
+        OpBody::Leave {
+            reason: "fin".into(),
+            cutoffs: vec![],
+        },
+    ));
+    let s = h.state();
+    assert_eq!(status(&s, 3), Some(OrgStatus::Removed));
+    assert!(!s.verdicts[&l1].valid, "the last member stays");
+    assert_eq!(status(&s, 1), Some(OrgStatus::Active));
+}
+
+#[test]
 fn what_was_done_before_the_removal_stays() {
     let mut h = three_coordinators();
     let a5 = h.admit(2, h.heads(), 5);
@@ -461,6 +506,11 @@ fn random_history(seed: u64, steps: usize) -> Vec<SignedOp> {
             // Its own device, or (as a coordinator) another organisation's.
             6 if next() % 2 == 0 => OpBody::RemoveDevice {
                 device: dev(target),
+                cutoffs: vec![],
+            },
+            // Now and then, the author's organisation leaves.
+            7 if next() % 3 == 0 => OpBody::Leave {
+                reason: "test".into(),
                 cutoffs: vec![],
             },
             _ => {

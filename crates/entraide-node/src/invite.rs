@@ -11,6 +11,8 @@
 use std::net::SocketAddr;
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use entraide_docs::DocKind;
+use entraide_docs::calendar::BookingStatus;
 use entraide_membership::{AdmissionRule, Cutoff, DeviceId, Op, OpBody, Role, SignedOp};
 use entraide_store::WriteBatch;
 use serde::{Deserialize, Serialize};
@@ -575,6 +577,94 @@ impl Node {
 
     /// `member remove`: proposes the removal of `org`, or votes for the one
     /// already proposed.
+    /// `leave`: this organisation leaves the alliance on its own decision.
+    /// First its future bookings are cancelled and its resources withdrawn
+    /// (their future bookings declined, with the reason, so their
+    /// organisations see why), then it signs `Leave` with cutoffs that
+    /// include those changes; what it wrote before stays.
+    pub fn leave(&mut self, reason: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(NodeError::Invalid(
+                "say why your organisation leaves: --reason <TEXT>".into(),
+            ));
+        }
+        let state = &self.membership.state;
+        let devices: Vec<DeviceId> = match state.orgs.get(&self.org_id) {
+            Some(o) if o.status == entraide_membership::OrgStatus::Active => {
+                o.devices.iter().copied().collect()
+            }
+            _ => {
+                return Err(NodeError::Invalid(
+                    "this organisation is not an active member of the alliance".into(),
+                ));
+            }
+        };
+        if state.active_orgs().count() <= 1 {
+            return Err(NodeError::Invalid(
+                "your organisation is the alliance's last member; there would be no alliance to leave"
+                    .into(),
+            ));
+        }
+        let (author, now) = (self.author(), self.env.now_ms());
+        let dir = crate::node::directory(&self.membership.state);
+        let own: Vec<String> = self
+            .docs
+            .calendar
+            .bookings(None, &dir)
+            .into_iter()
+            .filter(|b| b.org == self.org_id && b.to > now)
+            .filter(|b| !matches!(b.status, BookingStatus::Cancelled | BookingStatus::Declined))
+            .map(|b| b.id)
+            .collect();
+        for id in &own {
+            self.docs.calendar.cancel(&author, false, now, id, &dir)?;
+        }
+        let resources: Vec<(String, String)> = self
+            .docs
+            .calendar
+            .resources()
+            .into_iter()
+            .filter(|r| r.owner == self.org_id && r.withdrawn_at.is_none())
+            .map(|r| (r.id, r.name))
+            .collect();
+        let why = format!("{} left the alliance: {reason}", self.org_name);
+        let mut declined = Vec::new();
+        for (id, _) in &resources {
+            let gone = self
+                .docs
+                .calendar
+                .withdraw_resource(&author, now, id, &why, &dir)?;
+            declined.extend(gone.into_iter().map(|b| b.id));
+        }
+        if !own.is_empty() || !resources.is_empty() {
+            self.persist(DocKind::Calendar, WriteBatch::new())?;
+        }
+        let cutoffs = self.cutoffs_for(&devices);
+        self.append_op(OpBody::Leave {
+            reason: reason.to_owned(),
+            cutoffs,
+        })?;
+        let withdrawn: Vec<&str> = resources.iter().map(|(_, n)| n.as_str()).collect();
+        Ok(Reply::new(
+            json!({
+                "org": self.org_name,
+                "status": "removed",
+                "cancelled": own,
+                "withdrawn": withdrawn,
+                "declined": declined,
+            }),
+            format!(
+                "{} left the alliance; {} booking(s) cancelled, {} resource(s) withdrawn ({} booking(s) of them declined)",
+                self.org_name,
+                own.len(),
+                withdrawn.len(),
+                declined.len()
+            ),
+        ))
+    }
+
     pub fn member_remove(&mut self, org: &str, reason: &str) -> Result<Reply, NodeError> {
         let org_id = self.resolve_org(org)?;
         let existing = self

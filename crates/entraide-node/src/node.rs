@@ -671,6 +671,7 @@ impl Node {
             }
             Request::MemberApprove { org } => self.member_approve(&org),
             Request::MemberRemove { org, reason } => self.member_remove(&org, &reason),
+            Request::Leave { reason } => self.leave(&reason),
             Request::MemberBlock { org, reason } => {
                 if reason.trim().is_empty() {
                     return Err(NodeError::Invalid(
@@ -1425,7 +1426,10 @@ impl Node {
     fn resource_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let now = self.env.now_ms();
-        let resources = self.docs.calendar.resources();
+        // A withdrawn resource (its owner left, or withdrew it) is no
+        // longer offered.
+        let mut resources = self.docs.calendar.resources();
+        resources.retain(|r| r.withdrawn_at.is_none());
         let list: Vec<Value> = resources
             .iter()
             .map(|r| self.resource_json(r, now))

@@ -251,6 +251,11 @@ pub enum Request {
         /// Why.
         reason: String,
     },
+    /// `leave`: this organisation leaves the alliance.
+    Leave {
+        /// Why.
+        reason: String,
+    },
     /// `member block`.
     MemberBlock {
         /// Name or id.
