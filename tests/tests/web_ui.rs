@@ -1201,3 +1201,54 @@ async fn a_resource_is_shared_from_the_calendar_and_a_colleague_logs_in_for_a_ye
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_from_the_members_page_says_what_will_happen_first() {
+    let net = alliance();
+    net.b
+        .ok(&["resource", "add", "Camionnette", "--kind", "vehicle"]);
+    eventually(30, "B's van reaches A", || {
+        net.a.json(&["resource", "list"]).as_array().map(Vec::len) == Some(1)
+    });
+    let day = next_week_day();
+    net.a.ok(&[
+        "book",
+        "Camionnette",
+        "--from",
+        &format!("{day}T10:00"),
+        "--to",
+        &format!("{day}T12:00"),
+    ]);
+    eventually(30, "A's booking of the van reaches B", || {
+        net.b.json(&["bookings"]).as_array().map(Vec::len) == Some(1)
+    });
+    let driver = Driver::start();
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, "#members").await;
+    click(&page_b, "#leave").await;
+    until(20, "the dialog says what will happen", || async {
+        shows(&page_b, "#leave-what", "0 réservation(s) à venir").await
+            && shows(&page_b, "#leave-what", "1 ressource(s)").await
+    })
+    .await;
+    // Saying no changes nothing.
+    click(&page_b, "#leave-dialog button:not(.danger)").await;
+    let status = |home: &TestHome| {
+        home.json(&["member", "list"])
+            .as_array()
+            .and_then(|l| l.iter().find(|m| m["org"] == "Groupe Terre").cloned())
+            .map(|m| m["status"].clone())
+    };
+    assert_eq!(status(&net.b), Some(serde_json::json!("active")));
+    click(&page_b, "#leave").await;
+    type_into(&page_b, "#leave-reason", "fusion avec une autre asbl").await;
+    click(&page_b, "#leave-yes").await;
+    eventually(30, "B's departure reaches A, and its van goes", || {
+        status(&net.a) == Some(serde_json::json!("removed"))
+            && net.a.json(&["resource", "list"]).as_array().map(Vec::len) == Some(0)
+            && net.a.json(&["bookings"])[0]["declined"] == true
+    });
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

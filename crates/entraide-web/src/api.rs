@@ -109,6 +109,7 @@ fn bad_input(message: &str) -> ApiError {
         sync_now,
         invite,
         login_link,
+        leave,
         charter_show,
         charter_edit,
         charter_history,
@@ -170,6 +171,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/sync", post(sync_now))
         .route("/invite", post(invite))
         .route("/login-link", post(login_link))
+        .route("/leave", post(leave))
         .route("/charter", get(charter_show).put(charter_edit))
         .route("/charter/history", get(charter_history))
         .route("/charter/adopted", get(charter_adopted))
@@ -297,6 +299,13 @@ async fn login(AxState(state): AxState<State>, Query(q): Query<LoginQuery>) -> R
 }
 
 // ---- this node and its members ----------------------------------------
+
+/// This organisation leaves the alliance (its future bookings cancelled, its
+/// resources withdrawn).
+#[utoipa::path(post, path = "/api/leave", request_body = Reason, responses((status = 200, body = Object), (status = 400, description = "no reason, or the last member")))]
+async fn leave(AxState(s): AxState<State>, Json(r): Json<Reason>) -> ApiResult {
+    s.json(Request::Leave { reason: r.reason }).await
+}
 
 /// A new one-time login link, for a colleague's browser on this computer
 /// (valid once, within 15 minutes).

@@ -46,6 +46,9 @@ const T = {
     "mem.status.active": "active", "mem.status.pending": "en attente", "mem.status.removed": "retirée",
     "mem.devices": "{n} appareil(s)",
     "nav.events": "Formations",
+    "leave.title": "Quitter l'alliance", "leave.yes": "Oui, quitter l'alliance", "leave.done": "Votre organisation a quitté l'alliance.",
+    "leave.what": "Vos {b} réservation(s) à venir seront annulées et vos {r} ressource(s) retirées : les réservations qu'en ont faites les autres membres seront refusées, avec votre raison.",
+    "leave.stays": "Ce que vous avez écrit reste (charte, bibliothèque, décisions). Revenir plus tard demandera une nouvelle admission.",
     "res.add": "Partager une ressource", "res.name": "Nom", "res.kindlabel": "Type", "res.capacity": "Capacité", "res.location": "Lieu",
     "res.approval": "Les réservations attendent notre approbation", "res.added": "Ressource partagée.",
     "res.kind.room": "salle", "res.kind.vehicle": "véhicule", "res.kind.equipment": "matériel", "res.kind.other": "autre",
@@ -116,6 +119,9 @@ const T = {
     "mem.status.active": "active", "mem.status.pending": "pending", "mem.status.removed": "removed",
     "mem.devices": "{n} device(s)",
     "nav.events": "Trainings",
+    "leave.title": "Leave the alliance", "leave.yes": "Yes, leave the alliance", "leave.done": "Your organisation left the alliance.",
+    "leave.what": "Your {b} future booking(s) will be cancelled and your {r} resource(s) withdrawn: the bookings other members made of them will be declined, with your reason.",
+    "leave.stays": "What you wrote stays (charter, library, decisions). Coming back later means being admitted again.",
     "res.add": "Share a resource", "res.name": "Name", "res.kindlabel": "Kind", "res.capacity": "Capacity", "res.location": "Location",
     "res.approval": "Bookings wait for our approval", "res.added": "Resource shared.",
     "res.kind.room": "room", "res.kind.vehicle": "vehicle", "res.kind.equipment": "equipment", "res.kind.other": "other",
@@ -724,6 +730,7 @@ pages.members = {
         h("button", { class: "primary", id: "profile-save", onclick: () => act(() => api("PUT", "/orgs/me", {
           description: pDesc.value, contact: pContact.value, offers: tagsOf(pOffers.value), needs: tagsOf(pNeeds.value),
         }), t("prof.saved")) }, t("prof.save"))),
+      members.some((m) => m.org === status.org && m.status === "active") ? h("p", {}, h("button", { class: "danger", id: "leave", onclick: () => confirmLeave().catch((e) => notice(e.message)) }, t("leave.title"))) : null,
       h("h2", {}, t("mem.loginlink")),
       h("p", { class: "muted" }, t("mem.loginhelp")),
       h("button", { id: "login-link", onclick: () => act(async () => {
@@ -740,6 +747,25 @@ pages.members = {
       ticketBox);
   },
 };
+
+// Leaving says first what will happen, with this organisation's own figures.
+async function confirmLeave() {
+  const [bookings, resources] = await Promise.all([api("GET", "/bookings"), api("GET", "/resources")]);
+  const now = new Date().toISOString();
+  const own = bookings.filter((b) => b.org === status.org && b.status !== "cancelled" && !b.declined && b.to > now).length;
+  const mine = resources.filter((r) => r.owner === status.org).length;
+  const reason = h("input", { id: "leave-reason", type: "text", size: 40 });
+  const dlg = h("dialog", { id: "leave-dialog" },
+    h("h2", {}, t("leave.title")),
+    h("p", { id: "leave-what" }, t("leave.what", { b: own, r: mine })),
+    h("p", {}, t("leave.stays")),
+    h("p", {}, h("label", {}, t("mem.reason") + " ", reason)),
+    h("div", { class: "row" },
+      h("button", { class: "danger", id: "leave-yes", onclick: () => { dlg.close(); dlg.remove(); act(() => api("POST", "/leave", { reason: reason.value }), t("leave.done")); } }, t("leave.yes")),
+      h("button", { onclick: () => { dlg.close(); dlg.remove(); } }, t("mem.no"))));
+  document.body.append(dlg);
+  dlg.showModal();
+}
 
 function confirmRemove(m) {
   const reason = h("input", { id: "remove-reason", type: "text", size: 40 });
