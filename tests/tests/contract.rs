@@ -89,6 +89,57 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
     let value_id = value["id"].as_str().expect("value id").to_owned();
     run("values endorse", &["values", "endorse", &value_id]);
     run("values list", &["values", "list"]);
+    run(
+        "values edit",
+        &["values", "edit", &value_id, "--description", round],
+    );
+    run("values withdraw", &["values", "withdraw", &value_id]);
+    let event = run(
+        "event add",
+        &[
+            "event",
+            "add",
+            &format!("Formation {round}"),
+            "--from",
+            &at("14:00"),
+            "--to",
+            &at("16:00"),
+            "--seats",
+            "4",
+            "--per-org",
+            "2",
+        ],
+    );
+    let event_id = event["id"].as_str().expect("event id").to_owned();
+    run(
+        "event register",
+        &[
+            "event", "register", &event_id, "--seats", "2", "--names", "Ana",
+        ],
+    );
+    run("event list", &["event", "list"]);
+    run(
+        "event attendance",
+        &[
+            "event",
+            "attendance",
+            &event_id,
+            "--out",
+            &out_file("attendance.csv"),
+        ],
+    );
+    run("event close", &["event", "close", &event_id]);
+    run("event open", &["event", "open", &event_id]);
+    run(
+        "event cancel-registration",
+        &["event", "cancel-registration", &event_id],
+    );
+    run(
+        "org set",
+        &["org", "set", "--description", round, "--offers", "salle"],
+    );
+    run("org show", &["org", "show", "Asbl A"]);
+    run("org list", &["org", "list", "--offers", "salle"]);
     let entry = run(
         "library add",
         &[
