@@ -1,12 +1,12 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/4`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/5`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
 //! one that does not decode, ends the connection.
 //!
-//! ALPN `entraide/join/1`: the newcomer opens one stream, sends one
+//! ALPN `entraide/join/2`: the newcomer opens one stream, sends one
 //! [`JoinMsg::Request`] frame; the inviter answers one [`JoinMsg::Admitted`]
 //! or [`JoinMsg::Refused`] frame.
 
@@ -15,12 +15,17 @@ pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 4 (version 3 had no heads in `Hello`, so two
+/// The sync protocol, version 5 (version 4 had five documents, and a
+/// version 4 node cannot decode the events and profiles documents' kinds
+/// nor the `Leave` operation; version 3 had no heads in `Hello`, so two
 /// changes under one actor and sequence number went unseen; version 2 had
 /// record ids without their creator; version 1 had no `Have`/`Want`).
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/4";
-/// Joining an alliance with a ticket, version 1.
-pub const JOIN_ALPN: &[u8] = b"entraide/join/1";
+/// Nodes of two versions refuse each other at the handshake: the members
+/// of an alliance update together.
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/5";
+/// Joining an alliance with a ticket, version 2 (version 1 knew no `Leave`
+/// operation, which the admission may carry).
+pub const JOIN_ALPN: &[u8] = b"entraide/join/2";
 /// The largest frame accepted (a document bundle can be large).
 pub const MAX_FRAME: usize = 80 * 1024 * 1024;
 /// The largest join request accepted: the join protocol is open to anyone
