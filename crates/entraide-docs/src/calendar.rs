@@ -726,6 +726,26 @@ impl Calendar {
             read.by_resource.clear();
             return;
         }
+        // A change from another device can add a value that loses to the
+        // one a key shows (a cancellation concurrent with a forged one):
+        // automerge reports no patch for it, yet the booking rule reads
+        // every value of the key. Only this device's own changes, which
+        // replace every value they write over, are followed by patches;
+        // after anything received, the bookings are read again.
+        let own = self.doc.actor().to_vec();
+        if self
+            .doc
+            .changes_since(&known)
+            .iter()
+            .any(|c| c.actor != own)
+        {
+            let heads = self.doc.stop_patches();
+            let read = self.read.get_mut();
+            read.heads = heads;
+            read.generation = generation;
+            read.by_resource.clear();
+            return;
+        }
         let (patches, heads) = self.doc.patches_since(&known);
         let read = self.read.get_mut();
         read.heads = heads;
