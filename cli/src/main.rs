@@ -125,6 +125,28 @@ enum Command {
         #[command(subcommand)]
         command: EventCommand,
     },
+    /// The alliance's fees: what each organisation owes and has paid, per
+    /// year (`fees propose` opens a new fee schedule to decide).
+    Fees {
+        #[command(subcommand)]
+        command: Option<FeesCommand>,
+    },
+    /// The support fund: ask it for a loan, a guarantee, a grant or a gift.
+    Fund {
+        #[command(subcommand)]
+        command: FundCommand,
+    },
+    /// Loans between members.
+    Loan {
+        #[command(subcommand)]
+        command: LoanCommand,
+    },
+    /// The solidarity ledger: balances, loans and their schedules, the
+    /// fund, payments.
+    Ledger {
+        #[command(subcommand)]
+        command: Option<LedgerCommand>,
+    },
     /// Export the calendar.
     Calendar {
         #[command(subcommand)]
@@ -584,6 +606,130 @@ enum OrgCommand {
         /// Only those with this trade or territory tag.
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FeesCommand {
+    /// Propose a new fee schedule: the one in force with these changes,
+    /// decided by the alliance's process.
+    Propose {
+        /// A tier and its yearly amount: `small=100.00` (repeatable).
+        #[arg(long = "tier")]
+        tiers: Vec<String>,
+        /// An organisation's tier: `"La Ruche=small"` (`=none` takes it
+        /// out; repeatable).
+        #[arg(long = "org")]
+        assign: Vec<String>,
+        /// The tiers' currency.
+        #[arg(long)]
+        currency: Option<String>,
+        /// consent, consensus or majority (default: the alliance's).
+        #[arg(long)]
+        process: Option<String>,
+        /// When the vote closes (default: in a week).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FundCommand {
+    /// Ask the support fund; opens a proposal of kind `fund` that the
+    /// alliance decides. Prints the proposal's id.
+    Request {
+        /// loan, guarantee, grant or gift.
+        #[arg(long)]
+        kind: String,
+        /// How much, like 1500.00.
+        #[arg(long)]
+        amount: String,
+        /// Currency (default EUR).
+        #[arg(long)]
+        currency: Option<String>,
+        /// Why: what the alliance reads before it decides.
+        #[arg(long)]
+        reason: String,
+        /// For a loan: how it is repaid, like "12 x monthly".
+        #[arg(long)]
+        repay: Option<String>,
+        /// consent, consensus or majority (default: the alliance's).
+        #[arg(long)]
+        process: Option<String>,
+        /// When the vote closes (default: in a week).
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LoanCommand {
+    /// Offer a loan to another organisation; it becomes a loan when that
+    /// organisation accepts it. Prints its id.
+    Offer {
+        /// The borrowing organisation.
+        org: String,
+        /// How much, like 5000.00.
+        #[arg(long)]
+        amount: String,
+        /// Currency (default EUR).
+        #[arg(long)]
+        currency: Option<String>,
+        /// Yearly interest in percent (default 0).
+        #[arg(long, default_value = "0")]
+        rate: String,
+        /// How it is repaid, like "12 x monthly".
+        #[arg(long)]
+        schedule: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Accept a loan offered to your organisation (signed: its schedule
+    /// starts now).
+    Accept {
+        /// The loan's id or id prefix.
+        loan: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LedgerCommand {
+    /// Record a payment your organisation received (`--to fund`: one the
+    /// fund received, by a coordinator). Prints its id.
+    RecordPayment {
+        /// Who paid: an organisation, or `fund`.
+        #[arg(long)]
+        from: String,
+        /// Who received it (default: your organisation).
+        #[arg(long)]
+        to: Option<String>,
+        /// How much, like 125.00.
+        #[arg(long)]
+        amount: String,
+        /// Currency (default EUR).
+        #[arg(long)]
+        currency: Option<String>,
+        /// What it pays: fee:2026, loan:<id>, fund:<proposal id>, or text.
+        #[arg(long = "for")]
+        reference: Option<String>,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Confirm a payment your organisation made.
+    Confirm {
+        /// The payment's id or id prefix.
+        payment: String,
+    },
+    /// Write every payment as CSV, for the treasurers' accounts.
+    Export {
+        /// csv.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Where to write the file.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -1183,6 +1329,99 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             EventCommand::List => (Request::EventList, None),
             EventCommand::Attendance { event, out } => {
                 (Request::EventAttendance { event }, Some(out))
+            }
+        },
+        Command::Fees { command } => match command {
+            None => (Request::Fees, None),
+            Some(FeesCommand::Propose {
+                tiers,
+                assign,
+                currency,
+                process,
+                deadline,
+            }) => (
+                Request::FeesPropose {
+                    tiers,
+                    assign,
+                    currency,
+                    process,
+                    deadline,
+                },
+                None,
+            ),
+        },
+        Command::Fund {
+            command:
+                FundCommand::Request {
+                    kind,
+                    amount,
+                    currency,
+                    reason,
+                    repay,
+                    process,
+                    deadline,
+                },
+        } => (
+            Request::FundRequest {
+                kind,
+                amount,
+                currency,
+                reason,
+                repay,
+                process,
+                deadline,
+            },
+            None,
+        ),
+        Command::Loan { command } => match command {
+            LoanCommand::Offer {
+                org,
+                amount,
+                currency,
+                rate,
+                schedule,
+                note,
+            } => (
+                Request::LoanOffer {
+                    org,
+                    amount,
+                    currency,
+                    rate,
+                    schedule,
+                    note,
+                },
+                None,
+            ),
+            LoanCommand::Accept { loan } => (Request::LoanAccept { loan }, None),
+        },
+        Command::Ledger { command } => match command {
+            None => (Request::Ledger, None),
+            Some(LedgerCommand::RecordPayment {
+                from,
+                to,
+                amount,
+                currency,
+                reference,
+                note,
+            }) => (
+                Request::RecordPayment {
+                    from,
+                    to,
+                    amount,
+                    currency,
+                    reference,
+                    note,
+                },
+                None,
+            ),
+            Some(LedgerCommand::Confirm { payment }) => (Request::ConfirmPayment { payment }, None),
+            Some(LedgerCommand::Export { format, out }) => {
+                if format != "csv" {
+                    return Err(usage(format!(
+                        "unknown format '{format}'; use --format csv"
+                    )));
+                }
+                (Request::LedgerExport, Some(out))
             }
         },
         Command::Export { doc, format, out } => {

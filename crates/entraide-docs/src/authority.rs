@@ -256,10 +256,32 @@ struct Ctx<'a> {
     created: HashSet<OpKey>,
     /// Proposals this change creates: kind and whether it names a motion.
     proposals: HashMap<String, (Option<String>, bool)>,
-    /// Membership heads the change cites (`cancelled_under`), per booking.
+    /// Membership heads the change cites (`cancelled_under`, `under`), per
+    /// act that needs a coordinator.
     cites: HashMap<Vec<u8>, Vec<[u8; 32]>>,
-    /// Bookings this change cancels on another organisation's behalf.
-    cancels_for_others: Vec<Vec<u8>>,
+    /// Acts only a coordinator may do (cancelling another organisation's
+    /// booking, the fund's payments), with the rule a refusal names.
+    coordinator_acts: Vec<(Vec<u8>, &'static str)>,
+    /// Ledger entries this change creates: their kind and parties.
+    entries: HashMap<String, LedgerEntry>,
+}
+
+/// What the check gathers of a ledger entry the change creates.
+#[derive(Default)]
+struct LedgerEntry {
+    kind: Option<String>,
+    payee: Option<String>,
+    payer: Option<String>,
+    borrower: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// Notes an act that only a coordinator may do.
+    fn needs_coordinator(&mut self, act: Vec<u8>, rule: &'static str) {
+        if !self.coordinator_acts.iter().any(|(a, _)| *a == act) {
+            self.coordinator_acts.push((act, rule));
+        }
+    }
 }
 
 fn check_change(
@@ -308,7 +330,8 @@ fn check_change(
         created: HashSet::new(),
         proposals: HashMap::new(),
         cites: HashMap::new(),
-        cancels_for_others: Vec::new(),
+        coordinator_acts: Vec::new(),
+        entries: HashMap::new(),
     };
     for (i, op) in expanded.operations.iter().enumerate() {
         let id = op_key(start + i as u64, &actor_id);
@@ -345,8 +368,32 @@ fn check_change(
             )));
         }
     }
-    for booking in &ctx.cancels_for_others {
-        let cited = ctx.cites.get(booking).cloned().unwrap_or_default();
+    let entries = std::mem::take(&mut ctx.entries);
+    for (id, entry) in &entries {
+        let ok = match entry.kind.as_deref() {
+            Some("payment") => match (&entry.payer, &entry.payee) {
+                (Some(payer), Some(payee)) if payer == payee => false,
+                (Some(_), Some(payee)) if payee.as_str() == crate::ledger::FUND => {
+                    ctx.needs_coordinator(
+                        format!("ledger:{id}").into_bytes(),
+                        "only a coordinator records a payment received by the fund",
+                    );
+                    true
+                }
+                (Some(_), Some(payee)) => *payee == *ctx.org,
+                _ => false,
+            },
+            Some("loan") => entry.borrower.as_ref().is_some_and(|b| *b != *ctx.org),
+            _ => false,
+        };
+        if !ok {
+            return Err(refuse(format!(
+                "ledger entry {id}: a payment is recorded by the organisation that received it, from another party; a loan is offered by the lender to another organisation"
+            )));
+        }
+    }
+    for (act, rule) in &ctx.coordinator_acts {
+        let cited = ctx.cites.get(act).cloned().unwrap_or_default();
         match members.coordinator_at(&ctx.org, &cited) {
             Some(true) if !cited.is_empty() => {}
             None => {
@@ -355,11 +402,7 @@ fn check_change(
                     ..refuse("it cites membership operations this node does not hold yet".into())
                 });
             }
-            _ => {
-                return Err(refuse(
-                    "only the booking's organisation or a coordinator may cancel a booking".into(),
-                ));
-            }
+            _ => return Err(refuse((*rule).into())),
         }
     }
     Ok(())
@@ -411,7 +454,8 @@ fn check_op(
         | (DocKind::Library, ["entries"])
         | (DocKind::Calendar, ["resources"])
         | (DocKind::Proposals, ["proposals"])
-        | (DocKind::Events, ["events"]) => new_record(ctx, op, key),
+        | (DocKind::Events, ["events"])
+        | (DocKind::Ledger, ["entries"]) => new_record(ctx, op, key),
         (DocKind::Calendar, ["bookings"]) => {
             // A resource's shelf of bookings comes with the resource.
             let key = key.unwrap_or_default();
@@ -474,6 +518,35 @@ fn check_op(
         }
         (DocKind::Events, ["events", _, "registrations", _]) => {
             registration_field(ctx, here, key, op)
+        }
+        (DocKind::Ledger, ["entries", id]) => ledger_field(ctx, here, id, key, op),
+        (DocKind::Ledger, ["entries", id, slots @ ("confirmed" | "accepted")]) => {
+            // A payer confirms, a borrower accepts, in its own name only
+            // (the fund's name: a coordinator's), once.
+            let fund = *slots == "confirmed" && key == Some(crate::ledger::FUND);
+            if fund {
+                ctx.needs_coordinator(
+                    format!("ledger:{id}:confirm").into_bytes(),
+                    "only a coordinator confirms the fund's payments",
+                );
+            }
+            let own = key == Some(&*ctx.org) || fund;
+            match op.action {
+                OpType::Make(ObjType::Map) if own && op.pred.is_empty() => Ok(()),
+                _ => Err(format!(
+                    "an organisation signs a payment's confirmation or a loan's acceptance in its own name only, once ({slots})"
+                )),
+            }
+        }
+        (DocKind::Ledger, ["entries", id, _, _]) => {
+            let field = key.unwrap_or_default();
+            fixed(here, field)?;
+            match field {
+                "at" => scalar(op, field, Want::Int),
+                "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+                "under" => cite(ctx, format!("ledger:{id}:confirm").into_bytes(), op),
+                _ => Err(format!("a signature has no field '{field}' of this kind")),
+            }
         }
         (DocKind::Profiles, ["orgs"]) => own_org_slot(ctx, key, op, false)
             .map_err(|()| "an organisation writes its own profile only".into()),
@@ -713,23 +786,17 @@ fn booking_field(
         "purpose" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(500))),
         "series" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(64))),
         "cancelled_by" | "cancelled_by_device" | "cancelled_at" | "cancelled_under" => {
-            if !booker && !ctx.cancels_for_others.iter().any(|b| b == booking) {
-                ctx.cancels_for_others.push(booking.to_vec());
+            if !booker {
+                ctx.needs_coordinator(
+                    booking.to_vec(),
+                    "only the booking's organisation or a coordinator may cancel a booking",
+                );
             }
             match field {
                 "cancelled_by" => scalar(op, field, Want::Is(&ctx.org)),
                 "cancelled_by_device" => scalar(op, field, Want::Is(&ctx.device_hex)),
                 "cancelled_at" => scalar(op, field, Want::Int),
-                _ => {
-                    let heads = match put_value(op) {
-                        Some(ScalarValue::Str(s)) => parse_heads(s),
-                        _ => None,
-                    };
-                    let heads =
-                        heads.ok_or("cancelled_under: membership heads, hex, comma-separated")?;
-                    ctx.cites.insert(booking.to_vec(), heads);
-                    Ok(())
-                }
+                _ => cite(ctx, booking.to_vec(), op),
             }
         }
         "decision" | "decision_reason" | "decided_by" | "decided_by_device" => {
@@ -840,6 +907,82 @@ fn registration_field(
         "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
         _ => Err(format!(
             "a registration has no field '{field}' of this kind"
+        )),
+    }
+}
+
+/// Notes the membership heads an act cites (`cancelled_under`, `under`).
+fn cite(ctx: &mut Ctx<'_>, act: Vec<u8>, op: &automerge::legacy::Op) -> Result<(), String> {
+    let heads = match put_value(op) {
+        Some(ScalarValue::Str(s)) => parse_heads(s),
+        _ => None,
+    };
+    let heads = heads.ok_or("the cited membership heads: hex, comma-separated")?;
+    ctx.cites.insert(act, heads);
+    Ok(())
+}
+
+fn currency(s: &str) -> bool {
+    crate::ledger::parse_currency(s).is_ok_and(|c| c == s)
+}
+fn repay(s: &str) -> bool {
+    crate::ledger::Repay::parse(s).is_ok_and(|r| r.name() == s)
+}
+fn ledger_kind(s: &str) -> bool {
+    matches!(s, "payment" | "loan")
+}
+
+fn ledger_field(
+    ctx: &mut Ctx<'_>,
+    here: bool,
+    id: &str,
+    key: Option<&str>,
+    op: &automerge::legacy::Op,
+) -> Result<(), String> {
+    use crate::ledger::{MAX_CENTS, MAX_NOTE, MAX_RATE_BP, MAX_REFERENCE};
+    let field = key.unwrap_or_default();
+    if !here {
+        return Err("a ledger entry is fixed once written; a new entry corrects it".into());
+    }
+    let int_in = |range: std::ops::RangeInclusive<i64>| match put_value(op) {
+        Some(ScalarValue::Int(i)) if range.contains(i) => Ok(()),
+        _ => Err(format!(
+            "{field}: an integer from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    };
+    let text = match put_value(op) {
+        Some(ScalarValue::Str(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    let entry = ctx.entries.entry(id.to_owned()).or_default();
+    match field {
+        "kind" => {
+            entry.kind = text;
+            scalar(op, field, Want::Named("payment or loan", ledger_kind))
+        }
+        "payer" | "payee" | "borrower" => {
+            match field {
+                "payer" => entry.payer = text,
+                "payee" => entry.payee = text,
+                _ => entry.borrower = text,
+            }
+            scalar(op, field, Want::Str(64))
+        }
+        "amount" => int_in(1..=MAX_CENTS),
+        "rate_bp" => int_in(0..=MAX_RATE_BP),
+        "currency" => scalar(op, field, Want::Named("three capital letters", currency)),
+        "repay" => scalar(op, field, Want::Named("a repayment schedule", repay)),
+        "reference" => scalar(op, field, Want::Str(MAX_REFERENCE)),
+        "note" => scalar(op, field, Want::Str(MAX_NOTE)),
+        "org" => scalar(op, field, Want::Is(&ctx.org)),
+        "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
+        "at" => scalar(op, field, Want::Int),
+        "under" => cite(ctx, format!("ledger:{id}").into_bytes(), op),
+        "confirmed" | "accepted" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        _ => Err(format!(
+            "a ledger entry has no field '{field}' of this kind"
         )),
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::LoadError;
 use crate::authority::{Members, Refusal, check_changes};
 
-/// The five shared documents of an alliance.
+/// The shared documents of an alliance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocKind {
@@ -26,11 +26,13 @@ pub enum DocKind {
     Events,
     /// What each organisation says of itself.
     Profiles,
+    /// Payments and loans: the solidarity ledger.
+    Ledger,
 }
 
 impl DocKind {
     /// Every document, in a fixed order.
-    pub const ALL: [DocKind; 7] = [
+    pub const ALL: [DocKind; 8] = [
         Self::Charter,
         Self::Values,
         Self::Library,
@@ -38,6 +40,7 @@ impl DocKind {
         Self::Proposals,
         Self::Events,
         Self::Profiles,
+        Self::Ledger,
     ];
 
     /// The name used in the store, on the wire and on the command line.
@@ -50,6 +53,7 @@ impl DocKind {
             Self::Proposals => "proposals",
             Self::Events => "events",
             Self::Profiles => "profiles",
+            Self::Ledger => "ledger",
         }
     }
 
@@ -68,6 +72,7 @@ impl DocKind {
             Self::Proposals => &[("proposals", ObjType::Map)],
             Self::Events => &[("events", ObjType::Map)],
             Self::Profiles => &[("orgs", ObjType::Map)],
+            Self::Ledger => &[("entries", ObjType::Map)],
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod charter;
 mod doc;
 pub mod events;
+pub mod ledger;
 pub mod library;
 pub mod lookup;
 pub mod profiles;
@@ -51,6 +52,7 @@ pub use doc::{
     device_hex_of_actor, device_of_actor, merge_version, version_beyond,
 };
 pub use events::Events;
+pub use ledger::Ledger;
 pub use library::Library;
 pub use profiles::Profiles;
 pub use proposals::Proposals;

@@ -45,12 +45,14 @@ use crate::lookup::{LookupError, resolve};
 use crate::{Author, DocKind, SharedDoc};
 
 /// The kinds of proposal.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 7] = [
     "charter-amendment",
     "admission",
     "removal",
     "general",
     "library-quota",
+    "fund",
+    "fees",
 ];
 
 /// The largest library quota a proposal may set, in MB per organisation.
@@ -281,7 +283,7 @@ impl Proposals {
         }
         if !KINDS.contains(&new.kind) {
             return Err(ProposalError::Invalid(format!(
-                "unknown proposal kind '{}'; use charter-amendment, admission, removal, general or library-quota",
+                "unknown proposal kind '{}'; use charter-amendment, admission, removal, general, library-quota, fund or fees",
                 new.kind
             )));
         }
@@ -295,6 +297,15 @@ impl Proposals {
             return Err(ProposalError::Invalid(format!(
                 "a library quota proposal carries the quota, in MB per organisation, from 1 to {MAX_LIBRARY_QUOTA_MB}: --text <MB>"
             )));
+        }
+        if new.kind == "fund" && crate::ledger::FundRequest::parse(new.text).is_none() {
+            return Err(ProposalError::Invalid(
+                "a fund request is opened with `entraide fund request`".into(),
+            ));
+        }
+        if new.kind == "fees" {
+            crate::ledger::FeeSchedule::parse(new.text)
+                .map_err(|e| ProposalError::Invalid(e.to_string()))?;
         }
         if new.deadline <= now_ms {
             return Err(ProposalError::Invalid(

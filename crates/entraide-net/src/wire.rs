@@ -1,6 +1,6 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/5`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/6`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
@@ -15,14 +15,15 @@ pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 5 (version 4 had five documents, and a
+/// The sync protocol, version 6 (version 5 had no ledger document, whose
+/// kind a version 5 node cannot decode; version 4 had five documents, and a
 /// version 4 node cannot decode the events and profiles documents' kinds
 /// nor the `Leave` operation; version 3 had no heads in `Hello`, so two
 /// changes under one actor and sequence number went unseen; version 2 had
 /// record ids without their creator; version 1 had no `Have`/`Want`).
 /// Nodes of two versions refuse each other at the handshake: the members
 /// of an alliance update together.
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/5";
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/6";
 /// Joining an alliance with a ticket, version 2 (version 1 knew no `Leave`
 /// operation, which the admission may carry).
 pub const JOIN_ALPN: &[u8] = b"entraide/join/2";

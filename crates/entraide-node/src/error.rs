@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use entraide_docs::calendar::CalendarError;
 use entraide_docs::events::EventError;
+use entraide_docs::ledger::LedgerError;
 use entraide_docs::library::LibraryError;
 use entraide_docs::lookup::LookupError;
 use entraide_docs::profiles::ProfileError;
@@ -46,6 +47,9 @@ pub enum NodeError {
     /// An event or registration refusal.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// A ledger refusal.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// A profile refusal.
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -92,6 +96,7 @@ impl NodeError {
             | Self::Library(_)
             | Self::Value(_)
             | Self::Event(_)
+            | Self::Ledger(_)
             | Self::Profile(_)
             | Self::Time(_)
             | Self::Lookup(_) => 2,

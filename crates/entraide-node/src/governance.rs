@@ -15,7 +15,7 @@ use crate::{Node, NodeError, Reply};
 const DEFAULT_OPEN_MS: i64 = 7 * 24 * 3_600_000;
 
 impl Node {
-    fn active_org_ids(&self) -> Vec<String> {
+    pub(crate) fn active_org_ids(&self) -> Vec<String> {
         self.membership
             .state
             .active_orgs()
@@ -23,7 +23,7 @@ impl Node {
             .collect()
     }
 
-    fn proposal_list(&mut self) -> Vec<Proposal> {
+    pub(crate) fn proposal_list(&mut self) -> Vec<Proposal> {
         let active = self.active_org_ids();
         self.docs
             .proposals

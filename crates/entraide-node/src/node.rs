@@ -15,8 +15,8 @@ use entraide_docs::calendar::{
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
 use entraide_docs::{
-    Author, Calendar, Charter, DocKind, EPOCH_LEN, Events, Library, Profiles, SharedDoc, Values,
-    new_id,
+    Author, Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Profiles, SharedDoc,
+    Values, new_id,
 };
 use entraide_membership::{
     AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
@@ -68,6 +68,7 @@ pub(crate) struct Docs {
     pub(crate) proposals: entraide_docs::Proposals,
     pub(crate) events: Events,
     pub(crate) profiles: Profiles,
+    pub(crate) ledger: Ledger,
     /// The latest attestation of each actor (a device in one opening of
     /// its home), per document.
     pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
@@ -232,6 +233,7 @@ impl Docs {
             DocKind::Proposals => self.proposals.doc_mut(),
             DocKind::Events => self.events.doc_mut(),
             DocKind::Profiles => self.profiles.doc_mut(),
+            DocKind::Ledger => self.ledger.doc_mut(),
         }
     }
 }
@@ -308,6 +310,7 @@ impl Node {
         let proposals = entraide_docs::Proposals::new(load(DocKind::Proposals)?);
         let events = Events::new(load(DocKind::Events)?);
         let profiles = Profiles::new(load(DocKind::Profiles)?);
+        let ledger = Ledger::new(load(DocKind::Ledger)?);
         store.commit(compacted)?;
         let mut log = MembershipLog::new();
         let ops = store
@@ -366,6 +369,7 @@ impl Node {
                 proposals,
                 events,
                 profiles,
+                ledger,
                 attestations,
                 other_copy_seen,
                 refused,
@@ -597,6 +601,64 @@ impl Node {
             Request::EventSetOpen { event, open } => self.event_set_open(&event, open),
             Request::EventList => self.event_list(),
             Request::EventAttendance { event } => self.event_attendance(&event),
+            Request::Fees => self.fees(),
+            Request::FeesPropose {
+                tiers,
+                assign,
+                currency,
+                process,
+                deadline,
+            } => self.fees_propose(
+                &crate::FeeChanges {
+                    tiers,
+                    assign,
+                    currency,
+                },
+                &crate::Deciding { process, deadline },
+            ),
+            Request::FundRequest {
+                kind,
+                amount,
+                currency,
+                reason,
+                repay,
+                process,
+                deadline,
+            } => self.fund_request(
+                &kind,
+                &amount,
+                currency.as_deref(),
+                &reason,
+                repay.as_deref(),
+                &crate::Deciding { process, deadline },
+            ),
+            Request::LoanOffer {
+                org,
+                amount,
+                currency,
+                rate,
+                schedule,
+                note,
+            } => self.loan_offer(&org, &amount, currency.as_deref(), &rate, &schedule, &note),
+            Request::LoanAccept { loan } => self.loan_accept(&loan),
+            Request::RecordPayment {
+                from,
+                to,
+                amount,
+                currency,
+                reference,
+                note,
+            } => self.record_payment(
+                &from,
+                to.as_deref(),
+                &amount,
+                currency.as_deref(),
+                reference.as_deref(),
+                &note,
+            ),
+            Request::ConfirmPayment { payment } => self.confirm_payment(&payment),
+            Request::Ledger => self.ledger_show(),
+            Request::LedgerExport => self.ledger_export(),
             Request::OrgShow { org } => self.org_show(&org),
             Request::OrgSet {
                 description,

@@ -324,6 +324,98 @@ pub enum Request {
         /// Event id, prefix or title.
         event: String,
     },
+    /// `fees`.
+    Fees,
+    /// `fees propose`.
+    FeesPropose {
+        /// `NAME=AMOUNT` tiers.
+        #[serde(default)]
+        tiers: Vec<String>,
+        /// `ORG=TIER` assignments.
+        #[serde(default)]
+        assign: Vec<String>,
+        /// The tiers' currency.
+        #[serde(default)]
+        currency: Option<String>,
+        /// How it is decided.
+        #[serde(default)]
+        process: Option<String>,
+        /// Its deadline.
+        #[serde(default)]
+        deadline: Option<String>,
+    },
+    /// `fund request`.
+    FundRequest {
+        /// loan, guarantee, grant or gift.
+        kind: String,
+        /// Amount, two decimals.
+        amount: String,
+        /// Currency code.
+        #[serde(default)]
+        currency: Option<String>,
+        /// Why.
+        reason: String,
+        /// For a loan: `12 x monthly`.
+        #[serde(default)]
+        repay: Option<String>,
+        /// How it is decided.
+        #[serde(default)]
+        process: Option<String>,
+        /// Its deadline.
+        #[serde(default)]
+        deadline: Option<String>,
+    },
+    /// `loan offer`.
+    LoanOffer {
+        /// The borrowing organisation.
+        org: String,
+        /// Amount, two decimals.
+        amount: String,
+        /// Currency code.
+        #[serde(default)]
+        currency: Option<String>,
+        /// Yearly rate, percent.
+        #[serde(default = "zero_rate")]
+        rate: String,
+        /// `12 x monthly`.
+        schedule: String,
+        /// A note.
+        #[serde(default)]
+        note: String,
+    },
+    /// `loan accept`.
+    LoanAccept {
+        /// The loan's id or prefix.
+        loan: String,
+    },
+    /// `ledger record-payment`.
+    RecordPayment {
+        /// Who paid: an organisation or `fund`.
+        from: String,
+        /// Who received it: this organisation unless `fund`.
+        #[serde(default)]
+        to: Option<String>,
+        /// Amount, two decimals.
+        amount: String,
+        /// Currency code.
+        #[serde(default)]
+        currency: Option<String>,
+        /// What it pays: `fee:2026`, `loan:<id>`, `fund:<proposal>`...
+        #[serde(default)]
+        reference: Option<String>,
+        /// A note.
+        #[serde(default)]
+        note: String,
+    },
+    /// `ledger confirm`.
+    ConfirmPayment {
+        /// The payment's id or prefix.
+        payment: String,
+    },
+    /// `ledger`.
+    Ledger,
+    /// `ledger export --format csv`.
+    LedgerExport,
     /// `org show`.
     OrgShow {
         /// Name or id.
@@ -435,4 +527,8 @@ mod base64_opt {
         })
         .transpose()
     }
+}
+
+fn zero_rate() -> String {
+    "0".into()
 }
