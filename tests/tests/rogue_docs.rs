@@ -76,6 +76,10 @@ struct Ids {
     set_process: String,
     /// A's training (3 seats); A registered for 2 of them.
     event: String,
+    /// A's loan to R (1000.00, accepted by R).
+    loan: String,
+    /// R's receipt of that loan's payout.
+    r_payout: String,
 }
 
 fn status(home: &TestHome) -> Value {
@@ -238,6 +242,35 @@ fn world(r_role: &str) -> World {
         "--deadline",
         "2030-01-01T00:00",
     ]));
+    // A lends R 1000.00; R accepts and records the payout it received.
+    ids.loan = a.json(&[
+        "loan",
+        "offer",
+        "Asbl R",
+        "--amount",
+        "1000.00",
+        "--schedule",
+        "4 x quarterly",
+    ])["id"]
+        .as_str()
+        .expect("the loan's id")
+        .to_owned();
+    eventually(20, "the loan offer reaches R", || {
+        r.run(&["loan", "accept", &ids.loan]).code == 0
+    });
+    ids.r_payout = r.json(&[
+        "ledger",
+        "record-payment",
+        "--from",
+        "Asbl A",
+        "--amount",
+        "1000.00",
+        "--for",
+        &format!("loan:{}", ids.loan),
+    ])["id"]
+        .as_str()
+        .expect("the payment's id")
+        .to_owned();
     eventually(30, "A, B and R hold the same documents", || {
         let h = all_heads(&a);
         all_heads(&b) == h && all_heads(&r) == h
@@ -291,6 +324,7 @@ fn views(home: &TestHome) -> BTreeMap<&'static str, Value> {
         ),
         ("events", home.json(&["event", "list"])),
         ("profiles", home.json(&["org", "list"])),
+        ("ledger", home.json(&["ledger"])),
     ])
 }
 
@@ -1321,6 +1355,95 @@ fn rogue_withdraws_another_orgs_resource() {
     let attack = w.attack(DocKind::Calendar, |_, d| {
         let r = obj(d, &["resources", &salle]);
         ok(d.put(&r, "withdrawn_at", ScalarValue::Int(rogue::now_ms())));
+    });
+    w.assert_refused(&attack);
+}
+
+// -------------------------------------------------------------- ledger
+
+/// A payment record as a modified client writes it, with R's own
+/// organisation and device (the fields R cannot lie about).
+fn put_payment(
+    r: &RogueMember,
+    d: &mut AutoCommit,
+    r_org: &str,
+    payer: &str,
+    payee: &str,
+    reference: &str,
+    under: Option<&str>,
+) {
+    let entries = obj(d, &["entries"]);
+    let p = ok(d.put_object(&entries, r.new_id().as_str(), ObjType::Map));
+    ok(d.put(&p, "kind", "payment"));
+    ok(d.put(&p, "payer", payer));
+    ok(d.put(&p, "payee", payee));
+    ok(d.put(&p, "amount", ScalarValue::Int(100_000)));
+    ok(d.put(&p, "currency", "EUR"));
+    ok(d.put(&p, "reference", reference));
+    ok(d.put(&p, "note", ""));
+    ok(d.put(&p, "org", r_org));
+    ok(d.put(&p, "device", r.device_hex().as_str()));
+    ok(d.put(&p, "at", ScalarValue::Int(rogue::now_ms())));
+    if let Some(under) = under {
+        ok(d.put(&p, "under", under));
+    }
+    ok(d.put_object(&p, "confirmed", ObjType::Map));
+}
+
+#[test]
+fn rogue_records_its_repayment_as_received_by_the_lender() {
+    // R owes A 1000.00: it writes "A received 1000.00 from R", which only A
+    // may write.
+    let mut w = world("member");
+    let (a_org, r_org) = (w.a_org.clone(), w.r_org.clone());
+    let reference = format!("loan:{}", w.ids.loan);
+    let attack = w.attack(DocKind::Ledger, |r, d| {
+        put_payment(r, d, &r_org, &r_org, &a_org, &reference, None);
+    });
+    w.assert_refused(&attack);
+    for h in w.honest() {
+        let ledger = h.json(&["ledger"]);
+        let r_row = ledger["balances"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["party"] == "Asbl R"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(r_row["paid"], "0.00", "{ledger}");
+    }
+}
+
+#[test]
+fn rogue_records_a_payment_received_by_the_fund_without_being_a_coordinator() {
+    let mut w = world("member");
+    let (b_org, r_org) = (w.b_org.clone(), w.r_org.clone());
+    let under = w.ids.set_process.clone();
+    let attack = w.attack(DocKind::Ledger, |r, d| {
+        put_payment(r, d, &r_org, &b_org, "fund", "fee:2030", Some(&under));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_shrinks_the_loan_it_accepted() {
+    let mut w = world("member");
+    let loan = w.ids.loan.clone();
+    let attack = w.attack(DocKind::Ledger, |_, d| {
+        let l = obj(d, &["entries", &loan]);
+        ok(d.put(&l, "amount", ScalarValue::Int(100)));
+    });
+    w.assert_refused(&attack);
+}
+
+#[test]
+fn rogue_confirms_a_payment_in_another_orgs_name() {
+    // R's payout receipt names A as the payer: only A confirms it.
+    let mut w = world("member");
+    let (payout, a_org, r_dev) = (w.ids.r_payout.clone(), w.a_org.clone(), w.r_dev.clone());
+    let attack = w.attack(DocKind::Ledger, |_, d| {
+        let slots = obj(d, &["entries", &payout, "confirmed"]);
+        let c = ok(d.put_object(&slots, a_org.as_str(), ObjType::Map));
+        ok(d.put(&c, "at", ScalarValue::Int(rogue::now_ms())));
+        ok(d.put(&c, "device", r_dev.as_str()));
     });
     w.assert_refused(&attack);
 }
