@@ -122,7 +122,10 @@ impl Node {
     pub(crate) fn fees(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let schedule = self.fee_schedule();
-        let (statement, _) = self.statement();
+        let (mut statement, _) = self.statement();
+        statement
+            .fees
+            .sort_by_cached_key(|f| (f.year, self.org_display_name(&f.org), f.org.clone()));
         let mut text = String::new();
         for (tier, (cents, currency)) in &schedule.tiers {
             text += &format!("tier {tier}: {} {currency} a year\n", format_cents(*cents));
