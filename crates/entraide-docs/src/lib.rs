@@ -1,6 +1,6 @@
 //! The shared documents of a solidarity alliance, as automerge CRDTs.
 //!
-//! An alliance shares seven documents, each one automerge document (see
+//! An alliance shares eight documents, each one automerge document (see
 //! [`DocKind`]): the **charter** (one collaborative text), the **values**
 //! (names, descriptions and which organisations endorse them), the
 //! **library** (entries describing files: procedures, job profiles, statutes;
@@ -8,10 +8,11 @@
 //! **calendar** (shared resources such as rooms, vehicles and equipment, and
 //! their bookings), the **proposals** (decisions taken together, with their
 //! votes), the **events** (trainings with seats, and each organisation's
-//! registration) and the **profiles** (what each organisation says of
-//! itself). [`SharedDoc`] wraps one automerge document; [`Charter`],
-//! [`Values`], [`Library`], [`Calendar`], [`Proposals`], [`Events`] and
-//! [`Profiles`] give each its typed API, so that no caller ever touches a raw
+//! registration), the **profiles** (what each organisation says of
+//! itself) and the **ledger** (payments and loans between members; fees
+//! and the support fund's awards are read from passed proposals). [`SharedDoc`] wraps one automerge document; [`Charter`],
+//! [`Values`], [`Library`], [`Calendar`], [`Proposals`], [`Events`],
+//! [`Profiles`] and [`Ledger`] give each its typed API, so that no caller ever touches a raw
 //! automerge handle.
 //!
 //! Every document starts with the same *genesis change* on every node (see
@@ -24,7 +25,8 @@
 //! every node from the same data: [`calendar::Calendar::bookings`] computes
 //! each booking's status (confirmed, pending, conflict, cancelled, declined)
 //! from the synced data alone, never from arrival order or a local clock;
-//! so does the seat rule ([`events::rank`]) for registrations.
+//! so does the seat rule ([`events::rank`]) for registrations, and the
+//! ledger's statement ([`ledger::statement`]) for balances and schedules.
 //!
 //! This crate is pure: no IO, no threads, no clock and no randomness. Time
 //! (`now_ms`), new ids and the author are passed in by the caller. It must
