@@ -1252,3 +1252,95 @@ async fn leaving_from_the_members_page_says_what_will_happen_first() {
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fund_loan_is_asked_decided_and_repaid_from_the_money_pages() {
+    let net = alliance();
+    let driver = Driver::start();
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, "#ledger").await;
+    // B asks the support fund from its page.
+    type_into(&page_b, "#fund-amount", "1500.00").await;
+    type_into(&page_b, "#fund-reason", "Chaudière").await;
+    click(&page_b, "#fund-ask").await;
+    let request = |home: &TestHome| home.json(&["ledger"])["fund"]["requests"][0].clone();
+    eventually(30, "B's request reaches A", || {
+        request(&net.a)["amount"] == "1500.00"
+    });
+    let proposal = request(&net.a)["proposal"]
+        .as_str()
+        .expect("the request's proposal")
+        .to_owned();
+    // Both organisations agree (the Decisions page is tested elsewhere).
+    for home in [&net.a, &net.b] {
+        home.ok(&["vote", &proposal, "agree"]);
+    }
+    eventually(30, "the request passes on B", || {
+        request(&net.b)["status"] == "passed"
+    });
+    let card = format!("div.fund-request[data-proposal='{proposal}']");
+    until(
+        20,
+        "B's page shows the schedule of 12 installments",
+        || async {
+            let rows = page_b
+                .find_all(Locator::Css(&format!("{card} table.schedule tr.open")))
+                .await
+                .map(|r| r.len())
+                .unwrap_or(0);
+            rows == 13 && shows(&page_b, &card, "Adoptée").await
+        },
+    )
+    .await;
+    // A, a coordinator, records B's first repayment to the fund on its page.
+    let page_a = driver.browser("en-GB,en").await;
+    open(&page_a, &net.serve_a, "#ledger").await;
+    until(20, "A's page offers the fund as receiver", || async {
+        page_a
+            .find(Locator::Css("#pay-to option[value='fund']"))
+            .await
+            .is_ok()
+    })
+    .await;
+    page_a
+        .find(Locator::Css("#pay-from option[value]:not([value='fund'])"))
+        .await
+        .expect("B in the payer list")
+        .click()
+        .await
+        .expect("choose B");
+    click(&page_a, "#pay-to option[value='fund']").await;
+    click(
+        &page_a,
+        &format!("#pay-for option[value='fund:{proposal}']"),
+    )
+    .await;
+    type_into(&page_a, "#pay-amount", "125.00").await;
+    click(&page_a, "#pay-record").await;
+    eventually(30, "the repayment reaches B", || {
+        net.b.json(&["ledger"])["payments"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["amount"] == "125.00"))
+    });
+    // B confirms it paid.
+    click(&page_b, "#payments button.confirm-payment").await;
+    eventually(30, "B's confirmation reaches A", || {
+        net.a.json(&["ledger"])["payments"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["confirmed"] == true))
+    });
+    until(20, "B's page shows the fund's balance", || async {
+        shows(
+            &page_b,
+            "#balances tr[data-party='fund'] td.balance",
+            "125.00 EUR",
+        )
+        .await
+    })
+    .await;
+    screenshot(&page_b, "ledger").await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

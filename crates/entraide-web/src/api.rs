@@ -142,6 +142,14 @@ fn bad_input(message: &str) -> ApiError {
         event_close,
         event_open,
         event_attendance,
+        ledger,
+        fees,
+        fund_request,
+        loan_offer,
+        loan_accept,
+        record_payment,
+        confirm_payment,
+        ledger_export,
         changes
     ),
     components(schemas(
@@ -152,7 +160,10 @@ fn bad_input(message: &str) -> ApiError {
         ResourceAdd,
         BookBody,
         EventAdd,
-        RegisterBody
+        RegisterBody,
+        FundRequestBody,
+        LoanOfferBody,
+        PaymentBody
     ))
 )]
 struct ApiDoc;
@@ -205,6 +216,14 @@ pub(crate) fn router(state: State) -> Router {
         .route("/events/{id}/close", post(event_close))
         .route("/events/{id}/open", post(event_open))
         .route("/events/{id}/attendance.csv", get(event_attendance))
+        .route("/ledger", get(ledger))
+        .route("/ledger.csv", get(ledger_export))
+        .route("/fees", get(fees))
+        .route("/fund/requests", post(fund_request))
+        .route("/loans", post(loan_offer))
+        .route("/loans/{id}/accept", post(loan_accept))
+        .route("/payments", post(record_payment))
+        .route("/payments/{id}/confirm", post(confirm_payment))
         .route("/changes", get(changes))
         .route("/openapi.json", get(openapi))
         .fallback(|| async {
@@ -628,6 +647,11 @@ async fn library_file(
         .and_then(|l| l.iter().find(|e| e["id"] == id))
         .and_then(|e| e["file_name"].as_str())
         .unwrap_or("file");
+    Ok(download(reply, "application/octet-stream", name))
+}
+
+/// A reply's file as a download named `name`.
+fn download(reply: entraide_node::Reply, content_type: &'static str, name: &str) -> Response {
     // Quoted-string safe: no quotes, backslashes or control characters.
     let safe: String = name
         .chars()
@@ -642,14 +666,11 @@ async fn library_file(
     let disposition = format!("attachment; filename=\"{safe}\"");
     let mut response = reply.file.unwrap_or_default().into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(response)
+    response
 }
 
 // ---- resources and bookings ----------------------------------------------
@@ -857,17 +878,11 @@ async fn decisions(AxState(s): AxState<State>) -> ApiResult {
 #[utoipa::path(get, path = "/api/decisions.md", responses((status = 200, content_type = "text/markdown", body = String)))]
 async fn decisions_export(AxState(s): AxState<State>) -> Result<Response, ApiError> {
     let reply = s.run(Request::DecisionsExport).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"decisions.md\"",
-            ),
-        ],
-        reply.file.unwrap_or_default(),
-    )
-        .into_response())
+    Ok(download(
+        reply,
+        "text/markdown; charset=utf-8",
+        "decisions.md",
+    ))
 }
 
 // ---- trainings and events ------------------------------------------------
@@ -956,17 +971,136 @@ async fn event_attendance(
     UrlPath(event): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let reply = s.run(Request::EventAttendance { event }).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"attendance.csv\"",
-            ),
-        ],
-        reply.file.unwrap_or_default(),
-    )
-        .into_response())
+    Ok(download(reply, "text/csv; charset=utf-8", "attendance.csv"))
+}
+
+// ---- the solidarity ledger -----------------------------------------------
+
+/// Balances, loans and their schedules, the fund's requests, payments.
+#[utoipa::path(get, path = "/api/ledger", responses((status = 200, body = Object)))]
+async fn ledger(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::Ledger).await
+}
+
+/// Each organisation's fees per year, what it owes and has paid.
+#[utoipa::path(get, path = "/api/fees", responses((status = 200, body = Object)))]
+async fn fees(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::Fees).await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct FundRequestBody {
+    /// loan, guarantee, grant or gift.
+    kind: String,
+    /// Two decimals, like 1500.00.
+    amount: String,
+    #[serde(default)]
+    currency: Option<String>,
+    reason: String,
+    /// For a loan, like "12 x monthly".
+    #[serde(default)]
+    repay: Option<String>,
+}
+
+/// Asks the support fund: opens a proposal of kind `fund`.
+#[utoipa::path(post, path = "/api/fund/requests", request_body = FundRequestBody, responses((status = 200, body = Object), (status = 400, description = "bad amount, kind or schedule")))]
+async fn fund_request(AxState(s): AxState<State>, Json(f): Json<FundRequestBody>) -> ApiResult {
+    s.json(Request::FundRequest {
+        kind: f.kind,
+        amount: f.amount,
+        currency: f.currency.filter(|c| !c.is_empty()),
+        reason: f.reason,
+        repay: f.repay.filter(|r| !r.is_empty()),
+        process: None,
+        deadline: None,
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct LoanOfferBody {
+    /// The borrowing organisation (name or id).
+    org: String,
+    amount: String,
+    #[serde(default)]
+    currency: Option<String>,
+    /// Yearly percent (default 0).
+    #[serde(default)]
+    rate: Option<String>,
+    /// Like "4 x quarterly".
+    schedule: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Offers a loan to another organisation.
+#[utoipa::path(post, path = "/api/loans", request_body = LoanOfferBody, responses((status = 200, body = Object)))]
+async fn loan_offer(AxState(s): AxState<State>, Json(l): Json<LoanOfferBody>) -> ApiResult {
+    s.json(Request::LoanOffer {
+        org: l.org,
+        amount: l.amount,
+        currency: l.currency.filter(|c| !c.is_empty()),
+        rate: l
+            .rate
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "0".into()),
+        schedule: l.schedule,
+        note: l.note,
+    })
+    .await
+}
+
+/// The borrower accepts a loan offered to it.
+#[utoipa::path(post, path = "/api/loans/{id}/accept", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn loan_accept(AxState(s): AxState<State>, UrlPath(loan): UrlPath<String>) -> ApiResult {
+    s.json(Request::LoanAccept { loan }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct PaymentBody {
+    /// Who paid: an organisation (name or id) or `fund`.
+    from: String,
+    /// `fund` for the fund's receipts (a coordinator); default this organisation.
+    #[serde(default)]
+    to: Option<String>,
+    amount: String,
+    #[serde(default)]
+    currency: Option<String>,
+    /// fee:2027, loan:<id>, fund:<proposal id>, or text.
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// Records a payment this organisation (or the fund) received.
+#[utoipa::path(post, path = "/api/payments", request_body = PaymentBody, responses((status = 200, body = Object)))]
+async fn record_payment(AxState(s): AxState<State>, Json(p): Json<PaymentBody>) -> ApiResult {
+    s.json(Request::RecordPayment {
+        from: p.from,
+        to: p.to.filter(|t| !t.is_empty()),
+        amount: p.amount,
+        currency: p.currency.filter(|c| !c.is_empty()),
+        reference: p.reference.filter(|r| !r.is_empty()),
+        note: p.note,
+    })
+    .await
+}
+
+/// The payer confirms a payment.
+#[utoipa::path(post, path = "/api/payments/{id}/confirm", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn confirm_payment(
+    AxState(s): AxState<State>,
+    UrlPath(payment): UrlPath<String>,
+) -> ApiResult {
+    s.json(Request::ConfirmPayment { payment }).await
+}
+
+/// Every payment, as CSV for the treasurers.
+#[utoipa::path(get, path = "/api/ledger.csv", responses((status = 200, content_type = "text/csv", body = String)))]
+async fn ledger_export(AxState(s): AxState<State>) -> Result<Response, ApiError> {
+    let reply = s.run(Request::LedgerExport).await?;
+    Ok(download(reply, "text/csv; charset=utf-8", "ledger.csv"))
 }
 
 // ---- live changes and the description -------------------------------------

@@ -76,6 +76,21 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    "nav.ledger": "Trésorerie", "prop.kind.fund": "fonds de solidarité", "prop.kind.fees": "cotisations",
+    "led.title": "Trésorerie solidaire", "led.balances": "Soldes", "led.party": "Qui", "led.balance": "Solde (reçu − payé)",
+    "led.owes": "Doit (échu, non payé)", "led.isowed": "Attend", "led.fund": "le fonds", "led.nomoney": "Aucun mouvement pour l'instant.",
+    "led.fees": "Cotisations", "led.year": "Année", "led.tier": "Catégorie", "led.amount": "Montant", "led.paid": "Payé", "led.nofees": "Aucune cotisation décidée.",
+    "led.fundtitle": "Fonds de solidarité", "led.ask": "Demander au fonds", "led.kind": "Type", "led.reason": "Pourquoi",
+    "led.repay": "Remboursement (prêt)", "led.asked": "Demande ouverte : l'alliance va décider.",
+    "led.kind.loan": "prêt à 0 %", "led.kind.guarantee": "garantie", "led.kind.grant": "subside", "led.kind.gift": "don d'urgence",
+    "led.loans": "Prêts entre membres", "led.offer": "Proposer un prêt", "led.to": "À", "led.rate": "Taux annuel (%)",
+    "led.schedule": "Échéancier", "led.accept": "Accepter ce prêt", "led.accepted": "accepté", "led.offered": "proposé, en attente d'acceptation",
+    "led.noloans": "Aucun prêt pour l'instant.", "led.offered.ok": "Prêt proposé.", "led.accept.ok": "Prêt accepté : l'échéancier commence.",
+    "led.payments": "Paiements", "led.record": "Enregistrer un paiement reçu", "led.from": "De", "led.for": "Pour",
+    "led.note": "Note", "led.receiver": "Reçu par", "led.us": "nous", "led.recorded": "Paiement enregistré.",
+    "led.confirm": "Confirmer notre paiement", "led.confirmed": "confirmé par le payeur", "led.unconfirmed": "non confirmé",
+    "led.export": "Exporter tous les paiements (CSV)", "led.due": "échéance", "led.settled": "réglé", "led.open": "à payer",
+    "led.status": "Décision : {s}", "led.nopayments": "Aucun paiement enregistré.", "led.visible": "Tous les membres de l'alliance voient ces montants.", "led.voting": "vote en cours",
   },
   en: {
     "nav.home": "Home", "nav.calendar": "Calendar", "nav.charter": "Charter",
@@ -148,6 +163,21 @@ const T = {
     "ev.nseats": "Seats", "ev.names": "Attendees", "ev.close": "Close registrations", "ev.open": "Open registrations again",
     "ev.attendance": "Attendance list (CSV)", "ev.add": "Offer a training", "ev.name": "Title",
     "ev.resource": "Room (optional)", "ev.none": "none", "ev.registered": "Registration saved.",
+    "nav.ledger": "Money", "prop.kind.fund": "support fund", "prop.kind.fees": "fees",
+    "led.title": "Solidarity ledger", "led.balances": "Balances", "led.party": "Who", "led.balance": "Balance (received − paid)",
+    "led.owes": "Owes (due, unpaid)", "led.isowed": "Is owed", "led.fund": "the fund", "led.nomoney": "No money moved yet.",
+    "led.fees": "Fees", "led.year": "Year", "led.tier": "Tier", "led.amount": "Amount", "led.paid": "Paid", "led.nofees": "No fees decided yet.",
+    "led.fundtitle": "Support fund", "led.ask": "Ask the fund", "led.kind": "Kind", "led.reason": "Why",
+    "led.repay": "Repayment (loan)", "led.asked": "Request opened: the alliance will decide.",
+    "led.kind.loan": "loan at 0 %", "led.kind.guarantee": "guarantee", "led.kind.grant": "grant", "led.kind.gift": "emergency gift",
+    "led.loans": "Loans between members", "led.offer": "Offer a loan", "led.to": "To", "led.rate": "Yearly rate (%)",
+    "led.schedule": "Schedule", "led.accept": "Accept this loan", "led.accepted": "accepted", "led.offered": "offered, waiting for acceptance",
+    "led.noloans": "No loan yet.", "led.offered.ok": "Loan offered.", "led.accept.ok": "Loan accepted: its schedule starts.",
+    "led.payments": "Payments", "led.record": "Record a payment received", "led.from": "From", "led.for": "For",
+    "led.note": "Note", "led.receiver": "Received by", "led.us": "us", "led.recorded": "Payment recorded.",
+    "led.confirm": "Confirm our payment", "led.confirmed": "confirmed by the payer", "led.unconfirmed": "not confirmed",
+    "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
+    "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
   },
 };
@@ -696,6 +726,92 @@ pages.events = {
           title: title.value, from: from.value.slice(0, 16), to: to.value.slice(0, 16), seats: Number(seats.value),
           per_org: perOrg.value ? Number(perOrg.value) : null, resource: room.value || null,
         })) }, t("ev.add"))));
+  },
+};
+
+// ---- the solidarity ledger ------------------------------------------------------
+
+const FUND_KINDS = ["loan", "guarantee", "grant", "gift"];
+
+pages.ledger = {
+  async render(main, page) {
+    const [ledger, fees, members] = await Promise.all([api("GET", "/ledger"), api("GET", "/fees"), api("GET", "/members")]);
+    if (unchanged(page, ledger, fees, members)) return;
+    const party = (name) => name === "fund" ? t("led.fund") : name;
+    const money = (a, c) => a + " " + (c || "EUR");
+    const coordinator = members.some((m) => m.org === status.org && m.role === "coordinator");
+    const others = members.filter((m) => m.status === "active" && m.org !== status.org);
+    const schedule = (rows) => rows && rows.length ? h("table", { class: "schedule" },
+      h("tr", {}, h("th", {}, t("led.due")), h("th", {}, t("led.from")), h("th", {}, t("led.to")), h("th", {}, t("led.amount")), h("th", {}, t("led.paid"))),
+      rows.map((r) => h("tr", { class: r.settled ? "settled" : "open" }, h("td", {}, short(r.due).slice(0, 10)), h("td", {}, party(r.from)), h("td", {}, party(r.to)),
+        h("td", {}, r.amount), h("td", {}, r.settled ? t("led.settled") : r.paid + " / " + t("led.open"))))) : null;
+    // Balances.
+    const balances = ledger.balances.length ? h("table", { id: "balances" },
+      h("tr", {}, h("th", {}, t("led.party")), h("th", {}, t("led.balance")), h("th", {}, t("led.owes")), h("th", {}, t("led.isowed"))),
+      ledger.balances.map((b) => h("tr", { "data-party": b.party }, h("td", {}, party(b.party)), h("td", { class: "balance" }, money(b.balance, b.currency)),
+        h("td", { class: "owes" }, money(b.owes, b.currency)), h("td", {}, money(b.is_owed, b.currency))))) : h("p", { class: "muted" }, t("led.nomoney"));
+    // Fees.
+    const feeTable = fees.fees.length ? h("table", { id: "fees" },
+      h("tr", {}, h("th", {}, t("led.year")), h("th", {}, t("led.party")), h("th", {}, t("led.tier")), h("th", {}, t("led.amount")), h("th", {}, t("led.paid"))),
+      fees.fees.map((f) => h("tr", {}, h("td", {}, f.year), h("td", {}, f.org), h("td", {}, f.tier), h("td", {}, money(f.amount, f.currency)), h("td", {}, money(f.paid, f.currency))))) :
+      h("p", { class: "muted" }, t("led.nofees"));
+    // The support fund.
+    const fKind = h("select", { id: "fund-kind" }, FUND_KINDS.map((k) => h("option", { value: k }, t("led.kind." + k))));
+    const fAmount = h("input", { id: "fund-amount", type: "text", size: 10, placeholder: "1500.00" });
+    const fReason = h("input", { id: "fund-reason", type: "text", size: 40 });
+    const fRepay = h("input", { id: "fund-repay", type: "text", size: 14, value: "12 x monthly" });
+    const requests = ledger.fund.requests.map((r) => h("div", { class: "card fund-request", "data-proposal": r.proposal },
+      h("h3", {}, r.org + " · " + t("led.kind." + r.kind) + " · " + money(r.amount, r.currency)),
+      h("p", {}, r.reason),
+      h("p", { class: "muted" }, t("led.status", { s: r.status === "open" ? t("led.voting") : t("prop.status." + r.status) }), r.repay ? " · " + r.repay : ""),
+      schedule(r.schedule)));
+    // Loans between members.
+    const lOrg = h("select", { id: "loan-org" }, others.map((m) => h("option", { value: m.org_id || m.org }, m.org)));
+    const lAmount = h("input", { id: "loan-amount", type: "text", size: 10, placeholder: "5000.00" });
+    const lRate = h("input", { id: "loan-rate", type: "text", size: 5, value: "0" });
+    const lSchedule = h("input", { id: "loan-schedule", type: "text", size: 14, value: "4 x quarterly" });
+    const loans = ledger.loans.map((l) => h("div", { class: "card loan", "data-loan": l.id },
+      h("h3", {}, l.lender + " → " + l.borrower + " · " + money(l.amount, l.currency) + " · " + l.rate + " % · " + l.repay),
+      h("p", { class: "muted loan-status" }, l.status === "accepted" ? t("led.accepted") : t("led.offered")),
+      l.status === "offered" && l.borrower === status.org ? h("button", { class: "primary accept-loan", onclick: () => act(() => api("POST", "/loans/" + l.id + "/accept"), t("led.accept.ok")) }, t("led.accept")) : null,
+      schedule(l.schedule)));
+    // Payments.
+    const pFrom = h("select", { id: "pay-from" }, h("option", { value: "fund" }, t("led.fund")), others.map((m) => h("option", { value: m.org_id || m.org }, m.org)));
+    const pTo = h("select", { id: "pay-to" }, h("option", { value: "" }, t("led.us")), coordinator ? h("option", { value: "fund" }, t("led.fund")) : null);
+    const refs = [...new Set(ledger.obligations.map((o) => o.reference))];
+    const pFor = h("select", { id: "pay-for" }, h("option", { value: "" }, "—"), refs.map((r) => h("option", { value: r }, r)));
+    const pAmount = h("input", { id: "pay-amount", type: "text", size: 10, placeholder: "125.00" });
+    const pNote = h("input", { id: "pay-note", type: "text", size: 24 });
+    const payments = ledger.payments.length ? h("table", { id: "payments" }, ledger.payments.map((p) => h("tr", { "data-payment": p.id },
+      h("td", {}, short(p.date).slice(0, 10)), h("td", {}, party(p.payer) + " → " + party(p.payee)), h("td", {}, money(p.amount, p.currency)),
+      h("td", { class: "muted" }, p.reference), h("td", { class: "muted" }, p.note),
+      h("td", { class: "confirmed" }, p.confirmed ? t("led.confirmed") : (p.payer === status.org || (p.payer === "fund" && coordinator)) ?
+        h("button", { class: "confirm-payment", onclick: () => act(() => api("POST", "/payments/" + p.id + "/confirm")) }, t("led.confirm")) : t("led.unconfirmed"))))) :
+      h("p", { class: "muted" }, t("led.nopayments"));
+    fill(main, h("h1", {}, t("led.title")), h("p", { class: "muted" }, t("led.visible")),
+      h("h2", {}, t("led.balances")), balances,
+      h("p", {}, h("a", { id: "ledger-export", href: "/api/ledger.csv", download: "ledger.csv" }, t("led.export"))),
+      h("h2", {}, t("led.fundtitle")), h("div", { class: "cards", id: "fund-requests" }, requests),
+      h("div", { class: "row" }, h("label", {}, t("led.kind") + " ", fKind), h("label", {}, t("led.amount") + " ", fAmount),
+        h("label", {}, t("led.repay") + " ", fRepay)),
+      h("div", { class: "row" }, h("label", {}, t("led.reason") + " ", fReason),
+        h("button", { class: "primary", id: "fund-ask", onclick: () => act(() => api("POST", "/fund/requests", {
+          kind: fKind.value, amount: fAmount.value, reason: fReason.value, repay: fKind.value === "loan" ? fRepay.value : null,
+        }), t("led.asked")) }, t("led.ask"))),
+      h("h2", {}, t("led.loans")), loans.length ? h("div", { class: "cards", id: "loans" }, loans) : h("p", { class: "muted" }, t("led.noloans")),
+      others.length ? h("div", { class: "row" }, h("label", {}, t("led.to") + " ", lOrg), h("label", {}, t("led.amount") + " ", lAmount),
+        h("label", {}, t("led.rate") + " ", lRate), h("label", {}, t("led.schedule") + " ", lSchedule),
+        h("button", { class: "primary", id: "loan-offer", onclick: () => act(() => api("POST", "/loans", {
+          org: lOrg.value, amount: lAmount.value, rate: lRate.value, schedule: lSchedule.value,
+        }), t("led.offered.ok")) }, t("led.offer"))) : null,
+      h("h2", {}, t("led.payments")), payments,
+      h("h3", {}, t("led.record")),
+      h("div", { class: "row" }, h("label", {}, t("led.from") + " ", pFrom), h("label", {}, t("led.receiver") + " ", pTo),
+        h("label", {}, t("led.amount") + " ", pAmount), h("label", {}, t("led.for") + " ", pFor), h("label", {}, t("led.note") + " ", pNote),
+        h("button", { class: "primary", id: "pay-record", onclick: () => act(() => api("POST", "/payments", {
+          from: pFrom.value, to: pTo.value || null, amount: pAmount.value, reference: pFor.value || null, note: pNote.value,
+        }), t("led.recorded")) }, t("led.record"))),
+      h("h2", {}, t("led.fees")), feeTable);
   },
 };
 
