@@ -577,6 +577,11 @@ fn follow_up_requests() -> Vec<Request> {
         serde_json::json!({"command": "proposals", "open": false}),
         serde_json::json!({"command": "decisions"}),
         serde_json::json!({"command": "decisions_export"}),
+        serde_json::json!({"command": "event_list"}),
+        serde_json::json!({"command": "org_list"}),
+        serde_json::json!({"command": "ledger"}),
+        serde_json::json!({"command": "ledger_export"}),
+        serde_json::json!({"command": "fees"}),
     ];
     json.extend(DocKind::ALL.map(|k| serde_json::json!({"command": "export", "doc": k.name()})));
     json.extend([
@@ -1582,6 +1587,26 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         frame(&JoinMsg::Refused("this ticket was used".into())),
     );
 
+    // ledger_text
+    let request = entraide_docs::ledger::FundRequest {
+        kind: entraide_docs::ledger::FundKind::Loan,
+        amount: 150_000,
+        currency: "EUR".into(),
+        repay: entraide_docs::ledger::Repay::parse("12 x monthly").ok(),
+        reason: "Une chaudière\navant l'hiver".into(),
+    };
+    add(
+        "ledger_text",
+        "fund-request",
+        request.to_text().into_bytes(),
+    );
+    add(
+        "ledger_text",
+        "fee-schedule",
+        b"fees per year\ntier small: 100.00 EUR\ntier large: 500,5 eur\norg abc: large # La Ruche\n".to_vec(),
+    );
+    add("ledger_text", "amount", b"1500.00".to_vec());
+
     // ticket
     let ticket = sample_ticket();
     let text = ticket.encode(&key(0));
@@ -2090,5 +2115,41 @@ impl entraide_docs::Members for NoMembers {
 
     fn coordinator_at(&self, _org: &str, _heads: &[[u8; 32]]) -> Option<bool> {
         None
+    }
+}
+
+/// The text decoders of the ledger: what a member writes in a proposal of
+/// kind `fund` or `fees` (read by every node), and amounts, rates and
+/// schedules as a user or a page types them. Never a panic; whatever is
+/// accepted reads back to itself once written out.
+pub fn ledger_text(data: &[u8]) {
+    use entraide_docs::ledger::{
+        FeeSchedule, FundRequest, Repay, format_cents, format_rate, parse_amount, parse_rate,
+    };
+    let text = String::from_utf8_lossy(data);
+    if let Some(request) = FundRequest::parse(&text) {
+        assert_eq!(
+            FundRequest::parse(&request.to_text()).as_ref(),
+            Some(&request),
+            "a fund request reads back to itself"
+        );
+    }
+    if let Ok(fees) = FeeSchedule::parse(&text) {
+        let written = fees.to_text(&|org| format!("org {org}"));
+        assert_eq!(
+            FeeSchedule::parse(&written).as_ref(),
+            Ok(&fees),
+            "a fee schedule reads back to itself"
+        );
+    }
+    if let Ok(cents) = parse_amount(&text) {
+        assert!(cents >= 0);
+        assert_eq!(parse_amount(&format_cents(cents)), Ok(cents));
+    }
+    if let Ok(bp) = parse_rate(&text) {
+        assert_eq!(parse_rate(&format_rate(bp)), Ok(bp));
+    }
+    if let Ok(repay) = Repay::parse(&text) {
+        assert_eq!(Repay::parse(&repay.name()), Ok(repay));
     }
 }

@@ -135,6 +135,85 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
         &["event", "cancel-registration", &event_id],
     );
     run(
+        "fees propose",
+        &[
+            "fees",
+            "propose",
+            "--tier",
+            "small=100.00",
+            "--org",
+            "Asbl A=small",
+        ],
+    );
+    run("fees", &["fees"]);
+    run(
+        "fund request",
+        &[
+            "fund",
+            "request",
+            "--kind",
+            "loan",
+            "--amount",
+            "1500.00",
+            "--reason",
+            round,
+            "--repay",
+            "12 x monthly",
+        ],
+    );
+    run(
+        "loan offer",
+        &[
+            "loan",
+            "offer",
+            "Asbl B",
+            "--amount",
+            "500.00",
+            "--rate",
+            "1",
+            "--schedule",
+            "4 x quarterly",
+        ],
+    );
+    run(
+        "ledger record-payment",
+        &[
+            "ledger",
+            "record-payment",
+            "--to",
+            "fund",
+            "--from",
+            "Asbl B",
+            "--amount",
+            "100.00",
+        ],
+    );
+    let payout = run(
+        "ledger record-payment --from fund",
+        &[
+            "ledger",
+            "record-payment",
+            "--from",
+            "fund",
+            "--amount",
+            "10.00",
+        ],
+    );
+    let payout_id = payout["id"].as_str().expect("payment id").to_owned();
+    run("ledger confirm", &["ledger", "confirm", &payout_id]);
+    run("ledger", &["ledger"]);
+    run(
+        "ledger export",
+        &[
+            "ledger",
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            &out_file("ledger.csv"),
+        ],
+    );
+    run(
         "org set",
         &["org", "set", "--description", round, "--offers", "salle"],
     );

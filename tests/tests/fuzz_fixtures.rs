@@ -54,6 +54,11 @@ fn join_msg() {
 }
 
 #[test]
+fn ledger_text() {
+    replay("ledger_text", || (), |(), d| checks::ledger_text(d));
+}
+
+#[test]
 fn ticket() {
     replay("ticket", || (), |(), d| checks::ticket(d));
 }
@@ -88,6 +93,7 @@ fn fresh_seeds() {
             "wire_msg" => checks::wire_msg(&bytes),
             "join_msg" => checks::join_msg(&bytes),
             "ticket" => checks::ticket(&bytes),
+            "ledger_text" => checks::ledger_text(&bytes),
             "membership_op" => checks::membership_op(&bytes),
             "bundle" => checks::bundle(&mut bundles, &bytes),
             "store_open" => checks::store_open(&stores, &bytes),

@@ -517,8 +517,10 @@ impl FeeSchedule {
             let right = right.trim();
             if let Some(name) = left.strip_prefix("tier ") {
                 let name = name.trim();
-                if name.is_empty() || name.len() > 50 || name.contains(char::is_whitespace) {
-                    return Err(err("a tier's name is one word"));
+                if !is_word(name) {
+                    return Err(err(
+                        "a tier's name is one word of letters, digits, '-' or '_'",
+                    ));
                 }
                 let (amount, currency) = right.split_once(' ').unwrap_or((right, DEFAULT_CURRENCY));
                 let amount = parse_amount(amount).map_err(|e| err(&e.to_string()))?;
@@ -532,6 +534,9 @@ impl FeeSchedule {
                 }
             } else if let Some(org) = left.strip_prefix("org ") {
                 let org = org.trim();
+                if !is_word(org) {
+                    return Err(err("an organisation is named by its id"));
+                }
                 if !schedule.tiers.contains_key(right) {
                     return Err(err(&format!("no tier named '{right}' above")));
                 }
@@ -569,6 +574,13 @@ impl FeeSchedule {
         }
         text
     }
+}
+
+/// 1 to 64 letters, digits, `-` or `_`.
+fn is_word(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A passed proposal that the ledger reads (kinds `fund` and `fees`).

@@ -202,6 +202,29 @@ proptest! {
     }
 
     #[test]
+    fn proposal_texts_from_any_member_read_back_or_are_refused(
+        lines in vec(prop_oneof![
+            Just("fees per year".to_owned()),
+            "tier [a-z#:]{1,6}: [0-9]{0,6}([.,][0-9]{0,3})? ?[A-Za-z]{0,4}",
+            "org [a-z0-9 #]{0,8}: [a-z]{0,6}( # .{0,6})?",
+            "fund request: (loan|gift|grant|guarantee|x)",
+            "amount: [0-9]{0,12}([.][0-9]{0,3})? (EUR|eur|CHF|E)",
+            "repay: [0-9]{0,4} ?x ?(monthly|weekly|quarterly|yearly|daily)",
+            "reason: .{0,12}",
+            ".{0,20}",
+        ], 0..8),
+    ) {
+        let text = lines.join("\n");
+        if let Some(request) = FundRequest::parse(&text) {
+            prop_assert_eq!(FundRequest::parse(&request.to_text()), Some(request));
+        }
+        if let Ok(fees) = ledger::FeeSchedule::parse(&text) {
+            let written = fees.to_text(&|o| o.to_owned());
+            prop_assert_eq!(ledger::FeeSchedule::parse(&written), Ok(fees));
+        }
+    }
+
+    #[test]
     fn installments_repay_the_principal_exactly(
         principal in 1i64..=MAX_CENTS,
         rate_bp in 0i64..=10_000,

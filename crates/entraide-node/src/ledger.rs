@@ -200,9 +200,9 @@ impl Node {
                 ))
             })?;
             let name = name.trim();
-            if name.is_empty() || name.contains(char::is_whitespace) || name == "none" {
+            if name == "none" {
                 return Err(NodeError::Invalid(format!(
-                    "--tier '{tier}': a tier's name is one word (not 'none')"
+                    "--tier '{tier}': 'none' takes an organisation out; name the tier otherwise"
                 )));
             }
             schedule
