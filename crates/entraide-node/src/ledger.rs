@@ -535,6 +535,20 @@ impl Node {
                 format_cents(b.is_owed),
             );
         }
+        for p in proposals.iter().filter(|p| p.kind == "fund") {
+            if let Some(r) = FundRequest::parse(&p.text) {
+                text += &format!(
+                    "fund request {}: {} {} {} for {}, {}{}\n",
+                    &p.id[..8],
+                    r.kind.name(),
+                    format_cents(r.amount),
+                    r.currency,
+                    self.org_display_name(&p.created_by),
+                    p.outcome.name(),
+                    r.repay.map(|x| format!(", {}", x.name())).unwrap_or_default(),
+                );
+            }
+        }
         for l in &loans {
             text += &format!(
                 "loan {}: {} {} from {} to {} at {} %, {}, {}\n",
