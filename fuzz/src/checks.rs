@@ -258,7 +258,11 @@ fn remap(mut op: Op, earlier: &[SignedOp]) -> (Op, u8) {
         OpBody::Found { .. }
         | OpBody::SetAdmission { .. }
         | OpBody::SetRole { .. }
-        | OpBody::SetProcess { .. } => {}
+        | OpBody::SetProcess { .. }
+        | OpBody::GroupCreate { .. }
+        | OpBody::GroupAdd { .. }
+        | OpBody::GroupRemove { .. }
+        | OpBody::GroupDissolve { .. } => {}
     }
     (op, signer)
 }

@@ -26,6 +26,6 @@ pub use op::{
     SignedOp, check_name,
 };
 pub use state::{
-    AllianceInfo, MembershipState, Motion, MotionStatus, OrgState, OrgStatus, PROCESSES, Removal,
-    Verdict,
+    AllianceInfo, GroupState, MAX_GROUP_DESCRIPTION, MembershipState, Motion, MotionStatus,
+    OrgState, OrgStatus, PROCESSES, Removal, Verdict,
 };

@@ -245,12 +245,44 @@ pub enum OpBody {
     },
     /// The author's organisation leaves the alliance on its own decision
     /// (no vote): it is removed there, as a passed removal would remove it.
-    /// The last variant, so that older operations keep their bytes.
     Leave {
         /// Why, in plain words.
         reason: String,
         /// Its devices' last valid changes (its own node knows them all).
         cutoffs: Vec<Cutoff>,
+    },
+    /// Creates a working group of organisations (the author's included),
+    /// with documents of its own that only its members' nodes hold.
+    /// New variants go last, so that older operations keep their bytes.
+    GroupCreate {
+        /// The group's id: 16 random bytes.
+        group: [u8; 16],
+        /// Its name, unique among the alliance's groups.
+        name: String,
+        /// What it is for.
+        description: String,
+        /// Its first member organisations besides the author's.
+        orgs: Vec<String>,
+    },
+    /// A member of the group adds an organisation to it.
+    GroupAdd {
+        /// The group.
+        group: [u8; 16],
+        /// The organisation.
+        org_id: String,
+    },
+    /// A member of the group removes an organisation from it (its own:
+    /// it leaves the group).
+    GroupRemove {
+        /// The group.
+        group: [u8; 16],
+        /// The organisation.
+        org_id: String,
+    },
+    /// A coordinator of the alliance dissolves a group.
+    GroupDissolve {
+        /// The group.
+        group: [u8; 16],
     },
 }
 
@@ -269,6 +301,10 @@ impl OpBody {
             Self::RemoveDevice { .. } => "remove-device",
             Self::SetProcess { .. } => "set-process",
             Self::Leave { .. } => "leave",
+            Self::GroupCreate { .. } => "group-create",
+            Self::GroupAdd { .. } => "group-add",
+            Self::GroupRemove { .. } => "group-remove",
+            Self::GroupDissolve { .. } => "group-dissolve",
         }
     }
 

@@ -175,6 +175,38 @@ pub struct Removal {
     pub cutoffs: Vec<Cutoff>,
 }
 
+/// A working group: some organisations of the alliance, with documents of
+/// their own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupState {
+    /// Its id (16 bytes).
+    pub id: [u8; 16],
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// Its member organisations now (active in the alliance).
+    pub orgs: BTreeSet<String>,
+    /// Every organisation that was ever a member: their changes to the
+    /// group's documents count, as a removed organisation's do in the
+    /// alliance's.
+    pub ever: BTreeSet<String>,
+    /// The organisation that created it.
+    pub created_by: String,
+    /// Whether a coordinator dissolved it.
+    pub dissolved: bool,
+}
+
+impl GroupState {
+    /// Its id as 32 lowercase hex digits.
+    pub fn id_hex(&self) -> String {
+        self.id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Longest group description, in characters.
+pub const MAX_GROUP_DESCRIPTION: usize = 1_000;
+
 /// The membership of an alliance as one node knows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MembershipState {
@@ -188,6 +220,8 @@ pub struct MembershipState {
     pub motions: BTreeMap<OpHash, Motion>,
     /// Removed devices.
     pub removals: BTreeMap<DeviceId, Removal>,
+    /// Working groups by id.
+    pub groups: BTreeMap<[u8; 16], GroupState>,
     used_invitations: BTreeSet<[u8; 32]>,
     /// Every organisation id a valid operation ever introduced (founded,
     /// admitted, pending, blocked or removed): none is ever given again.
@@ -540,6 +574,92 @@ impl MembershipState {
                 self.remove_org(&author.id, cutoffs, signed.hash());
                 Ok(())
             }
+            OpBody::GroupCreate {
+                group,
+                name,
+                description,
+                orgs,
+            } => {
+                check_name("group name", name)?;
+                if description.chars().count() > MAX_GROUP_DESCRIPTION {
+                    return Err(format!(
+                        "a group's description is at most {MAX_GROUP_DESCRIPTION} characters"
+                    ));
+                }
+                if self.groups.contains_key(group) {
+                    return Err("a group with this id exists already".into());
+                }
+                if self
+                    .groups
+                    .values()
+                    .any(|g| !g.dissolved && g.name.eq_ignore_ascii_case(name))
+                {
+                    return Err(format!("a group named '{name}' exists already"));
+                }
+                let mut members = BTreeSet::from([author.id.clone()]);
+                for org in orgs {
+                    if !self.is_active(org) {
+                        return Err(format!("{org} is not an active member of the alliance"));
+                    }
+                    members.insert(org.clone());
+                }
+                self.groups.insert(
+                    *group,
+                    GroupState {
+                        id: *group,
+                        name: name.clone(),
+                        description: description.clone(),
+                        ever: members.clone(),
+                        orgs: members,
+                        created_by: author.id.clone(),
+                        dissolved: false,
+                    },
+                );
+                Ok(())
+            }
+            OpBody::GroupAdd { group, org_id } => {
+                let active = self.is_active(org_id);
+                let g = self.group_of_member(group, &author.id)?;
+                if !active {
+                    return Err(format!("{org_id} is not an active member of the alliance"));
+                }
+                if !g.orgs.insert(org_id.clone()) {
+                    return Err(format!("{org_id} is already a member of {}", g.name));
+                }
+                g.ever.insert(org_id.clone());
+                Ok(())
+            }
+            OpBody::GroupRemove { group, org_id } => {
+                let g = self.group_of_member(group, &author.id)?;
+                if !g.orgs.contains(org_id) {
+                    return Err(format!("{org_id} is not a member of {}", g.name));
+                }
+                if g.orgs.len() == 1 {
+                    return Err(format!(
+                        "{} would have no member left; a coordinator dissolves a group",
+                        g.name
+                    ));
+                }
+                g.orgs.remove(org_id);
+                Ok(())
+            }
+            OpBody::GroupDissolve { group } => {
+                if author.role != Role::Coordinator {
+                    return Err(format!(
+                        "only a coordinator of the alliance dissolves a group; {} is a member",
+                        author.name
+                    ));
+                }
+                match self.groups.get_mut(group) {
+                    Some(g) if !g.dissolved => {
+                        g.dissolved = true;
+                        g.orgs.clear();
+                        Ok(())
+                    }
+                    Some(_) => Err("this group is already dissolved".into()),
+                    None => Err("no such group".into()),
+                }
+            }
             OpBody::SetAdmission { .. } => {
                 coordinator_only("changing the admission rule")?;
                 self.open_motion(
@@ -781,10 +901,51 @@ impl MembershipState {
         }
     }
 
+    fn is_active(&self, org_id: &str) -> bool {
+        self.orgs
+            .get(org_id)
+            .is_some_and(|o| o.status == OrgStatus::Active)
+    }
+
+    /// A live group that `org_id` is a member of, to change it.
+    fn group_of_member(
+        &mut self,
+        group: &[u8; 16],
+        org_id: &str,
+    ) -> Result<&mut GroupState, String> {
+        match self.groups.get_mut(group) {
+            None => Err("no such group".into()),
+            Some(g) if g.dissolved => Err(format!("{} was dissolved", g.name)),
+            Some(g) if !g.orgs.contains(org_id) => Err(format!(
+                "only a member of {} changes who belongs to it",
+                g.name
+            )),
+            Some(g) => Ok(g),
+        }
+    }
+
+    /// The live groups `org_id` is a member of.
+    pub fn groups_of(&self, org_id: &str) -> impl Iterator<Item = &GroupState> {
+        self.groups
+            .values()
+            .filter(move |g| !g.dissolved && g.orgs.contains(org_id))
+    }
+
+    /// Whether `org_id` is a member of the live group `group` now.
+    pub fn in_group(&self, group: &[u8; 16], org_id: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|g| !g.dissolved && g.orgs.contains(org_id))
+    }
+
     /// Removes `org_id` at the operation `at` (a passed removal, or its own
     /// `Leave`): its devices' operations outside the past of `at` are void
     /// (strong removal), and their document changes count up to `cutoffs`.
+    /// It leaves every group too.
     fn remove_org(&mut self, org_id: &str, cutoffs: &[Cutoff], at: OpHash) {
+        for g in self.groups.values_mut() {
+            g.orgs.remove(org_id);
+        }
         if let Some(org) = self.orgs.get_mut(org_id) {
             org.status = OrgStatus::Removed;
             let devices: Vec<DeviceId> = org.devices.iter().copied().collect();

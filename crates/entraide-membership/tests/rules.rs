@@ -270,6 +270,98 @@ fn an_organisation_leaves_on_its_own_and_what_it_signs_after_is_void() {
 }
 
 #[test]
+fn groups_are_changed_by_their_members_and_dissolved_by_a_coordinator() {
+    let mut h = three_coordinators();
+    let a4 = h.admit(1, h.heads(), 4);
+    let g = [7; 16];
+    // 4 is a plain member; it creates a group with 2.
+    let create = h.add(sign(
+        4,
+        vec![a4],
+        OpBody::GroupCreate {
+            group: g,
+            name: "Finances".into(),
+            description: "Les trésorier·es".into(),
+            orgs: vec![org(2)],
+        },
+    ));
+    let s = h.state();
+    assert!(s.verdicts[&create].valid, "{:?}", s.verdicts[&create]);
+    assert_eq!(
+        s.groups[&g].orgs,
+        [org(2), org(4)]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    // 3 is no member: it can neither add itself nor remove anyone.
+    let intrude = h.add(sign(
+        3,
+        vec![create],
+        OpBody::GroupAdd {
+            group: g,
+            org_id: org(3),
+        },
+    ));
+    let evict = h.add(sign(
+        3,
+        vec![create],
+        OpBody::GroupRemove {
+            group: g,
+            org_id: org(2),
+        },
+    ));
+    // 2, a member, adds 3 (after seeing those); a second group of the same
+    // name is refused.
+    let add = h.add(sign(
+        2,
+        vec![intrude, evict],
+        OpBody::GroupAdd {
+            group: g,
+            org_id: org(3),
+        },
+    ));
+    let twin = h.add(sign(
+        2,
+        vec![add],
+        OpBody::GroupCreate {
+            group: [8; 16],
+            name: "finances".into(),
+            description: String::new(),
+            orgs: vec![],
+        },
+    ));
+    let s = h.state();
+    assert!(!s.verdicts[&intrude].valid);
+    assert!(!s.verdicts[&evict].valid);
+    assert!(s.verdicts[&add].valid);
+    assert!(!s.verdicts[&twin].valid, "names are unique");
+    assert!(s.in_group(&g, &org(3)));
+    // 2 leaves; a plain member cannot dissolve; a coordinator can.
+    let leave = h.add(sign(
+        2,
+        vec![twin],
+        OpBody::GroupRemove {
+            group: g,
+            org_id: org(2),
+        },
+    ));
+    let by_member = h.add(sign(4, vec![leave], OpBody::GroupDissolve { group: g }));
+    let s = h.state();
+    assert!(s.verdicts[&leave].valid);
+    assert!(!s.in_group(&g, &org(2)));
+    assert!(
+        s.groups[&g].ever.contains(&org(2)),
+        "its past changes count"
+    );
+    assert!(!s.verdicts[&by_member].valid);
+    let by_coordinator = h.add(sign(1, vec![by_member], OpBody::GroupDissolve { group: g }));
+    let s = h.state();
+    assert!(s.verdicts[&by_coordinator].valid);
+    assert!(s.groups[&g].dissolved);
+    assert_eq!(s.groups_of(&org(3)).count(), 0);
+}
+
+#[test]
 fn what_was_done_before_the_removal_stays() {
     let mut h = three_coordinators();
     let a5 = h.admit(2, h.heads(), 5);
@@ -513,6 +605,27 @@ fn random_history(seed: u64, steps: usize) -> Vec<SignedOp> {
                 reason: "test".into(),
                 cutoffs: vec![],
             },
+            // Working groups: two ids, so that concurrent changes meet.
+            7 => {
+                let group = [(next() % 2) as u8; 16];
+                match next() % 4 {
+                    0 => OpBody::GroupCreate {
+                        group,
+                        name: format!("Group {}", group[0]),
+                        description: String::new(),
+                        orgs: vec![org(target)],
+                    },
+                    1 => OpBody::GroupAdd {
+                        group,
+                        org_id: org(target),
+                    },
+                    2 => OpBody::GroupRemove {
+                        group,
+                        org_id: org(target),
+                    },
+                    _ => OpBody::GroupDissolve { group },
+                }
+            }
             _ => {
                 // Merge another replica's view into this one.
                 let other = views[(node + 1 + (next() % 2) as usize) % 3].clone();
@@ -568,5 +681,13 @@ proptest! {
             prop_assert!(!expected.removals.contains_key(&device));
         }
         prop_assert!(expected.active_orgs().count() >= 1);
+        // A group's members are active organisations that were ever in it.
+        for g in expected.groups.values() {
+            for o in &g.orgs {
+                prop_assert!(expected.orgs.get(o).is_some_and(|o| o.status == OrgStatus::Active));
+                prop_assert!(g.ever.contains(o));
+            }
+            prop_assert!(!g.dissolved || g.orgs.is_empty());
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
 //! one that does not decode, ends the connection.
 //!
-//! ALPN `entraide/join/2`: the newcomer opens one stream, sends one
+//! ALPN `entraide/join/3`: the newcomer opens one stream, sends one
 //! [`JoinMsg::Request`] frame; the inviter answers one [`JoinMsg::Admitted`]
 //! or [`JoinMsg::Refused`] frame.
 
@@ -15,8 +15,9 @@ pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 6 (version 5 had no ledger document, whose
-/// kind a version 5 node cannot decode; version 4 had five documents, and a
+/// The sync protocol, version 6 (version 5 had no ledger document nor
+/// groups, whose documents' kinds and operations a version 5 node cannot
+/// decode; version 4 had five documents, and a
 /// version 4 node cannot decode the events and profiles documents' kinds
 /// nor the `Leave` operation; version 3 had no heads in `Hello`, so two
 /// changes under one actor and sequence number went unseen; version 2 had
@@ -24,9 +25,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Nodes of two versions refuse each other at the handshake: the members
 /// of an alliance update together.
 pub const SYNC_ALPN: &[u8] = b"entraide/sync/6";
-/// Joining an alliance with a ticket, version 2 (version 1 knew no `Leave`
-/// operation, which the admission may carry).
-pub const JOIN_ALPN: &[u8] = b"entraide/join/2";
+/// Joining an alliance with a ticket, version 3 (version 2 knew no group
+/// operations, version 1 no `Leave`, which the admission may carry).
+pub const JOIN_ALPN: &[u8] = b"entraide/join/3";
 /// The largest frame accepted (a document bundle can be large).
 pub const MAX_FRAME: usize = 80 * 1024 * 1024;
 /// The largest join request accepted: the join protocol is open to anyone

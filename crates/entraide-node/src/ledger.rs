@@ -545,7 +545,9 @@ impl Node {
                     r.currency,
                     self.org_display_name(&p.created_by),
                     p.outcome.name(),
-                    r.repay.map(|x| format!(", {}", x.name())).unwrap_or_default(),
+                    r.repay
+                        .map(|x| format!(", {}", x.name()))
+                        .unwrap_or_default(),
                 );
             }
         }
