@@ -160,6 +160,7 @@ async fn main() -> Result<()> {
             title: "Profil de fonction: coordinateur".into(),
             kind: "job-profile".into(),
             tags: vec!["rh".into()],
+            group: None,
         },
     )
     .await?;

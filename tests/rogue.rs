@@ -94,7 +94,7 @@ impl RogueMember {
     pub fn load(&self, doc: DocKind) -> AutoCommit {
         let genesis = SharedDoc::new(doc, [0; 32]).save();
         let mut d = AutoCommit::load(&genesis).expect("load the genesis");
-        for chunk in self.store.doc_chunks(doc.name()).expect("read chunks") {
+        for chunk in self.store.doc_chunks(&doc.name()).expect("read chunks") {
             d.load_incremental(&chunk).expect("load a stored chunk");
         }
         d.set_actor(ActorId::from(&self.device[..]));
@@ -149,9 +149,9 @@ impl RogueMember {
             }
         };
         let mut batch = WriteBatch::new();
-        batch.doc_chunk(doc.name(), chunk);
+        batch.doc_chunk(&doc.name(), chunk);
         batch.doc_extra(
-            doc.name(),
+            &doc.name(),
             &self.device,
             postcard::to_allocvec(&attestation).expect("encode the attestation"),
         );

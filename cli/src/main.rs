@@ -231,6 +231,16 @@ enum Command {
         /// admission, or its removal, is what the proposal decides).
         #[arg(long)]
         org: Option<String>,
+        /// A working group's proposal (general), decided by its member
+        /// organisations only.
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Working groups: some organisations of the alliance, with documents
+    /// of their own (notes, library, proposals) that only their nodes hold.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
     },
     /// Proposals, those awaiting your organisation's vote first.
     Proposals {
@@ -416,6 +426,65 @@ enum ValuesCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum GroupCommand {
+    /// Create a working group with these organisations (yours included);
+    /// prints its id.
+    Create {
+        /// Its name.
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// A member organisation (repeat for several).
+        #[arg(long = "org")]
+        orgs: Vec<String>,
+    },
+    /// The alliance's groups, and whether your organisation belongs to each.
+    List,
+    /// Add an organisation to a group your organisation belongs to.
+    Add {
+        /// The group's name or id.
+        group: String,
+        /// The organisation.
+        org: String,
+    },
+    /// Remove an organisation from a group your organisation belongs to.
+    Remove {
+        /// The group's name or id.
+        group: String,
+        /// The organisation.
+        org: String,
+    },
+    /// Your organisation leaves a group.
+    Leave {
+        /// The group's name or id.
+        group: String,
+    },
+    /// Dissolve a group (a coordinator of the alliance).
+    Dissolve {
+        /// The group's name or id.
+        group: String,
+    },
+    /// A group's notes, co-edited like the charter (`notes G set --file F`).
+    Notes {
+        /// The group's name or id.
+        group: String,
+        #[command(subcommand)]
+        command: Option<NotesCommand>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NotesCommand {
+    /// Make the notes this file's text (by the smallest edit).
+    Set {
+        /// The file (`-`: standard input).
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum LibraryCommand {
     /// Share a file with every member; prints the entry's id.
     Add {
@@ -430,6 +499,9 @@ enum LibraryCommand {
         /// A tag (repeat for several).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// On a working group's shelf: only its members' nodes receive it.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Library entries.
     List {
@@ -1040,6 +1112,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             quorum,
             deadline,
             org,
+            group,
         } => {
             let text = match (file, text) {
                 (Some(path), _) => utf8(read_input(&path)?, &path)?,
@@ -1055,10 +1128,62 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     quorum,
                     deadline,
                     org,
+                    group,
                 },
                 None,
             )
         }
+        Command::Group { command } => match command {
+            GroupCommand::Create {
+                name,
+                description,
+                orgs,
+            } => (
+                Request::GroupCreate {
+                    name,
+                    description,
+                    orgs,
+                },
+                None,
+            ),
+            GroupCommand::List => (Request::GroupList, None),
+            GroupCommand::Add { group, org } => (
+                Request::GroupChange {
+                    group,
+                    org: Some(org),
+                    add: true,
+                },
+                None,
+            ),
+            GroupCommand::Remove { group, org } => (
+                Request::GroupChange {
+                    group,
+                    org: Some(org),
+                    add: false,
+                },
+                None,
+            ),
+            GroupCommand::Leave { group } => (
+                Request::GroupChange {
+                    group,
+                    org: None,
+                    add: false,
+                },
+                None,
+            ),
+            GroupCommand::Dissolve { group } => (Request::GroupDissolve { group }, None),
+            GroupCommand::Notes {
+                group,
+                command: None,
+            } => (Request::GroupNotes { group }, None),
+            GroupCommand::Notes {
+                group,
+                command: Some(NotesCommand::Set { file }),
+            } => {
+                let text = utf8(read_input(&file)?, &file)?;
+                (Request::GroupNotesSet { group, text }, None)
+            }
+        },
         Command::Proposals { open } => (Request::Proposals { open }, None),
         Command::Vote {
             proposal,
@@ -1165,6 +1290,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 title,
                 kind,
                 tags,
+                group,
             } => {
                 if file.is_dir() {
                     return Err(usage(format!(
@@ -1184,6 +1310,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                         title,
                         kind,
                         tags,
+                        group,
                     },
                     None,
                 )

@@ -380,7 +380,7 @@ fn attestation(
 
 fn push_chunk(batch: &mut WriteBatch, doc: &mut SharedDoc) {
     if let Some(bytes) = doc.take_unsaved() {
-        batch.doc_chunk(doc.kind().name(), bytes);
+        batch.doc_chunk(&doc.kind().name(), bytes);
     }
 }
 
@@ -393,7 +393,7 @@ fn attest_doc(batch: &mut WriteBatch, alliance: &[u8; 32], doc: &mut SharedDoc) 
             .unwrap_or(0);
         let a = attestation(0, alliance, doc.kind(), hash.0, seq);
         batch.doc_extra(
-            doc.kind().name(),
+            &doc.kind().name(),
             &device(0).0,
             postcard::to_allocvec(&a).expect("an attestation encodes"),
         );

@@ -354,7 +354,7 @@ fn without(
     mut views: BTreeMap<&'static str, Value>,
     doc: DocKind,
 ) -> BTreeMap<&'static str, Value> {
-    views.remove(doc.name());
+    views.remove(&*doc.name());
     views
 }
 
@@ -505,7 +505,7 @@ impl World {
                     h.run(&["audit", "--json"]).stdout
                 )
             });
-            assert_eq!(entry["doc"], attack.doc.name(), "{entry}");
+            assert_eq!(entry["doc"], &*attack.doc.name(), "{entry}");
             assert_eq!(entry["author_device"], self.r_dev.as_str(), "{entry}");
             assert!(
                 entry["rule"].as_str().is_some_and(|r| !r.trim().is_empty()),

@@ -684,7 +684,7 @@ pub struct Calendar {
 impl Calendar {
     /// Wraps a calendar document.
     pub fn new(mut doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Calendar);
+        debug_assert_eq!(doc.kind().base(), DocKind::Calendar);
         let heads = doc.stop_patches();
         let read = RefCell::new(ReadBookings {
             generation: doc.generation(),

@@ -20,7 +20,7 @@ pub struct Charter {
 impl Charter {
     /// Wraps a charter document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Charter);
+        debug_assert_eq!(doc.kind().base(), DocKind::Charter);
         Self { doc }
     }
 

@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::LoadError;
 use crate::authority::{Members, Refusal, check_changes};
 
-/// The shared documents of an alliance.
+/// The shared documents of an alliance, and of its working groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum DocKind {
     /// The charter: one collaborative text.
     Charter,
@@ -28,10 +27,72 @@ pub enum DocKind {
     Profiles,
     /// Payments and loans: the solidarity ledger.
     Ledger,
+    /// One document of a working group: only its member organisations'
+    /// nodes hold it.
+    Group(GroupDoc),
+}
+
+/// A document of a working group: which group, which of its shelves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupDoc {
+    /// The group's id (from its `GroupCreate` operation).
+    pub group: [u8; 16],
+    /// Which of its documents.
+    pub shelf: Shelf,
+}
+
+/// The documents a working group has, each with the schema and rules of
+/// the alliance's document of the same kind ([`Shelf::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Shelf {
+    /// Notes: one collaborative text, like the charter.
+    Notes,
+    /// Its library shelf.
+    Library,
+    /// Its resources and bookings.
+    Calendar,
+    /// Its proposals, decided by its member organisations.
+    Proposals,
+    /// Its trainings and events.
+    Events,
+}
+
+impl Shelf {
+    /// Every shelf, in a fixed order.
+    pub const ALL: [Shelf; 5] = [
+        Self::Notes,
+        Self::Library,
+        Self::Calendar,
+        Self::Proposals,
+        Self::Events,
+    ];
+
+    /// The alliance document whose schema and rules it has.
+    pub fn kind(self) -> DocKind {
+        match self {
+            Self::Notes => DocKind::Charter,
+            Self::Library => DocKind::Library,
+            Self::Calendar => DocKind::Calendar,
+            Self::Proposals => DocKind::Proposals,
+            Self::Events => DocKind::Events,
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Notes => "notes",
+            Self::Library => "library",
+            Self::Calendar => "calendar",
+            Self::Proposals => "proposals",
+            Self::Events => "events",
+        }
+    }
 }
 
 impl DocKind {
-    /// Every document, in a fixed order.
+    /// Every document of the alliance itself, in a fixed order (a working
+    /// group's documents are [`DocKind::Group`]).
     pub const ALL: [DocKind; 8] = [
         Self::Charter,
         Self::Values,
@@ -43,9 +104,32 @@ impl DocKind {
         Self::Ledger,
     ];
 
-    /// The name used in the store, on the wire and on the command line.
-    pub fn name(self) -> &'static str {
+    /// A group's document.
+    pub fn group(group: [u8; 16], shelf: Shelf) -> Self {
+        Self::Group(GroupDoc { group, shelf })
+    }
+
+    /// The alliance document whose schema and rules this one has (itself,
+    /// unless it is a group's).
+    pub fn base(self) -> DocKind {
         match self {
+            Self::Group(g) => g.shelf.kind(),
+            other => other,
+        }
+    }
+
+    /// The group it belongs to, if it is a group's.
+    pub fn group_id(self) -> Option<[u8; 16]> {
+        match self {
+            Self::Group(g) => Some(g.group),
+            _ => None,
+        }
+    }
+
+    /// The name used in the store, on the wire and on the command line
+    /// (`group/<32 hex digits>/<shelf>` for a group's).
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        let name = match self {
             Self::Charter => "charter",
             Self::Values => "values",
             Self::Library => "library",
@@ -54,17 +138,34 @@ impl DocKind {
             Self::Events => "events",
             Self::Profiles => "profiles",
             Self::Ledger => "ledger",
-        }
+            Self::Group(g) => {
+                let id: String = g.group.iter().map(|b| format!("{b:02x}")).collect();
+                return format!("group/{id}/{}", g.shelf.name()).into();
+            }
+        };
+        name.into()
     }
 
     /// The inverse of [`DocKind::name`].
     pub fn from_name(name: &str) -> Option<Self> {
+        if let Some(rest) = name.strip_prefix("group/") {
+            let (id, shelf) = rest.split_once('/')?;
+            let shelf = Shelf::ALL.into_iter().find(|s| s.name() == shelf)?;
+            if id.len() != 32 {
+                return None;
+            }
+            let mut group = [0u8; 16];
+            for (i, b) in group.iter_mut().enumerate() {
+                *b = u8::from_str_radix(id.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            return Some(Self::group(group, shelf));
+        }
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// The root objects every node creates identically (see [`GENESIS_ACTOR`]).
     fn root_objects(self) -> &'static [(&'static str, ObjType)] {
-        match self {
+        match self.base() {
             Self::Charter => &[("text", ObjType::Text)],
             Self::Values => &[("values", ObjType::Map)],
             Self::Library => &[("entries", ObjType::Map)],
@@ -72,14 +173,14 @@ impl DocKind {
             Self::Proposals => &[("proposals", ObjType::Map)],
             Self::Events => &[("events", ObjType::Map)],
             Self::Profiles => &[("orgs", ObjType::Map)],
-            Self::Ledger => &[("entries", ObjType::Map)],
+            Self::Ledger | Self::Group(_) => &[("entries", ObjType::Map)],
         }
     }
 }
 
 impl std::fmt::Display for DocKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -251,7 +352,9 @@ impl SharedDoc {
                 .map(|k| Self::new(k, [0; 32]).doc.get_heads()[0])
                 .collect()
         });
-        let index = DocKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        // A group's documents start like the alliance's of the same kind.
+        let base = kind.base();
+        let index = DocKind::ALL.iter().position(|k| *k == base).unwrap_or(0);
         hashes[index]
     }
 

@@ -224,7 +224,7 @@ pub struct Events {
 impl Events {
     /// Wraps an events document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Events);
+        debug_assert_eq!(doc.kind().base(), DocKind::Events);
         Self { doc }
     }
 

@@ -701,7 +701,7 @@ pub struct Ledger {
 impl Ledger {
     /// Wraps a ledger document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Ledger);
+        debug_assert_eq!(doc.kind().base(), DocKind::Ledger);
         Self { doc }
     }
 

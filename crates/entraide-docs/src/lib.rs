@@ -50,8 +50,8 @@ pub use automerge::ChangeHash;
 pub use calendar::Calendar;
 pub use charter::Charter;
 pub use doc::{
-    ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, SharedDoc, VersionVector,
-    device_hex_of_actor, device_of_actor, merge_version, version_beyond,
+    ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, GroupDoc, SharedDoc,
+    Shelf, VersionVector, device_hex_of_actor, device_of_actor, merge_version, version_beyond,
 };
 pub use events::Events;
 pub use ledger::Ledger;

@@ -150,7 +150,7 @@ pub struct Library {
 impl Library {
     /// Wraps a library document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Library);
+        debug_assert_eq!(doc.kind().base(), DocKind::Library);
         Self { doc }
     }
 

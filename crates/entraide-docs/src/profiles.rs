@@ -95,7 +95,7 @@ pub struct Profiles {
 impl Profiles {
     /// Wraps a profiles document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Profiles);
+        debug_assert_eq!(doc.kind().base(), DocKind::Profiles);
         Self { doc }
     }
 

@@ -255,7 +255,7 @@ pub struct Proposals {
 impl Proposals {
     /// Wraps a proposals document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Proposals);
+        debug_assert_eq!(doc.kind().base(), DocKind::Proposals);
         Self { doc }
     }
 

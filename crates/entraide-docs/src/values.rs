@@ -73,7 +73,7 @@ pub struct Values {
 impl Values {
     /// Wraps a values document.
     pub fn new(doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind(), DocKind::Values);
+        debug_assert_eq!(doc.kind().base(), DocKind::Values);
         Self { doc }
     }
 

@@ -29,6 +29,10 @@ impl Members for MembersView<'_> {
             .map(|o| o.id.clone())
     }
 
+    fn was_in_group(&self, group: &[u8; 16], org: &str) -> Option<bool> {
+        self.state.groups.get(group).map(|g| g.ever.contains(org))
+    }
+
     fn coordinator_at(&self, org: &str, heads: &[[u8; 32]]) -> Option<bool> {
         if heads.iter().any(|h| !self.log.contains(&OpHash(*h))) {
             return None;
@@ -79,7 +83,7 @@ impl Node {
         if refusal.undecided || self.docs.refused.iter().any(|r| r.change == change) {
             return Ok(());
         }
-        tracing::warn!(doc = doc.name(), %change, rule = %refusal.rule, "refused a change");
+        tracing::warn!(doc = %doc, %change, rule = %refusal.rule, "refused a change");
         self.docs.refused.push(RefusedChange {
             doc,
             change,

@@ -37,6 +37,26 @@ impl Node {
             .collect()
     }
 
+    /// The proposals of this organisation's groups, each counted among its
+    /// group's member organisations.
+    pub(crate) fn group_proposal_list(
+        &mut self,
+    ) -> Vec<(entraide_membership::GroupState, Proposal)> {
+        let now = self.env.now_ms();
+        let mut out = Vec::new();
+        for g in self.my_groups() {
+            let orgs: Vec<String> = g.orgs.iter().cloned().collect();
+            self.load_group(g.id);
+            let dir = directory(&self.membership.state);
+            let Some(docs) = self.docs.groups.get_mut(&g.id) else {
+                continue;
+            };
+            let list = docs.proposals.list(&orgs, &dir, now);
+            out.extend(list.into_iter().map(|p| (g.clone(), p)));
+        }
+        out
+    }
+
     fn proposal_json(&self, p: &Proposal) -> Value {
         json!({
             "id": p.id,
@@ -79,12 +99,23 @@ impl Node {
         quorum: Option<u32>,
         deadline: Option<&str>,
         org: Option<&str>,
+        group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         if self.membership.state.org_of_device(&self.device).is_none() {
             return Err(NodeError::Invalid(
                 "only an active member may propose".into(),
             ));
         }
+        let group = group.map(|g| self.my_group(g)).transpose()?;
+        if group.is_some() && kind != "general" {
+            return Err(NodeError::Invalid(format!(
+                "a group decides general proposals only, not {kind}"
+            )));
+        }
+        let doc = match &group {
+            Some(g) => DocKind::group(g.id, entraide_docs::Shelf::Proposals),
+            None => DocKind::Proposals,
+        };
         let process = Process::parse(process.unwrap_or(self.default_process()))
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let now = self.env.now_ms();
@@ -110,8 +141,7 @@ impl Node {
         let motion = motion.map(|m| m.to_hex());
         let id = self.new_record_id()?;
         let author = self.author_for_docs();
-        self.docs
-            .proposals
+        self.proposals_of(doc)
             .propose(
                 &author,
                 now,
@@ -127,8 +157,11 @@ impl Node {
                 },
             )
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.persist(DocKind::Proposals, WriteBatch::new())?;
-        Ok(Reply::new(json!({"id": id, "motion": motion}), id))
+        self.persist(doc, WriteBatch::new())?;
+        Ok(Reply::new(
+            json!({"id": id, "motion": motion, "group": group.map(|g| g.name)}),
+            id,
+        ))
     }
 
     /// The pending admission motion of `org` (a newcomer waiting with
@@ -248,20 +281,33 @@ impl Node {
 
     /// `proposals`: those awaiting this organisation's vote first.
     pub(crate) fn proposals_list(&mut self, open_only: bool) -> Result<Reply, NodeError> {
-        let mut list = self.proposal_list();
-        list.retain(|p| !open_only || p.outcome == Outcome::Open);
+        let mut list: Vec<(Option<String>, Proposal)> = self
+            .proposal_list()
+            .into_iter()
+            .map(|p| (None, p))
+            .collect();
+        list.extend(
+            self.group_proposal_list()
+                .into_iter()
+                .map(|(g, p)| (Some(g.name), p)),
+        );
+        list.retain(|(_, p)| !open_only || p.outcome == Outcome::Open);
         let awaiting = |p: &Proposal| {
             p.outcome == Outcome::Open && !p.votes.iter().any(|v| v.org == self.org_id)
         };
-        list.sort_by_key(|p| (!awaiting(p), p.created_at));
+        list.sort_by_key(|(_, p)| (!awaiting(p), p.created_at));
         let mut text = String::new();
-        for p in &list {
+        for (group, p) in &list {
             text += &format!(
-                "{}  {:<8} {:<17} {}{}\n",
+                "{}  {:<8} {:<17} {}{}{}\n",
                 crate::node::short(&p.id, 8),
                 p.outcome.name(),
                 p.kind,
                 p.title,
+                group
+                    .as_ref()
+                    .map(|g| format!(" (group {g})"))
+                    .unwrap_or_default(),
                 if awaiting(p) {
                     "  (awaiting your vote)"
                 } else {
@@ -269,7 +315,14 @@ impl Node {
                 }
             );
         }
-        let json: Vec<Value> = list.iter().map(|p| self.proposal_json(p)).collect();
+        let json: Vec<Value> = list
+            .iter()
+            .map(|(group, p)| {
+                let mut j = self.proposal_json(p);
+                j["group"] = json!(group);
+                j
+            })
+            .collect();
         Ok(Reply::new(Value::Array(json), text))
     }
 
@@ -288,11 +341,19 @@ impl Node {
         let author = self.author_for_docs();
         // A proposal deciding a membership motion is closed once the motion
         // is, whatever the votes say.
-        let id = self
-            .docs
-            .proposals
-            .resolve(proposal)
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let id = match self.docs.proposals.resolve(proposal) {
+            Ok(id) => id,
+            Err(e) => {
+                // A proposal of one of this organisation's groups?
+                for g in self.my_groups() {
+                    let doc = DocKind::group(g.id, entraide_docs::Shelf::Proposals);
+                    if self.proposals_of(doc).resolve(proposal).is_ok() {
+                        return self.vote_in_group(&g, proposal, position, reason);
+                    }
+                }
+                return Err(NodeError::Invalid(e.to_string()));
+            }
+        };
         let linked = self.proposal_list().into_iter().find(|p| p.id == id);
         if let Some(p) = linked.as_ref().filter(|p| p.motion.is_some())
             && p.outcome != Outcome::Open
@@ -334,6 +395,43 @@ impl Node {
             text += &format!("\n{m}");
         }
         Ok(Reply::new(self.proposal_json(&result), text))
+    }
+
+    /// A vote on a group's proposal, counted among the group's members.
+    fn vote_in_group(
+        &mut self,
+        g: &entraide_membership::GroupState,
+        proposal: &str,
+        position: Position,
+        reason: &str,
+    ) -> Result<Reply, NodeError> {
+        let doc = DocKind::group(g.id, entraide_docs::Shelf::Proposals);
+        let orgs: Vec<String> = g.orgs.iter().cloned().collect();
+        let author = self.author_for_docs();
+        let now = self.env.now_ms();
+        self.load_group(g.id);
+        let dir = directory(&self.membership.state);
+        let docs = self
+            .docs
+            .groups
+            .get_mut(&g.id)
+            .ok_or_else(|| NodeError::Invalid("no such group".into()))?;
+        let result = docs
+            .proposals
+            .vote(&author, now, proposal, position, reason, &orgs, &dir)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.persist(doc, WriteBatch::new())?;
+        let text = format!(
+            "{} votes {} on '{}' ({}); it is {}",
+            self.org_name.clone(),
+            position.name(),
+            result.title,
+            g.name,
+            result.outcome.name()
+        );
+        let mut json = self.proposal_json(&result);
+        json["group"] = json!(g.name);
+        Ok(Reply::new(json, text))
     }
 
     /// Each organisation's share of the shared library, in bytes: the

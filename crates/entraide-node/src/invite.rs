@@ -471,7 +471,7 @@ impl Node {
                 devices.iter().any(|x| Some(x.0) == device)
             })
             .map(|((doc, _), a)| Cutoff {
-                doc: doc.name().to_owned(),
+                doc: doc.name().into_owned(),
                 device: DeviceId(a.device),
                 hash: a.hash,
             })

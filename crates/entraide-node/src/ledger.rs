@@ -241,6 +241,7 @@ impl Node {
             None,
             deciding.deadline.as_deref(),
             None,
+            None,
         )
     }
 
@@ -277,6 +278,7 @@ impl Node {
             deciding.process.as_deref(),
             None,
             deciding.deadline.as_deref(),
+            None,
             None,
         )
     }

@@ -21,6 +21,7 @@ mod env;
 mod error;
 mod events;
 mod governance;
+mod groups;
 mod home;
 mod invite;
 mod ledger;

@@ -69,6 +69,12 @@ pub(crate) struct Docs {
     pub(crate) events: Events,
     pub(crate) profiles: Profiles,
     pub(crate) ledger: Ledger,
+    /// The documents of the working groups this organisation belongs to
+    /// (loaded when first needed).
+    pub(crate) groups: BTreeMap<[u8; 16], crate::groups::GroupDocs>,
+    /// This device and opening, for a group's documents loaded later.
+    pub(crate) device: [u8; 32],
+    pub(crate) epoch: [u8; EPOCH_LEN],
     /// The latest attestation of each actor (a device in one opening of
     /// its home), per document.
     pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
@@ -144,7 +150,7 @@ pub(crate) fn short(id: &str, n: usize) -> &str {
 /// same as the longest text a charter amendment may carry.
 pub const MAX_CHARTER_CHARS: usize = 1_000_000;
 
-fn check_charter_size(text: &str) -> Result<(), NodeError> {
+pub(crate) fn check_charter_size(text: &str) -> Result<(), NodeError> {
     let chars = text.chars().count();
     if chars > MAX_CHARTER_CHARS {
         return Err(NodeError::Invalid(format!(
@@ -234,6 +240,13 @@ impl Docs {
             DocKind::Events => self.events.doc_mut(),
             DocKind::Profiles => self.profiles.doc_mut(),
             DocKind::Ledger => self.ledger.doc_mut(),
+            DocKind::Group(g) => {
+                let (device, epoch) = (self.device, self.epoch);
+                self.groups
+                    .entry(g.group)
+                    .or_insert_with(|| crate::groups::GroupDocs::genesis(g.group, device, epoch))
+                    .doc_mut(g.shelf)
+            }
         }
     }
 }
@@ -295,11 +308,11 @@ impl Node {
         // backup restored, never writes under the same actor as the original.
         let epoch: [u8; EPOCH_LEN] = random(&*env)?;
         let mut load = |kind: DocKind| -> Result<SharedDoc, NodeError> {
-            let chunks = store.doc_chunks(kind.name())?;
+            let chunks = store.doc_chunks(&kind.name())?;
             let mut doc = SharedDoc::load(kind, device.0, chunks.iter().map(Vec::as_slice))?;
             doc.write_as(epoch);
             if chunks.len() > COMPACT_AFTER_CHUNKS {
-                compacted.replace_doc(kind.name(), doc.save());
+                compacted.replace_doc(&kind.name(), doc.save());
             }
             Ok(doc)
         };
@@ -322,7 +335,7 @@ impl Node {
         let membership = log.state();
         let mut attestations = BTreeMap::new();
         for kind in DocKind::ALL {
-            for (actor, bytes) in store.doc_extras(kind.name())? {
+            for (actor, bytes) in store.doc_extras(&kind.name())? {
                 if let (Some(_), Ok(a)) = (
                     entraide_docs::device_of_actor(&actor),
                     postcard::from_bytes::<Attestation>(&bytes),
@@ -370,6 +383,9 @@ impl Node {
                 events,
                 profiles,
                 ledger,
+                groups: BTreeMap::new(),
+                device: device.0,
+                epoch,
                 attestations,
                 other_copy_seen,
                 refused,
@@ -429,6 +445,9 @@ impl Node {
     }
 
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
+        if let Some(group) = kind.group_id() {
+            self.load_group(group);
+        }
         self.docs.doc_mut(kind)
     }
 
@@ -459,15 +478,21 @@ impl Node {
         }
         self.attest_local(kind, &mut batch);
         if let Some(bytes) = self.doc_mut(kind).take_unsaved() {
-            batch.doc_chunk(kind.name(), bytes);
+            batch.doc_chunk(&kind.name(), bytes);
         }
         if let Err(e) = self.store.commit(batch) {
             self.reload_doc(kind)?;
             return Err(e.into());
         }
-        if kind == DocKind::Calendar {
+        match kind {
             // What the change touched is read again, nothing else.
-            self.docs.calendar.refresh();
+            DocKind::Calendar => self.docs.calendar.refresh(),
+            DocKind::Group(g) => {
+                if let Some(docs) = self.docs.groups.get_mut(&g.group) {
+                    docs.calendar.refresh();
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -475,7 +500,7 @@ impl Node {
     /// Goes back to what the store holds of `kind` (after a refused or
     /// failed write), writing on under this opening's actor.
     pub(crate) fn reload_doc(&mut self, kind: DocKind) -> Result<(), NodeError> {
-        let chunks = self.store.doc_chunks(kind.name())?;
+        let chunks = self.store.doc_chunks(&kind.name())?;
         let mut doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
         doc.write_as(self.epoch);
         *self.doc_mut(kind) = doc;
@@ -525,7 +550,8 @@ impl Node {
                 title,
                 kind,
                 tags,
-            } => self.library_add(&file_name, bytes, &title, &kind, &tags),
+                group,
+            } => self.library_add(&file_name, bytes, &title, &kind, &tags, group.as_deref()),
             Request::LibraryList { kind, tag, search } => {
                 self.library_list(kind.as_deref(), tag.as_deref(), search.as_deref())
             }
@@ -601,6 +627,18 @@ impl Node {
             Request::EventSetOpen { event, open } => self.event_set_open(&event, open),
             Request::EventList => self.event_list(),
             Request::EventAttendance { event } => self.event_attendance(&event),
+            Request::GroupCreate {
+                name,
+                description,
+                orgs,
+            } => self.group_create(&name, &description, &orgs),
+            Request::GroupList => self.group_list(),
+            Request::GroupChange { group, org, add } => {
+                self.group_change(&group, org.as_deref(), add)
+            }
+            Request::GroupDissolve { group } => self.group_dissolve(&group),
+            Request::GroupNotes { group } => self.group_notes_show(&group),
+            Request::GroupNotesSet { group, text } => self.group_notes_set(&group, &text),
             Request::Fees => self.fees(),
             Request::FeesPropose {
                 tiers,
@@ -691,6 +729,7 @@ impl Node {
                 quorum,
                 deadline,
                 org,
+                group,
             } => {
                 self.require_alliance()?;
                 self.propose(
@@ -701,6 +740,7 @@ impl Node {
                     quorum,
                     deadline.as_deref(),
                     org.as_deref(),
+                    group.as_deref(),
                 )
             }
             Request::Proposals { open } => {
@@ -1201,6 +1241,7 @@ impl Node {
         Ok(Reply::new(Value::Array(list), text))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn library_add(
         &mut self,
         file_name: &str,
@@ -1208,8 +1249,10 @@ impl Node {
         title: &str,
         kind: &str,
         tags: &[String],
+        group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let group = group.map(|g| self.my_group(g)).transpose()?;
         let kind = EntryKind::parse(kind)?;
         if bytes.len() > MAX_LIBRARY_FILE {
             return Err(NodeError::Invalid(format!(
@@ -1227,6 +1270,8 @@ impl Node {
             .to_owned();
         // Every node stores every member's files: each organisation has its
         // share (`library_quota`), decided by the alliance.
+        // (A group's files go to its members' nodes only: they are not
+        // counted against the alliance's quota.)
         let quota = self.library_quota();
         let over = self.docs.library.over_quota(quota);
         let used: u64 = self
@@ -1237,7 +1282,7 @@ impl Node {
             .filter(|e| e.added_by == self.org_id && !over.contains(&e.id))
             .map(|e| e.size)
             .sum();
-        if used + bytes.len() as u64 > quota {
+        if group.is_none() && used + bytes.len() as u64 > quota {
             let mb = |b: u64| b.div_ceil(1024 * 1024);
             return Err(NodeError::Invalid(format!(
                 "this file would bring {}'s files in the shared library to {} MB, over the alliance's quota of {} MB per organisation; withdraw an entry (`entraide library withdraw <ID>`) or propose a larger quota (`entraide propose library-quota --text <MB>`)",
@@ -1249,9 +1294,14 @@ impl Node {
         let hash = blake3::hash(&bytes);
         let hash_hex = hash.to_hex().to_string();
         let id = self.new_record_id()?;
-        self.docs.library.add(
-            &self.author(),
-            self.env.now_ms(),
+        let doc = match &group {
+            Some(g) => DocKind::group(g.id, entraide_docs::Shelf::Library),
+            None => DocKind::Library,
+        };
+        let (author, now) = (self.author(), self.env.now_ms());
+        self.library_of(doc).add(
+            &author,
+            now,
             NewEntry {
                 id: &id,
                 title,
@@ -1265,14 +1315,14 @@ impl Node {
         let size = bytes.len();
         let mut batch = WriteBatch::new();
         batch.blob(*hash.as_bytes(), bytes);
-        self.persist(DocKind::Library, batch)?;
+        self.persist(doc, batch)?;
         Ok(Reply::new(
-            json!({"id": id, "hash": hash_hex, "size": size}),
+            json!({"id": id, "hash": hash_hex, "size": size, "group": group.map(|g| g.name)}),
             id,
         ))
     }
 
-    fn blob_key(hash_hex: &str) -> Option<[u8; 32]> {
+    pub(crate) fn blob_key(hash_hex: &str) -> Option<[u8; 32]> {
         blake3::Hash::from_hex(hash_hex).ok().map(|h| *h.as_bytes())
     }
 
@@ -1293,7 +1343,18 @@ impl Node {
         let mut text = String::new();
         let quota = self.library_quota();
         let over = self.docs.library.over_quota(quota);
-        for e in self.docs.library.list() {
+        let mut entries: Vec<(Option<String>, entraide_docs::library::LibraryEntry)> = self
+            .docs
+            .library
+            .list()
+            .into_iter()
+            .map(|e| (None, e))
+            .collect();
+        for (g, e) in self.group_library_entries() {
+            let name = self.membership.state.groups.get(&g).map(|g| g.name.clone());
+            entries.push((name, e));
+        }
+        for (group, e) in entries {
             if kind.is_some_and(|k| k != e.kind) {
                 continue;
             }
@@ -1318,10 +1379,14 @@ impl Node {
                 None => false,
             };
             text += &format!(
-                "{}  {:<11} {}  [{}]{}\n",
+                "{}  {:<11} {}{}  [{}]{}\n",
                 crate::node::short(&e.id, 8),
                 e.kind.name(),
                 e.title,
+                group
+                    .as_ref()
+                    .map(|g| format!(" (group {g})"))
+                    .unwrap_or_default(),
                 e.tags.join(", "),
                 if over.contains(&e.id) {
                     "  (over its organisation's quota: not shared)"
@@ -1343,6 +1408,7 @@ impl Node {
                 "added_at": format_time(e.added_at, self.zone),
                 "available": available,
                 "over_quota": over.contains(&e.id),
+                "group": group,
                 "received": if available { e.size } else { Self::blob_key(&e.hash).map_or(0, |k| self.store.blob_parts_len(&k).unwrap_or(0)) },
             }));
         }
@@ -1351,7 +1417,7 @@ impl Node {
 
     fn library_get(&mut self, entry: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let e = self.docs.library.get(entry)?;
+        let (_, e) = self.find_library_entry(entry)?;
         let bytes = match Self::blob_key(&e.hash) {
             Some(k) => self.store.blob(&k)?,
             None => None,
@@ -1370,17 +1436,18 @@ impl Node {
     /// withdrawal).
     fn library_withdraw(&mut self, entry: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let e = self.docs.library.get(entry)?;
+        let (doc, e) = self.find_library_entry(entry)?;
         if e.added_by != self.org_id {
             return Err(NodeError::Invalid(format!(
                 "'{}' was added by another organisation; only the organisation that added an entry may withdraw it",
                 e.title
             )));
         }
-        self.docs.library.withdraw(self.env.now_ms(), &e.id);
+        let now = self.env.now_ms();
+        self.library_of(doc).withdraw(now, &e.id);
         let mut batch = WriteBatch::new();
         self.drop_unnamed_files(&mut batch)?;
-        self.persist(DocKind::Library, batch)?;
+        self.persist(doc, batch)?;
         Ok(Reply::new(
             json!({"id": e.id, "withdrawn": true}),
             format!("withdrew '{}'", e.title),
@@ -1389,10 +1456,9 @@ impl Node {
 
     /// Deletes, in `batch`, the files no library entry names any more.
     pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
-        let named: std::collections::BTreeSet<[u8; 32]> = self
-            .docs
-            .library
-            .list()
+        let mut entries = self.docs.library.list();
+        entries.extend(self.group_library_entries().into_iter().map(|(_, e)| e));
+        let named: std::collections::BTreeSet<[u8; 32]> = entries
             .iter()
             .filter_map(|e| Self::blob_key(&e.hash))
             .collect();
@@ -1991,7 +2057,7 @@ impl Node {
     fn export(&mut self, doc: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let kind = DocKind::from_name(doc).ok_or_else(|| {
-            let names: Vec<&str> = DocKind::ALL.iter().map(|k| k.name()).collect();
+            let names: Vec<String> = DocKind::ALL.iter().map(|k| k.name().into_owned()).collect();
             NodeError::Invalid(format!(
                 "unknown document '{doc}'; use one of {}",
                 names.join(", ")

@@ -92,6 +92,9 @@ pub enum Request {
         kind: String,
         /// Tags.
         tags: Vec<String>,
+        /// The group whose shelf it goes on (its members' nodes only).
+        #[serde(default)]
+        group: Option<String>,
     },
     /// `library list`.
     LibraryList {
@@ -211,6 +214,9 @@ pub enum Request {
         /// For admission and removal: the organisation concerned.
         #[serde(default)]
         org: Option<String>,
+        /// A group's proposal, decided by its member organisations.
+        #[serde(default)]
+        group: Option<String>,
     },
     /// `proposals`.
     Proposals {
@@ -323,6 +329,46 @@ pub enum Request {
     EventAttendance {
         /// Event id, prefix or title.
         event: String,
+    },
+    /// `group create`.
+    GroupCreate {
+        /// Its name.
+        name: String,
+        /// What it is for.
+        #[serde(default)]
+        description: String,
+        /// Its other member organisations.
+        #[serde(default)]
+        orgs: Vec<String>,
+    },
+    /// `group list`.
+    GroupList,
+    /// `group add` (`add: true`), `group remove`, `group leave` (no `org`).
+    GroupChange {
+        /// The group.
+        group: String,
+        /// The organisation (none: this one).
+        #[serde(default)]
+        org: Option<String>,
+        /// Add, or remove.
+        add: bool,
+    },
+    /// `group dissolve`.
+    GroupDissolve {
+        /// The group.
+        group: String,
+    },
+    /// `group notes show`.
+    GroupNotes {
+        /// The group.
+        group: String,
+    },
+    /// `group notes set`.
+    GroupNotesSet {
+        /// The group.
+        group: String,
+        /// The new text.
+        text: String,
     },
     /// `fees`.
     Fees,

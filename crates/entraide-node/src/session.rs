@@ -340,7 +340,7 @@ impl Session {
         self.started = true;
         node.set_connected(self.peer, true);
         out.send.push(Msg::Hello {
-            summary: node.summary(),
+            summary: node.summary_for(&self.peer),
             addrs: node.address_book(),
         });
         Ok(())
@@ -381,10 +381,17 @@ impl Session {
                 }
                 self.hello = true;
                 self.op_heads = summary.op_heads;
-                self.their_heads = summary.heads.into_iter().collect();
+                // A group's documents only between two of its members.
+                let peer = self.peer;
+                self.their_heads = summary
+                    .heads
+                    .into_iter()
+                    .filter(|(k, _)| node.shares_with(*k, &peer))
+                    .collect();
                 self.docs = summary
                     .docs
                     .into_iter()
+                    .filter(|(k, _)| node.shares_with(*k, &peer))
                     .map(|(k, vv)| (k, vv.into_iter().collect()))
                     .collect();
                 self.heard_addrs = addrs
@@ -411,6 +418,14 @@ impl Session {
                 } else {
                     self.idle(now_ms)?;
                 }
+            }
+            Msg::Docs(bundle) if !node.shares_with(bundle.doc, &self.peer) => {
+                // A group's document from a peer this node does not share
+                // it with (either side left, or never joined): not taken.
+                self.idle(now_ms)?;
+            }
+            Msg::Have { doc, .. } | Msg::Want { doc, .. } if !node.shares_with(doc, &self.peer) => {
+                self.idle(now_ms)?;
             }
             Msg::Docs(bundle) => {
                 if !self.receive_docs(node, &bundle, out)? {
@@ -558,7 +573,7 @@ impl Session {
                 // document's bundle is refused, the session goes on with the
                 // others, and what the peer claimed of this document is
                 // forgotten, as after an empty answer.
-                tracing::warn!(peer = %self.peer, doc = doc.name(), %refusal, "refused a change");
+                tracing::warn!(peer = %self.peer, doc = %doc, %refusal, "refused a change");
                 if self.asked.remove(&doc).is_some() {
                     self.release_docs(node, |d| d == doc);
                     out.node_changed = true;
@@ -575,13 +590,13 @@ impl Session {
             self.release_docs(node, |d| d == doc);
         }
         if received.new_changes > 0 {
-            tracing::info!(peer = %self.peer, doc = doc.name(), changes = received.new_changes, "changes received");
+            tracing::info!(peer = %self.peer, doc = %doc, changes = received.new_changes, "changes received");
             out.node_changed = true;
         } else if answered {
             // Other sessions may hold announcements that wait on this answer.
             out.node_changed = true;
         }
-        if doc == DocKind::Library {
+        if doc.base() == DocKind::Library {
             self.want_files(node, out)?;
         }
         Ok(received.new_changes > 0 || answered)
@@ -677,7 +692,7 @@ impl Session {
         // Changes by this device, under any of its actors (one per opening
         // of its home): nobody else has them yet.
         let device = node.device().0;
-        for doc in DocKind::ALL {
+        for doc in node.docs_shared_with(&self.peer) {
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
             let mine = node.doc_version_vector(doc);
             let lacking = version_beyond(&mine, &theirs);
@@ -740,7 +755,7 @@ impl Session {
     /// Asks the peer for the changes it announced that this node lacks, for
     /// each document no other session is already asking about.
     fn want_docs(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) {
-        for doc in DocKind::ALL {
+        for doc in node.docs_shared_with(&self.peer) {
             if self.asked.contains_key(&doc) || node.peers.asking.docs.contains_key(&doc) {
                 continue;
             }
@@ -785,7 +800,9 @@ impl Session {
                 let Some((hash, offset)) = self.to_send.pop_front() else {
                     break;
                 };
-                match node.blob(&hash).map_err(End::Node)? {
+                // A group's file only to a member of the group.
+                let visible = node.file_visible_to(&hash, &self.peer);
+                match node.blob(&hash).map_err(End::Node)?.filter(|_| visible) {
                     Some(bytes) => {
                         let at = usize::try_from(offset)
                             .unwrap_or(usize::MAX)

@@ -199,8 +199,19 @@ impl Node {
             .map(|o| o.name.clone())
     }
 
-    /// What this node holds, for a peer.
+    /// What this node holds of the alliance's documents (its groups' are
+    /// told only to their members: [`Node::summary_for`]).
     pub fn summary(&mut self) -> Summary {
+        self.summary_of(DocKind::ALL.to_vec())
+    }
+
+    /// What this node holds that it shares with the device `peer`.
+    pub fn summary_for(&mut self, peer: &DeviceId) -> Summary {
+        let docs = self.docs_shared_with(peer);
+        self.summary_of(docs)
+    }
+
+    fn summary_of(&mut self, kinds: Vec<DocKind>) -> Summary {
         let alliance = self.alliance_id().unwrap_or_default();
         let op_heads = self
             .membership
@@ -209,11 +220,11 @@ impl Node {
             .into_iter()
             .map(|h| h.0)
             .collect();
-        let docs = DocKind::ALL
-            .into_iter()
-            .map(|k| (k, self.doc_mut(k).version_vector().into_iter().collect()))
+        let docs = kinds
+            .iter()
+            .map(|k| (*k, self.doc_mut(*k).version_vector().into_iter().collect()))
             .collect();
-        let heads = DocKind::ALL
+        let heads = kinds
             .into_iter()
             .map(|k| {
                 (
@@ -348,7 +359,7 @@ impl Node {
             .iter()
             .map(|(d, r)| (*d, r.cutoffs.clone()))
             .collect();
-        for doc in DocKind::ALL {
+        for doc in self.docs_held() {
             let vv = self.doc_mut(doc).version_vector();
             // Each actor of a removed device (one per opening of its home)
             // has its own chain of changes, and its own cutoff.
@@ -448,7 +459,7 @@ impl Node {
             .unwrap_or(0);
         let attestation = Attestation::sign(&self.key, &alliance, doc, hash.0, seq);
         batch.doc_extra(
-            doc.name(),
+            &doc.name(),
             &actor,
             postcard::to_allocvec(&attestation).unwrap_or_default(),
         );
@@ -633,7 +644,7 @@ impl Node {
                 && self.doc_mut(doc).change_seq(&hash) == Some(a.seq);
             if newer && author && own {
                 batch.doc_extra(
-                    doc.name(),
+                    &doc.name(),
                     &actor,
                     postcard::to_allocvec(&a).unwrap_or_default(),
                 );
@@ -644,7 +655,7 @@ impl Node {
         // copy of this home wrote them (a folder copied to another
         // computer), or this home was restored from an older backup. Both
         // copies' writes are kept; the user is told once, in `status`.
-        if doc == DocKind::Library {
+        if doc.base() == DocKind::Library {
             // A withdrawn entry's file goes from every node's store.
             self.drop_unnamed_files(&mut batch)?;
         }
@@ -667,6 +678,10 @@ impl Node {
     /// many of its bytes already arrived (a transfer resumes there).
     pub fn missing_blobs(&mut self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
         let mut heads = self.docs.library.doc_mut().heads();
+        let shelves = self.group_shelves(entraide_docs::Shelf::Library);
+        for kind in &shelves {
+            heads.extend(self.doc_mut(*kind).heads());
+        }
         // The quota decides which files are fetched: it is part of the key.
         let quota = self.library_quota();
         heads.push(ChangeHash(blake3::hash(&quota.to_le_bytes()).into()));
@@ -680,10 +695,17 @@ impl Node {
         // Files of entries over their organisation's quota are neither
         // fetched nor stored.
         let over = self.docs.library.over_quota(quota);
-        let entries = self.docs.library.list();
+        let mut entries: Vec<_> = self
+            .docs
+            .library
+            .list()
+            .into_iter()
+            .filter(|e| !over.contains(&e.id))
+            .collect();
+        // The libraries of this organisation's groups: their files too.
+        entries.extend(self.group_library_entries().into_iter().map(|(_, e)| e));
         self.docs.file_sizes = entries
             .iter()
-            .filter(|e| !over.contains(&e.id))
             .filter_map(|e| Some((*blake3::Hash::from_hex(&e.hash).ok()?.as_bytes(), e.size)))
             .collect();
         let mut hashes: Vec<[u8; 32]> = self.docs.file_sizes.keys().copied().collect();

@@ -34,6 +34,7 @@ fn propose(n: &mut Node, kind: &str, title: &str, org: Option<&str>) -> Result<S
         quorum: None,
         deadline: None,
         org: org.map(str::to_owned),
+        group: None,
     })
     .map(|r| r.json["id"].as_str().expect("id").to_owned())
     .map_err(|e| e.to_string())

@@ -15,6 +15,7 @@ fn add_file(n: &mut Node, title: &str, bytes: Vec<u8>) -> (String, [u8; 32]) {
             title: title.into(),
             kind: "procedure".into(),
             tags: Vec::new(),
+            group: None,
         })
         .expect("library add");
     let hash = *blake3::Hash::from_hex(reply.json["hash"].as_str().expect("hash"))
@@ -111,6 +112,7 @@ fn set_quota(nodes: &mut [&mut Node], mb: u64) {
             quorum: None,
             deadline: None,
             org: None,
+            group: None,
         })
         .expect("propose")
         .json["id"]
@@ -190,6 +192,7 @@ fn each_organisation_shares_the_library_within_the_alliances_quota() {
         title: "Trois".into(),
         kind: "other".into(),
         tags: Vec::new(),
+        group: None,
     });
     let message = refused.expect_err("over quota").to_string();
     assert!(message.contains("quota of 1 MB"), "{message}");

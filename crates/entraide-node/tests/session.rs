@@ -62,6 +62,7 @@ fn add_file(n: &mut Node, name: &str, bytes: Vec<u8>) {
         title: name.into(),
         kind: "procedure".into(),
         tags: Vec::new(),
+        group: None,
     })
     .expect("library add");
 }

@@ -1349,6 +1349,7 @@ impl Sim {
                         title: format!("F{seed}-{n}"),
                         kind: "procedure".into(),
                         tags: Vec::new(),
+                        group: None,
                     })
                     .map(|r| {
                         let id = r.json["id"].as_str().unwrap_or_default().to_owned();

@@ -180,6 +180,7 @@ fn a_library_file_transfer_resumes_where_it_stopped() {
         title: "Big".into(),
         kind: "other".into(),
         tags: vec![],
+        group: None,
     })
     .expect("add");
     push(&mut a, &mut b);
@@ -231,6 +232,7 @@ fn a_library_file_that_does_not_match_its_hash_is_dropped() {
         title: "Procedure".into(),
         kind: "procedure".into(),
         tags: vec![],
+        group: None,
     })
     .expect("add");
     push(&mut a, &mut b);

@@ -583,6 +583,9 @@ struct LibraryAddQuery {
     /// Comma-separated.
     #[serde(default)]
     tags: Option<String>,
+    /// A working group's shelf (name or id).
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Adds a file to the library: the body is the file's bytes.
@@ -622,6 +625,7 @@ async fn library_add(
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| "other".into()),
         tags,
+        group: q.group.filter(|g| !g.is_empty()),
     })
     .await
 }
@@ -828,6 +832,9 @@ struct ProposeBody {
     /// YYYY-MM-DDTHH:MM in the node's zone, or RFC 3339 (default: in 7 days).
     #[serde(default)]
     deadline: Option<String>,
+    /// A working group's proposal (general), decided by its members.
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Opens a proposal.
@@ -841,6 +848,7 @@ async fn propose(AxState(s): AxState<State>, Json(p): Json<ProposeBody>) -> ApiR
         quorum: p.quorum,
         deadline: p.deadline.filter(|x| !x.is_empty()),
         org: None,
+        group: p.group.filter(|g| !g.is_empty()),
     })
     .await
 }

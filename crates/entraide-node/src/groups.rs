@@ -1,0 +1,448 @@
+//! Working groups: their documents on this node, who may receive them, and
+//! the group commands.
+//!
+//! A group (see `entraide_membership::GroupState`) has five documents, its
+//! *shelves* (`entraide_docs::Shelf`): notes, library, calendar, proposals
+//! and events, each with the schema and the authority rules of the
+//! alliance's document of the same kind. Only the nodes of its member
+//! organisations hold them: a node loads a group's documents once its
+//! organisation belongs to the group, offers them only to peers whose
+//! organisation belongs to it too ([`Node::shares_with`]), and ignores them
+//! from anyone else.
+
+use entraide_docs::{
+    Calendar, Charter, DocKind, EPOCH_LEN, Events, Library, Proposals, SharedDoc, Shelf,
+};
+use entraide_membership::{DeviceId, GroupState, OpBody};
+use serde_json::{Value, json};
+
+use crate::{Node, NodeError, Reply};
+
+/// The documents of one working group.
+#[derive(Debug)]
+pub(crate) struct GroupDocs {
+    pub(crate) notes: Charter,
+    pub(crate) library: Library,
+    pub(crate) calendar: Calendar,
+    pub(crate) proposals: Proposals,
+    pub(crate) events: Events,
+}
+
+impl GroupDocs {
+    /// A group's documents holding only their genesis.
+    pub(crate) fn genesis(group: [u8; 16], device: [u8; 32], epoch: [u8; EPOCH_LEN]) -> Self {
+        let new = |shelf| {
+            let mut doc = SharedDoc::new(DocKind::group(group, shelf), device);
+            doc.write_as(epoch);
+            doc
+        };
+        Self {
+            notes: Charter::new(new(Shelf::Notes)),
+            library: Library::new(new(Shelf::Library)),
+            calendar: Calendar::new(new(Shelf::Calendar)),
+            proposals: Proposals::new(new(Shelf::Proposals)),
+            events: Events::new(new(Shelf::Events)),
+        }
+    }
+
+    pub(crate) fn doc_mut(&mut self, shelf: Shelf) -> &mut SharedDoc {
+        match shelf {
+            Shelf::Notes => self.notes.doc_mut(),
+            Shelf::Library => self.library.doc_mut(),
+            Shelf::Calendar => self.calendar.doc_mut(),
+            Shelf::Proposals => self.proposals.doc_mut(),
+            Shelf::Events => self.events.doc_mut(),
+        }
+    }
+}
+
+impl Node {
+    /// Loads a group's documents (and their attestations) from the store,
+    /// once. A store that cannot be read leaves them at their genesis: what
+    /// arrives later is stored beside what the store holds.
+    pub(crate) fn load_group(&mut self, group: [u8; 16]) {
+        if self.docs.groups.contains_key(&group) {
+            return;
+        }
+        let mut docs = GroupDocs::genesis(group, self.device.0, self.epoch);
+        for shelf in Shelf::ALL {
+            let kind = DocKind::group(group, shelf);
+            let Ok(chunks) = self.store.doc_chunks(&kind.name()) else {
+                continue;
+            };
+            if chunks.is_empty() {
+                continue;
+            }
+            if let Ok(mut doc) =
+                SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))
+            {
+                doc.write_as(self.epoch);
+                *docs.doc_mut(shelf) = doc;
+            }
+            for (actor, bytes) in self.store.doc_extras(&kind.name()).unwrap_or_default() {
+                if let (Some(_), Ok(a)) = (
+                    entraide_docs::device_of_actor(&actor),
+                    postcard::from_bytes::<crate::sync::Attestation>(&bytes),
+                ) {
+                    self.docs.attestations.insert((kind, actor), a);
+                }
+            }
+        }
+        if let Some(calendar) = Some(&mut docs.calendar) {
+            calendar.refresh();
+        }
+        self.docs.groups.insert(group, docs);
+    }
+
+    /// Every document this node holds: the alliance's and its groups'.
+    pub(crate) fn docs_held(&self) -> Vec<DocKind> {
+        self.docs_shared_with_org(Some(&self.org_id))
+    }
+
+    /// The documents of one shelf of each group this organisation belongs to.
+    pub(crate) fn group_shelves(&self, shelf: Shelf) -> Vec<DocKind> {
+        self.membership
+            .state
+            .groups_of(&self.org_id)
+            .map(|g| DocKind::group(g.id, shelf))
+            .collect()
+    }
+
+    /// The entries of the libraries of this organisation's groups, with
+    /// their group.
+    pub(crate) fn group_library_entries(
+        &mut self,
+    ) -> Vec<([u8; 16], entraide_docs::library::LibraryEntry)> {
+        let groups: Vec<[u8; 16]> = self.my_groups().iter().map(|g| g.id).collect();
+        let mut out = Vec::new();
+        for g in groups {
+            self.load_group(g);
+            if let Some(docs) = self.docs.groups.get(&g) {
+                out.extend(docs.library.list().into_iter().map(|e| (g, e)));
+            }
+        }
+        out
+    }
+
+    /// Whether this node may send the library file `hash` to the device
+    /// `peer`: an entry of the alliance's library names it, or one of a
+    /// group both organisations belong to.
+    pub fn file_visible_to(&mut self, hash: &[u8; 32], peer: &DeviceId) -> bool {
+        let named = |e: &entraide_docs::library::LibraryEntry| {
+            Self::blob_key(&e.hash).as_ref() == Some(hash)
+        };
+        if self.docs.library.list().iter().any(named) {
+            return true;
+        }
+        let peer_org = self
+            .membership
+            .state
+            .org_of_device(peer)
+            .map(|o| o.id.clone());
+        self.group_library_entries().iter().any(|(g, e)| {
+            named(e)
+                && peer_org
+                    .as_deref()
+                    .is_some_and(|o| self.membership.state.in_group(g, o))
+        })
+    }
+
+    /// The library of the alliance (`DocKind::Library`) or of a group.
+    pub(crate) fn library_of(&mut self, doc: DocKind) -> &mut Library {
+        match doc {
+            DocKind::Group(g) => {
+                self.load_group(g.group);
+                let (device, epoch) = (self.device.0, self.epoch);
+                &mut self
+                    .docs
+                    .groups
+                    .entry(g.group)
+                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
+                    .library
+            }
+            _ => &mut self.docs.library,
+        }
+    }
+
+    /// The proposals of the alliance (`DocKind::Proposals`) or of a group.
+    pub(crate) fn proposals_of(&mut self, doc: DocKind) -> &mut Proposals {
+        match doc {
+            DocKind::Group(g) => {
+                self.load_group(g.group);
+                let (device, epoch) = (self.device.0, self.epoch);
+                &mut self
+                    .docs
+                    .groups
+                    .entry(g.group)
+                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
+                    .proposals
+            }
+            _ => &mut self.docs.proposals,
+        }
+    }
+
+    /// A library entry by id, id prefix or title: in the alliance's library
+    /// first, then in those of this organisation's groups.
+    pub(crate) fn find_library_entry(
+        &mut self,
+        query: &str,
+    ) -> Result<(DocKind, entraide_docs::library::LibraryEntry), NodeError> {
+        match self.docs.library.get(query) {
+            Ok(e) => Ok((DocKind::Library, e)),
+            Err(first) => {
+                for g in self.my_groups() {
+                    let doc = DocKind::group(g.id, Shelf::Library);
+                    if let Ok(e) = self.library_of(doc).get(query) {
+                        return Ok((doc, e));
+                    }
+                }
+                Err(first.into())
+            }
+        }
+    }
+
+    /// The live groups this organisation belongs to.
+    pub(crate) fn my_groups(&self) -> Vec<GroupState> {
+        self.membership
+            .state
+            .groups_of(&self.org_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Every document this node holds and would share with a peer of
+    /// `peer_org` (`None`: the alliance's only): the alliance's, and those
+    /// of the groups both organisations belong to.
+    pub(crate) fn docs_shared_with_org(&self, peer_org: Option<&str>) -> Vec<DocKind> {
+        let mut out = DocKind::ALL.to_vec();
+        for g in self.membership.state.groups_of(&self.org_id) {
+            if peer_org.is_some_and(|p| g.orgs.contains(p)) {
+                out.extend(Shelf::ALL.map(|s| DocKind::group(g.id, s)));
+            }
+        }
+        out
+    }
+
+    /// The documents this node exchanges with the device `peer`.
+    pub fn docs_shared_with(&self, peer: &DeviceId) -> Vec<DocKind> {
+        let org = self
+            .membership
+            .state
+            .org_of_device(peer)
+            .map(|o| o.id.clone());
+        self.docs_shared_with_org(org.as_deref())
+    }
+
+    /// Whether this node exchanges `doc` with the device `peer`: every
+    /// alliance document with every member; a group's only when both
+    /// organisations belong to the group now.
+    pub fn shares_with(&self, doc: DocKind, peer: &DeviceId) -> bool {
+        match doc.group_id() {
+            None => true,
+            Some(group) => {
+                let state = &self.membership.state;
+                state.in_group(&group, &self.org_id)
+                    && state
+                        .org_of_device(peer)
+                        .is_some_and(|o| state.in_group(&group, &o.id))
+            }
+        }
+    }
+
+    /// A group by id, id prefix or name (among those this organisation may
+    /// see: every live group).
+    pub(crate) fn resolve_group(&self, query: &str) -> Result<GroupState, NodeError> {
+        let groups: Vec<(String, &GroupState)> = self
+            .membership
+            .state
+            .groups
+            .values()
+            .filter(|g| !g.dissolved)
+            .map(|g| (g.id_hex(), g))
+            .collect();
+        let id = entraide_docs::lookup::resolve(
+            query,
+            groups.iter().map(|(id, g)| (id.as_str(), g.name.as_str())),
+            "group",
+            "group list",
+        )?;
+        groups
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, g)| g.clone())
+            .ok_or_else(|| NodeError::Invalid(format!("no group '{query}'")))
+    }
+
+    /// A group this organisation belongs to, for writing into its documents.
+    pub(crate) fn my_group(&self, query: &str) -> Result<GroupState, NodeError> {
+        let g = self.resolve_group(query)?;
+        if !g.orgs.contains(&self.org_id) {
+            return Err(NodeError::Invalid(format!(
+                "your organisation is not a member of the group '{}'",
+                g.name
+            )));
+        }
+        Ok(g)
+    }
+
+    fn group_json(&self, g: &GroupState) -> Value {
+        json!({
+            "id": g.id_hex(),
+            "name": g.name,
+            "description": g.description,
+            "orgs": g.orgs.iter().map(|o| self.org_display_name(o)).collect::<Vec<_>>(),
+            "org_ids": g.orgs.iter().collect::<Vec<_>>(),
+            "member": g.orgs.contains(&self.org_id),
+            "created_by": self.org_display_name(&g.created_by),
+        })
+    }
+
+    /// `group create`.
+    pub(crate) fn group_create(
+        &mut self,
+        name: &str,
+        description: &str,
+        orgs: &[String],
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let mut ids = Vec::new();
+        for o in orgs {
+            let id = self.resolve_org(o)?;
+            if id != self.org_id && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let group: [u8; 16] = crate::node::random(&*self.env)?;
+        self.append_op(OpBody::GroupCreate {
+            group,
+            name: name.trim().to_owned(),
+            description: description.trim().to_owned(),
+            orgs: ids,
+        })?;
+        let g = self
+            .membership
+            .state
+            .groups
+            .get(&group)
+            .cloned()
+            .ok_or_else(|| NodeError::Invalid("the group was not created".into()))?;
+        Ok(Reply::new(self.group_json(&g), g.id_hex()))
+    }
+
+    /// `group list`.
+    pub(crate) fn group_list(&self) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let groups: Vec<&GroupState> = self
+            .membership
+            .state
+            .groups
+            .values()
+            .filter(|g| !g.dissolved)
+            .collect();
+        let mut text = String::new();
+        for g in &groups {
+            let names: Vec<String> = g.orgs.iter().map(|o| self.org_display_name(o)).collect();
+            text += &format!(
+                "{}  {}{}: {}\n",
+                &g.id_hex()[..8],
+                g.name,
+                if g.orgs.contains(&self.org_id) {
+                    " (member)"
+                } else {
+                    ""
+                },
+                names.join(", ")
+            );
+        }
+        if groups.is_empty() {
+            text = "no working group yet; create one with `entraide group create`".into();
+        }
+        let json: Vec<Value> = groups.iter().map(|g| self.group_json(g)).collect();
+        Ok(Reply::new(Value::Array(json), text.trim_end().to_owned()))
+    }
+
+    /// `group add`, `group remove` and `group leave` (remove with this
+    /// organisation).
+    pub(crate) fn group_change(
+        &mut self,
+        group: &str,
+        org: Option<&str>,
+        add: bool,
+    ) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let g = self.my_group(group)?;
+        let org_id = match org {
+            Some(o) => self.resolve_org(o)?,
+            None => self.org_id.clone(),
+        };
+        let body = if add {
+            OpBody::GroupAdd {
+                group: g.id,
+                org_id: org_id.clone(),
+            }
+        } else {
+            OpBody::GroupRemove {
+                group: g.id,
+                org_id: org_id.clone(),
+            }
+        };
+        self.append_op(body)?;
+        let g = self
+            .membership
+            .state
+            .groups
+            .get(&g.id)
+            .cloned()
+            .ok_or_else(|| NodeError::Invalid("no such group".into()))?;
+        let text = format!(
+            "{} {} {}",
+            self.org_display_name(&org_id),
+            if add { "joined" } else { "left" },
+            g.name
+        );
+        Ok(Reply::new(self.group_json(&g), text))
+    }
+
+    /// `group dissolve` (a coordinator).
+    pub(crate) fn group_dissolve(&mut self, group: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let g = self.resolve_group(group)?;
+        self.append_op(OpBody::GroupDissolve { group: g.id })?;
+        Ok(Reply::new(
+            json!({"id": g.id_hex(), "dissolved": true}),
+            format!("{} dissolved", g.name),
+        ))
+    }
+
+    /// `group notes show`: a group's notes, like `charter show`.
+    pub(crate) fn group_notes_show(&mut self, group: &str) -> Result<Reply, NodeError> {
+        let g = self.my_group(group)?;
+        let kind = DocKind::group(g.id, Shelf::Notes);
+        let heads = self.doc_mut(kind).heads_hex();
+        let text = self
+            .docs
+            .groups
+            .get(&g.id)
+            .map(|d| d.notes.text())
+            .unwrap_or_default();
+        Ok(Reply::new(
+            json!({"group": g.id_hex(), "text": text, "heads": heads}),
+            text.clone(),
+        ))
+    }
+
+    /// `group notes set`: makes a group's notes `text` by the smallest edit
+    /// from the current text.
+    pub(crate) fn group_notes_set(&mut self, group: &str, text: &str) -> Result<Reply, NodeError> {
+        let g = self.my_group(group)?;
+        crate::node::check_charter_size(text)?;
+        let kind = DocKind::group(g.id, Shelf::Notes);
+        self.doc_mut(kind);
+        let now = self.env.now_ms();
+        if let Some(docs) = self.docs.groups.get_mut(&g.id) {
+            docs.notes.set_text(now, text);
+        }
+        self.persist(kind, entraide_store::WriteBatch::new())?;
+        self.group_notes_show(&g.id_hex())
+    }
+}
