@@ -125,6 +125,7 @@ async fn main() -> Result<()> {
             quota: None,
             approval: false,
             hours: None,
+            group: None,
         },
     )
     .await?;

@@ -2071,6 +2071,7 @@ fn room_history(report: &mut Report, cfg: &Config, dir: &Path) -> Result<()> {
             quota: None,
             approval: false,
             hours: None,
+            group: None,
         })?;
     }
     let (_, filled) = timed(|| {
@@ -2540,6 +2541,7 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
             quota: None,
             approval: false,
             hours: None,
+            group: None,
         })?;
     }
     let resources: Vec<String> = founder
@@ -2740,6 +2742,7 @@ fn durable_writes(
             quota: None,
             approval: false,
             hours: None,
+            group: None,
         })?;
     }
     let small_home = small.home().clone();

@@ -555,6 +555,9 @@ enum ResourceCommand {
         /// When it may be booked, e.g. "Mo-Fr 08:00-18:00; Sa 09:00-12:00".
         #[arg(long)]
         hours: Option<String>,
+        /// A working group's resource: only its members see and book it.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Shared resources; with --json, each with `usage`: every
     /// organisation's booked minutes against the quota in the current and the
@@ -827,6 +830,9 @@ enum EventCommand {
         /// the room is taken).
         #[arg(long)]
         resource: Option<String>,
+        /// A working group's event: only its members see it and register.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Register your organisation (again: changes its seats; fewer seats
     /// keep its place in the list, more go to the end).
@@ -1331,6 +1337,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     quota,
                     approval,
                     hours,
+                    group,
                 } => Request::ResourceAdd {
                     name,
                     kind,
@@ -1339,6 +1346,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     quota,
                     approval,
                     hours,
+                    group,
                 },
                 ResourceCommand::List => Request::ResourceList,
             },
@@ -1425,6 +1433,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 seats,
                 per_org,
                 resource,
+                group,
             } => (
                 Request::EventAdd {
                     title,
@@ -1433,6 +1442,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     seats,
                     per_org,
                     resource,
+                    group,
                 },
                 None,
             ),

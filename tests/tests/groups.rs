@@ -112,6 +112,57 @@ fn a_groups_documents_reach_its_members_only() {
     ]);
     assert_eq!(std::fs::read_to_string(&out).expect("read"), secret);
 
+    // Its own room, booked by B, and its own training.
+    a.ok(&[
+        "resource",
+        "add",
+        "Salle du conseil",
+        "--kind",
+        "room",
+        "--group",
+        "Finances",
+    ]);
+    let training = a.json(&[
+        "event",
+        "add",
+        "Formation trésorerie",
+        "--from",
+        "2030-03-10T09:00",
+        "--to",
+        "2030-03-10T12:00",
+        "--seats",
+        "4",
+        "--resource",
+        "Salle du conseil",
+        "--group",
+        "Finances",
+    ]);
+    assert_eq!(training["booking"].is_string(), true, "{training}");
+    eventually(30, "the room and the training reach B", || {
+        b.run(&["event", "register", "Formation trésorerie", "--seats", "2"])
+            .code
+            == 0
+    });
+    let rooms = b.json(&["resource", "list"]);
+    assert_eq!(rooms[0]["group"], "Finances", "{rooms}");
+    b.ok(&[
+        "book",
+        "Salle du conseil",
+        "--from",
+        "2030-03-11T09:00",
+        "--to",
+        "2030-03-11T10:00",
+    ]);
+    eventually(20, "B's registration and booking reach A", || {
+        let events = a.json(&["event", "list"]);
+        events[0]["group"] == "Finances"
+            && events[0]["registrations"].as_array().map(Vec::len) == Some(1)
+            && a.json(&["bookings", "--resource", "Salle du conseil"])
+                .as_array()
+                .map(Vec::len)
+                == Some(2)
+    });
+
     // A proposal of the group, decided by its two members alone.
     let proposal = a.ok(&[
         "propose",
@@ -139,7 +190,14 @@ fn a_groups_documents_reach_its_members_only() {
     // C never saw any of it: not listed, not stored, cannot vote (what B
     // stores shows what to look for).
     std::thread::sleep(std::time::Duration::from_secs(2));
-    for needle in [secret, "Budget 2027", "Cotiser", "budget serr"] {
+    for needle in [
+        secret,
+        "Budget 2027",
+        "Cotiser",
+        "budget serr",
+        "Salle du conseil",
+        "Formation tr",
+    ] {
         assert!(store_holds(&b, needle), "B's store does not show {needle}");
     }
     assert!(!titles(&c).contains(&"Budget 2027".to_owned()));
@@ -147,6 +205,27 @@ fn a_groups_documents_reach_its_members_only() {
     assert!(!store_holds(&c, "Budget 2027"), "the entry is on C's disk");
     assert!(!store_holds(&c, "Cotiser"), "the proposal is on C's disk");
     assert!(!store_holds(&c, "budget serr"), "the notes are on C's disk");
+    assert!(
+        !store_holds(&c, "Salle du conseil"),
+        "the room is on C's disk"
+    );
+    assert!(
+        !store_holds(&c, "Formation tr"),
+        "the training is on C's disk"
+    );
+    assert_eq!(c.json(&["resource", "list"]), serde_json::json!([]));
+    assert_eq!(c.json(&["event", "list"]), serde_json::json!([]));
+    c.fails(
+        &[
+            "book",
+            "Salle du conseil",
+            "--from",
+            "2030-03-12T09:00",
+            "--to",
+            "2030-03-12T10:00",
+        ],
+        2,
+    );
     assert!(
         !c.json(&["proposals"]).to_string().contains(&proposal),
         "C lists the group's proposal"

@@ -210,6 +210,7 @@ async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going(
         quota: None,
         approval: false,
         hours: None,
+        group: None,
     })
     .expect("resource");
     a.execute(Request::CharterSet {

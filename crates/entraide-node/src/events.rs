@@ -3,9 +3,9 @@
 //! registration, close or open registrations, list, and the attendance
 //! list as CSV. The seat rule itself lives in `entraide_docs::events`.
 
-use entraide_docs::DocKind;
 use entraide_docs::events::{Event, NewEvent};
 use entraide_docs::time::{format_time, parse_time};
+use entraide_docs::{DocKind, Shelf};
 use entraide_store::WriteBatch;
 use serde_json::{Value, json};
 
@@ -21,8 +21,15 @@ impl Node {
         seats: i64,
         per_org: Option<i64>,
         resource: Option<&str>,
+        group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        // A group's event is for its members only: its room, if named, is
+        // looked for in the alliance's and the groups' calendars alike.
+        let doc = match group {
+            Some(g) => DocKind::group(self.my_group(g)?.id, Shelf::Events),
+            None => DocKind::Events,
+        };
         let (from_ms, to_ms) = (parse_time(from, self.zone)?, parse_time(to, self.zone)?);
         let id = self.new_record_id()?;
         let new = |resource, booking| NewEvent {
@@ -48,13 +55,13 @@ impl Node {
         };
         let author = self.author();
         let now = self.env.now_ms();
-        self.docs.events.add(
+        self.events_of(doc).add(
             &author,
             now,
             &new(resource_id.as_deref(), booking.as_deref()),
         )?;
-        self.persist(DocKind::Events, WriteBatch::new())?;
-        let event = self.docs.events.get(&id)?;
+        self.persist(doc, WriteBatch::new())?;
+        let event = self.events_of(doc).get(&id)?;
         let mut text = id.clone();
         if let Some(b) = &booking {
             text += &format!("\nbooked {b}");
@@ -71,11 +78,11 @@ impl Node {
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let (author, now) = (self.author(), self.env.now_ms());
+        let doc = self.find_event_doc(event)?;
         let event = self
-            .docs
-            .events
+            .events_of(doc)
             .register(&author, now, event, seats, names)?;
-        self.persist(DocKind::Events, WriteBatch::new())?;
+        self.persist(doc, WriteBatch::new())?;
         let status = event
             .registration_of(&author.org)
             .map_or("waiting", |r| r.status.name());
@@ -89,8 +96,11 @@ impl Node {
     pub(crate) fn event_cancel_registration(&mut self, event: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let (author, now) = (self.author(), self.env.now_ms());
-        let event = self.docs.events.cancel_registration(&author, now, event)?;
-        self.persist(DocKind::Events, WriteBatch::new())?;
+        let doc = self.find_event_doc(event)?;
+        let event = self
+            .events_of(doc)
+            .cancel_registration(&author, now, event)?;
+        self.persist(doc, WriteBatch::new())?;
         Ok(Reply::new(
             self.event_json(&event),
             format!("registration for '{}' cancelled", event.title),
@@ -101,8 +111,9 @@ impl Node {
     pub(crate) fn event_set_open(&mut self, event: &str, open: bool) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let (author, now) = (self.author(), self.env.now_ms());
-        let event = self.docs.events.set_open(&author, now, event, open)?;
-        self.persist(DocKind::Events, WriteBatch::new())?;
+        let doc = self.find_event_doc(event)?;
+        let event = self.events_of(doc).set_open(&author, now, event, open)?;
+        self.persist(doc, WriteBatch::new())?;
         let what = if open { "open" } else { "closed" };
         Ok(Reply::new(
             self.event_json(&event),
@@ -113,18 +124,24 @@ impl Node {
     /// `event list`.
     pub(crate) fn event_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let events = self.docs.events.list();
+        let mut events: Vec<(DocKind, Event)> = Vec::new();
+        for doc in self.event_docs() {
+            events.extend(self.events_of(doc).list().into_iter().map(|e| (doc, e)));
+        }
+        events.sort_by(|(_, a), (_, b)| (a.from, &a.id).cmp(&(b.from, &b.id)));
         let mut text = String::new();
-        for e in &events {
+        for (doc, e) in &events {
+            let group = self.group_name_of(*doc);
             let closed = if e.closed_at.is_some() {
                 ", closed"
             } else {
                 ""
             };
             text += &format!(
-                "{}  {}  {} -> {}  {}/{} seats{closed}\n",
+                "{}  {}{}  {} -> {}  {}/{} seats{closed}\n",
                 &e.id[..8],
                 e.title,
+                group.map(|g| format!(" (group {g})")).unwrap_or_default(),
                 format_time(e.from, self.zone),
                 format_time(e.to, self.zone),
                 e.confirmed_seats(),
@@ -142,14 +159,22 @@ impl Node {
         if events.is_empty() {
             text = "no events yet; add one with `entraide event add`".into();
         }
-        let json: Vec<Value> = events.iter().map(|e| self.event_json(e)).collect();
+        let json: Vec<Value> = events
+            .iter()
+            .map(|(doc, e)| {
+                let mut j = self.event_json(e);
+                j["group"] = json!(self.group_name_of(*doc));
+                j
+            })
+            .collect();
         Ok(Reply::new(Value::Array(json), text.trim_end().to_owned()))
     }
 
     /// `event attendance`: who comes, as CSV (one row per registration).
     pub(crate) fn event_attendance(&mut self, event: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let event = self.docs.events.get(event)?;
+        let doc = self.find_event_doc(event)?;
+        let event = self.events_of(doc).get(event)?;
         let mut csv = csv::Writer::from_writer(Vec::new());
         let rows = std::iter::once(
             ["event", "from", "organisation", "seats", "status", "names"].map(String::from),

@@ -201,6 +201,102 @@ impl Node {
         }
     }
 
+    /// The calendars this organisation sees: the alliance's, then its
+    /// groups' (loaded).
+    pub(crate) fn calendars(&mut self) -> Vec<DocKind> {
+        let groups = self.group_shelves(Shelf::Calendar);
+        for g in &groups {
+            if let Some(id) = g.group_id() {
+                self.load_group(id);
+            }
+        }
+        std::iter::once(DocKind::Calendar).chain(groups).collect()
+    }
+
+    /// A resource by id, id prefix or name, with the calendar it is in.
+    pub(crate) fn find_resource(
+        &mut self,
+        query: &str,
+    ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
+        let mut first = None;
+        for doc in self.calendars() {
+            match crate::node::calendar_in(&mut self.docs, doc).resource(query) {
+                Ok(r) => return Ok((doc, r)),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first
+            .map(NodeError::from)
+            .unwrap_or_else(|| NodeError::Invalid(format!("no resource '{query}'"))))
+    }
+
+    /// The calendar a booking (id or id prefix) is in.
+    pub(crate) fn find_booking_doc(&mut self, query: &str) -> Result<DocKind, NodeError> {
+        let mut first = None;
+        for doc in self.calendars() {
+            let dir = crate::node::directory(&self.membership.state);
+            match crate::node::calendar_in(&mut self.docs, doc).booking(query, &dir) {
+                Ok(_) => return Ok(doc),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first
+            .map(NodeError::from)
+            .unwrap_or_else(|| NodeError::Invalid(format!("no booking '{query}'"))))
+    }
+
+    /// The events documents this organisation sees: the alliance's, then
+    /// its groups'.
+    pub(crate) fn event_docs(&self) -> Vec<DocKind> {
+        std::iter::once(DocKind::Events)
+            .chain(self.group_shelves(Shelf::Events))
+            .collect()
+    }
+
+    /// The events of the alliance (`DocKind::Events`) or of a group.
+    pub(crate) fn events_of(&mut self, doc: DocKind) -> &mut Events {
+        match doc {
+            DocKind::Group(g) => {
+                self.load_group(g.group);
+                let (device, epoch) = (self.device.0, self.epoch);
+                &mut self
+                    .docs
+                    .groups
+                    .entry(g.group)
+                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
+                    .events
+            }
+            _ => &mut self.docs.events,
+        }
+    }
+
+    /// The events document an event (id, prefix or title) is in.
+    pub(crate) fn find_event_doc(&mut self, query: &str) -> Result<DocKind, NodeError> {
+        let mut first = None;
+        for doc in self.event_docs() {
+            match self.events_of(doc).get(query) {
+                Ok(_) => return Ok(doc),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first
+            .map(NodeError::from)
+            .unwrap_or_else(|| NodeError::Invalid(format!("no event '{query}'"))))
+    }
+
+    /// The name of the group a document belongs to, if it is a group's.
+    pub(crate) fn group_name_of(&self, doc: DocKind) -> Option<String> {
+        doc.group_id()
+            .and_then(|g| self.membership.state.groups.get(&g))
+            .map(|g| g.name.clone())
+    }
+
     /// The live groups this organisation belongs to.
     pub(crate) fn my_groups(&self) -> Vec<GroupState> {
         self.membership

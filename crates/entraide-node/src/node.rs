@@ -203,6 +203,22 @@ impl entraide_docs::calendar::Directory for Members<'_> {
     }
 }
 
+/// The calendar of the alliance (`DocKind::Calendar`) or of a group (a
+/// group's documents should be loaded first: `Node::load_group`).
+pub(crate) fn calendar_in(docs: &mut Docs, doc: DocKind) -> &mut Calendar {
+    match doc.group_id() {
+        Some(g) => {
+            let (device, epoch) = (docs.device, docs.epoch);
+            &mut docs
+                .groups
+                .entry(g)
+                .or_insert_with(|| crate::groups::GroupDocs::genesis(g, device, epoch))
+                .calendar
+        }
+        None => &mut docs.calendar,
+    }
+}
+
 pub(crate) fn directory(membership: &MembershipState) -> Members<'_> {
     Members(membership)
 }
@@ -565,6 +581,7 @@ impl Node {
                 quota,
                 approval,
                 hours,
+                group,
             } => self.resource_add(
                 &name,
                 &kind,
@@ -573,6 +590,7 @@ impl Node {
                 quota.as_deref(),
                 approval,
                 hours.as_deref(),
+                group.as_deref(),
             ),
             Request::ResourceList => self.resource_list(),
             Request::Book {
@@ -617,7 +635,16 @@ impl Node {
                 seats,
                 per_org,
                 resource,
-            } => self.event_add(&title, &from, &to, seats, per_org, resource.as_deref()),
+                group,
+            } => self.event_add(
+                &title,
+                &from,
+                &to,
+                seats,
+                per_org,
+                resource.as_deref(),
+                group.as_deref(),
+            ),
             Request::EventRegister {
                 event,
                 seats,
@@ -1481,11 +1508,17 @@ impl Node {
     }
 
     /// A resource as `resource list` shows it, with its quota usage now.
-    fn resource_json(&self, r: &entraide_docs::calendar::Resource, now: i64) -> Value {
+    fn resource_json(
+        &mut self,
+        doc: DocKind,
+        r: &entraide_docs::calendar::Resource,
+        now: i64,
+    ) -> Value {
+        if let Some(g) = doc.group_id() {
+            self.load_group(g);
+        }
         let dir = directory(&self.membership.state);
-        let usage: Vec<Value> = self
-            .docs
-            .calendar
+        let usage: Vec<Value> = calendar_in(&mut self.docs, doc)
             .usage(&r.id, now, &[self.org_id.as_str()], &dir)
             .into_iter()
             .map(|u| {
@@ -1511,6 +1544,7 @@ impl Node {
             "owner": self.org_name(&r.owner),
             "zone": r.zone.name(),
             "usage": usage,
+            "group": doc.group_id().and_then(|g| self.membership.state.groups.get(&g)).map(|g| g.name.clone()),
         })
     }
 
@@ -1524,17 +1558,26 @@ impl Node {
         quota: Option<&str>,
         approval: bool,
         hours: Option<&str>,
+        group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let doc = match group {
+            Some(g) => DocKind::group(self.my_group(g)?.id, entraide_docs::Shelf::Calendar),
+            None => DocKind::Calendar,
+        };
         let kind = ResourceKind::parse(kind)?;
         let quota = quota.map(Quota::parse).transpose()?;
         let hours = hours
             .map(entraide_docs::calendar::OpeningHours::parse)
             .transpose()?;
         let id = self.new_record_id()?;
-        self.docs.calendar.add_resource(
-            &self.author(),
-            self.env.now_ms(),
+        let (author, now) = (self.author(), self.env.now_ms());
+        if let Some(g) = doc.group_id() {
+            self.load_group(g);
+        }
+        calendar_in(&mut self.docs, doc).add_resource(
+            &author,
+            now,
             NewResource {
                 id: &id,
                 name,
@@ -1547,7 +1590,7 @@ impl Node {
                 hours,
             },
         )?;
-        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        self.persist(doc, WriteBatch::new())?;
         Ok(Reply::new(json!({"id": id}), id))
     }
 
@@ -1556,12 +1599,22 @@ impl Node {
         let now = self.env.now_ms();
         // A withdrawn resource (its owner left, or withdrew it) is no
         // longer offered.
-        let mut resources = self.docs.calendar.resources();
-        resources.retain(|r| r.withdrawn_at.is_none());
+        let mut resources = Vec::new();
+        for doc in self.calendars() {
+            resources.extend(
+                calendar_in(&mut self.docs, doc)
+                    .resources()
+                    .into_iter()
+                    .map(|r| (doc, r)),
+            );
+        }
+        resources.retain(|(_, r)| r.withdrawn_at.is_none());
         let list: Vec<Value> = resources
             .iter()
-            .map(|r| self.resource_json(r, now))
+            .map(|(doc, r)| self.resource_json(*doc, r, now))
             .collect();
+        let resources: Vec<entraide_docs::calendar::Resource> =
+            resources.into_iter().map(|(_, r)| r).collect();
         let text = resources
             .iter()
             .zip(&list)
@@ -1653,7 +1706,7 @@ impl Node {
         until: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let resource = self.docs.calendar.resource(resource)?;
+        let (doc, resource) = self.find_resource(resource)?;
         let from = parse_time(from, self.zone)?;
         let to = parse_time(to, self.zone)?;
         entraide_docs::calendar::check_length(from, to, self.zone)?;
@@ -1713,10 +1766,11 @@ impl Node {
             })
             .collect::<Result<_, NodeError>>()?;
         let author = self.author();
+        let now = self.env.now_ms();
         let dir = directory(&self.membership.state);
-        let booked = self.docs.calendar.book(
+        let booked = calendar_in(&mut self.docs, doc).book(
             &author,
-            self.env.now_ms(),
+            now,
             &resource.id,
             &slots,
             purpose,
@@ -1728,7 +1782,7 @@ impl Node {
             Ok(booked) => booked,
             Err(e) => return Err(self.humanize(e).into()),
         };
-        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        self.persist(doc, WriteBatch::new())?;
         let mut text = booked.ids.join("\n");
         let mut skipped = Vec::new();
         for s in booked.skipped {
@@ -1815,12 +1869,17 @@ impl Node {
     }
 
     fn resource_names(&self) -> BTreeMap<String, String> {
-        self.docs
+        let mut names: BTreeMap<String, String> = self
+            .docs
             .calendar
             .resources()
             .into_iter()
             .map(|r| (r.id, r.name))
-            .collect()
+            .collect();
+        for g in self.docs.groups.values() {
+            names.extend(g.calendar.resources().into_iter().map(|r| (r.id, r.name)));
+        }
+        names
     }
 
     fn bookings(
@@ -1834,22 +1893,32 @@ impl Node {
         // The period asked for: what overlaps it is listed.
         let from = from.map(|t| parse_time(t, self.zone)).transpose()?;
         let to = to.map(|t| parse_time(t, self.zone)).transpose()?;
-        let resource_id = resource
-            .map(|r| self.docs.calendar.resource(r).map(|r| r.id))
-            .transpose()?;
+        let (docs, resource_id) = match resource {
+            Some(r) => {
+                let (doc, r) = self.find_resource(r)?;
+                (vec![doc], Some(r.id))
+            }
+            None => (self.calendars(), None),
+        };
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
         let names = self.resource_names();
         let dir = directory(&self.membership.state);
-        let suggestions = self.docs.calendar.suggestions(
-            resource_id.as_deref(),
-            org_id.as_deref(),
-            self.zone,
-            SUGGESTIONS,
-            &dir,
-        );
+        let mut suggestions = BTreeMap::new();
+        let mut all = Vec::new();
+        for doc in docs {
+            let cal = calendar_in(&mut self.docs, doc);
+            suggestions.extend(cal.suggestions(
+                resource_id.as_deref(),
+                org_id.as_deref(),
+                self.zone,
+                SUGGESTIONS,
+                &dir,
+            ));
+            all.extend(cal.bookings(resource_id.as_deref(), &dir));
+        }
         let mut list = Vec::new();
         let mut text = String::new();
-        for b in self.docs.calendar.bookings(resource_id.as_deref(), &dir) {
+        for b in all {
             if org_id.as_ref().is_some_and(|o| *o != b.org)
                 || from.is_some_and(|f| b.to <= f)
                 || to.is_some_and(|t| b.from >= t)
@@ -1893,20 +1962,14 @@ impl Node {
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let author = self.author();
+        let doc = self.find_booking_doc(booking)?;
+        let now = self.env.now_ms();
         let dir = directory(&self.membership.state);
-        let b = self.docs.calendar.decide(
-            &author,
-            self.env.now_ms(),
-            booking,
-            approve,
-            reason,
-            &dir,
-        )?;
-        self.persist(DocKind::Calendar, WriteBatch::new())?;
-        let b = self
-            .docs
-            .calendar
-            .booking(&b.id, &directory(&self.membership.state))?;
+        let b = calendar_in(&mut self.docs, doc)
+            .decide(&author, now, booking, approve, reason, &dir)?;
+        self.persist(doc, WriteBatch::new())?;
+        let dir = directory(&self.membership.state);
+        let b = calendar_in(&mut self.docs, doc).booking(&b.id, &dir)?;
         Ok(Reply::new(
             json!({"id": b.id, "status": contract_status(b.status), "declined": !approve}),
             format!("booking {} is now {}", b.id, b.status.name()),
@@ -1922,8 +1985,8 @@ impl Node {
             .get(&self.org_id)
             .is_some_and(|o| o.role == Role::Coordinator);
         let author = self.author();
-        let dir = directory(&self.membership.state);
-        let named = self.docs.calendar.booking(booking, &dir)?;
+        let doc = self.find_booking_doc(booking)?;
+        let now = self.env.now_ms();
         let heads: Vec<String> = self
             .membership
             .log
@@ -1931,25 +1994,16 @@ impl Node {
             .iter()
             .map(|h| h.to_hex())
             .collect();
-        self.docs.calendar.cite_membership(heads.join(","));
+        let dir = directory(&self.membership.state);
+        let cal = calendar_in(&mut self.docs, doc);
+        let named = cal.booking(booking, &dir)?;
+        cal.cite_membership(heads.join(","));
         let cancelled = if series {
-            self.docs.calendar.cancel_series(
-                &author,
-                is_coordinator,
-                self.env.now_ms(),
-                &named.id,
-                &dir,
-            )?
+            cal.cancel_series(&author, is_coordinator, now, &named.id, &dir)?
         } else {
-            vec![self.docs.calendar.cancel(
-                &author,
-                is_coordinator,
-                self.env.now_ms(),
-                &named.id,
-                &dir,
-            )?]
+            vec![cal.cancel(&author, is_coordinator, now, &named.id, &dir)?]
         };
-        self.persist(DocKind::Calendar, WriteBatch::new())?;
+        self.persist(doc, WriteBatch::new())?;
         let ids: Vec<&str> = cancelled.iter().map(|b| b.id.as_str()).collect();
         let text = match (&named.series, series) {
             (Some(s), true) => format!(

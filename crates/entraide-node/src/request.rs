@@ -132,6 +132,9 @@ pub enum Request {
         /// Opening hours, `Mo-Fr 08:00-18:00`.
         #[serde(default)]
         hours: Option<String>,
+        /// A working group's resource: only its members see and book it.
+        #[serde(default)]
+        group: Option<String>,
     },
     /// `resource list`.
     ResourceList,
@@ -300,6 +303,9 @@ pub enum Request {
         /// A resource to book for it (id, prefix or name).
         #[serde(default)]
         resource: Option<String>,
+        /// A working group's event: only its members see it and register.
+        #[serde(default)]
+        group: Option<String>,
     },
     /// `event register`.
     EventRegister {

@@ -61,6 +61,7 @@ fn a_lost_booking_shows_why_and_where_to_rebook_on_both_nodes() {
         quota: Some("10h/week".into()),
         approval: false,
         hours: None,
+        group: None,
     })
     .expect("resource");
     push(&mut a, &mut b);

@@ -249,6 +249,7 @@ fn build_template(dir: &Path, rule: &str) {
             quota: None,
             approval: false,
             hours: None,
+            group: None,
         })
         .expect("resource");
     for (i, role) in [(B, "member"), (C, "coordinator"), (D, "member")] {

@@ -699,6 +699,9 @@ struct ResourceAdd {
     approval: bool,
     /// Mo-Fr 08:00-18:00.
     hours: Option<String>,
+    /// A working group's resource (name or id).
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Adds a resource.
@@ -712,6 +715,7 @@ async fn resources_add(AxState(s): AxState<State>, Json(r): Json<ResourceAdd>) -
         quota: r.quota,
         approval: r.approval,
         hours: r.hours,
+        group: r.group.filter(|g| !g.is_empty()),
     })
     .await
 }
@@ -913,6 +917,9 @@ struct EventAdd {
     /// A resource to book for it (id, prefix or name).
     #[serde(default)]
     resource: Option<String>,
+    /// A working group's event (name or id).
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Offers a training or event with seats (booking the resource too, if named).
@@ -925,6 +932,7 @@ async fn event_add(AxState(s): AxState<State>, Json(e): Json<EventAdd>) -> ApiRe
         seats: e.seats,
         per_org: e.per_org,
         resource: e.resource.filter(|r| !r.is_empty()),
+        group: e.group.filter(|g| !g.is_empty()),
     })
     .await
 }
