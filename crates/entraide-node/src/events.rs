@@ -13,6 +13,7 @@ use crate::{Node, NodeError, Reply};
 
 impl Node {
     /// `event add`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn event_add(
         &mut self,
         title: &str,
