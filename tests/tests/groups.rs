@@ -137,7 +137,7 @@ fn a_groups_documents_reach_its_members_only() {
         "--group",
         "Finances",
     ]);
-    assert_eq!(training["booking"].is_string(), true, "{training}");
+    assert!(training["booking"].is_string(), "{training}");
     eventually(30, "the room and the training reach B", || {
         b.run(&["event", "register", "Formation trésorerie", "--seats", "2"])
             .code

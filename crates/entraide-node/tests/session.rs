@@ -302,3 +302,153 @@ fn own_changes_are_pushed_at_once_and_others_announced() {
     );
     assert!(!sent.iter().any(|m| matches!(m, Msg::Docs(_))), "{sent:?}");
 }
+
+/// Everything `from` holds of `doc` that `to` lacks, taken by `to`.
+fn push_doc(from: &mut Node, to: &mut Node, doc: DocKind) {
+    let theirs = to.doc_version_vector(doc);
+    if let Some(bundle) = from.bundle_for(doc, &theirs) {
+        to.receive_bundle(&bundle).expect("bundle");
+    }
+}
+
+fn group_titles(n: &mut Node) -> Vec<String> {
+    let list = n
+        .execute(Request::LibraryList {
+            kind: None,
+            tag: None,
+            search: None,
+        })
+        .expect("list");
+    list.json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["group"].is_string())
+        .filter_map(|e| e["title"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn rogue_a_groups_documents_and_files_never_go_to_or_come_from_a_non_member() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    let mut c = node(&dir, "c");
+    admit(&mut a, &mut b);
+    admit(&mut a, &mut c);
+    common::push(&mut a, &mut b);
+    common::push(&mut a, &mut c);
+    let created = a
+        .execute(Request::GroupCreate {
+            name: "Finances".into(),
+            description: String::new(),
+            orgs: vec!["b".into()],
+        })
+        .expect("group create");
+    let group = created.json["id"].as_str().expect("id").to_owned();
+    let add = |n: &mut Node, title: &str| {
+        n.execute(Request::LibraryAdd {
+            file_name: format!("{title}.txt"),
+            bytes: title.as_bytes().to_vec(),
+            title: title.into(),
+            kind: "budget".into(),
+            tags: Vec::new(),
+            group: Some("Finances".into()),
+        })
+        .expect("library add --group")
+    };
+    let hash_hex = add(&mut a, "Budget A").json["hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    let hash: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&hash_hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect::<Vec<u8>>()
+        .try_into()
+        .expect("32 bytes");
+    common::push(&mut a, &mut b);
+    common::push(&mut a, &mut c);
+    let shared = a.docs_shared_with(&b.device());
+    let group_docs: Vec<DocKind> = shared
+        .into_iter()
+        .filter(|d| d.group_id().is_some())
+        .collect();
+    assert_eq!(group_docs.len(), 5, "a group has five documents");
+    for doc in &group_docs {
+        push_doc(&mut a, &mut b, *doc);
+    }
+    assert_eq!(group_titles(&mut b), ["Budget A"]);
+    assert!(
+        a.docs_shared_with(&c.device())
+            .iter()
+            .all(|d| d.group_id().is_none())
+    );
+
+    // A's session with C, a non-member: nothing of the group, told or sent.
+    let mut with_c = Session::new(c.device(), Mode::Live);
+    let (mut sent, _) = run(&mut with_c, &mut a, Event::Start, 0);
+    let hello = Msg::Hello {
+        summary: c.summary_for(&a.device()),
+        addrs: c.address_book(),
+    };
+    sent.extend(run(&mut with_c, &mut a, Event::Received(hello), 0).0);
+    let names_group = |m: &Msg| match m {
+        Msg::Hello { summary, .. } => summary.docs.iter().any(|(d, _)| d.group_id().is_some()),
+        Msg::Docs(bundle) => bundle.doc.group_id().is_some(),
+        Msg::Have { doc, .. } | Msg::Want { doc, .. } => doc.group_id().is_some(),
+        _ => false,
+    };
+    assert!(
+        !sent.iter().any(names_group),
+        "A tells C of the group: {sent:?}"
+    );
+    assert!(!format!("{sent:?}").contains(&group[..8]));
+    // C asks for the group's file by its hash: A does not send it.
+    let (sent, end) = run(
+        &mut with_c,
+        &mut a,
+        Event::Received(Msg::WantBlobs(vec![(hash, 0)])),
+        10,
+    );
+    assert!(end.is_none(), "{end:?}");
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Msg::NoBlob(h) if *h == hash)),
+        "{sent:?}"
+    );
+    assert!(!sent.iter().any(|m| matches!(m, Msg::BlobPart { .. })));
+
+    // B writes in the group; C relays B's valid change: A does not take it.
+    add(&mut b, "Budget B");
+    let doc = group_docs
+        .iter()
+        .copied()
+        .find(|d| d.base() == DocKind::Library)
+        .expect("the group's library");
+    let bundle = b
+        .bundle_for(doc, &a.doc_version_vector(doc))
+        .expect("B's change");
+    run(
+        &mut with_c,
+        &mut a,
+        Event::Received(Msg::Docs(bundle.clone())),
+        20,
+    );
+    assert_eq!(
+        group_titles(&mut a),
+        ["Budget A"],
+        "A took the group's document from C"
+    );
+    // The same bundle from B, a member, is taken.
+    let mut with_b = Session::new(b.device(), Mode::Live);
+    run(&mut with_b, &mut a, Event::Start, 0);
+    let hello = Msg::Hello {
+        summary: b.summary_for(&a.device()),
+        addrs: b.address_book(),
+    };
+    run(&mut with_b, &mut a, Event::Received(hello), 0);
+    run(&mut with_b, &mut a, Event::Received(Msg::Docs(bundle)), 30);
+    let mut titles = group_titles(&mut a);
+    titles.sort();
+    assert_eq!(titles, ["Budget A", "Budget B"]);
+}
