@@ -134,6 +134,55 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
         "event cancel-registration",
         &["event", "cancel-registration", &event_id],
     );
+    let group = format!("Groupe {round}");
+    run(
+        "group create",
+        &[
+            "group",
+            "create",
+            &group,
+            "--org",
+            "Asbl B",
+            "--description",
+            round,
+        ],
+    );
+    run("group list", &["group", "list"]);
+    run("group add", &["group", "add", &group, "Asbl C"]);
+    run("group remove", &["group", "remove", &group, "Asbl C"]);
+    let notes = scratch.join(format!("notes-{round}.md"));
+    std::fs::write(&notes, round).expect("write");
+    run(
+        "group notes set",
+        &[
+            "group",
+            "notes",
+            &group,
+            "set",
+            "--file",
+            notes.to_str().expect("path"),
+        ],
+    );
+    run("group notes", &["group", "notes", &group]);
+    run(
+        "library add --group",
+        &[
+            "library", "add", &file, "--title", &group, "--group", &group,
+        ],
+    );
+    run(
+        "resource add --group",
+        &[
+            "resource", "add", &group, "--kind", "room", "--group", &group,
+        ],
+    );
+    run(
+        "propose --group",
+        &[
+            "propose", "general", "--title", &group, "--text", round, "--group", &group,
+        ],
+    );
+    run("group leave", &["group", "leave", &group]);
     run(
         "fees propose",
         &[
