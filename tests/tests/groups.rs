@@ -9,7 +9,6 @@ use automerge::{ObjType, ScalarValue};
 use entraide_docs::{DocKind, Shelf};
 use entraide_tests::rogue::{self, RogueMember, obj};
 use entraide_tests::{Serve, TestHome, eventually, join};
-use serde_json::Value;
 
 /// Whether the home's store file contains `needle` anywhere (documents,
 /// files, anything the node kept).
@@ -57,7 +56,7 @@ fn a_groups_documents_reach_its_members_only() {
     let b = join(&a, "Asbl B");
     let sb = Serve::start(&b);
     let c = join(&a, "Asbl C");
-    let _sc = Serve::start(&c);
+    let sc = Serve::start(&c);
     for h in [&a, &b, &c] {
         eventually(20, "three members everywhere", || {
             h.json(&["status"])["members"] == 3
@@ -291,20 +290,65 @@ fn a_groups_documents_reach_its_members_only() {
         ],
         2,
     );
-    drop(sb);
-
-    // Every node lists the same group and members.
-    let lists: Vec<Value> = [&a, &b, &c]
-        .iter()
-        .map(|h| {
-            let mut l = h.json(&["group", "list"]);
-            for g in l.as_array_mut().into_iter().flatten() {
-                g.as_object_mut().map(|g| g.remove("member"));
-            }
-            l
+    // A partition: apart, A takes B back into the group while C writes
+    // the group's notes.
+    sb.stop();
+    sc.stop();
+    a.ok(&["group", "add", "Finances", "Asbl B"]);
+    let notes = c.scratch().join("adieu.md");
+    std::fs::write(&notes, "C s'en va\n").expect("write");
+    c.ok(&[
+        "group",
+        "notes",
+        "Finances",
+        "set",
+        "--file",
+        notes.to_str().expect("path"),
+    ]);
+    let _sb = Serve::start(&b);
+    let _sc = Serve::start(&c);
+    // Every node lists the same group and members, and B gets back what
+    // was written while it was out.
+    let list = |h: &TestHome| {
+        let mut l = h.json(&["group", "list"]);
+        for g in l.as_array_mut().into_iter().flatten() {
+            g.as_object_mut().map(|g| g.remove("member"));
+        }
+        l
+    };
+    eventually(30, "the same groups everywhere after the partition", || {
+        let l = list(&a);
+        l[0]["orgs"] == serde_json::json!(["Asbl A", "Asbl B", "Asbl C"])
+            && list(&b) == l
+            && list(&c) == l
+    });
+    eventually(30, "B gets what was written while it was out", || {
+        titles(&b).contains(&"Après B".to_owned())
+    });
+    // C's notes, written apart, reach A and B.
+    eventually(30, "C's notes reach A and B", || {
+        [&a, &b]
+            .iter()
+            .all(|h| h.json(&["group", "notes", "Finances"])["text"] == "C s'en va\n")
+    });
+    // C leaves: it no longer writes there.
+    c.ok(&["group", "leave", "Finances"]);
+    c.fails(
+        &[
+            "group",
+            "notes",
+            "Finances",
+            "set",
+            "--file",
+            notes.to_str().expect("path"),
+        ],
+        2,
+    );
+    eventually(20, "everyone knows C left", || {
+        [&a, &b].iter().all(|h| {
+            h.json(&["group", "list"])[0]["orgs"] == serde_json::json!(["Asbl A", "Asbl B"])
         })
-        .collect();
-    assert!(lists.iter().all(|l| *l == lists[0]), "{lists:?}");
+    });
 }
 
 #[test]

@@ -382,11 +382,13 @@ impl Node {
     }
 
     fn group_json(&self, g: &GroupState) -> Value {
+        let mut names: Vec<String> = g.orgs.iter().map(|o| self.org_display_name(o)).collect();
+        names.sort();
         json!({
             "id": g.id_hex(),
             "name": g.name,
             "description": g.description,
-            "orgs": g.orgs.iter().map(|o| self.org_display_name(o)).collect::<Vec<_>>(),
+            "orgs": names,
             "org_ids": g.orgs.iter().collect::<Vec<_>>(),
             "member": g.orgs.contains(&self.org_id),
             "created_by": self.org_display_name(&g.created_by),
