@@ -1344,3 +1344,85 @@ async fn a_fund_loan_is_asked_decided_and_repaid_from_the_money_pages() {
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_created_on_one_page_and_its_notes_and_shelf_filled_on_the_other() {
+    let net = alliance();
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, "#groups").await;
+    type_into(&page_a, "#grp-name", "Comptables").await;
+    type_into(&page_a, "#grp-desc", "Les trésorier·es").await;
+    click(&page_a, "#grp-orgs input[type=checkbox]").await;
+    click(&page_a, "#grp-create").await;
+    let group = |home: &TestHome| home.json(&["group", "list"])[0].clone();
+    eventually(30, "the group reaches B with both members", || {
+        group(&net.b)["orgs"] == serde_json::json!(["Groupe Terre", "Maison médicale du Midi"])
+    });
+    let id = group(&net.b)["id"].as_str().expect("id").to_owned();
+    let card = format!("div.group[data-group='{id}']");
+    let page_b = driver.browser("en-GB,en").await;
+    open(&page_b, &net.serve_b, "#groups").await;
+    until(20, "B's page shows the group it belongs to", || async {
+        shows(&page_b, &card, "Your organisation belongs to it").await
+    })
+    .await;
+    type_into(
+        &page_b,
+        &format!("{card} textarea.grp-notes"),
+        "Clôture des comptes le 15",
+    )
+    .await;
+    click(&page_b, &format!("{card} button.grp-save")).await;
+    eventually(30, "B's notes reach A", || {
+        net.a.json(&["group", "notes", "Comptables"])["text"] == "Clôture des comptes le 15"
+    });
+    until(20, "A's page shows B's notes", || async {
+        page_a
+            .find(Locator::Css(&format!("{card} textarea.grp-notes")))
+            .await
+            .ok()
+            .is_some()
+            && js(
+                &page_a,
+                &format!("return document.querySelector(\"{card} textarea.grp-notes\").value"),
+            )
+            .await
+            .as_str()
+                == Some("Clôture des comptes le 15")
+    })
+    .await;
+    // B puts a file on the group's shelf from its page.
+    page_b
+        .execute(
+            "const input = document.querySelector(arguments[0]);
+             const dt = new DataTransfer();
+             dt.items.add(new File(['Procès-verbal'], 'pv-assemblee.txt', { type: 'text/plain' }));
+             input.files = dt.files;",
+            vec![serde_json::Value::String(format!("{card} input.grp-file"))],
+        )
+        .await
+        .unwrap();
+    click(&page_b, &format!("{card} button.grp-upload")).await;
+    eventually(30, "the file reaches A, on the group's shelf", || {
+        net.a
+            .json(&["library", "list"])
+            .as_array()
+            .is_some_and(|l| {
+                l.iter().any(|e| {
+                    e["title"] == "pv-assemblee"
+                        && e["group"] == "Comptables"
+                        && e["available"] == true
+                })
+            })
+    });
+    until(20, "A's page lists it on the group's shelf", || async {
+        shows(&page_a, &format!("{card} ul.grp-library"), "pv-assemblee").await
+    })
+    .await;
+    screenshot(&page_a, "groups").await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

@@ -142,6 +142,13 @@ fn bad_input(message: &str) -> ApiError {
         event_close,
         event_open,
         event_attendance,
+        group_list,
+        group_create,
+        group_add,
+        group_remove,
+        group_leave,
+        group_notes,
+        group_notes_set,
         ledger,
         fees,
         fund_request,
@@ -161,6 +168,9 @@ fn bad_input(message: &str) -> ApiError {
         BookBody,
         EventAdd,
         RegisterBody,
+        GroupCreateBody,
+        GroupOrgBody,
+        NotesBody,
         FundRequestBody,
         LoanOfferBody,
         PaymentBody
@@ -216,6 +226,11 @@ pub(crate) fn router(state: State) -> Router {
         .route("/events/{id}/close", post(event_close))
         .route("/events/{id}/open", post(event_open))
         .route("/events/{id}/attendance.csv", get(event_attendance))
+        .route("/groups", get(group_list).post(group_create))
+        .route("/groups/{id}/add", post(group_add))
+        .route("/groups/{id}/remove", post(group_remove))
+        .route("/groups/{id}/leave", post(group_leave))
+        .route("/groups/{id}/notes", get(group_notes).put(group_notes_set))
         .route("/ledger", get(ledger))
         .route("/ledger.csv", get(ledger_export))
         .route("/fees", get(fees))
@@ -988,6 +1003,107 @@ async fn event_attendance(
 ) -> Result<Response, ApiError> {
     let reply = s.run(Request::EventAttendance { event }).await?;
     Ok(download(reply, "text/csv; charset=utf-8", "attendance.csv"))
+}
+
+// ---- working groups ------------------------------------------------------
+
+/// The alliance's working groups, and whether this organisation belongs to each.
+#[utoipa::path(get, path = "/api/groups", responses((status = 200, body = Object)))]
+async fn group_list(AxState(s): AxState<State>) -> ApiResult {
+    s.json(Request::GroupList).await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct GroupCreateBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Its other member organisations (names or ids).
+    #[serde(default)]
+    orgs: Vec<String>,
+}
+
+/// Creates a working group of this organisation and `orgs`.
+#[utoipa::path(post, path = "/api/groups", request_body = GroupCreateBody, responses((status = 200, body = Object), (status = 400, description = "a name taken, an organisation that is not active")))]
+async fn group_create(AxState(s): AxState<State>, Json(g): Json<GroupCreateBody>) -> ApiResult {
+    s.json(Request::GroupCreate {
+        name: g.name,
+        description: g.description,
+        orgs: g.orgs,
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct GroupOrgBody {
+    /// The organisation (name or id).
+    org: String,
+}
+
+/// Adds an organisation to a group this organisation belongs to.
+#[utoipa::path(post, path = "/api/groups/{id}/add", params(("id" = String, Path)), request_body = GroupOrgBody, responses((status = 200, body = Object)))]
+async fn group_add(
+    AxState(s): AxState<State>,
+    UrlPath(group): UrlPath<String>,
+    Json(b): Json<GroupOrgBody>,
+) -> ApiResult {
+    s.json(Request::GroupChange {
+        group,
+        org: Some(b.org),
+        add: true,
+    })
+    .await
+}
+
+/// Removes an organisation from a group this organisation belongs to.
+#[utoipa::path(post, path = "/api/groups/{id}/remove", params(("id" = String, Path)), request_body = GroupOrgBody, responses((status = 200, body = Object)))]
+async fn group_remove(
+    AxState(s): AxState<State>,
+    UrlPath(group): UrlPath<String>,
+    Json(b): Json<GroupOrgBody>,
+) -> ApiResult {
+    s.json(Request::GroupChange {
+        group,
+        org: Some(b.org),
+        add: false,
+    })
+    .await
+}
+
+/// This organisation leaves a group.
+#[utoipa::path(post, path = "/api/groups/{id}/leave", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn group_leave(AxState(s): AxState<State>, UrlPath(group): UrlPath<String>) -> ApiResult {
+    s.json(Request::GroupChange {
+        group,
+        org: None,
+        add: false,
+    })
+    .await
+}
+
+/// A group's notes (to its members).
+#[utoipa::path(get, path = "/api/groups/{id}/notes", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+async fn group_notes(AxState(s): AxState<State>, UrlPath(group): UrlPath<String>) -> ApiResult {
+    s.json(Request::GroupNotes { group }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+struct NotesBody {
+    text: String,
+}
+
+/// Makes a group's notes this text (by the smallest edit).
+#[utoipa::path(put, path = "/api/groups/{id}/notes", params(("id" = String, Path)), request_body = NotesBody, responses((status = 200, body = Object)))]
+async fn group_notes_set(
+    AxState(s): AxState<State>,
+    UrlPath(group): UrlPath<String>,
+    Json(b): Json<NotesBody>,
+) -> ApiResult {
+    s.json(Request::GroupNotesSet {
+        group,
+        text: b.text,
+    })
+    .await
 }
 
 // ---- the solidarity ledger -----------------------------------------------

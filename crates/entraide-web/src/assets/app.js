@@ -76,6 +76,14 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    "nav.groups": "Groupes", "grp.title": "Groupes de travail", "grp.find": "Chercher un groupe (nom, description)",
+    "grp.none": "Aucun groupe pour l'instant.", "grp.create": "Créer un groupe", "grp.name": "Nom", "grp.desc": "Pour quoi faire",
+    "grp.with": "Avec", "grp.created": "Groupe créé.", "grp.members": "Membres : {orgs}", "grp.member": "Votre organisation en fait partie",
+    "grp.notmember": "Vous n'en faites pas partie : son contenu n'est visible que de ses membres.",
+    "grp.add": "Ajouter", "grp.remove": "Retirer", "grp.leave": "Quitter le groupe", "grp.notes": "Notes du groupe",
+    "grp.save": "Enregistrer les notes", "grp.saved": "Notes enregistrées.", "grp.library": "Bibliothèque du groupe",
+    "grp.upload": "Ajouter au groupe", "grp.proposals": "Propositions du groupe", "grp.propose": "Proposer au groupe",
+    "grp.nolib": "Rien sur l'étagère du groupe.", "grp.noprop": "Aucune proposition du groupe.",
     "nav.ledger": "Trésorerie", "prop.kind.fund": "fonds de solidarité", "prop.kind.fees": "cotisations",
     "led.title": "Trésorerie solidaire", "led.balances": "Soldes", "led.party": "Qui", "led.balance": "Solde (reçu − payé)",
     "led.owes": "Doit (échu, non payé)", "led.isowed": "Attend", "led.fund": "le fonds", "led.nomoney": "Aucun mouvement pour l'instant.",
@@ -163,6 +171,14 @@ const T = {
     "ev.nseats": "Seats", "ev.names": "Attendees", "ev.close": "Close registrations", "ev.open": "Open registrations again",
     "ev.attendance": "Attendance list (CSV)", "ev.add": "Offer a training", "ev.name": "Title",
     "ev.resource": "Room (optional)", "ev.none": "none", "ev.registered": "Registration saved.",
+    "nav.groups": "Groups", "grp.title": "Working groups", "grp.find": "Find a group (name, description)",
+    "grp.none": "No group yet.", "grp.create": "Create a group", "grp.name": "Name", "grp.desc": "What it is for",
+    "grp.with": "With", "grp.created": "Group created.", "grp.members": "Members: {orgs}", "grp.member": "Your organisation belongs to it",
+    "grp.notmember": "Your organisation is not a member: only its members see its content.",
+    "grp.add": "Add", "grp.remove": "Remove", "grp.leave": "Leave the group", "grp.notes": "The group's notes",
+    "grp.save": "Save the notes", "grp.saved": "Notes saved.", "grp.library": "The group's library",
+    "grp.upload": "Add to the group", "grp.proposals": "The group's proposals", "grp.propose": "Propose to the group",
+    "grp.nolib": "Nothing on the group's shelf.", "grp.noprop": "No proposal of the group.",
     "nav.ledger": "Money", "prop.kind.fund": "support fund", "prop.kind.fees": "fees",
     "led.title": "Solidarity ledger", "led.balances": "Balances", "led.party": "Who", "led.balance": "Balance (received − paid)",
     "led.owes": "Owes (due, unpaid)", "led.isowed": "Is owed", "led.fund": "the fund", "led.nomoney": "No money moved yet.",
@@ -726,6 +742,71 @@ pages.events = {
           title: title.value, from: from.value.slice(0, 16), to: to.value.slice(0, 16), seats: Number(seats.value),
           per_org: perOrg.value ? Number(perOrg.value) : null, resource: room.value || null,
         })) }, t("ev.add"))));
+  },
+};
+
+// ---- working groups --------------------------------------------------------------
+
+pages.groups = {
+  async render(main, page) {
+    const st = page.state;
+    const [groups, members, library, proposals] = await Promise.all([api("GET", "/groups"), api("GET", "/members"),
+      api("GET", "/library"), api("GET", "/proposals")]);
+    const notes = {};
+    for (const g of groups.filter((g) => g.member)) notes[g.id] = (await api("GET", "/groups/" + g.id + "/notes").catch(() => ({ text: "" }))).text;
+    const q = st.find ? st.find.value.trim().toLowerCase() : "";
+    if (unchanged(page, groups, members, library, proposals, notes, q)) return;
+    const active = members.filter((m) => m.status === "active");
+    const card = (g) => {
+      const mine = g.member;
+      const others = active.filter((m) => !g.orgs.includes(m.org));
+      const addSel = h("select", { class: "grp-add-org" }, others.map((m) => h("option", { value: m.org_id || m.org }, m.org)));
+      const text = h("textarea", { class: "grp-notes", rows: 6, "aria-label": t("grp.notes") }, notes[g.id] || "");
+      const file = h("input", { type: "file", class: "grp-file", "aria-label": t("grp.upload") });
+      const ptitle = h("input", { type: "text", size: 30, class: "grp-prop-title", "aria-label": t("prop.titlelabel") });
+      const ptext = h("input", { type: "text", size: 40, class: "grp-prop-text", "aria-label": t("prop.textlabel") });
+      const shelf = library.filter((e) => e.group === g.name);
+      const props = proposals.filter((p) => p.group === g.name);
+      return h("div", { class: "card group", "data-group": g.id },
+        h("h2", {}, g.name), g.description ? h("p", {}, g.description) : null,
+        h("p", { class: "muted grp-members" }, t("grp.members", { orgs: g.orgs.join(", ") })),
+        mine ? [
+          h("p", { class: "muted" }, t("grp.member")),
+          h("div", { class: "row" }, others.length ? [addSel, h("button", { class: "grp-add", onclick: () => act(() => api("POST", "/groups/" + g.id + "/add", { org: addSel.value })) }, t("grp.add"))] : null,
+            g.orgs.filter((o) => o !== status.org).map((o) => h("button", { class: "grp-remove", "data-org": o, onclick: () => act(() => api("POST", "/groups/" + g.id + "/remove", { org: o })) }, t("grp.remove") + " " + o)),
+            g.orgs.length > 1 ? h("button", { class: "danger grp-leave", onclick: () => act(() => api("POST", "/groups/" + g.id + "/leave")) }, t("grp.leave")) : null),
+          h("h3", {}, t("grp.notes")), text,
+          h("p", {}, h("button", { class: "primary grp-save", onclick: () => act(() => api("PUT", "/groups/" + g.id + "/notes", { text: text.value }), t("grp.saved")) }, t("grp.save"))),
+          h("h3", {}, t("grp.library")),
+          shelf.length ? h("ul", { class: "grp-library" }, shelf.map((e) => h("li", { "data-entry": e.id }, e.available ? h("a", { href: "/api/library/" + e.id + "/file", download: e.file_name }, e.title) : e.title, " · " + e.added_by))) : h("p", { class: "muted" }, t("grp.nolib")),
+          h("div", { class: "row" }, file, h("button", { class: "grp-upload", onclick: () => act(async () => {
+            const f = file.files[0];
+            if (!f) throw new ApiError(t("lib.nofile"));
+            const qs = new URLSearchParams({ file_name: f.name, title: f.name.replace(/\.[^.]*$/, ""), group: g.id });
+            await api("POST", "/library?" + qs, undefined, await f.arrayBuffer());
+          }, t("lib.added")) }, t("grp.upload"))),
+          h("h3", {}, t("grp.proposals")),
+          props.length ? h("ul", { class: "grp-proposals" }, props.map((p) => h("li", { "data-proposal": p.id }, p.title + " · " + (p.status === "open" ? t("led.voting") : t("prop.status." + p.status)),
+            p.status === "open" ? POSITIONS.filter((x) => x !== "block").map((pos) => h("button", { class: "vote " + pos, onclick: () => act(() => api("POST", "/proposals/" + p.id + "/vote", { position: pos, reason: "" }), t("prop.voted")) }, t("pos." + pos))) : null))) : h("p", { class: "muted" }, t("grp.noprop")),
+          h("div", { class: "row" }, ptitle, ptext, h("button", { class: "grp-propose", onclick: () => act(() => api("POST", "/proposals", { kind: "general", title: ptitle.value, text: ptext.value, group: g.id }), t("prop.opened")) }, t("grp.propose"))),
+        ] : h("p", { class: "muted" }, t("grp.notmember")));
+    };
+    if (!st.find) {
+      st.find = h("input", { id: "grp-find", type: "search", placeholder: t("grp.find"), "aria-label": t("grp.find") });
+      st.find.addEventListener("input", () => { clearTimeout(st.timer); st.timer = setTimeout(refresh, 250); });
+    }
+    const shown = groups.filter((g) => !q || (g.name + " " + g.description).toLowerCase().includes(q));
+    const name = h("input", { id: "grp-name", type: "text", size: 24 });
+    const desc = h("input", { id: "grp-desc", type: "text", size: 40 });
+    const picks = active.filter((m) => m.org !== status.org).map((m) => h("label", { class: "grp-pick" }, h("input", { type: "checkbox", value: m.org_id || m.org }), " " + m.org));
+    fill(main, h("h1", {}, t("grp.title")), st.find,
+      shown.length ? h("div", { class: "cards", id: "groups" }, shown.map(card)) : h("p", { class: "muted" }, t("grp.none")),
+      h("h2", {}, t("grp.create")),
+      h("div", { class: "row" }, h("label", {}, t("grp.name") + " ", name), h("label", {}, t("grp.desc") + " ", desc)),
+      h("div", { class: "row", id: "grp-orgs" }, t("grp.with") + " :", picks),
+      h("p", {}, h("button", { class: "primary", id: "grp-create", onclick: () => act(() => api("POST", "/groups", {
+        name: name.value, description: desc.value, orgs: picks.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
+      }), t("grp.created")) }, t("grp.create"))));
   },
 };
 
