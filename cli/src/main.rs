@@ -144,6 +144,9 @@ enum Command {
     /// The solidarity ledger: balances, loans and their schedules, the
     /// fund, payments.
     Ledger {
+        /// A working group's book (seen by its members only).
+        #[arg(long)]
+        group: Option<String>,
         #[command(subcommand)]
         command: Option<LedgerCommand>,
     },
@@ -728,6 +731,10 @@ enum FundCommand {
         /// For a loan: how it is repaid, like "12 x monthly".
         #[arg(long)]
         repay: Option<String>,
+        /// Ask a working group's fund (its fund committee decides; only its
+        /// members see the request and its book).
+        #[arg(long)]
+        group: Option<String>,
         /// consent, consensus or majority (default: the alliance's).
         #[arg(long)]
         process: Option<String>,
@@ -759,6 +766,9 @@ enum LoanCommand {
         /// A note.
         #[arg(long, default_value = "")]
         note: String,
+        /// In a working group's book (seen by its members only).
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Accept a loan offered to your organisation (signed: its schedule
     /// starts now).
@@ -791,6 +801,9 @@ enum LedgerCommand {
         /// A note.
         #[arg(long, default_value = "")]
         note: String,
+        /// In a working group's book.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Confirm a payment your organisation made.
     Confirm {
@@ -805,6 +818,9 @@ enum LedgerCommand {
         /// Where to write the file.
         #[arg(long)]
         out: PathBuf,
+        /// A working group's book.
+        #[arg(long)]
+        group: Option<String>,
     },
 }
 
@@ -1497,6 +1513,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     repay,
                     process,
                     deadline,
+                    group,
                 },
         } => (
             Request::FundRequest {
@@ -1507,6 +1524,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 repay,
                 process,
                 deadline,
+                group,
             },
             None,
         ),
@@ -1518,6 +1536,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 rate,
                 schedule,
                 note,
+                group,
             } => (
                 Request::LoanOffer {
                     org,
@@ -1526,13 +1545,17 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     rate,
                     schedule,
                     note,
+                    group,
                 },
                 None,
             ),
             LoanCommand::Accept { loan } => (Request::LoanAccept { loan }, None),
         },
-        Command::Ledger { command } => match command {
-            None => (Request::Ledger, None),
+        Command::Ledger {
+            group: book,
+            command,
+        } => match command {
+            None => (Request::Ledger { group: book }, None),
             Some(LedgerCommand::RecordPayment {
                 from,
                 to,
@@ -1540,6 +1563,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 currency,
                 reference,
                 note,
+                group,
             }) => (
                 Request::RecordPayment {
                     from,
@@ -1548,17 +1572,23 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     currency,
                     reference,
                     note,
+                    group: group.or(book),
                 },
                 None,
             ),
             Some(LedgerCommand::Confirm { payment }) => (Request::ConfirmPayment { payment }, None),
-            Some(LedgerCommand::Export { format, out }) => {
+            Some(LedgerCommand::Export { format, out, group }) => {
                 if format != "csv" {
                     return Err(usage(format!(
                         "unknown format '{format}'; use --format csv"
                     )));
                 }
-                (Request::LedgerExport, Some(out))
+                (
+                    Request::LedgerExport {
+                        group: group.or(book),
+                    },
+                    Some(out),
+                )
             }
         },
         Command::Export { doc, format, out } => {

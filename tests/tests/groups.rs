@@ -400,3 +400,109 @@ fn a_member_of_a_group_cannot_write_in_another_organisations_name_there() {
     });
     assert!(!titles(&a).contains(&"Licenciements".to_owned()));
 }
+
+#[test]
+fn a_groups_fund_and_loans_are_in_a_book_its_members_only_see() {
+    let a = TestHome::founded("Asbl A");
+    let _sa = Serve::start(&a);
+    let b = join(&a, "Asbl B");
+    let _sb = Serve::start(&b);
+    let c = join(&a, "Asbl C");
+    let _sc = Serve::start(&c);
+    a.ok(&["group", "create", "Fonds", "--org", "Asbl B"]);
+    eventually(20, "B is in the group", || {
+        member(&b, "Fonds") == Some(true)
+    });
+    // B asks the group's fund; the group's two members decide.
+    let request = b.ok(&[
+        "fund",
+        "request",
+        "--kind",
+        "grant",
+        "--amount",
+        "800.00",
+        "--reason",
+        "Ordinateurs-pour-l-accueil",
+        "--process",
+        "consensus",
+        "--group",
+        "Fonds",
+    ]);
+    let proposal = request.stdout.trim().to_owned();
+    b.ok(&["vote", &proposal, "agree"]);
+    eventually(20, "the request reaches A, which agrees", || {
+        a.run(&["vote", &proposal, "agree"]).code == 0
+    });
+    let book = |h: &TestHome| h.json(&["ledger", "--group", "Fonds"]);
+    eventually(20, "the grant passes in the group's book", || {
+        book(&b)["fund"]["requests"][0]["status"] == "passed"
+    });
+    assert_eq!(
+        book(&a)["visible_to"],
+        serde_json::json!(["Asbl A", "Asbl B"])
+    );
+    // B records the payout it received; A lends B, and B accepts.
+    b.ok(&[
+        "ledger",
+        "record-payment",
+        "--from",
+        "fund",
+        "--amount",
+        "800.00",
+        "--for",
+        &format!("fund:{proposal}"),
+        "--group",
+        "Fonds",
+    ]);
+    let loan = a.json(&[
+        "loan",
+        "offer",
+        "Asbl B",
+        "--amount",
+        "300.00",
+        "--schedule",
+        "3 x monthly",
+        "--group",
+        "Fonds",
+    ])["id"]
+        .as_str()
+        .expect("the loan's id")
+        .to_owned();
+    a.fails(
+        &[
+            "loan",
+            "offer",
+            "Asbl C",
+            "--amount",
+            "1.00",
+            "--schedule",
+            "once",
+            "--group",
+            "Fonds",
+        ],
+        2,
+    );
+    eventually(20, "the offer reaches B, which accepts it", || {
+        b.run(&["loan", "accept", &loan]).code == 0
+    });
+    eventually(20, "the same book on A and B", || {
+        let l = book(&a);
+        l["loans"][0]["status"] == "accepted"
+            && l["payments"].as_array().map(Vec::len) == Some(1)
+            && book(&b) == l
+    });
+    // C sees none of it, and the alliance's book holds none of it.
+    c.fails(&["ledger", "--group", "Fonds"], 2);
+    for h in [&a, &c] {
+        let alliance = h.json(&["ledger"]);
+        assert_eq!(alliance["payments"], serde_json::json!([]), "{alliance}");
+        assert_eq!(alliance["loans"], serde_json::json!([]), "{alliance}");
+        assert_eq!(
+            alliance["fund"]["requests"],
+            serde_json::json!([]),
+            "{alliance}"
+        );
+    }
+    assert!(store_holds(&b, "Ordinateurs-pour-l-accueil"));
+    assert!(!store_holds(&c, "Ordinateurs-pour-l-accueil"));
+}

@@ -149,6 +149,7 @@ fn alliance_create_shows_in_status() {
         "proposals",
         "events",
         "profiles",
+        "ledger",
     ]
     .into();
     assert_eq!(names, expected, "{status:#}");

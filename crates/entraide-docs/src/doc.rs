@@ -55,16 +55,20 @@ pub enum Shelf {
     Proposals,
     /// Its trainings and events.
     Events,
+    /// Its own book: fund requests it decides, loans and payments between
+    /// its members, seen by them only.
+    Ledger,
 }
 
 impl Shelf {
     /// Every shelf, in a fixed order.
-    pub const ALL: [Shelf; 5] = [
+    pub const ALL: [Shelf; 6] = [
         Self::Notes,
         Self::Library,
         Self::Calendar,
         Self::Proposals,
         Self::Events,
+        Self::Ledger,
     ];
 
     /// The alliance document whose schema and rules it has.
@@ -75,6 +79,7 @@ impl Shelf {
             Self::Calendar => DocKind::Calendar,
             Self::Proposals => DocKind::Proposals,
             Self::Events => DocKind::Events,
+            Self::Ledger => DocKind::Ledger,
         }
     }
 
@@ -86,6 +91,7 @@ impl Shelf {
             Self::Calendar => "calendar",
             Self::Proposals => "proposals",
             Self::Events => "events",
+            Self::Ledger => "ledger",
         }
     }
 }

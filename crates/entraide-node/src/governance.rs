@@ -107,9 +107,9 @@ impl Node {
             ));
         }
         let group = group.map(|g| self.my_group(g)).transpose()?;
-        if group.is_some() && kind != "general" {
+        if group.is_some() && !matches!(kind, "general" | "fund") {
             return Err(NodeError::Invalid(format!(
-                "a group decides general proposals only, not {kind}"
+                "a group decides general proposals and its fund's requests only, not {kind}"
             )));
         }
         let doc = match &group {

@@ -11,7 +11,7 @@
 //! from anyone else.
 
 use entraide_docs::{
-    Calendar, Charter, DocKind, EPOCH_LEN, Events, Library, Proposals, SharedDoc, Shelf,
+    Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Proposals, SharedDoc, Shelf,
 };
 use entraide_membership::{DeviceId, GroupState, OpBody};
 use serde_json::{Value, json};
@@ -26,6 +26,7 @@ pub(crate) struct GroupDocs {
     pub(crate) calendar: Calendar,
     pub(crate) proposals: Proposals,
     pub(crate) events: Events,
+    pub(crate) ledger: Ledger,
 }
 
 impl GroupDocs {
@@ -42,6 +43,7 @@ impl GroupDocs {
             calendar: Calendar::new(new(Shelf::Calendar)),
             proposals: Proposals::new(new(Shelf::Proposals)),
             events: Events::new(new(Shelf::Events)),
+            ledger: Ledger::new(new(Shelf::Ledger)),
         }
     }
 
@@ -52,6 +54,7 @@ impl GroupDocs {
             Shelf::Calendar => self.calendar.doc_mut(),
             Shelf::Proposals => self.proposals.doc_mut(),
             Shelf::Events => self.events.doc_mut(),
+            Shelf::Ledger => self.ledger.doc_mut(),
         }
     }
 }
@@ -247,6 +250,23 @@ impl Node {
         Err(first
             .map(NodeError::from)
             .unwrap_or_else(|| NodeError::Invalid(format!("no booking '{query}'"))))
+    }
+
+    /// The ledger of the alliance (`DocKind::Ledger`) or of a group.
+    pub(crate) fn ledger_of(&mut self, doc: DocKind) -> &mut Ledger {
+        match doc {
+            DocKind::Group(g) => {
+                self.load_group(g.group);
+                let (device, epoch) = (self.device.0, self.epoch);
+                &mut self
+                    .docs
+                    .groups
+                    .entry(g.group)
+                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
+                    .ledger
+            }
+            _ => &mut self.docs.ledger,
+        }
     }
 
     /// The events documents this organisation sees: the alliance's, then

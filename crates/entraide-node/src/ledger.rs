@@ -4,13 +4,13 @@
 //! only gathers what they need (the passed proposals, the membership, the
 //! clock) and shapes the replies.
 
-use entraide_docs::DocKind;
 use entraide_docs::ledger::{
     self, Decision, FUND, FeeSchedule, FundKind, FundRequest, NewLoan, NewPayment, Repay,
     Statement, format_cents, format_rate, parse_amount, parse_currency, parse_rate,
 };
 use entraide_docs::proposals::Outcome;
 use entraide_docs::time::format_time;
+use entraide_docs::{DocKind, Shelf};
 use entraide_membership::Role;
 use entraide_store::WriteBatch;
 use serde_json::{Value, json};
@@ -35,6 +35,18 @@ pub struct Deciding {
     pub process: Option<String>,
     /// Its deadline (default: a week).
     pub deadline: Option<String>,
+    /// A working group that decides it (its fund committee), in its own
+    /// book; `None`: the alliance.
+    pub group: Option<String>,
+}
+
+/// The book a ledger command reads or writes: the alliance's (every member
+/// sees it), or a working group's (its members only: the group's fund,
+/// and loans and payments between its members).
+#[derive(Clone, Debug)]
+pub(crate) struct Book {
+    ledger: DocKind,
+    group: Option<entraide_membership::GroupState>,
 }
 
 impl Node {
@@ -76,10 +88,63 @@ impl Node {
         }
     }
 
-    /// The statement now, with the proposals it reads.
-    fn statement(&mut self) -> (Statement, Vec<entraide_docs::proposals::Proposal>) {
+    /// The alliance's book, or the book of a group this organisation
+    /// belongs to.
+    pub(crate) fn book_of(&self, group: Option<&str>) -> Result<Book, NodeError> {
+        Ok(match group {
+            Some(g) => {
+                let g = self.my_group(g)?;
+                Book {
+                    ledger: DocKind::group(g.id, Shelf::Ledger),
+                    group: Some(g),
+                }
+            }
+            None => Book {
+                ledger: DocKind::Ledger,
+                group: None,
+            },
+        })
+    }
+
+    /// The books this organisation sees: the alliance's, then its groups'.
+    fn books(&self) -> Vec<Book> {
+        let mut out = vec![Book {
+            ledger: DocKind::Ledger,
+            group: None,
+        }];
+        out.extend(self.my_groups().into_iter().map(|g| Book {
+            ledger: DocKind::group(g.id, Shelf::Ledger),
+            group: Some(g),
+        }));
+        out
+    }
+
+    /// The organisations a book is about: the alliance's active members, or
+    /// the group's.
+    fn book_orgs(&self, book: &Book) -> Vec<String> {
+        match &book.group {
+            Some(g) => g.orgs.iter().cloned().collect(),
+            None => self.active_org_ids(),
+        }
+    }
+
+    /// The proposals that decide for a book.
+    fn book_proposals(&mut self, book: &Book) -> Vec<entraide_docs::proposals::Proposal> {
+        match &book.group {
+            None => self.proposal_list(),
+            Some(g) => self
+                .group_proposal_list()
+                .into_iter()
+                .filter(|(gg, _)| gg.id == g.id)
+                .map(|(_, p)| p)
+                .collect(),
+        }
+    }
+
+    /// A book's statement now, with the proposals it reads.
+    fn statement(&mut self, book: &Book) -> (Statement, Vec<entraide_docs::proposals::Proposal>) {
         let proposals: Vec<_> = self
-            .proposal_list()
+            .book_proposals(book)
             .into_iter()
             .filter(|p| matches!(p.kind.as_str(), "fund" | "fees"))
             .collect();
@@ -96,20 +161,55 @@ impl Node {
                 })
             })
             .collect();
-        let active = self.active_org_ids();
-        let statement = ledger::statement(
-            &self.docs.ledger.payments(),
-            &self.docs.ledger.loans(),
-            &decisions,
-            &active,
-            self.env.now_ms(),
-        );
+        let orgs = self.book_orgs(book);
+        let now = self.env.now_ms();
+        let ledger = self.ledger_of(book.ledger);
+        let statement =
+            ledger::statement(&ledger.payments(), &ledger.loans(), &decisions, &orgs, now);
         (statement, proposals)
+    }
+
+    /// The book a payment (id or prefix) is in.
+    fn book_of_payment(&mut self, query: &str) -> Result<Book, NodeError> {
+        let mut first = None;
+        for book in self.books() {
+            match self.ledger_of(book.ledger).payment(query) {
+                Ok(_) => return Ok(book),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.map_or_else(
+            || NodeError::Invalid(format!("no payment '{query}'")),
+            Into::into,
+        ))
+    }
+
+    /// The book a loan (id or prefix) is in.
+    fn book_of_loan(&mut self, query: &str) -> Result<Book, NodeError> {
+        let mut first = None;
+        for book in self.books() {
+            match self.ledger_of(book.ledger).loan(query) {
+                Ok(_) => return Ok(book),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.map_or_else(
+            || NodeError::Invalid(format!("no loan '{query}'")),
+            Into::into,
+        ))
     }
 
     /// The fee schedule in force (the last one passed), if any.
     fn fee_schedule(&mut self) -> FeeSchedule {
-        self.statement()
+        let alliance = Book {
+            ledger: DocKind::Ledger,
+            group: None,
+        };
+        self.statement(&alliance)
             .1
             .into_iter()
             .filter(|p| p.kind == "fees" && p.outcome == Outcome::Passed)
@@ -122,7 +222,8 @@ impl Node {
     pub(crate) fn fees(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let schedule = self.fee_schedule();
-        let (mut statement, _) = self.statement();
+        let alliance = self.book_of(None)?;
+        let (mut statement, _) = self.statement(&alliance);
         statement
             .fees
             .sort_by_cached_key(|f| (f.year, self.org_display_name(&f.org), f.org.clone()));
@@ -279,11 +380,12 @@ impl Node {
             None,
             deciding.deadline.as_deref(),
             None,
-            None,
+            deciding.group.as_deref(),
         )
     }
 
     /// `loan offer`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn loan_offer(
         &mut self,
         org: &str,
@@ -292,18 +394,24 @@ impl Node {
         rate: &str,
         schedule: &str,
         note: &str,
+        group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let book = self.book_of(group)?;
         let borrower = self.resolve_org(org)?;
-        if !self.active_org_ids().contains(&borrower) {
+        if !self.book_orgs(&book).contains(&borrower) {
             return Err(NodeError::Invalid(format!(
-                "{} is not an active member",
-                self.org_display_name(&borrower)
+                "{} is not an active member{}",
+                self.org_display_name(&borrower),
+                book.group
+                    .as_ref()
+                    .map(|g| format!(" of {}", g.name))
+                    .unwrap_or_default()
             )));
         }
         let id = self.new_record_id()?;
         let (author, now) = (self.author(), self.env.now_ms());
-        self.docs.ledger.offer_loan(
+        self.ledger_of(book.ledger).offer_loan(
             &author,
             now,
             &NewLoan {
@@ -316,8 +424,8 @@ impl Node {
                 note,
             },
         )?;
-        self.persist(DocKind::Ledger, WriteBatch::new())?;
-        let loan = self.docs.ledger.loan(&id)?;
+        self.persist(book.ledger, WriteBatch::new())?;
+        let loan = self.ledger_of(book.ledger).loan(&id)?;
         let text = format!(
             "{id}\noffered to {}; it becomes a loan when {} accepts it (`entraide loan accept {}`)",
             self.org_display_name(&borrower),
@@ -331,9 +439,12 @@ impl Node {
     pub(crate) fn loan_accept(&mut self, loan: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let (author, now) = (self.author(), self.env.now_ms());
-        let loan = self.docs.ledger.accept_loan(&author, now, loan)?;
-        self.persist(DocKind::Ledger, WriteBatch::new())?;
-        let (statement, _) = self.statement();
+        let book = self.book_of_loan(loan)?;
+        let loan = self
+            .ledger_of(book.ledger)
+            .accept_loan(&author, now, loan)?;
+        self.persist(book.ledger, WriteBatch::new())?;
+        let (statement, _) = self.statement(&book);
         let text = format!(
             "loan of {} {} from {} accepted; {} installment(s), the first due {}",
             format_cents(loan.amount),
@@ -352,12 +463,18 @@ impl Node {
 
     /// A reference as typed: `fee:2026`, `loan:<prefix>`, `fund:<prefix>`
     /// (prefixes resolved to full ids), or free text.
-    fn resolve_reference(&mut self, reference: &str) -> Result<String, NodeError> {
+    fn resolve_reference(&mut self, reference: &str, book: &Book) -> Result<String, NodeError> {
         let reference = reference.trim();
         match reference.split_once(':') {
-            Some(("loan", id)) => Ok(ledger::loan_reference(&self.docs.ledger.loan(id)?.id)),
+            Some(("loan", id)) => Ok(ledger::loan_reference(
+                &self.ledger_of(book.ledger).loan(id)?.id,
+            )),
             Some(("fund", id)) => {
-                let id = self.docs.proposals.resolve(id)?;
+                let proposals = match &book.group {
+                    Some(g) => DocKind::group(g.id, Shelf::Proposals),
+                    None => DocKind::Proposals,
+                };
+                let id = self.proposals_of(proposals).resolve(id)?;
                 Ok(ledger::fund_reference(&id))
             }
             Some(("fee", year)) => match year.trim().parse::<i32>() {
@@ -381,9 +498,17 @@ impl Node {
         currency: Option<&str>,
         reference: Option<&str>,
         note: &str,
+        group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let book = self.book_of(group)?;
         let payer = self.resolve_party(from)?;
+        if payer != FUND && book.group.is_some() && !self.book_orgs(&book).contains(&payer) {
+            return Err(NodeError::Invalid(format!(
+                "{} is not a member of the group",
+                self.org_display_name(&payer)
+            )));
+        }
         let payee = match to {
             Some(to) => self.resolve_party(to)?,
             None => self.org_id.clone(),
@@ -403,14 +528,14 @@ impl Node {
             None
         };
         let reference = match reference {
-            Some(r) => self.resolve_reference(r)?,
+            Some(r) => self.resolve_reference(r, &book)?,
             None => String::new(),
         };
         let id = self.new_record_id()?;
         let (author, now) = (self.author(), self.env.now_ms());
         let amount = parse_amount(amount)?;
         let currency = parse_currency(currency.unwrap_or("EUR"))?;
-        self.docs.ledger.record_payment(
+        self.ledger_of(book.ledger).record_payment(
             &author,
             now,
             &NewPayment {
@@ -424,8 +549,8 @@ impl Node {
                 under: under.as_deref(),
             },
         )?;
-        self.persist(DocKind::Ledger, WriteBatch::new())?;
-        let payment = self.docs.ledger.payment(&id)?;
+        self.persist(book.ledger, WriteBatch::new())?;
+        let payment = self.ledger_of(book.ledger).payment(&id)?;
         let text = format!(
             "{id}\n{} {currency} received by {} from {}",
             format_cents(amount),
@@ -440,11 +565,11 @@ impl Node {
         self.require_alliance()?;
         let under = self.is_coordinator().then(|| self.membership_heads_hex());
         let (author, now) = (self.author(), self.env.now_ms());
-        let payment = self
-            .docs
-            .ledger
-            .confirm(&author, now, payment, under.as_deref())?;
-        self.persist(DocKind::Ledger, WriteBatch::new())?;
+        let book = self.book_of_payment(payment)?;
+        let payment =
+            self.ledger_of(book.ledger)
+                .confirm(&author, now, payment, under.as_deref())?;
+        self.persist(book.ledger, WriteBatch::new())?;
         let text = format!(
             "payment of {} {} to {} confirmed",
             format_cents(payment.amount),
@@ -455,12 +580,13 @@ impl Node {
     }
 
     /// `ledger`: balances, loans and their schedules, the fund, payments.
-    pub(crate) fn ledger_show(&mut self) -> Result<Reply, NodeError> {
+    pub(crate) fn ledger_show(&mut self, group: Option<&str>) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let (statement, proposals) = self.statement();
+        let book = self.book_of(group)?;
+        let (statement, proposals) = self.statement(&book);
         let now = self.env.now_ms();
-        let payments = self.docs.ledger.payments();
-        let loans = self.docs.ledger.loans();
+        let payments = self.ledger_of(book.ledger).payments();
+        let loans = self.ledger_of(book.ledger).loans();
         let balances: Vec<Value> = statement
             .balances
             .iter()
@@ -503,7 +629,15 @@ impl Node {
                 }))
             })
             .collect();
+        let mut visible_to: Vec<String> = self
+            .book_orgs(&book)
+            .iter()
+            .map(|o| self.org_display_name(o))
+            .collect();
+        visible_to.sort();
         let json = json!({
+            "group": book.group.as_ref().map(|g| g.name.clone()),
+            "visible_to": visible_to,
             "balances": balances,
             "fund": {
                 "balances": statement.balances.iter().filter(|b| b.party == FUND).map(|b| json!({
@@ -594,9 +728,10 @@ impl Node {
     }
 
     /// `ledger export --format csv`: every payment, one row each.
-    pub(crate) fn ledger_export(&mut self) -> Result<Reply, NodeError> {
+    pub(crate) fn ledger_export(&mut self, group: Option<&str>) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let payments = self.docs.ledger.payments();
+        let book = self.book_of(group)?;
+        let payments = self.ledger_of(book.ledger).payments();
         let mut csv = csv::Writer::from_writer(Vec::new());
         let header = [
             "date",

@@ -679,7 +679,11 @@ impl Node {
                     assign,
                     currency,
                 },
-                &crate::Deciding { process, deadline },
+                &crate::Deciding {
+                    process,
+                    deadline,
+                    group: None,
+                },
             ),
             Request::FundRequest {
                 kind,
@@ -689,13 +693,18 @@ impl Node {
                 repay,
                 process,
                 deadline,
+                group,
             } => self.fund_request(
                 &kind,
                 &amount,
                 currency.as_deref(),
                 &reason,
                 repay.as_deref(),
-                &crate::Deciding { process, deadline },
+                &crate::Deciding {
+                    process,
+                    deadline,
+                    group,
+                },
             ),
             Request::LoanOffer {
                 org,
@@ -704,7 +713,16 @@ impl Node {
                 rate,
                 schedule,
                 note,
-            } => self.loan_offer(&org, &amount, currency.as_deref(), &rate, &schedule, &note),
+                group,
+            } => self.loan_offer(
+                &org,
+                &amount,
+                currency.as_deref(),
+                &rate,
+                &schedule,
+                &note,
+                group.as_deref(),
+            ),
             Request::LoanAccept { loan } => self.loan_accept(&loan),
             Request::RecordPayment {
                 from,
@@ -713,6 +731,7 @@ impl Node {
                 currency,
                 reference,
                 note,
+                group,
             } => self.record_payment(
                 &from,
                 to.as_deref(),
@@ -720,10 +739,11 @@ impl Node {
                 currency.as_deref(),
                 reference.as_deref(),
                 &note,
+                group.as_deref(),
             ),
             Request::ConfirmPayment { payment } => self.confirm_payment(&payment),
-            Request::Ledger => self.ledger_show(),
-            Request::LedgerExport => self.ledger_export(),
+            Request::Ledger { group } => self.ledger_show(group.as_deref()),
+            Request::LedgerExport { group } => self.ledger_export(group.as_deref()),
             Request::OrgShow { org } => self.org_show(&org),
             Request::OrgSet {
                 description,

@@ -410,6 +410,9 @@ pub enum Request {
         /// For a loan: `12 x monthly`.
         #[serde(default)]
         repay: Option<String>,
+        /// A working group that decides it, in its own book.
+        #[serde(default)]
+        group: Option<String>,
         /// How it is decided.
         #[serde(default)]
         process: Option<String>,
@@ -434,6 +437,9 @@ pub enum Request {
         /// A note.
         #[serde(default)]
         note: String,
+        /// In a working group's book.
+        #[serde(default)]
+        group: Option<String>,
     },
     /// `loan accept`.
     LoanAccept {
@@ -458,6 +464,9 @@ pub enum Request {
         /// A note.
         #[serde(default)]
         note: String,
+        /// In a working group's book.
+        #[serde(default)]
+        group: Option<String>,
     },
     /// `ledger confirm`.
     ConfirmPayment {
@@ -465,9 +474,17 @@ pub enum Request {
         payment: String,
     },
     /// `ledger`.
-    Ledger,
+    Ledger {
+        /// A working group's book.
+        #[serde(default)]
+        group: Option<String>,
+    },
     /// `ledger export --format csv`.
-    LedgerExport,
+    LedgerExport {
+        /// A working group's book.
+        #[serde(default)]
+        group: Option<String>,
+    },
     /// `org show`.
     OrgShow {
         /// Name or id.

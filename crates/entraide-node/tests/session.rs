@@ -373,7 +373,7 @@ fn rogue_a_groups_documents_and_files_never_go_to_or_come_from_a_non_member() {
         .into_iter()
         .filter(|d| d.group_id().is_some())
         .collect();
-    assert_eq!(group_docs.len(), 5, "a group has five documents");
+    assert_eq!(group_docs.len(), 6, "a group has six documents");
     for doc in &group_docs {
         push_doc(&mut a, &mut b, *doc);
     }

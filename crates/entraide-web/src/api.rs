@@ -1108,10 +1108,21 @@ async fn group_notes_set(
 
 // ---- the solidarity ledger -----------------------------------------------
 
+/// Which book: the alliance's (none) or a working group's.
+#[derive(Deserialize, IntoParams)]
+struct BookQuery {
+    /// A working group (name or id) this organisation belongs to.
+    #[serde(default)]
+    group: Option<String>,
+}
+
 /// Balances, loans and their schedules, the fund's requests, payments.
-#[utoipa::path(get, path = "/api/ledger", responses((status = 200, body = Object)))]
-async fn ledger(AxState(s): AxState<State>) -> ApiResult {
-    s.json(Request::Ledger).await
+#[utoipa::path(get, path = "/api/ledger", params(BookQuery), responses((status = 200, body = Object)))]
+async fn ledger(AxState(s): AxState<State>, Query(q): Query<BookQuery>) -> ApiResult {
+    s.json(Request::Ledger {
+        group: q.group.filter(|g| !g.is_empty()),
+    })
+    .await
 }
 
 /// Each organisation's fees per year, what it owes and has paid.
@@ -1132,6 +1143,9 @@ struct FundRequestBody {
     /// For a loan, like "12 x monthly".
     #[serde(default)]
     repay: Option<String>,
+    /// A working group's fund (its members decide).
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Asks the support fund: opens a proposal of kind `fund`.
@@ -1145,6 +1159,7 @@ async fn fund_request(AxState(s): AxState<State>, Json(f): Json<FundRequestBody>
         repay: f.repay.filter(|r| !r.is_empty()),
         process: None,
         deadline: None,
+        group: f.group.filter(|g| !g.is_empty()),
     })
     .await
 }
@@ -1163,6 +1178,9 @@ struct LoanOfferBody {
     schedule: String,
     #[serde(default)]
     note: String,
+    /// In a working group's book.
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Offers a loan to another organisation.
@@ -1178,6 +1196,7 @@ async fn loan_offer(AxState(s): AxState<State>, Json(l): Json<LoanOfferBody>) ->
             .unwrap_or_else(|| "0".into()),
         schedule: l.schedule,
         note: l.note,
+        group: l.group.filter(|g| !g.is_empty()),
     })
     .await
 }
@@ -1203,6 +1222,9 @@ struct PaymentBody {
     reference: Option<String>,
     #[serde(default)]
     note: String,
+    /// In a working group's book.
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// Records a payment this organisation (or the fund) received.
@@ -1215,6 +1237,7 @@ async fn record_payment(AxState(s): AxState<State>, Json(p): Json<PaymentBody>) 
         currency: p.currency.filter(|c| !c.is_empty()),
         reference: p.reference.filter(|r| !r.is_empty()),
         note: p.note,
+        group: p.group.filter(|g| !g.is_empty()),
     })
     .await
 }
@@ -1229,9 +1252,16 @@ async fn confirm_payment(
 }
 
 /// Every payment, as CSV for the treasurers.
-#[utoipa::path(get, path = "/api/ledger.csv", responses((status = 200, content_type = "text/csv", body = String)))]
-async fn ledger_export(AxState(s): AxState<State>) -> Result<Response, ApiError> {
-    let reply = s.run(Request::LedgerExport).await?;
+#[utoipa::path(get, path = "/api/ledger.csv", params(BookQuery), responses((status = 200, content_type = "text/csv", body = String)))]
+async fn ledger_export(
+    AxState(s): AxState<State>,
+    Query(q): Query<BookQuery>,
+) -> Result<Response, ApiError> {
+    let reply = s
+        .run(Request::LedgerExport {
+            group: q.group.filter(|g| !g.is_empty()),
+        })
+        .await?;
     Ok(download(reply, "text/csv; charset=utf-8", "ledger.csv"))
 }
 

@@ -98,7 +98,7 @@ const T = {
     "led.note": "Note", "led.receiver": "Reçu par", "led.us": "nous", "led.recorded": "Paiement enregistré.",
     "led.confirm": "Confirmer notre paiement", "led.confirmed": "confirmé par le payeur", "led.unconfirmed": "non confirmé",
     "led.export": "Exporter tous les paiements (CSV)", "led.due": "échéance", "led.settled": "réglé", "led.open": "à payer",
-    "led.status": "Décision : {s}", "led.nopayments": "Aucun paiement enregistré.", "led.visible": "Tous les membres de l'alliance voient ces montants.", "led.voting": "vote en cours",
+    "led.status": "Décision : {s}", "led.nopayments": "Aucun paiement enregistré.", "led.visible": "Tous les membres de l'alliance voient ces montants.", "led.voting": "vote en cours", "led.book": "Livre", "led.alliance": "l'alliance", "led.visiblegroup": "Seuls les membres du groupe voient ces montants : {orgs}.",
   },
   en: {
     "nav.home": "Home", "nav.calendar": "Calendar", "nav.charter": "Charter",
@@ -193,7 +193,7 @@ const T = {
     "led.note": "Note", "led.receiver": "Received by", "led.us": "us", "led.recorded": "Payment recorded.",
     "led.confirm": "Confirm our payment", "led.confirmed": "confirmed by the payer", "led.unconfirmed": "not confirmed",
     "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
-    "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted",
+    "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted", "led.book": "Book", "led.alliance": "the alliance's", "led.visiblegroup": "Only the group's members see these amounts: {orgs}.",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
   },
 };
@@ -816,12 +816,20 @@ const FUND_KINDS = ["loan", "guarantee", "grant", "gift"];
 
 pages.ledger = {
   async render(main, page) {
-    const [ledger, fees, members] = await Promise.all([api("GET", "/ledger"), api("GET", "/fees"), api("GET", "/members")]);
-    if (unchanged(page, ledger, fees, members)) return;
+    const st = page.state;
+    const groups = (await api("GET", "/groups").catch(() => [])).filter((g) => g.member);
+    const book = st.book && groups.some((g) => g.id === st.book) ? st.book : "";
+    const q = book ? "?group=" + encodeURIComponent(book) : "";
+    const [ledger, fees, members] = await Promise.all([api("GET", "/ledger" + q), api("GET", "/fees"), api("GET", "/members")]);
+    if (unchanged(page, ledger, fees, members, groups, book)) return;
+    const bookSel = h("select", { id: "led-book", "aria-label": t("led.book") }, h("option", { value: "" }, t("led.alliance")),
+      groups.map((g) => h("option", { value: g.id, selected: g.id === book }, g.name)));
+    bookSel.addEventListener("change", () => { st.book = bookSel.value; refresh(); });
+    const inBook = book ? { group: book } : {};
     const party = (name) => name === "fund" ? t("led.fund") : name;
     const money = (a, c) => a + " " + (c || "EUR");
     const coordinator = members.some((m) => m.org === status.org && m.role === "coordinator");
-    const others = members.filter((m) => m.status === "active" && m.org !== status.org);
+    const others = members.filter((m) => m.status === "active" && m.org !== status.org && (!ledger.visible_to || ledger.visible_to.includes(m.org)));
     const schedule = (rows) => rows && rows.length ? h("table", { class: "schedule" },
       h("tr", {}, h("th", {}, t("led.due")), h("th", {}, t("led.from")), h("th", {}, t("led.to")), h("th", {}, t("led.amount")), h("th", {}, t("led.paid"))),
       rows.map((r) => h("tr", { class: r.settled ? "settled" : "open" }, h("td", {}, short(r.due).slice(0, 10)), h("td", {}, party(r.from)), h("td", {}, party(r.to)),
@@ -869,28 +877,30 @@ pages.ledger = {
       h("td", { class: "confirmed" }, p.confirmed ? t("led.confirmed") : (p.payer === status.org || (p.payer === "fund" && coordinator)) ?
         h("button", { class: "confirm-payment", onclick: () => act(() => api("POST", "/payments/" + p.id + "/confirm")) }, t("led.confirm")) : t("led.unconfirmed"))))) :
       h("p", { class: "muted" }, t("led.nopayments"));
-    fill(main, h("h1", {}, t("led.title")), h("p", { class: "muted" }, t("led.visible")),
+    fill(main, h("h1", {}, t("led.title")),
+      h("p", {}, h("label", {}, t("led.book") + " ", bookSel)),
+      h("p", { class: "muted", id: "led-visible" }, book ? t("led.visiblegroup", { orgs: (ledger.visible_to || []).join(", ") }) : t("led.visible")),
       h("h2", {}, t("led.balances")), balances,
-      h("p", {}, h("a", { id: "ledger-export", href: "/api/ledger.csv", download: "ledger.csv" }, t("led.export"))),
+      h("p", {}, h("a", { id: "ledger-export", href: "/api/ledger.csv" + q, download: "ledger.csv" }, t("led.export"))),
       h("h2", {}, t("led.fundtitle")), h("div", { class: "cards", id: "fund-requests" }, requests),
       h("div", { class: "row" }, h("label", {}, t("led.kind") + " ", fKind), h("label", {}, t("led.amount") + " ", fAmount),
         h("label", {}, t("led.repay") + " ", fRepay)),
       h("div", { class: "row" }, h("label", {}, t("led.reason") + " ", fReason),
         h("button", { class: "primary", id: "fund-ask", onclick: () => act(() => api("POST", "/fund/requests", {
-          kind: fKind.value, amount: fAmount.value, reason: fReason.value, repay: fKind.value === "loan" ? fRepay.value : null,
+          kind: fKind.value, amount: fAmount.value, reason: fReason.value, repay: fKind.value === "loan" ? fRepay.value : null, ...inBook,
         }), t("led.asked")) }, t("led.ask"))),
       h("h2", {}, t("led.loans")), loans.length ? h("div", { class: "cards", id: "loans" }, loans) : h("p", { class: "muted" }, t("led.noloans")),
       others.length ? h("div", { class: "row" }, h("label", {}, t("led.to") + " ", lOrg), h("label", {}, t("led.amount") + " ", lAmount),
         h("label", {}, t("led.rate") + " ", lRate), h("label", {}, t("led.schedule") + " ", lSchedule),
         h("button", { class: "primary", id: "loan-offer", onclick: () => act(() => api("POST", "/loans", {
-          org: lOrg.value, amount: lAmount.value, rate: lRate.value, schedule: lSchedule.value,
+          org: lOrg.value, amount: lAmount.value, rate: lRate.value, schedule: lSchedule.value, ...inBook,
         }), t("led.offered.ok")) }, t("led.offer"))) : null,
       h("h2", {}, t("led.payments")), payments,
       h("h3", {}, t("led.record")),
       h("div", { class: "row" }, h("label", {}, t("led.from") + " ", pFrom), h("label", {}, t("led.receiver") + " ", pTo),
         h("label", {}, t("led.amount") + " ", pAmount), h("label", {}, t("led.for") + " ", pFor), h("label", {}, t("led.note") + " ", pNote),
         h("button", { class: "primary", id: "pay-record", onclick: () => act(() => api("POST", "/payments", {
-          from: pFrom.value, to: pTo.value || null, amount: pAmount.value, reference: pFor.value || null, note: pNote.value,
+          from: pFrom.value, to: pTo.value || null, amount: pAmount.value, reference: pFor.value || null, note: pNote.value, ...inBook,
         }), t("led.recorded")) }, t("led.record"))),
       h("h2", {}, t("led.fees")), feeTable);
   },
