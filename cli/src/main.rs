@@ -479,11 +479,17 @@ enum GroupCommand {
 
 #[derive(Subcommand, Debug)]
 enum NotesCommand {
-    /// Make the notes this file's text (by the smallest edit).
+    /// Make the notes this file's text: with `--base` (the heads `group
+    /// notes G --json` printed when you took the text), only your own
+    /// difference, keeping what others wrote since; without, by the
+    /// smallest edit.
     Set {
         /// The file (`-`: standard input).
         #[arg(long)]
         file: PathBuf,
+        /// A head of the version the text was taken at (repeatable).
+        #[arg(long)]
+        base: Vec<String>,
     },
 }
 
@@ -1200,10 +1206,10 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             } => (Request::GroupNotes { group }, None),
             GroupCommand::Notes {
                 group,
-                command: Some(NotesCommand::Set { file }),
+                command: Some(NotesCommand::Set { file, base }),
             } => {
                 let text = utf8(read_input(&file)?, &file)?;
-                (Request::GroupNotesSet { group, text }, None)
+                (Request::GroupNotesSet { group, text, base }, None)
             }
         },
         Command::Proposals { open } => (Request::Proposals { open }, None),

@@ -506,3 +506,53 @@ fn a_groups_fund_and_loans_are_in_a_book_its_members_only_see() {
     assert!(store_holds(&b, "Ordinateurs-pour-l-accueil"));
     assert!(!store_holds(&c, "Ordinateurs-pour-l-accueil"));
 }
+
+#[test]
+fn a_groups_notes_are_co_edited_like_the_charter() {
+    let a = TestHome::founded("Asbl A");
+    let _sa = Serve::start(&a);
+    let b = join(&a, "Asbl B");
+    let _sb = Serve::start(&b);
+    a.ok(&["group", "create", "RH", "--org", "Asbl B"]);
+    let write = |h: &TestHome, text: &str, base: &[String]| {
+        let file = h.scratch().join("notes.md");
+        std::fs::write(&file, text).expect("write");
+        let mut args = vec![
+            "group".to_owned(),
+            "notes".into(),
+            "RH".into(),
+            "set".into(),
+            "--file".into(),
+            file.to_str().expect("path").into(),
+        ];
+        for head in base {
+            args.extend(["--base".into(), head.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        h.ok(&args);
+    };
+    write(&a, "Ordre du jour\n", &[]);
+    let notes = |h: &TestHome| h.json(&["group", "notes", "RH"]);
+    eventually(20, "the notes reach B", || {
+        notes(&b)["text"] == "Ordre du jour\n"
+    });
+    // B takes the text; A adds a line meanwhile; B's edit keeps A's line.
+    let taken = notes(&b);
+    let heads: Vec<String> = taken["heads"]
+        .as_array()
+        .expect("heads")
+        .iter()
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect();
+    write(&a, "Ordre du jour\n- budget (A)\n", &[]);
+    eventually(20, "A's line reaches B", || {
+        notes(&b)["text"] == "Ordre du jour\n- budget (A)\n"
+    });
+    write(&b, "Ordre du jour\n- engagements (B)\n", &heads);
+    for h in [&a, &b] {
+        eventually(20, "both lines everywhere", || {
+            let text = notes(h)["text"].as_str().unwrap_or_default().to_owned();
+            text.contains("- budget (A)") && text.contains("- engagements (B)")
+        });
+    }
+}

@@ -549,16 +549,40 @@ impl Node {
         ))
     }
 
-    /// `group notes set`: makes a group's notes `text` by the smallest edit
-    /// from the current text.
-    pub(crate) fn group_notes_set(&mut self, group: &str, text: &str) -> Result<Reply, NodeError> {
+    /// `group notes set`: like `charter set`, with `base` (the heads the
+    /// text was taken at) only this edit's own difference is applied, so
+    /// that what others wrote since is kept; without, the notes become
+    /// `text` by the smallest edit.
+    pub(crate) fn group_notes_set(
+        &mut self,
+        group: &str,
+        text: &str,
+        base: &[String],
+    ) -> Result<Reply, NodeError> {
         let g = self.my_group(group)?;
         crate::node::check_charter_size(text)?;
+        let heads: Vec<entraide_docs::ChangeHash> = base
+            .iter()
+            .map(|h| {
+                h.trim().parse().map_err(|_| {
+                    NodeError::Invalid(format!(
+                        "{h:?} is not a version of the notes: give the heads `entraide group notes {} --json` printed; nothing changed",
+                        g.name
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let kind = DocKind::group(g.id, Shelf::Notes);
         self.doc_mut(kind);
         let now = self.env.now_ms();
         if let Some(docs) = self.docs.groups.get_mut(&g.id) {
-            docs.notes.set_text(now, text);
+            if heads.is_empty() {
+                docs.notes.set_text(now, text);
+            } else if docs.notes.edit_from(now, &heads, text).is_none() {
+                return Err(NodeError::Invalid(
+                    "this node does not know the version of the notes the edit started from; take the text and heads again and reapply the edit; nothing changed".into(),
+                ));
+            }
         }
         self.persist(kind, entraide_store::WriteBatch::new())?;
         self.group_notes_show(&g.id_hex())

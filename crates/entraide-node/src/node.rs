@@ -665,7 +665,9 @@ impl Node {
             }
             Request::GroupDissolve { group } => self.group_dissolve(&group),
             Request::GroupNotes { group } => self.group_notes_show(&group),
-            Request::GroupNotesSet { group, text } => self.group_notes_set(&group, &text),
+            Request::GroupNotesSet { group, text, base } => {
+                self.group_notes_set(&group, &text, &base)
+            }
             Request::Fees => self.fees(),
             Request::FeesPropose {
                 tiers,

@@ -375,6 +375,10 @@ pub enum Request {
         group: String,
         /// The new text.
         text: String,
+        /// The heads the text was taken at (none: replace by the smallest
+        /// edit).
+        #[serde(default)]
+        base: Vec<String>,
     },
     /// `fees`.
     Fees,

@@ -1090,6 +1090,10 @@ async fn group_notes(AxState(s): AxState<State>, UrlPath(group): UrlPath<String>
 #[derive(Deserialize, ToSchema)]
 struct NotesBody {
     text: String,
+    /// The heads the page's copy started from (as `GET` gave them): only
+    /// the page's own edit is applied.
+    #[serde(default)]
+    base: Vec<String>,
 }
 
 /// Makes a group's notes this text (by the smallest edit).
@@ -1102,6 +1106,7 @@ async fn group_notes_set(
     s.json(Request::GroupNotesSet {
         group,
         text: b.text,
+        base: b.base,
     })
     .await
 }

@@ -753,7 +753,11 @@ pages.groups = {
     const [groups, members, library, proposals] = await Promise.all([api("GET", "/groups"), api("GET", "/members"),
       api("GET", "/library"), api("GET", "/proposals")]);
     const notes = {};
-    for (const g of groups.filter((g) => g.member)) notes[g.id] = (await api("GET", "/groups/" + g.id + "/notes").catch(() => ({ text: "" }))).text;
+    const heads = {};
+    for (const g of groups.filter((g) => g.member)) {
+      const n = await api("GET", "/groups/" + g.id + "/notes").catch(() => ({ text: "", heads: [] }));
+      notes[g.id] = n.text; heads[g.id] = n.heads || [];
+    }
     const q = st.find ? st.find.value.trim().toLowerCase() : "";
     if (unchanged(page, groups, members, library, proposals, notes, q)) return;
     const active = members.filter((m) => m.status === "active");
@@ -776,7 +780,7 @@ pages.groups = {
             g.orgs.filter((o) => o !== status.org).map((o) => h("button", { class: "grp-remove", "data-org": o, onclick: () => act(() => api("POST", "/groups/" + g.id + "/remove", { org: o })) }, t("grp.remove") + " " + o)),
             g.orgs.length > 1 ? h("button", { class: "danger grp-leave", onclick: () => act(() => api("POST", "/groups/" + g.id + "/leave")) }, t("grp.leave")) : null),
           h("h3", {}, t("grp.notes")), text,
-          h("p", {}, h("button", { class: "primary grp-save", onclick: () => act(() => api("PUT", "/groups/" + g.id + "/notes", { text: text.value }), t("grp.saved")) }, t("grp.save"))),
+          h("p", {}, h("button", { class: "primary grp-save", onclick: () => act(() => api("PUT", "/groups/" + g.id + "/notes", { text: text.value, base: heads[g.id] }), t("grp.saved")) }, t("grp.save"))),
           h("h3", {}, t("grp.library")),
           shelf.length ? h("ul", { class: "grp-library" }, shelf.map((e) => h("li", { "data-entry": e.id }, e.available ? h("a", { href: "/api/library/" + e.id + "/file", download: e.file_name }, e.title) : e.title, " · " + e.added_by))) : h("p", { class: "muted" }, t("grp.nolib")),
           h("div", { class: "row" }, file, h("button", { class: "grp-upload", onclick: () => act(async () => {
