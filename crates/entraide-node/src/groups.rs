@@ -150,37 +150,25 @@ impl Node {
         })
     }
 
+    /// A group's documents, loaded.
+    pub(crate) fn group_docs(&mut self, group: [u8; 16]) -> &mut GroupDocs {
+        self.load_group(group);
+        self.docs.group_mut(group)
+    }
+
     /// The library of the alliance (`DocKind::Library`) or of a group.
     pub(crate) fn library_of(&mut self, doc: DocKind) -> &mut Library {
-        match doc {
-            DocKind::Group(g) => {
-                self.load_group(g.group);
-                let (device, epoch) = (self.device.0, self.epoch);
-                &mut self
-                    .docs
-                    .groups
-                    .entry(g.group)
-                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
-                    .library
-            }
-            _ => &mut self.docs.library,
+        match doc.group_id() {
+            Some(g) => &mut self.group_docs(g).library,
+            None => &mut self.docs.library,
         }
     }
 
     /// The proposals of the alliance (`DocKind::Proposals`) or of a group.
     pub(crate) fn proposals_of(&mut self, doc: DocKind) -> &mut Proposals {
-        match doc {
-            DocKind::Group(g) => {
-                self.load_group(g.group);
-                let (device, epoch) = (self.device.0, self.epoch);
-                &mut self
-                    .docs
-                    .groups
-                    .entry(g.group)
-                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
-                    .proposals
-            }
-            _ => &mut self.docs.proposals,
+        match doc.group_id() {
+            Some(g) => &mut self.group_docs(g).proposals,
+            None => &mut self.docs.proposals,
         }
     }
 
@@ -254,18 +242,9 @@ impl Node {
 
     /// The ledger of the alliance (`DocKind::Ledger`) or of a group.
     pub(crate) fn ledger_of(&mut self, doc: DocKind) -> &mut Ledger {
-        match doc {
-            DocKind::Group(g) => {
-                self.load_group(g.group);
-                let (device, epoch) = (self.device.0, self.epoch);
-                &mut self
-                    .docs
-                    .groups
-                    .entry(g.group)
-                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
-                    .ledger
-            }
-            _ => &mut self.docs.ledger,
+        match doc.group_id() {
+            Some(g) => &mut self.group_docs(g).ledger,
+            None => &mut self.docs.ledger,
         }
     }
 
@@ -279,18 +258,9 @@ impl Node {
 
     /// The events of the alliance (`DocKind::Events`) or of a group.
     pub(crate) fn events_of(&mut self, doc: DocKind) -> &mut Events {
-        match doc {
-            DocKind::Group(g) => {
-                self.load_group(g.group);
-                let (device, epoch) = (self.device.0, self.epoch);
-                &mut self
-                    .docs
-                    .groups
-                    .entry(g.group)
-                    .or_insert_with(|| GroupDocs::genesis(g.group, device, epoch))
-                    .events
-            }
-            _ => &mut self.docs.events,
+        match doc.group_id() {
+            Some(g) => &mut self.group_docs(g).events,
+            None => &mut self.docs.events,
         }
     }
 

@@ -207,14 +207,7 @@ impl entraide_docs::calendar::Directory for Members<'_> {
 /// group's documents should be loaded first: `Node::load_group`).
 pub(crate) fn calendar_in(docs: &mut Docs, doc: DocKind) -> &mut Calendar {
     match doc.group_id() {
-        Some(g) => {
-            let (device, epoch) = (docs.device, docs.epoch);
-            &mut docs
-                .groups
-                .entry(g)
-                .or_insert_with(|| crate::groups::GroupDocs::genesis(g, device, epoch))
-                .calendar
-        }
+        Some(g) => &mut docs.group_mut(g).calendar,
         None => &mut docs.calendar,
     }
 }
@@ -256,14 +249,17 @@ impl Docs {
             DocKind::Events => self.events.doc_mut(),
             DocKind::Profiles => self.profiles.doc_mut(),
             DocKind::Ledger => self.ledger.doc_mut(),
-            DocKind::Group(g) => {
-                let (device, epoch) = (self.device, self.epoch);
-                self.groups
-                    .entry(g.group)
-                    .or_insert_with(|| crate::groups::GroupDocs::genesis(g.group, device, epoch))
-                    .doc_mut(g.shelf)
-            }
+            DocKind::Group(g) => self.group_mut(g.group).doc_mut(g.shelf),
         }
+    }
+
+    /// A group's documents as held here (at their genesis if never loaded:
+    /// `Node::load_group` loads them from the store first).
+    pub(crate) fn group_mut(&mut self, group: [u8; 16]) -> &mut crate::groups::GroupDocs {
+        let (device, epoch) = (self.device, self.epoch);
+        self.groups
+            .entry(group)
+            .or_insert_with(|| crate::groups::GroupDocs::genesis(group, device, epoch))
     }
 }
 
