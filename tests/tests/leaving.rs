@@ -56,6 +56,18 @@ fn leaving_cancels_future_bookings_and_withdraws_resources_on_every_node() {
             h.json(&["bookings"]).as_array().map(Vec::len) == Some(2)
         });
     }
+    // B also booked the room of a working group of A and B.
+    a.ok(&["group", "create", "Atelier", "--org", "Asbl B"]);
+    a.ok(&[
+        "resource", "add", "Salle G", "--kind", "room", "--group", "Atelier",
+    ]);
+    eventually(20, "the group's room reaches B", || {
+        b.run(&["resource", "list"]).stdout.contains("Salle G")
+    });
+    let b_books_g = book(&b, "Salle G", "2030-05-08");
+    eventually(20, "B's booking of the group's room reaches A", || {
+        booking(&a.json(&["bookings"]), &b_books_g)["status"] == "confirmed"
+    });
     // Leaving needs a reason, and the last member cannot leave.
     b.fails(&["leave", "--reason", " "], 2);
     let left = b.json(&["leave", "--reason", "nous fusionnons avec une autre asbl"]);
@@ -68,9 +80,16 @@ fn leaving_cancels_future_bookings_and_withdraws_resources_on_every_node() {
             let list = h.json(&["bookings"]);
             booking(&list, &b_books_a)["status"] == "cancelled"
                 && booking(&list, &c_books_b)["declined"] == true
-                && h.json(&["resource", "list"]).as_array().map(Vec::len) == Some(1)
+                && !h
+                    .json(&["resource", "list"])
+                    .to_string()
+                    .contains("Camionnette B")
         });
     }
+    // Its booking in the group's calendar went too.
+    eventually(20, "B's group booking cancelled on A", || {
+        booking(&a.json(&["bookings"]), &b_books_g)["status"] == "cancelled"
+    });
     // C's organisation is told why its booking of the van went.
     let list = c.json(&["bookings"]);
     let reason = booking(&list, &c_books_b)["reason"].to_string()

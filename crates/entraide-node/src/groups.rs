@@ -99,7 +99,14 @@ impl Node {
 
     /// Every document this node holds: the alliance's and its groups'.
     pub(crate) fn docs_held(&self) -> Vec<DocKind> {
-        self.docs_shared_with_org(Some(&self.org_id))
+        DocKind::ALL
+            .into_iter()
+            .chain(
+                self.my_groups()
+                    .iter()
+                    .flat_map(|g| Shelf::ALL.map(|s| DocKind::group(g.id, s))),
+            )
+            .collect()
     }
 
     /// The documents of one shelf of each group this organisation belongs to.
@@ -296,14 +303,41 @@ impl Node {
             .collect()
     }
 
-    /// Every document this node holds and would share with a peer of
-    /// `peer_org` (`None`: the alliance's only): the alliance's, and those
-    /// of the groups both organisations belong to.
+    /// Whether `org` takes part in exchanging the group's documents: a
+    /// member now, or an organisation that left the alliance while it was
+    /// one (its node sends its last changes, which count up to the cutoffs
+    /// of its departure, and nothing after: the alliance refuses its
+    /// connections once it knows).
+    fn exchanges(&self, g: &GroupState, org: &str) -> bool {
+        g.orgs.contains(org)
+            || (!g.dissolved
+                && g.ever.contains(org)
+                && self
+                    .membership
+                    .state
+                    .orgs
+                    .get(org)
+                    .is_some_and(|o| o.status == entraide_membership::OrgStatus::Removed))
+    }
+
+    /// Whether this node and a node of `peer_org` exchange the group's
+    /// documents: both take part, and at least one is a member now.
+    fn group_shared(&self, g: &GroupState, peer_org: &str) -> bool {
+        self.exchanges(g, &self.org_id)
+            && self.exchanges(g, peer_org)
+            && (g.orgs.contains(&self.org_id) || g.orgs.contains(peer_org))
+    }
+
+    /// Every document this node would share with a peer of `peer_org`
+    /// (`None`: the alliance's only): the alliance's, and those of the
+    /// groups both organisations take part in.
     pub(crate) fn docs_shared_with_org(&self, peer_org: Option<&str>) -> Vec<DocKind> {
         let mut out = DocKind::ALL.to_vec();
-        for g in self.membership.state.groups_of(&self.org_id) {
-            if peer_org.is_some_and(|p| g.orgs.contains(p)) {
-                out.extend(Shelf::ALL.map(|s| DocKind::group(g.id, s)));
+        if let Some(peer) = peer_org {
+            for g in self.membership.state.groups.values() {
+                if self.group_shared(g, peer) {
+                    out.extend(Shelf::ALL.map(|s| DocKind::group(g.id, s)));
+                }
             }
         }
         out
@@ -314,23 +348,24 @@ impl Node {
         let org = self
             .membership
             .state
-            .org_of_device(peer)
+            .any_org_of_device(peer)
             .map(|o| o.id.clone());
         self.docs_shared_with_org(org.as_deref())
     }
 
     /// Whether this node exchanges `doc` with the device `peer`: every
-    /// alliance document with every member; a group's only when both
-    /// organisations belong to the group now.
+    /// alliance document with every member; a group's only between two
+    /// organisations that take part in it, one of them a member now
+    /// (see `exchanges`).
     pub fn shares_with(&self, doc: DocKind, peer: &DeviceId) -> bool {
         match doc.group_id() {
             None => true,
             Some(group) => {
                 let state = &self.membership.state;
-                state.in_group(&group, &self.org_id)
-                    && state
-                        .org_of_device(peer)
-                        .is_some_and(|o| state.in_group(&group, &o.id))
+                match (state.groups.get(&group), state.any_org_of_device(peer)) {
+                    (Some(g), Some(o)) => self.group_shared(g, &o.id),
+                    _ => false,
+                }
             }
         }
     }

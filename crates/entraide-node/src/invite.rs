@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
-use entraide_docs::DocKind;
 use entraide_docs::calendar::BookingStatus;
 use entraide_membership::{AdmissionRule, Cutoff, DeviceId, Op, OpBody, Role, SignedOp};
 use entraide_store::WriteBatch;
@@ -608,38 +607,37 @@ impl Node {
             ));
         }
         let (author, now) = (self.author(), self.env.now_ms());
-        let dir = crate::node::directory(&self.membership.state);
-        let own: Vec<String> = self
-            .docs
-            .calendar
-            .bookings(None, &dir)
-            .into_iter()
-            .filter(|b| b.org == self.org_id && b.to > now)
-            .filter(|b| !matches!(b.status, BookingStatus::Cancelled | BookingStatus::Declined))
-            .map(|b| b.id)
-            .collect();
-        for id in &own {
-            self.docs.calendar.cancel(&author, false, now, id, &dir)?;
-        }
-        let resources: Vec<(String, String)> = self
-            .docs
-            .calendar
-            .resources()
-            .into_iter()
-            .filter(|r| r.owner == self.org_id && r.withdrawn_at.is_none())
-            .map(|r| (r.id, r.name))
-            .collect();
         let why = format!("{} left the alliance: {reason}", self.org_name);
-        let mut declined = Vec::new();
-        for (id, _) in &resources {
-            let gone = self
-                .docs
-                .calendar
-                .withdraw_resource(&author, now, id, &why, &dir)?;
-            declined.extend(gone.into_iter().map(|b| b.id));
-        }
-        if !own.is_empty() || !resources.is_empty() {
-            self.persist(DocKind::Calendar, WriteBatch::new())?;
+        let (mut own, mut resources, mut declined) = (Vec::new(), Vec::new(), Vec::new());
+        // The alliance's calendar, and those of the groups it leaves too.
+        for doc in self.calendars() {
+            let dir = crate::node::directory(&self.membership.state);
+            let calendar = crate::node::calendar_in(&mut self.docs, doc);
+            let mine: Vec<String> = calendar
+                .bookings(None, &dir)
+                .into_iter()
+                .filter(|b| b.org == self.org_id && b.to > now)
+                .filter(|b| !matches!(b.status, BookingStatus::Cancelled | BookingStatus::Declined))
+                .map(|b| b.id)
+                .collect();
+            for id in &mine {
+                calendar.cancel(&author, false, now, id, &dir)?;
+            }
+            let owned: Vec<(String, String)> = calendar
+                .resources()
+                .into_iter()
+                .filter(|r| r.owner == self.org_id && r.withdrawn_at.is_none())
+                .map(|r| (r.id, r.name))
+                .collect();
+            for (id, _) in &owned {
+                let gone = calendar.withdraw_resource(&author, now, id, &why, &dir)?;
+                declined.extend(gone.into_iter().map(|b| b.id));
+            }
+            if !mine.is_empty() || !owned.is_empty() {
+                self.persist(doc, WriteBatch::new())?;
+            }
+            own.extend(mine);
+            resources.extend(owned);
         }
         let cutoffs = self.cutoffs_for(&devices);
         self.append_op(OpBody::Leave {

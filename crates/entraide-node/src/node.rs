@@ -2135,6 +2135,13 @@ impl Node {
                 names.join(", ")
             ))
         })?;
+        if let Some(group) = kind.group_id()
+            && !self.membership.state.in_group(&group, &self.org_id)
+        {
+            return Err(NodeError::Invalid(format!(
+                "your organisation is not a member of the group of '{doc}'"
+            )));
+        }
         let bytes = self.doc_mut(kind).save();
         let mut reply = Reply::new(
             json!({"doc": kind.name(), "size": bytes.len()}),
