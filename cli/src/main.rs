@@ -907,6 +907,15 @@ enum CalendarCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The address of your organisation's calendar feed: every booking you
+    /// see, as iCalendar, for Thunderbird, GNOME Calendar, Nextcloud or a
+    /// phone to subscribe to (served by `entraide serve`'s interface; keep
+    /// it secret).
+    Feed {
+        /// Make a new address: the old one stops working.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 /// A failure with its exit code.
@@ -1064,6 +1073,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Charter {
             command: CharterCommand::Edit,
         } => return charter_edit(&home, zone, json),
+        Command::Calendar {
+            command: CalendarCommand::Feed { revoke },
+        } => {
+            if !home.store_path().exists() {
+                return Err(Failure {
+                    message: format!(
+                        "no entraide home at {}; run `entraide init --org <NAME>` first",
+                        home.root().display()
+                    ),
+                    code: 2,
+                });
+            }
+            let url = entraide_web::feed_url(home.root(), revoke).map_err(|e| Failure {
+                message: e.to_string(),
+                code: 1,
+            })?;
+            if json {
+                println!("{}", serde_json::json!({ "url": url, "revoked": revoke }));
+            } else {
+                println!("{url}");
+            }
+            return Ok(());
+        }
         Command::UiUrl => {
             // An address file left by a node that was killed names nothing.
             if client::ask_daemon(&home, &Request::Status).is_none() {
@@ -1419,6 +1451,9 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
         Command::Calendar {
             command: CalendarCommand::Export { resource, out },
         } => (Request::CalendarExport { resource }, Some(out)),
+        Command::Calendar {
+            command: CalendarCommand::Feed { .. },
+        } => return Err(usage("this command is handled before")),
         Command::Leave { reason } => (Request::Leave { reason }, None),
         Command::Org { command } => match command {
             OrgCommand::Show { org } => (Request::OrgShow { org }, None),

@@ -1426,3 +1426,62 @@ async fn a_group_is_created_on_one_page_and_its_notes_and_shelf_filled_on_the_ot
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[test]
+fn the_calendar_feed_shows_a_synced_booking_and_a_revoked_address_answers_404() {
+    let a = TestHome::founded("Maison médicale du Midi");
+    let serve_a = Serve::start_with_ui(&a);
+    let b = join(&a, "Groupe Terre");
+    let _serve_b = Serve::start(&b);
+    a.ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    let feed = a.json(&["calendar", "feed"])["url"]
+        .as_str()
+        .expect("the feed's address")
+        .to_owned();
+    let ui = serve_a.ui.clone().expect("ui");
+    assert!(feed.starts_with(&format!("{ui}/feed/")), "{feed} vs {ui}");
+    // Asked twice, the same address.
+    assert_eq!(a.json(&["calendar", "feed"])["url"], feed.as_str());
+    let addr = ui.trim_start_matches("http://").to_owned();
+    let get = |url: &str| {
+        let path = url.trim_start_matches(&ui);
+        http(
+            &addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    eventually(30, "the room reaches B", || {
+        b.run(&["resource", "list"]).stdout.contains("Salle Horta")
+    });
+    let booked = b
+        .ok(&[
+            "book",
+            "Salle Horta",
+            "--from",
+            "2030-04-02T09:00",
+            "--to",
+            "2030-04-02T11:00",
+            "--purpose",
+            "Assemblée de Groupe Terre",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    // A calendar application subscribed to A's feed sees B's booking once
+    // it has synced, without logging in.
+    eventually(30, "B's booking in A's feed", || {
+        let (code, body) = get(&feed);
+        code == 200 && body.contains(&format!("UID:{booked}@entraide"))
+    });
+    let (_, body) = get(&feed);
+    assert!(body.contains("BEGIN:VCALENDAR"), "{body}");
+    // Revoked: the old address answers 404, the new one works.
+    let renewed = a.json(&["calendar", "feed", "--revoke"])["url"]
+        .as_str()
+        .expect("a new address")
+        .to_owned();
+    assert_ne!(renewed, feed);
+    assert_eq!(get(&feed).0, 404);
+    assert_eq!(get(&renewed).0, 200);
+    assert_eq!(get(&format!("{ui}/feed/{}.ics", "0".repeat(64))).0, 404);
+}

@@ -256,6 +256,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .route("/login", get(login))
+        .route("/feed/{file}", get(feed))
         .nest("/api", api)
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
@@ -304,6 +305,28 @@ struct LoginQuery {
 
 /// Spends a one-time login code and leaves the token in a cookie only this
 /// interface receives.
+/// The calendar feed: every booking this organisation sees, as iCalendar,
+/// to whoever holds the secret address (`entraide calendar feed`); 404 for
+/// any other address, a revoked one included.
+async fn feed(AxState(s): AxState<State>, UrlPath(file): UrlPath<String>) -> Response {
+    let secret = file.strip_suffix(".ics").unwrap_or_default().to_owned();
+    let home = s.home.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::feed_secret_ok(&home, &secret))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return error_response(StatusCode::NOT_FOUND, "no such calendar feed");
+    }
+    match s.run(Request::CalendarExport { resource: None }).await {
+        Ok(reply) => (
+            [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+            reply.file.unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn login(AxState(state): AxState<State>, Query(q): Query<LoginQuery>) -> Response {
     let code = q.code.unwrap_or_default();
     let home = state.home.clone();

@@ -30,6 +30,7 @@ pub const LOGIN_VALID: Duration = Duration::from_secs(15 * 60);
 const TOKEN_FILE: &str = "ui-token";
 const ADDRESS_FILE: &str = "ui-address";
 const LOGINS_DIR: &str = "ui-logins";
+const FEED_FILE: &str = "ui-feed";
 
 fn home_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -> WebError {
     WebError::Home {
@@ -95,6 +96,41 @@ pub fn running_address(home: &Path) -> Option<SocketAddr> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The address of this organisation's calendar feed: a read-only
+/// iCalendar document of every booking it sees, at a secret address that
+/// calendar applications subscribe to without logging in. `revoke` makes a
+/// new secret (the old address answers 404 from then on). The interface's
+/// address is the running one, or the default when it does not run.
+pub fn feed_url(home: &Path, revoke: bool) -> Result<String, WebError> {
+    let path = home.join(FEED_FILE);
+    let existing = fs::read_to_string(&path)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    let secret = match existing {
+        Some(t) if !revoke => t,
+        _ => {
+            if !home.is_dir() {
+                return Err(home_error("open", home, "no such directory"));
+            }
+            let t = random_hex()?;
+            write_private(&path, t.as_bytes())?;
+            t
+        }
+    };
+    let addr =
+        running_address(home).map_or_else(|| crate::DEFAULT_ADDR.to_owned(), |a| a.to_string());
+    Ok(format!("http://{addr}/feed/{secret}.ics"))
+}
+
+/// Whether `secret` is the calendar feed's current secret.
+pub(crate) fn feed_secret_ok(home: &Path, secret: &str) -> bool {
+    fs::read_to_string(home.join(FEED_FILE)).is_ok_and(|t| {
+        let t = t.trim();
+        t.len() == 64 && bool::from(t.as_bytes().ct_eq(secret.as_bytes()))
+    })
 }
 
 /// A new one-time login link to the interface running on `home`.

@@ -20,7 +20,7 @@ use entraide_net::daemon::DaemonHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use auth::{login_url, running_address};
+pub use auth::{feed_url, login_url, running_address};
 
 /// The API's OpenAPI 3 description (as served at `/api/openapi.json`),
 /// generated from the handlers, for tools that want it without a node.
