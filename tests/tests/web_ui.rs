@@ -1485,3 +1485,67 @@ fn the_calendar_feed_shows_a_synced_booking_and_a_revoked_address_answers_404() 
     assert_eq!(get(&renewed).0, 200);
     assert_eq!(get(&format!("{ui}/feed/{}.ics", "0".repeat(64))).0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekly_series_booked_on_the_page_says_what_it_skipped_and_is_cancelled_whole() {
+    let net = alliance();
+    let resource = net
+        .a
+        .ok(&["resource", "add", "Salle Horta", "--kind", "room"])
+        .stdout
+        .trim()
+        .to_owned();
+    // A holds the room a week after B's first occurrence.
+    let day = next_week_day();
+    let second = (chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").expect("date")
+        + chrono::Days::new(7))
+    .format("%Y-%m-%d")
+    .to_string();
+    net.a.ok(&[
+        "book",
+        "Salle Horta",
+        "--from",
+        &format!("{second}T10:00"),
+        "--to",
+        &format!("{second}T11:00"),
+    ]);
+    eventually(30, "the room and A's booking reach B", || {
+        net.b.json(&["bookings"]).as_array().map(Vec::len) == Some(1)
+    });
+    let driver = Driver::start();
+    let page = driver.browser("fr-BE,fr").await;
+    open(&page, &net.serve_b, &format!("#calendar/{day}/{resource}")).await;
+    click(&page, &format!("td.slot[data-slot='{day}T10:00']")).await;
+    type_into(&page, "#purpose", "Permanence").await;
+    click(&page, "#book-repeat option[value=weekly]").await;
+    let count = page
+        .find(Locator::Css("#book-count"))
+        .await
+        .expect("the count field");
+    count.clear().await.expect("clear");
+    count.send_keys("3").await.expect("type");
+    click(&page, "#book-confirm").await;
+    until(20, "the page says which occurrence was skipped", || async {
+        shows(&page, "#notice", "2 réservation(s) faite(s)").await
+            && shows(&page, "#notice", &second).await
+    })
+    .await;
+    let series = |home: &TestHome| -> Vec<String> {
+        home.json(&["bookings", "--org", "Groupe Terre"])
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["series"].is_string())
+            .map(|b| b["status"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(series(&net.b), ["confirmed", "confirmed"]);
+    // Cancelled whole from the page; A sees it.
+    click(&page, "#own-bookings button.cancel-series").await;
+    eventually(30, "the whole series cancelled on A", || {
+        series(&net.a) == ["cancelled", "cancelled"]
+    });
+    page.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

@@ -791,9 +791,16 @@ struct BookBody {
     to: String,
     #[serde(default)]
     purpose: String,
+    /// daily or weekly: a series.
+    #[serde(default)]
+    repeat: Option<String>,
+    /// How many occurrences in the series.
+    #[serde(default)]
+    count: Option<u32>,
 }
 
-/// Books a resource (refused when it overlaps or breaks the quota).
+/// Books a resource (refused when it overlaps or breaks the quota); a
+/// series books every occurrence that is free and lists those skipped.
 #[utoipa::path(post, path = "/api/bookings", request_body = BookBody, responses((status = 200, body = Object), (status = 400, description = "overlap, quota, bad time")))]
 async fn book(AxState(s): AxState<State>, Json(b): Json<BookBody>) -> ApiResult {
     s.json(Request::Book {
@@ -801,8 +808,8 @@ async fn book(AxState(s): AxState<State>, Json(b): Json<BookBody>) -> ApiResult 
         from: b.from,
         to: b.to,
         purpose: b.purpose,
-        repeat: None,
-        count: None,
+        repeat: b.repeat.filter(|r| !r.is_empty()),
+        count: b.count,
         until: None,
     })
     .await
@@ -843,12 +850,21 @@ async fn booking_decline(
 async fn booking_cancel(
     AxState(s): AxState<State>,
     UrlPath(booking): UrlPath<String>,
+    Query(q): Query<CancelQuery>,
 ) -> ApiResult {
     s.json(Request::Cancel {
         booking,
-        series: false,
+        series: q.series,
     })
     .await
+}
+
+/// Cancelling one booking, or its whole series.
+#[derive(Deserialize, IntoParams)]
+struct CancelQuery {
+    /// Cancel every occurrence of the booking's series not over yet.
+    #[serde(default)]
+    series: bool,
 }
 
 /// Proposals, those awaiting this organisation's vote first.

@@ -26,6 +26,9 @@ const T = {
     "cal.suggest": "Créneaux libres proposés :", "cal.owner": "Propriétaire : {org}",
     "cal.days": ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
     "cal.cancelbooking": "Annuler cette réservation", "cal.approval": "Réservations soumises à approbation",
+    "cal.repeat": "Répéter", "cal.repeat.none": "non", "cal.repeat.daily": "chaque jour", "cal.repeat.weekly": "chaque semaine",
+    "cal.count": "Nombre de fois", "cal.cancelseries": "Annuler toute la série",
+    "cal.skipped": "{n} réservation(s) faite(s) ; pas libre, donc sautée(s) : {s}",
     "reason.overlap": "chevauche une réservation faite avant", "reason.quota": "dépasse le quota",
     "status.pending": "en attente", "status.conflict": "conflit", "status.confirmed": "confirmée", "status.cancelled": "annulée",
     "ch.title": "Charte", "ch.saved": "Enregistré, partagé avec les membres", "ch.saving": "Envoi…",
@@ -122,6 +125,9 @@ const T = {
     "cal.suggest": "Suggested free slots:", "cal.owner": "Owner: {org}",
     "cal.days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
     "cal.cancelbooking": "Cancel this booking", "cal.approval": "Bookings need approval",
+    "cal.repeat": "Repeat", "cal.repeat.none": "no", "cal.repeat.daily": "every day", "cal.repeat.weekly": "every week",
+    "cal.count": "Times", "cal.cancelseries": "Cancel the whole series",
+    "cal.skipped": "{n} booking(s) made; not free, so skipped: {s}",
     "reason.overlap": "overlaps a booking made earlier", "reason.quota": "over the quota",
     "status.pending": "pending", "status.conflict": "conflict", "status.confirmed": "confirmed", "status.cancelled": "cancelled",
     "ch.title": "Charter", "ch.saved": "Saved, shared with the members", "ch.saving": "Sending…",
@@ -425,8 +431,9 @@ pages.calendar = {
         h("tr", {}, h("th", {}, ""), days.map((d, i) => h("th", {}, t("cal.days")[i] + " " + d.slice(8, 10) + "/" + d.slice(5, 7)))),
         rows),
       h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && b.status !== "cancelled" && !b.declined && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) =>
-        h("li", {}, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
-          h("button", { class: "danger", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel")) }, t("cal.cancelbooking"))))),
+        h("li", { "data-booking": b.id }, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
+          h("button", { class: "danger cancel-one", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel")) }, t("cal.cancelbooking")),
+          b.series ? h("button", { class: "danger cancel-series", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel?series=true")) }, t("cal.cancelseries")) : null))),
       resourceForm(),
     );
   },
@@ -453,13 +460,24 @@ function openBooking(res, from, to) {
   const purpose = h("input", { id: "purpose", type: "text", size: 30 });
   const fromI = h("input", { id: "book-from", type: "datetime-local", value: from });
   const toI = h("input", { id: "book-to", type: "datetime-local", value: to });
+  const repeat = h("select", { id: "book-repeat" }, ["", "daily", "weekly"].map((r) => h("option", { value: r }, t("cal.repeat." + (r || "none")))));
+  const count = h("input", { id: "book-count", type: "number", min: 2, max: 100, value: 4, size: 4 });
   const dlg = h("dialog", { id: "book-dialog" },
     h("h2", {}, t("cal.book") + " · " + res.name),
     h("p", {}, h("label", {}, t("cal.from") + " ", fromI)),
     h("p", {}, h("label", {}, t("cal.to") + " ", toI)),
     h("p", {}, h("label", {}, t("cal.purpose") + " ", purpose)),
+    h("p", {}, h("label", {}, t("cal.repeat") + " ", repeat), " ", h("label", {}, t("cal.count") + " ", count)),
     h("div", { class: "row" },
-      h("button", { id: "book-confirm", class: "primary", onclick: () => { dlg.close(); dlg.remove(); act(() => api("POST", "/bookings", { resource: res.id, from: fromI.value.slice(0, 16), to: toI.value.slice(0, 16), purpose: purpose.value }), t("cal.booked")); } }, t("cal.book")),
+      h("button", { id: "book-confirm", class: "primary", onclick: () => {
+        dlg.close(); dlg.remove();
+        const series = repeat.value ? { repeat: repeat.value, count: Number(count.value) } : {};
+        act(async () => {
+          const r = await api("POST", "/bookings", { resource: res.id, from: fromI.value.slice(0, 16), to: toI.value.slice(0, 16), purpose: purpose.value, ...series });
+          // A series books what is free and says what it skipped.
+          if ((r.skipped || []).length) throw new ApiError(t("cal.skipped", { n: r.ids.length, s: r.skipped.map((x) => short(x.from)).join(", ") }));
+        }, t("cal.booked"));
+      } }, t("cal.book")),
       h("button", { onclick: () => { dlg.close(); dlg.remove(); } }, t("cal.close"))));
   document.body.append(dlg);
   dlg.showModal();
