@@ -248,7 +248,7 @@ pub struct SharedDoc {
     device: [u8; 32],
     /// The actor this opening writes under (see [`device_of_actor`]).
     actor: Vec<u8>,
-    /// Boxed: an `AutoCommit` is a few kilobytes, and a node holds seven
+    /// Boxed: an `AutoCommit` is a few kilobytes, and a node holds a dozen or more
     /// documents inside futures that run on small thread stacks.
     doc: Box<AutoCommit>,
     /// The version vector as of `vv_heads`, updated lazily.

@@ -135,6 +135,11 @@ pub enum LedgerError {
     /// Lending to oneself.
     #[error("an organisation cannot lend to itself")]
     SelfLoan,
+    /// Recording a receipt for another organisation.
+    #[error(
+        "a payment is recorded by the organisation that received it; the other organisation records its own receipts"
+    )]
+    NotPayee,
     /// Confirming another's payment.
     #[error("only the organisation that paid may confirm this payment (it was paid by {0})")]
     NotPayer(String),
@@ -825,7 +830,7 @@ impl Ledger {
             return Err(LedgerError::NotCoordinator);
         }
         if new.payee != FUND && new.payee != author.org {
-            return Err(LedgerError::NotPayer(new.payee.to_owned()));
+            return Err(LedgerError::NotPayee);
         }
         if new.note.chars().count() > MAX_NOTE {
             return Err(LedgerError::TooLong("the note"));

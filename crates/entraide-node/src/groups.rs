@@ -1,9 +1,9 @@
 //! Working groups: their documents on this node, who may receive them, and
 //! the group commands.
 //!
-//! A group (see `entraide_membership::GroupState`) has five documents, its
-//! *shelves* (`entraide_docs::Shelf`): notes, library, calendar, proposals
-//! and events, each with the schema and the authority rules of the
+//! A group (see `entraide_membership::GroupState`) has six documents, its
+//! *shelves* (`entraide_docs::Shelf`): notes, library, calendar, proposals,
+//! events and ledger, each with the schema and the authority rules of the
 //! alliance's document of the same kind. Only the nodes of its member
 //! organisations hold them: a node loads a group's documents once its
 //! organisation belongs to the group, offers them only to peers whose

@@ -513,12 +513,6 @@ impl Node {
             Some(to) => self.resolve_party(to)?,
             None => self.org_id.clone(),
         };
-        if payee != FUND && payee != self.org_id {
-            return Err(NodeError::Invalid(format!(
-                "a payment is recorded by the organisation that received it: {} records its own receipts",
-                self.org_display_name(&payee)
-            )));
-        }
         let under = if payee == FUND {
             if !self.is_coordinator() {
                 return Err(ledger::LedgerError::NotCoordinator.into());

@@ -49,7 +49,7 @@ pub struct Node {
     pub(crate) epoch: [u8; EPOCH_LEN],
     /// Where it reads the time and draws randomness.
     pub(crate) env: Box<dyn Env>,
-    /// The alliance's five documents and what the node keeps about them.
+    /// The alliance's documents, its groups', and what the node keeps about them.
     pub(crate) docs: Docs,
     /// The membership log and what it says.
     pub(crate) membership: Membership,
