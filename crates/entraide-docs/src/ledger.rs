@@ -462,10 +462,13 @@ impl FundRequest {
         };
         let first = next.strip_prefix("reason: ")?;
         let rest: Vec<&str> = lines.collect();
+        // Trimmed as `to_text` writes it, so that a request reads back to itself.
         let reason = std::iter::once(first)
             .chain(rest)
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            .trim()
+            .to_owned();
         let request = Self {
             kind,
             amount: parse_amount(amount).ok()?,
