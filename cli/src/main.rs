@@ -568,6 +568,46 @@ enum ResourceCommand {
         #[arg(long)]
         group: Option<String>,
     },
+    /// Change a resource your organisation owns: what you give changes, the
+    /// rest stays. A new quota, approval or opening hours apply to bookings
+    /// made from now on.
+    Edit {
+        /// Id, prefix or name.
+        resource: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// room, vehicle, equipment or other.
+        #[arg(long)]
+        kind: Option<String>,
+        /// How many people it takes.
+        #[arg(long)]
+        capacity: Option<u32>,
+        /// Where it is.
+        #[arg(long)]
+        location: Option<String>,
+        /// Hours each organisation may book per period: 20h/week, 6h/month.
+        #[arg(long)]
+        quota: Option<String>,
+        /// When it may be booked, e.g. "Mo-Fr 08:00-18:00".
+        #[arg(long)]
+        hours: Option<String>,
+        /// Bookings wait for your organisation's approval (true or false).
+        #[arg(long)]
+        approval: Option<bool>,
+        /// Remove a field: capacity, location, quota or hours (repeatable).
+        #[arg(long)]
+        clear: Vec<String>,
+    },
+    /// Withdraw a resource your organisation owns: it takes no new booking,
+    /// and its future bookings are declined with your reason.
+    Withdraw {
+        /// Id, prefix or name.
+        resource: String,
+        /// Why: told to the organisations whose bookings are declined.
+        #[arg(long)]
+        reason: String,
+    },
     /// Shared resources; with --json, each with `usage`: every
     /// organisation's booked minutes against the quota in the current and the
     /// next period.
@@ -1402,6 +1442,30 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     hours,
                     group,
                 },
+                ResourceCommand::Edit {
+                    resource,
+                    name,
+                    kind,
+                    capacity,
+                    location,
+                    quota,
+                    hours,
+                    approval,
+                    clear,
+                } => Request::ResourceEdit {
+                    resource,
+                    name,
+                    kind,
+                    capacity,
+                    location,
+                    quota,
+                    hours,
+                    approval,
+                    clear,
+                },
+                ResourceCommand::Withdraw { resource, reason } => {
+                    Request::ResourceWithdraw { resource, reason }
+                }
                 ResourceCommand::List => Request::ResourceList,
             },
             None,

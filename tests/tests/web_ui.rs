@@ -1542,10 +1542,136 @@ async fn a_weekly_series_booked_on_the_page_says_what_it_skipped_and_is_cancelle
     assert_eq!(series(&net.b), ["confirmed", "confirmed"]);
     // Cancelled whole from the page; A sees it.
     click(&page, "#own-bookings button.cancel-series").await;
+    // Asked first.
+    click(&page, "#cancel-yes").await;
     eventually(30, "the whole series cancelled on A", || {
         series(&net.a) == ["cancelled", "cancelled"]
     });
     page.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_changes_declines_with_a_reason_and_withdraws_from_its_page_and_refusals_read_in_french()
+ {
+    let net = alliance();
+    let day = next_week_day();
+    net.a.ok(&[
+        "resource",
+        "add",
+        "Salle Horta",
+        "--kind",
+        "room",
+        "--approval",
+    ]);
+    eventually(30, "the room reaches B", || {
+        net.b
+            .run(&["resource", "list"])
+            .stdout
+            .contains("Salle Horta")
+    });
+    let pending = net
+        .b
+        .ok(&[
+            "book",
+            "Salle Horta",
+            "--from",
+            &format!("{day}T09:00"),
+            "--to",
+            &format!("{day}T10:00"),
+            "--purpose",
+            "Permanence",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, &format!("#calendar/{day}")).await;
+    // The owner declines B's pending booking, with a reason.
+    until(30, "B's pending booking on A's page", || async {
+        page_a.find(Locator::Css("button.decline")).await.is_ok()
+    })
+    .await;
+    click(&page_a, "button.decline").await;
+    // A reason is required: an empty one keeps the dialog open.
+    click(&page_a, "#decline-yes").await;
+    assert!(page_a.find(Locator::Css("#decline-dialog")).await.is_ok());
+    type_into(&page_a, "#decline-reason", "Salle en travaux ce jour-là").await;
+    click(&page_a, "#decline-yes").await;
+    eventually(30, "B sees the decline and its reason", || {
+        net.b
+            .json(&["bookings", "--resource", "Salle Horta"])
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|b| {
+                b["id"] == pending.as_str()
+                    && b["declined"] == true
+                    && b["reason"] == "Salle en travaux ce jour-là"
+            })
+    });
+    // The owner changes the room: a quota, no approval any more, a capacity.
+    click(&page_a, "#resource-edit summary").await;
+    type_into(&page_a, "#edit-quota", "1h/week").await;
+    type_into(&page_a, "#edit-capacity", "30").await;
+    click(&page_a, "#edit-approval").await;
+    click(&page_a, "#edit-save").await;
+    eventually(30, "B sees the room changed", || {
+        net.b
+            .json(&["resource", "list"])
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r["name"] == "Salle Horta"
+                    && r["quota"] == "1h/week"
+                    && r["approval"] == false
+                    && r["capacity"] == 30
+            })
+    });
+    // B, over the new quota, is refused on its page in French, with the
+    // room's name and no English or command name.
+    net.b.ok(&[
+        "book",
+        "Salle Horta",
+        "--from",
+        &format!("{day}T14:00"),
+        "--to",
+        &format!("{day}T15:00"),
+        "--purpose",
+        "Réunion",
+    ]);
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, &format!("#calendar/{day}")).await;
+    let cell = format!("td[data-slot='{day}T16:00']");
+    click(&page_b, &cell).await;
+    type_into(&page_b, "#purpose", "Atelier").await;
+    click(&page_b, "#book-confirm").await;
+    until(20, "the refusal, in French", || async {
+        shows(&page_b, "#notice", "au-delà de son quota").await
+    })
+    .await;
+    let notice = text_of(&page_b, "#notice").await.expect("the notice");
+    assert!(notice.contains("Salle Horta"), "{notice}");
+    assert!(
+        !notice.contains("ask the owner") && !notice.contains("T00:00"),
+        "{notice}"
+    );
+    // The owner withdraws the room; B no longer sees it.
+    click(&page_a, "#resource-edit summary").await;
+    click(&page_a, "#res-withdraw").await;
+    type_into(&page_a, "#withdraw-reason", "Vendue").await;
+    click(&page_a, "#withdraw-yes").await;
+    eventually(30, "the room withdrawn on B", || {
+        !net.b
+            .run(&["resource", "list"])
+            .stdout
+            .contains("Salle Horta")
+    });
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
     net.serve_a.stop();
     net.serve_b.stop();
 }

@@ -279,6 +279,26 @@ pub struct NewResource<'a> {
     pub hours: Option<OpeningHours>,
 }
 
+/// What to change of a resource ([`Calendar::edit_resource`]): `None`
+/// leaves a field as it is; for the optional fields, `Some(None)` removes it.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceChange<'a> {
+    /// A new name.
+    pub name: Option<&'a str>,
+    /// A new kind.
+    pub kind: Option<ResourceKind>,
+    /// A new capacity, or none.
+    pub capacity: Option<Option<u32>>,
+    /// A new location, or none.
+    pub location: Option<Option<&'a str>>,
+    /// A new quota, or none.
+    pub quota: Option<Option<Quota>>,
+    /// Whether bookings wait for the owner's approval.
+    pub approval: Option<bool>,
+    /// New opening hours, or none (always open).
+    pub hours: Option<Option<OpeningHours>>,
+}
+
 /// What the booking rule knows of a device: the organisation it belongs to
 /// (or belonged to) and whether that organisation is a coordinator.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -544,7 +564,8 @@ pub struct Usage {
 }
 
 /// A resource or booking could not be added or changed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum CalendarError {
     /// Unknown resource kind.
     #[error("unknown resource kind '{0}'; use room, vehicle, equipment or other")]
@@ -868,17 +889,7 @@ impl Calendar {
         now_ms: i64,
         new: NewResource<'_>,
     ) -> Result<(), CalendarError> {
-        let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(CalendarError::Name);
-        }
-        if self
-            .resources()
-            .iter()
-            .any(|r| r.name.eq_ignore_ascii_case(name))
-        {
-            return Err(CalendarError::DuplicateName(name.to_owned()));
-        }
+        let name = self.check_name(new.name, None)?;
         if new.capacity == Some(0) {
             return Err(CalendarError::Capacity);
         }
@@ -911,6 +922,110 @@ impl Calendar {
         self.doc.commit(now_ms, "resource add");
         self.refresh();
         Ok(())
+    }
+
+    /// A resource's name, trimmed, if it is one: 1 to 200 characters, no
+    /// control character, and no other resource (but `except`) named so.
+    fn check_name<'n>(
+        &self,
+        name: &'n str,
+        except: Option<&str>,
+    ) -> Result<&'n str, CalendarError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(CalendarError::Name);
+        }
+        if self
+            .resources()
+            .iter()
+            .any(|r| Some(r.id.as_str()) != except && r.name.eq_ignore_ascii_case(name))
+        {
+            return Err(CalendarError::DuplicateName(name.to_owned()));
+        }
+        Ok(name)
+    }
+
+    /// Changes what `change` names of a resource, which only its owner may
+    /// do (its owner, zone and creation time never change). Bookings made
+    /// before stay as they are: a new quota, approval or opening hours
+    /// apply to the bookings made from now on. Returns the resource as it
+    /// is now.
+    pub fn edit_resource(
+        &mut self,
+        author: &Author,
+        now_ms: i64,
+        resource_id: &str,
+        change: &ResourceChange<'_>,
+    ) -> Result<Resource, CalendarError> {
+        let resource = self.resource(resource_id)?;
+        if resource.owner != author.org {
+            return Err(CalendarError::NotAllowed(format!(
+                "only the organisation that owns {} may change it",
+                resource.name
+            )));
+        }
+        let name = change
+            .name
+            .map(|n| self.check_name(n, Some(&resource.id)))
+            .transpose()?;
+        if change.capacity == Some(Some(0)) {
+            return Err(CalendarError::Capacity);
+        }
+        let Some(obj) = self
+            .resources_root()
+            .child(&resource.id)
+            .map(|r| r.obj().clone())
+        else {
+            return Err(CalendarError::Name);
+        };
+        let tx = self.doc.write();
+        let mut write = || -> Result<(), automerge::AutomergeError> {
+            if let Some(n) = name.filter(|n| *n != resource.name) {
+                tx.put(&obj, "name", n)?;
+            }
+            if let Some(k) = change.kind.filter(|k| *k != resource.kind) {
+                tx.put(&obj, "kind", k.name())?;
+            }
+            match change.capacity {
+                Some(Some(c)) if resource.capacity != Some(c) => {
+                    tx.put(&obj, "capacity", ScalarValue::Int(i64::from(c)))?
+                }
+                Some(None) if resource.capacity.is_some() => tx.delete(&obj, "capacity")?,
+                _ => {}
+            }
+            match change
+                .location
+                .map(|l| l.map(str::trim).filter(|l| !l.is_empty()))
+            {
+                Some(Some(l)) if resource.location.as_deref() != Some(l) => {
+                    tx.put(&obj, "location", l)?
+                }
+                Some(None) if resource.location.is_some() => tx.delete(&obj, "location")?,
+                _ => {}
+            }
+            match &change.quota {
+                Some(Some(q)) if resource.quota.as_ref() != Some(q) => {
+                    tx.put(&obj, "quota", q.to_text())?
+                }
+                Some(None) if resource.quota.is_some() => tx.delete(&obj, "quota")?,
+                _ => {}
+            }
+            match &change.hours {
+                Some(Some(h)) if resource.hours.as_ref() != Some(h) => {
+                    tx.put(&obj, "hours", h.to_text())?
+                }
+                Some(None) if resource.hours.is_some() => tx.delete(&obj, "hours")?,
+                _ => {}
+            }
+            if let Some(a) = change.approval.filter(|a| *a != resource.approval) {
+                tx.put(&obj, "approval", a)?;
+            }
+            Ok(())
+        };
+        let _ = write();
+        self.doc.commit(now_ms, "resource edit");
+        self.refresh();
+        self.resource(&resource.id)
     }
 
     /// Runs `f` on the bookings of one resource as the document holds them:

@@ -175,7 +175,8 @@ impl NewEvent<'_> {
 }
 
 /// An event could not be added, or a registration made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum EventError {
     /// Empty or too long a title.
     #[error("an event needs a title of 1 to {MAX_TITLE} characters")]

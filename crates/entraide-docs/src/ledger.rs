@@ -88,7 +88,8 @@ pub const MAX_RATE_BP: i64 = 10_000;
 pub const MAX_INSTALLMENTS: u32 = 600;
 
 /// The ledger's entries could not be written, or an amount read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum LedgerError {
     /// Not an amount.
     #[error(

@@ -116,7 +116,8 @@ pub struct NewEntry<'a> {
 }
 
 /// A library entry could not be added or found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum LibraryError {
     /// Unknown kind.
     #[error(

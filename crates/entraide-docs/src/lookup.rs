@@ -2,7 +2,8 @@
 //! id, or a unique name.
 
 /// What the user typed matched nothing, or more than one record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum LookupError {
     /// No id starts with it and no name equals it.
     #[error("no {what} matches '{query}'; list them with `entraide {list}`")]

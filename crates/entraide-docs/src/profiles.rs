@@ -66,7 +66,8 @@ pub struct ProfileEdit {
 }
 
 /// A profile edit was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum ProfileError {
     /// Too long a field.
     #[error("the {field} must be at most {max} characters")]

@@ -233,7 +233,8 @@ pub struct NewProposal<'a> {
 }
 
 /// A proposal or vote was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum ProposalError {
     /// Bad input.
     #[error("{0}")]

@@ -11,7 +11,8 @@ use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
 /// A time the user typed could not be understood.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum TimeError {
     /// Neither `YYYY-MM-DDTHH:MM` nor RFC 3339.
     #[error(

@@ -42,7 +42,8 @@ pub struct ValueEntry {
 }
 
 /// A value could not be added or endorsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "code", content = "fields", rename_all = "snake_case")]
 pub enum ValueError {
     /// Empty or too long a name.
     #[error("a value needs a name of 1 to {MAX_NAME} characters")]

@@ -12,6 +12,49 @@ use entraide_docs::time::TimeError;
 use entraide_docs::values::ValueError;
 use entraide_store::{OpenError, StoreError};
 
+/// A refusal as a program reads it: see [`NodeError::refusal`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RefusalCode {
+    /// Stable, dotted: `calendar.overlap`, `lookup.not_found`, `invalid`...
+    pub code: String,
+    /// What the message is made of (names, times in RFC 3339, counts), or
+    /// null.
+    pub fields: serde_json::Value,
+}
+
+impl RefusalCode {
+    /// From an error serialised as `{"code", "fields"}` (the error enums of
+    /// the documents), nested errors flattened: a lookup inside any area is
+    /// `lookup.<what>`, another nested error joins its code with a dot.
+    fn from_tagged(area: &str, tagged: serde_json::Value) -> Self {
+        let mut code = area.to_owned();
+        let mut value = tagged;
+        loop {
+            let inner = value
+                .get("code")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned);
+            let Some(inner) = inner else {
+                return Self {
+                    code,
+                    fields: serde_json::Value::Null,
+                };
+            };
+            let fields = value.get("fields").cloned().unwrap_or_default();
+            code = if inner == "lookup" {
+                inner
+            } else {
+                format!("{code}.{inner}")
+            };
+            let nested = fields.get("code").is_some() && code.ends_with("lookup");
+            if !nested {
+                return Self { code, fields };
+            }
+            value = fields;
+        }
+    }
+}
+
 /// A command failed; nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -115,6 +158,43 @@ impl NodeError {
         }
     }
 
+    /// What the refusal is, for a program that words it itself (the web
+    /// interface, in its reader's language): a stable `code` such as
+    /// `calendar.overlap` or `lookup.not_found`, and the `fields` the
+    /// message is made of. The English message stays the `Display`.
+    pub fn refusal(&self) -> RefusalCode {
+        let area = |area: &str, e: serde_json::Result<serde_json::Value>| {
+            RefusalCode::from_tagged(area, e.unwrap_or_default())
+        };
+        let plain = |code: &str, fields: serde_json::Value| RefusalCode {
+            code: code.to_owned(),
+            fields,
+        };
+        use serde_json::{Value, json, to_value};
+        match self {
+            Self::Calendar(e) => area("calendar", to_value(e)),
+            Self::Library(e) => area("library", to_value(e)),
+            Self::Value(e) => area("values", to_value(e)),
+            Self::Event(e) => area("event", to_value(e)),
+            Self::Ledger(e) => area("ledger", to_value(e)),
+            Self::Profile(e) => area("profile", to_value(e)),
+            Self::Time(e) => area("time", to_value(e)),
+            Self::Lookup(e) => area("lookup", to_value(e)),
+            Self::NotInitialised(_) => plain("not_initialised", Value::Null),
+            Self::AlreadyInitialised(_) => plain("already_initialised", Value::Null),
+            Self::NoAlliance => plain("no_alliance", Value::Null),
+            Self::AlreadyInAlliance(name) => {
+                plain("already_in_alliance", json!({ "alliance": name }))
+            }
+            Self::Invalid(_) => plain("invalid", Value::Null),
+            Self::Unauthorized(_) => plain("unauthorized", Value::Null),
+            Self::Unavailable(file) => plain("unavailable", json!({ "file": file })),
+            Self::Open(_) | Self::Store(_) | Self::Load(_) | Self::Io { .. } => {
+                plain("store", Value::Null)
+            }
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
@@ -125,5 +205,56 @@ impl NodeError {
             path: path.into(),
             reason: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn refusals_have_stable_codes_and_the_fields_of_their_message() {
+        let overlap = NodeError::Calendar(CalendarError::Overlap {
+            resource: "Salle Horta".into(),
+            id: "b1".into(),
+            org: "Groupe Terre".into(),
+            from: "2030-04-02T09:00:00+02:00".into(),
+            to: "2030-04-02T11:00:00+02:00".into(),
+        });
+        let r = overlap.refusal();
+        assert_eq!(r.code, "calendar.overlap");
+        assert_eq!(r.fields["resource"], "Salle Horta");
+        assert_eq!(r.fields["from"], "2030-04-02T09:00:00+02:00");
+        // A lookup is `lookup.*` whatever area it came from.
+        let missing = LookupError::NotFound {
+            what: "resource",
+            query: "Salle X".into(),
+            list: "resource list",
+        };
+        for e in [
+            NodeError::Calendar(CalendarError::Lookup(missing.clone())),
+            NodeError::Lookup(missing),
+        ] {
+            let r = e.refusal();
+            assert_eq!(r.code, "lookup.not_found", "{e}");
+            assert_eq!(r.fields["query"], "Salle X");
+        }
+        // A series whose every occurrence clashes carries the first reason.
+        let clash = NodeError::Calendar(CalendarError::SeriesClash {
+            count: 3,
+            first: Box::new(CalendarError::TooShort),
+        });
+        let r = clash.refusal();
+        assert_eq!(r.code, "calendar.series_clash");
+        assert_eq!(r.fields["first"], json!({"code": "too_short"}));
+        assert_eq!(NodeError::NoAlliance.refusal().code, "no_alliance");
+        assert_eq!(
+            NodeError::Event(EventError::OverSeats(12)).refusal(),
+            RefusalCode {
+                code: "event.over_seats".into(),
+                fields: json!(12)
+            }
+        );
     }
 }

@@ -33,7 +33,7 @@ mod sync;
 
 pub use audit::{AUDIT_KEEP, RefusedChange};
 pub use env::{Env, SystemEnv};
-pub use error::NodeError;
+pub use error::{NodeError, RefusalCode};
 pub use home::Home;
 pub use invite::{Admission, JoinRequest, Ticket, TicketError, parse_duration_ms};
 pub use ledger::{Deciding, FeeChanges};

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use ed25519_dalek::SigningKey;
 use entraide_docs::calendar::{
     Booking, BookingStatus, CalendarError, ConflictReason, DeviceOrg, NewBooking, NewResource,
-    Quota, Repeat, RepeatEnd, ResourceKind, repeat_series,
+    Quota, Repeat, RepeatEnd, ResourceChange, ResourceKind, repeat_series,
 };
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
@@ -588,6 +588,32 @@ impl Node {
                 hours.as_deref(),
                 group.as_deref(),
             ),
+            Request::ResourceEdit {
+                resource,
+                name,
+                kind,
+                capacity,
+                location,
+                quota,
+                hours,
+                approval,
+                clear,
+            } => self.resource_edit(
+                &resource,
+                ResourceEditText {
+                    name,
+                    kind,
+                    capacity,
+                    location,
+                    quota,
+                    hours,
+                    approval,
+                    clear,
+                },
+            ),
+            Request::ResourceWithdraw { resource, reason } => {
+                self.resource_withdraw(&resource, &reason)
+            }
             Request::ResourceList => self.resource_list(),
             Request::Book {
                 resource,
@@ -1612,6 +1638,84 @@ impl Node {
         Ok(Reply::new(json!({"id": id}), id))
     }
 
+    fn resource_edit(&mut self, query: &str, edit: ResourceEditText) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let (doc, resource) = self.find_resource(query)?;
+        let mut change = ResourceChange {
+            name: edit.name.as_deref(),
+            kind: edit.kind.as_deref().map(ResourceKind::parse).transpose()?,
+            capacity: edit.capacity.map(Some),
+            location: edit.location.as_deref().map(Some),
+            quota: edit
+                .quota
+                .as_deref()
+                .map(Quota::parse)
+                .transpose()?
+                .map(Some),
+            approval: edit.approval,
+            hours: edit
+                .hours
+                .as_deref()
+                .map(entraide_docs::calendar::OpeningHours::parse)
+                .transpose()?
+                .map(Some),
+        };
+        for field in &edit.clear {
+            let given = match field.as_str() {
+                "capacity" => change.capacity.replace(None).is_some(),
+                "location" => change.location.replace(None).is_some(),
+                "quota" => change.quota.replace(None).is_some(),
+                "hours" => change.hours.replace(None).is_some(),
+                other => {
+                    return Err(NodeError::Invalid(format!(
+                        "--clear takes capacity, location, quota or hours, not '{other}'"
+                    )));
+                }
+            };
+            if given {
+                return Err(NodeError::Invalid(format!(
+                    "give a new {field} or clear it, not both"
+                )));
+            }
+        }
+        let (author, now) = (self.author(), self.env.now_ms());
+        let updated =
+            calendar_in(&mut self.docs, doc).edit_resource(&author, now, &resource.id, &change)?;
+        self.persist(doc, WriteBatch::new())?;
+        let json = self.resource_json(doc, &updated, now);
+        Ok(Reply::new(json, format!("{} changed", updated.name)))
+    }
+
+    fn resource_withdraw(&mut self, query: &str, reason: &str) -> Result<Reply, NodeError> {
+        self.require_alliance()?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(NodeError::Invalid(
+                "say why in 1 to 500 characters (--reason): the organisations whose bookings are declined read it".into(),
+            ));
+        }
+        let (doc, resource) = self.find_resource(query)?;
+        let (author, now) = (self.author(), self.env.now_ms());
+        let dir = directory(&self.membership.state);
+        let declined = calendar_in(&mut self.docs, doc).withdraw_resource(
+            &author,
+            now,
+            &resource.id,
+            reason,
+            &dir,
+        )?;
+        self.persist(doc, WriteBatch::new())?;
+        let ids: Vec<&str> = declined.iter().map(|b| b.id.as_str()).collect();
+        Ok(Reply::new(
+            json!({"id": resource.id, "withdrawn": true, "declined": ids}),
+            format!(
+                "{} withdrawn; {} future booking(s) declined",
+                resource.name,
+                ids.len()
+            ),
+        ))
+    }
+
     fn resource_list(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let now = self.env.now_ms();
@@ -2150,4 +2254,16 @@ impl Node {
         reply.file = Some(bytes);
         Ok(reply)
     }
+}
+
+/// `resource edit` as typed: parsed by [`Node::resource_edit`].
+struct ResourceEditText {
+    name: Option<String>,
+    kind: Option<String>,
+    capacity: Option<u32>,
+    location: Option<String>,
+    quota: Option<String>,
+    hours: Option<String>,
+    approval: Option<bool>,
+    clear: Vec<String>,
 }

@@ -136,6 +136,42 @@ pub enum Request {
         #[serde(default)]
         group: Option<String>,
     },
+    /// `resource edit`: what is given changes, the rest stays.
+    ResourceEdit {
+        /// Id, prefix or name.
+        resource: String,
+        /// New name.
+        #[serde(default)]
+        name: Option<String>,
+        /// New kind.
+        #[serde(default)]
+        kind: Option<String>,
+        /// New capacity.
+        #[serde(default)]
+        capacity: Option<u32>,
+        /// New location.
+        #[serde(default)]
+        location: Option<String>,
+        /// New quota, `20h/week`.
+        #[serde(default)]
+        quota: Option<String>,
+        /// New opening hours.
+        #[serde(default)]
+        hours: Option<String>,
+        /// Whether bookings wait for approval from now on.
+        #[serde(default)]
+        approval: Option<bool>,
+        /// Fields to remove: `capacity`, `location`, `quota`, `hours`.
+        #[serde(default)]
+        clear: Vec<String>,
+    },
+    /// `resource withdraw`: no new booking; future ones are declined.
+    ResourceWithdraw {
+        /// Id, prefix or name.
+        resource: String,
+        /// Told to the organisations whose bookings are declined.
+        reason: String,
+    },
     /// `resource list`.
     ResourceList,
     /// `book`.

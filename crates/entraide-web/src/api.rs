@@ -1,7 +1,11 @@
 //! The JSON HTTP API: each route is one [`entraide_node::Request`], answered
 //! with the same JSON the command line prints with `--json`. Refusals are
-//! `{"error": "<one line>"}` with 400 (bad input), 409 (refused by the node),
-//! 401 (no token), 403 (foreign host or origin) or 503 (no member reachable).
+//! `{"error": "<one line>", "code", "fields"}` with 400 (bad input), 409
+//! (refused by the node), 401 (no token), 403 (foreign host or origin) or 503
+//! (no member reachable): `error` is the command line's English message,
+//! `code` a stable name of the refusal (`calendar.overlap`, `lookup.not_found`,
+//! see [`entraide_node::NodeError::refusal`]) and `fields` what the message is
+//! made of, so that a page words it in its reader's language.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,7 +85,16 @@ impl IntoResponse for ApiError {
             NetError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        error_response(status, &self.0.to_string())
+        let (code, fields) = match &self.0 {
+            NetError::Node(e) => {
+                let r = e.refusal();
+                (r.code, r.fields)
+            }
+            NetError::Unreachable(_) => ("unreachable".to_owned(), Value::Null),
+            _ => ("internal".to_owned(), Value::Null),
+        };
+        let body = json!({ "error": self.0.to_string(), "code": code, "fields": fields });
+        (status, Json(body)).into_response()
     }
 }
 
@@ -125,6 +138,8 @@ fn bad_input(message: &str) -> ApiError {
         library_file,
         resources_list,
         resources_add,
+        resources_edit,
+        resources_withdraw,
         bookings_list,
         book,
         booking_approve,
@@ -165,6 +180,7 @@ fn bad_input(message: &str) -> ApiError {
         Reason,
         InviteBody,
         ResourceAdd,
+        ResourceEdit,
         BookBody,
         EventAdd,
         RegisterBody,
@@ -209,6 +225,8 @@ pub(crate) fn router(state: State) -> Router {
         )
         .route("/library/{id}/file", get(library_file))
         .route("/resources", get(resources_list).post(resources_add))
+        .route("/resources/{id}", axum::routing::put(resources_edit))
+        .route("/resources/{id}/withdraw", post(resources_withdraw))
         .route("/bookings", get(bookings_list).post(book))
         .route("/bookings/{id}/approve", post(booking_approve))
         .route("/bookings/{id}/decline", post(booking_decline))
@@ -754,6 +772,60 @@ async fn resources_add(AxState(s): AxState<State>, Json(r): Json<ResourceAdd>) -
         approval: r.approval,
         hours: r.hours,
         group: r.group.filter(|g| !g.is_empty()),
+    })
+    .await
+}
+
+/// What to change of a resource: a field left out stays as it is.
+#[derive(Deserialize, ToSchema)]
+struct ResourceEdit {
+    name: Option<String>,
+    /// room, vehicle, equipment or other.
+    kind: Option<String>,
+    capacity: Option<u32>,
+    location: Option<String>,
+    /// 20h/week, 10h/month.
+    quota: Option<String>,
+    approval: Option<bool>,
+    /// Mo-Fr 08:00-18:00.
+    hours: Option<String>,
+    /// Fields to remove: capacity, location, quota, hours.
+    #[serde(default)]
+    clear: Vec<String>,
+}
+
+/// The owner changes its resource.
+#[utoipa::path(put, path = "/api/resources/{id}", params(("id" = String, Path, description = "resource id or name")), request_body = ResourceEdit, responses((status = 200, body = Object)))]
+async fn resources_edit(
+    AxState(s): AxState<State>,
+    UrlPath(resource): UrlPath<String>,
+    Json(r): Json<ResourceEdit>,
+) -> ApiResult {
+    s.json(Request::ResourceEdit {
+        resource,
+        name: r.name,
+        kind: r.kind,
+        capacity: r.capacity,
+        location: r.location,
+        quota: r.quota,
+        hours: r.hours,
+        approval: r.approval,
+        clear: r.clear,
+    })
+    .await
+}
+
+/// The owner withdraws its resource: no new booking, future ones declined
+/// with the reason.
+#[utoipa::path(post, path = "/api/resources/{id}/withdraw", params(("id" = String, Path, description = "resource id or name")), request_body = Reason, responses((status = 200, body = Object)))]
+async fn resources_withdraw(
+    AxState(s): AxState<State>,
+    UrlPath(resource): UrlPath<String>,
+    Json(r): Json<Reason>,
+) -> ApiResult {
+    s.json(Request::ResourceWithdraw {
+        resource,
+        reason: r.reason,
     })
     .await
 }

@@ -54,6 +54,15 @@ const T = {
     "leave.stays": "Ce que vous avez écrit reste (charte, bibliothèque, décisions). Revenir plus tard demandera une nouvelle admission.",
     "res.add": "Partager une ressource", "res.name": "Nom", "res.kindlabel": "Type", "res.capacity": "Capacité", "res.location": "Lieu",
     "res.approval": "Les réservations attendent notre approbation", "res.added": "Ressource partagée.",
+    "res.edit": "Modifier ou retirer « {r} »", "res.save": "Enregistrer", "res.changed": "Ressource modifiée.", "res.quota": "Quota", "res.hours": "Heures d'ouverture",
+    "res.withdraw": "Retirer cette ressource", "res.withdrawwhy": "Retirer « {r} » ? Elle ne prendra plus de réservation, et les réservations à venir seront refusées avec votre raison.", "res.withdrawn": "Ressource retirée.",
+    "res.hint.name": "Le nom que les membres voient dans le calendrier.", "res.hint.kind": "Sert à trier et à trouver les ressources.",
+    "res.hint.capacity": "Combien de personnes elle accueille ; vide : rien n'est indiqué.", "res.hint.location": "Où la trouver : adresse, étage.",
+    "res.hint.quota": "Heures que chaque organisation peut réserver par semaine (20h/week) ou par mois (6h/month) ; vide : sans limite. S'applique aux réservations faites ensuite.",
+    "res.hint.hours": "Quand elle peut être réservée (Mo-Fr 08:00-18:00; Sa 09:00-12:00) ; vide : à toute heure.",
+    "res.hint.approval": "Cochée, chaque nouvelle réservation attend que votre organisation l'approuve.",
+    "cal.declinewhy": "Refuser la réservation de {org} ? Dites-lui pourquoi.", "cal.cancelsure": "Annuler votre réservation du {when} ?", "cal.cancelseriessure": "Annuler toutes les occurrences à venir de cette série ?",
+    "ask.reason": "Raison", "ask.yes": "Oui",
     "res.kind.room": "salle", "res.kind.vehicle": "véhicule", "res.kind.equipment": "matériel", "res.kind.other": "autre",
     "mem.loginlink": "Lien de connexion pour un·e collègue", "mem.loginhelp": "Un lien valable une fois, 15 minutes, pour ouvrir ces pages dans un autre navigateur de cet ordinateur.", "nav.proposals": "Décisions",
     "prop.title": "Propositions ouvertes", "prop.none": "Aucune proposition ouverte.", "prop.new": "Nouvelle proposition",
@@ -79,6 +88,43 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    // Refusals, by their stable code (the node's `code` and `fields`).
+    "err.calendar.kind": "Type de ressource inconnu : « {0} ».", "err.calendar.quota_format": "« {0} » n'est pas un quota : écrivez par ex. 20h/week ou 6h/month.",
+    "err.calendar.hours_format": "« {0} » ne sont pas des heures d'ouverture : écrivez par ex. « Mo-Fr 08:00-18:00; Sa 09:00-12:00 ».",
+    "err.calendar.outside_hours": "{resource} est ouvert {hours} : réservez pendant ces heures.", "err.calendar.name": "Une ressource a besoin d'un nom de 1 à 200 caractères.",
+    "err.calendar.duplicate_name": "Une ressource s'appelle déjà « {0} » : choisissez un autre nom.", "err.calendar.capacity": "La capacité doit être d'au moins 1.",
+    "err.calendar.end_before_start": "La réservation finit ({to}) avant de commencer ({from}).", "err.calendar.too_short": "Cette réservation est trop courte.",
+    "err.calendar.too_long": "Cette réservation est trop longue : réservez moins longtemps ou répétez-la.", "err.calendar.repeat_count": "Ce nombre de répétitions n'est pas permis.",
+    "err.calendar.until_before_start": "La date de fin ({until}) est avant la première occurrence ({first}).", "err.calendar.until_too_far": "Jusqu'au {0}, cela fait trop d'occurrences : choisissez une date plus proche.",
+    "err.calendar.series_clash": "Les {count} occurrences sont en conflit, rien n'a été réservé. La première : {first}",
+    "err.calendar.overlap": "{resource} est déjà réservé par {org} de {from} à {to} : choisissez un autre créneau.",
+    "err.calendar.quota": "Cela porterait {org} à {booked_minutes} minutes sur {resource} pour la {period} commençant {period_start}, au-delà de son quota de {quota} : réservez moins ou demandez au propriétaire.",
+    "err.calendar.closed": "Cette réservation est déjà {1} : rien n'a changé.", "err.calendar.series_closed": "Toutes les occurrences de cette série sont déjà annulées ou refusées.",
+    "err.calendar.not_pending": "Cette réservation n'attend pas d'approbation : rien n'a changé.",
+    "err.lookup.not_found": "Aucun·e {what} ne correspond à « {query} ».", "err.lookup.ambiguous": "« {query} » correspond à {count} {what} : soyez plus précis·e.",
+    "err.library.kind": "Type de document inconnu : « {0} ».", "err.library.title": "Un document a besoin d'un titre sans caractères de contrôle.", "err.library.tags": "Les étiquettes font 1 à 50 caractères chacune.",
+    "err.values.name": "Une valeur a besoin d'un nom.", "err.values.description": "La description est trop longue : raccourcissez-la.",
+    "err.values.duplicate": "La valeur « {0} » existe déjà : soutenez-la plutôt.", "err.values.not_proposer": "Seule l'organisation qui a proposé « {0} » peut en corriger la formulation.",
+    "err.values.not_endorsed": "Votre organisation ne soutient pas « {0} ».",
+    "err.event.title": "Un événement a besoin d'un titre.", "err.event.times": "Un événement doit finir après avoir commencé.", "err.event.seats": "Ce nombre de places n'est pas permis.",
+    "err.event.per_org": "Les places par organisation vont de 1 au nombre de places ({0}).", "err.event.names": "La liste des participant·es est trop longue.",
+    "err.event.over_per_org": "Cet événement permet au plus {0} place(s) par organisation.", "err.event.over_seats": "Cet événement a {0} place(s) en tout.",
+    "err.event.closed": "Les inscriptions à « {0} » sont closes.", "err.event.past": "« {0} » est déjà terminé.", "err.event.not_registered": "Votre organisation n'est pas inscrite à « {0} ».",
+    "err.event.not_organiser": "Seule l'organisation qui organise « {0} » peut clore ou rouvrir les inscriptions.",
+    "err.ledger.amount": "« {0} » n'est pas un montant : écrivez par ex. 1500,00.", "err.ledger.not_positive": "Le montant doit être plus grand que zéro.",
+    "err.ledger.currency": "« {0} » n'est pas une devise : trois majuscules, par ex. EUR.", "err.ledger.rate": "« {0} » n'est pas un taux : un pourcentage par an de 0 à 100.",
+    "err.ledger.repay": "« {0} » n'est pas un échéancier : écrivez par ex. « 12 x monthly ».", "err.ledger.reason": "Une demande au fonds a besoin d'une raison.",
+    "err.ledger.same_party": "Le payeur et le bénéficiaire doivent être différents.", "err.ledger.self_loan": "Une organisation ne peut pas se prêter à elle-même.",
+    "err.ledger.not_payee": "Un paiement est inscrit par l'organisation qui l'a reçu.", "err.ledger.not_payer": "Seule l'organisation qui a payé ({0}) peut confirmer ce paiement.",
+    "err.ledger.not_borrower": "Seule l'organisation emprunteuse peut accepter ce prêt.", "err.ledger.already_accepted": "Ce prêt est déjà accepté.",
+    "err.ledger.not_coordinator": "Seul·e un·e coordinateur·rice inscrit ou confirme les paiements du fonds.",
+    "err.profile.too_long": "Ce champ est trop long (au plus {max} caractères).", "err.profile.tag": "Étiquettes : 1 à 50 caractères chacune.", "err.profile.empty": "Rien à changer.",
+    "err.time.format": "« {0} » n'est pas une heure.", "err.time.nonexistent": "{input} n'existe pas (changement d'heure) : choisissez une autre heure.",
+    "err.no_alliance": "Ce nœud n'est pas encore dans une alliance.", "err.unavailable": "Le fichier « {file} » n'est pas encore arrivé sur ce nœud : synchronisez et réessayez.",
+    "err.unreachable": "Aucun membre n'est joignable pour le moment.", "err.store": "Le nœud n'a pas pu lire ou écrire ses données : vérifiez l'espace disque.",
+    "what.resource": "ressource", "what.booking": "réservation", "what.organisation": "organisation", "what.proposal": "proposition", "what.event": "événement",
+    "what.library entry": "document", "what.value": "valeur", "what.group": "groupe", "what.loan": "prêt", "what.payment": "paiement", "what.device": "appareil",
+    "period.week": "semaine", "period.month": "mois", "status.cancelled": "annulée", "status.declined": "refusée",
     "nav.groups": "Groupes", "grp.title": "Groupes de travail", "grp.find": "Chercher un groupe (nom, description)",
     "grp.none": "Aucun groupe pour l'instant.", "grp.create": "Créer un groupe", "grp.name": "Nom", "grp.desc": "Pour quoi faire",
     "grp.with": "Avec", "grp.created": "Groupe créé.", "grp.members": "Membres : {orgs}", "grp.member": "Votre organisation en fait partie",
@@ -153,6 +199,15 @@ const T = {
     "leave.stays": "What you wrote stays (charter, library, decisions). Coming back later means being admitted again.",
     "res.add": "Share a resource", "res.name": "Name", "res.kindlabel": "Kind", "res.capacity": "Capacity", "res.location": "Location",
     "res.approval": "Bookings wait for our approval", "res.added": "Resource shared.",
+    "res.edit": "Change or withdraw '{r}'", "res.save": "Save", "res.changed": "Resource changed.", "res.quota": "Quota", "res.hours": "Opening hours",
+    "res.withdraw": "Withdraw this resource", "res.withdrawwhy": "Withdraw '{r}'? It will take no new booking, and its future bookings will be declined with your reason.", "res.withdrawn": "Resource withdrawn.",
+    "res.hint.name": "The name members see in the calendar.", "res.hint.kind": "Used to sort and find resources.",
+    "res.hint.capacity": "How many people it takes; empty: nothing is shown.", "res.hint.location": "Where to find it: address, floor.",
+    "res.hint.quota": "Hours each organisation may book per week (20h/week) or month (6h/month); empty: no limit. Applies to bookings made afterwards.",
+    "res.hint.hours": "When it may be booked (Mo-Fr 08:00-18:00; Sa 09:00-12:00); empty: at any time.",
+    "res.hint.approval": "When ticked, each new booking waits for your organisation's approval.",
+    "cal.declinewhy": "Decline {org}'s booking? Tell them why.", "cal.cancelsure": "Cancel your booking of {when}?", "cal.cancelseriessure": "Cancel every future occurrence of this series?",
+    "ask.reason": "Reason", "ask.yes": "Yes",
     "res.kind.room": "room", "res.kind.vehicle": "vehicle", "res.kind.equipment": "equipment", "res.kind.other": "other",
     "mem.loginlink": "Login link for a colleague", "mem.loginhelp": "A link valid once, for 15 minutes, to open these pages in another browser on this computer.", "nav.proposals": "Decisions",
     "prop.title": "Open proposals", "prop.none": "No open proposal.", "prop.new": "New proposal",
@@ -201,6 +256,40 @@ const T = {
     "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
     "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted", "led.book": "Book", "led.alliance": "the alliance's", "led.visiblegroup": "Only the group's members see these amounts: {orgs}.",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
+    "err.calendar.kind": "Unknown kind of resource: '{0}'.", "err.calendar.quota_format": "'{0}' is not a quota: write e.g. 20h/week or 6h/month.",
+    "err.calendar.hours_format": "'{0}' are not opening hours: write e.g. \"Mo-Fr 08:00-18:00; Sa 09:00-12:00\".",
+    "err.calendar.outside_hours": "{resource} is open {hours}: book within those hours.", "err.calendar.name": "A resource needs a name of 1 to 200 characters.",
+    "err.calendar.duplicate_name": "A resource is already called '{0}': choose another name.", "err.calendar.capacity": "Capacity must be at least 1.",
+    "err.calendar.end_before_start": "The booking ends ({to}) before it starts ({from}).", "err.calendar.too_short": "This booking is too short.",
+    "err.calendar.too_long": "This booking is too long: book a shorter slot or repeat it.", "err.calendar.repeat_count": "That number of repetitions is not allowed.",
+    "err.calendar.until_before_start": "The end date ({until}) is before the first occurrence ({first}).", "err.calendar.until_too_far": "Until {0} makes too many occurrences: choose an earlier date.",
+    "err.calendar.series_clash": "All {count} occurrences clash, nothing was booked. The first: {first}",
+    "err.calendar.overlap": "{resource} is already booked by {org} from {from} to {to}: pick another slot.",
+    "err.calendar.quota": "This would bring {org} to {booked_minutes} minutes on {resource} in the {period} starting {period_start}, over its quota of {quota}: book less or ask the owner.",
+    "err.calendar.closed": "This booking is already {1}: nothing changed.", "err.calendar.series_closed": "Every occurrence of this series is already cancelled or declined.",
+    "err.calendar.not_pending": "This booking is not waiting for approval: nothing changed.",
+    "err.lookup.not_found": "No {what} matches '{query}'.", "err.lookup.ambiguous": "'{query}' matches {count} {what}s: be more precise.",
+    "err.library.kind": "Unknown kind of document: '{0}'.", "err.library.title": "A document needs a title without control characters.", "err.library.tags": "Tags are 1 to 50 characters each.",
+    "err.values.name": "A value needs a name.", "err.values.description": "The description is too long: shorten it.",
+    "err.values.duplicate": "The value '{0}' already exists: endorse it instead.", "err.values.not_proposer": "Only the organisation that proposed '{0}' may correct its wording.",
+    "err.values.not_endorsed": "Your organisation does not endorse '{0}'.",
+    "err.event.title": "An event needs a title.", "err.event.times": "An event must end after it starts.", "err.event.seats": "That number of seats is not allowed.",
+    "err.event.per_org": "Seats per organisation go from 1 to the event's seats ({0}).", "err.event.names": "The list of attendees is too long.",
+    "err.event.over_per_org": "This event lets each organisation register at most {0} seat(s).", "err.event.over_seats": "This event has {0} seat(s) in all.",
+    "err.event.closed": "Registrations for '{0}' are closed.", "err.event.past": "'{0}' has already ended.", "err.event.not_registered": "Your organisation is not registered for '{0}'.",
+    "err.event.not_organiser": "Only the organisation that organises '{0}' may close or open its registrations.",
+    "err.ledger.amount": "'{0}' is not an amount: write e.g. 1500.00.", "err.ledger.not_positive": "The amount must be more than zero.",
+    "err.ledger.currency": "'{0}' is not a currency: three capital letters, e.g. EUR.", "err.ledger.rate": "'{0}' is not a rate: a percentage per year from 0 to 100.",
+    "err.ledger.repay": "'{0}' is not a repayment schedule: write e.g. \"12 x monthly\".", "err.ledger.reason": "A fund request needs a reason.",
+    "err.ledger.same_party": "The payer and the payee must differ.", "err.ledger.self_loan": "An organisation cannot lend to itself.",
+    "err.ledger.not_payee": "A payment is recorded by the organisation that received it.", "err.ledger.not_payer": "Only the organisation that paid ({0}) may confirm this payment.",
+    "err.ledger.not_borrower": "Only the borrower may accept this loan.", "err.ledger.already_accepted": "This loan is already accepted.",
+    "err.ledger.not_coordinator": "Only a coordinator records or confirms the fund's payments.",
+    "err.profile.too_long": "This field is too long (at most {max} characters).", "err.profile.tag": "Tags: 1 to 50 characters each.", "err.profile.empty": "Nothing to change.",
+    "err.time.format": "'{0}' is not a time.", "err.time.nonexistent": "{input} does not exist (the clocks change): pick another time.",
+    "err.no_alliance": "This node is not in an alliance yet.", "err.unavailable": "The file '{file}' has not reached this node yet: sync and try again.",
+    "err.unreachable": "No member can be reached right now.", "err.store": "The node could not read or write its data: check the disk space.",
+    "period.week": "week", "period.month": "month", "status.cancelled": "cancelled", "status.declined": "declined",
   },
 };
 
@@ -257,8 +346,38 @@ async function api(method, path, body, raw) {
   if (r.status === 401) { loggedOut = true; notice(t("login")); setOnline(status); throw new ApiError(t("login")); }
   loggedOut = false;
   const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw new ApiError(data.error || r.statusText);
+  if (!r.ok) throw new ApiError(data.error ? refusalText(data) : r.statusText);
   return data;
+}
+
+// A refusal in the reader's language, from the node's stable `code` and
+// `fields`; the node's own (English) message for a code this page does not
+// word.
+function refusalText(data) {
+  const key = "err." + data.code;
+  if (!data.code || (T[lang][key] === undefined && T.en[key] === undefined)) return data.error;
+  const f = data.fields;
+  const named = f && typeof f === "object" && !Array.isArray(f) ? f : Array.isArray(f) ? { ...f } : { 0: f };
+  const vars = {};
+  for (const [k, v] of Object.entries(named)) vars[k] = fieldText(k, v);
+  return t(key, vars);
+}
+
+function fieldText(name, v) {
+  if (v && typeof v === "object" && v.code) return refusalText({ code: "calendar." + v.code, fields: v.fields, error: "" });
+  if (typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)) return when(v);
+  if (name === "period") return t("period." + v);
+  if (name === "what") return t("what." + v) === "what." + v ? v : t("what." + v);
+  if (name === "1" && (v === "cancelled" || v === "declined")) return t("status." + v);
+  return v;
+}
+
+// A moment in the reader's language and time zone: "jeu. 3 déc., 14:00".
+function when(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  return d.toLocaleString(lang === "fr" ? "fr-BE" : "en-GB",
+    { weekday: "short", day: "numeric", month: "short", year: d.getFullYear() === new Date().getFullYear() ? undefined : "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 // Runs an action from a button: shows its refusal, never throws.
@@ -390,7 +509,7 @@ pages.calendar = {
       class: "booking " + b.status + (mine(b) ? " own" : ""), "data-booking": b.id, title: b.org + " · " + short(b.from) + " → " + short(b.to) + " · " + t("status." + b.status),
     }, b.purpose || b.org, " ", h("span", { class: "muted" }, "(" + b.org + ")"),
       owned && b.status === "pending" ? [" ", h("button", { class: "approve", onclick: (e) => { e.stopPropagation(); act(() => api("POST", "/bookings/" + b.id + "/approve")); } }, t("cal.approve")),
-        h("button", { class: "decline", onclick: (e) => { e.stopPropagation(); act(() => api("POST", "/bookings/" + b.id + "/decline", {})); } }, t("cal.decline"))] : null);
+        h("button", { class: "decline", onclick: (e) => { e.stopPropagation(); ask("decline", t("cal.declinewhy", { org: b.org }), true, (reason) => act(() => api("POST", "/bookings/" + b.id + "/decline", { reason }))); } }, t("cal.decline"))] : null);
 
     const rows = HOURS.map((hr) => h("tr", {},
       h("td", { class: "hour" }, pad(hr) + ":00"),
@@ -430,30 +549,66 @@ pages.calendar = {
       h("table", { class: "week", id: "week", "data-week": week },
         h("tr", {}, h("th", {}, ""), days.map((d, i) => h("th", {}, t("cal.days")[i] + " " + d.slice(8, 10) + "/" + d.slice(5, 7)))),
         rows),
-      h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && b.status !== "cancelled" && !b.declined && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) =>
+      h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && (b.status !== "cancelled" || b.declined) && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) => b.declined ?
+        h("li", { "data-booking": b.id, class: "declined" }, when(b.from) + " " + (b.purpose || "") + " · " + t("status.declined") + (b.reason ? " : " + b.reason : "")) :
         h("li", { "data-booking": b.id }, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
-          h("button", { class: "danger cancel-one", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel")) }, t("cal.cancelbooking")),
-          b.series ? h("button", { class: "danger cancel-series", onclick: () => act(() => api("POST", "/bookings/" + b.id + "/cancel?series=true")) }, t("cal.cancelseries")) : null))),
+          h("button", { class: "danger cancel-one", onclick: () => ask("cancel", t("cal.cancelsure", { when: when(b.from) }), false, () => act(() => api("POST", "/bookings/" + b.id + "/cancel"))) }, t("cal.cancelbooking")),
+          b.series ? h("button", { class: "danger cancel-series", onclick: () => ask("cancel", t("cal.cancelseriessure"), false, () => act(() => api("POST", "/bookings/" + b.id + "/cancel?series=true"))) }, t("cal.cancelseries")) : null))),
+      owned ? resourceForm(false, res) : null,
       resourceForm(),
     );
   },
 };
 
-// Sharing a resource of one's own organisation.
-function resourceForm(open) {
-  const name = h("input", { id: "res-name", type: "text", size: 24 });
-  const kind = h("select", { id: "res-kind" }, ["room", "vehicle", "equipment", "other"].map((k) => h("option", { value: k }, t("res.kind." + k))));
-  const capacity = h("input", { id: "res-capacity", type: "number", min: 1, size: 4 });
-  const location = h("input", { id: "res-location", type: "text", size: 24 });
-  const approval = h("input", { id: "res-approval", type: "checkbox" });
-  return h("details", { class: "card", id: "resource-add", open: !!open }, h("summary", {}, t("res.add")),
-    h("div", { class: "row" }, h("label", {}, t("res.name") + " ", name), h("label", {}, t("res.kindlabel") + " ", kind),
-      h("label", {}, t("res.capacity") + " ", capacity), h("label", {}, t("res.location") + " ", location)),
-    h("div", { class: "row" }, h("label", {}, approval, " " + t("res.approval")),
-      h("button", { class: "primary", id: "res-save", onclick: () => act(() => api("POST", "/resources", {
-        name: name.value, kind: kind.value, capacity: capacity.value ? Number(capacity.value) : null,
-        location: location.value || null, approval: approval.checked,
-      }), t("res.added")) }, t("res.add"))));
+// Sharing a resource of one's own organisation, or (with `res`, one it
+// owns) changing or withdrawing it. Each field says what it does.
+function resourceForm(open, res) {
+  const id = (k) => (res ? "edit-" : "res-") + k;
+  const name = h("input", { id: id("name"), type: "text", size: 24, value: res ? res.name : null });
+  const kind = h("select", { id: id("kind") }, ["room", "vehicle", "equipment", "other"].map((k) => h("option", { value: k, selected: res && res.kind === k }, t("res.kind." + k))));
+  const capacity = h("input", { id: id("capacity"), type: "number", min: 1, size: 4, value: res ? res.capacity : null });
+  const location = h("input", { id: id("location"), type: "text", size: 24, value: res ? res.location : null });
+  const quota = h("input", { id: id("quota"), type: "text", size: 12, placeholder: "20h/week", value: res ? res.quota : null });
+  const hours = h("input", { id: id("hours"), type: "text", size: 24, placeholder: "Mo-Fr 08:00-18:00", value: res ? res.hours : null });
+  const approval = h("input", { id: id("approval"), type: "checkbox", checked: res ? res.approval : null });
+  const field = (label, input, hint) => h("p", { class: "field" }, h("label", {}, t(label) + " ", input), " ", h("span", { class: "hint muted" }, t(hint)));
+  const body = () => {
+    const v = { name: name.value, kind: kind.value, capacity: capacity.value ? Number(capacity.value) : null,
+      location: location.value || null, quota: quota.value || null, hours: hours.value || null, approval: approval.checked };
+    if (!res) return v;
+    // Emptied fields are removed; the others are sent as they are now.
+    v.clear = ["capacity", "location", "quota", "hours"].filter((k) => v[k] === null && res[k] !== null && res[k] !== undefined);
+    return v;
+  };
+  const save = res
+    ? h("button", { class: "primary", id: "edit-save", onclick: () => act(() => api("PUT", "/resources/" + res.id, body()), t("res.changed")) }, t("res.save"))
+    : h("button", { class: "primary", id: "res-save", onclick: () => act(() => api("POST", "/resources", body()), t("res.added")) }, t("res.add"));
+  const withdraw = res ? h("button", { class: "danger", id: "res-withdraw", onclick: () => ask("withdraw", t("res.withdrawwhy", { r: res.name }), true,
+    (reason) => act(() => api("POST", "/resources/" + res.id + "/withdraw", { reason }), t("res.withdrawn"))) }, t("res.withdraw")) : null;
+  return h("details", { class: "card", id: res ? "resource-edit" : "resource-add", open: !!open },
+    h("summary", {}, res ? t("res.edit", { r: res.name }) : t("res.add")),
+    field("res.name", name, "res.hint.name"), field("res.kindlabel", kind, "res.hint.kind"),
+    field("res.capacity", capacity, "res.hint.capacity"), field("res.location", location, "res.hint.location"),
+    field("res.quota", quota, "res.hint.quota"), field("res.hours", hours, "res.hint.hours"),
+    h("p", { class: "field" }, h("label", {}, approval, " " + t("res.approval")), " ", h("span", { class: "hint muted" }, t("res.hint.approval"))),
+    h("div", { class: "row" }, save, withdraw));
+}
+
+// Asks before an action: a question, an optional reason (required when
+// asked for), yes and no. `onYes` gets the reason.
+function ask(id, question, withReason, onYes, yes) {
+  const reason = withReason ? h("input", { id: id + "-reason", type: "text", size: 40, "aria-label": t("ask.reason") }) : null;
+  const close = () => { dlg.close(); dlg.remove(); };
+  const dlg = h("dialog", { id: id + "-dialog" }, h("p", {}, question),
+    reason ? h("p", {}, h("label", {}, t("ask.reason") + " ", reason)) : null,
+    h("div", { class: "row" },
+      h("button", { class: "danger", id: id + "-yes", onclick: () => {
+        if (reason && !reason.value.trim()) { reason.focus(); reason.setAttribute("aria-invalid", "true"); return; }
+        close(); onYes(reason ? reason.value.trim() : undefined);
+      } }, yes || t("ask.yes")),
+      h("button", { id: id + "-no", onclick: close }, t("mem.no"))));
+  document.body.append(dlg);
+  dlg.showModal();
 }
 
 function openBooking(res, from, to) {
@@ -997,14 +1152,8 @@ async function confirmLeave() {
 }
 
 function confirmRemove(m) {
-  const reason = h("input", { id: "remove-reason", type: "text", size: 40 });
-  const dlg = h("dialog", { id: "remove-dialog" }, h("p", {}, t("mem.confirm", { org: m.org })),
-    h("p", {}, h("label", {}, t("mem.reason") + " ", reason)),
-    h("div", { class: "row" },
-      h("button", { class: "danger", id: "remove-yes", onclick: () => { dlg.close(); dlg.remove(); act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/remove", { reason: reason.value })); } }, t("mem.yes")),
-      h("button", { onclick: () => { dlg.close(); dlg.remove(); } }, t("mem.no"))));
-  document.body.append(dlg);
-  dlg.showModal();
+  ask("remove", t("mem.confirm", { org: m.org }), true, (reason) =>
+    act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/remove", { reason })), t("mem.yes"));
 }
 
 // ---- start -------------------------------------------------------------------
