@@ -260,3 +260,105 @@ fn two_devices_of_one_organisation_over_its_quota_while_apart() {
         assert_eq!(by_id(&travel)["reason"], "quota");
     }
 }
+
+#[test]
+fn only_the_owner_changes_or_withdraws_a_resource_and_every_member_sees_it() {
+    let (a, _sa) = founded();
+    let b = join(&a, "Asbl B");
+    let _sb = Serve::start(&b);
+    a.ok(&[
+        "resource",
+        "add",
+        "Salle Horta",
+        "--kind",
+        "room",
+        "--capacity",
+        "20",
+    ]);
+    eventually(30, "the room reaches B", || {
+        b.run(&["resource", "list"]).stdout.contains("Salle Horta")
+    });
+    // B does not own it: refused, nothing changes.
+    let refused = b.fails(&["resource", "edit", "Salle Horta", "--capacity", "2"], 2);
+    assert!(
+        refused.stderr.contains("only the organisation that owns"),
+        "{}",
+        refused.stderr
+    );
+    b.fails(
+        &["resource", "withdraw", "Salle Horta", "--reason", "à moi"],
+        2,
+    );
+    // The owner renames it, sets a quota and drops the capacity.
+    a.ok(&[
+        "resource",
+        "edit",
+        "Salle Horta",
+        "--name",
+        "Salle Victor Horta",
+        "--quota",
+        "1h/week",
+        "--clear",
+        "capacity",
+    ]);
+    let room = |home: &TestHome| -> Option<Value> {
+        home.json(&["resource", "list"])
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "Salle Victor Horta")
+            .cloned()
+    };
+    eventually(30, "B sees the change", || {
+        room(&b).is_some_and(|r| r["quota"] == "1h/week" && r["capacity"].is_null())
+    });
+    // The new quota holds on B for what B books now.
+    let day = "2030-04-02";
+    b.ok(&[
+        "book",
+        "Salle Victor Horta",
+        "--from",
+        &format!("{day}T09:00"),
+        "--to",
+        &format!("{day}T10:00"),
+    ]);
+    b.fails(
+        &[
+            "book",
+            "Salle Victor Horta",
+            "--from",
+            &format!("{day}T11:00"),
+            "--to",
+            &format!("{day}T12:00"),
+        ],
+        2,
+    );
+    // Withdrawn: B's future booking is declined with the reason, and the
+    // room leaves every list.
+    a.fails(
+        &[
+            "resource",
+            "withdraw",
+            "Salle Victor Horta",
+            "--reason",
+            " ",
+        ],
+        2,
+    );
+    a.ok(&[
+        "resource",
+        "withdraw",
+        "Salle Victor Horta",
+        "--reason",
+        "Vendue",
+    ]);
+    eventually(
+        30,
+        "B sees the room withdrawn and its booking declined",
+        || {
+            room(&b).is_none()
+                && bookings(&b)
+                    .iter()
+                    .any(|x| x["declined"] == true && x["reason"] == "Vendue")
+        },
+    );
+}

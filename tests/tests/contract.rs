@@ -350,6 +350,21 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
     run("bookings", &["bookings", "--resource", &resource]);
     run("cancel", &["cancel", &booking_id]);
     run(
+        "resource edit",
+        &[
+            "resource", "edit", &resource, "--quota", "20h/week", "--clear", "capacity",
+        ],
+    );
+    let spare = format!("Réserve {round}");
+    run(
+        "resource add (to withdraw)",
+        &["resource", "add", &spare, "--kind", "equipment"],
+    );
+    run(
+        "resource withdraw",
+        &["resource", "withdraw", &spare, "--reason", "vendue"],
+    );
+    run(
         "calendar export",
         &["calendar", "export", "--out", &out_file("calendar.ics")],
     );
