@@ -1675,3 +1675,54 @@ async fn the_owner_changes_declines_with_a_reason_and_withdraws_from_its_page_an
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+/// The API's description validates as OpenAPI (`openapi-spec-validator`, which
+/// `tests/run.sh` installs), and a refusal carries its stable code.
+#[test]
+fn the_openapi_document_validates_and_refusals_carry_a_code() {
+    let a = TestHome::founded("Maison médicale du Midi");
+    let serve = Serve::start_with_ui(&a);
+    let ui = serve.ui.clone().unwrap();
+    let addr = ui.trim_start_matches("http://").to_owned();
+    let token = std::fs::read_to_string(a.path().join("ui-token")).unwrap();
+    let get = |path: &str| {
+        http(
+            &addr,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    let (code, body) = get("/api/openapi.json");
+    assert_eq!(code, 200, "{body}");
+    let file = a.path().join("openapi.json");
+    std::fs::write(&file, &body).unwrap();
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys\n\
+             from openapi_spec_validator import validate\n\
+             from openapi_spec_validator.readers import read_from_filename\n\
+             spec, _ = read_from_filename(sys.argv[1])\n\
+             validate(spec)\n",
+        )
+        .arg(&file)
+        .output()
+        .expect("python3 runs (tests/run.sh installs openapi-spec-validator)");
+    assert!(
+        check.status.success(),
+        "the OpenAPI document does not validate:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A refusal: its English line, its code and the fields it is made of.
+    let (code, body) = get("/api/bookings?resource=Salle%20X");
+    assert_eq!(code, 400, "{body}");
+    let refusal: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(refusal["code"], "lookup.not_found", "{body}");
+    assert_eq!(refusal["fields"]["query"], "Salle X", "{body}");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Salle X"))
+    );
+}

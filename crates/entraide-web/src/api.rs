@@ -610,6 +610,7 @@ async fn org_set(AxState(s): AxState<State>, Json(p): Json<ProfileBody>) -> ApiR
 
 /// Filters for the library.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LibraryQuery {
     kind: Option<String>,
     tag: Option<String>,
@@ -630,6 +631,7 @@ async fn library_list(AxState(s): AxState<State>, Query(q): Query<LibraryQuery>)
 
 /// What an upload is.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LibraryAddQuery {
     /// The file's name (only its last component is kept).
     file_name: String,
@@ -832,6 +834,7 @@ async fn resources_withdraw(
 
 /// Filters for bookings.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BookingsQuery {
     resource: Option<String>,
     org: Option<String>,
@@ -933,6 +936,7 @@ async fn booking_cancel(
 
 /// Cancelling one booking, or its whole series.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CancelQuery {
     /// Cancel every occurrence of the booking's series not over yet.
     #[serde(default)]
@@ -1226,6 +1230,7 @@ async fn group_notes_set(
 
 /// Which book: the alliance's (none) or a working group's.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BookQuery {
     /// A working group (name or id) this organisation belongs to.
     #[serde(default)]
