@@ -204,8 +204,28 @@ impl Serve {
         serve
     }
 
+    /// `entraide serve` on a home with no organisation or no alliance yet:
+    /// returns once its set-up page is up (its login link printed), before
+    /// any node runs (`addr` is empty).
+    pub fn start_setup(home: &TestHome) -> Self {
+        let mut cmd = home.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-relay",
+            "--no-mdns",
+            "--ui",
+            "127.0.0.1:0",
+        ]);
+        Self::spawn_until(&mut cmd, true)
+    }
+
     /// Spawns a prepared `serve` command and waits until it serves.
     pub fn spawn(cmd: &mut Command) -> Self {
+        Self::spawn_until(cmd, false)
+    }
+
+    fn spawn_until(cmd: &mut Command, setup: bool) -> Self {
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -239,6 +259,9 @@ impl Serve {
                         line.trim_start_matches("log in to the web interface: ")
                             .to_owned(),
                     );
+                    if setup {
+                        break String::new();
+                    }
                 }
                 Ok(line) if line.starts_with("serving device") => {
                     break line

@@ -1824,8 +1824,55 @@ fn serve(
     if client::ask_daemon(home, &Request::Status).is_some() {
         return Err(usage("`entraide serve` already runs on this home"));
     }
-    let node = client::open_node(home, zone)?;
     let rt = runtime()?;
+    // A home with no organisation or no alliance yet is set up from the
+    // browser first, on the interface's address, which the node's own
+    // interface then takes over.
+    let mut ui = ui;
+    let mut node = if home.is_initialised() {
+        Some(client::open_node(home, zone)?)
+    } else {
+        None
+    };
+    let in_alliance = match node.as_mut() {
+        Some(n) => !n.execute(Request::Status)?.json["alliance"].is_null(),
+        None => false,
+    };
+    let setup_at = match ui {
+        UiChoice::Default(a) | UiChoice::At(a) if !in_alliance => Some(a),
+        _ => None,
+    };
+    if let Some(addr) = setup_at {
+        drop(node.take());
+        let finished = rt.block_on(async {
+            let mut setup = entraide_web::SetupServer::start(home.root(), addr, zone)
+                .await
+                .map_err(|e| Failure {
+                    message: e.to_string(),
+                    code: 1,
+                })?;
+            eprintln!("web interface on http://{}/", setup.addr());
+            eprintln!(
+                "this home belongs to no alliance yet: set it up in the browser (create the organisation, then found or join an alliance)"
+            );
+            eprintln!("log in to the web interface: {}", setup.login_link());
+            let finished = tokio::select! {
+                () = setup.finished() => true,
+                () = shutdown_signal() => false,
+            };
+            let at = setup.addr();
+            setup.stop().await;
+            Ok::<_, Failure>(finished.then_some(at))
+        })?;
+        match finished {
+            Some(at) => ui = UiChoice::At(at),
+            None => return Ok(()),
+        }
+    }
+    let node = match node {
+        Some(node) => node,
+        None => client::open_node(home, zone)?,
+    };
     rt.block_on(async {
         let daemon = Daemon::start(home, node, ServeConfig { endpoint: config })
             .await

@@ -1726,3 +1726,95 @@ fn the_openapi_document_validates_and_refusals_carry_a_code() {
             .is_some_and(|e| e.contains("Salle X"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_is_set_up_from_the_browser_joining_with_a_ticket_or_founding() {
+    let a = TestHome::founded("Maison médicale du Midi");
+    let _serve_a = Serve::start(&a);
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let driver = Driver::start();
+
+    // A fresh home: no organisation, no alliance. `serve` offers set-up.
+    let b = TestHome::new();
+    let setup_b = Serve::start_setup(&b);
+    // The set-up page is guarded like the node's: no token, no organisation.
+    let ui = setup_b.ui.clone().expect("ui");
+    let addr = ui.trim_start_matches("http://").to_owned();
+    let body = r#"{"name":"Intrus"}"#;
+    let (code, _) = http(
+        &addr,
+        &format!(
+            "POST /api/setup/org HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(code, 401);
+    assert!(
+        !b.path().join("device.key").exists(),
+        "no organisation made"
+    );
+    let page = driver.browser("fr-BE,fr").await;
+    page.goto(setup_b.login.as_deref().expect("login link"))
+        .await
+        .expect("login");
+    type_into(&page, "#setup-org-name", "Groupe Terre").await;
+    click(&page, "#setup-org-save").await;
+    type_into(&page, "#setup-ticket", &ticket).await;
+    screenshot(&page, "setup").await;
+    click(&page, "#setup-join").await;
+    // The node starts on the same address, the browser still logged in.
+    until(60, "the home page of the new member", || async {
+        shows(&page, "#org-name", "Groupe Terre").await
+    })
+    .await;
+    eventually(30, "A counts B as an active member", || {
+        a.json(&["member", "list"]).as_array().is_some_and(|l| {
+            l.iter()
+                .any(|m| m["org"] == "Groupe Terre" && m["status"] == "active")
+        })
+    });
+    assert_eq!(b.json(&["status"])["alliance"]["name"], "Alliance Test");
+
+    // Another fresh home founds its own alliance from the page.
+    let c = TestHome::new();
+    let setup_c = Serve::start_setup(&c);
+    let page_c = driver.browser("en-GB,en").await;
+    page_c
+        .goto(setup_c.login.as_deref().expect("login link"))
+        .await
+        .expect("login");
+    type_into(&page_c, "#setup-org-name", "Asbl Soleil").await;
+    click(&page_c, "#setup-org-save").await;
+    type_into(&page_c, "#setup-alliance-name", "Entraide Namur").await;
+    click(&page_c, "#setup-found").await;
+    until(60, "the home page of the founder", || async {
+        shows(&page_c, "#org-name", "Asbl Soleil").await
+    })
+    .await;
+    assert_eq!(c.json(&["status"])["alliance"]["name"], "Entraide Namur");
+    // A bad ticket on a third home is refused with one line, and nothing
+    // joins.
+    let d = TestHome::new();
+    let setup_d = Serve::start_setup(&d);
+    let page_d = driver.browser("fr-BE,fr").await;
+    page_d
+        .goto(setup_d.login.as_deref().expect("login link"))
+        .await
+        .expect("login");
+    type_into(&page_d, "#setup-org-name", "Asbl Lune").await;
+    click(&page_d, "#setup-org-save").await;
+    type_into(&page_d, "#setup-ticket", "pas-un-ticket").await;
+    click(&page_d, "#setup-join").await;
+    until(20, "the refusal", || async {
+        page_d
+            .find(Locator::Css("#notice:not([hidden])"))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(d.json(&["status"])["alliance"].is_null());
+    for p in [page, page_c, page_d] {
+        p.close().await.unwrap();
+    }
+    drop((setup_b, setup_c, setup_d));
+}

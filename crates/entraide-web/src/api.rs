@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::WatchStream;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::auth;
+use crate::auth::{self, Gate};
 
 /// How long a browser stays logged in, in seconds (a year).
 const LOGIN_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
@@ -41,9 +41,13 @@ const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub(crate) struct State {
     pub(crate) daemon: DaemonHandle,
-    pub(crate) home: Arc<PathBuf>,
-    pub(crate) token: Arc<String>,
-    pub(crate) addr: SocketAddr,
+    pub(crate) gate: Gate,
+}
+
+impl axum::extract::FromRef<State> for Gate {
+    fn from_ref(state: &State) -> Gate {
+        state.gate.clone()
+    }
 }
 
 impl State {
@@ -55,9 +59,11 @@ impl State {
     ) -> Self {
         Self {
             daemon,
-            home: Arc::new(home),
-            token: Arc::new(token),
-            addr,
+            gate: Gate {
+                home: Arc::new(home),
+                token: Arc::new(token),
+                addr,
+            },
         }
     }
 
@@ -72,6 +78,12 @@ impl State {
 
 /// A refusal from the node, as HTTP.
 pub(crate) struct ApiError(NetError);
+
+impl From<NetError> for ApiError {
+    fn from(e: NetError) -> Self {
+        Self(e)
+    }
+}
 
 pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -266,21 +278,34 @@ pub(crate) fn router(state: State) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.gate.clone(),
             auth::require_token,
         ));
+    page_routes()
+        .route("/feed/{file}", get(feed))
+        .nest("/api", api)
+        .layer(middleware::from_fn_with_state(
+            state.gate.clone(),
+            auth::guard,
+        ))
+        .with_state(state)
+}
+
+// ---- static page -------------------------------------------------------
+
+/// The page, its script and style, and the login: the same while a new home
+/// is set up (see [`crate::setup`]) and once its node runs.
+pub(crate) fn page_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Gate: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/", get(page))
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .route("/login", get(login))
-        .route("/feed/{file}", get(feed))
-        .nest("/api", api)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
-        .with_state(state)
 }
-
-// ---- static page -------------------------------------------------------
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -328,7 +353,7 @@ struct LoginQuery {
 /// any other address, a revoked one included.
 async fn feed(AxState(s): AxState<State>, UrlPath(file): UrlPath<String>) -> Response {
     let secret = file.strip_suffix(".ics").unwrap_or_default().to_owned();
-    let home = s.home.clone();
+    let home = s.gate.home.clone();
     let ok = tokio::task::spawn_blocking(move || auth::feed_secret_ok(&home, &secret))
         .await
         .unwrap_or(false);
@@ -345,7 +370,7 @@ async fn feed(AxState(s): AxState<State>, UrlPath(file): UrlPath<String>) -> Res
     }
 }
 
-async fn login(AxState(state): AxState<State>, Query(q): Query<LoginQuery>) -> Response {
+async fn login(AxState(state): AxState<Gate>, Query(q): Query<LoginQuery>) -> Response {
     let code = q.code.unwrap_or_default();
     let home = state.home.clone();
     let valid = tokio::task::spawn_blocking(move || auth::spend_login(&home, &code))
@@ -386,7 +411,7 @@ async fn leave(AxState(s): AxState<State>, Json(r): Json<Reason>) -> ApiResult {
 /// (valid once, within 15 minutes).
 #[utoipa::path(post, path = "/api/login-link", responses((status = 200, body = Object)))]
 async fn login_link(AxState(s): AxState<State>) -> Result<Json<Value>, Response> {
-    auth::login_url(&s.home)
+    auth::login_url(&s.gate.home)
         .map(|url| Json(json!({ "url": url })))
         .map_err(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
 }

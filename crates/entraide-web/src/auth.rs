@@ -22,7 +22,16 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use crate::WebError;
-use crate::api::{State, error_response};
+use crate::api::error_response;
+
+/// What the checks need: the home (login codes), the token and the address
+/// the interface listens on.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    pub(crate) home: std::sync::Arc<PathBuf>,
+    pub(crate) token: std::sync::Arc<String>,
+    pub(crate) addr: SocketAddr,
+}
 
 /// How long a login link stays valid.
 pub const LOGIN_VALID: Duration = Duration::from_secs(15 * 60);
@@ -206,7 +215,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 /// Refuses requests naming another host, or sent by another origin.
-pub(crate) async fn guard(AxState(state): AxState<State>, req: Request, next: Next) -> Response {
+pub(crate) async fn guard(AxState(state): AxState<Gate>, req: Request, next: Next) -> Response {
     let port = state.addr.port();
     let headers = req.headers();
     let host = headers
@@ -259,7 +268,7 @@ fn presented_token(headers: &HeaderMap, port: u16) -> Option<String> {
 
 /// Refuses API calls without the node's token.
 pub(crate) async fn require_token(
-    AxState(state): AxState<State>,
+    AxState(state): AxState<Gate>,
     req: Request,
     next: Next,
 ) -> Response {

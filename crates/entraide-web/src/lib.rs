@@ -12,6 +12,7 @@
 
 mod api;
 mod auth;
+mod setup;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use auth::{feed_url, login_url, running_address};
+pub use setup::SetupServer;
 
 /// The API's OpenAPI 3 description (as served at `/api/openapi.json`),
 /// generated from the handlers, for tools that want it without a node.

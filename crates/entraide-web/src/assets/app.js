@@ -88,6 +88,16 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    "setup.badge": "Installation", "setup.welcome": "Bienvenue", "setup.intro": "Ce nœud est neuf. Il gardera les documents de l'alliance sur cet ordinateur : commencez par nommer votre organisation.",
+    "setup.org": "Votre organisation", "setup.orgname": "Nom", "setup.orghint": "Le nom que les autres membres verront, par ex. « Maison médicale du Midi ».", "setup.create": "Créer l'organisation",
+    "setup.orgready": "{org} est prête. Rejoignez l'alliance qui vous a invitée, ou fondez-en une.", "setup.join": "Rejoindre une alliance",
+    "setup.joinhint": "Collez le ticket qu'un membre vous a donné (page Membres, « Inviter »), ou lisez son code QR.", "setup.ticket": "Ticket d'invitation",
+    "setup.joinbtn": "Rejoindre", "setup.scan": "Lire le code QR", "setup.nocamera": "La caméra n'est pas disponible : collez le ticket.",
+    "setup.pending": "Demande envoyée ; l'alliance doit encore approuver votre admission ({w}).", "setup.wait": "Attendre l'approbation",
+    "setup.found": "Fonder une alliance", "setup.foundhint": "Vous serez la première organisation membre, puis vous inviterez les autres.",
+    "setup.alliancename": "Nom de l'alliance", "setup.rule": "Admission", "setup.rulehint": "Qui décide d'admettre une nouvelle organisation.",
+    "setup.rule.consensus": "par consensus de tous les membres", "setup.rule.majority": "à la majorité des membres", "setup.rule.coordinator": "par un·e coordinateur·rice",
+    "setup.foundbtn": "Fonder l'alliance", "setup.starting": "C'est fait : le nœud démarre…",
     // Refusals, by their stable code (the node's `code` and `fields`).
     "err.calendar.kind": "Type de ressource inconnu : « {0} ».", "err.calendar.quota_format": "« {0} » n'est pas un quota : écrivez par ex. 20h/week ou 6h/month.",
     "err.calendar.hours_format": "« {0} » ne sont pas des heures d'ouverture : écrivez par ex. « Mo-Fr 08:00-18:00; Sa 09:00-12:00 ».",
@@ -256,6 +266,16 @@ const T = {
     "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
     "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted", "led.book": "Book", "led.alliance": "the alliance's", "led.visiblegroup": "Only the group's members see these amounts: {orgs}.",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
+    "setup.badge": "Setting up", "setup.welcome": "Welcome", "setup.intro": "This node is new. It will keep the alliance's documents on this computer: start by naming your organisation.",
+    "setup.org": "Your organisation", "setup.orgname": "Name", "setup.orghint": "The name other members will see, e.g. \"Maison médicale du Midi\".", "setup.create": "Create the organisation",
+    "setup.orgready": "{org} is ready. Join the alliance that invited you, or found one.", "setup.join": "Join an alliance",
+    "setup.joinhint": "Paste the ticket a member gave you (Members page, \"Invite\"), or read its QR code.", "setup.ticket": "Invitation ticket",
+    "setup.joinbtn": "Join", "setup.scan": "Read the QR code", "setup.nocamera": "The camera is not available: paste the ticket.",
+    "setup.pending": "Request sent; the alliance has yet to approve your admission ({w}).", "setup.wait": "Wait for the approval",
+    "setup.found": "Found an alliance", "setup.foundhint": "You will be its first member organisation, then invite the others.",
+    "setup.alliancename": "Alliance name", "setup.rule": "Admission", "setup.rulehint": "Who decides to admit a new organisation.",
+    "setup.rule.consensus": "by consensus of every member", "setup.rule.majority": "by a majority of members", "setup.rule.coordinator": "by a coordinator",
+    "setup.foundbtn": "Found the alliance", "setup.starting": "Done: the node is starting…",
     "err.calendar.kind": "Unknown kind of resource: '{0}'.", "err.calendar.quota_format": "'{0}' is not a quota: write e.g. 20h/week or 6h/month.",
     "err.calendar.hours_format": "'{0}' are not opening hours: write e.g. \"Mo-Fr 08:00-18:00; Sa 09:00-12:00\".",
     "err.calendar.outside_hours": "{resource} is open {hours}: book within those hours.", "err.calendar.name": "A resource needs a name of 1 to 200 characters.",
@@ -395,6 +415,7 @@ function setOnline(st) {
   const b = document.getElementById("online");
   if (loggedOut) { b.textContent = t("login.short"); b.className = "badge offline"; return; }
   if (!st) { b.textContent = t("node.down"); b.className = "badge offline"; return; }
+  if (st.setup) { b.textContent = t("setup.badge"); b.className = "badge"; document.getElementById("who").textContent = st.org || ""; return; }
   const n = (st.peers || []).filter((p) => p.connected).length;
   b.textContent = n > 0 ? t("online", { n }) : t("offline");
   b.className = n > 0 ? "badge online" : "badge offline";
@@ -439,7 +460,9 @@ async function refresh() {
   refreshing = { again: false };
   try {
     await loadStatus();
-    if (current) await current.render(document.getElementById("main"), current);
+    document.querySelector("nav").hidden = !!(status && status.setup);
+    if (status && status.setup) await setupPage(document.getElementById("main"));
+    else if (current) await current.render(document.getElementById("main"), current);
   } catch (e) { notice(e.message); }
   const again = refreshing.again;
   refreshing = null;
@@ -1156,6 +1179,80 @@ function confirmRemove(m) {
     act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/remove", { reason })), t("mem.yes"));
 }
 
+// ---- setting up a new node -------------------------------------------------
+
+// A node with no organisation or no alliance yet: create the organisation,
+// then found an alliance or join one with a ticket (pasted, or read from its
+// QR code with the camera where the browser can).
+let setupState = { key: null, pending: null };
+async function setupPage(main) {
+  const key = JSON.stringify([lang, status.setup, status.org, setupState.pending]);
+  if (setupState.key === key) return;
+  setupState.key = key;
+  const started = async () => {
+    notice(t("setup.starting"), true);
+    // The node replaces this set-up page on the same address.
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const st = await fetch("/api/status", { credentials: "same-origin" }).then((r) => r.ok ? r.json() : null).catch(() => null);
+      if (st && !st.setup) { location.hash = "#home"; route(); return; }
+    }
+  };
+  if (status.setup === "org") {
+    const name = h("input", { id: "setup-org-name", type: "text", size: 40, autocomplete: "organization" });
+    fill(main, h("h1", {}, t("setup.welcome")), h("p", {}, t("setup.intro")),
+      h("div", { class: "card" }, h("h2", {}, t("setup.org")),
+        h("p", { class: "field" }, h("label", {}, t("setup.orgname") + " ", name), " ", h("span", { class: "hint muted" }, t("setup.orghint"))),
+        h("button", { class: "primary", id: "setup-org-save", onclick: () => act(() => api("POST", "/setup/org", { name: name.value })) }, t("setup.create"))));
+    return;
+  }
+  if (status.setup === "done") { await started(); return; }
+  const alliance = h("input", { id: "setup-alliance-name", type: "text", size: 40 });
+  const admission = h("select", { id: "setup-admission" }, ["consensus", "majority", "coordinator"].map((k) => h("option", { value: k }, t("setup.rule." + k))));
+  const ticket = h("textarea", { id: "setup-ticket", rows: 3, cols: 60, "aria-label": t("setup.ticket") });
+  const join = (wait) => act(async () => {
+    const r = await api("POST", "/setup/join", { ticket: ticket.value, wait });
+    if (r.status === "pending") { setupState.pending = r.waiting; setupState.key = null; notice(t("setup.pending", { w: r.waiting }), true); }
+    else await started();
+  });
+  const scan = "BarcodeDetector" in window && navigator.mediaDevices ? h("button", { id: "setup-scan", onclick: () => scanTicket(ticket) }, t("setup.scan")) : null;
+  fill(main, h("h1", {}, t("setup.welcome")), h("p", {}, t("setup.orgready", { org: status.org })),
+    h("div", { class: "cards" },
+      h("div", { class: "card" }, h("h2", {}, t("setup.join")), h("p", { class: "muted" }, t("setup.joinhint")),
+        h("p", {}, h("label", {}, t("setup.ticket"), h("br"), ticket)),
+        h("div", { class: "row" }, h("button", { class: "primary", id: "setup-join", onclick: () => join(false) }, t("setup.joinbtn")), scan),
+        setupState.pending ? h("p", { id: "setup-pending" }, t("setup.pending", { w: setupState.pending }), " ",
+          h("button", { id: "setup-wait", onclick: () => join(true) }, t("setup.wait"))) : null),
+      h("div", { class: "card" }, h("h2", {}, t("setup.found")), h("p", { class: "muted" }, t("setup.foundhint")),
+        h("p", { class: "field" }, h("label", {}, t("setup.alliancename") + " ", alliance)),
+        h("p", { class: "field" }, h("label", {}, t("setup.rule") + " ", admission), " ", h("span", { class: "hint muted" }, t("setup.rulehint"))),
+        h("button", { class: "primary", id: "setup-found", onclick: () => act(async () => {
+          await api("POST", "/setup/found", { name: alliance.value, admission: admission.value });
+          await started();
+        }) }, t("setup.foundbtn")))));
+}
+
+// Reads a ticket's QR code with the camera, where the browser offers it.
+async function scanTicket(into) {
+  let stream;
+  try { stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }); }
+  catch (e) { notice(t("setup.nocamera")); return; }
+  const video = h("video", { autoplay: true, playsinline: true, "aria-label": t("setup.scan") });
+  video.srcObject = stream;
+  const close = () => { stream.getTracks().forEach((tr) => tr.stop()); dlg.close(); dlg.remove(); };
+  const dlg = h("dialog", { id: "scan-dialog" }, video, h("p", {}, h("button", { onclick: close }, t("cal.close"))));
+  document.body.append(dlg);
+  dlg.showModal();
+  const detector = new BarcodeDetector({ formats: ["qr_code"] });
+  const look = async () => {
+    if (!dlg.open) return;
+    const codes = await detector.detect(video).catch(() => []);
+    if (codes.length) { into.value = codes[0].rawValue; close(); return; }
+    setTimeout(look, 300);
+  };
+  look();
+}
+
 // ---- start -------------------------------------------------------------------
 
 function applyLang() {
@@ -1169,7 +1266,7 @@ function listen() {
   const es = new EventSource("/api/changes");
   es.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 150); });
   es.addEventListener("open", () => loadStatus());
-  es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) { setOnline(null); setTimeout(listen, 3000); } });
+  es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) { if (!(status && status.setup)) setOnline(null); setTimeout(listen, 3000); } });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
