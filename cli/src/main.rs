@@ -175,6 +175,16 @@ enum Command {
         /// this machine), the node serves without it and says so.
         #[arg(long, value_name = "IP:PORT|off")]
         ui: Option<String>,
+        /// Let the web interface listen on an address other machines reach
+        /// (the office network) over plain HTTP: logins cross the network
+        /// unencrypted. Refused without it; put a TLS proxy in front instead
+        /// (README, "Colleagues on the office network").
+        #[arg(long)]
+        ui_plain_http: bool,
+        /// A host name a TLS reverse proxy serves the interface under
+        /// (accepted in Host and Origin besides IP addresses); repeatable.
+        #[arg(long, value_name = "NAME")]
+        ui_host: Vec<String>,
     },
     /// Print a one-time link that opens this node's web interface (while
     /// `entraide serve` runs).
@@ -1161,8 +1171,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             no_relay,
             no_mdns,
             ui,
+            ui_plain_http,
+            ui_host,
         } => {
             let ui = parse_ui(ui.as_deref())?;
+            if let UiChoice::At(addr) = ui
+                && !addr.ip().is_loopback()
+                && !ui_plain_http
+            {
+                return Err(usage(format!(
+                    "--ui {addr} would let other machines reach the web interface over plain HTTP, where logins cross the network unencrypted; put a TLS proxy in front (README, \"Colleagues on the office network\") and give --ui-host NAME, or pass --ui-plain-http if this network is trusted"
+                )));
+            }
             let relay = match (relay, no_relay) {
                 (_, true) => RelayChoice::Disabled,
                 (Some(url), false) => RelayChoice::Custom(url),
@@ -1173,7 +1193,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 relay,
                 mdns: !no_mdns,
             };
-            return serve(&home, zone, config, ui);
+            return serve(&home, zone, config, ui, ui_host);
         }
         Command::Join {
             ticket,
@@ -1811,6 +1831,7 @@ fn serve(
     zone: chrono_tz::Tz,
     config: EndpointConfig,
     ui: UiChoice,
+    ui_names: Vec<String>,
 ) -> Result<(), Failure> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -1845,7 +1866,11 @@ fn serve(
     if let Some(addr) = setup_at {
         drop(node.take());
         let finished = rt.block_on(async {
-            let mut setup = entraide_web::SetupServer::start(home.root(), addr, zone)
+            let options = entraide_web::WebOptions {
+                addr,
+                names: ui_names.clone(),
+            };
+            let mut setup = entraide_web::SetupServer::start(home.root(), &options, zone)
                 .await
                 .map_err(|e| Failure {
                     message: e.to_string(),
@@ -1880,7 +1905,11 @@ fn serve(
         let web = match ui {
             UiChoice::Off => None,
             UiChoice::Default(addr) | UiChoice::At(addr) => {
-                match entraide_web::WebServer::start(daemon.handle(), home.root(), addr).await {
+                let options = entraide_web::WebOptions {
+                    addr,
+                    names: ui_names,
+                };
+                match entraide_web::WebServer::start(daemon.handle(), home.root(), &options).await {
                     Ok(web) => {
                         eprintln!("web interface on http://{}/", web.addr());
                         eprintln!("log in to the web interface: {}", web.login_link());

@@ -1818,3 +1818,121 @@ async fn a_new_node_is_set_up_from_the_browser_joining_with_a_ticket_or_founding
     }
     drop((setup_b, setup_c, setup_d));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_invited_by_name_books_under_their_name_until_revoked() {
+    let a = TestHome::founded("Maison médicale du Midi");
+    a.ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    // The office network over plain HTTP is refused unless said explicitly.
+    let refused = a.fails(
+        &["serve", "--no-relay", "--no-mdns", "--ui", "0.0.0.0:0"],
+        2,
+    );
+    assert!(
+        refused.stderr.contains("--ui-plain-http"),
+        "{}",
+        refused.stderr
+    );
+    let serve = Serve::spawn(&mut a.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-relay",
+        "--no-mdns",
+        "--ui",
+        "0.0.0.0:0",
+        "--ui-plain-http",
+        "--ui-host",
+        "entraide.asbl.lan",
+    ]));
+    let port = serve
+        .ui
+        .as_deref()
+        .and_then(|u| u.rsplit(':').next())
+        .expect("the interface's port")
+        .to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    let token = std::fs::read_to_string(a.path().join("ui-token")).unwrap();
+    // A TLS proxy's name is accepted, with an https origin; another name or
+    // origin is not.
+    let get = |host: &str, origin: &str| {
+        http(
+            &addr,
+            &format!(
+                "GET /api/status HTTP/1.1\r\nHost: {host}\r\n{origin}Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .0
+    };
+    assert_eq!(
+        get("entraide.asbl.lan", "Origin: https://entraide.asbl.lan\r\n"),
+        200
+    );
+    assert_eq!(get("evil.example", ""), 403);
+    assert_eq!(
+        get("entraide.asbl.lan", "Origin: https://evil.example\r\n"),
+        403
+    );
+
+    let driver = Driver::start();
+    let operator = driver.browser("fr-BE,fr").await;
+    operator
+        .goto(serve.login.as_deref().expect("login link"))
+        .await
+        .expect("login");
+    operator
+        .goto(&format!("http://{addr}/#members"))
+        .await
+        .expect("members page");
+    type_into(&operator, "#colleague-name", "Anna Peeters").await;
+    click(&operator, "#colleague-invite").await;
+    until(20, "Anna's link", || async {
+        shows(&operator, "#colleague-url", "/login?code=").await
+    })
+    .await;
+    let link = text_of(&operator, "#colleague-url").await.expect("link");
+    let anna = driver.browser("fr-BE,fr").await;
+    anna.goto(link.trim()).await.expect("Anna logs in");
+    until(20, "Anna's name in the header", || async {
+        shows(&anna, "#who", "Anna Peeters").await
+    })
+    .await;
+    // Anna books from the calendar; her colleagues see her name beside it.
+    let day = next_week_day();
+    anna.goto(&format!("http://{addr}/#calendar/{day}"))
+        .await
+        .expect("calendar");
+    click(&anna, &format!("td[data-slot='{day}T10:00']")).await;
+    type_into(&anna, "#purpose", "Entretien").await;
+    click(&anna, "#book-confirm").await;
+    operator
+        .goto(&format!("http://{addr}/#calendar/{day}"))
+        .await
+        .expect("calendar");
+    until(20, "Anna's name beside her booking", || async {
+        shows(&operator, "#week .booking", "Anna Peeters").await
+    })
+    .await;
+    // The alliance sees the organisation only.
+    let listed = a.json(&["bookings"]);
+    assert!(!listed.to_string().contains("Anna"), "{listed}");
+    // Revoked: Anna's browser is logged out at once.
+    operator
+        .goto(&format!("http://{addr}/#members"))
+        .await
+        .expect("members page");
+    click(&operator, "tr[data-person='Anna Peeters'] button.revoke").await;
+    click(&operator, "#revoke-yes").await;
+    until(20, "Anna revoked", || async {
+        shows(&operator, "#people", "révoqué").await
+    })
+    .await;
+    anna.refresh().await.expect("reload");
+    until(20, "Anna logged out", || async {
+        shows(&anna, "#online", "Pas connecté").await
+    })
+    .await;
+    operator.close().await.unwrap();
+    anna.close().await.unwrap();
+    serve.stop();
+}

@@ -7,9 +7,6 @@
 //! see [`entraide_node::NodeError::refusal`]) and `fields` what the message is
 //! made of, so that a page words it in its reader's language.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -19,7 +16,7 @@ use axum::middleware;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use entraide_net::NetError;
 use entraide_net::daemon::DaemonHandle;
 use entraide_node::Request;
@@ -30,6 +27,7 @@ use tokio_stream::wrappers::WatchStream;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::{self, Gate};
+use crate::people::{self, Person};
 
 /// How long a browser stays logged in, in seconds (a year).
 const LOGIN_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
@@ -51,20 +49,8 @@ impl axum::extract::FromRef<State> for Gate {
 }
 
 impl State {
-    pub(crate) fn new(
-        daemon: DaemonHandle,
-        home: PathBuf,
-        token: String,
-        addr: SocketAddr,
-    ) -> Self {
-        Self {
-            daemon,
-            gate: Gate {
-                home: Arc::new(home),
-                token: Arc::new(token),
-                addr,
-            },
-        }
+    pub(crate) fn new(daemon: DaemonHandle, gate: Gate) -> Self {
+        Self { daemon, gate }
     }
 
     async fn run(&self, request: Request) -> Result<entraide_node::Reply, ApiError> {
@@ -73,6 +59,39 @@ impl State {
 
     async fn json(&self, request: Request) -> Result<Json<Value>, ApiError> {
         Ok(Json(self.run(request).await?.json))
+    }
+
+    /// [`State::json`], and, when a colleague acts (see [`crate::people`]),
+    /// a record in this node's own files that they did `what` to the ids
+    /// the reply names (`id`, or `ids`).
+    async fn json_by(
+        &self,
+        request: Request,
+        person: Option<Extension<Person>>,
+        what: &'static str,
+    ) -> ApiResult {
+        let reply = self.run(request).await?;
+        if let Some(Extension(person)) = person {
+            let mut ids: Vec<String> = reply.json["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            ids.extend(reply.json["id"].as_str().map(str::to_owned));
+            let home = self.gate.home.clone();
+            let _ = tokio::task::spawn_blocking(move || people::record(&home, &person, what, &ids))
+                .await;
+        }
+        Ok(Json(reply.json))
+    }
+
+    /// Who of this organisation's colleagues did `what`, by id.
+    async fn attributions(&self, what: &'static str) -> std::collections::HashMap<String, String> {
+        let home = self.gate.home.clone();
+        tokio::task::spawn_blocking(move || people::attributions(&home, what))
+            .await
+            .unwrap_or_default()
     }
 }
 
@@ -134,6 +153,10 @@ fn bad_input(message: &str) -> ApiError {
         sync_now,
         invite,
         login_link,
+        me,
+        people_list,
+        people_add,
+        people_revoke,
         leave,
         charter_show,
         charter_edit,
@@ -187,6 +210,8 @@ fn bad_input(message: &str) -> ApiError {
         changes
     ),
     components(schemas(
+        Person,
+        PersonBody,
         CharterEdit,
         ValueAdd,
         Reason,
@@ -220,6 +245,9 @@ pub(crate) fn router(state: State) -> Router {
         .route("/sync", post(sync_now))
         .route("/invite", post(invite))
         .route("/login-link", post(login_link))
+        .route("/me", get(me))
+        .route("/people", get(people_list).post(people_add))
+        .route("/people/{id}/revoke", post(people_revoke))
         .route("/leave", post(leave))
         .route("/charter", get(charter_show).put(charter_edit))
         .route("/charter/history", get(charter_history))
@@ -373,23 +401,28 @@ async fn feed(AxState(s): AxState<State>, UrlPath(file): UrlPath<String>) -> Res
 async fn login(AxState(state): AxState<Gate>, Query(q): Query<LoginQuery>) -> Response {
     let code = q.code.unwrap_or_default();
     let home = state.home.clone();
-    let valid = tokio::task::spawn_blocking(move || auth::spend_login(&home, &code))
+    let spent = tokio::task::spawn_blocking(move || auth::spend_login(&home, &code))
         .await
-        .unwrap_or(false);
-    if !valid {
+        .ok()
+        .flatten();
+    let Some(who) = spent else {
         return (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             include_str!("assets/login-refused.html"),
         )
             .into_response();
-    }
+    };
+    let token = match who {
+        auth::LoginFor::Node => state.token.to_string(),
+        auth::LoginFor::Person(token) => token,
+    };
     // Kept for a year: a person stays logged in on their own computer
-    // (deleting `ui-token` from the home and restarting logs everyone out).
+    // (deleting `ui-token` from the home and restarting logs everyone out;
+    // a colleague is logged out by revoking them).
     let cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={LOGIN_MAX_AGE_SECS}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={LOGIN_MAX_AGE_SECS}",
         auth::cookie_name(state.addr.port()),
-        state.token
     );
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -414,6 +447,77 @@ async fn login_link(AxState(s): AxState<State>) -> Result<Json<Value>, Response>
     auth::login_url(&s.gate.home)
         .map(|url| Json(json!({ "url": url })))
         .map_err(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+}
+
+/// Who is using this browser: a colleague invited by name, or the node's
+/// own login (`{"person": null}`).
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Object)))]
+async fn me(person: Option<Extension<Person>>) -> Json<Value> {
+    Json(json!({ "person": person.map(|Extension(p)| p.public()) }))
+}
+
+/// The colleagues who use this node's interface, revoked ones included.
+#[utoipa::path(get, path = "/api/people", responses((status = 200, body = [Person])))]
+async fn people_list(AxState(s): AxState<State>) -> Json<Vec<Person>> {
+    let home = s.gate.home.clone();
+    let list = tokio::task::spawn_blocking(move || people::list(&home))
+        .await
+        .unwrap_or_default();
+    Json(list.iter().map(Person::public).collect())
+}
+
+/// A colleague to invite by name.
+#[derive(Deserialize, ToSchema)]
+struct PersonBody {
+    name: String,
+}
+
+/// Invites a colleague by name: their one-time login link (valid once,
+/// within 15 minutes), after which their browser stays logged in as them.
+#[utoipa::path(post, path = "/api/people", request_body = PersonBody, responses((status = 200, body = Object)))]
+async fn people_add(
+    AxState(s): AxState<State>,
+    Json(b): Json<PersonBody>,
+) -> Result<Json<Value>, Response> {
+    let home = s.gate.home.clone();
+    tokio::task::spawn_blocking(move || {
+        let (person, token) = people::add(&home, &b.name).map_err(|e| match e {
+            people::PeopleError::Name => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+            _ => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        })?;
+        let url = auth::login_url_for(&home, Some(&token))
+            .map_err(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        // The page makes the link from the address its own browser uses
+        // (the office network's, for a colleague at another desk).
+        let path = url.find("/login").map(|i| url[i..].to_owned());
+        Ok(Json(json!({ "person": person, "url": url, "path": path })))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the invitation failed",
+        ))
+    })
+}
+
+/// Revokes a colleague: their browser is logged out at once.
+#[utoipa::path(post, path = "/api/people/{id}/revoke", params(("id" = String, Path)), responses((status = 200, body = Person)))]
+async fn people_revoke(
+    AxState(s): AxState<State>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Person>, Response> {
+    let home = s.gate.home.clone();
+    tokio::task::spawn_blocking(move || people::revoke(&home, &id))
+        .await
+        .unwrap_or_else(|_| Err(people::PeopleError::Unknown(String::new())))
+        .map(Json)
+        .map_err(|e| match e {
+            people::PeopleError::Unknown(_) => {
+                error_response(StatusCode::BAD_REQUEST, &e.to_string())
+            }
+            _ => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        })
 }
 
 /// This device, organisation, alliance, documents, peers and lost bookings.
@@ -872,13 +976,33 @@ struct BookingsQuery {
 /// Bookings with status, conflicts and suggested free slots.
 #[utoipa::path(get, path = "/api/bookings", params(BookingsQuery), responses((status = 200, body = Object)))]
 async fn bookings_list(AxState(s): AxState<State>, Query(q): Query<BookingsQuery>) -> ApiResult {
-    s.json(Request::Bookings {
-        resource: q.resource.filter(|r| !r.is_empty()),
-        org: q.org.filter(|o| !o.is_empty()),
-        from: q.from.filter(|t| !t.is_empty()),
-        to: q.to.filter(|t| !t.is_empty()),
-    })
-    .await
+    let Json(mut list) = s
+        .json(Request::Bookings {
+            resource: q.resource.filter(|r| !r.is_empty()),
+            org: q.org.filter(|o| !o.is_empty()),
+            from: q.from.filter(|t| !t.is_empty()),
+            to: q.to.filter(|t| !t.is_empty()),
+        })
+        .await?;
+    attribute(&mut list, "id", "by", &s.attributions("booking").await);
+    Ok(Json(list))
+}
+
+/// Adds `field`: the colleague's name beside each entry of `list` whose
+/// `key` they acted on (this node's own records; the alliance sees the
+/// organisation only).
+fn attribute(
+    list: &mut Value,
+    key: &str,
+    field: &str,
+    by: &std::collections::HashMap<String, String>,
+) {
+    for entry in list.as_array_mut().into_iter().flatten() {
+        let name = entry[key].as_str().and_then(|id| by.get(id)).cloned();
+        if let (Some(name), Some(obj)) = (name, entry.as_object_mut()) {
+            obj.insert(field.to_owned(), Value::String(name));
+        }
+    }
 }
 
 /// A booking.
@@ -902,16 +1026,24 @@ struct BookBody {
 /// Books a resource (refused when it overlaps or breaks the quota); a
 /// series books every occurrence that is free and lists those skipped.
 #[utoipa::path(post, path = "/api/bookings", request_body = BookBody, responses((status = 200, body = Object), (status = 400, description = "overlap, quota, bad time")))]
-async fn book(AxState(s): AxState<State>, Json(b): Json<BookBody>) -> ApiResult {
-    s.json(Request::Book {
-        resource: b.resource,
-        from: b.from,
-        to: b.to,
-        purpose: b.purpose,
-        repeat: b.repeat.filter(|r| !r.is_empty()),
-        count: b.count,
-        until: None,
-    })
+async fn book(
+    AxState(s): AxState<State>,
+    person: Option<Extension<Person>>,
+    Json(b): Json<BookBody>,
+) -> ApiResult {
+    s.json_by(
+        Request::Book {
+            resource: b.resource,
+            from: b.from,
+            to: b.to,
+            purpose: b.purpose,
+            repeat: b.repeat.filter(|r| !r.is_empty()),
+            count: b.count,
+            until: None,
+        },
+        person,
+        "booking",
+    )
     .await
 }
 
@@ -971,7 +1103,10 @@ struct CancelQuery {
 /// Proposals, those awaiting this organisation's vote first.
 #[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Object)))]
 async fn proposals(AxState(s): AxState<State>) -> ApiResult {
-    s.json(Request::Proposals { open: false }).await
+    let Json(mut list) = s.json(Request::Proposals { open: false }).await?;
+    attribute(&mut list, "id", "by", &s.attributions("proposal").await);
+    attribute(&mut list, "id", "vote_by", &s.attributions("vote").await);
+    Ok(Json(list))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -998,17 +1133,25 @@ struct ProposeBody {
 
 /// Opens a proposal.
 #[utoipa::path(post, path = "/api/proposals", request_body = ProposeBody, responses((status = 200, body = Object), (status = 400, description = "bad kind, process or deadline")))]
-async fn propose(AxState(s): AxState<State>, Json(p): Json<ProposeBody>) -> ApiResult {
-    s.json(Request::Propose {
-        kind: p.kind,
-        title: p.title,
-        text: p.text,
-        process: p.process.filter(|x| !x.is_empty()),
-        quorum: p.quorum,
-        deadline: p.deadline.filter(|x| !x.is_empty()),
-        org: None,
-        group: p.group.filter(|g| !g.is_empty()),
-    })
+async fn propose(
+    AxState(s): AxState<State>,
+    person: Option<Extension<Person>>,
+    Json(p): Json<ProposeBody>,
+) -> ApiResult {
+    s.json_by(
+        Request::Propose {
+            kind: p.kind,
+            title: p.title,
+            text: p.text,
+            process: p.process.filter(|x| !x.is_empty()),
+            quorum: p.quorum,
+            deadline: p.deadline.filter(|x| !x.is_empty()),
+            org: None,
+            group: p.group.filter(|g| !g.is_empty()),
+        },
+        person,
+        "proposal",
+    )
     .await
 }
 
@@ -1024,14 +1167,19 @@ struct VoteBody {
 #[utoipa::path(post, path = "/api/proposals/{id}/vote", params(("id" = String, Path)), request_body = VoteBody, responses((status = 200, body = Object), (status = 400, description = "closed, or a block or disagreement without a reason")))]
 async fn vote(
     AxState(s): AxState<State>,
+    person: Option<Extension<Person>>,
     UrlPath(proposal): UrlPath<String>,
     Json(v): Json<VoteBody>,
 ) -> ApiResult {
-    s.json(Request::Vote {
-        proposal,
-        position: v.position,
-        reason: v.reason,
-    })
+    s.json_by(
+        Request::Vote {
+            proposal,
+            position: v.position,
+            reason: v.reason,
+        },
+        person,
+        "vote",
+    )
     .await
 }
 

@@ -31,6 +31,34 @@ pub(crate) struct Gate {
     pub(crate) home: std::sync::Arc<PathBuf>,
     pub(crate) token: std::sync::Arc<String>,
     pub(crate) addr: SocketAddr,
+    /// Host names a TLS reverse proxy serves the interface under (`serve
+    /// --ui-host`), accepted in `Host` and `Origin` besides IP literals.
+    pub(crate) names: std::sync::Arc<Vec<String>>,
+}
+
+impl Gate {
+    /// Whether a `Host` header names this interface.
+    fn allows_host(&self, host: &str) -> bool {
+        host_allowed(host, self.addr.port()) || self.is_name(host)
+    }
+
+    /// Whether an `Origin` is this interface's own page.
+    fn allows_origin(&self, origin: &str) -> bool {
+        if let Some(host) = origin.strip_prefix("http://") {
+            return self.allows_host(host);
+        }
+        origin
+            .strip_prefix("https://")
+            .is_some_and(|host| self.is_name(host))
+    }
+
+    fn is_name(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.parse::<u16>().is_ok() => name,
+            _ => host,
+        };
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
 }
 
 /// How long a login link stays valid.
@@ -41,7 +69,7 @@ const ADDRESS_FILE: &str = "ui-address";
 const LOGINS_DIR: &str = "ui-logins";
 const FEED_FILE: &str = "ui-feed";
 
-fn home_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -> WebError {
+pub(crate) fn home_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -> WebError {
     WebError::Home {
         action,
         path: path.to_path_buf(),
@@ -49,7 +77,7 @@ fn home_error(action: &'static str, path: &Path, e: impl std::fmt::Display) -> W
     }
 }
 
-fn random_hex() -> Result<String, WebError> {
+pub(crate) fn random_hex() -> Result<String, WebError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| WebError::Home {
         action: "draw randomness for",
@@ -59,7 +87,7 @@ fn random_hex() -> Result<String, WebError> {
     Ok(data_encoding::HEXLOWER.encode(&bytes))
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), WebError> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), WebError> {
     let tmp = path.with_extension("tmp");
     let mut file = OpenOptions::new()
         .write(true)
@@ -144,6 +172,12 @@ pub(crate) fn feed_secret_ok(home: &Path, secret: &str) -> bool {
 
 /// A new one-time login link to the interface running on `home`.
 pub fn login_url(home: &Path) -> Result<String, WebError> {
+    login_url_for(home, None)
+}
+
+/// A one-time login link; with `person_token`, it logs the browser in as
+/// that person (see [`crate::people`]) instead of with the node's token.
+pub(crate) fn login_url_for(home: &Path, person_token: Option<&str>) -> Result<String, WebError> {
     let addr = running_address(home).ok_or(WebError::NotRunning)?;
     let dir = home.join(LOGINS_DIR);
     fs::DirBuilder::new()
@@ -166,7 +200,10 @@ pub fn login_url(home: &Path) -> Result<String, WebError> {
         }
     }
     let code = random_hex()?;
-    write_private(&dir.join(&code), b"")?;
+    write_private(
+        &dir.join(&code),
+        person_token.unwrap_or_default().as_bytes(),
+    )?;
     Ok(format!("http://{}/login?code={code}", browser_host(addr)))
 }
 
@@ -179,11 +216,20 @@ fn browser_host(addr: SocketAddr) -> String {
     }
 }
 
-/// Spends a login code: true if it was valid (and is now gone).
-pub(crate) fn spend_login(home: &Path, code: &str) -> bool {
+/// Who a spent login code logs in.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LoginFor {
+    /// With the node's token (a link from `serve` or `entraide ui-url`).
+    Node,
+    /// As a person invited from the members page: their token.
+    Person(String),
+}
+
+/// Spends a login code: whom it logs in if it was valid (it is now gone).
+pub(crate) fn spend_login(home: &Path, code: &str) -> Option<LoginFor> {
     // Only our own codes name a file: 64 hex digits, nothing else.
     if code.len() != 64 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
+        return None;
     }
     let path = home.join(LOGINS_DIR).join(code.to_ascii_lowercase());
     let fresh = fs::metadata(&path)
@@ -191,7 +237,15 @@ pub(crate) fn spend_login(home: &Path, code: &str) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age <= LOGIN_VALID);
-    fs::remove_file(&path).is_ok() && fresh
+    let person = fs::read_to_string(&path).unwrap_or_default();
+    if !(fs::remove_file(&path).is_ok() && fresh) {
+        return None;
+    }
+    Some(if person.is_empty() {
+        LoginFor::Node
+    } else {
+        LoginFor::Person(person)
+    })
 }
 
 /// The cookie that carries the token for the interface on `port` (one name
@@ -216,13 +270,12 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 
 /// Refuses requests naming another host, or sent by another origin.
 pub(crate) async fn guard(AxState(state): AxState<Gate>, req: Request, next: Next) -> Response {
-    let port = state.addr.port();
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if !host_allowed(host, port) {
+    if !state.allows_host(host) {
         tracing::info!(%host, "refused a request for another host");
         return refuse(
             StatusCode::FORBIDDEN,
@@ -230,11 +283,7 @@ pub(crate) async fn guard(AxState(state): AxState<Gate>, req: Request, next: Nex
         );
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let ok = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.strip_prefix("http://"))
-            .is_some_and(|o| host_allowed(o, port));
+        let ok = origin.to_str().is_ok_and(|o| state.allows_origin(o));
         if !ok {
             tracing::info!(origin = ?origin, "refused a request from another origin");
             return refuse(
@@ -272,9 +321,27 @@ pub(crate) async fn require_token(
     req: Request,
     next: Next,
 ) -> Response {
-    let ok = presented_token(req.headers(), state.addr.port())
+    let presented = presented_token(req.headers(), state.addr.port());
+    let node = presented
+        .as_deref()
         .is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.as_bytes())));
-    if !ok {
+    // A person's token: who they are goes with the request, for the acts
+    // the interface attributes to them.
+    let person = match presented {
+        Some(t) if !node => {
+            let home = state.home.clone();
+            tokio::task::spawn_blocking(move || crate::people::who(&home, &t))
+                .await
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
+    let mut req = req;
+    if let Some(p) = person.clone() {
+        req.extensions_mut().insert(p);
+    }
+    if !node && person.is_none() {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "this call needs the node's token; open the link `entraide ui-url` prints, or send Authorization: Bearer <token>",
@@ -308,9 +375,9 @@ mod tests {
         let url = login_url(&dir).unwrap();
         let code = url.rsplit('=').next().unwrap();
         assert!(url.starts_with("http://127.0.0.1:7878/login?code="));
-        assert!(spend_login(&dir, code));
-        assert!(!spend_login(&dir, code));
-        assert!(!spend_login(&dir, "../ui-token"));
+        assert_eq!(spend_login(&dir, code), Some(LoginFor::Node));
+        assert_eq!(spend_login(&dir, code), None);
+        assert_eq!(spend_login(&dir, "../ui-token"), None);
         let token = load_or_create_token(&dir).unwrap();
         assert_eq!(load_or_create_token(&dir).unwrap(), token);
         use std::os::unix::fs::PermissionsExt;

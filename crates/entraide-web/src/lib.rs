@@ -12,6 +12,7 @@
 
 mod api;
 mod auth;
+mod people;
 mod setup;
 
 use std::net::SocketAddr;
@@ -65,6 +66,26 @@ pub enum WebError {
     NotRunning,
 }
 
+/// Where and how the interface listens.
+#[derive(Clone, Debug)]
+pub struct WebOptions {
+    /// The address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// Host names a TLS reverse proxy serves the interface under, accepted
+    /// in `Host` and `Origin` (`serve --ui-host`).
+    pub names: Vec<String>,
+}
+
+impl WebOptions {
+    /// On `addr`, reached by IP literal or `localhost` only.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            names: Vec::new(),
+        }
+    }
+}
+
 /// A running web interface.
 pub struct WebServer {
     addr: SocketAddr,
@@ -80,8 +101,9 @@ impl WebServer {
     pub async fn start(
         daemon: DaemonHandle,
         home: &Path,
-        addr: SocketAddr,
+        options: &WebOptions,
     ) -> Result<WebServer, WebError> {
+        let addr = options.addr;
         let token = auth::load_or_create_token(home)?;
         let listener = TcpListener::bind(addr).await.map_err(|e| WebError::Bind {
             addr,
@@ -95,7 +117,13 @@ impl WebServer {
         })?;
         auth::write_address(home, bound)?;
         let login = login_url(home)?;
-        let state = api::State::new(daemon.clone(), home.to_path_buf(), token, bound);
+        let gate = auth::Gate {
+            home: std::sync::Arc::new(home.to_path_buf()),
+            token: std::sync::Arc::new(token),
+            addr: bound,
+            names: std::sync::Arc::new(options.names.clone()),
+        };
+        let state = api::State::new(daemon.clone(), gate);
         let app = api::router(state);
         let stopped = daemon.clone();
         let task = tokio::spawn(async move {

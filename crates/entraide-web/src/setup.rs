@@ -35,9 +35,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::WebError;
 use crate::api::{ApiError, error_response, page_routes};
 use crate::auth::{self, Gate};
+use crate::{WebError, WebOptions};
 
 /// How long one join attempt from the page may take (the inviter must be
 /// reachable; with `wait`, the admission approved).
@@ -93,7 +93,8 @@ impl Setup {
 impl SetupServer {
     /// Serves the set-up page for `home` (made if missing, 0700) on `addr`
     /// (port 0 picks a free port).
-    pub async fn start(home: &Path, addr: SocketAddr, zone: Tz) -> Result<Self, WebError> {
+    pub async fn start(home: &Path, options: &WebOptions, zone: Tz) -> Result<Self, WebError> {
+        let addr = options.addr;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -121,6 +122,7 @@ impl SetupServer {
             home: Arc::new(home.to_path_buf()),
             token: Arc::new(token),
             addr: bound,
+            names: Arc::new(options.names.clone()),
         };
         let state = SetupState {
             gate: gate.clone(),

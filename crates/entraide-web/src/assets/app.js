@@ -88,6 +88,9 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    "ppl.title": "Collègues", "ppl.help": "Chaque personne de votre organisation a sa connexion : invitez-la par son nom, elle ouvre le lien une fois sur son ordinateur et reste connectée. Ses réservations et ses votes portent son nom sur ce nœud ; l'alliance voit votre organisation.",
+    "ppl.name": "Nom", "ppl.invite": "Inviter", "ppl.link": "Lien de connexion de {name} (une fois, 15 minutes) :", "ppl.revoked": "révoqué·e", "ppl.since": "depuis {d}",
+    "ppl.revoke": "Révoquer", "ppl.revokesure": "Révoquer {name} ? Son navigateur sera déconnecté tout de suite.",
     "setup.badge": "Installation", "setup.welcome": "Bienvenue", "setup.intro": "Ce nœud est neuf. Il gardera les documents de l'alliance sur cet ordinateur : commencez par nommer votre organisation.",
     "setup.org": "Votre organisation", "setup.orgname": "Nom", "setup.orghint": "Le nom que les autres membres verront, par ex. « Maison médicale du Midi ».", "setup.create": "Créer l'organisation",
     "setup.orgready": "{org} est prête. Rejoignez l'alliance qui vous a invitée, ou fondez-en une.", "setup.join": "Rejoindre une alliance",
@@ -266,6 +269,9 @@ const T = {
     "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
     "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted", "led.book": "Book", "led.alliance": "the alliance's", "led.visiblegroup": "Only the group's members see these amounts: {orgs}.",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
+    "ppl.title": "Colleagues", "ppl.help": "Each person of your organisation has a login of their own: invite them by name, they open the link once on their computer and stay logged in. Their bookings and votes carry their name on this node; the alliance sees your organisation.",
+    "ppl.name": "Name", "ppl.invite": "Invite", "ppl.link": "{name}'s login link (once, 15 minutes):", "ppl.revoked": "revoked", "ppl.since": "since {d}",
+    "ppl.revoke": "Revoke", "ppl.revokesure": "Revoke {name}? Their browser is logged out at once.",
     "setup.badge": "Setting up", "setup.welcome": "Welcome", "setup.intro": "This node is new. It will keep the alliance's documents on this computer: start by naming your organisation.",
     "setup.org": "Your organisation", "setup.orgname": "Name", "setup.orghint": "The name other members will see, e.g. \"Maison médicale du Midi\".", "setup.create": "Create the organisation",
     "setup.orgready": "{org} is ready. Join the alliance that invited you, or found one.", "setup.join": "Join an alliance",
@@ -420,11 +426,16 @@ function setOnline(st) {
   b.textContent = n > 0 ? t("online", { n }) : t("offline");
   b.className = n > 0 ? "badge online" : "badge offline";
   b.dataset.connected = String(n);
-  document.getElementById("who").textContent = st.org + (st.alliance ? " · " + st.alliance.name : "");
+  document.getElementById("who").textContent = (me ? me.name + " · " : "") + st.org + (st.alliance ? " · " + st.alliance.name : "");
 }
 
+let me = undefined;
 async function loadStatus() {
-  try { status = await api("GET", "/status"); setOnline(status); } catch (e) { /* shown by api() */ }
+  try {
+    status = await api("GET", "/status");
+    if (me === undefined && !status.setup) me = (await api("GET", "/me").catch(() => ({}))).person || null;
+    setOnline(status);
+  } catch (e) { /* shown by api() */ }
   return status;
 }
 
@@ -530,7 +541,7 @@ pages.calendar = {
 
     const bookingEl = (b) => h("div", {
       class: "booking " + b.status + (mine(b) ? " own" : ""), "data-booking": b.id, title: b.org + " · " + short(b.from) + " → " + short(b.to) + " · " + t("status." + b.status),
-    }, b.purpose || b.org, " ", h("span", { class: "muted" }, "(" + b.org + ")"),
+    }, b.purpose || b.org, " ", h("span", { class: "muted" }, "(" + b.org + (b.by ? ", " + b.by : "") + ")"),
       owned && b.status === "pending" ? [" ", h("button", { class: "approve", onclick: (e) => { e.stopPropagation(); act(() => api("POST", "/bookings/" + b.id + "/approve")); } }, t("cal.approve")),
         h("button", { class: "decline", onclick: (e) => { e.stopPropagation(); ask("decline", t("cal.declinewhy", { org: b.org }), true, (reason) => act(() => api("POST", "/bookings/" + b.id + "/decline", { reason }))); } }, t("cal.decline"))] : null);
 
@@ -864,7 +875,7 @@ pages.proposals = {
         h("h2", {}, p.title),
         h("p", { class: "muted" }, t("prop.kind." + p.kind) + " · " + t("prop.process." + p.process) + " · " + t("prop.deadline", { d: short(p.deadline) }) + " · " + p.created_by),
         p.text ? h("pre", { class: "proposal-text" }, p.text) : null,
-        h("ul", { class: "votes" }, (p.votes || []).map((v) => h("li", { class: v.position }, v.org + " : " + t("pos." + v.position) + (v.reason ? " — " + v.reason : "")))),
+        h("ul", { class: "votes" }, (p.votes || []).map((v) => h("li", { class: v.position }, v.org + (v.org === status.org && p.vote_by ? " (" + p.vote_by + ")" : "") + " : " + t("pos." + v.position) + (v.reason ? " — " + v.reason : "")))),
         p.status === "open" ? [
           mine ? h("p", { class: "muted" }, t("prop.mine", { p: t("pos." + mine.position) })) : null,
           h("div", { class: "row" }, reason,
@@ -1111,8 +1122,9 @@ pages.ledger = {
 pages.members = {
   async render(main, page) {
     const st = page.state;
-    const [members, profiles] = await Promise.all([api("GET", "/members"), api("GET", "/orgs").catch(() => [])]);
-    if (unchanged(page, members, profiles)) return;
+    const [members, profiles, people] = await Promise.all([api("GET", "/members"), api("GET", "/orgs").catch(() => []), api("GET", "/people").catch(() => [])]);
+    if (unchanged(page, members, profiles, people)) return;
+    const colleague = h("input", { id: "colleague-name", type: "text", size: 30, autocomplete: "name" });
     const profileOf = (m) => profiles.find((p) => p.org === m.org);
     // Only a coordinator may propose a removal (the node refuses anyone else).
     const coordinator = members.some((m) => m.org === status.org && m.role === "coordinator");
@@ -1145,6 +1157,18 @@ pages.members = {
         fill(st.linkBox, h("p", { class: "ticket", id: "login-url" }, r.url));
       }) }, t("mem.loginlink")),
       st.linkBox || (st.linkBox = h("div", {})),
+      h("h2", {}, t("ppl.title")),
+      h("p", { class: "muted" }, t("ppl.help")),
+      h("div", { class: "row" }, h("label", {}, t("ppl.name") + " ", colleague),
+        h("button", { id: "colleague-invite", onclick: () => act(async () => {
+          const r = await api("POST", "/people", { name: colleague.value });
+          fill(st.personBox, h("p", {}, t("ppl.link", { name: r.person.name })), h("p", { class: "ticket", id: "colleague-url" }, location.origin + r.path));
+        }) }, t("ppl.invite"))),
+      st.personBox || (st.personBox = h("div", {})),
+      people.length ? h("table", { id: "people" }, people.map((p) => h("tr", { "data-person": p.name },
+        h("td", {}, p.name), h("td", { class: "muted" }, p.revoked_ms ? t("ppl.revoked") : t("ppl.since", { d: when(new Date(p.added_ms).toISOString()) })),
+        h("td", {}, p.revoked_ms ? null : h("button", { class: "danger revoke", onclick: () => ask("revoke", t("ppl.revokesure", { name: p.name }), false,
+          () => act(() => api("POST", "/people/" + p.id + "/revoke"))) }, t("ppl.revoke")))))) : null,
       h("h2", {}, t("mem.invite")),
       h("button", { id: "invite", class: "primary", onclick: () => act(async () => {
         const r = await api("POST", "/invite", { role: "member", expires: "7d" });
