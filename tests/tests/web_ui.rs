@@ -1757,9 +1757,16 @@ async fn a_new_node_is_set_up_from_the_browser_joining_with_a_ticket_or_founding
     page.goto(setup_b.login.as_deref().expect("login link"))
         .await
         .expect("login");
+    let axe = axe_script();
+    until(20, "the set-up page", || async {
+        page.find(Locator::Css("#setup-org-name")).await.is_ok()
+    })
+    .await;
+    assert_eq!(axe_violations(&page, &axe).await, Vec::<String>::new());
     type_into(&page, "#setup-org-name", "Groupe Terre").await;
     click(&page, "#setup-org-save").await;
     type_into(&page, "#setup-ticket", &ticket).await;
+    assert_eq!(axe_violations(&page, &axe).await, Vec::<String>::new());
     screenshot(&page, "setup").await;
     click(&page, "#setup-join").await;
     // The node starts on the same address, the browser still logged in.
@@ -1935,4 +1942,232 @@ async fn a_colleague_invited_by_name_books_under_their_name_until_revoked() {
     operator.close().await.unwrap();
     anna.close().await.unwrap();
     serve.stop();
+}
+
+/// axe-core (fetched by `tests/run.sh`; `ENTRAIDE_AXE` names it), as text.
+fn axe_script() -> String {
+    let path = std::env::var_os("ENTRAIDE_AXE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-deps");
+            std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("axe-") && n.ends_with(".min.js"))
+            })
+        })
+        .expect("axe-core is missing: run `bash tests/run.sh` once (it fetches it), or set ENTRAIDE_AXE");
+    std::fs::read_to_string(&path).expect("read axe-core")
+}
+
+/// The serious and critical violations axe-core finds on the page as it is.
+async fn axe_violations(page: &Client, axe: &str) -> Vec<String> {
+    page.execute(axe, vec![]).await.expect("axe-core loads");
+    let found = page
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, { resultTypes: ['violations'] }).then((r) => done(r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.impact + ' ' + v.id + ': ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '))), (e) => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe-core ran");
+    serde_json::from_value(found).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_accessible_and_fits_a_phone() {
+    let net = alliance();
+    let day = next_week_day();
+    // Something on every page.
+    net.a.ok(&[
+        "resource",
+        "add",
+        "Salle Horta",
+        "--kind",
+        "room",
+        "--approval",
+    ]);
+    eventually(30, "the room reaches B", || {
+        net.b
+            .run(&["resource", "list"])
+            .stdout
+            .contains("Salle Horta")
+    });
+    net.b.ok(&[
+        "book",
+        "Salle Horta",
+        "--from",
+        &format!("{day}T09:00"),
+        "--to",
+        &format!("{day}T11:00"),
+        "--purpose",
+        "Assemblée générale de Groupe Terre",
+    ]);
+    net.a.ok(&[
+        "values",
+        "add",
+        "Solidarité",
+        "--description",
+        "Partager ce que nous avons",
+    ]);
+    net.a.ok(&[
+        "propose",
+        "general",
+        "--title",
+        "Acheter un projecteur",
+        "--text",
+        "Pour la salle Horta",
+    ]);
+    net.a.ok(&[
+        "event",
+        "add",
+        "Premiers secours",
+        "--from",
+        &format!("{day}T13:00"),
+        "--to",
+        &format!("{day}T17:00"),
+        "--seats",
+        "12",
+    ]);
+    let file = net.a.scratch().join("procedure.txt");
+    std::fs::write(&file, "Procédure d'accueil\n").unwrap();
+    net.a.ok(&[
+        "library",
+        "add",
+        file.to_str().unwrap(),
+        "--title",
+        "Accueil",
+        "--kind",
+        "procedure",
+    ]);
+    net.a.ok(&[
+        "org",
+        "set",
+        "--description",
+        "Soins de première ligne",
+        "--offers",
+        "salle",
+    ]);
+    eventually(30, "B has the proposal", || {
+        net.b.run(&["proposals"]).stdout.contains("projecteur")
+    });
+    let axe = axe_script();
+    let driver = Driver::start();
+    let page = driver.browser("fr-BE,fr").await;
+    open(&page, &net.serve_a, "#home").await;
+    let ui = net.serve_a.ui.clone().expect("ui");
+    let pages = [
+        "home",
+        "calendar",
+        "charter",
+        "library",
+        "proposals",
+        "events",
+        "groups",
+        "ledger",
+        "values",
+        "members",
+    ];
+    let mut problems = Vec::new();
+    for (width, label) in [(1280u32, "desktop"), (360, "phone")] {
+        page.set_window_size(width, 900).await.expect("window size");
+        for name in pages {
+            let hash = if name == "calendar" {
+                format!("#calendar/{day}")
+            } else {
+                format!("#{name}")
+            };
+            page.goto(&format!("{ui}/{hash}")).await.expect("open page");
+            until(20, "the page drawn", || async {
+                js(&page, "return document.querySelector('main h1') !== null").await == true
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for v in axe_violations(&page, &axe).await {
+                problems.push(format!("{name} ({label}): {v}"));
+            }
+            let overflow = js(
+                &page,
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            )
+            .await
+            .as_i64()
+            .unwrap_or(0);
+            if overflow > 1 {
+                let wide = js(
+                    &page,
+                    "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1).slice(-3).map((e) => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')).join(', ')",
+                )
+                .await;
+                problems.push(format!(
+                    "{name} ({label}): the page is {overflow} px wider than the screen ({wide})"
+                ));
+            }
+            screenshot(&page, &format!("{name}-{label}")).await;
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    page.close().await.unwrap();
+
+    // By keyboard alone: B reaches a free hour, books it with Enter, and is
+    // told the owner has yet to approve; an hour already past takes no
+    // focus and no booking.
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, &format!("#calendar/{day}")).await;
+    let cell = format!("td[data-slot='{day}T15:00']");
+    until(20, "B's week", || async {
+        page_b.find(Locator::Css(&cell)).await.is_ok()
+    })
+    .await;
+    js(
+        &page_b,
+        &format!("document.querySelector(\"{cell}\").focus()"),
+    )
+    .await;
+    page_b
+        .find(Locator::Css(&cell))
+        .await
+        .expect("the hour")
+        .send_keys("\u{E007}")
+        .await
+        .expect("Enter");
+    type_into(&page_b, "#purpose", "Réunion d'équipe").await;
+    click(&page_b, "#book-confirm").await;
+    until(20, "asked, not booked", || async {
+        shows(&page_b, "#notice", "doit encore l'approuver").await
+    })
+    .await;
+    let focusable = js(
+        &page_b,
+        "const past = document.querySelectorAll('td.slot.past'); return [past.length, [...past].filter((c) => c.tabIndex >= 0).length]",
+    )
+    .await;
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).format("%Y-%m-%d");
+    page_b
+        .goto(&format!(
+            "{}/#calendar/{yesterday}",
+            net.serve_b.ui.as_deref().expect("ui")
+        ))
+        .await
+        .expect("this week");
+    until(20, "past hours shown as such", || async {
+        js(
+            &page_b,
+            "return document.querySelectorAll('td.slot.past').length",
+        )
+        .await
+        .as_i64()
+        .unwrap_or(0)
+            > 0
+    })
+    .await;
+    let past_focusable = js(
+        &page_b,
+        "return [...document.querySelectorAll('td.slot.past')].filter((c) => c.tabIndex >= 0 || c.getAttribute('role') === 'button').length",
+    )
+    .await;
+    assert_eq!(past_focusable, 0, "{focusable}");
+    page_b.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
 }

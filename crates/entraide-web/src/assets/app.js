@@ -88,6 +88,8 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    "cal.asked": "Demande envoyée : {org} doit encore l'approuver.", "cal.bookslot": "Réserver {when}",
+    "charter.textlabel": "Texte du projet de charte", "lib.filelabel": "Fichier à partager",
     "ppl.title": "Collègues", "ppl.help": "Chaque personne de votre organisation a sa connexion : invitez-la par son nom, elle ouvre le lien une fois sur son ordinateur et reste connectée. Ses réservations et ses votes portent son nom sur ce nœud ; l'alliance voit votre organisation.",
     "ppl.name": "Nom", "ppl.invite": "Inviter", "ppl.link": "Lien de connexion de {name} (une fois, 15 minutes) :", "ppl.revoked": "révoqué·e", "ppl.since": "depuis {d}",
     "ppl.revoke": "Révoquer", "ppl.revokesure": "Révoquer {name} ? Son navigateur sera déconnecté tout de suite.",
@@ -269,6 +271,8 @@ const T = {
     "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
     "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted", "led.book": "Book", "led.alliance": "the alliance's", "led.visiblegroup": "Only the group's members see these amounts: {orgs}.",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
+    "cal.asked": "Request sent: {org} has yet to approve it.", "cal.bookslot": "Book {when}",
+    "charter.textlabel": "Text of the charter draft", "lib.filelabel": "File to share",
     "ppl.title": "Colleagues", "ppl.help": "Each person of your organisation has a login of their own: invite them by name, they open the link once on their computer and stay logged in. Their bookings and votes carry their name on this node; the alliance sees your organisation.",
     "ppl.name": "Name", "ppl.invite": "Invite", "ppl.link": "{name}'s login link (once, 15 minutes):", "ppl.revoked": "revoked", "ppl.since": "since {d}",
     "ppl.revoke": "Revoke", "ppl.revokesure": "Revoke {name}? Their browser is logged out at once.",
@@ -408,7 +412,7 @@ function when(iso) {
 
 // Runs an action from a button: shows its refusal, never throws.
 async function act(fn, okText) {
-  try { await fn(); notice(okText || null, true); await refresh(); }
+  try { await fn(); notice((typeof okText === "function" ? okText() : okText) || null, true); await refresh(); }
   catch (e) { notice(e.message); }
 }
 
@@ -551,9 +555,18 @@ pages.calendar = {
         const from = day + "T" + pad(hr) + ":00", to = day + "T" + pad(hr + 1) + ":00";
         const here = live.filter((b) => b.from.slice(0, 16) < to && b.to.slice(0, 16) > from);
         const starts = here.filter((b) => b.from.slice(0, 16) >= from || hr === HOURS[0]);
-        const cell = h("td", { class: "slot" + (here.length ? " taken" : ""), "data-slot": from },
+        // A slot already begun cannot be booked from the page.
+        const past = new Date(from) < new Date();
+        const cell = h("td", { class: "slot" + (here.length ? " taken" : "") + (past && !here.length ? " past" : ""), "data-slot": from },
           starts.map(bookingEl), here.length && !starts.length ? h("div", { class: "booking cont " + here[0].status + (mine(here[0]) ? " own" : "") }, "⋮") : null);
-        if (!here.length) cell.addEventListener("click", () => openBooking(res, from, to));
+        if (!here.length && !past) {
+          // Free hours take the keyboard's focus: Enter or Space books.
+          cell.tabIndex = 0;
+          cell.setAttribute("role", "button");
+          cell.setAttribute("aria-label", t("cal.bookslot", { when: when(from) }));
+          cell.addEventListener("click", () => openBooking(res, from, to));
+          cell.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openBooking(res, from, to); } });
+        }
         return cell;
       })));
 
@@ -661,11 +674,14 @@ function openBooking(res, from, to) {
       h("button", { id: "book-confirm", class: "primary", onclick: () => {
         dlg.close(); dlg.remove();
         const series = repeat.value ? { repeat: repeat.value, count: Number(count.value) } : {};
+        let said = t("cal.booked");
         act(async () => {
           const r = await api("POST", "/bookings", { resource: res.id, from: fromI.value.slice(0, 16), to: toI.value.slice(0, 16), purpose: purpose.value, ...series });
           // A series books what is free and says what it skipped.
           if ((r.skipped || []).length) throw new ApiError(t("cal.skipped", { n: r.ids.length, s: r.skipped.map((x) => short(x.from)).join(", ") }));
-        }, t("cal.booked"));
+          // A resource that needs its owner's approval: asked, not booked.
+          if (res.approval && res.owner !== status.org) said = t("cal.asked", { org: res.owner });
+        }, () => said);
       } }, t("cal.book")),
       h("button", { onclick: () => { dlg.close(); dlg.remove(); } }, t("cal.close"))));
   document.body.append(dlg);
@@ -715,7 +731,7 @@ pages.charter = {
     if (!st.ta) {
       const data = await api("GET", "/charter");
       st.base = { text: data.text, heads: data.heads };
-      st.ta = h("textarea", { id: "charter-text", spellcheck: "true" });
+      st.ta = h("textarea", { id: "charter-text", spellcheck: "true", "aria-label": t("charter.textlabel") });
       st.ta.value = data.text;
       st.info = h("p", { id: "charter-state", class: "muted" }, t("ch.saved"));
       st.ta.addEventListener("input", () => { clearTimeout(st.timer); st.timer = setTimeout(() => charterSend(st), 350); });
@@ -798,7 +814,7 @@ pages.library = {
     const st = page.state;
     if (!st.list) {
       st.file = null;
-      const fileI = h("input", { type: "file", id: "file" });
+      const fileI = h("input", { type: "file", id: "file", "aria-label": t("lib.filelabel") });
       const title = h("input", { id: "lib-title", type: "text", size: 30 });
       const kind = h("select", { id: "lib-kind" }, KINDS.map((k) => h("option", { value: k, selected: k === "other" }, k)));
       const tags = h("input", { id: "lib-tags", type: "text", size: 30 });
