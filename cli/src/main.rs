@@ -1366,7 +1366,11 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
             match command {
                 CharterCommand::Show { adopted: false } => Request::CharterShow,
                 CharterCommand::Show { adopted: true } => Request::CharterAdopted,
-                CharterCommand::Diff { from, to } => Request::CharterDiff { from, to },
+                CharterCommand::Diff { from, to } => Request::CharterDiff {
+                    from,
+                    to,
+                    text: None,
+                },
                 CharterCommand::Set { file, base: None } => Request::CharterSet {
                     text: utf8(read_input(&file)?, &file)?,
                 },

@@ -2171,3 +2171,143 @@ async fn every_page_is_accessible_and_fits_a_phone() {
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_shows_its_diff_is_voted_on_three_pages_and_adopted_everywhere() {
+    let net = alliance();
+    let c = join(&net.a, "Asbl Soleil");
+    let serve_c = Serve::start_with_ui(&c);
+    let charter = net.a.scratch().join("charte.md");
+    std::fs::write(&charter, "Charte\n\nArticle 1 : s'entraider.\n").unwrap();
+    net.a
+        .ok(&["charter", "set", "--file", charter.to_str().unwrap()]);
+    // Adopted once, by all three, so that the amendment has something to
+    // change.
+    net.a.json(&[
+        "propose",
+        "charter-amendment",
+        "--title",
+        "Première charte",
+        "--file",
+        charter.to_str().unwrap(),
+    ]);
+    let first_id = net.a.json(&["proposals"])[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for home in [&net.a, &net.b, &c] {
+        eventually(30, "the first charter proposal everywhere", || {
+            home.run(&["proposals"]).stdout.contains("Première charte")
+        });
+        home.ok(&["vote", &first_id, "agree"]);
+    }
+    eventually(30, "the first charter adopted on C", || {
+        c.json(&["charter", "show", "--adopted"])["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Article 1"))
+    });
+    let driver = Driver::start();
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &net.serve_a, "#proposals").await;
+    until(20, "the proposals page", || async {
+        page_a.find(Locator::Css("#prop-kind")).await.is_ok()
+    })
+    .await;
+    page_a
+        .find(Locator::Css("#prop-kind option[value='charter-amendment']"))
+        .await
+        .expect("the amendment option")
+        .click()
+        .await
+        .expect("pick amendment");
+    until(20, "the draft in the form", || async {
+        js(&page_a, "return document.querySelector('#prop-text').value")
+            .await
+            .as_str()
+            .is_some_and(|t| t.contains("Article 1"))
+    })
+    .await;
+    type_into(&page_a, "#prop-title", "Article 2").await;
+    type_into(&page_a, "#prop-text", "Article 2 : partager nos salles.\n").await;
+    // Before it is sent: what it changes in the adopted charter.
+    until(20, "the diff before sending", || async {
+        shows(
+            &page_a,
+            "#prop-diff .add",
+            "Article 2 : partager nos salles.",
+        )
+        .await
+    })
+    .await;
+    click(&page_a, "#propose").await;
+    let amendment = |home: &TestHome| -> Option<String> {
+        home.json(&["proposals"])
+            .as_array()?
+            .iter()
+            .find(|p| p["title"] == "Article 2")?["id"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    eventually(30, "the amendment reaches C", || amendment(&c).is_some());
+    let id = amendment(&c).expect("id");
+    let card = format!("div[data-proposal='{id}']");
+    // Each organisation votes on its own page; the header counts what waits.
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &net.serve_b, "#proposals").await;
+    let page_c = driver.browser("en-GB,en").await;
+    open(&page_c, &serve_c, "#proposals").await;
+    for (home, page) in [(&net.b, &page_b), (&c, &page_c), (&net.a, &page_a)] {
+        page.refresh().await.expect("reload");
+        until(20, "the count of what awaits this organisation", || async {
+            shows(page, "nav a[data-page='proposals'] .count", "1").await
+        })
+        .await;
+        until(20, "the amendment marked as awaiting", || async {
+            page.find(Locator::Css(&format!("{card}.awaiting")))
+                .await
+                .is_ok()
+        })
+        .await;
+        click(page, &format!("{card} button.vote.agree")).await;
+        let org = home.json(&["status"])["org"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        eventually(30, "the vote stored", || {
+            home.json(&["proposals"])
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    p["id"] == id.as_str()
+                        && p["votes"]
+                            .as_array()
+                            .is_some_and(|v| v.iter().any(|v| v["org"] == org.as_str()))
+                })
+        });
+    }
+    for home in [&net.a, &net.b, &c] {
+        eventually(30, "adopted everywhere", || {
+            home.json(&["charter", "show", "--adopted"])["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Article 2 : partager nos salles."))
+        });
+    }
+    // The charter page shows the adoption with what it changed.
+    let ui_b = net.serve_b.ui.as_deref().expect("ui");
+    page_b
+        .goto(&format!("{ui_b}/#charter"))
+        .await
+        .expect("charter");
+    click(&page_b, "#history li.adopted details summary").await;
+    until(20, "the adoption's diff", || async {
+        shows(&page_b, "#history pre.diff .add", "Article 2").await
+    })
+    .await;
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    page_c.close().await.unwrap();
+    serve_c.stop();
+    net.serve_a.stop();
+    net.serve_b.stop();
+}

@@ -528,9 +528,19 @@ impl Node {
         }
     }
 
-    /// `charter diff A B`: versions are `draft`, `adopted` or a proposal.
-    pub(crate) fn charter_diff(&mut self, a: &str, b: &str) -> Result<Reply, NodeError> {
-        let (old, new) = (self.charter_version(a)?, self.charter_version(b)?);
+    /// `charter diff A B`: versions are `draft`, `adopted` or a proposal;
+    /// `text`, when given, stands for B (a text not stored yet).
+    pub(crate) fn charter_diff(
+        &mut self,
+        a: &str,
+        b: &str,
+        text: Option<String>,
+    ) -> Result<Reply, NodeError> {
+        let old = self.charter_version(a)?;
+        let new = match text {
+            Some(text) => text,
+            None => self.charter_version(b)?,
+        };
         let diff = similar::TextDiff::from_lines(&old, &new);
         let unified = diff.unified_diff().header(a, b).to_string();
         Ok(Reply::new(

@@ -830,9 +830,9 @@ impl Node {
                 self.require_alliance()?;
                 self.charter_adopted()
             }
-            Request::CharterDiff { from, to } => {
+            Request::CharterDiff { from, to, text } => {
                 self.require_alliance()?;
-                self.charter_diff(&from, &to)
+                self.charter_diff(&from, &to, text)
             }
             Request::Decisions => {
                 self.require_alliance()?;

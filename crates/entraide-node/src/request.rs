@@ -279,6 +279,10 @@ pub enum Request {
         from: String,
         /// draft, adopted or a proposal.
         to: String,
+        /// A text to compare with `from` instead of `to` (an amendment
+        /// being written, before it is proposed).
+        #[serde(default)]
+        text: Option<String>,
     },
     /// `decisions`.
     Decisions,

@@ -162,6 +162,7 @@ fn bad_input(message: &str) -> ApiError {
         charter_edit,
         charter_history,
         charter_adopted,
+        charter_diff,
         values_list,
         values_add,
         values_endorse,
@@ -213,6 +214,7 @@ fn bad_input(message: &str) -> ApiError {
         Person,
         PersonBody,
         CharterEdit,
+        DiffBody,
         ValueAdd,
         Reason,
         InviteBody,
@@ -252,6 +254,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/charter", get(charter_show).put(charter_edit))
         .route("/charter/history", get(charter_history))
         .route("/charter/adopted", get(charter_adopted))
+        .route("/charter/diff", post(charter_diff))
         .route("/values", get(values_list).post(values_add))
         .route("/values/{id}/endorse", post(values_endorse))
         .route("/values/{id}/withdraw", post(values_withdraw))
@@ -957,6 +960,30 @@ async fn resources_withdraw(
     s.json(Request::ResourceWithdraw {
         resource,
         reason: r.reason,
+    })
+    .await
+}
+
+/// Two versions of the charter to compare.
+#[derive(Deserialize, ToSchema)]
+struct DiffBody {
+    /// draft, adopted or a proposal id.
+    from: String,
+    /// draft, adopted or a proposal id.
+    #[serde(default)]
+    to: String,
+    /// A text to compare instead of `to` (an amendment being written).
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// The differences between two versions of the charter, as a unified diff.
+#[utoipa::path(post, path = "/api/charter/diff", request_body = DiffBody, responses((status = 200, description = "as `entraide charter diff --json`", body = Object)))]
+async fn charter_diff(AxState(s): AxState<State>, Json(d): Json<DiffBody>) -> ApiResult {
+    s.json(Request::CharterDiff {
+        from: d.from,
+        to: d.to,
+        text: d.text,
     })
     .await
 }

@@ -88,6 +88,8 @@ const T = {
     "ev.attendance": "Liste de présence (CSV)", "ev.add": "Proposer une formation", "ev.name": "Titre",
     "ev.resource": "Salle (facultatif)", "ev.none": "aucune", "ev.registered": "Inscription enregistrée.",
     "ev.confirmed": "confirmée", "ev.waiting": "en attente", "ev.after": "après la clôture",
+    "prop.diff": "Ce qu'elle change dans la charte adoptée", "prop.nodiff": "Aucune différence avec la charte adoptée.", "prop.todo": "à voter",
+    "prop.awaiting": "{n} proposition(s) attendent votre vote", "ch.changes": "Ce qui a changé",
     "cal.asked": "Demande envoyée : {org} doit encore l'approuver.", "cal.bookslot": "Réserver {when}",
     "charter.textlabel": "Texte du projet de charte", "lib.filelabel": "Fichier à partager",
     "ppl.title": "Collègues", "ppl.help": "Chaque personne de votre organisation a sa connexion : invitez-la par son nom, elle ouvre le lien une fois sur son ordinateur et reste connectée. Ses réservations et ses votes portent son nom sur ce nœud ; l'alliance voit votre organisation.",
@@ -271,6 +273,8 @@ const T = {
     "led.export": "Export every payment (CSV)", "led.due": "due", "led.settled": "settled", "led.open": "to pay",
     "led.status": "Decision: {s}", "led.nopayments": "No payment recorded yet.", "led.visible": "Every member of the alliance sees these amounts.", "led.voting": "being voted", "led.book": "Book", "led.alliance": "the alliance's", "led.visiblegroup": "Only the group's members see these amounts: {orgs}.",
     "ev.confirmed": "confirmed", "ev.waiting": "waiting", "ev.after": "after closing",
+    "prop.diff": "What it changes in the adopted charter", "prop.nodiff": "No difference with the adopted charter.", "prop.todo": "to vote",
+    "prop.awaiting": "{n} proposal(s) await your vote", "ch.changes": "What changed",
     "cal.asked": "Request sent: {org} has yet to approve it.", "cal.bookslot": "Book {when}",
     "charter.textlabel": "Text of the charter draft", "lib.filelabel": "File to share",
     "ppl.title": "Colleagues", "ppl.help": "Each person of your organisation has a login of their own: invite them by name, they open the link once on their computer and stay logged in. Their bookings and votes carry their name on this node; the alliance sees your organisation.",
@@ -402,6 +406,38 @@ function fieldText(name, v) {
   return v;
 }
 
+// How far a moment is, in the reader's language: "dans 3 jours".
+function relative(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return iso || "";
+  const mins = Math.round((d - new Date()) / 60000);
+  const [n, unit] = Math.abs(mins) < 60 ? [mins, "minute"] : Math.abs(mins) < 48 * 60 ? [Math.round(mins / 60), "hour"] : [Math.round(mins / 1440), "day"];
+  return new Intl.RelativeTimeFormat(lang === "fr" ? "fr-BE" : "en-GB", { numeric: "auto" }).format(n, unit) + " (" + when(iso) + ")";
+}
+
+// A diff that opens on demand, and stays open when the page is redrawn
+// (a live update) as long as the page's state lives.
+function diffBox(state, label, body) {
+  const key = JSON.stringify(body);
+  const open = (state.openDiffs || (state.openDiffs = new Set())).has(key);
+  const box = h("details", { class: "diff-box", open }, h("summary", {}, label), h("div", {}));
+  if (open) showDiff(box.lastChild, body);
+  box.addEventListener("toggle", () => {
+    if (box.open) { state.openDiffs.add(key); showDiff(box.lastChild, body); } else state.openDiffs.delete(key);
+  });
+  return box;
+}
+
+// The node's unified diff of two versions of the charter, lines marked.
+async function showDiff(into, body) {
+  try {
+    const r = await api("POST", "/charter/diff", body);
+    if (!r.changed) { fill(into, h("p", { class: "muted" }, t("prop.nodiff"))); return; }
+    fill(into, h("pre", { class: "diff" }, r.diff.split("\n").filter((l) => !l.startsWith("---") && !l.startsWith("+++")).map((l) =>
+      h("span", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : l.startsWith("@@") ? "hunk" : "" }, l + "\n"))));
+  } catch (e) { fill(into, h("p", { class: "muted" }, e.message)); }
+}
+
 // A moment in the reader's language and time zone: "jeu. 3 déc., 14:00".
 function when(iso) {
   const d = new Date(iso);
@@ -476,6 +512,7 @@ async function refresh() {
   try {
     await loadStatus();
     document.querySelector("nav").hidden = !!(status && status.setup);
+    if (status && !status.setup && status.alliance) countAwaiting();
     if (status && status.setup) await setupPage(document.getElementById("main"));
     else if (current) await current.render(document.getElementById("main"), current);
   } catch (e) { notice(e.message); }
@@ -748,8 +785,12 @@ pages.charter = {
       h("h2", {}, t("ch.adopted")),
       adopted && adopted.text ? h("pre", { id: "adopted" }, adopted.text) : h("p", { class: "muted" }, t("ch.noadopted")),
       h("h2", {}, t("ch.history")),
-      h("ul", { id: "history" }, (Array.isArray(history) ? history : []).slice().sort((x, y) => String(y.time).localeCompare(String(x.time))).slice(0, 20).map((c) =>
-        h("li", { class: c.kind }, short(c.time) + " · " + c.org + " · " + (c.kind === "adopted" ? t("ch.adoptedby", { p: String(c.proposal).slice(0, 8) }) : t("ch.edits", { n: c.ops }))))));
+      h("ul", { id: "history" }, (Array.isArray(history) ? history : []).slice().sort((x, y) => String(y.time).localeCompare(String(x.time))).slice(0, 20).map((c, i, all) => {
+        // Each adoption, with what it changed since the one before.
+        const before = c.kind === "adopted" ? all.slice(i + 1).find((x) => x.kind === "adopted") : null;
+        const diff = before ? diffBox(st, t("ch.changes"), { from: before.proposal, to: c.proposal }) : null;
+        return h("li", { class: c.kind }, when(c.time) + " · " + c.org + " · " + (c.kind === "adopted" ? t("ch.adoptedby", { p: String(c.proposal).slice(0, 8) }) : t("ch.edits", { n: c.ops })), diff);
+      })));
   },
   leave() { const st = current && current.state; if (st && st.ta) { clearTimeout(st.timer); charterSend(st); } },
 };
@@ -883,14 +924,19 @@ pages.proposals = {
   async render(main, page) {
     const [proposals, decisions] = await Promise.all([api("GET", "/proposals"), api("GET", "/decisions").catch(() => [])]);
     if (unchanged(page, proposals, decisions)) return;
-    const open = proposals.filter((p) => p.status === "open");
+    // What awaits this organisation's vote comes first.
+    const awaiting = (p) => p.status === "open" && !(p.votes || []).some((v) => v.org === status.org);
+    const open = proposals.filter((p) => p.status === "open").sort((x, y) => awaiting(y) - awaiting(x));
     const card = (p) => {
-      const reason = h("input", { type: "text", size: 40, class: "vote-reason", placeholder: t("prop.reason") });
+      const reason = h("input", { type: "text", size: 40, class: "vote-reason", placeholder: t("prop.reason"), "aria-label": t("prop.reason") });
       const mine = (p.votes || []).find((v) => v.org === status.org);
-      return h("div", { class: "card proposal", "data-proposal": p.id },
-        h("h2", {}, p.title),
-        h("p", { class: "muted" }, t("prop.kind." + p.kind) + " · " + t("prop.process." + p.process) + " · " + t("prop.deadline", { d: short(p.deadline) }) + " · " + p.created_by),
+      const diff = p.kind === "charter-amendment" ? diffBox(page.state, t("prop.diff"), { from: "adopted", to: p.id }) : null;
+      return h("div", { class: "card proposal" + (awaiting(p) ? " awaiting" : ""), "data-proposal": p.id },
+        h("h2", {}, p.title, awaiting(p) ? h("span", { class: "tag todo" }, t("prop.todo")) : null),
+        h("p", { class: "muted" }, t("prop.kind." + p.kind) + " · " + t("prop.process." + p.process) + " · " +
+          (p.status === "open" ? t("prop.deadline", { d: relative(p.deadline) }) : when(p.deadline)) + " · " + p.created_by + (p.by ? " (" + p.by + ")" : "")),
         p.text ? h("pre", { class: "proposal-text" }, p.text) : null,
+        diff,
         h("ul", { class: "votes" }, (p.votes || []).map((v) => h("li", { class: v.position }, v.org + (v.org === status.org && p.vote_by ? " (" + p.vote_by + ")" : "") + " : " + t("pos." + v.position) + (v.reason ? " — " + v.reason : "")))),
         p.status === "open" ? [
           mine ? h("p", { class: "muted" }, t("prop.mine", { p: t("pos." + mine.position) })) : null,
@@ -904,15 +950,22 @@ pages.proposals = {
     const text = h("textarea", { id: "prop-text", rows: 6 });
     const process = h("select", { id: "prop-process" }, h("option", { value: "" }, t("prop.default")), ["consent", "consensus", "majority"].map((k) => h("option", { value: k }, t("prop.process." + k))));
     const deadline = h("input", { id: "prop-deadline", type: "datetime-local" });
+    // An amendment starts from the charter draft as it is now, and shows
+    // what it changes in the adopted charter before it is sent.
+    const preview = h("div", { id: "prop-diff", "aria-live": "polite" });
+    let timer = null;
+    const redraw = () => { clearTimeout(timer); timer = setTimeout(() => kind.value === "charter-amendment" ? showDiff(preview, { from: "adopted", text: text.value }) : fill(preview), 300); };
     kind.addEventListener("change", async () => {
-      // An amendment starts from the charter as it is now.
       if (kind.value === "charter-amendment" && !text.value) text.value = (await api("GET", "/charter").catch(() => ({ text: "" }))).text;
+      redraw();
     });
+    text.addEventListener("input", redraw);
     fill(main, h("h1", {}, t("prop.title")),
       open.length ? h("div", { class: "cards", id: "open-proposals" }, open.map(card)) : h("p", { class: "muted" }, t("prop.none")),
       h("h2", {}, t("prop.new")),
       h("div", { class: "row" }, h("label", {}, t("prop.kindlabel") + " ", kind), h("label", {}, t("prop.titlelabel") + " ", title)),
       h("p", {}, h("label", {}, t("prop.textlabel"), h("br", {}), text)),
+      preview,
       h("div", { class: "row" }, h("label", {}, t("prop.processlabel") + " ", process), h("label", {}, t("prop.deadlinelabel") + " ", deadline),
         h("button", { class: "primary", id: "propose", onclick: () => act(() => api("POST", "/proposals", {
           kind: kind.value, title: title.value, text: text.value, process: process.value || null, deadline: deadline.value ? deadline.value.slice(0, 16) : null,
@@ -1217,6 +1270,19 @@ async function confirmLeave() {
 function confirmRemove(m) {
   ask("remove", t("mem.confirm", { org: m.org }), true, (reason) =>
     act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/remove", { reason })), t("mem.yes"));
+}
+
+// The header counts the proposals that await this organisation's vote.
+async function countAwaiting() {
+  const list = await api("GET", "/proposals").catch(() => null);
+  if (!list) return;
+  const n = list.filter((p) => p.status === "open" && !(p.votes || []).some((v) => v.org === status.org)).length;
+  const link = document.querySelector("nav a[data-page='proposals']");
+  let badge = link.querySelector(".count");
+  if (!n) { if (badge) badge.remove(); return; }
+  if (!badge) { badge = h("span", { class: "count" }); link.append(" ", badge); }
+  badge.textContent = String(n);
+  badge.setAttribute("aria-label", t("prop.awaiting", { n }));
 }
 
 // ---- setting up a new node -------------------------------------------------
