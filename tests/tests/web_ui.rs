@@ -2311,3 +2311,43 @@ async fn an_amendment_shows_its_diff_is_voted_on_three_pages_and_adopted_everywh
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_tabs_of_the_interface_all_load_and_all_follow_live_changes() {
+    let a = TestHome::founded("Maison médicale du Midi");
+    let serve = Serve::start_with_ui(&a);
+    let ui = serve.ui.clone().expect("ui");
+    let driver = Driver::start();
+    let page = driver.browser("fr-BE,fr").await;
+    open(&page, &serve, "#values").await;
+    until(20, "the first tab", || async {
+        shows(&page, "#org-name, h1", "").await
+    })
+    .await;
+    // Nine more tabs, each drawn within seconds (a browser gives one host
+    // six connections: one live stream per tab would starve the seventh).
+    let mut tabs = vec![page.window().await.expect("first tab")];
+    for _ in 0..9 {
+        let tab = page.new_window(true).await.expect("a new tab").handle;
+        page.switch_to_window(tab.clone())
+            .await
+            .expect("to the tab");
+        page.goto(&format!("{ui}/#values")).await.expect("open");
+        until(10, "the tab drawn", || async {
+            js(&page, "return document.querySelector('main h1') !== null").await == true
+        })
+        .await;
+        tabs.push(tab);
+    }
+    // A change made elsewhere reaches every tab, leader or not.
+    a.ok(&["values", "add", "Ouverture"]);
+    for tab in tabs {
+        page.switch_to_window(tab).await.expect("to the tab");
+        until(15, "the new value in this tab", || async {
+            shows(&page, "main", "Ouverture").await
+        })
+        .await;
+    }
+    page.close().await.unwrap();
+    serve.stop();
+}

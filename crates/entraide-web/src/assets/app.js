@@ -1367,12 +1367,27 @@ function applyLang() {
   for (const b of document.querySelectorAll("[data-lang]")) b.classList.toggle("on", b.dataset.lang === lang);
 }
 
+// Live updates. A browser opens at most six connections to one host, and
+// each stream of changes holds one for good: with one stream per tab, the
+// seventh tab would never load. So one tab at a time (the holder of a Web
+// Lock) listens to the node and passes each change to the other tabs on a
+// BroadcastChannel; when it closes, another tab takes the lock over.
 function listen() {
   let timer = null;
-  const es = new EventSource("/api/changes");
-  es.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 150); });
-  es.addEventListener("open", () => loadStatus());
-  es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) { if (!(status && status.setup)) setOnline(null); setTimeout(listen, 3000); } });
+  const changed = () => { clearTimeout(timer); timer = setTimeout(refresh, 150); };
+  const channel = "BroadcastChannel" in window ? new BroadcastChannel("entraide-changes") : null;
+  if (channel) channel.onmessage = changed;
+  const stream = () => new Promise((resolve) => {
+    const es = new EventSource("/api/changes");
+    es.addEventListener("change", () => { changed(); if (channel) channel.postMessage("change"); });
+    es.addEventListener("open", () => loadStatus());
+    es.addEventListener("error", () => {
+      if (es.readyState === EventSource.CLOSED) { if (!(status && status.setup)) setOnline(null); es.close(); setTimeout(resolve, 3000); }
+    });
+  });
+  const hold = async () => { for (;;) await stream(); };
+  if (navigator.locks && channel) navigator.locks.request("entraide-changes", hold);
+  else hold();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
