@@ -2351,3 +2351,116 @@ async fn ten_tabs_of_the_interface_all_load_and_all_follow_live_changes() {
     page.close().await.unwrap();
     serve.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_members_page_blocks_under_consensus_and_invites_and_revokes_a_device() {
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Asbl A"]);
+    a.ok(&["alliance", "create", "Alliance", "--admission", "consensus"]);
+    let serve_a = Serve::start_with_ui(&a);
+    let b = join(&a, "Asbl B");
+    let serve_b = Serve::start_with_ui(&b);
+    // C asks to join: under consensus B must agree too.
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let c = TestHome::new();
+    c.ok(&["init", "--org", "Asbl C"]);
+    c.ok(&["join", &ticket, "--timeout", "20"]);
+    eventually(30, "C pending on B", || {
+        b.json(&["member", "list"]).as_array().is_some_and(|l| {
+            l.iter()
+                .any(|m| m["org"] == "Asbl C" && m["status"] == "pending")
+        })
+    });
+    let driver = Driver::start();
+    let page_b = driver.browser("fr-BE,fr").await;
+    open(&page_b, &serve_b, "#members").await;
+    let row = "tr[data-org='Asbl C']";
+    until(20, "C's row with approve and block", || async {
+        page_b
+            .find(Locator::Css(&format!("{row} button.approve")))
+            .await
+            .is_ok()
+            && page_b
+                .find(Locator::Css(&format!("{row} button.block")))
+                .await
+                .is_ok()
+    })
+    .await;
+    // A plain member under consensus proposes removals too (the rule lets
+    // it), but never of itself.
+    assert!(
+        page_b
+            .find(Locator::Css("tr[data-org='Asbl A'] button.remove"))
+            .await
+            .is_ok()
+    );
+    assert!(
+        page_b
+            .find(Locator::Css("tr[data-org='Asbl B'] button.remove"))
+            .await
+            .is_err()
+    );
+    click(&page_b, &format!("{row} button.block")).await;
+    type_into(
+        &page_b,
+        "#block-reason",
+        "Nous ne connaissons pas encore cette association",
+    )
+    .await;
+    click(&page_b, "#block-yes").await;
+    eventually(30, "B's block reaches A, and C is not admitted", || {
+        a.json(&["member", "log"])
+            .to_string()
+            .contains("Nous ne connaissons pas encore cette association")
+    });
+    assert!(a.json(&["member", "list"]).as_array().is_some_and(|l| {
+        !l.iter()
+            .any(|m| m["org"] == "Asbl C" && m["status"] == "active")
+    }));
+
+    // A second laptop of A joins with a ticket made on A's page, then is
+    // revoked from it.
+    let page_a = driver.browser("fr-BE,fr").await;
+    open(&page_a, &serve_a, "#members").await;
+    click(&page_a, "#device-invite").await;
+    until(20, "the device ticket", || async {
+        page_a.find(Locator::Css("#device-ticket")).await.is_ok()
+    })
+    .await;
+    let device_ticket = text_of(&page_a, "#device-ticket").await.expect("ticket");
+    let laptop = TestHome::new();
+    laptop.ok(&["init", "--org", "Asbl A (portable)"]);
+    laptop.ok(&["join", device_ticket.trim(), "--timeout", "20"]);
+    let device = laptop.json(&["status"])["device"]
+        .as_str()
+        .expect("device")
+        .to_owned();
+    let own_devices = |home: &TestHome, key: &str| -> Vec<String> {
+        home.json(&["member", "list"])
+            .as_array()
+            .and_then(|l| l.iter().find(|m| m["org"] == "Asbl A").cloned())
+            .and_then(|m| m[key].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| d.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(own_devices(&a, "devices").contains(&device));
+    let dev_row = format!("#devices tr[data-device='{device}']");
+    until(20, "the laptop on A's page", || async {
+        page_a
+            .find(Locator::Css(&format!("{dev_row} button.revoke-device")))
+            .await
+            .is_ok()
+    })
+    .await;
+    click(&page_a, &format!("{dev_row} button.revoke-device")).await;
+    click(&page_a, "#device-yes").await;
+    eventually(30, "the laptop revoked", || {
+        own_devices(&a, "removed_devices").contains(&device)
+    });
+    page_a.close().await.unwrap();
+    page_b.close().await.unwrap();
+    serve_a.stop();
+    serve_b.stop();
+}

@@ -149,6 +149,9 @@ fn bad_input(message: &str) -> ApiError {
         members,
         member_approve,
         member_remove,
+        member_block,
+        device_invite,
+        device_remove,
         peers,
         sync_now,
         invite,
@@ -218,6 +221,7 @@ fn bad_input(message: &str) -> ApiError {
         ValueAdd,
         Reason,
         InviteBody,
+        DeviceInviteBody,
         ResourceAdd,
         ResourceEdit,
         BookBody,
@@ -243,6 +247,9 @@ pub(crate) fn router(state: State) -> Router {
         .route("/members", get(members))
         .route("/members/{org}/approve", post(member_approve))
         .route("/members/{org}/remove", post(member_remove))
+        .route("/members/{org}/block", post(member_block))
+        .route("/devices/invite", post(device_invite))
+        .route("/devices/{id}/remove", post(device_remove))
         .route("/peers", get(peers))
         .route("/sync", post(sync_now))
         .route("/invite", post(invite))
@@ -594,15 +601,19 @@ fn seven_days() -> String {
 /// (`qr_svg`, an SVG image).
 #[utoipa::path(post, path = "/api/invite", request_body = InviteBody, responses((status = 200, description = "`ticket`, `expires`, `role`, `qr_svg`", body = Object)))]
 async fn invite(AxState(s): AxState<State>, Json(body): Json<InviteBody>) -> ApiResult {
-    let mut json = s
+    let reply = s
         .run(Request::Invite {
             role: body.role,
             expires: body.expires,
         })
-        .await?
-        .json;
+        .await?;
+    Ok(Json(with_qr(reply.json)))
+}
+
+/// A ticket's reply with its QR code (`qr_svg`): the exact ticket text, so
+/// that a scanned code pastes into `entraide join` or the set-up page.
+fn with_qr(mut json: Value) -> Value {
     if let Some(ticket) = json["ticket"].as_str() {
-        // The exact ticket text, so a scanned code pastes into `entraide join`.
         let svg =
             qrcode::QrCode::with_error_correction_level(ticket.as_bytes(), qrcode::EcLevel::L)
                 .ok()
@@ -613,7 +624,52 @@ async fn invite(AxState(s): AxState<State>, Json(body): Json<InviteBody>) -> Api
                 });
         json["qr_svg"] = svg.map_or(Value::Null, Value::String);
     }
-    Ok(Json(json))
+    json
+}
+
+/// How long a device's ticket stays valid.
+#[derive(Deserialize, ToSchema)]
+struct DeviceInviteBody {
+    /// 7d, 12h, 30m (default 1d).
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+/// A ticket for another device of this organisation (a second laptop), with
+/// its QR code.
+#[utoipa::path(post, path = "/api/devices/invite", request_body = DeviceInviteBody, responses((status = 200, description = "`ticket`, `expires`, `qr_svg`", body = Object)))]
+async fn device_invite(
+    AxState(s): AxState<State>,
+    Json(body): Json<DeviceInviteBody>,
+) -> ApiResult {
+    let reply = s
+        .run(Request::DeviceInvite {
+            expires: body.expires.unwrap_or_else(|| "1d".into()),
+        })
+        .await?;
+    Ok(Json(with_qr(reply.json)))
+}
+
+/// Revokes a device (a lost or stolen laptop): this organisation's own, or,
+/// for a coordinator, any organisation's.
+#[utoipa::path(post, path = "/api/devices/{id}/remove", params(("id" = String, Path, description = "device id or unique prefix")), responses((status = 200, body = Object)))]
+async fn device_remove(AxState(s): AxState<State>, UrlPath(device): UrlPath<String>) -> ApiResult {
+    s.json(Request::DeviceRemove { device }).await
+}
+
+/// This organisation blocks a pending admission or removal (consensus), with
+/// its reason.
+#[utoipa::path(post, path = "/api/members/{org}/block", params(("org" = String, Path, description = "organisation name or id")), request_body = Reason, responses((status = 200, body = Object)))]
+async fn member_block(
+    AxState(s): AxState<State>,
+    UrlPath(org): UrlPath<String>,
+    Json(r): Json<Reason>,
+) -> ApiResult {
+    s.json(Request::MemberBlock {
+        org,
+        reason: r.reason,
+    })
+    .await
 }
 
 // ---- charter ------------------------------------------------------------

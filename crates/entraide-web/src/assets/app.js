@@ -91,6 +91,11 @@ const T = {
     "prop.diff": "Ce qu'elle change dans la charte adoptée", "prop.nodiff": "Aucune différence avec la charte adoptée.", "prop.todo": "à voter",
     "prop.awaiting": "{n} proposition(s) attendent votre vote", "ch.changes": "Ce qui a changé",
     "cal.asked": "Demande envoyée : {org} doit encore l'approuver.", "cal.bookslot": "Réserver {when}",
+    "mem.block": "Bloquer", "mem.blockwhy": "Bloquer la décision sur {org} ? Sous la règle du consensus, elle ne passera pas. Dites pourquoi à l'alliance.", "mem.blocked": "Bloqué.",
+    "mem.approveremoval": "Approuver le retrait", "mem.inviterole": "Rôle de la nouvelle organisation",
+    "dev.title": "Appareils de {org}", "dev.this": "cet appareil", "dev.revoke": "Révoquer", "dev.revokesure": "Révoquer cet appareil ? Perdu ou volé, il ne pourra plus rien écrire au nom de votre organisation.",
+    "dev.revoked": "Appareil révoqué.", "dev.help": "Un deuxième ordinateur de votre organisation : créez un ticket ici et collez-le dans sa page d'installation.",
+    "dev.invite": "Inviter un autre appareil", "dev.ticket": "Ticket pour votre autre appareil (valable un jour) :", "dev.qr": "Code QR du ticket",
     "charter.textlabel": "Texte du projet de charte", "lib.filelabel": "Fichier à partager",
     "ppl.title": "Collègues", "ppl.help": "Chaque personne de votre organisation a sa connexion : invitez-la par son nom, elle ouvre le lien une fois sur son ordinateur et reste connectée. Ses réservations et ses votes portent son nom sur ce nœud ; l'alliance voit votre organisation.",
     "ppl.name": "Nom", "ppl.invite": "Inviter", "ppl.link": "Lien de connexion de {name} (une fois, 15 minutes) :", "ppl.revoked": "révoqué·e", "ppl.since": "depuis {d}",
@@ -276,6 +281,11 @@ const T = {
     "prop.diff": "What it changes in the adopted charter", "prop.nodiff": "No difference with the adopted charter.", "prop.todo": "to vote",
     "prop.awaiting": "{n} proposal(s) await your vote", "ch.changes": "What changed",
     "cal.asked": "Request sent: {org} has yet to approve it.", "cal.bookslot": "Book {when}",
+    "mem.block": "Block", "mem.blockwhy": "Block the decision about {org}? Under consensus it will not pass. Tell the alliance why.", "mem.blocked": "Blocked.",
+    "mem.approveremoval": "Approve the removal", "mem.inviterole": "Role of the new organisation",
+    "dev.title": "Devices of {org}", "dev.this": "this device", "dev.revoke": "Revoke", "dev.revokesure": "Revoke this device? Lost or stolen, it will write nothing more in your organisation's name.",
+    "dev.revoked": "Device revoked.", "dev.help": "A second computer of your organisation: make a ticket here and paste it into its set-up page.",
+    "dev.invite": "Invite another device", "dev.ticket": "Ticket for your other device (valid one day):", "dev.qr": "QR code of the ticket",
     "charter.textlabel": "Text of the charter draft", "lib.filelabel": "File to share",
     "ppl.title": "Colleagues", "ppl.help": "Each person of your organisation has a login of their own: invite them by name, they open the link once on their computer and stay logged in. Their bookings and votes carry their name on this node; the alliance sees your organisation.",
     "ppl.name": "Name", "ppl.invite": "Invite", "ppl.link": "{name}'s login link (once, 15 minutes):", "ppl.revoked": "revoked", "ppl.since": "since {d}",
@@ -1195,8 +1205,21 @@ pages.members = {
     if (unchanged(page, members, profiles, people)) return;
     const colleague = h("input", { id: "colleague-name", type: "text", size: 30, autocomplete: "name" });
     const profileOf = (m) => profiles.find((p) => p.org === m.org);
-    // Only a coordinator may propose a removal (the node refuses anyone else).
+    // What the alliance's rule lets this organisation do: under the
+    // coordinator rule only a coordinator's removals count; under consensus
+    // every other organisation may block an admission or a removal.
     const coordinator = members.some((m) => m.org === status.org && m.role === "coordinator");
+    const rule = (status.alliance || {}).admission;
+    const active = members.some((m) => m.org === status.org && m.status === "active");
+    const mayRemove = rule === "coordinator" ? coordinator : active;
+    const mayBlock = rule === "consensus" && active;
+    const removal = (m) => (m.waiting || []).find((w) => w.kind === "remove");
+    const approvedByMe = (w) => (w.approved_by || []).includes(status.org);
+    const blockButton = (m) => h("button", { class: "danger block", onclick: () => ask("block", t("mem.blockwhy", { org: m.org }), true,
+      (reason) => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/block", { reason }), t("mem.blocked"))) }, t("mem.block"));
+    const mine2 = members.find((m) => m.org === status.org) || { devices: [] };
+    const deviceBox = st.deviceBox || (st.deviceBox = h("div", { id: "device-invitation" }));
+    const role = h("select", { id: "invite-role" }, h("option", { value: "member" }, t("mem.role.member")), coordinator ? h("option", { value: "coordinator" }, t("mem.role.coordinator")) : null);
     const profileLine = (p) => p ? [p.description, p.contact, (p.offers || []).length ? t("prof.offers", { l: p.offers.join(", ") }) : "", (p.needs || []).length ? t("prof.needs", { l: p.needs.join(", ") }) : ""].filter(Boolean).join(" · ") : "";
     const mine = profiles.find((p) => p.org === status.org) || {};
     const pDesc = h("input", { id: "profile-description", type: "text", size: 40, value: mine.description || "" });
@@ -1210,8 +1233,11 @@ pages.members = {
         h("td", {}, h("strong", {}, m.org), h("div", { class: "muted profile" }, profileLine(profileOf(m)))), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
         h("td", { class: "muted" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).length ? " · " + t("mem.waiting", { w: m.waiting.map((w) => w.needs || w.kind || "").join(", ") }) : ""),
         h("td", {},
-          m.status === "pending" ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
-          m.status === "active" && m.org !== status.org && coordinator ? h("button", { class: "danger remove", onclick: () => confirmRemove(m) }, t("mem.remove")) : null)))),
+          m.status === "pending" && !(m.waiting || []).some(approvedByMe) ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
+          m.status === "pending" && mayBlock ? blockButton(m) : null,
+          m.status === "active" && m.org !== status.org && removal(m) && !approvedByMe(removal(m)) && active ? h("button", { class: "primary approve-removal", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approveremoval")) : null,
+          m.status === "active" && m.org !== status.org && removal(m) && mayBlock ? blockButton(m) : null,
+          m.status === "active" && m.org !== status.org && !removal(m) && mayRemove ? h("button", { class: "danger remove", onclick: () => confirmRemove(m) }, t("mem.remove")) : null)))),
       h("h2", {}, t("prof.title")),
       h("div", { class: "row" }, h("label", {}, t("prof.description") + " ", pDesc), h("label", {}, t("prof.contact") + " ", pContact)),
       h("div", { class: "row" }, h("label", {}, t("prof.offerslabel") + " ", pOffers), h("label", {}, t("prof.needslabel") + " ", pNeeds),
@@ -1238,9 +1264,22 @@ pages.members = {
         h("td", {}, p.name), h("td", { class: "muted" }, p.revoked_ms ? t("ppl.revoked") : t("ppl.since", { d: when(new Date(p.added_ms).toISOString()) })),
         h("td", {}, p.revoked_ms ? null : h("button", { class: "danger revoke", onclick: () => ask("revoke", t("ppl.revokesure", { name: p.name }), false,
           () => act(() => api("POST", "/people/" + p.id + "/revoke"))) }, t("ppl.revoke")))))) : null,
+      h("h2", {}, t("dev.title", { org: status.org })),
+      h("table", { id: "devices" }, (mine2.devices || []).map((d) => h("tr", { "data-device": d },
+        h("td", { class: "ticket" }, d.slice(0, 16) + "…"),
+        h("td", {}, d === status.device ? t("dev.this") : h("button", { class: "danger revoke-device", onclick: () => ask("device", t("dev.revokesure"), false,
+          () => act(() => api("POST", "/devices/" + d + "/remove"), t("dev.revoked"))) }, t("dev.revoke")))))),
+      h("p", { class: "muted" }, t("dev.help")),
+      h("button", { id: "device-invite", onclick: () => act(async () => {
+        const r = await api("POST", "/devices/invite", {});
+        fill(deviceBox, h("p", {}, t("dev.ticket")), h("p", { class: "ticket", id: "device-ticket" }, r.ticket),
+          r.qr_svg ? h("p", { class: "qr" }, h("img", { alt: t("dev.qr"), width: 240, height: 240, src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.qr_svg) })) : null);
+      }) }, t("dev.invite")),
+      deviceBox,
       h("h2", {}, t("mem.invite")),
+      coordinator ? h("p", {}, h("label", {}, t("mem.inviterole") + " ", role)) : null,
       h("button", { id: "invite", class: "primary", onclick: () => act(async () => {
-        const r = await api("POST", "/invite", { role: "member", expires: "7d" });
+        const r = await api("POST", "/invite", { role: role.value, expires: "7d" });
         fill(ticketBox, h("p", {}, t("mem.ticket")), h("p", { class: "ticket", id: "ticket" }, r.ticket),
           r.qr_svg ? h("p", { class: "qr" }, h("img", { id: "qr", alt: "QR", width: 240, height: 240, src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.qr_svg) })) : null);
       }) }, t("mem.invite")),
