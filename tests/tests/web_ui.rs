@@ -2059,6 +2059,7 @@ async fn every_page_is_accessible_and_fits_a_phone() {
     let pages = [
         "home",
         "calendar",
+        "day",
         "charter",
         "library",
         "proposals",
@@ -2072,10 +2073,9 @@ async fn every_page_is_accessible_and_fits_a_phone() {
     for (width, label) in [(1280u32, "desktop"), (360, "phone")] {
         page.set_window_size(width, 900).await.expect("window size");
         for name in pages {
-            let hash = if name == "calendar" {
-                format!("#calendar/{day}")
-            } else {
-                format!("#{name}")
+            let hash = match name {
+                "calendar" | "day" => format!("#{name}/{day}"),
+                _ => format!("#{name}"),
             };
             page.goto(&format!("{ui}/{hash}")).await.expect("open page");
             until(20, "the page drawn", || async {
@@ -2463,4 +2463,94 @@ async fn the_members_page_blocks_under_consensus_and_invites_and_revokes_a_devic
     page_b.close().await.unwrap();
     serve_a.stop();
     serve_b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_view_shows_every_resource_side_by_side_and_books_a_free_hour() {
+    let net = alliance();
+    let day = next_week_day();
+    net.a
+        .ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    net.a
+        .ok(&["resource", "add", "Camionnette", "--kind", "vehicle"]);
+    net.a.ok(&[
+        "book",
+        "Salle Horta",
+        "--from",
+        &format!("{day}T14:00"),
+        "--to",
+        &format!("{day}T16:00"),
+        "--purpose",
+        "Conseil d'administration",
+    ]);
+    eventually(30, "both resources and the booking reach B", || {
+        net.b.json(&["bookings"]).to_string().contains("Conseil")
+            && net
+                .b
+                .run(&["resource", "list"])
+                .stdout
+                .contains("Camionnette")
+    });
+    let driver = Driver::start();
+    let page = driver.browser("fr-BE,fr").await;
+    open(&page, &net.serve_b, &format!("#calendar/{day}")).await;
+    click(&page, "#day-view").await;
+    let ui = net.serve_b.ui.as_deref().expect("ui");
+    page.goto(&format!("{ui}/#day/{day}")).await.expect("day");
+    until(20, "both resources side by side", || async {
+        shows(&page, "#day", "Salle Horta").await && shows(&page, "#day", "Camionnette").await
+    })
+    .await;
+    // Thursday afternoon, say: the room is taken at 15:00, the van is free.
+    let horta = net
+        .b
+        .json(&["resource", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Salle Horta")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let van = net
+        .b
+        .json(&["resource", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Camionnette")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = |res: &str| format!("#day td[data-slot='{day}T15:00'][data-resource='{res}']");
+    until(20, "the room's hour taken", || async {
+        shows(&page, &at(&horta), "Conseil").await
+    })
+    .await;
+    assert_eq!(
+        js(
+            &page,
+            &format!("return document.querySelector(\"{}\").className", at(&van))
+        )
+        .await,
+        "slot free"
+    );
+    click(&page, &at(&van)).await;
+    type_into(&page, "#purpose", "Livraison").await;
+    click(&page, "#book-confirm").await;
+    eventually(30, "the van booked, seen on A", || {
+        net.a
+            .json(&["bookings", "--resource", "Camionnette"])
+            .to_string()
+            .contains("Livraison")
+    });
+    until(20, "the van's hour taken on the page", || async {
+        shows(&page, &at(&van), "Livraison").await
+    })
+    .await;
+    page.close().await.unwrap();
+    net.serve_a.stop();
+    net.serve_b.stop();
 }

@@ -91,6 +91,8 @@ const T = {
     "prop.diff": "Ce qu'elle change dans la charte adoptée", "prop.nodiff": "Aucune différence avec la charte adoptée.", "prop.todo": "à voter",
     "prop.awaiting": "{n} proposition(s) attendent votre vote", "ch.changes": "Ce qui a changé",
     "cal.asked": "Demande envoyée : {org} doit encore l'approuver.", "cal.bookslot": "Réserver {when}",
+    "day.title": "Toutes les ressources, {d}", "day.prev": "← Jour précédent", "day.next": "Jour suivant →", "day.week": "Semaine d'une ressource",
+    "day.link": "Toutes les ressources, jour par jour", "day.free": "{r} libre, {when} : réserver", "day.hour": "Heure",
     "mem.block": "Bloquer", "mem.blockwhy": "Bloquer la décision sur {org} ? Sous la règle du consensus, elle ne passera pas. Dites pourquoi à l'alliance.", "mem.blocked": "Bloqué.",
     "mem.approveremoval": "Approuver le retrait", "mem.inviterole": "Rôle de la nouvelle organisation",
     "dev.title": "Appareils de {org}", "dev.this": "cet appareil", "dev.revoke": "Révoquer", "dev.revokesure": "Révoquer cet appareil ? Perdu ou volé, il ne pourra plus rien écrire au nom de votre organisation.",
@@ -281,6 +283,8 @@ const T = {
     "prop.diff": "What it changes in the adopted charter", "prop.nodiff": "No difference with the adopted charter.", "prop.todo": "to vote",
     "prop.awaiting": "{n} proposal(s) await your vote", "ch.changes": "What changed",
     "cal.asked": "Request sent: {org} has yet to approve it.", "cal.bookslot": "Book {when}",
+    "day.title": "Every resource, {d}", "day.prev": "← Previous day", "day.next": "Next day →", "day.week": "One resource's week",
+    "day.link": "Every resource, day by day", "day.free": "{r} free, {when}: book", "day.hour": "Hour",
     "mem.block": "Block", "mem.blockwhy": "Block the decision about {org}? Under consensus it will not pass. Tell the alliance why.", "mem.blocked": "Blocked.",
     "mem.approveremoval": "Approve the removal", "mem.inviterole": "Role of the new organisation",
     "dev.title": "Devices of {org}", "dev.this": "this device", "dev.revoke": "Revoke", "dev.revokesure": "Revoke this device? Lost or stolen, it will write nothing more in your organisation's name.",
@@ -506,7 +510,7 @@ let current = null;
 function route() {
   const [page, ...args] = (location.hash.slice(1) || "home").split("/");
   const name = pages[page] ? page : "home";
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("on", a.dataset.page === name);
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("on", a.dataset.page === name || (name === "day" && a.dataset.page === "calendar"));
   if (current && current.name !== name && current.leave) current.leave();
   current = { name, args: args.map(decodeURIComponent), ...pages[name] };
   current.state = {};
@@ -629,7 +633,8 @@ pages.calendar = {
             resources.map((r) => h("option", { value: r.id, selected: r.id === res.id }, r.name + " (" + t("res.kind." + r.kind) + ")")))),
         h("button", { id: "prev-week", onclick: () => go(addDays(week, -7), res.id) }, t("cal.prev")),
         h("button", { onclick: () => go(monday(todayLocal()), res.id) }, t("cal.today")),
-        h("button", { id: "next-week", onclick: () => go(addDays(week, 7), res.id) }, t("cal.next"))),
+        h("button", { id: "next-week", onclick: () => go(addDays(week, 7), res.id) }, t("cal.next")),
+        h("a", { id: "day-view", href: "#day/" + (todayLocal() >= week && todayLocal() < addDays(week, 7) ? todayLocal() : week) }, t("day.link"))),
       h("p", { class: "muted" }, t("cal.owner", { org: res.owner }), res.approval ? " · " + t("cal.approval") : "", res.hours ? " · " + res.hours : ""),
       usage,
       conflicts.length ? h("div", { class: "card conflicts" }, h("h2", {}, t("cal.conflicts")), h("ul", { id: "conflicts" }, conflicts.map((b) => h("li", {},
@@ -651,6 +656,46 @@ pages.calendar = {
       owned ? resourceForm(false, res) : null,
       resourceForm(),
     );
+  },
+};
+
+// One day, every resource side by side: which room is free on Thursday
+// afternoon? Free hours book that resource in one click (or Enter).
+pages.day = {
+  async render(main, page) {
+    const day = /^\d{4}-\d{2}-\d{2}$/.test(page.args[0] || "") ? page.args[0] : todayLocal();
+    const next = addDays(day, 1);
+    const [resources, bookings] = await Promise.all([api("GET", "/resources"),
+      api("GET", "/bookings?from=" + day + "T00:00&to=" + next + "T00:00")]);
+    if (unchanged(page, resources, bookings, day)) return;
+    const live = bookings.filter((b) => b.status !== "cancelled" && !b.declined);
+    const go = (d) => { location.hash = "#day/" + d; };
+    const rows = HOURS.map((hr) => h("tr", {},
+      h("th", { scope: "row", class: "hour" }, pad(hr) + ":00"),
+      resources.map((res) => {
+        const from = day + "T" + pad(hr) + ":00", to = day + "T" + pad(hr + 1) + ":00";
+        const here = live.filter((b) => b.resource === res.id && b.from.slice(0, 16) < to && b.to.slice(0, 16) > from);
+        const past = new Date(from) < new Date();
+        const cell = h("td", { class: "slot" + (here.length ? " taken" : past ? " past" : " free"), "data-slot": from, "data-resource": res.id },
+          here.map((b) => h("div", { class: "booking " + b.status + (b.org === status.org ? " own" : "") }, (b.purpose || b.org) + " (" + b.org + ")")));
+        if (!here.length && !past) {
+          cell.tabIndex = 0;
+          cell.setAttribute("role", "button");
+          cell.setAttribute("aria-label", t("day.free", { r: res.name, when: when(from) }));
+          cell.addEventListener("click", () => openBooking(res, from, to));
+          cell.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openBooking(res, from, to); } });
+        }
+        return cell;
+      })));
+    fill(main, h("h1", {}, t("day.title", { d: new Date(day + "T12:00:00").toLocaleDateString(lang === "fr" ? "fr-BE" : "en-GB", { weekday: "long", day: "numeric", month: "long", year: "numeric" }) })),
+      h("div", { class: "row" },
+        h("button", { id: "prev-day", onclick: () => go(addDays(day, -1)) }, t("day.prev")),
+        h("button", { onclick: () => go(todayLocal()) }, t("cal.today")),
+        h("button", { id: "next-day", onclick: () => go(next) }, t("day.next")),
+        h("a", { href: "#calendar/" + day }, t("day.week"))),
+      resources.length ? h("table", { class: "week day", id: "day" },
+        h("tr", {}, h("th", {}, h("span", { class: "sr" }, t("day.hour"))), resources.map((r) => h("th", { scope: "col" }, r.name, h("br"), h("span", { class: "muted" }, t("res.kind." + r.kind))))),
+        rows) : h("p", {}, t("cal.noresource")));
   },
 };
 
