@@ -452,12 +452,19 @@ async function showDiff(into, body) {
   } catch (e) { fill(into, h("p", { class: "muted" }, e.message)); }
 }
 
-// A moment in the reader's language and time zone: "jeu. 3 déc., 14:00".
+// The wall-clock time a node's time names, in the node's own zone (the
+// zone the calendar's hours are drawn in), whatever the browser's zone.
+function wall(iso) {
+  const m = /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d))?/.exec(iso || "");
+  return m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0))) : new Date(NaN);
+}
+
+// A moment in the reader's language: "jeu. 3 déc., 14:00".
 function when(iso) {
-  const d = new Date(iso);
+  const d = wall(iso);
   if (isNaN(d)) return iso;
   return d.toLocaleString(lang === "fr" ? "fr-BE" : "en-GB",
-    { weekday: "short", day: "numeric", month: "short", year: d.getFullYear() === new Date().getFullYear() ? undefined : "numeric", hour: "2-digit", minute: "2-digit" });
+    { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: d.getUTCFullYear() === new Date().getFullYear() ? undefined : "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 // Runs an action from a button: shows its refusal, never throws.
@@ -466,7 +473,17 @@ async function act(fn, okText) {
   catch (e) { notice(e.message); }
 }
 
-function short(time) { return time ? time.slice(0, 16).replace("T", " ") : t("never"); }
+// Times as the reader reads them (see `when`): a whole moment, a day, an hour.
+function short(time) { return time ? when(time) : t("never"); }
+// A size as the reader writes it: "293 Ko", "1,2 Mo" / "293 KB".
+function bytes(n) {
+  const units = lang === "fr" ? ["o", "Ko", "Mo", "Go"] : ["B", "KB", "MB", "GB"];
+  let i = 0, v = Number(n) || 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return v.toLocaleString(lang === "fr" ? "fr-BE" : "en-GB", { maximumFractionDigits: i && v < 10 ? 1 : 0 }) + " " + units[i];
+}
+function dayOf(iso) { const d = wall(iso); return isNaN(d) ? iso : d.toLocaleDateString(lang === "fr" ? "fr-BE" : "en-GB", { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" }); }
+function hourOf(iso) { const d = wall(iso); return isNaN(d) ? iso : d.toLocaleTimeString(lang === "fr" ? "fr-BE" : "en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit" }); }
 
 let status = null;
 // The node answered that this browser is not logged in: it runs.
@@ -622,7 +639,7 @@ pages.calendar = {
       })));
 
     const usage = h("div", { id: "quota" }, (res.usage || []).filter((u) => u.org === status.org).map((u) =>
-      h("p", {}, t("cal.quota", { org: u.org, used: (u.minutes / 60).toFixed(1), quota: (u.quota_minutes / 60).toFixed(0), from: short(u.period_start).slice(0, 10), to: short(u.period_end).slice(0, 10) }))));
+      h("p", {}, t("cal.quota", { org: u.org, used: (u.minutes / 60).toFixed(1), quota: (u.quota_minutes / 60).toFixed(0), from: dayOf(u.period_start), to: dayOf(u.period_end) }))));
     const conflicts = bookings.filter((b) => b.status === "conflict" && mine(b));
 
     fill(main,
@@ -644,13 +661,13 @@ pages.calendar = {
             await api("POST", "/bookings", { resource: res.id, from: s.from, to: s.to, purpose: b.purpose });
             await api("POST", "/bookings/" + b.id + "/cancel");
           }, t("cal.booked")),
-        }, short(s.from) + " → " + short(s.to).slice(11)))))))) : null,
+        }, short(s.from) + " → " + hourOf(s.to)))))))) : null,
       h("table", { class: "week", id: "week", "data-week": week },
         h("tr", {}, h("th", {}, ""), days.map((d, i) => h("th", {}, t("cal.days")[i] + " " + d.slice(8, 10) + "/" + d.slice(5, 7)))),
         rows),
       h("ul", { id: "own-bookings" }, bookings.filter((b) => mine(b) && (b.status !== "cancelled" || b.declined) && b.from.slice(0, 10) >= week && b.from.slice(0, 10) < addDays(week, 7)).map((b) => b.declined ?
         h("li", { "data-booking": b.id, class: "declined" }, when(b.from) + " " + (b.purpose || "") + " · " + t("status.declined") + (b.reason ? " : " + b.reason : "")) :
-        h("li", { "data-booking": b.id }, short(b.from) + " → " + short(b.to).slice(11) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
+        h("li", { "data-booking": b.id }, short(b.from) + " → " + hourOf(b.to) + " " + (b.purpose || "") + " · " + t("status." + b.status) + " ",
           h("button", { class: "danger cancel-one", onclick: () => ask("cancel", t("cal.cancelsure", { when: when(b.from) }), false, () => act(() => api("POST", "/bookings/" + b.id + "/cancel"))) }, t("cal.cancelbooking")),
           b.series ? h("button", { class: "danger cancel-series", onclick: () => ask("cancel", t("cal.cancelseriessure"), false, () => act(() => api("POST", "/bookings/" + b.id + "/cancel?series=true"))) }, t("cal.cancelseries")) : null))),
       owned ? resourceForm(false, res) : null,
@@ -944,7 +961,7 @@ pages.library = {
     fill(st.list, ...(list.length ? list.map((e) => h("tr", { "data-entry": e.id },
       h("td", {}, h("strong", {}, e.title), h("div", { class: "muted" }, e.file_name)),
       h("td", {}, e.kind), h("td", {}, (e.tags || []).map((g) => h("span", { class: "tag" }, g))),
-      h("td", {}, e.size + " B"), h("td", {}, e.added_by),
+      h("td", {}, bytes(e.size)), h("td", {}, e.added_by),
       h("td", { class: e.available ? "available" : "missing" }, e.available ? "✓ " + t("lib.here") : t("lib.notyet", { p: e.size ? Math.floor(100 * (e.received || 0) / e.size) : 0 })),
       h("td", {}, e.available ? h("a", { class: "download", href: "/api/library/" + e.id + "/file", download: e.file_name }, t("lib.download")) : ""))) : [h("tr", {}, h("td", { class: "muted" }, t("lib.empty")))]));
   },
@@ -1044,7 +1061,7 @@ pages.events = {
       const names = h("input", { type: "text", size: 30, class: "ev-names", value: mine ? mine.names : "" });
       return h("div", { class: "card event", "data-event": e.id },
         h("h2", {}, e.title),
-        h("p", {}, short(e.from) + " → " + short(e.to).slice(11)),
+        h("p", {}, short(e.from) + " → " + hourOf(e.to)),
         h("p", { class: "muted" }, t("ev.by", { org: e.org }), e.booking ? " · " + t("ev.room") : "", e.per_org ? " · " + t("ev.perorg", { n: e.per_org }) : ""),
         h("p", { class: "seats" }, t("ev.seats", { c: e.confirmed_seats, n: e.seats }), e.closed ? " · " + t("ev.closed") : ""),
         h("ul", { class: "registrations" }, (e.registrations || []).map((r) => h("li", { class: r.status, "data-org": r.org },
@@ -1167,7 +1184,7 @@ pages.ledger = {
     const others = members.filter((m) => m.status === "active" && m.org !== status.org && (!ledger.visible_to || ledger.visible_to.includes(m.org)));
     const schedule = (rows) => rows && rows.length ? h("table", { class: "schedule" },
       h("tr", {}, h("th", {}, t("led.due")), h("th", {}, t("led.from")), h("th", {}, t("led.to")), h("th", {}, t("led.amount")), h("th", {}, t("led.paid"))),
-      rows.map((r) => h("tr", { class: r.settled ? "settled" : "open" }, h("td", {}, short(r.due).slice(0, 10)), h("td", {}, party(r.from)), h("td", {}, party(r.to)),
+      rows.map((r) => h("tr", { class: r.settled ? "settled" : "open" }, h("td", {}, dayOf(r.due)), h("td", {}, party(r.from)), h("td", {}, party(r.to)),
         h("td", {}, r.amount), h("td", {}, r.settled ? t("led.settled") : r.paid + " / " + t("led.open"))))) : null;
     // Balances.
     const balances = ledger.balances.length ? h("table", { id: "balances" },
@@ -1207,7 +1224,7 @@ pages.ledger = {
     const pAmount = h("input", { id: "pay-amount", type: "text", size: 10, placeholder: "125.00" });
     const pNote = h("input", { id: "pay-note", type: "text", size: 24 });
     const payments = ledger.payments.length ? h("table", { id: "payments" }, ledger.payments.map((p) => h("tr", { "data-payment": p.id },
-      h("td", {}, short(p.date).slice(0, 10)), h("td", {}, party(p.payer) + " → " + party(p.payee)), h("td", {}, money(p.amount, p.currency)),
+      h("td", {}, dayOf(p.date)), h("td", {}, party(p.payer) + " → " + party(p.payee)), h("td", {}, money(p.amount, p.currency)),
       h("td", { class: "muted" }, p.reference), h("td", { class: "muted" }, p.note),
       h("td", { class: "confirmed" }, p.confirmed ? t("led.confirmed") : (p.payer === status.org || (p.payer === "fund" && coordinator)) ?
         h("button", { class: "confirm-payment", onclick: () => act(() => api("POST", "/payments/" + p.id + "/confirm")) }, t("led.confirm")) : t("led.unconfirmed"))))) :
