@@ -397,15 +397,20 @@ fn library_add_list_filter_and_get() {
 }
 
 #[test]
-fn library_hash_is_the_same_for_the_same_bytes() {
+fn the_same_bytes_twice_are_refused_naming_the_entry_that_holds_them() {
     let home = TestHome::founded(ORG);
     let a = write(&home, "a.bin", &all_bytes());
     let b = write(&home, "b.bin", &all_bytes());
     let ia = id(&home.ok(&["library", "add", &a, "--title", "Copie A"]));
-    let ib = id(&home.ok(&["library", "add", &b, "--title", "Copie B"]));
-    assert_ne!(ia, ib, "two entries, two ids");
+    // Another name, the same bytes (content-addressed by BLAKE3).
+    let again = home.fails(&["library", "add", &b, "--title", "Copie B"], 2);
+    assert!(
+        again.stderr.contains("already in the library as 'Copie A'") && again.stderr.contains(&ia),
+        "{}",
+        again.stderr
+    );
     let list = home.json(&["library", "list"]);
-    assert_eq!(by_id(&list, &ia)["hash"], by_id(&list, &ib)["hash"]);
+    assert_eq!(array(&list).len(), 1, "nothing added: {list}");
 }
 
 // ---------------------------------------------------------------- resources

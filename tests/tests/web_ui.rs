@@ -358,6 +358,32 @@ async fn a_file_dropped_on_one_node_downloads_from_the_other() {
     })
     .await;
     screenshot(&page_a, "library").await;
+    // The kind goes back to "other" for the next file; the same file dropped
+    // again is refused, in the page's language, and nothing is added.
+    assert_eq!(
+        js(&page_a, "return document.querySelector('#lib-kind').value").await,
+        "other"
+    );
+    page_a
+        .execute(
+            "const bin = atob(arguments[0]); const buf = new Uint8Array(bin.length);
+             for (let i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
+             const dt = new DataTransfer();
+             dt.items.add(new File([buf], 'copie.pdf', { type: 'application/pdf' }));
+             document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));",
+            vec![serde_json::Value::String(data_encoding::BASE64.encode(&bytes))],
+        )
+        .await
+        .unwrap();
+    click(&page_a, "#upload").await;
+    until(20, "the duplicate refused", || async {
+        shows(&page_a, "#notice", "This file is already in the library: 'Statuts types'").await
+    })
+    .await;
+    assert_eq!(
+        net.a.json(&["library", "list"]).as_array().map(Vec::len),
+        Some(1)
+    );
 
     until(
         60,

@@ -133,6 +133,14 @@ pub enum LibraryError {
     #[error("tags must be 1 to 50 characters each, at most {MAX_TAGS} of them")]
     Tags,
     /// Unknown entry.
+    /// The same file is already in the library.
+    #[error("this file is already in the library as '{title}' (entry {id}); nothing was added")]
+    Duplicate {
+        /// The entry's title.
+        title: String,
+        /// Its id.
+        id: String,
+    },
     #[error(transparent)]
     Lookup(#[from] LookupError),
 }
@@ -257,6 +265,14 @@ impl Library {
             })
         {
             return Err(LibraryError::Tags);
+        }
+        // The same file twice is a mistake (dropped again, or by a
+        // colleague): say where it already is.
+        if let Some(same) = self.list().into_iter().find(|e| e.hash == entry.hash) {
+            return Err(LibraryError::Duplicate {
+                title: same.title,
+                id: same.id,
+            });
         }
         let device_hex: String = author.device.iter().map(|b| format!("{b:02x}")).collect();
         let root = self.doc.root_obj("entries");

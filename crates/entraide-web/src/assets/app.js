@@ -93,6 +93,9 @@ const T = {
     "cal.asked": "Demande envoyée : {org} doit encore l'approuver.", "cal.bookslot": "Réserver {when}",
     "day.title": "Toutes les ressources, {d}", "day.prev": "← Jour précédent", "day.next": "Jour suivant →", "day.week": "Semaine d'une ressource",
     "day.link": "Toutes les ressources, jour par jour", "day.free": "{r} libre, {when} : réserver", "day.hour": "Heure",
+    "lib.entries": "Documents partagés", "lib.size": "Taille", "lib.by": "Ajouté par", "lib.where": "Sur ce nœud", "lib.file": "Fichier",
+    "kind.procedure": "procédure", "kind.job-profile": "profil de fonction", "kind.regulation": "règlement", "kind.statute": "statuts", "kind.budget": "budget", "kind.template": "modèle", "kind.other": "autre",
+    "err.library.duplicate": "Ce fichier est déjà dans la bibliothèque : « {title} ». Rien n'a été ajouté.",
     "mem.block": "Bloquer", "mem.blockwhy": "Bloquer la décision sur {org} ? Sous la règle du consensus, elle ne passera pas. Dites pourquoi à l'alliance.", "mem.blocked": "Bloqué.",
     "mem.approveremoval": "Approuver le retrait", "mem.inviterole": "Rôle de la nouvelle organisation",
     "dev.title": "Appareils de {org}", "dev.this": "cet appareil", "dev.revoke": "Révoquer", "dev.revokesure": "Révoquer cet appareil ? Perdu ou volé, il ne pourra plus rien écrire au nom de votre organisation.",
@@ -285,6 +288,9 @@ const T = {
     "cal.asked": "Request sent: {org} has yet to approve it.", "cal.bookslot": "Book {when}",
     "day.title": "Every resource, {d}", "day.prev": "← Previous day", "day.next": "Next day →", "day.week": "One resource's week",
     "day.link": "Every resource, day by day", "day.free": "{r} free, {when}: book", "day.hour": "Hour",
+    "lib.entries": "Shared documents", "lib.size": "Size", "lib.by": "Added by", "lib.where": "On this node", "lib.file": "File",
+    "kind.procedure": "procedure", "kind.job-profile": "job profile", "kind.regulation": "regulation", "kind.statute": "statutes", "kind.budget": "budget", "kind.template": "template", "kind.other": "other",
+    "err.library.duplicate": "This file is already in the library: '{title}'. Nothing was added.",
     "mem.block": "Block", "mem.blockwhy": "Block the decision about {org}? Under consensus it will not pass. Tell the alliance why.", "mem.blocked": "Blocked.",
     "mem.approveremoval": "Approve the removal", "mem.inviterole": "Role of the new organisation",
     "dev.title": "Devices of {org}", "dev.this": "this device", "dev.revoke": "Revoke", "dev.revokesure": "Revoke this device? Lost or stolen, it will write nothing more in your organisation's name.",
@@ -929,10 +935,10 @@ pages.library = {
       st.file = null;
       const fileI = h("input", { type: "file", id: "file", "aria-label": t("lib.filelabel") });
       const title = h("input", { id: "lib-title", type: "text", size: 30 });
-      const kind = h("select", { id: "lib-kind" }, KINDS.map((k) => h("option", { value: k, selected: k === "other" }, k)));
+      const kind = h("select", { id: "lib-kind" }, KINDS.map((k) => h("option", { value: k, selected: k === "other" }, t("kind." + k))));
       const tags = h("input", { id: "lib-tags", type: "text", size: 30 });
       const chosen = h("span", { class: "muted", id: "lib-chosen" });
-      const choose = (f) => { st.file = f; chosen.textContent = f ? f.name + " (" + f.size + " B)" : ""; if (f && !title.value) title.value = f.name.replace(/\.[^.]*$/, ""); };
+      const choose = (f) => { st.file = f; chosen.textContent = f ? f.name + " (" + bytes(f.size) + ")" : ""; if (f && !title.value) title.value = f.name.replace(/\.[^.]*$/, ""); };
       fileI.addEventListener("change", () => choose(fileI.files[0] || null));
       const drop = h("div", { class: "drop", id: "drop" }, t("lib.drop"), " ", fileI, " ", chosen);
       drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -944,7 +950,7 @@ pages.library = {
         act(async () => {
           const q = new URLSearchParams({ file_name: f.name, title: title.value || f.name, kind: kind.value, tags: tags.value });
           await api("POST", "/library?" + q, undefined, await f.arrayBuffer());
-          st.file = null; fileI.value = ""; title.value = ""; tags.value = ""; chosen.textContent = "";
+          st.file = null; fileI.value = ""; title.value = ""; tags.value = ""; chosen.textContent = ""; kind.value = "other";
         }, t("lib.added"));
       } }, t("lib.upload"));
       st.search = h("input", { id: "lib-search", type: "search", placeholder: t("lib.search") });
@@ -953,14 +959,15 @@ pages.library = {
       fill(main, h("h1", {}, t("lib.title")), drop,
         h("div", { class: "row" }, h("label", {}, t("lib.titlef") + " ", title), h("label", {}, t("lib.kind") + " ", kind)),
         h("div", { class: "row" }, h("label", {}, t("lib.tags") + " ", tags), upload),
-        h("h2", {}, ""), st.search, st.list);
+        h("h2", {}, t("lib.entries")), h("label", {}, t("lib.search") + " ", st.search), st.list);
     }
     const q = st.search.value.trim();
     const list = await api("GET", "/library" + (q ? "?search=" + encodeURIComponent(q) : ""));
     if (unchanged(page, list, q)) return;
-    fill(st.list, ...(list.length ? list.map((e) => h("tr", { "data-entry": e.id },
+    fill(st.list, h("tr", {}, ["lib.titlef", "lib.kind", "lib.tags", "lib.size", "lib.by", "lib.where", "lib.file"].map((k) => h("th", { scope: "col" }, t(k)))),
+      ...(list.length ? list.map((e) => h("tr", { "data-entry": e.id },
       h("td", {}, h("strong", {}, e.title), h("div", { class: "muted" }, e.file_name)),
-      h("td", {}, e.kind), h("td", {}, (e.tags || []).map((g) => h("span", { class: "tag" }, g))),
+      h("td", {}, t("kind." + e.kind)), h("td", {}, (e.tags || []).map((g) => h("span", { class: "tag" }, g))),
       h("td", {}, bytes(e.size)), h("td", {}, e.added_by),
       h("td", { class: e.available ? "available" : "missing" }, e.available ? "✓ " + t("lib.here") : t("lib.notyet", { p: e.size ? Math.floor(100 * (e.received || 0) / e.size) : 0 })),
       h("td", {}, e.available ? h("a", { class: "download", href: "/api/library/" + e.id + "/file", download: e.file_name }, t("lib.download")) : ""))) : [h("tr", {}, h("td", { class: "muted" }, t("lib.empty")))]));
