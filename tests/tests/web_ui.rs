@@ -377,7 +377,12 @@ async fn a_file_dropped_on_one_node_downloads_from_the_other() {
         .unwrap();
     click(&page_a, "#upload").await;
     until(20, "the duplicate refused", || async {
-        shows(&page_a, "#notice", "This file is already in the library: 'Statuts types'").await
+        shows(
+            &page_a,
+            "#notice",
+            "This file is already in the library: 'Statuts types'",
+        )
+        .await
     })
     .await;
     assert_eq!(
@@ -2424,6 +2429,16 @@ async fn the_members_page_blocks_under_consensus_and_invites_and_revokes_a_devic
                 .find(Locator::Css(&format!("{row} button.block")))
                 .await
                 .is_ok()
+    })
+    .await;
+    // Who approved, and whose approval is still missing.
+    until(20, "what C's admission waits for", || async {
+        shows(
+            &page_b,
+            &format!("{row} .waits"),
+            "approuvée par Asbl A ; attend encore Asbl B",
+        )
+        .await
     })
     .await;
     // A plain member under consensus proposes removals too (the rule lets

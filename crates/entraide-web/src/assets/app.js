@@ -96,6 +96,10 @@ const T = {
     "lib.entries": "Documents partagés", "lib.size": "Taille", "lib.by": "Ajouté par", "lib.where": "Sur ce nœud", "lib.file": "Fichier",
     "kind.procedure": "procédure", "kind.job-profile": "profil de fonction", "kind.regulation": "règlement", "kind.statute": "statuts", "kind.budget": "budget", "kind.template": "modèle", "kind.other": "autre",
     "err.library.duplicate": "Ce fichier est déjà dans la bibliothèque : « {title} ». Rien n'a été ajouté.",
+    "mem.w.admit": "Admission", "mem.w.remove": "Retrait",
+    "mem.w.consensus": "{what} : approuvée par {done} ; attend encore {missing} (consensus).",
+    "mem.w.majority": "{what} : approuvée par {done} ({n} sur {need} nécessaires, majorité).",
+    "mem.w.coordinator": "{what} : approuvée par {done} ; attend l'approbation d'un·e coordinateur·rice.",
     "mem.block": "Bloquer", "mem.blockwhy": "Bloquer la décision sur {org} ? Sous la règle du consensus, elle ne passera pas. Dites pourquoi à l'alliance.", "mem.blocked": "Bloqué.",
     "mem.approveremoval": "Approuver le retrait", "mem.inviterole": "Rôle de la nouvelle organisation",
     "dev.title": "Appareils de {org}", "dev.this": "cet appareil", "dev.revoke": "Révoquer", "dev.revokesure": "Révoquer cet appareil ? Perdu ou volé, il ne pourra plus rien écrire au nom de votre organisation.",
@@ -291,6 +295,10 @@ const T = {
     "lib.entries": "Shared documents", "lib.size": "Size", "lib.by": "Added by", "lib.where": "On this node", "lib.file": "File",
     "kind.procedure": "procedure", "kind.job-profile": "job profile", "kind.regulation": "regulation", "kind.statute": "statutes", "kind.budget": "budget", "kind.template": "template", "kind.other": "other",
     "err.library.duplicate": "This file is already in the library: '{title}'. Nothing was added.",
+    "mem.w.admit": "Admission", "mem.w.remove": "Removal",
+    "mem.w.consensus": "{what}: approved by {done}; still waits for {missing} (consensus).",
+    "mem.w.majority": "{what}: approved by {done} ({n} of the {need} needed, majority).",
+    "mem.w.coordinator": "{what}: approved by {done}; waits for a coordinator's approval.",
     "mem.block": "Block", "mem.blockwhy": "Block the decision about {org}? Under consensus it will not pass. Tell the alliance why.", "mem.blocked": "Blocked.",
     "mem.approveremoval": "Approve the removal", "mem.inviterole": "Role of the new organisation",
     "dev.title": "Devices of {org}", "dev.this": "this device", "dev.revoke": "Revoke", "dev.revokesure": "Revoke this device? Lost or stolen, it will write nothing more in your organisation's name.",
@@ -1287,6 +1295,22 @@ pages.members = {
     const blockButton = (m) => h("button", { class: "danger block", onclick: () => ask("block", t("mem.blockwhy", { org: m.org }), true,
       (reason) => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/block", { reason }), t("mem.blocked"))) }, t("mem.block"));
     const mine2 = members.find((m) => m.org === status.org) || { devices: [] };
+    // Who has approved a pending admission or removal, and whose approval
+    // it still waits for, under the alliance's rule.
+    const voters = (m) => members.filter((o) => o.status === "active" && o.org !== m.org);
+    const waits = (m, w) => {
+      const done = w.approved_by || [];
+      const what = t(w.kind === "remove" ? "mem.w.remove" : "mem.w.admit");
+      if (rule === "consensus") {
+        const missing = voters(m).map((o) => o.org).filter((o) => !done.includes(o));
+        return t("mem.w.consensus", { what, done: done.join(", ") || "—", missing: missing.join(", ") || "—" });
+      }
+      if (rule === "majority") {
+        const need = Math.floor(voters(m).length / 2) + 1;
+        return t("mem.w.majority", { what, done: done.join(", ") || "—", n: done.length, need });
+      }
+      return t("mem.w.coordinator", { what, done: done.join(", ") || "—" });
+    };
     const deviceBox = st.deviceBox || (st.deviceBox = h("div", { id: "device-invitation" }));
     const role = h("select", { id: "invite-role" }, h("option", { value: "member" }, t("mem.role.member")), coordinator ? h("option", { value: "coordinator" }, t("mem.role.coordinator")) : null);
     const profileLine = (p) => p ? [p.description, p.contact, (p.offers || []).length ? t("prof.offers", { l: p.offers.join(", ") }) : "", (p.needs || []).length ? t("prof.needs", { l: p.needs.join(", ") }) : ""].filter(Boolean).join(" · ") : "";
@@ -1300,7 +1324,7 @@ pages.members = {
     fill(main, h("h1", {}, t("mem.title")),
       h("table", { id: "members" }, members.map((m) => h("tr", { "data-org": m.org },
         h("td", {}, h("strong", {}, m.org), h("div", { class: "muted profile" }, profileLine(profileOf(m)))), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
-        h("td", { class: "muted" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).length ? " · " + t("mem.waiting", { w: m.waiting.map((w) => w.needs || w.kind || "").join(", ") }) : ""),
+        h("td", { class: "muted waits" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).map((w) => h("div", {}, waits(m, w)))),
         h("td", {},
           m.status === "pending" && !(m.waiting || []).some(approvedByMe) ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
           m.status === "pending" && mayBlock ? blockButton(m) : null,
