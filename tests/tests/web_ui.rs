@@ -620,6 +620,84 @@ fn calls_without_the_token_or_from_a_foreign_host_or_origin_are_refused() {
     );
     assert_eq!(code, 200, "the interface's own origin is fine");
 
+    // Every route that changes something, old and new, refuses a call
+    // without the token (401) or from another origin (403), and nothing
+    // changes.
+    a.ok(&["resource", "add", "Salle Horta", "--kind", "room"]);
+    let resource = a.json(&["resource", "list"])[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let before = (
+        a.json(&["resource", "list"]),
+        a.json(&["member", "list"]),
+        a.json(&["bookings"]),
+    );
+    let changing = [
+        ("POST", "/api/people".to_owned(), r#"{"name":"Intrus"}"#),
+        (
+            "POST",
+            "/api/people/0123456789abcdef/revoke".to_owned(),
+            "{}",
+        ),
+        ("POST", "/api/devices/invite".to_owned(), "{}"),
+        ("POST", "/api/devices/00/remove".to_owned(), "{}"),
+        (
+            "POST",
+            "/api/members/Intrus/block".to_owned(),
+            r#"{"reason":"x"}"#,
+        ),
+        (
+            "PUT",
+            format!("/api/resources/{resource}"),
+            r#"{"capacity":1}"#,
+        ),
+        (
+            "POST",
+            format!("/api/resources/{resource}/withdraw"),
+            r#"{"reason":"x"}"#,
+        ),
+        (
+            "POST",
+            "/api/bookings".to_owned(),
+            r#"{"resource":"Salle Horta","from":"2030-01-07T09:00","to":"2030-01-07T10:00"}"#,
+        ),
+        (
+            "POST",
+            "/api/charter/diff".to_owned(),
+            r#"{"from":"adopted","text":"x"}"#,
+        ),
+        ("POST", "/api/login-link".to_owned(), "{}"),
+    ];
+    for (method, path, body) in &changing {
+        let call = |extra: &str| {
+            http(
+                &addr,
+                &format!(
+                    "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+            )
+            .0
+        };
+        assert_eq!(call(""), 401, "{method} {path} without the token");
+        assert_eq!(
+            call(&format!("Origin: http://evil.example\r\n{auth}")),
+            403,
+            "{method} {path} from another origin"
+        );
+    }
+    assert_eq!(
+        (
+            a.json(&["resource", "list"]),
+            a.json(&["member", "list"]),
+            a.json(&["bookings"]),
+        ),
+        before,
+        "nothing changed"
+    );
+    assert!(!a.path().join("ui-people.json").exists(), "nobody invited");
+
     // A login link works once; `ui-url` makes a new one.
     let login = serve.login.clone().unwrap();
     let path = login.trim_start_matches(&ui).to_owned();
