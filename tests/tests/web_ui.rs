@@ -2043,9 +2043,27 @@ async fn a_colleague_invited_by_name_books_under_their_name_until_revoked() {
         shows(&operator, "#week .booking", "Anna Peeters").await
     })
     .await;
+    // Her charter edit too, in this node's history.
+    anna.goto(&format!("http://{addr}/#charter"))
+        .await
+        .expect("charter");
+    type_into(&anna, "#charter-text", "Article 1 : s'entraider.").await;
+    eventually(20, "Anna's edit stored", || {
+        entraide_tests::charter(&a).contains("s'entraider")
+    });
+    operator
+        .goto(&format!("http://{addr}/#charter"))
+        .await
+        .expect("charter");
+    until(20, "Anna's name beside her edit", || async {
+        shows(&operator, "#history", "(Anna Peeters)").await
+    })
+    .await;
     // The alliance sees the organisation only.
     let listed = a.json(&["bookings"]);
     assert!(!listed.to_string().contains("Anna"), "{listed}");
+    let history = a.json(&["charter", "history"]);
+    assert!(!history.to_string().contains("Anna"), "{history}");
     // Revoked: Anna's browser is logged out at once.
     operator
         .goto(&format!("http://{addr}/#members"))

@@ -63,7 +63,7 @@ impl State {
 
     /// [`State::json`], and, when a colleague acts (see [`crate::people`]),
     /// a record in this node's own files that they did `what` to the ids
-    /// the reply names (`id`, or `ids`).
+    /// the reply names.
     async fn json_by(
         &self,
         request: Request,
@@ -72,9 +72,11 @@ impl State {
     ) -> ApiResult {
         let reply = self.run(request).await?;
         if let Some(Extension(person)) = person {
-            let mut ids: Vec<String> = reply.json["ids"]
-                .as_array()
-                .into_iter()
+            // `ids` (a series), `heads` (a charter edit: the change it made
+            // is among them), or `id`.
+            let mut ids: Vec<String> = ["ids", "heads"]
+                .iter()
+                .filter_map(|k| reply.json[*k].as_array())
                 .flatten()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect();
@@ -693,18 +695,28 @@ struct CharterEdit {
 /// characters are now, keeping edits from others that arrived since;
 /// answers the merged `text` and its `heads`.
 #[utoipa::path(put, path = "/api/charter", request_body = CharterEdit, responses((status = 200, description = "`changed`, `text`, `heads`", body = Object), (status = 400, description = "unknown base: reload")))]
-async fn charter_edit(AxState(s): AxState<State>, Json(body): Json<CharterEdit>) -> ApiResult {
-    s.json(Request::CharterEdit {
-        base: body.base,
-        text: body.text,
-    })
+async fn charter_edit(
+    AxState(s): AxState<State>,
+    person: Option<Extension<Person>>,
+    Json(body): Json<CharterEdit>,
+) -> ApiResult {
+    s.json_by(
+        Request::CharterEdit {
+            base: body.base,
+            text: body.text,
+        },
+        person,
+        "charter",
+    )
     .await
 }
 
 /// Who changed the charter, when, how much.
 #[utoipa::path(get, path = "/api/charter/history", responses((status = 200, body = Object)))]
 async fn charter_history(AxState(s): AxState<State>) -> ApiResult {
-    s.json(Request::CharterHistory).await
+    let Json(mut list) = s.json(Request::CharterHistory).await?;
+    attribute(&mut list, "hash", "by", &s.attributions("charter").await);
+    Ok(Json(list))
 }
 
 /// The adopted charter (the last passed amendment).

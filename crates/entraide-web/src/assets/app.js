@@ -875,7 +875,9 @@ pages.charter = {
         // Each adoption, with what it changed since the one before.
         const before = c.kind === "adopted" ? all.slice(i + 1).find((x) => x.kind === "adopted") : null;
         const diff = before ? diffBox(st, t("ch.changes"), { from: before.proposal, to: c.proposal }) : null;
-        return h("li", { class: c.kind }, when(c.time) + " · " + c.org + " · " + (c.kind === "adopted" ? t("ch.adoptedby", { p: String(c.proposal).slice(0, 8) }) : t("ch.edits", { n: c.ops })), diff);
+        // A colleague's name only beside this node's own edits.
+        const by = c.by && c.device === status.device ? " (" + c.by + ")" : "";
+        return h("li", { class: c.kind }, when(c.time) + " · " + c.org + by + " · " + (c.kind === "adopted" ? t("ch.adoptedby", { p: String(c.proposal).slice(0, 8) }) : t("ch.edits", { n: c.ops })), diff);
       })));
   },
   leave() { const st = current && current.state; if (st && st.ta) { clearTimeout(st.timer); charterSend(st); } },
