@@ -1799,54 +1799,402 @@ async fn the_owner_changes_declines_with_a_reason_and_withdraws_from_its_page_an
     net.serve_b.stop();
 }
 
-/// The API's description validates as OpenAPI (`openapi-spec-validator`, which
-/// `tests/run.sh` installs), and a refusal carries its stable code.
+/// The API's description validates as OpenAPI (`openapi-spec-validator`,
+/// which `tests/run.sh` installs), and every reply the API gives, through
+/// every route a client would call on a lived-in alliance, matches the
+/// schema the description gives it (checked with `jsonschema`); a refusal
+/// carries its stable code.
 #[test]
-fn the_openapi_document_validates_and_refusals_carry_a_code() {
+fn the_openapi_document_validates_and_every_reply_matches_its_schema() {
     let a = TestHome::founded("Maison médicale du Midi");
     let serve = Serve::start_with_ui(&a);
+    let b = join(&a, "Groupe Terre");
+    let _serve_b = Serve::start(&b);
     let ui = serve.ui.clone().unwrap();
     let addr = ui.trim_start_matches("http://").to_owned();
     let token = std::fs::read_to_string(a.path().join("ui-token")).unwrap();
-    let get = |path: &str| {
-        http(
+    let call = |method: &str, path: &str, body: &str| -> (u16, serde_json::Value) {
+        let (code, text) = http(
             &addr,
             &format!(
-                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
             ),
+        );
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
     };
-    let (code, body) = get("/api/openapi.json");
-    assert_eq!(code, 200, "{body}");
-    let file = a.path().join("openapi.json");
-    std::fs::write(&file, &body).unwrap();
-    let check = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sys\n\
-             from openapi_spec_validator import validate\n\
-             from openapi_spec_validator.readers import read_from_filename\n\
-             spec, _ = read_from_filename(sys.argv[1])\n\
-             validate(spec)\n",
-        )
-        .arg(&file)
-        .output()
-        .expect("python3 runs (tests/run.sh installs openapi-spec-validator)");
-    assert!(
-        check.status.success(),
-        "the OpenAPI document does not validate:\n{}",
-        String::from_utf8_lossy(&check.stderr)
+    let (code, spec) = call("GET", "/api/openapi.json", "");
+    assert_eq!(code, 200);
+    let spec_file = a.scratch().join("openapi.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    // Each call: its method, the documented path, and what came back.
+    let seen: std::cell::RefCell<Vec<(String, String, serde_json::Value)>> = Default::default();
+    let ask = |method: &str, template: &str, path: &str, body: &str| -> serde_json::Value {
+        let (code, reply) = call(method, path, body);
+        assert_eq!(code, 200, "{method} {path}: {reply}");
+        seen.borrow_mut()
+            .push((method.to_lowercase(), template.to_owned(), reply.clone()));
+        reply
+    };
+    let day = next_week_day();
+    let at = |h: &str| format!("{day}T{h}");
+    let id = |v: &serde_json::Value| v["id"].as_str().expect("an id").to_owned();
+
+    ask("GET", "/api/status", "/api/status", "");
+    ask("GET", "/api/me", "/api/me", "");
+    let room = id(&ask(
+        "POST",
+        "/api/resources",
+        "/api/resources",
+        r#"{"name":"Salle Horta","kind":"room","quota":"10h/week","approval":true}"#,
+    ));
+    ask(
+        "PUT",
+        "/api/resources/{id}",
+        &format!("/api/resources/{room}"),
+        r#"{"capacity":20,"location":"Rue Haute 12"}"#,
     );
+    let mine = ask(
+        "POST",
+        "/api/bookings",
+        "/api/bookings",
+        &format!(
+            r#"{{"resource":"{room}","from":"{}","to":"{}","purpose":"AG","repeat":"weekly","count":2}}"#,
+            at("09:00"),
+            at("10:00")
+        ),
+    );
+    let mine = mine["ids"][0].as_str().expect("booked").to_owned();
+    eventually(30, "the room reaches B", || {
+        b.run(&["resource", "list"]).stdout.contains("Salle Horta")
+    });
+    let theirs: Vec<String> = ["11:00", "13:00"]
+        .iter()
+        .map(|h| {
+            let from = at(h);
+            let to = format!("{day}T{}:30", &h[..2]);
+            b.ok(&[
+                "book",
+                "Salle Horta",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--purpose",
+                "Atelier",
+            ])
+            .stdout
+            .trim()
+            .to_owned()
+        })
+        .collect();
+    eventually(30, "B's bookings reach A", || {
+        a.json(&["bookings"]).to_string().contains(&theirs[1])
+    });
+    ask(
+        "POST",
+        "/api/bookings/{id}/approve",
+        &format!("/api/bookings/{}/approve", theirs[0]),
+        "",
+    );
+    ask(
+        "POST",
+        "/api/bookings/{id}/decline",
+        &format!("/api/bookings/{}/decline", theirs[1]),
+        r#"{"reason":"travaux"}"#,
+    );
+    ask(
+        "GET",
+        "/api/bookings",
+        &format!("/api/bookings?resource={room}"),
+        "",
+    );
+    ask(
+        "POST",
+        "/api/bookings/{id}/cancel",
+        &format!("/api/bookings/{mine}/cancel?series=true"),
+        "",
+    );
+    ask("GET", "/api/resources", "/api/resources", "");
+    let value = id(&ask(
+        "POST",
+        "/api/values",
+        "/api/values",
+        r#"{"name":"Solidarité","description":"Partager"}"#,
+    ));
+    ask(
+        "POST",
+        "/api/values/{id}/endorse",
+        &format!("/api/values/{value}/endorse"),
+        "",
+    );
+    ask(
+        "POST",
+        "/api/values/{id}/withdraw",
+        &format!("/api/values/{value}/withdraw"),
+        "",
+    );
+    ask("GET", "/api/values", "/api/values", "");
+    ask(
+        "PUT",
+        "/api/orgs/me",
+        "/api/orgs/me",
+        r#"{"description":"Soins","offers":["salle"]}"#,
+    );
+    ask("GET", "/api/orgs", "/api/orgs", "");
+    {
+        let body = "Procédure d'accueil";
+        let (code, reply) = http(
+            &addr,
+            &format!(
+                "POST /api/library?file_name=accueil.txt&title=Accueil&kind=procedure&tags=asbl HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert_eq!(code, 200, "{reply}");
+        seen.borrow_mut().push((
+            "post".into(),
+            "/api/library".into(),
+            serde_json::from_str(&reply).unwrap(),
+        ));
+    }
+    ask("GET", "/api/library", "/api/library", "");
+    let draft = ask("GET", "/api/charter", "/api/charter", "");
+    ask("PUT", "/api/charter", "/api/charter",
+        &serde_json::json!({"base": draft["heads"], "text": "Charte\n\nArticle 1 : s'entraider.\n"}).to_string());
+    ask("GET", "/api/charter/history", "/api/charter/history", "");
+    ask("GET", "/api/charter/adopted", "/api/charter/adopted", "");
+    ask(
+        "POST",
+        "/api/charter/diff",
+        "/api/charter/diff",
+        r#"{"from":"adopted","text":"Article 2"}"#,
+    );
+    let proposal = id(&ask(
+        "POST",
+        "/api/proposals",
+        "/api/proposals",
+        r#"{"kind":"general","title":"Un projecteur","text":"300 EUR","process":"consent"}"#,
+    ));
+    ask(
+        "POST",
+        "/api/proposals/{id}/vote",
+        &format!("/api/proposals/{proposal}/vote"),
+        r#"{"position":"agree","reason":"utile"}"#,
+    );
+    b.ok(&["vote", &proposal, "agree"]);
+    ask("GET", "/api/proposals", "/api/proposals", "");
+    ask("GET", "/api/decisions", "/api/decisions", "");
+    let event = id(&ask(
+        "POST",
+        "/api/events",
+        "/api/events",
+        &format!(
+            r#"{{"title":"Premiers secours","from":"{}","to":"{}","seats":12,"per_org":4}}"#,
+            at("14:00"),
+            at("17:00")
+        ),
+    ));
+    ask(
+        "POST",
+        "/api/events/{id}/register",
+        &format!("/api/events/{event}/register"),
+        r#"{"seats":2,"names":"Anna, Bert"}"#,
+    );
+    ask(
+        "POST",
+        "/api/events/{id}/close",
+        &format!("/api/events/{event}/close"),
+        "",
+    );
+    ask(
+        "POST",
+        "/api/events/{id}/open",
+        &format!("/api/events/{event}/open"),
+        "",
+    );
+    ask(
+        "POST",
+        "/api/events/{id}/cancel-registration",
+        &format!("/api/events/{event}/cancel-registration"),
+        "",
+    );
+    ask("GET", "/api/events", "/api/events", "");
+    let group = id(&ask(
+        "POST",
+        "/api/groups",
+        "/api/groups",
+        r#"{"name":"Cuisine","description":"Ateliers","orgs":["Groupe Terre"]}"#,
+    ));
+    ask("GET", "/api/groups", "/api/groups", "");
+    let notes = ask(
+        "GET",
+        "/api/groups/{id}/notes",
+        &format!("/api/groups/{group}/notes"),
+        "",
+    );
+    ask(
+        "PUT",
+        "/api/groups/{id}/notes",
+        &format!("/api/groups/{group}/notes"),
+        &serde_json::json!({"base": notes["heads"], "text": "Ordre du jour"}).to_string(),
+    );
+    ask(
+        "POST",
+        "/api/groups/{id}/remove",
+        &format!("/api/groups/{group}/remove"),
+        r#"{"org":"Groupe Terre"}"#,
+    );
+    ask(
+        "POST",
+        "/api/groups/{id}/add",
+        &format!("/api/groups/{group}/add"),
+        r#"{"org":"Groupe Terre"}"#,
+    );
+    ask(
+        "POST",
+        "/api/groups/{id}/leave",
+        &format!("/api/groups/{group}/leave"),
+        "",
+    );
+    let loan = id(&ask(
+        "POST",
+        "/api/loans",
+        "/api/loans",
+        r#"{"org":"Groupe Terre","amount":"300.00","schedule":"3 x monthly","note":"projecteur"}"#,
+    ));
+    eventually(30, "the loan reaches B", || {
+        b.json(&["ledger"]).to_string().contains(&loan)
+    });
+    b.ok(&["loan", "accept", &loan]);
+    let paid = b.json(&[
+        "ledger",
+        "record-payment",
+        "--from",
+        "Maison médicale du Midi",
+        "--amount",
+        "300.00",
+    ]);
+    eventually(30, "B's records reach A", || {
+        a.json(&["ledger"]).to_string().contains(&id(&paid))
+    });
+    ask(
+        "POST",
+        "/api/payments/{id}/confirm",
+        &format!("/api/payments/{}/confirm", id(&paid)),
+        "",
+    );
+    ask(
+        "POST",
+        "/api/payments",
+        "/api/payments",
+        r#"{"from":"Groupe Terre","amount":"100.00","note":"remboursement"}"#,
+    );
+    ask(
+        "POST",
+        "/api/fund/requests",
+        "/api/fund/requests",
+        r#"{"kind":"loan","amount":"50.00","reason":"trésorerie","repay":"2 x monthly"}"#,
+    );
+    ask("GET", "/api/ledger", "/api/ledger", "");
+    ask("GET", "/api/fees", "/api/fees", "");
+    ask(
+        "POST",
+        "/api/invite",
+        "/api/invite",
+        r#"{"role":"member","expires":"7d"}"#,
+    );
+    ask("POST", "/api/devices/invite", "/api/devices/invite", "{}");
+    ask("POST", "/api/login-link", "/api/login-link", "");
+    let person = ask(
+        "POST",
+        "/api/people",
+        "/api/people",
+        r#"{"name":"Anna Peeters"}"#,
+    );
+    ask("GET", "/api/people", "/api/people", "");
+    ask(
+        "POST",
+        "/api/people/{id}/revoke",
+        &format!(
+            "/api/people/{}/revoke",
+            person["person"]["id"].as_str().unwrap()
+        ),
+        "",
+    );
+    ask("POST", "/api/sync", "/api/sync", "");
+    ask("GET", "/api/peers", "/api/peers", "");
+    ask("GET", "/api/members", "/api/members", "");
+    ask(
+        "POST",
+        "/api/resources/{id}/withdraw",
+        &format!("/api/resources/{room}/withdraw"),
+        r#"{"reason":"vendue"}"#,
+    );
+    ask(
+        "POST",
+        "/api/members/{org}/remove",
+        "/api/members/Groupe%20Terre/remove",
+        r#"{"reason":"a cessé ses activités"}"#,
+    );
+    ask("GET", "/api/status", "/api/status", "");
+
     // A refusal: its English line, its code and the fields it is made of.
-    let (code, body) = get("/api/bookings?resource=Salle%20X");
-    assert_eq!(code, 400, "{body}");
-    let refusal: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    assert_eq!(refusal["code"], "lookup.not_found", "{body}");
-    assert_eq!(refusal["fields"]["query"], "Salle X", "{body}");
+    let (code, refusal) = call("GET", "/api/bookings?resource=Salle%20X", "");
+    assert_eq!(code, 400, "{refusal}");
+    assert_eq!(refusal["code"], "lookup.not_found", "{refusal}");
+    assert_eq!(refusal["fields"]["query"], "Salle X", "{refusal}");
     assert!(
         refusal["error"]
             .as_str()
             .is_some_and(|e| e.contains("Salle X"))
+    );
+    let mut seen = seen.into_inner();
+    seen.push(("get".into(), "/api/bookings#400".into(), refusal));
+
+    let replies = a.scratch().join("replies.json");
+    std::fs::write(&replies, serde_json::to_string(&seen).unwrap()).unwrap();
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            r##"
+import json, sys
+from openapi_spec_validator import validate
+from jsonschema import Draft202012Validator
+spec = json.load(open(sys.argv[1]))
+validate(spec)
+problems = []
+for method, template, reply in json.load(open(sys.argv[2])):
+    status = "200"
+    if "#" in template:
+        template, status = template.split("#")
+    op = spec["paths"].get(template, {}).get(method)
+    if op is None:
+        problems.append(f"{method} {template}: not documented")
+        continue
+    content = op["responses"].get(status, {}).get("content", {}).get("application/json")
+    if content is None:
+        problems.append(f"{method} {template}: no JSON schema for {status}")
+        continue
+    schema = dict(content["schema"], components=spec["components"])
+    for e in Draft202012Validator(schema).iter_errors(reply):
+        problems.append(f"{method} {template}: {'/'.join(map(str, e.absolute_path))}: {e.message[:160]}")
+if problems:
+    sys.exit("\n".join(problems))
+"##,
+        )
+        .arg(&spec_file)
+        .arg(&replies)
+        .output()
+        .expect("python3 runs (tests/run.sh installs openapi-spec-validator)");
+    assert!(
+        check.status.success(),
+        "{} calls checked:\n{}",
+        seen.len(),
+        String::from_utf8_lossy(&check.stderr)
     );
 }
 

@@ -28,6 +28,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::{self, Gate};
 use crate::people::{self, Person};
+use crate::replies;
 
 /// How long a browser stays logged in, in seconds (a year).
 const LOGIN_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
@@ -447,14 +448,14 @@ async fn login(AxState(state): AxState<Gate>, Query(q): Query<LoginQuery>) -> Re
 
 /// This organisation leaves the alliance (its future bookings cancelled, its
 /// resources withdrawn).
-#[utoipa::path(post, path = "/api/leave", request_body = Reason, responses((status = 200, body = Object), (status = 400, description = "no reason, or the last member")))]
+#[utoipa::path(post, path = "/api/leave", request_body = Reason, responses((status = 200, body = replies::Left), (status = 400, description = "no reason, or the last member")))]
 async fn leave(AxState(s): AxState<State>, Json(r): Json<Reason>) -> ApiResult {
     s.json(Request::Leave { reason: r.reason }).await
 }
 
 /// A new one-time login link, for a colleague's browser on this computer
 /// (valid once, within 15 minutes).
-#[utoipa::path(post, path = "/api/login-link", responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/login-link", responses((status = 200, body = replies::LoginLink), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn login_link(AxState(s): AxState<State>) -> Result<Json<Value>, Response> {
     auth::login_url(&s.gate.home)
         .map(|url| Json(json!({ "url": url })))
@@ -463,7 +464,7 @@ async fn login_link(AxState(s): AxState<State>) -> Result<Json<Value>, Response>
 
 /// Who is using this browser: a colleague invited by name, or the node's
 /// own login (`{"person": null}`).
-#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = replies::Me), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn me(person: Option<Extension<Person>>) -> Json<Value> {
     Json(json!({ "person": person.map(|Extension(p)| p.public()) }))
 }
@@ -486,7 +487,7 @@ struct PersonBody {
 
 /// Invites a colleague by name: their one-time login link (valid once,
 /// within 15 minutes), after which their browser stays logged in as them.
-#[utoipa::path(post, path = "/api/people", request_body = PersonBody, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/people", request_body = PersonBody, responses((status = 200, body = replies::Invited), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn people_add(
     AxState(s): AxState<State>,
     Json(b): Json<PersonBody>,
@@ -533,19 +534,19 @@ async fn people_revoke(
 }
 
 /// This device, organisation, alliance, documents, peers and lost bookings.
-#[utoipa::path(get, path = "/api/status", responses((status = 200, description = "as `entraide status --json`", body = Object)))]
+#[utoipa::path(get, path = "/api/status", responses((status = 200, description = "as `entraide status --json`", body = replies::Status), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn status(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::Status).await
 }
 
 /// Member organisations, with pending admissions and what they wait for.
-#[utoipa::path(get, path = "/api/members", responses((status = 200, description = "as `entraide member list --json`", body = Object)))]
+#[utoipa::path(get, path = "/api/members", responses((status = 200, description = "as `entraide member list --json`", body = [replies::Member]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn members(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::MemberList).await
 }
 
 /// This organisation approves a pending admission or removal.
-#[utoipa::path(post, path = "/api/members/{org}/approve", params(("org" = String, Path, description = "organisation name or id")), responses((status = 200, body = Object), (status = 400, description = "unknown organisation")))]
+#[utoipa::path(post, path = "/api/members/{org}/approve", params(("org" = String, Path, description = "organisation name or id")), responses((status = 200, body = replies::MembershipReply), (status = 400, description = "unknown organisation")))]
 async fn member_approve(AxState(s): AxState<State>, UrlPath(org): UrlPath<String>) -> ApiResult {
     s.json(Request::MemberApprove { org }).await
 }
@@ -558,7 +559,7 @@ struct Reason {
 }
 
 /// This organisation proposes (or votes for) removing a member.
-#[utoipa::path(post, path = "/api/members/{org}/remove", params(("org" = String, Path, description = "organisation name or id")), request_body = Reason, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/members/{org}/remove", params(("org" = String, Path, description = "organisation name or id")), request_body = Reason, responses((status = 200, body = replies::MembershipReply), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn member_remove(
     AxState(s): AxState<State>,
     UrlPath(org): UrlPath<String>,
@@ -569,13 +570,13 @@ async fn member_remove(
 }
 
 /// Known member devices, connected or not, last sync.
-#[utoipa::path(get, path = "/api/peers", responses((status = 200, description = "as `entraide peers --json`", body = Object)))]
+#[utoipa::path(get, path = "/api/peers", responses((status = 200, description = "as `entraide peers --json`", body = [replies::Peer]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn peers(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::Peers).await
 }
 
 /// Syncs with every reachable member now.
-#[utoipa::path(post, path = "/api/sync", responses((status = 200, description = "as `entraide sync --json`: `synced_with` (devices), `failed` (`device`, `error`)", body = Object), (status = 503, description = "no member reachable")))]
+#[utoipa::path(post, path = "/api/sync", responses((status = 200, description = "as `entraide sync --json`", body = replies::SyncReport), (status = 503, description = "no member reachable", body = replies::Refused)))]
 async fn sync_now(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::SyncNow { timeout_secs: 5 }).await
 }
@@ -601,7 +602,7 @@ fn seven_days() -> String {
 
 /// A single-use invitation ticket for a new organisation, with its QR code
 /// (`qr_svg`, an SVG image).
-#[utoipa::path(post, path = "/api/invite", request_body = InviteBody, responses((status = 200, description = "`ticket`, `expires`, `role`, `qr_svg`", body = Object)))]
+#[utoipa::path(post, path = "/api/invite", request_body = InviteBody, responses((status = 200, description = "`ticket`, `expires`, `role`, `qr_svg`", body = replies::Ticket), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn invite(AxState(s): AxState<State>, Json(body): Json<InviteBody>) -> ApiResult {
     let reply = s
         .run(Request::Invite {
@@ -639,7 +640,7 @@ struct DeviceInviteBody {
 
 /// A ticket for another device of this organisation (a second laptop), with
 /// its QR code.
-#[utoipa::path(post, path = "/api/devices/invite", request_body = DeviceInviteBody, responses((status = 200, description = "`ticket`, `expires`, `qr_svg`", body = Object)))]
+#[utoipa::path(post, path = "/api/devices/invite", request_body = DeviceInviteBody, responses((status = 200, description = "`ticket`, `expires`, `qr_svg`", body = replies::Ticket), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn device_invite(
     AxState(s): AxState<State>,
     Json(body): Json<DeviceInviteBody>,
@@ -654,14 +655,14 @@ async fn device_invite(
 
 /// Revokes a device (a lost or stolen laptop): this organisation's own, or,
 /// for a coordinator, any organisation's.
-#[utoipa::path(post, path = "/api/devices/{id}/remove", params(("id" = String, Path, description = "device id or unique prefix")), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/devices/{id}/remove", params(("id" = String, Path, description = "device id or unique prefix")), responses((status = 200, body = replies::MembershipReply), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn device_remove(AxState(s): AxState<State>, UrlPath(device): UrlPath<String>) -> ApiResult {
     s.json(Request::DeviceRemove { device }).await
 }
 
 /// This organisation blocks a pending admission or removal (consensus), with
 /// its reason.
-#[utoipa::path(post, path = "/api/members/{org}/block", params(("org" = String, Path, description = "organisation name or id")), request_body = Reason, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/members/{org}/block", params(("org" = String, Path, description = "organisation name or id")), request_body = Reason, responses((status = 200, body = replies::MembershipReply), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn member_block(
     AxState(s): AxState<State>,
     UrlPath(org): UrlPath<String>,
@@ -677,7 +678,7 @@ async fn member_block(
 // ---- charter ------------------------------------------------------------
 
 /// The charter as this node has it now: `text` and `heads`.
-#[utoipa::path(get, path = "/api/charter", responses((status = 200, description = "`text`, `heads`", body = Object)))]
+#[utoipa::path(get, path = "/api/charter", responses((status = 200, description = "`text`, `heads`", body = replies::Charter), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn charter_show(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::CharterShow).await
 }
@@ -694,7 +695,7 @@ struct CharterEdit {
 /// Applies the page's own edit (from `base` to `text`) where those
 /// characters are now, keeping edits from others that arrived since;
 /// answers the merged `text` and its `heads`.
-#[utoipa::path(put, path = "/api/charter", request_body = CharterEdit, responses((status = 200, description = "`changed`, `text`, `heads`", body = Object), (status = 400, description = "unknown base: reload")))]
+#[utoipa::path(put, path = "/api/charter", request_body = CharterEdit, responses((status = 200, description = "`changed`, `text`, `heads`", body = replies::Charter), (status = 400, description = "unknown base: reload")))]
 async fn charter_edit(
     AxState(s): AxState<State>,
     person: Option<Extension<Person>>,
@@ -712,7 +713,7 @@ async fn charter_edit(
 }
 
 /// Who changed the charter, when, how much.
-#[utoipa::path(get, path = "/api/charter/history", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/charter/history", responses((status = 200, body = [replies::CharterChange]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn charter_history(AxState(s): AxState<State>) -> ApiResult {
     let Json(mut list) = s.json(Request::CharterHistory).await?;
     attribute(&mut list, "hash", "by", &s.attributions("charter").await);
@@ -720,7 +721,7 @@ async fn charter_history(AxState(s): AxState<State>) -> ApiResult {
 }
 
 /// The adopted charter (the last passed amendment).
-#[utoipa::path(get, path = "/api/charter/adopted", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/charter/adopted", responses((status = 200, body = replies::AdoptedCharter), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn charter_adopted(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::CharterAdopted).await
 }
@@ -728,7 +729,7 @@ async fn charter_adopted(AxState(s): AxState<State>) -> ApiResult {
 // ---- values -------------------------------------------------------------
 
 /// Values and which organisations endorse each.
-#[utoipa::path(get, path = "/api/values", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/values", responses((status = 200, body = [replies::Value]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn values_list(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::ValuesList).await
 }
@@ -742,7 +743,7 @@ struct ValueAdd {
 }
 
 /// Adds a value.
-#[utoipa::path(post, path = "/api/values", request_body = ValueAdd, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/values", request_body = ValueAdd, responses((status = 200, body = replies::Made), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn values_add(AxState(s): AxState<State>, Json(v): Json<ValueAdd>) -> ApiResult {
     s.json(Request::ValuesAdd {
         name: v.name,
@@ -752,13 +753,13 @@ async fn values_add(AxState(s): AxState<State>, Json(v): Json<ValueAdd>) -> ApiR
 }
 
 /// This organisation endorses a value.
-#[utoipa::path(post, path = "/api/values/{id}/endorse", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/values/{id}/endorse", params(("id" = String, Path)), responses((status = 200, body = replies::Endorsement), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn values_endorse(AxState(s): AxState<State>, UrlPath(value): UrlPath<String>) -> ApiResult {
     s.json(Request::ValuesEndorse { value }).await
 }
 
 /// This organisation withdraws its endorsement of a value.
-#[utoipa::path(post, path = "/api/values/{id}/withdraw", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/values/{id}/withdraw", params(("id" = String, Path)), responses((status = 200, body = replies::Endorsement), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn values_withdraw(AxState(s): AxState<State>, UrlPath(value): UrlPath<String>) -> ApiResult {
     s.json(Request::ValuesWithdraw { value }).await
 }
@@ -766,7 +767,7 @@ async fn values_withdraw(AxState(s): AxState<State>, UrlPath(value): UrlPath<Str
 // ---- profiles -------------------------------------------------------------
 
 /// The member organisations' profiles.
-#[utoipa::path(get, path = "/api/orgs", responses((status = 200, description = "as `entraide org list --json`", body = Object)))]
+#[utoipa::path(get, path = "/api/orgs", responses((status = 200, description = "as `entraide org list --json`", body = [replies::Profile]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn org_list(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::OrgList {
         offers: None,
@@ -793,7 +794,7 @@ struct ProfileBody {
 }
 
 /// Changes this organisation's own profile (the fields given).
-#[utoipa::path(put, path = "/api/orgs/me", request_body = ProfileBody, responses((status = 200, body = Object)))]
+#[utoipa::path(put, path = "/api/orgs/me", request_body = ProfileBody, responses((status = 200, body = replies::Profile), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn org_set(AxState(s): AxState<State>, Json(p): Json<ProfileBody>) -> ApiResult {
     s.json(Request::OrgSet {
         description: p.description,
@@ -818,7 +819,7 @@ struct LibraryQuery {
 }
 
 /// Library entries; `available`: this node holds the file.
-#[utoipa::path(get, path = "/api/library", params(LibraryQuery), responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/library", params(LibraryQuery), responses((status = 200, body = [replies::LibraryEntry]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn library_list(AxState(s): AxState<State>, Query(q): Query<LibraryQuery>) -> ApiResult {
     let blank = |o: Option<String>| o.filter(|v| !v.trim().is_empty());
     s.json(Request::LibraryList {
@@ -847,7 +848,7 @@ struct LibraryAddQuery {
 }
 
 /// Adds a file to the library: the body is the file's bytes.
-#[utoipa::path(post, path = "/api/library", params(LibraryAddQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/library", params(LibraryAddQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = replies::LibraryAdded), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn library_add(
     AxState(s): AxState<State>,
     Query(q): Query<LibraryAddQuery>,
@@ -938,7 +939,7 @@ fn download(reply: entraide_node::Reply, content_type: &'static str, name: &str)
 // ---- resources and bookings ----------------------------------------------
 
 /// Resources, with each organisation's quota `usage`.
-#[utoipa::path(get, path = "/api/resources", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/resources", responses((status = 200, body = [replies::Resource]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn resources_list(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::ResourceList).await
 }
@@ -963,7 +964,7 @@ struct ResourceAdd {
 }
 
 /// Adds a resource.
-#[utoipa::path(post, path = "/api/resources", request_body = ResourceAdd, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/resources", request_body = ResourceAdd, responses((status = 200, body = replies::Made), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn resources_add(AxState(s): AxState<State>, Json(r): Json<ResourceAdd>) -> ApiResult {
     s.json(Request::ResourceAdd {
         name: r.name,
@@ -997,7 +998,7 @@ struct ResourceEdit {
 }
 
 /// The owner changes its resource.
-#[utoipa::path(put, path = "/api/resources/{id}", params(("id" = String, Path, description = "resource id or name")), request_body = ResourceEdit, responses((status = 200, body = Object)))]
+#[utoipa::path(put, path = "/api/resources/{id}", params(("id" = String, Path, description = "resource id or name")), request_body = ResourceEdit, responses((status = 200, body = replies::Resource), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn resources_edit(
     AxState(s): AxState<State>,
     UrlPath(resource): UrlPath<String>,
@@ -1019,7 +1020,7 @@ async fn resources_edit(
 
 /// The owner withdraws its resource: no new booking, future ones declined
 /// with the reason.
-#[utoipa::path(post, path = "/api/resources/{id}/withdraw", params(("id" = String, Path, description = "resource id or name")), request_body = Reason, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/resources/{id}/withdraw", params(("id" = String, Path, description = "resource id or name")), request_body = Reason, responses((status = 200, body = replies::Withdrawn), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn resources_withdraw(
     AxState(s): AxState<State>,
     UrlPath(resource): UrlPath<String>,
@@ -1046,7 +1047,7 @@ struct DiffBody {
 }
 
 /// The differences between two versions of the charter, as a unified diff.
-#[utoipa::path(post, path = "/api/charter/diff", request_body = DiffBody, responses((status = 200, description = "as `entraide charter diff --json`", body = Object)))]
+#[utoipa::path(post, path = "/api/charter/diff", request_body = DiffBody, responses((status = 200, description = "as `entraide charter diff --json`", body = replies::CharterDiff), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn charter_diff(AxState(s): AxState<State>, Json(d): Json<DiffBody>) -> ApiResult {
     s.json(Request::CharterDiff {
         from: d.from,
@@ -1069,7 +1070,7 @@ struct BookingsQuery {
 }
 
 /// Bookings with status, conflicts and suggested free slots.
-#[utoipa::path(get, path = "/api/bookings", params(BookingsQuery), responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/bookings", params(BookingsQuery), responses((status = 200, body = [replies::Booking]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn bookings_list(AxState(s): AxState<State>, Query(q): Query<BookingsQuery>) -> ApiResult {
     let Json(mut list) = s
         .json(Request::Bookings {
@@ -1120,7 +1121,7 @@ struct BookBody {
 
 /// Books a resource (refused when it overlaps or breaks the quota); a
 /// series books every occurrence that is free and lists those skipped.
-#[utoipa::path(post, path = "/api/bookings", request_body = BookBody, responses((status = 200, body = Object), (status = 400, description = "overlap, quota, bad time")))]
+#[utoipa::path(post, path = "/api/bookings", request_body = BookBody, responses((status = 200, body = replies::Booked), (status = 400, description = "overlap, quota, bad time")))]
 async fn book(
     AxState(s): AxState<State>,
     person: Option<Extension<Person>>,
@@ -1143,7 +1144,7 @@ async fn book(
 }
 
 /// The owner approves a pending booking.
-#[utoipa::path(post, path = "/api/bookings/{id}/approve", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/bookings/{id}/approve", params(("id" = String, Path)), responses((status = 200, body = replies::Decided), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn booking_approve(
     AxState(s): AxState<State>,
     UrlPath(booking): UrlPath<String>,
@@ -1157,7 +1158,7 @@ async fn booking_approve(
 }
 
 /// The owner declines a pending booking.
-#[utoipa::path(post, path = "/api/bookings/{id}/decline", params(("id" = String, Path)), request_body = Reason, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/bookings/{id}/decline", params(("id" = String, Path)), request_body = Reason, responses((status = 200, body = replies::Decided), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn booking_decline(
     AxState(s): AxState<State>,
     UrlPath(booking): UrlPath<String>,
@@ -1173,7 +1174,7 @@ async fn booking_decline(
 }
 
 /// Cancels a booking.
-#[utoipa::path(post, path = "/api/bookings/{id}/cancel", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/bookings/{id}/cancel", params(("id" = String, Path)), responses((status = 200, body = replies::Cancelled), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn booking_cancel(
     AxState(s): AxState<State>,
     UrlPath(booking): UrlPath<String>,
@@ -1196,7 +1197,7 @@ struct CancelQuery {
 }
 
 /// Proposals, those awaiting this organisation's vote first.
-#[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/proposals", responses((status = 200, body = [replies::Proposal]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn proposals(AxState(s): AxState<State>) -> ApiResult {
     let Json(mut list) = s.json(Request::Proposals { open: false }).await?;
     attribute(&mut list, "id", "by", &s.attributions("proposal").await);
@@ -1227,7 +1228,7 @@ struct ProposeBody {
 }
 
 /// Opens a proposal.
-#[utoipa::path(post, path = "/api/proposals", request_body = ProposeBody, responses((status = 200, body = Object), (status = 400, description = "bad kind, process or deadline")))]
+#[utoipa::path(post, path = "/api/proposals", request_body = ProposeBody, responses((status = 200, body = replies::Proposed), (status = 400, description = "bad kind, process or deadline")))]
 async fn propose(
     AxState(s): AxState<State>,
     person: Option<Extension<Person>>,
@@ -1259,7 +1260,7 @@ struct VoteBody {
 }
 
 /// This organisation's position on an open proposal (its latest counts).
-#[utoipa::path(post, path = "/api/proposals/{id}/vote", params(("id" = String, Path)), request_body = VoteBody, responses((status = 200, body = Object), (status = 400, description = "closed, or a block or disagreement without a reason")))]
+#[utoipa::path(post, path = "/api/proposals/{id}/vote", params(("id" = String, Path)), request_body = VoteBody, responses((status = 200, body = replies::Proposal), (status = 400, description = "closed, or a block or disagreement without a reason")))]
 async fn vote(
     AxState(s): AxState<State>,
     person: Option<Extension<Person>>,
@@ -1279,7 +1280,7 @@ async fn vote(
 }
 
 /// The decision log: every closed proposal.
-#[utoipa::path(get, path = "/api/decisions", responses((status = 200, description = "as `entraide decisions --json`", body = Object)))]
+#[utoipa::path(get, path = "/api/decisions", responses((status = 200, description = "as `entraide decisions --json`", body = [replies::Proposal]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn decisions(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::Decisions).await
 }
@@ -1298,7 +1299,7 @@ async fn decisions_export(AxState(s): AxState<State>) -> Result<Response, ApiErr
 // ---- trainings and events ------------------------------------------------
 
 /// Every event with its registrations, confirmed or waiting.
-#[utoipa::path(get, path = "/api/events", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/events", responses((status = 200, body = [replies::Event]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn event_list(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::EventList).await
 }
@@ -1321,7 +1322,7 @@ struct EventAdd {
 }
 
 /// Offers a training or event with seats (booking the resource too, if named).
-#[utoipa::path(post, path = "/api/events", request_body = EventAdd, responses((status = 200, body = Object), (status = 400, description = "bad times or seats, the room is taken")))]
+#[utoipa::path(post, path = "/api/events", request_body = EventAdd, responses((status = 200, body = replies::Event), (status = 400, description = "bad times or seats, the room is taken")))]
 async fn event_add(AxState(s): AxState<State>, Json(e): Json<EventAdd>) -> ApiResult {
     s.json(Request::EventAdd {
         title: e.title,
@@ -1343,7 +1344,7 @@ struct RegisterBody {
 }
 
 /// Registers this organisation (again: changes its seats).
-#[utoipa::path(post, path = "/api/events/{id}/register", params(("id" = String, Path)), request_body = RegisterBody, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/events/{id}/register", params(("id" = String, Path)), request_body = RegisterBody, responses((status = 200, body = replies::Event), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn event_register(
     AxState(s): AxState<State>,
     UrlPath(event): UrlPath<String>,
@@ -1358,7 +1359,7 @@ async fn event_register(
 }
 
 /// Withdraws this organisation's registration.
-#[utoipa::path(post, path = "/api/events/{id}/cancel-registration", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/events/{id}/cancel-registration", params(("id" = String, Path)), responses((status = 200, body = replies::Event), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn event_cancel_registration(
     AxState(s): AxState<State>,
     UrlPath(event): UrlPath<String>,
@@ -1367,13 +1368,13 @@ async fn event_cancel_registration(
 }
 
 /// The organiser closes registrations.
-#[utoipa::path(post, path = "/api/events/{id}/close", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/events/{id}/close", params(("id" = String, Path)), responses((status = 200, body = replies::Event), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn event_close(AxState(s): AxState<State>, UrlPath(event): UrlPath<String>) -> ApiResult {
     s.json(Request::EventSetOpen { event, open: false }).await
 }
 
 /// The organiser opens registrations again.
-#[utoipa::path(post, path = "/api/events/{id}/open", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/events/{id}/open", params(("id" = String, Path)), responses((status = 200, body = replies::Event), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn event_open(AxState(s): AxState<State>, UrlPath(event): UrlPath<String>) -> ApiResult {
     s.json(Request::EventSetOpen { event, open: true }).await
 }
@@ -1391,7 +1392,7 @@ async fn event_attendance(
 // ---- working groups ------------------------------------------------------
 
 /// The alliance's working groups, and whether this organisation belongs to each.
-#[utoipa::path(get, path = "/api/groups", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/groups", responses((status = 200, body = [replies::Group]), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn group_list(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::GroupList).await
 }
@@ -1407,7 +1408,7 @@ struct GroupCreateBody {
 }
 
 /// Creates a working group of this organisation and `orgs`.
-#[utoipa::path(post, path = "/api/groups", request_body = GroupCreateBody, responses((status = 200, body = Object), (status = 400, description = "a name taken, an organisation that is not active")))]
+#[utoipa::path(post, path = "/api/groups", request_body = GroupCreateBody, responses((status = 200, body = replies::Group), (status = 400, description = "a name taken, an organisation that is not active")))]
 async fn group_create(AxState(s): AxState<State>, Json(g): Json<GroupCreateBody>) -> ApiResult {
     s.json(Request::GroupCreate {
         name: g.name,
@@ -1424,7 +1425,7 @@ struct GroupOrgBody {
 }
 
 /// Adds an organisation to a group this organisation belongs to.
-#[utoipa::path(post, path = "/api/groups/{id}/add", params(("id" = String, Path)), request_body = GroupOrgBody, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/groups/{id}/add", params(("id" = String, Path)), request_body = GroupOrgBody, responses((status = 200, body = replies::Group), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn group_add(
     AxState(s): AxState<State>,
     UrlPath(group): UrlPath<String>,
@@ -1439,7 +1440,7 @@ async fn group_add(
 }
 
 /// Removes an organisation from a group this organisation belongs to.
-#[utoipa::path(post, path = "/api/groups/{id}/remove", params(("id" = String, Path)), request_body = GroupOrgBody, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/groups/{id}/remove", params(("id" = String, Path)), request_body = GroupOrgBody, responses((status = 200, body = replies::Group), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn group_remove(
     AxState(s): AxState<State>,
     UrlPath(group): UrlPath<String>,
@@ -1454,7 +1455,7 @@ async fn group_remove(
 }
 
 /// This organisation leaves a group.
-#[utoipa::path(post, path = "/api/groups/{id}/leave", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/groups/{id}/leave", params(("id" = String, Path)), responses((status = 200, body = replies::Group), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn group_leave(AxState(s): AxState<State>, UrlPath(group): UrlPath<String>) -> ApiResult {
     s.json(Request::GroupChange {
         group,
@@ -1465,7 +1466,7 @@ async fn group_leave(AxState(s): AxState<State>, UrlPath(group): UrlPath<String>
 }
 
 /// A group's notes (to its members).
-#[utoipa::path(get, path = "/api/groups/{id}/notes", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/groups/{id}/notes", params(("id" = String, Path)), responses((status = 200, body = replies::GroupNotes), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn group_notes(AxState(s): AxState<State>, UrlPath(group): UrlPath<String>) -> ApiResult {
     s.json(Request::GroupNotes { group }).await
 }
@@ -1480,7 +1481,7 @@ struct NotesBody {
 }
 
 /// Makes a group's notes this text (by the smallest edit).
-#[utoipa::path(put, path = "/api/groups/{id}/notes", params(("id" = String, Path)), request_body = NotesBody, responses((status = 200, body = Object)))]
+#[utoipa::path(put, path = "/api/groups/{id}/notes", params(("id" = String, Path)), request_body = NotesBody, responses((status = 200, body = replies::GroupNotes), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn group_notes_set(
     AxState(s): AxState<State>,
     UrlPath(group): UrlPath<String>,
@@ -1506,7 +1507,7 @@ struct BookQuery {
 }
 
 /// Balances, loans and their schedules, the fund's requests, payments.
-#[utoipa::path(get, path = "/api/ledger", params(BookQuery), responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/ledger", params(BookQuery), responses((status = 200, body = replies::Ledger), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn ledger(AxState(s): AxState<State>, Query(q): Query<BookQuery>) -> ApiResult {
     s.json(Request::Ledger {
         group: q.group.filter(|g| !g.is_empty()),
@@ -1515,7 +1516,7 @@ async fn ledger(AxState(s): AxState<State>, Query(q): Query<BookQuery>) -> ApiRe
 }
 
 /// Each organisation's fees per year, what it owes and has paid.
-#[utoipa::path(get, path = "/api/fees", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/fees", responses((status = 200, body = replies::Fees), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn fees(AxState(s): AxState<State>) -> ApiResult {
     s.json(Request::Fees).await
 }
@@ -1538,7 +1539,7 @@ struct FundRequestBody {
 }
 
 /// Asks the support fund: opens a proposal of kind `fund`.
-#[utoipa::path(post, path = "/api/fund/requests", request_body = FundRequestBody, responses((status = 200, body = Object), (status = 400, description = "bad amount, kind or schedule")))]
+#[utoipa::path(post, path = "/api/fund/requests", request_body = FundRequestBody, responses((status = 200, body = replies::Proposed), (status = 400, description = "bad amount, kind or schedule")))]
 async fn fund_request(AxState(s): AxState<State>, Json(f): Json<FundRequestBody>) -> ApiResult {
     s.json(Request::FundRequest {
         kind: f.kind,
@@ -1573,7 +1574,7 @@ struct LoanOfferBody {
 }
 
 /// Offers a loan to another organisation.
-#[utoipa::path(post, path = "/api/loans", request_body = LoanOfferBody, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/loans", request_body = LoanOfferBody, responses((status = 200, body = replies::Loan), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn loan_offer(AxState(s): AxState<State>, Json(l): Json<LoanOfferBody>) -> ApiResult {
     s.json(Request::LoanOffer {
         org: l.org,
@@ -1591,7 +1592,7 @@ async fn loan_offer(AxState(s): AxState<State>, Json(l): Json<LoanOfferBody>) ->
 }
 
 /// The borrower accepts a loan offered to it.
-#[utoipa::path(post, path = "/api/loans/{id}/accept", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/loans/{id}/accept", params(("id" = String, Path)), responses((status = 200, body = replies::Loan), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn loan_accept(AxState(s): AxState<State>, UrlPath(loan): UrlPath<String>) -> ApiResult {
     s.json(Request::LoanAccept { loan }).await
 }
@@ -1617,7 +1618,7 @@ struct PaymentBody {
 }
 
 /// Records a payment this organisation (or the fund) received.
-#[utoipa::path(post, path = "/api/payments", request_body = PaymentBody, responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/payments", request_body = PaymentBody, responses((status = 200, body = replies::Payment), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn record_payment(AxState(s): AxState<State>, Json(p): Json<PaymentBody>) -> ApiResult {
     s.json(Request::RecordPayment {
         from: p.from,
@@ -1632,7 +1633,7 @@ async fn record_payment(AxState(s): AxState<State>, Json(p): Json<PaymentBody>) 
 }
 
 /// The payer confirms a payment.
-#[utoipa::path(post, path = "/api/payments/{id}/confirm", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/payments/{id}/confirm", params(("id" = String, Path)), responses((status = 200, body = replies::Payment), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn confirm_payment(
     AxState(s): AxState<State>,
     UrlPath(payment): UrlPath<String>,

@@ -13,6 +13,7 @@
 mod api;
 mod auth;
 mod people;
+mod replies;
 mod setup;
 
 use std::net::SocketAddr;
