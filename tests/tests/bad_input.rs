@@ -663,8 +663,10 @@ fn a_library_title_that_looks_like_a_path_is_only_text() {
         names.sort();
         names
     };
+    // A file of its own: the fixture's is in the library already.
+    let doc = home.scratch().join("path-title.txt");
+    std::fs::write(&doc, "Un document au titre étrange\n").unwrap();
     let before = files(&home.path());
-    let doc = home.scratch().join("doc.txt");
     let title = "../../../../etc/entraide-title-test";
     let id = home
         .ok(&["library", "add", doc.to_str().unwrap(), "--title", title])

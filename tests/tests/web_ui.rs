@@ -2828,6 +2828,18 @@ async fn ten_tabs_of_the_interface_all_load_and_all_follow_live_changes() {
         .await;
         tabs.push(tab);
     }
+    // Leaving the interface and coming back, again and again, draws the
+    // page at once each time (the streams of pages left are let go).
+    for _ in 0..6 {
+        page.goto("about:blank").await.expect("leave");
+        page.goto(&format!("{ui}/#values"))
+            .await
+            .expect("come back");
+        until(5, "the page drawn again", || async {
+            js(&page, "return document.querySelector('main h1') !== null").await == true
+        })
+        .await;
+    }
     // A change made elsewhere reaches every tab, leader or not.
     a.ok(&["values", "add", "Ouverture"]);
     for tab in tabs {
