@@ -87,6 +87,35 @@ impl WebOptions {
     }
 }
 
+/// Binds the interface's address and makes what guards it: the token (made
+/// on first use), the address file, and a first login link.
+pub(crate) async fn listen(
+    home: &Path,
+    options: &WebOptions,
+) -> Result<(TcpListener, auth::Gate, String), WebError> {
+    let addr = options.addr;
+    let token = auth::load_or_create_token(home)?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| WebError::Bind {
+        addr,
+        in_use: e.kind() == std::io::ErrorKind::AddrInUse,
+        reason: e.to_string(),
+    })?;
+    let bound = listener.local_addr().map_err(|e| WebError::Bind {
+        addr,
+        in_use: false,
+        reason: e.to_string(),
+    })?;
+    auth::write_address(home, bound)?;
+    let login = login_url(home)?;
+    let gate = auth::Gate {
+        home: std::sync::Arc::new(home.to_path_buf()),
+        token: std::sync::Arc::new(token),
+        addr: bound,
+        names: std::sync::Arc::new(options.names.clone()),
+    };
+    Ok((listener, gate, login))
+}
+
 /// A running web interface.
 pub struct WebServer {
     addr: SocketAddr,
@@ -104,26 +133,8 @@ impl WebServer {
         home: &Path,
         options: &WebOptions,
     ) -> Result<WebServer, WebError> {
-        let addr = options.addr;
-        let token = auth::load_or_create_token(home)?;
-        let listener = TcpListener::bind(addr).await.map_err(|e| WebError::Bind {
-            addr,
-            in_use: e.kind() == std::io::ErrorKind::AddrInUse,
-            reason: e.to_string(),
-        })?;
-        let bound = listener.local_addr().map_err(|e| WebError::Bind {
-            addr,
-            in_use: false,
-            reason: e.to_string(),
-        })?;
-        auth::write_address(home, bound)?;
-        let login = login_url(home)?;
-        let gate = auth::Gate {
-            home: std::sync::Arc::new(home.to_path_buf()),
-            token: std::sync::Arc::new(token),
-            addr: bound,
-            names: std::sync::Arc::new(options.names.clone()),
-        };
+        let (listener, gate, login) = listen(home, options).await?;
+        let bound = gate.addr;
         let state = api::State::new(daemon.clone(), gate);
         let app = api::router(state);
         let stopped = daemon.clone();

@@ -31,7 +31,6 @@ use entraide_net::oneshot::{JoinOutcome, join_waiting};
 use entraide_node::{Home, Node, NodeError, Request, Ticket};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -94,7 +93,6 @@ impl SetupServer {
     /// Serves the set-up page for `home` (made if missing, 0700) on `addr`
     /// (port 0 picks a free port).
     pub async fn start(home: &Path, options: &WebOptions, zone: Tz) -> Result<Self, WebError> {
-        let addr = options.addr;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -104,26 +102,9 @@ impl SetupServer {
                 path: home.to_path_buf(),
                 reason: e.to_string(),
             })?;
-        let token = auth::load_or_create_token(home)?;
-        let listener = TcpListener::bind(addr).await.map_err(|e| WebError::Bind {
-            addr,
-            in_use: e.kind() == std::io::ErrorKind::AddrInUse,
-            reason: e.to_string(),
-        })?;
-        let bound = listener.local_addr().map_err(|e| WebError::Bind {
-            addr,
-            in_use: false,
-            reason: e.to_string(),
-        })?;
-        auth::write_address(home, bound)?;
-        let login = auth::login_url(home)?;
+        let (listener, gate, login) = crate::listen(home, options).await?;
+        let bound = gate.addr;
         let (done_tx, done) = watch::channel(false);
-        let gate = Gate {
-            home: Arc::new(home.to_path_buf()),
-            token: Arc::new(token),
-            addr: bound,
-            names: Arc::new(options.names.clone()),
-        };
         let state = SetupState {
             gate: gate.clone(),
             setup: Arc::new(Setup {
