@@ -581,34 +581,7 @@ enum ResourceCommand {
     /// Change a resource your organisation owns: what you give changes, the
     /// rest stays. A new quota, approval or opening hours apply to bookings
     /// made from now on.
-    Edit {
-        /// Id, prefix or name.
-        resource: String,
-        /// A new name.
-        #[arg(long)]
-        name: Option<String>,
-        /// room, vehicle, equipment or other.
-        #[arg(long)]
-        kind: Option<String>,
-        /// How many people it takes.
-        #[arg(long)]
-        capacity: Option<u32>,
-        /// Where it is.
-        #[arg(long)]
-        location: Option<String>,
-        /// Hours each organisation may book per period: 20h/week, 6h/month.
-        #[arg(long)]
-        quota: Option<String>,
-        /// When it may be booked, e.g. "Mo-Fr 08:00-18:00".
-        #[arg(long)]
-        hours: Option<String>,
-        /// Bookings wait for your organisation's approval (true or false).
-        #[arg(long)]
-        approval: Option<bool>,
-        /// Remove a field: capacity, location, quota or hours (repeatable).
-        #[arg(long)]
-        clear: Vec<String>,
-    },
+    Edit(ResourceEditArgs),
     /// Withdraw a resource your organisation owns: it takes no new booking,
     /// and its future bookings are declined with your reason.
     Withdraw {
@@ -622,6 +595,53 @@ enum ResourceCommand {
     /// organisation's booked minutes against the quota in the current and the
     /// next period.
     List,
+}
+
+/// `resource edit`: what is given changes, the rest stays.
+#[derive(Args, Debug)]
+struct ResourceEditArgs {
+    /// Id, prefix or name.
+    resource: String,
+    /// A new name.
+    #[arg(long)]
+    name: Option<String>,
+    /// room, vehicle, equipment or other.
+    #[arg(long)]
+    kind: Option<String>,
+    /// How many people it takes.
+    #[arg(long)]
+    capacity: Option<u32>,
+    /// Where it is.
+    #[arg(long)]
+    location: Option<String>,
+    /// Hours each organisation may book per period: 20h/week, 6h/month.
+    #[arg(long)]
+    quota: Option<String>,
+    /// When it may be booked, e.g. "Mo-Fr 08:00-18:00".
+    #[arg(long)]
+    hours: Option<String>,
+    /// Bookings wait for your organisation's approval (true or false).
+    #[arg(long)]
+    approval: Option<bool>,
+    /// Remove a field: capacity, location, quota or hours (repeatable).
+    #[arg(long)]
+    clear: Vec<String>,
+}
+
+impl From<ResourceEditArgs> for entraide_node::ResourceEdit {
+    fn from(a: ResourceEditArgs) -> Self {
+        Self {
+            resource: a.resource,
+            name: a.name,
+            kind: a.kind,
+            capacity: a.capacity,
+            location: a.location,
+            quota: a.quota,
+            hours: a.hours,
+            approval: a.approval,
+            clear: a.clear,
+        }
+    }
 }
 
 /// The long help of `entraide book`: what it refuses, series, and the
@@ -1466,27 +1486,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                     hours,
                     group,
                 },
-                ResourceCommand::Edit {
-                    resource,
-                    name,
-                    kind,
-                    capacity,
-                    location,
-                    quota,
-                    hours,
-                    approval,
-                    clear,
-                } => Request::ResourceEdit {
-                    resource,
-                    name,
-                    kind,
-                    capacity,
-                    location,
-                    quota,
-                    hours,
-                    approval,
-                    clear,
-                },
+                ResourceCommand::Edit(edit) => Request::ResourceEdit(edit.into()),
                 ResourceCommand::Withdraw { resource, reason } => {
                     Request::ResourceWithdraw { resource, reason }
                 }

@@ -588,29 +588,7 @@ impl Node {
                 hours.as_deref(),
                 group.as_deref(),
             ),
-            Request::ResourceEdit {
-                resource,
-                name,
-                kind,
-                capacity,
-                location,
-                quota,
-                hours,
-                approval,
-                clear,
-            } => self.resource_edit(
-                &resource,
-                ResourceEditText {
-                    name,
-                    kind,
-                    capacity,
-                    location,
-                    quota,
-                    hours,
-                    approval,
-                    clear,
-                },
-            ),
+            Request::ResourceEdit(edit) => self.resource_edit(edit),
             Request::ResourceWithdraw { resource, reason } => {
                 self.resource_withdraw(&resource, &reason)
             }
@@ -1638,9 +1616,9 @@ impl Node {
         Ok(Reply::new(json!({"id": id}), id))
     }
 
-    fn resource_edit(&mut self, query: &str, edit: ResourceEditText) -> Result<Reply, NodeError> {
+    fn resource_edit(&mut self, edit: crate::ResourceEdit) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let (doc, resource) = self.find_resource(query)?;
+        let (doc, resource) = self.find_resource(&edit.resource)?;
         let mut change = ResourceChange {
             name: edit.name.as_deref(),
             kind: edit.kind.as_deref().map(ResourceKind::parse).transpose()?,
@@ -2254,16 +2232,4 @@ impl Node {
         reply.file = Some(bytes);
         Ok(reply)
     }
-}
-
-/// `resource edit` as typed: parsed by [`Node::resource_edit`].
-struct ResourceEditText {
-    name: Option<String>,
-    kind: Option<String>,
-    capacity: Option<u32>,
-    location: Option<String>,
-    quota: Option<String>,
-    hours: Option<String>,
-    approval: Option<bool>,
-    clear: Vec<String>,
 }

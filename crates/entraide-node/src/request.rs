@@ -137,34 +137,7 @@ pub enum Request {
         group: Option<String>,
     },
     /// `resource edit`: what is given changes, the rest stays.
-    ResourceEdit {
-        /// Id, prefix or name.
-        resource: String,
-        /// New name.
-        #[serde(default)]
-        name: Option<String>,
-        /// New kind.
-        #[serde(default)]
-        kind: Option<String>,
-        /// New capacity.
-        #[serde(default)]
-        capacity: Option<u32>,
-        /// New location.
-        #[serde(default)]
-        location: Option<String>,
-        /// New quota, `20h/week`.
-        #[serde(default)]
-        quota: Option<String>,
-        /// New opening hours.
-        #[serde(default)]
-        hours: Option<String>,
-        /// Whether bookings wait for approval from now on.
-        #[serde(default)]
-        approval: Option<bool>,
-        /// Fields to remove: `capacity`, `location`, `quota`, `hours`.
-        #[serde(default)]
-        clear: Vec<String>,
-    },
+    ResourceEdit(ResourceEdit),
     /// `resource withdraw`: no new booking; future ones are declined.
     ResourceWithdraw {
         /// Id, prefix or name.
@@ -644,4 +617,35 @@ mod base64_opt {
 
 fn zero_rate() -> String {
     "0".into()
+}
+
+/// `resource edit`: a resource's owner changes what it gives; the rest stays.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResourceEdit {
+    /// Id, prefix or name.
+    pub resource: String,
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New kind.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// New capacity.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// New location.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// New quota, `20h/week`.
+    #[serde(default)]
+    pub quota: Option<String>,
+    /// New opening hours.
+    #[serde(default)]
+    pub hours: Option<String>,
+    /// Whether bookings wait for approval from now on.
+    #[serde(default)]
+    pub approval: Option<bool>,
+    /// Fields to remove: `capacity`, `location`, `quota`, `hours`.
+    #[serde(default)]
+    pub clear: Vec<String>,
 }

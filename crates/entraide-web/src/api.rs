@@ -1004,7 +1004,7 @@ async fn resources_edit(
     UrlPath(resource): UrlPath<String>,
     Json(r): Json<ResourceEdit>,
 ) -> ApiResult {
-    s.json(Request::ResourceEdit {
+    s.json(Request::ResourceEdit(entraide_node::ResourceEdit {
         resource,
         name: r.name,
         kind: r.kind,
@@ -1014,7 +1014,7 @@ async fn resources_edit(
         hours: r.hours,
         approval: r.approval,
         clear: r.clear,
-    })
+    }))
     .await
 }
 
