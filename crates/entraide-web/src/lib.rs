@@ -5,10 +5,13 @@
 //! at `/api/openapi.json`). It is a thin translator: every call becomes one
 //! [`entraide_node::Request`] answered by the running daemon, and nothing
 //! here decides anything about bookings, members or documents. It must never
-//! be reachable without the node's token, never answer a request naming
-//! another host or coming from another origin, never read or write a file
-//! the browser names, and never load anything from outside the node (the
-//! page's script, style and translations are embedded in the binary).
+//! be reachable without the node's token (or a colleague's, see `people`),
+//! never answer a request naming another host or coming from another origin,
+//! never read or write a file the browser names, and never load anything
+//! from outside the node (the page's script, style and translations are
+//! embedded in the binary). A new home is first served the set-up page
+//! (`setup`), whose three steps are the command line's `init`, `alliance
+//! create` and `join`.
 
 mod api;
 mod auth;
