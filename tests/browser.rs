@@ -1,6 +1,6 @@
 //! A real headless Chromium, driven over WebDriver (chromedriver), for the
 //! web interface tests. Debian's `chromium` and `chromium-driver` packages
-//! provide both; `.ci/run` installs them. Nothing here touches the network
+//! provide both; `tests/run.sh` installs them. Nothing here touches the network
 //! beyond loopback: chromedriver listens on 127.0.0.1 and the browser starts
 //! with its background services off.
 
@@ -36,7 +36,7 @@ impl Driver {
             chromium.exists() && driver.exists(),
             "the web interface tests need Chromium and its WebDriver ({} and {}): \
              install them with `apt-get install -y chromium chromium-driver` \
-             (bash .ci/run does), or point ENTRAIDE_CHROMIUM and ENTRAIDE_CHROMEDRIVER at them",
+             (bash tests/run.sh does), or point ENTRAIDE_CHROMIUM and ENTRAIDE_CHROMEDRIVER at them",
             chromium.display(),
             driver.display()
         );
@@ -97,6 +97,43 @@ impl Driver {
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(caps);
         builder.connect(&self.url).await.expect("a browser session")
+    }
+}
+
+impl Driver {
+    /// Runs a Chrome DevTools command in `page` (chromedriver's
+    /// `goog/cdp/execute`), e.g. `Emulation.setEmulatedMedia` to see the page
+    /// as it prints.
+    pub async fn cdp(&self, page: &Client, cmd: &str, params: serde_json::Value) {
+        use std::io::{Read, Write};
+        let session = page
+            .session_id()
+            .await
+            .ok()
+            .flatten()
+            .expect("a WebDriver session");
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let body = serde_json::json!({ "cmd": cmd, "params": params }).to_string();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(&addr).expect("chromedriver");
+            write!(
+                stream,
+                "POST /session/{session}/goog/cdp/execute HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .expect("send");
+            // chromedriver may keep the connection open: read what it
+            // sent until it has nothing more for a moment.
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+        .await
+        .expect("the DevTools command ran");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{cmd}: {answer}");
     }
 }
 

@@ -2596,6 +2596,38 @@ async fn every_page_is_accessible_and_fits_a_phone() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // Printed, a week is the calendar alone: no header, tabs, buttons or
+    // forms, and every hour of the table on the page's width.
+    page.set_window_size(1280, 900).await.expect("window size");
+    page.goto(&format!("{ui}/#calendar/{day}"))
+        .await
+        .expect("calendar");
+    until(20, "the week", || async {
+        page.find(Locator::Css("#week")).await.is_ok()
+    })
+    .await;
+    driver
+        .cdp(
+            &page,
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "media": "print" }),
+        )
+        .await;
+    let printed = js(
+        &page,
+        "const shown = (s) => [...document.querySelectorAll(s)].some((e) => e.offsetParent !== null);\
+         return { nav: shown('nav'), header: shown('header'), buttons: shown('main button'), forms: shown('details'),\
+                  week: shown('#week'), hours: document.querySelectorAll('#week tr').length,\
+                  wide: document.querySelector('#week').scrollWidth > document.documentElement.clientWidth }",
+    )
+    .await;
+    assert_eq!(
+        printed,
+        serde_json::json!({ "nav": false, "header": false, "buttons": false, "forms": false,
+                            "week": true, "hours": 16, "wide": false }),
+        "the printed week"
+    );
     page.close().await.unwrap();
 
     // By keyboard alone: B reaches a free hour, books it with Enter, and is
