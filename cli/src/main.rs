@@ -330,6 +330,13 @@ enum MemberCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// A coordinator makes ORG a member or a coordinator.
+    Role {
+        /// The organisation's name or id.
+        org: String,
+        /// member or coordinator.
+        role: String,
+    },
     /// Under consensus: your organisation blocks the pending motion about ORG.
     Block {
         /// The organisation's name or id.
@@ -1379,6 +1386,7 @@ fn to_request(command: Command) -> Result<(Request, Option<PathBuf>), Failure> {
                 MemberCommand::Approve { org } => Request::MemberApprove { org },
                 MemberCommand::Remove { org, reason } => Request::MemberRemove { org, reason },
                 MemberCommand::Block { org, reason } => Request::MemberBlock { org, reason },
+                MemberCommand::Role { org, role } => Request::MemberRole { org, role },
             },
             None,
         ),

@@ -267,6 +267,7 @@ fn every_command(a: &TestHome, round: &str) -> BTreeMap<String, Value> {
         &["org", "set", "--description", round, "--offers", "salle"],
     );
     run("org show", &["org", "show", "Asbl A"]);
+    run("member role", &["member", "role", "Asbl A", "coordinator"]);
     run("org list", &["org", "list", "--offers", "salle"]);
     let entry = run(
         "library add",

@@ -259,3 +259,40 @@ fn an_expired_or_foreign_ticket_is_refused() {
     a.fails(&["invite", "--role", "king"], 2);
     assert_eq!(b.json(&["status"])["alliance"], Value::Null);
 }
+
+#[test]
+fn a_coordinator_sets_roles_a_member_cannot_and_the_last_coordinator_stays() {
+    let (a, _sa) = founded("coordinator");
+    let b = join(&a, "Asbl B");
+    let _sb = Serve::start(&b);
+    let role = |home: &TestHome, org: &str| -> String {
+        home.json(&["member", "list"])
+            .as_array()
+            .and_then(|l| l.iter().find(|m| m["org"] == org).cloned())
+            .map(|m| m["role"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    // A plain member cannot.
+    let refused = b.fails(&["member", "role", "Asbl B", "coordinator"], 2);
+    assert!(
+        refused.stderr.contains("only a coordinator"),
+        "{}",
+        refused.stderr
+    );
+    // The last coordinator cannot step down.
+    let alone = a.fails(&["member", "role", "Asbl A", "member"], 2);
+    assert!(
+        alone.stderr.contains("without a coordinator"),
+        "{}",
+        alone.stderr
+    );
+    a.fails(&["member", "role", "Asbl B", "chief"], 2);
+    // The coordinator makes B a coordinator; every node agrees.
+    a.ok(&["member", "role", "Asbl B", "coordinator"]);
+    eventually(20, "B is a coordinator on B", || {
+        role(&b, "Asbl B") == "coordinator"
+    });
+    // Now A may step down.
+    a.ok(&["member", "role", "Asbl A", "member"]);
+    eventually(20, "A is a member on B", || role(&b, "Asbl A") == "member");
+}

@@ -3002,6 +3002,18 @@ async fn the_members_page_blocks_under_consensus_and_invites_and_revokes_a_devic
     eventually(30, "the laptop revoked", || {
         own_devices(&a, "removed_devices").contains(&device)
     });
+    // A, the coordinator, makes B a coordinator from its page.
+    click(
+        &page_a,
+        "tr[data-org='Asbl B'] select.role option[value='coordinator']",
+    )
+    .await;
+    eventually(30, "B is a coordinator", || {
+        b.json(&["member", "list"]).as_array().is_some_and(|l| {
+            l.iter()
+                .any(|m| m["org"] == "Asbl B" && m["role"] == "coordinator")
+        })
+    });
     page_a.close().await.unwrap();
     page_b.close().await.unwrap();
     serve_a.stop();

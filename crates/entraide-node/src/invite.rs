@@ -177,15 +177,7 @@ impl Node {
             .alliance
             .clone()
             .ok_or(NodeError::NoAlliance)?;
-        let role = match role {
-            "member" => Role::Member,
-            "coordinator" => Role::Coordinator,
-            other => {
-                return Err(NodeError::Invalid(format!(
-                    "unknown role '{other}'; use member or coordinator"
-                )));
-            }
-        };
+        let role = parse_role(role)?;
         let ttl = parse_duration_ms(expires)?;
         let me = self.membership.state.org_of_device(&self.device).cloned();
         let may_invite = match (device, alliance.admission) {
@@ -551,6 +543,20 @@ impl Node {
         Ok(reply)
     }
 
+    /// `member role`: a coordinator makes `org` a member or a coordinator
+    /// (the membership's rule: only a coordinator, and never the last
+    /// coordinator down to member).
+    pub fn member_role(&mut self, org: &str, role: &str) -> Result<Reply, NodeError> {
+        let role = parse_role(role)?;
+        let org_id = self.resolve_org(org)?;
+        let op = self.append_op(OpBody::SetRole {
+            org_id: org_id.clone(),
+            role,
+        })?;
+        let name = self.org_display(&org_id);
+        Ok(self.membership_reply(&op, &format!("{name} is now {}", role.name())))
+    }
+
     /// `member block`: this organisation blocks what waits about `org`.
     pub fn member_block(&mut self, org: &str, reason: &str) -> Result<Reply, NodeError> {
         let org_id = self.resolve_org(org)?;
@@ -782,5 +788,15 @@ impl Node {
             &op,
             &format!("device {} removed", crate::node::short(&id, 12)),
         ))
+    }
+}
+
+fn parse_role(role: &str) -> Result<Role, NodeError> {
+    match role {
+        "member" => Ok(Role::Member),
+        "coordinator" => Ok(Role::Coordinator),
+        other => Err(NodeError::Invalid(format!(
+            "unknown role '{other}'; use member or coordinator"
+        ))),
     }
 }

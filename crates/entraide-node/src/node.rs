@@ -823,6 +823,7 @@ impl Node {
             Request::MemberApprove { org } => self.member_approve(&org),
             Request::MemberRemove { org, reason } => self.member_remove(&org, &reason),
             Request::Leave { reason } => self.leave(&reason),
+            Request::MemberRole { org, role } => self.member_role(&org, &role),
             Request::MemberBlock { org, reason } => {
                 if reason.trim().is_empty() {
                     return Err(NodeError::Invalid(

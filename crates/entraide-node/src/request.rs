@@ -278,6 +278,13 @@ pub enum Request {
         /// Why.
         reason: String,
     },
+    /// `member role`: a coordinator sets an organisation's role.
+    MemberRole {
+        /// Name or id.
+        org: String,
+        /// member or coordinator.
+        role: String,
+    },
     /// `member block`.
     MemberBlock {
         /// Name or id.

@@ -153,6 +153,7 @@ fn bad_input(message: &str) -> ApiError {
         member_approve,
         member_remove,
         member_block,
+        member_role,
         device_invite,
         device_remove,
         peers,
@@ -225,6 +226,7 @@ fn bad_input(message: &str) -> ApiError {
         Reason,
         InviteBody,
         DeviceInviteBody,
+        RoleBody,
         ResourceAdd,
         ResourceEdit,
         BookBody,
@@ -251,6 +253,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/members/{org}/approve", post(member_approve))
         .route("/members/{org}/remove", post(member_remove))
         .route("/members/{org}/block", post(member_block))
+        .route("/members/{org}/role", post(member_role))
         .route("/devices/invite", post(device_invite))
         .route("/devices/{id}/remove", post(device_remove))
         .route("/peers", get(peers))
@@ -658,6 +661,23 @@ async fn device_invite(
 #[utoipa::path(post, path = "/api/devices/{id}/remove", params(("id" = String, Path, description = "device id or unique prefix")), responses((status = 200, body = replies::MembershipReply), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
 async fn device_remove(AxState(s): AxState<State>, UrlPath(device): UrlPath<String>) -> ApiResult {
     s.json(Request::DeviceRemove { device }).await
+}
+
+/// An organisation's new role.
+#[derive(Deserialize, ToSchema)]
+struct RoleBody {
+    /// member or coordinator.
+    role: String,
+}
+
+/// A coordinator sets an organisation's role.
+#[utoipa::path(post, path = "/api/members/{org}/role", params(("org" = String, Path, description = "organisation name or id")), request_body = RoleBody, responses((status = 200, body = replies::MembershipReply), (status = 400, description = "bad input", body = replies::Refused), (status = 409, description = "refused by the node", body = replies::Refused)))]
+async fn member_role(
+    AxState(s): AxState<State>,
+    UrlPath(org): UrlPath<String>,
+    Json(r): Json<RoleBody>,
+) -> ApiResult {
+    s.json(Request::MemberRole { org, role: r.role }).await
 }
 
 /// This organisation blocks a pending admission or removal (consensus), with

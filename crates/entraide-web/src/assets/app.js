@@ -101,6 +101,7 @@ const T = {
     "mem.w.majority": "{what} : approuvée par {done} ({n} sur {need} nécessaires, majorité).",
     "mem.w.coordinator": "{what} : approuvée par {done} ; attend l'approbation d'un·e coordinateur·rice.",
     "mem.block": "Bloquer", "mem.blockwhy": "Bloquer la décision sur {org} ? Sous la règle du consensus, elle ne passera pas. Dites pourquoi à l'alliance.", "mem.blocked": "Bloqué.",
+    "mem.rolefor": "Rôle de {org}", "mem.rolechanged": "Rôle changé.",
     "mem.approveremoval": "Approuver le retrait", "mem.inviterole": "Rôle de la nouvelle organisation",
     "dev.title": "Appareils de {org}", "dev.this": "cet appareil", "dev.revoke": "Révoquer", "dev.revokesure": "Révoquer cet appareil ? Perdu ou volé, il ne pourra plus rien écrire au nom de votre organisation.",
     "dev.revoked": "Appareil révoqué.", "dev.help": "Un deuxième ordinateur de votre organisation : créez un ticket ici et collez-le dans sa page d'installation.",
@@ -300,6 +301,7 @@ const T = {
     "mem.w.majority": "{what}: approved by {done} ({n} of the {need} needed, majority).",
     "mem.w.coordinator": "{what}: approved by {done}; waits for a coordinator's approval.",
     "mem.block": "Block", "mem.blockwhy": "Block the decision about {org}? Under consensus it will not pass. Tell the alliance why.", "mem.blocked": "Blocked.",
+    "mem.rolefor": "Role of {org}", "mem.rolechanged": "Role changed.",
     "mem.approveremoval": "Approve the removal", "mem.inviterole": "Role of the new organisation",
     "dev.title": "Devices of {org}", "dev.this": "this device", "dev.revoke": "Revoke", "dev.revokesure": "Revoke this device? Lost or stolen, it will write nothing more in your organisation's name.",
     "dev.revoked": "Device revoked.", "dev.help": "A second computer of your organisation: make a ticket here and paste it into its set-up page.",
@@ -1294,6 +1296,14 @@ pages.members = {
     const mayBlock = rule === "consensus" && active;
     const removal = (m) => (m.waiting || []).find((w) => w.kind === "remove");
     const approvedByMe = (w) => (w.approved_by || []).includes(status.org);
+    // A coordinator sets each organisation's role (the node refuses to leave
+    // the alliance without a coordinator, and says so).
+    const roleSelect = (m) => {
+      const sel = h("select", { class: "role", "aria-label": t("mem.rolefor", { org: m.org }) },
+        ["member", "coordinator"].map((r) => h("option", { value: r, selected: r === m.role }, t("mem.role." + r))));
+      sel.addEventListener("change", () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/role", { role: sel.value }), t("mem.rolechanged")));
+      return sel;
+    };
     const blockButton = (m) => h("button", { class: "danger block", onclick: () => ask("block", t("mem.blockwhy", { org: m.org }), true,
       (reason) => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/block", { reason }), t("mem.blocked"))) }, t("mem.block"));
     const mine2 = members.find((m) => m.org === status.org) || { devices: [] };
@@ -1325,7 +1335,7 @@ pages.members = {
     const ticketBox = st.ticketBox || (st.ticketBox = h("div", { id: "invitation" }));
     fill(main, h("h1", {}, t("mem.title")),
       h("table", { id: "members" }, members.map((m) => h("tr", { "data-org": m.org },
-        h("td", {}, h("strong", {}, m.org), h("div", { class: "muted profile" }, profileLine(profileOf(m)))), h("td", {}, t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
+        h("td", {}, h("strong", {}, m.org), h("div", { class: "muted profile" }, profileLine(profileOf(m)))), h("td", {}, coordinator && m.status === "active" ? roleSelect(m) : t("mem.role." + m.role)), h("td", {}, t("mem.status." + m.status)),
         h("td", { class: "muted waits" }, t("mem.devices", { n: (m.devices || []).length }), (m.waiting || []).map((w) => h("div", {}, waits(m, w)))),
         h("td", {},
           m.status === "pending" && !(m.waiting || []).some(approvedByMe) ? h("button", { class: "primary approve", onclick: () => act(() => api("POST", "/members/" + encodeURIComponent(m.org_id || m.org) + "/approve")) }, t("mem.approve")) : null,
