@@ -3109,3 +3109,50 @@ async fn the_day_view_shows_every_resource_side_by_side_and_books_a_free_hour() 
     net.serve_a.stop();
     net.serve_b.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_set_up_from_the_browser_waits_for_its_admission_under_consensus() {
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Asbl A"]);
+    a.ok(&["alliance", "create", "Alliance", "--admission", "consensus"]);
+    let _serve_a = Serve::start(&a);
+    let b = join(&a, "Asbl B");
+    let _serve_b = Serve::start(&b);
+    let ticket = a.ok(&["invite"]).stdout.trim().to_owned();
+    let d = TestHome::new();
+    let setup = Serve::start_setup(&d);
+    let driver = Driver::start();
+    let page = driver.browser("fr-BE,fr").await;
+    page.goto(setup.login.as_deref().expect("login link"))
+        .await
+        .expect("login");
+    type_into(&page, "#setup-org-name", "Asbl D").await;
+    click(&page, "#setup-org-save").await;
+    type_into(&page, "#setup-ticket", &ticket).await;
+    click(&page, "#setup-join").await;
+    // B has yet to agree: the page says so, and stays the set-up page.
+    until(30, "the admission waits", || async {
+        page.find(Locator::Css("#setup-pending")).await.is_ok()
+    })
+    .await;
+    page.refresh().await.expect("reload");
+    until(20, "still waiting after a reload", || async {
+        page.find(Locator::Css("#setup-wait")).await.is_ok()
+    })
+    .await;
+    let d_org = d.json(&["status"])["org_id"]
+        .as_str()
+        .expect("org id")
+        .to_owned();
+    eventually(30, "D pending on B", || {
+        b.json(&["member", "list"]).to_string().contains(&d_org)
+    });
+    b.ok(&["member", "approve", &d_org]);
+    click(&page, "#setup-wait").await;
+    until(60, "admitted: the node's home page", || async {
+        shows(&page, "#org-name", "Asbl D").await
+    })
+    .await;
+    page.close().await.unwrap();
+    drop(setup);
+}

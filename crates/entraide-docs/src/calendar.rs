@@ -945,6 +945,14 @@ impl Calendar {
         Ok(name)
     }
 
+    /// The object of the resource `id` (found by [`Calendar::resource`]).
+    fn resource_obj(&self, id: &str) -> Result<ObjId, CalendarError> {
+        self.resources_root()
+            .child(id)
+            .map(|r| r.obj().clone())
+            .ok_or(CalendarError::Name)
+    }
+
     /// Changes what `change` names of a resource, which only its owner may
     /// do (its owner, zone and creation time never change). Bookings made
     /// before stay as they are: a new quota, approval or opening hours
@@ -971,13 +979,7 @@ impl Calendar {
         if change.capacity == Some(Some(0)) {
             return Err(CalendarError::Capacity);
         }
-        let Some(obj) = self
-            .resources_root()
-            .child(&resource.id)
-            .map(|r| r.obj().clone())
-        else {
-            return Err(CalendarError::Name);
-        };
+        let obj = self.resource_obj(&resource.id)?;
         let tx = self.doc.write();
         let mut write = || -> Result<(), automerge::AutomergeError> {
             if let Some(n) = name.filter(|n| *n != resource.name) {
@@ -1485,13 +1487,7 @@ impl Calendar {
                 resource.name
             )));
         }
-        let Some(obj) = self
-            .resources_root()
-            .child(&resource.id)
-            .map(|r| r.obj().clone())
-        else {
-            return Err(CalendarError::Name);
-        };
+        let obj = self.resource_obj(&resource.id)?;
         let future: Vec<Booking> = self
             .bookings(Some(&resource.id), dir)
             .into_iter()

@@ -132,7 +132,6 @@ pub enum LibraryError {
     /// Bad tags.
     #[error("tags must be 1 to 50 characters each, at most {MAX_TAGS} of them")]
     Tags,
-    /// Unknown entry.
     /// The same file is already in the library.
     #[error("this file is already in the library as '{title}' (entry {id}); nothing was added")]
     Duplicate {
@@ -141,6 +140,7 @@ pub enum LibraryError {
         /// Its id.
         id: String,
     },
+    /// Unknown entry.
     #[error(transparent)]
     Lookup(#[from] LookupError),
 }

@@ -24,8 +24,9 @@ pub struct RefusalCode {
 
 impl RefusalCode {
     /// From an error serialised as `{"code", "fields"}` (the error enums of
-    /// the documents), nested errors flattened: a lookup inside any area is
-    /// `lookup.<what>`, another nested error joins its code with a dot.
+    /// the documents), prefixed with its area: `calendar.overlap`. A lookup
+    /// inside any area is `lookup.<what>`; another error nested in a variant
+    /// (a series' first clash) stays in `fields`, with its own code.
     fn from_tagged(area: &str, tagged: serde_json::Value) -> Self {
         let mut code = area.to_owned();
         let mut value = tagged;

@@ -7,7 +7,8 @@
 //! three steps only: create the organisation (`POST /api/setup/org`), then
 //! found an alliance (`POST /api/setup/found`) or join one with a ticket
 //! (`POST /api/setup/join`). `GET /api/status` says which step the home is
-//! at (`{"setup": "org" | "alliance" | "done"}`). Once the home belongs to an
+//! at (`{"setup": "org" | "alliance" | "pending" | "done"}`; `pending`: joined,
+//! the alliance has yet to admit this organisation). Once the home belongs to an
 //! alliance, [`SetupServer::finished`] returns and `serve` starts the node
 //! and its usual interface on the same address, where the browser, still
 //! logged in, finds it. Each step is the command line's own (`init`,
@@ -71,6 +72,9 @@ struct Setup {
     done: watch::Sender<bool>,
     /// One step at a time (two tabs clicking at once).
     busy: Mutex<()>,
+    /// The ticket of a join that waits for its admission: waiting again
+    /// (after the page was reloaded) needs it.
+    pending_ticket: std::sync::Mutex<Option<String>>,
 }
 
 impl Setup {
@@ -80,10 +84,19 @@ impl Setup {
         }
         let mut node = Node::open(&self.home, self.zone)?;
         let status = node.execute(Request::Status)?.json;
-        let stage = if status["alliance"].is_null() {
-            "alliance"
-        } else {
-            "done"
+        if status["alliance"].is_null() {
+            return Ok(json!({"setup": "alliance", "org": status["org"]}));
+        }
+        // Joined, but the alliance has yet to admit this organisation.
+        let members = node.execute(Request::MemberList)?.json;
+        let me = members
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["org_id"] == status["org_id"]);
+        let stage = match me {
+            Some(m) if m["status"] == "active" => "done",
+            _ => "pending",
         };
         Ok(json!({"setup": stage, "org": status["org"]}))
     }
@@ -112,6 +125,7 @@ impl SetupServer {
                 zone,
                 done: done_tx,
                 busy: Mutex::new(()),
+                pending_ticket: std::sync::Mutex::new(None),
             }),
         };
         let api = Router::new()
@@ -251,6 +265,8 @@ async fn found(
 
 #[derive(Deserialize)]
 struct JoinBody {
+    /// Empty: the ticket of the join that waits for its admission.
+    #[serde(default)]
     ticket: String,
     /// Wait (up to 30 s) for the alliance to approve a pending admission.
     #[serde(default)]
@@ -263,7 +279,12 @@ async fn join(
     Json(body): Json<JoinBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let _one = s.setup.busy.lock().await;
-    let ticket = Ticket::decode(body.ticket.trim())
+    let remembered = s.setup.pending_ticket.lock().ok().and_then(|t| t.clone());
+    let text = match body.ticket.trim() {
+        "" => remembered.unwrap_or_default(),
+        given => given.to_owned(),
+    };
+    let ticket = Ticket::decode(&text)
         .map_err(|e| ApiError::from(NetError::Node(NodeError::Invalid(e.to_string()))))?;
     let setup = s.setup.clone();
     let node = blocking(move || Node::open(&setup.home, setup.zone)).await?;
@@ -272,10 +293,15 @@ async fn join(
             s.setup.done.send_replace(true);
             Ok(Json(json!({"alliance": name, "status": "active"})))
         }
-        JoinOutcome::Pending(waiting) => Ok(Json(json!({
+        JoinOutcome::Pending(waiting) => {
+            if let Ok(mut kept) = s.setup.pending_ticket.lock() {
+                *kept = Some(text);
+            }
+            Ok(Json(json!({
             "alliance": ticket.alliance_name,
             "status": "pending",
             "waiting": waiting,
-        }))),
+            })))
+        }
     }
 }

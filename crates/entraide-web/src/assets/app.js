@@ -119,7 +119,7 @@ const T = {
     "setup.found": "Fonder une alliance", "setup.foundhint": "Vous serez la première organisation membre, puis vous inviterez les autres.",
     "setup.alliancename": "Nom de l'alliance", "setup.rule": "Admission", "setup.rulehint": "Qui décide d'admettre une nouvelle organisation.",
     "setup.rule.consensus": "par consensus de tous les membres", "setup.rule.majority": "à la majorité des membres", "setup.rule.coordinator": "par un·e coordinateur·rice",
-    "setup.foundbtn": "Fonder l'alliance", "setup.starting": "C'est fait : le nœud démarre…",
+    "setup.foundbtn": "Fonder l'alliance", "setup.pendingnow": "votre admission", "setup.starting": "C'est fait : le nœud démarre…",
     // Refusals, by their stable code (the node's `code` and `fields`).
     "err.calendar.kind": "Type de ressource inconnu : « {0} ».", "err.calendar.quota_format": "« {0} » n'est pas un quota : écrivez par ex. 20h/week ou 6h/month.",
     "err.calendar.hours_format": "« {0} » ne sont pas des heures d'ouverture : écrivez par ex. « Mo-Fr 08:00-18:00; Sa 09:00-12:00 ».",
@@ -319,7 +319,7 @@ const T = {
     "setup.found": "Found an alliance", "setup.foundhint": "You will be its first member organisation, then invite the others.",
     "setup.alliancename": "Alliance name", "setup.rule": "Admission", "setup.rulehint": "Who decides to admit a new organisation.",
     "setup.rule.consensus": "by consensus of every member", "setup.rule.majority": "by a majority of members", "setup.rule.coordinator": "by a coordinator",
-    "setup.foundbtn": "Found the alliance", "setup.starting": "Done: the node is starting…",
+    "setup.foundbtn": "Found the alliance", "setup.pendingnow": "your admission", "setup.starting": "Done: the node is starting…",
     "err.calendar.kind": "Unknown kind of resource: '{0}'.", "err.calendar.quota_format": "'{0}' is not a quota: write e.g. 20h/week or 6h/month.",
     "err.calendar.hours_format": "'{0}' are not opening hours: write e.g. \"Mo-Fr 08:00-18:00; Sa 09:00-12:00\".",
     "err.calendar.outside_hours": "{resource} is open {hours}: book within those hours.", "err.calendar.name": "A resource needs a name of 1 to 200 characters.",
@@ -1460,7 +1460,12 @@ async function setupPage(main) {
   const alliance = h("input", { id: "setup-alliance-name", type: "text", size: 40 });
   const admission = h("select", { id: "setup-admission" }, ["consensus", "majority", "coordinator"].map((k) => h("option", { value: k }, t("setup.rule." + k))));
   const ticket = h("textarea", { id: "setup-ticket", rows: 3, cols: 60, "aria-label": t("setup.ticket") });
+  // Kept across redraws: waiting for an admission joins with it again.
+  ticket.value = setupState.ticket || "";
+  ticket.addEventListener("input", () => { setupState.ticket = ticket.value; });
+  if (status.setup === "pending" && !setupState.pending) setupState.pending = t("setup.pendingnow");
   const join = (wait) => act(async () => {
+    setupState.ticket = ticket.value;
     const r = await api("POST", "/setup/join", { ticket: ticket.value, wait });
     if (r.status === "pending") { setupState.pending = r.waiting; setupState.key = null; notice(t("setup.pending", { w: r.waiting }), true); }
     else await started();
