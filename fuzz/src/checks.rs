@@ -1542,6 +1542,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         Msg::Want {
             doc: DocKind::Charter,
             held: vec![(b"entraide-genesis".to_vec(), 1)],
+            heads: vec![[5; 32]],
         },
     ];
     add("wire_msg", "hello-payload", frame(&hello)[4..].to_vec());

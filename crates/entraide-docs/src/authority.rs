@@ -137,7 +137,7 @@ pub fn check_changes(
 }
 
 /// Parents before children, whatever order the changes came in.
-fn causal_order(changes: &[Change]) -> Vec<&Change> {
+pub(crate) fn causal_order(changes: &[Change]) -> Vec<&Change> {
     let index: HashMap<ChangeHash, usize> = changes
         .iter()
         .enumerate()

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::LoadError;
 use crate::authority::{Members, Refusal, check_changes};
+use crate::equivocation::Equivocation;
 
 /// The shared documents of an alliance, and of its working groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -451,6 +452,11 @@ impl SharedDoc {
         self.actor = actor;
     }
 
+    /// The device this node writes as.
+    pub fn device(&self) -> [u8; 32] {
+        self.device
+    }
+
     /// The actor this opening writes under.
     pub fn actor(&self) -> &[u8] {
         &self.actor
@@ -682,7 +688,7 @@ impl SharedDoc {
             .collect();
         verify(&added).map_err(ApplyError::Refused)?;
         self.check_no_equivocation(&new)
-            .map_err(ApplyError::Unauthorized)?;
+            .map_err(ApplyError::Equivocation)?;
         check_changes(self.kind, &self.doc, &new, members).map_err(ApplyError::Unauthorized)?;
         let unsaved_before = self.doc.get_heads() != self.saved;
         let raw: Vec<u8> = if unsaved_before {
@@ -706,32 +712,30 @@ impl SharedDoc {
         Ok(added)
     }
 
-    /// Refuses signed changes that reuse an actor and sequence number this
+    /// Finds a signed change that reuses an actor and sequence number this
     /// document (or the same bundle) already has under another change: the
-    /// device wrote two histories on purpose (equivocation; an honest
-    /// device never does, each opening of its home writing under an actor of
-    /// its own). automerge can hold only one of the two, so every node that
-    /// took the other would refuse it for ever: the refusal names the device
-    /// in the audit instead of ending the session.
-    fn check_no_equivocation(&mut self, new: &[automerge::Change]) -> Result<(), Refusal> {
+    /// device wrote two histories (equivocation; an honest device never
+    /// does, each opening of its home writing under an actor of its own).
+    /// automerge can hold only one of the two: the node sets the actor's
+    /// fork aside on every side (see [`crate::equivocation`]).
+    fn check_no_equivocation(&mut self, new: &[automerge::Change]) -> Result<(), Equivocation> {
         let held = self.version_vector();
         let mut seen: std::collections::HashMap<(&[u8], u64), ChangeHash> =
             std::collections::HashMap::new();
         for c in new {
             let actor = c.actor_id().to_bytes();
-            let reused = held.get(actor).is_some_and(|&top| c.seq() <= top)
-                || seen
-                    .insert((actor, c.seq()), c.hash())
-                    .is_some_and(|other| other != c.hash());
-            if reused {
-                return Err(Refusal {
-                    change: c.hash(),
-                    author: actor.to_vec(),
-                    rule: format!(
-                        "equivocation: its device signed another change with the same actor and sequence number ({})",
-                        c.seq()
-                    ),
-                    undecided: false,
+            let other = if held.get(actor).is_some_and(|&top| c.seq() <= top) {
+                self.change_at(actor, c.seq())
+            } else {
+                seen.insert((actor, c.seq()), c.hash())
+                    .filter(|other| *other != c.hash())
+            };
+            if let Some(held) = other {
+                return Err(Equivocation {
+                    actor: actor.to_vec(),
+                    seq: c.seq(),
+                    held,
+                    offered: c.hash(),
                 });
             }
         }
@@ -851,7 +855,7 @@ impl SharedDoc {
 /// The changes in `bytes` when it is a sequence of change chunks (what
 /// `save_after` makes); `None` when it holds anything else, such as a whole
 /// document, or is not automerge data.
-fn split_changes(bytes: &[u8]) -> Option<Vec<automerge::Change>> {
+pub(crate) fn split_changes(bytes: &[u8]) -> Option<Vec<automerge::Change>> {
     const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
     const CHANGE: u8 = 1;
     const COMPRESSED_CHANGE: u8 = 2;
@@ -937,6 +941,9 @@ pub enum ApplyError<E> {
     /// A change writes what its author may not (the authority check).
     #[error(transparent)]
     Unauthorized(Refusal),
+    /// A change reuses an actor and sequence number held under another.
+    #[error("its device signed two different changes with sequence number {} under one actor", .0.seq)]
+    Equivocation(Equivocation),
 }
 
 /// What one change did, for history views and authorship checks.

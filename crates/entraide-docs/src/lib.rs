@@ -36,6 +36,7 @@ pub mod authority;
 pub mod calendar;
 pub mod charter;
 mod doc;
+pub mod equivocation;
 pub mod events;
 pub mod ledger;
 pub mod library;

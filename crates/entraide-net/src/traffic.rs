@@ -91,6 +91,7 @@ fn record(sent: bool, msg: &Msg) {
         Msg::Ack => "Ack",
         Msg::Have { .. } => "Have",
         Msg::Want { .. } => "Want",
+        Msg::Equivocation(_) => "Equivocation",
     };
     let event = FrameEvent {
         at: Instant::now(),

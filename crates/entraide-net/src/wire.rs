@@ -1,6 +1,6 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/6`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/7`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// record ids without their creator; version 1 had no `Have`/`Want`).
 /// Nodes of two versions refuse each other at the handshake: the members
 /// of an alliance update together.
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/6";
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/7";
 /// Joining an alliance with a ticket, version 3 (version 2 knew no group
 /// operations, version 1 no `Leave`, which the admission may carry).
 pub const JOIN_ALPN: &[u8] = b"entraide/join/3";

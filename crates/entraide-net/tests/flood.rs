@@ -158,6 +158,7 @@ fn flood_messages(rogue: &mut Node, hash: [u8; 32]) -> Vec<Msg> {
         Msg::Want {
             doc: DocKind::Charter,
             held: Vec::new(),
+            heads: Vec::new(),
         },
         Msg::WantBlobs(vec![(hash, 0); 1000]),
         Msg::BlobPart {

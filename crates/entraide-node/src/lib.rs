@@ -18,6 +18,7 @@
 
 mod audit;
 mod env;
+pub mod equivocation;
 mod error;
 mod events;
 mod governance;

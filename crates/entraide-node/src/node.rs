@@ -81,6 +81,9 @@ pub(crate) struct Docs {
     /// When changes by this device that this home did not hold last
     /// arrived (another copy of the home, or a backup restored).
     pub(crate) other_copy_seen: Option<i64>,
+    /// Devices that equivocated, per document, with their proofs and what
+    /// was set aside (see `crate::equivocation`).
+    pub(crate) forks: crate::equivocation::Forks,
     /// Changes this node refused (`entraide audit`).
     pub(crate) refused: Vec<crate::audit::RefusedChange>,
     /// The library files still missing, with how much of each is held, as of
@@ -372,6 +375,7 @@ impl Node {
             .meta("listen_addrs")?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
+        let forks = crate::equivocation::Forks::decode(store.meta("equivocations")?);
         let refused = store
             .meta("refused")?
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -400,6 +404,7 @@ impl Node {
                 epoch,
                 attestations,
                 other_copy_seen,
+                forks,
                 refused,
                 missing_files: None,
                 file_sizes: BTreeMap::new(),
@@ -496,6 +501,13 @@ impl Node {
             self.reload_doc(kind)?;
             return Err(e.into());
         }
+        self.refresh_after_load(kind);
+        Ok(())
+    }
+
+    /// Reads again what the typed documents keep of `kind` (the calendar's
+    /// bookings) after it changed.
+    pub(crate) fn refresh_after_load(&mut self, kind: DocKind) {
         match kind {
             // What the change touched is read again, nothing else.
             DocKind::Calendar => self.docs.calendar.refresh(),
@@ -506,7 +518,6 @@ impl Node {
             }
             _ => {}
         }
-        Ok(())
     }
 
     /// Goes back to what the store holds of `kind` (after a refused or

@@ -47,6 +47,7 @@ use entraide_docs::{DocKind, VersionVector, merge_version, version_beyond};
 use entraide_membership::DeviceId;
 use serde::{Deserialize, Serialize};
 
+use crate::equivocation::Proof;
 use crate::{Bundle, Node, NodeError, Summary, SyncError};
 
 /// Library files travel in parts of this size, so a cut transfer resumes.
@@ -134,7 +135,16 @@ pub enum Msg {
         doc: DocKind,
         /// The sender's version vector of that document.
         held: Vec<(Vec<u8>, u64)>,
+        /// Empty, or the sender's heads: a bundle built from the version
+        /// vector did not apply (it built on changes the sender lacks
+        /// although its version vector named them: an equivocation), so
+        /// the answer is everything past the heads both hold.
+        heads: Vec<[u8; 32]>,
     },
+    /// A device signed two different changes under one actor and sequence
+    /// number: the proof, for a peer that still holds either side (it sets
+    /// the fork aside, as the sender did).
+    Equivocation(Box<Proof>),
 }
 
 /// How long a session lasts.
@@ -252,6 +262,10 @@ pub struct Session {
     peer_synced: bool,
     acked: bool,
     budgets: Budgets,
+    /// Equivocations whose proof went to the peer: document, actor.
+    proofs_sent: BTreeSet<(DocKind, Vec<u8>)>,
+    /// Documents asked by heads after a bundle that did not apply.
+    repairing: BTreeSet<DocKind>,
 }
 
 impl Session {
@@ -277,6 +291,8 @@ impl Session {
             peer_synced: false,
             acked: false,
             budgets: Budgets::default(),
+            proofs_sent: BTreeSet::new(),
+            repairing: BTreeSet::new(),
         }
     }
 
@@ -432,6 +448,25 @@ impl Session {
                     self.idle(now_ms)?;
                 }
             }
+            Msg::Equivocation(proof) if !node.shares_with(proof.doc, &self.peer) => {
+                self.idle(now_ms)?;
+            }
+            Msg::Equivocation(proof) => {
+                let new = node
+                    .receive_proof(&proof)
+                    .map_err(|e| End::Refused(e.to_string()))?;
+                if new {
+                    tracing::warn!(peer = %self.peer, doc = %proof.doc, "an equivocation was proven and set aside");
+                    // The peer knows it: never sent back.
+                    if let Ok(fork) = proof.check(&node.alliance_id().unwrap_or_default()) {
+                        self.proofs_sent.insert((proof.doc, fork.actor));
+                    }
+                    out.node_changed = true;
+                    self.push(node, Push::Everything, out);
+                } else {
+                    self.idle(now_ms)?;
+                }
+            }
             Msg::Have { doc, held } => {
                 let theirs = self.docs.entry(doc).or_default();
                 let before = theirs.clone();
@@ -441,6 +476,7 @@ impl Session {
                 if !moved && !answer {
                     self.idle(now_ms)?;
                 }
+                self.send_proofs(node, out);
                 if held.is_empty() && self.asked.remove(&doc).is_some() {
                     // Nothing to send after all.
                     self.forget_claims(node, doc);
@@ -449,12 +485,17 @@ impl Session {
                 }
                 self.want_docs(node, now_ms, out);
             }
-            Msg::Want { doc, held } => {
+            Msg::Want { doc, held, heads } => {
                 self.question(now_ms)?;
                 let theirs = self.docs.entry(doc).or_default();
                 merge_version(theirs, held.iter().map(|(a, s)| (a, s)));
                 let theirs = theirs.clone();
-                match node.bundle_for(doc, &theirs) {
+                let bundle = if heads.is_empty() {
+                    node.bundle_for(doc, &theirs)
+                } else {
+                    node.bundle_after_heads(doc, &heads)
+                };
+                match bundle {
                     Some(bundle) => {
                         out.send.push(Msg::Docs(bundle));
                         let mine = node.doc_version_vector(doc);
@@ -581,8 +622,25 @@ impl Session {
                 self.forget_claims(node, doc);
                 return Ok(true);
             }
+            Err(SyncError::MissingDeps) if self.repairing.insert(doc) => {
+                // The peer's version vector said this node held what the
+                // bundle builds on, and it does not (two changes under one
+                // actor and sequence number): ask once for everything past
+                // the heads both hold, which shows the equivocation.
+                tracing::warn!(peer = %self.peer, doc = %doc, "a bundle built on changes this node lacks; asking by heads");
+                out.send.push(Msg::Want {
+                    doc,
+                    held: node.doc_version_vector(doc).into_iter().collect(),
+                    heads: node.doc_heads(doc),
+                });
+                return Ok(true);
+            }
             Err(e) => return Err(End::Refused(e.to_string())),
         };
+        if received.set_aside > 0 {
+            // The peer still holds a fork this node set aside: it gets the proof.
+            self.send_proofs(node, out);
+        }
         let vv = self.docs.entry(doc).or_default();
         merge_version(vv, received.changes.iter().map(|(a, s)| (a, s)));
         let answered = self.asked.remove(&doc).is_some();
@@ -688,6 +746,7 @@ impl Session {
         if !ops.is_empty() {
             out.send.push(Msg::Ops(ops));
         }
+        self.send_proofs(node, out);
         self.op_heads = node.op_heads();
         // Changes by this device, under any of its actors (one per opening
         // of its home): nobody else has them yet.
@@ -734,6 +793,22 @@ impl Session {
         }
     }
 
+    /// Sends the proof of each equivocation this node set aside whose fork
+    /// the peer still claims to hold (once per session).
+    fn send_proofs(&mut self, node: &mut Node, out: &mut Output) {
+        for doc in node.docs_shared_with(&self.peer) {
+            let Some(theirs) = self.docs.get(&doc) else {
+                continue;
+            };
+            for (fork, proof) in node.forks(doc) {
+                let holds = theirs.get(&fork.actor).is_some_and(|&s| s >= fork.seq);
+                if holds && self.proofs_sent.insert((doc, fork.actor)) {
+                    out.send.push(Msg::Equivocation(Box::new(proof)));
+                }
+            }
+        }
+    }
+
     /// Whether the peer holds a change of `doc` that this node does not,
     /// although its version vector claims nothing this node lacks: a change
     /// under an actor and sequence number this node holds under another
@@ -760,7 +835,11 @@ impl Session {
                 continue;
             }
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
-            let mine = node.doc_version_vector(doc);
+            let mut mine = node.doc_version_vector(doc);
+            // Nothing more is wanted of an actor set aside by an equivocation.
+            for (fork, _) in node.forks(doc) {
+                mine.insert(fork.actor, u64::MAX);
+            }
             if version_beyond(&theirs, &mine).is_empty() {
                 continue;
             }
@@ -769,6 +848,7 @@ impl Session {
             out.send.push(Msg::Want {
                 doc,
                 held: mine.into_iter().collect(),
+                heads: Vec::new(),
             });
         }
     }
@@ -862,6 +942,9 @@ fn check_size(msg: &Msg) -> Result<(), End> {
     match msg {
         Msg::Ops(ops) if ops.len() > MAX_OPS_PER_MESSAGE => {
             too_big("more membership operations at once than any alliance has")
+        }
+        Msg::Want { heads, .. } if heads.len() > MAX_VECTOR_ENTRIES => {
+            too_big("more heads than any document has")
         }
         Msg::Have { held, .. } | Msg::Want { held, .. } if held.len() > MAX_VECTOR_ENTRIES => {
             too_big("a version vector longer than any alliance's")

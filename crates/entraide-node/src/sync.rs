@@ -142,6 +142,9 @@ pub enum SyncError {
     /// A change writes what its author may not (see `entraide audit`).
     #[error("refused a change from a peer: {0}")]
     Unauthorized(entraide_docs::Refusal),
+    /// The changes build on changes this node does not hold.
+    #[error("the changes build on changes this node does not hold yet")]
+    MissingDeps,
     /// Storing failed.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -154,6 +157,9 @@ pub struct Received {
     pub changes: Vec<(Vec<u8>, u64)>,
     /// How many changes were new here.
     pub new_changes: usize,
+    /// How many were left out: set aside by an equivocation this node
+    /// knows (the peer has not heard of it yet).
+    pub set_aside: usize,
 }
 
 impl Drop for Node {
@@ -420,6 +426,11 @@ impl Node {
             .collect()
     }
 
+    /// The heads of `doc`.
+    pub fn doc_heads(&mut self, doc: DocKind) -> Vec<[u8; 32]> {
+        self.doc_mut(doc).heads().iter().map(|h| h.0).collect()
+    }
+
     /// Whether this node holds the change `hash` of `doc`.
     pub fn holds_change(&mut self, doc: DocKind, hash: &[u8; 32]) -> bool {
         self.doc_mut(doc).holds(&ChangeHash(*hash))
@@ -467,8 +478,28 @@ impl Node {
     }
 
     /// Verifies and applies a bundle from a peer. Every new change must be
-    /// by a member device and covered by that device's attestation.
+    /// by a member device and covered by that device's attestation. What a
+    /// known equivocation set aside is left out (`Received::set_aside`);
+    /// a new equivocation is set aside once proven, and the rest applied.
     pub fn receive_bundle(&mut self, bundle: &Bundle) -> Result<Received, SyncError> {
+        let Some((sorted, set_aside)) = self.without_forks(bundle) else {
+            return self.receive_checked(bundle);
+        };
+        if set_aside > 0 {
+            let mut batch = WriteBatch::new();
+            batch.meta("equivocations", self.docs.forks.encode());
+            self.store.commit(batch).map_err(NodeError::from)?;
+        }
+        let mut received = if sorted.bytes.is_empty() {
+            Received::default()
+        } else {
+            self.receive_checked(&sorted)?
+        };
+        received.set_aside = set_aside;
+        Ok(received)
+    }
+
+    fn receive_checked(&mut self, bundle: &Bundle) -> Result<Received, SyncError> {
         let alliance = self.alliance_id().ok_or(SyncError::NoAlliance)?;
         let doc = bundle.doc;
         let genesis = SharedDoc::genesis_hash(doc);
@@ -603,6 +634,28 @@ impl Node {
                 self.record_refusal(doc, &refusal)?;
                 return Err(SyncError::Unauthorized(refusal));
             }
+            Err(ApplyError::Equivocation(e)) => {
+                if let Some(proof) = self.prove(bundle, &e)
+                    && let Ok(fork) = proof.check(&alliance)
+                {
+                    // Both sides of the fork go; the rest of the bundle is
+                    // taken without them.
+                    self.set_fork_aside(proof, fork)?;
+                    return self.receive_bundle(bundle);
+                }
+                let refusal = entraide_docs::Refusal {
+                    change: e.offered,
+                    author: e.actor.clone(),
+                    rule: format!(
+                        "equivocation: its device signed another change with the same actor and sequence number ({}), and no signature of it shows both",
+                        e.seq
+                    ),
+                    undecided: false,
+                };
+                self.record_refusal(doc, &refusal)?;
+                return Err(SyncError::Unauthorized(refusal));
+            }
+            Err(ApplyError::MissingDeps) => return Err(SyncError::MissingDeps),
             Err(ApplyError::Damaged(e)) => {
                 // Part of the bundle may be in memory: go back to what is stored.
                 self.reload_doc(doc)?;
@@ -671,6 +724,7 @@ impl Node {
         Ok(Received {
             new_changes: added.len(),
             changes: received.into_iter().collect(),
+            set_aside: 0,
         })
     }
 

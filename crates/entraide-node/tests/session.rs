@@ -162,6 +162,7 @@ fn rogue_flood_of_questions_is_throttled() {
         let want = Msg::Want {
             doc: DocKind::Charter,
             held: Vec::new(),
+            heads: Vec::new(),
         };
         let (sent, end) = run(&mut session, &mut a, Event::Received(want), 5);
         if let Some(end) = end {

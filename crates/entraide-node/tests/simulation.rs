@@ -344,6 +344,7 @@ fn label(msg: &Msg) -> String {
         Msg::Ack => "Ack".into(),
         Msg::Have { doc, held } => format!("Have({}, {})", doc.name(), held.len()),
         Msg::Want { doc, .. } => format!("Want({})", doc.name()),
+        Msg::Equivocation(proof) => format!("Equivocation({})", proof.doc.name()),
     }
 }
 

@@ -1,0 +1,352 @@
+//! Equivocation: two different changes under one actor and sequence number.
+//!
+//! An honest device never writes two (each opening of its home writes under
+//! an actor of its own), but a modified client can, and send one to some
+//! members and the other to the rest. automerge holds only one change per
+//! actor and sequence number, so the two sides could never take each
+//! other's changes again (Kleppmann, "Making CRDTs Byzantine Fault
+//! Tolerant", PaPoC 2022: version vectors cannot tell the two apart).
+//!
+//! The way out is one deterministic rule that every node applies once it
+//! holds a proof (both changes, each in the causal past of a change their
+//! device attested): the actor is a [`Fork`] from that sequence number on,
+//! and every change of that actor from there, and every change built on
+//! one, is **set aside**. Both sides drop their side of the fork, so they
+//! hold the same changes again. What an honest node had written on top of
+//! the fork is not lost: it writes it again, as one new change under a
+//! fresh actor ([`SharedDoc::set_aside`] replays the effects of its own
+//! set-aside changes on the document without them).
+//!
+//! This module is pure like the rest of the crate: it reads and rebuilds
+//! documents; the node finds the proofs, checks their signatures, stores
+//! the result and tells its peers.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use automerge::patches::{Patch, PatchAction};
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
+use serde::{Deserialize, Serialize};
+
+/// An automerge change, as proofs carry them.
+pub use automerge::Change as EncodedChange;
+
+use crate::LoadError;
+use crate::authority::causal_order;
+use crate::doc::{SharedDoc, device_of_actor};
+use crate::{EPOCH_LEN, Members};
+
+/// Most changes a path of a proof may hold, and a tenth of the changes a
+/// search for one may visit.
+pub const MAX_PATH: usize = 10_000;
+
+/// An actor set aside from a sequence number on (its device equivocated
+/// there).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fork {
+    /// The actor (the device's key and one opening of its home).
+    pub actor: Vec<u8>,
+    /// The first sequence number with two changes.
+    pub seq: u64,
+}
+
+impl Fork {
+    /// Whether `change` falls in the fork itself (not counting what was
+    /// built on it).
+    fn holds(&self, actor: &[u8], seq: u64) -> bool {
+        self.actor == actor && seq >= self.seq
+    }
+}
+
+/// Two changes met under one actor and sequence number: the one this
+/// document holds and the one offered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The actor.
+    pub actor: Vec<u8>,
+    /// The sequence number.
+    pub seq: u64,
+    /// The change held here.
+    pub held: ChangeHash,
+    /// The change offered.
+    pub offered: ChangeHash,
+}
+
+/// What a path of changes shows: the first change (the one an attestation
+/// names) has the last one in its causal past.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathEnds {
+    /// The first change's hash.
+    pub head: ChangeHash,
+    /// The last change's actor.
+    pub actor: Vec<u8>,
+    /// The last change's sequence number.
+    pub seq: u64,
+    /// The last change's hash.
+    pub hash: ChangeHash,
+}
+
+/// Checks a path of encoded changes, each a dependency of the one before,
+/// and says what it links.
+pub fn check_path(path: &[Vec<u8>]) -> Result<PathEnds, String> {
+    if path.is_empty() || path.len() > MAX_PATH {
+        return Err(format!(
+            "a path holds from 1 to {MAX_PATH} changes, not {}",
+            path.len()
+        ));
+    }
+    let mut changes = Vec::with_capacity(path.len());
+    for bytes in path {
+        let change = Change::try_from(bytes.as_slice())
+            .map_err(|_| "a path holds something that is not an automerge change".to_owned())?;
+        changes.push(change);
+    }
+    for pair in changes.windows(2) {
+        if !pair[0].deps().contains(&pair[1].hash()) {
+            return Err("a change of the path does not build on the next one".into());
+        }
+    }
+    let (first, last) = (&changes[0], &changes[changes.len() - 1]);
+    Ok(PathEnds {
+        head: first.hash(),
+        actor: last.actor_id().to_bytes().to_vec(),
+        seq: last.seq(),
+        hash: last.hash(),
+    })
+}
+
+/// The shortest path of changes from `from` down to `to` through
+/// dependencies, each change looked up with `lookup`, encoded; `None` when
+/// `to` is not in the causal past of `from` (or too far).
+pub fn find_path(
+    mut lookup: impl FnMut(&ChangeHash) -> Option<Change>,
+    from: ChangeHash,
+    to: ChangeHash,
+) -> Option<Vec<Vec<u8>>> {
+    let mut came_from: HashMap<ChangeHash, Option<ChangeHash>> = HashMap::new();
+    let mut changes: HashMap<ChangeHash, Change> = HashMap::new();
+    let mut queue = VecDeque::from([from]);
+    came_from.insert(from, None);
+    while let Some(hash) = queue.pop_front() {
+        let change = lookup(&hash)?;
+        if hash == to {
+            changes.insert(hash, change);
+            break;
+        }
+        if came_from.len() > MAX_PATH * 10 {
+            return None;
+        }
+        for dep in change.deps() {
+            if !came_from.contains_key(dep) {
+                came_from.insert(*dep, Some(hash));
+                queue.push_back(*dep);
+            }
+        }
+        changes.insert(hash, change);
+    }
+    let mut path = Vec::new();
+    let mut at = Some(to);
+    while let Some(hash) = at {
+        path.push(changes.get(&hash)?.raw_bytes().to_vec());
+        at = *came_from.get(&hash)?;
+    }
+    path.reverse();
+    (path.len() <= MAX_PATH).then_some(path)
+}
+
+/// The changes in `bytes` when it is a sequence of change chunks (what
+/// `save_after` makes); `None` for anything else.
+pub fn changes_in(bytes: &[u8]) -> Option<Vec<Change>> {
+    crate::doc::split_changes(bytes)
+}
+
+/// Goes through `changes` parents first and says which are set aside by
+/// `forks` (in the fork, or built on a change set aside, here or in
+/// `aside`); adds them to `aside`.
+pub fn sort_out<'a>(
+    changes: &'a [Change],
+    forks: &[Fork],
+    aside: &mut HashSet<ChangeHash>,
+) -> (Vec<&'a Change>, Vec<&'a Change>) {
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for change in causal_order(changes) {
+        let actor = change.actor_id().to_bytes();
+        let forked = forks.iter().any(|f| f.holds(actor, change.seq()))
+            || change.deps().iter().any(|d| aside.contains(d));
+        if forked {
+            aside.insert(change.hash());
+            dropped.push(change);
+        } else {
+            kept.push(change);
+        }
+    }
+    (kept, dropped)
+}
+
+/// What [`SharedDoc::set_aside`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetAside {
+    /// The changes set aside.
+    pub changes: Vec<ChangeHash>,
+    /// How many of them were this device's, written again as one change.
+    pub rewritten: usize,
+    /// How many of this device's could not be written again (their effect
+    /// was on what the fork created, or broke a rule without it).
+    pub lost: usize,
+}
+
+impl SharedDoc {
+    /// The change this document holds under `actor` and `seq`.
+    pub fn change_at(&mut self, actor: &[u8], seq: u64) -> Option<ChangeHash> {
+        self.write()
+            .get_changes_meta(&[])
+            .into_iter()
+            .find(|m| m.seq == seq && m.actor.to_bytes() == actor)
+            .map(|m| m.hash)
+    }
+
+    /// A change this document holds.
+    pub fn change(&mut self, hash: &ChangeHash) -> Option<Change> {
+        self.write().get_change_by_hash(hash)
+    }
+
+    /// A path from the held change `from` down to `to` (see [`find_path`]).
+    pub fn path_between(&mut self, from: ChangeHash, to: ChangeHash) -> Option<Vec<Vec<u8>>> {
+        let doc = self.write();
+        find_path(|h| doc.get_change_by_hash(h), from, to)
+    }
+
+    /// Rebuilds the document without what `forks` set aside (see the module
+    /// overview). This device's own changes among them are written again
+    /// as one change under `epoch`, stamped `now_ms`, if the authority
+    /// check (`members`) accepts it; the document then writes on under
+    /// `epoch`. Nothing set aside: nothing changes.
+    pub fn set_aside(
+        &mut self,
+        forks: &[Fork],
+        epoch: [u8; EPOCH_LEN],
+        now_ms: i64,
+        members: &dyn Members,
+    ) -> Result<SetAside, LoadError> {
+        let device = self.device();
+        let kind = self.kind();
+        let all = self.write().get_changes(&[]);
+        let mut aside = HashSet::new();
+        let (kept, dropped) = sort_out(&all, forks, &mut aside);
+        if dropped.is_empty() {
+            return Ok(SetAside::default());
+        }
+        let kept: Vec<u8> = kept
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
+        let own: Vec<&Change> = dropped
+            .iter()
+            .copied()
+            .filter(|c| device_of_actor(c.actor_id().to_bytes()) == Some(device))
+            .collect();
+        // Each own change's effect, as the patches it made on its own past.
+        let mut patches = Vec::new();
+        for change in &own {
+            patches.extend(self.write().diff(change.deps(), &[change.hash()]));
+        }
+        let rebuild = || -> Result<SharedDoc, LoadError> {
+            let mut doc = SharedDoc::load(kind, device, [kept.as_slice()])?;
+            doc.write_as(epoch);
+            Ok(doc)
+        };
+        let mut doc = rebuild()?;
+        let mut outcome = SetAside {
+            changes: dropped.iter().map(|c| c.hash()).collect(),
+            rewritten: 0,
+            lost: 0,
+        };
+        if !own.is_empty() {
+            let skipped = replay(doc.write(), &patches);
+            doc.commit(now_ms, "written again after an equivocation");
+            if doc.check_local(members).is_ok() {
+                outcome.rewritten = own.len();
+                outcome.lost = usize::from(skipped > 0);
+            } else {
+                doc = rebuild()?;
+                outcome.lost = own.len();
+            }
+        }
+        *self = doc;
+        Ok(outcome)
+    }
+}
+
+/// Applies `patches` (made on another document of the same shape) to
+/// `doc`, finding objects by their path of keys; returns how many could not
+/// be applied (their object is not in `doc`). Positions in texts and lists
+/// are kept within bounds.
+fn replay(doc: &mut AutoCommit, patches: &[Patch]) -> usize {
+    let mut skipped = 0;
+    for patch in patches {
+        let Some(obj) = resolve(doc, patch) else {
+            skipped += 1;
+            continue;
+        };
+        let len = doc.length(&obj);
+        let is_text = doc.object_type(&obj).ok() == Some(ObjType::Text);
+        let done = match &patch.action {
+            PatchAction::PutMap {
+                key,
+                value: (value, _),
+                ..
+            } => match value {
+                Value::Object(t) => doc.put_object(&obj, key.as_str(), *t).map(drop),
+                Value::Scalar(s) => doc.put(&obj, key.as_str(), s.clone().into_owned()),
+            },
+            PatchAction::PutSeq {
+                index,
+                value: (value, _),
+                ..
+            } if *index < len => match value {
+                Value::Object(t) => doc.put_object(&obj, *index, *t).map(drop),
+                Value::Scalar(s) => doc.put(&obj, *index, s.clone().into_owned()),
+            },
+            PatchAction::Insert { index, values } => ((*index).min(len)..)
+                .zip(values.iter())
+                .try_for_each(|(at, (value, _, _))| match value {
+                    Value::Object(t) => doc.insert_object(&obj, at, *t).map(drop),
+                    Value::Scalar(s) => doc.insert(&obj, at, s.clone().into_owned()),
+                }),
+            PatchAction::SpliceText { index, value, .. } if is_text => {
+                doc.splice_text(&obj, (*index).min(len), 0, &value.make_string())
+            }
+            PatchAction::Increment { prop, value } => doc.increment(&obj, prop.clone(), *value),
+            PatchAction::DeleteMap { key } => doc.delete(&obj, key.as_str()),
+            PatchAction::DeleteSeq { index, length } if *index < len => {
+                let n = (*length).min(len - index);
+                if is_text {
+                    doc.splice_text(&obj, *index, n as isize, "")
+                } else {
+                    (0..n).try_for_each(|_| doc.delete(&obj, *index))
+                }
+            }
+            PatchAction::Conflict { .. } | PatchAction::Mark { .. } => Ok(()),
+            _ => {
+                skipped += 1;
+                Ok(())
+            }
+        };
+        if done.is_err() {
+            skipped += 1;
+        }
+    }
+    skipped
+}
+
+/// The object a patch is about, found in `doc` by its path of keys.
+fn resolve(doc: &AutoCommit, patch: &Patch) -> Option<ObjId> {
+    let mut at = ROOT;
+    for (_, prop) in &patch.path {
+        match doc.get(&at, prop.clone()) {
+            Ok(Some((Value::Object(_), id))) => at = id,
+            _ => return None,
+        }
+    }
+    Some(at)
+}

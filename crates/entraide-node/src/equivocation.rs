@@ -1,0 +1,313 @@
+//! Proofs of equivocation, and what a node does with them.
+//!
+//! A device equivocates when it signs two different changes under one
+//! actor and sequence number (see `entraide_docs::equivocation`). A node
+//! offered the second change while it holds the first builds a [`Proof`]:
+//! for each change, the device's attestation of a change that has it in
+//! its causal past, and the path of changes between the two. The proof
+//! needs nothing else to be checked, so it travels to peers that still
+//! hold either side (`Msg::Equivocation`), and each node that checks it
+//! sets the fork aside by the same rule: every node ends up holding the
+//! same changes, and each rewrites its own writes that were built on the
+//! fork.
+//!
+//! A proof names a device of the alliance, signed by that device twice:
+//! nobody can make one against a device that did not equivocate.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use entraide_docs::equivocation::{Equivocation, Fork, check_path, find_path, sort_out};
+use entraide_docs::{ChangeHash, DocKind, Refusal};
+use entraide_membership::DeviceId;
+use entraide_store::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::node::random;
+use crate::{Attestation, Bundle, Node, NodeError, SyncError};
+
+/// Most forks a node keeps per document (each is a device that signed two
+/// histories; the alliance removes such a member long before).
+pub const MAX_FORKS_PER_DOC: usize = 64;
+
+/// Two changes of one document under one actor and sequence number, each
+/// shown signed by its device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// Which document.
+    pub doc: DocKind,
+    /// The two changes.
+    pub sides: [Side; 2],
+}
+
+/// One change of an equivocation, shown signed by its device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Side {
+    /// The device's attestation of a change.
+    pub attestation: Attestation,
+    /// The encoded changes from the attested one down to the forked one,
+    /// each a dependency of the one before.
+    pub path: Vec<Vec<u8>>,
+}
+
+impl Proof {
+    /// Checks the proof for the alliance `alliance`; the fork it shows.
+    pub fn check(&self, alliance: &[u8; 32]) -> Result<Fork, String> {
+        let mut ends = Vec::with_capacity(2);
+        for side in &self.sides {
+            let a = &side.attestation;
+            if !a.verify(alliance, self.doc) {
+                return Err("an attestation of the proof is not its device's signature".into());
+            }
+            let end = check_path(&side.path)?;
+            if end.head.0 != a.hash {
+                return Err("a path of the proof does not start at the attested change".into());
+            }
+            if entraide_docs::device_of_actor(&end.actor) != Some(a.device) {
+                return Err("a change of the proof is not by the device that attested it".into());
+            }
+            ends.push(end);
+        }
+        let (one, two) = (&ends[0], &ends[1]);
+        if one.actor != two.actor || one.seq != two.seq || one.hash == two.hash {
+            return Err(
+                "the proof's two changes are not two changes under one actor and sequence number"
+                    .into(),
+            );
+        }
+        Ok(Fork {
+            actor: one.actor.clone(),
+            seq: one.seq,
+        })
+    }
+}
+
+/// The forks this node knows, per document, with their proofs and the
+/// changes they set aside (kept so that what peers still send built on
+/// them is set aside too).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Forks {
+    known: BTreeMap<DocKind, Vec<(Fork, Proof)>>,
+    aside: BTreeMap<DocKind, Vec<[u8; 32]>>,
+    #[serde(skip)]
+    aside_set: BTreeMap<DocKind, HashSet<ChangeHash>>,
+}
+
+impl Forks {
+    /// The forks stored in `bytes` (none if absent or unreadable).
+    pub(crate) fn decode(bytes: Option<Vec<u8>>) -> Self {
+        let mut forks: Forks = bytes
+            .and_then(|b| postcard::from_bytes(&b).ok())
+            .unwrap_or_default();
+        forks.aside_set = forks
+            .aside
+            .iter()
+            .map(|(doc, hashes)| (*doc, hashes.iter().map(|h| ChangeHash(*h)).collect()))
+            .collect();
+        forks
+    }
+
+    pub(crate) fn encode(&mut self) -> Vec<u8> {
+        self.aside = self
+            .aside_set
+            .iter()
+            .map(|(doc, set)| (*doc, set.iter().map(|h| h.0).collect()))
+            .collect();
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// The forks of `doc`.
+    pub(crate) fn of(&self, doc: DocKind) -> impl Iterator<Item = &(Fork, Proof)> {
+        self.known.get(&doc).into_iter().flatten()
+    }
+
+    fn forks_of(&self, doc: DocKind) -> Vec<Fork> {
+        self.of(doc).map(|(f, _)| f.clone()).collect()
+    }
+}
+
+impl Node {
+    /// The forks of `doc` this node set aside, with their proofs.
+    pub fn forks(&self, doc: DocKind) -> Vec<(Fork, Proof)> {
+        self.docs.forks.of(doc).cloned().collect()
+    }
+
+    /// Checks a proof from a peer and, if it shows a fork this node did not
+    /// know, sets it aside. Whether it was new.
+    pub fn receive_proof(&mut self, proof: &Proof) -> Result<bool, SyncError> {
+        let alliance = self.alliance_id().ok_or(SyncError::NoAlliance)?;
+        let fork = proof.check(&alliance).map_err(SyncError::Refused)?;
+        let device = DeviceId(entraide_docs::device_of_actor(&fork.actor).unwrap_or_default());
+        let known = self.membership.state.any_org_of_device(&device).is_some()
+            || self.membership.state.removals.contains_key(&device);
+        if !known {
+            return Err(SyncError::Refused(
+                "a proof of equivocation about a device that was never a member".into(),
+            ));
+        }
+        if self
+            .docs
+            .forks
+            .of(proof.doc)
+            .any(|(f, _)| f.actor == fork.actor && f.seq <= fork.seq)
+        {
+            return Ok(false);
+        }
+        self.set_fork_aside(proof.clone(), fork)?;
+        Ok(true)
+    }
+
+    /// Builds the proof of an equivocation met while applying `bundle`:
+    /// each change with an attestation of its device that covers it, from
+    /// the bundle or from what this node holds.
+    pub(crate) fn prove(&mut self, bundle: &Bundle, e: &Equivocation) -> Option<Proof> {
+        let doc = bundle.doc;
+        let alliance = self.alliance_id()?;
+        let device = entraide_docs::device_of_actor(&e.actor)?;
+        let in_bundle: HashMap<ChangeHash, entraide_docs::equivocation::EncodedChange> =
+            entraide_docs::equivocation::changes_in(&bundle.bytes)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| (c.hash(), c))
+                .collect();
+        let mut attestations: Vec<Attestation> = bundle
+            .attestations
+            .iter()
+            .filter(|a| a.device == device && a.verify(&alliance, doc))
+            .cloned()
+            .collect();
+        attestations.extend(
+            self.docs
+                .attestations
+                .iter()
+                .filter(|((d, _), a)| *d == doc && a.device == device)
+                .map(|(_, a)| a.clone()),
+        );
+        let shared = self.doc_mut(doc);
+        let mut side = |target: ChangeHash| -> Option<Side> {
+            attestations.iter().find_map(|a| {
+                let path = find_path(
+                    |h| in_bundle.get(h).cloned().or_else(|| shared.change(h)),
+                    ChangeHash(a.hash),
+                    target,
+                )?;
+                Some(Side {
+                    attestation: a.clone(),
+                    path,
+                })
+            })
+        };
+        let proof = Proof {
+            doc,
+            sides: [side(e.held)?, side(e.offered)?],
+        };
+        proof.check(&alliance).ok().map(|_| proof)
+    }
+
+    /// Sets `fork` of `proof.doc` aside: the document is rebuilt without it,
+    /// this device's own writes built on it written again, and the proof
+    /// kept for peers that still hold either side.
+    pub(crate) fn set_fork_aside(&mut self, proof: Proof, fork: Fork) -> Result<(), NodeError> {
+        let doc = proof.doc;
+        let count = self.docs.forks.known.get(&doc).map_or(0, Vec::len);
+        if count >= MAX_FORKS_PER_DOC {
+            return Err(NodeError::Unauthorized(format!(
+                "{doc}: more than {MAX_FORKS_PER_DOC} equivocations; this one is not set aside"
+            )));
+        }
+        let mut forks = self.docs.forks.forks_of(doc);
+        forks.push(fork.clone());
+        // Writes from now on go under a fresh actor: this opening's may have
+        // changes set aside whose sequence numbers it would otherwise reuse.
+        let epoch = random(&*self.env)?;
+        self.epoch = epoch;
+        self.docs.epoch = epoch;
+        let now = self.env.now_ms();
+        let members = crate::audit::MembersView {
+            state: &self.membership.state,
+            log: &self.membership.log,
+        };
+        let shared = self.docs.doc_mut(doc);
+        let outcome = shared.set_aside(&forks, epoch, now, &members)?;
+        let mut batch = WriteBatch::new();
+        batch.replace_doc(&doc.name(), shared.save());
+        shared.mark_saved();
+        if outcome.rewritten > 0 {
+            self.attest_local(doc, &mut batch);
+        }
+        // Attestations of changes set aside cover nothing held any more.
+        let gone: Vec<(DocKind, Vec<u8>)> = self
+            .docs
+            .attestations
+            .iter()
+            .filter(|((d, _), a)| *d == doc && outcome.changes.contains(&ChangeHash(a.hash)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            // Stored empty: read back as no attestation.
+            batch.doc_extra(&doc.name(), &key.1, Vec::new());
+            self.docs.attestations.remove(&key);
+        }
+        let forks_state = &mut self.docs.forks;
+        forks_state
+            .known
+            .entry(doc)
+            .or_default()
+            .push((fork.clone(), proof.clone()));
+        forks_state
+            .aside_set
+            .entry(doc)
+            .or_default()
+            .extend(outcome.changes.iter().copied());
+        batch.meta("equivocations", forks_state.encode());
+        self.store.commit(batch)?;
+        self.refresh_after_load(doc);
+        let offered = check_path(&proof.sides[1].path).map(|e| e.hash).ok();
+        self.record_refusal(
+            doc,
+            &Refusal {
+                change: offered.unwrap_or(ChangeHash([0; 32])),
+                author: fork.actor.clone(),
+                rule: format!(
+                    "equivocation: its device signed two different changes with sequence number {} under one actor; both were set aside, with the {} changes built on them ({} of this node's written again{})",
+                    fork.seq,
+                    outcome.changes.len(),
+                    outcome.rewritten,
+                    if outcome.lost > 0 {
+                        ", some of their effect lost"
+                    } else {
+                        ""
+                    },
+                ),
+                undecided: false,
+            },
+        )?;
+        tracing::warn!(doc = %doc, seq = fork.seq, set_aside = outcome.changes.len(), rewritten = outcome.rewritten, "an equivocation was set aside");
+        Ok(())
+    }
+
+    /// `bundle` without the changes the known forks set aside (they are
+    /// remembered as set aside too), and how many those were; `None` when
+    /// no fork of its document is known or the bundle is not separate
+    /// changes.
+    pub(crate) fn without_forks(&mut self, bundle: &Bundle) -> Option<(Bundle, usize)> {
+        let forks = self.docs.forks.forks_of(bundle.doc);
+        if forks.is_empty() {
+            return None;
+        }
+        let changes = entraide_docs::equivocation::changes_in(&bundle.bytes)?;
+        let aside = self.docs.forks.aside_set.entry(bundle.doc).or_default();
+        let (kept, dropped) = sort_out(&changes, &forks, aside);
+        let bytes = kept
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
+        Some((
+            Bundle {
+                doc: bundle.doc,
+                bytes,
+                attestations: bundle.attestations.clone(),
+            },
+            dropped.len(),
+        ))
+    }
+}
