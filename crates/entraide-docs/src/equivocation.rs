@@ -23,9 +23,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use automerge::patches::{Patch, PatchAction};
+use automerge::legacy::{ElementId, Key, ObjectId, OpType};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
+use automerge::{
+    AutoCommit, Change, ChangeHash, Cursor, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
+};
 use serde::{Deserialize, Serialize};
 
 /// An automerge change, as proofs carry them.
@@ -205,6 +207,11 @@ impl SharedDoc {
             .map(|m| m.hash)
     }
 
+    /// Every change this document holds.
+    pub fn all_changes(&mut self) -> Vec<Change> {
+        self.write().get_changes(&[])
+    }
+
     /// A change this document holds.
     pub fn change(&mut self, hash: &ChangeHash) -> Option<Change> {
         self.write().get_change_by_hash(hash)
@@ -230,7 +237,7 @@ impl SharedDoc {
     ) -> Result<SetAside, LoadError> {
         let device = self.device();
         let kind = self.kind();
-        let all = self.write().get_changes(&[]);
+        let all = self.all_changes();
         let mut aside = HashSet::new();
         let (kept, dropped) = sort_out(&all, forks, &mut aside);
         if dropped.is_empty() {
@@ -245,11 +252,6 @@ impl SharedDoc {
             .copied()
             .filter(|c| device_of_actor(c.actor_id().to_bytes()) == Some(device))
             .collect();
-        // Each own change's effect, as the patches it made on its own past.
-        let mut patches = Vec::new();
-        for change in &own {
-            patches.extend(self.write().diff(change.deps(), &[change.hash()]));
-        }
         let rebuild = || -> Result<SharedDoc, LoadError> {
             let mut doc = SharedDoc::load(kind, device, [kept.as_slice()])?;
             doc.write_as(epoch);
@@ -262,7 +264,11 @@ impl SharedDoc {
             lost: 0,
         };
         if !own.is_empty() {
-            let skipped = replay(doc.write(), &patches);
+            let (mut made, mut elems) = (HashMap::new(), HashMap::new());
+            let skipped: usize = own
+                .iter()
+                .map(|c| rewrite(doc.write(), self.read(), c, &mut made, &mut elems))
+                .sum();
             doc.commit(now_ms, "written again after an equivocation");
             if doc.check_local(members).is_ok() {
                 outcome.rewritten = own.len();
@@ -277,76 +283,148 @@ impl SharedDoc {
     }
 }
 
-/// Applies `patches` (made on another document of the same shape) to
-/// `doc`, finding objects by their path of keys; returns how many could not
-/// be applied (their object is not in `doc`). Positions in texts and lists
-/// are kept within bounds.
-fn replay(doc: &mut AutoCommit, patches: &[Patch]) -> usize {
+/// Writes the operations of `change` (made on another history of the same
+/// document) again into `doc`, as the same edits against what `doc` holds:
+/// map keys by name, text and list elements after the same element as
+/// before (found by its id, so a line written after another lands after
+/// it wherever the set-aside text was). Objects and elements the change
+/// created are remembered in `made` and `elems` for the changes after it.
+/// Returns how many operations found nothing to act on (their object or
+/// element was set aside).
+fn rewrite(
+    doc: &mut AutoCommit,
+    old: &AutoCommit,
+    change: &Change,
+    made: &mut HashMap<String, ObjId>,
+    elems: &mut HashMap<String, Cursor>,
+) -> usize {
+    let expanded = change.decode();
+    let start = change.start_op().get();
+    let actor = change.actor_id().to_hex_string();
     let mut skipped = 0;
-    for patch in patches {
-        let Some(obj) = resolve(doc, patch) else {
+    for (i, op) in expanded.operations.iter().enumerate() {
+        let id = format!("{}@{actor}", start + i as u64);
+        let obj = match &op.obj {
+            ObjectId::Root => Some(ROOT),
+            ObjectId::Id(o) => {
+                let o = op_str(o);
+                made.get(&o).cloned().or_else(|| doc.import_obj(&o).ok())
+            }
+        };
+        let Some(obj) = obj else {
             skipped += 1;
             continue;
         };
-        let len = doc.length(&obj);
         let is_text = doc.object_type(&obj).ok() == Some(ObjType::Text);
-        let done = match &patch.action {
-            PatchAction::PutMap {
-                key,
-                value: (value, _),
-                ..
-            } => match value {
-                Value::Object(t) => doc.put_object(&obj, key.as_str(), *t).map(drop),
-                Value::Scalar(s) => doc.put(&obj, key.as_str(), s.clone().into_owned()),
-            },
-            PatchAction::PutSeq {
-                index,
-                value: (value, _),
-                ..
-            } if *index < len => match value {
-                Value::Object(t) => doc.put_object(&obj, *index, *t).map(drop),
-                Value::Scalar(s) => doc.put(&obj, *index, s.clone().into_owned()),
-            },
-            PatchAction::Insert { index, values } => ((*index).min(len)..)
-                .zip(values.iter())
-                .try_for_each(|(at, (value, _, _))| match value {
-                    Value::Object(t) => doc.insert_object(&obj, at, *t).map(drop),
-                    Value::Scalar(s) => doc.insert(&obj, at, s.clone().into_owned()),
-                }),
-            PatchAction::SpliceText { index, value, .. } if is_text => {
-                doc.splice_text(&obj, (*index).min(len), 0, &value.make_string())
+        let done: Option<Result<(), automerge::AutomergeError>> = match (&op.key, &op.action) {
+            (Key::Map(k), OpType::Make(t)) => Some(
+                doc.put_object(&obj, k.as_str(), *t)
+                    .map(|new| drop(made.insert(id, new))),
+            ),
+            (Key::Map(k), OpType::Put(v)) => Some(doc.put(&obj, k.as_str(), v.clone())),
+            (Key::Map(k), OpType::Delete) => Some(doc.delete(&obj, k.as_str())),
+            (Key::Map(k), OpType::Increment(n)) => Some(doc.increment(&obj, k.as_str(), *n)),
+            (Key::Seq(after), action) if op.insert => {
+                let at = match after {
+                    ElementId::Head => Some(0),
+                    ElementId::Id(e) => {
+                        let e = op_str(e);
+                        position(doc, &obj, &e, elems)
+                            .map(|(p, _)| p + 1)
+                            .or_else(|| kept_before(doc, old, &obj, &e, change.deps(), elems))
+                    }
+                };
+                at.map(|at| {
+                    let at = at.min(doc.length(&obj));
+                    let result = match action {
+                        OpType::Make(t) => doc
+                            .insert_object(&obj, at, *t)
+                            .map(|new| drop(made.insert(id.clone(), new))),
+                        OpType::Put(ScalarValue::Str(c)) if is_text => {
+                            doc.splice_text(&obj, at, 0, c)
+                        }
+                        OpType::Put(v) => doc.insert(&obj, at, v.clone()),
+                        _ => Ok(()),
+                    };
+                    if let Ok(cursor) = doc.get_cursor(&obj, at, None) {
+                        elems.insert(id, cursor);
+                    }
+                    result
+                })
             }
-            PatchAction::Increment { prop, value } => doc.increment(&obj, prop.clone(), *value),
-            PatchAction::DeleteMap { key } => doc.delete(&obj, key.as_str()),
-            PatchAction::DeleteSeq { index, length } if *index < len => {
-                let n = (*length).min(len - index);
-                if is_text {
-                    doc.splice_text(&obj, *index, n as isize, "")
-                } else {
-                    (0..n).try_for_each(|_| doc.delete(&obj, *index))
+            (Key::Seq(ElementId::Id(e)), OpType::Delete) => {
+                match position(doc, &obj, &op_str(e), elems) {
+                    Some((at, true)) if is_text => Some(doc.splice_text(&obj, at, 1, "")),
+                    Some((at, true)) => Some(doc.delete(&obj, at)),
+                    // Deleted already, or set aside: nothing left to do.
+                    Some((_, false)) | None => Some(Ok(())),
                 }
             }
-            PatchAction::Conflict { .. } | PatchAction::Mark { .. } => Ok(()),
-            _ => {
-                skipped += 1;
-                Ok(())
-            }
+            // Marks, and overwriting a list element in place: not written
+            // by this project's documents.
+            _ => Some(Ok(())),
         };
-        if done.is_err() {
+        if !matches!(done, Some(Ok(()))) {
             skipped += 1;
         }
     }
     skipped
 }
 
-/// The object a patch is about, found in `doc` by its path of keys.
-fn resolve(doc: &AutoCommit, patch: &Patch) -> Option<ObjId> {
-    let mut at = ROOT;
-    for (_, prop) in &patch.path {
-        match doc.get(&at, prop.clone()) {
-            Ok(Some((Value::Object(_), id))) => at = id,
-            _ => return None,
+/// Where to insert after element `id` of `obj`, which `doc` does not hold
+/// (it was set aside): after the nearest element before it, in `old` as of
+/// `deps`, that `doc` holds; at the start if none.
+fn kept_before(
+    doc: &AutoCommit,
+    old: &AutoCommit,
+    obj: &ObjId,
+    id: &str,
+    deps: &[ChangeHash],
+    elems: &HashMap<String, Cursor>,
+) -> Option<usize> {
+    let old_obj = old.import_obj(&obj.to_string()).ok()?;
+    let cursor = Cursor::try_from(id).ok()?;
+    let at = old
+        .get_cursor_position(&old_obj, &cursor, Some(deps))
+        .ok()?;
+    for before in (0..at).rev().take(MAX_PATH) {
+        let Ok(c) = old.get_cursor(&old_obj, before, Some(deps)) else {
+            continue;
+        };
+        if let Some((p, _)) = position(doc, obj, &c.to_string(), elems) {
+            return Some(p + 1);
         }
     }
-    Some(at)
+    Some(0)
+}
+
+/// "counter@actor", as automerge names operations in text.
+fn op_str(id: &automerge::legacy::OpId) -> String {
+    format!("{}@{}", id.0, id.1.to_hex_string())
+}
+
+/// Where element `id` of the sequence `obj` stands in `doc`, and whether it
+/// is still there (a deleted element stands just after the visible one
+/// before it). `None` when `doc` never held it.
+fn position(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    id: &str,
+    elems: &HashMap<String, Cursor>,
+) -> Option<(usize, bool)> {
+    let (after, before) = match elems.get(id) {
+        Some(c) => (c.clone(), Cursor::try_from(format!("-{c}")).ok()?),
+        None => (
+            Cursor::try_from(id).ok()?,
+            Cursor::try_from(format!("-{id}")).ok()?,
+        ),
+    };
+    let at_after = doc.get_cursor_position(obj, &after, None).ok()?;
+    let at_before = doc.get_cursor_position(obj, &before, None).ok()?;
+    Some(if at_after == at_before {
+        (at_after, true)
+    } else {
+        // Deleted: insertions after it go after the visible one before it.
+        (at_before, false)
+    })
 }

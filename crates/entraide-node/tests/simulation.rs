@@ -519,6 +519,8 @@ struct Stats {
     /// Sessions that stopped being the only one asked about a document,
     /// before the final phase.
     patience_ran_out: u64,
+    /// Nodes whose audit names an equivocation at the end.
+    equivocations_seen: u64,
 }
 
 impl Stats {
@@ -551,6 +553,7 @@ impl Stats {
             quiet,
             unanswered,
             patience_ran_out,
+            equivocations_seen,
         } = s;
         self.delivered += delivered;
         self.lost += lost;
@@ -579,6 +582,7 @@ impl Stats {
         self.quiet += quiet;
         self.unanswered += unanswered;
         self.patience_ran_out += patience_ran_out;
+        self.equivocations_seen += equivocations_seen;
     }
 }
 
@@ -620,6 +624,8 @@ struct Sim {
     lossy: bool,
     /// A member node that announces but never answers a `Want`.
     silent: Option<usize>,
+    /// A node that writes nothing in the random schedule for now.
+    no_writes: Option<usize>,
     /// When the last `Want` was sent.
     last_want: Option<u64>,
     /// Library entries added: id → the file's hash.
@@ -678,6 +684,7 @@ impl Sim {
             throttled: BTreeMap::new(),
             lossy: true,
             silent: None,
+            no_writes: None,
             last_want: None,
             files: BTreeMap::new(),
             file_bytes: Vec::new(),
@@ -1320,7 +1327,12 @@ impl Sim {
             self.quiet();
             return;
         }
-        let Some(i) = self.pick(&running) else { return };
+        let writers: Vec<usize> = running
+            .iter()
+            .copied()
+            .filter(|&i| Some(i) != self.no_writes)
+            .collect();
+        let Some(i) = self.pick(&writers) else { return };
         self.counter += 1;
         let n = self.counter;
         let seed = self.seed;
@@ -1733,7 +1745,8 @@ impl Sim {
         }
     }
 
-    fn check(&mut self) {
+    /// Checks every rule at the end; the members, by the reference node's account.
+    fn check(&mut self) -> Vec<usize> {
         let all: Vec<usize> = self.joined.iter().copied().collect();
         // Who the members are: by the account of the node most others count
         // as a member. A removed node that never heard of its removal (every
@@ -1925,6 +1938,7 @@ impl Sim {
                 .all(|o| o["org"] != ORGS[X]),
             "the outsider is listed"
         );
+        members
     }
 
     /// Nodes with the same operations show the same membership.
@@ -1961,7 +1975,15 @@ impl Sim {
     }
 
     fn run(&mut self, steps: usize) {
-        for step in 0..steps {
+        self.steps(steps);
+        self.heal();
+        self.check_same_ops_same_membership();
+        self.check();
+    }
+
+    /// `count` steps of the random schedule.
+    fn steps(&mut self, count: usize) {
+        for step in 0..count {
             self.advance(self.t + 1);
             if self.wait() {
                 // Nothing on the way, and a question waits: time passed.
@@ -1975,17 +1997,95 @@ impl Sim {
                 self.check_same_ops_same_membership();
             }
         }
+    }
+
+    /// Opens node `i` with the randomness `seed` (so under the actor that
+    /// seed draws) and makes it write `line` into the charter at once.
+    fn open_and_write(&mut self, i: usize, seed: u64, line: &str) {
+        self.nodes[i] = Some(open(self.dir.path(), i, SimEnv::boxed(&self.clock, seed)));
+        let mut text = charter_of(self.node(i));
+        text.push_str(line);
+        text.push('\n');
+        let wrote = self.node(i).execute(Request::CharterSet { text });
+        self.trace(format!(
+            "{} opens with seed {seed} and writes {line}: {}",
+            NAMES[i],
+            wrote.is_ok()
+        ));
+        self.changed(i);
+    }
+
+    /// A schedule in which member `r` equivocates without meaning to: its
+    /// home is copied while stopped, started and written to (the first
+    /// side), then replaced by the copy opened with the same randomness (a
+    /// virtual machine's snapshot restored: the same actor again), which
+    /// writes another line under the same actor and sequence number (the
+    /// second side). Honest nodes write on top of either side meanwhile.
+    /// After the final phase, every rule of [`Sim::check`] holds, for the
+    /// honest writes too, and the first side shows nowhere.
+    fn run_equivocation(&mut self, steps: usize) {
+        let r = C;
+        self.steps(steps / 3);
+        if self.up(r) {
+            self.stop(r);
+        }
+        let home = self.dir.path().join(NAMES[r]);
+        let twin = self.dir.path().join(format!("{}-twin", NAMES[r]));
+        copy_dir(&home, &twin);
+        let seed = self.rng.0.next_u64();
+        let (first, second) = (
+            format!("T{}-first", self.seed),
+            format!("T{}-second", self.seed),
+        );
+        self.open_and_write(r, seed, &first);
+        // The first opening writes nothing else: what it wrote under the
+        // forked actor is set aside, and nobody writes it again.
+        let since = self.acks.len();
+        self.no_writes = Some(r);
+        self.steps(steps / 3);
+        self.no_writes = None;
+        if self.up(r) {
+            self.stop(r);
+        }
+        std::fs::remove_dir_all(&home).expect("remove the home");
+        std::fs::rename(&twin, &home).expect("put the twin in place");
+        // A backup of the first opening would bring it back: there is none.
+        self.backups.remove(&r);
+        for ack in &mut self.acks[since..] {
+            if ack.node == r {
+                ack.lost_with_disk = true;
+            }
+        }
+        self.open_and_write(r, seed, &second);
+        self.steps(steps / 3);
         self.heal();
         self.check_same_ops_same_membership();
-        self.check();
+        let members = self.check();
+        // Once a member proved the equivocation, the first side is set
+        // aside on every member. (It is not when `r` was removed before its
+        // twin's change reached anyone: then nothing was forked.)
+        let mut proven = false;
+        for &i in &members {
+            let audit = self.node(i).execute(Request::Audit).expect("audit").json;
+            if audit.to_string().contains("equivocation") {
+                self.stats.equivocations_seen += 1;
+                proven = true;
+            }
+        }
+        if proven {
+            for &i in &members {
+                let text = charter_of(self.node(i));
+                assert!(!text.contains(&first), "{} still shows {first}", NAMES[i]);
+            }
+        }
     }
 }
 
-fn run_schedule(seed: u64, steps: usize) -> Result<Stats, String> {
+fn run_scenario(seed: u64, steps: usize, scenario: fn(&mut Sim, usize)) -> Result<Stats, String> {
     let mut sim = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let s = sim.insert(Sim::new(seed));
-        s.run(steps);
+        scenario(s, steps);
     }));
     let sim = sim.expect("started");
     match result {
@@ -2020,11 +2120,12 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-#[test]
-fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
+/// Runs `scenario` on `schedules` seeds (or `ENTRAIDE_SIM_SEED` alone) on
+/// every core; the stats summed, after asserting that none failed.
+fn run_seeds(schedules: u64, scenario: fn(&mut Sim, usize)) -> (usize, Stats) {
     let seeds: Vec<u64> = match env_u64("ENTRAIDE_SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (0..env_u64("ENTRAIDE_SIM_SCHEDULES").unwrap_or(2000)).collect(),
+        None => (0..env_u64("ENTRAIDE_SIM_SCHEDULES").unwrap_or(schedules)).collect(),
     };
     // Schedules are independent: run them on every core, then look at the
     // outcomes in seed order.
@@ -2035,7 +2136,10 @@ fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
                 let mine: Vec<u64> = seeds.iter().copied().skip(w).step_by(workers).collect();
                 scope.spawn(move || {
                     mine.into_iter()
-                        .map(|seed| (seed, run_schedule(seed, 30 + (seed % 4) as usize * 15)))
+                        .map(|seed| {
+                            let steps = 30 + (seed % 4) as usize * 15;
+                            (seed, run_scenario(seed, steps, scenario))
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -2064,8 +2168,26 @@ fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
         failures.is_empty(),
         "failing schedules (replay with ENTRAIDE_SIM_SEED): {failures:?}"
     );
+    (seeds.len(), total)
+}
+
+#[test]
+fn an_equivocating_member_is_set_aside_and_honest_nodes_converge_in_every_schedule() {
+    let (schedules, total) = run_seeds(300, Sim::run_equivocation);
+    if schedules >= 100 {
+        assert!(
+            total.equivocations_seen > 0,
+            "no schedule met the equivocation"
+        );
+        assert!(total.lost > 0 && total.restarts > 0 && total.cuts > 0);
+    }
+}
+
+#[test]
+fn thousands_of_schedules_converge_and_keep_the_membership_rules() {
+    let (schedules, total) = run_seeds(2000, Sim::run);
     // The schedules did exercise what they claim to.
-    if seeds.len() >= 100 {
+    if schedules >= 100 {
         assert!(total.lost > 0 && total.duplicated > 0 && total.restarts > 0 && total.cuts > 0);
         assert!(total.restores > 0);
         assert!(total.outsider_refused > 0 && total.acks > 0);
