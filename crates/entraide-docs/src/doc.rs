@@ -603,7 +603,10 @@ impl SharedDoc {
         self.generation = next_generation();
         let before = self.heads();
         let genesis_only = self.is_genesis_only();
-        if !genesis_only && let Some(changes) = split_changes(bytes) {
+        // Anything but a whole save to a document that holds nothing yet
+        // is taken change by change, so that every check (equivocation
+        // too) sees each change before automerge does.
+        if !genesis_only && let Some(changes) = crate::equivocation::changes_in(bytes) {
             return self.apply_changes_verified(changes, members, verify);
         }
         let mut trial = match genesis_only

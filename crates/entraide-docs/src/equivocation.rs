@@ -156,10 +156,16 @@ pub fn find_path(
     (path.len() <= MAX_PATH).then_some(path)
 }
 
-/// The changes in `bytes` when it is a sequence of change chunks (what
-/// `save_after` makes); `None` for anything else.
+/// The changes in `bytes`: a sequence of change chunks (what `save_after`
+/// makes) as they are, a whole save loaded apart; `None` when it is not
+/// automerge data.
 pub fn changes_in(bytes: &[u8]) -> Option<Vec<Change>> {
-    crate::doc::split_changes(bytes)
+    if let Some(changes) = crate::doc::split_changes(bytes) {
+        return Some(changes);
+    }
+    let loaded = std::panic::catch_unwind(|| AutoCommit::load(bytes).ok()).ok()??;
+    let mut doc = loaded;
+    Some(doc.get_changes(&[]))
 }
 
 /// Goes through `changes` parents first and says which are set aside by

@@ -51,6 +51,15 @@
 //!    invalid on every node, its changes are refused wherever offered, and
 //!    its organisation never appears as a member.
 //!
+//! A second set of schedules (`an_equivocating_member_is_set_aside...`)
+//! adds an equivocation to the same random schedule: member C's home is
+//! copied while stopped, opened and written to, then replaced by the copy
+//! opened with the same randomness (a virtual machine's snapshot restored:
+//! the same actor), which writes another change under the same actor and
+//! sequence number. Every rule above holds at the end, for the honest
+//! writes built on either side too, and once any member proved the
+//! equivocation, the first side shows on no member.
+//!
 //! `ENTRAIDE_SIM_SEED=N` runs the one schedule `N` (printed when a schedule
 //! fails, with its trace: every message delivered, every session ended);
 //! `ENTRAIDE_SIM_SCHEDULES=N` runs more or fewer. A schedule is a function
