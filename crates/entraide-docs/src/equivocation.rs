@@ -289,6 +289,31 @@ impl SharedDoc {
     }
 }
 
+impl SharedDoc {
+    /// Writes again, as one change, this device's changes `own` that a
+    /// fork set aside before this document held them (they came back from
+    /// a peer after a restore), reading where they wrote in `context`, the
+    /// changes that came with them. Returns how many operations found
+    /// nothing to act on.
+    pub fn rewrite_set_aside(&mut self, context: &[Change], own: &[Change], now_ms: i64) -> usize {
+        let mut old = self.fork();
+        let doc = old.write();
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            doc.apply_changes(context.to_vec()).is_ok()
+        }));
+        if !matches!(applied, Ok(true)) {
+            return own.iter().map(|c| c.len()).sum();
+        }
+        let (mut made, mut elems) = (HashMap::new(), HashMap::new());
+        let skipped = own
+            .iter()
+            .map(|c| rewrite(self.write(), old.read(), c, &mut made, &mut elems))
+            .sum();
+        self.commit(now_ms, "written again after an equivocation");
+        skipped
+    }
+}
+
 /// Writes the operations of `change` (made on another history of the same
 /// document) again into `doc`, as the same edits against what `doc` holds:
 /// map keys by name, text and list elements after the same element as

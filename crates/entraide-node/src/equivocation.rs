@@ -16,7 +16,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use entraide_docs::equivocation::{Equivocation, Fork, check_path, find_path, sort_out};
+use entraide_docs::equivocation::{
+    EncodedChange, Equivocation, Fork, check_path, find_path, sort_out,
+};
 use entraide_docs::{ChangeHash, DocKind, Refusal};
 use entraide_membership::DeviceId;
 use entraide_store::WriteBatch;
@@ -163,7 +165,7 @@ impl Node {
         let doc = bundle.doc;
         let alliance = self.alliance_id()?;
         let device = entraide_docs::device_of_actor(&e.actor)?;
-        let in_bundle: HashMap<ChangeHash, entraide_docs::equivocation::EncodedChange> =
+        let in_bundle: HashMap<ChangeHash, EncodedChange> =
             entraide_docs::equivocation::changes_in(&bundle.bytes)
                 .unwrap_or_default()
                 .into_iter()
@@ -286,28 +288,77 @@ impl Node {
     }
 
     /// `bundle` without the changes the known forks set aside (they are
-    /// remembered as set aside too), and how many those were; `None` when
-    /// no fork of its document is known or the bundle is not separate
-    /// changes.
-    pub(crate) fn without_forks(&mut self, bundle: &Bundle) -> Option<(Bundle, usize)> {
+    /// remembered as set aside too); `None` when no fork of its document
+    /// is known or the bundle is not automerge data.
+    pub(crate) fn without_forks(&mut self, bundle: &Bundle) -> Option<Sorted> {
         let forks = self.docs.forks.forks_of(bundle.doc);
         if forks.is_empty() {
             return None;
         }
         let changes = entraide_docs::equivocation::changes_in(&bundle.bytes)?;
         let aside = self.docs.forks.aside_set.entry(bundle.doc).or_default();
+        let before: HashSet<ChangeHash> = changes
+            .iter()
+            .map(|c| c.hash())
+            .filter(|h| aside.contains(h))
+            .collect();
         let (kept, dropped) = sort_out(&changes, &forks, aside);
         let bytes = kept
             .iter()
             .flat_map(|c| c.raw_bytes().iter().copied())
             .collect();
-        Some((
-            Bundle {
+        // This device's changes set aside here for the first time: written
+        // before a restore from a backup, they come back only from others,
+        // and this node alone can write them again.
+        let device = self.device.0;
+        let own = dropped
+            .iter()
+            .filter(|c| {
+                !before.contains(&c.hash())
+                    && entraide_docs::device_of_actor(c.actor_id().to_bytes()) == Some(device)
+            })
+            .map(|c| (*c).clone())
+            .collect();
+        let set_aside = dropped.len();
+        Some(Sorted {
+            bundle: Bundle {
                 doc: bundle.doc,
                 bytes,
                 attestations: bundle.attestations.clone(),
             },
-            dropped.len(),
-        ))
+            set_aside,
+            own,
+            context: changes,
+        })
     }
+
+    /// Writes again this device's changes `own` that `context` brought and
+    /// a fork set aside (see [`Node::without_forks`]), and stores them.
+    pub(crate) fn rewrite_own(
+        &mut self,
+        doc: DocKind,
+        context: &[EncodedChange],
+        own: &[EncodedChange],
+    ) -> Result<(), NodeError> {
+        let now = self.env.now_ms();
+        let lost = self.doc_mut(doc).rewrite_set_aside(context, own, now);
+        if let Err(e) = self.persist(doc, WriteBatch::new()) {
+            tracing::warn!(doc = %doc, error = %e, "this device's writes set aside could not be written again");
+        } else {
+            tracing::warn!(doc = %doc, changes = own.len(), lost, "this device's writes set aside by an equivocation were written again");
+        }
+        Ok(())
+    }
+}
+
+/// A bundle sorted out by the known forks.
+pub(crate) struct Sorted {
+    /// What is left of it.
+    pub(crate) bundle: Bundle,
+    /// How many of its changes were set aside.
+    pub(crate) set_aside: usize,
+    /// This device's changes among them, set aside for the first time.
+    pub(crate) own: Vec<EncodedChange>,
+    /// Every change it held.
+    pub(crate) context: Vec<EncodedChange>,
 }

@@ -482,9 +482,14 @@ impl Node {
     /// known equivocation set aside is left out (`Received::set_aside`);
     /// a new equivocation is set aside once proven, and the rest applied.
     pub fn receive_bundle(&mut self, bundle: &Bundle) -> Result<Received, SyncError> {
-        let Some((sorted, set_aside)) = self.without_forks(bundle) else {
+        let Some(sorted) = self.without_forks(bundle) else {
             return self.receive_checked(bundle);
         };
+        let set_aside = sorted.set_aside;
+        if !sorted.own.is_empty() {
+            self.rewrite_own(bundle.doc, &sorted.context, &sorted.own)?;
+        }
+        let sorted = sorted.bundle;
         if set_aside > 0 {
             let mut batch = WriteBatch::new();
             batch.meta("equivocations", self.docs.forks.encode());
