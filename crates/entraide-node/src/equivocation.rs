@@ -224,6 +224,8 @@ impl Node {
         self.epoch = epoch;
         self.docs.epoch = epoch;
         let now = self.env.now_ms();
+        // A group's documents are loaded from the store first.
+        let _ = self.doc_mut(doc);
         let members = crate::audit::MembersView {
             state: &self.membership.state,
             log: &self.membership.log,
