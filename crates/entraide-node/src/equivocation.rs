@@ -133,6 +133,21 @@ impl Node {
         self.docs.forks.of(doc).cloned().collect()
     }
 
+    /// The forks of `doc` this node set aside (without their proofs, which
+    /// may be long: sessions look at these on every change).
+    pub fn forked(&self, doc: DocKind) -> Vec<Fork> {
+        self.docs.forks.forks_of(doc)
+    }
+
+    /// The proof of the fork of `actor` in `doc`, if this node set it aside.
+    pub fn proof_of(&self, doc: DocKind, actor: &[u8]) -> Option<Proof> {
+        self.docs
+            .forks
+            .of(doc)
+            .find(|(f, _)| f.actor == actor)
+            .map(|(_, p)| p.clone())
+    }
+
     /// Checks a proof from a peer and, if it shows a fork this node did not
     /// know, sets it aside. Whether it was new.
     pub fn receive_proof(&mut self, proof: &Proof) -> Result<bool, SyncError> {

@@ -800,9 +800,13 @@ impl Session {
             let Some(theirs) = self.docs.get(&doc) else {
                 continue;
             };
-            for (fork, proof) in node.forks(doc) {
+            for fork in node.forked(doc) {
                 let holds = theirs.get(&fork.actor).is_some_and(|&s| s >= fork.seq);
-                if holds && self.proofs_sent.insert((doc, fork.actor)) {
+                if holds
+                    && !self.proofs_sent.contains(&(doc, fork.actor.clone()))
+                    && let Some(proof) = node.proof_of(doc, &fork.actor)
+                {
+                    self.proofs_sent.insert((doc, fork.actor));
                     out.send.push(Msg::Equivocation(Box::new(proof)));
                 }
             }
@@ -837,7 +841,7 @@ impl Session {
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
             let mut mine = node.doc_version_vector(doc);
             // Nothing more is wanted of an actor set aside by an equivocation.
-            for (fork, _) in node.forks(doc) {
+            for fork in node.forked(doc) {
                 mine.insert(fork.actor, u64::MAX);
             }
             if version_beyond(&theirs, &mine).is_empty() {
