@@ -203,6 +203,22 @@ pub struct SetAside {
     pub lost: usize,
 }
 
+impl SetAside {
+    /// What was set aside, in the audit's words.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} changes in all with those built on them ({} of this node's written again{})",
+            self.changes.len(),
+            self.rewritten,
+            if self.lost > 0 {
+                ", some of their effect lost"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
 impl SharedDoc {
     /// The change this document holds under `actor` and `seq`.
     pub fn change_at(&mut self, actor: &[u8], seq: u64) -> Option<ChangeHash> {

@@ -123,6 +123,15 @@ pub struct OrgState {
     pub seniority: usize,
 }
 
+impl OrgState {
+    /// Whether its devices' changes to documents count: it was admitted (it
+    /// is active, or was removed after it was).
+    fn writes_documents(&self) -> bool {
+        matches!(self.status, OrgStatus::Active | OrgStatus::Removed)
+            && self.seniority != usize::MAX
+    }
+}
+
 /// Where a motion stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MotionStatus {
@@ -348,10 +357,21 @@ impl MembershipState {
     /// question ([`Self::removals`]).
     pub fn document_author_org(&self, device: &DeviceId) -> Option<&OrgState> {
         self.orgs.values().find(|o| {
-            matches!(o.status, OrgStatus::Active | OrgStatus::Removed)
-                && o.seniority != usize::MAX
+            o.writes_documents()
                 && (o.devices.contains(device) || o.removed_devices.contains(device))
         })
+    }
+
+    /// Every device whose changes to documents count
+    /// ([`Self::document_author_org`] answers for it). The set can shrink
+    /// as operations arrive: an admission that a concurrent removal of its
+    /// admitter voids takes its devices out.
+    pub fn document_authors(&self) -> BTreeSet<DeviceId> {
+        self.orgs
+            .values()
+            .filter(|o| o.writes_documents())
+            .flat_map(|o| o.devices.iter().chain(&o.removed_devices).copied())
+            .collect()
     }
 
     /// Active organisations.

@@ -14,10 +14,10 @@
 //! A proof names a device of the alliance, signed by that device twice:
 //! nobody can make one against a device that did not equivocate.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use entraide_docs::equivocation::{
-    EncodedChange, Equivocation, Fork, check_path, find_path, sort_out,
+    EncodedChange, Equivocation, Fork, SetAside, check_path, find_path, sort_out,
 };
 use entraide_docs::{ChangeHash, DocKind, Refusal};
 use entraide_membership::DeviceId;
@@ -92,12 +92,35 @@ pub(crate) struct Forks {
     aside: BTreeMap<DocKind, Vec<[u8; 32]>>,
     #[serde(skip)]
     aside_set: BTreeMap<DocKind, HashSet<ChangeHash>>,
+    /// Stored apart (meta `voided`), so that homes written before it read
+    /// their forks as before.
+    #[serde(skip)]
+    voided: Vec<Voided>,
+    /// The devices whose changes counted when the documents were last
+    /// looked over for void admissions (`None`: not yet since opening).
+    #[serde(skip)]
+    authors: Option<BTreeSet<DeviceId>>,
+}
+
+/// An actor of a device whose admission turned out void, set aside from
+/// one document with what was built on it. Decided from the membership
+/// alone, so it needs no proof; lifted if the device is admitted after all.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Voided {
+    doc: DocKind,
+    device: [u8; 32],
+    actor: Vec<u8>,
+    /// The changes its setting aside took out (its own and those built on them).
+    changes: Vec<[u8; 32]>,
 }
 
 impl Forks {
     /// The forks stored in `bytes` (none if absent or unreadable).
-    pub(crate) fn decode(bytes: Option<Vec<u8>>) -> Self {
+    pub(crate) fn decode(bytes: Option<Vec<u8>>, voided: Option<Vec<u8>>) -> Self {
         let mut forks: Forks = bytes
+            .and_then(|b| postcard::from_bytes(&b).ok())
+            .unwrap_or_default();
+        forks.voided = voided
             .and_then(|b| postcard::from_bytes(&b).ok())
             .unwrap_or_default();
         forks.aside_set = forks
@@ -122,8 +145,20 @@ impl Forks {
         self.known.get(&doc).into_iter().flatten()
     }
 
+    /// Every fork of `doc`: the equivocations proven, and the actors of
+    /// devices whose admission turned out void (from their first change).
     fn forks_of(&self, doc: DocKind) -> Vec<Fork> {
-        self.of(doc).map(|(f, _)| f.clone()).collect()
+        self.of(doc)
+            .map(|(f, _)| f.clone())
+            .chain(self.voided.iter().filter(|v| v.doc == doc).map(|v| Fork {
+                actor: v.actor.clone(),
+                seq: 1,
+            }))
+            .collect()
+    }
+
+    fn encode_voided(&self) -> Vec<u8> {
+        postcard::to_allocvec(&self.voided).unwrap_or_default()
     }
 }
 
@@ -233,6 +268,42 @@ impl Node {
         }
         let mut forks = self.docs.forks.forks_of(doc);
         forks.push(fork.clone());
+        let (outcome, mut batch) = self.rebuild_without(doc, &forks)?;
+        self.docs
+            .forks
+            .known
+            .entry(doc)
+            .or_default()
+            .push((fork.clone(), proof.clone()));
+        batch.meta("equivocations", self.docs.forks.encode());
+        self.store.commit(batch)?;
+        self.refresh_after_load(doc);
+        let offered = check_path(&proof.sides[1].path).map(|e| e.hash).ok();
+        self.record_refusal(
+            doc,
+            &Refusal {
+                change: offered.unwrap_or(ChangeHash([0; 32])),
+                author: fork.actor.clone(),
+                rule: format!(
+                    "equivocation: its device signed two different changes with sequence number {} under one actor; both were set aside, {}",
+                    fork.seq,
+                    outcome.describe(),
+                ),
+                undecided: false,
+            },
+        )?;
+        tracing::warn!(doc = %doc, seq = fork.seq, set_aside = outcome.changes.len(), rewritten = outcome.rewritten, "an equivocation was set aside");
+        Ok(())
+    }
+
+    /// Rebuilds `doc` without what `forks` set aside, this device's own
+    /// writes built on them written again under a fresh actor; what is to
+    /// be stored, in a batch the caller completes and commits.
+    fn rebuild_without(
+        &mut self,
+        doc: DocKind,
+        forks: &[Fork],
+    ) -> Result<(SetAside, WriteBatch), NodeError> {
         // Writes from now on go under a fresh actor: this opening's may have
         // changes set aside whose sequence numbers it would otherwise reuse.
         let epoch = random(&*self.env)?;
@@ -246,7 +317,7 @@ impl Node {
             log: &self.membership.log,
         };
         let shared = self.docs.doc_mut(doc);
-        let outcome = shared.set_aside(&forks, epoch, now, &members)?;
+        let outcome = shared.set_aside(forks, epoch, now, &members)?;
         let mut batch = WriteBatch::new();
         batch.replace_doc(&doc.name(), shared.save());
         shared.mark_saved();
@@ -266,41 +337,112 @@ impl Node {
             batch.doc_extra(&doc.name(), &key.1, Vec::new());
             self.docs.attestations.remove(&key);
         }
-        let forks_state = &mut self.docs.forks;
-        forks_state
-            .known
-            .entry(doc)
-            .or_default()
-            .push((fork.clone(), proof.clone()));
-        forks_state
+        self.docs
+            .forks
             .aside_set
             .entry(doc)
             .or_default()
             .extend(outcome.changes.iter().copied());
-        batch.meta("equivocations", forks_state.encode());
-        self.store.commit(batch)?;
-        self.refresh_after_load(doc);
-        let offered = check_path(&proof.sides[1].path).map(|e| e.hash).ok();
-        self.record_refusal(
-            doc,
-            &Refusal {
-                change: offered.unwrap_or(ChangeHash([0; 32])),
-                author: fork.actor.clone(),
-                rule: format!(
-                    "equivocation: its device signed two different changes with sequence number {} under one actor; both were set aside, with the {} changes built on them ({} of this node's written again{})",
-                    fork.seq,
-                    outcome.changes.len(),
-                    outcome.rewritten,
-                    if outcome.lost > 0 {
-                        ", some of their effect lost"
-                    } else {
-                        ""
+        Ok((outcome, batch))
+    }
+
+    /// Brings what this node holds in line with the membership after it
+    /// changed. A device whose admission turned out void (its admitter's
+    /// removal, concurrent with it, voided the motion) was never a member:
+    /// the changes this node took from it before it knew are set aside
+    /// like a fork, with what was built on them, and this device's own
+    /// writes among those written again, so that this node holds what the
+    /// nodes that never took them hold. A device set aside so that is
+    /// admitted after all comes back: its changes are taken again from
+    /// peers that hold them.
+    pub(crate) fn settle_voided(&mut self) -> Result<(), NodeError> {
+        let authors = self.membership.state.document_authors();
+        let (lifted, kept): (Vec<Voided>, Vec<Voided>) =
+            std::mem::take(&mut self.docs.forks.voided)
+                .into_iter()
+                .partition(|v| authors.contains(&DeviceId(v.device)));
+        self.docs.forks.voided = kept;
+        if !lifted.is_empty() {
+            for v in &lifted {
+                if let Some(aside) = self.docs.forks.aside_set.get_mut(&v.doc) {
+                    for h in &v.changes {
+                        aside.remove(&ChangeHash(*h));
+                    }
+                }
+                tracing::warn!(doc = %v.doc, device = %DeviceId(v.device), "a device set aside as never admitted was admitted: its changes are taken again");
+            }
+            let mut batch = WriteBatch::new();
+            batch.meta("equivocations", self.docs.forks.encode());
+            batch.meta("voided", self.docs.forks.encode_voided());
+            self.store.commit(batch)?;
+        }
+        // Only a device that stopped counting can leave changes to set
+        // aside (and, once per opening, whatever a crash left undone).
+        let shrank = self
+            .docs
+            .forks
+            .authors
+            .replace(authors.clone())
+            .is_none_or(|before| before.iter().any(|d| !authors.contains(d)));
+        // A node that is not a member itself leaves its documents as they are.
+        if !shrank || !self.is_member_device(&self.device) {
+            return Ok(());
+        }
+        for doc in self.docs_held() {
+            let vv = self.doc_mut(doc).version_vector();
+            let void: Vec<(Vec<u8>, [u8; 32])> = vv
+                .keys()
+                .filter_map(|actor| {
+                    let device = entraide_docs::device_of_actor(actor)?;
+                    let known = self
+                        .docs
+                        .forks
+                        .voided
+                        .iter()
+                        .any(|v| v.doc == doc && v.actor == *actor);
+                    (!authors.contains(&DeviceId(device)) && !known)
+                        .then(|| (actor.clone(), device))
+                })
+                .collect();
+            if void.is_empty() {
+                continue;
+            }
+            let mut forks = self.docs.forks.forks_of(doc);
+            forks.extend(void.iter().map(|(actor, _)| Fork {
+                actor: actor.clone(),
+                seq: 1,
+            }));
+            let (outcome, mut batch) = self.rebuild_without(doc, &forks)?;
+            let changes: Vec<[u8; 32]> = outcome.changes.iter().map(|h| h.0).collect();
+            for (actor, device) in &void {
+                self.docs.forks.voided.push(Voided {
+                    doc,
+                    device: *device,
+                    actor: actor.clone(),
+                    changes: changes.clone(),
+                });
+            }
+            batch.meta("equivocations", self.docs.forks.encode());
+            batch.meta("voided", self.docs.forks.encode_voided());
+            self.store.commit(batch)?;
+            self.refresh_after_load(doc);
+            for (actor, device) in &void {
+                self.record_refusal(
+                    doc,
+                    &Refusal {
+                        change: outcome.changes.first().copied().unwrap_or(ChangeHash([0; 32])),
+                        author: actor.clone(),
+                        rule: format!(
+                            "void admission: {} was never admitted (a concurrent removal of its admitter voided the motion); its changes were set aside, {}",
+                            DeviceId(*device),
+                            outcome.describe(),
+                        ),
+                        undecided: false,
                     },
-                ),
-                undecided: false,
-            },
-        )?;
-        tracing::warn!(doc = %doc, seq = fork.seq, set_aside = outcome.changes.len(), rewritten = outcome.rewritten, "an equivocation was set aside");
+                )?;
+            }
+            tracing::warn!(doc = %doc, set_aside = outcome.changes.len(), rewritten = outcome.rewritten, "changes of a device never admitted were set aside");
+        }
         Ok(())
     }
 

@@ -279,6 +279,7 @@ impl Node {
         if removals_changed {
             self.vouch_past_cutoffs()?;
         }
+        self.settle_voided()?;
         Ok(op)
     }
 

@@ -375,7 +375,8 @@ impl Node {
             .meta("listen_addrs")?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let forks = crate::equivocation::Forks::decode(store.meta("equivocations")?);
+        let forks =
+            crate::equivocation::Forks::decode(store.meta("equivocations")?, store.meta("voided")?);
         let refused = store
             .meta("refused")?
             .and_then(|b| serde_json::from_slice(&b).ok())

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use entraide_docs::{
-    ApplyError, ChangeHash, ChangeSummary, DocKind, GENESIS_ACTOR, SharedDoc, VersionVector,
+    ApplyError, ChangeHash, ChangeSummary, DocKind, GENESIS_ACTOR, Refusal, SharedDoc,
+    VersionVector,
 };
 use entraide_membership::{DeviceId, OpHash, SignedOp};
 use entraide_store::WriteBatch;
@@ -347,6 +348,7 @@ impl Node {
         if self.membership.state.removals != removals_before {
             self.vouch_past_cutoffs()?;
         }
+        self.settle_voided()?;
         Ok(added.len())
     }
 
@@ -551,7 +553,7 @@ impl Node {
             offered.insert(device.0, anchors);
         }
         let membership = self.membership.state.clone();
-        let check = |added: &[ChangeSummary]| -> Result<(), String> {
+        let check = |added: &[ChangeSummary]| -> Result<(), Unsigned> {
             // Changes covered by their own device's signature (or within a
             // removed device's cutoffs); changes a member's signed change
             // builds on; a removed device's changes it signed itself.
@@ -600,22 +602,36 @@ impl Node {
             for c in added {
                 if c.actor.as_slice() == GENESIS_ACTOR.as_slice() {
                     if c.hash != genesis {
-                        return Err(format!("change {} claims the genesis actor", c.hash));
+                        return Err(Unsigned::Other(format!(
+                            "change {} claims the genesis actor",
+                            c.hash
+                        )));
                     }
                     continue;
                 }
                 let Some(device) = entraide_docs::device_of_actor(&c.actor) else {
-                    return Err(format!("change {} is not by a device", c.hash));
+                    return Err(Unsigned::Other(format!(
+                        "change {} is not by a device",
+                        c.hash
+                    )));
                 };
                 if membership.any_org_of_device(&DeviceId(device)).is_none() {
-                    return Err(format!(
-                        "change {} is by {}, which is not a member device",
-                        c.hash,
-                        DeviceId(device)
-                    ));
+                    return Err(Unsigned::NotAMember(Refusal {
+                        change: c.hash,
+                        author: c.actor.clone(),
+                        rule: format!(
+                            "change {} is by {}, which is not a member device",
+                            c.hash,
+                            DeviceId(device)
+                        ),
+                        undecided: false,
+                    }));
                 }
                 if !covered.contains(&c.hash) {
-                    return Err(format!("change {} is not signed by its author", c.hash));
+                    return Err(Unsigned::Other(format!(
+                        "change {} is not signed by its author",
+                        c.hash
+                    )));
                 }
             }
             Ok(())
@@ -634,7 +650,17 @@ impl Node {
         self.membership.log = log;
         let added = match applied {
             Ok(added) => added,
-            Err(ApplyError::Refused(reason)) => return Err(SyncError::Refused(reason)),
+            Err(ApplyError::Refused(Unsigned::NotAMember(refusal))) => {
+                // Relayed by a member whose membership is behind this node's
+                // (an admission since voided), or forged: this document's
+                // bundle is refused and the session goes on, so that the
+                // peer hears of the membership that refuses it.
+                self.record_refusal(doc, &refusal)?;
+                return Err(SyncError::Unauthorized(refusal));
+            }
+            Err(ApplyError::Refused(Unsigned::Other(reason))) => {
+                return Err(SyncError::Refused(reason));
+            }
             Err(ApplyError::Unauthorized(refusal)) => {
                 self.record_refusal(doc, &refusal)?;
                 return Err(SyncError::Unauthorized(refusal));
@@ -1153,4 +1179,15 @@ impl Node {
     pub fn secret_key_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
     }
+}
+
+/// Why the signature check refused a bundle.
+#[derive(Debug, thiserror::Error)]
+enum Unsigned {
+    /// A change by a device this node does not know as a member's.
+    #[error("{}", .0.rule)]
+    NotAMember(Refusal),
+    /// Anything else: a forged or malformed bundle.
+    #[error("{0}")]
+    Other(String),
 }
