@@ -34,7 +34,9 @@
 //! change itself cites it. So every node reaches the same verdict on the
 //! same change, whatever the order it arrives in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::rc::Rc;
 
 use automerge::legacy::{Key, ObjectId, OpType};
@@ -136,31 +138,46 @@ pub fn check_changes(
     Ok(())
 }
 
-/// Parents before children, whatever order the changes came in.
+/// Parents before children, whatever order the changes came in. (Change
+/// hashes are uniformly random: a fast hasher is enough, and a catch-up
+/// bundle holds hundreds of thousands of them.)
 pub(crate) fn causal_order(changes: &[Change]) -> Vec<&Change> {
-    let index: HashMap<ChangeHash, usize> = changes
+    let index: FxHashMap<ChangeHash, usize> = changes
         .iter()
         .enumerate()
         .map(|(i, c)| (c.hash(), i))
         .collect();
-    let mut waiting: Vec<usize> = changes
-        .iter()
-        .map(|c| c.deps().iter().filter(|d| index.contains_key(d)).count())
-        .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+    // Each change's parents within `changes`, and the children of each, as
+    // one flat list with offsets (one allocation, not one per change).
+    let mut waiting = vec![0usize; changes.len()];
+    let mut offsets = vec![0usize; changes.len() + 1];
+    let mut edges = Vec::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
-        for d in c.deps() {
-            if let Some(&p) = index.get(d) {
-                children[p].push(i);
-            }
+        for &p in c.deps().iter().filter_map(|d| index.get(d)) {
+            waiting[i] += 1;
+            offsets[p + 1] += 1;
+            edges.push((p, i));
         }
+    }
+    // Already parents first (as a peer sends them): nothing to sort.
+    if edges.iter().all(|&(p, i)| p < i) {
+        return changes.iter().collect();
+    }
+    for k in 0..changes.len() {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut children = vec![0usize; edges.len()];
+    let mut fill = offsets.clone();
+    for &(p, i) in &edges {
+        children[fill[p]] = i;
+        fill[p] += 1;
     }
     let mut order: Vec<usize> = (0..changes.len()).filter(|&i| waiting[i] == 0).collect();
     let mut next = 0;
     while next < order.len() {
         let i = order[next];
         next += 1;
-        for &c in &children[i] {
+        for &c in &children[offsets[i]..offsets[i + 1]] {
             waiting[c] -= 1;
             if waiting[c] == 0 {
                 order.push(c);
@@ -197,13 +214,13 @@ fn op_key(counter: u64, actor: &automerge::ActorId) -> OpKey {
 /// those looked up in the document (cached).
 #[derive(Default)]
 struct Places {
-    known: HashMap<OpKey, Rc<[Step]>>,
+    known: FxHashMap<OpKey, Rc<[Step]>>,
     root: Option<Rc<[Step]>>,
     /// The last object asked about: a change's operations mostly write
     /// into one object (a text, a record).
     last: Option<(OpKey, Rc<[Step]>)>,
     /// Each author's organisation and key in hex, found once per check.
-    authors: HashMap<[u8; 32], Option<Author>>,
+    authors: FxHashMap<[u8; 32], Option<Author>>,
 }
 
 impl Places {
@@ -262,7 +279,7 @@ struct Ctx<'a> {
     org: Rc<str>,
     members: &'a dyn Members,
     /// Objects this change creates.
-    created: HashSet<OpKey>,
+    created: FxHashSet<OpKey>,
     /// Proposals this change creates: kind and whether it names a motion.
     proposals: HashMap<String, (Option<String>, bool)>,
     /// Membership heads the change cites (`cancelled_under`, `under`), per
@@ -345,8 +362,8 @@ fn check_change(
     }
     let expanded = change.decode();
     let start = change.start_op().get();
-    let actor = change.actor_id().to_bytes().to_vec();
-    let actor_id = change.actor_id().clone();
+    let actor_id = change.actor_id();
+    let actor = actor_id.to_bytes();
     let mut ctx = Ctx {
         // A group's document has the schema of the alliance's of its kind.
         kind: kind.base(),
@@ -354,14 +371,14 @@ fn check_change(
         device_hex,
         org,
         members,
-        created: HashSet::new(),
+        created: FxHashSet::default(),
         proposals: HashMap::new(),
         cites: HashMap::new(),
         coordinator_acts: Vec::new(),
         entries: HashMap::new(),
     };
     for (i, op) in expanded.operations.iter().enumerate() {
-        let id = op_key(start + i as u64, &actor_id);
+        let id = op_key(start + i as u64, actor_id);
         let Some(place) = places.of(doc, &op.obj) else {
             return Err(refuse(
                 "it writes into an object that does not exist".into(),
@@ -380,7 +397,7 @@ fn check_change(
             let mut child = place.to_vec();
             child.push(Step {
                 key: key.unwrap_or_default().to_owned(),
-                creator: actor.clone(),
+                creator: actor.to_vec(),
             });
             places.known.insert(id, Rc::from(child));
             ctx.created.insert(id);

@@ -662,10 +662,20 @@ impl SharedDoc {
         members: &dyn Members,
         verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = rustc_hash::FxHashSet::default();
+        seen.reserve(changes.len());
+        // A change past what this document holds of its actor is new
+        // without asking automerge (most of a catch-up); one within it is
+        // new only if its hash is not held (else an equivocation, below).
+        let held = self.version_vector();
         let new: Vec<automerge::Change> = changes
             .into_iter()
-            .filter(|c| seen.insert(c.hash()) && !self.has_change(&c.hash()))
+            .filter(|c| {
+                let beyond = held
+                    .get(c.actor_id().to_bytes())
+                    .is_none_or(|&top| c.seq() > top);
+                seen.insert(c.hash()) && (beyond || !self.has_change(&c.hash()))
+            })
             .collect();
         if new.is_empty() {
             return Ok(Vec::new());
@@ -723,15 +733,28 @@ impl SharedDoc {
     /// fork aside on every side (see [`crate::equivocation`]).
     fn check_no_equivocation(&mut self, new: &[automerge::Change]) -> Result<(), Equivocation> {
         let held = self.version_vector();
-        let mut seen: std::collections::HashMap<(&[u8], u64), ChangeHash> =
-            std::collections::HashMap::new();
+        // Per actor: the highest sequence number met in `new` so far, and
+        // whether its changes came in rising order. Only an actor whose
+        // numbers go back (rare: a bundle lists each actor's changes in
+        // order) needs each number remembered.
+        let mut rising: rustc_hash::FxHashMap<&[u8], u64> = Default::default();
+        let mut seen: rustc_hash::FxHashMap<(&[u8], u64), ChangeHash> = Default::default();
+        let mut tangled = false;
+        for c in new {
+            let actor = c.actor_id().to_bytes();
+            let last = rising.entry(actor).or_insert(0);
+            tangled |= c.seq() <= *last;
+            *last = (*last).max(c.seq());
+        }
         for c in new {
             let actor = c.actor_id().to_bytes();
             let other = if held.get(actor).is_some_and(|&top| c.seq() <= top) {
                 self.change_at(actor, c.seq())
-            } else {
+            } else if tangled {
                 seen.insert((actor, c.seq()), c.hash())
                     .filter(|other| *other != c.hash())
+            } else {
+                None
             };
             if let Some(held) = other {
                 return Err(Equivocation {
