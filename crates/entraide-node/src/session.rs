@@ -958,6 +958,10 @@ fn check_size(msg: &Msg) -> Result<(), End> {
                 .docs
                 .iter()
                 .any(|(_, vv)| vv.len() > MAX_VECTOR_ENTRIES)
+                || summary
+                    .heads
+                    .iter()
+                    .any(|(_, heads)| heads.len() > MAX_VECTOR_ENTRIES)
                 || summary.op_heads.len() > MAX_VECTOR_ENTRIES =>
         {
             too_big("a summary longer than any alliance's")

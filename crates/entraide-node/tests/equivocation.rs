@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono_tz::Tz;
 use common::{admit, copy_dir, founder, node, push};
 use entraide_docs::DocKind;
-use entraide_node::equivocation::Proof;
+use entraide_node::equivocation::{MAX_FORKS_PER_DOC, Proof};
 use entraide_node::session::{End, Event, Mode, Msg, Session};
-use entraide_node::{Env, Home, Node, Request};
+use entraide_node::{Attestation, Bundle, Env, Home, Node, Request};
 
 /// The same time and the same "randomness" for every node opened with the
 /// same seed.
@@ -197,14 +197,29 @@ fn rogue_a_tampered_proof_of_equivocation_is_refused_and_sets_nothing_aside() {
     // Another document than the one signed.
     let mut elsewhere = genuine.clone();
     elsewhere.doc = DocKind::Values;
+    // A path longer than any check is worth (`MAX_PATH`): refused before
+    // a change of it is decoded.
+    let mut endless = genuine.clone();
+    let filler = endless.sides[0].path[0].clone();
+    endless.sides[0]
+        .path
+        .resize(entraide_docs::equivocation::MAX_PATH + 1, filler);
     for (what, proof) in [
         ("the same change twice", twice),
         ("a forged signature", forged),
         ("swapped attestations", swapped),
         ("another document", elsewhere),
+        ("a path over the limit", endless),
     ] {
         let end = send_proof(&mut b, &mut c, proof);
         assert!(matches!(end, Some(End::Refused(_))), "{what}: {end:?}");
+        if what == "a path over the limit" {
+            let limit = entraide_docs::equivocation::MAX_PATH.to_string();
+            assert!(
+                matches!(&end, Some(End::Refused(why)) if why.contains(&limit)),
+                "{what}: {end:?}"
+            );
+        }
         assert!(c.forks(DocKind::Charter).is_empty(), "{what}");
         assert!(c.forks(DocKind::Values).is_empty(), "{what}");
         assert_eq!(charter(&mut c), before, "{what}");
@@ -214,4 +229,78 @@ fn rogue_a_tampered_proof_of_equivocation_is_refused_and_sets_nothing_aside() {
     let end = send_proof(&mut b, &mut c, genuine);
     assert!(end.is_none(), "{end:?}");
     assert_eq!(c.forks(DocKind::Charter).len(), 1);
+}
+
+/// Two charter changes by `key`'s device under one fresh actor and sequence
+/// number 1, built on `base`, each with its device's attestation: what a
+/// modified client sends to equivocate.
+fn two_histories(
+    base: &[u8],
+    key: &ed25519_dalek::SigningKey,
+    alliance: &[u8; 32],
+    epoch: u64,
+) -> [Bundle; 2] {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut actor = key.verifying_key().to_bytes().to_vec();
+    actor.extend_from_slice(&epoch.to_le_bytes());
+    ["one", "two"].map(|word| {
+        let mut doc = automerge::AutoCommit::load(base).expect("load");
+        doc.set_actor(automerge::ActorId::from(actor.clone()));
+        let (_, text) = doc
+            .get(automerge::ROOT, "text")
+            .expect("get")
+            .expect("the charter's text");
+        doc.splice_text(&text, 0, 0, &format!("{word} {epoch}\n"))
+            .expect("splice");
+        let hash = doc.commit().expect("a change");
+        let change = doc.get_change_by_hash(&hash).expect("the change");
+        Bundle {
+            doc: DocKind::Charter,
+            bytes: change.raw_bytes().to_vec(),
+            attestations: vec![Attestation::sign(
+                key,
+                alliance,
+                DocKind::Charter,
+                hash.0,
+                1,
+            )],
+        }
+    })
+}
+
+#[test]
+fn rogue_equivocating_again_and_again_is_set_aside_at_most_64_times_per_document() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut r = node(&dir, "r");
+    admit(&mut a, &mut r);
+    append(&mut a, "Charte");
+    let key: [u8; 32] = std::fs::read(Home::new(dir.path().join("r")).key_path())
+        .expect("r's key")
+        .try_into()
+        .expect("32 bytes");
+    let key = ed25519_dalek::SigningKey::from_bytes(&key);
+    let alliance = a.alliance_id().expect("alliance");
+    let base = a
+        .bundle_for(DocKind::Charter, &Default::default())
+        .expect("a's charter")
+        .bytes;
+    for epoch in 0..MAX_FORKS_PER_DOC as u64 {
+        let [one, two] = two_histories(&base, &key, &alliance, epoch);
+        a.receive_bundle(&one).expect("the first history is taken");
+        a.receive_bundle(&two)
+            .expect("the second is proven and set aside");
+        assert_eq!(a.forks(DocKind::Charter).len(), epoch as usize + 1);
+    }
+    let text = charter(&mut a);
+    assert_eq!(text, "Charte\n", "every fork set aside: {text}");
+    // One more: its first history is taken like any change, its second
+    // refused; the node keeps no more proofs, nor rebuilds the document.
+    let [one, two] = two_histories(&base, &key, &alliance, 1_000);
+    a.receive_bundle(&one).expect("the first history is taken");
+    let refused = a.receive_bundle(&two);
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(a.forks(DocKind::Charter).len(), MAX_FORKS_PER_DOC);
+    assert_eq!(charter(&mut a), "one 1000\nCharte\n");
 }

@@ -8,7 +8,8 @@ mod common;
 use common::{admit, founder, node};
 use entraide_docs::DocKind;
 use entraide_node::session::{
-    End, Event, FILE_PART, IDLE_BURST, Mode, Msg, Output, QUESTION_BURST, Session,
+    End, Event, FILE_PART, IDLE_BURST, MAX_OPS_PER_MESSAGE, MAX_VECTOR_ENTRIES, Mode, Msg, Output,
+    QUESTION_BURST, Session,
 };
 use entraide_node::{Node, Request};
 
@@ -211,6 +212,77 @@ fn rogue_asking_for_more_files_than_any_library_holds_is_throttled() {
         5,
     );
     assert!(matches!(end, Some(End::Throttled(_))), "{end:?}");
+}
+
+#[test]
+fn rogue_messages_longer_than_any_alliance_needs_end_the_session() {
+    let long_vector: Vec<(Vec<u8>, u64)> = (0..=MAX_VECTOR_ENTRIES as u64)
+        .map(|i| (i.to_le_bytes().to_vec(), 1))
+        .collect();
+    let many_heads: Vec<[u8; 32]> = vec![[7; 32]; MAX_VECTOR_ENTRIES + 1];
+    let attacks = [
+        (
+            "operations",
+            Msg::Ops(vec![vec![0u8; 1]; MAX_OPS_PER_MESSAGE + 1]),
+        ),
+        (
+            "announcement",
+            Msg::Have {
+                doc: DocKind::Charter,
+                held: long_vector.clone(),
+            },
+        ),
+        (
+            "question by version vector",
+            Msg::Want {
+                doc: DocKind::Charter,
+                held: long_vector.clone(),
+                heads: Vec::new(),
+            },
+        ),
+        (
+            "question by heads",
+            Msg::Want {
+                doc: DocKind::Charter,
+                held: Vec::new(),
+                heads: many_heads.clone(),
+            },
+        ),
+    ];
+    for (what, msg) in attacks {
+        let (_dir, mut a, _b, mut session) = met();
+        let ops_before = a.op_heads();
+        let (sent, end) = run(&mut session, &mut a, Event::Received(msg), 5);
+        assert!(matches!(end, Some(End::Throttled(_))), "{what}: {end:?}");
+        assert!(sent.is_empty(), "{what}: answered {} messages", sent.len());
+        assert_eq!(a.op_heads(), ops_before, "{what}: the membership changed");
+    }
+    // A hello whose summary is longer than any alliance's, in each part.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    let honest = b.summary();
+    let mut long_docs = honest.clone();
+    long_docs.docs[0].1 = long_vector.into_iter().collect();
+    let mut long_heads = honest.clone();
+    long_heads.heads[0].1 = many_heads.clone();
+    let mut long_ops = honest;
+    long_ops.op_heads = many_heads;
+    for (what, summary) in [
+        ("version vectors", long_docs),
+        ("heads", long_heads),
+        ("membership heads", long_ops),
+    ] {
+        let mut session = Session::new(b.device(), Mode::Live);
+        run(&mut session, &mut a, Event::Start, 0);
+        let hello = Msg::Hello {
+            summary,
+            addrs: Vec::new(),
+        };
+        let (_, end) = run(&mut session, &mut a, Event::Received(hello), 0);
+        assert!(matches!(end, Some(End::Throttled(_))), "{what}: {end:?}");
+    }
 }
 
 #[test]
