@@ -12,11 +12,11 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono_tz::Tz;
-use common::{admit, copy_dir, founder, node, push};
+use common::{admit, append, charter, copy_dir, founder, meet, node, push};
 use entraide_docs::DocKind;
 use entraide_node::equivocation::{MAX_FORKS_PER_DOC, Proof};
 use entraide_node::session::{End, Event, Mode, Msg, Session};
-use entraide_node::{Attestation, Bundle, Env, Home, Node, Request};
+use entraide_node::{Attestation, Bundle, Env, Home, Node};
 
 /// The same time and the same "randomness" for every node opened with the
 /// same seed.
@@ -35,19 +35,6 @@ impl Env for Twin {
         }
         Ok(())
     }
-}
-
-fn charter(n: &mut Node) -> String {
-    n.execute(Request::CharterShow).expect("charter").json["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn append(n: &mut Node, line: &str) {
-    let text = format!("{}{line}\n", charter(n));
-    n.execute(Request::CharterSet { text })
-        .expect("charter set");
 }
 
 /// Founder `a`, members `b`, `c` and `r`; `r`'s two openings under one
@@ -87,35 +74,6 @@ fn split(dir: &tempfile::TempDir) -> (Node, Node, Node) {
     append(&mut b, "B");
     assert!(charter(&mut c).contains("R first"));
     (a, b, c)
-}
-
-/// A live session between `x` and `y`, run until neither has anything
-/// more to say; how it ended, if it did.
-fn meet(x: &mut Node, y: &mut Node) -> Option<End> {
-    let mut sx = Session::new(y.device(), Mode::Live);
-    let mut sy = Session::new(x.device(), Mode::Live);
-    let mut to_y = sx.handle(x, Event::Start, 0).send;
-    let mut to_x = sy.handle(y, Event::Start, 0).send;
-    for _ in 0..50 {
-        if to_x.is_empty() && to_y.is_empty() {
-            break;
-        }
-        for msg in std::mem::take(&mut to_y) {
-            let out = sy.handle(y, Event::Received(msg), 0);
-            if out.end.is_some() {
-                return out.end;
-            }
-            to_x.extend(out.send);
-        }
-        for msg in std::mem::take(&mut to_x) {
-            let out = sx.handle(x, Event::Received(msg), 0);
-            if out.end.is_some() {
-                return out.end;
-            }
-            to_y.extend(out.send);
-        }
-    }
-    None
 }
 
 #[test]

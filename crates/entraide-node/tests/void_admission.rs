@@ -8,69 +8,10 @@
 
 mod common;
 
-use common::{founder, node, push};
+use common::{admit_as, append, charter, founder, meet, node, push};
 use entraide_docs::DocKind;
-use entraide_node::session::{End, Event, Mode, Session};
-use entraide_node::{Node, Request, Ticket};
 
-fn charter(n: &mut Node) -> String {
-    n.execute(Request::CharterShow).expect("charter").json["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn append(n: &mut Node, line: &str) {
-    let text = format!("{}{line}\n", charter(n));
-    n.execute(Request::CharterSet { text })
-        .expect("charter set");
-}
-
-/// `a` invites `b` with `role`, and `b` is admitted.
-fn admit_as(a: &mut Node, b: &mut Node, role: &str) {
-    let reply = a
-        .execute(Request::Invite {
-            role: role.into(),
-            expires: "1d".into(),
-        })
-        .expect("invite");
-    let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
-    let request = b.join_request(&ticket).expect("request");
-    let ops = a.admit(b.device(), &request).expect("admit");
-    assert!(
-        b.accept_admission(&ticket, ops.ops()).expect("accept"),
-        "not admitted"
-    );
-}
-
-/// A live session between `x` and `y`, run until neither has anything
-/// more to say; how it ended, if it did.
-fn meet(x: &mut Node, y: &mut Node) -> Option<End> {
-    let mut sx = Session::new(y.device(), Mode::Live);
-    let mut sy = Session::new(x.device(), Mode::Live);
-    let mut to_y = sx.handle(x, Event::Start, 0).send;
-    let mut to_x = sy.handle(y, Event::Start, 0).send;
-    for _ in 0..50 {
-        if to_x.is_empty() && to_y.is_empty() {
-            break;
-        }
-        for msg in std::mem::take(&mut to_y) {
-            let out = sy.handle(y, Event::Received(msg), 0);
-            if out.end.is_some() {
-                return out.end;
-            }
-            to_x.extend(out.send);
-        }
-        for msg in std::mem::take(&mut to_x) {
-            let out = sx.handle(x, Event::Received(msg), 0);
-            if out.end.is_some() {
-                return out.end;
-            }
-            to_y.extend(out.send);
-        }
-    }
-    None
-}
+use entraide_node::{Node, Request};
 
 fn members(n: &mut Node) -> Vec<String> {
     let reply = n.execute(Request::MemberList).expect("members");

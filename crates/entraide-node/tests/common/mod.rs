@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 use entraide_docs::{DocKind, VersionVector};
+use entraide_node::session::{End, Event, Mode, Session};
 use entraide_node::{Home, Node, Request, Ticket};
 
 /// Copies a home directory, as a user copies the folder (or a backup).
@@ -43,9 +44,14 @@ pub fn founder(dir: &tempfile::TempDir) -> Node {
 
 /// `a` invites `b`, which is admitted.
 pub fn admit(a: &mut Node, b: &mut Node) {
+    admit_as(a, b, "member");
+}
+
+/// `a` invites `b` with `role`, and `b` is admitted.
+pub fn admit_as(a: &mut Node, b: &mut Node, role: &str) {
     let reply = a
         .execute(Request::Invite {
-            role: "member".into(),
+            role: role.into(),
             expires: "1d".into(),
         })
         .expect("invite");
@@ -77,4 +83,47 @@ pub fn push(from: &mut Node, to: &mut Node) {
             to.receive_bundle(&bundle).expect("bundle");
         }
     }
+}
+
+/// The charter text `n` shows.
+pub fn charter(n: &mut Node) -> String {
+    n.execute(Request::CharterShow).expect("charter").json["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn append(n: &mut Node, line: &str) {
+    let text = format!("{}{line}\n", charter(n));
+    n.execute(Request::CharterSet { text })
+        .expect("charter set");
+}
+
+/// A live session between `x` and `y`, run until neither has anything
+/// more to say; how it ended, if it did.
+pub fn meet(x: &mut Node, y: &mut Node) -> Option<End> {
+    let mut sx = Session::new(y.device(), Mode::Live);
+    let mut sy = Session::new(x.device(), Mode::Live);
+    let mut to_y = sx.handle(x, Event::Start, 0).send;
+    let mut to_x = sy.handle(y, Event::Start, 0).send;
+    for _ in 0..50 {
+        if to_x.is_empty() && to_y.is_empty() {
+            break;
+        }
+        for msg in std::mem::take(&mut to_y) {
+            let out = sy.handle(y, Event::Received(msg), 0);
+            if out.end.is_some() {
+                return out.end;
+            }
+            to_x.extend(out.send);
+        }
+        for msg in std::mem::take(&mut to_x) {
+            let out = sx.handle(x, Event::Received(msg), 0);
+            if out.end.is_some() {
+                return out.end;
+            }
+            to_y.extend(out.send);
+        }
+    }
+    None
 }
