@@ -2099,6 +2099,47 @@ fn room_history(report: &mut Report, cfg: &Config, dir: &Path) -> Result<()> {
         .vs("empty room", ms(median(on_fresh)))
         .ratio_at_most(1.5),
     );
+    // The week a calendar page shows, holding the same bookings on both
+    // rooms (the ones just timed): only the busy room has a past.
+    let (week_from, _) = slot(0, later);
+    let (week_to, _) = slot(7 * 12, later);
+    let week = |resource: &str| Request::Bookings {
+        resource: Some(resource.into()),
+        org: None,
+        from: Some(week_from.clone()),
+        to: Some(week_to.clone()),
+    };
+    let listed = |reply: &entraide_node::Reply| reply.json.as_array().map_or(0, Vec::len);
+    let (mut week_busy, mut week_fresh) = (Vec::new(), Vec::new());
+    for _ in 0..ROOM_SAMPLES {
+        let (reply, took) = timed(|| Ok(a.execute(week(busy))?))?;
+        ensure!(
+            listed(&reply) == ROOM_SAMPLES,
+            "scenario 9: the busy room's week lists {} bookings, not {ROOM_SAMPLES}",
+            listed(&reply)
+        );
+        week_busy.push(took);
+        let (reply, took) = timed(|| Ok(a.execute(week(fresh))?))?;
+        ensure!(
+            listed(&reply) == ROOM_SAMPLES,
+            "scenario 9: the empty room's week lists {} bookings, not {ROOM_SAMPLES}",
+            listed(&reply)
+        );
+        week_fresh.push(took);
+    }
+    report.push(
+        Row::new(
+            "9",
+            format!(
+                "a week of a room with {} past bookings (`bookings --from --to`), p50",
+                cfg.room_history
+            ),
+            ms(median(week_busy)),
+            Unit::Ms,
+        )
+        .vs("empty room", ms(median(week_fresh)))
+        .ratio_at_most(1.5),
+    );
     report.details.insert(
         "9".into(),
         json!({

@@ -1107,6 +1107,28 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where each operation of `changes` (which `doc` holds) writes: the map
+/// keys from the document's root to the key it writes (to its object, for
+/// a list element), empty for an object `doc` does not hold.
+pub(crate) fn paths_written(doc: &AutoCommit, changes: &[Change]) -> Vec<Vec<String>> {
+    let mut places = Places::default();
+    let mut out = Vec::new();
+    for change in changes {
+        for op in change.decode().operations {
+            let Some(place) = places.of(doc, &op.obj) else {
+                out.push(Vec::new());
+                continue;
+            };
+            let mut path: Vec<String> = place.iter().map(|step| step.key.clone()).collect();
+            if let Key::Map(key) = &op.key {
+                path.push(key.to_string());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// Changes of `doc` not in the past of `heads`, in causal order: what a
 /// document gained since `heads`, for [`check_changes`].
 pub fn changes_since(doc: &mut AutoCommit, heads: &[ChangeHash]) -> Vec<Change> {

@@ -688,6 +688,10 @@ pub enum CalendarError {
     NotPending(String),
 }
 
+/// How many changes since the bookings were read [`Calendar::refresh`]
+/// follows one by one; after more, it reads what is asked for again.
+const MAX_FOLLOWED_CHANGES: usize = 1_000;
+
 /// The calendar document.
 #[derive(Debug)]
 pub struct Calendar {
@@ -706,7 +710,7 @@ impl Calendar {
     /// Wraps a calendar document.
     pub fn new(mut doc: SharedDoc) -> Self {
         debug_assert_eq!(doc.kind().base(), DocKind::Calendar);
-        let heads = doc.stop_patches();
+        let heads = doc.heads();
         let read = RefCell::new(ReadBookings {
             generation: doc.generation(),
             heads,
@@ -719,75 +723,46 @@ impl Calendar {
         }
     }
 
-    /// Brings the bookings read so far up to date with the document, from
-    /// automerge's patches since they were read: only the bookings a change
-    /// touched are read again. Reading is correct without it (a stale read
-    /// is not used), only slower. While nothing was read, automerge logs no
-    /// patches (a newcomer's first sync of 50,000 bookings pays nothing for
-    /// them); the first refresh after a read compares the two states once,
-    /// and logs patches from then on.
+    /// Brings the bookings read so far up to date with the document: only
+    /// the bookings that an operation of a change since they were read
+    /// writes into are read again (their whole resource for an operation
+    /// on the resource's map). Reading is correct without it (a stale read
+    /// is not used), only slower. Operations, not automerge's patches: a
+    /// received change can add a value that loses to the one a key shows (a
+    /// cancellation concurrent with a forged one), which no patch reports,
+    /// yet the booking rule reads every value of the key.
     pub fn refresh(&mut self) {
         let generation = self.doc.generation();
         let read = self.read.get_mut();
         if read.generation == generation {
             return;
         }
-        if read.by_resource.is_empty() {
-            read.heads = self.doc.stop_patches();
-            read.generation = generation;
-            return;
-        }
-        // A document put back to what the store holds may lack them.
-        let known = read.heads.clone();
-        if !known.iter().all(|h| self.doc.holds(h)) {
-            let heads = self.doc.stop_patches();
-            let read = self.read.get_mut();
-            read.heads = heads;
-            read.generation = generation;
-            read.by_resource.clear();
-            return;
-        }
-        // A change from another device can add a value that loses to the
-        // one a key shows (a cancellation concurrent with a forged one):
-        // automerge reports no patch for it, yet the booking rule reads
-        // every value of the key. Only this device's own changes, which
-        // replace every value they write over, are followed by patches;
-        // after anything received, the bookings are read again.
-        let own = self.doc.actor().to_vec();
-        if self
-            .doc
-            .changes_since(&known)
-            .iter()
-            .any(|c| c.actor != own)
-        {
-            let heads = self.doc.stop_patches();
-            let read = self.read.get_mut();
-            read.heads = heads;
-            read.generation = generation;
-            read.by_resource.clear();
-            return;
-        }
-        let (patches, heads) = self.doc.patches_since(&known);
+        read.generation = generation;
+        let known = std::mem::take(&mut read.heads);
+        let empty = read.by_resource.is_empty();
+        let heads = self.doc.heads();
         let read = self.read.get_mut();
         read.heads = heads;
-        read.generation = generation;
+        if empty {
+            return;
+        }
+        // A document put back to what the store holds may lack them; many
+        // changes (a month offline) cost less read again than followed.
+        let paths = if known.iter().all(|h| self.doc.holds(h)) {
+            self.doc.paths_written_since(&known, MAX_FOLLOWED_CHANGES)
+        } else {
+            None
+        };
+        let read = self.read.get_mut();
+        let Some(paths) = paths else {
+            read.by_resource.clear();
+            return;
+        };
         let mut again: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
-        for patch in &patches {
-            let mut keys: Vec<&str> = patch
-                .path
-                .iter()
-                .map(|(_, prop)| match prop {
-                    automerge::Prop::Map(k) => k.as_str(),
-                    automerge::Prop::Seq(_) => "",
-                })
-                .collect();
-            match &patch.action {
-                automerge::PatchAction::PutMap { key, .. }
-                | automerge::PatchAction::DeleteMap { key } => keys.push(key),
-                _ => {}
-            }
+        for path in &paths {
+            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
             match keys.as_slice() {
-                ["bookings"] => {
+                [] | ["bookings"] => {
                     read.by_resource.clear();
                     return;
                 }
@@ -808,19 +783,20 @@ impl Calendar {
         let root = Record::new(self.doc.read(), self.doc.root_obj("bookings"));
         let read = self.read.get_mut();
         for (resource, ids) in again {
-            let Some(held) = read.by_resource.get_mut(&resource) else {
+            let Some(room) = read.by_resource.get_mut(&resource) else {
                 continue;
             };
             let map = root.child(&resource);
             match (ids, &map) {
                 (Some(ids), Some(map)) => {
+                    room.rule = None;
                     for id in ids {
                         match map.child(&id) {
                             Some(r) => {
-                                held.insert(id.clone(), read_booking(&resource, id, &r));
+                                room.insert(read_booking(&resource, id, &r));
                             }
                             None => {
-                                held.remove(&id);
+                                room.remove(&id);
                             }
                         }
                     }
@@ -828,6 +804,34 @@ impl Calendar {
                 _ => {
                     read.by_resource.remove(&resource);
                 }
+            }
+        }
+    }
+
+    /// Keeps the bookings [`Calendar::book`] just wrote without reading the
+    /// document again: what was read at `read_at` (the generation before
+    /// the write) plus `written` is the document now. Anything else (the
+    /// read was older, an id was already there) falls back to
+    /// [`Calendar::refresh`].
+    fn note_own_bookings(&mut self, resource: &str, read_at: u64, written: Vec<RawBooking>) {
+        let read = self.read.get_mut();
+        let room = read.by_resource.get(resource);
+        if read.generation != read_at
+            || room.is_none_or(|room| written.iter().any(|b| room.raw.contains_key(&b.id)))
+        {
+            self.refresh();
+            return;
+        }
+        let heads = self.doc.heads();
+        let read = self.read.get_mut();
+        read.heads = heads;
+        read.generation = self.doc.generation();
+        if let Some(room) = read.by_resource.get_mut(resource) {
+            for b in written {
+                if let Some(rule) = &mut room.rule {
+                    rule.add_own(&b);
+                }
+                room.insert(b);
             }
         }
     }
@@ -1030,23 +1034,31 @@ impl Calendar {
         self.resource(&resource.id)
     }
 
-    /// Runs `f` on the bookings of one resource as the document holds them:
-    /// those read before if the document did not change since (see
-    /// [`Calendar::refresh`]), else read from the document now.
-    fn with_raw<R>(&self, resource: &str, f: impl FnOnce(&[&RawBooking]) -> R) -> R {
+    /// Runs `f` on the bookings of one resource as the document holds them,
+    /// with the booking rule's outcome on them: those read before if the
+    /// document did not change since (see [`Calendar::refresh`]), else read
+    /// from the document now; the outcome kept if it still holds.
+    fn with_rule<R>(
+        &self,
+        resource: &Resource,
+        dir: &dyn Directory,
+        f: impl FnOnce(&Room, &Rule) -> R,
+    ) -> R {
         let mut read = self.read.borrow_mut();
         if read.generation == self.doc.generation() {
-            let held = read
+            let room = read
                 .by_resource
-                .entry(resource.to_owned())
-                .or_insert_with(|| self.read_bookings(resource));
-            let raw: Vec<&RawBooking> = held.values().collect();
-            return f(&raw);
+                .entry(resource.id.clone())
+                .or_insert_with(|| Room::read(self.read_bookings(&resource.id)));
+            room.rule(resource, dir);
+            if let Some(rule) = &room.rule {
+                return f(room, rule);
+            }
         }
         drop(read);
-        let held = self.read_bookings(resource);
-        let raw: Vec<&RawBooking> = held.values().collect();
-        f(&raw)
+        let room = Room::read(self.read_bookings(&resource.id));
+        let rule = Rule::compute(resource, &room.raw, dir);
+        f(&room, &rule)
     }
 
     /// Reads every booking of one resource from the document.
@@ -1077,9 +1089,21 @@ impl Calendar {
     /// computes the same way (see the module docs), sorted by start. `dir`
     /// tells which organisation each device belongs to.
     pub fn bookings(&self, resource: Option<&str>, dir: &dyn Directory) -> Vec<Booking> {
+        self.bookings_in(resource, Period::ALL, dir)
+    }
+
+    /// [`Calendar::bookings`] that overlap `period` (what a calendar page
+    /// shows): only those are read out, although each one's status is the
+    /// rule's on the whole resource.
+    pub fn bookings_in(
+        &self,
+        resource: Option<&str>,
+        period: Period,
+        dir: &dyn Directory,
+    ) -> Vec<Booking> {
         let mut out = Vec::new();
         for r in &self.resources_of(resource) {
-            out.extend(self.with_raw(&r.id, |raw| rank(r, raw, dir)));
+            out.extend(self.with_rule(r, dir, |raw, rule| rank(raw, rule, period)));
         }
         out.sort_by(|a, b| (a.from, &a.resource, &a.id).cmp(&(b.from, &b.resource, &b.id)));
         out
@@ -1116,60 +1140,54 @@ impl Calendar {
         let Ok(resource) = self.resource(resource_id) else {
             return Vec::new();
         };
-        let ranked = self.with_raw(&resource.id, |raw| rank(&resource, raw, dir));
-        free_slots_in(&ranked, length_ms, around_ms, zone, count, &|_| true)
+        let busy = self.with_rule(&resource, dir, |_, rule| rule.holding.busy());
+        free_slots_in(&busy, length_ms, around_ms, zone, count, &|_| true)
     }
 
     /// For every `conflict` booking of one resource (or of all), of one
-    /// organisation (or of all): the `count` free slots of the same length
-    /// on its resource nearest to its start (see [`Calendar::free_slots`]),
-    /// keeping only those that fit its organisation's quota. Keyed by
-    /// booking id.
+    /// organisation (or of all), that overlaps `period`: the `count` free
+    /// slots of the same length on its resource nearest to its start (see
+    /// [`Calendar::free_slots`]), keeping only those that fit its
+    /// organisation's quota. Keyed by booking id.
     pub fn suggestions(
         &self,
         resource: Option<&str>,
         org: Option<&str>,
+        period: Period,
         zone: Tz,
         count: usize,
         dir: &dyn Directory,
     ) -> BTreeMap<String, Vec<(i64, i64)>> {
         let mut out = BTreeMap::new();
         for r in &self.resources_of(resource) {
-            let ranked = self.with_raw(&r.id, |raw| rank(r, raw, dir));
-            for b in ranked
-                .iter()
-                .filter(|b| b.status == BookingStatus::Conflict && org.is_none_or(|o| o == b.org))
-            {
-                let length = b.to.saturating_sub(b.from);
-                // The organisation's kept minutes per quota period start.
-                let used: BTreeMap<i64, i64> = match r.quota {
-                    None => BTreeMap::new(),
-                    Some(quota) => {
-                        let mut used = BTreeMap::new();
-                        for k in ranked.iter().filter(|k| holds(k.status) && k.org == b.org) {
-                            let total: &mut i64 =
-                                used.entry(quota.period_of(k.from, r.zone).0).or_default();
-                            *total = total.saturating_add(minutes(k.from, k.to));
-                        }
-                        used
-                    }
-                };
-                let fits = |from: i64| match r.quota {
-                    None => true,
-                    Some(quota) => {
-                        let start = quota.period_of(from, r.zone).0;
-                        used.get(&start)
-                            .copied()
-                            .unwrap_or(0)
-                            .saturating_add(minutes(from, from.saturating_add(length)))
-                            <= quota.minutes
-                    }
-                };
-                out.insert(
-                    b.id.clone(),
-                    free_slots_in(&ranked, length, b.from, zone, count, &fits),
-                );
-            }
+            self.with_rule(r, dir, |room, rule| {
+                let conflicts: Vec<&RawBooking> = room
+                    .in_period(period)
+                    .filter(|b| {
+                        org.is_none_or(|o| o == b.org)
+                            && rule
+                                .outcome
+                                .get(&b.id)
+                                .is_some_and(|o| o.status == BookingStatus::Conflict)
+                    })
+                    .collect();
+                if conflicts.is_empty() {
+                    return;
+                }
+                let busy = rule.holding.busy();
+                for b in conflicts {
+                    let length = b.to.saturating_sub(b.from);
+                    let fits = |from: i64| {
+                        !rule
+                            .holding
+                            .over_quota(r, &b.org, from, from.saturating_add(length), 0)
+                    };
+                    out.insert(
+                        b.id.clone(),
+                        free_slots_in(&busy, length, b.from, zone, count, &fits),
+                    );
+                }
+            });
         }
         out
     }
@@ -1192,15 +1210,15 @@ impl Calendar {
         let Some(quota) = resource.quota else {
             return Vec::new();
         };
-        let ranked = self.with_raw(&resource.id, |raw| rank(&resource, raw, dir));
         let current = quota.period_of(at_ms, resource.zone);
         let next = quota.period_of(current.1, resource.zone);
+        let used = self.with_rule(&resource, dir, |_, rule| rule.holding.used.clone());
         let mut out = Vec::new();
         for period in [current, next] {
             let mut per_org: BTreeMap<&str, i64> = include.iter().map(|o| (*o, 0)).collect();
-            for b in ranked.iter().filter(|b| holds(b.status)) {
-                if quota.period_of(b.from, resource.zone) == period {
-                    *per_org.entry(b.org.as_str()).or_default() += minutes(b.from, b.to);
+            for ((org, start), minutes) in &used {
+                if *start == period.0 {
+                    *per_org.entry(org.as_str()).or_default() += minutes;
                 }
             }
             out.extend(per_org.into_iter().map(|(org, minutes)| Usage {
@@ -1250,28 +1268,17 @@ impl Calendar {
         }
         // Each slot against what holds its slot (and the slots accepted
         // before it), and the latest creation time known.
-        let (accepted, skipped, latest) = self.with_raw(&resource.id, |raw| {
-            let (verdicts, _) = verdicts(&resource, raw, dir);
-            let mut holding: Vec<Held<'_>> = raw
-                .iter()
-                .zip(&verdicts)
-                .filter(|(_, v)| holds(v.0))
-                .map(|(b, _)| Held {
-                    id: &b.id,
-                    org: &b.org,
-                    from: b.from,
-                    to: b.to,
-                })
-                .collect();
+        let (accepted, skipped, latest) = self.with_rule(&resource, dir, |_, rule| {
+            let mut earlier: Vec<Held> = Vec::new();
             let mut accepted: Vec<&NewBooking> = Vec::new();
             let mut skipped: Vec<Skipped> = Vec::new();
             for slot in slots {
-                match clash(&resource, &author.org, &holding, slot, zone) {
+                match clash(&resource, &author.org, &rule.holding, &earlier, slot, zone) {
                     Some(skip) => skipped.push(skip),
                     None => {
-                        holding.push(Held {
-                            id: &slot.id,
-                            org: &author.org,
+                        earlier.push(Held {
+                            id: slot.id.clone(),
+                            org: author.org.clone(),
                             from: slot.from,
                             to: slot.to,
                         });
@@ -1279,8 +1286,7 @@ impl Calendar {
                     }
                 }
             }
-            let latest = raw.iter().map(|b| b.created_at).max();
-            (accepted, skipped, latest)
+            (accepted, skipped, rule.latest)
         });
         if accepted.is_empty() {
             let first = skipped
@@ -1329,9 +1335,27 @@ impl Calendar {
             }
             Ok(())
         };
+        let read_at = self.doc.generation();
         let _ = put(self.doc.write());
         self.doc.commit(now_ms, "book");
-        self.refresh();
+        let written = accepted
+            .iter()
+            .map(|slot| RawBooking {
+                id: slot.id.clone(),
+                resource: resource.id.clone(),
+                org: author.org.clone(),
+                device: device_hex.clone(),
+                from: slot.from,
+                to: slot.to,
+                purpose: purpose.to_owned(),
+                created_at,
+                series: series.map(str::to_owned),
+                decisions: Vec::new(),
+                decision_reason: None,
+                cancels: Vec::new(),
+            })
+            .collect();
+        self.note_own_bookings(&resource.id, read_at, written);
         Ok(Booked {
             ids: accepted.iter().map(|s| s.id.clone()).collect(),
             skipped,
@@ -1528,11 +1552,6 @@ fn written_by(doc: &automerge::AutoCommit, obj: &ObjId, key: &str) -> Vec<(Strin
         .collect()
 }
 
-/// Whether a booking with this status takes its slot.
-fn holds(status: BookingStatus) -> bool {
-    matches!(status, BookingStatus::Confirmed | BookingStatus::Pending)
-}
-
 fn is_closed(b: &Booking) -> bool {
     matches!(b.status, BookingStatus::Cancelled | BookingStatus::Declined)
 }
@@ -1556,19 +1575,13 @@ fn minutes(from: i64, to: i64) -> i64 {
     to.saturating_sub(from).max(0) / MINUTE_MS
 }
 
-/// A booking that holds its slot, as [`Calendar::book`] checks against it.
-struct Held<'a> {
-    id: &'a str,
-    org: &'a str,
-    from: i64,
-    to: i64,
-}
-
-/// Why `slot` may not be booked for `org`, if it may not.
+/// Why `slot` may not be booked for `org`, if it may not: against what
+/// holds its slot, and the slots of the same call accepted `earlier`.
 fn clash(
     resource: &Resource,
     org: &str,
-    holding: &[Held<'_>],
+    holding: &Holding,
+    earlier: &[Held],
     slot: &NewBooking,
     zone: Tz,
 ) -> Option<Skipped> {
@@ -1589,10 +1602,11 @@ fn clash(
             },
         });
     }
-    if let Some(h) = holding
-        .iter()
-        .find(|h| slot.from < h.to && h.from < slot.to)
-    {
+    if let Some(h) = holding.first_overlapping(slot.from, slot.to).or_else(|| {
+        earlier
+            .iter()
+            .find(|h| slot.from < h.to && h.from < slot.to)
+    }) {
         return Some(Skipped {
             id: slot.id.clone(),
             from: slot.from,
@@ -1611,11 +1625,16 @@ fn clash(
     let quota = resource.quota?;
     // A booking counts in the period in which it starts.
     let period = quota.period_of(slot.from, resource.zone);
-    let total = holding
+    let total = earlier
         .iter()
         .filter(|h| h.org == org && quota.period_of(h.from, resource.zone) == period)
         .map(|h| minutes(h.from, h.to))
-        .fold(minutes(slot.from, slot.to), i64::saturating_add);
+        .fold(
+            holding
+                .used(org, period.0)
+                .saturating_add(minutes(slot.from, slot.to)),
+            i64::saturating_add,
+        );
     (total > quota.minutes).then(|| Skipped {
         id: slot.id.clone(),
         from: slot.from,
@@ -1633,11 +1652,12 @@ fn clash(
     })
 }
 
-/// The free slots among `ranked` (one resource's bookings with their
-/// statuses) that `accept` (given a slot's start) keeps; see
+/// The free slots between `busy` (the spans one resource's bookings hold,
+/// merged, by start: [`Holding::busy`]) that `accept` (given a slot's
+/// start) keeps; see
 /// [`Calendar::free_slots`].
 fn free_slots_in(
-    ranked: &[Booking],
+    busy: &[(i64, i64)],
     length_ms: i64,
     around_ms: i64,
     zone: Tz,
@@ -1646,20 +1666,6 @@ fn free_slots_in(
 ) -> Vec<(i64, i64)> {
     if count == 0 || check_length(0, length_ms, zone).is_err() {
         return Vec::new();
-    }
-    let mut held: Vec<(i64, i64)> = ranked
-        .iter()
-        .filter(|b| holds(b.status))
-        .map(|b| (b.from, b.to))
-        .collect();
-    held.sort_unstable();
-    // Disjoint busy intervals, in order.
-    let mut busy: Vec<(i64, i64)> = Vec::with_capacity(held.len());
-    for (from, to) in held {
-        match busy.last_mut() {
-            Some(last) if from <= last.1 => last.1 = last.1.max(to),
-            _ => busy.push((from, to)),
-        }
     }
     // The first busy interval that a slot starting at `s` overlaps.
     let clash = |s: i64| {
@@ -1870,13 +1876,76 @@ struct RawBooking {
 }
 
 /// Each resource's bookings as read from the document at `generation`
-/// (`heads`). Reading 3,000 bookings of one room out of automerge made a
-/// booking 100 × slower than on an empty room; ranking them is cheap.
+/// (`heads`), with the booking rule's outcome on them. Reading 3,000
+/// bookings of one room out of automerge made a booking 100 × slower than
+/// on an empty room; ranking 10,000 again on every booking made it 8 ×.
 #[derive(Debug)]
 struct ReadBookings {
     generation: u64,
     heads: Vec<crate::ChangeHash>,
-    by_resource: BTreeMap<String, BTreeMap<String, RawBooking>>,
+    by_resource: BTreeMap<String, Room>,
+}
+
+/// One resource's bookings as read, found by id and by start, and the
+/// booking rule's outcome on them once asked for.
+#[derive(Debug, Default)]
+struct Room {
+    raw: BTreeMap<String, RawBooking>,
+    /// (start, id) of every booking in `raw`.
+    by_start: BTreeSet<(i64, String)>,
+    /// At least the length of the longest booking in `raw` (it never
+    /// shrinks), so that those overlapping a period are found by start.
+    longest: i64,
+    /// `None` until asked for, and again whenever `raw` changes otherwise
+    /// than by a booking of this node ([`Rule::add_own`]).
+    rule: Option<Rule>,
+}
+
+impl Room {
+    fn read(raw: BTreeMap<String, RawBooking>) -> Self {
+        let mut room = Self::default();
+        for b in raw.into_values() {
+            room.insert(b);
+        }
+        room
+    }
+
+    /// Adds or replaces a booking (the caller forgets the rule's outcome,
+    /// unless it adds this node's own booking to it).
+    fn insert(&mut self, b: RawBooking) {
+        self.remove(&b.id);
+        self.longest = self.longest.max(b.to.saturating_sub(b.from));
+        self.by_start.insert((b.from, b.id.clone()));
+        self.raw.insert(b.id.clone(), b);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.raw.remove(id) {
+            self.by_start.remove(&(old.from, old.id));
+        }
+    }
+
+    /// The bookings that overlap `period`, by start.
+    fn in_period(&self, period: Period) -> impl Iterator<Item = &RawBooking> {
+        let first = period
+            .from
+            .map_or(i64::MIN, |f| f.saturating_sub(self.longest));
+        let last = period.to.unwrap_or(i64::MAX);
+        self.by_start
+            .range((first, String::new())..)
+            .take_while(move |(start, _)| *start < last || period.to.is_none())
+            .filter_map(|(_, id)| self.raw.get(id))
+            .filter(move |b| period.overlaps(b.from, b.to))
+    }
+
+    /// The rule's outcome on these bookings, computed again unless the one
+    /// kept was computed for the same resource with the same answers from
+    /// `dir`.
+    fn rule(&mut self, resource: &Resource, dir: &dyn Directory) -> &Rule {
+        let kept = self.rule.take().filter(|r| r.holds_for(resource, dir));
+        self.rule
+            .insert(kept.unwrap_or_else(|| Rule::compute(resource, &self.raw, dir)))
+    }
 }
 
 fn read_booking(resource: &str, id: String, r: &Record<'_>) -> RawBooking {
@@ -1928,15 +1997,13 @@ fn read_resource(id: String, r: &Record<'_>) -> Resource {
     }
 }
 
-/// Applies the booking rule to one resource's bookings.
-/// The bookings of one resource with their status (see the module docs).
-fn rank(resource: &Resource, raw: &[&RawBooking], dir: &dyn Directory) -> Vec<Booking> {
-    let (verdicts, decision) = verdicts(resource, raw, dir);
-    raw.iter()
-        .zip(verdicts)
-        .zip(&decision)
-        .map(
-            |((b, (status, conflict_with, conflict)), decision)| Booking {
+/// The bookings of `room` that overlap `period`, with the status `rule`
+/// gives them (see the module docs), by start.
+fn rank(room: &Room, rule: &Rule, period: Period) -> Vec<Booking> {
+    room.in_period(period)
+        .map(|b| {
+            let outcome = rule.outcome.get(&b.id).cloned().unwrap_or_default();
+            Booking {
                 id: b.id.clone(),
                 resource: b.resource.clone(),
                 org: b.org.clone(),
@@ -1946,111 +2013,288 @@ fn rank(resource: &Resource, raw: &[&RawBooking], dir: &dyn Directory) -> Vec<Bo
                 purpose: b.purpose.clone(),
                 created_at: b.created_at,
                 series: b.series.clone(),
-                status,
-                conflict_with: conflict_with.map(|w| raw[w].id.clone()),
-                conflict,
-                reason: decision.and(b.decision_reason.clone()),
-                decided: decision.is_some(),
-            },
-        )
+                status: outcome.status,
+                conflict_with: outcome.conflict_with,
+                conflict: outcome.conflict,
+                reason: if outcome.decided {
+                    b.decision_reason.clone()
+                } else {
+                    None
+                },
+                decided: outcome.decided,
+            }
+        })
         .collect()
 }
 
-/// One booking's status, the index of the booking it conflicts with, and
-/// why.
-type Verdict = (BookingStatus, Option<usize>, Option<ConflictReason>);
+/// A span of time that bookings are listed for: what overlaps it. Either
+/// end may be open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Period {
+    /// Bookings that end at or before it are left out.
+    pub from: Option<i64>,
+    /// Bookings that start at or after it are left out.
+    pub to: Option<i64>,
+}
 
-/// The booking rule: each booking's verdict, and the decision on it that
-/// counts, by index in `raw`.
-fn verdicts<'a>(
-    resource: &Resource,
-    raw: &[&'a RawBooking],
-    dir: &dyn Directory,
-) -> (Vec<Verdict>, Vec<Option<&'a str>>) {
-    // Which cancellations and decisions count (see the module docs).
-    let cancelled: Vec<bool> = raw
-        .iter()
-        .map(|b| {
-            b.cancels.iter().any(|device| {
-                dir.device_org(device)
-                    .is_some_and(|d| d.org == b.org || d.coordinator)
+impl Period {
+    /// All time.
+    pub const ALL: Period = Period {
+        from: None,
+        to: None,
+    };
+
+    /// Whether `[from, to)` overlaps the period.
+    pub fn overlaps(self, from: i64, to: i64) -> bool {
+        self.from.is_none_or(|f| to > f) && self.to.is_none_or(|t| from < t)
+    }
+}
+
+/// One booking's status as the rule gives it.
+#[derive(Clone, Debug)]
+struct Outcome {
+    status: BookingStatus,
+    /// The booking it loses to, for an overlap.
+    conflict_with: Option<String>,
+    conflict: Option<ConflictReason>,
+    /// Whether a decision that counts was made on it.
+    decided: bool,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Self {
+            status: BookingStatus::Conflict,
+            conflict_with: None,
+            conflict: None,
+            decided: false,
+        }
+    }
+}
+
+/// The booking rule's outcome on one resource's bookings: each booking's
+/// status, the bookings that hold their slot, and what it depended on, so
+/// that it is computed again only when that changes. A booking of this
+/// node always ranks last (its `created_at` is after every other), so it
+/// is added without ranking the others again ([`Rule::add_own`]).
+#[derive(Debug)]
+struct Rule {
+    /// The resource as it was ranked for (owner, approval, quota, zone).
+    resource: Resource,
+    /// Every device the rule asked the directory about, with its answer.
+    consulted: BTreeMap<String, Option<DeviceOrg>>,
+    outcome: rustc_hash::FxHashMap<String, Outcome>,
+    holding: Holding,
+    /// The latest `created_at` of any booking of the resource.
+    latest: Option<i64>,
+}
+
+impl Rule {
+    /// The booking rule (see the module docs) on every booking of `raw`.
+    fn compute(
+        resource: &Resource,
+        raw: &BTreeMap<String, RawBooking>,
+        dir: &dyn Directory,
+    ) -> Self {
+        let consulted = RefCell::new(BTreeMap::new());
+        let ask = |device: &str| -> Option<DeviceOrg> {
+            consulted
+                .borrow_mut()
+                .entry(device.to_owned())
+                .or_insert_with(|| dir.device_org(device))
+                .clone()
+        };
+        let raw: Vec<&RawBooking> = raw.values().collect();
+        // Which cancellations and decisions count (see the module docs).
+        let cancelled: Vec<bool> = raw
+            .iter()
+            .map(|b| {
+                b.cancels
+                    .iter()
+                    .any(|device| ask(device).is_some_and(|d| d.org == b.org || d.coordinator))
             })
-        })
-        .collect();
-    // Of concurrent decisions that count, a refusal wins.
-    let decision: Vec<Option<&str>> = raw
-        .iter()
-        .map(|b| {
-            b.decisions
-                .iter()
-                .filter(|(value, device)| {
-                    matches!(value.as_str(), "approved" | "declined")
-                        && dir
-                            .device_org(device)
-                            .is_some_and(|d| d.org == resource.owner)
-                })
-                .map(|(value, _)| value.as_str())
-                .max()
-        })
-        .collect();
-    let approved = |i: usize| decision[i] == Some("approved");
-    let mut order: Vec<usize> = (0..raw.len()).collect();
-    order.sort_by(|&a, &b| {
-        let class = |x: usize| u8::from(resource.approval && !approved(x));
-        (class(a), raw[a].created_at, &raw[a].id).cmp(&(class(b), raw[b].created_at, &raw[b].id))
-    });
-    // The kept bookings never overlap one another, so by start they are
-    // also by end: the ones a booking overlaps are found from its end
-    // backwards (a booking with no length, written by a modified client,
-    // is looked at one by one).
-    let mut kept = Kept::default();
-    // Minutes kept per (organisation, quota period start).
-    let mut used: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-    let mut verdicts: Vec<Verdict> = vec![(BookingStatus::Conflict, None, None); raw.len()];
-    for i in order {
-        let b = &raw[i];
-        verdicts[i] = if cancelled[i] {
-            (BookingStatus::Cancelled, None, None)
-        } else if decision[i] == Some("declined") {
-            (BookingStatus::Declined, None, None)
-        } else if let Some(w) = kept.first_overlapping(b.from, b.to) {
-            (
-                BookingStatus::Conflict,
-                Some(w),
-                Some(ConflictReason::Overlap),
-            )
-        } else {
-            let period = resource
-                .quota
-                .map(|q| (q, q.period_of(b.from, resource.zone).0));
-            let over = period.is_some_and(|(q, start)| {
-                used.get(&(b.org.as_str(), start))
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_add(minutes(b.from, b.to))
-                    > q.minutes
-            });
-            if over {
+            .collect();
+        // Of concurrent decisions that count, a refusal wins.
+        let decision: Vec<Option<&str>> = raw
+            .iter()
+            .map(|b| {
+                b.decisions
+                    .iter()
+                    .filter(|(value, device)| {
+                        matches!(value.as_str(), "approved" | "declined")
+                            && ask(device).is_some_and(|d| d.org == resource.owner)
+                    })
+                    .map(|(value, _)| value.as_str())
+                    .max()
+            })
+            .collect();
+        let approved = |i: usize| decision[i] == Some("approved");
+        let mut order: Vec<usize> = (0..raw.len()).collect();
+        order.sort_by(|&a, &b| {
+            let class = |x: usize| u8::from(resource.approval && !approved(x));
+            (class(a), raw[a].created_at, &raw[a].id).cmp(&(
+                class(b),
+                raw[b].created_at,
+                &raw[b].id,
+            ))
+        });
+        let mut holding = Holding::default();
+        let mut outcome = rustc_hash::FxHashMap::default();
+        for i in order {
+            let b = raw[i];
+            let (status, conflict_with, conflict) = if cancelled[i] {
+                (BookingStatus::Cancelled, None, None)
+            } else if decision[i] == Some("declined") {
+                (BookingStatus::Declined, None, None)
+            } else if let Some(w) = holding.first_overlapping(b.from, b.to) {
+                (
+                    BookingStatus::Conflict,
+                    Some(w.id.clone()),
+                    Some(ConflictReason::Overlap),
+                )
+            } else if holding.over_quota(resource, &b.org, b.from, b.to, 0) {
                 (BookingStatus::Conflict, None, Some(ConflictReason::Quota))
             } else {
-                if let Some((_, start)) = period {
-                    let total = used.entry((b.org.as_str(), start)).or_default();
-                    *total = total.saturating_add(minutes(b.from, b.to));
-                }
-                kept.push(i, b.from, b.to);
+                holding.push(resource, &b.id, &b.org, b.from, b.to);
                 if resource.approval && !approved(i) {
                     (BookingStatus::Pending, None, None)
                 } else {
                     (BookingStatus::Confirmed, None, None)
                 }
-            }
-        };
+            };
+            outcome.insert(
+                b.id.clone(),
+                Outcome {
+                    status,
+                    conflict_with,
+                    conflict,
+                    decided: decision[i].is_some(),
+                },
+            );
+        }
+        Self {
+            resource: resource.clone(),
+            consulted: consulted.into_inner(),
+            outcome,
+            holding,
+            latest: raw.iter().map(|b| b.created_at).max(),
+        }
     }
-    (verdicts, decision)
+
+    /// Whether this outcome is the rule's on the same bookings for
+    /// `resource` with `dir`: the rule reads nothing else.
+    fn holds_for(&self, resource: &Resource, dir: &dyn Directory) -> bool {
+        self.resource == *resource
+            && self
+                .consulted
+                .iter()
+                .all(|(device, answer)| dir.device_org(device) == *answer)
+    }
+
+    /// Adds a booking this node just wrote, which the rule accepted
+    /// ([`clash`] found nothing): written after every booking it knows, it
+    /// ranks last, so it holds its slot and changes no other verdict.
+    fn add_own(&mut self, b: &RawBooking) {
+        self.holding
+            .push(&self.resource, &b.id, &b.org, b.from, b.to);
+        let status = if self.resource.approval {
+            BookingStatus::Pending
+        } else {
+            BookingStatus::Confirmed
+        };
+        self.outcome.insert(
+            b.id.clone(),
+            Outcome {
+                status,
+                ..Outcome::default()
+            },
+        );
+        self.latest = self.latest.max(Some(b.created_at));
+    }
 }
 
-/// The bookings [`rank`] kept so far, in rank order.
-#[derive(Default)]
+/// A booking that holds its slot.
+#[derive(Clone, Debug)]
+struct Held {
+    id: String,
+    org: String,
+    from: i64,
+    to: i64,
+}
+
+/// The bookings that hold their slot on one resource, in rank order, found
+/// by start, with the minutes each organisation holds per quota period.
+#[derive(Debug, Default)]
+struct Holding {
+    held: Vec<Held>,
+    kept: Kept,
+    /// Minutes held per (organisation, quota period start).
+    used: BTreeMap<(String, i64), i64>,
+}
+
+impl Holding {
+    fn push(&mut self, resource: &Resource, id: &str, org: &str, from: i64, to: i64) {
+        if let Some(q) = resource.quota {
+            let total = self
+                .used
+                .entry((org.to_owned(), q.period_of(from, resource.zone).0))
+                .or_default();
+            *total = total.saturating_add(minutes(from, to));
+        }
+        self.kept.push(self.held.len(), from, to);
+        self.held.push(Held {
+            id: id.to_owned(),
+            org: org.to_owned(),
+            from,
+            to,
+        });
+    }
+
+    /// The holding booking first in rank that `[from, to)` overlaps.
+    fn first_overlapping(&self, from: i64, to: i64) -> Option<&Held> {
+        self.kept
+            .first_overlapping(from, to)
+            .and_then(|i| self.held.get(i))
+    }
+
+    /// The minutes `org` holds in the quota period that starts at `start`.
+    fn used(&self, org: &str, start: i64) -> i64 {
+        self.used
+            .get(&(org.to_owned(), start))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether `[from, to)` would bring `org` over the resource's quota in
+    /// the period it starts in, with `more` minutes besides what it holds.
+    fn over_quota(&self, resource: &Resource, org: &str, from: i64, to: i64, more: i64) -> bool {
+        resource.quota.is_some_and(|q| {
+            self.used(org, q.period_of(from, resource.zone).0)
+                .saturating_add(more)
+                .saturating_add(minutes(from, to))
+                > q.minutes
+        })
+    }
+
+    /// The spans taken, merged, by start.
+    fn busy(&self) -> Vec<(i64, i64)> {
+        let mut held: Vec<(i64, i64)> = self.kept.spans().collect();
+        if !self.kept.odd.is_empty() {
+            held.sort_unstable();
+        }
+        let mut busy: Vec<(i64, i64)> = Vec::with_capacity(held.len());
+        for (from, to) in held {
+            match busy.last_mut() {
+                Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                _ => busy.push((from, to)),
+            }
+        }
+        busy
+    }
+}
+
+/// The bookings [`Rule::compute`] kept so far, in rank order.
+#[derive(Debug, Default)]
 struct Kept {
     /// Those with a length, by (start, index): they never overlap.
     by_start: BTreeMap<(i64, usize), (i64, usize)>,
@@ -2067,6 +2311,14 @@ impl Kept {
             self.odd.push((from, to, self.count, i));
         }
         self.count += 1;
+    }
+
+    /// Every kept span, those with a length by start, then the others.
+    fn spans(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.by_start
+            .iter()
+            .map(|(&(from, _), &(to, _))| (from, to))
+            .chain(self.odd.iter().map(|&(from, to, _, _)| (from, to)))
     }
 
     /// The index of the kept booking first in rank that `[from, to)`
@@ -2670,6 +2922,52 @@ mod tests {
         assert_eq!(status_of(&cal, "alone").0, BookingStatus::Cancelled);
     }
 
+    /// The rule's outcome is kept between calls, but follows what it read
+    /// besides the bookings: the directory's answers and the resource.
+    #[test]
+    fn the_kept_outcome_follows_the_directory_and_the_resource() {
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        on_device(&mut cal, 3, |c| {
+            c.cancel(&author("org-c", 3), true, 2, "b1", &dir())
+                .unwrap();
+        });
+        cal.refresh();
+        assert_eq!(status_of(&cal, "b1").0, BookingStatus::Confirmed);
+        // org-c becomes a coordinator: its cancellation now counts.
+        let mut promoted = dir();
+        promoted.insert(
+            hex(&[3; 32]),
+            DeviceOrg {
+                org: "org-c".into(),
+                coordinator: true,
+            },
+        );
+        let status = |cal: &Calendar, dir: &BTreeMap<String, DeviceOrg>| {
+            cal.booking("b1", dir).unwrap().status
+        };
+        assert_eq!(status(&cal, &promoted), BookingStatus::Cancelled);
+        assert_eq!(status(&cal, &dir()), BookingStatus::Confirmed);
+        // A quota set on the room: org-b's 2h are over 1h a week.
+        let author_a = author("org-a", 1);
+        cal.edit_resource(
+            &author_a,
+            3,
+            "room1",
+            &ResourceChange {
+                quota: Some(Some(Quota::parse("1h/week").unwrap())),
+                ..ResourceChange::default()
+            },
+        )
+        .unwrap();
+        let b2 = cal.booking("b2", &dir()).unwrap();
+        assert_eq!(
+            (b2.status, b2.conflict),
+            (BookingStatus::Conflict, Some(ConflictReason::Quota))
+        );
+    }
+
     #[test]
     fn only_the_booking_org_or_a_coordinator_cancels_on_every_node() {
         let mut cal = calendar_with_room(None, false);
@@ -2808,7 +3106,7 @@ mod tests {
         assert_eq!(lose.status, BookingStatus::Conflict);
         assert_eq!(lose.conflict, Some(ConflictReason::Overlap));
         assert_eq!(lose.conflict_with.as_deref(), Some("win"));
-        let all = a.suggestions(None, None, BXL, 3, &dir());
+        let all = a.suggestions(None, None, Period::ALL, BXL, 3, &dir());
         assert_eq!(all.keys().collect::<Vec<_>>(), ["lose"]);
         // Only 2h fit in org-b's week until Sunday 24:00 (1h used, 2h slot
         // fits: 3h): 12:00 is nearest after; before, 08:00 is 3h away.
@@ -2875,14 +3173,14 @@ mod tests {
             ),
             ["2026-06-07T19:00:00+02:00", "2026-06-07T23:00:00+02:00"]
         );
-        let got = x.suggestions(Some("room1"), Some("org-b"), BXL, 2, &dir());
+        let got = x.suggestions(Some("room1"), Some("org-b"), Period::ALL, BXL, 2, &dir());
         assert_eq!(
             starts(&got["lose"], BXL),
             ["2026-06-08T00:00:00+02:00", "2026-06-08T00:15:00+02:00"]
         );
         assert!(got["lose"].iter().all(|&(s, e)| e - s == hour));
         assert!(
-            x.suggestions(None, Some("org-c"), BXL, 2, &dir())
+            x.suggestions(None, Some("org-c"), Period::ALL, BXL, 2, &dir())
                 .is_empty()
         );
     }

@@ -787,28 +787,20 @@ impl SharedDoc {
         self.generation
     }
 
-    /// What changed since `heads`, as automerge patches, and the heads now.
-    /// Fast when `heads` are those of the previous call: automerge then
-    /// logs the patches as changes arrive instead of comparing two states.
-    pub(crate) fn patches_since(
+    /// Where each operation of the changes since `heads` writes: the map
+    /// keys from the document's root to the key it writes (to its object,
+    /// for a list), empty when that cannot be told. `None` when there are
+    /// more than `max` such changes.
+    pub(crate) fn paths_written_since(
         &mut self,
         heads: &[ChangeHash],
-    ) -> (Vec<automerge::Patch>, Vec<ChangeHash>) {
-        let now = self.doc.get_heads();
-        let patches = if heads == now.as_slice() {
-            Vec::new()
-        } else {
-            self.doc.diff(heads, &now)
-        };
-        self.doc.update_diff_cursor();
-        (patches, now)
-    }
-
-    /// Stops logging patches (see [`SharedDoc::patches_since`]): changes
-    /// applied from now on cost nothing more. Returns the heads now.
-    pub(crate) fn stop_patches(&mut self) -> Vec<ChangeHash> {
-        self.doc.reset_diff_cursor();
-        self.doc.get_heads()
+        max: usize,
+    ) -> Option<Vec<Vec<String>>> {
+        if self.doc.get_changes_meta(heads).len() > max {
+            return None;
+        }
+        let changes = self.doc.get_changes(heads);
+        Some(crate::authority::paths_written(&self.doc, &changes))
     }
 
     /// The sequence number of the change `hash` among its actor's changes,

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono_tz::Tz;
 use entraide_docs::calendar::{
     Booking, BookingStatus, CalendarError, ConflictReason, DeviceOrg, NewBooking, NewResource,
-    Quota, ResourceKind,
+    Period, Quota, ResourceKind,
 };
 use entraide_docs::time::parse_time;
 use entraide_docs::{Author, Calendar, DocKind, SharedDoc};
@@ -352,6 +352,34 @@ fn read_matches(cal: &mut Calendar) {
     let kept = cal.bookings(None, &dir);
     let fresh = Calendar::new(cal.doc_mut().fork()).bookings(None, &dir);
     assert_eq!(kept, fresh, "the bookings kept differ from the document's");
+    // A calendar page: what overlaps a period, found by start.
+    for b in fresh.iter().take(4) {
+        for period in [
+            Period {
+                from: Some(b.from + 1),
+                to: Some(b.to + 3_600_000),
+            },
+            Period {
+                from: None,
+                to: Some(b.from),
+            },
+            Period {
+                from: Some(b.to),
+                to: None,
+            },
+        ] {
+            let want: Vec<Booking> = fresh
+                .iter()
+                .filter(|x| period.overlaps(x.from, x.to))
+                .cloned()
+                .collect();
+            assert_eq!(
+                cal.bookings_in(None, period, &dir),
+                want,
+                "the bookings of {period:?}"
+            );
+        }
+    }
 }
 
 fn holds(b: &Booking) -> bool {

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use ed25519_dalek::SigningKey;
 use entraide_docs::calendar::{
     Booking, BookingStatus, CalendarError, ConflictReason, DeviceOrg, NewBooking, NewResource,
-    Quota, Repeat, RepeatEnd, ResourceChange, ResourceKind, repeat_series,
+    Period, Quota, Repeat, RepeatEnd, ResourceChange, ResourceKind, repeat_series,
 };
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
@@ -1964,10 +1964,14 @@ impl Node {
     /// slots nearest to each, for `status`.
     fn own_conflicts_json(&self) -> Vec<Value> {
         let dir = directory(&self.membership.state);
-        let suggestions =
-            self.docs
-                .calendar
-                .suggestions(None, Some(&self.org_id), self.zone, SUGGESTIONS, &dir);
+        let suggestions = self.docs.calendar.suggestions(
+            None,
+            Some(&self.org_id),
+            Period::ALL,
+            self.zone,
+            SUGGESTIONS,
+            &dir,
+        );
         let names = self.resource_names();
         self.docs
             .calendar
@@ -2016,6 +2020,7 @@ impl Node {
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
         let names = self.resource_names();
         let dir = directory(&self.membership.state);
+        let period = Period { from, to };
         let mut suggestions = BTreeMap::new();
         let mut all = Vec::new();
         for doc in docs {
@@ -2023,19 +2028,17 @@ impl Node {
             suggestions.extend(cal.suggestions(
                 resource_id.as_deref(),
                 org_id.as_deref(),
+                period,
                 self.zone,
                 SUGGESTIONS,
                 &dir,
             ));
-            all.extend(cal.bookings(resource_id.as_deref(), &dir));
+            all.extend(cal.bookings_in(resource_id.as_deref(), period, &dir));
         }
         let mut list = Vec::new();
         let mut text = String::new();
         for b in all {
-            if org_id.as_ref().is_some_and(|o| *o != b.org)
-                || from.is_some_and(|f| b.to <= f)
-                || to.is_some_and(|t| b.from >= t)
-            {
+            if org_id.as_ref().is_some_and(|o| *o != b.org) {
                 continue;
             }
             let mine = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
