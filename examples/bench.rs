@@ -2140,6 +2140,35 @@ fn room_history(report: &mut Report, cfg: &Config, dir: &Path) -> Result<()> {
         .vs("empty room", ms(median(week_fresh)))
         .ratio_at_most(1.5),
     );
+    // A room booked from two nodes in touch: each `book` of A comes right
+    // after a booking of B on the same room, received through the sync
+    // core (and B receives A's in turn).
+    let mut b = Node::init(&Home::new(dir.join("s9b")), "Ferme des enfants", ZONE)?;
+    admit_node(&mut a, &mut b)?;
+    push(&mut a, &mut b)?;
+    let (theirs, mine) = (later + 200 * 2 * HOUR, later + 400 * 2 * HOUR);
+    let (mut after_busy, mut after_fresh) = (Vec::new(), Vec::new());
+    for i in 0..ROOM_SAMPLES {
+        for (room, times) in [(busy, &mut after_busy), (fresh, &mut after_fresh)] {
+            b.execute(book(room, i, theirs))?;
+            push(&mut b, &mut a)?;
+            times.push(timed(|| Ok(a.execute(book(room, i, mine))?))?.1);
+            push(&mut a, &mut b)?;
+        }
+    }
+    report.push(
+        Row::new(
+            "9",
+            format!(
+                "`book` on a room with {} past bookings after one received from another member, p50",
+                cfg.room_history
+            ),
+            ms(median(after_busy)),
+            Unit::Ms,
+        )
+        .vs("empty room", ms(median(after_fresh)))
+        .ratio_at_most(1.5),
+    );
     report.details.insert(
         "9".into(),
         json!({

@@ -789,17 +789,24 @@ impl Calendar {
             let map = root.child(&resource);
             match (ids, &map) {
                 (Some(ids), Some(map)) => {
-                    room.rule = None;
+                    // New bookings are added to the rule's outcome when
+                    // they rank last; any other change means ranking again.
+                    let mut added = Vec::new();
                     for id in ids {
+                        let known = room.raw.contains_key(&id);
                         match map.child(&id) {
+                            Some(r) if !known => added.push(read_booking(&resource, id, &r)),
                             Some(r) => {
+                                room.rule = None;
                                 room.insert(read_booking(&resource, id, &r));
                             }
                             None => {
+                                room.rule = None;
                                 room.remove(&id);
                             }
                         }
                     }
+                    room.add(added);
                 }
                 _ => {
                     read.by_resource.remove(&resource);
@@ -827,12 +834,7 @@ impl Calendar {
         read.heads = heads;
         read.generation = self.doc.generation();
         if let Some(room) = read.by_resource.get_mut(resource) {
-            for b in written {
-                if let Some(rule) = &mut room.rule {
-                    rule.add_own(&b);
-                }
-                room.insert(b);
-            }
+            room.add(written);
         }
     }
 
@@ -1897,7 +1899,7 @@ struct Room {
     /// shrinks), so that those overlapping a period are found by start.
     longest: i64,
     /// `None` until asked for, and again whenever `raw` changes otherwise
-    /// than by a booking of this node ([`Rule::add_own`]).
+    /// than by a new booking that ranks last ([`Rule::add_last`]).
     rule: Option<Rule>,
 }
 
@@ -1917,6 +1919,20 @@ impl Room {
         self.longest = self.longest.max(b.to.saturating_sub(b.from));
         self.by_start.insert((b.from, b.id.clone()));
         self.raw.insert(b.id.clone(), b);
+    }
+
+    /// Adds bookings that were not there, to the rule's outcome too when
+    /// they rank after every other ([`Rule::add_last`]).
+    fn add(&mut self, mut added: Vec<RawBooking>) {
+        added.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        for b in added {
+            if let Some(rule) = &mut self.rule
+                && !rule.add_last(&b)
+            {
+                self.rule = None;
+            }
+            self.insert(b);
+        }
     }
 
     fn remove(&mut self, id: &str) {
@@ -2075,8 +2091,9 @@ impl Default for Outcome {
 /// The booking rule's outcome on one resource's bookings: each booking's
 /// status, the bookings that hold their slot, and what it depended on, so
 /// that it is computed again only when that changes. A booking of this
-/// node always ranks last (its `created_at` is after every other), so it
-/// is added without ranking the others again ([`Rule::add_own`]).
+/// node always ranks last (its `created_at` is after every other), and so
+/// do most received ones, so they are added without ranking the others
+/// again ([`Rule::add_last`]).
 #[derive(Debug)]
 struct Rule {
     /// The resource as it was ranked for (owner, approval, quota, zone).
@@ -2087,6 +2104,8 @@ struct Rule {
     holding: Holding,
     /// The latest `created_at` of any booking of the resource.
     latest: Option<i64>,
+    /// The rank of the booking ranked last: (class, `created_at`, id).
+    last: Option<(u8, i64, String)>,
 }
 
 impl Rule {
@@ -2129,15 +2148,18 @@ impl Rule {
             })
             .collect();
         let approved = |i: usize| decision[i] == Some("approved");
+        let class = |x: usize| u8::from(resource.approval && !approved(x));
         let mut order: Vec<usize> = (0..raw.len()).collect();
         order.sort_by(|&a, &b| {
-            let class = |x: usize| u8::from(resource.approval && !approved(x));
             (class(a), raw[a].created_at, &raw[a].id).cmp(&(
                 class(b),
                 raw[b].created_at,
                 &raw[b].id,
             ))
         });
+        let last = order
+            .last()
+            .map(|&i| (class(i), raw[i].created_at, raw[i].id.clone()));
         let mut holding = Holding::default();
         let mut outcome = rustc_hash::FxHashMap::default();
         for i in order {
@@ -2178,6 +2200,7 @@ impl Rule {
             outcome,
             holding,
             latest: raw.iter().map(|b| b.created_at).max(),
+            last,
         }
     }
 
@@ -2191,25 +2214,51 @@ impl Rule {
                 .all(|(device, answer)| dir.device_org(device) == *answer)
     }
 
-    /// Adds a booking this node just wrote, which the rule accepted
-    /// ([`clash`] found nothing): written after every booking it knows, it
-    /// ranks last, so it holds its slot and changes no other verdict.
-    fn add_own(&mut self, b: &RawBooking) {
-        self.holding
-            .push(&self.resource, &b.id, &b.org, b.from, b.to);
-        let status = if self.resource.approval {
-            BookingStatus::Pending
-        } else {
-            BookingStatus::Confirmed
-        };
-        self.outcome.insert(
-            b.id.clone(),
+    /// Adds a new booking that ranks after every other (this node's own,
+    /// or one received that was written after everything it knows), with
+    /// neither a cancellation nor a decision on it: its verdict follows
+    /// from what holds its slot, and no other verdict changes. `false`
+    /// (and nothing added) when it does not rank last: the rule must then
+    /// be computed again.
+    fn add_last(&mut self, b: &RawBooking) -> bool {
+        let key = (u8::from(self.resource.approval), b.created_at, b.id.clone());
+        if !b.cancels.is_empty()
+            || !b.decisions.is_empty()
+            || self.outcome.contains_key(&b.id)
+            || self.last.as_ref().is_some_and(|last| *last >= key)
+        {
+            return false;
+        }
+        let outcome = if let Some(w) = self.holding.first_overlapping(b.from, b.to) {
             Outcome {
-                status,
+                conflict_with: Some(w.id.clone()),
+                conflict: Some(ConflictReason::Overlap),
                 ..Outcome::default()
-            },
-        );
+            }
+        } else if self
+            .holding
+            .over_quota(&self.resource, &b.org, b.from, b.to, 0)
+        {
+            Outcome {
+                conflict: Some(ConflictReason::Quota),
+                ..Outcome::default()
+            }
+        } else {
+            self.holding
+                .push(&self.resource, &b.id, &b.org, b.from, b.to);
+            Outcome {
+                status: if self.resource.approval {
+                    BookingStatus::Pending
+                } else {
+                    BookingStatus::Confirmed
+                },
+                ..Outcome::default()
+            }
+        };
+        self.outcome.insert(b.id.clone(), outcome);
         self.latest = self.latest.max(Some(b.created_at));
+        self.last = Some(key);
+        true
     }
 }
 
