@@ -1114,7 +1114,8 @@ pub(crate) fn paths_written(doc: &AutoCommit, changes: &[Change]) -> Vec<Vec<Str
     let mut places = Places::default();
     let mut out = Vec::new();
     for change in changes {
-        for op in change.decode().operations {
+        let start = change.start_op().get();
+        for (i, op) in change.decode().operations.iter().enumerate() {
             let Some(place) = places.of(doc, &op.obj) else {
                 out.push(Vec::new());
                 continue;
@@ -1122,6 +1123,21 @@ pub(crate) fn paths_written(doc: &AutoCommit, changes: &[Change]) -> Vec<Vec<Str
             let mut path: Vec<String> = place.iter().map(|step| step.key.clone()).collect();
             if let Key::Map(key) = &op.key {
                 path.push(key.to_string());
+            }
+            // An object made here is written into next: its place is known
+            // without asking the document.
+            if let OpType::Make(_) = op.action {
+                let mut child = place.to_vec();
+                child.push(Step {
+                    key: match &op.key {
+                        Key::Map(key) => key.to_string(),
+                        Key::Seq(_) => String::new(),
+                    },
+                    creator: Vec::new(),
+                });
+                places
+                    .known
+                    .insert(op_key(start + i as u64, change.actor_id()), Rc::from(child));
             }
             out.push(path);
         }

@@ -723,11 +723,12 @@ impl Calendar {
         }
     }
 
-    /// Brings the bookings read so far up to date with the document: only
-    /// the bookings that an operation of a change since they were read
-    /// writes into are read again (their whole resource for an operation
-    /// on the resource's map). Reading is correct without it (a stale read
-    /// is not used), only slower. Operations, not automerge's patches: a
+    /// Brings the bookings read so far up to date with the document: the
+    /// bookings that an operation of a change since they were read writes
+    /// into are marked, and read again when their resource is asked for
+    /// (their whole resource for an operation on the resource's map).
+    /// Reading is correct without it (a stale read is not used), only
+    /// slower. Operations, not automerge's patches: a
     /// received change can add a value that loses to the one a key shows (a
     /// cancellation concurrent with a forged one), which no patch reports,
     /// yet the booking rule reads every value of the key.
@@ -780,39 +781,46 @@ impl Calendar {
                 _ => {}
             }
         }
-        let root = Record::new(self.doc.read(), self.doc.root_obj("bookings"));
-        let read = self.read.get_mut();
+        // What was written is read when its resource is asked for.
         for (resource, ids) in again {
-            let Some(room) = read.by_resource.get_mut(&resource) else {
-                continue;
-            };
-            let map = root.child(&resource);
-            match (ids, &map) {
-                (Some(ids), Some(map)) => {
-                    // New bookings are added to the rule's outcome when
-                    // they rank last; any other change means ranking again.
-                    let mut added = Vec::new();
-                    for id in ids {
-                        let known = room.raw.contains_key(&id);
-                        match map.child(&id) {
-                            Some(r) if !known => added.push(read_booking(&resource, id, &r)),
-                            Some(r) => {
-                                room.rule = None;
-                                room.insert(read_booking(&resource, id, &r));
-                            }
-                            None => {
-                                room.rule = None;
-                                room.remove(&id);
-                            }
-                        }
+            match ids {
+                Some(ids) => {
+                    if let Some(room) = read.by_resource.get_mut(&resource) {
+                        room.dirty.extend(ids);
                     }
-                    room.add(added);
                 }
-                _ => {
+                None => {
                     read.by_resource.remove(&resource);
                 }
             }
         }
+    }
+
+    /// Reads again the bookings of `room` (of `resource`) that changes
+    /// wrote into since it was read. New bookings are added to the rule's
+    /// outcome when they rank last; any other change means ranking again.
+    fn settle(&self, room: &mut Room, resource: &str) {
+        let dirty = std::mem::take(&mut room.dirty);
+        let Some(map) = self.bookings_root().child(resource) else {
+            *room = Room::default();
+            return;
+        };
+        let mut added = Vec::new();
+        for id in dirty {
+            let known = room.raw.contains_key(&id);
+            match map.child(&id) {
+                Some(r) if !known => added.push(read_booking(resource, id, &r)),
+                Some(r) => {
+                    room.rule = None;
+                    room.insert(read_booking(resource, id, &r));
+                }
+                None => {
+                    room.rule = None;
+                    room.remove(&id);
+                }
+            }
+        }
+        room.add(added);
     }
 
     /// Keeps the bookings [`Calendar::book`] just wrote without reading the
@@ -1052,6 +1060,9 @@ impl Calendar {
                 .by_resource
                 .entry(resource.id.clone())
                 .or_insert_with(|| Room::read(self.read_bookings(&resource.id)));
+            if !room.dirty.is_empty() {
+                self.settle(room, &resource.id);
+            }
             room.rule(resource, dir);
             if let Some(rule) = &room.rule {
                 return f(room, rule);
@@ -1901,6 +1912,9 @@ struct Room {
     /// `None` until asked for, and again whenever `raw` changes otherwise
     /// than by a new booking that ranks last ([`Rule::add_last`]).
     rule: Option<Rule>,
+    /// Bookings that changes wrote into since they were read: read again
+    /// when the resource is asked for ([`Calendar::settle`]).
+    dirty: BTreeSet<String>,
 }
 
 impl Room {
