@@ -138,23 +138,61 @@ impl Node {
     /// `peer`: an entry of the alliance's library names it, or one of a
     /// group both organisations belong to.
     pub fn file_visible_to(&mut self, hash: &[u8; 32], peer: &DeviceId) -> bool {
-        let named = |e: &entraide_docs::library::LibraryEntry| {
-            Self::blob_key(&e.hash).as_ref() == Some(hash)
-        };
-        if self.docs.library.list().iter().any(named) {
+        let named = self.named_files();
+        if named.alliance.contains(hash) {
             return true;
         }
+        let groups: Vec<[u8; 16]> = named
+            .groups
+            .iter()
+            .filter(|(_, h)| h == hash)
+            .map(|(g, _)| *g)
+            .collect();
         let peer_org = self
             .membership
             .state
             .org_of_device(peer)
             .map(|o| o.id.clone());
-        self.group_library_entries().iter().any(|(g, e)| {
-            named(e)
-                && peer_org
-                    .as_deref()
-                    .is_some_and(|o| self.membership.state.in_group(g, o))
+        groups.iter().any(|g| {
+            peer_org
+                .as_deref()
+                .is_some_and(|o| self.membership.state.in_group(g, o))
         })
+    }
+
+    /// The files the libraries this node holds name, read again only when
+    /// one of those libraries (or this organisation's groups) changed.
+    fn named_files(&mut self) -> &NamedFiles {
+        let mut key = self.docs.library.doc_mut().heads();
+        let shelves = self.group_shelves(Shelf::Library);
+        for kind in &shelves {
+            key.extend(self.doc_mut(*kind).heads());
+        }
+        let groups: Vec<u8> = shelves
+            .iter()
+            .filter_map(|k| k.group_id())
+            .flatten()
+            .collect();
+        key.push(entraide_docs::ChangeHash(*blake3::hash(&groups).as_bytes()));
+        let named = match self.docs.named_files.take() {
+            Some((at, named)) if at == key => named,
+            _ => {
+                let alliance = self
+                    .docs
+                    .library
+                    .list()
+                    .iter()
+                    .filter_map(|e| Self::blob_key(&e.hash))
+                    .collect();
+                let groups = self
+                    .group_library_entries()
+                    .into_iter()
+                    .filter_map(|(g, e)| Self::blob_key(&e.hash).map(|h| (g, h)))
+                    .collect();
+                NamedFiles { alliance, groups }
+            }
+        };
+        &self.docs.named_files.insert((key, named)).1
     }
 
     /// A group's documents, loaded.
@@ -592,4 +630,13 @@ impl Node {
         self.persist(kind, entraide_store::WriteBatch::new())?;
         self.group_notes_show(&g.id_hex())
     }
+}
+
+/// The files the libraries name ([`Node::file_visible_to`]).
+#[derive(Debug, Default)]
+pub(crate) struct NamedFiles {
+    /// Named by the alliance's library.
+    alliance: std::collections::HashSet<[u8; 32]>,
+    /// Named by a group's library, with the group.
+    groups: Vec<([u8; 16], [u8; 32])>,
 }

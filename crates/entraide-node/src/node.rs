@@ -24,6 +24,7 @@ use entraide_membership::{
 use entraide_store::{Store, WriteBatch};
 use serde_json::{Value, json};
 
+use crate::groups::NamedFiles;
 use crate::sync::Attestation;
 use crate::{Env, Home, NodeError, Reply, Request, SystemEnv};
 
@@ -91,6 +92,11 @@ pub(crate) struct Docs {
     /// sessions ask for missing files after every change of any document,
     /// and reading 2,000 entries each time cost more than the change itself.
     pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
+    /// The files the alliance's library names, and those each group's
+    /// names, as of those libraries' heads: every file a peer asks for is
+    /// looked up there (reading 2,000 entries per request made a
+    /// newcomer's first sync of 2,000 files take minutes).
+    pub(crate) named_files: Option<(Vec<entraide_docs::ChangeHash>, NamedFiles)>,
     /// Each library file's size as its entry declares it (as of the last
     /// `missing_blobs`): a file received must have that size.
     pub(crate) file_sizes: BTreeMap<[u8; 32], u64>,
@@ -408,6 +414,7 @@ impl Node {
                 forks,
                 refused,
                 missing_files: None,
+                named_files: None,
                 file_sizes: BTreeMap::new(),
                 quota_cache: None,
                 deferred_files: (0, 0),
