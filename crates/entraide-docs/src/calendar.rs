@@ -1122,6 +1122,23 @@ impl Calendar {
         out
     }
 
+    /// The bookings of every resource that lost their slot (`conflict`),
+    /// of one organisation (or of all): what `status` shows, without
+    /// copying out every other booking.
+    pub fn conflicts(&self, org: Option<&str>, dir: &dyn Directory) -> Vec<Booking> {
+        let keep = |o: &str, status: BookingStatus| {
+            status == BookingStatus::Conflict && org.is_none_or(|want| want == o)
+        };
+        let mut out = Vec::new();
+        for r in &self.resources() {
+            out.extend(self.with_rule(r, dir, |room, rule| {
+                rank_where(room, rule, Period::ALL, &keep)
+            }));
+        }
+        out.sort_by(|a, b| (a.from, &a.resource, &a.id).cmp(&(b.from, &b.resource, &b.id)));
+        out
+    }
+
     /// One booking by id or id prefix.
     pub fn booking(&self, query: &str, dir: &dyn Directory) -> Result<Booking, CalendarError> {
         let all = self.bookings(None, dir);
@@ -2030,29 +2047,41 @@ fn read_resource(id: String, r: &Record<'_>) -> Resource {
 /// The bookings of `room` that overlap `period`, with the status `rule`
 /// gives them (see the module docs), by start.
 fn rank(room: &Room, rule: &Rule, period: Period) -> Vec<Booking> {
+    rank_where(room, rule, period, &|_, _| true)
+}
+
+/// [`rank`], keeping only the bookings `keep` accepts (given a booking's
+/// organisation and status): only those are copied out.
+fn rank_where(
+    room: &Room,
+    rule: &Rule,
+    period: Period,
+    keep: &dyn Fn(&str, BookingStatus) -> bool,
+) -> Vec<Booking> {
     room.in_period(period)
-        .map(|b| {
+        .filter_map(|b| {
             let outcome = rule.outcome.get(&b.id).cloned().unwrap_or_default();
-            Booking {
-                id: b.id.clone(),
-                resource: b.resource.clone(),
-                org: b.org.clone(),
-                device: b.device.clone(),
-                from: b.from,
-                to: b.to,
-                purpose: b.purpose.clone(),
-                created_at: b.created_at,
-                series: b.series.clone(),
-                status: outcome.status,
-                conflict_with: outcome.conflict_with,
-                conflict: outcome.conflict,
-                reason: if outcome.decided {
-                    b.decision_reason.clone()
-                } else {
-                    None
-                },
-                decided: outcome.decided,
-            }
+            keep(&b.org, outcome.status).then_some((b, outcome))
+        })
+        .map(|(b, outcome)| Booking {
+            id: b.id.clone(),
+            resource: b.resource.clone(),
+            org: b.org.clone(),
+            device: b.device.clone(),
+            from: b.from,
+            to: b.to,
+            purpose: b.purpose.clone(),
+            created_at: b.created_at,
+            series: b.series.clone(),
+            status: outcome.status,
+            conflict_with: outcome.conflict_with,
+            conflict: outcome.conflict,
+            reason: if outcome.decided {
+                b.decision_reason.clone()
+            } else {
+                None
+            },
+            decided: outcome.decided,
         })
         .collect()
 }
@@ -2671,6 +2700,10 @@ mod tests {
         let loser = la.iter().find(|x| x.id == "ba").unwrap();
         assert_eq!(loser.status, BookingStatus::Conflict);
         assert_eq!(loser.conflict_with.as_deref(), Some("bb"));
+        // What `status` shows each organisation: its own lost bookings.
+        assert_eq!(a.conflicts(Some("org-a"), &dir()), vec![loser.clone()]);
+        assert_eq!(a.conflicts(None, &dir()), vec![loser.clone()]);
+        assert!(b.conflicts(Some("org-b"), &dir()).is_empty());
     }
 
     #[test]

@@ -1982,9 +1982,8 @@ impl Node {
         let names = self.resource_names();
         self.docs
             .calendar
-            .bookings(None, &dir)
+            .conflicts(Some(&self.org_id), &dir)
             .into_iter()
-            .filter(|b| b.org == self.org_id && b.status == BookingStatus::Conflict)
             .map(|b| {
                 let s = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
                 self.booking_json(&b, s, &names)
