@@ -1126,9 +1126,7 @@ impl Calendar {
     /// of one organisation (or of all): what `status` shows, without
     /// copying out every other booking.
     pub fn conflicts(&self, org: Option<&str>, dir: &dyn Directory) -> Vec<Booking> {
-        let keep = |o: &str, status: BookingStatus| {
-            status == BookingStatus::Conflict && org.is_none_or(|want| want == o)
-        };
+        let keep = lost_by(org);
         let mut out = Vec::new();
         for r in &self.resources() {
             out.extend(self.with_rule(r, dir, |room, rule| {
@@ -1191,16 +1189,7 @@ impl Calendar {
         let mut out = BTreeMap::new();
         for r in &self.resources_of(resource) {
             self.with_rule(r, dir, |room, rule| {
-                let conflicts: Vec<&RawBooking> = room
-                    .in_period(period)
-                    .filter(|b| {
-                        org.is_none_or(|o| o == b.org)
-                            && rule
-                                .outcome
-                                .get(&b.id)
-                                .is_some_and(|o| o.status == BookingStatus::Conflict)
-                    })
-                    .collect();
+                let conflicts = rank_where(room, rule, period, &lost_by(org));
                 if conflicts.is_empty() {
                     return;
                 }
@@ -1210,7 +1199,7 @@ impl Calendar {
                     let fits = |from: i64| {
                         !rule
                             .holding
-                            .over_quota(r, &b.org, from, from.saturating_add(length), 0)
+                            .over_quota(r, &b.org, from, from.saturating_add(length))
                     };
                     out.insert(
                         b.id.clone(),
@@ -2086,6 +2075,12 @@ fn rank_where(
         .collect()
 }
 
+/// Whether a booking lost its slot (`conflict`), and is of `org` (any
+/// organisation for `None`): given its organisation and status.
+fn lost_by(org: Option<&str>) -> impl Fn(&str, BookingStatus) -> bool + '_ {
+    move |o, status| status == BookingStatus::Conflict && org.is_none_or(|want| want == o)
+}
+
 /// A span of time that bookings are listed for: what overlaps it. Either
 /// end may be open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -2217,7 +2212,7 @@ impl Rule {
                     Some(w.id.clone()),
                     Some(ConflictReason::Overlap),
                 )
-            } else if holding.over_quota(resource, &b.org, b.from, b.to, 0) {
+            } else if holding.over_quota(resource, &b.org, b.from, b.to) {
                 (BookingStatus::Conflict, None, Some(ConflictReason::Quota))
             } else {
                 holding.push(resource, &b.id, &b.org, b.from, b.to);
@@ -2280,7 +2275,7 @@ impl Rule {
             }
         } else if self
             .holding
-            .over_quota(&self.resource, &b.org, b.from, b.to, 0)
+            .over_quota(&self.resource, &b.org, b.from, b.to)
         {
             Outcome {
                 conflict: Some(ConflictReason::Quota),
@@ -2358,11 +2353,10 @@ impl Holding {
     }
 
     /// Whether `[from, to)` would bring `org` over the resource's quota in
-    /// the period it starts in, with `more` minutes besides what it holds.
-    fn over_quota(&self, resource: &Resource, org: &str, from: i64, to: i64, more: i64) -> bool {
+    /// the period it starts in.
+    fn over_quota(&self, resource: &Resource, org: &str, from: i64, to: i64) -> bool {
         resource.quota.is_some_and(|q| {
             self.used(org, q.period_of(from, resource.zone).0)
-                .saturating_add(more)
                 .saturating_add(minutes(from, to))
                 > q.minutes
         })
