@@ -396,6 +396,22 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
     Ok((out, t.elapsed()))
 }
 
+/// CPU time this process has used so far, every thread and core together
+/// (user and system, from /proc/self/stat, in the kernel's 10 ms ticks).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let field = |n: usize| {
+        after
+            .split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((field(14) + field(15)) * 10)
+}
+
 // ---------------------------------------------------------------- seeded randomness
 
 struct Rng(u64);
@@ -3028,6 +3044,7 @@ fn verification(
     let (mut with_check, mut without, mut loads) = (Vec::new(), Vec::new(), Vec::new());
     let mut authority_only = Vec::new();
     let (mut split_without, mut split_authority) = (Vec::new(), Vec::new());
+    let (mut cpu_without, mut cpu_authority) = (Vec::new(), Vec::new());
     let (prefix, rest) = {
         let order = trace.get_changes_meta(&[]);
         let cut = order[order.len() / 10].hash;
@@ -3076,10 +3093,14 @@ fn verification(
         // A member catching up: it holds the first tenth of the trace and
         // receives the rest as the changes themselves (a live session's
         // bundle), checked one by one before automerge applies them.
-        for (checked, into) in [(false, &mut split_without), (true, &mut split_authority)] {
+        for (checked, into, cpu) in [
+            (false, &mut split_without, &mut cpu_without),
+            (true, &mut split_authority, &mut cpu_authority),
+        ] {
             let mut doc = SharedDoc::new(DocKind::Charter, v.device().0);
             doc.apply_verified(&prefix, &EveryoneMember, |_| Ok::<(), String>(()))
                 .map_err(|e| anyhow!("{e}"))?;
+            let cpu_before = cpu_time();
             let (_, t) = timed(|| {
                 if checked {
                     doc.apply_verified(&rest, &EveryoneMember, |_| Ok::<(), String>(()))
@@ -3089,6 +3110,7 @@ fn verification(
                 }
                 Ok(())
             })?;
+            cpu.push(cpu_time().saturating_sub(cpu_before));
             into.push(t);
         }
     }
@@ -3097,6 +3119,7 @@ fn verification(
     let (with_check, without, load) = (fastest(with_check), fastest(without), fastest(loads));
     let authority = fastest(authority_only);
     let (split_without, split_authority) = (fastest(split_without), fastest(split_authority));
+    let (cpu_without, cpu_authority) = (fastest(cpu_without), fastest(cpu_authority));
     let check = with_check.saturating_sub(without);
     report.push(
         Row::new(
@@ -3137,6 +3160,17 @@ fn verification(
         .vs("without check", ms(split_without))
         .ratio_at_most(1.1),
     );
+    // The check runs beside automerge on the other core for a large
+    // bundle: the same catch-up in CPU time says what it costs in work.
+    report.push(
+        Row::new(
+            "7",
+            format!("the same catch-up of {label} in CPU time (both cores)"),
+            ms(cpu_authority),
+            Unit::Ms,
+        )
+        .vs("without check", ms(cpu_without)),
+    );
     report.detail(
         &format!("scenario_7_{tag}"),
         json!({
@@ -3148,6 +3182,8 @@ fn verification(
             "authority_only_ms": ms(authority),
             "catch_up_without_check_ms": ms(split_without),
             "catch_up_authority_only_ms": ms(split_authority),
+            "catch_up_cpu_without_check_ms": ms(cpu_without),
+            "catch_up_cpu_authority_only_ms": ms(cpu_authority),
             "load_ms": ms(load),
         }),
     );

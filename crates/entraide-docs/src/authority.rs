@@ -45,7 +45,7 @@ use automerge::{AutoCommit, Change, ChangeHash, ObjType, ReadDoc, ScalarValue};
 use crate::DocKind;
 
 /// What the membership says, as the check needs it.
-pub trait Members {
+pub trait Members: Sync {
     /// The organisation of `device`, if it is a device of an organisation
     /// that was admitted (still a member or removed since: a removed
     /// device's changes before its removal still count). `None` for devices

@@ -28,9 +28,12 @@
 //! so does the seat rule ([`events::rank`]) for registrations, and the
 //! ledger's statement ([`ledger::statement`]) for balances and schedules.
 //!
-//! This crate is pure: no IO, no threads, no clock and no randomness. Time
-//! (`now_ms`), new ids and the author are passed in by the caller. It must
-//! never read a file, open a socket, or look at the system clock.
+//! This crate is pure: no IO, no clock and no randomness. Time (`now_ms`),
+//! new ids and the author are passed in by the caller. It must never read a
+//! file, open a socket, or look at the system clock. Its one thread is
+//! scoped: a large bundle's checks run on a second core while automerge
+//! applies it ([`SharedDoc::apply_verified`]), and end before the call
+//! returns, so no result depends on timing.
 
 pub mod authority;
 pub mod calendar;

@@ -284,6 +284,67 @@ fn the_schema_refuses_roots_unknown_keys_types_counters_and_strangers() {
     );
 }
 
+/// A catch-up (a bundle of hundreds of changes) is checked on another core
+/// while automerge applies it: a hostile change anywhere in it, or a refused
+/// signature, still leaves the receiving document exactly as it was, and an
+/// honest one is taken whole.
+#[test]
+fn a_large_bundle_is_taken_whole_or_not_at_all() {
+    for outcome in ["honest", "hostile", "unsigned"] {
+        let (mut cal, room, booking) = calendar();
+        let base = cal.doc_mut().save();
+        let mut doc = AutoCommit::load(&base)
+            .unwrap()
+            .with_actor(ActorId::from(B_DEV.as_slice()));
+        let before = doc.get_heads();
+        for step in 0..400 {
+            let obj = booking_obj(&doc, &room, &booking);
+            if outcome == "hostile" && step == 399 {
+                doc.put(&obj, "org", "org-a").unwrap();
+            } else {
+                doc.put(&obj, "cancelled_at", T0 + step).unwrap();
+            }
+            doc.commit();
+        }
+        let bundle = doc.save_after(&before);
+        let mut receiver = SharedDoc::new(DocKind::Calendar, A_DEV);
+        receiver.load_incremental(&base).expect("base");
+        let held = receiver.heads();
+        let result = receiver.apply_verified(&bundle, &Two, |added| {
+            if outcome == "unsigned" {
+                Err(format!("{} changes not signed", added.len()))
+            } else {
+                Ok(())
+            }
+        });
+        let now = AutoCommit::load(&receiver.save()).expect("reload");
+        let obj = booking_obj(&now, &room, &booking);
+        let field = |key: &str| now.get(&obj, key).unwrap();
+        match outcome {
+            "honest" => {
+                assert_eq!(result.expect("an honest catch-up").len(), 400);
+                assert_eq!(receiver.heads(), doc.get_heads());
+                assert!(field("cancelled_at").is_some());
+            }
+            _ => {
+                match (outcome, result) {
+                    ("hostile", Err(entraide_docs::ApplyError::Unauthorized(r))) => {
+                        assert_eq!(r.author, B_DEV.to_vec());
+                    }
+                    ("unsigned", Err(entraide_docs::ApplyError::Refused(_))) => {}
+                    (_, other) => panic!("{outcome}: {other:?}"),
+                }
+                assert_eq!(receiver.heads(), held, "{outcome}");
+                assert!(field("cancelled_at").is_none(), "{outcome}");
+                assert!(matches!(
+                    field("org"),
+                    Some((automerge::Value::Scalar(v), _)) if v.as_str() == Some("org-b")
+                ));
+            }
+        }
+    }
+}
+
 proptest! {
     /// The verdict on a bundle of honest and hostile changes is the same
     /// whatever order they arrive in, and checking twice changes nothing.
