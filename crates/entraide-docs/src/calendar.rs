@@ -715,6 +715,7 @@ impl Calendar {
             generation: doc.generation(),
             heads,
             by_resource: BTreeMap::new(),
+            resources: None,
         });
         Self {
             doc,
@@ -745,6 +746,7 @@ impl Calendar {
         let read = self.read.get_mut();
         read.heads = heads;
         if empty {
+            read.resources = None;
             return;
         }
         // A document put back to what the store holds may lack them; many
@@ -757,8 +759,15 @@ impl Calendar {
         let read = self.read.get_mut();
         let Some(paths) = paths else {
             read.by_resource.clear();
+            read.resources = None;
             return;
         };
+        if paths
+            .iter()
+            .any(|path| path.first().is_none_or(|key| key == "resources"))
+        {
+            read.resources = None;
+        }
         let mut again: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
         for path in &paths {
             let keys: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -867,6 +876,16 @@ impl Calendar {
 
     /// Every resource, oldest first.
     pub fn resources(&self) -> Vec<Resource> {
+        self.resource_list().to_vec()
+    }
+
+    /// Every resource, kept while no change writes into the resources (as
+    /// [`Calendar::refresh`] follows them).
+    fn resource_list(&self) -> std::sync::Arc<[Resource]> {
+        let current = self.read.borrow().generation == self.doc.generation();
+        if current && let Some(list) = &self.read.borrow().resources {
+            return list.clone();
+        }
         let mut list: Vec<Resource> = self
             .resources_root()
             .children()
@@ -874,6 +893,10 @@ impl Calendar {
             .map(|(id, r)| read_resource(id, &r))
             .collect();
         list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let list: std::sync::Arc<[Resource]> = list.into();
+        if current {
+            self.read.borrow_mut().resources = Some(list.clone());
+        }
         list
     }
 
@@ -884,15 +907,16 @@ impl Calendar {
         if let Some(r) = self.resources_root().child(id) {
             return Ok(read_resource(id.to_owned(), &r));
         }
-        let list = self.resources();
+        let list = self.resource_list();
         let id = resolve(
             query,
             list.iter().map(|r| (r.id.as_str(), r.name.as_str())),
             "resource",
             "resource list",
         )?;
-        list.into_iter()
+        list.iter()
             .find(|r| r.id == id)
+            .cloned()
             .ok_or(CalendarError::Name)
     }
 
@@ -1903,6 +1927,10 @@ struct ReadBookings {
     generation: u64,
     heads: Vec<crate::ChangeHash>,
     by_resource: BTreeMap<String, Room>,
+    /// Every resource, sorted by creation, once read: `book` names its
+    /// resource, and finding it by name read every resource each time.
+    /// Dropped when a change writes into the resources.
+    resources: Option<std::sync::Arc<[Resource]>>,
 }
 
 /// One resource's bookings as read, found by id and by start, and the
@@ -3056,6 +3084,62 @@ mod tests {
             (b2.status, b2.conflict),
             (BookingStatus::Conflict, Some(ConflictReason::Quota))
         );
+    }
+
+    /// Resources are found by name from a list kept between bookings: it
+    /// follows a rename here, a rename and a new resource from another
+    /// device, and is kept across this node's own bookings.
+    #[test]
+    fn the_kept_resource_list_follows_every_change_to_the_resources() {
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        assert_eq!(cal.resource("Salle Horta").unwrap().id, "room1");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        cal.edit_resource(
+            &author("org-a", 1),
+            3,
+            "room1",
+            &ResourceChange {
+                name: Some("Salle Victor"),
+                ..ResourceChange::default()
+            },
+        )
+        .unwrap();
+        cal.refresh();
+        assert_eq!(cal.resource("Salle Victor").unwrap().id, "room1");
+        assert!(cal.resource("Salle Horta").is_err());
+        on_device(&mut cal, 1, |c| {
+            c.edit_resource(
+                &author("org-a", 1),
+                4,
+                "room1",
+                &ResourceChange {
+                    name: Some("Salle Tamines"),
+                    ..ResourceChange::default()
+                },
+            )
+            .unwrap();
+            c.add_resource(
+                &author("org-a", 1),
+                5,
+                NewResource {
+                    id: "van1",
+                    name: "Camionnette",
+                    kind: ResourceKind::Vehicle,
+                    capacity: None,
+                    location: None,
+                    quota: None,
+                    approval: false,
+                    zone: BXL,
+                    hours: None,
+                },
+            )
+            .unwrap();
+        });
+        cal.refresh();
+        assert_eq!(cal.resource("Salle Tamines").unwrap().id, "room1");
+        assert_eq!(cal.resource("Camionnette").unwrap().id, "van1");
+        assert_eq!(cal.resources().len(), 2);
     }
 
     #[test]
