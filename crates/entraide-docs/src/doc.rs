@@ -608,7 +608,10 @@ impl SharedDoc {
     /// A chunk of separate changes (what `save_after` makes, the usual
     /// bundle between members that already share a history) is checked
     /// before it touches the document, so the cost follows the size of the
-    /// bundle; anything else (a whole save) is tried on a copy first.
+    /// bundle; from 256 changes on (a catch-up), it is checked on
+    /// a second core while automerge applies it, and a refusal puts back a
+    /// copy of the document as it was. Anything else (a whole save) is
+    /// tried on a copy first.
     pub fn apply_verified<E: Send>(
         &mut self,
         bytes: &[u8],
