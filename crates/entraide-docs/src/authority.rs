@@ -1110,7 +1110,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Where each operation of `changes` (which `doc` holds) writes: the map
 /// keys from the document's root to the key it writes (to its object, for
 /// a list element), empty for an object `doc` does not hold.
-pub(crate) fn paths_written(doc: &AutoCommit, changes: &[Change]) -> Vec<Vec<String>> {
+pub(crate) fn paths_written<'a>(
+    doc: &AutoCommit,
+    changes: impl IntoIterator<Item = &'a Change>,
+) -> Vec<Vec<String>> {
     let mut places = Places::default();
     let mut out = Vec::new();
     for change in changes {

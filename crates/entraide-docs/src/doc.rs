@@ -262,6 +262,8 @@ pub struct SharedDoc {
     /// Changes received since `saved`, as they came (the heads after them,
     /// their encoded bytes): stored as they are, not encoded again.
     received_raw: Option<(Vec<ChangeHash>, Vec<u8>)>,
+    /// The changes this opening received or checked lately (see [`Recent`]).
+    recent: Recent,
     /// Changes with every call that may change the content, and is never
     /// the same for two documents: what a reader read at one generation
     /// still holds while it lasts.
@@ -290,6 +292,7 @@ impl SharedDoc {
             saved,
             last_local: None,
             received_raw: None,
+            recent: Recent::default(),
             generation: next_generation(),
         }
     }
@@ -340,6 +343,7 @@ impl SharedDoc {
             saved,
             last_local: None,
             received_raw: None,
+            recent: Recent::default(),
             generation: next_generation(),
         })
     }
@@ -401,7 +405,16 @@ impl SharedDoc {
         let bytes = if nothing_stored {
             self.doc.save()
         } else {
-            self.doc.save_after(&self.saved)
+            let since: Vec<ChangeHash> = self
+                .doc
+                .get_changes_meta(&self.saved)
+                .into_iter()
+                .map(|m| m.hash)
+                .collect();
+            match self.recent.chunk_of(&since) {
+                Some(bytes) => bytes,
+                None => self.doc.save_after(&self.saved),
+            }
         };
         self.saved = heads;
         (!bytes.is_empty()).then_some(bytes)
@@ -478,6 +491,7 @@ impl SharedDoc {
             saved: self.saved.clone(),
             last_local: None,
             received_raw: None,
+            recent: Recent::default(),
             generation: next_generation(),
         }
     }
@@ -559,10 +573,20 @@ impl SharedDoc {
         // cost follows what is sent, not the length of the history.
         let held = |actor: &[u8], seq: u64| theirs.get(actor).is_some_and(|s| seq <= *s);
         let mut border: std::collections::BTreeSet<ChangeHash> = std::collections::BTreeSet::new();
+        let mut lacked: Vec<ChangeHash> = Vec::new();
         let mut seen: std::collections::HashSet<ChangeHash> = std::collections::HashSet::new();
         let mut stack = self.doc.get_heads();
         while let Some(hash) = stack.pop() {
             if !seen.insert(hash) {
+                continue;
+            }
+            if let Some(change) = self.recent.get(&hash) {
+                if held(change.actor_id().to_bytes(), change.seq()) {
+                    border.insert(hash);
+                } else {
+                    lacked.push(hash);
+                    stack.extend(change.deps().iter().copied());
+                }
                 continue;
             }
             let Some(meta) = self.doc.get_change_meta_by_hash(&hash) else {
@@ -571,8 +595,14 @@ impl SharedDoc {
             if held(meta.actor.to_bytes(), meta.seq) {
                 border.insert(hash);
             } else {
+                lacked.push(hash);
                 stack.extend(meta.deps.iter().copied());
             }
+        }
+        // What they lack is usually what this node received or made
+        // lately: sent as it came, not rebuilt by automerge.
+        if let Some(bytes) = self.recent.chunk_of(&lacked) {
+            return (!bytes.is_empty()).then_some(bytes);
         }
         // Everything not in the causal past of the border is what they lack.
         let heads: Vec<ChangeHash> = border.into_iter().collect();
@@ -734,7 +764,8 @@ impl SharedDoc {
             let doc = &mut self.doc;
             // automerge may have applied part of the changes: the caller
             // must reload the document from what it stored.
-            let applied = unpanicked(kind, || doc.apply_changes(new).map_err(|e| e.to_string()));
+            let owned = new.clone();
+            let applied = unpanicked(kind, || doc.apply_changes(owned).map_err(|e| e.to_string()));
             self.forget_patches();
             applied.map_err(ApplyError::Damaged)?;
             (added, raw)
@@ -787,6 +818,9 @@ impl SharedDoc {
         // Everything unsaved is these changes: store them as they came.
         if !unsaved_before {
             self.received_raw = Some((self.doc.get_heads(), raw));
+        }
+        for change in new {
+            self.recent.keep(change);
         }
         Ok(added)
     }
@@ -862,8 +896,13 @@ impl SharedDoc {
         heads: &[ChangeHash],
         max: usize,
     ) -> Option<Vec<Vec<String>>> {
-        if self.doc.get_changes_meta(heads).len() > max {
+        let since = self.doc.get_changes_meta(heads);
+        if since.len() > max {
             return None;
+        }
+        let hashes: Vec<ChangeHash> = since.into_iter().map(|m| m.hash).collect();
+        if let Some(changes) = self.recent.all(&hashes) {
+            return Some(crate::authority::paths_written(&self.doc, changes));
         }
         let changes = self.doc.get_changes(heads);
         Some(crate::authority::paths_written(&self.doc, &changes))
@@ -905,13 +944,25 @@ impl SharedDoc {
             return Ok(());
         }
         let saved = self.saved.clone();
-        let own: Vec<automerge::Change> = self
+        let (own, others): (Vec<automerge::Change>, Vec<automerge::Change>) = self
             .doc
             .get_changes(&saved)
             .into_iter()
-            .filter(|c| c.actor_id().to_bytes() == self.actor.as_slice())
-            .collect();
-        check_changes(self.kind, &self.doc, &own, members)
+            .partition(|c| c.actor_id().to_bytes() == self.actor.as_slice());
+        check_changes(self.kind, &self.doc, &own, members)?;
+        // Stored next (`take_unsaved`), and sent to peers, as they are.
+        for change in own.into_iter().chain(others) {
+            self.recent.keep(change);
+        }
+        Ok(())
+    }
+
+    /// Keeps at most `bytes` of the changes received or checked lately
+    /// (1 MiB unless told), from which bundles for peers and what readers
+    /// read again are taken without automerge building them again.
+    pub fn keep_recent(&mut self, bytes: usize) {
+        self.recent.limit = bytes;
+        self.recent.shrink();
     }
 
     /// This device's latest change since the last call, if it made one.
@@ -980,6 +1031,115 @@ fn unpanicked<T>(doc: DocKind, f: impl FnOnce() -> Result<T, String>) -> Result<
             doc,
             reason: "automerge failed on these changes".into(),
         }),
+    }
+}
+
+/// How many bytes of changes a document keeps in [`Recent`].
+const RECENT_BYTES: usize = 1 << 20;
+
+/// The changes a document received or checked lately, as automerge encoded
+/// them, by hash, the oldest dropped first past [`RECENT_BYTES`] (or
+/// [`SharedDoc::keep_recent`]). These are
+/// what peers lack next and what the readers read again, and automerge 0.12
+/// keeps no change as such: `get_changes` and `save_after` build every
+/// change they return again from its columns, over the range of operations
+/// the changes span. Sending a live bundle that way was the largest cost of
+/// a session's sending side (12 % of the samples of benchmark scenario 4 at
+/// 64 nodes), and reading a received booking's paths another 6 %.
+/// A change's hash is that of its bytes, so what is kept is exactly what
+/// automerge would build again.
+struct Recent {
+    by_hash: rustc_hash::FxHashMap<ChangeHash, automerge::Change>,
+    order: std::collections::VecDeque<ChangeHash>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Self {
+            by_hash: Default::default(),
+            order: Default::default(),
+            bytes: 0,
+            limit: RECENT_BYTES,
+        }
+    }
+}
+
+impl std::fmt::Debug for Recent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} recent changes, {} bytes",
+            self.order.len(),
+            self.bytes
+        )
+    }
+}
+
+impl Recent {
+    fn keep(&mut self, change: automerge::Change) {
+        let hash = change.hash();
+        if self.by_hash.contains_key(&hash) {
+            return;
+        }
+        self.bytes += change.raw_bytes().len();
+        self.order.push_back(hash);
+        self.by_hash.insert(hash, change);
+        self.shrink();
+    }
+
+    fn shrink(&mut self) {
+        while self.bytes > self.limit {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.by_hash.remove(&oldest) {
+                self.bytes -= gone.raw_bytes().len();
+            }
+        }
+    }
+
+    fn get(&self, hash: &ChangeHash) -> Option<&automerge::Change> {
+        self.by_hash.get(hash)
+    }
+
+    /// Every change of `hashes`, in causal order (each after those it
+    /// depends on), or `None` if one is not kept.
+    fn all(&self, hashes: &[ChangeHash]) -> Option<Vec<&automerge::Change>> {
+        let wanted: rustc_hash::FxHashSet<ChangeHash> = hashes.iter().copied().collect();
+        let mut done = rustc_hash::FxHashSet::default();
+        let mut out = Vec::with_capacity(hashes.len());
+        for &start in hashes {
+            let mut stack = vec![(start, false)];
+            while let Some((hash, deps_done)) = stack.pop() {
+                if deps_done {
+                    out.push(self.get(&hash)?);
+                    continue;
+                }
+                if !done.insert(hash) {
+                    continue;
+                }
+                stack.push((hash, true));
+                for dep in self.get(&hash)?.deps() {
+                    if wanted.contains(dep) && !done.contains(dep) {
+                        stack.push((*dep, false));
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The changes of `hashes` as one chunk (their bytes, in causal order),
+    /// or `None` if one is not kept.
+    fn chunk_of(&self, hashes: &[ChangeHash]) -> Option<Vec<u8>> {
+        let changes = self.all(hashes)?;
+        let mut bytes = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
+        for change in changes {
+            bytes.extend_from_slice(change.raw_bytes());
+        }
+        Some(bytes)
     }
 }
 
