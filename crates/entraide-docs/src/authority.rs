@@ -132,20 +132,51 @@ pub fn check_changes(
     members: &dyn Members,
 ) -> Result<(), Refusal> {
     let mut places = Places::default();
+    let members = Remembered {
+        members,
+        orgs: Default::default(),
+    };
     for change in causal_order(changes) {
-        check_change(kind, doc, change, members, &mut places)?;
+        check_change(kind, doc, change, &members, &mut places)?;
     }
     Ok(())
+}
+
+/// The membership as one check asks it, each device's organisation asked
+/// once (a node's answer walks every organisation's devices; a bundle asks
+/// for the same few devices at every operation).
+struct Remembered<'a> {
+    members: &'a dyn Members,
+    orgs: std::sync::Mutex<FxHashMap<[u8; 32], Option<String>>>,
+}
+
+impl Members for Remembered<'_> {
+    fn org_of(&self, device: &[u8; 32]) -> Option<String> {
+        let Ok(mut orgs) = self.orgs.lock() else {
+            return self.members.org_of(device);
+        };
+        orgs.entry(*device)
+            .or_insert_with(|| self.members.org_of(device))
+            .clone()
+    }
+
+    fn coordinator_at(&self, org: &str, heads: &[[u8; 32]]) -> Option<bool> {
+        self.members.coordinator_at(org, heads)
+    }
+
+    fn was_in_group(&self, group: &[u8; 16], org: &str) -> Option<bool> {
+        self.members.was_in_group(group, org)
+    }
 }
 
 /// Parents before children, whatever order the changes came in. (Change
 /// hashes are uniformly random: a fast hasher is enough, and a catch-up
 /// bundle holds hundreds of thousands of them.)
-pub(crate) fn causal_order(changes: &[Change]) -> Vec<&Change> {
+pub(crate) fn causal_order<C: std::borrow::Borrow<Change>>(changes: &[C]) -> Vec<&C> {
     let index: FxHashMap<ChangeHash, usize> = changes
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.hash(), i))
+        .map(|(i, c)| (c.borrow().hash(), i))
         .collect();
     // Each change's parents within `changes`, and the children of each, as
     // one flat list with offsets (one allocation, not one per change).
@@ -153,7 +184,7 @@ pub(crate) fn causal_order(changes: &[Change]) -> Vec<&Change> {
     let mut offsets = vec![0usize; changes.len() + 1];
     let mut edges = Vec::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
-        for &p in c.deps().iter().filter_map(|d| index.get(d)) {
+        for &p in c.borrow().deps().iter().filter_map(|d| index.get(d)) {
             waiting[i] += 1;
             offsets[p + 1] += 1;
             edges.push((p, i));

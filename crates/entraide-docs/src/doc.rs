@@ -819,9 +819,7 @@ impl SharedDoc {
         if !unsaved_before {
             self.received_raw = Some((self.doc.get_heads(), raw));
         }
-        for change in new {
-            self.recent.keep(change);
-        }
+        self.recent.keep_last(new);
         Ok(added)
     }
 
@@ -1100,6 +1098,23 @@ impl Recent {
         }
     }
 
+    /// Keeps the last of `changes` that fit (a catch-up's first ones
+    /// would be dropped at once).
+    fn keep_last(&mut self, mut changes: Vec<automerge::Change>) {
+        let mut bytes = 0;
+        let fit = changes
+            .iter()
+            .rev()
+            .take_while(|c| {
+                bytes += c.raw_bytes().len();
+                bytes <= self.limit
+            })
+            .count();
+        for change in changes.drain(changes.len() - fit..) {
+            self.keep(change);
+        }
+    }
+
     fn get(&self, hash: &ChangeHash) -> Option<&automerge::Change> {
         self.by_hash.get(hash)
     }
@@ -1107,28 +1122,14 @@ impl Recent {
     /// Every change of `hashes`, in causal order (each after those it
     /// depends on), or `None` if one is not kept.
     fn all(&self, hashes: &[ChangeHash]) -> Option<Vec<&automerge::Change>> {
-        let wanted: rustc_hash::FxHashSet<ChangeHash> = hashes.iter().copied().collect();
-        let mut done = rustc_hash::FxHashSet::default();
-        let mut out = Vec::with_capacity(hashes.len());
-        for &start in hashes {
-            let mut stack = vec![(start, false)];
-            while let Some((hash, deps_done)) = stack.pop() {
-                if deps_done {
-                    out.push(self.get(&hash)?);
-                    continue;
-                }
-                if !done.insert(hash) {
-                    continue;
-                }
-                stack.push((hash, true));
-                for dep in self.get(&hash)?.deps() {
-                    if wanted.contains(dep) && !done.contains(dep) {
-                        stack.push((*dep, false));
-                    }
-                }
-            }
-        }
-        Some(out)
+        let kept: Vec<&automerge::Change> =
+            hashes.iter().map(|h| self.get(h)).collect::<Option<_>>()?;
+        Some(
+            crate::authority::causal_order(&kept)
+                .into_iter()
+                .copied()
+                .collect(),
+        )
     }
 
     /// The changes of `hashes` as one chunk (their bytes, in causal order),
