@@ -154,13 +154,22 @@ pub const DEFAULT_QUOTA_MB: u64 = 500;
 #[derive(Debug)]
 pub struct Library {
     doc: SharedDoc,
+    /// The entries as last read, with the document's generation then (see
+    /// `SharedDoc::generation`): a node asks for them several times per
+    /// change (the files it lacks, those over quota, which files a peer
+    /// may fetch), and reading 2,000 entries out of automerge costs tens of
+    /// milliseconds each time.
+    listed: std::sync::Mutex<Option<(u64, std::sync::Arc<[LibraryEntry]>)>>,
 }
 
 impl Library {
     /// Wraps a library document.
     pub fn new(doc: SharedDoc) -> Self {
         debug_assert_eq!(doc.kind().base(), DocKind::Library);
-        Self { doc }
+        Self {
+            doc,
+            listed: Default::default(),
+        }
     }
 
     /// The underlying document, for storage and sync.
@@ -174,6 +183,28 @@ impl Library {
 
     /// Every entry, oldest first.
     pub fn list(&self) -> Vec<LibraryEntry> {
+        self.entries().to_vec()
+    }
+
+    /// Every entry, oldest first, read again only when the document
+    /// changed since it was last read.
+    fn entries(&self) -> std::sync::Arc<[LibraryEntry]> {
+        let generation = self.doc.generation();
+        let mut listed = self
+            .listed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*listed {
+            Some((at, entries)) if *at == generation => entries.clone(),
+            _ => {
+                let entries: std::sync::Arc<[LibraryEntry]> = self.read_entries().into();
+                *listed = Some((generation, entries.clone()));
+                entries
+            }
+        }
+    }
+
+    fn read_entries(&self) -> Vec<LibraryEntry> {
         let mut list: Vec<LibraryEntry> = self
             .root()
             .children()
@@ -205,12 +236,12 @@ impl Library {
     pub fn over_quota(&self, quota: u64) -> std::collections::HashSet<String> {
         let mut used: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         let mut over = std::collections::HashSet::new();
-        for e in self.list() {
-            let used = used.entry(e.added_by).or_default();
+        for e in self.entries().iter() {
+            let used = used.entry(e.added_by.clone()).or_default();
             match used.checked_add(e.size) {
                 Some(total) if total <= quota => *used = total,
                 _ => {
-                    over.insert(e.id);
+                    over.insert(e.id.clone());
                 }
             }
         }
@@ -336,5 +367,40 @@ mod tests {
             EntryKind::parse("poem"),
             Err(LibraryError::Kind(_))
         ));
+    }
+
+    /// The kept list follows every change: an entry added or withdrawn
+    /// here, and one received from another member.
+    #[test]
+    fn the_kept_list_follows_every_change() {
+        let author = |device: u8, org: &str| Author {
+            device: [device; 32],
+            org: org.into(),
+        };
+        let entry = |id: &'static str, title: &'static str| NewEntry {
+            id,
+            title,
+            kind: EntryKind::Procedure,
+            tags: &[],
+            size: 10,
+            hash: "ab",
+            file_name: "f.pdf",
+        };
+        let ids = |lib: &Library| -> Vec<String> { lib.list().into_iter().map(|e| e.id).collect() };
+        let mut a = Library::new(SharedDoc::new(DocKind::Library, [1; 32]));
+        assert!(ids(&a).is_empty());
+        a.add(&author(1, "org-a"), 5, entry("e1", "Premier"))
+            .unwrap();
+        assert_eq!(ids(&a), ["e1"]);
+        let mut b = Library::new(SharedDoc::new(DocKind::Library, [2; 32]));
+        b.add(&author(2, "org-b"), 6, entry("e2", "Second"))
+            .unwrap();
+        let bytes = b.doc_mut().save_after(&a.doc_mut().heads());
+        a.doc_mut().load_incremental(&bytes).unwrap();
+        assert_eq!(ids(&a), ["e1", "e2"]);
+        assert!(a.over_quota(10).is_empty());
+        assert_eq!(a.over_quota(5).len(), 2);
+        a.withdraw(7, "e1");
+        assert_eq!(ids(&a), ["e2"]);
     }
 }
