@@ -1037,11 +1037,10 @@ const RECENT_BYTES: usize = 1 << 20;
 
 /// The changes a document received or checked lately, as automerge encoded
 /// them, by hash, the oldest dropped first past [`RECENT_BYTES`] (or
-/// [`SharedDoc::keep_recent`]). These are
-/// what peers lack next and what the readers read again, and automerge 0.12
-/// keeps no change as such: `get_changes` and `save_after` build every
-/// change they return again from its columns, over the range of operations
-/// the changes span. Sending a live bundle that way was the largest cost of
+/// [`SharedDoc::keep_recent`]). These are what peers lack next and what the
+/// readers read again, and automerge 0.12 keeps no change as such:
+/// `get_changes` and `save_after` build every change they return again
+/// from its columns, over the range of operations the changes span. Sending a live bundle that way was the largest cost of
 /// a session's sending side (12 % of the samples of benchmark scenario 4 at
 /// 64 nodes), and reading a received booking's paths another 6 %.
 /// A change's hash is that of its bytes, so what is kept is exactly what
