@@ -562,7 +562,9 @@ impl Store {
             }
             let mut tx = db.begin_write().map_err(StoreError::write)?;
             tx.set_durability(durability).map_err(StoreError::write)?;
-            {
+            // Only the tables the batch writes are opened: a booking writes
+            // two of the seven, and each table opened costs the commit.
+            if !batch.doc_replacements.is_empty() || !batch.doc_chunks.is_empty() {
                 let mut chunks = tx.open_table(DOC_CHUNKS).map_err(StoreError::write)?;
                 for (doc, bytes) in &batch.doc_replacements {
                     let keys: Vec<u64> = chunks
@@ -591,17 +593,23 @@ impl Store {
                         .insert((doc.as_str(), next), bytes.as_slice())
                         .map_err(StoreError::write)?;
                 }
+            }
+            if !batch.doc_extras.is_empty() {
                 let mut extras = tx.open_table(DOC_EXTRAS).map_err(StoreError::write)?;
                 for (doc, key, value) in &batch.doc_extras {
                     extras
                         .insert((doc.as_str(), key.as_slice()), value.as_slice())
                         .map_err(StoreError::write)?;
                 }
+            }
+            if !batch.ops.is_empty() {
                 let mut ops = tx.open_table(OPS).map_err(StoreError::write)?;
                 for (hash, bytes) in &batch.ops {
                     ops.insert(hash, bytes.as_slice())
                         .map_err(StoreError::write)?;
                 }
+            }
+            if !batch.blobs.is_empty() || !batch.drop_blobs.is_empty() {
                 let mut blobs = tx.open_table(BLOBS).map_err(StoreError::write)?;
                 for (hash, bytes) in &batch.blobs {
                     blobs
@@ -611,6 +619,8 @@ impl Store {
                 for hash in &batch.drop_blobs {
                     blobs.remove(hash).map_err(StoreError::write)?;
                 }
+            }
+            if !batch.drop_parts.is_empty() || !batch.blob_parts.is_empty() {
                 let mut parts = tx.open_table(BLOB_PARTS).map_err(StoreError::write)?;
                 for hash in &batch.drop_parts {
                     let offsets: Vec<u64> = parts
@@ -627,6 +637,8 @@ impl Store {
                         .insert((hash, *offset), bytes.as_slice())
                         .map_err(StoreError::write)?;
                 }
+            }
+            if !batch.meta.is_empty() {
                 let mut meta = tx.open_table(META).map_err(StoreError::write)?;
                 for (key, value) in &batch.meta {
                     meta.insert(key.as_str(), value.as_slice())
