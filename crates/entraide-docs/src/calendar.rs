@@ -3111,34 +3111,28 @@ mod tests {
     /// device, and is kept across this node's own bookings.
     #[test]
     fn the_kept_resource_list_follows_every_change_to_the_resources() {
-        let mut cal = calendar_with_room(None, false);
-        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
-        assert_eq!(cal.resource("Salle Horta").unwrap().id, "room1");
-        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
-        cal.edit_resource(
-            &author("org-a", 1),
-            3,
-            "room1",
-            &ResourceChange {
-                name: Some("Salle Victor"),
-                ..ResourceChange::default()
-            },
-        )
-        .unwrap();
-        cal.refresh();
-        assert_eq!(cal.resource("Salle Victor").unwrap().id, "room1");
-        assert!(cal.resource("Salle Horta").is_err());
-        on_device(&mut cal, 1, |c| {
+        let rename = |c: &mut Calendar, at: i64, name: &str| {
             c.edit_resource(
                 &author("org-a", 1),
-                4,
+                at,
                 "room1",
                 &ResourceChange {
-                    name: Some("Salle Tamines"),
+                    name: Some(name),
                     ..ResourceChange::default()
                 },
             )
             .unwrap();
+        };
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        assert_eq!(cal.resource("Salle Horta").unwrap().id, "room1");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        rename(&mut cal, 3, "Salle Victor");
+        cal.refresh();
+        assert_eq!(cal.resource("Salle Victor").unwrap().id, "room1");
+        assert!(cal.resource("Salle Horta").is_err());
+        on_device(&mut cal, 1, |c| {
+            rename(c, 4, "Salle Tamines");
             c.add_resource(
                 &author("org-a", 1),
                 5,

@@ -580,23 +580,22 @@ impl SharedDoc {
             if !seen.insert(hash) {
                 continue;
             }
-            if let Some(change) = self.recent.get(&hash) {
-                if held(change.actor_id().to_bytes(), change.seq()) {
-                    border.insert(hash);
-                } else {
-                    lacked.push(hash);
-                    stack.extend(change.deps().iter().copied());
-                }
-                continue;
-            }
-            let Some(meta) = self.doc.get_change_meta_by_hash(&hash) else {
-                continue;
+            // A kept change answers without asking automerge.
+            let (theirs_too, deps) = match self.recent.get(&hash) {
+                Some(change) => (
+                    held(change.actor_id().to_bytes(), change.seq()),
+                    change.deps().to_vec(),
+                ),
+                None => match self.doc.get_change_meta_by_hash(&hash) {
+                    Some(meta) => (held(meta.actor.to_bytes(), meta.seq), meta.deps),
+                    None => continue,
+                },
             };
-            if held(meta.actor.to_bytes(), meta.seq) {
+            if theirs_too {
                 border.insert(hash);
             } else {
                 lacked.push(hash);
-                stack.extend(meta.deps.iter().copied());
+                stack.extend(deps);
             }
         }
         // What they lack is usually what this node received or made

@@ -159,7 +159,7 @@ pub struct Library {
     /// change (the files it lacks, those over quota, which files a peer
     /// may fetch), and reading 2,000 entries out of automerge costs tens of
     /// milliseconds each time.
-    listed: std::sync::Mutex<Option<(u64, std::sync::Arc<[LibraryEntry]>)>>,
+    listed: std::cell::RefCell<Option<(u64, std::sync::Arc<[LibraryEntry]>)>>,
 }
 
 impl Library {
@@ -190,10 +190,7 @@ impl Library {
     /// changed since it was last read.
     fn entries(&self) -> std::sync::Arc<[LibraryEntry]> {
         let generation = self.doc.generation();
-        let mut listed = self
-            .listed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut listed = self.listed.borrow_mut();
         match &*listed {
             Some((at, entries)) if *at == generation => entries.clone(),
             _ => {
