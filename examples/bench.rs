@@ -2953,7 +2953,14 @@ fn cold_start(
             vec!["bookings".into(), "--resource".into(), resource.into()],
         )
     })?;
-    let load = load_time(saves, cfg.repeats.max(3))?;
+    // What the answer reads: the calendar (documents load when a command
+    // first needs them).
+    let read: Vec<(DocKind, Vec<u8>)> = saves
+        .iter()
+        .filter(|(kind, _)| *kind == DocKind::Calendar)
+        .cloned()
+        .collect();
+    let load = load_time(&read, cfg.repeats.max(3))?;
     let process = percentile(&runs, 50.0);
     report.push(
         Row::new(
@@ -2962,7 +2969,7 @@ fn cold_start(
             process,
             Unit::Ms,
         )
-        .vs("load()", ms(load))
+        .vs("load() of the calendar", ms(load))
         .ratio_at_most(1.5)
         .at_most(300.0),
     );
@@ -2973,7 +2980,7 @@ fn cold_start(
             ms(median(in_process.clone())),
             Unit::Ms,
         )
-        .vs("load()", ms(load))
+        .vs("load() of the calendar", ms(load))
         .ratio_at_most(1.5)
         .at_most(300.0),
     );

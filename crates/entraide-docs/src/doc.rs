@@ -312,11 +312,11 @@ impl SharedDoc {
             // its changes; it must hold the genesis like every document.
             match Self::from_full_save(kind, device, first, &genesis) {
                 Some(full) => this = full,
-                None => this.load_incremental(first)?,
+                None => this.load_stored(first)?,
             }
         }
         for chunk in chunks {
-            this.load_incremental(chunk)?;
+            this.load_stored(chunk)?;
         }
         this.saved = this.doc.get_heads();
         Ok(this)
@@ -497,6 +497,31 @@ impl SharedDoc {
     }
 
     /// Applies a chunk of changes (a save, or `save_after` output).
+    /// Loads one stored chunk: changes one after another, or a whole save.
+    /// A chunk must parse to its end: automerge's incremental load keeps
+    /// what parses and drops the rest with a log line, which would show a
+    /// damaged document shorter than it is (an empty charter) for the next
+    /// write to build on.
+    fn load_stored(&mut self, bytes: &[u8]) -> Result<(), LoadError> {
+        let kind = self.kind;
+        if let Some(changes) = split_changes(bytes) {
+            self.generation = next_generation();
+            let doc = &mut self.doc;
+            let applied = unpanicked(kind, || {
+                doc.apply_changes(changes).map_err(|e| e.to_string())
+            });
+            self.forget_patches();
+            return applied;
+        }
+        // A whole save stands on its own: it must load alone, strictly.
+        unpanicked(kind, || {
+            automerge::Automerge::load(bytes)
+                .map(drop)
+                .map_err(|e| format!("a stored part of it is damaged ({e})"))
+        })?;
+        self.load_incremental(bytes)
+    }
+
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), LoadError> {
         self.generation = next_generation();
         let doc = &mut self.doc;

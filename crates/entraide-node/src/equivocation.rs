@@ -234,7 +234,7 @@ impl Node {
                 .filter(|((d, _), a)| *d == doc && a.device == device)
                 .map(|(_, a)| a.clone()),
         );
-        let shared = self.doc_mut(doc);
+        let shared = self.held_doc(doc)?;
         let mut side = |target: ChangeHash| -> Option<Side> {
             attestations.iter().find_map(|a| {
                 let path = find_path(
@@ -311,18 +311,18 @@ impl Node {
         self.docs.epoch = epoch;
         let now = self.env.now_ms();
         // A group's documents are loaded from the store first.
-        let _ = self.doc_mut(doc);
+        let _ = self.doc_mut(doc)?;
         let members = crate::audit::MembersView {
             state: &self.membership.state,
             log: &self.membership.log,
         };
-        let shared = self.docs.doc_mut(doc);
+        let shared = self.docs.doc_mut(doc)?;
         let outcome = shared.set_aside(forks, epoch, now, &members)?;
         let mut batch = WriteBatch::new();
         batch.replace_doc(&doc.name(), shared.save());
         shared.mark_saved();
         if outcome.rewritten > 0 {
-            self.attest_local(doc, &mut batch);
+            self.attest_local(doc, &mut batch)?;
         }
         // Attestations of changes set aside cover nothing held any more.
         let gone: Vec<(DocKind, Vec<u8>)> = self
@@ -389,7 +389,7 @@ impl Node {
             return Ok(());
         }
         for doc in self.docs_held() {
-            let vv = self.doc_mut(doc).version_vector();
+            let vv = self.doc_mut(doc)?.version_vector();
             let void: Vec<(Vec<u8>, [u8; 32])> = vv
                 .keys()
                 .filter_map(|actor| {
@@ -500,7 +500,7 @@ impl Node {
         own: &[EncodedChange],
     ) -> Result<(), NodeError> {
         let now = self.env.now_ms();
-        let lost = self.doc_mut(doc).rewrite_set_aside(context, own, now);
+        let lost = self.doc_mut(doc)?.rewrite_set_aside(context, own, now);
         if let Err(e) = self.persist(doc, WriteBatch::new()) {
             tracing::warn!(doc = %doc, error = %e, "this device's writes set aside could not be written again");
         } else {

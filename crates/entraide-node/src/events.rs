@@ -56,13 +56,13 @@ impl Node {
         };
         let author = self.author();
         let now = self.env.now_ms();
-        self.events_of(doc).add(
+        self.events_of(doc)?.add(
             &author,
             now,
             &new(resource_id.as_deref(), booking.as_deref()),
         )?;
         self.persist(doc, WriteBatch::new())?;
-        let event = self.events_of(doc).get(&id)?;
+        let event = self.events_of(doc)?.get(&id)?;
         let mut text = id.clone();
         if let Some(b) = &booking {
             text += &format!("\nbooked {b}");
@@ -81,7 +81,7 @@ impl Node {
         let (author, now) = (self.author(), self.env.now_ms());
         let doc = self.find_event_doc(event)?;
         let event = self
-            .events_of(doc)
+            .events_of(doc)?
             .register(&author, now, event, seats, names)?;
         self.persist(doc, WriteBatch::new())?;
         let status = event
@@ -99,7 +99,7 @@ impl Node {
         let (author, now) = (self.author(), self.env.now_ms());
         let doc = self.find_event_doc(event)?;
         let event = self
-            .events_of(doc)
+            .events_of(doc)?
             .cancel_registration(&author, now, event)?;
         self.persist(doc, WriteBatch::new())?;
         Ok(Reply::new(
@@ -113,7 +113,7 @@ impl Node {
         self.require_alliance()?;
         let (author, now) = (self.author(), self.env.now_ms());
         let doc = self.find_event_doc(event)?;
-        let event = self.events_of(doc).set_open(&author, now, event, open)?;
+        let event = self.events_of(doc)?.set_open(&author, now, event, open)?;
         self.persist(doc, WriteBatch::new())?;
         let what = if open { "open" } else { "closed" };
         Ok(Reply::new(
@@ -127,7 +127,7 @@ impl Node {
         self.require_alliance()?;
         let mut events: Vec<(DocKind, Event)> = Vec::new();
         for doc in self.event_docs() {
-            events.extend(self.events_of(doc).list().into_iter().map(|e| (doc, e)));
+            events.extend(self.events_of(doc)?.list().into_iter().map(|e| (doc, e)));
         }
         events.sort_by(|(_, a), (_, b)| (a.from, &a.id).cmp(&(b.from, &b.id)));
         let mut text = String::new();
@@ -175,7 +175,7 @@ impl Node {
     pub(crate) fn event_attendance(&mut self, event: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let doc = self.find_event_doc(event)?;
-        let event = self.events_of(doc).get(event)?;
+        let event = self.events_of(doc)?.get(event)?;
         let mut csv = csv::Writer::from_writer(Vec::new());
         let rows = std::iter::once(
             ["event", "from", "organisation", "seats", "status", "names"].map(String::from),

@@ -23,10 +23,11 @@ impl Node {
             .collect()
     }
 
-    pub(crate) fn proposal_list(&mut self) -> Vec<Proposal> {
+    pub(crate) fn proposal_list(&mut self) -> Result<Vec<Proposal>, NodeError> {
         let active = self.active_org_ids();
-        self.docs
-            .proposals
+        let list = self
+            .docs
+            .proposals_mut()?
             .list(
                 &active,
                 &directory(&self.membership.state),
@@ -34,7 +35,8 @@ impl Node {
             )
             .into_iter()
             .map(|p| self.with_motion_outcome(p))
-            .collect()
+            .collect();
+        Ok(list)
     }
 
     /// The proposals of this organisation's groups, each counted among its
@@ -141,7 +143,7 @@ impl Node {
         let motion = motion.map(|m| m.to_hex());
         let id = self.new_record_id()?;
         let author = self.author_for_docs();
-        self.proposals_of(doc)
+        self.proposals_of(doc)?
             .propose(
                 &author,
                 now,
@@ -282,7 +284,7 @@ impl Node {
     /// `proposals`: those awaiting this organisation's vote first.
     pub(crate) fn proposals_list(&mut self, open_only: bool) -> Result<Reply, NodeError> {
         let mut list: Vec<(Option<String>, Proposal)> = self
-            .proposal_list()
+            .proposal_list()?
             .into_iter()
             .map(|p| (None, p))
             .collect();
@@ -341,20 +343,20 @@ impl Node {
         let author = self.author_for_docs();
         // A proposal deciding a membership motion is closed once the motion
         // is, whatever the votes say.
-        let id = match self.docs.proposals.resolve(proposal) {
+        let id = match self.docs.proposals()?.resolve(proposal) {
             Ok(id) => id,
             Err(e) => {
                 // A proposal of one of this organisation's groups?
                 for g in self.my_groups() {
                     let doc = DocKind::group(g.id, entraide_docs::Shelf::Proposals);
-                    if self.proposals_of(doc).resolve(proposal).is_ok() {
+                    if self.proposals_of(doc)?.resolve(proposal).is_ok() {
                         return self.vote_in_group(&g, proposal, position, reason);
                     }
                 }
                 return Err(NodeError::Invalid(e.to_string()));
             }
         };
-        let linked = self.proposal_list().into_iter().find(|p| p.id == id);
+        let linked = self.proposal_list()?.into_iter().find(|p| p.id == id);
         if let Some(p) = linked.as_ref().filter(|p| p.motion.is_some())
             && p.outcome != Outcome::Open
         {
@@ -367,7 +369,7 @@ impl Node {
         let dir = directory(&self.membership.state);
         let result = self
             .docs
-            .proposals
+            .proposals_mut()?
             .vote(
                 &author,
                 self.env.now_ms(),
@@ -438,20 +440,18 @@ impl Node {
     /// quota of the last passed `library-quota` proposal, or the default.
     /// Cached until the proposals or the membership change, or an open
     /// quota proposal's deadline passes.
-    pub(crate) fn library_quota(&mut self) -> u64 {
-        let key = (
-            self.docs.proposals.doc_mut().heads(),
-            self.membership.log.heads(),
-        );
+    pub(crate) fn library_quota(&mut self) -> Result<u64, NodeError> {
+        let proposals = self.docs.proposals_mut()?.doc_mut().heads();
+        let key = (proposals, self.membership.log.heads());
         let now = self.env.now_ms();
         if let Some((k, until, quota)) = &self.docs.quota_cache
             && *k == key
             && now < *until
         {
-            return *quota;
+            return Ok(*quota);
         }
         let quotas: Vec<Proposal> = self
-            .proposal_list()
+            .proposal_list()?
             .into_iter()
             .filter(|p| p.kind == "library-quota")
             .collect();
@@ -469,26 +469,30 @@ impl Node {
             .unwrap_or(entraide_docs::library::DEFAULT_QUOTA_MB);
         let quota = mb.saturating_mul(1024 * 1024);
         self.docs.quota_cache = Some((key, until, quota));
-        quota
+        Ok(quota)
     }
 
     /// The adopted charter: the text of the last passed amendment.
-    pub(crate) fn adopted_charter(&mut self) -> Option<Proposal> {
-        self.proposal_list()
+    pub(crate) fn adopted_charter(&mut self) -> Result<Option<Proposal>, NodeError> {
+        Ok(self
+            .proposal_list()?
             .into_iter()
             .filter(|p| p.kind == "charter-amendment" && p.outcome == Outcome::Passed)
-            .max_by_key(|p| (p.decided_at, p.created_at, p.id.clone()))
+            .max_by_key(|p| (p.decided_at, p.created_at, p.id.clone())))
     }
 
     /// Every passed charter amendment: (proposal, when, proposing organisation).
-    pub(crate) fn adopted_versions(&mut self) -> Vec<(String, Option<i64>, String)> {
+    pub(crate) fn adopted_versions(
+        &mut self,
+    ) -> Result<Vec<(String, Option<i64>, String)>, NodeError> {
         let mut list: Vec<Proposal> = self
-            .proposal_list()
+            .proposal_list()?
             .into_iter()
             .filter(|p| p.kind == "charter-amendment" && p.outcome == Outcome::Passed)
             .collect();
         list.sort_by_key(|p| (p.decided_at, p.created_at));
-        list.into_iter()
+        Ok(list
+            .into_iter()
             .map(|p| {
                 (
                     p.id.clone(),
@@ -496,12 +500,12 @@ impl Node {
                     self.org_display_name(&p.created_by),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// `charter show --adopted`.
     pub(crate) fn charter_adopted(&mut self) -> Result<Reply, NodeError> {
-        match self.adopted_charter() {
+        match self.adopted_charter()? {
             Some(p) => Ok(Reply::new(
                 json!({"text": p.text, "proposal": p.id, "adopted_at": p.decided_at.map(|t| format_time(t, self.zone))}),
                 p.text.clone(),
@@ -515,11 +519,11 @@ impl Node {
 
     fn charter_version(&mut self, name: &str) -> Result<String, NodeError> {
         match name {
-            "draft" | "working" => Ok(self.docs.charter.text()),
-            "adopted" => Ok(self.adopted_charter().map(|p| p.text).unwrap_or_default()),
+            "draft" | "working" => Ok(self.docs.charter()?.text()),
+            "adopted" => Ok(self.adopted_charter()?.map(|p| p.text).unwrap_or_default()),
             query => {
-                let id = self.docs.proposals.resolve(query)?;
-                self.proposal_list()
+                let id = self.docs.proposals()?.resolve(query)?;
+                self.proposal_list()?
                     .into_iter()
                     .find(|p| p.id == id)
                     .map(|p| p.text)
@@ -553,19 +557,19 @@ impl Node {
         ))
     }
 
-    fn decided(&mut self) -> Vec<Proposal> {
+    fn decided(&mut self) -> Result<Vec<Proposal>, NodeError> {
         let mut list: Vec<Proposal> = self
-            .proposal_list()
+            .proposal_list()?
             .into_iter()
             .filter(|p| p.outcome != Outcome::Open)
             .collect();
         list.sort_by_key(|p| (p.decided_at, p.created_at));
-        list
+        Ok(list)
     }
 
     /// `decisions`.
-    pub(crate) fn decisions(&mut self) -> Reply {
-        let list = self.decided();
+    pub(crate) fn decisions(&mut self) -> Result<Reply, NodeError> {
+        let list = self.decided()?;
         let text = list
             .iter()
             .map(|p| {
@@ -579,14 +583,14 @@ impl Node {
                 )
             })
             .collect::<String>();
-        Reply::new(
+        Ok(Reply::new(
             Value::Array(list.iter().map(|p| self.proposal_json(p)).collect()),
             text,
-        )
+        ))
     }
 
     /// `decisions export --format markdown`.
-    pub(crate) fn decisions_markdown(&mut self) -> Reply {
+    pub(crate) fn decisions_markdown(&mut self) -> Result<Reply, NodeError> {
         let alliance = self
             .membership
             .state
@@ -595,7 +599,7 @@ impl Node {
             .map(|a| a.name.clone())
             .unwrap_or_default();
         let mut md = format!("# Decisions of {alliance}\n\n");
-        let list = self.decided();
+        let list = self.decided()?;
         for p in &list {
             md += &format!(
                 "## {}\n\n- Kind: {}\n- Process: {}\n- Outcome: **{}**\n- Decided: {}\n- Proposed by: {}\n\n",
@@ -634,6 +638,6 @@ impl Node {
             format!("{} decision(s) exported", list.len()),
         );
         reply.file = Some(md.into_bytes());
-        reply
+        Ok(reply)
     }
 }

@@ -70,16 +70,7 @@ impl Node {
         let mut docs = GroupDocs::genesis(group, self.device.0, self.epoch);
         for shelf in Shelf::ALL {
             let kind = DocKind::group(group, shelf);
-            let Ok(chunks) = self.store.doc_chunks(&kind.name()) else {
-                continue;
-            };
-            if chunks.is_empty() {
-                continue;
-            }
-            if let Ok(mut doc) =
-                SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))
-            {
-                doc.write_as(self.epoch);
+            if let Ok(doc) = crate::docs::load_doc(&self.store, kind, self.device.0, self.epoch) {
                 *docs.doc_mut(shelf) = doc;
             }
             for (actor, bytes) in self.store.doc_extras(&kind.name()).unwrap_or_default() {
@@ -138,7 +129,13 @@ impl Node {
     /// `peer`: an entry of the alliance's library names it, or one of a
     /// group both organisations belong to.
     pub fn file_visible_to(&mut self, hash: &[u8; 32], peer: &DeviceId) -> bool {
-        let named = self.named_files();
+        let named = match self.named_files() {
+            Ok(named) => named,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the library");
+                return false;
+            }
+        };
         if named.alliance.contains(hash) {
             return true;
         }
@@ -162,11 +159,11 @@ impl Node {
 
     /// The files the libraries this node holds name, read again only when
     /// one of those libraries (or this organisation's groups) changed.
-    fn named_files(&mut self) -> &NamedFiles {
-        let mut key = self.docs.library.doc_mut().heads();
+    fn named_files(&mut self) -> Result<&NamedFiles, NodeError> {
+        let mut key = self.docs.library_mut()?.doc_mut().heads();
         let shelves = self.group_shelves(Shelf::Library);
         for kind in &shelves {
-            key.extend(self.doc_mut(*kind).heads());
+            key.extend(self.doc_mut(*kind)?.heads());
         }
         let groups: Vec<u8> = shelves
             .iter()
@@ -179,7 +176,7 @@ impl Node {
             _ => {
                 let alliance = self
                     .docs
-                    .library
+                    .library()?
                     .list()
                     .iter()
                     .filter_map(|e| Self::blob_key(&e.hash))
@@ -192,7 +189,7 @@ impl Node {
                 NamedFiles { alliance, groups }
             }
         };
-        &self.docs.named_files.insert((key, named)).1
+        Ok(&self.docs.named_files.insert((key, named)).1)
     }
 
     /// A group's documents, loaded.
@@ -202,18 +199,18 @@ impl Node {
     }
 
     /// The library of the alliance (`DocKind::Library`) or of a group.
-    pub(crate) fn library_of(&mut self, doc: DocKind) -> &mut Library {
+    pub(crate) fn library_of(&mut self, doc: DocKind) -> Result<&mut Library, NodeError> {
         match doc.group_id() {
-            Some(g) => &mut self.group_docs(g).library,
-            None => &mut self.docs.library,
+            Some(g) => Ok(&mut self.group_docs(g).library),
+            None => self.docs.library_mut(),
         }
     }
 
     /// The proposals of the alliance (`DocKind::Proposals`) or of a group.
-    pub(crate) fn proposals_of(&mut self, doc: DocKind) -> &mut Proposals {
+    pub(crate) fn proposals_of(&mut self, doc: DocKind) -> Result<&mut Proposals, NodeError> {
         match doc.group_id() {
-            Some(g) => &mut self.group_docs(g).proposals,
-            None => &mut self.docs.proposals,
+            Some(g) => Ok(&mut self.group_docs(g).proposals),
+            None => self.docs.proposals_mut(),
         }
     }
 
@@ -223,12 +220,12 @@ impl Node {
         &mut self,
         query: &str,
     ) -> Result<(DocKind, entraide_docs::library::LibraryEntry), NodeError> {
-        match self.docs.library.get(query) {
+        match self.docs.library()?.get(query) {
             Ok(e) => Ok((DocKind::Library, e)),
             Err(first) => {
                 for g in self.my_groups() {
                     let doc = DocKind::group(g.id, Shelf::Library);
-                    if let Ok(e) = self.library_of(doc).get(query) {
+                    if let Ok(e) = self.library_of(doc)?.get(query) {
                         return Ok((doc, e));
                     }
                 }
@@ -256,7 +253,7 @@ impl Node {
     ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
         let mut first = None;
         for doc in self.calendars() {
-            match crate::node::calendar_in(&mut self.docs, doc).resource(query) {
+            match crate::node::calendar_in(&mut self.docs, doc)?.resource(query) {
                 Ok(r) => return Ok((doc, r)),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -273,7 +270,7 @@ impl Node {
         let mut first = None;
         for doc in self.calendars() {
             let dir = crate::node::directory(&self.membership.state);
-            match crate::node::calendar_in(&mut self.docs, doc).booking(query, &dir) {
+            match crate::node::calendar_in(&mut self.docs, doc)?.booking(query, &dir) {
                 Ok(_) => return Ok(doc),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -286,10 +283,10 @@ impl Node {
     }
 
     /// The ledger of the alliance (`DocKind::Ledger`) or of a group.
-    pub(crate) fn ledger_of(&mut self, doc: DocKind) -> &mut Ledger {
+    pub(crate) fn ledger_of(&mut self, doc: DocKind) -> Result<&mut Ledger, NodeError> {
         match doc.group_id() {
-            Some(g) => &mut self.group_docs(g).ledger,
-            None => &mut self.docs.ledger,
+            Some(g) => Ok(&mut self.group_docs(g).ledger),
+            None => self.docs.ledger_mut(),
         }
     }
 
@@ -302,10 +299,10 @@ impl Node {
     }
 
     /// The events of the alliance (`DocKind::Events`) or of a group.
-    pub(crate) fn events_of(&mut self, doc: DocKind) -> &mut Events {
+    pub(crate) fn events_of(&mut self, doc: DocKind) -> Result<&mut Events, NodeError> {
         match doc.group_id() {
-            Some(g) => &mut self.group_docs(g).events,
-            None => &mut self.docs.events,
+            Some(g) => Ok(&mut self.group_docs(g).events),
+            None => self.docs.events_mut(),
         }
     }
 
@@ -313,7 +310,7 @@ impl Node {
     pub(crate) fn find_event_doc(&mut self, query: &str) -> Result<DocKind, NodeError> {
         let mut first = None;
         for doc in self.event_docs() {
-            match self.events_of(doc).get(query) {
+            match self.events_of(doc)?.get(query) {
                 Ok(_) => return Ok(doc),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -579,7 +576,7 @@ impl Node {
     pub(crate) fn group_notes_show(&mut self, group: &str) -> Result<Reply, NodeError> {
         let g = self.my_group(group)?;
         let kind = DocKind::group(g.id, Shelf::Notes);
-        let heads = self.doc_mut(kind).heads_hex();
+        let heads = self.doc_mut(kind)?.heads_hex();
         let text = self
             .docs
             .groups
@@ -616,7 +613,7 @@ impl Node {
             })
             .collect::<Result<_, _>>()?;
         let kind = DocKind::group(g.id, Shelf::Notes);
-        self.doc_mut(kind);
+        self.doc_mut(kind)?;
         let now = self.env.now_ms();
         if let Some(docs) = self.docs.groups.get_mut(&g.id) {
             if heads.is_empty() {

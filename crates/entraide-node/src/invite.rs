@@ -619,7 +619,7 @@ impl Node {
         // The alliance's calendar, and those of the groups it leaves too.
         for doc in self.calendars() {
             let dir = crate::node::directory(&self.membership.state);
-            let calendar = crate::node::calendar_in(&mut self.docs, doc);
+            let calendar = crate::node::calendar_in(&mut self.docs, doc)?;
             let mine: Vec<String> = calendar
                 .bookings(None, &dir)
                 .into_iter()

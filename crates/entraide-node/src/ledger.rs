@@ -129,22 +129,28 @@ impl Node {
     }
 
     /// The proposals that decide for a book.
-    fn book_proposals(&mut self, book: &Book) -> Vec<entraide_docs::proposals::Proposal> {
-        match &book.group {
-            None => self.proposal_list(),
+    fn book_proposals(
+        &mut self,
+        book: &Book,
+    ) -> Result<Vec<entraide_docs::proposals::Proposal>, NodeError> {
+        Ok(match &book.group {
+            None => self.proposal_list()?,
             Some(g) => self
                 .group_proposal_list()
                 .into_iter()
                 .filter(|(gg, _)| gg.id == g.id)
                 .map(|(_, p)| p)
                 .collect(),
-        }
+        })
     }
 
     /// A book's statement now, with the proposals it reads.
-    fn statement(&mut self, book: &Book) -> (Statement, Vec<entraide_docs::proposals::Proposal>) {
+    fn statement(
+        &mut self,
+        book: &Book,
+    ) -> Result<(Statement, Vec<entraide_docs::proposals::Proposal>), NodeError> {
         let proposals: Vec<_> = self
-            .book_proposals(book)
+            .book_proposals(book)?
             .into_iter()
             .filter(|p| matches!(p.kind.as_str(), "fund" | "fees"))
             .collect();
@@ -163,17 +169,17 @@ impl Node {
             .collect();
         let orgs = self.book_orgs(book);
         let now = self.env.now_ms();
-        let ledger = self.ledger_of(book.ledger);
+        let ledger = self.ledger_of(book.ledger)?;
         let statement =
             ledger::statement(&ledger.payments(), &ledger.loans(), &decisions, &orgs, now);
-        (statement, proposals)
+        Ok((statement, proposals))
     }
 
     /// The book a payment (id or prefix) is in.
     fn book_of_payment(&mut self, query: &str) -> Result<Book, NodeError> {
         let mut first = None;
         for book in self.books() {
-            match self.ledger_of(book.ledger).payment(query) {
+            match self.ledger_of(book.ledger)?.payment(query) {
                 Ok(_) => return Ok(book),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -190,7 +196,7 @@ impl Node {
     fn book_of_loan(&mut self, query: &str) -> Result<Book, NodeError> {
         let mut first = None;
         for book in self.books() {
-            match self.ledger_of(book.ledger).loan(query) {
+            match self.ledger_of(book.ledger)?.loan(query) {
                 Ok(_) => return Ok(book),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -204,26 +210,27 @@ impl Node {
     }
 
     /// The fee schedule in force (the last one passed), if any.
-    fn fee_schedule(&mut self) -> FeeSchedule {
+    fn fee_schedule(&mut self) -> Result<FeeSchedule, NodeError> {
         let alliance = Book {
             ledger: DocKind::Ledger,
             group: None,
         };
-        self.statement(&alliance)
+        Ok(self
+            .statement(&alliance)?
             .1
             .into_iter()
             .filter(|p| p.kind == "fees" && p.outcome == Outcome::Passed)
             .max_by_key(|p| (p.decided_at, p.id.clone()))
             .and_then(|p| FeeSchedule::parse(&p.text).ok())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     /// `fees`: what each organisation owes and has paid, year by year.
     pub(crate) fn fees(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let schedule = self.fee_schedule();
+        let schedule = self.fee_schedule()?;
         let alliance = self.book_of(None)?;
-        let (mut statement, _) = self.statement(&alliance);
+        let (mut statement, _) = self.statement(&alliance)?;
         statement
             .fees
             .sort_by_cached_key(|f| (f.year, self.org_display_name(&f.org), f.org.clone()));
@@ -292,7 +299,7 @@ impl Node {
         deciding: &Deciding,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let mut schedule = self.fee_schedule();
+        let mut schedule = self.fee_schedule()?;
         let currency = parse_currency(changes.currency.as_deref().unwrap_or("EUR"))?;
         for tier in &changes.tiers {
             let (name, amount) = tier.split_once('=').ok_or_else(|| {
@@ -411,7 +418,7 @@ impl Node {
         }
         let id = self.new_record_id()?;
         let (author, now) = (self.author(), self.env.now_ms());
-        self.ledger_of(book.ledger).offer_loan(
+        self.ledger_of(book.ledger)?.offer_loan(
             &author,
             now,
             &NewLoan {
@@ -425,7 +432,7 @@ impl Node {
             },
         )?;
         self.persist(book.ledger, WriteBatch::new())?;
-        let loan = self.ledger_of(book.ledger).loan(&id)?;
+        let loan = self.ledger_of(book.ledger)?.loan(&id)?;
         let text = format!(
             "{id}\noffered to {}; it becomes a loan when {} accepts it (`entraide loan accept {}`)",
             self.org_display_name(&borrower),
@@ -441,10 +448,10 @@ impl Node {
         let (author, now) = (self.author(), self.env.now_ms());
         let book = self.book_of_loan(loan)?;
         let loan = self
-            .ledger_of(book.ledger)
+            .ledger_of(book.ledger)?
             .accept_loan(&author, now, loan)?;
         self.persist(book.ledger, WriteBatch::new())?;
-        let (statement, _) = self.statement(&book);
+        let (statement, _) = self.statement(&book)?;
         let text = format!(
             "loan of {} {} from {} accepted; {} installment(s), the first due {}",
             format_cents(loan.amount),
@@ -467,14 +474,14 @@ impl Node {
         let reference = reference.trim();
         match reference.split_once(':') {
             Some(("loan", id)) => Ok(ledger::loan_reference(
-                &self.ledger_of(book.ledger).loan(id)?.id,
+                &self.ledger_of(book.ledger)?.loan(id)?.id,
             )),
             Some(("fund", id)) => {
                 let proposals = match &book.group {
                     Some(g) => DocKind::group(g.id, Shelf::Proposals),
                     None => DocKind::Proposals,
                 };
-                let id = self.proposals_of(proposals).resolve(id)?;
+                let id = self.proposals_of(proposals)?.resolve(id)?;
                 Ok(ledger::fund_reference(&id))
             }
             Some(("fee", year)) => match year.trim().parse::<i32>() {
@@ -529,7 +536,7 @@ impl Node {
         let (author, now) = (self.author(), self.env.now_ms());
         let amount = parse_amount(amount)?;
         let currency = parse_currency(currency.unwrap_or("EUR"))?;
-        self.ledger_of(book.ledger).record_payment(
+        self.ledger_of(book.ledger)?.record_payment(
             &author,
             now,
             &NewPayment {
@@ -544,7 +551,7 @@ impl Node {
             },
         )?;
         self.persist(book.ledger, WriteBatch::new())?;
-        let payment = self.ledger_of(book.ledger).payment(&id)?;
+        let payment = self.ledger_of(book.ledger)?.payment(&id)?;
         let text = format!(
             "{id}\n{} {currency} received by {} from {}",
             format_cents(amount),
@@ -561,7 +568,7 @@ impl Node {
         let (author, now) = (self.author(), self.env.now_ms());
         let book = self.book_of_payment(payment)?;
         let payment =
-            self.ledger_of(book.ledger)
+            self.ledger_of(book.ledger)?
                 .confirm(&author, now, payment, under.as_deref())?;
         self.persist(book.ledger, WriteBatch::new())?;
         let text = format!(
@@ -577,10 +584,10 @@ impl Node {
     pub(crate) fn ledger_show(&mut self, group: Option<&str>) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let book = self.book_of(group)?;
-        let (statement, proposals) = self.statement(&book);
+        let (statement, proposals) = self.statement(&book)?;
         let now = self.env.now_ms();
-        let payments = self.ledger_of(book.ledger).payments();
-        let loans = self.ledger_of(book.ledger).loans();
+        let payments = self.ledger_of(book.ledger)?.payments();
+        let loans = self.ledger_of(book.ledger)?.loans();
         let balances: Vec<Value> = statement
             .balances
             .iter()
@@ -725,7 +732,7 @@ impl Node {
     pub(crate) fn ledger_export(&mut self, group: Option<&str>) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let book = self.book_of(group)?;
-        let payments = self.ledger_of(book.ledger).payments();
+        let payments = self.ledger_of(book.ledger)?.payments();
         let mut csv = csv::Writer::from_writer(Vec::new());
         let header = [
             "date",

@@ -17,6 +17,7 @@
 //! out an automerge handle.
 
 mod audit;
+mod docs;
 mod env;
 pub mod equivocation;
 mod error;

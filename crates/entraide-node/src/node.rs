@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,24 +15,19 @@ use entraide_docs::calendar::{
 };
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
-use entraide_docs::{
-    Author, Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Profiles, SharedDoc,
-    Values, new_id,
-};
+use entraide_docs::{Author, Calendar, DocKind, EPOCH_LEN, SharedDoc, new_id};
 use entraide_membership::{
     AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
 };
 use entraide_store::{Store, WriteBatch};
 use serde_json::{Value, json};
 
-use crate::groups::NamedFiles;
+use crate::docs::Docs;
 use crate::sync::Attestation;
 use crate::{Env, Home, NodeError, Reply, Request, SystemEnv};
 
 /// Largest library file accepted.
 pub const MAX_LIBRARY_FILE: usize = 64 * 1024 * 1024;
-/// Documents with more stored chunks than this are compacted into one on open.
-const COMPACT_AFTER_CHUNKS: usize = 256;
 
 /// A library file not held yet: its hash and how many of its bytes are.
 pub(crate) type MissingFile = ([u8; 32], u64);
@@ -40,7 +36,7 @@ pub(crate) type MissingFile = ([u8; 32], u64);
 #[derive(Debug)]
 pub struct Node {
     pub(crate) home: Home,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
     pub(crate) key: SigningKey,
     pub(crate) device: DeviceId,
     pub(crate) org_id: String,
@@ -56,62 +52,6 @@ pub struct Node {
     pub(crate) membership: Membership,
     /// What the node knows of its peers and of how it is reached.
     pub(crate) peers: Peers,
-}
-
-/// The alliance's shared documents as this node holds them, with their
-/// signatures, the changes it refused, and the library files it lacks.
-#[derive(Debug)]
-pub(crate) struct Docs {
-    pub(crate) charter: Charter,
-    pub(crate) values: Values,
-    pub(crate) library: Library,
-    pub(crate) calendar: Calendar,
-    pub(crate) proposals: entraide_docs::Proposals,
-    pub(crate) events: Events,
-    pub(crate) profiles: Profiles,
-    pub(crate) ledger: Ledger,
-    /// The documents of the working groups this organisation belongs to
-    /// (loaded when first needed).
-    pub(crate) groups: BTreeMap<[u8; 16], crate::groups::GroupDocs>,
-    /// This device and opening, for a group's documents loaded later.
-    pub(crate) device: [u8; 32],
-    pub(crate) epoch: [u8; EPOCH_LEN],
-    /// The latest attestation of each actor (a device in one opening of
-    /// its home), per document.
-    pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
-    /// When changes by this device that this home did not hold last
-    /// arrived (another copy of the home, or a backup restored).
-    pub(crate) other_copy_seen: Option<i64>,
-    /// Devices that equivocated, per document, with their proofs and what
-    /// was set aside (see `crate::equivocation`).
-    pub(crate) forks: crate::equivocation::Forks,
-    /// Changes this node refused (`entraide audit`).
-    pub(crate) refused: Vec<crate::audit::RefusedChange>,
-    /// The library files still missing, with how much of each is held, as of
-    /// the library document's heads (kept up to date as parts arrive):
-    /// sessions ask for missing files after every change of any document,
-    /// and reading 2,000 entries each time cost more than the change itself.
-    pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
-    /// The files the alliance's library names, and those each group's
-    /// names, as of those libraries' heads: every file a peer asks for is
-    /// looked up there (reading 2,000 entries per request made a
-    /// newcomer's first sync of 2,000 files take minutes).
-    pub(crate) named_files: Option<(Vec<entraide_docs::ChangeHash>, NamedFiles)>,
-    /// Each library file's size as its entry declares it (as of the last
-    /// `missing_blobs`): a file received must have that size.
-    pub(crate) file_sizes: BTreeMap<[u8; 32], u64>,
-    /// The library quota per organisation, and what it was computed from.
-    #[allow(clippy::type_complexity)]
-    pub(crate) quota_cache: Option<(
-        (
-            Vec<entraide_docs::ChangeHash>,
-            Vec<entraide_membership::OpHash>,
-        ),
-        i64,
-        u64,
-    )>,
-    /// Writes and bytes of received library files not yet made durable.
-    pub(crate) deferred_files: (usize, u64),
 }
 
 /// The membership log and the state it computes.
@@ -214,10 +154,10 @@ impl entraide_docs::calendar::Directory for Members<'_> {
 
 /// The calendar of the alliance (`DocKind::Calendar`) or of a group (a
 /// group's documents should be loaded first: `Node::load_group`).
-pub(crate) fn calendar_in(docs: &mut Docs, doc: DocKind) -> &mut Calendar {
+pub(crate) fn calendar_in(docs: &mut Docs, doc: DocKind) -> Result<&mut Calendar, NodeError> {
     match doc.group_id() {
-        Some(g) => &mut docs.group_mut(g).calendar,
-        None => &mut docs.calendar,
+        Some(g) => Ok(&mut docs.group_mut(g).calendar),
+        None => docs.calendar_mut(),
     }
 }
 
@@ -244,32 +184,6 @@ fn validate_name(what: &str, name: &str) -> Result<String, NodeError> {
         )));
     }
     Ok(name.to_owned())
-}
-
-impl Docs {
-    /// One document, for storage and sync.
-    pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
-        match kind {
-            DocKind::Charter => self.charter.doc_mut(),
-            DocKind::Values => self.values.doc_mut(),
-            DocKind::Library => self.library.doc_mut(),
-            DocKind::Calendar => self.calendar.doc_mut(),
-            DocKind::Proposals => self.proposals.doc_mut(),
-            DocKind::Events => self.events.doc_mut(),
-            DocKind::Profiles => self.profiles.doc_mut(),
-            DocKind::Ledger => self.ledger.doc_mut(),
-            DocKind::Group(g) => self.group_mut(g.group).doc_mut(g.shelf),
-        }
-    }
-
-    /// A group's documents as held here (at their genesis if never loaded:
-    /// `Node::load_group` loads them from the store first).
-    pub(crate) fn group_mut(&mut self, group: [u8; 16]) -> &mut crate::groups::GroupDocs {
-        let (device, epoch) = (self.device, self.epoch);
-        self.groups
-            .entry(group)
-            .or_insert_with(|| crate::groups::GroupDocs::genesis(group, device, epoch))
-    }
 }
 
 impl Node {
@@ -323,29 +237,12 @@ impl Node {
         };
         let org_id = text("org_id")?;
         let org_name = text("org_name")?;
-        let mut compacted = WriteBatch::new();
         // This opening writes under an actor of its own (see
         // `entraide_docs::device_of_actor`): a copy of this home, or a
         // backup restored, never writes under the same actor as the original.
         let epoch: [u8; EPOCH_LEN] = random(&*env)?;
-        let mut load = |kind: DocKind| -> Result<SharedDoc, NodeError> {
-            let chunks = store.doc_chunks(&kind.name())?;
-            let mut doc = SharedDoc::load(kind, device.0, chunks.iter().map(Vec::as_slice))?;
-            doc.write_as(epoch);
-            if chunks.len() > COMPACT_AFTER_CHUNKS {
-                compacted.replace_doc(&kind.name(), doc.save());
-            }
-            Ok(doc)
-        };
-        let charter = Charter::new(load(DocKind::Charter)?);
-        let values = Values::new(load(DocKind::Values)?);
-        let library = Library::new(load(DocKind::Library)?);
-        let calendar = Calendar::new(load(DocKind::Calendar)?);
-        let proposals = entraide_docs::Proposals::new(load(DocKind::Proposals)?);
-        let events = Events::new(load(DocKind::Events)?);
-        let profiles = Profiles::new(load(DocKind::Profiles)?);
-        let ledger = Ledger::new(load(DocKind::Ledger)?);
-        store.commit(compacted)?;
+        let store = Arc::new(store);
+        let mut docs = Docs::new(store.clone(), device.0, epoch);
         let mut log = MembershipLog::new();
         let ops = store
             .ops()?
@@ -354,18 +251,17 @@ impl Node {
             .collect();
         log.insert_all(ops);
         let membership = log.state();
-        let mut attestations = BTreeMap::new();
         for kind in DocKind::ALL {
             for (actor, bytes) in store.doc_extras(&kind.name())? {
                 if let (Some(_), Ok(a)) = (
                     entraide_docs::device_of_actor(&actor),
                     postcard::from_bytes::<Attestation>(&bytes),
                 ) {
-                    attestations.insert((kind, actor), a);
+                    docs.attestations.insert((kind, actor), a);
                 }
             }
         }
-        let other_copy_seen = store
+        docs.other_copy_seen = store
             .meta("other_copy_seen")?
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(i64::from_le_bytes);
@@ -381,9 +277,9 @@ impl Node {
             .meta("listen_addrs")?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let forks =
+        docs.forks =
             crate::equivocation::Forks::decode(store.meta("equivocations")?, store.meta("voided")?);
-        let refused = store
+        docs.refused = store
             .meta("refused")?
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
@@ -397,28 +293,7 @@ impl Node {
             zone,
             epoch,
             env,
-            docs: Docs {
-                charter,
-                values,
-                library,
-                calendar,
-                proposals,
-                events,
-                profiles,
-                ledger,
-                groups: BTreeMap::new(),
-                device: device.0,
-                epoch,
-                attestations,
-                other_copy_seen,
-                forks,
-                refused,
-                missing_files: None,
-                named_files: None,
-                file_sizes: BTreeMap::new(),
-                quota_cache: None,
-                deferred_files: (0, 0),
-            },
+            docs,
             membership: Membership {
                 log,
                 state: membership,
@@ -469,11 +344,32 @@ impl Node {
         ))
     }
 
-    pub(crate) fn doc_mut(&mut self, kind: DocKind) -> &mut SharedDoc {
+    pub(crate) fn doc_mut(&mut self, kind: DocKind) -> Result<&mut SharedDoc, NodeError> {
         if let Some(group) = kind.group_id() {
             self.load_group(group);
         }
         self.docs.doc_mut(kind)
+    }
+
+    /// A document for the sync layer's answers, which have no error to
+    /// give: one that cannot be read is logged and answered as not held
+    /// (a session reports it when it starts: [`Node::load_docs`]).
+    pub(crate) fn held_doc(&mut self, kind: DocKind) -> Option<&mut SharedDoc> {
+        match self.doc_mut(kind) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                tracing::error!(doc = %kind.name(), error = %e, "cannot read a document");
+                None
+            }
+        }
+    }
+
+    /// Reads `kinds` from the store if they are not held in memory yet.
+    pub fn load_docs(&mut self, kinds: &[DocKind]) -> Result<(), NodeError> {
+        for kind in kinds {
+            self.doc_mut(*kind)?;
+        }
+        Ok(())
     }
 
     /// Stores what changed in `kind` (and whatever `batch` holds) in one
@@ -489,7 +385,7 @@ impl Node {
             state: &self.membership.state,
             log: &self.membership.log,
         };
-        let doc = self.docs.doc_mut(kind);
+        let doc = self.docs.doc_mut(kind)?;
         let checked = match entraide_docs::Members::org_of(&members, &self.device.0) {
             Some(_) => doc.check_local(&members),
             None => Ok(()),
@@ -501,8 +397,8 @@ impl Node {
                 refusal.rule
             )));
         }
-        self.attest_local(kind, &mut batch);
-        if let Some(bytes) = self.doc_mut(kind).take_unsaved() {
+        self.attest_local(kind, &mut batch)?;
+        if let Some(bytes) = self.doc_mut(kind)?.take_unsaved() {
             batch.doc_chunk(&kind.name(), bytes);
         }
         if let Err(e) = self.store.commit(batch) {
@@ -518,7 +414,11 @@ impl Node {
     pub(crate) fn refresh_after_load(&mut self, kind: DocKind) {
         match kind {
             // What the change touched is read again, nothing else.
-            DocKind::Calendar => self.docs.calendar.refresh(),
+            DocKind::Calendar => {
+                if let Some(calendar) = self.docs.calendar_if_loaded() {
+                    calendar.refresh();
+                }
+            }
             DocKind::Group(g) => {
                 if let Some(docs) = self.docs.groups.get_mut(&g.group) {
                     docs.calendar.refresh();
@@ -531,10 +431,13 @@ impl Node {
     /// Goes back to what the store holds of `kind` (after a refused or
     /// failed write), writing on under this opening's actor.
     pub(crate) fn reload_doc(&mut self, kind: DocKind) -> Result<(), NodeError> {
-        let chunks = self.store.doc_chunks(&kind.name())?;
-        let mut doc = SharedDoc::load(kind, self.device.0, chunks.iter().map(Vec::as_slice))?;
-        doc.write_as(self.epoch);
-        *self.doc_mut(kind) = doc;
+        if kind.group_id().is_none() {
+            // Read again when next asked for.
+            self.docs.unload(kind);
+            return Ok(());
+        }
+        let doc = crate::docs::load_doc(&self.store, kind, self.device.0, self.epoch)?;
+        *self.doc_mut(kind)? = doc;
         Ok(())
     }
 
@@ -558,7 +461,7 @@ impl Node {
                 admission,
                 process,
             } => self.alliance_create(&name, &admission, process.as_deref()),
-            Request::Status => Ok(self.status()),
+            Request::Status => self.status(),
             Request::MemberList => Ok(self.member_list()),
             Request::MemberLog => Ok(self.member_log()),
             Request::Audit => Ok(self.audit()),
@@ -833,11 +736,11 @@ impl Node {
             }
             Request::Decisions => {
                 self.require_alliance()?;
-                Ok(self.decisions())
+                self.decisions()
             }
             Request::DecisionsExport => {
                 self.require_alliance()?;
-                Ok(self.decisions_markdown())
+                self.decisions_markdown()
             }
             Request::MemberApprove { org } => self.member_approve(&org),
             Request::MemberRemove { org, reason } => self.member_remove(&org, &reason),
@@ -959,21 +862,21 @@ impl Node {
             .unwrap_or("consensus")
     }
 
-    fn docs_heads(&mut self) -> Vec<Value> {
+    fn docs_heads(&mut self) -> Result<Vec<Value>, NodeError> {
         DocKind::ALL
             .into_iter()
-            .map(|k| json!({"name": k.name(), "heads": self.doc_mut(k).heads_hex()}))
+            .map(|k| Ok(json!({"name": k.name(), "heads": self.doc_mut(k)?.heads_hex()})))
             .collect()
     }
 
-    fn status(&mut self) -> Reply {
+    fn status(&mut self) -> Result<Reply, NodeError> {
         let process = self.default_process().to_owned();
         let alliance = self.membership.state.alliance.as_ref().map(|a| {
             json!({"id": a.id.to_hex(), "name": a.name, "admission": a.admission.name(), "process": process})
         });
         let members = self.membership.state.active_orgs().count();
-        let docs = self.docs_heads();
-        let conflicts: Vec<Value> = self.own_conflicts_json();
+        let docs = self.docs_heads()?;
+        let conflicts: Vec<Value> = self.own_conflicts_json()?;
         let json = json!({
             "device": self.device.to_hex(),
             "org": self.org_name,
@@ -1013,7 +916,7 @@ impl Node {
                 self.org_name
             );
         }
-        Reply::new(json, text)
+        Ok(Reply::new(json, text))
     }
 
     fn member_list(&self) -> Reply {
@@ -1095,17 +998,17 @@ impl Node {
 
     fn charter_show(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let text = self.docs.charter.text();
-        let heads = self.docs.charter.doc_mut().heads_hex();
+        let text = self.docs.charter()?.text();
+        let heads = self.docs.charter_mut()?.doc_mut().heads_hex();
         Ok(Reply::new(json!({"text": text, "heads": heads}), text))
     }
 
     fn charter_set(&mut self, text: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         check_charter_size(text)?;
-        let changed = self.docs.charter.set_text(self.env.now_ms(), text);
+        let changed = self.docs.charter_mut()?.set_text(self.env.now_ms(), text);
         self.persist(DocKind::Charter, WriteBatch::new())?;
-        let heads = self.docs.charter.doc_mut().heads_hex();
+        let heads = self.docs.charter_mut()?.doc_mut().heads_hex();
         let message = if changed {
             "charter updated"
         } else {
@@ -1131,15 +1034,15 @@ impl Node {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let changed = self.docs.charter.edit_from(self.env.now_ms(), &heads, text).ok_or_else(|| {
+        let changed = self.docs.charter_mut()?.edit_from(self.env.now_ms(), &heads, text).ok_or_else(|| {
             NodeError::Invalid(
                 "this node does not know the version of the charter the edit started from (its heads); take the text and heads again (`entraide charter show --json`, or reload the page) and reapply the edit; nothing changed"
                     .into(),
             )
         })?;
         self.persist(DocKind::Charter, WriteBatch::new())?;
-        let text = self.docs.charter.text();
-        let heads = self.docs.charter.doc_mut().heads_hex();
+        let text = self.docs.charter()?.text();
+        let heads = self.docs.charter_mut()?.doc_mut().heads_hex();
         Ok(Reply::new(
             json!({"changed": changed, "text": text, "heads": heads}),
             if changed {
@@ -1152,7 +1055,7 @@ impl Node {
 
     fn charter_history(&mut self) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let history = self.docs.charter.history();
+        let history = self.docs.charter_mut()?.history();
         let mut list = Vec::new();
         let mut text = String::new();
         for change in history {
@@ -1184,7 +1087,7 @@ impl Node {
             }));
         }
         // Adopted versions, with the decision that adopted each.
-        for (proposal, decided_at, proposer) in self.adopted_versions() {
+        for (proposal, decided_at, proposer) in self.adopted_versions()? {
             let time = decided_at
                 .map(|t| format_time(t, self.zone))
                 .unwrap_or_default();
@@ -1202,20 +1105,19 @@ impl Node {
     fn values_add(&mut self, name: &str, description: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let id = self.new_record_id()?;
+        let (author, now) = (self.author(), self.env.now_ms());
         self.docs
-            .values
-            .add(&self.author(), self.env.now_ms(), &id, name, description)?;
+            .values_mut()?
+            .add(&author, now, &id, name, description)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         Ok(Reply::new(json!({"id": id}), id))
     }
 
     fn values_endorse(&mut self, value: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let id = self.docs.values.resolve(value)?;
-        let new = self
-            .docs
-            .values
-            .endorse(&self.author(), self.env.now_ms(), &id)?;
+        let id = self.docs.values()?.resolve(value)?;
+        let (author, now) = (self.author(), self.env.now_ms());
+        let new = self.docs.values_mut()?.endorse(&author, now, &id)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         let text = if new {
             format!("{} endorses value {id}", self.org_name)
@@ -1233,10 +1135,9 @@ impl Node {
 
     fn values_withdraw(&mut self, value: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let id = self.docs.values.resolve(value)?;
-        self.docs
-            .values
-            .withdraw(&self.author(), self.env.now_ms(), &id)?;
+        let id = self.docs.values()?.resolve(value)?;
+        let (author, now) = (self.author(), self.env.now_ms());
+        self.docs.values_mut()?.withdraw(&author, now, &id)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         Ok(Reply::new(
             json!({"id": id, "endorsed": false}),
@@ -1256,10 +1157,11 @@ impl Node {
                 "nothing to change; give --name or --description".into(),
             ));
         }
-        let id = self.docs.values.resolve(value)?;
+        let id = self.docs.values()?.resolve(value)?;
+        let (author, now) = (self.author(), self.env.now_ms());
         self.docs
-            .values
-            .reword(&self.author(), self.env.now_ms(), &id, name, description)?;
+            .values_mut()?
+            .reword(&author, now, &id, name, description)?;
         self.persist(DocKind::Values, WriteBatch::new())?;
         Ok(Reply::new(
             json!({"id": id}),
@@ -1278,7 +1180,7 @@ impl Node {
         let mut text = String::new();
         let list: Vec<Value> = self
             .docs
-            .values
+            .values()?
             .list()
             .into_iter()
             .map(|v| {
@@ -1341,11 +1243,11 @@ impl Node {
         // share (`library_quota`), decided by the alliance.
         // (A group's files go to its members' nodes only: they are not
         // counted against the alliance's quota.)
-        let quota = self.library_quota();
-        let over = self.docs.library.over_quota(quota);
+        let quota = self.library_quota()?;
+        let over = self.docs.library()?.over_quota(quota);
         let used: u64 = self
             .docs
-            .library
+            .library()?
             .list()
             .iter()
             .filter(|e| e.added_by == self.org_id && !over.contains(&e.id))
@@ -1368,7 +1270,7 @@ impl Node {
             None => DocKind::Library,
         };
         let (author, now) = (self.author(), self.env.now_ms());
-        self.library_of(doc).add(
+        self.library_of(doc)?.add(
             &author,
             now,
             NewEntry {
@@ -1410,11 +1312,11 @@ impl Node {
             .collect();
         let mut list = Vec::new();
         let mut text = String::new();
-        let quota = self.library_quota();
-        let over = self.docs.library.over_quota(quota);
+        let quota = self.library_quota()?;
+        let over = self.docs.library()?.over_quota(quota);
         let mut entries: Vec<(Option<String>, entraide_docs::library::LibraryEntry)> = self
             .docs
-            .library
+            .library()?
             .list()
             .into_iter()
             .map(|e| (None, e))
@@ -1513,7 +1415,7 @@ impl Node {
             )));
         }
         let now = self.env.now_ms();
-        self.library_of(doc).withdraw(now, &e.id);
+        self.library_of(doc)?.withdraw(now, &e.id);
         let mut batch = WriteBatch::new();
         self.drop_unnamed_files(&mut batch)?;
         self.persist(doc, batch)?;
@@ -1525,7 +1427,7 @@ impl Node {
 
     /// Deletes, in `batch`, the files no library entry names any more.
     pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
-        let mut entries = self.docs.library.list();
+        let mut entries = self.docs.library()?.list();
         entries.extend(self.group_library_entries().into_iter().map(|(_, e)| e));
         let named: std::collections::BTreeSet<[u8; 32]> = entries
             .iter()
@@ -1555,12 +1457,12 @@ impl Node {
         doc: DocKind,
         r: &entraide_docs::calendar::Resource,
         now: i64,
-    ) -> Value {
+    ) -> Result<Value, NodeError> {
         if let Some(g) = doc.group_id() {
             self.load_group(g);
         }
         let dir = directory(&self.membership.state);
-        let usage: Vec<Value> = calendar_in(&mut self.docs, doc)
+        let usage: Vec<Value> = calendar_in(&mut self.docs, doc)?
             .usage(&r.id, now, &[self.org_id.as_str()], &dir)
             .into_iter()
             .map(|u| {
@@ -1574,7 +1476,7 @@ impl Node {
                 })
             })
             .collect();
-        json!({
+        Ok(json!({
             "id": r.id,
             "name": r.name,
             "kind": r.kind.name(),
@@ -1587,7 +1489,7 @@ impl Node {
             "zone": r.zone.name(),
             "usage": usage,
             "group": doc.group_id().and_then(|g| self.membership.state.groups.get(&g)).map(|g| g.name.clone()),
-        })
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1617,7 +1519,7 @@ impl Node {
         if let Some(g) = doc.group_id() {
             self.load_group(g);
         }
-        calendar_in(&mut self.docs, doc).add_resource(
+        calendar_in(&mut self.docs, doc)?.add_resource(
             &author,
             now,
             NewResource {
@@ -1678,9 +1580,9 @@ impl Node {
         }
         let (author, now) = (self.author(), self.env.now_ms());
         let updated =
-            calendar_in(&mut self.docs, doc).edit_resource(&author, now, &resource.id, &change)?;
+            calendar_in(&mut self.docs, doc)?.edit_resource(&author, now, &resource.id, &change)?;
         self.persist(doc, WriteBatch::new())?;
-        let json = self.resource_json(doc, &updated, now);
+        let json = self.resource_json(doc, &updated, now)?;
         Ok(Reply::new(json, format!("{} changed", updated.name)))
     }
 
@@ -1695,7 +1597,7 @@ impl Node {
         let (doc, resource) = self.find_resource(query)?;
         let (author, now) = (self.author(), self.env.now_ms());
         let dir = directory(&self.membership.state);
-        let declined = calendar_in(&mut self.docs, doc).withdraw_resource(
+        let declined = calendar_in(&mut self.docs, doc)?.withdraw_resource(
             &author,
             now,
             &resource.id,
@@ -1722,7 +1624,7 @@ impl Node {
         let mut resources = Vec::new();
         for doc in self.calendars() {
             resources.extend(
-                calendar_in(&mut self.docs, doc)
+                calendar_in(&mut self.docs, doc)?
                     .resources()
                     .into_iter()
                     .map(|r| (doc, r)),
@@ -1732,7 +1634,7 @@ impl Node {
         let list: Vec<Value> = resources
             .iter()
             .map(|(doc, r)| self.resource_json(*doc, r, now))
-            .collect();
+            .collect::<Result<_, _>>()?;
         let resources: Vec<entraide_docs::calendar::Resource> =
             resources.into_iter().map(|(_, r)| r).collect();
         let text = resources
@@ -1888,7 +1790,7 @@ impl Node {
         let author = self.author();
         let now = self.env.now_ms();
         let dir = directory(&self.membership.state);
-        let booked = calendar_in(&mut self.docs, doc).book(
+        let booked = calendar_in(&mut self.docs, doc)?.book(
             &author,
             now,
             &resource.id,
@@ -1969,9 +1871,9 @@ impl Node {
 
     /// This organisation's bookings that lost their slot, with the free
     /// slots nearest to each, for `status`.
-    fn own_conflicts_json(&self) -> Vec<Value> {
+    fn own_conflicts_json(&self) -> Result<Vec<Value>, NodeError> {
         let dir = directory(&self.membership.state);
-        let suggestions = self.docs.calendar.suggestions(
+        let suggestions = self.docs.calendar()?.suggestions(
             None,
             Some(&self.org_id),
             Period::ALL,
@@ -1979,22 +1881,23 @@ impl Node {
             SUGGESTIONS,
             &dir,
         );
-        let names = self.resource_names();
-        self.docs
-            .calendar
+        let names = self.resource_names()?;
+        Ok(self
+            .docs
+            .calendar()?
             .conflicts(Some(&self.org_id), &dir)
             .into_iter()
             .map(|b| {
                 let s = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
                 self.booking_json(&b, s, &names)
             })
-            .collect()
+            .collect())
     }
 
-    fn resource_names(&self) -> BTreeMap<String, String> {
+    fn resource_names(&self) -> Result<BTreeMap<String, String>, NodeError> {
         let mut names: BTreeMap<String, String> = self
             .docs
-            .calendar
+            .calendar()?
             .resources()
             .into_iter()
             .map(|r| (r.id, r.name))
@@ -2002,7 +1905,7 @@ impl Node {
         for g in self.docs.groups.values() {
             names.extend(g.calendar.resources().into_iter().map(|r| (r.id, r.name)));
         }
-        names
+        Ok(names)
     }
 
     fn bookings(
@@ -2024,13 +1927,13 @@ impl Node {
             None => (self.calendars(), None),
         };
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
-        let names = self.resource_names();
+        let names = self.resource_names()?;
         let dir = directory(&self.membership.state);
         let period = Period { from, to };
         let mut suggestions = BTreeMap::new();
         let mut all = Vec::new();
         for doc in docs {
-            let cal = calendar_in(&mut self.docs, doc);
+            let cal = calendar_in(&mut self.docs, doc)?;
             suggestions.extend(cal.suggestions(
                 resource_id.as_deref(),
                 org_id.as_deref(),
@@ -2087,11 +1990,11 @@ impl Node {
         let doc = self.find_booking_doc(booking)?;
         let now = self.env.now_ms();
         let dir = directory(&self.membership.state);
-        let b = calendar_in(&mut self.docs, doc)
+        let b = calendar_in(&mut self.docs, doc)?
             .decide(&author, now, booking, approve, reason, &dir)?;
         self.persist(doc, WriteBatch::new())?;
         let dir = directory(&self.membership.state);
-        let b = calendar_in(&mut self.docs, doc).booking(&b.id, &dir)?;
+        let b = calendar_in(&mut self.docs, doc)?.booking(&b.id, &dir)?;
         Ok(Reply::new(
             json!({"id": b.id, "status": contract_status(b.status), "declined": !approve}),
             format!("booking {} is now {}", b.id, b.status.name()),
@@ -2117,7 +2020,7 @@ impl Node {
             .map(|h| h.to_hex())
             .collect();
         let dir = directory(&self.membership.state);
-        let cal = calendar_in(&mut self.docs, doc);
+        let cal = calendar_in(&mut self.docs, doc)?;
         let named = cal.booking(booking, &dir)?;
         cal.cite_membership(heads.join(","));
         let cancelled = if series {
@@ -2153,12 +2056,13 @@ impl Node {
     fn calendar_export(&mut self, resource: Option<&str>) -> Result<Reply, NodeError> {
         use icalendar::{Component, EventLike, EventStatus};
         self.require_alliance()?;
+        let calendar = self.docs.calendar()?;
         let resource_id = resource
-            .map(|r| self.docs.calendar.resource(r).map(|r| r.id))
+            .map(|r| calendar.resource(r).map(|r| r.id))
             .transpose()?;
         let resources: BTreeMap<String, String> = self
             .docs
-            .calendar
+            .calendar()?
             .resources()
             .into_iter()
             .map(|r| (r.id, r.name))
@@ -2167,7 +2071,7 @@ impl Node {
         let mut cal = icalendar::Calendar::new();
         cal.name("entraide");
         let mut count = 0;
-        for b in self.docs.calendar.bookings(resource_id.as_deref(), &dir) {
+        for b in self.docs.calendar()?.bookings(resource_id.as_deref(), &dir) {
             let (status, why) = match b.status {
                 BookingStatus::Confirmed => (EventStatus::Confirmed, None),
                 BookingStatus::Pending => (
@@ -2246,7 +2150,7 @@ impl Node {
                 "your organisation is not a member of the group of '{doc}'"
             )));
         }
-        let bytes = self.doc_mut(kind).save();
+        let bytes = self.doc_mut(kind)?.save();
         let mut reply = Reply::new(
             json!({"doc": kind.name(), "size": bytes.len()}),
             format!("{} ({} bytes)", kind.name(), bytes.len()),

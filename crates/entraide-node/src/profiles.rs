@@ -16,7 +16,7 @@ impl Node {
     pub(crate) fn org_show(&mut self, org: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let id = self.resolve_org(org)?;
-        let profile = self.docs.profiles.get(&id);
+        let profile = self.docs.profiles()?.get(&id);
         Ok(Reply::new(
             self.profile_json(&profile),
             self.profile_text(&profile),
@@ -27,7 +27,7 @@ impl Node {
     pub(crate) fn org_set(&mut self, edit: ProfileEdit) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let (author, now) = (self.author(), self.env.now_ms());
-        let profile = self.docs.profiles.set(&author, now, edit)?;
+        let profile = self.docs.profiles_mut()?.set(&author, now, edit)?;
         self.persist(DocKind::Profiles, WriteBatch::new())?;
         Ok(Reply::new(
             self.profile_json(&profile),
@@ -58,9 +58,10 @@ impl Node {
             .filter(|o| o.status == OrgStatus::Active)
             .map(|o| o.id.clone())
             .collect();
+        let all = self.docs.profiles()?;
         let profiles: Vec<Profile> = active
             .iter()
-            .map(|id| self.docs.profiles.get(id))
+            .map(|id| all.get(id))
             .filter(|p| has(&p.offers, offers) && has(&p.needs, needs) && has(&p.tags, tag))
             .collect();
         let text = if profiles.is_empty() {

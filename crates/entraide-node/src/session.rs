@@ -354,6 +354,10 @@ impl Session {
             return Ok(());
         }
         self.started = true;
+        // Documents are read from the store when first asked for: one that
+        // cannot be read ends the session here, with why.
+        let shared = node.docs_shared_with(&self.peer);
+        node.load_docs(&shared).map_err(End::Node)?;
         node.set_connected(self.peer, true);
         out.send.push(Msg::Hello {
             summary: node.summary_for(&self.peer),

@@ -227,19 +227,15 @@ impl Node {
             .into_iter()
             .map(|h| h.0)
             .collect();
-        let docs = kinds
-            .iter()
-            .map(|k| (*k, self.doc_mut(*k).version_vector().into_iter().collect()))
-            .collect();
-        let heads = kinds
-            .into_iter()
-            .map(|k| {
-                (
-                    k,
-                    self.doc_mut(k).heads().into_iter().map(|h| h.0).collect(),
-                )
-            })
-            .collect();
+        // A document that cannot be read is left out (`Node::held_doc`).
+        let mut docs = Vec::new();
+        let mut heads = Vec::new();
+        for k in kinds {
+            if let Some(doc) = self.held_doc(k) {
+                docs.push((k, doc.version_vector().into_iter().collect()));
+                heads.push((k, doc.heads().into_iter().map(|h| h.0).collect()));
+            }
+        }
         Summary {
             alliance,
             op_heads,
@@ -368,7 +364,8 @@ impl Node {
             .map(|(d, r)| (*d, r.cutoffs.clone()))
             .collect();
         for doc in self.docs_held() {
-            let vv = self.doc_mut(doc).version_vector();
+            let shared = self.doc_mut(doc)?;
+            let vv = shared.version_vector();
             // Each actor of a removed device (one per opening of its home)
             // has its own chain of changes, and its own cutoff.
             let past_cutoff = vv.iter().any(|(actor, &held)| {
@@ -382,21 +379,17 @@ impl Node {
                     .iter()
                     .filter(|c| c.doc == doc.name() && c.device.0 == device)
                     .find(|c| {
-                        self.doc_mut(doc)
-                            .change_actor(&ChangeHash(c.hash))
-                            .as_deref()
+                        shared.change_actor(&ChangeHash(c.hash)).as_deref()
                             == Some(actor.as_slice())
                     })
-                    .map_or(Some(0), |c| {
-                        self.doc_mut(doc).change_seq(&ChangeHash(c.hash))
-                    });
+                    .map_or(Some(0), |c| shared.change_seq(&ChangeHash(c.hash)));
                 // An actor's changes form one chain: not holding the cutoff
                 // change means holding nothing past it.
                 cutoff.is_some_and(|seq| held > seq)
             });
             if past_cutoff {
                 let now = self.env.now_ms();
-                self.doc_mut(doc).vouch(now);
+                self.doc_mut(doc)?.vouch(now);
                 self.persist(doc, WriteBatch::new())?;
             }
         }
@@ -409,7 +402,7 @@ impl Node {
     /// `SharedDoc::bundle_after_heads`).
     pub fn bundle_after_heads(&mut self, doc: DocKind, their_heads: &[[u8; 32]]) -> Option<Bundle> {
         let heads: Vec<ChangeHash> = their_heads.iter().map(|h| ChangeHash(*h)).collect();
-        let bytes = self.doc_mut(doc).bundle_after_heads(&heads)?;
+        let bytes = self.held_doc(doc)?.bundle_after_heads(&heads)?;
         let attestations = self.attestations_of(doc, |_| true);
         Some(Bundle {
             doc,
@@ -430,21 +423,24 @@ impl Node {
 
     /// The heads of `doc`.
     pub fn doc_heads(&mut self, doc: DocKind) -> Vec<[u8; 32]> {
-        self.doc_mut(doc).heads().iter().map(|h| h.0).collect()
+        self.held_doc(doc)
+            .map(|d| d.heads().iter().map(|h| h.0).collect())
+            .unwrap_or_default()
     }
 
     /// Whether this node holds the change `hash` of `doc`.
     pub fn holds_change(&mut self, doc: DocKind, hash: &[u8; 32]) -> bool {
-        self.doc_mut(doc).holds(&ChangeHash(*hash))
+        self.held_doc(doc)
+            .is_some_and(|d| d.holds(&ChangeHash(*hash)))
     }
 
     /// The changes of `doc` a peer with version vector `theirs` lacks.
     pub fn bundle_for(&mut self, doc: DocKind, theirs: &VersionVector) -> Option<Bundle> {
-        let bytes = self.doc_mut(doc).bundle_for(theirs)?;
+        let bytes = self.held_doc(doc)?.bundle_for(theirs)?;
         // An attestation covers only its own device's changes: send those of
         // the devices whose changes the peer lacks, not one per member (which
         // would cost ~140 bytes per member on every live edit).
-        let mine = self.doc_mut(doc).version_vector();
+        let mine = self.doc_version_vector(doc);
         let attestations = self.attestations_of(doc, |actor| {
             theirs.get(actor).copied().unwrap_or(0) < mine.get(actor).copied().unwrap_or(0)
         });
@@ -456,20 +452,20 @@ impl Node {
     }
 
     /// Signs this device's latest change of `doc`, if it made one, into `batch`.
-    pub(crate) fn attest_local(&mut self, doc: DocKind, batch: &mut WriteBatch) {
+    pub(crate) fn attest_local(
+        &mut self,
+        doc: DocKind,
+        batch: &mut WriteBatch,
+    ) -> Result<(), NodeError> {
         let Some(alliance) = self.alliance_id() else {
-            return;
+            return Ok(());
         };
-        let Some(hash) = self.doc_mut(doc).take_last_local() else {
-            return;
+        let shared = self.doc_mut(doc)?;
+        let Some(hash) = shared.take_last_local() else {
+            return Ok(());
         };
-        let actor = self.doc_mut(doc).actor().to_vec();
-        let seq = self
-            .doc_mut(doc)
-            .version_vector()
-            .get(&actor)
-            .copied()
-            .unwrap_or(0);
+        let actor = shared.actor().to_vec();
+        let seq = shared.version_vector().get(&actor).copied().unwrap_or(0);
         let attestation = Attestation::sign(&self.key, &alliance, doc, hash.0, seq);
         batch.doc_extra(
             &doc.name(),
@@ -477,6 +473,7 @@ impl Node {
             postcard::to_allocvec(&attestation).unwrap_or_default(),
         );
         self.docs.attestations.insert((doc, actor), attestation);
+        Ok(())
     }
 
     /// Verifies and applies a bundle from a peer. Every new change must be
@@ -643,12 +640,12 @@ impl Node {
             state: &membership,
             log: &log,
         };
-        let applied = self
-            .docs
-            .doc_mut(doc)
-            .apply_verified(&bundle.bytes, &members, check);
+        let applied = match self.docs.doc_mut(doc) {
+            Ok(shared) => Ok(shared.apply_verified(&bundle.bytes, &members, check)),
+            Err(e) => Err(e),
+        };
         self.membership.log = log;
-        let added = match applied {
+        let added = match applied? {
             Ok(added) => added,
             Err(ApplyError::Refused(Unsigned::NotAMember(refusal))) => {
                 // Relayed by a member whose membership is behind this node's
@@ -711,7 +708,7 @@ impl Node {
             // Kept only from a device of an admitted organisation, for its
             // own change, held here, with that change's own sequence number.
             let hash = ChangeHash(a.hash);
-            let Some(actor) = self.doc_mut(doc).change_actor(&hash) else {
+            let Some(actor) = self.doc_mut(doc)?.change_actor(&hash) else {
                 continue;
             };
             let newer = self
@@ -725,7 +722,7 @@ impl Node {
                 .document_author_org(&DeviceId(a.device))
                 .is_some();
             let own = entraide_docs::device_of_actor(&actor) == Some(a.device)
-                && self.doc_mut(doc).change_seq(&hash) == Some(a.seq);
+                && self.doc_mut(doc)?.change_seq(&hash) == Some(a.seq);
             if newer && author && own {
                 batch.doc_extra(
                     &doc.name(),
@@ -762,13 +759,13 @@ impl Node {
     /// Library files this node describes but does not hold, each with how
     /// many of its bytes already arrived (a transfer resumes there).
     pub fn missing_blobs(&mut self) -> Result<Vec<([u8; 32], u64)>, NodeError> {
-        let mut heads = self.docs.library.doc_mut().heads();
+        let mut heads = self.docs.library_mut()?.doc_mut().heads();
         let shelves = self.group_shelves(entraide_docs::Shelf::Library);
         for kind in &shelves {
-            heads.extend(self.doc_mut(*kind).heads());
+            heads.extend(self.doc_mut(*kind)?.heads());
         }
         // The quota decides which files are fetched: it is part of the key.
-        let quota = self.library_quota();
+        let quota = self.library_quota()?;
         heads.push(ChangeHash(blake3::hash(&quota.to_le_bytes()).into()));
         if let Some((at, missing)) = &self.docs.missing_files
             && *at == heads
@@ -779,10 +776,10 @@ impl Node {
         }
         // Files of entries over their organisation's quota are neither
         // fetched nor stored.
-        let over = self.docs.library.over_quota(quota);
+        let over = self.docs.library()?.over_quota(quota);
         let mut entries: Vec<_> = self
             .docs
-            .library
+            .library()?
             .list()
             .into_iter()
             .filter(|e| !over.contains(&e.id))
@@ -1171,7 +1168,9 @@ impl Node {
 impl Node {
     /// A document's version vector.
     pub fn doc_version_vector(&mut self, doc: DocKind) -> VersionVector {
-        self.doc_mut(doc).version_vector()
+        self.held_doc(doc)
+            .map(|d| d.version_vector())
+            .unwrap_or_default()
     }
 
     /// The device's secret key bytes, for the network endpoint (the same key

@@ -1,0 +1,266 @@
+//! The documents a node holds, each loaded from the store when first asked
+//! for.
+//!
+//! A command run without `serve` answers from one or two documents; loading
+//! all of them first made every command cost the load of the largest (the
+//! calendar, the charter's long history). [`Docs`] keeps each alliance
+//! document as `None` until an accessor (`Docs::calendar`, `Docs::doc_mut`...)
+//! reads it from the store; a document that cannot be read is an error of
+//! that accessor, never a panic nor an empty document standing in for it.
+//! A group's documents are loaded the same way, by `Node::load_group`.
+//!
+//! This module never writes a document's content: only the compaction of
+//! a document stored in many chunks into one, when it is loaded.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use entraide_docs::{
+    Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Profiles, Proposals, SharedDoc,
+    Values,
+};
+use entraide_store::{Store, WriteBatch};
+
+use crate::NodeError;
+use crate::groups::NamedFiles;
+use crate::node::MissingFile;
+use crate::sync::Attestation;
+
+/// Documents with more stored chunks than this are compacted into one when
+/// loaded.
+const COMPACT_AFTER_CHUNKS: usize = 256;
+
+/// The alliance's shared documents as this node holds them, with their
+/// signatures, the changes it refused, and the library files it lacks.
+/// Each document is read from the store when first asked for (its
+/// accessor), so that a command reads only what it answers from.
+#[derive(Debug)]
+pub(crate) struct Docs {
+    charter: OnceCell<Charter>,
+    values: OnceCell<Values>,
+    library: OnceCell<Library>,
+    calendar: OnceCell<Calendar>,
+    proposals: OnceCell<Proposals>,
+    events: OnceCell<Events>,
+    profiles: OnceCell<Profiles>,
+    ledger: OnceCell<Ledger>,
+    /// Where documents not loaded yet are read from.
+    store: Arc<Store>,
+    /// The documents of the working groups this organisation belongs to
+    /// (loaded when first needed).
+    pub(crate) groups: BTreeMap<[u8; 16], crate::groups::GroupDocs>,
+    /// This device and opening, for a group's documents loaded later.
+    pub(crate) device: [u8; 32],
+    pub(crate) epoch: [u8; EPOCH_LEN],
+    /// The latest attestation of each actor (a device in one opening of
+    /// its home), per document.
+    pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
+    /// When changes by this device that this home did not hold last
+    /// arrived (another copy of the home, or a backup restored).
+    pub(crate) other_copy_seen: Option<i64>,
+    /// Devices that equivocated, per document, with their proofs and what
+    /// was set aside (see `crate::equivocation`).
+    pub(crate) forks: crate::equivocation::Forks,
+    /// Changes this node refused (`entraide audit`).
+    pub(crate) refused: Vec<crate::audit::RefusedChange>,
+    /// The library files still missing, with how much of each is held, as of
+    /// the library document's heads (kept up to date as parts arrive):
+    /// sessions ask for missing files after every change of any document,
+    /// and reading 2,000 entries each time cost more than the change itself.
+    pub(crate) missing_files: Option<(Vec<entraide_docs::ChangeHash>, Vec<MissingFile>)>,
+    /// The files the alliance's library names, and those each group's
+    /// names, as of those libraries' heads: every file a peer asks for is
+    /// looked up there (reading 2,000 entries per request made a
+    /// newcomer's first sync of 2,000 files take minutes).
+    pub(crate) named_files: Option<(Vec<entraide_docs::ChangeHash>, NamedFiles)>,
+    /// Each library file's size as its entry declares it (as of the last
+    /// `missing_blobs`): a file received must have that size.
+    pub(crate) file_sizes: BTreeMap<[u8; 32], u64>,
+    /// The library quota per organisation, and what it was computed from.
+    #[allow(clippy::type_complexity)]
+    pub(crate) quota_cache: Option<(
+        (
+            Vec<entraide_docs::ChangeHash>,
+            Vec<entraide_membership::OpHash>,
+        ),
+        i64,
+        u64,
+    )>,
+    /// Writes and bytes of received library files not yet made durable.
+    pub(crate) deferred_files: (usize, u64),
+}
+
+/// A typed document over its [`SharedDoc`].
+trait Typed: Sized {
+    const KIND: DocKind;
+    fn new(doc: SharedDoc) -> Self;
+}
+
+macro_rules! typed {
+    ($($ty:ident: $kind:ident),* $(,)?) => {$(
+        impl Typed for $ty {
+            const KIND: DocKind = DocKind::$kind;
+            fn new(doc: SharedDoc) -> Self {
+                $ty::new(doc)
+            }
+        }
+    )*};
+}
+
+typed!(
+    Charter: Charter,
+    Values: Values,
+    Library: Library,
+    Calendar: Calendar,
+    Proposals: Proposals,
+    Events: Events,
+    Profiles: Profiles,
+    Ledger: Ledger,
+);
+
+/// Reads one document from the store, to write under `epoch`; one stored
+/// in many chunks is compacted into one.
+pub(crate) fn load_doc(
+    store: &Store,
+    kind: DocKind,
+    device: [u8; 32],
+    epoch: [u8; EPOCH_LEN],
+) -> Result<SharedDoc, NodeError> {
+    let chunks = store.doc_chunks(&kind.name())?;
+    let mut doc = SharedDoc::load(kind, device, chunks.iter().map(Vec::as_slice))?;
+    doc.write_as(epoch);
+    if chunks.len() > COMPACT_AFTER_CHUNKS {
+        let mut batch = WriteBatch::new();
+        batch.replace_doc(&kind.name(), doc.save());
+        store.commit(batch)?;
+    }
+    Ok(doc)
+}
+
+/// The document in `slot`, loaded first if it is not yet.
+fn loaded<'a, T: Typed>(
+    slot: &'a OnceCell<T>,
+    store: &Store,
+    device: [u8; 32],
+    epoch: [u8; EPOCH_LEN],
+) -> Result<&'a T, NodeError> {
+    if let Some(typed) = slot.get() {
+        return Ok(typed);
+    }
+    let typed = T::new(load_doc(store, T::KIND, device, epoch)?);
+    Ok(slot.get_or_init(|| typed))
+}
+
+/// [`loaded`], to change it.
+fn loaded_mut<'a, T: Typed>(
+    slot: &'a mut OnceCell<T>,
+    store: &Store,
+    device: [u8; 32],
+    epoch: [u8; EPOCH_LEN],
+) -> Result<&'a mut T, NodeError> {
+    loaded(slot, store, device, epoch)?;
+    slot.get_mut()
+        .ok_or_else(|| NodeError::Invalid(format!("the {} document is not loaded", T::KIND.name())))
+}
+
+macro_rules! accessors {
+    ($($name:ident, $name_mut:ident: $ty:ident),* $(,)?) => {$(
+        #[doc = concat!("The ", stringify!($name), " document, loaded first if it is not yet.")]
+        // Some documents are only ever read to be changed.
+        #[allow(dead_code)]
+        pub(crate) fn $name(&self) -> Result<&$ty, NodeError> {
+            loaded(&self.$name, &self.store, self.device, self.epoch)
+        }
+        #[doc = concat!("The ", stringify!($name), " document to change, loaded first if it is not yet.")]
+        pub(crate) fn $name_mut(&mut self) -> Result<&mut $ty, NodeError> {
+            loaded_mut(&mut self.$name, &self.store, self.device, self.epoch)
+        }
+    )*};
+}
+
+impl Docs {
+    /// The documents of the node of `store`, none loaded yet.
+    pub(crate) fn new(store: Arc<Store>, device: [u8; 32], epoch: [u8; EPOCH_LEN]) -> Docs {
+        Docs {
+            charter: OnceCell::new(),
+            values: OnceCell::new(),
+            library: OnceCell::new(),
+            calendar: OnceCell::new(),
+            proposals: OnceCell::new(),
+            events: OnceCell::new(),
+            profiles: OnceCell::new(),
+            ledger: OnceCell::new(),
+            store,
+            groups: BTreeMap::new(),
+            device,
+            epoch,
+            attestations: BTreeMap::new(),
+            other_copy_seen: None,
+            forks: Default::default(),
+            refused: Vec::new(),
+            missing_files: None,
+            named_files: None,
+            file_sizes: BTreeMap::new(),
+            quota_cache: None,
+            deferred_files: (0, 0),
+        }
+    }
+
+    accessors!(
+        charter, charter_mut: Charter,
+        values, values_mut: Values,
+        library, library_mut: Library,
+        calendar, calendar_mut: Calendar,
+        proposals, proposals_mut: Proposals,
+        events, events_mut: Events,
+        profiles, profiles_mut: Profiles,
+        ledger, ledger_mut: Ledger,
+    );
+
+    /// One document, for storage and sync.
+    pub(crate) fn doc_mut(&mut self, kind: DocKind) -> Result<&mut SharedDoc, NodeError> {
+        Ok(match kind {
+            DocKind::Charter => self.charter_mut()?.doc_mut(),
+            DocKind::Values => self.values_mut()?.doc_mut(),
+            DocKind::Library => self.library_mut()?.doc_mut(),
+            DocKind::Calendar => self.calendar_mut()?.doc_mut(),
+            DocKind::Proposals => self.proposals_mut()?.doc_mut(),
+            DocKind::Events => self.events_mut()?.doc_mut(),
+            DocKind::Profiles => self.profiles_mut()?.doc_mut(),
+            DocKind::Ledger => self.ledger_mut()?.doc_mut(),
+            DocKind::Group(g) => self.group_mut(g.group).doc_mut(g.shelf),
+        })
+    }
+
+    /// The calendar if it is loaded (what is not loaded needs no refresh).
+    pub(crate) fn calendar_if_loaded(&mut self) -> Option<&mut Calendar> {
+        self.calendar.get_mut()
+    }
+
+    /// Forgets an alliance document as held in memory: the next access
+    /// reads it from the store again (after a write that did not reach
+    /// the store).
+    pub(crate) fn unload(&mut self, kind: DocKind) {
+        match kind {
+            DocKind::Charter => self.charter = OnceCell::new(),
+            DocKind::Values => self.values = OnceCell::new(),
+            DocKind::Library => self.library = OnceCell::new(),
+            DocKind::Calendar => self.calendar = OnceCell::new(),
+            DocKind::Proposals => self.proposals = OnceCell::new(),
+            DocKind::Events => self.events = OnceCell::new(),
+            DocKind::Profiles => self.profiles = OnceCell::new(),
+            DocKind::Ledger => self.ledger = OnceCell::new(),
+            DocKind::Group(_) => {}
+        }
+    }
+
+    /// A group's documents as held here (at their genesis if never loaded:
+    /// `Node::load_group` loads them from the store first).
+    pub(crate) fn group_mut(&mut self, group: [u8; 16]) -> &mut crate::groups::GroupDocs {
+        let (device, epoch) = (self.device, self.epoch);
+        self.groups
+            .entry(group)
+            .or_insert_with(|| crate::groups::GroupDocs::genesis(group, device, epoch))
+    }
+}
