@@ -140,7 +140,12 @@ pub struct ServeConfig {
 
 impl Daemon {
     /// Opens the node of `home` and starts serving it.
-    pub async fn start(home: &Home, node: Node, config: ServeConfig) -> Result<Daemon, NetError> {
+    pub async fn start(
+        home: &Home,
+        mut node: Node,
+        config: ServeConfig,
+    ) -> Result<Daemon, NetError> {
+        node.load_held_docs()?;
         let secret = node.secret_key_bytes();
         let last_port = node.last_listen_port();
         let shared = Shared::new(node);

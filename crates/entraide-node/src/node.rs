@@ -372,6 +372,14 @@ impl Node {
         Ok(())
     }
 
+    /// Reads every document this node holds: `serve` does when it starts,
+    /// so that its first peer does not wait for them (a command run
+    /// without `serve` reads only what it answers from).
+    pub fn load_held_docs(&mut self) -> Result<(), NodeError> {
+        let held = self.docs_held();
+        self.load_docs(&held)
+    }
+
     /// Stores what changed in `kind` (and whatever `batch` holds) in one
     /// durable transaction. On failure, drops the change from memory too.
     pub(crate) fn persist(
