@@ -7,22 +7,12 @@ use entraide_node::{Home, Node, Request};
 use entraide_store::{Store, WriteBatch};
 
 mod common;
-use common::founder;
+use common::{add_room, founder};
 
 /// A founder with one room booked and a charter draft, closed again.
 fn home_with_a_booking(dir: &tempfile::TempDir) -> Home {
     let mut a = founder(dir);
-    a.execute(Request::ResourceAdd {
-        name: "Salle Verte".into(),
-        kind: "room".into(),
-        capacity: None,
-        location: None,
-        quota: None,
-        approval: false,
-        hours: None,
-        group: None,
-    })
-    .expect("resource");
+    add_room(&mut a, "Salle Verte");
     a.execute(Request::Book {
         resource: "Salle Verte".into(),
         from: "2027-06-08T10:00".into(),

@@ -251,18 +251,7 @@ fn build_template(dir: &Path, rule: &str) {
             .set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
             .expect("addrs");
     }
-    n(&mut nodes, A)
-        .execute(Request::ResourceAdd {
-            name: "Salle".into(),
-            kind: "room".into(),
-            capacity: None,
-            location: None,
-            quota: None,
-            approval: false,
-            hours: None,
-            group: None,
-        })
-        .expect("resource");
+    common::add_room(n(&mut nodes, A), "Salle");
     for (i, role) in [(B, "member"), (C, "coordinator"), (D, "member")] {
         let (a, newcomer) = two(&mut nodes, A, i);
         invite(a, newcomer, false, role).expect("invite");

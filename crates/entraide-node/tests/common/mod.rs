@@ -42,6 +42,21 @@ pub fn founder(dir: &tempfile::TempDir) -> Node {
     a
 }
 
+/// Adds a room named `name`, bookable by anyone without approval.
+pub fn add_room(n: &mut Node, name: &str) {
+    n.execute(Request::ResourceAdd {
+        name: name.into(),
+        kind: "room".into(),
+        capacity: None,
+        location: None,
+        quota: None,
+        approval: false,
+        hours: None,
+        group: None,
+    })
+    .expect("resource");
+}
+
 /// `a` invites `b`, which is admitted.
 pub fn admit(a: &mut Node, b: &mut Node) {
     admit_as(a, b, "member");
