@@ -4,10 +4,12 @@
 //! A command run without `serve` answers from one or two documents; loading
 //! all of them first made every command cost the load of the largest (the
 //! calendar, the charter's long history). [`Docs`] keeps each alliance
-//! document as `None` until an accessor (`Docs::calendar`, `Docs::doc_mut`...)
-//! reads it from the store; a document that cannot be read is an error of
-//! that accessor, never a panic nor an empty document standing in for it.
-//! A group's documents are loaded the same way, by `Node::load_group`.
+//! document unread (an empty cell) until an accessor (`Docs::calendar`,
+//! `Docs::doc_mut`...) reads it from the store; a document that cannot be
+//! read is an error of that accessor, never a panic nor an empty document
+//! standing in for it. A group's documents are loaded when first needed
+//! too, by `Node::load_group`, which still keeps one that cannot be read at
+//! its genesis (what arrives later is stored beside what the store holds).
 //!
 //! This module never writes a document's content: only the compaction of
 //! a document stored in many chunks into one, when it is loaded.
