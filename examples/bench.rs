@@ -997,7 +997,7 @@ fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Syn
     let booking_t0 = T0 + 400 * 24 * HOUR;
     by_members(&mut calendar, members, |i, d| {
         let broot = child(d, &ROOT, "bookings")?;
-        let device = hex(&members[i].device());
+        let device = members[i].device();
         let maps: Vec<ObjId> = resources
             .iter()
             .map(|r| child(d, &broot, r))
@@ -1007,12 +1007,16 @@ fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Syn
             let from = booking_t0 + (k / cfg.resources) as i64 * 3 * HOUR;
             let created = T0 + 30 * 24 * HOUR + k as i64 * 60_000;
             let obj = d.put_object(&maps[r], ids[k].as_str(), ObjType::Map)?;
-            d.put(&obj, "org", members[i].org_id.as_str())?;
-            d.put(&obj, "device", device.as_str())?;
-            d.put(&obj, "from", ScalarValue::Int(from))?;
-            d.put(&obj, "to", ScalarValue::Int(from + HOUR))?;
-            d.put(&obj, "purpose", purposes[k])?;
-            d.put(&obj, "created_at", ScalarValue::Int(created))?;
+            let fixed = entraide_docs::BookingFixed {
+                org: members[i].org_id.clone(),
+                device,
+                from,
+                to: from + HOUR,
+                purpose: purposes[k].to_owned(),
+                created_at: created,
+                series: None,
+            };
+            d.put(&obj, "fixed", ScalarValue::Bytes(fixed.pack()))?;
             commit(d, created, "book");
         }
         Ok(())
@@ -1617,7 +1621,7 @@ struct FirstSync {
 
 /// Serves `home_a` (a `Daemon`, in this process so that both ends of the
 /// session are recorded), invites a new organisation and runs
-/// `oneshot::join` for it: admission on `entraide/join/3`, then the sync
+/// `oneshot::join` for it: admission on `entraide/join/4`, then the sync
 /// session on `entraide/sync/1`, whose frames `traffic` records. Checks that
 /// the newcomer then holds exactly `expected` heads and every library file.
 fn first_sync(

@@ -926,6 +926,33 @@ fn rogue_books_in_another_orgs_name() {
     w.assert_refused(&attack);
 }
 
+#[test]
+fn rogue_packs_a_booking_in_another_orgs_name() {
+    let mut w = world("member");
+    let (van, a_org, r_dev) = (w.ids.van.clone(), w.a_org.clone(), w.r_dev.clone());
+    let attack = w.attack(DocKind::Calendar, |rogue, d| {
+        // The stock client's packed fields, with R's own device and A's name.
+        let device = data_encoding::HEXLOWER
+            .decode(r_dev.as_bytes())
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let fixed = entraide_docs::BookingFixed {
+            org: a_org.clone(),
+            device,
+            from: booking_ms("2030-06-10T10:00:00+02:00"),
+            to: booking_ms("2030-06-10T12:00:00+02:00"),
+            purpose: "réunion".into(),
+            created_at: rogue::now_ms(),
+            series: None,
+        };
+        let parent = obj(d, &["bookings", &van]);
+        let b = ok(d.put_object(&parent, rogue.new_id().as_str(), ObjType::Map));
+        ok(d.put(&b, "fixed", ScalarValue::Bytes(fixed.pack())));
+    });
+    w.assert_refused(&attack);
+}
+
 // -------------------------------------------------------------- library
 
 #[test]

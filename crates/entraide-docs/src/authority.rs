@@ -853,6 +853,8 @@ fn booking_field(
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     match field {
+        "fixed" => fixed(here, field).and_then(|()| packed_booking(ctx, op)),
+        // One key per field: bookings written before schema version 3.
         "org" => fixed(here, field).and_then(|()| scalar(op, field, Want::Is(&ctx.org))),
         "device" => fixed(here, field).and_then(|()| scalar(op, field, Want::Is(&ctx.device_hex))),
         "from" | "to" | "created_at" => {
@@ -887,6 +889,25 @@ fn booking_field(
         }
         _ => Err(format!("a booking has no field '{field}' of this kind")),
     }
+}
+
+/// A booking's fixed fields in one value: in the writer's own name, with
+/// the bounds of the fields written one by one.
+fn packed_booking(ctx: &Ctx<'_>, op: &automerge::legacy::Op) -> Result<(), String> {
+    let Some(ScalarValue::Bytes(bytes)) = put_value(op) else {
+        return Err("fixed: a booking's packed fields (bytes)".into());
+    };
+    let Some(b) = crate::calendar::BookingFixed::unpack(bytes) else {
+        return Err("fixed: not a booking's packed fields of a known version".into());
+    };
+    if b.org != *ctx.org || crate::calendar::hex(&b.device) != *ctx.device_hex {
+        return Err("a booking is made in its writer's own name, by its own device".into());
+    }
+    if b.purpose.chars().count() > 500 || b.series.as_ref().is_some_and(|s| s.chars().count() > 64)
+    {
+        return Err("fixed: a purpose of at most 500 characters, a series id of at most 64".into());
+    }
+    Ok(())
 }
 
 fn event_field(

@@ -1302,6 +1302,13 @@ impl<'a> Record<'a> {
         self.str(key).unwrap_or_default()
     }
 
+    pub(crate) fn bytes(&self, key: &str) -> Option<Vec<u8>> {
+        match self.scalar(key)? {
+            ScalarValue::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
     pub(crate) fn int(&self, key: &str) -> Option<i64> {
         match self.scalar(key)? {
             ScalarValue::Int(i) => Some(i),

@@ -51,7 +51,7 @@ pub mod values;
 
 pub use authority::{Members, Refusal, check_changes, record_id};
 pub use automerge::ChangeHash;
-pub use calendar::Calendar;
+pub use calendar::{BookingFixed, Calendar};
 pub use charter::Charter;
 pub use doc::{
     ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, GroupDoc, SharedDoc,

@@ -1,12 +1,12 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/7`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/8`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
 //! one that does not decode, ends the connection.
 //!
-//! ALPN `entraide/join/3`: the newcomer opens one stream, sends one
+//! ALPN `entraide/join/4`: the newcomer opens one stream, sends one
 //! [`JoinMsg::Request`] frame; the inviter answers one [`JoinMsg::Admitted`]
 //! or [`JoinMsg::Refused`] frame.
 
@@ -15,7 +15,10 @@ pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 6 (version 5 had no ledger document nor
+/// The sync protocol, version 8 (version 7 wrote a booking's fixed fields
+/// one key each, and refuses the packed `fixed` field of schema version 3
+/// as a key no booking has; version 7 added `Equivocation` and the heads
+/// of `Want`; version 6 the ledger; version 5 had no ledger document nor
 /// groups, whose documents' kinds and operations a version 5 node cannot
 /// decode; version 4 had five documents, and a
 /// version 4 node cannot decode the events and profiles documents' kinds
@@ -24,10 +27,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// record ids without their creator; version 1 had no `Have`/`Want`).
 /// Nodes of two versions refuse each other at the handshake: the members
 /// of an alliance update together.
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/7";
-/// Joining an alliance with a ticket, version 3 (version 2 knew no group
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/8";
+/// Joining an alliance with a ticket, version 4 (version 3 refuses packed
+/// bookings, which the documents sent after the admission hold; version 2 knew no group
 /// operations, version 1 no `Leave`, which the admission may carry).
-pub const JOIN_ALPN: &[u8] = b"entraide/join/3";
+pub const JOIN_ALPN: &[u8] = b"entraide/join/4";
 /// The largest frame accepted (a document bundle can be large).
 pub const MAX_FRAME: usize = 80 * 1024 * 1024;
 /// The largest join request accepted: the join protocol is open to anyone
