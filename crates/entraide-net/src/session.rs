@@ -34,20 +34,39 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), NetError> {
     let peer = DeviceId(*conn.remote_id().as_bytes());
-    let (send, recv) = if dialer {
-        conn.open_bi().await?
+    // Its own token: a session that a simultaneous dial replaces ends alone.
+    let cancel = cancel.child_token();
+    let opened = shared
+        .sessions
+        .lock()
+        .map_err(|_| NetError::Poisoned)?
+        .open(shared.device, peer, dialer, &cancel, Instant::now());
+    let Some(id) = opened else {
+        tracing::debug!(peer = %conn.remote_id().fmt_short(), "both sides dialled at once: the other session stays");
+        conn.close(VarInt::from_u32(0), b"a session with this device is open");
+        return Ok(());
+    };
+    let forget = || {
+        if let Ok(mut s) = shared.sessions.lock() {
+            s.close(&peer, id);
+        }
+    };
+    let streams = if dialer {
+        conn.open_bi().await
     } else {
-        conn.accept_bi().await?
+        conn.accept_bi().await
+    };
+    let (send, recv) = match streams {
+        Ok(streams) => streams,
+        Err(e) => {
+            forget();
+            return Err(e.into());
+        }
     };
     let (out_tx, out_rx) = mpsc::channel::<Msg>(64);
     let (in_tx, mut in_rx) = mpsc::channel::<Msg>(64);
     let writer = tokio::spawn(write_loop(send, out_rx));
     let reader = tokio::spawn(read_loop(recv, in_tx));
-    shared
-        .sessions
-        .lock()
-        .map_err(|_| NetError::Poisoned)?
-        .insert(peer);
 
     let mut driver = Driver {
         shared: &shared,
@@ -73,9 +92,7 @@ pub async fn run(
         writer.abort();
     }
     reader.abort();
-    if let Ok(mut s) = shared.sessions.lock() {
-        s.remove(&peer);
-    }
+    forget();
     match &result {
         Err(NetError::Refused(reason)) => {
             conn.close(VarInt::from_u32(CLOSE_REFUSED), reason.as_bytes())
