@@ -1622,7 +1622,7 @@ struct FirstSync {
 /// Serves `home_a` (a `Daemon`, in this process so that both ends of the
 /// session are recorded), invites a new organisation and runs
 /// `oneshot::join` for it: admission on `entraide/join/4`, then the sync
-/// session on `entraide/sync/1`, whose frames `traffic` records. Checks that
+/// session on `entraide/sync/8`, whose frames `traffic` records. Checks that
 /// the newcomer then holds exactly `expected` heads and every library file.
 fn first_sync(
     rt: &tokio::runtime::Runtime,
