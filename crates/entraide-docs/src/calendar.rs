@@ -2694,18 +2694,12 @@ mod tests {
             (t("2026-06-01T10:00"), t("2026-06-01T12:00"), 5)
         );
         // A packed booking of the same slot loses it to the older one...
-        let err = cal
-            .book(
-                &author("org-a", 1),
-                10,
-                "room1",
-                &slot("new1", "2026-06-01T11:00", "2026-06-01T13:00"),
-                "",
-                None,
-                BXL,
-                &dir(),
-            )
-            .unwrap_err();
+        let book_new = |cal: &mut Calendar, now: i64| {
+            let new = slot("new1", "2026-06-01T11:00", "2026-06-01T13:00");
+            let org_a = author("org-a", 1);
+            cal.book(&org_a, now, "room1", &new, "CA", None, BXL, &dir())
+        };
+        let err = book_new(&mut cal, 10).unwrap_err();
         assert!(
             matches!(err, CalendarError::Overlap { ref id, .. } if id == "old1"),
             "{err}"
@@ -2713,17 +2707,7 @@ mod tests {
         // ...and takes it once the old one is cancelled by its organisation.
         cal.cancel(&author("org-b", 2), false, 11, "old1", &dir())
             .unwrap();
-        cal.book(
-            &author("org-a", 1),
-            12,
-            "room1",
-            &slot("new1", "2026-06-01T11:00", "2026-06-01T13:00"),
-            "CA",
-            None,
-            BXL,
-            &dir(),
-        )
-        .unwrap();
+        book_new(&mut cal, 12).unwrap();
         assert_eq!(status_of(&cal, "old1").0, BookingStatus::Cancelled);
         assert_eq!(status_of(&cal, "new1").0, BookingStatus::Confirmed);
         let fresh = Calendar::new(

@@ -7,9 +7,10 @@
 //! document unread (an empty cell) until an accessor (`Docs::calendar`,
 //! `Docs::doc_mut`...) reads it from the store; a document that cannot be
 //! read is an error of that accessor, never a panic nor an empty document
-//! standing in for it. A group's documents are loaded when first needed
-//! too, by `Node::load_group`, which still keeps one that cannot be read at
-//! its genesis (what arrives later is stored beside what the store holds).
+//! standing in for it. A group's six documents are loaded together when
+//! first needed, by `Node::load_group`: one that cannot be read is an error
+//! of every command that reads that group's documents, and the group stays
+//! unloaded (never shown nor written from its genesis).
 //!
 //! This module never writes a document's content: only the compaction of
 //! a document stored in many chunks into one, when it is loaded.

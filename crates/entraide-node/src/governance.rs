@@ -43,12 +43,12 @@ impl Node {
     /// group's member organisations.
     pub(crate) fn group_proposal_list(
         &mut self,
-    ) -> Vec<(entraide_membership::GroupState, Proposal)> {
+    ) -> Result<Vec<(entraide_membership::GroupState, Proposal)>, NodeError> {
         let now = self.env.now_ms();
         let mut out = Vec::new();
         for g in self.my_groups() {
             let orgs: Vec<String> = g.orgs.iter().cloned().collect();
-            self.load_group(g.id);
+            self.load_group(g.id)?;
             let dir = directory(&self.membership.state);
             let Some(docs) = self.docs.groups.get_mut(&g.id) else {
                 continue;
@@ -56,7 +56,7 @@ impl Node {
             let list = docs.proposals.list(&orgs, &dir, now);
             out.extend(list.into_iter().map(|p| (g.clone(), p)));
         }
-        out
+        Ok(out)
     }
 
     fn proposal_json(&self, p: &Proposal) -> Value {
@@ -289,7 +289,7 @@ impl Node {
             .map(|p| (None, p))
             .collect();
         list.extend(
-            self.group_proposal_list()
+            self.group_proposal_list()?
                 .into_iter()
                 .map(|(g, p)| (Some(g.name), p)),
         );
@@ -411,7 +411,7 @@ impl Node {
         let orgs: Vec<String> = g.orgs.iter().cloned().collect();
         let author = self.author_for_docs();
         let now = self.env.now_ms();
-        self.load_group(g.id);
+        self.load_group(g.id)?;
         let dir = directory(&self.membership.state);
         let docs = self
             .docs

@@ -61,31 +61,32 @@ impl GroupDocs {
 
 impl Node {
     /// Loads a group's documents (and their attestations) from the store,
-    /// once. A store that cannot be read leaves them at their genesis: what
-    /// arrives later is stored beside what the store holds.
-    pub(crate) fn load_group(&mut self, group: [u8; 16]) {
+    /// once. A document that cannot be read is an error, as for the
+    /// alliance's (`crate::docs`): the group stays unloaded, never shown
+    /// nor written from its genesis in the place of what the store holds.
+    pub(crate) fn load_group(&mut self, group: [u8; 16]) -> Result<(), NodeError> {
         if self.docs.groups.contains_key(&group) {
-            return;
+            return Ok(());
         }
         let mut docs = GroupDocs::genesis(group, self.device.0, self.epoch);
+        let mut attestations = Vec::new();
         for shelf in Shelf::ALL {
             let kind = DocKind::group(group, shelf);
-            if let Ok(doc) = crate::docs::load_doc(&self.store, kind, self.device.0, self.epoch) {
-                *docs.doc_mut(shelf) = doc;
-            }
-            for (actor, bytes) in self.store.doc_extras(&kind.name()).unwrap_or_default() {
+            *docs.doc_mut(shelf) =
+                crate::docs::load_doc(&self.store, kind, self.device.0, self.epoch)?;
+            for (actor, bytes) in self.store.doc_extras(&kind.name())? {
                 if let (Some(_), Ok(a)) = (
                     entraide_docs::device_of_actor(&actor),
                     postcard::from_bytes::<crate::sync::Attestation>(&bytes),
                 ) {
-                    self.docs.attestations.insert((kind, actor), a);
+                    attestations.push(((kind, actor), a));
                 }
             }
         }
-        if let Some(calendar) = Some(&mut docs.calendar) {
-            calendar.refresh();
-        }
+        docs.calendar.refresh();
+        self.docs.attestations.extend(attestations);
         self.docs.groups.insert(group, docs);
+        Ok(())
     }
 
     /// Every document this node holds: the alliance's and its groups'.
@@ -111,18 +112,21 @@ impl Node {
 
     /// The entries of the libraries of this organisation's groups, with
     /// their group.
+    ///
+    /// An error if one cannot be read: leaving it out would, among others,
+    /// have its files deleted as named by no entry.
     pub(crate) fn group_library_entries(
         &mut self,
-    ) -> Vec<([u8; 16], entraide_docs::library::LibraryEntry)> {
+    ) -> Result<Vec<([u8; 16], entraide_docs::library::LibraryEntry)>, NodeError> {
         let groups: Vec<[u8; 16]> = self.my_groups().iter().map(|g| g.id).collect();
         let mut out = Vec::new();
         for g in groups {
-            self.load_group(g);
+            self.load_group(g)?;
             if let Some(docs) = self.docs.groups.get(&g) {
                 out.extend(docs.library.list().into_iter().map(|e| (g, e)));
             }
         }
-        out
+        Ok(out)
     }
 
     /// Whether this node may send the library file `hash` to the device
@@ -182,7 +186,7 @@ impl Node {
                     .filter_map(|e| Self::blob_key(&e.hash))
                     .collect();
                 let groups = self
-                    .group_library_entries()
+                    .group_library_entries()?
                     .into_iter()
                     .filter_map(|(g, e)| Self::blob_key(&e.hash).map(|h| (g, h)))
                     .collect();
@@ -193,15 +197,15 @@ impl Node {
     }
 
     /// A group's documents, loaded.
-    pub(crate) fn group_docs(&mut self, group: [u8; 16]) -> &mut GroupDocs {
-        self.load_group(group);
-        self.docs.group_mut(group)
+    pub(crate) fn group_docs(&mut self, group: [u8; 16]) -> Result<&mut GroupDocs, NodeError> {
+        self.load_group(group)?;
+        Ok(self.docs.group_mut(group))
     }
 
     /// The library of the alliance (`DocKind::Library`) or of a group.
     pub(crate) fn library_of(&mut self, doc: DocKind) -> Result<&mut Library, NodeError> {
         match doc.group_id() {
-            Some(g) => Ok(&mut self.group_docs(g).library),
+            Some(g) => Ok(&mut self.group_docs(g)?.library),
             None => self.docs.library_mut(),
         }
     }
@@ -209,7 +213,7 @@ impl Node {
     /// The proposals of the alliance (`DocKind::Proposals`) or of a group.
     pub(crate) fn proposals_of(&mut self, doc: DocKind) -> Result<&mut Proposals, NodeError> {
         match doc.group_id() {
-            Some(g) => Ok(&mut self.group_docs(g).proposals),
+            Some(g) => Ok(&mut self.group_docs(g)?.proposals),
             None => self.docs.proposals_mut(),
         }
     }
@@ -236,14 +240,14 @@ impl Node {
 
     /// The calendars this organisation sees: the alliance's, then its
     /// groups' (loaded).
-    pub(crate) fn calendars(&mut self) -> Vec<DocKind> {
+    pub(crate) fn calendars(&mut self) -> Result<Vec<DocKind>, NodeError> {
         let groups = self.group_shelves(Shelf::Calendar);
         for g in &groups {
             if let Some(id) = g.group_id() {
-                self.load_group(id);
+                self.load_group(id)?;
             }
         }
-        std::iter::once(DocKind::Calendar).chain(groups).collect()
+        Ok(std::iter::once(DocKind::Calendar).chain(groups).collect())
     }
 
     /// A resource by id, id prefix or name, with the calendar it is in.
@@ -252,7 +256,7 @@ impl Node {
         query: &str,
     ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
         let mut first = None;
-        for doc in self.calendars() {
+        for doc in self.calendars()? {
             match crate::node::calendar_in(&mut self.docs, doc)?.resource(query) {
                 Ok(r) => return Ok((doc, r)),
                 Err(e) => {
@@ -268,7 +272,7 @@ impl Node {
     /// The calendar a booking (id or id prefix) is in.
     pub(crate) fn find_booking_doc(&mut self, query: &str) -> Result<DocKind, NodeError> {
         let mut first = None;
-        for doc in self.calendars() {
+        for doc in self.calendars()? {
             let dir = crate::node::directory(&self.membership.state);
             match crate::node::calendar_in(&mut self.docs, doc)?.booking(query, &dir) {
                 Ok(_) => return Ok(doc),
@@ -285,7 +289,7 @@ impl Node {
     /// The ledger of the alliance (`DocKind::Ledger`) or of a group.
     pub(crate) fn ledger_of(&mut self, doc: DocKind) -> Result<&mut Ledger, NodeError> {
         match doc.group_id() {
-            Some(g) => Ok(&mut self.group_docs(g).ledger),
+            Some(g) => Ok(&mut self.group_docs(g)?.ledger),
             None => self.docs.ledger_mut(),
         }
     }
@@ -301,7 +305,7 @@ impl Node {
     /// The events of the alliance (`DocKind::Events`) or of a group.
     pub(crate) fn events_of(&mut self, doc: DocKind) -> Result<&mut Events, NodeError> {
         match doc.group_id() {
-            Some(g) => Ok(&mut self.group_docs(g).events),
+            Some(g) => Ok(&mut self.group_docs(g)?.events),
             None => self.docs.events_mut(),
         }
     }

@@ -136,7 +136,7 @@ impl Node {
         Ok(match &book.group {
             None => self.proposal_list()?,
             Some(g) => self
-                .group_proposal_list()
+                .group_proposal_list()?
                 .into_iter()
                 .filter(|(gg, _)| gg.id == g.id)
                 .map(|(_, p)| p)

@@ -346,7 +346,7 @@ impl Node {
 
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> Result<&mut SharedDoc, NodeError> {
         if let Some(group) = kind.group_id() {
-            self.load_group(group);
+            self.load_group(group)?;
         }
         self.docs.doc_mut(kind)
     }
@@ -1329,7 +1329,7 @@ impl Node {
             .into_iter()
             .map(|e| (None, e))
             .collect();
-        for (g, e) in self.group_library_entries() {
+        for (g, e) in self.group_library_entries()? {
             let name = self.membership.state.groups.get(&g).map(|g| g.name.clone());
             entries.push((name, e));
         }
@@ -1436,7 +1436,7 @@ impl Node {
     /// Deletes, in `batch`, the files no library entry names any more.
     pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
         let mut entries = self.docs.library()?.list();
-        entries.extend(self.group_library_entries().into_iter().map(|(_, e)| e));
+        entries.extend(self.group_library_entries()?.into_iter().map(|(_, e)| e));
         let named: std::collections::BTreeSet<[u8; 32]> = entries
             .iter()
             .filter_map(|e| Self::blob_key(&e.hash))
@@ -1467,7 +1467,7 @@ impl Node {
         now: i64,
     ) -> Result<Value, NodeError> {
         if let Some(g) = doc.group_id() {
-            self.load_group(g);
+            self.load_group(g)?;
         }
         let dir = directory(&self.membership.state);
         let usage: Vec<Value> = calendar_in(&mut self.docs, doc)?
@@ -1525,7 +1525,7 @@ impl Node {
         let id = self.new_record_id()?;
         let (author, now) = (self.author(), self.env.now_ms());
         if let Some(g) = doc.group_id() {
-            self.load_group(g);
+            self.load_group(g)?;
         }
         calendar_in(&mut self.docs, doc)?.add_resource(
             &author,
@@ -1630,7 +1630,7 @@ impl Node {
         // A withdrawn resource (its owner left, or withdrew it) is no
         // longer offered.
         let mut resources = Vec::new();
-        for doc in self.calendars() {
+        for doc in self.calendars()? {
             resources.extend(
                 calendar_in(&mut self.docs, doc)?
                     .resources()
@@ -1932,7 +1932,7 @@ impl Node {
                 let (doc, r) = self.find_resource(r)?;
                 (vec![doc], Some(r.id))
             }
-            None => (self.calendars(), None),
+            None => (self.calendars()?, None),
         };
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
         let names = self.resource_names()?;

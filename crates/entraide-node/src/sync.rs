@@ -788,7 +788,7 @@ impl Node {
             .filter(|e| !over.contains(&e.id))
             .collect();
         // The libraries of this organisation's groups: their files too.
-        entries.extend(self.group_library_entries().into_iter().map(|(_, e)| e));
+        entries.extend(self.group_library_entries()?.into_iter().map(|(_, e)| e));
         self.docs.file_sizes = entries
             .iter()
             .filter_map(|e| Some((*blake3::Hash::from_hex(&e.hash).ok()?.as_bytes(), e.size)))

@@ -96,3 +96,61 @@ fn a_command_sees_what_the_previous_process_wrote() {
     let charter = a.execute(Request::CharterShow).expect("charter");
     assert_eq!(charter.json["text"], "Nous, associations...");
 }
+
+/// A working group's document that cannot be read is an error too: it was
+/// shown (and written over) from its genesis, as if the group's notes were
+/// empty.
+#[test]
+fn a_damaged_group_document_is_an_error_not_an_empty_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = home_with_a_booking(&dir);
+    let mut a = Node::open(&home, Tz::UTC).expect("open");
+    let group = a
+        .execute(Request::GroupCreate {
+            name: "Formations".into(),
+            description: String::new(),
+            orgs: Vec::new(),
+        })
+        .expect("group");
+    let id = group.json["id"].as_str().expect("id").to_owned();
+    let notes = |text: &str| Request::GroupNotesSet {
+        group: "Formations".into(),
+        text: text.into(),
+        base: Vec::new(),
+    };
+    a.execute(notes("Ordre du jour")).expect("notes");
+    drop(a);
+    let name = format!("group/{id}/notes");
+    let store = Store::open(&home.store_path()).expect("store");
+    let mut chunk = store.doc_chunks(&name).expect("chunks").concat();
+    for b in &mut chunk[12..40] {
+        *b ^= 0xff;
+    }
+    let mut batch = WriteBatch::new();
+    batch.replace_doc(&name, chunk.clone());
+    store.commit(batch).expect("commit");
+    drop(store);
+
+    let mut a = Node::open(&home, Tz::UTC).expect("open");
+    let show = Request::GroupNotes {
+        group: "Formations".into(),
+    };
+    let e = a.execute(show).expect_err("the notes cannot be read");
+    assert!(e.to_string().contains(&name), "the error names it: {e}");
+    a.execute(notes("Autre texte"))
+        .expect_err("nothing is written over a document that cannot be read");
+    // A group's documents load together: the calendars `bookings` searches
+    // include the group's, so it fails too, naming the document; what
+    // reads only the alliance's documents still answers.
+    let e = bookings(&mut a).expect_err("the group's documents are read together");
+    assert!(e.to_string().contains(&name), "{e}");
+    let charter = a.execute(Request::CharterShow).expect("the charter");
+    assert_eq!(charter.json["text"], "Nous, associations...");
+    drop(a);
+    let store = Store::open(&home.store_path()).expect("store");
+    assert_eq!(
+        store.doc_chunks(&name).expect("chunks"),
+        vec![chunk],
+        "the notes are left as they were, for recovery"
+    );
+}
