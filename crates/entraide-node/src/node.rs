@@ -66,8 +66,10 @@ pub(crate) struct Membership {
 pub(crate) struct Peers {
     /// Where peers were last reached, and when they last synced.
     pub(crate) records: BTreeMap<DeviceId, PeerRecord>,
-    /// Peers connected right now (kept by the network layer).
-    pub(crate) connected: BTreeSet<DeviceId>,
+    /// Peers connected right now, with how many sessions each (kept by the
+    /// sessions: one that ends while another with the same peer goes on
+    /// leaves the peer connected).
+    pub(crate) connected: BTreeMap<DeviceId, usize>,
     /// Connected peers whose session finished its first exchange.
     pub(crate) synced: BTreeSet<DeviceId>,
     /// Where this node listens while it serves.

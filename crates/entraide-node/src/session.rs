@@ -234,6 +234,8 @@ pub struct Session {
     peer: DeviceId,
     mode: Mode,
     started: bool,
+    /// Counted among the peer's sessions (`Node::set_connected`).
+    counted: bool,
     ended: bool,
     hello: bool,
     /// The peer's version vectors, as far as this session knows.
@@ -275,6 +277,7 @@ impl Session {
             peer,
             mode,
             started: false,
+            counted: false,
             ended: false,
             hello: false,
             docs: BTreeMap::new(),
@@ -359,6 +362,7 @@ impl Session {
         let shared = node.docs_shared_with(&self.peer);
         node.load_docs(&shared).map_err(End::Node)?;
         node.set_connected(self.peer, true);
+        self.counted = true;
         out.send.push(Msg::Hello {
             summary: node.summary_for(&self.peer),
             addrs: node.address_book(),
@@ -380,7 +384,9 @@ impl Session {
             self.release_docs(node, |_| true);
             out.node_changed = true;
         }
-        node.set_connected(self.peer, false);
+        if std::mem::take(&mut self.counted) {
+            node.set_connected(self.peer, false);
+        }
     }
 
     fn receive(

@@ -1021,25 +1021,33 @@ impl Node {
     /// Records a completed sync with a peer.
     pub fn record_sync(&mut self, device: DeviceId) -> Result<(), NodeError> {
         self.peers.records.entry(device).or_default().last_sync_ms = Some(self.env.now_ms());
-        if self.peers.connected.contains(&device) {
+        if self.peers.connected.contains_key(&device) {
             self.peers.synced.insert(device);
         }
         self.save_peers()
     }
 
-    /// Marks a peer connected or not. A new connection has not synced yet.
+    /// Counts a session with a peer that starts (`connected`) or ends. A
+    /// peer's first connection has not synced yet; it is no longer
+    /// connected once its last session ends.
     pub fn set_connected(&mut self, device: DeviceId, connected: bool) {
+        let count = self.peers.connected.entry(device).or_default();
         if connected {
-            self.peers.connected.insert(device);
+            *count += 1;
         } else {
+            *count = count.saturating_sub(1);
+        }
+        if *count == 0 || (connected && *count == 1) {
+            self.peers.synced.remove(&device);
+        }
+        if *count == 0 {
             self.peers.connected.remove(&device);
         }
-        self.peers.synced.remove(&device);
     }
 
     /// Peers connected now.
     pub fn connected_peers(&self) -> Vec<DeviceId> {
-        self.peers.connected.iter().copied().collect()
+        self.peers.connected.keys().copied().collect()
     }
 
     /// Peers connected now whose session finished its first exchange: each
@@ -1159,7 +1167,7 @@ impl Node {
                 serde_json::json!({
                     "device": d.to_hex(),
                     "org": self.org_name_of_device(&d),
-                    "connected": self.peers.connected.contains(&d),
+                    "connected": self.peers.connected.contains_key(&d),
                     "last_sync": record.last_sync_ms.map(|t| entraide_docs::time::format_time(t, self.zone)),
                     "addrs": record.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })
