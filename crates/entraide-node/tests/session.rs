@@ -525,3 +525,29 @@ fn rogue_a_groups_documents_and_files_never_go_to_or_come_from_a_non_member() {
     titles.sort();
     assert_eq!(titles, ["Budget A", "Budget B"]);
 }
+
+/// A peer with two sessions (two daemons that dialled each other at once,
+/// one session about to be replaced) stays connected until the last one
+/// ends; a session that ends before it started counts for nothing.
+#[test]
+fn a_peer_stays_connected_while_any_of_its_sessions_goes_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    let mut first = Session::new(b.device(), Mode::Live);
+    let mut second = Session::new(b.device(), Mode::Live);
+    let mut never_started = Session::new(b.device(), Mode::Live);
+    run(&mut first, &mut a, Event::Start, 0);
+    run(&mut second, &mut a, Event::Start, 0);
+    assert_eq!(a.connected_peers(), vec![b.device()]);
+    run(&mut never_started, &mut a, Event::Closed, 1);
+    run(&mut first, &mut a, Event::Closed, 1);
+    assert_eq!(
+        a.connected_peers(),
+        vec![b.device()],
+        "the second session goes on"
+    );
+    run(&mut second, &mut a, Event::Closed, 2);
+    assert!(a.connected_peers().is_empty());
+}
