@@ -117,6 +117,10 @@ fn decision(s: &str) -> bool {
 
 /// Longest string of any field, unless its field says otherwise (chars).
 const MAX_STRING: usize = 10_000;
+/// A booking's purpose, packed or not: at most this many characters.
+const MAX_PURPOSE: usize = 500;
+/// A booking's series id, packed or not: at most this many characters.
+const MAX_SERIES: usize = 64;
 /// Longest proposal text (a charter amendment carries a whole charter).
 const MAX_PROPOSAL_TEXT: usize = 1_000_000;
 /// Longest string one operation may insert into the charter text.
@@ -860,8 +864,8 @@ fn booking_field(
         "from" | "to" | "created_at" => {
             fixed(here, field).and_then(|()| scalar(op, field, Want::Int))
         }
-        "purpose" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(500))),
-        "series" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(64))),
+        "purpose" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(MAX_PURPOSE))),
+        "series" => fixed(here, field).and_then(|()| scalar(op, field, Want::Str(MAX_SERIES))),
         "cancelled_by" | "cancelled_by_device" | "cancelled_at" | "cancelled_under" => {
             if !booker {
                 ctx.needs_coordinator(
@@ -903,9 +907,13 @@ fn packed_booking(ctx: &Ctx<'_>, op: &automerge::legacy::Op) -> Result<(), Strin
     if b.org != *ctx.org || crate::calendar::hex(&b.device) != *ctx.device_hex {
         return Err("a booking is made in its writer's own name, by its own device".into());
     }
-    if b.purpose.chars().count() > 500 || b.series.as_ref().is_some_and(|s| s.chars().count() > 64)
+    let within = |s: &str, max: usize| s.chars().count() <= max;
+    if !within(&b.purpose, MAX_PURPOSE)
+        || !b.series.as_deref().is_none_or(|s| within(s, MAX_SERIES))
     {
-        return Err("fixed: a purpose of at most 500 characters, a series id of at most 64".into());
+        return Err(format!(
+            "fixed: a purpose of at most {MAX_PURPOSE} characters, a series id of at most {MAX_SERIES}"
+        ));
     }
     Ok(())
 }
