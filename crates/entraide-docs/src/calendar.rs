@@ -721,7 +721,7 @@ impl Calendar {
             generation: doc.generation(),
             heads,
             by_resource: BTreeMap::new(),
-            resources: None,
+            resources: KeptResources::default(),
         });
         Self {
             doc,
@@ -752,7 +752,7 @@ impl Calendar {
         let read = self.read.get_mut();
         read.heads = heads;
         if empty {
-            read.resources = None;
+            read.resources = KeptResources::default();
             return;
         }
         // A document put back to what the store holds may lack them; many
@@ -765,14 +765,14 @@ impl Calendar {
         let read = self.read.get_mut();
         let Some(paths) = paths else {
             read.by_resource.clear();
-            read.resources = None;
+            read.resources = KeptResources::default();
             return;
         };
         if paths
             .iter()
             .any(|path| path.first().is_none_or(|key| key == "resources"))
         {
-            read.resources = None;
+            read.resources = KeptResources::default();
         }
         let mut again: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
         for path in &paths {
@@ -889,7 +889,7 @@ impl Calendar {
     fn kept_resources(&self) -> Option<std::sync::Arc<[Resource]>> {
         let read = self.read.borrow();
         (read.generation == self.doc.generation())
-            .then(|| read.resources.clone())
+            .then(|| read.resources.all.clone())
             .flatten()
     }
 
@@ -909,7 +909,7 @@ impl Calendar {
         list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let list: std::sync::Arc<[Resource]> = list.into();
         if current {
-            self.read.borrow_mut().resources = Some(list.clone());
+            self.read.borrow_mut().resources.all = Some(list.clone());
         }
         list
     }
@@ -923,8 +923,19 @@ impl Calendar {
             if let Some(r) = list.iter().find(|r| r.id == id) {
                 return Ok(r.clone());
             }
-        } else if let Some(r) = self.resources_root().child(id) {
-            return Ok(read_resource(id.to_owned(), &r));
+        } else {
+            let current = self.read.borrow().generation == self.doc.generation();
+            if current && let Some(r) = self.read.borrow().resources.by_id.get(id) {
+                return Ok(r.clone());
+            }
+            if let Some(r) = self.resources_root().child(id) {
+                let r = read_resource(id.to_owned(), &r);
+                if current {
+                    let kept = &mut self.read.borrow_mut().resources.by_id;
+                    kept.insert(r.id.clone(), r.clone());
+                }
+                return Ok(r);
+            }
         }
         let list = self.resource_list();
         let id = resolve(
@@ -2012,10 +2023,21 @@ struct ReadBookings {
     generation: u64,
     heads: Vec<crate::ChangeHash>,
     by_resource: BTreeMap<String, Room>,
+    /// The resources read so far, dropped when a change writes into the
+    /// resources.
+    resources: KeptResources,
+}
+
+/// Resources as read from the document.
+#[derive(Debug, Default)]
+struct KeptResources {
     /// Every resource, sorted by creation, once read: `book` names its
     /// resource, and finding it by name read every resource each time.
-    /// Dropped when a change writes into the resources.
-    resources: Option<std::sync::Arc<[Resource]>>,
+    all: Option<std::sync::Arc<[Resource]>>,
+    /// Resources asked for by id, each read alone (reading one out of
+    /// automerge cost a booking on a large calendar a tenth of its time,
+    /// twice).
+    by_id: BTreeMap<String, Resource>,
 }
 
 /// One resource's bookings as read, found by id and by start, and the
@@ -3326,6 +3348,39 @@ mod tests {
         assert_eq!(cal.resource("Salle Tamines").unwrap().id, "room1");
         assert_eq!(cal.resource("Camionnette").unwrap().id, "van1");
         assert_eq!(cal.resources().len(), 2);
+    }
+
+    /// A resource asked for by its id is kept between bookings, and
+    /// follows a rename here and one from another device.
+    #[test]
+    fn a_resource_asked_for_by_id_follows_every_change_to_it() {
+        let rename = |c: &mut Calendar, at: i64, name: &str| {
+            c.edit_resource(
+                &author("org-a", 1),
+                at,
+                "room1",
+                &ResourceChange {
+                    name: Some(name),
+                    ..ResourceChange::default()
+                },
+            )
+            .unwrap();
+        };
+        let name = |c: &Calendar| c.resource("room1").unwrap().name;
+        let mut cal = calendar_with_room(None, false);
+        book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
+        assert_eq!(name(&cal), "Salle Horta");
+        book_slot(&mut cal, "b2", "2026-06-01T11:00", "2026-06-01T12:00");
+        assert_eq!(name(&cal), "Salle Horta");
+        rename(&mut cal, 3, "Salle Victor");
+        assert_eq!(name(&cal), "Salle Victor", "before the refresh");
+        cal.refresh();
+        assert_eq!(name(&cal), "Salle Victor");
+        book_slot(&mut cal, "b3", "2026-06-01T12:00", "2026-06-01T13:00");
+        on_device(&mut cal, 1, |c| rename(c, 4, "Salle Tamines"));
+        cal.refresh();
+        assert_eq!(name(&cal), "Salle Tamines");
+        assert_eq!(cal.resource("Salle Tamines").unwrap().id, "room1");
     }
 
     #[test]
