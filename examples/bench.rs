@@ -1808,13 +1808,20 @@ fn split_price(report: &mut Report, fs: &FirstSync, bookers: &HashSet<(usize, us
         .len()
     };
     let each = (bundle(100) - bundle(0)) as f64 / 100.0;
-    let devices = bookers.iter().map(|&(_, m)| m).collect::<HashSet<_>>().len();
+    let devices = bookers
+        .iter()
+        .map(|&(_, m)| m)
+        .collect::<HashSet<_>>()
+        .len();
     let per_shelf = bookers
         .iter()
         .map(|&(r, m)| (r % 8, m))
         .collect::<HashSet<_>>()
         .len();
-    for (how, pairs) in [("per resource", bookers.len()), ("in 8 documents", per_shelf)] {
+    for (how, pairs) in [
+        ("per resource", bookers.len()),
+        ("in 8 documents", per_shelf),
+    ] {
         let more = pairs.saturating_sub(devices) as f64 * each;
         report.note(format!(
             "1b: bookings split {how} would be signed as {pairs} (document, device) pairs, not {devices}: \
