@@ -436,7 +436,19 @@ impl Node {
 
     /// The changes of `doc` a peer with version vector `theirs` lacks.
     pub fn bundle_for(&mut self, doc: DocKind, theirs: &VersionVector) -> Option<Bundle> {
-        let bytes = self.held_doc(doc)?.bundle_for(theirs)?;
+        // A peer that holds nothing (a newcomer) gets what the store holds,
+        // as it is: the same changes as a whole save, without building one.
+        let stored = self
+            .held_doc(doc)?
+            .stored_is_all_they_lack(theirs)
+            .then(|| self.store.doc_chunks(&doc.name()).ok())
+            .flatten()
+            .filter(|chunks| !chunks.is_empty())
+            .map(|chunks| chunks.concat());
+        let bytes = match stored {
+            Some(bytes) => bytes,
+            None => self.held_doc(doc)?.bundle_for(theirs)?,
+        };
         // An attestation covers only its own device's changes: send those of
         // the devices whose changes the peer lacks, not one per member (which
         // would cost ~140 bytes per member on every live edit).

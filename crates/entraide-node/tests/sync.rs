@@ -420,3 +420,49 @@ fn rogue_operations_signed_by_strangers_are_not_kept() {
         "a stranger's operation was kept"
     );
 }
+
+/// A newcomer is sent each document as the inviter's store holds it (a
+/// whole save and the changes stored after it), not a save built for it:
+/// it ends with the same documents, keeps them across a restart, and
+/// passes them on the same way to the next newcomer.
+#[test]
+fn a_newcomer_gets_the_documents_as_they_are_stored() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    for line in ["Nous, associations", "de Bruxelles", "et de Wallonie"] {
+        let text = format!("{}{line}\n", charter(&mut a));
+        set_charter(&mut a, &text);
+    }
+    common::add_room(&mut a, "Salle Verte");
+    let home = a.home().clone();
+    drop(a);
+    let store = entraide_store::Store::open(&home.store_path()).expect("store");
+    let stored = store.doc_chunks("charter").expect("chunks");
+    drop(store);
+    let mut a = Node::open(&home, Tz::UTC).expect("reopen");
+    assert!(stored.len() > 1, "a save, then changes stored after it");
+    let nothing = entraide_docs::VersionVector::new();
+    let bundle = a.bundle_for(DocKind::Charter, &nothing).expect("bundle");
+    assert_eq!(bundle.bytes, stored.concat(), "sent as stored");
+
+    let mut b = node(&dir, "b");
+    common::admit_as(&mut a, &mut b, "coordinator");
+    push(&mut a, &mut b);
+    assert_eq!(vvs(&mut a), vvs(&mut b));
+    assert_eq!(
+        charter(&mut b),
+        "Nous, associations\nde Bruxelles\net de Wallonie\n"
+    );
+    let home = b.home().clone();
+    drop(b);
+    let mut b = Node::open(&home, Tz::UTC).expect("reopen");
+    b.set_listen_addrs(vec!["127.0.0.1:10".parse().expect("addr")], None)
+        .expect("addrs");
+    assert_eq!(vvs(&mut a), vvs(&mut b), "as stored by the newcomer");
+
+    let mut c = node(&dir, "c");
+    admit(&mut b, &mut c);
+    push(&mut b, &mut c);
+    assert_eq!(vvs(&mut a), vvs(&mut c));
+    assert_eq!(charter(&mut c), charter(&mut a));
+}
