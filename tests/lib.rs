@@ -292,6 +292,11 @@ impl Serve {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it the way a user does (SIGTERM) and waits for a clean exit.
     pub fn stop(mut self) {
         let _ = Command::new("kill")

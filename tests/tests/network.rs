@@ -462,3 +462,41 @@ fn a_command_run_while_serve_starts_is_answered_by_the_daemon() {
         assert_eq!(status.json()["org"], "Asbl A");
     }
 }
+
+/// `serve` runs with glibc's allocator kept to one arena (it starts itself
+/// again so: see `one_malloc_arena` in the command line), and answers as
+/// any node does; one started with the variable already set keeps it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_keeps_its_memory_in_one_allocator_arena() {
+    let (a, serve) = founder();
+    let environ = std::fs::read(format!("/proc/{}/environ", serve.pid())).expect("environ");
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    assert!(
+        vars.contains(&b"MALLOC_ARENA_MAX=1".as_slice()),
+        "serve runs with one arena"
+    );
+    let status = a.json(&["status"]);
+    assert_eq!(status["org"], "Asbl A", "and answers: {status}");
+    serve.stop();
+
+    let mut cmd = a.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-relay",
+        "--no-mdns",
+        "--ui",
+        "off",
+    ]);
+    cmd.env("MALLOC_ARENA_MAX", "2");
+    let serve = Serve::spawn(&mut cmd);
+    let environ = std::fs::read(format!("/proc/{}/environ", serve.pid())).expect("environ");
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"MALLOC_ARENA_MAX=2".as_slice()),
+        "a value set by the user is kept"
+    );
+    serve.stop();
+}
