@@ -173,7 +173,12 @@ impl Serve {
 
     /// The same, on a given address (to restart a node where peers know it).
     pub fn start_at(home: &TestHome, listen: &str) -> Self {
-        let mut cmd = home.command(&[
+        Self::spawn(&mut Self::command(home, listen))
+    }
+
+    /// The command [`Serve::start_at`] runs, to change before spawning it.
+    pub fn command(home: &TestHome, listen: &str) -> Command {
+        home.command(&[
             "serve",
             "--listen",
             listen,
@@ -181,8 +186,7 @@ impl Serve {
             "--no-mdns",
             "--ui",
             "off",
-        ]);
-        Self::spawn(&mut cmd)
+        ])
     }
 
     /// The same, with the web interface on a free loopback port.

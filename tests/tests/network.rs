@@ -480,15 +480,7 @@ fn serve_keeps_its_memory_in_one_allocator_arena() {
     assert_eq!(status["org"], "Asbl A", "and answers: {status}");
     serve.stop();
 
-    let mut cmd = a.command(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--no-relay",
-        "--no-mdns",
-        "--ui",
-        "off",
-    ]);
+    let mut cmd = Serve::command(&a, "127.0.0.1:0");
     cmd.env("MALLOC_ARENA_MAX", "2");
     let serve = Serve::spawn(&mut cmd);
     let environ = std::fs::read(format!("/proc/{}/environ", serve.pid())).expect("environ");

@@ -3300,23 +3300,25 @@ mod tests {
         );
     }
 
+    /// `room1` renamed by its owner org-a, at `at`.
+    fn rename(c: &mut Calendar, at: i64, name: &str) {
+        c.edit_resource(
+            &author("org-a", 1),
+            at,
+            "room1",
+            &ResourceChange {
+                name: Some(name),
+                ..ResourceChange::default()
+            },
+        )
+        .unwrap();
+    }
+
     /// Resources are found by name from a list kept between bookings: it
     /// follows a rename here, a rename and a new resource from another
     /// device, and is kept across this node's own bookings.
     #[test]
     fn the_kept_resource_list_follows_every_change_to_the_resources() {
-        let rename = |c: &mut Calendar, at: i64, name: &str| {
-            c.edit_resource(
-                &author("org-a", 1),
-                at,
-                "room1",
-                &ResourceChange {
-                    name: Some(name),
-                    ..ResourceChange::default()
-                },
-            )
-            .unwrap();
-        };
         let mut cal = calendar_with_room(None, false);
         book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
         assert_eq!(cal.resource("Salle Horta").unwrap().id, "room1");
@@ -3354,18 +3356,6 @@ mod tests {
     /// follows a rename here and one from another device.
     #[test]
     fn a_resource_asked_for_by_id_follows_every_change_to_it() {
-        let rename = |c: &mut Calendar, at: i64, name: &str| {
-            c.edit_resource(
-                &author("org-a", 1),
-                at,
-                "room1",
-                &ResourceChange {
-                    name: Some(name),
-                    ..ResourceChange::default()
-                },
-            )
-            .unwrap();
-        };
         let name = |c: &Calendar| c.resource("room1").unwrap().name;
         let mut cal = calendar_with_room(None, false);
         book_slot(&mut cal, "b1", "2026-06-01T10:00", "2026-06-01T11:00");
