@@ -1031,6 +1031,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
+    tune_allocator(&cli);
     // No panic reaches a user as a backtrace: one line, exit 1.
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = std::panic::catch_unwind(move || run(cli));
@@ -1763,7 +1764,13 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
         tempfile::tempdir().map_err(|e| usage(format!("cannot create a temporary file: {e}")))?;
     let path = dir.path().join("charter.md");
     write_output(&path, text.as_bytes())?;
-    let status = std::process::Command::new("sh")
+    let mut editor_cmd = std::process::Command::new("sh");
+    // The allocator settings this command set for itself are not the
+    // editor's (`tune_allocator`).
+    if std::env::var_os(TUNED).is_some() {
+        editor_cmd.env_remove("GLIBC_TUNABLES").env_remove(TUNED);
+    }
+    let status = editor_cmd
         .arg("-c")
         .arg(format!("{editor} \"$1\""))
         .arg("sh")
@@ -1792,35 +1799,69 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
     Ok(())
 }
 
-/// Starts `serve` again with glibc's allocator kept to one arena, unless it
-/// already is. glibc gives threads that allocate at once arenas of their
-/// own, and memory freed into one arena is not reused by the others; the
-/// node's work moves between the threads of tokio's blocking pool, and a
-/// node of a large alliance grew by 50 MB that no thread used (benchmark
-/// scenario 8: 199 MiB at its peak, 139 MiB with one arena, with no
-/// slower booking in scenario 3). glibc reads `MALLOC_ARENA_MAX` only when
-/// a process starts, and setting it from inside needs `unsafe`, which this
-/// workspace forbids: so the process replaces itself, keeping its id, its
-/// arguments and its standard streams. If that fails, it goes on as it is.
+/// The glibc allocator settings every `entraide` process runs with.
+///
+/// - `arena_max=1`: glibc gives threads that allocate at once arenas of
+///   their own, and memory freed into one arena is not reused by the
+///   others; the daemon's work moves between tokio's blocking-pool threads,
+///   and a large alliance's daemon peaked 60 MB higher (benchmark scenario
+///   8: 199 MiB, 139 MiB with one arena, and a live booking no slower).
+/// - `hugetlb=1`: the heap asks the kernel for transparent huge pages, so
+///   loading a large document takes far fewer page faults (a cold
+///   `bookings --resource` on the big benchmark home: 0.39 s, 0.30 s).
+///
+/// glibc reads them only when a process starts, and setting them from
+/// inside needs `unsafe`, which this workspace forbids: so the command
+/// starts itself again with them (same pid, arguments and standard
+/// streams), marked [`TUNED`], unless `GLIBC_TUNABLES` is already set (by
+/// the user). Starting again costs about 3 ms, so only commands that gain
+/// do ([`worth_tuning`]). Other C libraries and systems ignore all this.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn one_malloc_arena() {
+const TUNABLES: &str = "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=1";
+
+/// Set in the environment of a command started again by [`tune_allocator`]
+/// (glibc rewrites `GLIBC_TUNABLES` as it reads it).
+const TUNED: &str = "ENTRAIDE_ALLOCATOR_TUNED";
+
+/// A home whose store is at least this large has documents whose loading
+/// is worth huge pages (the benchmark's big home: 11 MB).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const LARGE_STORE: u64 = 4 << 20;
+
+/// Whether `cli` runs long or loads much: `serve` (it runs for days), or a
+/// command that will open a large home itself (no daemon answers for it).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn worth_tuning(cli: &Cli) -> bool {
+    if matches!(cli.command, Command::Serve { .. }) {
+        return true;
+    }
+    let home = Home::new(cli.home.clone().unwrap_or_else(Home::default_root));
+    !home.socket_path().exists()
+        && std::fs::metadata(home.store_path()).is_ok_and(|m| m.len() >= LARGE_STORE)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator(cli: &Cli) {
     use std::os::unix::process::CommandExt;
-    const ARENAS: &str = "MALLOC_ARENA_MAX";
-    if std::env::var_os(ARENAS).is_some() {
+    if std::env::var_os("GLIBC_TUNABLES").is_some()
+        || std::env::var_os(TUNED).is_some()
+        || !worth_tuning(cli)
+    {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
-    let error = std::process::Command::new(exe)
+    // Only returns if it failed: go on as we are.
+    let _ = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env(ARENAS, "1")
+        .env("GLIBC_TUNABLES", TUNABLES)
+        .env(TUNED, "1")
         .exec();
-    eprintln!("warning: could not restart with one allocator arena ({error}); going on");
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn one_malloc_arena() {}
+fn tune_allocator(_: &Cli) {}
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -1875,7 +1916,6 @@ fn serve(
     ui: UiChoice,
     ui_names: Vec<String>,
 ) -> Result<(), Failure> {
-    one_malloc_arena();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
