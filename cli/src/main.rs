@@ -1799,53 +1799,35 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
     Ok(())
 }
 
-/// The glibc allocator settings every `entraide` process runs with.
+/// The glibc allocator settings `serve` runs with: one arena. glibc gives
+/// threads that allocate at once arenas of their own, and memory freed into
+/// one arena is not reused by the others; the daemon's work moves between
+/// tokio's blocking-pool threads, and a large alliance's daemon peaked 60 MB
+/// higher (benchmark scenario 8: 199 MiB, 138 MiB with one arena, and a
+/// live booking no slower). Huge pages for the heap (`hugetlb=1`) were
+/// tried too: a cold command on the big home took 0.26-0.34 s instead of
+/// 0.39 s when the machine had huge pages free, and 0.35-0.41 s in full
+/// benchmark runs, where it had not (the kernel compacts memory to find
+/// them), with more memory held: not taken.
 ///
-/// - `arena_max=1`: glibc gives threads that allocate at once arenas of
-///   their own, and memory freed into one arena is not reused by the
-///   others; the daemon's work moves between tokio's blocking-pool threads,
-///   and a large alliance's daemon peaked 60 MB higher (benchmark scenario
-///   8: 199 MiB, 139 MiB with one arena, and a live booking no slower).
-/// - `hugetlb=1`: the heap asks the kernel for transparent huge pages, so
-///   loading a large document takes far fewer page faults (a cold
-///   `bookings --resource` on the big benchmark home: 0.39 s, 0.30 s).
-///
-/// glibc reads them only when a process starts, and setting them from
-/// inside needs `unsafe`, which this workspace forbids: so the command
-/// starts itself again with them (same pid, arguments and standard
-/// streams), marked [`TUNED`], unless `GLIBC_TUNABLES` is already set (by
-/// the user). Starting again costs about 3 ms, so only commands that gain
-/// do ([`worth_tuning`]). Other C libraries and systems ignore all this.
+/// glibc reads tunables only when a process starts, and setting them from
+/// inside needs `unsafe`, which this workspace forbids: so `serve` starts
+/// itself again with them (same pid, arguments and standard streams),
+/// marked [`TUNED`], unless `GLIBC_TUNABLES` is already set (by the user).
+/// Other C libraries and systems ignore all this.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TUNABLES: &str = "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=1";
+const TUNABLES: &str = "glibc.malloc.arena_max=1";
 
 /// Set in the environment of a command started again by [`tune_allocator`]
 /// (glibc rewrites `GLIBC_TUNABLES` as it reads it).
 const TUNED: &str = "ENTRAIDE_ALLOCATOR_TUNED";
-
-/// A home whose store is at least this large has documents whose loading
-/// is worth huge pages (the benchmark's big home: 11 MB).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const LARGE_STORE: u64 = 4 << 20;
-
-/// Whether `cli` runs long or loads much: `serve` (it runs for days), or a
-/// command that will open a large home itself (no daemon answers for it).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn worth_tuning(cli: &Cli) -> bool {
-    if matches!(cli.command, Command::Serve { .. }) {
-        return true;
-    }
-    let home = Home::new(cli.home.clone().unwrap_or_else(Home::default_root));
-    !home.socket_path().exists()
-        && std::fs::metadata(home.store_path()).is_ok_and(|m| m.len() >= LARGE_STORE)
-}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator(cli: &Cli) {
     use std::os::unix::process::CommandExt;
     if std::env::var_os("GLIBC_TUNABLES").is_some()
         || std::env::var_os(TUNED).is_some()
-        || !worth_tuning(cli)
+        || !matches!(cli.command, Command::Serve { .. })
     {
         return;
     }

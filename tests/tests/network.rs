@@ -463,9 +463,8 @@ fn a_command_run_while_serve_starts_is_answered_by_the_daemon() {
     }
 }
 
-/// `serve` runs with glibc's allocator kept to one arena and on huge
-/// pages (it starts itself again so: see `tune_allocator` in the command
-/// line), and answers as any node does; one started with `GLIBC_TUNABLES`
+/// `serve` runs with glibc's allocator kept to one arena (it starts itself
+/// again so: see `tune_allocator` in the command line), and answers as any node does; one started with `GLIBC_TUNABLES`
 /// already set keeps the user's value.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
