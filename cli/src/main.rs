@@ -1803,7 +1803,7 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
 /// threads that allocate at once arenas of their own, and memory freed into
 /// one arena is not reused by the others; the daemon's work moves between
 /// tokio's blocking-pool threads, and a large alliance's daemon peaked 60 MB
-/// higher (benchmark scenario 8: 199 MiB, 138 MiB with one arena, and a
+/// higher (benchmark scenario 8: 199 MiB, 139 MiB with one arena, and a
 /// live booking no slower). Huge pages for the heap (`hugetlb=1`) were
 /// tried too: a cold command on the big home took 0.26-0.34 s instead of
 /// 0.39 s when the machine had huge pages free, and 0.35-0.41 s in full
