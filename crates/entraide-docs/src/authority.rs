@@ -117,10 +117,7 @@ fn decision(s: &str) -> bool {
 
 /// Longest string of any field, unless its field says otherwise (chars).
 const MAX_STRING: usize = 10_000;
-/// A booking's purpose, packed or not: at most this many characters.
-const MAX_PURPOSE: usize = 500;
-/// A booking's series id, packed or not: at most this many characters.
-const MAX_SERIES: usize = 64;
+use crate::calendar::{MAX_PURPOSE, MAX_SERIES};
 /// Longest proposal text (a charter amendment carries a whole charter).
 const MAX_PROPOSAL_TEXT: usize = 1_000_000;
 /// Longest string one operation may insert into the charter text.

@@ -87,6 +87,11 @@ use crate::lookup::{LookupError, resolve};
 use crate::time::{format_time, local_to_ms, ms_to_local};
 use crate::{Author, DocKind, SharedDoc};
 
+/// A booking's purpose: at most this many characters (the node refuses a
+/// longer one, and every node refuses a change that writes one).
+pub const MAX_PURPOSE: usize = 500;
+/// A booking's series id: at most this many characters.
+pub const MAX_SERIES: usize = 64;
 /// Shortest booking, in minutes.
 pub const MIN_BOOKING_MINUTES: i64 = 5;
 /// Longest booking, in days.

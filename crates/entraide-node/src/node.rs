@@ -1742,10 +1742,11 @@ impl Node {
         let from = parse_time(from, self.zone)?;
         let to = parse_time(to, self.zone)?;
         entraide_docs::calendar::check_length(from, to, self.zone)?;
-        if purpose.chars().count() > 500 {
-            return Err(NodeError::Invalid(
-                "the purpose must be at most 500 characters".into(),
-            ));
+        let max = entraide_docs::calendar::MAX_PURPOSE;
+        if purpose.chars().count() > max {
+            return Err(NodeError::Invalid(format!(
+                "the purpose must be at most {max} characters"
+            )));
         }
         let slots = match (repeat, count, until) {
             (None, None, None) => vec![(from, to)],
