@@ -42,7 +42,7 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use chrono_tz::Tz;
 use ed25519_dalek::SigningKey;
-use entraide_docs::{DocKind, SharedDoc, VersionVector};
+use entraide_docs::{DocKind, Part, SharedDoc, VersionVector};
 use entraide_membership::DeviceId;
 use entraide_net::daemon::{Daemon, ServeConfig};
 use entraide_net::shared::{EndpointConfig, RelayChoice};
@@ -574,12 +574,11 @@ fn push(from: &mut Node, to: &mut Node) -> Result<()> {
     Ok(())
 }
 
-fn export(n: &mut Node, kind: DocKind) -> Result<Vec<u8>> {
-    n.execute(Request::Export {
-        doc: kind.name().into(),
-    })?
-    .file
-    .context("export gave no bytes")
+/// `export <doc>`: "calendar" is the whole calendar, its parts merged.
+fn export(n: &mut Node, doc: &str) -> Result<Vec<u8>> {
+    n.execute(Request::Export { doc: doc.into() })?
+        .file
+        .context("export gave no bytes")
 }
 
 fn sorted_heads(doc: &mut AutoCommit) -> Vec<ChangeHash> {
@@ -953,38 +952,11 @@ fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Syn
         Ok(())
     })?;
 
-    // Resources, then bookings made by every organisation concurrently.
-    let mut calendar = genesis(DocKind::Calendar)?;
+    // Resources, then bookings made by every organisation concurrently,
+    // each resource with its bookings in the calendar's part its id names.
     let owners: Vec<usize> = (0..cfg.resources).map(|_| rng.below(n)).collect();
     let resources: Vec<String> = owners.iter().map(|&o| rng.record_id(&members[o])).collect();
-    let mut serial = 0;
-    by_members(&mut calendar, members, |i, d| {
-        let rroot = child(d, &ROOT, "resources")?;
-        let broot = child(d, &ROOT, "bookings")?;
-        for r in (0..cfg.resources).filter(|r| owners[*r] == i) {
-            let t = tick();
-            serial += 1;
-            let (kind, name) = match r % 10 {
-                8 => ("vehicle", format!("Camionnette {}", r + 1)),
-                9 => ("equipment", format!("Projecteur {}", r + 1)),
-                _ => ("room", format!("Salle {}", r + 1)),
-            };
-            let obj = d.put_object(&rroot, resources[r].as_str(), ObjType::Map)?;
-            d.put(&obj, "name", name)?;
-            d.put(&obj, "kind", kind)?;
-            if kind == "room" {
-                d.put(&obj, "capacity", ScalarValue::Int(8 + (r % 5) as i64 * 10))?;
-            }
-            d.put(&obj, "location", format!("Rue de l'Entraide {serial}"))?;
-            d.put(&obj, "approval", r % 20 == 19)?;
-            d.put(&obj, "zone", "UTC")?;
-            d.put(&obj, "owner", members[i].org_id.as_str())?;
-            d.put(&obj, "created_at", ScalarValue::Int(t))?;
-            d.put_object(&broot, resources[r].as_str(), ObjType::Map)?;
-            commit(d, t, "resource add");
-        }
-        Ok(())
-    })?;
+    let part_of: Vec<DocKind> = resources.iter().map(|r| DocKind::calendar_of(r)).collect();
     // Booking k: resource k % R, its (k / R)-th slot (one hour every three),
     // by an organisation drawn at random: no two overlap.
     let mut mine: Vec<Vec<usize>> = (0..n).map(|_| Vec::new()).collect();
@@ -997,32 +969,65 @@ fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Syn
     let purposes: Vec<&str> = (0..cfg.bookings).map(|_| rng.pick(PURPOSES)).collect();
     let ids: Vec<String> = booker.iter().map(|&m| rng.record_id(&members[m])).collect();
     let booking_t0 = T0 + 400 * 24 * HOUR;
-    by_members(&mut calendar, members, |i, d| {
-        let broot = child(d, &ROOT, "bookings")?;
-        let device = members[i].device();
-        let maps: Vec<ObjId> = resources
-            .iter()
-            .map(|r| child(d, &broot, r))
-            .collect::<Result<_>>()?;
-        for &k in &mine[i] {
-            let r = k % cfg.resources;
-            let from = booking_t0 + (k / cfg.resources) as i64 * 3 * HOUR;
-            let created = T0 + 30 * 24 * HOUR + k as i64 * 60_000;
-            let obj = d.put_object(&maps[r], ids[k].as_str(), ObjType::Map)?;
-            let fixed = entraide_docs::BookingFixed {
-                org: members[i].org_id.clone(),
-                device,
-                from,
-                to: from + HOUR,
-                purpose: purposes[k].to_owned(),
-                created_at: created,
-                series: None,
-            };
-            d.put(&obj, "fixed", ScalarValue::Bytes(fixed.pack()))?;
-            commit(d, created, "book");
-        }
-        Ok(())
-    })?;
+    let mut serial = 0;
+    let mut calendars = Vec::new();
+    for part in Part::all().map(DocKind::Calendar) {
+        let mut calendar = genesis(part)?;
+        by_members(&mut calendar, members, |i, d| {
+            let rroot = child(d, &ROOT, "resources")?;
+            let broot = child(d, &ROOT, "bookings")?;
+            for r in (0..cfg.resources).filter(|r| owners[*r] == i && part_of[*r] == part) {
+                let t = tick();
+                serial += 1;
+                let (kind, name) = match r % 10 {
+                    8 => ("vehicle", format!("Camionnette {}", r + 1)),
+                    9 => ("equipment", format!("Projecteur {}", r + 1)),
+                    _ => ("room", format!("Salle {}", r + 1)),
+                };
+                let obj = d.put_object(&rroot, resources[r].as_str(), ObjType::Map)?;
+                d.put(&obj, "name", name)?;
+                d.put(&obj, "kind", kind)?;
+                if kind == "room" {
+                    d.put(&obj, "capacity", ScalarValue::Int(8 + (r % 5) as i64 * 10))?;
+                }
+                d.put(&obj, "location", format!("Rue de l'Entraide {serial}"))?;
+                d.put(&obj, "approval", r % 20 == 19)?;
+                d.put(&obj, "zone", "UTC")?;
+                d.put(&obj, "owner", members[i].org_id.as_str())?;
+                d.put(&obj, "created_at", ScalarValue::Int(t))?;
+                d.put_object(&broot, resources[r].as_str(), ObjType::Map)?;
+                commit(d, t, "resource add");
+            }
+            Ok(())
+        })?;
+        by_members(&mut calendar, members, |i, d| {
+            let broot = child(d, &ROOT, "bookings")?;
+            let device = members[i].device();
+            for &k in &mine[i] {
+                let r = k % cfg.resources;
+                if part_of[r] != part {
+                    continue;
+                }
+                let from = booking_t0 + (k / cfg.resources) as i64 * 3 * HOUR;
+                let created = T0 + 30 * 24 * HOUR + k as i64 * 60_000;
+                let map = child(d, &broot, &resources[r])?;
+                let obj = d.put_object(&map, ids[k].as_str(), ObjType::Map)?;
+                let fixed = entraide_docs::BookingFixed {
+                    org: members[i].org_id.clone(),
+                    device,
+                    from,
+                    to: from + HOUR,
+                    purpose: purposes[k].to_owned(),
+                    created_at: created,
+                    series: None,
+                };
+                d.put(&obj, "fixed", ScalarValue::Bytes(fixed.pack()))?;
+                commit(d, created, "book");
+            }
+            Ok(())
+        })?;
+        calendars.push((part, calendar));
+    }
     // Proposals, each voted on by several organisations from their own
     // devices (a vote counts only if its author is the voting device).
     let mut proposals = genesis(DocKind::Proposals)?;
@@ -1092,12 +1097,11 @@ fn synth_alliance(cfg: &Config, members: &[Member], rng: &mut Rng) -> Result<Syn
         Ok(())
     })?;
     Ok(Synth {
-        docs: vec![
-            (DocKind::Values, values),
-            (DocKind::Library, library),
-            (DocKind::Calendar, calendar),
-            (DocKind::Proposals, proposals),
-        ],
+        docs: [(DocKind::Values, values), (DocKind::Library, library)]
+            .into_iter()
+            .chain(calendars)
+            .chain([(DocKind::Proposals, proposals)])
+            .collect(),
         blobs,
         first_resource_bookings: cfg.bookings.div_ceil(cfg.resources),
         resource_bookers: booker
@@ -1629,7 +1633,7 @@ struct FirstSync {
 /// Serves `home_a` (a `Daemon`, in this process so that both ends of the
 /// session are recorded), invites a new organisation and runs
 /// `oneshot::join` for it: admission on `entraide/join/4`, then the sync
-/// session on `entraide/sync/8`, whose frames `traffic` records. Checks that
+/// session on `entraide/sync/9`, whose frames `traffic` records. Checks that
 /// the newcomer then holds exactly `expected` heads and every library file.
 fn first_sync(
     rt: &tokio::runtime::Runtime,
@@ -1683,7 +1687,7 @@ fn first_sync(
         + wire::encode(&JoinMsg::Admitted(n.ops_for(&[]))).len();
     let mut saves = Vec::new();
     for (kind, heads) in expected {
-        let bytes = export(&mut n, *kind)?;
+        let bytes = export(&mut n, &kind.name())?;
         ensure!(
             &sorted_heads(&mut AutoCommit::load(&bytes)?) == heads,
             "the newcomer's {kind} differs from the inviter's"
@@ -1798,10 +1802,10 @@ fn load_time(saves: &[(DocKind, Vec<u8>)], repeats: usize) -> Result<Duration> {
 fn split_price(report: &mut Report, fs: &FirstSync, bookers: &HashSet<(usize, usize)>) {
     let save: usize = fs.saves.iter().map(|(_, b)| b.len()).sum();
     let key = SigningKey::from_bytes(&[1; 32]);
-    let one = Attestation::sign(&key, &[2; 32], DocKind::Calendar, [3; 32], 250);
+    let one = Attestation::sign(&key, &[2; 32], DocKind::Calendar(Part::FIRST), [3; 32], 250);
     let bundle = |n: usize| {
         wire::encode(&Msg::Docs(Bundle {
-            doc: DocKind::Calendar,
+            doc: DocKind::Calendar(Part::FIRST),
             bytes: Vec::new(),
             attestations: vec![one.clone(); n],
         }))
@@ -2057,7 +2061,7 @@ fn month_offline(
     })?;
     let mut b = Node::open(&home_b, ZONE)?;
     ensure!(
-        sorted_heads(&mut AutoCommit::load(&export(&mut b, DocKind::Charter)?)?) == union_heads,
+        sorted_heads(&mut AutoCommit::load(&export(&mut b, "charter")?)?) == union_heads,
         "B does not hold A's changes"
     );
     let native = rt.block_on(native_sync(&[a_doc.save()], &[b_doc.save()]))?;
@@ -2707,10 +2711,7 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
         push(&mut first[0], b)?;
     }
     let adj = topology(n, 6, rng);
-    let start_heads = sorted_heads(&mut AutoCommit::load(&export(
-        &mut nodes[0],
-        DocKind::Calendar,
-    )?)?);
+    let start_heads = sorted_heads(&mut AutoCommit::load(&export(&mut nodes[0], "calendar")?)?);
     let devices: Vec<DeviceId> = nodes.iter().map(Node::device).collect();
     let mut sim: Vec<SimNode> = nodes
         .into_iter()
@@ -2753,14 +2754,19 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
     let start = Instant::now();
     let spread = clock.settle(&mut sim, &format!("convergence at {n} nodes"))?;
     let time = start.elapsed();
-    let target = sim[0].node.doc_version_vector(DocKind::Calendar);
+    let calendar_vvs = |node: &mut Node| -> Vec<VersionVector> {
+        Part::all()
+            .map(|p| node.doc_version_vector(DocKind::Calendar(p)))
+            .collect()
+    };
+    let target = calendar_vvs(&mut sim[0].node);
     for s in &mut sim {
         ensure!(
-            s.node.doc_version_vector(DocKind::Calendar) == target,
+            calendar_vvs(&mut s.node) == target,
             "a node did not converge"
         );
     }
-    let mut calendar = AutoCommit::load(&export(&mut sim[0].node, DocKind::Calendar)?)?;
+    let mut calendar = AutoCommit::load(&export(&mut sim[0].node, "calendar")?)?;
     let changes = calendar.get_changes(&start_heads);
     ensure!(changes.len() == n * per_node, "bookings are missing");
     let lower_bound = changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>() * (n - 1);
@@ -2790,7 +2796,7 @@ fn local_writes(home: &Home, resources: &[String], n: usize, base: i64) -> Resul
         node.execute(request)?;
         times.push(ms(t.elapsed()));
     }
-    let sizes = own_change_sizes(&export(&mut node, DocKind::Calendar)?, node.device().0, n)?;
+    let sizes = own_change_sizes(&export(&mut node, "calendar")?, node.device().0, n)?;
     times.sort_by(f64::total_cmp);
     Ok((
         times,
@@ -3011,7 +3017,7 @@ fn cold_start(
     // first needs them).
     let read: Vec<(DocKind, Vec<u8>)> = saves
         .iter()
-        .filter(|(kind, _)| *kind == DocKind::Calendar)
+        .filter(|(kind, _)| *kind == DocKind::calendar_of(resource))
         .cloned()
         .collect();
     let load = load_time(&read, cfg.repeats.max(3))?;
@@ -3023,7 +3029,7 @@ fn cold_start(
             process,
             Unit::Ms,
         )
-        .vs("load() of the calendar", ms(load))
+        .vs("load() of the calendar part read", ms(load))
         .ratio_at_most(1.5)
         .at_most(300.0),
     );
@@ -3034,7 +3040,7 @@ fn cold_start(
             ms(median(in_process.clone())),
             Unit::Ms,
         )
-        .vs("load() of the calendar", ms(load))
+        .vs("load() of the calendar part read", ms(load))
         .ratio_at_most(1.5)
         .at_most(300.0),
     );
@@ -3527,7 +3533,7 @@ fn main() -> Result<()> {
         {
             let mut node = Node::open(&big_home, ZONE)?;
             for kind in DocKind::ALL {
-                saves.push((kind, export(&mut node, kind)?));
+                saves.push((kind, export(&mut node, &kind.name())?));
             }
         }
         if want("6") {

@@ -454,7 +454,7 @@ pub fn build_home(root: &Path, full: bool) -> Home {
     push_chunk(&mut second, charter.doc_mut());
     attest_doc(&mut second, &alliance, charter.doc_mut());
 
-    let mut calendar = Calendar::new(SharedDoc::new(DocKind::Calendar, me));
+    let mut calendar = Calendar::new(SharedDoc::new(DocKind::calendar_of(ROOM), me));
     let room = NewResource {
         id: ROOM,
         name: "Room",
@@ -1515,7 +1515,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             op_heads: vec![ops[3].hash().0],
             docs: vec![
                 (DocKind::Charter, vec![(device(0).0.to_vec(), 2)]),
-                (DocKind::Calendar, vec![(b"entraide-genesis".to_vec(), 1)]),
+                (
+                    DocKind::calendar_of(ROOM),
+                    vec![(b"entraide-genesis".to_vec(), 1)],
+                ),
             ],
             heads: vec![(DocKind::Charter, vec![[7; 32]])],
         },
@@ -1536,7 +1539,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         Msg::Synced,
         Msg::Ack,
         Msg::Have {
-            doc: DocKind::Calendar,
+            doc: DocKind::calendar_of(ROOM),
             held: vec![(device(0).0.to_vec(), 7)],
         },
         Msg::Want {
@@ -1871,8 +1874,12 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         honest(at(DocKind::Values), &v.doc_mut().save()),
     );
 
-    let mut calendar = SharedDoc::load(DocKind::Calendar, device(1).0, [h.save(DocKind::Calendar)])
-        .expect("the calendar loads");
+    let mut calendar = SharedDoc::load(
+        DocKind::calendar_of(ROOM),
+        device(1).0,
+        [h.save(DocKind::calendar_of(ROOM))],
+    )
+    .expect("the calendar loads");
     let base = calendar.heads();
     let mut cal = Calendar::new(calendar);
     let dir_b = |hex: &str| {
@@ -1913,7 +1920,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     add(
         "bundle",
         "calendar-by-b",
-        honest(at(DocKind::Calendar), &cal.doc_mut().save_after(&base)),
+        honest(
+            at(DocKind::calendar_of(ROOM)),
+            &cal.doc_mut().save_after(&base),
+        ),
     );
 
     // Scripts (mode 2): signer, then edits.
@@ -1930,7 +1940,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "bundle",
         "script-calendar-huge-end",
         script(
-            at(DocKind::Calendar),
+            at(DocKind::calendar_of(ROOM)),
             &[
                 1,
                 0,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
-use entraide_docs::DocKind;
+use entraide_docs::{DocKind, Part};
 use entraide_tests::rogue::{self, RogueMember, obj, record_id};
 use entraide_tests::{Serve, TestHome, charter, eventually, join, set_charter};
 use serde_json::{Value, json};
@@ -742,7 +742,7 @@ fn rogue_takes_over_another_orgs_booking_and_cancels_it() {
         w.r_org.clone(),
         w.r_dev.clone(),
     );
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         let b = obj(d, &["bookings", &res, &id]);
         ok(d.put(&b, "org", r_org.as_str()));
         ok(d.put(&b, "cancelled_by", r_org.as_str()));
@@ -761,7 +761,7 @@ fn rogue_cancels_another_orgs_booking() {
         w.r_org.clone(),
         w.r_dev.clone(),
     );
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         let b = obj(d, &["bookings", &res, &id]);
         ok(d.put(&b, "cancelled_by", r_org.as_str()));
         ok(d.put(&b, "cancelled_by_device", r_dev.as_str()));
@@ -784,7 +784,7 @@ fn rogue_backdates_its_own_overlapping_booking() {
             "R's overlapping booking starts in conflict: {list}"
         );
     }
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         let b = obj(d, &["bookings", &res, &id]);
         ok(d.put(&b, "created_at", ScalarValue::Int(0)));
     });
@@ -795,7 +795,7 @@ fn rogue_backdates_its_own_overlapping_booking() {
 fn rogue_deletes_another_orgs_booking() {
     let mut w = world("member");
     let (res, id) = (w.ids.van.clone(), w.ids.a_van_booking.clone());
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         let parent = obj(d, &["bookings", &res]);
         ok(d.delete(&parent, id.as_str()));
     });
@@ -811,7 +811,7 @@ fn rogue_takes_a_resource_and_declines_its_bookings() {
         w.r_org.clone(),
         w.r_dev.clone(),
     );
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         let resource = obj(d, &["resources", &res]);
         ok(d.put(&resource, "owner", r_org.as_str()));
         let b = obj(d, &["bookings", &res, &id]);
@@ -832,7 +832,7 @@ fn rogue_decides_a_booking_of_a_resource_it_does_not_own() {
         w.a_org.clone(),
         w.a_dev.clone(),
     );
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         // Claiming to be the owner in the fields changes nothing: the
         // writing device is R's.
         let b = obj(d, &["bookings", &res, &id]);
@@ -848,7 +848,7 @@ fn rogue_decides_a_booking_of_a_resource_it_does_not_own() {
 fn rogue_deletes_a_resource() {
     let mut w = world("member");
     let res = w.ids.van.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         let resources = obj(d, &["resources"]);
         ok(d.delete(&resources, res.as_str()));
     });
@@ -859,7 +859,7 @@ fn rogue_deletes_a_resource() {
 fn rogue_writes_an_unknown_key_in_a_booking() {
     let mut w = world("member");
     let (van, org, dev) = (w.ids.van.clone(), w.r_org.clone(), w.r_dev.clone());
-    let attack = w.attack(DocKind::Calendar, |rogue, d| {
+    let attack = w.attack(DocKind::calendar_of(&van), |rogue, d| {
         let b = put_booking(d, &van, &rogue.new_id(), &org, &dev);
         ok(d.put(&b, "priority", ScalarValue::Int(1)));
     });
@@ -870,7 +870,7 @@ fn rogue_writes_an_unknown_key_in_a_booking() {
 fn rogue_writes_a_string_where_an_int_belongs() {
     let mut w = world("member");
     let room = w.ids.r_room.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&room), |_, d| {
         // R's own room: the owner may edit it, but capacity is an integer.
         let resource = obj(d, &["resources", &room]);
         ok(d.put(&resource, "capacity", "un millier"));
@@ -882,7 +882,7 @@ fn rogue_writes_a_string_where_an_int_belongs() {
 fn rogue_writes_an_oversized_string() {
     let mut w = world("member");
     let (van, org, dev) = (w.ids.van.clone(), w.r_org.clone(), w.r_dev.clone());
-    let attack = w.attack(DocKind::Calendar, |rogue, d| {
+    let attack = w.attack(DocKind::calendar_of(&van), |rogue, d| {
         let b = put_booking(d, &van, &rogue.new_id(), &org, &dev);
         ok(d.put(&b, "purpose", "x".repeat(1 << 20)));
     });
@@ -893,7 +893,7 @@ fn rogue_writes_an_oversized_string() {
 fn rogue_writes_a_counter() {
     let mut w = world("member");
     let room = w.ids.r_room.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&room), |_, d| {
         let resource = obj(d, &["resources", &room]);
         ok(d.put(&resource, "capacity", ScalarValue::counter(4)));
         ok(d.increment(&resource, "capacity", 1_000));
@@ -910,7 +910,7 @@ fn rogue_creates_a_booking_under_another_devices_id() {
         w.r_dev.clone(),
         w.a_dev.clone(),
     );
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&van), |_, d| {
         put_booking(d, &van, &record_id(&a_dev), &org, &dev);
     });
     w.assert_refused(&attack);
@@ -920,7 +920,7 @@ fn rogue_creates_a_booking_under_another_devices_id() {
 fn rogue_books_in_another_orgs_name() {
     let mut w = world("member");
     let (van, a_org, a_dev) = (w.ids.van.clone(), w.a_org.clone(), w.a_dev.clone());
-    let attack = w.attack(DocKind::Calendar, |rogue, d| {
+    let attack = w.attack(DocKind::calendar_of(&van), |rogue, d| {
         put_booking(d, &van, &rogue.new_id(), &a_org, &a_dev);
     });
     w.assert_refused(&attack);
@@ -930,7 +930,7 @@ fn rogue_books_in_another_orgs_name() {
 fn rogue_packs_a_booking_in_another_orgs_name() {
     let mut w = world("member");
     let (van, a_org, r_dev) = (w.ids.van.clone(), w.a_org.clone(), w.r_dev.clone());
-    let attack = w.attack(DocKind::Calendar, |rogue, d| {
+    let attack = w.attack(DocKind::calendar_of(&van), |rogue, d| {
         // The stock client's packed fields, with R's own device and A's name.
         let device = data_encoding::HEXLOWER
             .decode(r_dev.as_bytes())
@@ -1014,7 +1014,7 @@ fn rogue_withdraws_another_orgs_library_entry() {
 fn rogue_changes_another_orgs_resource_rules() {
     let mut w = world("member");
     let res = w.ids.salle.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         // No approval needed and a quota of nothing for everyone else.
         let r = obj(d, &["resources", &res]);
         ok(d.put(&r, "approval", false));
@@ -1027,7 +1027,7 @@ fn rogue_changes_another_orgs_resource_rules() {
 fn rogue_replaces_a_resources_bookings_shelf() {
     let mut w = world("member");
     let res = w.ids.salle.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&res), |_, d| {
         // A new, empty map under the room would hide all its bookings.
         let bookings = obj(d, &["bookings"]);
         ok(d.put_object(&bookings, res.as_str(), ObjType::Map));
@@ -1081,7 +1081,7 @@ fn rogue_rewords_another_orgs_value() {
 fn rogue_writes_a_key_at_a_documents_root() {
     let mut w = world("member");
     let r_org = w.r_org.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::Calendar(Part::FIRST), |_, d| {
         ok(d.put(ROOT, "admin", r_org.as_str()));
     });
     w.assert_refused(&attack);
@@ -1379,7 +1379,7 @@ fn rogue_rewrites_another_orgs_profile() {
 fn rogue_withdraws_another_orgs_resource() {
     let mut w = world("member");
     let salle = w.ids.salle.clone();
-    let attack = w.attack(DocKind::Calendar, |_, d| {
+    let attack = w.attack(DocKind::calendar_of(&salle), |_, d| {
         let r = obj(d, &["resources", &salle]);
         ok(d.put(&r, "withdrawn_at", ScalarValue::Int(rogue::now_ms())));
     });

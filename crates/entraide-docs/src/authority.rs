@@ -528,11 +528,11 @@ fn check_op(
         (DocKind::Charter, ["text"]) => charter_text(op),
         (DocKind::Values, ["values"])
         | (DocKind::Library, ["entries"])
-        | (DocKind::Calendar, ["resources"])
+        | (DocKind::Calendar(_), ["resources"])
         | (DocKind::Proposals, ["proposals"])
         | (DocKind::Events, ["events"])
         | (DocKind::Ledger, ["entries"]) => new_record(ctx, op, key),
-        (DocKind::Calendar, ["bookings"]) => {
+        (DocKind::Calendar(_), ["bookings"]) => {
             // A resource's shelf of bookings comes with the resource.
             let key = key.unwrap_or_default();
             let with_resource = matches!(op.action, OpType::Make(ObjType::Map))
@@ -544,7 +544,7 @@ fn check_op(
                 Err("a resource's bookings are created with the resource, by its owner".into())
             }
         }
-        (DocKind::Calendar, ["bookings", _]) => new_record(ctx, op, key),
+        (DocKind::Calendar(_), ["bookings", _]) => new_record(ctx, op, key),
         (DocKind::Values, ["values", _]) => {
             let proposer = same_org(ctx, &place[1].creator);
             value_field(ctx, here, proposer, key, op)
@@ -560,11 +560,11 @@ fn check_op(
                 _ => Err("a tag is a short string".into()),
             }
         }
-        (DocKind::Calendar, ["resources", _]) => {
+        (DocKind::Calendar(_), ["resources", _]) => {
             let owner = same_org(ctx, &place[1].creator);
             resource_field(ctx, here, owner, key, op)
         }
-        (DocKind::Calendar, ["bookings", _, _]) => {
+        (DocKind::Calendar(_), ["bookings", _, _]) => {
             let booker = same_org(ctx, &place[2].creator);
             let owner = same_org(ctx, &place[1].creator);
             booking_field(ctx, here, booker, owner, &place[2].creator, key, op)

@@ -85,7 +85,7 @@ use chrono_tz::Tz;
 use crate::doc::Record;
 use crate::lookup::{LookupError, resolve};
 use crate::time::{format_time, local_to_ms, ms_to_local};
-use crate::{Author, DocKind, SharedDoc};
+use crate::{Author, SharedDoc};
 
 /// A booking's purpose: at most this many characters (the node refuses a
 /// longer one, and every node refuses a change that writes one).
@@ -720,7 +720,7 @@ pub struct Calendar {
 impl Calendar {
     /// Wraps a calendar document.
     pub fn new(mut doc: SharedDoc) -> Self {
-        debug_assert_eq!(doc.kind().base(), DocKind::Calendar);
+        debug_assert!(doc.kind().is_calendar());
         let heads = doc.heads();
         let read = RefCell::new(ReadBookings {
             generation: doc.generation(),
@@ -2624,6 +2624,8 @@ mod kept_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DocKind;
+    use crate::doc::Part;
     use crate::time::parse_time;
 
     const BXL: Tz = chrono_tz::Europe::Brussels;
@@ -2671,7 +2673,7 @@ mod tests {
     }
 
     fn calendar_with_room(quota: Option<Quota>, approval: bool) -> Calendar {
-        let mut cal = Calendar::new(SharedDoc::new(DocKind::Calendar, [1; 32]));
+        let mut cal = Calendar::new(SharedDoc::new(DocKind::Calendar(Part::FIRST), [1; 32]));
         cal.add_resource(
             &author("org-a", 1),
             1,
@@ -2739,7 +2741,7 @@ mod tests {
         assert_eq!(status_of(&cal, "new1").0, BookingStatus::Confirmed);
         let fresh = Calendar::new(
             SharedDoc::load(
-                DocKind::Calendar,
+                DocKind::Calendar(Part::FIRST),
                 [1; 32],
                 [cal.doc_mut().save().as_slice()],
             )
@@ -2908,8 +2910,9 @@ mod tests {
     fn concurrent_overlaps_resolve_the_same_everywhere() {
         let mut a = calendar_with_room(None, false);
         let base = a.doc_mut().save();
-        let mut b =
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [2; 32], [&base[..]]).unwrap());
+        let mut b = Calendar::new(
+            SharedDoc::load(DocKind::Calendar(Part::FIRST), [2; 32], [&base[..]]).unwrap(),
+        );
         a.book(
             &author("org-a", 1),
             100,
@@ -2991,8 +2994,9 @@ mod tests {
     /// copy back: what another device does, synced.
     fn on_device(cal: &mut Calendar, device: u8, act: impl FnOnce(&mut Calendar)) {
         let bytes = cal.doc_mut().save();
-        let mut other =
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [device; 32], [&bytes[..]]).unwrap());
+        let mut other = Calendar::new(
+            SharedDoc::load(DocKind::Calendar(Part::FIRST), [device; 32], [&bytes[..]]).unwrap(),
+        );
         act(&mut other);
         cal.doc_mut().merge(other.doc_mut()).unwrap();
     }
@@ -3008,7 +3012,9 @@ mod tests {
         let mut a = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
         let base = a.doc_mut().save();
         let load = |d: u8| {
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [d; 32], [&base[..]]).unwrap())
+            Calendar::new(
+                SharedDoc::load(DocKind::Calendar(Part::FIRST), [d; 32], [&base[..]]).unwrap(),
+            )
         };
         let (mut one, mut two) = (load(2), load(5));
         one.book(
@@ -3421,8 +3427,9 @@ mod tests {
         assert_eq!(record.str("cancelled_by_device"), Some(hex(&[5; 32])));
         // A forged cancellation and a real one, concurrently: it is cancelled.
         let bytes = cal.doc_mut().save();
-        let mut forger =
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [3; 32], [&bytes[..]]).unwrap());
+        let mut forger = Calendar::new(
+            SharedDoc::load(DocKind::Calendar(Part::FIRST), [3; 32], [&bytes[..]]).unwrap(),
+        );
         forger
             .cancel(&author("org-b", 3), false, 4, "b4", &dir())
             .unwrap();
@@ -3457,8 +3464,9 @@ mod tests {
         assert_eq!(b1.reason.as_deref(), Some("travaux"));
         // Concurrent approval and refusal by the owner: the refusal wins.
         let bytes = cal.doc_mut().save();
-        let mut other =
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [4; 32], [&bytes[..]]).unwrap());
+        let mut other = Calendar::new(
+            SharedDoc::load(DocKind::Calendar(Part::FIRST), [4; 32], [&bytes[..]]).unwrap(),
+        );
         other
             .decide(&author("org-a", 4), 4, "b2", true, None, &dir())
             .unwrap();
@@ -3474,8 +3482,9 @@ mod tests {
     fn suggestions_are_free_and_within_the_quota() {
         let mut a = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
         let base = a.doc_mut().save();
-        let mut b =
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [2; 32], [&base[..]]).unwrap());
+        let mut b = Calendar::new(
+            SharedDoc::load(DocKind::Calendar(Part::FIRST), [2; 32], [&base[..]]).unwrap(),
+        );
         // org-a keeps Sunday 2026-06-07 10:00-12:00; org-b, apart and later,
         // booked 11:00-13:00 and already has 2h on Monday of that week.
         a.book(
@@ -3533,7 +3542,9 @@ mod tests {
         let mut x = calendar_with_room(Some(Quota::parse("3h/week").unwrap()), false);
         let base = x.doc_mut().save();
         let load = |d: u8| {
-            Calendar::new(SharedDoc::load(DocKind::Calendar, [d; 32], [&base[..]]).unwrap())
+            Calendar::new(
+                SharedDoc::load(DocKind::Calendar(Part::FIRST), [d; 32], [&base[..]]).unwrap(),
+            )
         };
         let (mut y, mut z) = (load(5), load(2));
         x.book(

@@ -18,8 +18,9 @@ pub enum DocKind {
     Values,
     /// The library of procedures, job profiles, statutes...
     Library,
-    /// Shared resources and their bookings.
-    Calendar,
+    /// Shared resources and their bookings: one part of the alliance's
+    /// calendar (see [`Part`]).
+    Calendar(Part),
     /// Proposals and votes.
     Proposals,
     /// Trainings and events with seats, and registrations.
@@ -77,7 +78,7 @@ impl Shelf {
         match self {
             Self::Notes => DocKind::Charter,
             Self::Library => DocKind::Library,
-            Self::Calendar => DocKind::Calendar,
+            Self::Calendar => DocKind::Calendar(Part::FIRST),
             Self::Proposals => DocKind::Proposals,
             Self::Events => DocKind::Events,
             Self::Ledger => DocKind::Ledger,
@@ -100,11 +101,18 @@ impl Shelf {
 impl DocKind {
     /// Every document of the alliance itself, in a fixed order (a working
     /// group's documents are [`DocKind::Group`]).
-    pub const ALL: [DocKind; 8] = [
+    pub const ALL: [DocKind; 7 + Part::COUNT as usize] = [
         Self::Charter,
         Self::Values,
         Self::Library,
-        Self::Calendar,
+        Self::Calendar(Part(0)),
+        Self::Calendar(Part(1)),
+        Self::Calendar(Part(2)),
+        Self::Calendar(Part(3)),
+        Self::Calendar(Part(4)),
+        Self::Calendar(Part(5)),
+        Self::Calendar(Part(6)),
+        Self::Calendar(Part(7)),
         Self::Proposals,
         Self::Events,
         Self::Profiles,
@@ -114,6 +122,18 @@ impl DocKind {
     /// A group's document.
     pub fn group(group: [u8; 16], shelf: Shelf) -> Self {
         Self::Group(GroupDoc { group, shelf })
+    }
+
+    /// The part of the alliance's calendar that holds the resource `id`
+    /// (and its bookings).
+    pub fn calendar_of(resource_id: &str) -> Self {
+        Self::Calendar(Part::of(resource_id))
+    }
+
+    /// Whether it holds resources and bookings: a part of the alliance's
+    /// calendar, or a group's calendar.
+    pub fn is_calendar(self) -> bool {
+        matches!(self.base(), Self::Calendar(_))
     }
 
     /// The alliance document whose schema and rules this one has (itself,
@@ -140,7 +160,7 @@ impl DocKind {
             Self::Charter => "charter",
             Self::Values => "values",
             Self::Library => "library",
-            Self::Calendar => "calendar",
+            Self::Calendar(p) => return format!("calendar/{}", p.0).into(),
             Self::Proposals => "proposals",
             Self::Events => "events",
             Self::Profiles => "profiles",
@@ -176,12 +196,75 @@ impl DocKind {
             Self::Charter => &[("text", ObjType::Text)],
             Self::Values => &[("values", ObjType::Map)],
             Self::Library => &[("entries", ObjType::Map)],
-            Self::Calendar => &[("resources", ObjType::Map), ("bookings", ObjType::Map)],
+            Self::Calendar(_) => &[("resources", ObjType::Map), ("bookings", ObjType::Map)],
             Self::Proposals => &[("proposals", ObjType::Map)],
             Self::Events => &[("events", ObjType::Map)],
             Self::Profiles => &[("orgs", ObjType::Map)],
             Self::Ledger | Self::Group(_) => &[("entries", ObjType::Map)],
         }
+    }
+}
+
+/// One of the [`Part::COUNT`] documents the alliance's calendar is kept in.
+///
+/// A resource and all its bookings live in the part its id names
+/// ([`Part::of`]), so that a command about one resource loads an eighth of
+/// the bookings, and a booking's rules (overlaps, quotas, the owner's
+/// decisions) never look beyond one document. Every part starts from the
+/// same genesis (the calendar's root objects), so the union of their
+/// changes is one automerge document holding the whole calendar (what
+/// `export calendar` writes). More parts would load less each, at the
+/// price of an attestation per part and booking device on the wire (the
+/// benchmark prices it under scenario 1b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Part(u8);
+
+impl Part {
+    /// How many parts the calendar has.
+    pub const COUNT: u8 = 8;
+
+    /// The first part (the one a group's single calendar document starts
+    /// like).
+    pub const FIRST: Part = Part(0);
+
+    /// Every part, in order.
+    pub fn all() -> impl Iterator<Item = Part> {
+        (0..Self::COUNT).map(Part)
+    }
+
+    /// The part that holds the resource `id`: the 64-bit FNV-1a hash of
+    /// its bytes, modulo [`Part::COUNT`]. Written out rather than taken
+    /// from a hashing crate because every node must compute the same part
+    /// for ever, whatever version of a crate it was built with.
+    pub fn of(id: &str) -> Part {
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Part((hash % u64::from(Self::COUNT)) as u8)
+    }
+
+    /// Its number, from 0.
+    pub fn index(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for Part {
+    type Error = String;
+
+    fn try_from(n: u8) -> Result<Self, Self::Error> {
+        if n < Self::COUNT {
+            Ok(Part(n))
+        } else {
+            Err(format!("no calendar part {n}"))
+        }
+    }
+}
+
+impl From<Part> for u8 {
+    fn from(p: Part) -> u8 {
+        p.0
     }
 }
 

@@ -54,8 +54,9 @@ pub use automerge::ChangeHash;
 pub use calendar::{BookingFixed, Calendar};
 pub use charter::Charter;
 pub use doc::{
-    ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, GroupDoc, SharedDoc,
-    Shelf, VersionVector, device_hex_of_actor, device_of_actor, merge_version, version_beyond,
+    ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, GroupDoc, Part,
+    SharedDoc, Shelf, VersionVector, device_hex_of_actor, device_of_actor, merge_version,
+    version_beyond,
 };
 pub use events::Events;
 pub use ledger::Ledger;

@@ -8,7 +8,7 @@ use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue};
 use chrono_tz::Tz;
 use entraide_docs::calendar::{DeviceOrg, NewBooking, NewResource, ResourceKind};
 use entraide_docs::{
-    Author, Calendar, DocKind, Members, SharedDoc, Values, check_changes, record_id,
+    Author, Calendar, DocKind, Members, Part, SharedDoc, Values, check_changes, record_id,
 };
 use proptest::prelude::*;
 
@@ -62,7 +62,7 @@ fn author(device: [u8; 32]) -> Author {
 
 /// A calendar where org-a added a room and org-b booked it.
 fn calendar() -> (Calendar, String, String) {
-    let mut cal = Calendar::new(SharedDoc::new(DocKind::Calendar, A_DEV));
+    let mut cal = Calendar::new(SharedDoc::new(DocKind::Calendar(Part::FIRST), A_DEV));
     let room = record_id([1; 8], &A_DEV);
     cal.add_resource(
         &author(A_DEV),
@@ -81,7 +81,7 @@ fn calendar() -> (Calendar, String, String) {
     )
     .expect("room");
     let saved = cal.doc_mut().save();
-    let mut b = Calendar::new(SharedDoc::new(DocKind::Calendar, B_DEV));
+    let mut b = Calendar::new(SharedDoc::new(DocKind::Calendar(Part::FIRST), B_DEV));
     b.doc_mut().load_incremental(&saved).expect("load");
     let booking = record_id([2; 8], &B_DEV);
     b.book(
@@ -143,7 +143,11 @@ fn what_the_typed_apis_write_passes() {
     let (mut cal, _, booking) = calendar();
     cal.cancel(&author(B_DEV), false, T0 + 2, &booking, &dir)
         .expect("cancel");
-    check_all(&mut raw(cal.doc_mut(), B_DEV), DocKind::Calendar).expect("honest calendar");
+    check_all(
+        &mut raw(cal.doc_mut(), B_DEV),
+        DocKind::Calendar(Part::FIRST),
+    )
+    .expect("honest calendar");
 
     let mut values = Values::new(SharedDoc::new(DocKind::Values, A_DEV));
     let id = record_id([3; 8], &A_DEV);
@@ -161,7 +165,7 @@ fn fixed_fields_cannot_be_rewritten_even_by_their_author() {
         ("created_at", ScalarValue::Int(0)),
         ("from", ScalarValue::Int(T0)),
     ] {
-        let refused = after(cal.doc_mut(), DocKind::Calendar, B_DEV, |d| {
+        let refused = after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), B_DEV, |d| {
             let obj = booking_obj(d, &room, &booking);
             d.put(&obj, field, value).unwrap();
         })
@@ -199,7 +203,7 @@ fn packed_bookings_are_made_in_their_writers_name_only() {
     let honest = fixed("org-b", B_DEV, "Formation").pack();
     after(
         cal.doc_mut(),
-        DocKind::Calendar,
+        DocKind::Calendar(Part::FIRST),
         B_DEV,
         new_booking(ScalarValue::Bytes(honest.clone())),
     )
@@ -236,12 +240,17 @@ fn packed_bookings_are_made_in_their_writers_name_only() {
         ),
         ("a string", ScalarValue::Str("org-b".into()), "bytes"),
     ] {
-        let refused =
-            after(cal.doc_mut(), DocKind::Calendar, B_DEV, new_booking(value)).expect_err(what);
+        let refused = after(
+            cal.doc_mut(),
+            DocKind::Calendar(Part::FIRST),
+            B_DEV,
+            new_booking(value),
+        )
+        .expect_err(what);
         assert!(refused.rule.contains(rule), "{what}: {}", refused.rule);
     }
     // Written once: the booking's own device cannot move it afterwards.
-    let refused = after(cal.doc_mut(), DocKind::Calendar, B_DEV, |d| {
+    let refused = after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), B_DEV, |d| {
         let obj = booking_obj(d, &room, &booking);
         d.put(&obj, "fixed", ScalarValue::Bytes(honest)).unwrap();
     })
@@ -254,7 +263,7 @@ fn another_organisations_records_are_out_of_reach() {
     let (mut cal, room, booking) = calendar();
     // Deleting B's booking, as A.
     assert!(
-        after(cal.doc_mut(), DocKind::Calendar, A_DEV, |d| {
+        after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), A_DEV, |d| {
             let (_, bookings) = d.get(ROOT, "bookings").unwrap().unwrap();
             let (_, shelf) = d.get(&bookings, room.as_str()).unwrap().unwrap();
             d.delete(&shelf, booking.as_str()).unwrap();
@@ -262,7 +271,7 @@ fn another_organisations_records_are_out_of_reach() {
         .is_err()
     );
     // Deciding as B on A's room.
-    let refused = after(cal.doc_mut(), DocKind::Calendar, B_DEV, |d| {
+    let refused = after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), B_DEV, |d| {
         let obj = booking_obj(d, &room, &booking);
         d.put(&obj, "decision", "approved").unwrap();
     })
@@ -270,7 +279,7 @@ fn another_organisations_records_are_out_of_reach() {
     assert!(refused.rule.contains("owner"), "{}", refused.rule);
     // Changing the room's owner, as B.
     assert!(
-        after(cal.doc_mut(), DocKind::Calendar, B_DEV, |d| {
+        after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), B_DEV, |d| {
             let (_, resources) = d.get(ROOT, "resources").unwrap().unwrap();
             let (_, r) = d.get(&resources, room.as_str()).unwrap().unwrap();
             d.put(&r, "owner", "org-b").unwrap();
@@ -279,7 +288,7 @@ fn another_organisations_records_are_out_of_reach() {
     );
     // A record under an id that names another device.
     assert!(
-        after(cal.doc_mut(), DocKind::Calendar, B_DEV, |d| {
+        after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), B_DEV, |d| {
             let (_, resources) = d.get(ROOT, "resources").unwrap().unwrap();
             d.put_object(&resources, record_id([9; 8], &A_DEV), ObjType::Map)
                 .unwrap();
@@ -289,13 +298,13 @@ fn another_organisations_records_are_out_of_reach() {
     // A cancellation of B's booking by A (a coordinator) must cite the
     // membership it was a coordinator in.
     assert!(
-        after(cal.doc_mut(), DocKind::Calendar, A_DEV, |d| {
+        after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), A_DEV, |d| {
             let obj = booking_obj(d, &room, &booking);
             d.put(&obj, "cancelled_by", "org-a").unwrap();
         })
         .is_err()
     );
-    after(cal.doc_mut(), DocKind::Calendar, A_DEV, |d| {
+    after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), A_DEV, |d| {
         let obj = booking_obj(d, &room, &booking);
         d.put(&obj, "cancelled_by", "org-a").unwrap();
         d.put(&obj, "cancelled_under", hex(&[7; 32])).unwrap();
@@ -345,7 +354,7 @@ fn the_schema_refuses_roots_unknown_keys_types_counters_and_strangers() {
     ];
     for (what, edit) in cases {
         assert!(
-            after(cal.doc_mut(), DocKind::Calendar, B_DEV, edit).is_err(),
+            after(cal.doc_mut(), DocKind::Calendar(Part::FIRST), B_DEV, edit).is_err(),
             "{what} was accepted"
         );
     }
@@ -385,7 +394,7 @@ fn a_large_bundle_is_taken_whole_or_not_at_all() {
             doc.commit();
         }
         let bundle = doc.save_after(&before);
-        let mut receiver = SharedDoc::new(DocKind::Calendar, A_DEV);
+        let mut receiver = SharedDoc::new(DocKind::Calendar(Part::FIRST), A_DEV);
         receiver.load_incremental(&base).expect("base");
         let held = receiver.heads();
         let result = receiver.apply_verified(&bundle, &Two, |added| {
@@ -454,10 +463,10 @@ proptest! {
         let changes = doc.get_changes(&before);
         let shuffled: Vec<_> = order.iter().map(|&i| changes[i].clone()).collect();
         let base_doc = AutoCommit::load(&base).unwrap();
-        let in_order = check_changes(DocKind::Calendar, &base_doc, &changes, &Two);
-        let any_order = check_changes(DocKind::Calendar, &base_doc, &shuffled, &Two);
+        let in_order = check_changes(DocKind::Calendar(Part::FIRST), &base_doc, &changes, &Two);
+        let any_order = check_changes(DocKind::Calendar(Part::FIRST), &base_doc, &shuffled, &Two);
         prop_assert_eq!(&in_order, &any_order);
         prop_assert_eq!(in_order.is_err(), hostile.is_some());
-        prop_assert_eq!(check_changes(DocKind::Calendar, &base_doc, &changes, &Two), in_order);
+        prop_assert_eq!(check_changes(DocKind::Calendar(Part::FIRST), &base_doc, &changes, &Two), in_order);
     }
 }

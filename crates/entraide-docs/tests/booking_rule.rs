@@ -38,7 +38,7 @@ use entraide_docs::calendar::{
     Period, Quota, ResourceKind,
 };
 use entraide_docs::time::parse_time;
-use entraide_docs::{Author, Calendar, DocKind, SharedDoc};
+use entraide_docs::{Author, Calendar, DocKind, Part, SharedDoc};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -182,7 +182,7 @@ struct Node {
 }
 
 fn base_doc(resources: usize, approval: bool, quota: Option<u32>) -> Vec<u8> {
-    let mut cal = Calendar::new(SharedDoc::new(DocKind::Calendar, BASE_DEVICE));
+    let mut cal = Calendar::new(SharedDoc::new(DocKind::Calendar(Part::FIRST), BASE_DEVICE));
     let owner = Author {
         device: BASE_DEVICE,
         org: OWNER.into(),
@@ -517,7 +517,8 @@ fn run(s: &Scenario) -> Vec<Booking> {
                 device,
                 org: NODE_ORGS[i],
                 cal: Calendar::new(
-                    SharedDoc::load(DocKind::Calendar, device, [&base[..]]).expect("load"),
+                    SharedDoc::load(DocKind::Calendar(Part::FIRST), device, [&base[..]])
+                        .expect("load"),
                 ),
                 made: Vec::new(),
                 cancelled: Vec::new(),

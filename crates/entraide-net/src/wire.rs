@@ -1,6 +1,6 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/8`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/9`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// record ids without their creator; version 1 had no `Have`/`Want`).
 /// Nodes of two versions refuse each other at the handshake: the members
 /// of an alliance update together.
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/8";
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/9";
 /// Joining an alliance with a ticket, version 4 (version 3 refuses packed
 /// bookings, which the documents sent after the admission hold; version 2 knew no group
 /// operations, version 1 no `Leave`, which the admission may carry).

@@ -4,8 +4,9 @@
 //! A command run without `serve` answers from one or two documents; loading
 //! all of them first made every command cost the load of the largest (the
 //! calendar, the charter's long history). [`Docs`] keeps each alliance
-//! document unread (an empty cell) until an accessor (`Docs::calendar`,
-//! `Docs::doc_mut`...) reads it from the store; a document that cannot be
+//! document unread (an empty cell) until an accessor (`Docs::calendar`
+//! for one part of the calendar, `Docs::doc_mut`...) reads it from the
+//! store; a document that cannot be
 //! read is an error of that accessor, never a panic nor an empty document
 //! standing in for it. A group's six documents are loaded together when
 //! first needed, by `Node::load_group`: one that cannot be read is an error
@@ -20,8 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use entraide_docs::{
-    Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Profiles, Proposals, SharedDoc,
-    Values,
+    Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Part, Profiles, Proposals,
+    SharedDoc, Values,
 };
 use entraide_store::{Store, WriteBatch};
 
@@ -43,7 +44,8 @@ pub(crate) struct Docs {
     charter: OnceCell<Charter>,
     values: OnceCell<Values>,
     library: OnceCell<Library>,
-    calendar: OnceCell<Calendar>,
+    /// The calendar's parts (`entraide_docs::Part`), each loaded alone.
+    calendar: [OnceCell<Calendar>; Part::COUNT as usize],
     proposals: OnceCell<Proposals>,
     events: OnceCell<Events>,
     profiles: OnceCell<Profiles>,
@@ -96,14 +98,12 @@ pub(crate) struct Docs {
 
 /// A typed document over its [`SharedDoc`].
 trait Typed: Sized {
-    const KIND: DocKind;
     fn new(doc: SharedDoc) -> Self;
 }
 
 macro_rules! typed {
-    ($($ty:ident: $kind:ident),* $(,)?) => {$(
+    ($($ty:ident),* $(,)?) => {$(
         impl Typed for $ty {
-            const KIND: DocKind = DocKind::$kind;
             fn new(doc: SharedDoc) -> Self {
                 $ty::new(doc)
             }
@@ -112,14 +112,7 @@ macro_rules! typed {
 }
 
 typed!(
-    Charter: Charter,
-    Values: Values,
-    Library: Library,
-    Calendar: Calendar,
-    Proposals: Proposals,
-    Events: Events,
-    Profiles: Profiles,
-    Ledger: Ledger,
+    Charter, Values, Library, Calendar, Proposals, Events, Profiles, Ledger
 );
 
 /// Reads one document from the store, to write under `epoch`; one stored
@@ -141,9 +134,10 @@ pub(crate) fn load_doc(
     Ok(doc)
 }
 
-/// The document in `slot`, loaded first if it is not yet.
+/// The document `kind` in `slot`, loaded first if it is not yet.
 fn loaded<'a, T: Typed>(
     slot: &'a OnceCell<T>,
+    kind: DocKind,
     store: &Store,
     device: [u8; 32],
     epoch: [u8; EPOCH_LEN],
@@ -151,20 +145,21 @@ fn loaded<'a, T: Typed>(
     if let Some(typed) = slot.get() {
         return Ok(typed);
     }
-    let typed = T::new(load_doc(store, T::KIND, device, epoch)?);
+    let typed = T::new(load_doc(store, kind, device, epoch)?);
     Ok(slot.get_or_init(|| typed))
 }
 
 /// [`loaded`], to change it.
 fn loaded_mut<'a, T: Typed>(
     slot: &'a mut OnceCell<T>,
+    kind: DocKind,
     store: &Store,
     device: [u8; 32],
     epoch: [u8; EPOCH_LEN],
 ) -> Result<&'a mut T, NodeError> {
-    loaded(slot, store, device, epoch)?;
+    loaded(slot, kind, store, device, epoch)?;
     slot.get_mut()
-        .ok_or_else(|| NodeError::Invalid(format!("the {} document is not loaded", T::KIND.name())))
+        .ok_or_else(|| NodeError::Invalid(format!("the {kind} document is not loaded")))
 }
 
 macro_rules! accessors {
@@ -173,11 +168,11 @@ macro_rules! accessors {
         // Some documents are only ever read to be changed.
         #[allow(dead_code)]
         pub(crate) fn $name(&self) -> Result<&$ty, NodeError> {
-            loaded(&self.$name, &self.store, self.device, self.epoch)
+            loaded(&self.$name, DocKind::$ty, &self.store, self.device, self.epoch)
         }
         #[doc = concat!("The ", stringify!($name), " document to change, loaded first if it is not yet.")]
         pub(crate) fn $name_mut(&mut self) -> Result<&mut $ty, NodeError> {
-            loaded_mut(&mut self.$name, &self.store, self.device, self.epoch)
+            loaded_mut(&mut self.$name, DocKind::$ty, &self.store, self.device, self.epoch)
         }
     )*};
 }
@@ -189,7 +184,7 @@ impl Docs {
             charter: OnceCell::new(),
             values: OnceCell::new(),
             library: OnceCell::new(),
-            calendar: OnceCell::new(),
+            calendar: Default::default(),
             proposals: OnceCell::new(),
             events: OnceCell::new(),
             profiles: OnceCell::new(),
@@ -214,12 +209,35 @@ impl Docs {
         charter, charter_mut: Charter,
         values, values_mut: Values,
         library, library_mut: Library,
-        calendar, calendar_mut: Calendar,
         proposals, proposals_mut: Proposals,
         events, events_mut: Events,
         profiles, profiles_mut: Profiles,
         ledger, ledger_mut: Ledger,
     );
+
+    /// One part of the calendar, loaded first if it is not yet.
+    pub(crate) fn calendar(&self, part: Part) -> Result<&Calendar, NodeError> {
+        let slot = &self.calendar[usize::from(part.index())];
+        loaded(
+            slot,
+            DocKind::Calendar(part),
+            &self.store,
+            self.device,
+            self.epoch,
+        )
+    }
+
+    /// One part of the calendar to change, loaded first if it is not yet.
+    pub(crate) fn calendar_mut(&mut self, part: Part) -> Result<&mut Calendar, NodeError> {
+        let slot = &mut self.calendar[usize::from(part.index())];
+        loaded_mut(
+            slot,
+            DocKind::Calendar(part),
+            &self.store,
+            self.device,
+            self.epoch,
+        )
+    }
 
     /// One document, for storage and sync.
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> Result<&mut SharedDoc, NodeError> {
@@ -227,7 +245,7 @@ impl Docs {
             DocKind::Charter => self.charter_mut()?.doc_mut(),
             DocKind::Values => self.values_mut()?.doc_mut(),
             DocKind::Library => self.library_mut()?.doc_mut(),
-            DocKind::Calendar => self.calendar_mut()?.doc_mut(),
+            DocKind::Calendar(part) => self.calendar_mut(part)?.doc_mut(),
             DocKind::Proposals => self.proposals_mut()?.doc_mut(),
             DocKind::Events => self.events_mut()?.doc_mut(),
             DocKind::Profiles => self.profiles_mut()?.doc_mut(),
@@ -236,9 +254,10 @@ impl Docs {
         })
     }
 
-    /// The calendar if it is loaded (what is not loaded needs no refresh).
-    pub(crate) fn calendar_if_loaded(&mut self) -> Option<&mut Calendar> {
-        self.calendar.get_mut()
+    /// A part of the calendar if it is loaded (what is not loaded needs
+    /// no refresh).
+    pub(crate) fn calendar_if_loaded(&mut self, part: Part) -> Option<&mut Calendar> {
+        self.calendar[usize::from(part.index())].get_mut()
     }
 
     /// Forgets an alliance document as held in memory: the next access
@@ -249,7 +268,7 @@ impl Docs {
             DocKind::Charter => self.charter = OnceCell::new(),
             DocKind::Values => self.values = OnceCell::new(),
             DocKind::Library => self.library = OnceCell::new(),
-            DocKind::Calendar => self.calendar = OnceCell::new(),
+            DocKind::Calendar(part) => self.calendar[usize::from(part.index())] = OnceCell::new(),
             DocKind::Proposals => self.proposals = OnceCell::new(),
             DocKind::Events => self.events = OnceCell::new(),
             DocKind::Profiles => self.profiles = OnceCell::new(),

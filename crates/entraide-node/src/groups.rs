@@ -11,7 +11,8 @@
 //! from anyone else.
 
 use entraide_docs::{
-    Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Proposals, SharedDoc, Shelf,
+    Calendar, Charter, DocKind, EPOCH_LEN, Events, Ledger, Library, Part, Proposals, SharedDoc,
+    Shelf,
 };
 use entraide_membership::{DeviceId, GroupState, OpBody};
 use serde_json::{Value, json};
@@ -238,16 +239,27 @@ impl Node {
         }
     }
 
-    /// The calendars this organisation sees: the alliance's, then its
-    /// groups' (loaded).
-    pub(crate) fn calendars(&mut self) -> Result<Vec<DocKind>, NodeError> {
+    /// The calendars this organisation sees: the alliance's parts, then
+    /// its groups' (loaded). The part `query` names (a resource's or a
+    /// booking's id) comes first: a search for a whole id then stops there,
+    /// having loaded one part.
+    pub(crate) fn calendars(&mut self, query: Option<&str>) -> Result<Vec<DocKind>, NodeError> {
         let groups = self.group_shelves(Shelf::Calendar);
         for g in &groups {
             if let Some(id) = g.group_id() {
                 self.load_group(id)?;
             }
         }
-        Ok(std::iter::once(DocKind::Calendar).chain(groups).collect())
+        let named = query.map(DocKind::calendar_of);
+        Ok(named
+            .into_iter()
+            .chain(
+                Part::all()
+                    .map(DocKind::Calendar)
+                    .filter(|d| Some(*d) != named),
+            )
+            .chain(groups)
+            .collect())
     }
 
     /// A resource by id, id prefix or name, with the calendar it is in.
@@ -255,8 +267,18 @@ impl Node {
         &mut self,
         query: &str,
     ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
+        let calendars = self.calendars(Some(query))?;
+        self.find_resource_in(query, calendars)
+    }
+
+    /// [`Node::find_resource`] among these calendars, in this order.
+    pub(crate) fn find_resource_in(
+        &mut self,
+        query: &str,
+        calendars: impl IntoIterator<Item = DocKind>,
+    ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
         let mut first = None;
-        for doc in self.calendars()? {
+        for doc in calendars {
             match crate::node::calendar_in(&mut self.docs, doc)?.resource(query) {
                 Ok(r) => return Ok((doc, r)),
                 Err(e) => {
@@ -272,7 +294,7 @@ impl Node {
     /// The calendar a booking (id or id prefix) is in.
     pub(crate) fn find_booking_doc(&mut self, query: &str) -> Result<DocKind, NodeError> {
         let mut first = None;
-        for doc in self.calendars()? {
+        for doc in self.calendars(Some(query))? {
             let dir = crate::node::directory(&self.membership.state);
             match crate::node::calendar_in(&mut self.docs, doc)?.booking(query, &dir) {
                 Ok(_) => return Ok(doc),

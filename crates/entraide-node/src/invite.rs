@@ -617,7 +617,7 @@ impl Node {
         let why = format!("{} left the alliance: {reason}", self.org_name);
         let (mut own, mut resources, mut declined) = (Vec::new(), Vec::new(), Vec::new());
         // The alliance's calendar, and those of the groups it leaves too.
-        for doc in self.calendars()? {
+        for doc in self.calendars(None)? {
             let dir = crate::node::directory(&self.membership.state);
             let calendar = crate::node::calendar_in(&mut self.docs, doc)?;
             let mine: Vec<String> = calendar

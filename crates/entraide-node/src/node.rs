@@ -15,7 +15,7 @@ use entraide_docs::calendar::{
 };
 use entraide_docs::library::{EntryKind, NewEntry};
 use entraide_docs::time::{format_time, parse_time, parse_zone};
-use entraide_docs::{Author, Calendar, DocKind, EPOCH_LEN, SharedDoc, new_id};
+use entraide_docs::{Author, Calendar, DocKind, EPOCH_LEN, Part, SharedDoc, new_id};
 use entraide_membership::{
     AdmissionRule, DeviceId, MembershipLog, MembershipState, Op, OpBody, Role, SignedOp,
 };
@@ -154,12 +154,14 @@ impl entraide_docs::calendar::Directory for Members<'_> {
     }
 }
 
-/// The calendar of the alliance (`DocKind::Calendar`) or of a group (a
-/// group's documents should be loaded first: `Node::load_group`).
+/// A part of the alliance's calendar (`DocKind::Calendar`) or a group's
+/// calendar (a group's documents should be loaded first:
+/// `Node::load_group`).
 pub(crate) fn calendar_in(docs: &mut Docs, doc: DocKind) -> Result<&mut Calendar, NodeError> {
-    match doc.group_id() {
-        Some(g) => Ok(&mut docs.group_mut(g).calendar),
-        None => docs.calendar_mut(),
+    match doc {
+        DocKind::Calendar(part) => docs.calendar_mut(part),
+        DocKind::Group(g) if doc.is_calendar() => Ok(&mut docs.group_mut(g.group).calendar),
+        other => Err(NodeError::Invalid(format!("{other} is not a calendar"))),
     }
 }
 
@@ -346,6 +348,19 @@ impl Node {
         ))
     }
 
+    /// A new record's id for the document `doc`: in a part of the
+    /// calendar, one that names that part ([`DocKind::calendar_of`]), so
+    /// that a booking is found by its id in the part of its resource
+    /// without loading the others (8 draws on average).
+    pub(crate) fn new_record_id_in(&self, doc: DocKind) -> Result<String, NodeError> {
+        loop {
+            let id = self.new_record_id()?;
+            if !matches!(doc, DocKind::Calendar(_)) || DocKind::calendar_of(&id) == doc {
+                return Ok(id);
+            }
+        }
+    }
+
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> Result<&mut SharedDoc, NodeError> {
         if let Some(group) = kind.group_id() {
             self.load_group(group)?;
@@ -424,8 +439,8 @@ impl Node {
     pub(crate) fn refresh_after_load(&mut self, kind: DocKind) {
         match kind {
             // What the change touched is read again, nothing else.
-            DocKind::Calendar => {
-                if let Some(calendar) = self.docs.calendar_if_loaded() {
+            DocKind::Calendar(part) => {
+                if let Some(calendar) = self.docs.calendar_if_loaded(part) {
                     calendar.refresh();
                 }
             }
@@ -872,11 +887,34 @@ impl Node {
             .unwrap_or("consensus")
     }
 
+    /// Each document's heads. The calendar is one entry, as the contract
+    /// names it: the heads of its parts taken together (those of the one
+    /// automerge document they make, `export calendar`), with each part's
+    /// own under `parts`.
     fn docs_heads(&mut self) -> Result<Vec<Value>, NodeError> {
-        DocKind::ALL
-            .into_iter()
-            .map(|k| Ok(json!({"name": k.name(), "heads": self.doc_mut(k)?.heads_hex()})))
-            .collect()
+        let mut out = Vec::new();
+        let (mut whole, mut parts) = (BTreeSet::new(), Vec::new());
+        for kind in DocKind::ALL {
+            let doc = self.doc_mut(kind)?;
+            let heads = doc.heads_hex();
+            if !matches!(kind, DocKind::Calendar(_)) {
+                out.push(json!({"name": kind.name(), "heads": heads}));
+                continue;
+            }
+            if !doc.is_genesis_only() {
+                whole.extend(heads.iter().cloned());
+            }
+            parts.push(json!({"name": kind.name(), "heads": heads}));
+            if parts.len() == usize::from(Part::COUNT) {
+                if whole.is_empty() {
+                    whole.extend(heads);
+                }
+                let calendar = json!({"name": "calendar", "heads": whole, "parts": parts});
+                out.push(calendar);
+                (whole, parts) = (BTreeSet::new(), Vec::new());
+            }
+        }
+        Ok(out)
     }
 
     fn status(&mut self) -> Result<Reply, NodeError> {
@@ -1515,16 +1553,16 @@ impl Node {
         group: Option<&str>,
     ) -> Result<Reply, NodeError> {
         self.require_alliance()?;
+        let id = self.new_record_id()?;
         let doc = match group {
             Some(g) => DocKind::group(self.my_group(g)?.id, entraide_docs::Shelf::Calendar),
-            None => DocKind::Calendar,
+            None => DocKind::calendar_of(&id),
         };
         let kind = ResourceKind::parse(kind)?;
         let quota = quota.map(Quota::parse).transpose()?;
         let hours = hours
             .map(entraide_docs::calendar::OpeningHours::parse)
             .transpose()?;
-        let id = self.new_record_id()?;
         let (author, now) = (self.author(), self.env.now_ms());
         if let Some(g) = doc.group_id() {
             self.load_group(g)?;
@@ -1632,7 +1670,7 @@ impl Node {
         // A withdrawn resource (its owner left, or withdrew it) is no
         // longer offered.
         let mut resources = Vec::new();
-        for doc in self.calendars()? {
+        for doc in self.calendars(None)? {
             resources.extend(
                 calendar_in(&mut self.docs, doc)?
                     .resources()
@@ -1792,7 +1830,7 @@ impl Node {
             .into_iter()
             .map(|(from, to)| {
                 Ok(NewBooking {
-                    id: self.new_record_id()?,
+                    id: self.new_record_id_in(doc)?,
                     from,
                     to,
                 })
@@ -1884,37 +1922,41 @@ impl Node {
     /// slots nearest to each, for `status`.
     fn own_conflicts_json(&self) -> Result<Vec<Value>, NodeError> {
         let dir = directory(&self.membership.state);
-        let suggestions = self.docs.calendar()?.suggestions(
-            None,
-            Some(&self.org_id),
-            Period::ALL,
-            self.zone,
-            SUGGESTIONS,
-            &dir,
-        );
-        let names = self.resource_names()?;
-        Ok(self
-            .docs
-            .calendar()?
-            .conflicts(Some(&self.org_id), &dir)
-            .into_iter()
-            .map(|b| {
+        let parts: Vec<DocKind> = Part::all().map(DocKind::Calendar).collect();
+        let names = self.resource_names(&parts)?;
+        let mut out = Vec::new();
+        for part in Part::all() {
+            let calendar = self.docs.calendar(part)?;
+            let suggestions = calendar.suggestions(
+                None,
+                Some(&self.org_id),
+                Period::ALL,
+                self.zone,
+                SUGGESTIONS,
+                &dir,
+            );
+            for b in calendar.conflicts(Some(&self.org_id), &dir) {
                 let s = suggestions.get(&b.id).map_or(&[][..], Vec::as_slice);
-                self.booking_json(&b, s, &names)
-            })
-            .collect())
+                out.push(self.booking_json(&b, s, &names));
+            }
+        }
+        Ok(out)
     }
 
-    fn resource_names(&self) -> Result<BTreeMap<String, String>, NodeError> {
-        let mut names: BTreeMap<String, String> = self
-            .docs
-            .calendar()?
-            .resources()
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect();
-        for g in self.docs.groups.values() {
-            names.extend(g.calendar.resources().into_iter().map(|r| (r.id, r.name)));
+    /// The names of the resources of these calendars (a group's as loaded),
+    /// by id.
+    fn resource_names(&self, docs: &[DocKind]) -> Result<BTreeMap<String, String>, NodeError> {
+        let mut names = BTreeMap::new();
+        for doc in docs {
+            let resources = match doc {
+                DocKind::Calendar(part) => self.docs.calendar(*part)?.resources(),
+                DocKind::Group(g) => match self.docs.groups.get(&g.group) {
+                    Some(docs) => docs.calendar.resources(),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            names.extend(resources.into_iter().map(|r| (r.id, r.name)));
         }
         Ok(names)
     }
@@ -1935,10 +1977,10 @@ impl Node {
                 let (doc, r) = self.find_resource(r)?;
                 (vec![doc], Some(r.id))
             }
-            None => (self.calendars()?, None),
+            None => (self.calendars(None)?, None),
         };
         let org_id = org.map(|q| self.resolve_org(q)).transpose()?;
-        let names = self.resource_names()?;
+        let names = self.resource_names(&docs)?;
         let dir = directory(&self.membership.state);
         let period = Period { from, to };
         let mut suggestions = BTreeMap::new();
@@ -2067,22 +2109,25 @@ impl Node {
     fn calendar_export(&mut self, resource: Option<&str>) -> Result<Reply, NodeError> {
         use icalendar::{Component, EventLike, EventStatus};
         self.require_alliance()?;
-        let calendar = self.docs.calendar()?;
-        let resource_id = resource
-            .map(|r| calendar.resource(r).map(|r| r.id))
-            .transpose()?;
-        let resources: BTreeMap<String, String> = self
-            .docs
-            .calendar()?
-            .resources()
-            .into_iter()
-            .map(|r| (r.id, r.name))
-            .collect();
+        // The alliance's calendar: a group's resources are not exported.
+        let (parts, resource_id) = match resource {
+            Some(r) => {
+                let (doc, r) = self.find_resource_in(r, Part::all().map(DocKind::Calendar))?;
+                (vec![doc], Some(r.id))
+            }
+            None => (Part::all().map(DocKind::Calendar).collect(), None),
+        };
+        let resources = self.resource_names(&parts)?;
         let dir = directory(&self.membership.state);
+        let mut bookings = Vec::new();
+        for doc in &parts {
+            bookings
+                .extend(calendar_in(&mut self.docs, *doc)?.bookings(resource_id.as_deref(), &dir));
+        }
         let mut cal = icalendar::Calendar::new();
         cal.name("entraide");
         let mut count = 0;
-        for b in self.docs.calendar()?.bookings(resource_id.as_deref(), &dir) {
+        for b in bookings {
             let (status, why) = match b.status {
                 BookingStatus::Confirmed => (EventStatus::Confirmed, None),
                 BookingStatus::Pending => (
@@ -2147,24 +2192,36 @@ impl Node {
 
     fn export(&mut self, doc: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
-        let kind = DocKind::from_name(doc).ok_or_else(|| {
-            let names: Vec<String> = DocKind::ALL.iter().map(|k| k.name().into_owned()).collect();
-            NodeError::Invalid(format!(
-                "unknown document '{doc}'; use one of {}",
-                names.join(", ")
-            ))
-        })?;
-        if let Some(group) = kind.group_id()
-            && !self.membership.state.in_group(&group, &self.org_id)
-        {
-            return Err(NodeError::Invalid(format!(
-                "your organisation is not a member of the group of '{doc}'"
-            )));
-        }
-        let bytes = self.doc_mut(kind)?.save();
+        let bytes = if doc == "calendar" {
+            // The calendar's parts share their genesis: together they are
+            // one automerge document of the whole calendar.
+            let mut whole = SharedDoc::new(DocKind::Calendar(Part::FIRST), self.device.0);
+            for part in Part::all() {
+                whole.merge(self.docs.calendar_mut(part)?.doc_mut())?;
+            }
+            whole.save()
+        } else {
+            let kind = DocKind::from_name(doc).ok_or_else(|| {
+                let names: Vec<String> = std::iter::once("calendar".to_owned())
+                    .chain(DocKind::ALL.iter().map(|k| k.name().into_owned()))
+                    .collect();
+                NodeError::Invalid(format!(
+                    "unknown document '{doc}'; use one of {}",
+                    names.join(", ")
+                ))
+            })?;
+            if let Some(group) = kind.group_id()
+                && !self.membership.state.in_group(&group, &self.org_id)
+            {
+                return Err(NodeError::Invalid(format!(
+                    "your organisation is not a member of the group of '{doc}'"
+                )));
+            }
+            self.doc_mut(kind)?.save()
+        };
         let mut reply = Reply::new(
-            json!({"doc": kind.name(), "size": bytes.len()}),
-            format!("{} ({} bytes)", kind.name(), bytes.len()),
+            json!({"doc": doc, "size": bytes.len()}),
+            format!("{doc} ({} bytes)", bytes.len()),
         );
         reply.file = Some(bytes);
         Ok(reply)

@@ -15,7 +15,7 @@
 //! next [`Store::commit`] or [`Store::flush`], and a crash before that loses
 //! the whole transaction, never part of it.
 //!
-//! Layout, format version 2 (the version is stored under `format` in `meta_v1`,
+//! Layout, format version 3 (the version is stored under `format` in `meta_v1`,
 //! and a store of another version is refused, never guessed at):
 //!
 //! | table | key | value |
@@ -36,7 +36,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// The store format this code reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The document format 2 kept the whole calendar in (format 3 keeps it in
+/// parts, `calendar/<n>`): a format 2 store holding none of it is taken
+/// as it is, one holding some is refused.
+const FORMAT_2_CALENDAR: &str = "calendar";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta_v1");
 const DOC_CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("doc_chunks_v1");
@@ -44,6 +49,16 @@ const OPS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("membership_
 const BLOBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blobs_v1");
 const DOC_EXTRAS: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("doc_extras_v1");
 const BLOB_PARTS: TableDefinition<(&[u8; 32], u64), &[u8]> = TableDefinition::new("blob_parts_v1");
+
+/// Why a store of an earlier format cannot be read on.
+fn outdated_why(format: u32) -> &'static str {
+    match format {
+        1 => "whose records and signatures other members can no longer verify",
+        _ => {
+            "that kept the alliance's calendar in one document, where members now keep it in 8 parts"
+        }
+    }
+}
 
 /// The store could not be opened or created.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +80,12 @@ pub enum OpenError {
         path: PathBuf,
     },
     /// Written by an earlier version of entraide whose documents members
-    /// can no longer verify (format 1: record ids without their device,
-    /// attestations without their sequence number).
+    /// can no longer exchange (format 1: record ids without their device,
+    /// attestations without their sequence number; format 2: the calendar
+    /// in one document).
     #[error(
-        "{path} was made by an earlier entraide (store format {found}) whose records and signatures other members can no longer verify; keep the file to read it with that version, and join the alliance again from a new home (`entraide init --home <NEW>` then `entraide join <TICKET>`)"
+        "{path} was made by an earlier entraide (store format {found}) {}; keep the file to read it with that version (`entraide export`), and join the alliance again from a new home (`entraide init --home <NEW>` then `entraide join <TICKET>`)",
+        outdated_why(*found)
     )]
     Outdated {
         /// The file.
@@ -368,6 +385,20 @@ impl Store {
             Some(Ok(bytes)) => Some(u32::from_le_bytes(bytes)),
             _ => None,
         };
+        if found == Some(2)
+            && store
+                .doc_chunks(FORMAT_2_CALENDAR)
+                .is_ok_and(|c| c.is_empty())
+        {
+            // Nothing was ever booked: the store is format 3 as it is.
+            let mut batch = WriteBatch::new();
+            batch.meta("format", FORMAT_VERSION.to_le_bytes().to_vec());
+            store.commit(batch).map_err(|e| OpenError::Io {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+            return Ok(store);
+        }
         // Not ours to open: let go of the file without closing the database
         // (redb writes on close, and panics there on some damaged pages).
         store.damaged.store(true, Ordering::SeqCst);
@@ -722,16 +753,47 @@ mod tests {
             Err(OpenError::Foreign { .. })
         ));
 
-        let future = dir.path().join("v3.redb");
+        let future = dir.path().join("v4.redb");
         let store = Store::create(&future).unwrap();
         let mut b = WriteBatch::new();
-        b.meta("format", 3u32.to_le_bytes().to_vec());
+        b.meta("format", 4u32.to_le_bytes().to_vec());
         store.commit(b).unwrap();
         drop(store);
         let err = Store::open(&future).unwrap_err();
         assert!(
-            matches!(err, OpenError::UnknownFormat { found: 3, .. }),
+            matches!(err, OpenError::UnknownFormat { found: 4, .. }),
             "{err}"
+        );
+
+        // Format 2 with bookings (a calendar in one document): refused,
+        // and left as it was.
+        let booked = dir.path().join("v2.redb");
+        let store = Store::create(&booked).unwrap();
+        let mut b = WriteBatch::new();
+        b.meta("format", 2u32.to_le_bytes().to_vec());
+        b.doc_chunk("calendar", vec![1, 2, 3]);
+        store.commit(b).unwrap();
+        drop(store);
+        let err = Store::open(&booked).unwrap_err();
+        assert!(matches!(err, OpenError::Outdated { found: 2, .. }), "{err}");
+        assert!(err.to_string().contains("8 parts"), "{err}");
+        assert!(Store::open(&booked).is_err(), "refused again");
+
+        // Format 2 that never held a booking: taken as format 3.
+        let unbooked = dir.path().join("v2-empty.redb");
+        let store = Store::create(&unbooked).unwrap();
+        let mut b = WriteBatch::new();
+        b.meta("format", 2u32.to_le_bytes().to_vec());
+        b.doc_chunk("charter", vec![1, 2, 3]);
+        store.commit(b).unwrap();
+        drop(store);
+        let store = Store::open(&unbooked).unwrap();
+        assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![1, 2, 3]]);
+        drop(store);
+        let store = Store::open(&unbooked).unwrap();
+        assert_eq!(
+            store.meta("format").unwrap(),
+            Some(FORMAT_VERSION.to_le_bytes().to_vec())
         );
 
         let past = dir.path().join("v1.redb");
