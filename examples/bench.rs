@@ -2280,16 +2280,28 @@ fn book(resource: &str, i: usize, base: i64) -> Request {
 }
 
 /// Raw sizes of the last `n` changes `device` made to the calendar.
-fn own_change_sizes(calendar: &[u8], device: [u8; 32], n: usize) -> Result<Vec<usize>> {
-    let mut doc = AutoCommit::load(calendar)?;
-    let mut sizes: Vec<(u64, usize)> = doc
-        .get_changes(&[])
-        .iter()
-        .filter(|c| entraide_docs::device_of_actor(c.actor_id().to_bytes()) == Some(device))
-        .map(|c| (c.seq(), c.raw_bytes().len()))
-        .collect();
+/// The sizes of `device`'s latest `n` changes in the calendar's parts
+/// (`calendar/<n>` as exported, one after the other).
+fn own_change_sizes(parts: &[Vec<u8>], device: [u8; 32], n: usize) -> Result<Vec<usize>> {
+    let mut sizes: Vec<(i64, u64, usize)> = Vec::new();
+    for part in parts {
+        let mut doc = AutoCommit::load(part)?;
+        sizes.extend(
+            doc.get_changes(&[])
+                .iter()
+                .filter(|c| entraide_docs::device_of_actor(c.actor_id().to_bytes()) == Some(device))
+                .map(|c| (c.timestamp(), c.seq(), c.raw_bytes().len())),
+        );
+    }
     sizes.sort();
-    Ok(sizes.iter().rev().take(n).map(|(_, s)| *s).collect())
+    Ok(sizes.iter().rev().take(n).map(|(_, _, s)| *s).collect())
+}
+
+/// Every part of the calendar, as `export calendar/<n>` writes it.
+fn export_parts(n: &mut Node) -> Result<Vec<Vec<u8>>> {
+    Part::all()
+        .map(|p| export(n, &DocKind::Calendar(p).name()))
+        .collect()
 }
 
 async fn connected(daemon: &Daemon, peer: [u8; 32]) -> Result<bool> {
@@ -2356,14 +2368,17 @@ fn live_booking(
             .filter(|e| e.sent && e.kind == "Hello")
             .count();
         // B holds every booking A made.
-        let calendar = b
-            .execute(Request::Export {
-                doc: "calendar".into(),
-            })
-            .await?
-            .file
-            .context("no export")?;
-        let sizes = own_change_sizes(&calendar, a_dev, n)?;
+        let mut parts = Vec::new();
+        for part in Part::all() {
+            let doc = DocKind::Calendar(part).name().into_owned();
+            parts.push(
+                b.execute(Request::Export { doc })
+                    .await?
+                    .file
+                    .context("no export")?,
+            );
+        }
+        let sizes = own_change_sizes(&parts, a_dev, n)?;
         ensure!(
             sizes.len() == n,
             "B holds {} of A's {n} bookings",
@@ -2711,7 +2726,10 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
         push(&mut first[0], b)?;
     }
     let adj = topology(n, 6, rng);
-    let start_heads = sorted_heads(&mut AutoCommit::load(&export(&mut nodes[0], "calendar")?)?);
+    let start_heads: Vec<Vec<ChangeHash>> = export_parts(&mut nodes[0])?
+        .iter()
+        .map(|b| Ok(sorted_heads(&mut AutoCommit::load(b)?)))
+        .collect::<Result<_>>()?;
     let devices: Vec<DeviceId> = nodes.iter().map(Node::device).collect();
     let mut sim: Vec<SimNode> = nodes
         .into_iter()
@@ -2766,10 +2784,14 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
             "a node did not converge"
         );
     }
-    let mut calendar = AutoCommit::load(&export(&mut sim[0].node, "calendar")?)?;
-    let changes = calendar.get_changes(&start_heads);
-    ensure!(changes.len() == n * per_node, "bookings are missing");
-    let lower_bound = changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>() * (n - 1);
+    let (mut count, mut bytes) = (0, 0);
+    for (part, heads) in export_parts(&mut sim[0].node)?.iter().zip(&start_heads) {
+        let changes = AutoCommit::load(part)?.get_changes(heads);
+        count += changes.len();
+        bytes += changes.iter().map(|c| c.raw_bytes().len()).sum::<usize>();
+    }
+    ensure!(count == n * per_node, "bookings are missing");
+    let lower_bound = bytes * (n - 1);
     Ok(Convergence {
         time,
         bookings_time,
@@ -2796,7 +2818,7 @@ fn local_writes(home: &Home, resources: &[String], n: usize, base: i64) -> Resul
         node.execute(request)?;
         times.push(ms(t.elapsed()));
     }
-    let sizes = own_change_sizes(&export(&mut node, "calendar")?, node.device().0, n)?;
+    let sizes = own_change_sizes(&export_parts(&mut node)?, node.device().0, n)?;
     times.sort_by(f64::total_cmp);
     Ok((
         times,

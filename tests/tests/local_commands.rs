@@ -912,6 +912,60 @@ fn every_document_exports_as_loadable_automerge() {
     }
 }
 
+#[test]
+fn the_exported_calendar_holds_every_resource_and_booking_of_every_part() {
+    let home = TestHome::founded(ORG);
+    // Enough resources that they fall in several of the calendar's parts.
+    let mut booked = Vec::new();
+    for i in 0..12 {
+        let resource = room(&home, &format!("Salle {i}"));
+        let booking = book(&home, &resource, "2027-07-05T09:00", "2027-07-05T11:00");
+        booked.push((resource, booking));
+    }
+    let status = home.json(&["status"]);
+    let calendar = array(&status["docs"])
+        .iter()
+        .find(|d| d["name"] == "calendar")
+        .unwrap_or_else(|| panic!("no calendar in status: {status:#}"));
+    // Parts holding only their genesis share its heads; two written parts
+    // and the genesis make three different heads at least.
+    let heads: BTreeSet<String> = array(&calendar["parts"])
+        .iter()
+        .map(|p| p["heads"].to_string())
+        .collect();
+    assert!(heads.len() >= 3, "the resources all fell in one part: {calendar:#}");
+
+    let out = home.scratch().join("calendar.automerge");
+    home.ok(&[
+        "export",
+        "calendar",
+        "--format",
+        "automerge",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let doc = automerge::AutoCommit::load(&std::fs::read(&out).expect("export wrote the file"))
+        .expect("a standard automerge document");
+    let map = |key: &str| {
+        doc.get(automerge::ROOT, key)
+            .expect("read root")
+            .unwrap_or_else(|| panic!("no {key} in the exported calendar"))
+            .1
+    };
+    let (resources, bookings) = (map("resources"), map("bookings"));
+    assert_eq!(doc.keys(&resources).count(), booked.len());
+    for (resource, booking) in &booked {
+        let (_, shelf) = doc
+            .get(&bookings, resource.as_str())
+            .expect("read")
+            .unwrap_or_else(|| panic!("resource {resource} has no bookings in the export"));
+        assert!(
+            doc.get(&shelf, booking.as_str()).expect("read").is_some(),
+            "booking {booking} of {resource} is not in the export"
+        );
+    }
+}
+
 // ------------------------------------------------ series, quotas, export
 
 /// `book ... --json` for a series.

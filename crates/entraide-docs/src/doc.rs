@@ -634,6 +634,34 @@ impl SharedDoc {
         self.doc.reset_diff_cursor();
     }
 
+    /// Several documents of one kind as one automerge document of their
+    /// content (their histories cannot be merged: automerge numbers each
+    /// actor's changes per document, so the same device's first change in
+    /// two parts would clash). Each root map's entries are copied, in the
+    /// order given; what is not a root map (a text) is not copied. For
+    /// `export calendar`: the parts of the calendar as one document.
+    pub fn content_of(docs: &mut [&mut SharedDoc]) -> Result<Vec<u8>, LoadError> {
+        let Some(kind) = docs.first().map(|d| d.kind) else {
+            return Ok(Vec::new());
+        };
+        let mut out = SharedDoc::new(kind, [0; 32]);
+        let failed = |e: automerge::AutomergeError| LoadError {
+            doc: kind,
+            reason: e.to_string(),
+        };
+        for doc in docs.iter_mut() {
+            for (key, obj_type) in kind.root_objects() {
+                if *obj_type != ObjType::Map {
+                    continue;
+                }
+                let (from, to) = (doc.root_obj(key), out.root_obj(key));
+                copy_map(&doc.doc, &from, &mut out.doc, &to).map_err(failed)?;
+            }
+        }
+        out.doc.commit_with(CommitOptions::default().with_time(0));
+        Ok(out.doc.save())
+    }
+
     /// Merges another copy of this document into this one.
     pub fn merge(&mut self, other: &mut SharedDoc) -> Result<(), LoadError> {
         self.generation = next_generation();
@@ -1140,6 +1168,57 @@ pub(crate) fn split_changes(bytes: &[u8]) -> Option<Vec<automerge::Change>> {
         at += end;
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Copies every entry of the map `from` of `source` into the map `to`.
+fn copy_map(
+    source: &AutoCommit,
+    from: &ObjId,
+    target: &mut AutoCommit,
+    to: &ObjId,
+) -> Result<(), automerge::AutomergeError> {
+    for item in source.map_range(from, ..) {
+        let id = item.id();
+        copy_value(source, item.value, &id, target, to, automerge::Prop::Map(item.key.into()))?;
+    }
+    Ok(())
+}
+
+/// Copies one value (a scalar, or the object `id` with all it holds) to
+/// `prop` of `to`.
+fn copy_value(
+    source: &AutoCommit,
+    value: automerge::ValueRef<'_>,
+    id: &ObjId,
+    target: &mut AutoCommit,
+    to: &ObjId,
+    prop: automerge::Prop,
+) -> Result<(), automerge::AutomergeError> {
+    let obj_type = match value {
+        automerge::ValueRef::Scalar(s) => {
+            let scalar: ScalarValue = s.into();
+            return match prop {
+                automerge::Prop::Map(key) => target.put(to, key, scalar),
+                automerge::Prop::Seq(i) => target.insert(to, i, scalar),
+            };
+        }
+        automerge::ValueRef::Object(obj_type) => obj_type,
+    };
+    let made = match prop {
+        automerge::Prop::Map(key) => target.put_object(to, key, obj_type)?,
+        automerge::Prop::Seq(i) => target.insert_object(to, i, obj_type)?,
+    };
+    match obj_type {
+        ObjType::Map | ObjType::Table => copy_map(source, id, target, &made),
+        ObjType::Text => target.splice_text(&made, 0, 0, &source.text(id)?),
+        ObjType::List => {
+            for (i, item) in source.list_range(id, ..).enumerate() {
+                let item_id = item.id();
+                copy_value(source, item.value, &item_id, target, &made, automerge::Prop::Seq(i))?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Runs automerge on bytes from outside, turning a panic inside it into an

@@ -239,6 +239,14 @@ impl Docs {
         )
     }
 
+    /// Every part of the calendar, loaded first if they are not yet.
+    pub(crate) fn calendar_parts_mut(&mut self) -> Result<Vec<&mut Calendar>, NodeError> {
+        for part in Part::all() {
+            self.calendar_mut(part)?;
+        }
+        Ok(self.calendar.iter_mut().filter_map(OnceCell::get_mut).collect())
+    }
+
     /// One document, for storage and sync.
     pub(crate) fn doc_mut(&mut self, kind: DocKind) -> Result<&mut SharedDoc, NodeError> {
         Ok(match kind {

@@ -888,9 +888,8 @@ impl Node {
     }
 
     /// Each document's heads. The calendar is one entry, as the contract
-    /// names it: the heads of its parts taken together (those of the one
-    /// automerge document they make, `export calendar`), with each part's
-    /// own under `parts`.
+    /// names it: the heads of its parts taken together (a part holding
+    /// only its genesis adds none), with each part's own under `parts`.
     fn docs_heads(&mut self) -> Result<Vec<Value>, NodeError> {
         let mut out = Vec::new();
         let (mut whole, mut parts) = (BTreeSet::new(), Vec::new());
@@ -2193,13 +2192,14 @@ impl Node {
     fn export(&mut self, doc: &str) -> Result<Reply, NodeError> {
         self.require_alliance()?;
         let bytes = if doc == "calendar" {
-            // The calendar's parts share their genesis: together they are
-            // one automerge document of the whole calendar.
-            let mut whole = SharedDoc::new(DocKind::Calendar(Part::FIRST), self.device.0);
-            for part in Part::all() {
-                whole.merge(self.docs.calendar_mut(part)?.doc_mut())?;
-            }
-            whole.save()
+            // The whole calendar, its parts' content in one document.
+            let mut parts: Vec<&mut SharedDoc> = self
+                .docs
+                .calendar_parts_mut()?
+                .into_iter()
+                .map(Calendar::doc_mut)
+                .collect();
+            SharedDoc::content_of(&mut parts)?
         } else {
             let kind = DocKind::from_name(doc).ok_or_else(|| {
                 let names: Vec<String> = std::iter::once("calendar".to_owned())
