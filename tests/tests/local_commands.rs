@@ -933,7 +933,10 @@ fn the_exported_calendar_holds_every_resource_and_booking_of_every_part() {
         .iter()
         .map(|p| p["heads"].to_string())
         .collect();
-    assert!(heads.len() >= 3, "the resources all fell in one part: {calendar:#}");
+    assert!(
+        heads.len() >= 3,
+        "the resources all fell in one part: {calendar:#}"
+    );
 
     let out = home.scratch().join("calendar.automerge");
     home.ok(&[

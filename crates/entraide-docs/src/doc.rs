@@ -1179,7 +1179,14 @@ fn copy_map(
 ) -> Result<(), automerge::AutomergeError> {
     for item in source.map_range(from, ..) {
         let id = item.id();
-        copy_value(source, item.value, &id, target, to, automerge::Prop::Map(item.key.into()))?;
+        copy_value(
+            source,
+            item.value,
+            &id,
+            target,
+            to,
+            automerge::Prop::Map(item.key.into()),
+        )?;
     }
     Ok(())
 }
@@ -1214,7 +1221,14 @@ fn copy_value(
         ObjType::List => {
             for (i, item) in source.list_range(id, ..).enumerate() {
                 let item_id = item.id();
-                copy_value(source, item.value, &item_id, target, &made, automerge::Prop::Seq(i))?;
+                copy_value(
+                    source,
+                    item.value,
+                    &item_id,
+                    target,
+                    &made,
+                    automerge::Prop::Seq(i),
+                )?;
             }
             Ok(())
         }
@@ -1538,6 +1552,45 @@ impl<'a> Record<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A resource's part never changes: every node, of every version,
+    /// must look for it in the same document. The ids are fixed, and so
+    /// are their parts (FNV-1a 64 of the id's bytes, modulo 8).
+    #[test]
+    fn a_resource_is_in_the_same_part_for_ever() {
+        // Computed apart (FNV-1a 64 of the UTF-8 bytes, modulo 8).
+        let fixed = [
+            ("5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e01", Part(0)),
+            ("a", Part(4)),
+            ("salle", Part(4)),
+            ("00000000000000000000000000000000", Part(5)),
+        ];
+        for (id, part) in fixed {
+            assert_eq!(Part::of(id), part, "{id}");
+            assert_eq!(DocKind::calendar_of(id), DocKind::Calendar(part));
+        }
+        // Ids spread over every part.
+        let parts: std::collections::BTreeSet<Part> =
+            (0..200).map(|i| Part::of(&format!("{i:032x}"))).collect();
+        assert_eq!(parts.len(), usize::from(Part::COUNT));
+    }
+
+    /// A part number from outside is one of the 8, or the message does
+    /// not decode; names round-trip.
+    #[test]
+    fn a_calendar_part_from_outside_is_one_of_the_eight() {
+        for part in Part::all() {
+            let kind = DocKind::Calendar(part);
+            let bytes = postcard::to_allocvec(&kind).expect("encodes");
+            assert_eq!(postcard::from_bytes::<DocKind>(&bytes).ok(), Some(kind));
+            assert_eq!(DocKind::from_name(&kind.name()), Some(kind));
+        }
+        let mut bytes = postcard::to_allocvec(&DocKind::Calendar(Part::FIRST)).expect("encodes");
+        *bytes.last_mut().expect("a part byte") = Part::COUNT;
+        assert!(postcard::from_bytes::<DocKind>(&bytes).is_err());
+        assert_eq!(DocKind::from_name("calendar/8"), None);
+        assert_eq!(DocKind::from_name("calendar"), None);
+    }
 
     /// The root objects' ids `root_obj` builds are those the document
     /// holds, for every kind of document, also once other actors wrote

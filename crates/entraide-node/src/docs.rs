@@ -244,7 +244,11 @@ impl Docs {
         for part in Part::all() {
             self.calendar_mut(part)?;
         }
-        Ok(self.calendar.iter_mut().filter_map(OnceCell::get_mut).collect())
+        Ok(self
+            .calendar
+            .iter_mut()
+            .filter_map(OnceCell::get_mut)
+            .collect())
     }
 
     /// One document, for storage and sync.
