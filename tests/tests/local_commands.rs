@@ -927,14 +927,9 @@ fn the_exported_calendar_holds_every_resource_and_booking_of_every_part() {
         .iter()
         .find(|d| d["name"] == "calendar")
         .unwrap_or_else(|| panic!("no calendar in status: {status:#}"));
-    // Parts holding only their genesis share its heads; two written parts
-    // and the genesis make three different heads at least.
-    let heads: BTreeSet<String> = array(&calendar["parts"])
-        .iter()
-        .map(|p| p["heads"].to_string())
-        .collect();
+    // One head per part written (each part's history is one line here).
     assert!(
-        heads.len() >= 3,
+        array(&calendar["heads"]).len() >= 2,
         "the resources all fell in one part: {calendar:#}"
     );
 

@@ -1008,6 +1008,15 @@ impl Calendar {
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             return Err(CalendarError::Name);
         }
+        self.check_name_free(name, except)?;
+        Ok(name)
+    }
+
+    /// Refuses `name` (trimmed) if a resource of this calendar but `except`
+    /// is named so, whatever the case: the node asks every part of the
+    /// alliance's calendar before it adds or renames a resource in one.
+    pub fn check_name_free(&self, name: &str, except: Option<&str>) -> Result<(), CalendarError> {
+        let name = name.trim();
         if self
             .resources()
             .iter()
@@ -1015,7 +1024,7 @@ impl Calendar {
         {
             return Err(CalendarError::DuplicateName(name.to_owned()));
         }
-        Ok(name)
+        Ok(())
     }
 
     /// The object of the resource `id` (found by [`Calendar::resource`]).

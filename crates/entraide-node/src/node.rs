@@ -889,10 +889,10 @@ impl Node {
 
     /// Each document's heads. The calendar is one entry, as the contract
     /// names it: the heads of its parts taken together (a part holding
-    /// only its genesis adds none), with each part's own under `parts`.
+    /// only its genesis adds none unless all do).
     fn docs_heads(&mut self) -> Result<Vec<Value>, NodeError> {
         let mut out = Vec::new();
-        let (mut whole, mut parts) = (BTreeSet::new(), Vec::new());
+        let (mut whole, mut genesis, mut parts) = (BTreeSet::new(), None, 0);
         for kind in DocKind::ALL {
             let doc = self.doc_mut(kind)?;
             let heads = doc.heads_hex();
@@ -900,17 +900,17 @@ impl Node {
                 out.push(json!({"name": kind.name(), "heads": heads}));
                 continue;
             }
-            if !doc.is_genesis_only() {
-                whole.extend(heads.iter().cloned());
+            if doc.is_genesis_only() {
+                genesis = Some(heads);
+            } else {
+                whole.extend(heads);
             }
-            parts.push(json!({"name": kind.name(), "heads": heads}));
-            if parts.len() == usize::from(Part::COUNT) {
+            parts += 1;
+            if parts == Part::COUNT {
                 if whole.is_empty() {
-                    whole.extend(heads);
+                    whole.extend(genesis.take().unwrap_or_default());
                 }
-                let calendar = json!({"name": "calendar", "heads": whole, "parts": parts});
-                out.push(calendar);
-                (whole, parts) = (BTreeSet::new(), Vec::new());
+                out.push(json!({"name": "calendar", "heads": whole}));
             }
         }
         Ok(out)
@@ -1566,6 +1566,7 @@ impl Node {
         if let Some(g) = doc.group_id() {
             self.load_group(g)?;
         }
+        self.check_name_in_other_parts(doc, name, None)?;
         calendar_in(&mut self.docs, doc)?.add_resource(
             &author,
             now,
@@ -1583,6 +1584,24 @@ impl Node {
         )?;
         self.persist(doc, WriteBatch::new())?;
         Ok(Reply::new(json!({"id": id}), id))
+    }
+
+    /// A resource's name is the alliance's to give once: the part `doc`
+    /// checks its own resources, this the other parts' (a group's calendar
+    /// is one document).
+    fn check_name_in_other_parts(
+        &self,
+        doc: DocKind,
+        name: &str,
+        except: Option<&str>,
+    ) -> Result<(), NodeError> {
+        if !matches!(doc, DocKind::Calendar(_)) {
+            return Ok(());
+        }
+        for part in Part::all().filter(|p| DocKind::Calendar(*p) != doc) {
+            self.docs.calendar(part)?.check_name_free(name, except)?;
+        }
+        Ok(())
     }
 
     fn resource_edit(&mut self, edit: crate::ResourceEdit) -> Result<Reply, NodeError> {
@@ -1624,6 +1643,9 @@ impl Node {
                     "give a new {field} or clear it, not both"
                 )));
             }
+        }
+        if let Some(name) = change.name {
+            self.check_name_in_other_parts(doc, name, Some(&resource.id))?;
         }
         let (author, now) = (self.author(), self.env.now_ms());
         let updated =
