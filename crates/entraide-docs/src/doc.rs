@@ -354,7 +354,7 @@ pub struct SharedDoc {
 }
 
 /// Whether the version vector `theirs` names nothing but the genesis.
-fn holds_nothing(theirs: &VersionVector) -> bool {
+pub fn holds_nothing(theirs: &VersionVector) -> bool {
     theirs
         .iter()
         .all(|(actor, _)| actor.as_slice() == GENESIS_ACTOR.as_slice())

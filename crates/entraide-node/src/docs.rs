@@ -94,6 +94,35 @@ pub(crate) struct Docs {
     )>,
     /// Writes and bytes of received library files not yet made durable.
     pub(crate) deferred_files: (usize, u64),
+    /// What unloaded alliance documents hold, as their summaries stored
+    /// beside their chunks say (see [`Docs::summary`]).
+    summaries: BTreeMap<DocKind, Summary>,
+}
+
+/// What a document's stored chunks hold: its version vector and heads,
+/// stored beside the chunks with every write (`WriteBatch::doc_summary`),
+/// so that `serve` tells a peer what it holds without loading every
+/// document (automerge holding every document of the synthetic alliance
+/// at once needs about 100 MiB).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Summary {
+    pub(crate) vv: Vec<(Vec<u8>, u64)>,
+    pub(crate) heads: Vec<[u8; 32]>,
+}
+
+impl Summary {
+    /// The summary of `doc` as it is.
+    pub(crate) fn of(doc: &mut SharedDoc) -> Summary {
+        Summary {
+            vv: doc.version_vector().into_iter().collect(),
+            heads: doc.heads().iter().map(|h| h.0).collect(),
+        }
+    }
+
+    /// Its encoding in the store.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
 }
 
 /// A typed document over its [`SharedDoc`].
@@ -129,7 +158,15 @@ pub(crate) fn load_doc(
     if chunks.len() > COMPACT_AFTER_CHUNKS {
         let mut batch = WriteBatch::new();
         batch.replace_doc(&kind.name(), doc.save());
+        batch.doc_summary(&kind.name(), Summary::of(&mut doc).encode());
         store.commit(batch)?;
+    } else if !chunks.is_empty() && store.doc_summary(&kind.name()).ok().flatten().is_none() {
+        // A home written before summaries: the next `serve` need not load
+        // this one again. Lost in a crash, or refused by a read-only home,
+        // it is only written again later.
+        let mut batch = WriteBatch::new();
+        batch.doc_summary(&kind.name(), Summary::of(&mut doc).encode());
+        let _ = store.commit_deferred(batch);
     }
     Ok(doc)
 }
@@ -202,6 +239,7 @@ impl Docs {
             file_sizes: BTreeMap::new(),
             quota_cache: None,
             deferred_files: (0, 0),
+            summaries: BTreeMap::new(),
         }
     }
 
@@ -266,6 +304,37 @@ impl Docs {
         })
     }
 
+    /// Whether an alliance document is loaded, or a group's documents.
+    pub(crate) fn is_loaded(&self, kind: DocKind) -> bool {
+        match kind {
+            DocKind::Charter => self.charter.get().is_some(),
+            DocKind::Values => self.values.get().is_some(),
+            DocKind::Library => self.library.get().is_some(),
+            DocKind::Calendar(part) => self.calendar[usize::from(part.index())].get().is_some(),
+            DocKind::Proposals => self.proposals.get().is_some(),
+            DocKind::Events => self.events.get().is_some(),
+            DocKind::Profiles => self.profiles.get().is_some(),
+            DocKind::Ledger => self.ledger.get().is_some(),
+            DocKind::Group(g) => self.groups.contains_key(&g.group),
+        }
+    }
+
+    /// What an unloaded alliance document holds, from the summary stored
+    /// beside its chunks, if one is and no chunk was written since; `None`
+    /// for a loaded document (ask it), a group's, or one whose summary
+    /// does not hold (load it).
+    pub(crate) fn summary(&mut self, kind: DocKind) -> Option<&Summary> {
+        if kind.group_id().is_some() || self.is_loaded(kind) {
+            return None;
+        }
+        if !self.summaries.contains_key(&kind) {
+            let stored = self.store.doc_summary(&kind.name()).ok().flatten()?;
+            let summary = postcard::from_bytes::<Summary>(&stored).ok()?;
+            self.summaries.insert(kind, summary);
+        }
+        self.summaries.get(&kind)
+    }
+
     /// A part of the calendar if it is loaded (what is not loaded needs
     /// no refresh).
     pub(crate) fn calendar_if_loaded(&mut self, part: Part) -> Option<&mut Calendar> {
@@ -276,6 +345,7 @@ impl Docs {
     /// reads it from the store again (after a write that did not reach
     /// the store).
     pub(crate) fn unload(&mut self, kind: DocKind) {
+        self.summaries.remove(&kind);
         match kind {
             DocKind::Charter => self.charter = OnceCell::new(),
             DocKind::Values => self.values = OnceCell::new(),

@@ -389,9 +389,15 @@ impl Node {
             return Ok(());
         }
         for doc in self.docs_held() {
-            let vv = self.doc_mut(doc)?.version_vector();
+            // The actors a document holds, from its summary while it is
+            // not loaded (`serve` loads only what it needs).
+            let Some((vv, _)) = self.doc_state(doc) else {
+                self.doc_mut(doc)?;
+                continue;
+            };
             let void: Vec<(Vec<u8>, [u8; 32])> = vv
-                .keys()
+                .iter()
+                .map(|(actor, _)| actor)
                 .filter_map(|actor| {
                     let device = entraide_docs::device_of_actor(actor)?;
                     let known = self

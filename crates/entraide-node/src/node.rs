@@ -381,17 +381,22 @@ impl Node {
         }
     }
 
-    /// Reads `kinds` from the store if they are not held in memory yet.
+    /// Makes `kinds` ready to sync: reads from the store each one that is
+    /// neither held in memory nor summed up by a summary that holds
+    /// (`crate::docs::Summary`); the others are read when something needs
+    /// their content. An error: one could not be read.
     pub fn load_docs(&mut self, kinds: &[DocKind]) -> Result<(), NodeError> {
         for kind in kinds {
-            self.doc_mut(*kind)?;
+            if self.docs.summary(*kind).is_none() {
+                self.doc_mut(*kind)?;
+            }
         }
         Ok(())
     }
 
-    /// Reads every document this node holds: `serve` does when it starts,
-    /// so that its first peer does not wait for them (a command run
-    /// without `serve` reads only what it answers from).
+    /// [`Node::load_docs`] of every document this node holds: `serve` does
+    /// when it starts, so that its first peer does not wait for them (a
+    /// command run without `serve` reads only what it answers from).
     pub fn load_held_docs(&mut self) -> Result<(), NodeError> {
         let held = self.docs_held();
         self.load_docs(&held)
@@ -423,8 +428,10 @@ impl Node {
             )));
         }
         self.attest_local(kind, &mut batch)?;
-        if let Some(bytes) = self.doc_mut(kind)?.take_unsaved() {
+        let doc = self.doc_mut(kind)?;
+        if let Some(bytes) = doc.take_unsaved() {
             batch.doc_chunk(&kind.name(), bytes);
+            batch.doc_summary(&kind.name(), crate::docs::Summary::of(doc).encode());
         }
         if let Err(e) = self.store.commit(batch) {
             self.reload_doc(kind)?;
@@ -894,13 +901,20 @@ impl Node {
         let mut out = Vec::new();
         let (mut whole, mut genesis, mut parts) = (BTreeSet::new(), None, 0);
         for kind in DocKind::ALL {
-            let doc = self.doc_mut(kind)?;
-            let heads = doc.heads_hex();
+            // What is not loaded says its heads in its summary.
+            let heads: Vec<[u8; 32]> = match self.docs.summary(kind) {
+                Some(summary) => summary.heads.clone(),
+                None => self.doc_mut(kind)?.heads().iter().map(|h| h.0).collect(),
+            };
+            let heads: Vec<String> = heads
+                .iter()
+                .map(|h| entraide_docs::ChangeHash(*h).to_string())
+                .collect();
             if !matches!(kind, DocKind::Calendar(_)) {
                 out.push(json!({"name": kind.name(), "heads": heads}));
                 continue;
             }
-            if doc.is_genesis_only() {
+            if heads == [SharedDoc::genesis_hash(kind).to_string()] {
                 genesis = Some(heads);
             } else {
                 whole.extend(heads);

@@ -231,9 +231,9 @@ impl Node {
         let mut docs = Vec::new();
         let mut heads = Vec::new();
         for k in kinds {
-            if let Some(doc) = self.held_doc(k) {
-                docs.push((k, doc.version_vector().into_iter().collect()));
-                heads.push((k, doc.heads().into_iter().map(|h| h.0).collect()));
+            if let Some((vv, h)) = self.doc_state(k) {
+                docs.push((k, vv));
+                heads.push((k, h));
             }
         }
         Summary {
@@ -363,7 +363,20 @@ impl Node {
             .iter()
             .map(|(d, r)| (*d, r.cutoffs.clone()))
             .collect();
+        if removals.is_empty() {
+            return Ok(());
+        }
         for doc in self.docs_held() {
+            // A document no removed device wrote in is not loaded.
+            let wrote = self.doc_state(doc).is_some_and(|(vv, _)| {
+                vv.iter().any(|(actor, _)| {
+                    entraide_docs::device_of_actor(actor)
+                        .is_some_and(|d| removals.iter().any(|(r, _)| r.0 == d))
+                })
+            });
+            if !wrote {
+                continue;
+            }
             let shared = self.doc_mut(doc)?;
             let vv = shared.version_vector();
             // Each actor of a removed device (one per opening of its home)
@@ -421,15 +434,37 @@ impl Node {
             .collect()
     }
 
+    /// The version vector and heads of `doc`: from its summary while it
+    /// is not loaded and the summary holds (`crate::docs::Summary`), else
+    /// from the document, loaded if it is not yet. `None`: it cannot be
+    /// read (`Node::held_doc`).
+    pub(crate) fn doc_state(&mut self, doc: DocKind) -> Option<(VectorEntries, Vec<[u8; 32]>)> {
+        if let Some(summary) = self.docs.summary(doc) {
+            return Some((summary.vv.clone(), summary.heads.clone()));
+        }
+        let shared = self.held_doc(doc)?;
+        let vv = shared.version_vector().into_iter().collect();
+        Some((vv, shared.heads().iter().map(|h| h.0).collect()))
+    }
+
     /// The heads of `doc`.
     pub fn doc_heads(&mut self, doc: DocKind) -> Vec<[u8; 32]> {
-        self.held_doc(doc)
-            .map(|d| d.heads().iter().map(|h| h.0).collect())
+        self.doc_state(doc)
+            .map(|(_, heads)| heads)
             .unwrap_or_default()
     }
 
     /// Whether this node holds the change `hash` of `doc`.
     pub fn holds_change(&mut self, doc: DocKind, hash: &[u8; 32]) -> bool {
+        // Every document holds its genesis, and its heads.
+        if *hash == SharedDoc::genesis_hash(doc).0
+            || self
+                .docs
+                .summary(doc)
+                .is_some_and(|s| s.heads.contains(hash))
+        {
+            return true;
+        }
         self.held_doc(doc)
             .is_some_and(|d| d.holds(&ChangeHash(*hash)))
     }
@@ -437,10 +472,19 @@ impl Node {
     /// The changes of `doc` a peer with version vector `theirs` lacks.
     pub fn bundle_for(&mut self, doc: DocKind, theirs: &VersionVector) -> Option<Bundle> {
         // A peer that holds nothing (a newcomer) gets what the store holds,
-        // as it is: the same changes as a whole save, without building one.
-        let stored = self
-            .held_doc(doc)?
-            .stored_is_all_they_lack(theirs)
+        // as it is: the same changes as a whole save, without building one
+        // (nor loading the document, while its summary holds).
+        let all_stored = if !entraide_docs::holds_nothing(theirs) {
+            false
+        } else if let Some(summary) = self.docs.summary(doc) {
+            if summary.heads == [SharedDoc::genesis_hash(doc).0] {
+                return None;
+            }
+            true
+        } else {
+            self.held_doc(doc)?.stored_is_all_they_lack(theirs)
+        };
+        let stored = all_stored
             .then(|| self.store.doc_chunks(&doc.name()).ok())
             .flatten()
             .filter(|chunks| !chunks.is_empty())
@@ -1191,8 +1235,8 @@ impl Node {
 impl Node {
     /// A document's version vector.
     pub fn doc_version_vector(&mut self, doc: DocKind) -> VersionVector {
-        self.held_doc(doc)
-            .map(|d| d.version_vector())
+        self.doc_state(doc)
+            .map(|(vv, _)| vv.into_iter().collect())
             .unwrap_or_default()
     }
 

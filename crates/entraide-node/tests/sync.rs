@@ -425,6 +425,62 @@ fn rogue_operations_signed_by_strangers_are_not_kept() {
 /// whole save and the changes stored after it), not a save built for it:
 /// it ends with the same documents, keeps them across a restart, and
 /// passes them on the same way to the next newcomer.
+/// A node that has not read its documents (as `serve` starts) tells a
+/// peer what they hold from the summaries stored beside them: exactly
+/// what it tells once it has read them all.
+#[test]
+fn what_a_node_tells_of_documents_it_has_not_read_is_what_they_hold() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    set_charter(&mut a, "Nous, associations de Bruxelles\n");
+    for name in ["Salle Verte", "Salle Bleue", "Camionnette"] {
+        common::add_room(&mut a, name);
+        a.execute(Request::Book {
+            resource: name.into(),
+            from: "2027-03-01T10:00".into(),
+            to: "2027-03-01T12:00".into(),
+            purpose: "réunion".into(),
+            repeat: None,
+            count: None,
+            until: None,
+        })
+        .expect("book");
+    }
+    let home = a.home().clone();
+    drop(a);
+    // Every document written has its summary, so the node below reads none
+    // of them to tell what they hold.
+    let store = entraide_store::Store::open(&home.store_path()).expect("store");
+    for kind in DocKind::ALL {
+        let written = !store.doc_chunks(&kind.name()).expect("chunks").is_empty();
+        let summed = store.doc_summary(&kind.name()).expect("summary").is_some();
+        assert_eq!(written, summed, "{kind}");
+    }
+    drop(store);
+    let mut unread = Node::open(&home, Tz::UTC).expect("reopen");
+    unread.load_held_docs().expect("ready to serve");
+    let told = unread.summary();
+    drop(unread);
+    let mut read = Node::open(&home, Tz::UTC).expect("reopen");
+    for kind in DocKind::ALL {
+        read.execute(Request::Export {
+            doc: kind.name().into_owned(),
+        })
+        .expect("every document read");
+    }
+    let held = read.summary();
+    assert_eq!(told.docs, held.docs, "version vectors");
+    assert_eq!(told.heads, held.heads, "heads");
+    assert!(
+        told.docs
+            .iter()
+            .filter(|(k, _)| matches!(k, DocKind::Calendar(_)))
+            .count()
+            == 8,
+        "every part of the calendar is told"
+    );
+}
+
 #[test]
 fn a_newcomer_gets_the_documents_as_they_are_stored() {
     let dir = tempfile::tempdir().expect("tmp");

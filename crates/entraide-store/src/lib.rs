@@ -60,6 +60,24 @@ fn outdated_why(format: u32) -> &'static str {
     }
 }
 
+/// Where a document's summary is kept in `doc_extras_v1` (no actor is 7
+/// bytes long).
+const SUMMARY_KEY: &[u8] = b"summary";
+
+/// The sequence number of a document's last chunk (`u64::MAX` for none).
+fn last_chunk(
+    table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    doc: &str,
+) -> Result<u64, StoreError> {
+    Ok(table
+        .range((doc, 0)..=(doc, u64::MAX))
+        .map_err(StoreError::read)?
+        .next_back()
+        .transpose()
+        .map_err(StoreError::read)?
+        .map_or(u64::MAX, |(k, _)| k.value().1))
+}
+
 /// The store could not be opened or created.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -158,6 +176,7 @@ pub struct WriteBatch {
     doc_chunks: Vec<(String, Vec<u8>)>,
     doc_replacements: Vec<(String, Vec<u8>)>,
     doc_extras: Vec<(String, Vec<u8>, Vec<u8>)>,
+    doc_summaries: Vec<(String, Vec<u8>)>,
     ops: Vec<([u8; 32], Vec<u8>)>,
     blobs: Vec<([u8; 32], Vec<u8>)>,
     blob_parts: Vec<([u8; 32], u64, Vec<u8>)>,
@@ -177,6 +196,7 @@ impl WriteBatch {
         self.doc_chunks.is_empty()
             && self.doc_replacements.is_empty()
             && self.doc_extras.is_empty()
+            && self.doc_summaries.is_empty()
             && self.ops.is_empty()
             && self.blobs.is_empty()
             && self.blob_parts.is_empty()
@@ -188,6 +208,14 @@ impl WriteBatch {
     /// Appends a chunk to a document.
     pub fn doc_chunk(&mut self, doc: &str, bytes: Vec<u8>) -> &mut Self {
         self.doc_chunks.push((doc.to_owned(), bytes));
+        self
+    }
+
+    /// Sets what a document's chunks hold, as the caller sums it up (see
+    /// [`Store::doc_summary`]): it stands for the chunks as they are once
+    /// this batch is written, and for nothing written after.
+    pub fn doc_summary(&mut self, doc: &str, bytes: Vec<u8>) -> &mut Self {
+        self.doc_summaries.push((doc.to_owned(), bytes));
         self
     }
 
@@ -459,6 +487,27 @@ impl Store {
         })
     }
 
+    /// What [`WriteBatch::doc_summary`] last set for a document, if no
+    /// chunk of it was written since (by any path).
+    pub fn doc_summary(&self, doc: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(stored) = self.read_table(DOC_EXTRAS, None, |table| {
+            Ok(table
+                .get((doc, SUMMARY_KEY))
+                .map_err(StoreError::read)?
+                .map(|v| v.value().to_vec()))
+        })?
+        else {
+            return Ok(None);
+        };
+        let last = self.read_table(DOC_CHUNKS, None, |table| last_chunk(table, doc).map(Some))?;
+        Ok(match (stored.split_first_chunk::<8>(), last) {
+            (Some((seq, rest)), Some(last)) if u64::from_le_bytes(*seq) == last => {
+                Some(rest.to_vec())
+            }
+            _ => None,
+        })
+    }
+
     /// Every sync metadata entry of a document.
     pub fn doc_extras(&self, doc: &str) -> Result<Vec<KeyValue>, StoreError> {
         self.read_table(DOC_EXTRAS, Vec::new(), |table| {
@@ -625,12 +674,24 @@ impl Store {
                         .map_err(StoreError::write)?;
                 }
             }
-            if !batch.doc_extras.is_empty() {
+            if !batch.doc_extras.is_empty() || !batch.doc_summaries.is_empty() {
                 let mut extras = tx.open_table(DOC_EXTRAS).map_err(StoreError::write)?;
                 for (doc, key, value) in &batch.doc_extras {
                     extras
                         .insert((doc.as_str(), key.as_slice()), value.as_slice())
                         .map_err(StoreError::write)?;
+                }
+                if !batch.doc_summaries.is_empty() {
+                    let chunks = tx.open_table(DOC_CHUNKS).map_err(StoreError::write)?;
+                    for (doc, bytes) in &batch.doc_summaries {
+                        // Tagged with the last chunk's sequence number, which
+                        // no later write of the document reuses.
+                        let mut value = last_chunk(&chunks, doc)?.to_le_bytes().to_vec();
+                        value.extend_from_slice(bytes);
+                        extras
+                            .insert((doc.as_str(), SUMMARY_KEY), value.as_slice())
+                            .map_err(StoreError::write)?;
+                    }
                 }
             }
             if !batch.ops.is_empty() {
@@ -805,6 +866,54 @@ mod tests {
         let err = Store::open(&past).unwrap_err();
         assert!(matches!(err, OpenError::Outdated { found: 1, .. }), "{err}");
         assert!(err.to_string().contains("entraide join"), "{err}");
+    }
+
+    /// A summary stands for the chunks it was written with: any chunk
+    /// written after it, by a write that did not set a new one (an append,
+    /// a compaction), makes it stand for nothing.
+    #[test]
+    fn a_summary_holds_until_the_next_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("s.redb")).unwrap();
+        assert_eq!(store.doc_summary("charter").unwrap(), None);
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![1])
+            .doc_summary("charter", vec![7, 7]);
+        store.commit(b).unwrap();
+        assert_eq!(store.doc_summary("charter").unwrap(), Some(vec![7, 7]));
+        assert_eq!(store.doc_summary("values").unwrap(), None);
+
+        let mut b = WriteBatch::new();
+        b.doc_chunk("values", vec![2]);
+        store.commit(b).unwrap();
+        assert_eq!(
+            store.doc_summary("charter").unwrap(),
+            Some(vec![7, 7]),
+            "another document"
+        );
+
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![3]);
+        store.commit(b).unwrap();
+        assert_eq!(
+            store.doc_summary("charter").unwrap(),
+            None,
+            "a chunk after it"
+        );
+
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![4])
+            .doc_summary("charter", vec![8]);
+        store.commit(b).unwrap();
+        assert_eq!(store.doc_summary("charter").unwrap(), Some(vec![8]));
+        let mut b = WriteBatch::new();
+        b.replace_doc("charter", vec![1, 3, 4]);
+        store.commit(b).unwrap();
+        assert_eq!(
+            store.doc_summary("charter").unwrap(),
+            None,
+            "a compaction after it"
+        );
     }
 
     #[test]
