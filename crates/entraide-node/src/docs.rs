@@ -13,8 +13,14 @@
 //! of every command that reads that group's documents, and the group stays
 //! unloaded (never shown nor written from its genesis).
 //!
+//! Each document's [`Summary`] (version vector and heads), stored beside
+//! its chunks with every write, tells what an unloaded document holds
+//! while no later chunk was written (`Docs::summary`): `serve` syncs from
+//! summaries and reads a document only when something needs its content.
+//!
 //! This module never writes a document's content: only the compaction of
-//! a document stored in many chunks into one, when it is loaded.
+//! a document stored in many chunks into one, when it is loaded, and the
+//! summary of one loaded without a summary that holds.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
