@@ -814,13 +814,20 @@ mod tests {
             Err(OpenError::Foreign { .. })
         ));
 
-        let future = dir.path().join("v4.redb");
-        let store = Store::create(&future).unwrap();
-        let mut b = WriteBatch::new();
-        b.meta("format", 4u32.to_le_bytes().to_vec());
-        store.commit(b).unwrap();
-        drop(store);
-        let err = Store::open(&future).unwrap_err();
+        // A store file of format `format`, holding a chunk of `doc`.
+        let made = |name: &str, format: u32, doc: Option<&str>| {
+            let path = dir.path().join(name);
+            let store = Store::create(&path).unwrap();
+            let mut b = WriteBatch::new();
+            b.meta("format", format.to_le_bytes().to_vec());
+            if let Some(doc) = doc {
+                b.doc_chunk(doc, vec![1, 2, 3]);
+            }
+            store.commit(b).unwrap();
+            path
+        };
+
+        let err = Store::open(&made("v4.redb", 4, None)).unwrap_err();
         assert!(
             matches!(err, OpenError::UnknownFormat { found: 4, .. }),
             "{err}"
@@ -828,26 +835,14 @@ mod tests {
 
         // Format 2 with bookings (a calendar in one document): refused,
         // and left as it was.
-        let booked = dir.path().join("v2.redb");
-        let store = Store::create(&booked).unwrap();
-        let mut b = WriteBatch::new();
-        b.meta("format", 2u32.to_le_bytes().to_vec());
-        b.doc_chunk("calendar", vec![1, 2, 3]);
-        store.commit(b).unwrap();
-        drop(store);
+        let booked = made("v2.redb", 2, Some("calendar"));
         let err = Store::open(&booked).unwrap_err();
         assert!(matches!(err, OpenError::Outdated { found: 2, .. }), "{err}");
         assert!(err.to_string().contains("8 parts"), "{err}");
         assert!(Store::open(&booked).is_err(), "refused again");
 
         // Format 2 that never held a booking: taken as format 3.
-        let unbooked = dir.path().join("v2-empty.redb");
-        let store = Store::create(&unbooked).unwrap();
-        let mut b = WriteBatch::new();
-        b.meta("format", 2u32.to_le_bytes().to_vec());
-        b.doc_chunk("charter", vec![1, 2, 3]);
-        store.commit(b).unwrap();
-        drop(store);
+        let unbooked = made("v2-empty.redb", 2, Some("charter"));
         let store = Store::open(&unbooked).unwrap();
         assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![1, 2, 3]]);
         drop(store);
@@ -857,13 +852,7 @@ mod tests {
             Some(FORMAT_VERSION.to_le_bytes().to_vec())
         );
 
-        let past = dir.path().join("v1.redb");
-        let store = Store::create(&past).unwrap();
-        let mut b = WriteBatch::new();
-        b.meta("format", 1u32.to_le_bytes().to_vec());
-        store.commit(b).unwrap();
-        drop(store);
-        let err = Store::open(&past).unwrap_err();
+        let err = Store::open(&made("v1.redb", 1, None)).unwrap_err();
         assert!(matches!(err, OpenError::Outdated { found: 1, .. }), "{err}");
         assert!(err.to_string().contains("entraide join"), "{err}");
     }
