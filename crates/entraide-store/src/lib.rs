@@ -369,13 +369,18 @@ impl Store {
         }
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
         let store = Self::from_db(db);
+        store.write_format(path)?;
+        Ok(store)
+    }
+
+    /// Marks the store as of this code's format.
+    fn write_format(&self, path: &Path) -> Result<(), OpenError> {
         let mut batch = WriteBatch::new();
         batch.meta("format", FORMAT_VERSION.to_le_bytes().to_vec());
-        store.commit(batch).map_err(|e| OpenError::Io {
+        self.commit(batch).map_err(|e| OpenError::Io {
             path: path.to_owned(),
             reason: e.to_string(),
-        })?;
-        Ok(store)
+        })
     }
 
     /// Opens an existing store, checking that it is one and of our format.
@@ -419,12 +424,7 @@ impl Store {
                 .is_ok_and(|c| c.is_empty())
         {
             // Nothing was ever booked: the store is format 3 as it is.
-            let mut batch = WriteBatch::new();
-            batch.meta("format", FORMAT_VERSION.to_le_bytes().to_vec());
-            store.commit(batch).map_err(|e| OpenError::Io {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+            store.write_format(path)?;
             return Ok(store);
         }
         // Not ours to open: let go of the file without closing the database
