@@ -396,8 +396,7 @@ impl Node {
                 continue;
             };
             let void: Vec<(Vec<u8>, [u8; 32])> = vv
-                .iter()
-                .map(|(actor, _)| actor)
+                .keys()
                 .filter_map(|actor| {
                     let device = entraide_docs::device_of_actor(actor)?;
                     let known = self

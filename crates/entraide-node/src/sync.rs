@@ -232,7 +232,7 @@ impl Node {
         let mut heads = Vec::new();
         for k in kinds {
             if let Some((vv, h)) = self.doc_state(k) {
-                docs.push((k, vv));
+                docs.push((k, vv.into_iter().collect()));
                 heads.push((k, h));
             }
         }
@@ -438,12 +438,12 @@ impl Node {
     /// is not loaded and the summary holds (`crate::docs::Summary`), else
     /// from the document, loaded if it is not yet. `None`: it cannot be
     /// read (`Node::held_doc`).
-    pub(crate) fn doc_state(&mut self, doc: DocKind) -> Option<(VectorEntries, Vec<[u8; 32]>)> {
+    pub(crate) fn doc_state(&mut self, doc: DocKind) -> Option<(VersionVector, Vec<[u8; 32]>)> {
         if let Some(summary) = self.docs.summary(doc) {
-            return Some((summary.vv.clone(), summary.heads.clone()));
+            return Some((summary.vv.iter().cloned().collect(), summary.heads.clone()));
         }
         let shared = self.held_doc(doc)?;
-        let vv = shared.version_vector().into_iter().collect();
+        let vv = shared.version_vector();
         Some((vv, shared.heads().iter().map(|h| h.0).collect()))
     }
 
@@ -1235,9 +1235,7 @@ impl Node {
 impl Node {
     /// A document's version vector.
     pub fn doc_version_vector(&mut self, doc: DocKind) -> VersionVector {
-        self.doc_state(doc)
-            .map(|(vv, _)| vv.into_iter().collect())
-            .unwrap_or_default()
+        self.doc_state(doc).map(|(vv, _)| vv).unwrap_or_default()
     }
 
     /// The device's secret key bytes, for the network endpoint (the same key
