@@ -2467,8 +2467,9 @@ struct SimNode {
     sessions: BTreeMap<usize, Session>,
     /// Messages arrived this round, from whom, in the order sent.
     inbox: Vec<(usize, Msg)>,
-    /// Messages to send, to whom, in order.
-    outbox: Vec<(usize, Msg)>,
+    /// Messages to send, to whom, in order, each with its size as a whole
+    /// frame (`wire::encode`, done by the sender, as a daemon's would be).
+    outbox: Vec<(usize, Msg, usize)>,
     /// The node changed: each of its sessions hears `NodeChanged`.
     changed: bool,
     receives: usize,
@@ -2486,7 +2487,10 @@ impl SimNode {
         while let Some(ev) = event.take() {
             let session = self.sessions.get_mut(&j).context("no session")?;
             let out = session.handle(&mut self.node, ev, now);
-            self.outbox.extend(out.send.into_iter().map(|m| (j, m)));
+            self.outbox.extend(out.send.into_iter().map(|m| {
+                let len = wire::encode(&m).len();
+                (j, m, len)
+            }));
             self.changed |= out.node_changed || out.members_changed;
             if let Some(end) = out.end {
                 bail!("the session with node {j} ended: {end:?}");
@@ -2514,11 +2518,17 @@ impl SimNode {
     /// messages before a change notice (a biased select) and whose notices
     /// coalesce (a watch channel).
     fn round(&mut self, now: u64, tick: bool) -> Result<()> {
+        let mut last_sender = None;
         for (from, msg) in std::mem::take(&mut self.inbox) {
             if matches!(msg, Msg::Docs(_)) {
                 self.receives += 1;
             }
             self.step(from, Event::Received(msg), now)?;
+            last_sender = Some(from);
+        }
+        // Nothing more is waiting: what arrived becomes durable, one commit.
+        if let Some(from) = last_sender {
+            self.step(from, Event::Idle, now)?;
         }
         let peers: Vec<usize> = self.sessions.keys().copied().collect();
         if tick {
@@ -2536,17 +2546,25 @@ impl SimNode {
 }
 
 fn par_each(items: &mut [SimNode], f: impl Fn(usize, &mut SimNode) -> Result<()> + Sync) {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, usize::from)
+    // Two threads a core: while one node waits on its disk (a flush),
+    // another works, as separate daemons would.
+    let threads = (2 * std::thread::available_parallelism().map_or(2, usize::from))
         .min(items.len())
         .max(1);
-    let chunk = items.len().div_ceil(threads);
+    // Each thread takes the next node still waiting, so that one busy node
+    // does not leave the other cores idle until the round ends.
+    let queue: Vec<std::sync::Mutex<&mut SimNode>> =
+        items.iter_mut().map(std::sync::Mutex::new).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for (c, part) in items.chunks_mut(chunk).enumerate() {
-            let f = &f;
+        for _ in 0..threads {
+            let (f, queue, next) = (&f, &queue, &next);
             s.spawn(move || {
-                for (k, item) in part.iter_mut().enumerate() {
-                    if let Err(e) = f(c * chunk + k, item) {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(slot) = queue.get(i) else { break };
+                    let Ok(mut item) = slot.lock() else { break };
+                    if let Err(e) = f(i, &mut item) {
                         item.error = Some(format!("{e:#}"));
                     }
                 }
@@ -2576,8 +2594,8 @@ struct Traffic {
 
 impl Clock {
     /// Runs rounds until no message is on the way and no node changed. In
-    /// each round every node handles what arrived (in parallel, as many
-    /// threads as cores), then every message it sent crosses its link
+    /// each round every node handles what arrived (in parallel,
+    /// `par_each`), then every message it sent crosses its link
     /// (`ROUND_MS` of virtual time), counted as a whole frame
     /// (`wire::encode`). Every `TICK_MS` of virtual time each session hears
     /// `Tick`; with nothing on the way and a question unanswered, time
@@ -2599,8 +2617,8 @@ impl Clock {
             t.rounds += 1;
             let mut moved = 0;
             for i in 0..sim.len() {
-                for (j, msg) in std::mem::take(&mut sim[i].outbox) {
-                    t.bytes += wire::encode(&msg).len();
+                for (j, msg, len) in std::mem::take(&mut sim[i].outbox) {
+                    t.bytes += len;
                     t.frames += 1;
                     moved += 1;
                     sim[j].inbox.push((i, msg));
@@ -2682,9 +2700,9 @@ struct Convergence {
 /// sessions hear that it changed. The sessions spread the bookings by their
 /// own rules in rounds (`Clock::settle`): every message sent in a round
 /// arrives in the next, one hop. The time is until no message is on the
-/// way, when every node must hold every booking. Nodes work on as many
-/// threads as the machine has cores. Bytes are whole frames
-/// (`wire::encode`) after the hellos, which are counted apart.
+/// way, when every node must hold every booking. Nodes work on two threads
+/// a core (`par_each`). Bytes are whole frames (`wire::encode`, by the
+/// sender) after the hellos, which are counted apart.
 fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Convergence> {
     let dir = dir.join(format!("s4-{n}"));
     let mut founder = found(&dir.join("n0"), "Organisation 0", 9)?;
@@ -3716,7 +3734,7 @@ fn main() -> Result<()> {
     }
     if want("4") {
         report.note(
-            "scenario 4 drives the real session state machine (entraide_node::session::Session, one live session at each end of each link, as entraide-net drives it; bundle_for / receive_bundle durable) in rounds of virtual time (one hop each); the sessions say hello before the bookings, and the bytes count what follows (the hellos are hello_bytes in the JSON); not daemons: a daemon dials every member it learns of, so at most 6 neighbours cannot be imposed on it",
+            "scenario 4 drives the real session state machine (entraide_node::session::Session, one live session at each end of each link, as entraide-net drives it; what a node received in a round made durable in one commit when its messages are handled, Event::Idle) in rounds of virtual time (one hop each), nodes taken in turn by two threads a core; the sessions say hello before the bookings, and the bytes count what follows (the hellos are hello_bytes in the JSON); not daemons: a daemon dials every member it learns of, so at most 6 neighbours cannot be imposed on it",
         );
     }
 

@@ -325,6 +325,14 @@ fn next_generation() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The last bundle a document applied (see `SharedDoc::last_applied`).
+#[derive(Debug)]
+struct LastApplied {
+    before: Vec<ChangeHash>,
+    added: Vec<ChangeHash>,
+    after: Vec<ChangeHash>,
+}
+
 /// One automerge document with its kind and this device's actor.
 #[derive(Debug)]
 pub struct SharedDoc {
@@ -347,6 +355,10 @@ pub struct SharedDoc {
     received_raw: Option<(Vec<ChangeHash>, Vec<u8>)>,
     /// The changes this opening received or checked lately (see [`Recent`]).
     recent: Recent,
+    /// The last bundle applied: the heads before it, the changes it added
+    /// and the heads after (what a reader that was up to date before it
+    /// must read again, without asking automerge).
+    last_applied: Option<LastApplied>,
     /// Changes with every call that may change the content, and is never
     /// the same for two documents: what a reader read at one generation
     /// still holds while it lasts.
@@ -383,6 +395,7 @@ impl SharedDoc {
             last_local: None,
             received_raw: None,
             recent: Recent::default(),
+            last_applied: None,
             generation: next_generation(),
         }
     }
@@ -434,6 +447,7 @@ impl SharedDoc {
             last_local: None,
             received_raw: None,
             recent: Recent::default(),
+            last_applied: None,
             generation: next_generation(),
         })
     }
@@ -582,6 +596,7 @@ impl SharedDoc {
             last_local: None,
             received_raw: None,
             recent: Recent::default(),
+            last_applied: None,
             generation: next_generation(),
         }
     }
@@ -965,9 +980,23 @@ impl SharedDoc {
             }
         };
         // Everything unsaved is these changes: store them as they came.
+        let heads = self.doc.get_heads();
         if !unsaved_before {
-            self.received_raw = Some((self.doc.get_heads(), raw));
+            self.received_raw = Some((heads.clone(), raw));
         }
+        // `held` was the version vector at the heads before the bundle: it
+        // moves by the added changes alone.
+        let mut vv = held;
+        for c in &added {
+            let seq = vv.entry(c.actor.clone()).or_default();
+            *seq = (*seq).max(c.seq);
+        }
+        self.last_applied = Some(LastApplied {
+            before: std::mem::replace(&mut self.vv_heads, heads.clone()),
+            added: added.iter().map(|c| c.hash).collect(),
+            after: heads,
+        });
+        self.vv = vv;
         self.recent.keep_last(new);
         Ok(added)
     }
@@ -1043,11 +1072,20 @@ impl SharedDoc {
         heads: &[ChangeHash],
         max: usize,
     ) -> Option<Vec<Vec<String>>> {
-        let since = self.doc.get_changes_meta(heads);
-        if since.len() > max {
+        let hashes: Vec<ChangeHash> = match &self.last_applied {
+            Some(last) if last.before == heads && last.after == self.doc.get_heads() => {
+                last.added.clone()
+            }
+            _ => self
+                .doc
+                .get_changes_meta(heads)
+                .into_iter()
+                .map(|m| m.hash)
+                .collect(),
+        };
+        if hashes.len() > max {
             return None;
         }
-        let hashes: Vec<ChangeHash> = since.into_iter().map(|m| m.hash).collect();
         if let Some(changes) = self.recent.all(&hashes) {
             return Some(crate::authority::paths_written(&self.doc, changes));
         }

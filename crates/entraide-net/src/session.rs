@@ -196,6 +196,9 @@ async fn drive(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut event = Event::Start;
     loop {
+        // Messages that arrived together are made durable together, once
+        // none is waiting.
+        let idle_due = matches!(event, Event::Received(_));
         match driver.step(event).await? {
             None => {}
             Some(End::Done) => return Ok(()),
@@ -207,6 +210,10 @@ async fn drive(
                 return Err(NetError::Refused(reason));
             }
             Some(End::Node(e)) => return Err(NetError::Node(e)),
+        }
+        if idle_due && inbox.is_empty() {
+            event = Event::Idle;
+            continue;
         }
         event = tokio::select! {
             biased;

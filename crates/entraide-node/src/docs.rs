@@ -98,8 +98,6 @@ pub(crate) struct Docs {
         i64,
         u64,
     )>,
-    /// Writes and bytes of received library files not yet made durable.
-    pub(crate) deferred_files: (usize, u64),
     /// What unloaded alliance documents hold, as their summaries stored
     /// beside their chunks say (see [`Docs::summary`]).
     summaries: BTreeMap<DocKind, Summary>,
@@ -244,7 +242,6 @@ impl Docs {
             named_files: None,
             file_sizes: BTreeMap::new(),
             quota_cache: None,
-            deferred_files: (0, 0),
             summaries: BTreeMap::new(),
         }
     }

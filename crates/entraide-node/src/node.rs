@@ -76,8 +76,6 @@ pub(crate) struct Peers {
     pub(crate) listen_addrs: Vec<SocketAddr>,
     /// The alliance's own relay, if this node uses one.
     pub(crate) relay_url: Option<String>,
-    /// Peer records written since the last durable commit.
-    pub(crate) deferred: bool,
     /// What this node's sync sessions are asking their peers right now.
     pub(crate) asking: crate::session::Asking,
 }
@@ -404,10 +402,18 @@ impl Node {
 
     /// Stores what changed in `kind` (and whatever `batch` holds) in one
     /// durable transaction. On failure, drops the change from memory too.
-    pub(crate) fn persist(
+    pub(crate) fn persist(&mut self, kind: DocKind, batch: WriteBatch) -> Result<(), NodeError> {
+        self.persist_from(kind, batch, Origin::Here)
+    }
+
+    /// [`Node::persist`], for a write that is this node's own
+    /// ([`Origin::Here`]: durable before it returns) or what a peer sent
+    /// ([`Origin::Peer`]: see [`Node::store_received`]).
+    pub(crate) fn persist_from(
         &mut self,
         kind: DocKind,
         mut batch: WriteBatch,
+        origin: Origin,
     ) -> Result<(), NodeError> {
         // This node's own change passes the same gate as a peer's (once
         // its organisation is admitted: before, peers check it on receipt).
@@ -433,9 +439,13 @@ impl Node {
             batch.doc_chunk(&kind.name(), bytes);
             batch.doc_summary(&kind.name(), crate::docs::Summary::of(doc).encode());
         }
-        if let Err(e) = self.store.commit(batch) {
+        let stored = match origin {
+            Origin::Here => self.store.commit(batch).map_err(NodeError::from),
+            Origin::Peer => self.store_received(batch),
+        };
+        if let Err(e) = stored {
             self.reload_doc(kind)?;
-            return Err(e.into());
+            return Err(e);
         }
         self.refresh_after_load(kind);
         Ok(())
@@ -2262,4 +2272,13 @@ impl Node {
         reply.file = Some(bytes);
         Ok(reply)
     }
+}
+
+/// Who made a write, which decides when it reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// This node (a command): durable before it is acknowledged.
+    Here,
+    /// A peer, which still holds it: durable with the next flush.
+    Peer,
 }

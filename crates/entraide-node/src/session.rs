@@ -171,6 +171,10 @@ pub enum Event {
     /// The messages of the last output were sent and [`Output::more`] was
     /// set: send the next file parts.
     Drained,
+    /// No message from the peer is waiting: what it sent is made durable
+    /// now, in one commit (see `Node::store_received`). Send it once the
+    /// messages that arrived together have been handled.
+    Idle,
     /// The connection ended, or the driver ends the session: release what
     /// this session was asking, so that other sessions ask instead.
     Closed,
@@ -330,6 +334,7 @@ impl Session {
                 Ok(())
             }
             Event::Drained => Ok(()),
+            Event::Idle => node.flush().map_err(End::Node),
             Event::Closed => {
                 self.close(node, &mut out);
                 return out;
@@ -351,7 +356,13 @@ impl Session {
         {
             out.end = Some(End::Done);
         }
-        if out.end.is_some() {
+        if let Some(end) = out.end.take() {
+            // What the peer sent is durable before the session says it is
+            // over (a one-shot `sync` or `join` reports it as received).
+            out.end = Some(match node.flush() {
+                Err(e) if matches!(end, End::Done) => End::Node(e),
+                _ => end,
+            });
             self.close(node, &mut out);
         }
         out
@@ -700,7 +711,7 @@ impl Session {
                 self.wanted.remove(&hash);
                 node.peers.asking.files.remove(&hash);
                 if self.wanted.is_empty() {
-                    node.flush_files().map_err(End::Node)?;
+                    node.flush().map_err(End::Node)?;
                 }
                 out.node_changed = true;
             }

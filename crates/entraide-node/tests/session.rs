@@ -113,6 +113,8 @@ fn two_nodes_complete_a_one_shot_session_with_a_file() {
     }
     assert!(matches!(a_end, Some(End::Done)), "{a_end:?}");
     assert!(matches!(b_end, Some(End::Done)), "{b_end:?}");
+    // A one-shot session is over only once what it received is durable.
+    assert_eq!(b.writes_not_yet_durable(), 0);
     assert!(b.missing_blobs().expect("missing").is_empty());
     for doc in DocKind::ALL {
         assert_eq!(
@@ -121,6 +123,34 @@ fn two_nodes_complete_a_one_shot_session_with_a_file() {
             "{doc:?}"
         );
     }
+}
+
+/// What a peer sends is stored without waiting for the disk, and made
+/// durable in one commit once no message of the peer is waiting.
+#[test]
+fn what_a_peer_sent_is_durable_once_none_of_its_messages_waits() {
+    let (_dir, mut a, mut b, mut session) = met();
+    common::append(&mut b, "Article 1");
+    common::append(&mut b, "Article 2");
+    let theirs = a.doc_version_vector(DocKind::Charter);
+    let bundle = b.bundle_for(DocKind::Charter, &theirs).expect("a bundle");
+    let (_, end) = run(&mut session, &mut a, Event::Received(Msg::Docs(bundle)), 1);
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(common::charter(&mut a), common::charter(&mut b));
+    assert!(a.writes_not_yet_durable() > 0, "stored without an fsync");
+    let (sent, end) = run(&mut session, &mut a, Event::Idle, 1);
+    assert!(sent.is_empty() && end.is_none(), "{sent:?} {end:?}");
+    assert_eq!(a.writes_not_yet_durable(), 0);
+    // The node's own write makes every earlier one durable with it.
+    let bundle = {
+        common::append(&mut b, "Article 3");
+        let theirs = a.doc_version_vector(DocKind::Charter);
+        b.bundle_for(DocKind::Charter, &theirs).expect("a bundle")
+    };
+    run(&mut session, &mut a, Event::Received(Msg::Docs(bundle)), 2);
+    assert!(a.writes_not_yet_durable() > 0);
+    common::append(&mut a, "Article 4");
+    assert_eq!(a.writes_not_yet_durable(), 0);
 }
 
 #[test]

@@ -1045,6 +1045,8 @@ impl Sim {
             _ => None,
         };
         self.step(to, from, Event::Received(msg));
+        // Messages are delivered one at a time: none is waiting behind it.
+        self.step(to, from, Event::Idle);
         self.handling = None;
         if let Some((doc, before)) = before
             && self.up(to)

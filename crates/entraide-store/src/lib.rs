@@ -11,9 +11,11 @@
 //! transaction, committed with `Durability::Immediate` (fsync) before it
 //! returns, so a write the node acknowledged survives a crash or `kill -9`.
 //! The one exception, [`Store::commit_deferred`], is for what can be fetched
-//! again (library files received from a peer): it becomes durable with the
-//! next [`Store::commit`] or [`Store::flush`], and a crash before that loses
-//! the whole transaction, never part of it.
+//! again (what peers sent: their documents' changes, library files, peer
+//! records): it becomes durable with the next [`Store::commit`] or
+//! [`Store::flush`], and a crash before that loses the whole transaction,
+//! never part of it. The store counts what waits ([`Store::deferred`]) so
+//! that its owner can decide when to pay the one fsync for all of it.
 //!
 //! Layout, format version 3 (the version is stored under `format` in `meta_v1`,
 //! and a store of another version is refused, never guessed at):
@@ -191,6 +193,35 @@ impl WriteBatch {
         Self::default()
     }
 
+    /// The bytes of the values it writes.
+    fn bytes(&self) -> u64 {
+        let values = self.doc_chunks.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + self
+                .doc_replacements
+                .iter()
+                .map(|(_, v)| v.len())
+                .sum::<usize>()
+            + self
+                .doc_extras
+                .iter()
+                .map(|(_, _, v)| v.len())
+                .sum::<usize>()
+            + self
+                .doc_summaries
+                .iter()
+                .map(|(_, v)| v.len())
+                .sum::<usize>()
+            + self.ops.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + self.blobs.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + self
+                .blob_parts
+                .iter()
+                .map(|(_, _, v)| v.len())
+                .sum::<usize>()
+            + self.meta.iter().map(|(_, v)| v.len()).sum::<usize>();
+        values as u64
+    }
+
     /// Whether it writes nothing.
     pub fn is_empty(&self) -> bool {
         self.doc_chunks.is_empty()
@@ -273,6 +304,8 @@ impl WriteBatch {
 pub struct Store {
     /// Always `Some` until the store is dropped.
     db: Option<Database>,
+    /// Deferred commits not yet made durable, and their bytes.
+    deferred: std::sync::Mutex<Deferred>,
     /// Set once redb panicked on a damaged page: from then on every call is
     /// refused without touching the file, and the database is not dropped
     /// (redb's own drop would panic again).
@@ -331,6 +364,7 @@ impl Store {
         Self {
             db: Some(db),
             damaged: AtomicBool::new(false),
+            deferred: Default::default(),
         }
     }
 
@@ -627,19 +661,37 @@ impl Store {
         self.commit_with(batch, Durability::None)
     }
 
-    /// Makes every deferred commit durable (one fsync).
+    /// Makes every deferred commit durable (one fsync); nothing to do if
+    /// none waits.
     pub fn flush(&self) -> Result<(), StoreError> {
+        if self.deferred() == Deferred::default() {
+            return Ok(());
+        }
         self.guarded("written", |db| {
             let tx = db.begin_write().map_err(StoreError::write)?;
             tx.commit().map_err(StoreError::write)
-        })
+        })?;
+        self.set_deferred(|d| *d = Deferred::default());
+        Ok(())
+    }
+
+    /// What [`Store::commit_deferred`] wrote since the last durable commit.
+    pub fn deferred(&self) -> Deferred {
+        self.deferred.lock().map(|d| *d).unwrap_or_default()
+    }
+
+    fn set_deferred(&self, f: impl FnOnce(&mut Deferred)) {
+        if let Ok(mut d) = self.deferred.lock() {
+            f(&mut d);
+        }
     }
 
     fn commit_with(&self, batch: WriteBatch, durability: Durability) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let bytes = batch.bytes();
         self.guarded("written", |db| {
-            if batch.is_empty() {
-                return Ok(());
-            }
             let mut tx = db.begin_write().map_err(StoreError::write)?;
             tx.set_durability(durability).map_err(StoreError::write)?;
             // Only the tables the batch writes are opened: a booking writes
@@ -738,8 +790,26 @@ impl Store {
                 }
             }
             tx.commit().map_err(StoreError::write)
-        })
+        })?;
+        // A durable commit makes every earlier one durable too.
+        self.set_deferred(|d| match durability {
+            Durability::None => {
+                d.commits += 1;
+                d.bytes += bytes;
+            }
+            _ => *d = Deferred::default(),
+        });
+        Ok(())
     }
+}
+
+/// What waits for the next durable commit (see [`Store::commit_deferred`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deferred {
+    /// Deferred commits.
+    pub commits: usize,
+    /// The bytes they wrote (values, not keys).
+    pub bytes: u64,
 }
 
 /// A table opened for reading, `None` if it was never written.
@@ -860,6 +930,45 @@ mod tests {
     /// A summary stands for the chunks it was written with: any chunk
     /// written after it, by a write that did not set a new one (an append,
     /// a compaction), makes it stand for nothing.
+    /// Deferred commits are counted until a durable commit or a flush
+    /// makes them durable; a flush with nothing waiting writes nothing.
+    #[test]
+    fn deferred_commits_wait_for_the_next_durable_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("s.redb")).unwrap();
+        assert_eq!(store.deferred(), Deferred::default());
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![1, 2, 3]);
+        store.commit_deferred(b).unwrap();
+        let mut b = WriteBatch::new();
+        b.meta("peers", vec![4; 10]);
+        store.commit_deferred(b).unwrap();
+        assert_eq!(
+            store.deferred(),
+            Deferred {
+                commits: 2,
+                bytes: 13
+            }
+        );
+        assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![1, 2, 3]]);
+        store.flush().unwrap();
+        assert_eq!(store.deferred(), Deferred::default());
+
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![5]);
+        store.commit_deferred(b).unwrap();
+        let mut b = WriteBatch::new();
+        b.doc_chunk("values", vec![6]);
+        store.commit(b).unwrap();
+        assert_eq!(store.deferred(), Deferred::default());
+        drop(store);
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        assert_eq!(
+            store.doc_chunks("charter").unwrap(),
+            vec![vec![1, 2, 3], vec![5]]
+        );
+    }
+
     #[test]
     fn a_summary_holds_until_the_next_chunk() {
         let dir = tempfile::tempdir().unwrap();
