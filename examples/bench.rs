@@ -2473,6 +2473,9 @@ struct SimNode {
     /// The node changed: each of its sessions hears `NodeChanged`.
     changed: bool,
     receives: usize,
+    /// Frames and bytes that arrived at this node after the hellos.
+    frames_in: usize,
+    bytes_in: usize,
     error: Option<String>,
 }
 
@@ -2619,6 +2622,8 @@ impl Clock {
             for i in 0..sim.len() {
                 for (j, msg, len) in std::mem::take(&mut sim[i].outbox) {
                     t.bytes += len;
+                    sim[j].frames_in += 1;
+                    sim[j].bytes_in += len;
                     t.frames += 1;
                     moved += 1;
                     sim[j].inbox.push((i, msg));
@@ -2683,6 +2688,11 @@ struct Convergence {
     frames: usize,
     rounds: usize,
     receives: usize,
+    /// The node that received the most bytes after the hellos: its bytes,
+    /// (and the most frames and bundles any node received).
+    busiest_bytes_in: usize,
+    busiest_frames_in: usize,
+    busiest_receives: usize,
     max_degree: usize,
     /// The sessions' hellos, before the bookings.
     connect: Traffic,
@@ -2759,6 +2769,8 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
             outbox: Vec::new(),
             changed: false,
             receives: 0,
+            frames_in: 0,
+            bytes_in: 0,
             error: None,
         })
         .collect();
@@ -2782,6 +2794,9 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
     let bookings_time = booking_start.elapsed();
     if let Some(e) = sim.iter().find_map(|s| s.error.clone()) {
         bail!("bookings at {n} nodes failed: {e}");
+    }
+    for s in &mut sim {
+        (s.frames_in, s.bytes_in) = (0, 0);
     }
     let (from, ticks) = (clock.now, clock.ticks);
     let start = Instant::now();
@@ -2815,6 +2830,9 @@ fn convergence(cfg: &Config, n: usize, dir: &Path, rng: &mut Rng) -> Result<Conv
         frames: spread.frames,
         rounds: spread.rounds,
         receives: sim.iter().map(|s| s.receives).sum(),
+        busiest_bytes_in: sim.iter().map(|s| s.bytes_in).max().unwrap_or(0),
+        busiest_frames_in: sim.iter().map(|s| s.frames_in).max().unwrap_or(0),
+        busiest_receives: sim.iter().map(|s| s.receives).max().unwrap_or(0),
         max_degree: adj.iter().map(Vec::len).max().unwrap_or(0),
         connect,
         virtual_ms: clock.now - from,
@@ -3351,12 +3369,13 @@ fn main() -> Result<()> {
         Some("--child-load") => return child_load(&args[1..]),
         _ => {}
     }
-    const USAGE: &str = "usage: cargo run --release --example bench -- [--quick] [--json PATH] [--only 1a,3,...] [--nodes 8,32,64]\n\
+    const USAGE: &str = "usage: cargo run --release --example bench -- [--quick] [--json PATH] [--only 1a,3,...] [--nodes 8,32,64] [--per-node 100]\n\
         (BENCH_KEEP=1 keeps the homes; BENCH_FRAMES=1 prints every frame; ENTRAIDE_DATA, ENTRAIDE_BIN)";
     let mut quick = false;
     let mut json_path = None;
     let mut only: Option<Vec<String>> = None;
     let mut nodes: Option<Vec<usize>> = None;
+    let mut per_node: Option<usize> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -3382,6 +3401,13 @@ fn main() -> Result<()> {
                         })?,
                 );
             }
+            "--per-node" => {
+                let n = it.next().context("--per-node 10")?;
+                per_node = Some(
+                    n.parse()
+                        .with_context(|| format!("--per-node takes a number, not {n}"))?,
+                );
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -3397,6 +3423,9 @@ fn main() -> Result<()> {
     let mut cfg = Config::new(quick);
     if let Some(nodes) = nodes {
         cfg.convergence_nodes = nodes;
+    }
+    if let Some(n) = per_node {
+        cfg.convergence_bookings = n;
     }
     let started = Instant::now();
     let tmp = tempfile::tempdir()?;
@@ -3709,6 +3738,23 @@ fn main() -> Result<()> {
             ms(c.bookings_time),
             Unit::Ms,
         ));
+        // Each node lacked every change but its own.
+        let per_node_bound = c.lower_bound as f64 / n as f64;
+        report.push(
+            Row::new(
+                "4",
+                format!("{n} nodes: bytes received by the busiest node"),
+                c.busiest_bytes_in as f64,
+                Unit::Bytes,
+            )
+            .vs("the changes it lacked", per_node_bound),
+        );
+        report.push(Row::new(
+            "4",
+            format!("{n} nodes: rounds (one hop each) until quiet"),
+            c.rounds as f64,
+            Unit::Count,
+        ));
         report.detail(
             &format!("scenario_4_{n}"),
             json!({
@@ -3719,6 +3765,12 @@ fn main() -> Result<()> {
                 "frames": c.frames,
                 "rounds": c.rounds,
                 "receive_bundle_calls": c.receives,
+                "busiest_node": {
+                    "bytes_in": c.busiest_bytes_in,
+                    "frames_in": c.busiest_frames_in,
+                    "receive_bundle_calls": c.busiest_receives,
+                },
+                "bookings_per_node": cfg.convergence_bookings,
                 "max_degree": c.max_degree,
                 "virtual_ms": c.virtual_ms,
                 "ticks": c.ticks,

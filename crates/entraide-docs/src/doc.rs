@@ -454,8 +454,13 @@ impl SharedDoc {
 
     /// Whether this document holds nothing but its genesis.
     pub fn is_genesis_only(&mut self) -> bool {
-        let heads = self.doc.get_heads();
-        heads.len() == 1 && heads[0] == Self::genesis_hash(self.kind)
+        Self::are_genesis_heads(self.kind, &self.doc.get_heads())
+    }
+
+    /// Whether `heads` are those of a document of this kind that holds
+    /// nothing but its genesis.
+    pub fn are_genesis_heads(kind: DocKind, heads: &[ChangeHash]) -> bool {
+        heads == [Self::genesis_hash(kind)]
     }
 
     /// The hash of the genesis change of a document of this kind.
@@ -504,8 +509,7 @@ impl SharedDoc {
         }
         // Nothing stored yet (the genesis never is): store a full save, so
         // that the document's first chunk loads fast.
-        let nothing_stored =
-            self.saved.len() == 1 && self.saved[0] == Self::genesis_hash(self.kind);
+        let nothing_stored = Self::are_genesis_heads(self.kind, &self.saved);
         let bytes = if nothing_stored {
             self.doc.save()
         } else {

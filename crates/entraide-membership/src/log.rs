@@ -29,6 +29,10 @@ pub enum InsertError {
 pub struct MembershipLog {
     ops: BTreeMap<OpHash, SignedOp>,
     founding: Option<OpHash>,
+    /// The operations no other operation builds on, kept as operations
+    /// arrive: an operation comes in after all its parents, so it is never
+    /// the parent of one already held.
+    heads: BTreeSet<OpHash>,
 }
 
 impl MembershipLog {
@@ -93,6 +97,10 @@ impl MembershipLog {
         if is_found {
             self.founding = Some(hash);
         }
+        for parent in &op.op().parents {
+            self.heads.remove(parent);
+        }
+        self.heads.insert(hash);
         self.ops.insert(hash, op);
         Ok(true)
     }
@@ -129,15 +137,7 @@ impl MembershipLog {
 
     /// The operations no other operation builds on, sorted.
     pub fn heads(&self) -> Vec<OpHash> {
-        let mut with_children: BTreeSet<OpHash> = BTreeSet::new();
-        for op in self.ops.values() {
-            with_children.extend(op.op().parents.iter().copied());
-        }
-        self.ops
-            .keys()
-            .filter(|h| !with_children.contains(h))
-            .copied()
-            .collect()
+        self.heads.iter().copied().collect()
     }
 
     /// Every operation in the one deterministic topological order: parents

@@ -665,10 +665,18 @@ proptest! {
         let (_, errors) = reference.insert_all(ops.clone());
         prop_assert!(errors.is_empty());
         let expected = reference.state();
+        // The heads, kept as operations arrive, are the operations no other
+        // one builds on.
+        let parents: std::collections::BTreeSet<_> = ops.iter().flat_map(|o| o.op().parents.clone()).collect();
+        let mut heads: Vec<_> = ops.iter().map(|o| o.hash()).filter(|h| !parents.contains(h)).collect();
+        heads.sort();
+        heads.dedup();
+        prop_assert_eq!(reference.heads(), heads.clone());
         for order in orders {
             let mut log = MembershipLog::new();
             log.insert_all(shuffled(&ops, order));
             prop_assert_eq!(log.state(), expected.clone());
+            prop_assert_eq!(log.heads(), heads.clone());
         }
         // Idempotence: inserting everything again changes nothing.
         reference.insert_all(ops);

@@ -912,19 +912,16 @@ impl Node {
         let (mut whole, mut genesis, mut parts) = (BTreeSet::new(), None, 0);
         for kind in DocKind::ALL {
             // What is not loaded says its heads in its summary.
-            let heads: Vec<[u8; 32]> = match self.docs.summary(kind) {
-                Some(summary) => summary.heads.clone(),
-                None => self.doc_mut(kind)?.heads().iter().map(|h| h.0).collect(),
-            };
-            let heads: Vec<String> = heads
-                .iter()
-                .map(|h| entraide_docs::ChangeHash(*h).to_string())
-                .collect();
+            let (_, heads) = self.read_doc_state(kind)?;
+            let heads: Vec<entraide_docs::ChangeHash> =
+                heads.into_iter().map(entraide_docs::ChangeHash).collect();
+            let genesis_only = SharedDoc::are_genesis_heads(kind, &heads);
+            let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
             if !matches!(kind, DocKind::Calendar(_)) {
                 out.push(json!({"name": kind.name(), "heads": heads}));
                 continue;
             }
-            if heads == [SharedDoc::genesis_hash(kind).to_string()] {
+            if genesis_only {
                 genesis = Some(heads);
             } else {
                 whole.extend(heads);

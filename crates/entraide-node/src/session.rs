@@ -775,12 +775,16 @@ impl Session {
     /// the documents' changes it lacks (assuming it will hold them) or an
     /// announcement of them.
     fn push(&mut self, node: &mut Node, push: Push, out: &mut Output) {
-        let ops = node.ops_for(&self.op_heads);
-        if !ops.is_empty() {
-            out.send.push(Msg::Ops(ops));
+        // Operations the peer lacks, unless none came since the last push.
+        let heads = node.op_heads();
+        if heads != self.op_heads {
+            let ops = node.ops_for(&self.op_heads);
+            if !ops.is_empty() {
+                out.send.push(Msg::Ops(ops));
+            }
         }
         self.send_proofs(node, out);
-        self.op_heads = node.op_heads();
+        self.op_heads = heads;
         // Changes by this device, under any of its actors (one per opening
         // of its home): nobody else has them yet.
         let device = node.device().0;

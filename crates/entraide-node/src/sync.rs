@@ -439,12 +439,27 @@ impl Node {
     /// from the document, loaded if it is not yet. `None`: it cannot be
     /// read (`Node::held_doc`).
     pub(crate) fn doc_state(&mut self, doc: DocKind) -> Option<(VersionVector, Vec<[u8; 32]>)> {
-        if let Some(summary) = self.docs.summary(doc) {
-            return Some((summary.vv.iter().cloned().collect(), summary.heads.clone()));
+        match self.read_doc_state(doc) {
+            Ok(state) => Some(state),
+            Err(e) => {
+                tracing::error!(doc = %doc.name(), error = %e, "cannot read a document");
+                None
+            }
         }
-        let shared = self.held_doc(doc)?;
+    }
+
+    /// [`Node::doc_state`], with the error for a document that cannot be
+    /// read (for `status`, which reports it).
+    pub(crate) fn read_doc_state(
+        &mut self,
+        doc: DocKind,
+    ) -> Result<(VersionVector, Vec<[u8; 32]>), NodeError> {
+        if let Some(summary) = self.docs.summary(doc) {
+            return Ok((summary.vv.iter().cloned().collect(), summary.heads.clone()));
+        }
+        let shared = self.doc_mut(doc)?;
         let vv = shared.version_vector();
-        Some((vv, shared.heads().iter().map(|h| h.0).collect()))
+        Ok((vv, shared.heads().iter().map(|h| h.0).collect()))
     }
 
     /// The heads of `doc`.
@@ -477,7 +492,8 @@ impl Node {
         let all_stored = if !entraide_docs::holds_nothing(theirs) {
             false
         } else if let Some(summary) = self.docs.summary(doc) {
-            if summary.heads == [SharedDoc::genesis_hash(doc).0] {
+            let heads: Vec<ChangeHash> = summary.heads.iter().copied().map(ChangeHash).collect();
+            if SharedDoc::are_genesis_heads(doc, &heads) {
                 return None;
             }
             true
