@@ -3726,7 +3726,8 @@ fn main() -> Result<()> {
             Unit::Bytes,
         )
         .vs("each change once to each node", c.lower_bound as f64);
-        if n == 64 {
+        // The target is issue 17's: 64 nodes, 100 bookings each.
+        if n == 64 && cfg.convergence_bookings == 100 {
             time = time.at_most(10_000.0);
             bytes = bytes.ratio_at_most(3.0);
         }
