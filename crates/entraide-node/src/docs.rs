@@ -268,6 +268,18 @@ impl Docs {
         )
     }
 
+    /// The attestations held for `doc`, by actor (one range of the map, not
+    /// a scan of every document's: a bundle reads them on receipt).
+    pub(crate) fn attestations_of(
+        &self,
+        doc: DocKind,
+    ) -> impl Iterator<Item = (&Vec<u8>, &crate::sync::Attestation)> {
+        self.attestations
+            .range((doc, Vec::new())..)
+            .take_while(move |((d, _), _)| *d == doc)
+            .map(|((_, actor), a)| (actor, a))
+    }
+
     /// One part of the calendar to change, loaded first if it is not yet.
     pub(crate) fn calendar_mut(&mut self, part: Part) -> Result<&mut Calendar, NodeError> {
         let slot = &mut self.calendar[usize::from(part.index())];

@@ -229,9 +229,8 @@ impl Node {
             .collect();
         attestations.extend(
             self.docs
-                .attestations
-                .iter()
-                .filter(|((d, _), a)| *d == doc && a.device == device)
+                .attestations_of(doc)
+                .filter(|(_, a)| a.device == device)
                 .map(|(_, a)| a.clone()),
         );
         let shared = self.held_doc(doc)?;
@@ -327,10 +326,9 @@ impl Node {
         // Attestations of changes set aside cover nothing held any more.
         let gone: Vec<(DocKind, Vec<u8>)> = self
             .docs
-            .attestations
-            .iter()
-            .filter(|((d, _), a)| *d == doc && outcome.changes.contains(&ChangeHash(a.hash)))
-            .map(|(k, _)| k.clone())
+            .attestations_of(doc)
+            .filter(|(_, a)| outcome.changes.contains(&ChangeHash(a.hash)))
+            .map(|(actor, _)| (doc, actor.clone()))
             .collect();
         for key in gone {
             // Stored empty: read back as no attestation.

@@ -427,9 +427,8 @@ impl Node {
     /// The attestations of `doc` whose actor `keep` picks.
     fn attestations_of(&self, doc: DocKind, keep: impl Fn(&[u8]) -> bool) -> Vec<Attestation> {
         self.docs
-            .attestations
-            .iter()
-            .filter(|((d, actor), _)| *d == doc && keep(actor))
+            .attestations_of(doc)
+            .filter(|(actor, _)| keep(actor))
             .map(|(_, a)| a.clone())
             .collect()
     }
@@ -586,12 +585,7 @@ impl Node {
         // node holds were checked when they arrived (or signed here).
         let mut offered: BTreeMap<[u8; 32], Vec<Attestation>> = BTreeMap::new();
         let mut held: BTreeSet<[u8; 64]> = BTreeSet::new();
-        for (_, a) in self
-            .docs
-            .attestations
-            .iter()
-            .filter(|((d, _), _)| *d == doc)
-        {
+        for (_, a) in self.docs.attestations_of(doc) {
             offered.entry(a.device).or_default().push(a.clone());
             held.insert(a.signature);
         }
