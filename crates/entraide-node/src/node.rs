@@ -373,7 +373,7 @@ impl Node {
         match self.doc_mut(kind) {
             Ok(doc) => Some(doc),
             Err(e) => {
-                tracing::error!(doc = %kind.name(), error = %e, "cannot read a document");
+                unreadable(kind, &e);
                 None
             }
         }
@@ -2278,4 +2278,10 @@ pub(crate) enum Origin {
     Here,
     /// A peer, which still holds it: durable with the next flush.
     Peer,
+}
+
+/// Logs a document that cannot be read, for the sync layer's answers,
+/// which have no error to give (see `Node::held_doc`).
+pub(crate) fn unreadable(kind: DocKind, e: &NodeError) {
+    tracing::error!(doc = %kind.name(), error = %e, "cannot read a document");
 }

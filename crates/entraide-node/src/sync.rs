@@ -438,13 +438,9 @@ impl Node {
     /// from the document, loaded if it is not yet. `None`: it cannot be
     /// read (`Node::held_doc`).
     pub(crate) fn doc_state(&mut self, doc: DocKind) -> Option<(VersionVector, Vec<[u8; 32]>)> {
-        match self.read_doc_state(doc) {
-            Ok(state) => Some(state),
-            Err(e) => {
-                tracing::error!(doc = %doc.name(), error = %e, "cannot read a document");
-                None
-            }
-        }
+        self.read_doc_state(doc)
+            .map_err(|e| crate::node::unreadable(doc, &e))
+            .ok()
     }
 
     /// [`Node::doc_state`], with the error for a document that cannot be

@@ -677,13 +677,19 @@ impl Store {
 
     /// What [`Store::commit_deferred`] wrote since the last durable commit.
     pub fn deferred(&self) -> Deferred {
-        self.deferred.lock().map(|d| *d).unwrap_or_default()
+        *self.deferred_count()
     }
 
     fn set_deferred(&self, f: impl FnOnce(&mut Deferred)) {
-        if let Ok(mut d) = self.deferred.lock() {
-            f(&mut d);
-        }
+        f(&mut self.deferred_count());
+    }
+
+    /// The count, even after a panic elsewhere held its lock (it is two
+    /// numbers, never left half-written): a lost count would skip a flush.
+    fn deferred_count(&self) -> std::sync::MutexGuard<'_, Deferred> {
+        self.deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn commit_with(&self, batch: WriteBatch, durability: Durability) -> Result<(), StoreError> {
