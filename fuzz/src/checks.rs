@@ -2117,6 +2117,46 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         vec![2, 1, 0, 0, 2, 0xff, 0xff],
     );
     add("store_open", "cut-half", vec![3, 0, 0x80, 0, 0]);
+
+    // change_ops: a device's changes of every kind of operation.
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(device(0).0.to_vec()));
+    let mut changes = Vec::new();
+    let mut edit = |doc: &mut AutoCommit, f: &dyn Fn(&mut AutoCommit)| {
+        f(doc);
+        doc.commit();
+        changes.push(
+            doc.get_last_local_change()
+                .expect("a change")
+                .raw_bytes()
+                .to_vec(),
+        );
+    };
+    edit(&mut doc, &|d| {
+        let map = d.put_object(ROOT, "records", ObjType::Map).expect("a map");
+        d.put(&map, "title", "Salle 101").expect("a put");
+        d.put(&map, "size", 12_u64).expect("a put");
+        d.put(&map, "at", ScalarValue::Timestamp(1_900_000_000_000))
+            .expect("a put");
+        d.put(&map, "fixed", vec![1u8, 2, 3]).expect("a put");
+    });
+    edit(&mut doc, &|d| {
+        let text = d.put_object(ROOT, "text", ObjType::Text).expect("a text");
+        d.splice_text(&text, 0, 0, "Charte commune")
+            .expect("a splice");
+        d.splice_text(&text, 3, 2, "é").expect("a splice");
+    });
+    edit(&mut doc, &|d| {
+        let list = d.put_object(ROOT, "tags", ObjType::List).expect("a list");
+        d.insert(&list, 0, "salle").expect("an insert");
+        d.insert(&list, 1, 2.5).expect("an insert");
+        d.put(ROOT, "count", ScalarValue::counter(1))
+            .expect("a counter");
+        d.increment(ROOT, "count", 2).expect("an increment");
+        d.delete(ROOT, "records").expect("a delete");
+    });
+    for (i, bytes) in changes.into_iter().enumerate() {
+        add("change_ops", &format!("change-{i}"), bytes);
+    }
     out
 }
 
@@ -2130,6 +2170,18 @@ impl entraide_docs::Members for NoMembers {
 
     fn coordinator_at(&self, _org: &str, _heads: &[[u8; 32]]) -> Option<bool> {
         None
+    }
+}
+
+/// `change_ops`: the bytes as an automerge change. Whatever automerge takes
+/// as a change, `entraide_docs::ops` (what the authority check reads) reads
+/// as automerge's `Change::decode()` does, or refuses: never otherwise.
+pub fn change_ops(data: &[u8]) {
+    let Ok(change) = automerge::Change::from_bytes(data.to_vec()) else {
+        return;
+    };
+    if let Ok(agrees) = entraide_docs::ops::reads_as_automerge(&change) {
+        assert!(agrees, "a change read otherwise than automerge reads it");
     }
 }
 

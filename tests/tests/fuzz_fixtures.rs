@@ -54,6 +54,11 @@ fn join_msg() {
 }
 
 #[test]
+fn change_ops() {
+    replay("change_ops", || (), |(), d| checks::change_ops(d));
+}
+
+#[test]
 fn ledger_text() {
     replay("ledger_text", || (), |(), d| checks::ledger_text(d));
 }
@@ -97,6 +102,7 @@ fn fresh_seeds() {
             "membership_op" => checks::membership_op(&bytes),
             "bundle" => checks::bundle(&mut bundles, &bytes),
             "store_open" => checks::store_open(&stores, &bytes),
+            "change_ops" => checks::change_ops(&bytes),
             other => panic!("a seed for an unknown target {other}"),
         }
     }

@@ -6,7 +6,7 @@
 //! An alliance has no server: the only thing that keeps a member's modified
 //! client from rewriting another organisation's booking, vote or library
 //! entry is that every honest node refuses such a change. So a change is
-//! checked operation by operation (automerge's [`Change::decode`]) against
+//! checked operation by operation ([`crate::ops::operations`]) against
 //! the schema of its document and the authority table in ARCHITECTURE.md:
 //!
 //! - **Where it writes.** Every object has a fixed place in its document: an
@@ -39,8 +39,9 @@ use std::collections::HashMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::rc::Rc;
 
-use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{AutoCommit, Change, ChangeHash, ObjType, ReadDoc, ScalarValue};
+use automerge::{AutoCommit, Change, ChangeHash, ObjType, ReadDoc};
+
+use crate::ops::{Action, Op, OpId, Value};
 
 use crate::DocKind;
 
@@ -233,8 +234,7 @@ type OpKey = (u64, [u8; ACTOR_KEY]);
 
 const ACTOR_KEY: usize = 32 + crate::EPOCH_LEN + 1;
 
-fn op_key(counter: u64, actor: &automerge::ActorId) -> OpKey {
-    let bytes = actor.to_bytes();
+fn op_key(counter: u64, bytes: &[u8]) -> OpKey {
     let mut key = [0xff; ACTOR_KEY];
     let n = bytes.len().min(ACTOR_KEY - 1);
     key[..n].copy_from_slice(&bytes[..n]);
@@ -256,15 +256,15 @@ struct Places {
 }
 
 impl Places {
-    fn of(&mut self, doc: &AutoCommit, obj: &ObjectId) -> Option<Rc<[Step]>> {
-        let ObjectId::Id(id) = obj else {
+    fn of(&mut self, doc: &AutoCommit, obj: &Option<OpId<'_>>) -> Option<Rc<[Step]>> {
+        let Some(id) = obj else {
             return Some(
                 self.root
                     .get_or_insert_with(|| Rc::from(Vec::new()))
                     .clone(),
             );
         };
-        let key = op_key(id.counter(), id.actor());
+        let key = op_key(id.counter, id.actor);
         if let Some((last, place)) = &self.last
             && *last == key
         {
@@ -275,10 +275,10 @@ impl Places {
             return Some(place.clone());
         }
         let exid = doc
-            .import_obj(&format!("{}@{}", id.counter(), id.actor().to_hex_string()))
+            .import_obj(&format!("{}@{}", id.counter, hex(id.actor)))
             .ok()?;
         let mut steps = Vec::new();
-        let mut child_creator = id.actor().to_bytes().to_vec();
+        let mut child_creator = id.actor.to_vec();
         for parent in doc.parents(&exid).ok()? {
             let key = match parent.prop {
                 automerge::Prop::Map(k) => k,
@@ -392,10 +392,9 @@ fn check_change(
             }
         }
     }
-    let expanded = change.decode();
+    let ops = crate::ops::operations(change).map_err(|e| refuse(e.to_string()))?;
     let start = change.start_op().get();
-    let actor_id = change.actor_id();
-    let actor = actor_id.to_bytes();
+    let actor = change.actor_id().to_bytes();
     let mut ctx = Ctx {
         // A group's document has the schema of the alliance's of its kind.
         kind: kind.base(),
@@ -409,23 +408,19 @@ fn check_change(
         coordinator_acts: Vec::new(),
         entries: HashMap::new(),
     };
-    for (i, op) in expanded.operations.iter().enumerate() {
-        let id = op_key(start + i as u64, actor_id);
+    for (i, op) in ops.iter().enumerate() {
+        let id = op_key(start + i as u64, actor);
         let Some(place) = places.of(doc, &op.obj) else {
             return Err(refuse(
                 "it writes into an object that does not exist".into(),
             ));
         };
-        let target_here = match &op.obj {
-            ObjectId::Id(o) => ctx.created.contains(&op_key(o.counter(), o.actor())),
-            ObjectId::Root => false,
-        };
-        let key = match &op.key {
-            Key::Map(k) => Some(k.as_str()),
-            Key::Seq(_) => None,
-        };
+        let target_here = op
+            .obj
+            .is_some_and(|o| ctx.created.contains(&op_key(o.counter, o.actor)));
+        let key = op.map_key();
         check_op(&mut ctx, &place, target_here, key, op).map_err(&refuse)?;
-        if let OpType::Make(_) = op.action {
+        if let Action::Make(_) = op.action {
             let mut child = place.to_vec();
             child.push(Step {
                 key: key.unwrap_or_default().to_owned(),
@@ -484,14 +479,6 @@ fn check_change(
     Ok(())
 }
 
-/// The value an operation puts, if it puts a scalar.
-fn put_value(op: &automerge::legacy::Op) -> Option<&ScalarValue> {
-    match &op.action {
-        OpType::Put(v) => Some(v),
-        _ => None,
-    }
-}
-
 /// A record key: 32 lowercase hex digits ending with the device's prefix.
 fn own_record_key(key: &str, device_hex: &str) -> bool {
     key.len() == 32
@@ -507,11 +494,11 @@ fn check_op(
     place: &[Step],
     here: bool,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     match &op.action {
-        OpType::Increment(_) => return Err("counters are not part of any document".into()),
-        OpType::MarkBegin(_) | OpType::MarkEnd(_) => {
+        Action::Increment => return Err("counters are not part of any document".into()),
+        Action::Mark => {
             return Err("marks are not part of any document".into());
         }
         _ => {}
@@ -535,7 +522,7 @@ fn check_op(
         (DocKind::Calendar(_), ["bookings"]) => {
             // A resource's shelf of bookings comes with the resource.
             let key = key.unwrap_or_default();
-            let with_resource = matches!(op.action, OpType::Make(ObjType::Map))
+            let with_resource = matches!(op.action, Action::Make(ObjType::Map))
                 && op.pred.is_empty()
                 && own_record_key(key, &ctx.device_hex);
             if with_resource {
@@ -555,8 +542,8 @@ fn check_op(
             if !here {
                 return Err("a library entry's tags are fixed when it is added".into());
             }
-            match put_value(op) {
-                Some(ScalarValue::Str(s)) if op.insert && s.chars().count() <= 50 => Ok(()),
+            match op.put() {
+                Some(Value::Str(s)) if op.insert && s.chars().count() <= 50 => Ok(()),
                 _ => Err("a tag is a short string".into()),
             }
         }
@@ -575,9 +562,9 @@ fn check_op(
             let replaces_own = op
                 .pred
                 .iter()
-                .all(|p| crate::device_of_actor(p.actor().to_bytes()) == Some(ctx.device));
+                .all(|p| crate::device_of_actor(p.actor) == Some(ctx.device));
             match op.action {
-                OpType::Make(ObjType::Map) if mine && replaces_own => Ok(()),
+                Action::Make(ObjType::Map) if mine && replaces_own => Ok(()),
                 _ => Err("a vote is cast by its own device, under its own key".into()),
             }
         }
@@ -608,7 +595,7 @@ fn check_op(
             }
             let own = key == Some(&*ctx.org) || fund;
             match op.action {
-                OpType::Make(ObjType::Map) if own && op.pred.is_empty() => Ok(()),
+                Action::Make(ObjType::Map) if own && op.pred.is_empty() => Ok(()),
                 _ => Err(format!(
                     "an organisation signs a payment's confirmation or a loan's acceptance in its own name only, once ({slots})"
                 )),
@@ -631,8 +618,8 @@ fn check_op(
             if !here {
                 return Err("a profile's tags are fixed; a new profile replaces them".into());
             }
-            match put_value(op) {
-                Some(ScalarValue::Str(s))
+            match op.put() {
+                Some(Value::Str(s))
                     if op.insert && s.chars().count() <= crate::profiles::MAX_TAG =>
                 {
                     Ok(())
@@ -655,30 +642,30 @@ fn same_org(ctx: &Ctx<'_>, creator: &[u8]) -> bool {
         .is_some_and(|o| *o == *ctx.org)
 }
 
-fn charter_text(op: &automerge::legacy::Op) -> Result<(), String> {
+fn charter_text(op: &Op<'_>) -> Result<(), String> {
     match &op.action {
-        OpType::Delete => Ok(()),
-        OpType::Put(ScalarValue::Str(s)) if s.chars().count() <= MAX_TEXT_INSERT => Ok(()),
+        Action::Delete => Ok(()),
+        Action::Put(Value::Str(s)) if s.chars().count() <= MAX_TEXT_INSERT => Ok(()),
         _ => Err("the charter text holds characters only".into()),
     }
 }
 
 /// A new record in a collection: a map under the creating device's id.
-fn new_record(ctx: &Ctx<'_>, op: &automerge::legacy::Op, key: Option<&str>) -> Result<(), String> {
+fn new_record(ctx: &Ctx<'_>, op: &Op<'_>, key: Option<&str>) -> Result<(), String> {
     match op.action {
-        OpType::Make(ObjType::Map)
+        Action::Make(ObjType::Map)
             if op.pred.is_empty() && key.is_some_and(|k| own_record_key(k, &ctx.device_hex)) =>
         {
             Ok(())
         }
-        OpType::Make(ObjType::Map) if op.pred.is_empty() => Err(
+        Action::Make(ObjType::Map) if op.pred.is_empty() => Err(
             "a new record's id must end with its device's key (an id of another device's record)"
                 .into(),
         ),
-        OpType::Delete
+        Action::Delete
             if ctx.kind == DocKind::Library
                 && op.pred.iter().all(|p| {
-                    crate::device_of_actor(p.actor().to_bytes())
+                    crate::device_of_actor(p.actor)
                         .and_then(|d| ctx.members.org_of(&d))
                         .is_some_and(|o| *o == *ctx.org)
                 }) =>
@@ -691,16 +678,13 @@ fn new_record(ctx: &Ctx<'_>, op: &automerge::legacy::Op, key: Option<&str>) -> R
 }
 
 /// Checks a scalar put: its type and size; `Err` names the field.
-fn scalar(op: &automerge::legacy::Op, field: &str, want: Want) -> Result<(), String> {
-    let ok = match (put_value(op), want) {
-        (Some(ScalarValue::Str(s)), Want::Str(max)) => s.chars().count() <= max,
-        (Some(ScalarValue::Str(s)), Want::Named(_, valid)) => valid(s),
-        (Some(ScalarValue::Str(s)), Want::Is(v)) => s.as_str() == v,
-        (
-            Some(ScalarValue::Int(_) | ScalarValue::Uint(_) | ScalarValue::Timestamp(_)),
-            Want::Int,
-        ) => true,
-        (Some(ScalarValue::Boolean(_)), Want::Bool) => true,
+fn scalar(op: &Op<'_>, field: &str, want: Want) -> Result<(), String> {
+    let ok = match (op.put(), want) {
+        (Some(Value::Str(s)), Want::Str(max)) => s.chars().count() <= max,
+        (Some(Value::Str(s)), Want::Named(_, valid)) => valid(s),
+        (Some(Value::Str(s)), Want::Is(v)) => *s == v,
+        (Some(Value::Int(_) | Value::Uint(_) | Value::Timestamp(_)), Want::Int) => true,
+        (Some(Value::Bool(_)), Want::Bool) => true,
         _ => false,
     };
     if ok {
@@ -744,7 +728,7 @@ fn value_field(
     here: bool,
     proposer: bool,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     // The proposing organisation may correct the wording later.
@@ -762,36 +746,31 @@ fn value_field(
         "description" => scalar(op, field, Want::Str(crate::values::MAX_DESCRIPTION)),
         "created_by" => scalar(op, field, Want::Is(&ctx.org)),
         "created_at" => scalar(op, field, Want::Int),
-        "endorsements" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        "endorsements" if matches!(op.action, Action::Make(ObjType::Map)) => Ok(()),
         _ => Err(format!("a value has no field '{field}' of this kind")),
     }
 }
 
-fn endorsement(ctx: &Ctx<'_>, key: Option<&str>, op: &automerge::legacy::Op) -> Result<(), String> {
+fn endorsement(ctx: &Ctx<'_>, key: Option<&str>, op: &Op<'_>) -> Result<(), String> {
     if key != Some(&*ctx.org) {
         return Err("an organisation endorses (or withdraws) in its own name only".into());
     }
     match op.action {
-        OpType::Delete => Ok(()),
+        Action::Delete => Ok(()),
         _ => scalar(op, "endorsement", Want::Int),
     }
 }
 
-fn entry_field(
-    ctx: &Ctx<'_>,
-    here: bool,
-    key: Option<&str>,
-    op: &automerge::legacy::Op,
-) -> Result<(), String> {
+fn entry_field(ctx: &Ctx<'_>, here: bool, key: Option<&str>, op: &Op<'_>) -> Result<(), String> {
     let field = key.unwrap_or_default();
     fixed(here, field)?;
     match field {
         "title" => scalar(op, field, Want::Str(crate::library::MAX_TITLE)),
         "kind" => scalar(op, field, Want::Named("a library kind", entry_kind)),
-        "tags" if matches!(op.action, OpType::Make(ObjType::List)) => Ok(()),
+        "tags" if matches!(op.action, Action::Make(ObjType::List)) => Ok(()),
         "size" => scalar(op, field, Want::Int),
-        "hash" => match put_value(op) {
-            Some(ScalarValue::Str(s))
+        "hash" => match op.put() {
+            Some(Value::Str(s))
                 if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
             {
                 Ok(())
@@ -813,7 +792,7 @@ fn resource_field(
     here: bool,
     owner: bool,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     // Fixed at creation.
@@ -827,7 +806,7 @@ fn resource_field(
     if !here && !owner {
         return Err("only the resource's owner may change it".into());
     }
-    if matches!(op.action, OpType::Delete)
+    if matches!(op.action, Action::Delete)
         && matches!(field, "capacity" | "location" | "quota" | "hours")
     {
         return Ok(());
@@ -850,7 +829,7 @@ fn booking_field(
     owner: bool,
     booking: &[u8],
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     match field {
@@ -894,8 +873,8 @@ fn booking_field(
 
 /// A booking's fixed fields in one value: in the writer's own name, with
 /// the bounds of the fields written one by one.
-fn packed_booking(ctx: &Ctx<'_>, op: &automerge::legacy::Op) -> Result<(), String> {
-    let Some(ScalarValue::Bytes(bytes)) = put_value(op) else {
+fn packed_booking(ctx: &Ctx<'_>, op: &Op<'_>) -> Result<(), String> {
+    let Some(Value::Bytes(bytes)) = op.put() else {
         return Err("fixed: a booking's packed fields (bytes)".into());
     };
     let Some(b) = crate::calendar::BookingFixed::unpack(bytes) else {
@@ -920,7 +899,7 @@ fn event_field(
     here: bool,
     organiser: bool,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     if field == "closed_at" {
@@ -929,7 +908,7 @@ fn event_field(
             return Err("only the event's organisation may close its registrations".into());
         }
         return match op.action {
-            OpType::Delete => Ok(()),
+            Action::Delete => Ok(()),
             _ => scalar(op, field, Want::Int),
         };
     }
@@ -940,7 +919,7 @@ fn event_field(
         "resource" | "booking" => scalar(op, field, Want::Str(64)),
         "org" => scalar(op, field, Want::Is(&ctx.org)),
         "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
-        "registrations" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        "registrations" if matches!(op.action, Action::Make(ObjType::Map)) => Ok(()),
         _ => Err(format!("an event has no field '{field}' of this kind")),
     }
 }
@@ -948,21 +927,16 @@ fn event_field(
 /// A slot of one organisation under its own id (a registration, a
 /// profile): made, replaced (a new map in place of its own) or, when
 /// `delete` allows, withdrawn by that organisation's devices only.
-fn own_org_slot(
-    ctx: &Ctx<'_>,
-    key: Option<&str>,
-    op: &automerge::legacy::Op,
-    delete: bool,
-) -> Result<(), ()> {
+fn own_org_slot(ctx: &Ctx<'_>, key: Option<&str>, op: &Op<'_>, delete: bool) -> Result<(), ()> {
     let own_key = key == Some(&*ctx.org);
     let replaces_own = op.pred.iter().all(|p| {
-        crate::device_of_actor(p.actor().to_bytes())
+        crate::device_of_actor(p.actor)
             .and_then(|d| ctx.members.org_of(&d))
             .is_some_and(|o| *o == *ctx.org)
     });
     let action = match op.action {
-        OpType::Make(ObjType::Map) => true,
-        OpType::Delete => delete,
+        Action::Make(ObjType::Map) => true,
+        Action::Delete => delete,
         _ => false,
     };
     if own_key && replaces_own && action {
@@ -972,12 +946,7 @@ fn own_org_slot(
     }
 }
 
-fn profile_field(
-    ctx: &Ctx<'_>,
-    here: bool,
-    key: Option<&str>,
-    op: &automerge::legacy::Op,
-) -> Result<(), String> {
+fn profile_field(ctx: &Ctx<'_>, here: bool, key: Option<&str>, op: &Op<'_>) -> Result<(), String> {
     let field = key.unwrap_or_default();
     if !here {
         return Err("a profile is fixed once written; a new one replaces it".into());
@@ -985,7 +954,7 @@ fn profile_field(
     match field {
         "description" => scalar(op, field, Want::Str(crate::profiles::MAX_DESCRIPTION)),
         "address" | "contact" => scalar(op, field, Want::Str(crate::profiles::MAX_LINE)),
-        "offers" | "needs" | "tags" if matches!(op.action, OpType::Make(ObjType::List)) => Ok(()),
+        "offers" | "needs" | "tags" if matches!(op.action, Action::Make(ObjType::List)) => Ok(()),
         "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
         "updated_at" => scalar(op, field, Want::Int),
         _ => Err(format!("a profile has no field '{field}' of this kind")),
@@ -996,7 +965,7 @@ fn registration_field(
     ctx: &Ctx<'_>,
     here: bool,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     if !here {
@@ -1013,9 +982,9 @@ fn registration_field(
 }
 
 /// Notes the membership heads an act cites (`cancelled_under`, `under`).
-fn cite(ctx: &mut Ctx<'_>, act: Vec<u8>, op: &automerge::legacy::Op) -> Result<(), String> {
-    let heads = match put_value(op) {
-        Some(ScalarValue::Str(s)) => parse_heads(s),
+fn cite(ctx: &mut Ctx<'_>, act: Vec<u8>, op: &Op<'_>) -> Result<(), String> {
+    let heads = match op.put() {
+        Some(Value::Str(s)) => parse_heads(s),
         _ => None,
     };
     let heads = heads.ok_or("the cited membership heads: hex, comma-separated")?;
@@ -1038,23 +1007,23 @@ fn ledger_field(
     here: bool,
     id: &str,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     use crate::ledger::{MAX_CENTS, MAX_NOTE, MAX_RATE_BP, MAX_REFERENCE};
     let field = key.unwrap_or_default();
     if !here {
         return Err("a ledger entry is fixed once written; a new entry corrects it".into());
     }
-    let int_in = |range: std::ops::RangeInclusive<i64>| match put_value(op) {
-        Some(ScalarValue::Int(i)) if range.contains(i) => Ok(()),
+    let int_in = |range: std::ops::RangeInclusive<i64>| match op.put() {
+        Some(Value::Int(i)) if range.contains(i) => Ok(()),
         _ => Err(format!(
             "{field}: an integer from {} to {}",
             range.start(),
             range.end()
         )),
     };
-    let text = match put_value(op) {
-        Some(ScalarValue::Str(s)) => Some(s.to_string()),
+    let text = match op.put() {
+        Some(Value::Str(s)) => Some(s.to_string()),
         _ => None,
     };
     let entry = ctx.entries.entry(id.to_owned()).or_default();
@@ -1081,7 +1050,7 @@ fn ledger_field(
         "device" => scalar(op, field, Want::Is(&ctx.device_hex)),
         "at" => scalar(op, field, Want::Int),
         "under" => cite(ctx, format!("ledger:{id}").into_bytes(), op),
-        "confirmed" | "accepted" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        "confirmed" | "accepted" if matches!(op.action, Action::Make(ObjType::Map)) => Ok(()),
         _ => Err(format!(
             "a ledger entry has no field '{field}' of this kind"
         )),
@@ -1106,7 +1075,7 @@ fn proposal_field(
     here: bool,
     id: &str,
     key: Option<&str>,
-    op: &automerge::legacy::Op,
+    op: &Op<'_>,
 ) -> Result<(), String> {
     let field = key.unwrap_or_default();
     fixed(here, field)?;
@@ -1115,7 +1084,7 @@ fn proposal_field(
         "title" => scalar(op, field, Want::Str(300)),
         "kind" => {
             scalar(op, field, Want::Named("a proposal kind", proposal_kind))?;
-            if let Some(ScalarValue::Str(s)) = put_value(op) {
+            if let Some(Value::Str(s)) = op.put() {
                 entry.0 = Some(s.to_string());
             }
             Ok(())
@@ -1126,8 +1095,8 @@ fn proposal_field(
         "created_by" => scalar(op, field, Want::Is(&ctx.org)),
         "motion" => {
             entry.1 = true;
-            match put_value(op) {
-                Some(ScalarValue::Str(s))
+            match op.put() {
+                Some(Value::Str(s))
                     if s.len() == 64
                         && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
                 {
@@ -1136,17 +1105,12 @@ fn proposal_field(
                 _ => Err("motion: a membership operation's hash".into()),
             }
         }
-        "votes" if matches!(op.action, OpType::Make(ObjType::Map)) => Ok(()),
+        "votes" if matches!(op.action, Action::Make(ObjType::Map)) => Ok(()),
         _ => Err(format!("a proposal has no field '{field}' of this kind")),
     }
 }
 
-fn vote_field(
-    ctx: &Ctx<'_>,
-    here: bool,
-    key: Option<&str>,
-    op: &automerge::legacy::Op,
-) -> Result<(), String> {
+fn vote_field(ctx: &Ctx<'_>, here: bool, key: Option<&str>, op: &Op<'_>) -> Result<(), String> {
     let field = key.unwrap_or_default();
     if !here {
         return Err("a vote is fixed once cast; a new vote replaces it".into());
@@ -1175,29 +1139,32 @@ pub(crate) fn paths_written<'a>(
     let mut out = Vec::new();
     for change in changes {
         let start = change.start_op().get();
-        for (i, op) in change.decode().operations.iter().enumerate() {
+        let Ok(ops) = crate::ops::operations(change) else {
+            // Never for a change the check took; then: cannot be told.
+            out.push(Vec::new());
+            continue;
+        };
+        for (i, op) in ops.iter().enumerate() {
             let Some(place) = places.of(doc, &op.obj) else {
                 out.push(Vec::new());
                 continue;
             };
             let mut path: Vec<String> = place.iter().map(|step| step.key.clone()).collect();
-            if let Key::Map(key) = &op.key {
-                path.push(key.to_string());
+            if let Some(key) = op.map_key() {
+                path.push(key.to_owned());
             }
             // An object made here is written into next: its place is known
             // without asking the document.
-            if let OpType::Make(_) = op.action {
+            if let Action::Make(_) = op.action {
                 let mut child = place.to_vec();
                 child.push(Step {
-                    key: match &op.key {
-                        Key::Map(key) => key.to_string(),
-                        Key::Seq(_) => String::new(),
-                    },
+                    key: op.map_key().unwrap_or_default().to_owned(),
                     creator: Vec::new(),
                 });
-                places
-                    .known
-                    .insert(op_key(start + i as u64, change.actor_id()), Rc::from(child));
+                places.known.insert(
+                    op_key(start + i as u64, change.actor_id().to_bytes()),
+                    Rc::from(child),
+                );
             }
             out.push(path);
         }

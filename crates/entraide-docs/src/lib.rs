@@ -44,6 +44,7 @@ pub mod events;
 pub mod ledger;
 pub mod library;
 pub mod lookup;
+pub mod ops;
 pub mod profiles;
 pub mod proposals;
 pub mod time;
