@@ -249,7 +249,7 @@ impl Node {
         let ops = store
             .ops()?
             .iter()
-            .filter_map(|bytes| SignedOp::decode(bytes).ok())
+            .filter_map(|bytes| SignedOp::decode_stored(bytes).ok())
             .collect();
         log.insert_all(ops);
         let membership = log.state();
