@@ -126,17 +126,57 @@ impl RogueMember {
         signer: Signer<'_>,
         attack: impl FnOnce(&mut AutoCommit),
     ) -> String {
+        self.edit_bytes(doc, signer, attack, |bytes| bytes.to_vec())
+    }
+
+    /// The change `attack` makes, with its bytes rewritten by `rewrite`,
+    /// and the device's valid attestation of it, without storing them: a
+    /// change no stock client writes (see [`shift_value`]), which a stock
+    /// node could not even send (automerge takes it but cannot build it
+    /// again), for a test to hand to a node as a peer's bundle.
+    pub fn change_rewritten(
+        &self,
+        doc: DocKind,
+        attack: impl FnOnce(&mut AutoCommit),
+        rewrite: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> (Vec<u8>, Attestation) {
+        self.change(doc, Signer::Own, attack, rewrite)
+    }
+
+    fn edit_bytes(
+        &self,
+        doc: DocKind,
+        signer: Signer<'_>,
+        attack: impl FnOnce(&mut AutoCommit),
+        rewrite: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> String {
+        let (chunk, attestation) = self.change(doc, signer, attack, rewrite);
+        let mut batch = WriteBatch::new();
+        batch.doc_chunk(&doc.name(), chunk);
+        batch.doc_extra(
+            &doc.name(),
+            &self.device,
+            postcard::to_allocvec(&attestation).expect("encode the attestation"),
+        );
+        self.store.commit(batch).expect("store the rogue change");
+        hex(&attestation.hash)
+    }
+
+    fn change(
+        &self,
+        doc: DocKind,
+        signer: Signer<'_>,
+        attack: impl FnOnce(&mut AutoCommit),
+        rewrite: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> (Vec<u8>, Attestation) {
         let mut d = self.load(doc);
-        let before = d.get_heads();
         attack(&mut d);
-        let hash = d
-            .commit_with(CommitOptions::default().with_time(now_ms()))
+        d.commit_with(CommitOptions::default().with_time(now_ms()))
             .expect("the attack wrote no operation");
-        let seq = d
-            .get_change_meta_by_hash(&hash)
-            .map(|m| m.seq)
-            .expect("the new change");
-        let chunk = d.save_after(&before);
+        let change = d.get_last_local_change().expect("the new change");
+        let chunk = rewrite(change.raw_bytes());
+        let change = automerge::Change::from_bytes(chunk.clone()).expect("automerge takes it");
+        let (hash, seq) = (change.hash(), change.seq());
         let attestation = match signer {
             Signer::Own => Attestation::sign(&self.key, &self.alliance, doc, hash.0, seq),
             Signer::Forged(forger) => {
@@ -148,15 +188,7 @@ impl RogueMember {
                 a
             }
         };
-        let mut batch = WriteBatch::new();
-        batch.doc_chunk(&doc.name(), chunk);
-        batch.doc_extra(
-            &doc.name(),
-            &self.device,
-            postcard::to_allocvec(&attestation).expect("encode the attestation"),
-        );
-        self.store.commit(batch).expect("store the rogue change");
-        hex(&hash.0)
+        (chunk, attestation)
     }
 
     /// Puts `bytes` in the rogue's store as a library file, as a stock
@@ -169,6 +201,116 @@ impl RogueMember {
         self.store.commit(batch).expect("store the rogue's file");
         hex(&hash)
     }
+}
+
+/// Rewrites a change so that the value of its operation number `op` (a
+/// value of no bytes: null, true or false, or an object's creation) claims
+/// `extra` as its bytes, inserted where its value would be. automerge reads
+/// no bytes for such a value whatever its length says, so every later value
+/// of the change is read from `extra` on: a reader that skips the claimed
+/// bytes reads the original values, automerge the shifted ones. The
+/// checksum is made again; the result is a change chunk automerge takes.
+pub fn shift_value(change: &[u8], op: usize, extra: &[u8]) -> Vec<u8> {
+    let mut r = change;
+    let take = |r: &mut &[u8], n: usize| {
+        let (head, rest) = r.split_at(n);
+        *r = rest;
+        head.to_vec()
+    };
+    let uleb = |r: &mut &[u8]| leb128::read::unsigned(r).expect("a number");
+    // Header: magic, checksum, type, length; then the body up to the
+    // column specifications, kept as it is.
+    let magic = take(&mut r, 4);
+    take(&mut r, 4);
+    let kind = take(&mut r, 1);
+    uleb(&mut r);
+    let body = r;
+    let deps = uleb(&mut r) as usize;
+    take(&mut r, 32 * deps);
+    let len = uleb(&mut r) as usize;
+    take(&mut r, len);
+    uleb(&mut r);
+    uleb(&mut r);
+    leb128::read::signed(&mut r).expect("a time");
+    let len = uleb(&mut r) as usize;
+    take(&mut r, len);
+    for _ in 0..uleb(&mut r) {
+        let len = uleb(&mut r) as usize;
+        take(&mut r, len);
+    }
+    let prefix = body[..body.len() - r.len()].to_vec();
+    let mut columns: Vec<(u64, Vec<u8>)> = Vec::new();
+    let specs: Vec<(u64, usize)> = (0..uleb(&mut r))
+        .map(|_| (uleb(&mut r), uleb(&mut r) as usize))
+        .collect();
+    for (spec, len) in specs {
+        columns.push((spec, take(&mut r, len)));
+    }
+    let rest = r.to_vec();
+    // The value metadata (a run-length column of lengths and types) and
+    // the raw values.
+    let meta_at = columns
+        .iter()
+        .position(|(s, _)| *s == 0x56)
+        .expect("values");
+    let mut metas = Vec::new();
+    let mut m: &[u8] = &columns[meta_at].1;
+    while !m.is_empty() {
+        let count = leb128::read::signed(&mut m).expect("a run");
+        if count > 0 {
+            let v = uleb(&mut m);
+            metas.extend(std::iter::repeat_n(v, count as usize));
+        } else if count < 0 {
+            for _ in 0..-count {
+                metas.push(uleb(&mut m));
+            }
+        } else {
+            panic!("no null values here");
+        }
+    }
+    assert!(
+        metas[op] >> 4 == 0 && metas[op] & 0xf <= 2,
+        "a value of no bytes"
+    );
+    let offset: u64 = metas[..op]
+        .iter()
+        .filter(|v| *v & 0xf > 2)
+        .map(|v| v >> 4)
+        .sum();
+    metas[op] |= (extra.len() as u64) << 4;
+    let mut meta = Vec::new();
+    leb128::write::signed(&mut meta, -(metas.len() as i64)).expect("write");
+    for v in &metas {
+        leb128::write::unsigned(&mut meta, *v).expect("write");
+    }
+    columns[meta_at].1 = meta;
+    let raw = &mut columns
+        .iter_mut()
+        .find(|(s, _)| *s == 0x57)
+        .expect("raw values")
+        .1;
+    raw.splice(offset as usize..offset as usize, extra.iter().copied());
+    // The chunk again.
+    let mut body = prefix;
+    leb128::write::unsigned(&mut body, columns.len() as u64).expect("write");
+    for (spec, data) in &columns {
+        leb128::write::unsigned(&mut body, *spec).expect("write");
+        leb128::write::unsigned(&mut body, data.len() as u64).expect("write");
+    }
+    for (_, data) in &columns {
+        body.extend_from_slice(data);
+    }
+    body.extend_from_slice(&rest);
+    let mut chunk = magic;
+    chunk.extend_from_slice(&[0; 4]);
+    chunk.extend_from_slice(&kind);
+    leb128::write::unsigned(&mut chunk, body.len() as u64).expect("write");
+    chunk.extend_from_slice(&body);
+    let hash = automerge::Change::from_bytes(chunk.clone())
+        .expect("automerge takes the rewritten change")
+        .hash();
+    chunk[4..8].copy_from_slice(&hash.0[..4]);
+    chunk
 }
 
 /// The object at `path` (map keys from the document's root).

@@ -992,8 +992,13 @@ impl SharedDoc {
         // moves by the added changes alone.
         let mut vv = held;
         for c in &added {
-            let seq = vv.entry(c.actor.clone()).or_default();
-            *seq = (*seq).max(c.seq);
+            // Few actors, many changes: a key is copied only when new.
+            match vv.get_mut(&c.actor) {
+                Some(seq) => *seq = (*seq).max(c.seq),
+                None => {
+                    vv.insert(c.actor.clone(), c.seq);
+                }
+            }
         }
         self.last_applied = Some(LastApplied {
             before: std::mem::replace(&mut self.vv_heads, heads.clone()),
