@@ -885,10 +885,15 @@ impl SharedDoc {
         // new only if its hash is not held (else an equivocation, below).
         let held = self.version_vector();
         let mut new = changes;
+        // Each run of one actor's changes looks its actor up once.
+        let mut run: Option<(Vec<u8>, Option<u64>)> = None;
         new.retain(|c| {
-            let beyond = held
-                .get(c.actor_id().to_bytes())
-                .is_none_or(|&top| c.seq() > top);
+            let actor = c.actor_id().to_bytes();
+            let top = match &run {
+                Some((a, top)) if a.as_slice() == actor => *top,
+                _ => run.insert((actor.to_vec(), held.get(actor).copied())).1,
+            };
+            let beyond = top.is_none_or(|top| c.seq() > top);
             seen.insert(c.hash()) && (beyond || !self.has_change(&c.hash()))
         });
         if new.is_empty() {
@@ -921,7 +926,7 @@ impl SharedDoc {
             Ok((added, raw))
         };
         let equivocation = self.check_no_equivocation(&new);
-        let (added, raw) = if new.len() < CHECK_BESIDE_APPLY_FROM || equivocation.is_err() {
+        let (added, raw, kept) = if new.len() < CHECK_BESIDE_APPLY_FROM || equivocation.is_err() {
             // An unsigned change is refused as such before anything it would
             // equivocate with is looked at.
             let (added, raw) = match (checks(&new, &self.doc), equivocation) {
@@ -936,7 +941,7 @@ impl SharedDoc {
             let applied = unpanicked(kind, || doc.apply_changes(owned).map_err(|e| e.to_string()));
             self.forget_patches();
             applied.map_err(ApplyError::Damaged)?;
-            (added, raw)
+            (added, raw, new)
         } else {
             // A large bundle (a catch-up): the checks read a copy of the
             // document as it was while automerge applies the changes on the
@@ -946,23 +951,42 @@ impl SharedDoc {
             let mut before = self.doc.fork();
             before.set_actor(ActorId::from(self.actor.clone()));
             let doc = &mut self.doc;
-            // automerge takes the changes it applies: a copy of each (0.6 µs
-            // a change), half of them made on each core, while the checks
-            // read the originals.
-            let mid = new.len() / 2;
+            let limit = self.recent.limit;
+            // automerge takes the changes it applies by value, in one batch
+            // (several cost more than one: each rewrites its columns). The
+            // checking thread, which takes the bundle, copies them (0.6 µs
+            // a change) and hands the copies over while automerge reads
+            // them ([`Handed`]), then checks the originals and gives back
+            // only the last ones (kept in `Recent`), dropping the rest
+            // itself: nothing of the copying or the dropping waits on this
+            // core.
+            let total = new.len();
             let (checked, applied) = std::thread::scope(|s| {
-                let (half, copied) = std::sync::mpsc::sync_channel(1);
-                let (new, before) = (&new, &before);
+                let (slices, handed) = Handed::channel();
+                let before = &before;
                 let checking = s.spawn(move || {
-                    let _ = half.send(new[mid..].to_vec());
-                    checks(new, before)
+                    let mut new = new;
+                    for slice in new.chunks(HAND_OVER) {
+                        if slices.send(slice.to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                    drop(slices);
+                    let checked = checks(&new, before);
+                    let kept = new.split_off(new.len() - Recent::fitting(&new, limit));
+                    checked.map(|(added, raw)| (added, raw, kept))
                 });
-                let mut owned = new[..mid].to_vec();
-                // Without the second half (the thread failed), the checks'
+                // Without every change (the thread failed), the checks'
                 // failure below puts the document back.
-                owned.extend(copied.recv().unwrap_or_default());
-                let applied =
-                    unpanicked(kind, || doc.apply_changes(owned).map_err(|e| e.to_string()));
+                let mut applied = Ok(());
+                for _ in (0..total).step_by(APPLY_BATCH) {
+                    if applied.is_ok() {
+                        let batch = handed.clone().take(APPLY_BATCH);
+                        applied = unpanicked(kind, || {
+                            doc.apply_changes(batch).map_err(|e| e.to_string())
+                        });
+                    }
+                }
                 (checking.join(), applied)
             });
             self.forget_patches();
@@ -1006,7 +1030,7 @@ impl SharedDoc {
             after: heads,
         });
         self.vv = vv;
-        self.recent.keep_last(new);
+        self.recent.keep_last(kept);
         Ok(added)
     }
 
@@ -1025,15 +1049,33 @@ impl SharedDoc {
         let mut rising: rustc_hash::FxHashMap<&[u8], u64> = Default::default();
         let mut seen: rustc_hash::FxHashMap<(&[u8], u64), ChangeHash> = Default::default();
         let mut tangled = false;
+        // A bundle holds runs of one actor's changes: each run's actor is
+        // looked up once.
+        let mut run: Option<(&[u8], u64)> = None;
         for c in new {
             let actor = c.actor_id().to_bytes();
-            let last = rising.entry(actor).or_insert(0);
+            let last = match &mut run {
+                Some((a, last)) if *a == actor => last,
+                _ => {
+                    if let Some((a, last)) = run {
+                        rising.insert(a, last);
+                    }
+                    &mut run
+                        .insert((actor, rising.get(actor).copied().unwrap_or(0)))
+                        .1
+                }
+            };
             tangled |= c.seq() <= *last;
             *last = (*last).max(c.seq());
         }
+        let mut top: Option<(&[u8], Option<u64>)> = None;
         for c in new {
             let actor = c.actor_id().to_bytes();
-            let other = if held.get(actor).is_some_and(|&top| c.seq() <= top) {
+            let held_top = match top {
+                Some((a, t)) if a == actor => t,
+                _ => top.insert((actor, held.get(actor).copied())).1,
+            };
+            let other = if held_top.is_some_and(|top| c.seq() <= top) {
                 self.change_at(actor, c.seq())
             } else if tangled {
                 seen.insert((actor, c.seq()), c.hash())
@@ -1364,18 +1406,23 @@ impl Recent {
     /// Keeps the last of `changes` that fit (a catch-up's first ones
     /// would be dropped at once).
     fn keep_last(&mut self, mut changes: Vec<automerge::Change>) {
+        let fit = Self::fitting(&changes, self.limit);
+        for change in changes.drain(changes.len() - fit..) {
+            self.keep(change);
+        }
+    }
+
+    /// How many of the last of `changes` fit in `limit` bytes.
+    fn fitting(changes: &[automerge::Change], limit: usize) -> usize {
         let mut bytes = 0;
-        let fit = changes
+        changes
             .iter()
             .rev()
             .take_while(|c| {
                 bytes += c.raw_bytes().len();
-                bytes <= self.limit
+                bytes <= limit
             })
-            .count();
-        for change in changes.drain(changes.len() - fit..) {
-            self.keep(change);
-        }
+            .count()
     }
 
     fn get(&self, hash: &ChangeHash) -> Option<&automerge::Change> {
@@ -1411,6 +1458,52 @@ impl Recent {
 /// another core) rather than before it: below, a thread and a copy of the
 /// document cost more than the check.
 const CHECK_BESIDE_APPLY_FROM: usize = 256;
+
+/// How many changes of a large bundle the checking thread hands over at a
+/// time.
+const HAND_OVER: usize = 1024;
+
+/// The most changes automerge applies in one batch.
+const APPLY_BATCH: usize = 65_536;
+
+/// The changes of a large bundle as automerge reads them, while the
+/// checking thread still copies the rest. automerge 0.12's `apply_changes`
+/// asks for an iterator it can clone but reads it once: the clones share
+/// one stream.
+#[derive(Clone)]
+struct Handed(std::sync::Arc<std::sync::Mutex<Stream>>);
+
+/// What the checking thread sends, and the slice being read.
+type Stream = (
+    std::sync::mpsc::Receiver<Vec<automerge::Change>>,
+    std::vec::IntoIter<automerge::Change>,
+);
+
+impl Handed {
+    fn channel() -> (std::sync::mpsc::Sender<Vec<automerge::Change>>, Self) {
+        let (send, receive) = std::sync::mpsc::channel();
+        let stream = (receive, Vec::new().into_iter());
+        (
+            send,
+            Self(std::sync::Arc::new(std::sync::Mutex::new(stream))),
+        )
+    }
+}
+
+impl Iterator for Handed {
+    type Item = automerge::Change;
+
+    fn next(&mut self) -> Option<automerge::Change> {
+        let mut stream = self.0.lock().ok()?;
+        loop {
+            if let Some(change) = stream.1.next() {
+                return Some(change);
+            }
+            // Ends when the checking thread has handed everything over.
+            stream.1 = stream.0.recv().ok()?.into_iter();
+        }
+    }
+}
 
 /// For each actor (its bytes), the highest sequence number held.
 pub type VersionVector = std::collections::BTreeMap<Vec<u8>, u64>;
