@@ -126,7 +126,16 @@ impl RogueMember {
         signer: Signer<'_>,
         attack: impl FnOnce(&mut AutoCommit),
     ) -> String {
-        self.edit_bytes(doc, signer, attack, |bytes| bytes.to_vec())
+        let (chunk, attestation) = self.change(doc, signer, attack, |bytes| bytes.to_vec());
+        let mut batch = WriteBatch::new();
+        batch.doc_chunk(&doc.name(), chunk);
+        batch.doc_extra(
+            &doc.name(),
+            &self.device,
+            postcard::to_allocvec(&attestation).expect("encode the attestation"),
+        );
+        self.store.commit(batch).expect("store the rogue change");
+        hex(&attestation.hash)
     }
 
     /// The change `attack` makes, with its bytes rewritten by `rewrite`,
@@ -141,25 +150,6 @@ impl RogueMember {
         rewrite: impl FnOnce(&[u8]) -> Vec<u8>,
     ) -> (Vec<u8>, Attestation) {
         self.change(doc, Signer::Own, attack, rewrite)
-    }
-
-    fn edit_bytes(
-        &self,
-        doc: DocKind,
-        signer: Signer<'_>,
-        attack: impl FnOnce(&mut AutoCommit),
-        rewrite: impl FnOnce(&[u8]) -> Vec<u8>,
-    ) -> String {
-        let (chunk, attestation) = self.change(doc, signer, attack, rewrite);
-        let mut batch = WriteBatch::new();
-        batch.doc_chunk(&doc.name(), chunk);
-        batch.doc_extra(
-            &doc.name(),
-            &self.device,
-            postcard::to_allocvec(&attestation).expect("encode the attestation"),
-        );
-        self.store.commit(batch).expect("store the rogue change");
-        hex(&attestation.hash)
     }
 
     fn change(
