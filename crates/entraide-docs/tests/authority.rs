@@ -432,6 +432,49 @@ fn a_large_bundle_is_taken_whole_or_not_at_all() {
     }
 }
 
+/// A newcomer's whole save of hundreds of changes: a hostile change
+/// anywhere in it leaves the newcomer's document as it was; an honest save
+/// is taken whole.
+#[test]
+fn a_large_whole_save_is_taken_whole_or_not_at_all() {
+    for (outcome, at) in [
+        ("honest", 0),
+        ("hostile", 10),
+        ("hostile", 200),
+        ("hostile", 399),
+    ] {
+        let (mut cal, room, booking) = calendar();
+        let base = cal.doc_mut().save();
+        let mut doc = AutoCommit::load(&base)
+            .unwrap()
+            .with_actor(ActorId::from(B_DEV.as_slice()));
+        for step in 0..400 {
+            let obj = booking_obj(&doc, &room, &booking);
+            if outcome == "hostile" && step == at {
+                doc.put(&obj, "org", "org-a").unwrap();
+            } else {
+                doc.put(&obj, "cancelled_at", T0 + step).unwrap();
+            }
+            doc.commit();
+        }
+        let save = doc.save();
+        let mut newcomer = SharedDoc::new(DocKind::Calendar(Part::FIRST), A_DEV);
+        let held = newcomer.heads();
+        let result = newcomer.apply_verified(&save, &Two, |_| Ok::<(), String>(()));
+        match (outcome, result) {
+            ("honest", Ok(added)) => {
+                assert!(added.len() > 400, "{}", added.len());
+                assert_eq!(newcomer.heads(), doc.get_heads());
+            }
+            ("hostile", Err(entraide_docs::ApplyError::Unauthorized(r))) => {
+                assert_eq!(r.author, B_DEV.to_vec(), "{at}");
+                assert_eq!(newcomer.heads(), held, "{at}");
+            }
+            (_, other) => panic!("{outcome} at {at}: {other:?}"),
+        }
+    }
+}
+
 proptest! {
     /// The verdict on a bundle of honest and hostile changes is the same
     /// whatever order they arrive in, and checking twice changes nothing.
