@@ -635,6 +635,12 @@ fn check_op(
     }
 }
 
+/// Whether every operation `op` overwrites or deletes was written by a
+/// device of the writing device's organisation.
+fn replaces_own_org(ctx: &Ctx<'_>, op: &Op<'_>) -> bool {
+    op.pred.iter().all(|p| same_org(ctx, p.actor))
+}
+
 /// Whether `creator` (an actor) is a device of the writing device's organisation.
 fn same_org(ctx: &Ctx<'_>, creator: &[u8]) -> bool {
     crate::device_of_actor(creator)
@@ -662,14 +668,7 @@ fn new_record(ctx: &Ctx<'_>, op: &Op<'_>, key: Option<&str>) -> Result<(), Strin
             "a new record's id must end with its device's key (an id of another device's record)"
                 .into(),
         ),
-        Action::Delete
-            if ctx.kind == DocKind::Library
-                && op.pred.iter().all(|p| {
-                    crate::device_of_actor(p.actor)
-                        .and_then(|d| ctx.members.org_of(&d))
-                        .is_some_and(|o| *o == *ctx.org)
-                }) =>
-        {
+        Action::Delete if ctx.kind == DocKind::Library && replaces_own_org(ctx, op) => {
             // An organisation may withdraw its own library entries.
             Ok(())
         }
@@ -929,11 +928,7 @@ fn event_field(
 /// `delete` allows, withdrawn by that organisation's devices only.
 fn own_org_slot(ctx: &Ctx<'_>, key: Option<&str>, op: &Op<'_>, delete: bool) -> Result<(), ()> {
     let own_key = key == Some(&*ctx.org);
-    let replaces_own = op.pred.iter().all(|p| {
-        crate::device_of_actor(p.actor)
-            .and_then(|d| ctx.members.org_of(&d))
-            .is_some_and(|o| *o == *ctx.org)
-    });
+    let replaces_own = replaces_own_org(ctx, op);
     let action = match op.action {
         Action::Make(ObjType::Map) => true,
         Action::Delete => delete,
