@@ -47,6 +47,7 @@ pub mod lookup;
 pub mod ops;
 pub mod profiles;
 pub mod proposals;
+pub mod save_ops;
 pub mod time;
 pub mod values;
 

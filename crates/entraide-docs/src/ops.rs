@@ -37,7 +37,7 @@ use automerge::{Change, ObjType};
 /// Why a change's operations could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the change's operations cannot be read: {0}")]
-pub struct Unreadable(&'static str);
+pub struct Unreadable(pub(crate) &'static str);
 
 /// An operation id: the author's counter and actor (the actor's bytes, as
 /// the change names them).
@@ -316,7 +316,7 @@ impl<'a> Columns<'a> {
 
 /// A value from its metadata (its length shifted by 4, then its type) and
 /// the raw column.
-fn value<'a>(meta: u64, raw: &mut Reader<'a>) -> Result<Value<'a>, Unreadable> {
+pub(crate) fn value<'a>(meta: u64, raw: &mut Reader<'a>) -> Result<Value<'a>, Unreadable> {
     let len = usize::try_from(meta >> 4).map_err(|_| Unreadable("a value's length"))?;
     let whole = |raw: &mut Reader<'a>, read: fn(&mut Reader<'a>) -> Result<i64, Unreadable>| {
         let mut bytes = Reader(raw.take(len)?);
@@ -361,10 +361,10 @@ fn value<'a>(meta: u64, raw: &mut Reader<'a>) -> Result<Value<'a>, Unreadable> {
 }
 
 /// Reads a byte slice from its start.
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Unreadable> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Unreadable> {
         if n > self.0.len() {
             return Err(Unreadable("the change ends too soon"));
         }
@@ -373,20 +373,20 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn uleb(&mut self) -> Result<u64, Unreadable> {
+    pub(crate) fn uleb(&mut self) -> Result<u64, Unreadable> {
         leb128::read::unsigned(&mut self.0).map_err(|_| Unreadable("a number"))
     }
 
-    fn sleb(&mut self) -> Result<i64, Unreadable> {
+    pub(crate) fn sleb(&mut self) -> Result<i64, Unreadable> {
         leb128::read::signed(&mut self.0).map_err(|_| Unreadable("a number"))
     }
 
-    fn length_prefixed(&mut self) -> Result<&'a [u8], Unreadable> {
+    pub(crate) fn length_prefixed(&mut self) -> Result<&'a [u8], Unreadable> {
         let len = usize::try_from(self.uleb()?).map_err(|_| Unreadable("a length"))?;
         self.take(len)
     }
 
-    fn str(&mut self) -> Result<&'a str, Unreadable> {
+    pub(crate) fn str(&mut self) -> Result<&'a str, Unreadable> {
         std::str::from_utf8(self.length_prefixed()?).map_err(|_| Unreadable("a string"))
     }
 }
@@ -394,7 +394,7 @@ impl<'a> Reader<'a> {
 /// A run-length column: a positive count and one value repeated, a
 /// negative count and as many values, or zero and a count of nulls. A
 /// column that ends reads as nulls.
-struct Rle<'a, T> {
+pub(crate) struct Rle<'a, T> {
     data: Reader<'a>,
     read: fn(&mut Reader<'a>) -> Result<T, Unreadable>,
     left: u64,
@@ -403,7 +403,7 @@ struct Rle<'a, T> {
 }
 
 impl<'a, T: Copy> Rle<'a, T> {
-    fn new(data: &'a [u8], read: fn(&mut Reader<'a>) -> Result<T, Unreadable>) -> Self {
+    pub(crate) fn new(data: &'a [u8], read: fn(&mut Reader<'a>) -> Result<T, Unreadable>) -> Self {
         Self {
             data: Reader(data),
             read,
@@ -413,11 +413,11 @@ impl<'a, T: Copy> Rle<'a, T> {
         }
     }
 
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.left == 0 && self.data.0.is_empty()
     }
 
-    fn next(&mut self) -> Result<Option<T>, Unreadable> {
+    pub(crate) fn next(&mut self) -> Result<Option<T>, Unreadable> {
         while self.left == 0 {
             if self.data.0.is_empty() {
                 return Ok(None);
@@ -446,20 +446,24 @@ impl<'a, T: Copy> Rle<'a, T> {
 }
 
 /// A delta column: run-length deltas, summed from 0.
-struct Delta<'a> {
+pub(crate) struct Delta<'a> {
     deltas: Rle<'a, i64>,
     sum: i64,
 }
 
 impl<'a> Delta<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Self {
             deltas: Rle::new(data, Reader::sleb),
             sum: 0,
         }
     }
 
-    fn next(&mut self) -> Result<Option<i64>, Unreadable> {
+    pub(crate) fn done(&self) -> bool {
+        self.deltas.done()
+    }
+
+    pub(crate) fn next(&mut self) -> Result<Option<i64>, Unreadable> {
         Ok(self.deltas.next()?.map(|d| {
             self.sum = self.sum.saturating_add(d);
             self.sum
@@ -468,14 +472,14 @@ impl<'a> Delta<'a> {
 }
 
 /// A boolean column: run lengths, alternating from false.
-struct Booleans<'a> {
+pub(crate) struct Booleans<'a> {
     data: Reader<'a>,
     left: u64,
     value: bool,
 }
 
 impl<'a> Booleans<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Self {
             data: Reader(data),
             left: 0,
@@ -483,7 +487,11 @@ impl<'a> Booleans<'a> {
         }
     }
 
-    fn next(&mut self) -> Result<Option<bool>, Unreadable> {
+    pub(crate) fn done(&self) -> bool {
+        self.left == 0 && self.data.0.is_empty()
+    }
+
+    pub(crate) fn next(&mut self) -> Result<Option<bool>, Unreadable> {
         while self.left == 0 {
             if self.data.0.is_empty() {
                 return Ok(None);
@@ -506,7 +514,7 @@ pub fn reads_as_automerge(change: &Change) -> Result<bool, Unreadable> {
 /// An operation as `Change::decode()` gives it, in a form both readings
 /// can be compared in.
 #[derive(Debug, PartialEq)]
-struct Seen {
+pub(crate) struct Seen {
     obj: Option<(u64, Vec<u8>)>,
     key: String,
     insert: bool,
@@ -567,7 +575,7 @@ fn scalar(v: &automerge::ScalarValue) -> String {
     }
 }
 
-fn our_reading(ops: &[Op<'_>]) -> Vec<Seen> {
+pub(crate) fn our_reading(ops: &[Op<'_>]) -> Vec<Seen> {
     let id = |o: &OpId<'_>| (o.counter, o.actor.to_vec());
     ops.iter()
         .map(|op| {
@@ -609,7 +617,7 @@ fn our_reading(ops: &[Op<'_>]) -> Vec<Seen> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use automerge::transaction::Transactable;
     use automerge::{ActorId, AutoCommit, ROOT, ReadDoc, ScalarValue};
@@ -617,7 +625,7 @@ mod tests {
 
     /// One edit of a random document.
     #[derive(Clone, Debug)]
-    enum Edit {
+    pub(crate) enum Edit {
         Put(u8, u8, ScalarValue),
         MakeMap(u8, u8),
         MakeList(u8, u8),
@@ -644,7 +652,7 @@ mod tests {
         ]
     }
 
-    fn edit() -> impl Strategy<Value = Edit> {
+    pub(crate) fn edit() -> impl Strategy<Value = Edit> {
         prop_oneof![
             (any::<u8>(), 0u8..6, scalar_value()).prop_map(|(o, k, v)| Edit::Put(o, k, v)),
             (any::<u8>(), 0u8..6).prop_map(|(o, k)| Edit::MakeMap(o, k)),
@@ -664,6 +672,11 @@ mod tests {
     /// and longer ones, as devices' actors are), merging now and then, so
     /// that changes overwrite each other's operations.
     fn changes_of(edits: &[Edit], commit_every: usize) -> Vec<Change> {
+        doc_of(edits, commit_every).get_changes(&[])
+    }
+
+    /// The document the edits make, both actors' changes merged.
+    pub(crate) fn doc_of(edits: &[Edit], commit_every: usize) -> AutoCommit {
         use automerge::ObjType as T;
         let mut docs = [
             AutoCommit::new().with_actor(ActorId::from(vec![7u8; 33])),
@@ -738,7 +751,7 @@ mod tests {
         a.commit();
         b.commit();
         let _ = a.merge(b);
-        a.get_changes(&[])
+        a.clone()
     }
 
     proptest! {
