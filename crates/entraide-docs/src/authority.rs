@@ -144,6 +144,46 @@ pub fn check_changes(
     Ok(())
 }
 
+/// Checks every change of a whole save as [`crate::save_ops`] reads it, in
+/// the save's order (which is causal), against the authority rules of
+/// `kind`; `doc` holds the document's genesis and nothing else. The save's
+/// genesis change (the genesis actor's first) is not checked: the caller
+/// makes sure it is the genesis. A refusal
+/// comes with the position of its change in `changes`, and without its
+/// hash (all zeros), which automerge gives once it has loaded the save.
+pub fn check_read_changes(
+    kind: DocKind,
+    doc: &AutoCommit,
+    changes: &[crate::save_ops::ReadChange<'_>],
+    members: &dyn Members,
+) -> Result<(), (usize, Refusal)> {
+    let mut places = Places::default();
+    let members = Remembered {
+        members,
+        orgs: Default::default(),
+    };
+    for (i, change) in changes.iter().enumerate() {
+        if change.actor == crate::GENESIS_ACTOR.as_slice() && change.seq == 1 {
+            continue;
+        }
+        let written = Written {
+            hash: ChangeHash([0; 32]),
+            actor: change.actor,
+            start: change.start_op,
+        };
+        check_written(
+            kind,
+            doc,
+            &written,
+            || Ok(std::borrow::Cow::Borrowed(change.ops.as_slice())),
+            &members,
+            &mut places,
+        )
+        .map_err(|refusal| (i, refusal))?;
+    }
+    Ok(())
+}
+
 /// The membership as one check asks it, each device's organisation asked
 /// once (a node's answer walks every organisation's devices; a bundle asks
 /// for the same few devices at every operation).
@@ -349,13 +389,46 @@ fn check_change(
     members: &dyn Members,
     places: &mut Places,
 ) -> Result<(), Refusal> {
+    let written = Written {
+        hash: change.hash(),
+        actor: change.actor_id().to_bytes(),
+        start: change.start_op().get(),
+    };
+    check_written(
+        kind,
+        doc,
+        &written,
+        || crate::ops::operations(change).map(std::borrow::Cow::Owned),
+        members,
+        places,
+    )
+}
+
+/// What the rules need of a change besides its operations.
+struct Written<'a> {
+    hash: ChangeHash,
+    actor: &'a [u8],
+    /// The counter of its first operation.
+    start: u64,
+}
+
+/// The rules for one change, whose operations `ops` reads (only once its
+/// author is known to be a member's device).
+fn check_written<'x, 'o: 'x>(
+    kind: DocKind,
+    doc: &AutoCommit,
+    change: &Written<'_>,
+    ops: impl FnOnce() -> Result<std::borrow::Cow<'x, [Op<'o>]>, crate::ops::Unreadable>,
+    members: &dyn Members,
+    places: &mut Places,
+) -> Result<(), Refusal> {
     let refuse = |rule: String| Refusal {
-        change: change.hash(),
-        author: change.actor_id().to_bytes().to_vec(),
+        change: change.hash,
+        author: change.actor.to_vec(),
         rule,
         undecided: false,
     };
-    let Some(device) = crate::device_of_actor(change.actor_id().to_bytes()) else {
+    let Some(device) = crate::device_of_actor(change.actor) else {
         return Err(refuse("the change is not by a device".into()));
     };
     let author = places
@@ -392,9 +465,9 @@ fn check_change(
             }
         }
     }
-    let ops = crate::ops::operations(change).map_err(|e| refuse(e.to_string()))?;
-    let start = change.start_op().get();
-    let actor = change.actor_id().to_bytes();
+    let ops = ops().map_err(|e| refuse(e.to_string()))?;
+    let start = change.start;
+    let actor = change.actor;
     let mut ctx = Ctx {
         // A group's document has the schema of the alliance's of its kind.
         kind: kind.base(),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::LoadError;
 use crate::authority::{Members, Refusal, check_changes};
 use crate::equivocation::Equivocation;
+use crate::ops::Unreadable;
 
 /// The shared documents of an alliance, and of its working groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -552,15 +553,8 @@ impl SharedDoc {
     pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<ChangeSummary> {
         self.doc
             .get_changes_meta(heads)
-            .into_iter()
-            .map(|m| ChangeSummary {
-                hash: m.hash,
-                actor: m.actor.to_bytes().to_vec(),
-                seq: m.seq,
-                time_ms: m.timestamp,
-                ops: m.max_op.saturating_sub(m.start_op) + 1,
-                deps: m.deps,
-            })
+            .iter()
+            .map(ChangeSummary::of_meta)
             .collect()
     }
 
@@ -825,10 +819,28 @@ impl SharedDoc {
         if !genesis_only && let Some(changes) = crate::equivocation::changes_in(bytes) {
             return self.apply_changes_verified(changes, members, verify);
         }
-        let mut trial = match genesis_only
-            .then(|| Self::from_full_save(self.kind, self.device, bytes, &before))
-            .flatten()
-        {
+        // A whole save to a document that holds nothing yet (a newcomer's
+        // first sync): its changes are read from its columns and checked on
+        // the second core while automerge loads it on this one (see
+        // [`crate::save_ops`]).
+        let mut read = None;
+        let full = if genesis_only && crate::save_ops::is_document_chunk(bytes) {
+            let (kind, device) = (self.kind, self.device);
+            let genesis_doc: &AutoCommit = &self.doc;
+            let (full, reading) = std::thread::scope(|s| {
+                let reading = s.spawn(|| read_and_check(kind, genesis_doc, bytes, members));
+                let full = Self::from_full_save(kind, device, bytes, &before);
+                (full, reading.join())
+            });
+            read = Some(reading.unwrap_or(Err(Unreadable("the reading failed"))));
+            full
+        } else if genesis_only {
+            Self::from_full_save(self.kind, self.device, bytes, &before)
+        } else {
+            None
+        };
+        let read = read.filter(|_| full.is_some());
+        let mut trial = match full {
             // A whole save received by a document that holds nothing yet is
             // stored as it came (it loaded, so it is a valid save): saving
             // it again cost a new member as much as loading it.
@@ -852,11 +864,64 @@ impl SharedDoc {
         if !trial.missing_deps(&[]).is_empty() {
             return Err(ApplyError::MissingDeps);
         }
-        let added = trial.changes_since(&before);
+        let kind = self.kind;
+        // Changes in chunks after the save (made since it) are checked as
+        // changes.
+        let later = match &read {
+            Some(Ok((_, heads, _))) => {
+                let heads: Vec<ChangeHash> = heads.iter().copied().map(ChangeHash).collect();
+                trial.doc.get_changes(&heads)
+            }
+            _ => Vec::new(),
+        };
+        let later_refused = check_changes(kind, &trial.doc, &later, members).err();
+        let am = trial.doc.document();
+        let metas = am.get_changes_meta(&before);
+        let added: Vec<ChangeSummary> = metas.iter().map(ChangeSummary::of_meta).collect();
+        // What the save's changes were read as must be what automerge
+        // loaded; the position of a refused change gives its hash.
+        let read = read.map(|read| -> Result<Option<Refusal>, Unreadable> {
+            let (shapes, _, refused) = read?;
+            let in_save: Vec<&automerge::ChangeMetadata<'_>> = if later.is_empty() {
+                metas.iter().collect()
+            } else {
+                let later: rustc_hash::FxHashSet<ChangeHash> =
+                    later.iter().map(|c| c.hash()).collect();
+                metas.iter().filter(|m| !later.contains(&m.hash)).collect()
+            };
+            let hashes =
+                crate::save_ops::hashes_if_same(&shapes, &in_save, Some(Self::genesis_hash(kind)))
+                    .ok_or(Unreadable(
+                        "its changes read otherwise than automerge loaded them",
+                    ))?;
+            Ok(refused
+                .map(|(i, refusal)| Refusal {
+                    change: hashes[i],
+                    ..refusal
+                })
+                .or(later_refused))
+        });
+        drop(metas);
         if added.is_empty() {
             return Ok(added);
         }
         verify(&added).map_err(ApplyError::Refused)?;
+        match read {
+            Some(Err(unreadable)) => {
+                return Err(ApplyError::Load(LoadError {
+                    doc: self.kind,
+                    reason: unreadable.to_string(),
+                }));
+            }
+            Some(Ok(Some(refusal))) => return Err(ApplyError::Unauthorized(refusal)),
+            Some(Ok(None)) => {
+                trial.saved = self.saved.clone();
+                *self = trial;
+                self.generation = next_generation();
+                return Ok(added);
+            }
+            None => {}
+        }
         let genesis = Self::genesis_hash(self.kind);
         let changes: Vec<automerge::Change> = trial
             .doc
@@ -1533,7 +1598,8 @@ pub fn version_beyond(mine: &VersionVector, known: &VersionVector) -> VersionVec
 /// Changes received from a peer were not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError<E> {
-    /// The bytes are not automerge data.
+    /// The bytes are not automerge data (or, for a whole save, not what
+    /// this node reads as automerge does: see [`crate::save_ops`]).
     #[error(transparent)]
     Load(LoadError),
     /// They build on changes this document lacks.
@@ -1571,7 +1637,44 @@ pub struct ChangeSummary {
     pub deps: Vec<ChangeHash>,
 }
 
+/// The changes of a save as read from its columns, its heads, and the first
+/// refused by the authority check (by position, without its hash).
+type ReadVerdict = (
+    crate::save_ops::Shapes,
+    Vec<[u8; 32]>,
+    Option<(usize, Refusal)>,
+);
+
+/// Reads a whole save's changes and checks them against `genesis_doc` (see
+/// [`SharedDoc::apply_verified`]).
+fn read_and_check(
+    kind: DocKind,
+    genesis_doc: &AutoCommit,
+    bytes: &[u8],
+    members: &dyn Members,
+) -> Result<ReadVerdict, Unreadable> {
+    let save = crate::save_ops::Save::parse(bytes)?;
+    let changes = save.changes()?;
+    let refused = crate::authority::check_read_changes(kind, genesis_doc, &changes, members).err();
+    Ok((
+        crate::save_ops::Shapes::of(&save, &changes),
+        save.heads().to_vec(),
+        refused,
+    ))
+}
+
 impl ChangeSummary {
+    fn of_meta(m: &automerge::ChangeMetadata<'_>) -> Self {
+        ChangeSummary {
+            hash: m.hash,
+            actor: m.actor.to_bytes().to_vec(),
+            seq: m.seq,
+            time_ms: m.timestamp,
+            ops: m.max_op.saturating_sub(m.start_op) + 1,
+            deps: m.deps.clone(),
+        }
+    }
+
     fn of(c: &automerge::Change) -> Self {
         ChangeSummary {
             hash: c.hash(),

@@ -26,8 +26,9 @@
 //! check would judge operations automerge does not apply. So, as
 //! [`crate::ops`] does for a change:
 //!
-//! - it reads only the layout automerge 0.12 writes: one document chunk and
-//!   nothing after it, the columns automerge knows (compressed or not) in
+//! - it reads only the layout automerge 0.12 writes: a document chunk (the
+//!   changes of any chunks after it are checked as changes), the columns
+//!   automerge knows (compressed or not) in
 //!   their order, each exactly as long as automerge requires, values whose
 //!   bytes are read whole. Anything else is [`Unreadable`], and the save is
 //!   refused: an honest node never writes it;
@@ -52,6 +53,9 @@ use crate::ops::{Action, Booleans, Delta, Key, Op, OpId, Reader, Rle, Unreadable
 
 /// A save's columns, decompressed where they were compressed.
 pub struct Save<'a> {
+    /// How many bytes the document chunk takes (more chunks may follow:
+    /// changes made since the save).
+    chunk_len: usize,
     actors: Vec<&'a [u8]>,
     heads: Vec<[u8; 32]>,
     changes: Columns<'a, CHANGE_COLUMNS>,
@@ -70,29 +74,155 @@ pub struct ReadChange<'a> {
     pub max_op: u64,
     /// Its dependencies, as positions of earlier changes of the save.
     pub deps: Vec<usize>,
+    /// Its author's position among the save's actors.
+    author: usize,
     /// Its operations in counter order.
     pub ops: Vec<Op<'a>>,
 }
 
-impl ReadChange<'_> {
-    /// Whether automerge loaded this change as it was read: the same
-    /// author, sequence number, counters and dependencies (`hash_of` gives
-    /// the hash automerge holds for a change of the save by its position).
-    pub fn matches(
-        &self,
-        meta: &automerge::ChangeMetadata<'_>,
-        hash_of: impl Fn(usize) -> Option<automerge::ChangeHash>,
-    ) -> bool {
-        let mut deps: Vec<_> = self.deps.iter().map(|&d| hash_of(d)).collect();
-        deps.sort();
-        let mut theirs: Vec<_> = meta.deps.iter().copied().map(Some).collect();
-        theirs.sort();
-        meta.actor.to_bytes() == self.actor
-            && meta.seq == self.seq
-            && meta.start_op == self.start_op
-            && meta.max_op == self.max_op
-            && deps == theirs
+/// The changes read from a save, as automerge's metadata of them must show
+/// them: author, sequence number, counters and dependencies (by position).
+/// Flat, so that making and dropping it costs little on either core.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shapes {
+    actors: Vec<Vec<u8>>,
+    rows: Vec<Row>,
+    deps: Vec<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Row {
+    actor: usize,
+    seq: u64,
+    start_op: u64,
+    max_op: u64,
+    /// Its dependencies: a range of `Shapes::deps`.
+    deps: (usize, usize),
+}
+
+impl Shapes {
+    /// The shapes of `changes`, read from `save`.
+    pub fn of(save: &Save<'_>, changes: &[ReadChange<'_>]) -> Self {
+        let mut deps = Vec::with_capacity(changes.len());
+        let rows = changes
+            .iter()
+            .map(|c| {
+                let from = deps.len();
+                deps.extend_from_slice(&c.deps);
+                Row {
+                    actor: c.author,
+                    seq: c.seq,
+                    start_op: c.start_op,
+                    max_op: c.max_op,
+                    deps: (from, deps.len()),
+                }
+            })
+            .collect();
+        Shapes {
+            actors: save.actors.iter().map(|a| a.to_vec()).collect(),
+            rows,
+            deps,
+        }
     }
+
+    fn actor(&self, row: &Row) -> &[u8] {
+        &self.actors[row.actor]
+    }
+
+    fn deps(&self, row: &Row) -> &[usize] {
+        &self.deps[row.deps.0..row.deps.1]
+    }
+}
+
+/// The hash of each change read (by position), if automerge loaded exactly
+/// these changes: `metas` holds one change per change read (by author and
+/// sequence number) with the same counters and dependencies, but for the
+/// genesis change when `genesis` is given (the one change of the genesis
+/// actor with sequence number 1, which `metas` leaves out).
+pub fn hashes_if_same(
+    shapes: &Shapes,
+    metas: &[&automerge::ChangeMetadata<'_>],
+    genesis: Option<automerge::ChangeHash>,
+) -> Option<Vec<automerge::ChangeHash>> {
+    let is_genesis = |r: &Row| {
+        genesis.is_some() && shapes.actor(r) == crate::GENESIS_ACTOR.as_slice() && r.seq == 1
+    };
+    if shapes.rows.len() != metas.len() + usize::from(genesis.is_some()) {
+        return None;
+    }
+    // automerge keeps a loaded save's changes in the save's order: each
+    // change is found at its own position, unless that does not hold.
+    let mut found: Vec<Option<&&automerge::ChangeMetadata<'_>>> =
+        Vec::with_capacity(shapes.rows.len());
+    let mut next = metas.iter();
+    for r in &shapes.rows {
+        if is_genesis(r) {
+            found.push(None);
+        } else {
+            match next.next() {
+                Some(m) if m.seq == r.seq && m.actor.to_bytes() == shapes.actor(r) => {
+                    found.push(Some(m))
+                }
+                _ => break,
+            }
+        }
+    }
+    if found.len() < shapes.rows.len() {
+        let by_author: FxHashMap<(&[u8], u64), &&automerge::ChangeMetadata<'_>> = metas
+            .iter()
+            .map(|m| ((m.actor.to_bytes(), m.seq), m))
+            .collect();
+        if by_author.len() != metas.len() {
+            return None;
+        }
+        found.clear();
+        for r in &shapes.rows {
+            if is_genesis(r) {
+                found.push(None);
+            } else {
+                found.push(Some(*by_author.get(&(shapes.actor(r), r.seq))?));
+            }
+        }
+    }
+    let hashes: Vec<_> = found
+        .iter()
+        .map(|m| {
+            m.map_or_else(
+                || genesis.unwrap_or(automerge::ChangeHash([0; 32])),
+                |m| m.hash,
+            )
+        })
+        .collect();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for (r, m) in shapes.rows.iter().zip(&found) {
+        let deps = shapes.deps(r);
+        let Some(m) = m else {
+            if !deps.is_empty() {
+                return None;
+            }
+            continue;
+        };
+        if m.start_op != r.start_op || m.max_op != r.max_op || m.deps.len() != deps.len() {
+            return None;
+        }
+        let same_deps = match (deps, m.deps.as_slice()) {
+            ([], []) => true,
+            ([d], [h]) => hashes[*d] == *h,
+            (ds, hs) => {
+                ours.clear();
+                ours.extend(ds.iter().map(|&d| hashes[d]));
+                ours.sort_unstable();
+                theirs.clear();
+                theirs.extend_from_slice(hs);
+                theirs.sort_unstable();
+                ours == theirs
+            }
+        };
+        if !same_deps {
+            return None;
+        }
+    }
+    Some(hashes)
 }
 
 /// How many column slots each table has (by column id).
@@ -152,11 +282,18 @@ const MARK_NAME: u64 = 0xa5;
 /// need as much to load it).
 const MAX_COLUMN: u64 = 1 << 30;
 
+/// Whether `bytes` start as a document chunk (a whole save) does.
+pub fn is_document_chunk(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes[..4] == MAGIC && bytes[8] == 0
+}
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
 impl<'a> Save<'a> {
     /// Reads the layout of `bytes`, which must be one whole document chunk.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Unreadable> {
         let mut r = Reader(bytes);
-        if r.take(4)? != [0x85, 0x6f, 0x4a, 0x83] {
+        if r.take(4)? != MAGIC {
             return Err(Unreadable("not an automerge save"));
         }
         r.take(4)?;
@@ -164,9 +301,8 @@ impl<'a> Save<'a> {
             return Err(Unreadable("not a document chunk"));
         }
         let len = usize::try_from(r.uleb()?).map_err(|_| Unreadable("chunk length"))?;
-        if len != r.0.len() {
-            return Err(Unreadable("more or less than one document chunk"));
-        }
+        let chunk_len = bytes.len() - r.0.len() + len;
+        let mut r = Reader(r.take(len)?);
         let mut actors = Vec::new();
         for _ in 0..r.uleb()? {
             actors.push(r.length_prefixed()?);
@@ -220,14 +356,20 @@ impl<'a> Save<'a> {
             }
         }
         if !r.0.is_empty() {
-            return Err(Unreadable("bytes after the document chunk"));
+            return Err(Unreadable("bytes after the document chunk's heads"));
         }
         Ok(Self {
+            chunk_len,
             actors,
             heads,
             changes,
             ops,
         })
+    }
+
+    /// How many bytes the document chunk takes; other chunks may follow.
+    pub fn chunk_len(&self) -> usize {
+        self.chunk_len
     }
 
     /// The save's heads, as it names them.
@@ -314,6 +456,9 @@ impl<'a> Save<'a> {
             let Some((obj, key)) = group else {
                 return Ok(());
             };
+            if pending.is_empty() {
+                return Ok(());
+            }
             for ((ctr, actor), pred) in pending.drain() {
                 let op = Op {
                     obj: obj.map(|(a, c)| id(a, c)),
@@ -422,6 +567,7 @@ impl<'a> Save<'a> {
                 start_op,
                 max_op: c.max_op,
                 deps: c.deps,
+                author: c.actor,
                 ops: ops.into_iter().map(|(_, op)| op).collect(),
             });
         }
@@ -647,34 +793,23 @@ impl<C: Column> Exact<C> {
 pub fn reads_as_automerge(bytes: &[u8]) -> Result<bool, Unreadable> {
     let save = Save::parse(bytes)?;
     let read = save.changes()?;
+    let bytes = &bytes[..save.chunk_len()];
     let Ok(Ok(mut doc)) = std::panic::catch_unwind(|| automerge::AutoCommit::load(bytes)) else {
         return Ok(true);
     };
-    let changes = doc.get_changes(&[]);
-    let by_author: FxHashMap<(&[u8], u64), &automerge::Change> = changes
-        .iter()
-        .map(|c| ((c.actor_id().to_bytes(), c.seq()), c))
-        .collect();
-    if by_author.len() != read.len() {
-        return Ok(false);
-    }
-    let hash_of = |i: usize| {
-        let r = read.get(i)?;
-        by_author.get(&(r.actor, r.seq)).map(|c| c.hash())
-    };
+    let shapes = Shapes::of(&save, &read);
     let metas = doc.get_changes_meta(&[]);
-    let metas: FxHashMap<_, _> = metas.iter().map(|m| (m.hash, m)).collect();
-    for r in &read {
-        let Some(change) = by_author.get(&(r.actor, r.seq)) else {
+    let Some(hashes) = hashes_if_same(&shapes, &metas.iter().collect::<Vec<_>>(), None) else {
+        return Ok(false);
+    };
+    for (r, hash) in read.iter().zip(hashes) {
+        let Some(change) = doc.get_change_by_hash(&hash) else {
             return Ok(false);
         };
-        let same_meta = metas
-            .get(&change.hash())
-            .is_some_and(|meta| r.matches(meta, hash_of));
-        let same_ops = crate::ops::operations(change).is_ok_and(|theirs| {
+        let same = crate::ops::operations(&change).is_ok_and(|theirs| {
             crate::ops::our_reading(&r.ops) == crate::ops::our_reading(&theirs)
         });
-        if !same_meta || !same_ops {
+        if !same {
             return Ok(false);
         }
     }
