@@ -361,3 +361,199 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// Rewrites a whole save (a document chunk, uncompressed: `save_nocompress`)
+/// so that the operation `target` (counter, position of its actor in the
+/// save's actors) names one more successor, `orphan`, an id that no change
+/// of the save holds. automerge 0.12 loads such a save: it rebuilds each
+/// change from the operations in its counters (to check the save's heads)
+/// and drops the deletion the successor stands for, which belongs to no
+/// change, but keeps the successor in the document, where `target` reads
+/// as deleted. The checksum is made again.
+pub fn orphan_successor(save: &[u8], target: (u64, &[u8]), orphan: (u64, &[u8])) -> Vec<u8> {
+    let mut r = save;
+    let take = |r: &mut &[u8], n: usize| {
+        let (head, rest) = r.split_at(n);
+        *r = rest;
+        head.to_vec()
+    };
+    let uleb = |r: &mut &[u8]| leb128::read::unsigned(r).expect("a number");
+    let magic = take(&mut r, 4);
+    take(&mut r, 4);
+    assert_eq!(take(&mut r, 1), [0], "a document chunk");
+    uleb(&mut r);
+    let body = r;
+    let actors: Vec<Vec<u8>> = (0..uleb(&mut r))
+        .map(|_| {
+            let len = uleb(&mut r) as usize;
+            take(&mut r, len)
+        })
+        .collect();
+    let index = |actor: &[u8]| {
+        actors
+            .iter()
+            .position(|a| a.as_slice() == actor)
+            .expect("an actor of the save") as u64
+    };
+    let (target, orphan) = ((target.0, index(target.1)), (orphan.0, index(orphan.1)));
+    let heads = uleb(&mut r) as usize;
+    take(&mut r, 32 * heads);
+    let specs = |r: &mut &[u8]| -> Vec<(u64, usize)> {
+        (0..uleb(r)).map(|_| (uleb(r), uleb(r) as usize)).collect()
+    };
+    let change_specs_at = body.len() - r.len();
+    let change_specs = specs(&mut r);
+    let prefix = body[..change_specs_at].to_vec();
+    let op_specs = specs(&mut r);
+    assert!(
+        change_specs
+            .iter()
+            .chain(&op_specs)
+            .all(|(s, _)| s & 8 == 0),
+        "an uncompressed save"
+    );
+    let change_data = take(&mut r, change_specs.iter().map(|(_, l)| l).sum());
+    let mut ops: Vec<(u64, Vec<u8>)> = op_specs
+        .iter()
+        .map(|&(spec, len)| (spec, take(&mut r, len)))
+        .collect();
+    let suffix = r.to_vec();
+    let column = |ops: &[(u64, Vec<u8>)], spec: u64| -> Vec<i64> {
+        let data = ops
+            .iter()
+            .find(|(s, _)| *s == spec)
+            .map(|(_, d)| d.as_slice())
+            .unwrap_or_default();
+        let delta = spec & 7 == 3;
+        let mut m = data;
+        let mut out = Vec::new();
+        let read = |m: &mut &[u8]| -> i64 {
+            if delta {
+                leb128::read::signed(m).expect("a delta")
+            } else {
+                leb128::read::unsigned(m).expect("a number") as i64
+            }
+        };
+        while !m.is_empty() {
+            let count = leb128::read::signed(&mut m).expect("a run");
+            if count > 0 {
+                let v = read(&mut m);
+                out.extend(std::iter::repeat_n(v, count as usize));
+            } else if count < 0 {
+                for _ in 0..-count {
+                    out.push(read(&mut m));
+                }
+            } else {
+                panic!("no nulls in these columns");
+            }
+        }
+        if delta {
+            let mut sum = 0;
+            for v in &mut out {
+                sum += *v;
+                *v = sum;
+            }
+        }
+        out
+    };
+    let (id_actor, id_ctr) = (column(&ops, 0x21), column(&ops, 0x23));
+    let (mut succ_num, mut succ_actor, mut succ_ctr) =
+        (column(&ops, 0x80), column(&ops, 0x81), column(&ops, 0x83));
+    if succ_num.is_empty() {
+        succ_num = vec![0; id_actor.len()];
+    }
+    let at = id_actor
+        .iter()
+        .zip(&id_ctr)
+        .position(|(&a, &c)| (c as u64, a as u64) == target)
+        .expect("the target operation");
+    let offset: i64 = succ_num[..=at].iter().sum();
+    succ_num[at] += 1;
+    succ_actor.insert(offset as usize, orphan.1 as i64);
+    succ_ctr.insert(offset as usize, orphan.0 as i64);
+    // The three columns again: run-length encoded as automerge writes them
+    // (runs of one value, runs of distinct values), deltas for counters.
+    let encode = |values: &[i64], delta: bool| -> Vec<u8> {
+        let mut vs = values.to_vec();
+        if delta {
+            let mut last = 0;
+            for v in &mut vs {
+                let d = *v - last;
+                last = *v;
+                *v = d;
+            }
+        }
+        let write = |out: &mut Vec<u8>, v: i64| {
+            if delta {
+                leb128::write::signed(out, v).expect("write");
+            } else {
+                leb128::write::unsigned(out, v as u64).expect("write");
+            }
+        };
+        let mut out = Vec::new();
+        let mut literal: Vec<i64> = Vec::new();
+        let flush = |out: &mut Vec<u8>, literal: &mut Vec<i64>| {
+            if !literal.is_empty() {
+                leb128::write::signed(out, -(literal.len() as i64)).expect("write");
+                for &v in literal.iter() {
+                    write(out, v);
+                }
+                literal.clear();
+            }
+        };
+        let mut i = 0;
+        while i < vs.len() {
+            let run = vs[i..].iter().take_while(|&&v| v == vs[i]).count();
+            if run > 1 {
+                flush(&mut out, &mut literal);
+                leb128::write::signed(&mut out, run as i64).expect("write");
+                write(&mut out, vs[i]);
+            } else {
+                literal.push(vs[i]);
+            }
+            i += run;
+        }
+        flush(&mut out, &mut literal);
+        out
+    };
+    for (spec, values, delta) in [
+        (0x80, &succ_num, false),
+        (0x81, &succ_actor, false),
+        (0x83, &succ_ctr, true),
+    ] {
+        let data = encode(values, delta);
+        match ops.iter_mut().find(|(s, _)| *s == spec) {
+            Some(col) => col.1 = data,
+            None => {
+                let at = ops.partition_point(|(s, _)| *s < spec);
+                ops.insert(at, (spec, data));
+            }
+        }
+    }
+    // The chunk again.
+    let mut body = prefix;
+    let write_specs = |body: &mut Vec<u8>, cols: &[(u64, usize)]| {
+        leb128::write::unsigned(body, cols.len() as u64).expect("write");
+        for (spec, len) in cols {
+            leb128::write::unsigned(body, *spec).expect("write");
+            leb128::write::unsigned(body, *len as u64).expect("write");
+        }
+    };
+    write_specs(&mut body, &change_specs);
+    let op_specs: Vec<(u64, usize)> = ops.iter().map(|(s, d)| (*s, d.len())).collect();
+    write_specs(&mut body, &op_specs);
+    body.extend_from_slice(&change_data);
+    for (_, data) in &ops {
+        body.extend_from_slice(data);
+    }
+    body.extend_from_slice(&suffix);
+    let mut checked = vec![0u8];
+    leb128::write::unsigned(&mut checked, body.len() as u64).expect("write");
+    checked.extend_from_slice(&body);
+    use sha2::Digest;
+    let sum = sha2::Sha256::digest(&checked);
+    let mut chunk = magic;
+    chunk.extend_from_slice(&sum[..4]);
+    chunk.extend_from_slice(&checked);
+    chunk
+}

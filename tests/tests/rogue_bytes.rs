@@ -1,19 +1,24 @@
-//! A modified client's change whose bytes read two ways.
+//! Bytes that automerge reads otherwise than the change they seem to be.
 //!
-//! automerge reads no bytes for a value of no bytes (null, true, false, an
-//! object's creation), whatever length the value's metadata claims. A
-//! change can therefore carry bytes that a reader skipping the claimed
-//! length reads as one value, and automerge as another: a check reading it
-//! so would judge one change while automerge applies another. The
-//! authority check reads only the layout automerge writes
-//! (`entraide_docs::ops`) and refuses such a change.
+//! - A change whose bytes read two ways. automerge reads no bytes for a
+//!   value of no bytes (null, true, false, an object's creation), whatever
+//!   length the value's metadata claims. A change can therefore carry
+//!   bytes that a reader skipping the claimed length reads as one value,
+//!   and automerge as another: a check reading it so would judge one
+//!   change while automerge applies another. The authority check reads
+//!   only the layout automerge writes (`entraide_docs::ops`) and refuses
+//!   such a change.
+//! - A whole save with a deletion that belongs to no change (see the
+//!   test's own comment): `entraide_docs::save_ops` refuses it.
 //!
-//! A stock node cannot send it (automerge takes such a change but panics
-//! building it again, as every sending path does), so the rogue's bundle is
-//! handed to the honest node's `receive_bundle`, the function every session
-//! hands a peer's `Docs` message to.
+//! A stock node cannot send either (automerge takes such a change but
+//! panics building it again, as every sending path does; a stock node
+//! never writes such a save), so the rogue's bundle is handed to the honest
+//! node's `receive_bundle`, the function every session hands a peer's
+//! `Docs` message to.
 
 use automerge::ObjType;
+use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use entraide_docs::DocKind;
 use entraide_docs::calendar::BookingFixed;
@@ -139,5 +144,131 @@ fn rogue_books_in_another_orgs_name_with_a_value_read_two_ways() {
         a.json(&["bookings", "--resource", &van])
             .to_string()
             .contains("honest")
+    });
+}
+
+/// A save whose deletion belongs to no change.
+///
+/// A whole save lists every operation with the ids of those that overwrite
+/// or delete it (its successors); automerge rebuilds each change from the
+/// operations whose ids fall in its counters, to check the save's heads.
+/// A successor whose id falls in no change is kept in the loaded document
+/// (its operation reads as deleted) but in no change: no hash covers it,
+/// and no check ever sees a deletion. R sends a newcomer a save of the
+/// calendar where A's booking has such a successor: everything in it is
+/// A's own signed work, and A's booking is gone. The newcomer refuses the
+/// save (`entraide_docs::save_ops` accounts for every operation and every
+/// deletion), and takes A's booking from an honest peer afterwards.
+#[test]
+fn rogue_hides_a_booking_in_a_save_with_a_deletion_of_no_change() {
+    let a = TestHome::founded("Asbl A");
+    let (r, n, a_addr) = {
+        let sa = Serve::start(&a);
+        // N joins while no resource exists: its calendar holds nothing yet,
+        // so the calendar it receives next comes as a whole save.
+        let n = entraide_tests::join(&a, "Asbl N");
+        (entraide_tests::join(&a, "Asbl R"), n, sa.addr.clone())
+    };
+    let van = a
+        .ok(&["resource", "add", "Camionnette", "--kind", "vehicle"])
+        .stdout
+        .trim()
+        .to_owned();
+    let booking = a
+        .ok(&[
+            "book",
+            "Camionnette",
+            "--from",
+            "2030-06-10T10:00",
+            "--to",
+            "2030-06-10T12:00",
+            "--purpose",
+            "A's booking",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    {
+        // R takes A's calendar, as any member does.
+        let (_sa, _sr) = (Serve::start_at(&a, &a_addr), Serve::start(&r));
+        entraide_tests::eventually(30, "A's booking reaches R", || {
+            r.run(&["bookings", "--resource", &van, "--json"])
+                .stdout
+                .contains(&booking)
+        });
+    }
+    let doc = DocKind::calendar_of(&van);
+    let a_device = device(
+        &a.json(&["status"])["device"]
+            .as_str()
+            .expect("device")
+            .to_owned(),
+    );
+
+    // R's calendar as a whole save, A's booking with one more successor:
+    // an id of A's actor far past A's changes.
+    let rogue = RogueMember::open(&r.path());
+    let d = rogue.load(doc);
+    let shelf = obj(&d, &["bookings", &van]);
+    let target = match d
+        .get(&shelf, booking.as_str())
+        .expect("read")
+        .expect("A's booking")
+    {
+        (automerge::Value::Object(_), automerge::ObjId::Id(counter, actor, _)) => {
+            (counter, actor.to_bytes().to_vec())
+        }
+        other => panic!("A's booking is not an object: {other:?}"),
+    };
+    assert_eq!(&target.1[..32], a_device.as_slice(), "A's booking is A's");
+    let mut d = d;
+    let save = d.save_nocompress();
+    let crafted = rogue::orphan_successor(&save, (target.0, &target.1), (1 << 30, &target.1));
+    drop(rogue);
+    // What automerge makes of it: a valid save where A's booking is gone.
+    let mut loaded = automerge::AutoCommit::load(&crafted).expect("automerge loads the save");
+    assert_eq!(loaded.get_heads(), d.get_heads(), "the same changes");
+    let shelf = obj(&loaded, &["bookings", &van]);
+    assert!(
+        loaded
+            .get(&shelf, booking.as_str())
+            .expect("read")
+            .is_none(),
+        "automerge shows A's booking deleted"
+    );
+
+    // R hands it to N as the calendar's bundle, with the attestations of
+    // the changes in it (all A's, valid).
+    let attestations = {
+        let mut rn = Node::open(&Home::new(r.path()), chrono_tz::UTC).expect("open R's node");
+        rn.bundle_for(doc, &Default::default())
+            .expect("R holds the calendar")
+            .attestations
+    };
+    let resources_before = n.json(&["resource", "list"]);
+    let mut node = Node::open(&Home::new(n.path()), chrono_tz::UTC).expect("open N's node");
+    let refused = node.receive_bundle(&Bundle {
+        doc,
+        bytes: crafted,
+        attestations,
+    });
+    let err = refused.expect_err("N took R's save");
+    assert!(
+        err.to_string().contains("belongs to no change"),
+        "N refuses it for what it is: {err}"
+    );
+    drop(node);
+    assert_eq!(
+        n.json(&["resource", "list"]),
+        resources_before,
+        "N shows what it showed"
+    );
+
+    // N still syncs with honest members: A's booking reaches it whole.
+    let (_sa, _sn) = (Serve::start_at(&a, &a_addr), Serve::start(&n));
+    entraide_tests::eventually(30, "A's booking reaches N", || {
+        n.run(&["bookings", "--resource", &van, "--json"])
+            .stdout
+            .contains(&booking)
     });
 }

@@ -36,7 +36,7 @@ use automerge::{Change, ObjType};
 
 /// Why a change's operations could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the change's operations cannot be read: {0}")]
+#[error("its operations cannot be read: {0}")]
 pub struct Unreadable(pub(crate) &'static str);
 
 /// An operation id: the author's counter and actor (the actor's bytes, as
