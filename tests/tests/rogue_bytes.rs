@@ -198,12 +198,7 @@ fn rogue_hides_a_booking_in_a_save_with_a_deletion_of_no_change() {
         });
     }
     let doc = DocKind::calendar_of(&van);
-    let a_device = device(
-        &a.json(&["status"])["device"]
-            .as_str()
-            .expect("device")
-            .to_owned(),
-    );
+    let a_device = device(a.json(&["status"])["device"].as_str().expect("device"));
 
     // R's calendar as a whole save, A's booking with one more successor:
     // an id of A's actor far past A's changes.
