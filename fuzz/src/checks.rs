@@ -2157,6 +2157,16 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for (i, bytes) in changes.into_iter().enumerate() {
         add("change_ops", &format!("change-{i}"), bytes);
     }
+
+    // save_ops: the same document as whole saves, compressed or not, and
+    // with a change made after the save.
+    add("save_ops", "compressed", doc.save());
+    add("save_ops", "uncompressed", doc.save_nocompress());
+    let mut with_later = doc.save_nocompress();
+    doc.put(ROOT, "later", "after the save").expect("a put");
+    doc.commit();
+    with_later.extend_from_slice(doc.get_last_local_change().expect("a change").raw_bytes());
+    add("save_ops", "with-a-later-change", with_later);
     out
 }
 
@@ -2182,6 +2192,16 @@ pub fn change_ops(data: &[u8]) {
     };
     if let Ok(agrees) = entraide_docs::ops::reads_as_automerge(&change) {
         assert!(agrees, "a change read otherwise than automerge reads it");
+    }
+}
+
+/// `save_ops`: the bytes as an automerge save. Whatever `entraide_docs::
+/// save_ops` (what a newcomer's check reads of a whole save) reads, it
+/// reads as automerge loads it: the same changes, counters, dependencies
+/// and operations, or automerge refuses the bytes too.
+pub fn save_ops(data: &[u8]) {
+    if let Ok(agrees) = entraide_docs::save_ops::reads_as_automerge(data) {
+        assert!(agrees, "a save read otherwise than automerge loads it");
     }
 }
 

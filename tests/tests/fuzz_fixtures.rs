@@ -59,6 +59,11 @@ fn change_ops() {
 }
 
 #[test]
+fn save_ops() {
+    replay("save_ops", || (), |(), d| checks::save_ops(d));
+}
+
+#[test]
 fn ledger_text() {
     replay("ledger_text", || (), |(), d| checks::ledger_text(d));
 }
@@ -103,6 +108,7 @@ fn fresh_seeds() {
             "bundle" => checks::bundle(&mut bundles, &bytes),
             "store_open" => checks::store_open(&stores, &bytes),
             "change_ops" => checks::change_ops(&bytes),
+            "save_ops" => checks::save_ops(&bytes),
             other => panic!("a seed for an unknown target {other}"),
         }
     }

@@ -830,8 +830,34 @@ mod tests {
         })
     }
 
+    /// `save` with its checksum made again (automerge refuses a chunk whose
+    /// checksum is wrong before reading anything of it).
+    fn checksummed(mut save: Vec<u8>) -> Vec<u8> {
+        use sha2::Digest;
+        let sum = sha2::Sha256::digest(&save[8..]);
+        save[4..8].copy_from_slice(&sum[..4]);
+        save
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// A corrupted save that automerge still loads is read as automerge
+        /// loads it, or refused: never read otherwise.
+        #[test]
+        fn never_reads_a_corrupted_save_otherwise(
+            edits in proptest::collection::vec(edit(), 1..40),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let mut doc = doc_of(&edits, 2);
+            let mut bytes = doc.save_nocompress();
+            for (at, byte) in &flips {
+                let at = 8 + at.index(bytes.len() - 8);
+                bytes[at] = *byte;
+            }
+            let bytes = checksummed(bytes);
+            prop_assert_ne!(reads_as_automerge(&bytes), Ok(false));
+        }
 
         /// Every change of an honest save, compressed or not, is rebuilt as
         /// automerge rebuilds it (a save with marks is refused: no document
