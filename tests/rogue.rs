@@ -202,12 +202,6 @@ impl RogueMember {
 /// checksum is made again; the result is a change chunk automerge takes.
 pub fn shift_value(change: &[u8], op: usize, extra: &[u8]) -> Vec<u8> {
     let mut r = change;
-    let take = |r: &mut &[u8], n: usize| {
-        let (head, rest) = r.split_at(n);
-        *r = rest;
-        head.to_vec()
-    };
-    let uleb = |r: &mut &[u8]| leb128::read::unsigned(r).expect("a number");
     // Header: magic, checksum, type, length; then the body up to the
     // column specifications, kept as it is.
     let magic = take(&mut r, 4);
@@ -243,21 +237,10 @@ pub fn shift_value(change: &[u8], op: usize, extra: &[u8]) -> Vec<u8> {
         .iter()
         .position(|(s, _)| *s == 0x56)
         .expect("values");
-    let mut metas = Vec::new();
-    let mut m: &[u8] = &columns[meta_at].1;
-    while !m.is_empty() {
-        let count = leb128::read::signed(&mut m).expect("a run");
-        if count > 0 {
-            let v = uleb(&mut m);
-            metas.extend(std::iter::repeat_n(v, count as usize));
-        } else if count < 0 {
-            for _ in 0..-count {
-                metas.push(uleb(&mut m));
-            }
-        } else {
-            panic!("no null values here");
-        }
-    }
+    let mut metas: Vec<u64> = run_lengths(&columns[meta_at].1, false)
+        .into_iter()
+        .map(|v| v as u64)
+        .collect();
     assert!(
         metas[op] >> 4 == 0 && metas[op] & 0xf <= 2,
         "a value of no bytes"
@@ -301,6 +284,46 @@ pub fn shift_value(change: &[u8], op: usize, extra: &[u8]) -> Vec<u8> {
         .hash();
     chunk[4..8].copy_from_slice(&hash.0[..4]);
     chunk
+}
+
+/// The first `n` bytes of `r`, which moves past them.
+fn take(r: &mut &[u8], n: usize) -> Vec<u8> {
+    let (head, rest) = r.split_at(n);
+    *r = rest;
+    head.to_vec()
+}
+
+/// An unsigned LEB128 number at the start of `r`, which moves past it.
+fn uleb(r: &mut &[u8]) -> u64 {
+    leb128::read::unsigned(r).expect("a number")
+}
+
+/// The values of a run-length column without nulls (runs of one value,
+/// runs of distinct values), read as signed numbers when `signed`.
+fn run_lengths(data: &[u8], signed: bool) -> Vec<i64> {
+    let mut m = data;
+    let mut out = Vec::new();
+    let read = |m: &mut &[u8]| -> i64 {
+        if signed {
+            leb128::read::signed(m).expect("a signed number")
+        } else {
+            leb128::read::unsigned(m).expect("a number") as i64
+        }
+    };
+    while !m.is_empty() {
+        let count = leb128::read::signed(&mut m).expect("a run");
+        if count > 0 {
+            let v = read(&mut m);
+            out.extend(std::iter::repeat_n(v, count as usize));
+        } else if count < 0 {
+            for _ in 0..-count {
+                out.push(read(&mut m));
+            }
+        } else {
+            panic!("no nulls in these columns");
+        }
+    }
+    out
 }
 
 /// The object at `path` (map keys from the document's root).
@@ -372,12 +395,6 @@ pub fn now_ms() -> i64 {
 /// as deleted. The checksum is made again.
 pub fn orphan_successor(save: &[u8], target: (u64, &[u8]), orphan: (u64, &[u8])) -> Vec<u8> {
     let mut r = save;
-    let take = |r: &mut &[u8], n: usize| {
-        let (head, rest) = r.split_at(n);
-        *r = rest;
-        head.to_vec()
-    };
-    let uleb = |r: &mut &[u8]| leb128::read::unsigned(r).expect("a number");
     let magic = take(&mut r, 4);
     take(&mut r, 4);
     assert_eq!(take(&mut r, 1), [0], "a document chunk");
@@ -425,28 +442,7 @@ pub fn orphan_successor(save: &[u8], target: (u64, &[u8]), orphan: (u64, &[u8]))
             .map(|(_, d)| d.as_slice())
             .unwrap_or_default();
         let delta = spec & 7 == 3;
-        let mut m = data;
-        let mut out = Vec::new();
-        let read = |m: &mut &[u8]| -> i64 {
-            if delta {
-                leb128::read::signed(m).expect("a delta")
-            } else {
-                leb128::read::unsigned(m).expect("a number") as i64
-            }
-        };
-        while !m.is_empty() {
-            let count = leb128::read::signed(&mut m).expect("a run");
-            if count > 0 {
-                let v = read(&mut m);
-                out.extend(std::iter::repeat_n(v, count as usize));
-            } else if count < 0 {
-                for _ in 0..-count {
-                    out.push(read(&mut m));
-                }
-            } else {
-                panic!("no nulls in these columns");
-            }
-        }
+        let mut out = run_lengths(data, delta);
         if delta {
             let mut sum = 0;
             for v in &mut out {

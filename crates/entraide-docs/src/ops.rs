@@ -291,17 +291,7 @@ impl<'a> Columns<'a> {
                     _ => return Err(Unreadable("a predecessor")),
                 }
             }
-            let action = match act {
-                0 => Action::Make(ObjType::Map),
-                1 => Action::Put(value),
-                2 => Action::Make(ObjType::List),
-                3 => Action::Delete,
-                4 => Action::Make(ObjType::Text),
-                5 if matches!(value, Value::Int(_) | Value::Uint(_)) => Action::Increment,
-                6 => Action::Make(ObjType::Table),
-                7 => Action::Mark,
-                _ => return Err(Unreadable("an action")),
-            };
+            let action = action_of(act, value)?;
             ops.push(Op {
                 obj,
                 key,
@@ -312,6 +302,22 @@ impl<'a> Columns<'a> {
         }
         Ok(ops)
     }
+}
+
+/// An operation's action from its code and value (as automerge numbers
+/// them, in a change and in a save alike).
+pub(crate) fn action_of(code: u64, value: Value<'_>) -> Result<Action<'_>, Unreadable> {
+    Ok(match code {
+        0 => Action::Make(ObjType::Map),
+        1 => Action::Put(value),
+        2 => Action::Make(ObjType::List),
+        3 => Action::Delete,
+        4 => Action::Make(ObjType::Text),
+        5 if matches!(value, Value::Int(_) | Value::Uint(_)) => Action::Increment,
+        6 => Action::Make(ObjType::Table),
+        7 => Action::Mark,
+        _ => return Err(Unreadable("an action")),
+    })
 }
 
 /// A value from its metadata (its length shifted by 4, then its type) and

@@ -47,9 +47,9 @@
 
 use rustc_hash::FxHashMap;
 
-use automerge::ObjType;
-
-use crate::ops::{Action, Booleans, Delta, Key, Op, OpId, Reader, Rle, Unreadable, Value, value};
+use crate::ops::{
+    Action, Booleans, Delta, Key, Op, OpId, Reader, Rle, Unreadable, action_of, value,
+};
 
 /// A save's columns, decompressed where they were compressed.
 pub struct Save<'a> {
@@ -493,16 +493,7 @@ impl<'a> Save<'a> {
                 // Only marks use these; no document holds marks.
                 return Err(Unreadable("a mark"));
             }
-            let action = match act {
-                0 => Action::Make(ObjType::Map),
-                1 => Action::Put(value),
-                2 => Action::Make(ObjType::List),
-                3 => Action::Delete,
-                4 => Action::Make(ObjType::Text),
-                5 if matches!(value, Value::Int(_) | Value::Uint(_)) => Action::Increment,
-                6 => Action::Make(ObjType::Table),
-                _ => return Err(Unreadable("an action")),
-            };
+            let action = action_of(act, value)?;
             let own = if is_insert {
                 GroupKey::Elem(op_actor, op_ctr)
             } else {
