@@ -28,12 +28,12 @@
 //!
 //! - it reads only the layout automerge 0.12 writes: a document chunk (the
 //!   changes of any chunks after it are checked as changes), the columns
-//!   automerge knows (compressed or not) in
-//!   their order, each exactly as long as automerge requires, values whose
-//!   bytes are read whole. Anything else is [`Unreadable`], and the save is
-//!   refused: an honest node never writes it;
+//!   automerge knows (compressed or not) in their order, each exactly as
+//!   long as automerge requires, values whose bytes are read whole.
+//!   Anything else is [`Unreadable`], and the save is refused: an honest
+//!   node never writes it;
 //! - each change's author, sequence number, counters and dependencies are
-//!   compared with what automerge loaded ([`ReadChange::matches`]), so the
+//!   compared with what automerge loaded ([`hashes_if_same`]), so the
 //!   changes read are the ones automerge's hashes cover;
 //! - property tests compare every operation it rebuilds with `get_changes`
 //!   on random documents, and a fuzz target does so on any bytes.
