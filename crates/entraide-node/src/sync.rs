@@ -632,38 +632,47 @@ impl Node {
                 .chain(removed_signed.iter().map(|(d, a)| (d, a.as_slice(), 2)))
                 .collect();
             let reach = Reach::sweep(added, &groups);
-            let mut covered: BTreeSet<ChangeHash> = BTreeSet::new();
-            let mut built_on: BTreeSet<ChangeHash> = BTreeSet::new();
-            let mut removed_own: BTreeSet<ChangeHash> = BTreeSet::new();
+            // Each device's groups (a removed device has two: its cutoffs
+            // and its own signatures), and which groups are members'.
+            let mut groups_of: BTreeMap<[u8; 32], Vec<GroupRole>> = BTreeMap::new();
+            for (g, (device, _, role)) in groups.iter().enumerate() {
+                groups_of.entry(**device).or_default().push((g, *role));
+            }
+            let members_mask = reach.mask(groups.iter().map(|(_, _, role)| *role == 1));
+            let mut covered = vec![false; added.len()];
+            let mut last: Option<(&[u8], &[GroupRole])> = None;
             for (i, c) in added.iter().enumerate() {
-                for (g, (device, _, role)) in groups.iter().enumerate() {
-                    if !reach.reaches(g, i) {
-                        continue;
+                let own: &[GroupRole] = match last {
+                    Some((actor, own)) if actor == c.actor.as_slice() => own,
+                    _ => {
+                        let own = entraide_docs::device_of_actor(&c.actor)
+                            .and_then(|d| groups_of.get(&d))
+                            .map_or(&[][..], Vec::as_slice);
+                        last = Some((c.actor.as_slice(), own));
+                        own
                     }
-                    let own = entraide_docs::device_of_actor(&c.actor) == Some(**device);
-                    match role {
-                        1 if own => {
-                            covered.insert(c.hash);
-                            built_on.insert(c.hash);
+                };
+                // A member's signed change builds on it.
+                let built_on = reach.any(i, &members_mask);
+                let mut removed_own = false;
+                for &(g, role) in own {
+                    if reach.reaches(g, i) {
+                        match role {
+                            1 | 0 => covered[i] = true,
+                            _ => removed_own = true,
                         }
-                        1 => {
-                            built_on.insert(c.hash);
-                        }
-                        0 if own => {
-                            covered.insert(c.hash);
-                        }
-                        2 if own => {
-                            removed_own.insert(c.hash);
-                        }
-                        _ => {}
                     }
                 }
+                // A removed device's genuine change past its cutoff counts
+                // when a member built on it: that member accepted it before
+                // it knew of the removal, and refusing it would split the
+                // alliance for good.
+                if removed_own && built_on {
+                    covered[i] = true;
+                }
             }
-            // A removed device's genuine change past its cutoff counts when a
-            // member built on it: that member accepted it before it knew of
-            // the removal, and refusing it would split the alliance for good.
-            covered.extend(removed_own.intersection(&built_on).copied());
-            for c in added {
+            let mut member_actor: Option<&[u8]> = None;
+            for (c, covered) in added.iter().zip(&covered) {
                 if c.actor.as_slice() == GENESIS_ACTOR.as_slice() {
                     if c.hash != genesis {
                         return Err(Unsigned::Other(format!(
@@ -679,7 +688,11 @@ impl Node {
                         c.hash
                     )));
                 };
-                if membership.any_org_of_device(&DeviceId(device)).is_none() {
+                // (A run of one actor's changes asks the membership once.)
+                let known = member_actor == Some(c.actor.as_slice())
+                    || membership.any_org_of_device(&DeviceId(device)).is_some();
+                member_actor = known.then_some(c.actor.as_slice());
+                if !known {
                     return Err(Unsigned::NotAMember(Refusal {
                         change: c.hash,
                         author: c.actor.clone(),
@@ -691,7 +704,7 @@ impl Node {
                         undecided: false,
                     }));
                 }
-                if !covered.contains(&c.hash) {
+                if !covered {
                     return Err(Unsigned::Other(format!(
                         "change {} is not signed by its author",
                         c.hash
@@ -984,6 +997,11 @@ impl Node {
     }
 }
 
+/// A group of attestations (its position) and its role in the signature
+/// check: 1 a member's signatures, 0 a removed device's cutoffs, 2 a removed
+/// device's own signatures.
+type GroupRole = (usize, u8);
+
 /// Which groups of attestations reach which of the `added` changes: a group
 /// (a device's attestations) reaches a change when the change lies in the
 /// causal past, within `added`, of a change of that device it attests. One
@@ -997,8 +1015,10 @@ struct Reach {
 
 impl Reach {
     fn sweep(added: &[ChangeSummary], groups: &[(&[u8; 32], &[Attestation], u8)]) -> Self {
-        let index: BTreeMap<ChangeHash, usize> =
-            added.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
+        // (Change hashes are uniformly random: a fast hasher is enough.)
+        let mut index: rustc_hash::FxHashMap<ChangeHash, usize> = Default::default();
+        index.reserve(added.len());
+        index.extend(added.iter().enumerate().map(|(i, c)| (c.hash, i)));
         let words = groups.len().div_ceil(64).max(1);
         let mut marks = vec![0u64; added.len() * words];
         for (g, (device, attestations, _)) in groups.iter().enumerate() {
@@ -1010,38 +1030,46 @@ impl Reach {
                 }
             }
         }
-        // Parents first (Kahn's algorithm over the dependencies within `added`).
-        let deps: Vec<Vec<usize>> = added
-            .iter()
-            .map(|c| {
-                c.deps
-                    .iter()
-                    .filter_map(|d| index.get(d).copied())
-                    .collect()
-            })
-            .collect();
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); added.len()];
-        let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
-        for (i, ds) in deps.iter().enumerate() {
-            for &d in ds {
-                children[d].push(i);
-            }
+        // Each change's dependencies within `added`, as one flat list.
+        let mut offsets = Vec::with_capacity(added.len() + 1);
+        let mut deps = Vec::with_capacity(added.len());
+        offsets.push(0);
+        for c in added {
+            deps.extend(c.deps.iter().filter_map(|d| index.get(d).copied()));
+            offsets.push(deps.len());
         }
-        let mut order: Vec<usize> = (0..added.len()).filter(|&i| waiting[i] == 0).collect();
-        let mut next = 0;
-        while next < order.len() {
-            let i = order[next];
-            next += 1;
-            for &child in &children[i] {
-                waiting[child] -= 1;
-                if waiting[child] == 0 {
-                    order.push(child);
+        let deps_of = |i: usize| &deps[offsets[i]..offsets[i + 1]];
+        // Parents first: as given when every dependency comes before its
+        // change (a whole save, a bundle in causal order), else Kahn's
+        // algorithm over the dependencies.
+        let in_order = (0..added.len()).all(|i| deps_of(i).iter().all(|&d| d < i));
+        let order: Vec<usize> = if in_order {
+            (0..added.len()).collect()
+        } else {
+            let mut children: Vec<Vec<usize>> = vec![Vec::new(); added.len()];
+            let mut waiting: Vec<usize> = (0..added.len()).map(|i| deps_of(i).len()).collect();
+            for i in 0..added.len() {
+                for &d in deps_of(i) {
+                    children[d].push(i);
                 }
             }
-        }
+            let mut order: Vec<usize> = (0..added.len()).filter(|&i| waiting[i] == 0).collect();
+            let mut next = 0;
+            while next < order.len() {
+                let i = order[next];
+                next += 1;
+                for &child in &children[i] {
+                    waiting[child] -= 1;
+                    if waiting[child] == 0 {
+                        order.push(child);
+                    }
+                }
+            }
+            order
+        };
         // Children first: pass each change's marks on to its dependencies.
         for &i in order.iter().rev() {
-            for &d in &deps[i] {
+            for &d in deps_of(i) {
                 for w in 0..words {
                     let m = marks[i * words + w];
                     marks[d * words + w] |= m;
@@ -1049,6 +1077,25 @@ impl Reach {
             }
         }
         Self { words, marks }
+    }
+
+    /// The groups for which `pick` holds, as a mask for [`Reach::any`].
+    fn mask(&self, pick: impl Iterator<Item = bool>) -> Vec<u64> {
+        let mut mask = vec![0u64; self.words];
+        for (g, picked) in pick.enumerate() {
+            if picked {
+                mask[g / 64] |= 1 << (g % 64);
+            }
+        }
+        mask
+    }
+
+    /// Whether any group of `mask` reaches `change`.
+    fn any(&self, change: usize, mask: &[u64]) -> bool {
+        self.marks[change * self.words..(change + 1) * self.words]
+            .iter()
+            .zip(mask)
+            .any(|(m, k)| m & k != 0)
     }
 
     fn reaches(&self, group: usize, change: usize) -> bool {
