@@ -827,13 +827,20 @@ impl SharedDoc {
         let full = if genesis_only && crate::save_ops::is_document_chunk(bytes) {
             let (kind, device) = (self.kind, self.device);
             let genesis_doc: &AutoCommit = &self.doc;
-            let (full, reading) = std::thread::scope(|s| {
-                let reading = s.spawn(|| read_and_check(kind, genesis_doc, bytes, members));
-                let full = Self::from_full_save(kind, device, bytes, &before);
-                (full, reading.join())
-            });
-            read = Some(reading.unwrap_or(Err(Unreadable("the reading failed"))));
-            full
+            if bytes.len() < READ_BESIDE_LOAD_FROM {
+                // A small save is read on this core: a second thread (its
+                // stack, its allocator's arena) costs more than it saves.
+                read = Some(read_and_check(kind, genesis_doc, bytes, members));
+                Self::from_full_save(kind, device, bytes, &before)
+            } else {
+                let (full, reading) = std::thread::scope(|s| {
+                    let reading = s.spawn(|| read_and_check(kind, genesis_doc, bytes, members));
+                    let full = Self::from_full_save(kind, device, bytes, &before);
+                    (full, reading.join())
+                });
+                read = Some(reading.unwrap_or(Err(Unreadable("the reading failed"))));
+                full
+            }
         } else if genesis_only {
             Self::from_full_save(self.kind, self.device, bytes, &before)
         } else {
@@ -1654,6 +1661,10 @@ pub struct ChangeSummary {
     pub deps: Vec<ChangeHash>,
 }
 
+/// From this many bytes on, a whole save is read and checked on a second
+/// core while automerge loads it.
+const READ_BESIDE_LOAD_FROM: usize = 64 * 1024;
+
 /// The changes of a save as read from its columns, its heads, and the first
 /// refused by the authority check (by position, without its hash).
 type ReadVerdict = (
@@ -1855,7 +1866,8 @@ mod tests {
     }
 
     /// A whole save's version vector is carried over from the receipt: it
-    /// is the one automerge's metadata of every change gives.
+    /// is the one automerge's metadata of every change gives. A small save
+    /// is read on the receiving core, a large one beside automerge's load.
     #[test]
     fn a_whole_save_comes_with_its_version_vector() {
         struct Everyone;
@@ -1868,33 +1880,42 @@ mod tests {
             }
         }
         let kind = DocKind::Charter;
-        let mut writer = SharedDoc::new(kind, [1; 32]);
-        let text = writer.doc.get(ROOT, "text").unwrap().unwrap().1;
-        for (device, word) in [
-            ([1u8; 32], "Une "),
-            ([2; 32], "charte "),
-            ([1; 32], "commune"),
-        ] {
-            writer.doc.set_actor(ActorId::from(device.to_vec()));
-            let at = writer.doc.length(&text);
-            writer.doc.splice_text(&text, at, 0, word).unwrap();
-            writer.doc.commit();
+        // Words no compression shortens much (a linear congruential walk
+        // over the letters), so that the large save is large.
+        let mut x = 7u64;
+        let mut word = |len: usize| -> String {
+            (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    char::from(b'a' + (x >> 59) as u8 % 26)
+                })
+                .collect()
+        };
+        for edits in [3, 300] {
+            let mut writer = SharedDoc::new(kind, [1; 32]);
+            let text = writer.doc.get(ROOT, "text").unwrap().unwrap().1;
+            for i in 0..edits {
+                let device = [1 + (i % 2) as u8; 32];
+                writer.doc.set_actor(ActorId::from(device.to_vec()));
+                let at = writer.doc.length(&text);
+                writer.doc.splice_text(&text, at, 0, &word(400)).unwrap();
+                writer.doc.commit();
+            }
+            let bytes = writer.doc.save();
+            assert_eq!(bytes.len() >= READ_BESIDE_LOAD_FROM, edits > 3);
+            let mut received = SharedDoc::new(kind, [3; 32]);
+            let added = received
+                .apply_verified(&bytes, &Everyone, |_| Ok::<(), ()>(()))
+                .expect("an honest save");
+            assert_eq!(added.len(), edits);
+            let mut expected = VersionVector::new();
+            for m in writer.doc.get_changes_meta(&[]) {
+                let seq = expected.entry(m.actor.to_bytes().to_vec()).or_default();
+                *seq = (*seq).max(m.seq);
+            }
+            assert_eq!(received.version_vector(), expected);
+            assert_eq!(received.heads(), writer.heads());
         }
-        let bytes = writer.doc.save();
-        let mut received = SharedDoc::new(kind, [3; 32]);
-        let added = received
-            .apply_verified(&bytes, &Everyone, |_| Ok::<(), ()>(()))
-            .expect("an honest save");
-        assert_eq!(added.len(), 3);
-        let carried = received.version_vector();
-        let mut expected = VersionVector::new();
-        for m in writer.doc.get_changes_meta(&[]) {
-            let seq = expected.entry(m.actor.to_bytes().to_vec()).or_default();
-            *seq = (*seq).max(m.seq);
-        }
-        assert_eq!(carried, expected);
-        assert_eq!(carried.get([2u8; 32].as_slice()), Some(&1));
-        assert_eq!(carried.get([1u8; 32].as_slice()), Some(&2));
     }
 
     /// The root objects' ids `root_obj` builds are those the document
