@@ -1985,6 +1985,10 @@ fn the_openapi_document_validates_and_every_reply_matches_its_schema() {
         &format!("/api/proposals/{proposal}/vote"),
         r#"{"position":"agree","reason":"utile"}"#,
     );
+    // B votes once the proposal reached it, as its user would.
+    eventually(30, "the proposal reaches B", || {
+        b.json(&["proposals"]).to_string().contains(&proposal)
+    });
     b.ok(&["vote", &proposal, "agree"]);
     ask("GET", "/api/proposals", "/api/proposals", "");
     ask("GET", "/api/decisions", "/api/decisions", "");
