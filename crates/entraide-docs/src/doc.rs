@@ -945,16 +945,7 @@ impl SharedDoc {
     /// for the metadata of every change again cost a whole save as much as
     /// a tenth of its load).
     fn take_trial(&mut self, mut trial: SharedDoc, added: &[ChangeSummary]) {
-        let mut vv = self.version_vector();
-        for c in added {
-            match vv.get_mut(&c.actor) {
-                Some(seq) => *seq = (*seq).max(c.seq),
-                None => {
-                    vv.insert(c.actor.clone(), c.seq);
-                }
-            }
-        }
-        trial.vv = vv;
+        trial.vv = advanced(self.version_vector(), added);
         trial.vv_heads = trial.doc.get_heads();
         trial.saved = self.saved.clone();
         *self = trial;
@@ -1105,16 +1096,7 @@ impl SharedDoc {
         }
         // `held` was the version vector at the heads before the bundle: it
         // moves by the added changes alone.
-        let mut vv = held;
-        for c in &added {
-            // Few actors, many changes: a key is copied only when new.
-            match vv.get_mut(&c.actor) {
-                Some(seq) => *seq = (*seq).max(c.seq),
-                None => {
-                    vv.insert(c.actor.clone(), c.seq);
-                }
-            }
-        }
+        let vv = advanced(held, &added);
         self.last_applied = Some(LastApplied {
             before: std::mem::replace(&mut self.vv_heads, heads.clone()),
             added: added.iter().map(|c| c.hash).collect(),
@@ -1659,6 +1641,20 @@ pub struct ChangeSummary {
     pub ops: u64,
     /// The changes it builds on.
     pub deps: Vec<ChangeHash>,
+}
+
+/// `vv` moved by the `added` changes (each actor's highest sequence number).
+fn advanced(mut vv: VersionVector, added: &[ChangeSummary]) -> VersionVector {
+    for c in added {
+        // Few actors, many changes: a key is copied only when new.
+        match vv.get_mut(&c.actor) {
+            Some(seq) => *seq = (*seq).max(c.seq),
+            None => {
+                vv.insert(c.actor.clone(), c.seq);
+            }
+        }
+    }
+    vv
 }
 
 /// From this many bytes on, a whole save is read and checked on a second
