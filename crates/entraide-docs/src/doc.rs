@@ -820,25 +820,32 @@ impl SharedDoc {
             return self.apply_changes_verified(changes, members, verify);
         }
         // A whole save to a document that holds nothing yet (a newcomer's
-        // first sync): its changes are read from its columns and checked on
-        // the second core while automerge loads it on this one (see
-        // [`crate::save_ops`]).
+        // first sync): its changes are read from its columns, hashed and
+        // checked on the second core while automerge loads it on this one
+        // (see [`crate::save_ops`]).
         let mut read = None;
+        let mut verify = Some(verify);
         let full = if genesis_only && crate::save_ops::is_document_chunk(bytes) {
             let (kind, device) = (self.kind, self.device);
             let genesis_doc: &AutoCommit = &self.doc;
+            let given = verify.take();
+            let reading = || read_and_check(kind, genesis_doc, bytes, members, given);
             if bytes.len() < READ_BESIDE_LOAD_FROM {
                 // A small save is read on this core: a second thread (its
                 // stack, its allocator's arena) costs more than it saves.
-                read = Some(read_and_check(kind, genesis_doc, bytes, members));
+                let (reading, unused) = reading();
+                (read, verify) = (Some(reading), unused);
                 Self::from_full_save(kind, device, bytes, &before)
             } else {
                 let (full, reading) = std::thread::scope(|s| {
-                    let reading = s.spawn(|| read_and_check(kind, genesis_doc, bytes, members));
+                    let reading = s.spawn(reading);
                     let full = Self::from_full_save(kind, device, bytes, &before);
                     (full, reading.join())
                 });
-                read = Some(reading.unwrap_or(Err(Unreadable("the reading failed"))));
+                match reading {
+                    Ok((reading, unused)) => (read, verify) = (Some(reading), unused),
+                    Err(_) => read = Some(Err(Unreadable("the reading failed"))),
+                }
                 full
             }
         } else if genesis_only {
@@ -846,7 +853,13 @@ impl SharedDoc {
         } else {
             None
         };
-        let read = read.filter(|_| full.is_some());
+        if read.is_some() && full.is_none() {
+            // automerge refused the save, or it is another document's.
+            return Err(ApplyError::Load(LoadError {
+                doc: self.kind,
+                reason: "a whole save that does not load as this document".into(),
+            }));
+        }
         let mut trial = match full {
             // A whole save received by a document that holds nothing yet is
             // stored as it came (it loaded, so it is a valid save): saving
@@ -872,65 +885,77 @@ impl SharedDoc {
             return Err(ApplyError::MissingDeps);
         }
         let kind = self.kind;
-        // Changes in chunks after the save (made since it) are checked as
-        // changes.
-        let later = match &read {
-            Some(Ok((_, heads, _))) => {
-                let heads: Vec<ChangeHash> = heads.iter().copied().map(ChangeHash).collect();
-                trial.doc.get_changes(&heads)
-            }
-            _ => Vec::new(),
+        let Some(read) = read else {
+            return self.check_loaded(trial, &before, members, verify);
         };
-        let later_refused = check_changes(kind, &trial.doc, &later, members).err();
-        let am = trial.doc.document();
-        let metas = am.get_changes_meta(&before);
-        let added: Vec<ChangeSummary> = metas.iter().map(ChangeSummary::of_meta).collect();
-        // What the save's changes were read as must be what automerge
-        // loaded; the position of a refused change gives its hash.
-        let read = read.map(|read| -> Result<Option<Refusal>, Unreadable> {
-            let (shapes, _, refused) = read?;
-            let in_save: Vec<&automerge::ChangeMetadata<'_>> = if later.is_empty() {
-                metas.iter().collect()
-            } else {
-                let later: rustc_hash::FxHashSet<ChangeHash> =
-                    later.iter().map(|c| c.hash()).collect();
-                metas.iter().filter(|m| !later.contains(&m.hash)).collect()
-            };
-            let hashes =
-                crate::save_ops::hashes_if_same(&shapes, &in_save, Some(Self::genesis_hash(kind)))
-                    .ok_or(Unreadable(
-                        "its changes read otherwise than automerge loaded them",
-                    ))?;
-            Ok(refused
-                .map(|(i, refusal)| Refusal {
-                    change: hashes[i],
-                    ..refusal
-                })
-                .or(later_refused))
-        });
-        drop(metas);
-        if added.is_empty() {
-            return Ok(added);
-        }
-        verify(&added).map_err(ApplyError::Refused)?;
-        match read {
-            Some(Err(unreadable)) => {
+        let read = match read {
+            Ok(read) => read,
+            Err(unreadable) => {
                 return Err(ApplyError::Load(LoadError {
                     doc: self.kind,
                     reason: unreadable.to_string(),
                 }));
             }
-            Some(Ok(Some(refusal))) => return Err(ApplyError::Unauthorized(refusal)),
-            Some(Ok(None)) => {
-                self.take_trial(trial, &added);
-                return Ok(added);
-            }
-            None => {}
+        };
+        // Changes in chunks after the save (made since it) are checked as
+        // changes.
+        let later = if read.chunk_len < bytes.len() {
+            let heads: Vec<ChangeHash> = read.heads.iter().copied().map(ChangeHash).collect();
+            trial.doc.get_changes(&heads)
+        } else {
+            Vec::new()
+        };
+        let later_refused = check_changes(kind, &trial.doc, &later, members).err();
+        let mut added = read.summaries;
+        added.extend(later.iter().map(ChangeSummary::of));
+        let refused = read.refused.or(later_refused);
+        if added.is_empty() {
+            return Ok(added);
         }
+        match (read.verified, verify) {
+            (Some(verified), _) => verified.map_err(ApplyError::Refused)?,
+            (None, Some(verify)) => verify(&added).map_err(ApplyError::Refused)?,
+            (None, None) => {
+                return Err(ApplyError::Load(LoadError {
+                    doc: self.kind,
+                    reason: "its signatures were not checked".into(),
+                }));
+            }
+        }
+        if let Some(refusal) = refused {
+            return Err(ApplyError::Unauthorized(refusal));
+        }
+        self.take_trial(trial, &added);
+        Ok(added)
+    }
+
+    /// Checks every change `trial` holds beyond `before` (what is not a
+    /// whole save read from its columns), then puts it in this document's
+    /// place.
+    fn check_loaded<E>(
+        &mut self,
+        mut trial: SharedDoc,
+        before: &[ChangeHash],
+        members: &dyn Members,
+        verify: Option<impl FnOnce(&[ChangeSummary]) -> Result<(), E>>,
+    ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
+        let metas = trial.doc.document().get_changes_meta(before);
+        let added: Vec<ChangeSummary> = metas.iter().map(ChangeSummary::of_meta).collect();
+        drop(metas);
+        if added.is_empty() {
+            return Ok(added);
+        }
+        let Some(verify) = verify else {
+            return Err(ApplyError::Load(LoadError {
+                doc: self.kind,
+                reason: "its signatures were not checked".into(),
+            }));
+        };
+        verify(&added).map_err(ApplyError::Refused)?;
         let genesis = Self::genesis_hash(self.kind);
         let changes: Vec<automerge::Change> = trial
             .doc
-            .get_changes(&before)
+            .get_changes(before)
             .into_iter()
             .filter(|c| c.hash() != genesis)
             .collect();
@@ -1661,30 +1686,97 @@ fn advanced(mut vv: VersionVector, added: &[ChangeSummary]) -> VersionVector {
 /// core while automerge loads it.
 const READ_BESIDE_LOAD_FROM: usize = 64 * 1024;
 
-/// The changes of a save as read from its columns, its heads, and the first
-/// refused by the authority check (by position, without its hash).
-type ReadVerdict = (
-    crate::save_ops::Shapes,
-    Vec<[u8; 32]>,
-    Option<(usize, Refusal)>,
-);
-
-/// Reads a whole save's changes and checks them against `genesis_doc` (see
+/// What the reading of a whole save found (see
 /// [`SharedDoc::apply_verified`]).
-fn read_and_check(
+struct SaveRead<E> {
+    /// How many bytes the save's document chunk takes (changes may follow).
+    chunk_len: usize,
+    /// The save's heads.
+    heads: Vec<[u8; 32]>,
+    /// Every change of the save but the genesis.
+    summaries: Vec<ChangeSummary>,
+    /// The first change the authority check refused.
+    refused: Option<Refusal>,
+    /// The signature check's verdict on `summaries`, when it could run
+    /// beside the load: nothing follows the save.
+    verified: Option<Result<(), E>>,
+}
+
+/// Reads a whole save's changes, hashes and checks them against
+/// `genesis_doc`, then runs the signature check `verify` on them when their
+/// hashes are automerge's and no chunk follows the save; `verify` comes
+/// back when it did not run.
+fn read_and_check<E, V: FnOnce(&[ChangeSummary]) -> Result<(), E>>(
     kind: DocKind,
     genesis_doc: &AutoCommit,
     bytes: &[u8],
     members: &dyn Members,
-) -> Result<ReadVerdict, Unreadable> {
-    let save = crate::save_ops::Save::parse(bytes)?;
-    let changes = save.changes()?;
+    verify: Option<V>,
+) -> (Result<SaveRead<E>, Unreadable>, Option<V>) {
+    let save = match crate::save_ops::Save::parse(bytes) {
+        Ok(save) => save,
+        Err(e) => return (Err(e), verify),
+    };
+    let changes = match save.changes() {
+        Ok(changes) => changes,
+        Err(e) => return (Err(e), verify),
+    };
+    // The save's heads are the hashes of the changes read: once automerge
+    // loaded it (it checks the same heads), each change was read as
+    // automerge loaded it, to the byte, and its hash is automerge's.
+    if !crate::save_ops::heads_match(&save, &changes) {
+        return (
+            Err(Unreadable(
+                "its changes read otherwise than automerge loads them",
+            )),
+            verify,
+        );
+    }
     let refused = crate::authority::check_read_changes(kind, genesis_doc, &changes, members).err();
-    Ok((
-        crate::save_ops::Shapes::of(&save, &changes),
-        save.heads().to_vec(),
-        refused,
-    ))
+    let genesis = SharedDoc::genesis_hash(kind);
+    let summaries: Vec<ChangeSummary> = changes
+        .iter()
+        .filter(|c| c.hash != genesis.0)
+        .map(|c| ChangeSummary {
+            hash: ChangeHash(c.hash),
+            actor: c.actor.to_vec(),
+            seq: c.seq,
+            time_ms: c.time,
+            ops: c.ops.len() as u64,
+            deps: c
+                .deps
+                .iter()
+                .map(|&d| ChangeHash(changes[d].hash))
+                .collect(),
+        })
+        .collect();
+    let refused = refused.map(|(i, refusal)| Refusal {
+        change: ChangeHash(changes[i].hash),
+        ..refusal
+    });
+    let chunk_len = save.chunk_len();
+    let heads = save.heads().to_vec();
+    // What was read is no longer needed: it is freed here, on this core.
+    drop(changes);
+    let mut verify = verify;
+    let verified = if chunk_len == bytes.len()
+        && !summaries.is_empty()
+        && let Some(verify) = verify.take()
+    {
+        Some(verify(&summaries))
+    } else {
+        None
+    };
+    (
+        Ok(SaveRead {
+            chunk_len,
+            heads,
+            summaries,
+            refused,
+            verified,
+        }),
+        verify,
+    )
 }
 
 impl ChangeSummary {

@@ -32,9 +32,16 @@
 //!   long as automerge requires, values whose bytes are read whole.
 //!   Anything else is [`Unreadable`], and the save is refused: an honest
 //!   node never writes it;
-//! - each change's author, sequence number, counters and dependencies are
-//!   compared with what automerge loaded ([`hashes_if_same`]), so the
-//!   changes read are the ones automerge's hashes cover;
+//! - each change is made again into the bytes automerge would make of it
+//!   (the same layout, written with `hexane`, the column encoders automerge
+//!   itself writes with) and hashed; the changes that no other depends on
+//!   must be the save's heads ([`heads_match`]), else the save is refused.
+//!   automerge loads a save only when its heads are the hashes of the
+//!   changes it rebuilds, and each hash covers the hashes of the change's
+//!   dependencies: so once automerge loaded the save, every change read
+//!   is, to the byte, a change automerge loaded, and its hash is known
+//!   without asking automerge for its metadata of every change (which cost
+//!   a tenth of the load);
 //! - property tests compare every operation it rebuilds with `get_changes`
 //!   on random documents, and a fuzz target does so on any bytes.
 //!
@@ -74,155 +81,14 @@ pub struct ReadChange<'a> {
     pub max_op: u64,
     /// Its dependencies, as positions of earlier changes of the save.
     pub deps: Vec<usize>,
-    /// Its author's position among the save's actors.
-    author: usize,
+    /// Its author's clock when it was made, in ms since the epoch.
+    pub time: i64,
+    /// Its hash: of the change's bytes as automerge makes them from what
+    /// was read. It is automerge's own hash of the change only when the
+    /// save's heads are found among these ([`heads_match`]).
+    pub hash: [u8; 32],
     /// Its operations in counter order.
     pub ops: Vec<Op<'a>>,
-}
-
-/// The changes read from a save, as automerge's metadata of them must show
-/// them: author, sequence number, counters and dependencies (by position).
-/// Flat, so that making and dropping it costs little on either core.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Shapes {
-    actors: Vec<Vec<u8>>,
-    rows: Vec<Row>,
-    deps: Vec<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Row {
-    actor: usize,
-    seq: u64,
-    start_op: u64,
-    max_op: u64,
-    /// Its dependencies: a range of `Shapes::deps`.
-    deps: (usize, usize),
-}
-
-impl Shapes {
-    /// The shapes of `changes`, read from `save`.
-    pub fn of(save: &Save<'_>, changes: &[ReadChange<'_>]) -> Self {
-        let mut deps = Vec::with_capacity(changes.len());
-        let rows = changes
-            .iter()
-            .map(|c| {
-                let from = deps.len();
-                deps.extend_from_slice(&c.deps);
-                Row {
-                    actor: c.author,
-                    seq: c.seq,
-                    start_op: c.start_op,
-                    max_op: c.max_op,
-                    deps: (from, deps.len()),
-                }
-            })
-            .collect();
-        Shapes {
-            actors: save.actors.iter().map(|a| a.to_vec()).collect(),
-            rows,
-            deps,
-        }
-    }
-
-    fn actor(&self, row: &Row) -> &[u8] {
-        &self.actors[row.actor]
-    }
-
-    fn deps(&self, row: &Row) -> &[usize] {
-        &self.deps[row.deps.0..row.deps.1]
-    }
-}
-
-/// The hash of each change read (by position), if automerge loaded exactly
-/// these changes: `metas` holds one change per change read (by author and
-/// sequence number) with the same counters and dependencies, but for the
-/// genesis change when `genesis` is given (the one change of the genesis
-/// actor with sequence number 1, which `metas` leaves out).
-pub fn hashes_if_same(
-    shapes: &Shapes,
-    metas: &[&automerge::ChangeMetadata<'_>],
-    genesis: Option<automerge::ChangeHash>,
-) -> Option<Vec<automerge::ChangeHash>> {
-    let is_genesis = |r: &Row| {
-        genesis.is_some() && shapes.actor(r) == crate::GENESIS_ACTOR.as_slice() && r.seq == 1
-    };
-    if shapes.rows.len() != metas.len() + usize::from(genesis.is_some()) {
-        return None;
-    }
-    // automerge keeps a loaded save's changes in the save's order: each
-    // change is found at its own position, unless that does not hold.
-    let mut found: Vec<Option<&&automerge::ChangeMetadata<'_>>> =
-        Vec::with_capacity(shapes.rows.len());
-    let mut next = metas.iter();
-    for r in &shapes.rows {
-        if is_genesis(r) {
-            found.push(None);
-        } else {
-            match next.next() {
-                Some(m) if m.seq == r.seq && m.actor.to_bytes() == shapes.actor(r) => {
-                    found.push(Some(m))
-                }
-                _ => break,
-            }
-        }
-    }
-    if found.len() < shapes.rows.len() {
-        let by_author: FxHashMap<(&[u8], u64), &&automerge::ChangeMetadata<'_>> = metas
-            .iter()
-            .map(|m| ((m.actor.to_bytes(), m.seq), m))
-            .collect();
-        if by_author.len() != metas.len() {
-            return None;
-        }
-        found.clear();
-        for r in &shapes.rows {
-            if is_genesis(r) {
-                found.push(None);
-            } else {
-                found.push(Some(*by_author.get(&(shapes.actor(r), r.seq))?));
-            }
-        }
-    }
-    let hashes: Vec<_> = found
-        .iter()
-        .map(|m| {
-            m.map_or_else(
-                || genesis.unwrap_or(automerge::ChangeHash([0; 32])),
-                |m| m.hash,
-            )
-        })
-        .collect();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for (r, m) in shapes.rows.iter().zip(&found) {
-        let deps = shapes.deps(r);
-        let Some(m) = m else {
-            if !deps.is_empty() {
-                return None;
-            }
-            continue;
-        };
-        if m.start_op != r.start_op || m.max_op != r.max_op || m.deps.len() != deps.len() {
-            return None;
-        }
-        let same_deps = match (deps, m.deps.as_slice()) {
-            ([], []) => true,
-            ([d], [h]) => hashes[*d] == *h,
-            (ds, hs) => {
-                ours.clear();
-                ours.extend(ds.iter().map(|&d| hashes[d]));
-                ours.sort_unstable();
-                theirs.clear();
-                theirs.extend_from_slice(hs);
-                theirs.sort_unstable();
-                ours == theirs
-            }
-        };
-        if !same_deps {
-            return None;
-        }
-    }
-    Some(hashes)
 }
 
 /// How many column slots each table has (by column id).
@@ -276,6 +142,10 @@ const SUCC_NUM: u64 = 0x80;
 const SUCC_ACTOR: u64 = 0x81;
 const SUCC_CTR: u64 = 0x83;
 const EXPAND: u64 = 0x94;
+// A change's predecessors, where a save has successors.
+const PRED_NUM: u64 = 0x70;
+const PRED_ACTOR: u64 = 0x71;
+const PRED_CTR: u64 = 0x73;
 const MARK_NAME: u64 = 0xa5;
 
 /// No column of a save decompresses to more than this (automerge would
@@ -430,28 +300,24 @@ impl<'a> Save<'a> {
                 .map(u64::from)
                 .map_err(|_| Unreadable("a counter"))
         };
-        let actors = &self.actors;
-        let id = |actor: u32, counter: u64| OpId {
-            counter,
-            actor: actors[actor as usize],
-        };
         // The group being read (object, key) and the successors named in
         // it that no operation of it has taken yet: deletions.
         let mut group: Option<(Option<(u32, u64)>, GroupKey<'s>)> = None;
-        let mut pending: FxHashMap<(u64, u32), Vec<OpId<'s>>> = FxHashMap::default();
-        let mut routed: Vec<Vec<(u64, Op<'s>)>> = changes.iter().map(|_| Vec::new()).collect();
-        let place = |counter: u64, actor: u32, op: Op<'s>, routed: &mut Vec<Vec<(u64, Op<'s>)>>| {
-            match route(actor, counter) {
-                Some(i) => {
-                    routed[i].push((counter, op));
-                    Ok(())
+        let mut pending: FxHashMap<(u64, u32), Vec<(u32, u64)>> = FxHashMap::default();
+        let mut routed: Vec<Vec<(u64, RawOp<'s>)>> = changes.iter().map(|_| Vec::new()).collect();
+        let place =
+            |counter: u64, actor: u32, op: RawOp<'s>, routed: &mut Vec<Vec<(u64, RawOp<'s>)>>| {
+                match route(actor, counter) {
+                    Some(i) => {
+                        routed[i].push((counter, op));
+                        Ok(())
+                    }
+                    None => Err(Unreadable("an operation that belongs to no change")),
                 }
-                None => Err(Unreadable("an operation that belongs to no change")),
-            }
-        };
+            };
         let flush = |group: &Option<(Option<(u32, u64)>, GroupKey<'s>)>,
-                     pending: &mut FxHashMap<(u64, u32), Vec<OpId<'s>>>,
-                     routed: &mut Vec<Vec<(u64, Op<'s>)>>|
+                     pending: &mut FxHashMap<(u64, u32), Vec<(u32, u64)>>,
+                     routed: &mut Vec<Vec<(u64, RawOp<'s>)>>|
          -> Result<(), Unreadable> {
             let Some((obj, key)) = group else {
                 return Ok(());
@@ -460,11 +326,14 @@ impl<'a> Save<'a> {
                 return Ok(());
             }
             for ((ctr, actor), pred) in pending.drain() {
-                let op = Op {
-                    obj: obj.map(|(a, c)| id(a, c)),
-                    key: key.key(&id),
+                let op = RawOp {
+                    obj: *obj,
+                    key: *key,
                     insert: false,
+                    code: DELETE,
                     action: Action::Delete,
+                    meta: 0,
+                    raw: &[],
                     pred,
                 };
                 place(ctr, actor, op, routed)?;
@@ -486,14 +355,16 @@ impl<'a> Save<'a> {
                 _ => return Err(Unreadable("a key")),
             };
             let is_insert = insert.next()?.unwrap_or(false);
-            let act = action.required()?;
+            let code = action.required()?;
             let meta = val_meta.required()?;
+            let before = val_raw.0;
             let value = value(meta, &mut val_raw)?;
+            let raw = &before[..before.len() - val_raw.0.len()];
             if expand.next()?.unwrap_or(false) || mark_name.next()?.is_some() {
                 // Only marks use these; no document holds marks.
                 return Err(Unreadable("a mark"));
             }
-            let action = action_of(act, value)?;
+            let act = action_of(code, value)?;
             let own = if is_insert {
                 GroupKey::Elem(op_actor, op_ctr)
             } else {
@@ -505,19 +376,21 @@ impl<'a> Save<'a> {
                 group = Some(next);
             }
             let pred = pending.remove(&(op_ctr, op_actor)).unwrap_or_default();
-            let op = Op {
-                obj: obj.map(|(a, c)| id(a, c)),
-                key: key.key(&id),
+            let op = RawOp {
+                obj,
+                key,
                 insert: is_insert,
-                action,
+                code,
+                action: act,
+                meta,
+                raw,
                 pred,
             };
             place(op_ctr, op_actor, op, &mut routed)?;
-            let this = id(op_actor, op_ctr);
             for _ in 0..succ_num.required()? {
                 let a = actor_of(succ_actor.required()?)?;
                 let c = counter(succ_ctr.required()?)?;
-                pending.entry((c, a)).or_default().push(this);
+                pending.entry((c, a)).or_default().push((op_actor, op_ctr));
             }
         }
         flush(&group, &mut pending, &mut routed)?;
@@ -540,8 +413,15 @@ impl<'a> Save<'a> {
             return Err(Unreadable("columns of different lengths"));
         }
         // Each change's operations follow each other counter by counter,
-        // up to its last counter.
-        let mut out = Vec::with_capacity(changes.len());
+        // up to its last counter. Its hash follows from them and from its
+        // dependencies' hashes (earlier in the save).
+        let actors = &self.actors;
+        let id = |(actor, counter): (u32, u64)| OpId {
+            counter,
+            actor: actors[actor as usize],
+        };
+        let mut out: Vec<ReadChange<'s>> = Vec::with_capacity(changes.len());
+        let mut encoder = ChangeEncoder::default();
         for (c, mut ops) in changes.drain(..).zip(routed) {
             ops.sort_unstable_by_key(|(counter, _)| *counter);
             let start_op = ops.first().map_or(c.max_op + 1, |(counter, _)| *counter);
@@ -552,14 +432,31 @@ impl<'a> Save<'a> {
             if !follow || ops.last().is_some_and(|(counter, _)| *counter != c.max_op) {
                 return Err(Unreadable("a change's operations do not follow each other"));
             }
+            let hash = encoder.hash(
+                actors,
+                &c,
+                start_op,
+                ops.iter().map(|(_, op)| op),
+                c.deps.iter().map(|&d| &out[d].hash),
+            );
             out.push(ReadChange {
                 actor: self.actors[c.actor],
                 seq: c.seq,
                 start_op,
                 max_op: c.max_op,
+                time: c.time,
+                hash,
+                ops: ops
+                    .into_iter()
+                    .map(|(_, op)| Op {
+                        obj: op.obj.map(id),
+                        key: op.key.key(&|a, c| id((a, c))),
+                        insert: op.insert,
+                        action: op.action,
+                        pred: op.pred.into_iter().map(id).collect(),
+                    })
+                    .collect(),
                 deps: c.deps,
-                author: c.actor,
-                ops: ops.into_iter().map(|(_, op)| op).collect(),
             });
         }
         Ok(out)
@@ -567,7 +464,7 @@ impl<'a> Save<'a> {
 
     /// The table of changes: author, sequence number, last counter and
     /// dependencies of each, and the first counter its operations may have.
-    fn change_table(&self) -> Result<Vec<TableRow>, Unreadable> {
+    fn change_table(&self) -> Result<Vec<TableRow<'_>>, Unreadable> {
         let cols = &self.changes;
         let mut actor = Exact::new(Rle::new(cols.get(CHANGE_ACTOR), Reader::uleb));
         let mut seq = Exact::new(Delta::new(cols.get(CHANGE_SEQ)));
@@ -578,7 +475,7 @@ impl<'a> Save<'a> {
         let mut deps = Exact::new(Delta::new(cols.get(CHANGE_DEPS)));
         let mut extra_meta = Exact::new(Rle::new(cols.get(CHANGE_EXTRA_META), Reader::uleb));
         let mut extra = Reader(cols.get(CHANGE_EXTRA));
-        let mut rows: Vec<TableRow> = Vec::new();
+        let mut rows: Vec<TableRow<'_>> = Vec::new();
         while !actor.done() {
             let a = usize::try_from(actor.required()?)
                 .ok()
@@ -586,9 +483,11 @@ impl<'a> Save<'a> {
                 .ok_or(Unreadable("an actor the save does not name"))?;
             let s = u32::try_from(seq.required()?).map_err(|_| Unreadable("a sequence number"))?;
             let m = u32::try_from(max_op.required()?).map_err(|_| Unreadable("a counter"))?;
-            time.next()?;
-            message.next()?;
+            let time = time.next()?.unwrap_or(0);
+            let message = message.next()?.unwrap_or("");
+            let before = extra.0;
             value(extra_meta.required()?, &mut extra)?;
+            let extra_bytes = &before[..before.len() - extra.0.len()];
             let mut ds = Vec::new();
             let mut first = 1;
             for _ in 0..deps_num.required()? {
@@ -608,6 +507,9 @@ impl<'a> Save<'a> {
                 actor: a,
                 seq: u64::from(s),
                 max_op: u64::from(m),
+                time,
+                message,
+                extra: extra_bytes,
                 first,
                 deps: ds,
             });
@@ -628,14 +530,240 @@ impl<'a> Save<'a> {
 }
 
 /// One row of the table of changes.
-struct TableRow {
+struct TableRow<'a> {
     actor: usize,
     seq: u64,
     max_op: u64,
+    time: i64,
+    message: &'a str,
+    /// Bytes automerge keeps after the change's operations, as they came.
+    extra: &'a [u8],
     /// The first counter its operations may have: one past its
     /// dependencies' last (automerge's rebuilding assumes as much).
     first: u64,
     deps: Vec<usize>,
+}
+
+/// One operation as the save holds it, with what its change's bytes hold
+/// of it: ids by the save's actor positions, its action's code, its value's
+/// metadata and bytes.
+struct RawOp<'a> {
+    obj: Option<(u32, u64)>,
+    /// The key it was written at (for an insertion, the element it follows).
+    key: GroupKey<'a>,
+    insert: bool,
+    code: u64,
+    action: Action<'a>,
+    meta: u64,
+    raw: &'a [u8],
+    pred: Vec<(u32, u64)>,
+}
+
+/// The code of a deletion.
+const DELETE: u64 = 3;
+
+/// Makes a change's bytes as automerge makes them when it rebuilds a
+/// change from a save (`ChangeCollector`), and hashes them: the same
+/// layout, and the column encoders of `hexane`, the crate automerge encodes
+/// with (at automerge's own version). Its buffers serve every change.
+#[derive(Default)]
+struct ChangeEncoder {
+    /// Whether each save actor is named by the change's operations.
+    named: Vec<bool>,
+    /// Each save actor's position among the change's actors.
+    mapping: Vec<u64>,
+    others: Vec<usize>,
+    columns: Vec<u8>,
+    body: Vec<u8>,
+}
+
+/// The change chunk's type, the first byte of what its hash covers.
+const CHANGE_CHUNK: u8 = 1;
+
+impl ChangeEncoder {
+    fn hash<'r, 'a: 'r>(
+        &mut self,
+        actors: &[&[u8]],
+        row: &TableRow<'_>,
+        start_op: u64,
+        ops: impl Iterator<Item = &'r RawOp<'a>> + Clone,
+        deps: impl ExactSizeIterator<Item = &'r [u8; 32]>,
+    ) -> [u8; 32] {
+        use hexane::{DeltaEncoder, Encoder, EncoderApi};
+        use sha2::Digest;
+        // The change's actors: its author, then every other actor its
+        // operations name, in the save's order.
+        self.named.clear();
+        self.named.resize(actors.len(), false);
+        for op in ops.clone() {
+            let key_actor = match op.key {
+                GroupKey::Elem(a, _) => Some(a),
+                _ => None,
+            };
+            for a in op.obj.map(|(a, _)| a).into_iter().chain(key_actor) {
+                self.named[a as usize] = true;
+            }
+            for &(a, _) in &op.pred {
+                self.named[a as usize] = true;
+            }
+        }
+        self.named[row.actor] = false;
+        self.mapping.clear();
+        self.mapping.resize(actors.len(), 0);
+        self.others.clear();
+        for (i, _) in self.named.iter().enumerate().filter(|(_, named)| **named) {
+            self.others.push(i);
+            self.mapping[i] = self.others.len() as u64;
+        }
+        let map = &self.mapping;
+        // The operations' columns, in automerge's order; an empty one is
+        // left out.
+        let data = &mut self.columns;
+        data.clear();
+        let key_ctr = |op: &RawOp<'_>| match op.key {
+            GroupKey::Map(_) => None,
+            GroupKey::Head => Some(0),
+            GroupKey::Elem(_, c) => Some(c as i64),
+        };
+        let preds = ops.clone().flat_map(|op| op.pred.iter());
+        let columns = [
+            (
+                OBJ_ACTOR,
+                Encoder::<Option<u64>>::encode_to_unless(
+                    data,
+                    ops.clone().map(|op| op.obj.map(|(a, _)| map[a as usize])),
+                    None,
+                ),
+            ),
+            (
+                OBJ_CTR,
+                Encoder::<Option<u64>>::encode_to_unless(
+                    data,
+                    ops.clone().map(|op| op.obj.map(|(_, c)| c)),
+                    None,
+                ),
+            ),
+            (
+                KEY_ACTOR,
+                Encoder::<Option<u64>>::encode_to_unless(
+                    data,
+                    ops.clone().map(|op| match op.key {
+                        GroupKey::Elem(a, _) => Some(map[a as usize]),
+                        _ => None,
+                    }),
+                    None,
+                ),
+            ),
+            (
+                KEY_CTR,
+                DeltaEncoder::<Option<i64>>::encode_to_unless(data, ops.clone().map(key_ctr), None),
+            ),
+            (
+                KEY_STR,
+                Encoder::<Option<String>>::encode_to_unless(
+                    data,
+                    ops.clone().map(|op| match op.key {
+                        GroupKey::Map(s) => Some(s),
+                        _ => None,
+                    }),
+                    None,
+                ),
+            ),
+            (
+                INSERT,
+                Encoder::<bool>::encode_to(data, ops.clone().map(|op| op.insert)),
+            ),
+            (
+                ACTION,
+                Encoder::<u64>::encode_to(data, ops.clone().map(|op| op.code)),
+            ),
+            (
+                VAL_META,
+                Encoder::<u64>::encode_to(data, ops.clone().map(|op| op.meta)),
+            ),
+            (VAL_RAW, {
+                let from = data.len();
+                for op in ops.clone() {
+                    data.extend_from_slice(op.raw);
+                }
+                from..data.len()
+            }),
+            (
+                PRED_NUM,
+                Encoder::<u64>::encode_to(data, ops.clone().map(|op| op.pred.len() as u64)),
+            ),
+            (
+                PRED_ACTOR,
+                Encoder::<u64>::encode_to(data, preds.clone().map(|&(a, _)| map[a as usize])),
+            ),
+            (
+                PRED_CTR,
+                DeltaEncoder::<i64>::encode_to(data, preds.map(|&(_, c)| c as i64)),
+            ),
+        ];
+        // The change's body, as automerge lays it out.
+        let body = &mut self.body;
+        body.clear();
+        let uleb = |out: &mut Vec<u8>, n: u64| {
+            leb128::write::unsigned(out, n).expect("writing to a vector");
+        };
+        let prefixed = |out: &mut Vec<u8>, bytes: &[u8]| {
+            uleb(out, bytes.len() as u64);
+            out.extend_from_slice(bytes);
+        };
+        uleb(body, deps.len() as u64);
+        for dep in deps {
+            body.extend_from_slice(dep);
+        }
+        prefixed(body, actors[row.actor]);
+        uleb(body, row.seq);
+        uleb(body, start_op);
+        leb128::write::signed(body, row.time).expect("writing to a vector");
+        prefixed(body, row.message.as_bytes());
+        uleb(body, self.others.len() as u64);
+        for &i in &self.others {
+            prefixed(body, actors[i]);
+        }
+        let written = columns.iter().filter(|(_, range)| !range.is_empty());
+        uleb(body, written.clone().count() as u64);
+        for (spec, range) in written.clone() {
+            uleb(body, *spec);
+            uleb(body, range.len() as u64);
+        }
+        for (_, range) in written {
+            body.extend_from_slice(&data[range.clone()]);
+        }
+        body.extend_from_slice(row.extra);
+        let mut header = Vec::with_capacity(6);
+        header.push(CHANGE_CHUNK);
+        uleb(&mut header, body.len() as u64);
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(&header);
+        hasher.update(&body[..]);
+        hasher.finalize().into()
+    }
+}
+
+/// Whether the hashes of `changes` are automerge's: the changes that no
+/// other names as a dependency are the save's heads. automerge refuses to
+/// load a save whose heads are not the hashes of the changes it rebuilds,
+/// so once it loaded `save`, this means every change was read as automerge
+/// rebuilt it, to the byte (each hash covers its dependencies' hashes).
+pub fn heads_match(save: &Save<'_>, changes: &[ReadChange<'_>]) -> bool {
+    let mut depended = vec![false; changes.len()];
+    for c in changes {
+        for &d in &c.deps {
+            depended[d] = true;
+        }
+    }
+    let mut heads: Vec<[u8; 32]> = changes
+        .iter()
+        .zip(&depended)
+        .filter(|(_, depended)| !**depended)
+        .map(|(c, _)| c.hash)
+        .collect();
+    heads.sort_unstable();
+    heads == save.heads
 }
 
 /// What groups operations: a map key, or a list element (the id of the
@@ -777,30 +905,31 @@ impl<C: Column> Exact<C> {
 }
 
 /// Whether every change read from `bytes` is the change automerge loads
-/// from them: the same counters, dependencies and operations (`Ok(true)`
-/// too when automerge refuses the bytes: so is the save). `Err` when this
-/// module cannot read them. For the property tests and the fuzz target that
-/// compare the two readings.
+/// from them: the same hash and operations (`Ok(true)` too when automerge
+/// refuses the bytes: so is the save). `Err` when this module refuses them
+/// (it cannot read them, or their hashes are not the save's heads). For
+/// the property tests and the fuzz target that compare the two readings.
 pub fn reads_as_automerge(bytes: &[u8]) -> Result<bool, Unreadable> {
     let save = Save::parse(bytes)?;
     let read = save.changes()?;
+    if !heads_match(&save, &read) {
+        return Err(Unreadable("its heads are not the hashes of its changes"));
+    }
     let bytes = &bytes[..save.chunk_len()];
     let Ok(Ok(mut doc)) = std::panic::catch_unwind(|| automerge::AutoCommit::load(bytes)) else {
         return Ok(true);
     };
-    let shapes = Shapes::of(&save, &read);
-    let metas = doc.get_changes_meta(&[]);
-    let Some(hashes) = hashes_if_same(&shapes, &metas.iter().collect::<Vec<_>>(), None) else {
+    if doc.get_changes_meta(&[]).len() != read.len() {
         return Ok(false);
-    };
-    for (r, hash) in read.iter().zip(hashes) {
-        let Some(change) = doc.get_change_by_hash(&hash) else {
+    }
+    for r in &read {
+        let Some(change) = doc.get_change_by_hash(&automerge::ChangeHash(r.hash)) else {
             return Ok(false);
         };
         let same = crate::ops::operations(&change).is_ok_and(|theirs| {
             crate::ops::our_reading(&r.ops) == crate::ops::our_reading(&theirs)
         });
-        if !same {
+        if !same || change.actor_id().to_bytes() != r.actor || change.seq() != r.seq {
             return Ok(false);
         }
     }
@@ -860,12 +989,22 @@ mod tests {
         ) {
             let mut doc = doc_of(&edits, every);
             let marks = has_marks(&mut doc);
+            let theirs: Vec<[u8; 32]> = doc.get_changes(&[]).iter().map(|c| c.hash().0).collect();
             for bytes in [doc.save(), doc.save_nocompress()] {
                 let verdict = reads_as_automerge(&bytes);
                 if marks {
                     prop_assert!(verdict.is_err());
                 } else {
                     prop_assert_eq!(verdict, Ok(true));
+                    // Each change's bytes are made again to the byte: its
+                    // hash is automerge's.
+                    let save = Save::parse(&bytes).unwrap();
+                    let read = save.changes().unwrap();
+                    let mut ours: Vec<[u8; 32]> = read.iter().map(|c| c.hash).collect();
+                    let mut theirs = theirs.clone();
+                    ours.sort_unstable();
+                    theirs.sort_unstable();
+                    prop_assert_eq!(ours, theirs);
                 }
             }
         }
