@@ -154,7 +154,7 @@ pub fn check_changes(
 pub fn check_read_changes(
     kind: DocKind,
     doc: &AutoCommit,
-    changes: &[crate::save_ops::ReadChange<'_>],
+    changes: &crate::save_ops::ReadChanges<'_>,
     members: &dyn Members,
 ) -> Result<(), (usize, Refusal)> {
     let mut places = Places::default();
@@ -162,7 +162,7 @@ pub fn check_read_changes(
         members,
         orgs: Default::default(),
     };
-    for (i, change) in changes.iter().enumerate() {
+    for (i, change) in changes.changes.iter().enumerate() {
         if change.actor == crate::GENESIS_ACTOR.as_slice() && change.seq == 1 {
             continue;
         }
@@ -175,7 +175,7 @@ pub fn check_read_changes(
             kind,
             doc,
             &written,
-            || Ok(std::borrow::Cow::Borrowed(change.ops.as_slice())),
+            || Ok(std::borrow::Cow::Borrowed(changes.ops(change))),
             &members,
             &mut places,
         )

@@ -1735,6 +1735,7 @@ fn read_and_check<E, V: FnOnce(&[ChangeSummary]) -> Result<(), E>>(
     let refused = crate::authority::check_read_changes(kind, genesis_doc, &changes, members).err();
     let genesis = SharedDoc::genesis_hash(kind);
     let summaries: Vec<ChangeSummary> = changes
+        .changes
         .iter()
         .filter(|c| c.hash != genesis.0)
         .map(|c| ChangeSummary {
@@ -1742,16 +1743,16 @@ fn read_and_check<E, V: FnOnce(&[ChangeSummary]) -> Result<(), E>>(
             actor: c.actor.to_vec(),
             seq: c.seq,
             time_ms: c.time,
-            ops: c.ops.len() as u64,
+            ops: c.max_op + 1 - c.start_op,
             deps: c
                 .deps
                 .iter()
-                .map(|&d| ChangeHash(changes[d].hash))
+                .map(|&d| ChangeHash(changes.changes[d].hash))
                 .collect(),
         })
         .collect();
     let refused = refused.map(|(i, refusal)| Refusal {
-        change: ChangeHash(changes[i].hash),
+        change: ChangeHash(changes.changes[i].hash),
         ..refusal
     });
     let chunk_len = save.chunk_len();

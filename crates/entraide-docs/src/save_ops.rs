@@ -87,8 +87,23 @@ pub struct ReadChange<'a> {
     /// was read. It is automerge's own hash of the change only when the
     /// save's heads are found among these ([`heads_match`]).
     pub hash: [u8; 32],
-    /// Its operations in counter order.
-    pub ops: Vec<Op<'a>>,
+    /// Its operations in counter order: a range of [`ReadChanges::ops`].
+    ops: std::ops::Range<usize>,
+}
+
+/// The changes of a save, in the save's order, and their operations.
+#[derive(Debug)]
+pub struct ReadChanges<'a> {
+    pub changes: Vec<ReadChange<'a>>,
+    /// Every change's operations, one change after the other.
+    ops: Vec<Op<'a>>,
+}
+
+impl<'a> ReadChanges<'a> {
+    /// The operations of `change`, in counter order.
+    pub fn ops(&self, change: &ReadChange<'a>) -> &[Op<'a>] {
+        &self.ops[change.ops.clone()]
+    }
 }
 
 /// How many column slots each table has (by column id).
@@ -249,7 +264,7 @@ impl<'a> Save<'a> {
 
     /// Every change of the save, in the save's order (which is causal: a
     /// change's dependencies come before it), with its operations.
-    pub fn changes<'s>(&'s self) -> Result<Vec<ReadChange<'s>>, Unreadable> {
+    pub fn changes<'s>(&'s self) -> Result<ReadChanges<'s>, Unreadable> {
         let mut changes = self.change_table()?;
         let actor_of = |i: u64| -> Result<u32, Unreadable> {
             u32::try_from(i)
@@ -304,20 +319,20 @@ impl<'a> Save<'a> {
         // it that no operation of it has taken yet: deletions.
         let mut group: Option<(Option<(u32, u64)>, GroupKey<'s>)> = None;
         let mut pending: FxHashMap<(u64, u32), Vec<(u32, u64)>> = FxHashMap::default();
-        let mut routed: Vec<Vec<(u64, RawOp<'s>)>> = changes.iter().map(|_| Vec::new()).collect();
-        let place =
-            |counter: u64, actor: u32, op: RawOp<'s>, routed: &mut Vec<Vec<(u64, RawOp<'s>)>>| {
-                match route(actor, counter) {
-                    Some(i) => {
-                        routed[i].push((counter, op));
-                        Ok(())
-                    }
-                    None => Err(Unreadable("an operation that belongs to no change")),
-                }
-            };
+        // Every operation, with its change's position and its counter.
+        let mut routed: Vec<(u32, u64, RawOp<'s>)> = Vec::new();
+        let place = |counter: u64, actor: u32, op: RawOp<'s>, routed: &mut Vec<_>| match route(
+            actor, counter,
+        ) {
+            Some(i) => {
+                routed.push((i as u32, counter, op));
+                Ok(())
+            }
+            None => Err(Unreadable("an operation that belongs to no change")),
+        };
         let flush = |group: &Option<(Option<(u32, u64)>, GroupKey<'s>)>,
                      pending: &mut FxHashMap<(u64, u32), Vec<(u32, u64)>>,
-                     routed: &mut Vec<Vec<(u64, RawOp<'s>)>>|
+                     routed: &mut Vec<(u32, u64, RawOp<'s>)>|
          -> Result<(), Unreadable> {
             let Some((obj, key)) = group else {
                 return Ok(());
@@ -420,46 +435,66 @@ impl<'a> Save<'a> {
             counter,
             actor: actors[actor as usize],
         };
-        let mut out: Vec<ReadChange<'s>> = Vec::with_capacity(changes.len());
+        // Each change's operations, by counter: positions in `routed`.
+        let mut starts = vec![0usize; changes.len() + 1];
+        for (i, _, _) in &routed {
+            starts[*i as usize + 1] += 1;
+        }
+        for i in 0..changes.len() {
+            starts[i + 1] += starts[i];
+        }
+        let mut order = vec![0u32; routed.len()];
+        let mut next = starts.clone();
+        for (at, (i, _, _)) in routed.iter().enumerate() {
+            order[next[*i as usize]] = at as u32;
+            next[*i as usize] += 1;
+        }
+        let mut read: Vec<ReadChange<'s>> = Vec::with_capacity(changes.len());
+        let mut ops: Vec<Op<'s>> = Vec::with_capacity(routed.len());
         let mut encoder = ChangeEncoder::default();
-        for (c, mut ops) in changes.drain(..).zip(routed) {
-            ops.sort_unstable_by_key(|(counter, _)| *counter);
-            let start_op = ops.first().map_or(c.max_op + 1, |(counter, _)| *counter);
-            let follow = ops
-                .iter()
-                .enumerate()
-                .all(|(i, (counter, _))| *counter == start_op + i as u64);
-            if !follow || ops.last().is_some_and(|(counter, _)| *counter != c.max_op) {
+        for (i, c) in changes.drain(..).enumerate() {
+            let own = &mut order[starts[i]..starts[i + 1]];
+            own.sort_unstable_by_key(|&at| routed[at as usize].1);
+            let counter = |k: usize| routed[own[k] as usize].1;
+            let start_op = if own.is_empty() {
+                c.max_op + 1
+            } else {
+                counter(0)
+            };
+            let follow = (0..own.len()).all(|k| counter(k) == start_op + k as u64);
+            if !follow || (!own.is_empty() && counter(own.len() - 1) != c.max_op) {
                 return Err(Unreadable("a change's operations do not follow each other"));
             }
             let hash = encoder.hash(
                 actors,
                 &c,
                 start_op,
-                ops.iter().map(|(_, op)| op),
-                c.deps.iter().map(|&d| &out[d].hash),
+                own.iter().map(|&at| &routed[at as usize].2),
+                c.deps.iter().map(|&d| &read[d].hash),
             );
-            out.push(ReadChange {
+            let from = ops.len();
+            ops.extend(own.iter().map(|&at| {
+                let op = &routed[at as usize].2;
+                Op {
+                    obj: op.obj.map(id),
+                    key: op.key.key(&|a, c| id((a, c))),
+                    insert: op.insert,
+                    action: op.action,
+                    pred: op.pred.iter().copied().map(id).collect(),
+                }
+            }));
+            read.push(ReadChange {
                 actor: self.actors[c.actor],
                 seq: c.seq,
                 start_op,
                 max_op: c.max_op,
                 time: c.time,
                 hash,
-                ops: ops
-                    .into_iter()
-                    .map(|(_, op)| Op {
-                        obj: op.obj.map(id),
-                        key: op.key.key(&|a, c| id((a, c))),
-                        insert: op.insert,
-                        action: op.action,
-                        pred: op.pred.into_iter().map(id).collect(),
-                    })
-                    .collect(),
+                ops: from..ops.len(),
                 deps: c.deps,
             });
         }
-        Ok(out)
+        Ok(ReadChanges { changes: read, ops })
     }
 
     /// The table of changes: author, sequence number, last counter and
@@ -749,7 +784,8 @@ impl ChangeEncoder {
 /// load a save whose heads are not the hashes of the changes it rebuilds,
 /// so once it loaded `save`, this means every change was read as automerge
 /// rebuilt it, to the byte (each hash covers its dependencies' hashes).
-pub fn heads_match(save: &Save<'_>, changes: &[ReadChange<'_>]) -> bool {
+pub fn heads_match(save: &Save<'_>, changes: &ReadChanges<'_>) -> bool {
+    let changes = &changes.changes;
     let mut depended = vec![false; changes.len()];
     for c in changes {
         for &d in &c.deps {
@@ -919,15 +955,15 @@ pub fn reads_as_automerge(bytes: &[u8]) -> Result<bool, Unreadable> {
     let Ok(Ok(mut doc)) = std::panic::catch_unwind(|| automerge::AutoCommit::load(bytes)) else {
         return Ok(true);
     };
-    if doc.get_changes_meta(&[]).len() != read.len() {
+    if doc.get_changes_meta(&[]).len() != read.changes.len() {
         return Ok(false);
     }
-    for r in &read {
+    for r in &read.changes {
         let Some(change) = doc.get_change_by_hash(&automerge::ChangeHash(r.hash)) else {
             return Ok(false);
         };
         let same = crate::ops::operations(&change).is_ok_and(|theirs| {
-            crate::ops::our_reading(&r.ops) == crate::ops::our_reading(&theirs)
+            crate::ops::our_reading(read.ops(r)) == crate::ops::our_reading(&theirs)
         });
         if !same || change.actor_id().to_bytes() != r.actor || change.seq() != r.seq {
             return Ok(false);
@@ -1000,7 +1036,7 @@ mod tests {
                     // hash is automerge's.
                     let save = Save::parse(&bytes).unwrap();
                     let read = save.changes().unwrap();
-                    let mut ours: Vec<[u8; 32]> = read.iter().map(|c| c.hash).collect();
+                    let mut ours: Vec<[u8; 32]> = read.changes.iter().map(|c| c.hash).collect();
                     let mut theirs = theirs.clone();
                     ours.sort_unstable();
                     theirs.sort_unstable();
