@@ -1988,15 +1988,52 @@ mod tests {
                 writer.doc.set_actor(ActorId::from(device.to_vec()));
                 let at = writer.doc.length(&text);
                 writer.doc.splice_text(&text, at, 0, &word(400)).unwrap();
-                writer.doc.commit();
+                writer.doc.commit_with(
+                    automerge::transaction::CommitOptions::default()
+                        .with_time(1_700_000_000_000 + i as i64),
+                );
             }
+            // Two devices writing at once, then merged: a change with two
+            // dependencies.
+            let mut other = writer.doc.fork().with_actor(ActorId::from(vec![2u8; 32]));
+            writer.doc.set_actor(ActorId::from(vec![1u8; 32]));
+            for doc in [&mut writer.doc, &mut other] {
+                doc.splice_text(&text, 0, 0, &word(40)).unwrap();
+                doc.commit();
+            }
+            writer.doc.merge(&mut other).unwrap();
+            writer.doc.splice_text(&text, 1, 2, "").unwrap();
+            writer.doc.commit();
             let bytes = writer.doc.save();
             assert_eq!(bytes.len() >= READ_BESIDE_LOAD_FROM, edits > 3);
             let mut received = SharedDoc::new(kind, [3; 32]);
+            let verified = std::sync::Mutex::new(Vec::new());
             let added = received
-                .apply_verified(&bytes, &Everyone, |_| Ok::<(), ()>(()))
+                .apply_verified(&bytes, &Everyone, |summaries| {
+                    *verified.lock().unwrap() = summaries.to_vec();
+                    Ok::<(), ()>(())
+                })
                 .expect("an honest save");
-            assert_eq!(added.len(), edits);
+            // Every change but the genesis, each as automerge's metadata
+            // shows it (its hash too), and the signature check saw them.
+            let genesis = SharedDoc::genesis_hash(kind);
+            let sorted = |mut all: Vec<ChangeSummary>| {
+                for c in &mut all {
+                    c.deps.sort_unstable();
+                }
+                all.sort_unstable_by_key(|c| c.hash);
+                all
+            };
+            let theirs: Vec<ChangeSummary> = writer
+                .doc
+                .get_changes_meta(&[])
+                .iter()
+                .filter(|m| m.hash != genesis)
+                .map(ChangeSummary::of_meta)
+                .collect();
+            assert_eq!(added.len(), edits + 3);
+            assert_eq!(sorted(added.clone()), sorted(theirs));
+            assert_eq!(*verified.lock().unwrap(), added);
             let mut expected = VersionVector::new();
             for m in writer.doc.get_changes_meta(&[]) {
                 let seq = expected.entry(m.actor.to_bytes().to_vec()).or_default();

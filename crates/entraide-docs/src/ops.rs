@@ -750,7 +750,14 @@ pub(crate) mod tests {
                 }
             };
             if i % commit_every == commit_every - 1 {
-                docs[i % 2].commit();
+                // A clock and, now and then, a message: both are in the
+                // change's bytes.
+                let mut options =
+                    automerge::transaction::CommitOptions::default().with_time(1_000 * i as i64);
+                if i % 3 == 0 {
+                    options.set_message(format!("edit {i}"));
+                }
+                docs[i % 2].commit_with(options);
             }
         }
         let [a, b] = &mut docs;
