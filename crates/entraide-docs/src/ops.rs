@@ -304,6 +304,9 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// The code of a deletion (the action a save's deletions are rebuilt with).
+pub(crate) const DELETE: u64 = 3;
+
 /// An operation's action from its code and value (as automerge numbers
 /// them, in a change and in a save alike).
 pub(crate) fn action_of(code: u64, value: Value<'_>) -> Result<Action<'_>, Unreadable> {
@@ -311,7 +314,7 @@ pub(crate) fn action_of(code: u64, value: Value<'_>) -> Result<Action<'_>, Unrea
         0 => Action::Make(ObjType::Map),
         1 => Action::Put(value),
         2 => Action::Make(ObjType::List),
-        3 => Action::Delete,
+        DELETE => Action::Delete,
         4 => Action::Make(ObjType::Text),
         5 if matches!(value, Value::Int(_) | Value::Uint(_)) => Action::Increment,
         6 => Action::Make(ObjType::Table),

@@ -55,7 +55,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::ops::{
-    Action, Booleans, Delta, Key, Op, OpId, Reader, Rle, Unreadable, action_of, value,
+    Action, Booleans, DELETE, Delta, Key, Op, OpId, Reader, Rle, Unreadable, action_of, value,
 };
 
 /// A save's columns, decompressed where they were compressed.
@@ -593,9 +593,6 @@ struct RawOp<'a> {
     raw: &'a [u8],
     pred: Vec<(u32, u64)>,
 }
-
-/// The code of a deletion.
-const DELETE: u64 = 3;
 
 /// Makes a change's bytes as automerge makes them when it rebuilds a
 /// change from a save (`ChangeCollector`), and hashes them: the same
