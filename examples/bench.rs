@@ -1130,7 +1130,7 @@ impl From<&FrameEvent> for Ev {
             at: e.at,
             sent: e.sent,
             bytes: e.bytes,
-            data: matches!(e.kind, "Ops" | "Docs" | "Blob" | "BlobPart"),
+            data: matches!(e.kind, "Ops" | "Docs" | "BlobParts"),
             kind: e.kind,
         }
     }
@@ -1634,8 +1634,8 @@ struct FirstSync {
 
 /// Serves `home_a` (a `Daemon`, in this process so that both ends of the
 /// session are recorded), invites a new organisation and runs
-/// `oneshot::join` for it: admission on `entraide/join/4`, then the sync
-/// session on `entraide/sync/9`, whose frames `traffic` records. Checks that
+/// `oneshot::join` for it: admission on `entraide/join/5`, then the sync
+/// session on `entraide/sync/10`, whose frames `traffic` records. Checks that
 /// the newcomer then holds exactly `expected` heads and every library file.
 fn first_sync(
     rt: &tokio::runtime::Runtime,
@@ -1678,7 +1678,7 @@ fn first_sync(
         };
         let timeline = json!({
             "last_docs_handled_ms": last(&["Docs", "Ops"]),
-            "last_file_part_handled_ms": last(&["BlobPart", "Blob"]),
+            "last_file_part_handled_ms": last(&["BlobParts"]),
             "session_end_ms": ms(flow.span),
         });
         a.stop().await?;
@@ -1843,7 +1843,7 @@ fn report_first_sync(
 ) -> Result<()> {
     let save: usize = fs.saves.iter().map(|(_, b)| b.len()).sum();
     let load = load_time(&fs.saves, cfg.repeats)?;
-    let file_kinds = ["WantBlobs", "Blob", "BlobPart", "NoBlob"];
+    let file_kinds = ["WantBlobs", "BlobParts", "NoBlob"];
     let file_traffic: usize = file_kinds
         .iter()
         .filter_map(|k| fs.flow.by_kind.get(k))

@@ -85,7 +85,7 @@ fn record(sent: bool, msg: &Msg) {
         Msg::Ops(_) => "Ops",
         Msg::Docs(_) => "Docs",
         Msg::WantBlobs(_) => "WantBlobs",
-        Msg::BlobPart { .. } => "BlobPart",
+        Msg::BlobParts(_) => "BlobParts",
         Msg::NoBlob(_) => "NoBlob",
         Msg::Synced => "Synced",
         Msg::Ack => "Ack",

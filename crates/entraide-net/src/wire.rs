@@ -1,12 +1,12 @@
 //! The sync protocol's messages and their framing.
 //!
-//! ALPN `entraide/sync/9`: after the QUIC handshake (which authenticates the
+//! ALPN `entraide/sync/10`: after the QUIC handshake (which authenticates the
 //! peer's device key), the dialing side opens one bidirectional stream and
 //! both sides exchange [`Msg`] frames on it: `u32` little-endian length, then
 //! the postcard encoding of the message. A frame over [`MAX_FRAME`] bytes, or
 //! one that does not decode, ends the connection.
 //!
-//! ALPN `entraide/join/4`: the newcomer opens one stream, sends one
+//! ALPN `entraide/join/5`: the newcomer opens one stream, sends one
 //! [`JoinMsg::Request`] frame; the inviter answers one [`JoinMsg::Admitted`]
 //! or [`JoinMsg::Refused`] frame.
 
@@ -15,7 +15,10 @@ pub use entraide_node::session::Msg;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The sync protocol, version 8 (version 7 wrote a booking's fixed fields
+/// The sync protocol, version 10 (version 9 sent each part of a library
+/// file in a message of its own, where version 10 sends many small files in
+/// one `BlobParts`; version 8 had the calendar in one document, where
+/// version 9 has it in 8 parts; version 7 wrote a booking's fixed fields
 /// one key each, and refuses the packed `fixed` field of schema version 3
 /// as a key no booking has; version 7 added `Equivocation` and the heads
 /// of `Want`; version 6 the ledger; version 5 had no ledger document nor
@@ -27,11 +30,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// record ids without their creator; version 1 had no `Have`/`Want`).
 /// Nodes of two versions refuse each other at the handshake: the members
 /// of an alliance update together.
-pub const SYNC_ALPN: &[u8] = b"entraide/sync/9";
-/// Joining an alliance with a ticket, version 4 (version 3 refuses packed
+pub const SYNC_ALPN: &[u8] = b"entraide/sync/10";
+/// Joining an alliance with a ticket, version 5 (version 4 led to the sync
+/// protocol's version 9: a newcomer of that version would be admitted, then
+/// refused at the sync's handshake, its invitation used; version 3 refuses packed
 /// bookings, which the documents sent after the admission hold; version 2 knew no group
 /// operations, version 1 no `Leave`, which the admission may carry).
-pub const JOIN_ALPN: &[u8] = b"entraide/join/4";
+pub const JOIN_ALPN: &[u8] = b"entraide/join/5";
 /// The largest frame accepted (a document bundle can be large).
 pub const MAX_FRAME: usize = 80 * 1024 * 1024;
 /// The largest join request accepted: the join protocol is open to anyone

@@ -24,7 +24,7 @@ use entraide_docs::DocKind;
 use entraide_net::daemon::{Daemon, ServeConfig};
 use entraide_net::shared::{EndpointConfig, RelayChoice};
 use entraide_net::wire::{Msg, SYNC_ALPN, read_frame, write_frame};
-use entraide_node::{Home, Node, Request, Ticket};
+use entraide_node::{BlobPart, Home, Node, Request, Ticket};
 use iroh::endpoint::{PortmapperConfig, presets};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
 
@@ -161,12 +161,12 @@ fn flood_messages(rogue: &mut Node, hash: [u8; 32]) -> Vec<Msg> {
             heads: Vec::new(),
         },
         Msg::WantBlobs(vec![(hash, 0); 1000]),
-        Msg::BlobPart {
+        Msg::BlobParts(vec![BlobPart {
             hash,
             offset: 0,
             total: 4,
             bytes: vec![0; 4],
-        },
+        }]),
         Msg::NoBlob(hash),
         Msg::Synced,
         Msg::Ack,

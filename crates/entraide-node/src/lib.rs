@@ -41,4 +41,4 @@ pub use invite::{Admission, JoinRequest, Ticket, TicketError, parse_duration_ms}
 pub use ledger::{Deciding, FeeChanges};
 pub use node::{MAX_LIBRARY_FILE, Node, PeerRecord, resolve_zone};
 pub use request::{ErrorReply, Reply, Request, ResourceEdit};
-pub use sync::{Attestation, Bundle, Received, Summary, SyncError};
+pub use sync::{Attestation, BlobPart, Bundle, Received, Summary, SyncError};

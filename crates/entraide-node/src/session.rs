@@ -35,10 +35,14 @@
 //!
 //! Membership operations are few and small; they are pushed.
 //!
-//! Library files are asked of one peer at a time each, and sent in parts of
-//! [`FILE_PART`] bytes, a few at a time ([`Output::more`]), so that a peer
-//! asking for many files never makes this node read them all at once. A
-//! file asked twice in one question, or while it is being sent, is sent once.
+//! Library files are asked of one peer at a time each, and sent in messages
+//! of at most [`FILE_PART`] bytes of files (a large file one part at a
+//! time, many small ones together), a few at a time ([`Output::more`]), so
+//! that a peer asking for many files never makes this node read them all
+//! at once. A file asked twice in one question, or while it is being sent,
+//! is sent once. A node asks for the files it lacks once the documents its
+//! peer lacks are on their way: which files are missing can take reading
+//! the whole library.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -48,7 +52,7 @@ use entraide_membership::DeviceId;
 use serde::{Deserialize, Serialize};
 
 use crate::equivocation::Proof;
-use crate::{Bundle, Node, NodeError, Summary, SyncError};
+use crate::{BlobPart, Bundle, Node, NodeError, Summary, SyncError};
 
 /// Library files travel in parts of this size, so a cut transfer resumes.
 pub const FILE_PART: usize = 1024 * 1024;
@@ -58,8 +62,10 @@ pub const WANT_PATIENCE_MS: u64 = 30_000;
 pub const WANT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(WANT_PATIENCE_MS);
 /// How often the driver should send [`Event::Tick`].
 pub const TICK_MS: u64 = WANT_PATIENCE_MS / 4;
-/// Most file parts one call to [`Session::handle`] sends.
+/// Most `BlobParts` messages one call to [`Session::handle`] sends.
 const PARTS_PER_CALL: usize = 4;
+/// Most parts in one `BlobParts` message.
+pub const MAX_PARTS_PER_MESSAGE: usize = 1024;
 /// How long a throttled peer is kept away.
 pub const THROTTLE_MS: u64 = 60_000;
 /// Most membership operations in one `Ops` message (a whole log of a large
@@ -101,17 +107,10 @@ pub enum Msg {
     Docs(Bundle),
     /// Library files the sender lacks, each from the offset it already holds.
     WantBlobs(Vec<([u8; 32], u64)>),
-    /// One part of a library file (at most [`FILE_PART`] bytes).
-    BlobPart {
-        /// Its BLAKE3 hash.
-        hash: [u8; 32],
-        /// Where this part starts.
-        offset: u64,
-        /// The file's whole size.
-        total: u64,
-        /// The part's bytes.
-        bytes: Vec<u8>,
-    },
+    /// Parts of library files, each file's next part, at most
+    /// [`FILE_PART`] bytes and [`MAX_PARTS_PER_MESSAGE`] parts in all: a
+    /// large file one part at a time, many small ones together.
+    BlobParts(Vec<BlobPart>),
     /// The sender does not hold that file either.
     NoBlob([u8; 32]),
     /// Everything the receiver lacked as of its `Hello` has been sent.
@@ -169,7 +168,7 @@ pub enum Event {
     /// Time passed (send one about every [`TICK_MS`]).
     Tick,
     /// The messages of the last output were sent and [`Output::more`] was
-    /// set: send the next file parts.
+    /// set: ask for the files this node lacks, send the next file parts.
     Drained,
     /// No message from the peer is waiting: what it sent is made durable
     /// now, in one commit (see `Node::store_received`). Send it once the
@@ -212,7 +211,8 @@ pub struct Output {
     pub members_changed: bool,
     /// Addresses learned from the peer, for the dialer.
     pub addrs: Vec<(DeviceId, Vec<SocketAddr>)>,
-    /// More file parts wait: send [`Event::Drained`] once `send` is out.
+    /// More work waits (files to ask for, file parts to send): send
+    /// [`Event::Drained`] once `send` is out.
     pub more: bool,
 }
 
@@ -276,6 +276,9 @@ pub struct Session {
     proofs_sent: BTreeSet<(DocKind, Vec<u8>)>,
     /// Documents asked by heads after a bundle that did not apply.
     repairing: BTreeSet<DocKind>,
+    /// The files this node lacks are to be asked for once the messages
+    /// already queued have gone out (`Event::Drained`).
+    files_due: bool,
 }
 
 impl Session {
@@ -305,6 +308,7 @@ impl Session {
             budgets: Budgets::default(),
             proofs_sent: BTreeSet::new(),
             repairing: BTreeSet::new(),
+            files_due: false,
         }
     }
 
@@ -333,6 +337,10 @@ impl Session {
                 self.tick(node, now_ms, &mut out);
                 Ok(())
             }
+            Event::Drained if self.files_due => {
+                self.files_due = false;
+                self.want_files(node, &mut out)
+            }
             Event::Drained => Ok(()),
             Event::Idle => node.flush().map_err(End::Node),
             Event::Closed => {
@@ -351,6 +359,7 @@ impl Session {
             && self.peer_synced
             && self.acked
             && self.wanted.is_empty()
+            && !self.files_due
             && self.to_send.is_empty()
             && self.sending.is_none()
         {
@@ -450,7 +459,9 @@ impl Session {
                     .collect();
                 self.learn_addrs(node, out)?;
                 self.push(node, Push::Everything, out);
-                self.want_files(node, out)?;
+                // Which files this node lacks can take reading the whole
+                // library: the peer gets the documents first.
+                self.files_due = true;
                 out.send.push(Msg::Synced);
             }
             Msg::Ops(ops) => {
@@ -555,16 +566,10 @@ impl Session {
                     self.to_send.push_back((hash, offset));
                 }
             }
-            Msg::BlobPart {
-                hash,
-                offset,
-                total,
-                bytes,
-            } => {
-                if !self.wanted.contains(&hash) {
+            Msg::BlobParts(parts) => {
+                if !self.receive_file_parts(node, parts, out)? {
                     return self.idle(now_ms);
                 }
-                self.receive_file_part(node, hash, offset, total, bytes, out)?;
             }
             Msg::NoBlob(hash) => {
                 if self.wanted.remove(&hash) {
@@ -693,42 +698,53 @@ impl Session {
         Ok(received.new_changes > 0 || answered)
     }
 
-    fn receive_file_part(
+    /// Stores the parts of files this session asked for; `false` if the
+    /// message held none of them.
+    fn receive_file_parts(
         &mut self,
         node: &mut Node,
-        hash: [u8; 32],
-        offset: u64,
-        total: u64,
-        bytes: Vec<u8>,
+        parts: Vec<BlobPart>,
         out: &mut Output,
-    ) -> Result<(), End> {
-        if !self.wanted.contains(&hash) {
-            return Ok(());
+    ) -> Result<bool, End> {
+        let parts: Vec<BlobPart> = parts
+            .into_iter()
+            .filter(|p| self.wanted.contains(&p.hash))
+            .collect();
+        if parts.is_empty() {
+            return Ok(false);
         }
-        let last = offset + bytes.len() as u64 >= total;
-        match node.receive_blob_part(&hash, offset, total, bytes) {
-            Ok(true) => {
-                self.wanted.remove(&hash);
-                node.peers.asking.files.remove(&hash);
-                if self.wanted.is_empty() {
-                    node.flush().map_err(End::Node)?;
+        let ends: Vec<([u8; 32], bool)> = parts
+            .iter()
+            .map(|p| (p.hash, p.offset + p.bytes.len() as u64 >= p.total))
+            .collect();
+        let answers = node
+            .receive_blob_parts(parts)
+            .map_err(|e| End::Refused(e.to_string()))?;
+        for ((hash, last), answer) in ends.into_iter().zip(answers) {
+            match answer {
+                Ok(true) => {
+                    self.wanted.remove(&hash);
+                    node.peers.asking.files.remove(&hash);
+                    out.node_changed = true;
                 }
-                out.node_changed = true;
-            }
-            Ok(false) if last => {
-                // Parts arrived out of step: ask again (any session).
-                self.wanted.remove(&hash);
-                node.peers.asking.files.remove(&hash);
-                out.node_changed = true;
-            }
-            Ok(false) => {}
-            Err(e) => {
-                self.wanted.remove(&hash);
-                node.peers.asking.files.remove(&hash);
-                return Err(End::Refused(e.to_string()));
+                Ok(false) if last => {
+                    // Parts arrived out of step: ask again (any session).
+                    self.wanted.remove(&hash);
+                    node.peers.asking.files.remove(&hash);
+                    out.node_changed = true;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.wanted.remove(&hash);
+                    node.peers.asking.files.remove(&hash);
+                    return Err(End::Refused(e.to_string()));
+                }
             }
         }
-        Ok(())
+        if self.wanted.is_empty() {
+            node.flush().map_err(End::Node)?;
+        }
+        Ok(true)
     }
 
     fn node_changed(&mut self, node: &mut Node, now_ms: u64, out: &mut Output) -> Result<(), End> {
@@ -928,10 +944,13 @@ impl Session {
         Ok(())
     }
 
-    /// Sends the next parts of the files the peer asked for.
+    /// Sends the next parts of the files the peer asked for: a few
+    /// messages, each at most [`FILE_PART`] bytes of files.
     fn send_files(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
-        let mut parts = 0;
-        while parts < PARTS_PER_CALL {
+        let mut messages = 0;
+        let mut parts: Vec<BlobPart> = Vec::new();
+        let mut room = FILE_PART;
+        while messages < PARTS_PER_CALL {
             let Some((hash, bytes, at)) = &mut self.sending else {
                 let Some((hash, offset)) = self.to_send.pop_front() else {
                     break;
@@ -952,21 +971,31 @@ impl Session {
                 }
                 continue;
             };
-            let end = (*at + FILE_PART).min(bytes.len());
-            out.send.push(Msg::BlobPart {
+            // A file appears once in a message: its part ends the file or
+            // fills the message.
+            let end = (*at + room).min(bytes.len());
+            parts.push(BlobPart {
                 hash: *hash,
                 offset: *at as u64,
                 total: bytes.len() as u64,
                 bytes: bytes[*at..end].to_vec(),
             });
-            parts += 1;
+            room -= end - *at;
             *at = end;
             if end >= bytes.len() {
                 self.queued.remove(hash);
                 self.sending = None;
             }
+            if room == 0 || parts.len() == MAX_PARTS_PER_MESSAGE {
+                out.send.push(Msg::BlobParts(std::mem::take(&mut parts)));
+                room = FILE_PART;
+                messages += 1;
+            }
         }
-        out.more = self.sending.is_some() || !self.to_send.is_empty();
+        if !parts.is_empty() {
+            out.send.push(Msg::BlobParts(parts));
+        }
+        out.more = self.sending.is_some() || !self.to_send.is_empty() || self.files_due;
         Ok(())
     }
 
@@ -998,6 +1027,12 @@ fn check_size(msg: &Msg) -> Result<(), End> {
     match msg {
         Msg::Ops(ops) if ops.len() > MAX_OPS_PER_MESSAGE => {
             too_big("more membership operations at once than any alliance has")
+        }
+        Msg::BlobParts(parts)
+            if parts.len() > MAX_PARTS_PER_MESSAGE
+                || parts.iter().map(|p| p.bytes.len()).sum::<usize>() > FILE_PART =>
+        {
+            too_big("more library file parts at once than a message holds")
         }
         Msg::Want { heads, .. } if heads.len() > MAX_VECTOR_ENTRIES => {
             too_big("more heads than any document has")

@@ -903,9 +903,8 @@ impl Node {
         Ok(self.store.blob_parts_len(hash)?)
     }
 
-    /// Stores one part of a library file (`offset` must be where the held
-    /// part ends). Returns whether the file is now complete: then its bytes
-    /// are checked against the hash and kept, or dropped if they do not match.
+    /// Stores one part of a library file: [`Node::receive_blob_parts`] with
+    /// one part.
     pub fn receive_blob_part(
         &mut self,
         hash: &[u8; 32],
@@ -913,13 +912,79 @@ impl Node {
         total: u64,
         bytes: Vec<u8>,
     ) -> Result<bool, SyncError> {
+        let part = BlobPart {
+            hash: *hash,
+            offset,
+            total,
+            bytes,
+        };
+        self.receive_blob_parts(vec![part])?
+            .pop()
+            .unwrap_or(Ok(false))
+    }
+
+    /// Stores parts of library files, in one transaction (a peer sends
+    /// many small files in one message: a transaction each cost a newcomer
+    /// more than the files' bytes). Each part's `offset` must be where the
+    /// held part of its file ends. One answer per part, in order: whether
+    /// its file is now complete (then its bytes were checked against the
+    /// hash and kept, or dropped if they do not match: an error). The
+    /// answers stop at the first error; the parts before it are stored.
+    /// A file twice in one call is refused: its second part would be
+    /// checked against what the store held before the first.
+    /// `Err`: nothing could be stored.
+    pub fn receive_blob_parts(
+        &mut self,
+        parts: Vec<BlobPart>,
+    ) -> Result<Vec<Result<bool, SyncError>>, SyncError> {
+        let mut batch = WriteBatch::new();
+        let mut held = Vec::new();
+        let mut answers = Vec::with_capacity(parts.len());
+        let mut seen = BTreeSet::new();
+        for part in parts {
+            let answer = if seen.insert(part.hash) {
+                self.take_blob_part(part, &mut batch, &mut held)
+            } else {
+                Err(SyncError::Refused(
+                    "the same library file twice in one message".into(),
+                ))
+            };
+            let refused = answer.is_err();
+            answers.push(answer);
+            if refused {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            self.store_received(batch)?;
+        }
+        for (hash, len) in held {
+            self.note_file(&hash, len);
+        }
+        Ok(answers)
+    }
+
+    /// One part of [`Node::receive_blob_parts`], written into `batch`;
+    /// what is then held of its file goes into `held` (`None` once whole).
+    fn take_blob_part(
+        &mut self,
+        part: BlobPart,
+        batch: &mut WriteBatch,
+        held: &mut Vec<([u8; 32], Option<u64>)>,
+    ) -> Result<bool, SyncError> {
+        let BlobPart {
+            hash,
+            offset,
+            total,
+            bytes,
+        } = part;
         // The size its library entry declares, or the file is not one this
         // node asked for: a member cannot store more than it declared.
-        if !self.docs.file_sizes.contains_key(hash) {
+        if !self.docs.file_sizes.contains_key(&hash) {
             // The sizes are read with what is missing (cached by heads).
             self.missing_blobs()?;
         }
-        let Some(declared) = self.docs.file_sizes.get(hash).copied() else {
+        let Some(declared) = self.docs.file_sizes.get(&hash).copied() else {
             // No entry this node fetches names it (withdrawn, over its
             // organisation's quota): nothing is stored.
             return Ok(false);
@@ -932,36 +997,32 @@ impl Node {
                 "a library file is larger than announced or allowed".into(),
             ));
         }
-        if self.store.has_blob(hash).map_err(NodeError::from)? {
-            self.note_file(hash, None);
+        if self.store.has_blob(&hash).map_err(NodeError::from)? {
+            held.push((hash, None));
             return Ok(true);
         }
-        let held = self.store.blob_parts_len(hash).map_err(NodeError::from)?;
-        if offset != held {
+        let stored = self.store.blob_parts_len(&hash).map_err(NodeError::from)?;
+        if offset != stored {
             // Out of order (another peer's part raced it): ignore, ask again later.
             return Ok(false);
         }
-        let mut batch = WriteBatch::new();
         let len = bytes.len() as u64;
         if offset + len == total {
-            let mut whole = self.store.blob_parts(hash).map_err(NodeError::from)?;
+            let mut whole = self.store.blob_parts(&hash).map_err(NodeError::from)?;
             whole.extend_from_slice(&bytes);
-            batch.drop_blob_parts(*hash);
-            if blake3::hash(&whole).as_bytes() != hash {
-                self.store.commit(batch).map_err(NodeError::from)?;
-                self.note_file(hash, Some(0));
+            batch.drop_blob_parts(hash);
+            if blake3::hash(&whole).as_bytes() != &hash {
+                held.push((hash, Some(0)));
                 return Err(SyncError::Refused(
                     "a library file does not match its hash".into(),
                 ));
             }
-            batch.blob(*hash, whole);
-            self.store_received(batch)?;
-            self.note_file(hash, None);
+            batch.blob(hash, whole);
+            held.push((hash, None));
             return Ok(true);
         }
-        batch.blob_part(*hash, offset, bytes);
-        self.store_received(batch)?;
-        self.note_file(hash, Some(offset + len));
+        batch.blob_part(hash, offset, bytes);
+        held.push((hash, Some(offset + len)));
         Ok(false)
     }
 
@@ -1300,6 +1361,19 @@ impl Node {
     pub fn secret_key_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
     }
+}
+
+/// One part of a library file, as a peer sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPart {
+    /// The file's BLAKE3 hash.
+    pub hash: [u8; 32],
+    /// Where this part starts.
+    pub offset: u64,
+    /// The file's whole size.
+    pub total: u64,
+    /// The part's bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// Why the signature check refused a bundle.

@@ -8,10 +8,10 @@ mod common;
 use common::{admit, founder, node};
 use entraide_docs::DocKind;
 use entraide_node::session::{
-    End, Event, FILE_PART, IDLE_BURST, MAX_OPS_PER_MESSAGE, MAX_VECTOR_ENTRIES, Mode, Msg, Output,
-    QUESTION_BURST, Session,
+    End, Event, FILE_PART, IDLE_BURST, MAX_OPS_PER_MESSAGE, MAX_PARTS_PER_MESSAGE,
+    MAX_VECTOR_ENTRIES, Mode, Msg, Output, QUESTION_BURST, Session,
 };
-use entraide_node::{Node, Request};
+use entraide_node::{BlobPart, Node, Request};
 
 /// Hands `event` to `session`, then keeps asking for more while it says
 /// there is more to send; every message it sends, in order, and how it
@@ -84,6 +84,48 @@ fn file_hash(n: &mut Node) -> [u8; 32] {
     bytes.try_into().expect("32 bytes")
 }
 
+/// A one-shot session between `a` and `b`, run to its end; every message
+/// `a` sent goes through `tamper` on its way to `b`. How each side ended,
+/// and what `a` sent.
+fn one_shot(
+    a: &mut Node,
+    b: &mut Node,
+    mut tamper: impl FnMut(Msg) -> Msg,
+) -> (Option<End>, Option<End>, Vec<Msg>) {
+    let mut at_a = Session::new(b.device(), Mode::OneShot);
+    let mut at_b = Session::new(a.device(), Mode::OneShot);
+    let (mut to_b, _) = run(&mut at_a, a, Event::Start, 0);
+    let (mut to_a, _) = run(&mut at_b, b, Event::Start, 0);
+    let (mut a_end, mut b_end) = (None, None);
+    let mut from_a = Vec::new();
+    for _ in 0..100 {
+        if to_a.is_empty() && to_b.is_empty() || b_end.is_some() {
+            break;
+        }
+        for msg in std::mem::take(&mut to_b) {
+            from_a.push(msg.clone());
+            let (sent, end) = run(&mut at_b, b, Event::Received(tamper(msg)), 1);
+            to_a.extend(sent);
+            b_end = b_end.or(end);
+        }
+        for msg in std::mem::take(&mut to_a) {
+            let (sent, end) = run(&mut at_a, a, Event::Received(msg), 1);
+            to_b.extend(sent);
+            a_end = a_end.or(end);
+        }
+    }
+    (a_end, b_end, from_a)
+}
+
+/// How many parts of files the `BlobParts` messages of `sent` carry, and
+/// in how many messages.
+fn file_parts(sent: &[Msg]) -> (usize, usize) {
+    sent.iter().fold((0, 0), |(parts, messages), m| match m {
+        Msg::BlobParts(p) => (parts + p.len(), messages + 1),
+        _ => (parts, messages),
+    })
+}
+
 #[test]
 fn two_nodes_complete_a_one_shot_session_with_a_file() {
     let dir = tempfile::tempdir().expect("dir");
@@ -91,26 +133,7 @@ fn two_nodes_complete_a_one_shot_session_with_a_file() {
     let mut b = node(&dir, "b");
     admit(&mut a, &mut b);
     add_file(&mut a, "statuts.txt", vec![7; FILE_PART + 10]);
-    let mut at_a = Session::new(b.device(), Mode::OneShot);
-    let mut at_b = Session::new(a.device(), Mode::OneShot);
-    let (mut to_b, _) = run(&mut at_a, &mut a, Event::Start, 0);
-    let (mut to_a, _) = run(&mut at_b, &mut b, Event::Start, 0);
-    let (mut a_end, mut b_end) = (None, None);
-    for _ in 0..100 {
-        if to_a.is_empty() && to_b.is_empty() {
-            break;
-        }
-        for msg in std::mem::take(&mut to_b) {
-            let (sent, end) = run(&mut at_b, &mut b, Event::Received(msg), 1);
-            to_a.extend(sent);
-            b_end = b_end.or(end);
-        }
-        for msg in std::mem::take(&mut to_a) {
-            let (sent, end) = run(&mut at_a, &mut a, Event::Received(msg), 1);
-            to_b.extend(sent);
-            a_end = a_end.or(end);
-        }
-    }
+    let (a_end, b_end, _) = one_shot(&mut a, &mut b, |m| m);
     assert!(matches!(a_end, Some(End::Done)), "{a_end:?}");
     assert!(matches!(b_end, Some(End::Done)), "{b_end:?}");
     // A one-shot session is over only once what it received is durable.
@@ -123,6 +146,125 @@ fn two_nodes_complete_a_one_shot_session_with_a_file() {
             "{doc:?}"
         );
     }
+}
+
+/// Many small files travel together: the 300 files of a library fit in one
+/// message (a message and a transaction each made a newcomer's 2,000 files
+/// cost more than the documents' checks).
+#[test]
+fn many_small_files_travel_together_and_arrive_whole() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    for i in 0..300u32 {
+        let bytes = format!("procédure {i}\n")
+            .repeat(1 + i as usize % 7)
+            .into_bytes();
+        add_file(&mut a, &format!("procedure-{i}.txt"), bytes);
+    }
+    // One large file, sent in parts around the small ones.
+    add_file(&mut a, "statuts.pdf", vec![3; 2 * FILE_PART + 5]);
+    let (a_end, b_end, sent) = one_shot(&mut a, &mut b, |m| m);
+    assert!(matches!(a_end, Some(End::Done)), "{a_end:?}");
+    assert!(matches!(b_end, Some(End::Done)), "{b_end:?}");
+    let (parts, messages) = file_parts(&sent);
+    assert!(parts >= 301, "every file sent: {parts} parts");
+    assert!(messages <= 4, "{parts} parts in {messages} messages");
+    assert!(b.missing_blobs().expect("missing").is_empty());
+    let list = |n: &mut Node| {
+        n.execute(Request::LibraryList {
+            kind: None,
+            tag: None,
+            search: None,
+        })
+        .expect("list")
+        .json
+    };
+    let listed = list(&mut b);
+    assert_eq!(listed, list(&mut a));
+    for entry in listed.as_array().expect("entries") {
+        let hash = entry["hash"].as_str().expect("hash");
+        let hash: [u8; 32] = (0..32)
+            .map(|i| u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>()
+            .try_into()
+            .expect("32 bytes");
+        assert_eq!(b.blob(&hash).expect("read"), a.blob(&hash).expect("read"));
+    }
+}
+
+/// A modified client sends one file twice in one message: each part is
+/// checked against what the store held before the message, so a second
+/// part of the same file would be checked against the wrong state. The
+/// session ends, whether the copies differ or not, and forged bytes are
+/// never kept.
+#[test]
+fn rogue_sending_a_file_twice_in_one_message_is_refused() {
+    for forged in [false, true] {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut a = founder(&dir);
+        let mut b = node(&dir, "b");
+        admit(&mut a, &mut b);
+        add_file(&mut a, "charte.txt", b"Nous, associations...".to_vec());
+        let hash = file_hash(&mut a);
+        let (_, b_end, _) = one_shot(&mut a, &mut b, |m| match m {
+            Msg::BlobParts(mut parts) => {
+                let mut again = parts[0].clone();
+                if forged {
+                    again.bytes = b"Nous, les seuls...".to_vec();
+                }
+                parts.push(again);
+                Msg::BlobParts(parts)
+            }
+            m => m,
+        });
+        assert!(
+            matches!(&b_end, Some(End::Refused(r)) if r.contains("twice")),
+            "forged {forged}: {b_end:?}"
+        );
+        if let Some(bytes) = b.blob(&hash).expect("read") {
+            assert_eq!(bytes, b"Nous, associations...", "forged {forged}");
+        }
+    }
+}
+
+/// The documents a peer lacks go out before this node looks for the files
+/// it lacks, which can take reading the whole library: the peer does not
+/// wait for that to start loading them.
+#[test]
+fn documents_go_out_before_the_files_are_looked_for() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = founder(&dir);
+    let mut b = node(&dir, "b");
+    admit(&mut a, &mut b);
+    // A knows of B's file without holding it, and wrote what B lacks.
+    add_file(&mut b, "budget.ods", vec![5; 1000]);
+    push_doc(&mut b, &mut a, DocKind::Library);
+    common::append(&mut a, "Article 1");
+    let mut session = Session::new(b.device(), Mode::Live);
+    session.handle(&mut a, Event::Start, 0);
+    let hello = Msg::Hello {
+        summary: b.summary(),
+        addrs: b.address_book(),
+    };
+    let out = session.handle(&mut a, Event::Received(hello), 0);
+    assert!(out.end.is_none(), "{:?}", out.end);
+    assert!(
+        out.send.iter().any(|m| matches!(m, Msg::Docs(_))),
+        "{:?}",
+        out.send
+    );
+    assert!(!out.send.iter().any(|m| matches!(m, Msg::WantBlobs(_))));
+    assert!(out.more, "the files are asked for next");
+    let out = session.handle(&mut a, Event::Drained, 0);
+    assert!(
+        out.send
+            .iter()
+            .any(|m| matches!(m, Msg::WantBlobs(w) if w.len() == 1)),
+        "{:?}",
+        out.send
+    );
 }
 
 /// What a peer sends is stored without waiting for the disk, and made
@@ -220,8 +362,11 @@ fn rogue_asking_for_one_file_thousands_of_times_gets_it_once() {
     assert!(end.is_none(), "{end:?}");
     let parts = sent
         .iter()
-        .filter(|m| matches!(m, Msg::BlobPart { .. }))
-        .count();
+        .map(|m| match m {
+            Msg::BlobParts(parts) => parts.len(),
+            _ => 0,
+        })
+        .sum::<usize>();
     assert_eq!(parts, 3, "the file is sent once, in three parts");
 }
 
@@ -279,6 +424,22 @@ fn rogue_messages_longer_than_any_alliance_needs_end_the_session() {
             },
         ),
     ];
+    let part = |bytes: usize| BlobPart {
+        hash: [9; 32],
+        offset: 0,
+        total: bytes as u64,
+        bytes: vec![0; bytes],
+    };
+    let attacks = attacks.into_iter().chain([
+        (
+            "file parts, too many",
+            Msg::BlobParts(vec![part(0); MAX_PARTS_PER_MESSAGE + 1]),
+        ),
+        (
+            "file parts, too many bytes",
+            Msg::BlobParts(vec![part(FILE_PART / 2 + 1); 2]),
+        ),
+    ]);
     for (what, msg) in attacks {
         let (_dir, mut a, _b, mut session) = met();
         let ops_before = a.op_heads();
@@ -519,7 +680,7 @@ fn rogue_a_groups_documents_and_files_never_go_to_or_come_from_a_non_member() {
             .any(|m| matches!(m, Msg::NoBlob(h) if *h == hash)),
         "{sent:?}"
     );
-    assert!(!sent.iter().any(|m| matches!(m, Msg::BlobPart { .. })));
+    assert!(!sent.iter().any(|m| matches!(m, Msg::BlobParts(_))));
 
     // B writes in the group; C relays B's valid change: A does not take it.
     add(&mut b, "Budget B");

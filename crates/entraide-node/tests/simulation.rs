@@ -338,7 +338,13 @@ fn label(msg: &Msg) -> String {
         Msg::Ops(ops) => format!("Ops({})", ops.len()),
         Msg::Docs(bundle) => format!("Docs({})", bundle.doc.name()),
         Msg::WantBlobs(files) => format!("WantBlobs({})", files.len()),
-        Msg::BlobPart { hash, offset, .. } => format!("BlobPart({}@{offset})", short(hash)),
+        Msg::BlobParts(parts) => {
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|p| format!("{}@{}", short(&p.hash), p.offset))
+                .collect();
+            format!("BlobParts({})", parts.join(" "))
+        }
         Msg::NoBlob(hash) => format!("NoBlob({})", short(hash)),
         Msg::Synced => "Synced".into(),
         Msg::Ack => "Ack".into(),
@@ -1036,7 +1042,7 @@ impl Sim {
             _ => None,
         };
         match &msg {
-            Msg::BlobPart { .. } => self.stats.file_parts += 1,
+            Msg::BlobParts(parts) => self.stats.file_parts += parts.len() as u64,
             Msg::NoBlob(_) => self.stats.no_blob += 1,
             _ => {}
         }
