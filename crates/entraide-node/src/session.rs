@@ -41,8 +41,9 @@
 //! that a peer asking for many files never makes this node read them all
 //! at once. A file asked twice in one question, or while it is being sent,
 //! is sent once. A node asks for the files it lacks once the documents its
-//! peer lacks are on their way: which files are missing can take reading
-//! the whole library.
+//! peer lacks are on their way (which files are missing can take reading
+//! the whole library), and not at a `Hello` that shows no library entry:
+//! a newcomer holds no file.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -457,11 +458,12 @@ impl Session {
                     .take(MAX_HELLO_DEVICES)
                     .map(|(d, a)| (DeviceId(d), a.into_iter().take(MAX_HELLO_ADDRS).collect()))
                     .collect();
+                // Which files this node lacks can take reading the whole
+                // library: the peer gets the documents first. A peer that
+                // holds no library (a newcomer) holds no file to ask for.
+                self.files_due = self.peer_may_hold_files();
                 self.learn_addrs(node, out)?;
                 self.push(node, Push::Everything, out);
-                // Which files this node lacks can take reading the whole
-                // library: the peer gets the documents first.
-                self.files_due = true;
                 out.send.push(Msg::Synced);
             }
             Msg::Ops(ops) => {
@@ -923,6 +925,15 @@ impl Session {
                 heads: Vec::new(),
             });
         }
+    }
+
+    /// Whether the peer holds any library entry, and so possibly a file
+    /// (before anything is sent to it: it will hold what it is sent, not
+    /// the files).
+    fn peer_may_hold_files(&self) -> bool {
+        self.docs
+            .iter()
+            .any(|(doc, vv)| doc.base() == DocKind::Library && !entraide_docs::holds_nothing(vv))
     }
 
     /// Asks the peer for the files this node lacks that no other session is

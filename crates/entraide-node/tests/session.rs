@@ -265,6 +265,25 @@ fn documents_go_out_before_the_files_are_looked_for() {
         "{:?}",
         out.send
     );
+
+    // A newcomer holds no library, so no file: it is not asked for any
+    // (nor is the library read for it).
+    session.handle(&mut a, Event::Closed, 0);
+    let mut newcomer = node(&dir, "c");
+    admit(&mut a, &mut newcomer);
+    let mut session = Session::new(newcomer.device(), Mode::Live);
+    session.handle(&mut a, Event::Start, 0);
+    let hello = Msg::Hello {
+        summary: newcomer.summary(),
+        addrs: Vec::new(),
+    };
+    let (sent, end) = run(&mut session, &mut a, Event::Received(hello), 0);
+    assert!(end.is_none(), "{end:?}");
+    assert!(sent.iter().any(|m| matches!(m, Msg::Docs(_))), "{sent:?}");
+    assert!(
+        !sent.iter().any(|m| matches!(m, Msg::WantBlobs(_))),
+        "{sent:?}"
+    );
 }
 
 /// What a peer sends is stored without waiting for the disk, and made
