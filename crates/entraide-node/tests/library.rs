@@ -35,18 +35,12 @@ fn fetch_files(from: &mut Node, to: &mut Node) {
 }
 
 fn titles(n: &mut Node) -> Vec<String> {
-    n.execute(Request::LibraryList {
-        kind: None,
-        tag: None,
-        search: None,
-    })
-    .expect("list")
-    .json
-    .as_array()
-    .expect("list")
-    .iter()
-    .map(|e| e["title"].as_str().expect("title").to_owned())
-    .collect()
+    common::library(n)
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["title"].as_str().expect("title").to_owned())
+        .collect()
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{admit, founder, node};
+use common::{admit, founder, library, node};
 use entraide_docs::DocKind;
 use entraide_node::session::{
     End, Event, FILE_PART, IDLE_BURST, MAX_OPS_PER_MESSAGE, MAX_PARTS_PER_MESSAGE,
@@ -68,20 +68,18 @@ fn add_file(n: &mut Node, name: &str, bytes: Vec<u8>) {
     .expect("library add");
 }
 
-/// The hash of the one library file `n` holds.
-fn file_hash(n: &mut Node) -> [u8; 32] {
-    let list = n
-        .execute(Request::LibraryList {
-            kind: None,
-            tag: None,
-            search: None,
-        })
-        .expect("list");
-    let hex = list.json[0]["hash"].as_str().expect("hash").to_owned();
+/// The file hash of a library entry as listed.
+fn entry_hash(entry: &serde_json::Value) -> [u8; 32] {
+    let hex = entry["hash"].as_str().expect("hash");
     let bytes: Vec<u8> = (0..32)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
         .collect();
     bytes.try_into().expect("32 bytes")
+}
+
+/// The hash of the one library file `n` holds.
+fn file_hash(n: &mut Node) -> [u8; 32] {
+    entry_hash(&library(n)[0])
 }
 
 /// A one-shot session between `a` and `b`, run to its end; every message
@@ -172,24 +170,10 @@ fn many_small_files_travel_together_and_arrive_whole() {
     assert!(parts >= 301, "every file sent: {parts} parts");
     assert!(messages <= 4, "{parts} parts in {messages} messages");
     assert!(b.missing_blobs().expect("missing").is_empty());
-    let list = |n: &mut Node| {
-        n.execute(Request::LibraryList {
-            kind: None,
-            tag: None,
-            search: None,
-        })
-        .expect("list")
-        .json
-    };
-    let listed = list(&mut b);
-    assert_eq!(listed, list(&mut a));
+    let listed = library(&mut b);
+    assert_eq!(listed, library(&mut a));
     for entry in listed.as_array().expect("entries") {
-        let hash = entry["hash"].as_str().expect("hash");
-        let hash: [u8; 32] = (0..32)
-            .map(|i| u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).expect("hex"))
-            .collect::<Vec<u8>>()
-            .try_into()
-            .expect("32 bytes");
+        let hash = entry_hash(entry);
         assert_eq!(b.blob(&hash).expect("read"), a.blob(&hash).expect("read"));
     }
 }
@@ -595,14 +579,7 @@ fn push_doc(from: &mut Node, to: &mut Node, doc: DocKind) {
 }
 
 fn group_titles(n: &mut Node) -> Vec<String> {
-    let list = n
-        .execute(Request::LibraryList {
-            kind: None,
-            tag: None,
-            search: None,
-        })
-        .expect("list");
-    list.json
+    library(n)
         .as_array()
         .into_iter()
         .flatten()

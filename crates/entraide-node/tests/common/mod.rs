@@ -100,6 +100,17 @@ pub fn push(from: &mut Node, to: &mut Node) {
     }
 }
 
+/// The library's entries as `library list --json` prints them.
+pub fn library(n: &mut Node) -> serde_json::Value {
+    n.execute(Request::LibraryList {
+        kind: None,
+        tag: None,
+        search: None,
+    })
+    .expect("list")
+    .json
+}
+
 /// The charter text `n` shows.
 pub fn charter(n: &mut Node) -> String {
     n.execute(Request::CharterShow).expect("charter").json["text"]
