@@ -73,6 +73,7 @@ pub async fn run(
         session: Some(Session::new(peer, mode)),
         out: &out_tx,
         started: Instant::now(),
+        more: false,
     };
     let result = crate::traffic::scope(
         shared.device.0,
@@ -131,56 +132,66 @@ struct Driver<'a> {
     session: Option<Session>,
     out: &'a mpsc::Sender<Msg>,
     started: Instant,
+    /// The state machine has more to send ([`Output::more`]): it gets
+    /// [`Event::Drained`] once the writer has taken all it queued.
+    more: bool,
 }
 
 impl Driver<'_> {
     /// Hands one event to the state machine under the node's lock, then
-    /// carries out its output (and sends the next file parts while it says
-    /// there are more). `Some` once the session is over.
+    /// carries out its output. `Some` once the session is over.
     async fn step(&mut self, event: Event) -> Result<Option<End>, NetError> {
-        let mut event = Some(event);
-        while let Some(ev) = event.take() {
-            let Some(mut session) = self.session.take() else {
-                return Ok(Some(End::Done));
-            };
-            let now_ms = self.started.elapsed().as_millis() as u64;
-            let (session, output) = self
-                .shared
-                .with(move |n| {
-                    let output = session.handle(n, ev, now_ms);
-                    (session, output)
-                })
-                .await?;
-            self.session = Some(session);
-            let Output {
-                send,
-                end,
-                node_changed,
-                members_changed,
-                addrs,
-                more,
-            } = output;
-            for (device, a) in &addrs {
-                self.shared.add_addrs(device, a);
-            }
-            if members_changed {
-                self.shared.refresh_members().await;
-            }
-            if node_changed {
-                self.shared.bump();
-            }
-            for msg in send {
-                crate::traffic::queued(&msg);
-                self.out.send(msg).await.map_err(|_| NetError::Closed)?;
-            }
-            if end.is_some() {
-                return Ok(end);
-            }
-            if more {
-                event = Some(Event::Drained);
-            }
+        let Some(mut session) = self.session.take() else {
+            return Ok(Some(End::Done));
+        };
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let (session, output) = self
+            .shared
+            .with(move |n| {
+                let output = session.handle(n, event, now_ms);
+                (session, output)
+            })
+            .await?;
+        self.session = Some(session);
+        let Output {
+            send,
+            end,
+            node_changed,
+            members_changed,
+            addrs,
+            more,
+        } = output;
+        for (device, a) in &addrs {
+            self.shared.add_addrs(device, a);
         }
+        if members_changed {
+            self.shared.refresh_members().await;
+        }
+        if node_changed {
+            self.shared.bump();
+        }
+        for msg in send {
+            crate::traffic::queued(&msg);
+            self.out.send(msg).await.map_err(|_| NetError::Closed)?;
+        }
+        if end.is_some() {
+            return Ok(end);
+        }
+        self.more = more;
         Ok(None)
+    }
+
+    /// Resolves once the state machine said it has more to send and the
+    /// writer has taken everything queued: file parts are read as the peer
+    /// takes them, so a node sending many files holds about one message of
+    /// them, not as many as the queue holds (64 messages of up to 1 MiB).
+    async fn drained(&self) {
+        if !self.more {
+            return std::future::pending().await;
+        }
+        if let Ok(permits) = self.out.reserve_many(self.out.max_capacity()).await {
+            drop(permits);
+        }
     }
 }
 
@@ -221,6 +232,12 @@ async fn drive(
             reason = conn.closed() => {
                 tracing::debug!(peer = %conn.remote_id().fmt_short(), ?reason, "connection closed");
                 return if mode == Mode::OneShot { Err(NetError::Closed) } else { Ok(()) };
+            }
+            // Before the peer's messages, so that a busy peer does not
+            // hold up the files it asked for.
+            () = driver.drained() => {
+                driver.more = false;
+                Event::Drained
             }
             msg = inbox.recv() => {
                 let Some(msg) = msg else {
