@@ -1853,6 +1853,15 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// One string field, looked up alone: cheaper than [`Record::str`]
+    /// (which reads every field once) when it is the only one wanted.
+    pub(crate) fn str_alone(&self, key: &str) -> Option<String> {
+        match self.doc.get(&self.obj, key) {
+            Ok(Some((value, _))) => value.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
     pub(crate) fn string(&self, key: &str) -> String {
         self.str(key).unwrap_or_default()
     }

@@ -181,6 +181,23 @@ impl Library {
         Record::new(self.doc.read(), self.doc.root_obj("entries"))
     }
 
+    /// The file hash of every entry (as the entry gives it, in no
+    /// particular order): the entries as last read, else only their `hash`
+    /// fields (a third of the cost of reading every field), which is what
+    /// deciding whether a peer may fetch a file needs.
+    pub fn file_hashes(&self) -> Vec<String> {
+        if let Some((at, entries)) = &*self.listed.borrow()
+            && *at == self.doc.generation()
+        {
+            return entries.iter().map(|e| e.hash.clone()).collect();
+        }
+        self.root()
+            .children()
+            .into_iter()
+            .filter_map(|(_, r)| r.str_alone("hash"))
+            .collect()
+    }
+
     /// Every entry, oldest first.
     pub fn list(&self) -> Vec<LibraryEntry> {
         self.entries().to_vec()

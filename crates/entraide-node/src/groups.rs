@@ -182,9 +182,9 @@ impl Node {
                 let alliance = self
                     .docs
                     .library()?
-                    .list()
+                    .file_hashes()
                     .iter()
-                    .filter_map(|e| Self::blob_key(&e.hash))
+                    .filter_map(|h| Self::blob_key(h))
                     .collect();
                 let groups = self
                     .group_library_entries()?

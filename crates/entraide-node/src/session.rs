@@ -806,7 +806,12 @@ impl Session {
         // Changes by this device, under any of its actors (one per opening
         // of its home): nobody else has them yet.
         let device = node.device().0;
-        for doc in node.docs_shared_with(&self.peer) {
+        // Libraries first: they name the files the peer will ask for, which
+        // then travel while it takes in the other documents (they come
+        // after every document queued before them).
+        let mut docs = node.docs_shared_with(&self.peer);
+        docs.sort_by_key(|doc| doc.base() != DocKind::Library);
+        for doc in docs {
             let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
             let mine = node.doc_version_vector(doc);
             let lacking = version_beyond(&mine, &theirs);

@@ -263,11 +263,21 @@ fn documents_go_out_before_the_files_are_looked_for() {
     };
     let (sent, end) = run(&mut session, &mut a, Event::Received(hello), 0);
     assert!(end.is_none(), "{end:?}");
-    assert!(sent.iter().any(|m| matches!(m, Msg::Docs(_))), "{sent:?}");
     assert!(
         !sent.iter().any(|m| matches!(m, Msg::WantBlobs(_))),
         "{sent:?}"
     );
+    // Its library before the charter and the rest: the files the library
+    // names then travel while the newcomer takes in the other documents.
+    let docs: Vec<DocKind> = sent
+        .iter()
+        .filter_map(|m| match m {
+            Msg::Docs(bundle) => Some(bundle.doc),
+            _ => None,
+        })
+        .collect();
+    assert!(docs.contains(&DocKind::Charter), "{docs:?}");
+    assert_eq!(docs.first(), Some(&DocKind::Library), "{docs:?}");
 }
 
 /// What a peer sends is stored without waiting for the disk, and made
