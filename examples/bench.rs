@@ -515,6 +515,20 @@ fn found(root: &Path, org: &str, port: u16) -> Result<Node> {
     Ok(node)
 }
 
+/// A member's invitation from a running daemon, valid an hour.
+async fn daemon_ticket(a: &Daemon) -> Result<Ticket> {
+    let invite = a
+        .execute(Request::Invite {
+            role: "member".into(),
+            expires: "1h".into(),
+        })
+        .await?
+        .json;
+    Ok(Ticket::decode(
+        invite["ticket"].as_str().context("no ticket")?,
+    )?)
+}
+
 fn ticket(a: &mut Node) -> Result<Ticket> {
     let reply = a.execute(Request::Invite {
         role: "member".into(),
@@ -1698,14 +1712,7 @@ fn first_sync(
         let node_a = Node::open(home_a, ZONE)?;
         let a_dev = node_a.device().0;
         let a = Daemon::start(home_a, node_a, loopback(port)).await?;
-        let invite = a
-            .execute(Request::Invite {
-                role: "member".into(),
-                expires: "1h".into(),
-            })
-            .await?
-            .json;
-        let ticket = Ticket::decode(invite["ticket"].as_str().context("no ticket")?)?;
+        let ticket = daemon_ticket(&a).await?;
         let node = Node::init(newcomer, "Nouvelle association", ZONE)?;
         let n_dev = node.device().0;
         let request = node.join_request(&ticket)?;
@@ -1737,14 +1744,7 @@ fn first_sync(
         // between runs on two shared cores, their median much less.
         for i in 1..runs {
             let a = Daemon::start(home_a, Node::open(home_a, ZONE)?, loopback(port)).await?;
-            let invite = a
-                .execute(Request::Invite {
-                    role: "member".into(),
-                    expires: "1h".into(),
-                })
-                .await?
-                .json;
-            let ticket = Ticket::decode(invite["ticket"].as_str().context("no ticket")?)?;
+            let ticket = daemon_ticket(&a).await?;
             let home = Home::new(newcomer.root().with_extension(format!("again-{i}")));
             let node = Node::init(&home, &format!("Nouvelle association {i}"), ZONE)?;
             let start = Instant::now();
