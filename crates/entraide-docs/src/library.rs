@@ -417,4 +417,40 @@ mod tests {
         a.withdraw(7, "e1");
         assert_eq!(ids(&a), ["e2"]);
     }
+
+    /// The hashes read alone are those of the entries, before the entries
+    /// were ever listed and after.
+    #[test]
+    fn the_file_hashes_are_the_entries_hashes() {
+        let author = Author {
+            device: [1; 32],
+            org: "org-a".into(),
+        };
+        let mut a = Library::new(SharedDoc::new(DocKind::Library, [1; 32]));
+        for (id, hash) in [("e1", "aa"), ("e2", "bb"), ("e3", "cc")] {
+            let entry = NewEntry {
+                id,
+                title: id,
+                kind: EntryKind::Statute,
+                tags: &[],
+                size: 3,
+                hash,
+                file_name: "f.pdf",
+            };
+            a.add(&author, 5, entry).unwrap();
+        }
+        a.withdraw(6, "e2");
+        let bytes = a.doc_mut().save();
+        let b =
+            Library::new(SharedDoc::load(DocKind::Library, [2; 32], [bytes.as_slice()]).unwrap());
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let unread = sorted(b.file_hashes());
+        assert_eq!(unread, ["aa", "cc"]);
+        let listed = sorted(b.list().into_iter().map(|e| e.hash).collect());
+        assert_eq!(unread, listed);
+        assert_eq!(sorted(b.file_hashes()), listed);
+    }
 }
