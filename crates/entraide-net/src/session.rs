@@ -10,20 +10,44 @@
 //! The reader and the writer are tasks of their own so that two peers sending
 //! large bundles at once never wait on each other; the session loop only
 //! handles whole messages, which keeps it cancel-safe.
+//!
+//! The reader runs ahead of the loop by up to [`READ_AHEAD`] bytes, however
+//! many messages that is. The loop waits while its send queue is full, and
+//! so stops taking the peer's messages; if the reader stopped reading at
+//! the same time, two peers that each owe the other more than the
+//! connection holds would each wait for the other for ever (a peer whose
+//! own queue is full does not read either). The reader keeps reading
+//! instead, so the peer's queue empties, the peer reads again, and so does
+//! this node's queue. A peer that sends without end while never reading
+//! holds this much of this node's memory at most, then waits.
 
 use std::time::{Duration, Instant};
 
 use entraide_membership::DeviceId;
 use entraide_node::session::{End, Event, Output, Session, TICK_MS};
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use entraide_node::session::Mode;
 
 use crate::NetError;
 use crate::shared::{CLOSE_NOT_MEMBER, CLOSE_REFUSED, Shared};
-use crate::wire::{Msg, read_frame, write_frame};
+use crate::wire::{MAX_FRAME, Msg, decode, read_payload_at_most, write_frame};
+
+/// How many bytes of the peer's messages the reader may hold that the
+/// session loop has not handled yet. A frame larger than this (up to
+/// [`MAX_FRAME`]) is read once the loop has handled all the others.
+pub const READ_AHEAD: usize = 16 * 1024 * 1024;
+/// What a message counts against [`READ_AHEAD`] at least, whatever its
+/// size: a flood of tiny messages is bounded in number too.
+const MESSAGE_WEIGHT: usize = 4 * 1024;
+
+/// A message from the peer, and its share of [`READ_AHEAD`], given back
+/// once the session loop has handled it.
+type Incoming = (Msg, OwnedSemaphorePermit);
 
 /// Runs a session on an established connection until it ends.
 pub async fn run(
@@ -64,7 +88,7 @@ pub async fn run(
         }
     };
     let (out_tx, out_rx) = mpsc::channel::<Msg>(64);
-    let (in_tx, mut in_rx) = mpsc::channel::<Msg>(64);
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Incoming>();
     let writer = tokio::spawn(write_loop(send, out_rx));
     let reader = tokio::spawn(read_loop(recv, in_tx));
 
@@ -116,9 +140,22 @@ async fn write_loop(mut send: SendStream, mut out: mpsc::Receiver<Msg>) -> Resul
     Ok(())
 }
 
-async fn read_loop(mut recv: RecvStream, inbox: mpsc::Sender<Msg>) -> Result<(), NetError> {
-    while let Some(msg) = read_frame::<_, Msg>(&mut recv).await? {
-        if inbox.send(msg).await.is_err() {
+async fn read_loop(
+    mut recv: RecvStream,
+    inbox: mpsc::UnboundedSender<Incoming>,
+) -> Result<(), NetError> {
+    let room = Arc::new(Semaphore::new(READ_AHEAD));
+    while let Some(payload) = read_payload_at_most(&mut recv, MAX_FRAME).await? {
+        let weight = payload.len().clamp(MESSAGE_WEIGHT, READ_AHEAD);
+        let Ok(permit) = room
+            .clone()
+            .acquire_many_owned(u32::try_from(weight).unwrap_or(u32::MAX))
+            .await
+        else {
+            break;
+        };
+        let msg: Msg = decode(&payload)?;
+        if inbox.send((msg, permit)).is_err() {
             break;
         }
     }
@@ -198,7 +235,7 @@ impl Driver<'_> {
 async fn drive(
     driver: &mut Driver<'_>,
     conn: &Connection,
-    inbox: &mut mpsc::Receiver<Msg>,
+    inbox: &mut mpsc::UnboundedReceiver<Incoming>,
     mode: Mode,
     cancel: CancellationToken,
 ) -> Result<(), NetError> {
@@ -206,6 +243,8 @@ async fn drive(
     let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut event = Event::Start;
+    // The share of [`READ_AHEAD`] of the message being handled.
+    let mut handling: Option<OwnedSemaphorePermit> = None;
     loop {
         // Messages that arrived together are made durable together, once
         // none is waiting.
@@ -222,6 +261,7 @@ async fn drive(
             }
             Some(End::Node(e)) => return Err(NetError::Node(e)),
         }
+        drop(handling.take());
         if idle_due && inbox.is_empty() {
             event = Event::Idle;
             continue;
@@ -239,10 +279,11 @@ async fn drive(
                 driver.more = false;
                 Event::Drained
             }
-            msg = inbox.recv() => {
-                let Some(msg) = msg else {
+            incoming = inbox.recv() => {
+                let Some((msg, permit)) = incoming else {
                     return if mode == Mode::OneShot { Err(NetError::Closed) } else { Ok(()) };
                 };
+                handling = Some(permit);
                 crate::traffic::handled(&msg);
                 Event::Received(msg)
             }

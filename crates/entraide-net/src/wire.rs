@@ -102,6 +102,18 @@ pub async fn read_frame_at_most<R: AsyncRead + Unpin, T: for<'de> Deserialize<'d
     recv: &mut R,
     max: usize,
 ) -> Result<Option<T>, FrameError> {
+    match read_payload_at_most(recv, max).await? {
+        Some(payload) => decode(&payload).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The payload of one frame of at most `max` bytes, not decoded yet;
+/// `Ok(None)` at a clean end of stream.
+pub async fn read_payload_at_most<R: AsyncRead + Unpin>(
+    recv: &mut R,
+    max: usize,
+) -> Result<Option<Vec<u8>>, FrameError> {
     let mut len = [0u8; 4];
     match recv.read_exact(&mut len).await {
         Ok(_) => {}
@@ -120,7 +132,7 @@ pub async fn read_frame_at_most<R: AsyncRead + Unpin, T: for<'de> Deserialize<'d
     if payload.len() != len {
         return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
     }
-    decode(&payload).map(Some)
+    Ok(Some(payload))
 }
 
 /// Writes one frame.
