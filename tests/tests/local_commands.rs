@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use automerge::ReadDoc;
-use entraide_tests::{Run, TestHome};
+use entraide_tests::{Run, Serve, TestHome, cp_a, set_charter};
 use icalendar::{CalendarComponent, CalendarDateTime, Component, DatePerhapsTime};
 use serde_json::Value;
 
@@ -460,6 +460,81 @@ fn resource_add_and_list() {
     let d = by_id(&list, &drill);
     assert_eq!(d["kind"], "equipment");
     assert_eq!(d["quota"], "6h/month");
+}
+
+// ---------------------------------------------------------------- reading
+
+/// The store of a home, as bytes.
+fn store_bytes(home: &TestHome) -> Vec<u8> {
+    std::fs::read(home.path().join("entraide.redb")).expect("the store")
+}
+
+#[test]
+fn commands_that_only_read_write_nothing_to_the_home() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    book(&home, "Salle Verte", "2027-07-05T09:00", "2027-07-05T11:30");
+    set_charter(&home, "Charte commune\n");
+    let before = store_bytes(&home);
+    let reads: [&[&str]; 12] = [
+        &["status"],
+        &["member", "list"],
+        &["audit"],
+        &["charter", "show"],
+        &["charter", "history"],
+        &["values", "list"],
+        &["library", "list"],
+        &["resource", "list"],
+        &["bookings", "--resource", "Salle Verte"],
+        &["proposals"],
+        &["event", "list"],
+        &["org", "list"],
+    ];
+    for args in reads {
+        home.ok(args);
+    }
+    assert_eq!(
+        home.json(&["bookings", "--resource", "Salle Verte"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // Not a byte of the store changed: a home on a slow disk pays no
+    // write, a home being backed up is not touched.
+    assert!(
+        store_bytes(&home) == before,
+        "a command that only reads wrote to the store"
+    );
+    // A write still goes through.
+    book(&home, "Salle Verte", "2027-07-06T09:00", "2027-07-06T11:30");
+    assert!(store_bytes(&home) != before);
+    assert_eq!(
+        array(&home.json(&["bookings", "--resource", "Salle Verte"])).len(),
+        2
+    );
+}
+
+#[test]
+fn a_home_left_open_by_a_crash_answers_reads_and_is_repaired() {
+    let home = TestHome::founded(ORG);
+    room(&home, "Salle Verte");
+    book(&home, "Salle Verte", "2027-07-05T09:00", "2027-07-05T11:30");
+    // Copied while `serve` holds it: the copy is a home whose process died
+    // without closing its store.
+    let serve = Serve::start(&home);
+    let copy = TestHome::new();
+    cp_a(&home, &copy);
+    serve.stop();
+    // Reading alone cannot repair it: the first read opens it to write.
+    let listed = copy.json(&["bookings", "--resource", "Salle Verte"]);
+    assert_eq!(array(&listed).len(), 1);
+    // Repaired and closed cleanly, it is read without a write.
+    let before = store_bytes(&copy);
+    copy.json(&["bookings", "--resource", "Salle Verte"]);
+    assert!(
+        store_bytes(&copy) == before,
+        "the second read wrote to the store"
+    );
 }
 
 // ---------------------------------------------------------------- bookings

@@ -43,10 +43,19 @@ pub fn ask_daemon(home: &Home, request: &Request) -> Option<Result<Reply, Failur
 
 /// Runs `request` on the node of `home`: through the daemon if one runs,
 /// else directly.
+/// A request that only reads ([`Request::only_reads`]) opens the home to
+/// read only; should it write after all, it is asked again of the home
+/// opened to write.
 pub fn execute(home: &Home, zone: Tz, request: Request) -> Result<Reply, Failure> {
     match reach(home, zone, Some(&request))? {
         Reached::Daemon(answer) => answer,
-        Reached::Node(mut node) => Ok(node.execute(request)?),
+        Reached::Node(mut node) => match node.execute(request.clone()) {
+            Err(e) if e.is_read_only() => {
+                drop(node);
+                Ok(open_node(home, zone)?.execute(request)?)
+            }
+            answer => Ok(answer?),
+        },
     }
 }
 
@@ -82,7 +91,11 @@ fn reach(home: &Home, zone: Tz, request: Option<&Request>) -> Result<Reached, Fa
         if let Some(answer) = request.and_then(|r| ask_daemon(home, r)) {
             return Ok(Reached::Daemon(answer));
         }
-        match Node::open(home, zone) {
+        let opened = match request {
+            Some(r) if r.only_reads() => Node::open_to_read(home, zone),
+            _ => Node::open(home, zone),
+        };
+        match opened {
             Ok(node) => return Ok(Reached::Node(Box::new(node))),
             Err(NodeError::Open(OpenError::Locked { .. }))
                 if std::time::Instant::now() < deadline =>

@@ -159,6 +159,10 @@ pub(crate) fn load_doc(
     let chunks = store.doc_chunks(&kind.name())?;
     let mut doc = SharedDoc::load(kind, device, chunks.iter().map(Vec::as_slice))?;
     doc.write_as(epoch);
+    // A store opened to read only keeps its chunks as they are.
+    if store.is_read_only() {
+        return Ok(doc);
+    }
     if chunks.len() > COMPACT_AFTER_CHUNKS {
         let mut batch = WriteBatch::new();
         batch.replace_doc(&kind.name(), doc.save());

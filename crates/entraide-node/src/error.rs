@@ -128,6 +128,13 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// A write refused by a node opened to read only
+    /// ([`crate::Node::open_to_read`]): the same request may succeed on a
+    /// node opened by [`crate::Node::open`].
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_read_only())
+    }
+
     /// 2 for bad input or usage, 1 for anything else.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -225,13 +225,37 @@ impl Node {
         Self::open_with(home, zone, Box::new(SystemEnv))
     }
 
+    /// Opens the node of `home` for a request that only reads
+    /// ([`Request::only_reads`]): its store is opened to read only, so
+    /// nothing is written to the home, when it can be (a store left by a
+    /// crash must be opened to write, which repairs it). A write the
+    /// request makes after all fails with [`NodeError::is_read_only`]: ask
+    /// again of a node opened by [`Node::open`].
+    pub fn open_to_read(home: &Home, zone: Tz) -> Result<Node, NodeError> {
+        if home.store_path().exists()
+            && let Ok(store) = Store::open_read_only(&home.store_path())
+        {
+            return Self::open_store(home, zone, Box::new(SystemEnv), store);
+        }
+        Self::open(home, zone)
+    }
+
     /// [`Node::open`], with the time and randomness of `env`.
     pub fn open_with(home: &Home, zone: Tz, env: Box<dyn Env>) -> Result<Node, NodeError> {
         if !home.store_path().exists() {
             return Err(NodeError::NotInitialised(home.root().to_owned()));
         }
-        let key = home.load_key()?;
         let store = Store::open(&home.store_path())?;
+        Self::open_store(home, zone, env, store)
+    }
+
+    fn open_store(
+        home: &Home,
+        zone: Tz,
+        env: Box<dyn Env>,
+        store: Store,
+    ) -> Result<Node, NodeError> {
+        let key = home.load_key()?;
         let device = DeviceId(key.verifying_key().to_bytes());
         let text = |k: &str| -> Result<String, NodeError> {
             let bytes = store.meta(k)?.unwrap_or_default();

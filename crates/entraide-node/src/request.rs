@@ -554,6 +554,47 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether answering it only reads the node: the command line then
+    /// opens the home to read only ([`crate::Node::open_to_read`]), which
+    /// writes nothing to it. A request listed here that writes after all
+    /// is refused there and asked again of a node opened to write, so this
+    /// list decides only what a command costs, never what it does.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Self::Status
+                | Self::MemberList
+                | Self::MemberLog
+                | Self::Audit
+                | Self::CharterShow
+                | Self::CharterHistory
+                | Self::CharterAdopted
+                | Self::CharterDiff { .. }
+                | Self::ValuesList
+                | Self::LibraryList { .. }
+                | Self::LibraryGet { .. }
+                | Self::ResourceList
+                | Self::Bookings { .. }
+                | Self::CalendarExport { .. }
+                | Self::Peers
+                | Self::Proposals { .. }
+                | Self::Decisions
+                | Self::DecisionsExport
+                | Self::EventList
+                | Self::EventAttendance { .. }
+                | Self::GroupList
+                | Self::GroupNotes { .. }
+                | Self::Fees
+                | Self::Ledger { .. }
+                | Self::LedgerExport { .. }
+                | Self::OrgShow { .. }
+                | Self::OrgList { .. }
+                | Self::Export { .. }
+        )
+    }
+}
+
 /// A node's answer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Reply {

@@ -35,7 +35,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, TransactionError, WriteTransaction,
+};
 
 /// The store format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 3;
@@ -153,7 +156,16 @@ pub struct StoreError {
     reason: String,
 }
 
+/// Why a store opened by [`Store::open_read_only`] refuses a write.
+const READ_ONLY: &str = "it was opened to read only";
+
 impl StoreError {
+    /// Whether it is a write refused by a store opened to read only: the
+    /// same write on a store opened by [`Store::open`] may succeed.
+    pub fn is_read_only(&self) -> bool {
+        self.reason == READ_ONLY
+    }
+
     fn read(e: impl std::fmt::Display) -> Self {
         Self {
             action: "read",
@@ -299,11 +311,42 @@ impl WriteBatch {
     }
 }
 
+/// The database, opened to write or to read only.
+enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Db::Writable(db) => db.fmt(f),
+            Db::ReadOnly(_) => f.write_str("ReadOnlyDatabase"),
+        }
+    }
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<ReadTransaction, TransactionError> {
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        match self {
+            Db::Writable(db) => db.begin_write().map_err(StoreError::write),
+            Db::ReadOnly(_) => Err(StoreError::write(READ_ONLY)),
+        }
+    }
+}
+
 /// A node's store.
 #[derive(Debug)]
 pub struct Store {
     /// Always `Some` until the store is dropped.
-    db: Option<Database>,
+    db: Option<Db>,
     /// Deferred commits not yet made durable, and their bytes.
     deferred: std::sync::Mutex<Deferred>,
     /// Set once redb panicked on a damaged page: from then on every call is
@@ -360,7 +403,7 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
 }
 
 impl Store {
-    fn from_db(db: Database) -> Self {
+    fn from_db(db: Db) -> Self {
         Self {
             db: Some(db),
             damaged: AtomicBool::new(false),
@@ -375,7 +418,7 @@ impl Store {
     fn guarded<T>(
         &self,
         action: &'static str,
-        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+        f: impl FnOnce(&Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let damaged = || StoreError {
             action,
@@ -402,7 +445,7 @@ impl Store {
             });
         }
         let db = Database::create(path).map_err(|e| open_error(path, e))?;
-        let store = Self::from_db(db);
+        let store = Self::from_db(Db::Writable(db));
         store.write_format(path)?;
         Ok(store)
     }
@@ -415,6 +458,37 @@ impl Store {
             path: path.to_owned(),
             reason: e.to_string(),
         })
+    }
+
+    /// Opens an existing store to read only: nothing is written to the
+    /// file, not even what redb writes when it opens and closes a database
+    /// (a few pages and five fsyncs, which a command that only reads need
+    /// not pay, on a slow disk least of all). Every write is refused
+    /// ([`StoreError::is_read_only`]). Only a store of this code's format
+    /// that was closed cleanly opens so; for any other (one left by a
+    /// crash, which opening it to write repairs, one of another format,
+    /// one that is not a store) this fails, and [`Store::open`] says why.
+    pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
+        let opened = std::panic::catch_unwind(|| ReadOnlyDatabase::open(path)).map_err(|_| {
+            OpenError::NotAStore {
+                path: path.to_owned(),
+                reason: "its pages are damaged".into(),
+            }
+        })?;
+        let db = opened.map_err(|e| open_error(path, e))?;
+        let store = Self::from_db(Db::ReadOnly(db));
+        match store.meta("format") {
+            Ok(Some(format)) if format == FORMAT_VERSION.to_le_bytes() => Ok(store),
+            _ => Err(OpenError::NotAStore {
+                path: path.to_owned(),
+                reason: "not of this version's format".into(),
+            }),
+        }
+    }
+
+    /// Whether it was opened by [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.db, Some(Db::ReadOnly(_)))
     }
 
     /// Opens an existing store, checking that it is one and of our format.
@@ -433,7 +507,7 @@ impl Store {
             }
         })?;
         let db = opened.map_err(|e| open_error(path, e))?;
-        let store = Self::from_db(db);
+        let store = Self::from_db(Db::Writable(db));
         let damaged = || OpenError::NotAStore {
             path: path.to_owned(),
             reason: "its pages are damaged".into(),
@@ -668,7 +742,7 @@ impl Store {
             return Ok(());
         }
         self.guarded("written", |db| {
-            let tx = db.begin_write().map_err(StoreError::write)?;
+            let tx = db.begin_write()?;
             tx.commit().map_err(StoreError::write)
         })?;
         self.set_deferred(|d| *d = Deferred::default());
@@ -698,7 +772,7 @@ impl Store {
         }
         let bytes = batch.bytes();
         self.guarded("written", |db| {
-            let mut tx = db.begin_write().map_err(StoreError::write)?;
+            let mut tx = db.begin_write()?;
             tx.set_durability(durability).map_err(StoreError::write)?;
             // Only the tables the batch writes are opened: a booking writes
             // two of the seven, and each table opened costs the commit.
@@ -1026,5 +1100,72 @@ mod tests {
         let path = dir.path().join("s.redb");
         let _store = Store::create(&path).unwrap();
         assert!(matches!(Store::open(&path), Err(OpenError::Locked { .. })));
+    }
+
+    #[test]
+    fn a_store_opened_to_read_only_reads_and_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            let store = Store::create(&path).unwrap();
+            let mut b = WriteBatch::new();
+            b.doc_chunk("charter", vec![1, 2, 3])
+                .meta("org_name", b"A".to_vec());
+            store.commit(b).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        {
+            let store = Store::open_read_only(&path).unwrap();
+            assert!(store.is_read_only());
+            assert_eq!(store.doc_chunks("charter").unwrap(), vec![vec![1, 2, 3]]);
+            assert_eq!(store.meta("org_name").unwrap(), Some(b"A".to_vec()));
+            // Held open to write, it is locked to the others.
+            assert!(matches!(Store::open(&path), Err(OpenError::Locked { .. })));
+            let mut b = WriteBatch::new();
+            b.doc_chunk("charter", vec![4]);
+            let refused = store.commit(b.clone()).unwrap_err();
+            assert!(refused.is_read_only(), "{refused}");
+            assert!(store.commit_deferred(b).unwrap_err().is_read_only());
+            assert!(store.flush().is_ok(), "nothing waits to be flushed");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "not a byte written");
+        // Opened to write, the same write goes through.
+        let store = Store::open(&path).unwrap();
+        assert!(!store.is_read_only());
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![4]);
+        store.commit(b).unwrap();
+        assert_eq!(store.doc_chunks("charter").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_store_left_open_by_a_crash_or_of_another_format_is_not_opened_to_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Store::create(&path).unwrap();
+        let mut b = WriteBatch::new();
+        b.doc_chunk("charter", vec![1]);
+        store.commit(b).unwrap();
+        // A copy taken while it is open is a store its process left by
+        // crashing: opening it to write repairs it, reading alone cannot.
+        let crashed = dir.path().join("crashed.redb");
+        std::fs::copy(&path, &crashed).unwrap();
+        assert!(Store::open_read_only(&crashed).is_err());
+        let repaired = Store::open(&crashed).unwrap();
+        assert_eq!(repaired.doc_chunks("charter").unwrap(), vec![vec![1]]);
+        drop(repaired);
+        assert!(
+            Store::open_read_only(&crashed).is_ok(),
+            "closed cleanly now"
+        );
+        drop(store);
+        // Another format: refused here, explained by `open`.
+        let mut b = WriteBatch::new();
+        b.meta("format", 2u32.to_le_bytes().to_vec());
+        Store::open(&path).unwrap().commit(b).unwrap();
+        assert!(Store::open_read_only(&path).is_err());
+        let garbage = dir.path().join("g.redb");
+        std::fs::write(&garbage, b"not a database").unwrap();
+        assert!(Store::open_read_only(&garbage).is_err());
     }
 }
