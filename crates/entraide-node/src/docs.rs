@@ -18,9 +18,14 @@
 //! while no later chunk was written (`Docs::summary`): `serve` syncs from
 //! summaries and reads a document only when something needs its content.
 //!
+//! Each part of the calendar keeps the ids and names of its resources
+//! beside its chunks (`Docs::resource_named`), so that a resource given by
+//! name is read from its own part, not searched for part after part.
+//!
 //! This module never writes a document's content: only the compaction of
-//! a document stored in many chunks into one, when it is loaded, and the
-//! summary of one loaded without a summary that holds.
+//! a document stored in many chunks into one, when it is loaded, the
+//! summary of one loaded without a summary that holds, and a part's
+//! resource names when they changed.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -40,6 +45,10 @@ use crate::sync::Attestation;
 /// Documents with more stored chunks than this are compacted into one when
 /// loaded.
 const COMPACT_AFTER_CHUNKS: usize = 256;
+
+/// Where each part of the calendar keeps, beside its chunks, the ids and
+/// names of its resources (`Docs::resource_named`).
+pub(crate) const RESOURCE_NAMES: &[u8] = b"resource_names";
 
 /// The alliance's shared documents as this node holds them, with their
 /// signatures, the changes it refused, and the library files it lacks.
@@ -263,13 +272,72 @@ impl Docs {
     /// One part of the calendar, loaded first if it is not yet.
     pub(crate) fn calendar(&self, part: Part) -> Result<&Calendar, NodeError> {
         let slot = &self.calendar[usize::from(part.index())];
-        loaded(
+        let fresh = slot.get().is_none();
+        let calendar = loaded(
             slot,
             DocKind::Calendar(part),
             &self.store,
             self.device,
             self.epoch,
+        )?;
+        if fresh {
+            self.note_resource_names(part, calendar);
+        }
+        Ok(calendar)
+    }
+
+    /// The ids and names of a part's resources, as stored beside its chunks
+    /// (`WriteBatch::doc_extra` under [`RESOURCE_NAMES`]).
+    pub(crate) fn resource_names(calendar: &Calendar) -> Vec<u8> {
+        let names: Vec<(String, String)> = calendar
+            .resources()
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        postcard::to_allocvec(&names).unwrap_or_default()
+    }
+
+    /// Keeps a part's resource names up to date in the store, once it is
+    /// loaded (what peers sent may have added or renamed resources): not
+    /// durable at once, and not at all in a store opened to read only.
+    fn note_resource_names(&self, part: Part, calendar: &Calendar) {
+        if self.store.is_read_only() {
+            return;
+        }
+        let name = DocKind::Calendar(part).name();
+        let names = Self::resource_names(calendar);
+        if self.store.doc_extra(&name, RESOURCE_NAMES).ok().flatten() == Some(names.clone()) {
+            return;
+        }
+        let mut batch = WriteBatch::new();
+        batch.doc_extra(&name, RESOURCE_NAMES, names);
+        let _ = self.store.commit_deferred(batch);
+    }
+
+    /// The id of the alliance's resource that `query` names (an id, a
+    /// name, an id prefix, read as everywhere else), from the names each
+    /// part of the calendar kept when it was last loaded to write: a hint,
+    /// so that a command finds a resource by name without loading every
+    /// part, to be checked in the part the id belongs to. `None` when the
+    /// names kept do not say (a part never loaded to write, a resource
+    /// added by a peer since).
+    pub(crate) fn resource_named(&self, query: &str) -> Option<String> {
+        let mut names: Vec<(String, String)> = Vec::new();
+        for part in Part::all() {
+            let kept = self
+                .store
+                .doc_extra(&DocKind::Calendar(part).name(), RESOURCE_NAMES)
+                .ok()
+                .flatten()?;
+            names.extend(postcard::from_bytes::<Vec<(String, String)>>(&kept).ok()?);
+        }
+        entraide_docs::lookup::resolve(
+            query,
+            names.iter().map(|(id, name)| (id.as_str(), name.as_str())),
+            "resource",
+            "resource list",
         )
+        .ok()
     }
 
     /// The attestations held for `doc`, by actor (one range of the map, not
@@ -286,6 +354,7 @@ impl Docs {
 
     /// One part of the calendar to change, loaded first if it is not yet.
     pub(crate) fn calendar_mut(&mut self, part: Part) -> Result<&mut Calendar, NodeError> {
+        self.calendar(part)?;
         let slot = &mut self.calendar[usize::from(part.index())];
         loaded_mut(
             slot,

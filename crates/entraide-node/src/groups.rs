@@ -263,10 +263,24 @@ impl Node {
     }
 
     /// A resource by id, id prefix or name, with the calendar it is in.
+    ///
+    /// The resource names each part of the calendar keeps in the store say
+    /// which part to read first (`Docs::resource_named`): a name or an id
+    /// prefix is found by reading one part instead of each in turn, and
+    /// the part read confirms it. Where they do not say, or the part does
+    /// not confirm, every calendar is searched.
     pub(crate) fn find_resource(
         &mut self,
         query: &str,
     ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
+        if let Some(id) = self.docs.resource_named(query) {
+            // The names kept may be older than the part: it must read the
+            // query as the same resource.
+            match self.find_resource_in(query, [DocKind::calendar_of(&id)]) {
+                Ok(found) if found.1.id == id => return Ok(found),
+                _ => {}
+            }
+        }
         let calendars = self.calendars(Some(query))?;
         self.find_resource_in(query, calendars)
     }

@@ -1627,8 +1627,20 @@ impl Node {
                 hours,
             },
         )?;
-        self.persist(doc, WriteBatch::new())?;
+        self.persist(doc, self.resource_names_of(doc)?)?;
         Ok(Reply::new(json!({"id": id}), id))
+    }
+
+    /// A batch that keeps the resource names of `doc`, a part of the
+    /// calendar whose resources changed, as they now are (see
+    /// `Node::find_resource`); empty for a group's calendar.
+    fn resource_names_of(&self, doc: DocKind) -> Result<WriteBatch, NodeError> {
+        let mut batch = WriteBatch::new();
+        if let DocKind::Calendar(part) = doc {
+            let names = crate::docs::Docs::resource_names(self.docs.calendar(part)?);
+            batch.doc_extra(&doc.name(), crate::docs::RESOURCE_NAMES, names);
+        }
+        Ok(batch)
     }
 
     /// A resource's name is the alliance's to give once: the part `doc`
@@ -1695,7 +1707,7 @@ impl Node {
         let (author, now) = (self.author(), self.env.now_ms());
         let updated =
             calendar_in(&mut self.docs, doc)?.edit_resource(&author, now, &resource.id, &change)?;
-        self.persist(doc, WriteBatch::new())?;
+        self.persist(doc, self.resource_names_of(doc)?)?;
         let json = self.resource_json(doc, &updated, now)?;
         Ok(Reply::new(json, format!("{} changed", updated.name)))
     }
@@ -1718,7 +1730,7 @@ impl Node {
             reason,
             &dir,
         )?;
-        self.persist(doc, WriteBatch::new())?;
+        self.persist(doc, self.resource_names_of(doc)?)?;
         let ids: Vec<&str> = declined.iter().map(|b| b.id.as_str()).collect();
         Ok(Reply::new(
             json!({"id": resource.id, "withdrawn": true, "declined": ids}),

@@ -3,6 +3,7 @@
 //! never of the others, and never a panic or an empty document in its place.
 
 use chrono_tz::Tz;
+use entraide_docs::{DocKind, Part};
 use entraide_node::{Home, Node, Request};
 use entraide_store::{Store, WriteBatch};
 
@@ -139,11 +140,21 @@ fn a_damaged_group_document_is_an_error_not_an_empty_one() {
     assert!(e.to_string().contains(&name), "the error names it: {e}");
     a.execute(notes("Autre texte"))
         .expect_err("nothing is written over a document that cannot be read");
-    // A group's documents load together: the calendars `bookings` searches
+    // A group's documents load together: the calendars `bookings` lists
     // include the group's, so it fails too, naming the document; what
-    // reads only the alliance's documents still answers.
-    let e = bookings(&mut a).expect_err("the group's documents are read together");
+    // reads only the alliance's documents still answers, the bookings of
+    // an alliance room among them (its part of the calendar is found by
+    // its name alone).
+    let e = a
+        .execute(Request::Bookings {
+            resource: None,
+            org: None,
+            from: None,
+            to: None,
+        })
+        .expect_err("the group's documents are read together");
     assert!(e.to_string().contains(&name), "{e}");
+    assert_eq!(bookings(&mut a).expect("the room's bookings"), 1);
     let charter = a.execute(Request::CharterShow).expect("the charter");
     assert_eq!(charter.json["text"], "Nous, associations...");
     drop(a);
@@ -153,4 +164,101 @@ fn a_damaged_group_document_is_an_error_not_an_empty_one() {
         vec![chunk],
         "the notes are left as they were, for recovery"
     );
+}
+
+#[test]
+fn a_resource_named_is_read_from_its_own_part_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut a = founder(&dir);
+    for n in 1..=9 {
+        add_room(&mut a, &format!("Salle {n}"));
+    }
+    let listed = a.execute(Request::ResourceList).expect("list");
+    // A room whose id is in another part than the one its name hashes to
+    // (where a search by name used to start).
+    let (name, id) = listed
+        .json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().expect("name").to_owned(),
+                r["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .find(|(name, id)| DocKind::calendar_of(name) != DocKind::calendar_of(id))
+        .expect("one of nine rooms");
+    let home = a.home().clone();
+    drop(a);
+    // Every other part of the calendar damaged: reading any of them fails.
+    let store = Store::open(&home.store_path()).expect("store");
+    for part in Part::all().map(DocKind::Calendar) {
+        if part != DocKind::calendar_of(&id) {
+            let mut batch = WriteBatch::new();
+            batch.replace_doc(&part.name(), vec![0x85, 0x6f, 0x4a, 0x83, 0xff, 0xff, 0xff]);
+            store.commit(batch).expect("commit");
+        }
+    }
+    drop(store);
+
+    let mut n = Node::open_to_read(&home, Tz::UTC).expect("open");
+    for query in [name.as_str(), &id[..8], &name.to_uppercase()] {
+        let reply = n
+            .execute(Request::Bookings {
+                resource: Some(query.into()),
+                org: None,
+                from: None,
+                to: None,
+            })
+            .unwrap_or_else(|e| panic!("{query}: only its own part is read: {e}"));
+        assert_eq!(reply.json.as_array().map(Vec::len), Some(0));
+    }
+    // A name no part keeps: every part is searched, and the damage shows.
+    let unknown = n.execute(Request::Bookings {
+        resource: Some("Salle Rouge".into()),
+        org: None,
+        from: None,
+        to: None,
+    });
+    assert!(unknown.is_err(), "{unknown:?}");
+}
+
+#[test]
+fn a_resource_added_or_renamed_by_a_peer_is_found_by_its_new_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut a = founder(&dir);
+    let mut b = common::node(&dir, "b");
+    common::admit(&mut a, &mut b);
+    add_room(&mut a, "Salle Verte");
+    common::push(&mut a, &mut b);
+    let find = |n: &mut Node, query: &str| {
+        n.execute(Request::Bookings {
+            resource: Some(query.into()),
+            org: None,
+            from: None,
+            to: None,
+        })
+        .map(|_| ())
+    };
+    find(&mut b, "Salle Verte").expect("b knows the room");
+    let home_b = b.home().clone();
+    drop(b);
+    // A adds a room and renames the first; B receives both while it holds
+    // the names each part kept before.
+    add_room(&mut a, "Salle Bleue");
+    a.execute(Request::ResourceEdit(entraide_node::ResourceEdit {
+        resource: "Salle Verte".into(),
+        name: Some("Salle Jaune".into()),
+        ..Default::default()
+    }))
+    .expect("rename");
+    let mut b = Node::open(&home_b, Tz::UTC).expect("open b");
+    common::push(&mut a, &mut b);
+    drop(b);
+    let mut b = Node::open_to_read(&home_b, Tz::UTC).expect("open b to read");
+    find(&mut b, "Salle Bleue").expect("the new room");
+    find(&mut b, "Salle Jaune").expect("the new name");
+    let old = find(&mut b, "Salle Verte").expect_err("the old name is gone");
+    assert!(old.to_string().contains("no resource matches"), "{old}");
 }

@@ -616,6 +616,16 @@ impl Store {
         })
     }
 
+    /// One sync metadata entry of a document ([`WriteBatch::doc_extra`]).
+    pub fn doc_extra(&self, doc: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_table(DOC_EXTRAS, None, |table| {
+            Ok(table
+                .get((doc, key))
+                .map_err(StoreError::read)?
+                .map(|v| v.value().to_vec()))
+        })
+    }
+
     /// Every sync metadata entry of a document.
     pub fn doc_extras(&self, doc: &str) -> Result<Vec<KeyValue>, StoreError> {
         self.read_table(DOC_EXTRAS, Vec::new(), |table| {
