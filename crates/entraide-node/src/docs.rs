@@ -110,6 +110,9 @@ pub(crate) struct Docs {
     /// What unloaded alliance documents hold, as their summaries stored
     /// beside their chunks say (see [`Docs::summary`]).
     summaries: BTreeMap<DocKind, Summary>,
+    /// Parts of the calendar that peers changed since their resource names
+    /// were last kept (`Docs::keep_resource_names`).
+    pub(crate) names_to_keep: std::collections::BTreeSet<Part>,
 }
 
 /// What a document's stored chunks hold: its version vector and heads,
@@ -256,6 +259,7 @@ impl Docs {
             file_sizes: BTreeMap::new(),
             quota_cache: None,
             summaries: BTreeMap::new(),
+            names_to_keep: Default::default(),
         }
     }
 
@@ -312,6 +316,16 @@ impl Docs {
         let mut batch = WriteBatch::new();
         batch.doc_extra(&name, RESOURCE_NAMES, names);
         let _ = self.store.commit_deferred(batch);
+    }
+
+    /// Keeps the resource names of the parts peers changed, as they now
+    /// are (once per burst of received changes, not per change).
+    pub(crate) fn keep_resource_names(&mut self) {
+        for part in std::mem::take(&mut self.names_to_keep) {
+            if let Some(calendar) = self.calendar[usize::from(part.index())].get() {
+                self.note_resource_names(part, calendar);
+            }
+        }
     }
 
     /// The id of the alliance's resource that `query` names (an id, a

@@ -465,7 +465,14 @@ impl Node {
         }
         let stored = match origin {
             Origin::Here => self.store.commit(batch).map_err(NodeError::from),
-            Origin::Peer => self.store_received(batch),
+            Origin::Peer => {
+                // A peer may have added or renamed resources: their names
+                // are kept again at the next flush.
+                if let DocKind::Calendar(part) = kind {
+                    self.docs.names_to_keep.insert(part);
+                }
+                self.store_received(batch)
+            }
         };
         if let Err(e) = stored {
             self.reload_doc(kind)?;

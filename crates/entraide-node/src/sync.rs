@@ -1049,6 +1049,7 @@ impl Node {
 
     /// Makes what peers sent so far durable (nothing to do if it is).
     pub fn flush(&mut self) -> Result<(), NodeError> {
+        self.docs.keep_resource_names();
         Ok(self.store.flush()?)
     }
 

@@ -192,15 +192,7 @@ fn a_resource_named_is_read_from_its_own_part_alone() {
     let home = a.home().clone();
     drop(a);
     // Every other part of the calendar damaged: reading any of them fails.
-    let store = Store::open(&home.store_path()).expect("store");
-    for part in Part::all().map(DocKind::Calendar) {
-        if part != DocKind::calendar_of(&id) {
-            let mut batch = WriteBatch::new();
-            batch.replace_doc(&part.name(), vec![0x85, 0x6f, 0x4a, 0x83, 0xff, 0xff, 0xff]);
-            store.commit(batch).expect("commit");
-        }
-    }
-    drop(store);
+    damage_parts_but(&home, DocKind::calendar_of(&id));
 
     let mut n = Node::open_to_read(&home, Tz::UTC).expect("open");
     for query in [name.as_str(), &id[..8], &name.to_uppercase()] {
@@ -261,4 +253,37 @@ fn a_resource_added_or_renamed_by_a_peer_is_found_by_its_new_name() {
     find(&mut b, "Salle Jaune").expect("the new name");
     let old = find(&mut b, "Salle Verte").expect_err("the old name is gone");
     assert!(old.to_string().contains("no resource matches"), "{old}");
+    drop(b);
+    // Once B makes what it received durable, it keeps the new names too:
+    // with every other part damaged, a room A adds is found by name.
+    add_room(&mut a, "Salle Rose");
+    let mut b = Node::open(&home_b, Tz::UTC).expect("open b");
+    common::push(&mut a, &mut b);
+    b.flush().expect("flush");
+    let rose = b
+        .execute(Request::ResourceList)
+        .expect("list")
+        .json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["name"] == "Salle Rose")
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .expect("the new room");
+    drop(b);
+    damage_parts_but(&home_b, DocKind::calendar_of(&rose));
+    let mut b = Node::open_to_read(&home_b, Tz::UTC).expect("open b to read");
+    find(&mut b, "Salle Rose").expect("found in its own part alone");
+}
+
+/// Damages every part of the calendar but `keep`: reading any fails.
+fn damage_parts_but(home: &Home, keep: DocKind) {
+    let store = Store::open(&home.store_path()).expect("store");
+    for part in Part::all().map(DocKind::Calendar) {
+        if part != keep {
+            let mut batch = WriteBatch::new();
+            batch.replace_doc(&part.name(), vec![0x85, 0x6f, 0x4a, 0x83, 0xff, 0xff, 0xff]);
+            store.commit(batch).expect("commit");
+        }
+    }
 }
