@@ -70,7 +70,7 @@ pub trait Members: Sync {
 
 /// A change the check refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("change {change} by {}: {rule}", hex(author))]
+#[error("change {change} by {}: {rule}", hex::encode(author))]
 pub struct Refusal {
     /// The refused change.
     pub change: ChangeHash,
@@ -87,11 +87,10 @@ pub struct Refusal {
 /// proposal): 8 random bytes from the caller, then the first 8 bytes of the
 /// creating device's key, as 32 lowercase hex digits.
 pub fn record_id(random: [u8; 8], device: &[u8; 32]) -> String {
-    random
-        .iter()
-        .chain(&device[..8])
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&random);
+    bytes[8..].copy_from_slice(&device[..8]);
+    hex::encode(bytes)
 }
 
 /// The names each kind of field takes: the same enums that write them.
@@ -315,7 +314,7 @@ impl Places {
             return Some(place.clone());
         }
         let exid = doc
-            .import_obj(&format!("{}@{}", id.counter, hex(id.actor)))
+            .import_obj(&format!("{}@{}", id.counter, hex::encode(id.actor)))
             .ok()?;
         let mut steps = Vec::new();
         let mut child_creator = id.actor.to_vec();
@@ -437,7 +436,7 @@ fn check_written<'x, 'o: 'x>(
         .or_insert_with(|| {
             members
                 .org_of(&device)
-                .map(|org| (Rc::from(org), Rc::from(hex(&device))))
+                .map(|org| (Rc::from(org), Rc::from(hex::encode(device))))
         })
         .clone();
     let Some((org, device_hex)) = author else {
@@ -952,7 +951,7 @@ fn packed_booking(ctx: &Ctx<'_>, op: &Op<'_>) -> Result<(), String> {
     let Some(b) = crate::calendar::BookingFixed::unpack(bytes) else {
         return Err("fixed: not a booking's packed fields of a known version".into());
     };
-    if b.org != *ctx.org || crate::calendar::hex(&b.device) != *ctx.device_hex {
+    if b.org != *ctx.org || hex::encode(b.device) != *ctx.device_hex {
         return Err("a booking is made in its writer's own name, by its own device".into());
     }
     let within = |s: &str, max: usize| s.chars().count() <= max;
@@ -1190,10 +1189,6 @@ fn vote_field(ctx: &Ctx<'_>, here: bool, key: Option<&str>, op: &Op<'_>) -> Resu
         "at" => scalar(op, field, Want::Int),
         _ => Err(format!("a vote has no field '{field}' of this kind")),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where each operation of `changes` (which `doc` holds) writes: the map

@@ -1392,7 +1392,7 @@ impl Calendar {
         // Hybrid logical clock: never behind a booking this node knows.
         let latest = latest.unwrap_or(i64::MIN);
         let created_at = now_ms.max(latest.saturating_add(1));
-        let device_hex = hex(&author.device);
+        let device_hex = hex::encode(author.device);
         let bookings_root = self.doc.root_obj("bookings");
         let parent = match self.bookings_root().child(&resource.id) {
             Some(r) => r.obj().clone(),
@@ -1528,7 +1528,7 @@ impl Calendar {
             .iter()
             .map(|b| self.booking_obj(b).ok_or(CalendarError::Name))
             .collect::<Result<_, _>>()?;
-        let device_hex = hex(&author.device);
+        let device_hex = hex::encode(author.device);
         let tx = self.doc.write();
         for (obj, booking) in objs.iter().zip(bookings) {
             let _ = tx.put(obj, "cancelled_by", author.org.as_str());
@@ -1575,7 +1575,11 @@ impl Calendar {
             if approve { "approved" } else { "declined" },
         );
         let _ = tx.put(&obj, "decided_by", author.org.as_str());
-        let _ = tx.put(&obj, "decided_by_device", hex(&author.device).as_str());
+        let _ = tx.put(
+            &obj,
+            "decided_by_device",
+            hex::encode(author.device).as_str(),
+        );
         if let Some(r) = reason.map(str::trim).filter(|r| !r.is_empty()) {
             let _ = tx.put(&obj, "decision_reason", r);
         }
@@ -1611,7 +1615,7 @@ impl Calendar {
             .filter(|b| b.to > now_ms && !is_closed(b))
             .collect();
         let targets: Vec<ObjId> = future.iter().filter_map(|b| self.booking_obj(b)).collect();
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let tx = self.doc.write();
         let _ = tx.put(&obj, "withdrawn_at", ScalarValue::Int(now_ms));
         for b in &targets {
@@ -1683,10 +1687,6 @@ impl BookingFixed {
             _ => None,
         }
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every value a map key holds (several after concurrent writes) as text,
@@ -2138,7 +2138,7 @@ fn read_booking(resource: &str, id: String, r: &Record<'_>) -> RawBooking {
     // Packed since schema version 3, one key per field before.
     let (fixed, device) = match r.bytes("fixed").and_then(|b| BookingFixed::unpack(&b)) {
         Some(fixed) => {
-            let device = hex(&fixed.device);
+            let device = hex::encode(fixed.device);
             (fixed, device)
         }
         None => (
@@ -2659,7 +2659,7 @@ mod tests {
         .into_iter()
         .map(|(d, org)| {
             (
-                hex(&[d; 32]),
+                hex::encode([d; 32]),
                 DeviceOrg {
                     org: org.into(),
                     coordinator: org == "org-a",
@@ -2714,7 +2714,7 @@ mod tests {
             let shelf = tx.put_object(&bookings, "room1", ObjType::Map).unwrap();
             let old = tx.put_object(&shelf, "old1", ObjType::Map).unwrap();
             tx.put(&old, "org", "org-b").unwrap();
-            tx.put(&old, "device", hex(&[2; 32])).unwrap();
+            tx.put(&old, "device", hex::encode([2; 32])).unwrap();
             tx.put(&old, "from", t("2026-06-01T10:00")).unwrap();
             tx.put(&old, "to", t("2026-06-01T12:00")).unwrap();
             tx.put(&old, "purpose", "AG").unwrap();
@@ -2725,7 +2725,7 @@ mod tests {
         let old = cal.booking("old1", &dir()).unwrap();
         assert_eq!(
             (old.org.as_str(), old.device.as_str(), old.purpose.as_str()),
-            ("org-b", hex(&[2; 32]).as_str(), "AG")
+            ("org-b", hex::encode([2; 32]).as_str(), "AG")
         );
         assert_eq!(
             (old.from, old.to, old.created_at),
@@ -2761,7 +2761,7 @@ mod tests {
             (new.org.as_str(), new.purpose.as_str(), new.created_at),
             ("org-a", "CA", 12)
         );
-        assert_eq!(new.device, hex(&[1; 32]));
+        assert_eq!(new.device, hex::encode([1; 32]));
     }
 
     proptest::proptest! {
@@ -3290,7 +3290,7 @@ mod tests {
         // org-c becomes a coordinator: its cancellation now counts.
         let mut promoted = dir();
         promoted.insert(
-            hex(&[3; 32]),
+            hex::encode([3; 32]),
             DeviceOrg {
                 org: "org-c".into(),
                 coordinator: true,
@@ -3433,7 +3433,10 @@ mod tests {
             .booking_obj(&cal.booking("b1", &dir()).unwrap())
             .unwrap();
         let record = Record::new(cal.doc.read(), obj);
-        assert_eq!(record.str("cancelled_by_device"), Some(hex(&[5; 32])));
+        assert_eq!(
+            record.str("cancelled_by_device"),
+            Some(hex::encode([5; 32]))
+        );
         // A forged cancellation and a real one, concurrently: it is cancelled.
         let bytes = cal.doc_mut().save();
         let mut forger = Calendar::new(

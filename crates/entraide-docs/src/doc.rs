@@ -167,7 +167,7 @@ impl DocKind {
             Self::Profiles => "profiles",
             Self::Ledger => "ledger",
             Self::Group(g) => {
-                let id: String = g.group.iter().map(|b| format!("{b:02x}")).collect();
+                let id = hex::encode(g.group);
                 return format!("group/{id}/{}", g.shelf.name()).into();
             }
         };
@@ -306,7 +306,7 @@ pub fn device_of_actor(actor: &[u8]) -> Option<[u8; 32]> {
 /// device's): how documents name a device.
 pub fn device_hex_of_actor(actor: &ActorId) -> String {
     device_of_actor(actor.to_bytes())
-        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+        .map(hex::encode)
         .unwrap_or_default()
 }
 

@@ -274,7 +274,7 @@ impl Events {
         new.check()?;
         let title = new.title.trim();
         let root = self.doc.root_obj("events");
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&root, new.id, ObjType::Map)?;
             tx.put(&obj, "title", title)?;
@@ -343,7 +343,7 @@ impl Events {
         let Some(regs) = self.registrations_obj(&event.id) else {
             return Err(EventError::Title);
         };
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&regs, author.org.as_str(), ObjType::Map)?;
             tx.put(&obj, "seats", ScalarValue::Int(seats))?;
@@ -473,10 +473,6 @@ pub fn rank(
             }
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

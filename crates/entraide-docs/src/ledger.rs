@@ -844,7 +844,7 @@ impl Ledger {
         }
         let currency = parse_currency(new.currency)?;
         let root = self.doc.root_obj("entries");
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&root, new.id, ObjType::Map)?;
             tx.put(&obj, "kind", "payment")?;
@@ -896,7 +896,7 @@ impl Ledger {
         else {
             return Err(not_found("payment", &payment.id));
         };
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&map, slot, ObjType::Map)?;
             tx.put(&obj, "at", ScalarValue::Int(now_ms))?;
@@ -932,7 +932,7 @@ impl Ledger {
         }
         let currency = parse_currency(new.currency)?;
         let root = self.doc.root_obj("entries");
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&root, new.id, ObjType::Map)?;
             tx.put(&obj, "kind", "loan")?;
@@ -975,7 +975,7 @@ impl Ledger {
         else {
             return Err(not_found("loan", &loan.id));
         };
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&map, author.org.as_str(), ObjType::Map)?;
             tx.put(&obj, "at", ScalarValue::Int(now_ms))?;
@@ -995,10 +995,6 @@ fn not_found(what: &'static str, id: &str) -> LedgerError {
         list: "ledger",
     }
     .into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ------------------------------------------------------------ the statement

@@ -80,5 +80,5 @@ pub struct LoadError {
 /// An id for a new value, library entry, resource or booking: 16 random bytes
 /// from the caller, as 32 lowercase hex digits.
 pub fn new_id(random: [u8; 16]) -> String {
-    random.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(random)
 }

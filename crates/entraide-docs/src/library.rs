@@ -319,7 +319,7 @@ impl Library {
                 id: same.id,
             });
         }
-        let device_hex: String = author.device.iter().map(|b| format!("{b:02x}")).collect();
+        let device_hex = hex::encode(author.device);
         let root = self.doc.root_obj("entries");
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&root, entry.id, ObjType::Map)?;

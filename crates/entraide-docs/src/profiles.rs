@@ -191,7 +191,7 @@ impl Profiles {
             updated_at: now_ms,
         };
         let root = self.doc.root_obj("orgs");
-        let device: String = author.device.iter().map(|b| format!("{b:02x}")).collect();
+        let device = hex::encode(author.device);
         let put = |tx: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
             let obj = tx.put_object(&root, author.org.as_str(), ObjType::Map)?;
             tx.put(&obj, "description", new.description.as_str())?;

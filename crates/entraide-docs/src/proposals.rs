@@ -409,7 +409,7 @@ impl Proposals {
                 "the proposal has no vote list".into(),
             ));
         };
-        let device = hex(&author.device);
+        let device = hex::encode(author.device);
         if crate::device_hex_of_actor(self.doc.read().get_actor()) != device {
             return Err(ProposalError::Invalid(
                 "a vote is cast from the voting device's own copy".into(),
@@ -653,10 +653,6 @@ fn decide(
     (outcome, Some(deadline))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,7 +669,7 @@ mod tests {
         (1..=4u8)
             .map(|n| {
                 (
-                    hex(&[n; 32]),
+                    hex::encode([n; 32]),
                     DeviceOrg {
                         org: format!("o{}", if n == 4 { 1 } else { n }),
                         coordinator: false,

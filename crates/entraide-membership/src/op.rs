@@ -48,7 +48,7 @@ pub struct DeviceId(pub [u8; 32]);
 impl DeviceId {
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex digits.
@@ -76,7 +76,7 @@ pub struct OpHash(pub [u8; 32]);
 impl OpHash {
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex digits.
@@ -440,10 +440,6 @@ impl SignedOp {
     pub fn hash(&self) -> OpHash {
         self.hash
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {

@@ -209,7 +209,7 @@ pub struct GroupState {
 impl GroupState {
     /// Its id as 32 lowercase hex digits.
     pub fn id_hex(&self) -> String {
-        self.id.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.id)
     }
 }
 

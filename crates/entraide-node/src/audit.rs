@@ -89,11 +89,10 @@ impl Node {
             change,
             // The device behind the change's actor (an actor is the device
             // key and the bytes of one opening of its home).
-            author_device: entraide_docs::device_of_actor(&refusal.author)
-                .map_or(refusal.author.as_slice(), |_| &refusal.author[..32])
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            author_device: hex::encode(
+                entraide_docs::device_of_actor(&refusal.author)
+                    .map_or(refusal.author.as_slice(), |_| &refusal.author[..32]),
+            ),
             rule: refusal.rule.clone(),
             at_ms: self.env.now_ms(),
         });

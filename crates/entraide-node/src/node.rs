@@ -116,10 +116,6 @@ pub(crate) fn random<const N: usize>(env: &dyn Env) -> Result<[u8; N], NodeError
     Ok(bytes)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The status name the contract knows: declined bookings are cancelled ones.
 fn contract_status(status: BookingStatus) -> &'static str {
     match status {
@@ -1159,7 +1155,7 @@ impl Node {
         let mut text = String::new();
         for change in history {
             let author = entraide_docs::device_of_actor(&change.actor);
-            let device = author.map(|d| hex(&d)).unwrap_or_default();
+            let device = author.map(hex::encode).unwrap_or_default();
             let org = author
                 .and_then(|d| {
                     self.membership
@@ -1526,13 +1522,14 @@ impl Node {
 
     /// Deletes, in `batch`, the files no library entry names any more.
     pub(crate) fn drop_unnamed_files(&mut self, batch: &mut WriteBatch) -> Result<(), NodeError> {
-        let mut entries = self.docs.library()?.list();
-        entries.extend(self.group_library_entries()?.into_iter().map(|(_, e)| e));
-        let named: std::collections::BTreeSet<[u8; 32]> = entries
-            .iter()
-            .filter_map(|e| Self::blob_key(&e.hash))
-            .collect();
-        for hash in self.store.blob_hashes()? {
+        // A newcomer receiving the library holds no file yet: nothing to
+        // read the library for.
+        let held = self.store.blob_hashes()?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let named = self.named_files()?;
+        for hash in held {
             if !named.contains(&hash) {
                 batch.drop_blob(hash);
             }
