@@ -164,7 +164,7 @@ impl Node {
 
     /// The files the libraries this node holds name, read again only when
     /// one of those libraries (or this organisation's groups) changed.
-    pub(crate) fn named_files(&mut self) -> Result<&NamedFiles, NodeError> {
+    fn named_files(&mut self) -> Result<&NamedFiles, NodeError> {
         let mut key = self.docs.library_mut()?.doc_mut().heads();
         let shelves = self.group_shelves(Shelf::Library);
         for kind in &shelves {
@@ -676,11 +676,4 @@ pub(crate) struct NamedFiles {
     alliance: std::collections::HashSet<[u8; 32]>,
     /// Named by a group's library, with the group.
     groups: Vec<([u8; 16], [u8; 32])>,
-}
-
-impl NamedFiles {
-    /// Whether any library names the file.
-    pub(crate) fn contains(&self, hash: &[u8; 32]) -> bool {
-        self.alliance.contains(hash) || self.groups.iter().any(|(_, h)| h == hash)
-    }
 }

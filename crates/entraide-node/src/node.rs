@@ -1528,7 +1528,12 @@ impl Node {
         if held.is_empty() {
             return Ok(());
         }
-        let named = self.named_files()?;
+        let mut entries = self.docs.library()?.list();
+        entries.extend(self.group_library_entries()?.into_iter().map(|(_, e)| e));
+        let named: std::collections::BTreeSet<[u8; 32]> = entries
+            .iter()
+            .filter_map(|e| Self::blob_key(&e.hash))
+            .collect();
         for hash in held {
             if !named.contains(&hash) {
                 batch.drop_blob(hash);
