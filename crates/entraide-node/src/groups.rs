@@ -264,16 +264,18 @@ impl Node {
 
     /// A resource by id, id prefix or name, with the calendar it is in.
     ///
-    /// The resource names each part of the calendar keeps in the store say
-    /// which part to read first (`Docs::resource_named`): a name or an id
-    /// prefix is found by reading one part instead of each in turn, and
-    /// the part read confirms it. Where they do not say, or the part does
-    /// not confirm, every calendar is searched.
+    /// While some part of the calendar is not loaded, the resource names
+    /// each part keeps in the store say which part to read first
+    /// (`Docs::resource_named`): a name or an id prefix is found by reading
+    /// one part instead of each in turn, and the part read confirms it.
+    /// Where they do not say, or the part does not confirm, every calendar
+    /// is searched.
     pub(crate) fn find_resource(
         &mut self,
         query: &str,
     ) -> Result<(DocKind, entraide_docs::calendar::Resource), NodeError> {
-        if let Some(id) = self.docs.resource_named(query) {
+        let all_loaded = Part::all().all(|p| self.docs.is_loaded(DocKind::Calendar(p)));
+        if !all_loaded && let Some(id) = self.docs.resource_named(query) {
             // The names kept may be older than the part: it must read the
             // query as the same resource.
             match self.find_resource_in(query, [DocKind::calendar_of(&id)]) {
