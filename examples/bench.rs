@@ -3151,28 +3151,22 @@ fn cold_start(
         }
     }
     warm.sort();
-    let runs = process_runs(cli, home, cfg.repeats.max(3), |_| {
-        (
-            Request::Bookings {
-                resource: Some(resource.into()),
-                org: None,
-                from: None,
-                to: None,
-            },
-            vec!["bookings".into(), "--resource".into(), resource.into()],
-        )
-    })?;
-    let by_name = process_runs(cli, home, cfg.repeats.max(3), |_| {
-        (
-            Request::Bookings {
-                resource: Some(name.clone()),
-                org: None,
-                from: None,
-                to: None,
-            },
-            vec!["bookings".into(), "--resource".into(), name.clone()],
-        )
-    })?;
+    // `entraide bookings --resource <query>` as a process.
+    let cold_runs = |query: &str| {
+        process_runs(cli, home, cfg.repeats.max(3), |_| {
+            (
+                Request::Bookings {
+                    resource: Some(query.into()),
+                    org: None,
+                    from: None,
+                    to: None,
+                },
+                vec!["bookings".into(), "--resource".into(), query.into()],
+            )
+        })
+    };
+    let runs = cold_runs(resource)?;
+    let by_name = cold_runs(&name)?;
     // What the answer reads: the calendar (documents load when a command
     // first needs them).
     let read: Vec<(DocKind, Vec<u8>)> = saves

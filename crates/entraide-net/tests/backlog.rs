@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use entraide_docs::DocKind;
-use entraide_net::daemon::{Daemon, ServeConfig};
-use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_net::daemon::Daemon;
 use entraide_net::wire::{Msg, SYNC_ALPN, read_frame, write_frame};
-use entraide_node::{Home, Node, Request, Ticket};
-use iroh::endpoint::{PortmapperConfig, presets};
-use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+use entraide_node::{Home, Node, Request};
+use iroh::SecretKey;
+
+mod common;
+use common::{addr_of, admit, loopback};
 
 /// Proposals each side writes; with [`TEXT`] bytes each, each side's
 /// backlog is more than the stream's flow-control window (1.25 MB) plus
@@ -38,29 +39,6 @@ const TEXT: usize = 24 * 1024;
 /// How long the peer may take to get its backlog out, and then to receive
 /// the daemon's: far beyond what a few megabytes take on loopback.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn loopback() -> ServeConfig {
-    ServeConfig {
-        endpoint: EndpointConfig {
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            relay: RelayChoice::Disabled,
-            mdns: false,
-        },
-    }
-}
-
-fn admit(a: &mut Node, b: &mut Node) {
-    let reply = a
-        .execute(Request::Invite {
-            role: "member".into(),
-            expires: "1d".into(),
-        })
-        .expect("invite");
-    let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
-    let request = b.join_request(&ticket).expect("request");
-    let ops = a.admit(b.device(), &request).expect("admit");
-    assert!(b.accept_admission(&ticket, ops.ops()).expect("accept"));
-}
 
 /// A hash that spreads its input: FNV-1a, for text that does not compress.
 fn fnv(s: &str) -> u64 {
@@ -105,13 +83,7 @@ async fn two_backlogs_larger_than_the_connection_both_get_through() {
         Home::new(dir.path().join("a")),
         Home::new(dir.path().join("p")),
     );
-    let mut a = Node::init(&ha, "Asbl A", Tz::UTC).expect("init");
-    a.execute(Request::AllianceCreate {
-        name: "Alliance".into(),
-        admission: "coordinator".into(),
-        process: None,
-    })
-    .expect("found");
+    let mut a = common::founder(&ha, "Asbl A");
     a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
         .expect("addrs");
     let mut p = Node::init(&hp, "Asbl P", Tz::UTC).expect("init");
@@ -145,21 +117,11 @@ async fn two_backlogs_larger_than_the_connection_both_get_through() {
     let peer_key = SecretKey::from_bytes(&p.secret_key_bytes());
 
     let da = Daemon::start(&ha, a, loopback()).await.expect("start a");
-    let target = EndpointAddr::from_parts(
-        iroh::EndpointId::from_bytes(&da.device().0).expect("id"),
-        da.addrs().into_iter().map(iroh::TransportAddr::Ip),
-    );
-    let peer = Endpoint::builder(presets::Minimal)
-        .secret_key(peer_key)
-        .relay_mode(RelayMode::Disabled)
-        .portmapper_config(PortmapperConfig::Disabled)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .expect("bind addr")
-        .bind()
+    let peer = common::client(peer_key).await;
+    let conn = peer
+        .connect(addr_of(&da), SYNC_ALPN)
         .await
-        .expect("bind");
-    let conn = peer.connect(target, SYNC_ALPN).await.expect("connect");
+        .expect("connect");
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
 
     // The peer says hello; the daemon's organisation then writes its

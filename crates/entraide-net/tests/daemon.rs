@@ -3,51 +3,23 @@
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use entraide_net::daemon::{Daemon, ServeConfig};
-use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_net::daemon::Daemon;
 use entraide_net::wire::{JOIN_ALPN, JoinMsg, MAX_JOIN_REQUEST, SYNC_ALPN, decode};
 use entraide_node::{Home, Node, Request, Ticket};
-use iroh::endpoint::{ConnectionError, PortmapperConfig, presets};
-use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+use iroh::endpoint::ConnectionError;
+use iroh::{Endpoint, SecretKey};
 
-fn loopback() -> ServeConfig {
-    ServeConfig {
-        endpoint: EndpointConfig {
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            relay: RelayChoice::Disabled,
-            mdns: false,
-        },
-    }
-}
+mod common;
+use common::{addr_of, loopback};
 
 async fn founder(dir: &tempfile::TempDir) -> Daemon {
     let home = Home::new(dir.path().join("a"));
-    let mut node = Node::init(&home, "A", Tz::UTC).expect("init");
-    node.execute(Request::AllianceCreate {
-        name: "Alliance".into(),
-        admission: "coordinator".into(),
-        process: None,
-    })
-    .expect("found");
+    let node = common::founder(&home, "A");
     Daemon::start(&home, node, loopback()).await.expect("start")
 }
 
 async fn outsider() -> Endpoint {
-    Endpoint::builder(presets::Minimal)
-        .secret_key(SecretKey::from_bytes(&[42; 32]))
-        .relay_mode(RelayMode::Disabled)
-        .portmapper_config(PortmapperConfig::Disabled)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .expect("bind addr")
-        .bind()
-        .await
-        .expect("bind")
-}
-
-fn addr_of(daemon: &Daemon) -> EndpointAddr {
-    let id = iroh::EndpointId::from_bytes(&daemon.device().0).expect("id");
-    EndpointAddr::from_parts(id, daemon.addrs().into_iter().map(iroh::TransportAddr::Ip))
+    common::client(SecretKey::from_bytes(&[42; 32])).await
 }
 
 /// The join protocol is open to anyone who knows the address: an announced

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use entraide_docs::DocKind;
-use entraide_net::daemon::{Daemon, ServeConfig};
-use entraide_net::shared::{EndpointConfig, RelayChoice};
+use entraide_net::daemon::Daemon;
 use entraide_net::wire::{Msg, SYNC_ALPN, read_frame, write_frame};
-use entraide_node::{BlobPart, Home, Node, Request, Ticket};
-use iroh::endpoint::{PortmapperConfig, presets};
-use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
+use entraide_node::{BlobPart, Home, Node, Request};
+use iroh::SecretKey;
+
+mod common;
+use common::{addr_of, admit, loopback};
 
 /// Bookings made before the flood, and again after it, for the quiet
 /// latency.
@@ -48,34 +49,6 @@ const REDIAL: Duration = Duration::from_millis(5);
 const FLOOD_BOOKINGS: u64 = 300;
 /// The honest organisations' pace before the flood.
 const PACE: Duration = Duration::from_millis(50);
-
-fn loopback() -> ServeConfig {
-    ServeConfig {
-        endpoint: EndpointConfig {
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            relay: RelayChoice::Disabled,
-            mdns: false,
-        },
-    }
-}
-
-fn admit(a: &mut Node, b: &mut Node) {
-    let reply = a
-        .execute(Request::Invite {
-            role: "member".into(),
-            expires: "1d".into(),
-        })
-        .expect("invite");
-    let ticket = Ticket::decode(reply.json["ticket"].as_str().expect("ticket")).expect("decode");
-    let request = b.join_request(&ticket).expect("request");
-    let ops = a.admit(b.device(), &request).expect("admit");
-    assert!(b.accept_admission(&ticket, ops.ops()).expect("accept"));
-}
-
-fn addr_of(daemon: &Daemon) -> EndpointAddr {
-    let id = iroh::EndpointId::from_bytes(&daemon.device().0).expect("id");
-    EndpointAddr::from_parts(id, daemon.addrs().into_iter().map(iroh::TransportAddr::Ip))
-}
 
 /// Puts the calling thread at the lowest scheduling priority (`renice 19`
 /// on its thread id): the rogue's work stands for its own computer's, and
@@ -185,13 +158,7 @@ async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going(
         Home::new(dir.path().join("b")),
         Home::new(dir.path().join("r")),
     );
-    let mut a = Node::init(&ha, "Asbl A", Tz::UTC).expect("init");
-    a.execute(Request::AllianceCreate {
-        name: "Alliance".into(),
-        admission: "coordinator".into(),
-        process: None,
-    })
-    .expect("found");
+    let mut a = common::founder(&ha, "Asbl A");
     // Where A will listen is not known yet; a placeholder lets it invite.
     a.set_listen_addrs(vec!["127.0.0.1:9".parse().expect("addr")], None)
         .expect("addrs");
@@ -267,16 +234,7 @@ async fn rogue_flood_of_every_message_kind_leaves_honest_booking_and_sync_going(
         move || {
             lowest_priority();
             runtime.block_on(async move {
-                let rogue = Endpoint::builder(presets::Minimal)
-                    .secret_key(rogue_key)
-                    .relay_mode(RelayMode::Disabled)
-                    .portmapper_config(PortmapperConfig::Disabled)
-                    .clear_ip_transports()
-                    .bind_addr("127.0.0.1:0")
-                    .expect("bind addr")
-                    .bind()
-                    .await
-                    .expect("bind");
+                let rogue = common::client(rogue_key).await;
 
                 let (mut sessions, mut cut_off, mut refused, mut sent) = (0u64, 0u64, 0u64, 0u64);
                 'outer: while Instant::now() < deadline {

@@ -11,6 +11,8 @@ use entraide_net::shared::{EndpointConfig, RelayChoice};
 use entraide_node::{Home, Node, Request, Ticket};
 use iroh_relay::server::{RelayConfig, Server, ServerConfig};
 
+mod common;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_joins_and_syncs_through_the_relay() {
     let mut config = ServerConfig::default();
@@ -20,13 +22,7 @@ async fn a_newcomer_joins_and_syncs_through_the_relay() {
 
     let dir = tempfile::tempdir().expect("tmp");
     let home_a = Home::new(dir.path().join("a"));
-    let mut node = Node::init(&home_a, "A", Tz::UTC).expect("init");
-    node.execute(Request::AllianceCreate {
-        name: "Alliance".into(),
-        admission: "coordinator".into(),
-        process: None,
-    })
-    .expect("found");
+    let node = common::founder(&home_a, "A");
     let serve = |relay: &str| ServeConfig {
         endpoint: EndpointConfig {
             listen: Some("127.0.0.1:0".parse().expect("addr")),

@@ -402,6 +402,20 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     }
 }
 
+/// A database opened by `open` (redb's own), with redb's errors, and its
+/// panics on some damaged pages, told as an [`OpenError`].
+fn opened<D>(
+    path: &Path,
+    open: impl FnOnce(&Path) -> Result<D, redb::DatabaseError> + std::panic::UnwindSafe,
+) -> Result<D, OpenError> {
+    std::panic::catch_unwind(|| open(path))
+        .map_err(|_| OpenError::NotAStore {
+            path: path.to_owned(),
+            reason: "its pages are damaged".into(),
+        })?
+        .map_err(|e| open_error(path, e))
+}
+
 impl Store {
     fn from_db(db: Db) -> Self {
         Self {
@@ -469,14 +483,7 @@ impl Store {
     /// crash, which opening it to write repairs, one of another format,
     /// one that is not a store) this fails, and [`Store::open`] says why.
     pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
-        let opened = std::panic::catch_unwind(|| ReadOnlyDatabase::open(path)).map_err(|_| {
-            OpenError::NotAStore {
-                path: path.to_owned(),
-                reason: "its pages are damaged".into(),
-            }
-        })?;
-        let db = opened.map_err(|e| open_error(path, e))?;
-        let store = Self::from_db(Db::ReadOnly(db));
+        let store = Self::from_db(Db::ReadOnly(opened(path, |p| ReadOnlyDatabase::open(p))?));
         match store.meta("format") {
             Ok(Some(format)) if format == FORMAT_VERSION.to_le_bytes() => Ok(store),
             _ => Err(OpenError::NotAStore {
@@ -499,15 +506,7 @@ impl Store {
                 reason: "no such file".into(),
             });
         }
-        // redb panics on some damaged pages instead of returning an error.
-        let opened = std::panic::catch_unwind(|| Database::open(path)).map_err(|_| {
-            OpenError::NotAStore {
-                path: path.to_owned(),
-                reason: "its pages are damaged".into(),
-            }
-        })?;
-        let db = opened.map_err(|e| open_error(path, e))?;
-        let store = Self::from_db(Db::Writable(db));
+        let store = Self::from_db(Db::Writable(opened(path, |p| Database::open(p))?));
         let damaged = || OpenError::NotAStore {
             path: path.to_owned(),
             reason: "its pages are damaged".into(),
