@@ -39,7 +39,11 @@
 //! of at most [`FILE_PART`] bytes of files (a large file one part at a
 //! time, many small ones together), a few at a time ([`Output::more`]), so
 //! that a peer asking for many files never makes this node read them all
-//! at once. A file asked twice in one question, or while it is being sent,
+//! at once. Answers to `Want` go the same way: at most
+//! [`ANSWERS_PER_CALL`] documents a round, the next round once the driver
+//! says the last went out ([`Event::Drained`]), so a peer that asks and
+//! does not read holds one round of this node's memory, not a queue of
+//! answers. A file asked twice in one question, or while it is being sent,
 //! is sent once. A node asks for the files it lacks once the documents its
 //! peer lacks are on their way (which files are missing can take reading
 //! the whole library), and not at a `Hello` that shows no library entry:
@@ -65,6 +69,9 @@ pub const WANT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(
 pub const TICK_MS: u64 = WANT_PATIENCE_MS / 4;
 /// Most `BlobParts` messages one call to [`Session::handle`] sends.
 const PARTS_PER_CALL: usize = 4;
+/// Most documents one call to [`Session::handle`] sends in answer to
+/// `Want`s.
+pub const ANSWERS_PER_CALL: usize = 4;
 /// Most parts in one `BlobParts` message.
 pub const MAX_PARTS_PER_MESSAGE: usize = 1024;
 /// How long a throttled peer is kept away.
@@ -169,7 +176,8 @@ pub enum Event {
     /// Time passed (send one about every [`TICK_MS`]).
     Tick,
     /// The messages of the last output were sent and [`Output::more`] was
-    /// set: ask for the files this node lacks, send the next file parts.
+    /// set: ask for the files this node lacks, send the next answers and
+    /// file parts.
     Drained,
     /// No message from the peer is waiting: what it sent is made durable
     /// now, in one commit (see `Node::store_received`). Send it once the
@@ -212,8 +220,8 @@ pub struct Output {
     pub members_changed: bool,
     /// Addresses learned from the peer, for the dialer.
     pub addrs: Vec<(DeviceId, Vec<SocketAddr>)>,
-    /// More work waits (files to ask for, file parts to send): send
-    /// [`Event::Drained`] once `send` is out.
+    /// More work waits (files to ask for, documents asked for, file parts
+    /// to send): send [`Event::Drained`] once `send` is out.
     pub more: bool,
 }
 
@@ -280,6 +288,13 @@ pub struct Session {
     /// The files this node lacks are to be asked for once the messages
     /// already queued have gone out (`Event::Drained`).
     files_due: bool,
+    /// Documents the peer asked for (`Want`) and not answered yet, each with
+    /// the heads it gave (empty: by its version vector). One entry per
+    /// document, however often it asks.
+    owed: BTreeMap<DocKind, Vec<[u8; 32]>>,
+    /// Answers or file parts went out since the last `Event::Drained`: no
+    /// more are built until the driver says those left.
+    answering: bool,
 }
 
 impl Session {
@@ -310,6 +325,8 @@ impl Session {
             proofs_sent: BTreeSet::new(),
             repairing: BTreeSet::new(),
             files_due: false,
+            owed: BTreeMap::new(),
+            answering: false,
         }
     }
 
@@ -338,11 +355,14 @@ impl Session {
                 self.tick(node, now_ms, &mut out);
                 Ok(())
             }
-            Event::Drained if self.files_due => {
-                self.files_due = false;
-                self.want_files(node, &mut out)
+            Event::Drained => {
+                self.answering = false;
+                if std::mem::take(&mut self.files_due) {
+                    self.want_files(node, &mut out)
+                } else {
+                    Ok(())
+                }
             }
-            Event::Drained => Ok(()),
             Event::Idle => node.flush().map_err(End::Node),
             Event::Closed => {
                 self.close(node, &mut out);
@@ -351,7 +371,7 @@ impl Session {
         };
         if let Err(end) = result {
             out.end = Some(end);
-        } else if let Err(end) = self.send_files(node, &mut out) {
+        } else if let Err(end) = self.answer(node, &mut out) {
             out.end = Some(end);
         }
         if out.end.is_none()
@@ -363,6 +383,7 @@ impl Session {
             && !self.files_due
             && self.to_send.is_empty()
             && self.sending.is_none()
+            && self.owed.is_empty()
         {
             out.end = Some(End::Done);
         }
@@ -535,22 +556,11 @@ impl Session {
                 self.question(now_ms)?;
                 let theirs = self.docs.entry(doc).or_default();
                 merge_version(theirs, held.iter().map(|(a, s)| (a, s)));
-                let theirs = theirs.clone();
-                let bundle = if heads.is_empty() {
-                    node.bundle_for(doc, &theirs)
-                } else {
-                    node.bundle_after_heads(doc, &heads)
-                };
-                match bundle {
-                    Some(bundle) => {
-                        out.send.push(Msg::Docs(bundle));
-                        let mine = node.doc_version_vector(doc);
-                        merge_version(self.docs.entry(doc).or_default(), &mine);
-                    }
-                    None => out.send.push(Msg::Have {
-                        doc,
-                        held: Vec::new(),
-                    }),
+                // Answered by `answer`, once what went before has gone out;
+                // asked by heads, it stays asked by heads (the wider answer).
+                let owed = self.owed.entry(doc).or_default();
+                if !heads.is_empty() {
+                    *owed = heads;
                 }
             }
             Msg::WantBlobs(wanted) => {
@@ -962,6 +972,47 @@ impl Session {
 
     /// Sends the next parts of the files the peer asked for: a few
     /// messages, each at most [`FILE_PART`] bytes of files.
+    /// Answers what the peer asked: the documents it wants, then the next
+    /// file parts. At most [`ANSWERS_PER_CALL`] bundles and
+    /// [`PARTS_PER_CALL`] file messages, and none while the last ones have
+    /// not gone out ([`Event::Drained`]): a peer that asks and does not
+    /// read makes this node hold one round of answers, not as many as its
+    /// questions.
+    fn answer(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
+        if !self.answering {
+            let before = out.send.len();
+            for _ in 0..ANSWERS_PER_CALL {
+                let Some((doc, heads)) = self.owed.pop_first() else {
+                    break;
+                };
+                let bundle = if heads.is_empty() {
+                    let theirs = self.docs.get(&doc).cloned().unwrap_or_default();
+                    node.bundle_for(doc, &theirs)
+                } else {
+                    node.bundle_after_heads(doc, &heads)
+                };
+                match bundle {
+                    Some(bundle) => {
+                        out.send.push(Msg::Docs(bundle));
+                        let mine = node.doc_version_vector(doc);
+                        merge_version(self.docs.entry(doc).or_default(), &mine);
+                    }
+                    None => out.send.push(Msg::Have {
+                        doc,
+                        held: Vec::new(),
+                    }),
+                }
+            }
+            self.send_files(node, out)?;
+            self.answering = out.send.len() > before;
+        }
+        out.more = !self.owed.is_empty()
+            || self.sending.is_some()
+            || !self.to_send.is_empty()
+            || self.files_due;
+        Ok(())
+    }
+
     fn send_files(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
         let mut messages = 0;
         let mut parts: Vec<BlobPart> = Vec::new();
@@ -1011,7 +1062,6 @@ impl Session {
         if !parts.is_empty() {
             out.send.push(Msg::BlobParts(parts));
         }
-        out.more = self.sending.is_some() || !self.to_send.is_empty() || self.files_due;
         Ok(())
     }
 

@@ -8,8 +8,8 @@ mod common;
 use common::{admit, founder, library, node};
 use entraide_docs::DocKind;
 use entraide_node::session::{
-    End, Event, FILE_PART, IDLE_BURST, MAX_OPS_PER_MESSAGE, MAX_PARTS_PER_MESSAGE,
-    MAX_VECTOR_ENTRIES, Mode, Msg, Output, QUESTION_BURST, Session,
+    ANSWERS_PER_CALL, End, Event, FILE_PART, IDLE_BURST, MAX_OPS_PER_MESSAGE,
+    MAX_PARTS_PER_MESSAGE, MAX_VECTOR_ENTRIES, Mode, Msg, Output, QUESTION_BURST, Session,
 };
 use entraide_node::{BlobPart, Node, Request};
 
@@ -747,4 +747,60 @@ fn a_peer_stays_connected_while_any_of_its_sessions_goes_on() {
     );
     run(&mut second, &mut a, Event::Closed, 2);
     assert!(a.connected_peers().is_empty());
+}
+
+#[test]
+fn rogue_asking_and_never_reading_holds_one_round_of_answers() {
+    let (_dir, mut a, _b, mut session) = met();
+    // The rogue asks for every document, each twice, and never reads: the
+    // driver never says the answers went out.
+    let mut answers: Vec<DocKind> = Vec::new();
+    let answered = |sent: Vec<Msg>, answers: &mut Vec<DocKind>| {
+        for msg in sent {
+            match msg {
+                Msg::Docs(bundle) => answers.push(bundle.doc),
+                Msg::Have { doc, held } if held.is_empty() => answers.push(doc),
+                _ => {}
+            }
+        }
+    };
+    for doc in DocKind::ALL.into_iter().chain(DocKind::ALL) {
+        let want = Msg::Want {
+            doc,
+            held: Vec::new(),
+            heads: Vec::new(),
+        };
+        let out = session.handle(&mut a, Event::Received(want), 5);
+        assert!(out.end.is_none(), "{:?}", out.end);
+        answered(out.send, &mut answers);
+    }
+    // The first question is answered at once; the other 29 wait until
+    // that answer went out.
+    assert_eq!(
+        answers,
+        [DocKind::Charter],
+        "one round of answers until those went out"
+    );
+    // Each time the driver says they went out, the next round: the 15
+    // questions left (each document, the charter asked again after its
+    // answer) in rounds of at most ANSWERS_PER_CALL.
+    let mut drains = 0;
+    loop {
+        let out = session.handle(&mut a, Event::Drained, 5);
+        drains += 1;
+        let before = answers.len();
+        answered(out.send, &mut answers);
+        assert!(answers.len() - before <= ANSWERS_PER_CALL);
+        if !out.more {
+            break;
+        }
+    }
+    assert_eq!(drains, DocKind::ALL.len().div_ceil(ANSWERS_PER_CALL));
+    // Every document answered once however often it was asked while its
+    // answer waited; the charter twice, asked again after its answer.
+    let mut asked: Vec<DocKind> = DocKind::ALL.to_vec();
+    asked.push(DocKind::Charter);
+    asked.sort();
+    answers.sort();
+    assert_eq!(answers, asked);
 }
