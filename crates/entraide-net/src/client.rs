@@ -43,6 +43,7 @@ pub fn ask_daemon(home: &Home, request: &Request) -> Option<Result<Reply, Failur
 
 /// Runs `request` on the node of `home`: through the daemon if one runs,
 /// else directly.
+///
 /// A request that only reads ([`Request::only_reads`]) opens the home to
 /// read only; should it write after all, it is asked again of the home
 /// opened to write.

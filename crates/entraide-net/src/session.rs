@@ -21,13 +21,12 @@
 //! this node's queue. A peer that sends without end while never reading
 //! holds this much of this node's memory at most, then waits.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use entraide_membership::DeviceId;
 use entraide_node::session::{End, Event, Output, Session, TICK_MS};
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt};
-use std::sync::Arc;
-
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 

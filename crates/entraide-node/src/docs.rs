@@ -48,7 +48,7 @@ const COMPACT_AFTER_CHUNKS: usize = 256;
 
 /// Where each part of the calendar keeps, beside its chunks, the ids and
 /// names of its resources (`Docs::resource_named`).
-pub(crate) const RESOURCE_NAMES: &[u8] = b"resource_names";
+const RESOURCE_NAMES: &[u8] = b"resource_names";
 
 /// The alliance's shared documents as this node holds them, with their
 /// signatures, the changes it refused, and the library files it lacks.
@@ -292,13 +292,19 @@ impl Docs {
 
     /// The ids and names of a part's resources, as stored beside its chunks
     /// (`WriteBatch::doc_extra` under [`RESOURCE_NAMES`]).
-    pub(crate) fn resource_names(calendar: &Calendar) -> Vec<u8> {
+    fn resource_names(calendar: &Calendar) -> Vec<u8> {
         let names: Vec<(String, String)> = calendar
             .resources()
             .into_iter()
             .map(|r| (r.id, r.name))
             .collect();
         postcard::to_allocvec(&names).unwrap_or_default()
+    }
+
+    /// Writes in `batch` the resource names of `part`, as they now are.
+    pub(crate) fn keep_names_in(batch: &mut WriteBatch, part: Part, calendar: &Calendar) {
+        let names = Self::resource_names(calendar);
+        batch.doc_extra(&DocKind::Calendar(part).name(), RESOURCE_NAMES, names);
     }
 
     /// Keeps a part's resource names up to date in the store, once it is
@@ -308,13 +314,14 @@ impl Docs {
         if self.store.is_read_only() {
             return;
         }
-        let name = DocKind::Calendar(part).name();
-        let names = Self::resource_names(calendar);
-        if self.store.doc_extra(&name, RESOURCE_NAMES).ok().flatten() == Some(names.clone()) {
+        let kept = self
+            .store
+            .doc_extra(&DocKind::Calendar(part).name(), RESOURCE_NAMES);
+        if kept.ok().flatten() == Some(Self::resource_names(calendar)) {
             return;
         }
         let mut batch = WriteBatch::new();
-        batch.doc_extra(&name, RESOURCE_NAMES, names);
+        Self::keep_names_in(&mut batch, part, calendar);
         let _ = self.store.commit_deferred(batch);
     }
 

@@ -228,12 +228,11 @@ impl Node {
     /// request makes after all fails with [`NodeError::is_read_only`]: ask
     /// again of a node opened by [`Node::open`].
     pub fn open_to_read(home: &Home, zone: Tz) -> Result<Node, NodeError> {
-        if home.store_path().exists()
-            && let Ok(store) = Store::open_read_only(&home.store_path())
-        {
-            return Self::open_store(home, zone, Box::new(SystemEnv), store);
+        match Store::open_read_only(&home.store_path()) {
+            Ok(store) => Self::open_store(home, zone, Box::new(SystemEnv), store),
+            // `open` says why, or repairs what a crash left.
+            Err(_) => Self::open(home, zone),
         }
-        Self::open(home, zone)
     }
 
     /// [`Node::open`], with the time and randomness of `env`.
@@ -1646,8 +1645,7 @@ impl Node {
     fn resource_names_of(&self, doc: DocKind) -> Result<WriteBatch, NodeError> {
         let mut batch = WriteBatch::new();
         if let DocKind::Calendar(part) = doc {
-            let names = crate::docs::Docs::resource_names(self.docs.calendar(part)?);
-            batch.doc_extra(&doc.name(), crate::docs::RESOURCE_NAMES, names);
+            crate::docs::Docs::keep_names_in(&mut batch, part, self.docs.calendar(part)?);
         }
         Ok(batch)
     }

@@ -970,8 +970,6 @@ impl Session {
         Ok(())
     }
 
-    /// Sends the next parts of the files the peer asked for: a few
-    /// messages, each at most [`FILE_PART`] bytes of files.
     /// Answers what the peer asked: the documents it wants, then the next
     /// file parts. At most [`ANSWERS_PER_CALL`] bundles and
     /// [`PARTS_PER_CALL`] file messages, and none while the last ones have
@@ -1013,6 +1011,8 @@ impl Session {
         Ok(())
     }
 
+    /// Sends the next parts of the files the peer asked for: a few
+    /// messages, each at most [`FILE_PART`] bytes of files.
     fn send_files(&mut self, node: &mut Node, out: &mut Output) -> Result<(), End> {
         let mut messages = 0;
         let mut parts: Vec<BlobPart> = Vec::new();

@@ -597,13 +597,7 @@ impl Store {
     /// What [`WriteBatch::doc_summary`] last set for a document, if no
     /// chunk of it was written since (by any path).
     pub fn doc_summary(&self, doc: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(stored) = self.read_table(DOC_EXTRAS, None, |table| {
-            Ok(table
-                .get((doc, SUMMARY_KEY))
-                .map_err(StoreError::read)?
-                .map(|v| v.value().to_vec()))
-        })?
-        else {
+        let Some(stored) = self.doc_extra(doc, SUMMARY_KEY)? else {
             return Ok(None);
         };
         let last = self.read_table(DOC_CHUNKS, None, |table| last_chunk(table, doc).map(Some))?;
