@@ -15,6 +15,31 @@ use entraide_net::daemon::{Daemon, ServeConfig};
 use entraide_net::shared::{EndpointConfig, RelayChoice};
 use entraide_node::{Home, Node, NodeError, Reply, Request, Ticket, resolve_zone};
 
+/// `println!` that does not panic. A reader that stopped reading (a closed
+/// pipe: `entraide bookings | head`) ends the command quietly, with
+/// success; any other failure to print is an error. Whatever the command
+/// wrote to the home is written by then.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))?
+    };
+}
+
+fn print_line(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure {
+            message: String::new(),
+            code: 0,
+        }),
+        Err(e) => Err(Failure {
+            message: format!("cannot print the answer: {e}"),
+            code: 1,
+        }),
+    }
+}
+
 /// A peer-to-peer, offline-first node for solidarity alliances of non-profits.
 #[derive(Parser, Debug)]
 #[command(name = "entraide", version, about, long_about = None)]
@@ -1037,6 +1062,9 @@ fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(move || run(cli));
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        // Whoever read the answer stopped (`entraide bookings | head`):
+        // nothing is wrong, and nobody is left to tell.
+        Ok(Err(f)) if f.message.is_empty() => ExitCode::from(f.code),
         Ok(Err(f)) => {
             eprintln!("error: {}", f.message);
             ExitCode::from(f.code)
@@ -1123,15 +1151,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let home = Home::new(cli.home.clone().unwrap_or_else(Home::default_root));
     let zone = resolve_zone(cli.tz.as_deref())?;
     let json = cli.json;
-    let print = |reply: &Reply| {
+    let print = |reply: &Reply| -> Result<(), Failure> {
         if json {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&reply.json).unwrap_or_default()
             );
         } else if !reply.text.is_empty() {
-            println!("{}", reply.text.trim_end());
+            say!("{}", reply.text.trim_end());
         }
+        Ok(())
     };
 
     let (request, out) = match cli.command {
@@ -1139,12 +1168,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let node = Node::init(&home, &org, zone)?;
             let device = node.device().to_hex();
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"device": device, "org": org.trim(), "home": home.root()})
                 );
             } else {
-                println!("{device}");
+                say!("{device}");
             }
             return Ok(());
         }
@@ -1168,9 +1197,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 code: 1,
             })?;
             if json {
-                println!("{}", serde_json::json!({ "url": url, "revoked": revoke }));
+                say!("{}", serde_json::json!({ "url": url, "revoked": revoke }));
             } else {
-                println!("{url}");
+                say!("{url}");
             }
             return Ok(());
         }
@@ -1187,9 +1216,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 code: 1,
             })?;
             if json {
-                println!("{}", serde_json::json!({ "url": url }));
+                say!("{}", serde_json::json!({ "url": url }));
             } else {
-                println!("{url}");
+                say!("{url}");
             }
             return Ok(());
         }
@@ -1235,7 +1264,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(path) = out {
         write_output(&path, reply.file.as_deref().unwrap_or_default())?;
     }
-    print(&reply);
+    print(&reply)?;
     Ok(())
 }
 
@@ -1792,9 +1821,9 @@ fn charter_edit(home: &Home, zone: chrono_tz::Tz, json: bool) -> Result<(), Fail
         },
     )?;
     if json {
-        println!("{}", reply.json);
+        say!("{}", reply.json);
     } else if std::io::stdout().is_terminal() || !reply.text.is_empty() {
-        println!("{}", reply.text);
+        say!("{}", reply.text);
     }
     Ok(())
 }
@@ -2060,22 +2089,22 @@ fn join(
     match outcome {
         entraide_net::oneshot::JoinOutcome::Joined(name) => {
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"alliance": name, "status": "active"})
                 );
             } else {
-                println!("joined the alliance '{name}'");
+                say!("joined the alliance '{name}'");
             }
         }
         entraide_net::oneshot::JoinOutcome::Pending(waiting) => {
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"alliance": ticket.alliance_name, "status": "pending", "waiting": waiting})
                 );
             } else {
-                println!(
+                say!(
                     "admission to '{}' is pending ({waiting}); run `entraide join <TICKET> --wait` to wait for it",
                     ticket.alliance_name
                 );
@@ -2109,9 +2138,9 @@ fn sync(home: &Home, zone: chrono_tz::Tz, timeout: u64, json: bool) -> Result<()
         }
     };
     if json {
-        println!("{}", answer.json);
+        say!("{}", answer.json);
     } else {
-        println!("{}", answer.text);
+        say!("{}", answer.text);
     }
     Ok(())
 }

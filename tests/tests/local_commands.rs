@@ -470,6 +470,42 @@ fn store_bytes(home: &TestHome) -> Vec<u8> {
 }
 
 #[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly() {
+    // `entraide bookings | head`: the reader is gone before the answer is
+    // printed. Before, the write panicked and the user read that the store
+    // may be damaged.
+    let home = TestHome::founded(ORG);
+    let room = id(&home.ok(&["resource", "add", "Salle 1", "--kind", "room"]));
+    home.ok(&[
+        "book",
+        &room,
+        "--from",
+        "2027-03-01T10:00",
+        "--to",
+        "2027-03-01T11:00",
+    ]);
+    for args in [
+        &["bookings", "--resource", room.as_str()][..],
+        &["bookings", "--resource", room.as_str(), "--json"][..],
+        &["status"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = home
+            .command(args)
+            .stdout(writer)
+            .output()
+            .expect("run entraide");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?} said {stderr:?}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+    }
+    // The booking it listed is still there, and the home still answers.
+    let list = home.json(&["bookings", "--resource", &room]);
+    assert_eq!(array(&list).len(), 1);
+}
+
+#[test]
 fn commands_that_only_read_write_nothing_to_the_home() {
     let home = TestHome::founded(ORG);
     room(&home, "Salle Verte");
