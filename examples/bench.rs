@@ -1688,6 +1688,8 @@ struct FirstSync {
     admission: usize,
     /// Each newcomer's join, the first (the one traced) first.
     walls: Vec<Duration>,
+    /// One `load()` of `saves` after each join, the baseline of `walls`.
+    loads: Vec<Duration>,
     saves: Vec<(DocKind, Vec<u8>)>,
     file_bytes: usize,
     files: usize,
@@ -1706,7 +1708,7 @@ fn first_sync(
     expected: &BTreeMap<DocKind, Vec<ChangeHash>>,
     runs: usize,
 ) -> Result<FirstSync> {
-    let (flow, timeline, walls, request) = rt.block_on(async {
+    let (flow, timeline, walls, loads, request, saves, mut n) = rt.block_on(async {
         let node_a = Node::open(home_a, ZONE)?;
         let a_dev = node_a.device().0;
         let a = Daemon::start(home_a, node_a, loopback(port)).await?;
@@ -1737,6 +1739,20 @@ fn first_sync(
             "session_end_ms": ms(flow.span),
         });
         a.stop().await?;
+        let mut n = Node::open(newcomer, ZONE)?;
+        let mut saves = Vec::new();
+        for (kind, heads) in expected {
+            let bytes = export(&mut n, &kind.name())?;
+            ensure!(
+                &sorted_heads(&mut AutoCommit::load(&bytes)?) == heads,
+                "the newcomer's {kind} differs from the inviter's"
+            );
+            saves.push((*kind, bytes));
+        }
+        // After each join, one `load()` of the same documents: the
+        // baseline is measured between the joins, so that a slower stretch
+        // of the machine weighs on both alike.
+        let mut loads = vec![load_time(&saves, 1)?];
         // More newcomers, timed alone, each with the inviter started
         // afresh as for the first: one join's wall time swings by a third
         // between runs on two shared cores, their median much less.
@@ -1749,21 +1765,12 @@ fn first_sync(
             entraide_net::oneshot::join(node, &ticket, Duration::from_secs(600)).await?;
             walls.push(start.elapsed());
             a.stop().await?;
+            loads.push(load_time(&saves, 1)?);
         }
-        Ok::<_, anyhow::Error>((flow, timeline, walls, request))
+        Ok::<_, anyhow::Error>((flow, timeline, walls, loads, request, saves, n))
     })?;
-    let mut n = Node::open(newcomer, ZONE)?;
     let admission = wire::encode(&JoinMsg::Request(request)).len()
         + wire::encode(&JoinMsg::Admitted(n.ops_for(&[]))).len();
-    let mut saves = Vec::new();
-    for (kind, heads) in expected {
-        let bytes = export(&mut n, &kind.name())?;
-        ensure!(
-            &sorted_heads(&mut AutoCommit::load(&bytes)?) == heads,
-            "the newcomer's {kind} differs from the inviter's"
-        );
-        saves.push((*kind, bytes));
-    }
     ensure!(
         n.missing_blobs()?.is_empty(),
         "the newcomer lacks library files"
@@ -1784,6 +1791,7 @@ fn first_sync(
         timeline,
         admission,
         walls,
+        loads,
         saves,
         file_bytes,
         files: files.len(),
@@ -1910,7 +1918,7 @@ fn report_first_sync(
     fs: &FirstSync,
 ) -> Result<()> {
     let save: usize = fs.saves.iter().map(|(_, b)| b.len()).sum();
-    let load = load_time(&fs.saves, cfg.repeats)?;
+    let load = median(fs.loads.clone());
     let file_kinds = ["WantBlobs", "BlobParts", "NoBlob"];
     let file_traffic: usize = file_kinds
         .iter()
@@ -3106,27 +3114,24 @@ fn cold_start(
     resource: &str,
     expected: usize,
 ) -> Result<()> {
-    let mut in_process = Vec::new();
-    for _ in 0..cfg.repeats.max(3) {
-        let ((), t) = timed(|| {
-            let mut node = Node::open(home, ZONE)?;
-            let answer = node.execute(Request::Bookings {
-                resource: Some(resource.into()),
-                org: None,
-                from: None,
-                to: None,
-            })?;
-            let count = answer.json.as_array().map_or(0, Vec::len);
-            ensure!(count == expected, "{count} bookings, expected {expected}");
-            Ok(())
-        })?;
-        in_process.push(t);
-    }
+    // What the answer reads: the calendar (documents load when a command
+    // first needs them).
+    let read: Vec<(DocKind, Vec<u8>)> = saves
+        .iter()
+        .filter(|(kind, _)| *kind == DocKind::calendar_of(resource))
+        .cloned()
+        .collect();
+    let bookings = |query: &str| Request::Bookings {
+        resource: Some(query.into()),
+        org: None,
+        from: None,
+        to: None,
+    };
+    // What a user types: the room's name, as `resource list` shows it.
+    let name: String;
     // The same question to a node already open, as `serve` answers the
     // command line (and the web interface) while it runs.
     let mut warm = Vec::new();
-    // What a user types: the room's name, as `resource list` shows it.
-    let name: String;
     {
         let mut node = Node::open(home, ZONE)?;
         let list = node.execute(Request::ResourceList)?.json;
@@ -3138,12 +3143,7 @@ fn cold_start(
             .to_owned();
         for _ in 0..(cfg.repeats.max(3) * 10) {
             let (count, t) = timed(|| {
-                let answer = node.execute(Request::Bookings {
-                    resource: Some(resource.into()),
-                    org: None,
-                    from: None,
-                    to: None,
-                })?;
+                let answer = node.execute(bookings(resource))?;
                 Ok(answer.json.as_array().map_or(0, Vec::len))
             })?;
             ensure!(count == expected, "{count} bookings, expected {expected}");
@@ -3151,32 +3151,37 @@ fn cold_start(
         }
     }
     warm.sort();
-    // `entraide bookings --resource <query>` as a process.
-    let cold_runs = |query: &str| {
-        process_runs(cli, home, cfg.repeats.max(3), |_| {
-            (
-                Request::Bookings {
-                    resource: Some(query.into()),
-                    org: None,
-                    from: None,
-                    to: None,
-                },
-                vec!["bookings".into(), "--resource".into(), query.into()],
-            )
-        })
-    };
-    let runs = cold_runs(resource)?;
-    let by_name = cold_runs(&name)?;
-    // What the answer reads: the calendar (documents load when a command
-    // first needs them).
-    let read: Vec<(DocKind, Vec<u8>)> = saves
-        .iter()
-        .filter(|(kind, _)| *kind == DocKind::calendar_of(resource))
-        .cloned()
-        .collect();
-    let load = load_time(&read, cfg.repeats.max(3))?;
+    // Each round measures every cold start and both baselines once, one
+    // after the other, so that a slower stretch of the machine weighs on
+    // the baselines as on what they are the baselines of.
     let cold_dir = tempfile::tempdir()?;
-    let (_, cold) = load_in_new_process(cold_dir.path(), &read, cfg.repeats.max(3))?;
+    let (mut in_process, mut loads, mut colds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut runs, mut by_name) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.repeats.max(3) * 3 {
+        let ((), t) = timed(|| {
+            let mut node = Node::open(home, ZONE)?;
+            let answer = node.execute(bookings(resource))?;
+            let count = answer.json.as_array().map_or(0, Vec::len);
+            ensure!(count == expected, "{count} bookings, expected {expected}");
+            Ok(())
+        })?;
+        in_process.push(t);
+        loads.push(load_time(&read, 1)?);
+        // `entraide bookings --resource <query>` as a process.
+        for (query, times) in [(resource, &mut runs), (name.as_str(), &mut by_name)] {
+            times.extend(process_runs(cli, home, 1, |_| {
+                (
+                    bookings(query),
+                    vec!["bookings".into(), "--resource".into(), query.into()],
+                )
+            })?);
+        }
+        colds.push(load_in_new_process(cold_dir.path(), &read, 1)?.1);
+    }
+    runs.sort_by(f64::total_cmp);
+    by_name.sort_by(f64::total_cmp);
+    let load = median(loads);
+    let cold = median(colds);
     let process = percentile(&runs, 50.0);
     report.push(
         Row::new(
