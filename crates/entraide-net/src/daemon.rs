@@ -425,20 +425,34 @@ async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::R
     }
 }
 
+/// How long a dial waits for the device to answer.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Keeps a session with every member device this node can reach.
+///
+/// One dial per device at a time, and a device that did not answer is
+/// dialled again only after its backoff (doubling up to 30 s), counted from
+/// the end of its dial ([`DIAL_TIMEOUT`] at most). Before, the backoff
+/// counted from the start of a dial: a member away was dialled again while
+/// its last dial still waited (five dials at once within the timeout), then
+/// every time a dial gave up. A member that comes back dials this node
+/// itself, so waiting longer here does not delay its sync.
 async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken) {
     let mut backoff: HashMap<DeviceId, (Instant, Duration)> = HashMap::new();
     let mut dials = JoinSet::new();
+    // The device each running dial is for.
+    let mut dialing: HashMap<tokio::task::Id, DeviceId> = HashMap::new();
     let mut changes = shared.subscribe();
     loop {
         let peers = shared.with(|n| n.known_peers()).await.unwrap_or_default();
         let now = Instant::now();
         for (device, addrs) in peers {
-            let busy = shared
-                .sessions
-                .lock()
-                .map(|s| s.contains(&device))
-                .unwrap_or(true);
+            let busy = dialing.values().any(|d| *d == device)
+                || shared
+                    .sessions
+                    .lock()
+                    .map(|s| s.contains(&device))
+                    .unwrap_or(true);
             let due = backoff.get(&device).is_none_or(|(at, _)| *at <= now);
             if busy || !due || shared.is_throttled(&device) {
                 continue;
@@ -454,30 +468,45 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
             backoff.insert(device, (now + delay, delay));
             let addr = EndpointAddr::from_parts(id, addrs.into_iter().map(TransportAddr::Ip));
             let (shared, endpoint, cancel) = (shared.clone(), endpoint.clone(), cancel.clone());
-            dials.spawn(async move {
-                let connecting = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    endpoint.connect(addr, SYNC_ALPN),
-                )
-                .await;
+            let task = dials.spawn(async move {
+                let connecting =
+                    tokio::time::timeout(DIAL_TIMEOUT, endpoint.connect(addr, SYNC_ALPN)).await;
                 match connecting {
                     Ok(Ok(conn)) => {
                         let result = session::run(shared, conn, true, Mode::Live, cancel).await;
                         (device, true, result.err())
                     }
                     Ok(Err(e)) => (device, false, Some(NetError::Config(e.to_string()))),
-                    Err(_) => (device, false, Some(NetError::Closed)),
+                    Err(_) => (
+                        device,
+                        false,
+                        Some(NetError::Unreachable(format!(
+                            "no answer within {} s",
+                            DIAL_TIMEOUT.as_secs()
+                        ))),
+                    ),
                 }
             });
+            dialing.insert(task.id(), device);
         }
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
-            Some(done) = dials.join_next(), if !dials.is_empty() => {
-                if let Ok((device, connected, error)) = done {
+            Some(done) = dials.join_next_with_id(), if !dials.is_empty() => {
+                let id = match &done {
+                    Ok((id, _)) => *id,
+                    Err(e) => e.id(),
+                };
+                dialing.remove(&id);
+                if let Ok((_, (device, connected, error))) = done {
                     if connected {
                         // It was reachable: try again soon after it drops.
                         backoff.insert(device, (Instant::now() + Duration::from_millis(500), Duration::from_millis(250)));
+                    } else if let Some((at, delay)) = backoff.get_mut(&device) {
+                        // The wait counts from the end of the dial, not its
+                        // start: a device that never answers is otherwise
+                        // dialled again the moment each dial gives up.
+                        *at = Instant::now() + *delay;
                     }
                     if let Some(e) = &error {
                         tracing::debug!(device = %device, error = %e, "dial ended");
