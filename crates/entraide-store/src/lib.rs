@@ -154,22 +154,22 @@ pub enum OpenError {
 pub struct StoreError {
     action: &'static str,
     reason: String,
+    /// A write refused because the store was opened to read only.
+    read_only: bool,
 }
-
-/// Why a store opened by [`Store::open_read_only`] refuses a write.
-const READ_ONLY: &str = "it was opened to read only";
 
 impl StoreError {
     /// Whether it is a write refused by a store opened to read only: the
     /// same write on a store opened by [`Store::open`] may succeed.
     pub fn is_read_only(&self) -> bool {
-        self.reason == READ_ONLY
+        self.read_only
     }
 
     fn read(e: impl std::fmt::Display) -> Self {
         Self {
             action: "read",
             reason: e.to_string(),
+            read_only: false,
         }
     }
 
@@ -177,6 +177,16 @@ impl StoreError {
         Self {
             action: "written",
             reason: e.to_string(),
+            read_only: false,
+        }
+    }
+
+    /// A write refused by a store opened by [`Store::open_read_only`].
+    fn read_only() -> Self {
+        Self {
+            action: "written",
+            reason: "it was opened to read only".into(),
+            read_only: true,
         }
     }
 }
@@ -337,7 +347,7 @@ impl Db {
     fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
         match self {
             Db::Writable(db) => db.begin_write().map_err(StoreError::write),
-            Db::ReadOnly(_) => Err(StoreError::write(READ_ONLY)),
+            Db::ReadOnly(_) => Err(StoreError::read_only()),
         }
     }
 }
@@ -437,6 +447,7 @@ impl Store {
         let damaged = || StoreError {
             action,
             reason: DAMAGED.into(),
+            read_only: false,
         };
         let Some(db) = self.db.as_ref() else {
             return Err(damaged());
