@@ -74,8 +74,11 @@ pub(crate) struct Docs {
     pub(crate) device: [u8; 32],
     pub(crate) epoch: [u8; EPOCH_LEN],
     /// The latest attestation of each actor (a device in one opening of
-    /// its home), per document.
-    pub(crate) attestations: BTreeMap<(DocKind, Vec<u8>), Attestation>,
+    /// its home), per document: read from the store the first time a
+    /// document's are asked for ([`Docs::attestations`]). Only sync needs
+    /// them, and reading every document's at each opening cost a command
+    /// on a large alliance a millisecond.
+    attestations: BTreeMap<DocKind, BTreeMap<Vec<u8>, Attestation>>,
     /// When changes by this device that this home did not hold last
     /// arrived (another copy of the home, or a backup restored).
     pub(crate) other_copy_seen: Option<i64>,
@@ -361,16 +364,46 @@ impl Docs {
         .ok()
     }
 
-    /// The attestations held for `doc`, by actor (one range of the map, not
-    /// a scan of every document's: a bundle reads them on receipt).
-    pub(crate) fn attestations_of(
-        &self,
+    /// The attestations held for `doc`, by actor, read from the store if
+    /// they were not yet: those stored were checked when they arrived (or
+    /// signed here); a stored value that is not an attestation by a device
+    /// (a document's summary, its resource names) is none.
+    pub(crate) fn attestations(
+        &mut self,
         doc: DocKind,
-    ) -> impl Iterator<Item = (&Vec<u8>, &crate::sync::Attestation)> {
-        self.attestations
-            .range((doc, Vec::new())..)
-            .take_while(move |((d, _), _)| *d == doc)
-            .map(|((_, actor), a)| (actor, a))
+    ) -> Result<&mut BTreeMap<Vec<u8>, Attestation>, NodeError> {
+        if !self.attestations.contains_key(&doc) {
+            let mut held = BTreeMap::new();
+            for (actor, bytes) in self.store.doc_extras(&doc.name())? {
+                if let (Some(_), Ok(a)) = (
+                    entraide_docs::device_of_actor(&actor),
+                    postcard::from_bytes::<Attestation>(&bytes),
+                ) {
+                    held.insert(actor, a);
+                }
+            }
+            self.attestations.insert(doc, held);
+        }
+        Ok(self.attestations.entry(doc).or_default())
+    }
+
+    /// Every attestation held of the alliance's documents and of the
+    /// groups' loaded here, with its document.
+    pub(crate) fn every_attestation(
+        &mut self,
+    ) -> Result<impl Iterator<Item = (DocKind, &Vec<u8>, &Attestation)>, NodeError> {
+        let groups: Vec<DocKind> = self
+            .groups
+            .keys()
+            .flat_map(|g| entraide_docs::Shelf::ALL.map(|shelf| DocKind::group(*g, shelf)))
+            .collect();
+        for doc in DocKind::ALL.into_iter().chain(groups) {
+            self.attestations(doc)?;
+        }
+        Ok(self
+            .attestations
+            .iter()
+            .flat_map(|(doc, held)| held.iter().map(|(actor, a)| (*doc, actor, a))))
     }
 
     /// One part of the calendar to change, loaded first if it is not yet.

@@ -229,9 +229,11 @@ impl Node {
             .collect();
         attestations.extend(
             self.docs
-                .attestations_of(doc)
-                .filter(|(_, a)| a.device == device)
-                .map(|(_, a)| a.clone()),
+                .attestations(doc)
+                .ok()?
+                .values()
+                .filter(|a| a.device == device)
+                .cloned(),
         );
         let shared = self.held_doc(doc)?;
         let mut side = |target: ChangeHash| -> Option<Side> {
@@ -324,16 +326,16 @@ impl Node {
             self.attest_local(doc, &mut batch)?;
         }
         // Attestations of changes set aside cover nothing held any more.
-        let gone: Vec<(DocKind, Vec<u8>)> = self
-            .docs
-            .attestations_of(doc)
+        let held = self.docs.attestations(doc)?;
+        let gone: Vec<Vec<u8>> = held
+            .iter()
             .filter(|(_, a)| outcome.changes.contains(&ChangeHash(a.hash)))
-            .map(|(actor, _)| (doc, actor.clone()))
+            .map(|(actor, _)| actor.clone())
             .collect();
-        for key in gone {
+        for actor in gone {
             // Stored empty: read back as no attestation.
-            batch.doc_extra(&doc.name(), &key.1, Vec::new());
-            self.docs.attestations.remove(&key);
+            batch.doc_extra(&doc.name(), &actor, Vec::new());
+            held.remove(&actor);
         }
         self.docs
             .forks

@@ -70,22 +70,12 @@ impl Node {
             return Ok(());
         }
         let mut docs = GroupDocs::genesis(group, self.device.0, self.epoch);
-        let mut attestations = Vec::new();
         for shelf in Shelf::ALL {
             let kind = DocKind::group(group, shelf);
             *docs.doc_mut(shelf) =
                 crate::docs::load_doc(&self.store, kind, self.device.0, self.epoch)?;
-            for (actor, bytes) in self.store.doc_extras(&kind.name())? {
-                if let (Some(_), Ok(a)) = (
-                    entraide_docs::device_of_actor(&actor),
-                    postcard::from_bytes::<crate::sync::Attestation>(&bytes),
-                ) {
-                    attestations.push(((kind, actor), a));
-                }
-            }
         }
         docs.calendar.refresh();
-        self.docs.attestations.extend(attestations);
         self.docs.groups.insert(group, docs);
         Ok(())
     }

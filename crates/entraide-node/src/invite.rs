@@ -454,20 +454,20 @@ impl Node {
     }
 
     /// Cutoffs for `devices`: their latest changes this node holds.
-    fn cutoffs_for(&self, devices: &[DeviceId]) -> Vec<Cutoff> {
-        self.docs
-            .attestations
-            .iter()
-            .filter(|((_, actor), _)| {
+    fn cutoffs_for(&mut self, devices: &[DeviceId]) -> Result<Vec<Cutoff>, NodeError> {
+        Ok(self
+            .docs
+            .every_attestation()?
+            .filter(|(_, actor, _)| {
                 let device = entraide_docs::device_of_actor(actor);
                 devices.iter().any(|x| Some(x.0) == device)
             })
-            .map(|((doc, _), a)| Cutoff {
+            .map(|(doc, _, a)| Cutoff {
                 doc: doc.name().into_owned(),
                 device: DeviceId(a.device),
                 hash: a.hash,
             })
-            .collect()
+            .collect())
     }
 
     pub(crate) fn resolve_org(&self, query: &str) -> Result<String, NodeError> {
@@ -646,7 +646,7 @@ impl Node {
             own.extend(mine);
             resources.extend(owned);
         }
-        let cutoffs = self.cutoffs_for(&devices);
+        let cutoffs = self.cutoffs_for(&devices)?;
         self.append_op(OpBody::Leave {
             reason: reason.to_owned(),
             cutoffs,
@@ -743,7 +743,7 @@ impl Node {
             .get(org_id)
             .map(|o| o.devices.iter().copied().collect())
             .unwrap_or_default();
-        let cutoffs = self.cutoffs_for(&devices);
+        let cutoffs = self.cutoffs_for(&devices)?;
         self.append_op(OpBody::RemoveOrg {
             org_id: org_id.to_owned(),
             reason: reason.trim().to_owned(),
@@ -783,7 +783,7 @@ impl Node {
         )?;
         let device =
             DeviceId::from_hex(&id).ok_or_else(|| NodeError::Invalid("not a device id".into()))?;
-        let cutoffs = self.cutoffs_for(&[device]);
+        let cutoffs = self.cutoffs_for(&[device])?;
         let op = self.append_op(OpBody::RemoveDevice { device, cutoffs })?;
         Ok(self.membership_reply(
             &op,

@@ -23,7 +23,6 @@ use entraide_store::{Store, WriteBatch};
 use serde_json::{Value, json};
 
 use crate::docs::Docs;
-use crate::sync::Attestation;
 use crate::{Env, Home, NodeError, Reply, Request, SystemEnv};
 
 /// Largest library file accepted.
@@ -272,16 +271,6 @@ impl Node {
             .collect();
         log.insert_all(ops);
         let membership = log.state();
-        for kind in DocKind::ALL {
-            for (actor, bytes) in store.doc_extras(&kind.name())? {
-                if let (Some(_), Ok(a)) = (
-                    entraide_docs::device_of_actor(&actor),
-                    postcard::from_bytes::<Attestation>(&bytes),
-                ) {
-                    docs.attestations.insert((kind, actor), a);
-                }
-            }
-        }
         docs.other_copy_seen = store
             .meta("other_copy_seen")?
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())

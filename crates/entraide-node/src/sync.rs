@@ -416,7 +416,7 @@ impl Node {
     pub fn bundle_after_heads(&mut self, doc: DocKind, their_heads: &[[u8; 32]]) -> Option<Bundle> {
         let heads: Vec<ChangeHash> = their_heads.iter().map(|h| ChangeHash(*h)).collect();
         let bytes = self.held_doc(doc)?.bundle_after_heads(&heads)?;
-        let attestations = self.attestations_of(doc, |_| true);
+        let attestations = self.attestations_of(doc, |_| true).ok()?;
         Some(Bundle {
             doc,
             bytes,
@@ -425,12 +425,18 @@ impl Node {
     }
 
     /// The attestations of `doc` whose actor `keep` picks.
-    fn attestations_of(&self, doc: DocKind, keep: impl Fn(&[u8]) -> bool) -> Vec<Attestation> {
-        self.docs
-            .attestations_of(doc)
+    fn attestations_of(
+        &mut self,
+        doc: DocKind,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Attestation>, NodeError> {
+        Ok(self
+            .docs
+            .attestations(doc)?
+            .iter()
             .filter(|(actor, _)| keep(actor))
             .map(|(_, a)| a.clone())
-            .collect()
+            .collect())
     }
 
     /// The version vector and heads of `doc`: from its summary while it
@@ -508,9 +514,11 @@ impl Node {
         // the devices whose changes the peer lacks, not one per member (which
         // would cost ~140 bytes per member on every live edit).
         let mine = self.doc_version_vector(doc);
-        let attestations = self.attestations_of(doc, |actor| {
-            theirs.get(actor).copied().unwrap_or(0) < mine.get(actor).copied().unwrap_or(0)
-        });
+        let attestations = self
+            .attestations_of(doc, |actor| {
+                theirs.get(actor).copied().unwrap_or(0) < mine.get(actor).copied().unwrap_or(0)
+            })
+            .ok()?;
         Some(Bundle {
             doc,
             bytes,
@@ -542,7 +550,7 @@ impl Node {
             &actor,
             postcard::to_allocvec(&attestation).unwrap_or_default(),
         );
-        self.docs.attestations.insert((doc, actor), attestation);
+        self.docs.attestations(doc)?.insert(actor, attestation);
         Ok(())
     }
 
@@ -581,7 +589,7 @@ impl Node {
         // node holds were checked when they arrived (or signed here).
         let mut offered: BTreeMap<[u8; 32], Vec<Attestation>> = BTreeMap::new();
         let mut held: BTreeSet<[u8; 64]> = BTreeSet::new();
-        for (_, a) in self.docs.attestations_of(doc) {
+        for a in self.docs.attestations(doc)?.values() {
             offered.entry(a.device).or_default().push(a.clone());
             held.insert(a.signature);
         }
@@ -794,8 +802,8 @@ impl Node {
             };
             let newer = self
                 .docs
-                .attestations
-                .get(&(doc, actor.clone()))
+                .attestations(doc)?
+                .get(&actor)
                 .is_none_or(|old| old.seq < a.seq);
             let author = self
                 .membership
@@ -810,7 +818,7 @@ impl Node {
                     &actor,
                     postcard::to_allocvec(&a).unwrap_or_default(),
                 );
-                self.docs.attestations.insert((doc, actor), a);
+                self.docs.attestations(doc)?.insert(actor, a);
             }
         }
         // Changes by this very device that this home did not hold: another
