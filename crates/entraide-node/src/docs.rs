@@ -483,11 +483,13 @@ impl Docs {
         self.calendar[usize::from(part.index())].get_mut()
     }
 
-    /// Forgets an alliance document as held in memory: the next access
+    /// Forgets an alliance document and its attestations as held in
+    /// memory: the next access
     /// reads it from the store again (after a write that did not reach
     /// the store).
     pub(crate) fn unload(&mut self, kind: DocKind) {
         self.summaries.remove(&kind);
+        self.attestations.remove(&kind);
         match kind {
             DocKind::Charter => self.charter = OnceCell::new(),
             DocKind::Values => self.values = OnceCell::new(),

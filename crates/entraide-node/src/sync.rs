@@ -416,7 +416,7 @@ impl Node {
     pub fn bundle_after_heads(&mut self, doc: DocKind, their_heads: &[[u8; 32]]) -> Option<Bundle> {
         let heads: Vec<ChangeHash> = their_heads.iter().map(|h| ChangeHash(*h)).collect();
         let bytes = self.held_doc(doc)?.bundle_after_heads(&heads)?;
-        let attestations = self.attestations_of(doc, |_| true).ok()?;
+        let attestations = self.attestations_of(doc, |_| true)?;
         Some(Bundle {
             doc,
             bytes,
@@ -424,19 +424,26 @@ impl Node {
         })
     }
 
-    /// The attestations of `doc` whose actor `keep` picks.
+    /// The attestations of `doc` whose actor `keep` picks, for a bundle;
+    /// `None` (logged) if they cannot be read, as for the document itself
+    /// (`Node::held_doc`).
     fn attestations_of(
         &mut self,
         doc: DocKind,
         keep: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Attestation>, NodeError> {
-        Ok(self
-            .docs
-            .attestations(doc)?
-            .iter()
-            .filter(|(actor, _)| keep(actor))
-            .map(|(_, a)| a.clone())
-            .collect())
+    ) -> Option<Vec<Attestation>> {
+        match self.docs.attestations(doc) {
+            Ok(held) => Some(
+                held.iter()
+                    .filter(|(actor, _)| keep(actor))
+                    .map(|(_, a)| a.clone())
+                    .collect(),
+            ),
+            Err(e) => {
+                crate::node::unreadable(doc, &e);
+                None
+            }
+        }
     }
 
     /// The version vector and heads of `doc`: from its summary while it
@@ -514,11 +521,9 @@ impl Node {
         // the devices whose changes the peer lacks, not one per member (which
         // would cost ~140 bytes per member on every live edit).
         let mine = self.doc_version_vector(doc);
-        let attestations = self
-            .attestations_of(doc, |actor| {
-                theirs.get(actor).copied().unwrap_or(0) < mine.get(actor).copied().unwrap_or(0)
-            })
-            .ok()?;
+        let attestations = self.attestations_of(doc, |actor| {
+            theirs.get(actor).copied().unwrap_or(0) < mine.get(actor).copied().unwrap_or(0)
+        })?;
         Some(Bundle {
             doc,
             bytes,
