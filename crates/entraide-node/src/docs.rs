@@ -484,9 +484,8 @@ impl Docs {
     }
 
     /// Forgets an alliance document and its attestations as held in
-    /// memory: the next access
-    /// reads it from the store again (after a write that did not reach
-    /// the store).
+    /// memory: the next access reads them from the store again (after a
+    /// write that did not reach the store).
     pub(crate) fn unload(&mut self, kind: DocKind) {
         self.summaries.remove(&kind);
         self.attestations.remove(&kind);
