@@ -366,8 +366,9 @@ async fn control_client(stream: UnixStream, shared: Shared) {
 
 /// `entraide sync` while serving: has the dialer try every member device it
 /// knows an address of now, and waits (until the timeout) until each one is
-/// either in a live session that finished its first exchange, or could not
-/// be dialled since the command began. Answers as the one-shot sync does.
+/// either in a live session that finished its first exchange, or a dial of
+/// it begun since the command began failed. Answers as the one-shot sync
+/// does.
 async fn sync_now(shared: &Shared, timeout_secs: u64) -> Result<entraide_node::Reply, ErrorReply> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(timeout_secs.clamp(1, 3600));
@@ -430,7 +431,10 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Keeps a session with every member device this node can reach.
 ///
-/// One dial per device at a time, and a device that did not answer is
+/// One dial per device and addresses at a time (`entraide sync` dials every
+/// member not in a session at once, and a device heard of at new addresses
+/// is dialled there without waiting for the dial to the old ones), and a
+/// device that did not answer is
 /// dialled again only after its backoff (doubling up to 30 s), counted from
 /// the end of its dial ([`DIAL_TIMEOUT`] at most). Before, the backoff
 /// counted from the start of a dial: a member away was dialled again while
@@ -440,14 +444,17 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken) {
     let mut backoff: HashMap<DeviceId, (Instant, Duration)> = HashMap::new();
     let mut dials = JoinSet::new();
-    // The device each running dial is for.
-    let mut dialing: HashMap<tokio::task::Id, DeviceId> = HashMap::new();
+    // The device each running dial is for, and the addresses it dials.
+    let mut dialing: HashMap<tokio::task::Id, (DeviceId, Vec<std::net::SocketAddr>)> =
+        HashMap::new();
     let mut changes = shared.subscribe();
     loop {
         let peers = shared.with(|n| n.known_peers()).await.unwrap_or_default();
         let now = Instant::now();
         for (device, addrs) in peers {
-            let busy = dialing.values().any(|d| *d == device)
+            // A dial under way to the addresses known now is waited for; one
+            // to addresses the device has since left is not.
+            let busy = dialing.values().any(|(d, a)| *d == device && *a == addrs)
                 || shared
                     .sessions
                     .lock()
@@ -466,19 +473,26 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                     (*d * 2).min(Duration::from_secs(30))
                 });
             backoff.insert(device, (now + delay, delay));
-            let addr = EndpointAddr::from_parts(id, addrs.into_iter().map(TransportAddr::Ip));
+            let addr = EndpointAddr::from_parts(id, addrs.iter().copied().map(TransportAddr::Ip));
             let (shared, endpoint, cancel) = (shared.clone(), endpoint.clone(), cancel.clone());
             let task = dials.spawn(async move {
+                let started = Instant::now();
                 let connecting =
                     tokio::time::timeout(DIAL_TIMEOUT, endpoint.connect(addr, SYNC_ALPN)).await;
                 match connecting {
                     Ok(Ok(conn)) => {
                         let result = session::run(shared, conn, true, Mode::Live, cancel).await;
-                        (device, true, result.err())
+                        (device, started, true, result.err())
                     }
-                    Ok(Err(e)) => (device, false, Some(NetError::Config(e.to_string()))),
+                    Ok(Err(e)) => (
+                        device,
+                        started,
+                        false,
+                        Some(NetError::Config(e.to_string())),
+                    ),
                     Err(_) => (
                         device,
+                        started,
                         false,
                         Some(NetError::Unreachable(format!(
                             "no answer within {} s",
@@ -487,7 +501,7 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                     ),
                 }
             });
-            dialing.insert(task.id(), device);
+            dialing.insert(task.id(), (device, addrs));
         }
         tokio::select! {
             biased;
@@ -498,7 +512,7 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                     Err(e) => e.id(),
                 };
                 dialing.remove(&id);
-                if let Ok((_, (device, connected, error))) = done {
+                if let Ok((_, (device, started, connected, error))) = done {
                     if connected {
                         // It was reachable: try again soon after it drops.
                         backoff.insert(device, (Instant::now() + Duration::from_millis(500), Duration::from_millis(250)));
@@ -513,8 +527,12 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                     }
                     if let Ok(mut failures) = shared.dial_failures.lock() {
                         match error {
+                            // What a dial begun earlier found does not
+                            // replace what a later one found.
                             Some(e) if !connected => {
-                                failures.insert(device, (Instant::now(), e.to_string()));
+                                if failures.get(&device).is_none_or(|(at, _)| *at <= started) {
+                                    failures.insert(device, (started, e.to_string()));
+                                }
                             }
                             _ => {
                                 failures.remove(&device);
@@ -523,7 +541,13 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
                     }
                 }
             }
-            () = shared.dial_now.notified() => backoff.clear(),
+            // Asked to sync now: every member not in a session is dialled
+            // again at once, even one whose dial still waits (on an
+            // address it may have left).
+            () = shared.dial_now.notified() => {
+                backoff.clear();
+                dialing.clear();
+            }
             _ = changes.changed() => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }

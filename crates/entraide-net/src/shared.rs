@@ -246,7 +246,7 @@ pub struct Shared {
     pub(crate) lookup: MemoryLookup,
     pub(crate) sessions: Arc<Mutex<Sessions>>,
     pub(crate) device: DeviceId,
-    /// Why the daemon's last dial of a peer failed, and when.
+    /// Why the daemon's last dial of a peer failed, and when that dial began.
     pub(crate) dial_failures: Arc<Mutex<HashMap<DeviceId, (Instant, String)>>>,
     /// Wakes the daemon's dialer to try every peer now (`entraide sync`).
     pub(crate) dial_now: Arc<tokio::sync::Notify>,
