@@ -1186,6 +1186,110 @@ fn rogue_newcomer_joining_through_the_rogue_does_not_take_its_forbidden_change()
     );
 }
 
+/// A newcomer handed R's documents whole, several waiting at once (what
+/// a session then loads and reads side by side, `Node::prepare_bundles`),
+/// judges each as it would alone: R's calendar, where R cancels A's
+/// booking, is refused and named in the newcomer's audit; the rest is
+/// taken; and another newcomer that takes the same bundles one by one ends
+/// the same way.
+#[test]
+fn rogue_newcomer_taking_documents_together_refuses_the_forbidden_one_alike() {
+    use entraide_node::{Home, Node, Request, Ticket};
+    let a = TestHome::founded("Asbl A");
+    let (r, a_addr) = {
+        let sa = Serve::start(&a);
+        (join(&a, "Asbl R"), sa.addr.clone())
+    };
+    set_charter(&a, "Article 1. Solidarité.\n");
+    let van = out(&a.ok(&["resource", "add", "Camionnette", "--kind", "vehicle"]));
+    let booking = out(&a.ok(&[
+        "book",
+        "Camionnette",
+        "--from",
+        "2030-06-10T10:00",
+        "--to",
+        "2030-06-10T12:00",
+        "--purpose",
+        "A's booking",
+    ]));
+    {
+        let (_sa, _sr) = (Serve::start_at(&a, &a_addr), Serve::start(&r));
+        eventually(30, "A's booking reaches R", || {
+            r.run(&["bookings", "--resource", &van, "--json"])
+                .stdout
+                .contains(&booking)
+        });
+    }
+    let doc = DocKind::calendar_of(&van);
+    let (r_org, r_dev) = (status(&r)["org_id"].clone(), status(&r)["device"].clone());
+    let hash = RogueMember::open(&r.path()).edit(doc, |d| {
+        let b = obj(d, &["bookings", &van, &booking]);
+        ok(d.put(&b, "cancelled_by", r_org.as_str().expect("org")));
+        ok(d.put(&b, "cancelled_by_device", r_dev.as_str().expect("device")));
+        ok(d.put(&b, "cancelled_at", ScalarValue::Int(rogue::now_ms())));
+    });
+    // R's documents, whole, as R's node sends them to a newcomer; the
+    // calendar's as one save (R's change inside it, not after it).
+    let mut sent: Vec<entraide_node::Bundle> = {
+        let mut rn = Node::open(&Home::new(r.path()), chrono_tz::UTC).expect("open R's node");
+        DocKind::ALL
+            .into_iter()
+            .filter_map(|kind| rn.bundle_for(kind, &Default::default()))
+            .collect()
+    };
+    let calendar = sent
+        .iter_mut()
+        .find(|b| b.doc == doc)
+        .expect("R's calendar");
+    calendar.bytes = RogueMember::open(&r.path()).load(doc).save();
+    assert!(sent.len() > 3);
+    let mut outcomes = Vec::new();
+    for (together, org) in [(true, "Asbl N"), (false, "Asbl M")] {
+        let n = TestHome::new();
+        n.ok(&["init", "--org", org]);
+        let mut an = Node::open(&Home::new(a.path()), chrono_tz::UTC).expect("open A's node");
+        let mut nn = Node::open(&Home::new(n.path()), chrono_tz::UTC).expect("open N's node");
+        // Admitted by A, and holding nothing else yet.
+        let invite = an
+            .execute(Request::Invite {
+                role: "member".into(),
+                expires: "1d".into(),
+            })
+            .expect("invite");
+        let ticket =
+            Ticket::decode(invite.json["ticket"].as_str().expect("ticket")).expect("ticket");
+        let request = nn.join_request(&ticket).expect("request");
+        let ops = an.admit(nn.device(), &request).expect("admit");
+        assert!(nn.accept_admission(&ticket, ops.ops()).expect("accept"));
+        drop(an);
+        if together {
+            nn.prepare_bundles(&sent.iter().collect::<Vec<_>>());
+        }
+        let results: Vec<(DocKind, Result<usize, String>)> = sent
+            .iter()
+            .map(|b| {
+                let result = nn.receive_bundle(b);
+                (
+                    b.doc,
+                    result.map(|r| r.new_changes).map_err(|e| e.to_string()),
+                )
+            })
+            .collect();
+        drop(nn);
+        for (kind, result) in &results {
+            assert_eq!(result.is_err(), *kind == doc, "{kind}: {result:?}");
+        }
+        assert!(!status(&n)["docs"].to_string().contains(&hash));
+        assert!(
+            audited(&n, &hash).is_some(),
+            "{org}'s audit names R's change"
+        );
+        assert_eq!(charter(&n), "Article 1. Solidarité.\n");
+        outcomes.push(results);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
+
 // --------------------------------------------------------------- control
 
 /// The harness and the delivery path work: the same kind of change R may

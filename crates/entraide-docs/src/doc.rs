@@ -810,6 +810,22 @@ impl SharedDoc {
         members: &dyn Members,
         verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E> + Send,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
+        self.apply_prepared(bytes, members, verify, None)
+    }
+
+    /// [`Self::apply_verified`], with the load and the reading of a whole
+    /// save done ahead by [`Self::prepare_saves`]: used only when it was
+    /// prepared from these very bytes, for this document as it still is
+    /// (holding nothing but its genesis), and with the same `members`
+    /// (the caller's to ensure); otherwise the work is done here. Either
+    /// way, the same checks judge the same changes.
+    pub fn apply_prepared<E: Send>(
+        &mut self,
+        bytes: &[u8],
+        members: &dyn Members,
+        verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E> + Send,
+        prepared: Option<PreparedSave>,
+    ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
         self.generation = next_generation();
         let before = self.heads();
         let genesis_only = self.is_genesis_only();
@@ -825,7 +841,11 @@ impl SharedDoc {
         // (see [`crate::save_ops`]).
         let mut read = None;
         let mut verify = Some(verify);
-        let full = if genesis_only && crate::save_ops::is_document_chunk(bytes) {
+        let prepared = prepared.filter(|p| genesis_only && p.is_for(self, bytes));
+        let full = if let Some(prepared) = prepared {
+            read = Some(prepared.read.map(SaveRead::unverified));
+            prepared.full
+        } else if genesis_only && crate::save_ops::is_document_chunk(bytes) {
             let (kind, device) = (self.kind, self.device);
             let genesis_doc: &AutoCommit = &self.doc;
             let given = verify.take();
@@ -1702,6 +1722,161 @@ struct SaveRead<E> {
     verified: Option<Result<(), E>>,
 }
 
+impl SaveRead<std::convert::Infallible> {
+    /// What was read, for a caller whose signature check did not run yet.
+    fn unverified<E>(self) -> SaveRead<E> {
+        SaveRead {
+            chunk_len: self.chunk_len,
+            heads: self.heads,
+            summaries: self.summaries,
+            refused: self.refused,
+            verified: None,
+        }
+    }
+}
+
+/// The costly part of taking a whole save into a document that holds
+/// nothing but its genesis, done ahead by [`SharedDoc::prepare_saves`]:
+/// automerge's load of the save and the reading of its changes (with the
+/// authority check, against the members it was given).
+pub struct PreparedSave {
+    kind: DocKind,
+    device: [u8; 32],
+    /// SHA-256 of the save's bytes.
+    digest: [u8; 32],
+    full: Option<SharedDoc>,
+    read: Result<SaveRead<std::convert::Infallible>, Unreadable>,
+}
+
+impl std::fmt::Debug for PreparedSave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedSave")
+            .field("kind", &self.kind)
+            .field("loaded", &self.full.is_some())
+            .field("read", &self.read.is_ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedSave {
+    /// Whether this was prepared from `bytes` for `doc`.
+    fn is_for(&self, doc: &SharedDoc, bytes: &[u8]) -> bool {
+        self.kind == doc.kind && self.device == doc.device && self.digest == digest(bytes)
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+impl SharedDoc {
+    /// Whether [`Self::apply_verified`] would take `bytes` as a whole save
+    /// (loaded, its changes read beside the load): what
+    /// [`Self::prepare_saves`] can do ahead.
+    pub fn takes_whole_save(&mut self, bytes: &[u8]) -> bool {
+        crate::save_ops::is_document_chunk(bytes) && self.is_genesis_only()
+    }
+
+    /// Loads and reads several whole saves at once (each for the document
+    /// of its kind on `device`, holding nothing but its genesis: see
+    /// [`Self::takes_whole_save`]), spread over the machine's cores; for
+    /// [`Self::apply_prepared`], with the same `members`. Taken one at a
+    /// time, each save's load and reading share two cores, and the reading
+    /// ends long before the load: a newcomer's first sync left a core idle
+    /// for about a third of the time. `None` where a save's work failed
+    /// here: its apply does it again, and says why.
+    pub fn prepare_saves(
+        saves: &[(DocKind, &[u8])],
+        device: [u8; 32],
+        members: &dyn Members,
+    ) -> Vec<Option<PreparedSave>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Clone, Copy)]
+        enum Task {
+            Load(usize),
+            Read(usize),
+        }
+        enum Done {
+            Loaded(usize, Option<Box<SharedDoc>>),
+            Read(
+                usize,
+                Result<SaveRead<std::convert::Infallible>, Unreadable>,
+            ),
+        }
+        let mut tasks: Vec<Task> = (0..saves.len())
+            .flat_map(|i| [Task::Load(i), Task::Read(i)])
+            .collect();
+        // The longest first, so that the last to end is a short one
+        // (a load takes about one and a half times the reading).
+        tasks.sort_by_key(|t| match *t {
+            Task::Load(i) => std::cmp::Reverse(saves[i].1.len() * 3),
+            Task::Read(i) => std::cmp::Reverse(saves[i].1.len() * 2),
+        });
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            while let Some(task) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                done.push(match *task {
+                    Task::Load(i) => {
+                        let (kind, bytes) = saves[i];
+                        let genesis = [Self::genesis_hash(kind)];
+                        Done::Loaded(
+                            i,
+                            Self::from_full_save(kind, device, bytes, &genesis).map(Box::new),
+                        )
+                    }
+                    Task::Read(i) => {
+                        let (kind, bytes) = saves[i];
+                        let (read, _) = read_and_check(
+                            kind,
+                            &Self::new(kind, device).doc,
+                            bytes,
+                            members,
+                            None::<fn(&[ChangeSummary]) -> Result<(), std::convert::Infallible>>,
+                        );
+                        Done::Read(i, read)
+                    }
+                });
+            }
+            done
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let done: Vec<Done> = std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..cores.min(tasks.len())).map(|_| s.spawn(work)).collect();
+            // A task that panicked loses what its thread did: those saves
+            // are not prepared.
+            let mut done =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_default();
+            for helper in helpers {
+                done.extend(helper.join().unwrap_or_default());
+            }
+            done
+        });
+        let mut loaded: Vec<Option<Option<Box<SharedDoc>>>> = saves.iter().map(|_| None).collect();
+        let mut read: Vec<Option<Result<_, Unreadable>>> = saves.iter().map(|_| None).collect();
+        for d in done {
+            match d {
+                Done::Loaded(i, full) => loaded[i] = Some(full),
+                Done::Read(i, r) => read[i] = Some(r),
+            }
+        }
+        saves
+            .iter()
+            .zip(loaded.into_iter().zip(read))
+            .map(|((kind, bytes), (full, read))| {
+                Some(PreparedSave {
+                    kind: *kind,
+                    device,
+                    digest: digest(bytes),
+                    full: full?.map(|full| *full),
+                    read: read?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Reads a whole save's changes, hashes and checks them against
 /// `genesis_doc`, then runs the signature check `verify` on them when their
 /// hashes are automerge's and no chunk follows the save; `verify` comes
@@ -2051,6 +2226,110 @@ mod tests {
             assert_eq!(received.version_vector(), expected);
             assert_eq!(received.heads(), writer.heads());
         }
+    }
+
+    /// A whole save loaded and read ahead, several at once, is judged as
+    /// one taken then: the same changes added, the same refusal, the same
+    /// document. The work is not used for other bytes, another kind of
+    /// document, or a document that holds more than its genesis.
+    #[test]
+    fn a_save_prepared_ahead_is_judged_as_one_taken_then() {
+        /// Members who are the devices `[1; 32]` and `[2; 32]`, or nobody.
+        struct Some12(bool);
+        impl Members for Some12 {
+            fn org_of(&self, device: &[u8; 32]) -> Option<String> {
+                (self.0 && (device == &[1; 32] || device == &[2; 32])).then(|| "org".into())
+            }
+            fn coordinator_at(&self, _org: &str, _heads: &[[u8; 32]]) -> Option<bool> {
+                Some(false)
+            }
+        }
+        let written = |kind: DocKind, edits: usize| -> Vec<u8> {
+            let mut writer = SharedDoc::new(kind, [1; 32]);
+            let text = writer.doc.get(ROOT, "text").unwrap().unwrap().1;
+            for i in 0..edits {
+                writer
+                    .doc
+                    .set_actor(ActorId::from(vec![1 + (i % 2) as u8; 32]));
+                writer
+                    .doc
+                    .splice_text(&text, 0, 0, &format!("edit {i} "))
+                    .unwrap();
+                writer
+                    .doc
+                    .commit_with(CommitOptions::default().with_time(i as i64));
+            }
+            writer.doc.save()
+        };
+        let charter = written(DocKind::Charter, 40);
+        let other_charter = written(DocKind::Charter, 41);
+        let saves = [
+            (DocKind::Charter, charter.as_slice()),
+            (DocKind::Charter, &other_charter),
+        ];
+        let take = |doc: &mut SharedDoc, bytes: &[u8], members: &Some12, prepared| {
+            let verified = std::sync::Mutex::new(0);
+            let result = doc.apply_prepared(
+                bytes,
+                members,
+                |summaries| {
+                    *verified.lock().unwrap() += summaries.len();
+                    Ok::<(), ()>(())
+                },
+                prepared,
+            );
+            (
+                format!("{result:?}"),
+                doc.heads(),
+                *verified.lock().unwrap(),
+            )
+        };
+        for members in [Some12(true), Some12(false)] {
+            let prepared = SharedDoc::prepare_saves(&saves, [3; 32], &members);
+            assert!(prepared.iter().all(Option::is_some));
+            let mut prepared = prepared.into_iter().flatten();
+            let (first, second) = (prepared.next().unwrap(), prepared.next().unwrap());
+            let expected = take(
+                &mut SharedDoc::new(DocKind::Charter, [3; 32]),
+                &charter,
+                &members,
+                None,
+            );
+            if members.0 {
+                assert!(expected.0.starts_with("Ok("), "{}", expected.0);
+                assert_eq!(expected.2, 40, "the signature check saw every change");
+            } else {
+                assert!(expected.0.contains("Unauthorized"), "{}", expected.0);
+            }
+            let mut doc = SharedDoc::new(DocKind::Charter, [3; 32]);
+            assert_eq!(take(&mut doc, &charter, &members, Some(first)), expected);
+            // Prepared from other bytes: done again, with the same verdict.
+            let mut doc = SharedDoc::new(DocKind::Charter, [3; 32]);
+            assert_eq!(take(&mut doc, &charter, &members, Some(second)), expected);
+        }
+        // For another kind of document, or one that holds more than its
+        // genesis: not used.
+        let members = Some12(true);
+        let prepared = || {
+            SharedDoc::prepare_saves(&saves, [3; 32], &members)
+                .into_iter()
+                .next()
+                .flatten()
+        };
+        let mut values = SharedDoc::new(DocKind::Values, [3; 32]);
+        let alone = take(
+            &mut SharedDoc::new(DocKind::Values, [3; 32]),
+            &charter,
+            &members,
+            None,
+        );
+        assert_eq!(take(&mut values, &charter, &members, prepared()), alone);
+        let mut doc = SharedDoc::new(DocKind::Charter, [3; 32]);
+        take(&mut doc, &other_charter, &members, None);
+        let mut again = SharedDoc::new(DocKind::Charter, [3; 32]);
+        take(&mut again, &other_charter, &members, None);
+        let expected = take(&mut again, &charter, &members, None);
+        assert_eq!(take(&mut doc, &charter, &members, prepared()), expected);
     }
 
     /// The root objects' ids `root_obj` builds are those the document

@@ -57,8 +57,8 @@ pub use calendar::{BookingFixed, Calendar};
 pub use charter::Charter;
 pub use doc::{
     ApplyError, Author, ChangeSummary, DocKind, EPOCH_LEN, GENESIS_ACTOR, GroupDoc, Part,
-    SharedDoc, Shelf, VersionVector, device_hex_of_actor, device_of_actor, holds_nothing,
-    merge_version, version_beyond,
+    PreparedSave, SharedDoc, Shelf, VersionVector, device_hex_of_actor, device_of_actor,
+    holds_nothing, merge_version, version_beyond,
 };
 pub use events::Events;
 pub use ledger::Ledger;

@@ -286,12 +286,20 @@ impl<'a> Save<'a> {
             }
             runs.push((c.first, c.max_op, i));
         }
+        // Operations next to each other in the save are mostly of one
+        // change (a word typed, a booking's fields): the last change found
+        // is tried first.
+        let last = std::cell::Cell::new((u32::MAX, 0u64, 0u64, 0usize));
         let route = |actor: u32, counter: u64| -> Option<usize> {
+            let (a, first, max, i) = last.get();
+            if a == actor && first <= counter && counter <= max {
+                return Some(i);
+            }
             let runs = &by_actor[actor as usize];
             let at = runs.partition_point(|&(_, max, _)| max < counter);
-            runs.get(at)
-                .filter(|&&(first, _, _)| first <= counter)
-                .map(|&(_, _, i)| i)
+            let &(first, max, i) = runs.get(at).filter(|&&(first, _, _)| first <= counter)?;
+            last.set((actor, first, max, i));
+            Some(i)
         };
         let ops = &self.ops;
         let mut obj_actor = Exact::new(Rle::new(ops.get(OBJ_ACTOR), Reader::uleb));

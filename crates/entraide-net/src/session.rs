@@ -21,6 +21,7 @@
 //! this node's queue. A peer that sends without end while never reading
 //! holds this much of this node's memory at most, then waits.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -217,6 +218,26 @@ impl Driver<'_> {
         Ok(None)
     }
 
+    /// Lets the state machine see the messages waiting, before it is
+    /// handed them one by one (see `Session::prepare`).
+    async fn prepare(
+        &mut self,
+        waiting: VecDeque<Incoming>,
+    ) -> Result<VecDeque<Incoming>, NetError> {
+        let Some(session) = self.session.take() else {
+            return Ok(waiting);
+        };
+        let (session, waiting) = self
+            .shared
+            .with(move |n| {
+                session.prepare(n, waiting.iter().map(|(msg, _)| msg));
+                (session, waiting)
+            })
+            .await?;
+        self.session = Some(session);
+        Ok(waiting)
+    }
+
     /// Resolves once the state machine said it has more to send and the
     /// writer has taken everything queued: file parts are read as the peer
     /// takes them, so a node sending many files holds about one message of
@@ -244,6 +265,8 @@ async fn drive(
     let mut event = Event::Start;
     // The share of [`READ_AHEAD`] of the message being handled.
     let mut handling: Option<OwnedSemaphorePermit> = None;
+    // Messages taken from the inbox together, to be handled in order.
+    let mut waiting: VecDeque<Incoming> = VecDeque::new();
     loop {
         // Messages that arrived together are made durable together, once
         // none is waiting.
@@ -261,9 +284,17 @@ async fn drive(
             Some(End::Node(e)) => return Err(NetError::Node(e)),
         }
         drop(handling.take());
-        if idle_due && inbox.is_empty() {
+        if idle_due && waiting.is_empty() && inbox.is_empty() {
             event = Event::Idle;
             continue;
+        }
+        // Several messages waiting: the state machine sees them all first
+        // (a newcomer's documents are then loaded side by side).
+        if waiting.is_empty() && inbox.len() > 1 {
+            while let Ok(incoming) = inbox.try_recv() {
+                waiting.push_back(incoming);
+            }
+            waiting = driver.prepare(waiting).await?;
         }
         event = tokio::select! {
             biased;
@@ -278,7 +309,7 @@ async fn drive(
                 driver.more = false;
                 Event::Drained
             }
-            incoming = inbox.recv() => {
+            incoming = next_incoming(&mut waiting, inbox) => {
                 let Some((msg, permit)) = incoming else {
                     return if mode == Mode::OneShot { Err(NetError::Closed) } else { Ok(()) };
                 };
@@ -294,5 +325,16 @@ async fn drive(
             }
             _ = ticks.tick() => Event::Tick,
         };
+    }
+}
+
+/// The next message: one taken from the inbox already, else the inbox's.
+async fn next_incoming(
+    waiting: &mut VecDeque<Incoming>,
+    inbox: &mut mpsc::UnboundedReceiver<Incoming>,
+) -> Option<Incoming> {
+    match waiting.pop_front() {
+        Some(incoming) => Some(incoming),
+        None => inbox.recv().await,
     }
 }

@@ -116,6 +116,20 @@ pub(crate) struct Docs {
     /// Parts of the calendar that peers changed since their resource names
     /// were last kept (`Docs::keep_resource_names`).
     pub(crate) names_to_keep: std::collections::BTreeSet<Part>,
+    /// Work done ahead for messages waiting to be handled
+    /// (`Node::prepare_bundles`).
+    pub(crate) prepared: Prepared,
+}
+
+/// What `Node::prepare_bundles` did ahead, for `Node::receive_bundle`.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// The membership's heads the saves were checked against.
+    pub(crate) op_heads: Vec<[u8; 32]>,
+    /// Whole saves loaded and read.
+    pub(crate) saves: BTreeMap<DocKind, entraide_docs::PreparedSave>,
+    /// Attestations whose signature is valid, with their document.
+    pub(crate) signed: std::collections::HashSet<(DocKind, Attestation)>,
 }
 
 /// What a document's stored chunks hold: its version vector and heads,
@@ -263,6 +277,7 @@ impl Docs {
             quota_cache: None,
             summaries: BTreeMap::new(),
             names_to_keep: Default::default(),
+            prepared: Default::default(),
         }
     }
 

@@ -340,6 +340,24 @@ impl Session {
         !self.asked.is_empty()
     }
 
+    /// Messages from the peer that wait to be handled, in order: the
+    /// documents among them that this session will take whole are loaded
+    /// and read ahead, all at once (see `Node::prepare_bundles`). Only
+    /// *when* that work is done changes: each message is still handled by
+    /// [`Self::handle`], with every check, in the order it came.
+    pub fn prepare<'m>(&self, node: &mut Node, waiting: impl IntoIterator<Item = &'m Msg>) {
+        let bundles: Vec<&Bundle> = waiting
+            .into_iter()
+            .filter_map(|msg| match msg {
+                Msg::Docs(bundle) if node.shares_with(bundle.doc, &self.peer) => Some(bundle),
+                _ => None,
+            })
+            .collect();
+        if !self.ended && bundles.len() > 1 {
+            node.prepare_bundles(&bundles);
+        }
+    }
+
     /// Handles one event at time `now_ms` (milliseconds of any monotonic
     /// clock): the one entry point of every session rule.
     pub fn handle(&mut self, node: &mut Node, event: Event, now_ms: u64) -> Output {

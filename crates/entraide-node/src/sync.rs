@@ -29,7 +29,7 @@ use crate::{Node, NodeError};
 const ATTEST_CONTEXT: &[u8] = b"entraide-attest-v2";
 
 /// A device's signature over its latest change in one document.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Attestation {
     /// The signing device (also the change's actor).
     pub device: [u8; 32],
@@ -559,6 +559,70 @@ impl Node {
         Ok(())
     }
 
+    /// Does ahead, on all cores at once, the costly part of taking the
+    /// whole saves among `bundles` (a newcomer's first sync: each document
+    /// sent whole to a node that holds nothing of it yet): automerge's load
+    /// of each, the reading of its changes, and the signatures of its
+    /// attestations. [`Node::receive_bundle`] then takes the work done, for
+    /// the same bytes, while the document still holds nothing and the
+    /// membership did not change; it runs every check as it would have.
+    /// One save alone is not prepared (its reading already runs beside its
+    /// load).
+    pub fn prepare_bundles(&mut self, bundles: &[&Bundle]) {
+        self.docs.prepared = Default::default();
+        let mut taken: Vec<&Bundle> = Vec::new();
+        for bundle in bundles {
+            if taken.iter().any(|b| b.doc == bundle.doc) {
+                continue;
+            }
+            if let Ok(shared) = self.docs.doc_mut(bundle.doc)
+                && shared.takes_whole_save(&bundle.bytes)
+            {
+                taken.push(bundle);
+            }
+        }
+        let Some(alliance) = self.alliance_id() else {
+            return;
+        };
+        if taken.len() < 2 {
+            return;
+        }
+        let saves: Vec<(DocKind, &[u8])> = taken.iter().map(|b| (b.doc, &b.bytes[..])).collect();
+        let members = crate::audit::MembersView {
+            state: &self.membership.state,
+            log: &self.membership.log,
+        };
+        let device = self.docs.device;
+        let (prepared, signed) = std::thread::scope(|s| {
+            let signed = s.spawn(|| {
+                taken
+                    .iter()
+                    .flat_map(|b| b.attestations.iter().map(|a| (b.doc, a)))
+                    .filter(|(doc, a)| a.verify(&alliance, *doc))
+                    .map(|(doc, a)| (doc, a.clone()))
+                    .collect()
+            });
+            let prepared = SharedDoc::prepare_saves(&saves, device, &members);
+            (prepared, signed.join().unwrap_or_default())
+        });
+        self.docs.prepared = crate::docs::Prepared {
+            op_heads: self.op_heads(),
+            saves: saves
+                .iter()
+                .zip(prepared)
+                .filter_map(|((doc, _), p)| Some((*doc, p?)))
+                .collect(),
+            signed,
+        };
+    }
+
+    /// The load and reading [`Node::prepare_bundles`] did for `doc`, if the
+    /// membership is still the one they were done with.
+    fn take_prepared(&mut self, doc: DocKind) -> Option<entraide_docs::PreparedSave> {
+        let prepared = self.docs.prepared.saves.remove(&doc)?;
+        (self.docs.prepared.op_heads == self.op_heads()).then_some(prepared)
+    }
+
     /// Verifies and applies a bundle from a peer. Every new change must be
     /// by a member device and covered by that device's attestation. What a
     /// known equivocation set aside is left out (`Received::set_aside`);
@@ -602,7 +666,7 @@ impl Node {
             if held.contains(&a.signature) {
                 continue;
             }
-            if a.verify(&alliance, doc) {
+            if self.docs.prepared.signed.remove(&(doc, a.clone())) || a.verify(&alliance, doc) {
                 offered.entry(a.device).or_default().push(a.clone());
             }
         }
@@ -728,13 +792,14 @@ impl Node {
         };
         // So is the log (cloning either per bundle cost more than the rest
         // of the check).
+        let prepared = self.take_prepared(doc);
         let log = std::mem::take(&mut self.membership.log);
         let members = crate::audit::MembersView {
             state: &membership,
             log: &log,
         };
         let applied = match self.docs.doc_mut(doc) {
-            Ok(shared) => Ok(shared.apply_verified(&bundle.bytes, &members, check)),
+            Ok(shared) => Ok(shared.apply_prepared(&bundle.bytes, &members, check, prepared)),
             Err(e) => Err(e),
         };
         self.membership.log = log;

@@ -522,3 +522,76 @@ fn a_newcomer_gets_the_documents_as_they_are_stored() {
     assert_eq!(vvs(&mut a), vvs(&mut c));
     assert_eq!(charter(&mut c), charter(&mut a));
 }
+
+/// A newcomer's documents loaded and read together ahead of time
+/// (`Node::prepare_bundles`, as a session does with the messages waiting)
+/// are judged as when taken one by one: an outsider's whole charter and a
+/// forged signature are refused alike, the rest is taken alike.
+#[test]
+fn whole_saves_taken_together_are_checked_as_one_by_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut a = founder(&dir);
+    set_charter(&mut a, "Article 1. Solidarity.\n");
+    common::add_room(&mut a, "Salle Verte");
+    // An outsider who learnt the alliance's log and documents.
+    let mut x = node(&dir, "x");
+    x.receive_ops(&a.ops_for(&[])).expect("ops");
+    push(&mut a, &mut x);
+    set_charter(&mut x, "written by an outsider\n");
+    let nothing = entraide_docs::VersionVector::new();
+    let bundles = |a: &mut Node, x: &mut Node| -> Vec<entraide_node::Bundle> {
+        DocKind::ALL
+            .into_iter()
+            .filter_map(|doc| match doc {
+                DocKind::Charter => x.bundle_for(doc, &nothing),
+                _ => a.bundle_for(doc, &nothing),
+            })
+            .map(|mut bundle| {
+                // The room's part of the calendar (the only one written).
+                if matches!(bundle.doc, DocKind::Calendar(_)) && !bundle.attestations.is_empty() {
+                    for att in &mut bundle.attestations {
+                        att.signature[0] ^= 1;
+                    }
+                }
+                bundle
+            })
+            .collect()
+    };
+    let sent = bundles(&mut a, &mut x);
+    let room = sent
+        .iter()
+        .find(|b| matches!(b.doc, DocKind::Calendar(_)) && !b.attestations.is_empty())
+        .expect("the room's part")
+        .doc;
+    let mut outcomes = Vec::new();
+    for prepared in [false, true] {
+        let mut b = node(&dir, if prepared { "b" } else { "c" });
+        admit(&mut a, &mut b);
+        if prepared {
+            b.prepare_bundles(&sent.iter().collect::<Vec<_>>());
+        }
+        let results: Vec<(DocKind, Result<usize, String>)> = sent
+            .iter()
+            .map(|bundle| {
+                let result = b.receive_bundle(bundle);
+                (
+                    bundle.doc,
+                    result.map(|r| r.new_changes).map_err(|e| e.to_string()),
+                )
+            })
+            .collect();
+        for (doc, result) in &results {
+            match doc {
+                DocKind::Charter => {
+                    let err = result.as_ref().expect_err("an outsider's charter");
+                    assert!(err.contains("not a member"), "{err}");
+                }
+                _ if *doc == room => assert!(result.is_err(), "a forged signature"),
+                _ => assert!(result.is_ok(), "{doc}: {result:?}"),
+            }
+        }
+        assert_eq!(charter(&mut b), "");
+        outcomes.push((results, vvs(&mut b)));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
