@@ -951,7 +951,7 @@ fn packed_booking(ctx: &Ctx<'_>, op: &Op<'_>) -> Result<(), String> {
     let Some(b) = crate::calendar::BookingFixed::unpack(bytes) else {
         return Err("fixed: not a booking's packed fields of a known version".into());
     };
-    if b.org != *ctx.org || hex::encode(b.device) != *ctx.device_hex {
+    if b.org != *ctx.org || b.device != ctx.device {
         return Err("a booking is made in its writer's own name, by its own device".into());
     }
     let within = |s: &str, max: usize| s.chars().count() <= max;
