@@ -1983,9 +1983,16 @@ impl ChangeSummary {
 pub(crate) struct Record<'a> {
     doc: &'a AutoCommit,
     obj: ObjId,
-    /// Its scalar fields, read in one pass over the map on the first ask
-    /// (a booking is read field by field: one lookup each cost 10 × more).
-    fields: std::cell::OnceCell<Vec<(String, ScalarValue)>>,
+    /// Its fields, read in one pass over the map on the first ask (a
+    /// booking is read field by field: one lookup each cost 10 × more).
+    fields: std::cell::OnceCell<Fields>,
+}
+
+/// A record's fields: its scalars, and the ids of its child objects.
+#[derive(Default)]
+struct Fields {
+    scalars: Vec<(String, ScalarValue)>,
+    objects: Vec<(String, ObjId)>,
 }
 
 impl<'a> Record<'a> {
@@ -2005,17 +2012,26 @@ impl<'a> Record<'a> {
         &self.obj
     }
 
+    fn fields(&self) -> &Fields {
+        self.fields.get_or_init(|| {
+            let mut fields = Fields::default();
+            for item in self.doc.map_range(&self.obj, ..) {
+                let id = item.id();
+                let value: automerge::Value<'static> = item.value.into();
+                match value {
+                    automerge::Value::Scalar(v) => {
+                        fields.scalars.push((item.key.into_owned(), v.into_owned()));
+                    }
+                    automerge::Value::Object(_) => fields.objects.push((item.key.into_owned(), id)),
+                }
+            }
+            fields
+        })
+    }
+
     fn scalar(&self, key: &str) -> Option<ScalarValue> {
-        let fields = self.fields.get_or_init(|| {
-            self.doc
-                .map_range(&self.obj, ..)
-                .filter_map(|item| {
-                    let value: automerge::Value<'static> = item.value.into();
-                    value.into_scalar().ok().map(|v| (item.key.into_owned(), v))
-                })
-                .collect()
-        });
-        fields
+        self.fields()
+            .scalars
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
@@ -2063,6 +2079,14 @@ impl<'a> Record<'a> {
 
     /// A child map, if present.
     pub(crate) fn child(&self, key: &str) -> Option<Record<'a>> {
+        // Found in the fields when they were read already.
+        if let Some(fields) = self.fields.get() {
+            return fields
+                .objects
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, id)| Record::new(self.doc, id.clone()));
+        }
         match self.doc.get(&self.obj, key) {
             Ok(Some((value, id))) if value.is_object() => Some(Record::new(self.doc, id)),
             _ => None,
