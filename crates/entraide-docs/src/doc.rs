@@ -1780,12 +1780,12 @@ impl SharedDoc {
 
     /// Loads and reads several whole saves at once (each for the document
     /// of its kind on `device`, holding nothing but its genesis: see
-    /// [`Self::takes_whole_save`]), spread over the machine's cores; for
-    /// [`Self::apply_prepared`], with the same `members`. Taken one at a
-    /// time, each save's load and reading share two cores, and the reading
-    /// ends long before the load: a newcomer's first sync left a core idle
-    /// for about a third of the time. `None` where a save's work failed
-    /// here: its apply does it again, and says why.
+    /// [`Self::takes_whole_save`]), spread over the machine's cores (four
+    /// at most); for [`Self::apply_prepared`], with the same `members`.
+    /// Taken one at a time, each save's load and reading share two cores,
+    /// and the reading ends long before the load: a newcomer's first sync
+    /// left a core idle for about a third of the time. `None` where a
+    /// save's work failed here: its apply does it again, and says why.
     pub fn prepare_saves(
         saves: &[(DocKind, &[u8])],
         device: [u8; 32],
@@ -1841,7 +1841,8 @@ impl SharedDoc {
             }
             done
         };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // At most four loads at once: each holds its own peak of memory.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let done: Vec<Done> = std::thread::scope(|s| {
             let helpers: Vec<_> = (1..cores.min(tasks.len())).map(|_| s.spawn(work)).collect();
             // A task that panicked loses what its thread did: those saves
