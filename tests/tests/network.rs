@@ -220,7 +220,13 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Self {
-        let name = format!("entraide-test-{}", std::process::id());
+        // One per test: tests of this file run side by side in one process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "entraide-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
@@ -235,6 +241,17 @@ impl Netns {
             .is_ok_and(|s| s.success());
         assert!(up, "cannot bring up loopback in the namespace");
         Self(name)
+    }
+
+    /// Runs `ip` inside the namespace.
+    fn ip(&self, args: &[&str]) {
+        let ok = Command::new("ip")
+            .arg("-n")
+            .arg(&self.0)
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?} failed in the namespace");
     }
 
     fn command(&self, home: &TestHome, args: &[&str]) -> Command {
@@ -500,5 +517,43 @@ fn serve_runs_with_the_allocator_settings_of_the_command_line() {
         (true, false),
         "the user's value is kept"
     );
+    serve.stop();
+}
+
+/// A node follows its own addresses while it serves: one it gets (a laptop
+/// back on a network) is in the tickets it prints from then on, and one it
+/// loses is no longer. (On such a change it also dials every member again
+/// at once, as `entraide sync` asks it to.)
+#[test]
+fn a_node_that_moves_gives_its_new_address_in_its_tickets() {
+    let ns = Netns::new();
+    let a = TestHome::new();
+    a.ok(&["init", "--org", "Asbl A"]);
+    a.ok(&[
+        "alliance",
+        "create",
+        "Alliance",
+        "--admission",
+        "coordinator",
+    ]);
+    let serve = Serve::spawn(&mut ns.command(&a, &["serve", "--no-relay", "--no-mdns"]));
+    let moved: std::net::IpAddr = "10.77.0.1".parse().expect("address");
+    let in_ticket = || {
+        let line = ns.ok(&a, &["invite"]);
+        let ticket = entraide_node::Ticket::decode(line.trim()).expect("a ticket");
+        ticket.addrs.iter().any(|s| s.ip() == moved)
+    };
+    let within = |what: &str, want: bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while in_ticket() != want {
+            assert!(Instant::now() < deadline, "{what}: not within 20 s");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    assert!(!in_ticket());
+    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "lo"]);
+    within("the new address in A's tickets", true);
+    ns.ip(&["addr", "del", "10.77.0.1/24", "dev", "lo"]);
+    within("the lost address out of A's tickets", false);
     serve.stop();
 }

@@ -172,8 +172,10 @@ impl Daemon {
             RelayChoice::Custom(url) => Some(url.clone()),
             _ => None,
         };
+        let listening = addrs.clone();
+        let told = relay.clone();
         shared
-            .with(move |n| n.set_listen_addrs(addrs, relay))
+            .with(move |n| n.set_listen_addrs(addrs, told))
             .await??;
 
         let socket = home.socket_path();
@@ -182,6 +184,13 @@ impl Daemon {
         let mut tasks = JoinSet::new();
         tasks.spawn(control_loop(listener, shared.clone(), cancel.clone()));
         tasks.spawn(dial_loop(shared.clone(), endpoint.clone(), cancel.clone()));
+        tasks.spawn(follow_own_addrs(
+            shared.clone(),
+            endpoint.clone(),
+            relay,
+            listening,
+            cancel.clone(),
+        ));
         Ok(Daemon {
             shared,
             endpoint,
@@ -566,6 +575,47 @@ async fn dial_loop(shared: Shared, endpoint: Endpoint, cancel: CancellationToken
         }
     }
     dials.abort_all();
+}
+
+/// Follows this node's own addresses. When they change (a laptop back on a
+/// network, a new address from the router), its tickets and hellos give
+/// the new ones from then on, and every member is dialled again at once,
+/// as `entraide sync` asks: a member that could not be reached from where
+/// the node was may otherwise wait up to [`MAX_DIAL_WAIT`]. Only the
+/// addresses count, not the relay's view of the network, which comes and
+/// goes offline.
+async fn follow_own_addrs(
+    shared: Shared,
+    endpoint: Endpoint,
+    relay: Option<String>,
+    mut listening: Vec<std::net::SocketAddr>,
+    cancel: CancellationToken,
+) {
+    use iroh::Watcher as _;
+    let mut own = endpoint.watch_addr();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            updated = own.updated() => {
+                if updated.is_err() {
+                    break;
+                }
+                let now = reachable_addrs(&endpoint);
+                if now == listening {
+                    continue;
+                }
+                tracing::info!(addrs = ?now, "this node's addresses changed");
+                listening.clone_from(&now);
+                let relay = relay.clone();
+                match shared.with(move |n| n.set_listen_addrs(now, relay)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot record this node's new addresses"),
+                    Err(_) => break,
+                }
+                shared.dial_now.notify_one();
+            }
+        }
+    }
 }
 
 #[cfg(test)]
