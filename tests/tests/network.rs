@@ -527,15 +527,7 @@ fn serve_runs_with_the_allocator_settings_of_the_command_line() {
 #[test]
 fn a_node_that_moves_gives_its_new_address_in_its_tickets() {
     let ns = Netns::new();
-    let a = TestHome::new();
-    a.ok(&["init", "--org", "Asbl A"]);
-    a.ok(&[
-        "alliance",
-        "create",
-        "Alliance",
-        "--admission",
-        "coordinator",
-    ]);
+    let a = TestHome::founded("Asbl A");
     let serve = Serve::spawn(&mut ns.command(&a, &["serve", "--no-relay", "--no-mdns"]));
     let moved: std::net::IpAddr = "10.77.0.1".parse().expect("address");
     let in_ticket = || {
