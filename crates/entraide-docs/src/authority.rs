@@ -262,8 +262,10 @@ pub(crate) fn causal_order<C: std::borrow::Borrow<Change>>(changes: &[C]) -> Vec
 /// One step of an object's place: its key in its parent and its creator.
 #[derive(Clone, Debug)]
 struct Step {
-    key: String,
-    creator: Vec<u8>,
+    key: Rc<str>,
+    /// Shared by every step its change made: copying a path to make a
+    /// child's copies no bytes.
+    creator: Rc<[u8]>,
 }
 
 /// An operation or object id as a map key: its counter and its actor's
@@ -324,8 +326,8 @@ impl Places {
                 automerge::Prop::Seq(i) => i.to_string(),
             };
             steps.push(Step {
-                key,
-                creator: child_creator,
+                key: Rc::from(key),
+                creator: Rc::from(child_creator),
             });
             child_creator = match &parent.obj {
                 automerge::ObjId::Id(_, actor, _) => actor.to_bytes().to_vec(),
@@ -480,6 +482,8 @@ fn check_written<'x, 'o: 'x>(
         coordinator_acts: Vec::new(),
         entries: HashMap::new(),
     };
+    // The author as the creator of the objects this change makes.
+    let mut creator: Option<Rc<[u8]>> = None;
     for (i, op) in ops.iter().enumerate() {
         let id = op_key(start + i as u64, actor);
         let Some(place) = places.of(doc, &op.obj) else {
@@ -493,10 +497,11 @@ fn check_written<'x, 'o: 'x>(
         let key = op.map_key();
         check_op(&mut ctx, &place, target_here, key, op).map_err(&refuse)?;
         if let Action::Make(_) = op.action {
+            let creator = creator.get_or_insert_with(|| Rc::from(actor)).clone();
             let mut child = place.to_vec();
             child.push(Step {
-                key: key.unwrap_or_default().to_owned(),
-                creator: actor.to_vec(),
+                key: Rc::from(key.unwrap_or_default()),
+                creator,
             });
             places.known.insert(id, Rc::from(child));
             ctx.created.insert(id);
@@ -578,7 +583,7 @@ fn check_op(
     // Every place in the schema is at most four steps deep.
     let mut buf = [""; 5];
     for (slot, step) in buf.iter_mut().zip(place) {
-        *slot = step.key.as_str();
+        *slot = &step.key;
     }
     let path = &buf[..place.len().min(5)];
     let kind = ctx.kind;
@@ -1212,7 +1217,7 @@ pub(crate) fn paths_written<'a>(
                 out.push(Vec::new());
                 continue;
             };
-            let mut path: Vec<String> = place.iter().map(|step| step.key.clone()).collect();
+            let mut path: Vec<String> = place.iter().map(|step| step.key.to_string()).collect();
             if let Some(key) = op.map_key() {
                 path.push(key.to_owned());
             }
@@ -1221,8 +1226,8 @@ pub(crate) fn paths_written<'a>(
             if let Action::Make(_) = op.action {
                 let mut child = place.to_vec();
                 child.push(Step {
-                    key: op.map_key().unwrap_or_default().to_owned(),
-                    creator: Vec::new(),
+                    key: Rc::from(op.map_key().unwrap_or_default()),
+                    creator: Rc::from(&[][..]),
                 });
                 places.known.insert(
                     op_key(start + i as u64, change.actor_id().to_bytes()),
