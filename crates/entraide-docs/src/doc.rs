@@ -837,36 +837,25 @@ impl SharedDoc {
         }
         // A whole save to a document that holds nothing yet (a newcomer's
         // first sync): its changes are read from its columns, hashed and
-        // checked on the second core while automerge loads it on this one
-        // (see [`crate::save_ops`]).
+        // checked on a second core while automerge loads it (see
+        // [`crate::save_ops`] and [`Self::prepare_saves`]), unless that was
+        // done ahead.
         let mut read = None;
-        let mut verify = Some(verify);
         let prepared = prepared.filter(|p| genesis_only && p.is_for(self, bytes));
         let full = if let Some(prepared) = prepared {
-            read = Some(prepared.read.map(SaveRead::unverified));
+            read = Some(prepared.read);
             prepared.full
         } else if genesis_only && crate::save_ops::is_document_chunk(bytes) {
-            let (kind, device) = (self.kind, self.device);
-            let genesis_doc: &AutoCommit = &self.doc;
-            let given = verify.take();
-            let reading = || read_and_check(kind, genesis_doc, bytes, members, given);
-            if bytes.len() < READ_BESIDE_LOAD_FROM {
-                // A small save is read on this core: a second thread (its
-                // stack, its allocator's arena) costs more than it saves.
-                let (reading, unused) = reading();
-                (read, verify) = (Some(reading), unused);
-                Self::from_full_save(kind, device, bytes, &before)
-            } else {
-                let (full, reading) = std::thread::scope(|s| {
-                    let reading = s.spawn(reading);
-                    let full = Self::from_full_save(kind, device, bytes, &before);
-                    (full, reading.join())
-                });
-                match reading {
-                    Ok((reading, unused)) => (read, verify) = (Some(reading), unused),
-                    Err(_) => read = Some(Err(Unreadable("the reading failed"))),
+            // The same work as prepared ahead, for this save alone.
+            match Self::prepare_saves(&[(self.kind, bytes)], self.device, members).pop() {
+                Some(Some(prepared)) => {
+                    read = Some(prepared.read);
+                    prepared.full
                 }
-                full
+                _ => {
+                    read = Some(Err(Unreadable("the reading failed")));
+                    None
+                }
             }
         } else if genesis_only {
             Self::from_full_save(self.kind, self.device, bytes, &before)
@@ -932,16 +921,7 @@ impl SharedDoc {
         if added.is_empty() {
             return Ok(added);
         }
-        match (read.verified, verify) {
-            (Some(verified), _) => verified.map_err(ApplyError::Refused)?,
-            (None, Some(verify)) => verify(&added).map_err(ApplyError::Refused)?,
-            (None, None) => {
-                return Err(ApplyError::Load(LoadError {
-                    doc: self.kind,
-                    reason: "its signatures were not checked".into(),
-                }));
-            }
-        }
+        verify(&added).map_err(ApplyError::Refused)?;
         if let Some(refusal) = refused {
             return Err(ApplyError::Unauthorized(refusal));
         }
@@ -957,7 +937,7 @@ impl SharedDoc {
         mut trial: SharedDoc,
         before: &[ChangeHash],
         members: &dyn Members,
-        verify: Option<impl FnOnce(&[ChangeSummary]) -> Result<(), E>>,
+        verify: impl FnOnce(&[ChangeSummary]) -> Result<(), E>,
     ) -> Result<Vec<ChangeSummary>, ApplyError<E>> {
         let metas = trial.doc.document().get_changes_meta(before);
         let added: Vec<ChangeSummary> = metas.iter().map(ChangeSummary::of_meta).collect();
@@ -965,12 +945,6 @@ impl SharedDoc {
         if added.is_empty() {
             return Ok(added);
         }
-        let Some(verify) = verify else {
-            return Err(ApplyError::Load(LoadError {
-                doc: self.kind,
-                reason: "its signatures were not checked".into(),
-            }));
-        };
         verify(&added).map_err(ApplyError::Refused)?;
         let genesis = Self::genesis_hash(self.kind);
         let changes: Vec<automerge::Change> = trial
@@ -1708,7 +1682,7 @@ const READ_BESIDE_LOAD_FROM: usize = 64 * 1024;
 
 /// What the reading of a whole save found (see
 /// [`SharedDoc::apply_verified`]).
-struct SaveRead<E> {
+struct SaveRead {
     /// How many bytes the save's document chunk takes (changes may follow).
     chunk_len: usize,
     /// The save's heads.
@@ -1717,22 +1691,6 @@ struct SaveRead<E> {
     summaries: Vec<ChangeSummary>,
     /// The first change the authority check refused.
     refused: Option<Refusal>,
-    /// The signature check's verdict on `summaries`, when it could run
-    /// beside the load: nothing follows the save.
-    verified: Option<Result<(), E>>,
-}
-
-impl SaveRead<std::convert::Infallible> {
-    /// What was read, for a caller whose signature check did not run yet.
-    fn unverified<E>(self) -> SaveRead<E> {
-        SaveRead {
-            chunk_len: self.chunk_len,
-            heads: self.heads,
-            summaries: self.summaries,
-            refused: self.refused,
-            verified: None,
-        }
-    }
 }
 
 /// The costly part of taking a whole save into a document that holds
@@ -1745,7 +1703,7 @@ pub struct PreparedSave {
     /// SHA-256 of the save's bytes.
     digest: [u8; 32],
     full: Option<SharedDoc>,
-    read: Result<SaveRead<std::convert::Infallible>, Unreadable>,
+    read: Result<SaveRead, Unreadable>,
 }
 
 impl std::fmt::Debug for PreparedSave {
@@ -1799,10 +1757,7 @@ impl SharedDoc {
         }
         enum Done {
             Loaded(usize, Option<Box<SharedDoc>>),
-            Read(
-                usize,
-                Result<SaveRead<std::convert::Infallible>, Unreadable>,
-            ),
+            Read(usize, Result<SaveRead, Unreadable>),
         }
         let mut tasks: Vec<Task> = (0..saves.len())
             .flat_map(|i| [Task::Load(i), Task::Read(i)])
@@ -1828,13 +1783,8 @@ impl SharedDoc {
                     }
                     Task::Read(i) => {
                         let (kind, bytes) = saves[i];
-                        let (read, _) = read_and_check(
-                            kind,
-                            &Self::new(kind, device).doc,
-                            bytes,
-                            members,
-                            None::<fn(&[ChangeSummary]) -> Result<(), std::convert::Infallible>>,
-                        );
+                        let read =
+                            read_and_check(kind, &Self::new(kind, device).doc, bytes, members);
                         Done::Read(i, read)
                     }
                 });
@@ -1842,7 +1792,13 @@ impl SharedDoc {
             done
         };
         // At most four loads at once: each holds its own peak of memory.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        // Small saves are all done on this core: a second thread (its stack,
+        // its allocator's arena) costs more than it saves.
+        let small = saves.iter().map(|(_, b)| b.len()).sum::<usize>() < READ_BESIDE_LOAD_FROM;
+        let cores = match std::thread::available_parallelism() {
+            Ok(n) if !small => n.get().min(4),
+            _ => 1,
+        };
         let done: Vec<Done> = std::thread::scope(|s| {
             let helpers: Vec<_> = (1..cores.min(tasks.len())).map(|_| s.spawn(work)).collect();
             // A task that panicked loses what its thread did: those saves
@@ -1878,35 +1834,23 @@ impl SharedDoc {
     }
 }
 
-/// Reads a whole save's changes, hashes and checks them against
-/// `genesis_doc`, then runs the signature check `verify` on them when their
-/// hashes are automerge's and no chunk follows the save; `verify` comes
-/// back when it did not run.
-fn read_and_check<E, V: FnOnce(&[ChangeSummary]) -> Result<(), E>>(
+/// Reads a whole save's changes, hashes them and checks them against
+/// `genesis_doc`.
+fn read_and_check(
     kind: DocKind,
     genesis_doc: &AutoCommit,
     bytes: &[u8],
     members: &dyn Members,
-    verify: Option<V>,
-) -> (Result<SaveRead<E>, Unreadable>, Option<V>) {
-    let save = match crate::save_ops::Save::parse(bytes) {
-        Ok(save) => save,
-        Err(e) => return (Err(e), verify),
-    };
-    let changes = match save.changes() {
-        Ok(changes) => changes,
-        Err(e) => return (Err(e), verify),
-    };
+) -> Result<SaveRead, Unreadable> {
+    let save = crate::save_ops::Save::parse(bytes)?;
+    let changes = save.changes()?;
     // The save's heads are the hashes of the changes read: once automerge
     // loaded it (it checks the same heads), each change was read as
     // automerge loaded it, to the byte, and its hash is automerge's.
     if !crate::save_ops::heads_match(&save, &changes) {
-        return (
-            Err(Unreadable(
-                "its changes read otherwise than automerge loads them",
-            )),
-            verify,
-        );
+        return Err(Unreadable(
+            "its changes read otherwise than automerge loads them",
+        ));
     }
     let refused = crate::authority::check_read_changes(kind, genesis_doc, &changes, members).err();
     let genesis = SharedDoc::genesis_hash(kind);
@@ -1935,25 +1879,12 @@ fn read_and_check<E, V: FnOnce(&[ChangeSummary]) -> Result<(), E>>(
     let heads = save.heads().to_vec();
     // What was read is no longer needed: it is freed here, on this core.
     drop(changes);
-    let mut verify = verify;
-    let verified = if chunk_len == bytes.len()
-        && !summaries.is_empty()
-        && let Some(verify) = verify.take()
-    {
-        Some(verify(&summaries))
-    } else {
-        None
-    };
-    (
-        Ok(SaveRead {
-            chunk_len,
-            heads,
-            summaries,
-            refused,
-            verified,
-        }),
-        verify,
-    )
+    Ok(SaveRead {
+        chunk_len,
+        heads,
+        summaries,
+        refused,
+    })
 }
 
 impl ChangeSummary {
