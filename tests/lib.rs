@@ -303,26 +303,41 @@ impl Serve {
 
     /// Stops it the way a user does (SIGTERM) and waits for a clean exit.
     pub fn stop(mut self) {
+        match self.terminate(Duration::from_secs(15)) {
+            Some(status) => assert!(status.success(), "serve exited with {status}"),
+            None => panic!("serve did not stop within 15 s of SIGTERM"),
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `wait` for the exit: the daemon then
+    /// makes durable what peers sent it (see `Node::flush`), as it does
+    /// when a user stops it. A SIGKILL would lose it, as a crash does, and
+    /// a test reading the home afterwards would race the daemon's flush.
+    fn terminate(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "serve exited with {status}");
-                return;
+                return Some(status);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("serve did not stop within 15 s of SIGTERM");
+        None
     }
 }
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.terminate(Duration::from_secs(10)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! member device it can reach, with back-off), and the local control socket
 //! through which other `entraide` commands on the same home reach the node.
 //! Cancelling the token stops them all; the router closes connections and the
-//! endpoint; the socket file is removed.
+//! endpoint (waiting at most `shared::CLOSE_WAIT` for them to
+//! drain); the socket file is removed.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,7 +23,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::session::{self, Mode};
-use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint, reachable_addrs};
+use crate::shared::{
+    CLOSE_WAIT, EndpointConfig, RelayChoice, Shared, bind_endpoint, reachable_addrs,
+};
 use crate::wire::{
     FrameError, JOIN_ALPN, JOIN_REQUEST_TIMEOUT, JoinMsg, MAX_JOIN_REQUEST, SYNC_ALPN,
     read_frame_at_most, write_frame,
@@ -253,7 +256,7 @@ impl Daemon {
             tokio::time::timeout(Duration::from_secs(5), self.tasks.join_next()).await
         {}
         self.tasks.abort_all();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.router.shutdown()).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.router.shutdown()).await;
         remove_own_socket(&self.socket, self.socket_inode);
         Ok(())
     }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::NetError;
 use crate::session::{self, Mode};
-use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint};
+use crate::shared::{EndpointConfig, RelayChoice, Shared, bind_endpoint, close_endpoint};
 use crate::wire::{JOIN_ALPN, JoinMsg, SYNC_ALPN, read_frame, write_frame};
 
 pub use crate::SyncReport;
@@ -42,7 +42,7 @@ pub async fn sync_once(node: Node, timeout: Duration) -> Result<SyncReport, NetE
         .filter_map(|(device, addrs)| peer_addr(&device, &addrs, relay.as_deref()))
         .collect();
     let report = sync_with(&shared, &endpoint, addrs, timeout).await;
-    endpoint.close().await;
+    close_endpoint(&endpoint).await;
     Ok(report)
 }
 
@@ -172,11 +172,11 @@ pub async fn join_waiting(
             Some(JoinMsg::Admitted(ops)) => (ops, None),
             Some(JoinMsg::Pending(ops, waiting)) => (ops, Some(waiting)),
             Some(JoinMsg::Refused(reason)) => {
-                endpoint.close().await;
+                close_endpoint(&endpoint).await;
                 return Err(NetError::Refused(reason));
             }
             _ => {
-                endpoint.close().await;
+                close_endpoint(&endpoint).await;
                 return Err(NetError::Refused("the inviter sent no answer".into()));
             }
         };
@@ -189,11 +189,11 @@ pub async fn join_waiting(
         }
         let waiting = waiting.unwrap_or_else(|| "approvals".into());
         if !wait {
-            endpoint.close().await;
+            close_endpoint(&endpoint).await;
             return Ok(JoinOutcome::Pending(waiting));
         }
         if tokio::time::Instant::now() + Duration::from_secs(2) > deadline {
-            endpoint.close().await;
+            close_endpoint(&endpoint).await;
             return Err(NetError::Unreachable(format!(
                 "still pending when the time ran out: {waiting}"
             )));
@@ -239,7 +239,7 @@ pub async fn join_waiting(
             report.synced.extend(more.synced);
         }
     }
-    endpoint.close().await;
+    close_endpoint(&endpoint).await;
     if report.synced.is_empty() {
         let reason = report.failed.first().map_or_else(
             || "it did not answer in time".to_owned(),
