@@ -96,6 +96,23 @@ async fn type_into(page: &Client, css: &str, text: &str) {
         .unwrap_or_else(|e| panic!("type into {css}: {e}"));
 }
 
+/// Types `text` where the page's caret is, as a keyboard does. WebDriver's
+/// "send keys" to an element may first move the caret to the end of the
+/// field's text (recent ChromeDriver does), which is not where a person
+/// who clicked into the middle of a text types.
+async fn type_at_caret(page: &Client, text: &str) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = text
+        .chars()
+        .fold(KeyActions::new("keyboard".into()), |keys, c| {
+            keys.then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c })
+        });
+    page.perform_actions(keys)
+        .await
+        .unwrap_or_else(|e| panic!("type {text:?}: {e}"));
+}
+
 /// Whether some element matching `css` has text containing `needle`.
 async fn shows(page: &Client, css: &str, needle: &str) -> bool {
     let Ok(found) = page.find_all(Locator::Css(css)).await else {
@@ -276,13 +293,13 @@ async fn typing_into_the_charter_on_two_nodes_at_once_keeps_both_edits_on_both_p
     .await;
     let typing_a = async {
         for burst in ["Préambule : ", "une alliance ", "de voisins. "] {
-            type_into(&page_a, "#charter-text", burst).await;
+            type_at_caret(&page_a, burst).await;
             tokio::time::sleep(Duration::from_millis(450)).await;
         }
     };
     let typing_b = async {
         for burst in [" Nous prêtons", " nos salles", " et nos camionnettes."] {
-            type_into(&page_b, "#charter-text", burst).await;
+            type_at_caret(&page_b, burst).await;
             tokio::time::sleep(Duration::from_millis(450)).await;
         }
     };
