@@ -2029,7 +2029,7 @@ fn serve(
         let addrs: Vec<String> = daemon.addrs().iter().map(ToString::to_string).collect();
         eprintln!("serving device {} on {}", daemon.device(), addrs.join(", "));
         let result = daemon
-            .run_until(shutdown_signal())
+            .run_until_exit(shutdown_signal())
             .await
             .map_err(net_failure);
         if let Some(web) = web {

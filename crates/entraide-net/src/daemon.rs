@@ -5,8 +5,7 @@
 //! member device it can reach, with back-off), and the local control socket
 //! through which other `entraide` commands on the same home reach the node.
 //! Cancelling the token stops them all; the router closes connections and the
-//! endpoint (waiting at most `shared::CLOSE_WAIT` for them to
-//! drain); the socket file is removed.
+//! endpoint; the socket file is removed.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -240,10 +239,31 @@ impl Daemon {
         self.run_until(std::future::ready(())).await
     }
 
-    /// Runs until `shutdown` completes, then stops cleanly.
+    /// Runs until `shutdown` completes, then stops cleanly: every session
+    /// ends (what its peer sent is durable), then the endpoint closes, and
+    /// its port is free again when this returns.
     pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NetError> {
+        self.run_until_with(shutdown, DRAIN_WAIT).await
+    }
+
+    /// [`Daemon::run_until`] for a process that exits next (`entraide
+    /// serve`): it waits at most a quarter second (`CLOSE_WAIT`) for the
+    /// endpoint's connections to drain, as the process's exit frees the
+    /// port.
+    pub async fn run_until_exit(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NetError> {
+        self.run_until_with(shutdown, CLOSE_WAIT).await
+    }
+
+    async fn run_until_with(
         mut self,
         shutdown: impl std::future::Future<Output = ()>,
+        drain: Duration,
     ) -> Result<(), NetError> {
         tokio::select! {
             biased;
@@ -256,11 +276,16 @@ impl Daemon {
             tokio::time::timeout(Duration::from_secs(5), self.tasks.join_next()).await
         {}
         self.tasks.abort_all();
-        let _ = tokio::time::timeout(CLOSE_WAIT, self.router.shutdown()).await;
+        let _ = tokio::time::timeout(drain, self.router.shutdown()).await;
         remove_own_socket(&self.socket, self.socket_inode);
         Ok(())
     }
 }
+
+/// How long [`Daemon::run_until`] waits for the endpoint's connections to
+/// drain: a dial that no member answered holds it for QUIC's first probe
+/// timeouts, 3 s.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
 /// What a local front end may do with a running node.
 #[derive(Clone, Debug)]

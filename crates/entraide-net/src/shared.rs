@@ -339,16 +339,18 @@ impl Shared {
     }
 }
 
-/// How long a node that stops (a daemon, a one-shot `sync` or `join`)
-/// waits for its connections' close to be acknowledged (iroh's
-/// `Endpoint::close` waits for every QUIC connection to drain). The
-/// sessions have already closed theirs, and their close frames left at
-/// once; the wait only lets a lost one be sent again, which a peer answers
-/// within a round trip. A dial that no one answered (a member offline, as
-/// some always are) would hold every stop for QUIC's first probe timeouts,
-/// 3 s, for nothing. Nothing durable waits on it: each session made what
-/// its peer sent durable as it ended, and the node flushes the rest when
-/// it closes.
+/// How long a process that is about to exit (`entraide serve`, `sync`,
+/// `join`) waits for its endpoint's connections to drain (iroh's
+/// `Endpoint::close` waits for every QUIC connection to). The sessions
+/// have already closed theirs, and their close frames left at once; the
+/// wait only lets a lost one be sent again, which a peer answers within a
+/// round trip. A dial that no one answered (a member offline, as some
+/// always are) would hold every stop for QUIC's first probe timeouts, 3 s,
+/// for nothing. Nothing durable waits on it: each session made what its
+/// peer sent durable as it ended, and the node flushes the rest when it
+/// closes. The endpoint's socket stays bound until the drain ends: a
+/// daemon that may be started again on the same port in the same process
+/// stops with [`crate::Daemon::run_until`], which waits.
 pub(crate) const CLOSE_WAIT: Duration = Duration::from_millis(250);
 
 /// Closes `endpoint`, waiting at most [`CLOSE_WAIT`] for its connections
