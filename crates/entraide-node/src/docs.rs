@@ -492,12 +492,6 @@ impl Docs {
         self.summaries.get(&kind)
     }
 
-    /// A part of the calendar if it is loaded (what is not loaded needs
-    /// no refresh).
-    pub(crate) fn calendar_if_loaded(&mut self, part: Part) -> Option<&mut Calendar> {
-        self.calendar[usize::from(part.index())].get_mut()
-    }
-
     /// Forgets an alliance document and its attestations as held in
     /// memory: the next access reads them from the store again (after a
     /// write that did not reach the store).

@@ -278,7 +278,6 @@ impl Node {
             .push((fork.clone(), proof.clone()));
         batch.meta("equivocations", self.docs.forks.encode());
         self.store.commit(batch)?;
-        self.refresh_after_load(doc);
         let offered = check_path(&proof.sides[1].path).map(|e| e.hash).ok();
         self.record_refusal(
             doc,
@@ -430,7 +429,6 @@ impl Node {
             batch.meta("equivocations", self.docs.forks.encode());
             batch.meta("voided", self.docs.forks.encode_voided());
             self.store.commit(batch)?;
-            self.refresh_after_load(doc);
             for (actor, device) in &void {
                 self.record_refusal(
                     doc,

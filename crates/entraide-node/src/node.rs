@@ -472,25 +472,6 @@ impl Node {
         Ok(())
     }
 
-    /// Reads again what the typed documents keep of `kind` (the calendar's
-    /// bookings) after it changed.
-    pub(crate) fn refresh_after_load(&mut self, kind: DocKind) {
-        match kind {
-            // What the change touched is read again, nothing else.
-            DocKind::Calendar(part) => {
-                if let Some(calendar) = self.docs.calendar_if_loaded(part) {
-                    calendar.refresh();
-                }
-            }
-            DocKind::Group(g) => {
-                if let Some(docs) = self.docs.groups.get_mut(&g.group) {
-                    docs.calendar.refresh();
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Goes back to what the store holds of `kind` (after a refused or
     /// failed write), writing on under this opening's actor.
     pub(crate) fn reload_doc(&mut self, kind: DocKind) -> Result<(), NodeError> {
